@@ -1,0 +1,34 @@
+// Command camctl is camd's companion client: what the phone app does, for
+// tests, scripts, installers and people without the app. See README.md.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `camctl: talk to a camd camera
+
+usage:
+  camctl view [--addr HOST:PORT] [--seconds N] [--video F.h264] [--audio F.ogg]
+              [--fingerprint SHA256 | --insecure]
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "view":
+		return view(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "camctl: unknown command %q\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,235 @@
+package device
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is camd's configuration. Its zero value is not valid; start from
+// Defaults and apply a file (LoadConfig) and flags on top.
+type Config struct {
+	// Listen is the HTTPS address; WebRTC media uses UDP on the same port
+	// unless Live.UDPPort is set.
+	Listen string `yaml:"listen"`
+	// Data is the directory for identity, settings and recordings.
+	Data string `yaml:"data"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// Name is the camera's friendly name.
+	Name string `yaml:"name"`
+	// Source is synthetic, passthrough or capture.
+	Source      string            `yaml:"source"`
+	Video       VideoConfig       `yaml:"video"`
+	Audio       AudioConfig       `yaml:"audio"`
+	Passthrough PassthroughConfig `yaml:"passthrough"`
+	Capture     CaptureConfig     `yaml:"capture"`
+	Live        LiveConfig        `yaml:"live"`
+}
+
+// VideoConfig applies to the sources that encode (synthetic, capture).
+type VideoConfig struct {
+	Width            int           `yaml:"width"`
+	Height           int           `yaml:"height"`
+	FPS              int           `yaml:"fps"`
+	Bitrate          int           `yaml:"bitrate"`
+	MinBitrate       int           `yaml:"min_bitrate"`
+	MaxBitrate       int           `yaml:"max_bitrate"`
+	KeyframeInterval time.Duration `yaml:"keyframe_interval"`
+}
+
+// AudioConfig applies to the synthetic tone and the microphone.
+type AudioConfig struct {
+	Enabled bool `yaml:"enabled"`
+	ToneHz  int  `yaml:"tone_hz"`
+}
+
+// PassthroughConfig names exactly one H.264 Annex-B input.
+type PassthroughConfig struct {
+	File    string   `yaml:"file"`
+	FIFO    string   `yaml:"fifo"`
+	Command []string `yaml:"command"`
+	// FPS paces a file without timing information in its SPS.
+	FPS  int  `yaml:"fps"`
+	Loop bool `yaml:"loop"`
+}
+
+// CaptureConfig selects the V4L2 camera.
+type CaptureConfig struct {
+	Device string `yaml:"device"`
+}
+
+// LiveConfig tunes live view.
+type LiveConfig struct {
+	MaxViewers int           `yaml:"max_viewers"`
+	ICETimeout time.Duration `yaml:"ice_timeout"`
+	// UDPPort is the WebRTC media port; 0 means the Listen port.
+	UDPPort int `yaml:"udp_port"`
+}
+
+// Defaults is the embedded default: the synthetic camera, data in ./data,
+// and loopback only.
+func Defaults() Config {
+	return Config{
+		Listen:   "127.0.0.1:8443",
+		Data:     "./data",
+		LogLevel: "info",
+		Name:     "camd",
+		Source:   "synthetic",
+		Video: VideoConfig{
+			Width: 1280, Height: 720, FPS: 30,
+			Bitrate: 2_000_000, MinBitrate: 300_000, MaxBitrate: 4_000_000,
+			KeyframeInterval: 2 * time.Second,
+		},
+		Audio:       AudioConfig{Enabled: true, ToneHz: 440},
+		Passthrough: PassthroughConfig{FPS: 30, Loop: true},
+		Capture:     CaptureConfig{Device: "/dev/video0"},
+		Live:        LiveConfig{MaxViewers: 16, ICETimeout: 10 * time.Second},
+	}
+}
+
+// FieldError is a configuration value that is not allowed.
+type FieldError struct {
+	Field   string
+	Value   any
+	Allowed string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("config: %s: %v is not allowed (allowed: %s)", e.Field, e.Value, e.Allowed)
+}
+
+// ErrConfig marks every configuration error.
+var ErrConfig = errors.New("config")
+
+func (e *FieldError) Is(target error) bool { return target == ErrConfig }
+
+// LoadConfig applies the YAML file at path on top of c. Unknown fields are
+// refused with the fields that are allowed.
+func (c *Config) LoadConfig(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return c.Decode(bytes.NewReader(b))
+}
+
+// Decode applies YAML from r on top of c.
+func (c *Config) Decode(r io.Reader) error {
+	d := yaml.NewDecoder(r)
+	d.KnownFields(true)
+	if err := d.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s", ErrConfig, explainYAML(err))
+	}
+	return nil
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// explainYAML turns yaml.v3's messages into ones that name what is allowed.
+func explainYAML(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	return unknownField.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := unknownField.FindStringSubmatch(m)
+		return fmt.Sprintf("unknown field %q (allowed: %s)", sub[1], strings.Join(yamlFields(sub[2]), ", "))
+	})
+}
+
+// yamlFields lists the yaml names of the config struct called typeName.
+func yamlFields(typeName string) []string {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}} {
+		t := reflect.TypeOf(v)
+		if "device."+t.Name() != typeName {
+			continue
+		}
+		var names []string
+		for i := range t.NumField() {
+			if n, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); n != "" {
+				names = append(names, n)
+			}
+		}
+		return names
+	}
+	return nil
+}
+
+// Validate checks every field and returns the first that is not allowed.
+func (c *Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
+		return &FieldError{"listen", strconv.Quote(c.Listen), "HOST:PORT with an IP address, e.g. 127.0.0.1:8443 or 0.0.0.0:8443"}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return &FieldError{"listen", strconv.Quote(c.Listen), "a port from 0 to 65535"}
+	}
+	if c.Data == "" {
+		return &FieldError{"data", `""`, "a directory path"}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return &FieldError{"log_level", strconv.Quote(c.LogLevel), "debug, info, warn, error"}
+	}
+	if c.Name == "" || len(c.Name) > 63 {
+		return &FieldError{"name", strconv.Quote(c.Name), "1 to 63 characters"}
+	}
+	checks := []struct {
+		field     string
+		v, lo, hi int
+	}{
+		{"video.width", c.Video.Width, 16, 3840},
+		{"video.height", c.Video.Height, 16, 2160},
+		{"video.fps", c.Video.FPS, 1, 60},
+		{"video.bitrate", c.Video.Bitrate, 50_000, 20_000_000},
+		{"video.min_bitrate", c.Video.MinBitrate, 50_000, c.Video.Bitrate},
+		{"video.max_bitrate", c.Video.MaxBitrate, c.Video.Bitrate, 20_000_000},
+		{"audio.tone_hz", c.Audio.ToneHz, 20, 20_000},
+		{"passthrough.fps", c.Passthrough.FPS, 1, 120},
+		{"live.max_viewers", c.Live.MaxViewers, 1, 1000},
+		{"live.udp_port", c.Live.UDPPort, 0, 65535},
+	}
+	for _, k := range checks {
+		if k.v < k.lo || k.v > k.hi {
+			return &FieldError{k.field, k.v, fmt.Sprintf("%d to %d", k.lo, k.hi)}
+		}
+	}
+	if c.Video.Width%2 != 0 || c.Video.Height%2 != 0 {
+		return &FieldError{"video.width/height", fmt.Sprintf("%dx%d", c.Video.Width, c.Video.Height), "even numbers (4:2:0 video)"}
+	}
+	if c.Video.KeyframeInterval < 100*time.Millisecond || c.Video.KeyframeInterval > time.Minute {
+		return &FieldError{"video.keyframe_interval", c.Video.KeyframeInterval, "100ms to 1m"}
+	}
+	if c.Live.ICETimeout < time.Second || c.Live.ICETimeout > 5*time.Minute {
+		return &FieldError{"live.ice_timeout", c.Live.ICETimeout, "1s to 5m"}
+	}
+	switch c.Source {
+	case "synthetic", "capture":
+	case "passthrough":
+		n := 0
+		for _, set := range []bool{c.Passthrough.File != "", c.Passthrough.FIFO != "", len(c.Passthrough.Command) > 0} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			return &FieldError{"passthrough", fmt.Sprintf("%d inputs", n), "exactly one of file, fifo, command"}
+		}
+	default:
+		return &FieldError{"source", strconv.Quote(c.Source), "synthetic, passthrough, capture"}
+	}
+	if c.Source == "capture" && c.Capture.Device == "" {
+		return &FieldError{"capture.device", `""`, "a V4L2 device path such as /dev/video0"}
+	}
+	return nil
+}

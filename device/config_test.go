@@ -1,0 +1,89 @@
+package device
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	c := Defaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8443" || c.Source != "synthetic" || c.Data != "./data" {
+		t.Fatalf("embedded default changed: %+v", c)
+	}
+}
+
+func TestConfigFileOverridesDefaults(t *testing.T) {
+	c := Defaults()
+	err := c.Decode(strings.NewReader(`
+listen: 0.0.0.0:9443
+video: {fps: 15, width: 640, height: 480}
+live: {ice_timeout: 30s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "0.0.0.0:9443" || c.Video.FPS != 15 || c.Video.Width != 640 || c.Live.ICETimeout != 30*time.Second {
+		t.Fatalf("file not applied: %+v", c)
+	}
+	if c.Video.Bitrate != 2_000_000 || c.Live.MaxViewers != 16 {
+		t.Fatalf("defaults lost: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"fps out of range", "video: {fps: 500}", []string{"video.fps", "500", "1 to 60"}},
+		{"unknown source", "source: webcam", []string{"source", `"webcam"`, "synthetic, passthrough, capture"}},
+		{"bad listen", "listen: camera.local", []string{"listen", "camera.local", "HOST:PORT"}},
+		{"odd width", "video: {width: 641}", []string{"video.width/height", "641x720", "even"}},
+		{"bitrate bounds", "video: {min_bitrate: 5000000}", []string{"video.min_bitrate", "5000000", "50000 to 2000000"}},
+		{"passthrough without input", "source: passthrough", []string{"passthrough", "0 inputs", "exactly one of file, fifo, command"}},
+		{"passthrough with two inputs", "source: passthrough\npassthrough: {file: a.h264, fifo: /tmp/f}", []string{"2 inputs"}},
+		{"log level", "log_level: loud", []string{"log_level", "loud", "debug, info, warn, error"}},
+		{"short ice timeout", "live: {ice_timeout: 10ms}", []string{"live.ice_timeout", "10ms", "1s to 5m"}},
+		{"unknown field", "video:\n  fsp: 30\n", []string{"line 2", `unknown field "fsp"`, "width, height, fps"}},
+		{"wrong type", "video: {fps: fast}", []string{"fast", "int"}},
+		{"not yaml", "video: [", []string{"config"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Defaults()
+			err := cfg.Decode(strings.NewReader(c.yaml))
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("%v is not ErrConfig", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	c := Defaults()
+	err := c.LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, ErrConfig) || !errors.Is(err, os.ErrNotExist) && !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("missing file: %v", err)
+	}
+}

@@ -1,0 +1,178 @@
+package device
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/whep"
+)
+
+// Version is stamped at build time with -ldflags "-X .../device.Version=...".
+var Version = "dev"
+
+// Daemon is camd's core: it builds each component in dependency order and
+// closes them in reverse.
+type Daemon struct {
+	cfg Config
+	log *slog.Logger
+	id  *Identity
+
+	src  media.Source
+	hub  *media.Hub
+	whep *whep.Server
+	tcp  net.Listener
+	udp  net.PacketConn
+	http *http.Server
+
+	closeOnce sync.Once
+}
+
+// New prepares the daemon: identity, listeners and source. Nothing runs
+// until Run.
+func New(cfg Config, log *slog.Logger) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log}
+	if err := d.init(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) init() error {
+	var err error
+	if d.id, err = LoadIdentity(d.cfg.Data); err != nil {
+		return err
+	}
+	if d.src, err = newSource(d.cfg, d.log); err != nil {
+		return err
+	}
+	if d.tcp, d.udp, err = listen(d.cfg.Listen, d.cfg.Live.UDPPort); err != nil {
+		return err
+	}
+	d.hub = media.NewHub(media.HubOptions{})
+	host, _, _ := net.SplitHostPort(d.cfg.Listen)
+	ip := net.ParseIP(host)
+	d.whep, err = whep.NewServer(d.hub, whep.Options{
+		Conn:            d.udp,
+		Certificate:     &d.id.DTLS,
+		MaxViewers:      d.cfg.Live.MaxViewers,
+		ICETimeout:      d.cfg.Live.ICETimeout,
+		MinBitrate:      d.cfg.Video.MinBitrate,
+		MaxBitrate:      d.cfg.Video.MaxBitrate,
+		StartBitrate:    d.cfg.Video.Bitrate,
+		IncludeLoopback: host == "localhost" || (ip != nil && ip.IsLoopback()),
+		Logger:          d.log,
+	})
+	if err != nil {
+		return err
+	}
+	d.http = &http.Server{
+		Handler:           d.handler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{d.id.TLS}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// listen binds the HTTPS port and the WebRTC UDP port (the same number
+// unless udpPort is set). With port 0 the system picks one for both.
+func listen(addr string, udpPort int) (net.Listener, net.PacketConn, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		tcp, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("device: listen %s: %w", addr, err)
+		}
+		port := udpPort
+		if port == 0 {
+			port = tcp.Addr().(*net.TCPAddr).Port
+		}
+		udp, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err == nil {
+			return tcp, udp, nil
+		}
+		tcp.Close()
+		_, p, _ := net.SplitHostPort(addr)
+		if p != "0" || attempt > 10 {
+			return nil, nil, fmt.Errorf("device: listen udp port %d: %w", port, err)
+		}
+	}
+}
+
+// Addr is the HTTPS address the daemon listens on.
+func (d *Daemon) Addr() net.Addr { return d.tcp.Addr() }
+
+// Identity is the device's identity.
+func (d *Daemon) Identity() *Identity { return d.id }
+
+// Run serves until ctx ends, then shuts down: it stops the source, lets
+// requests in flight finish, closes every viewer's session and releases
+// the ports.
+func (d *Daemon) Run(ctx context.Context) error {
+	srcCtx, stopSource := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		media.Supervise(srcCtx, d.src, d.hub, media.SuperviseOptions{Logger: d.log})
+	}()
+	go func() {
+		defer wg.Done()
+		d.whep.Run(srcCtx)
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- d.http.ServeTLS(d.tcp, "", "") }()
+	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),
+		"source", d.src.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		err = fmt.Errorf("device: https: %w", err)
+	}
+	d.log.Info("camd: shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if e := d.http.Shutdown(shutCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		d.log.Warn("camd: https shutdown", "err", e)
+	}
+	stopSource()
+	d.Close()
+	wg.Wait()
+	d.log.Info("camd: stopped")
+	return err
+}
+
+// Close releases everything New acquired. It is safe to call twice.
+func (d *Daemon) Close() {
+	d.closeOnce.Do(func() {
+		if d.whep != nil {
+			d.whep.Close()
+		}
+		if d.hub != nil {
+			d.hub.Close()
+		}
+		if d.tcp != nil {
+			d.tcp.Close()
+		}
+		if d.udp != nil {
+			d.udp.Close()
+		}
+	})
+}

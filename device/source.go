@@ -1,0 +1,31 @@
+package device
+
+import (
+	"log/slog"
+
+	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/passthrough"
+	"github.com/camd-project/camd/media/synthetic"
+)
+
+// newSource builds the media source the configuration names.
+func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
+	v := cfg.Video
+	switch cfg.Source {
+	case "passthrough":
+		p := cfg.Passthrough
+		return passthrough.New(passthrough.Options{
+			File: p.File, NoLoop: !p.Loop, FIFO: p.FIFO, Command: p.Command,
+			FPS: float64(p.FPS), Logger: log,
+		})
+	default:
+		return synthetic.New(synthetic.Options{
+			Width: v.Width, Height: v.Height, FPS: v.FPS,
+			Bitrate: v.Bitrate, MinBitrate: v.MinBitrate, MaxBitrate: v.MaxBitrate,
+			KeyframeInterval: v.KeyframeInterval,
+			ToneHz:           cfg.Audio.ToneHz,
+			NoAudio:          !cfg.Audio.Enabled,
+			Logger:           log,
+		})
+	}
+}

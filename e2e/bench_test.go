@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/camd-project/camd/media/whep"
+)
+
+// benchSource starts camd on the synthetic camera or on a 720p 2 Mbps
+// passthrough file with a keyframe every 2 s.
+func benchSource(b *testing.B, name string) *daemon {
+	b.Helper()
+	switch name {
+	case "synthetic":
+		return startDaemon(b)
+	case "passthrough":
+		need(b, "ffmpeg")
+		file := fixture(b, benchDir(b), "1280x720", 30, 20, 60, "2M", "high")
+		return startDaemon(b, "--config", writeConfig(b, "source: passthrough\npassthrough: {file: "+file+"}\nlive: {max_viewers: 200}\n"))
+	}
+	b.Fatalf("unknown source %q", name)
+	return nil
+}
+
+var benchDirOnce = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "camd-bench-") })
+
+// benchDir keeps fixtures across sub-benchmarks.
+func benchDir(b *testing.B) string {
+	d, err := benchDirOnce()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+func percentile(samples []float64, p float64) float64 {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// BenchmarkTimeToFirstFrame measures, from the WHEP POST, the time until
+// the first frame is decoded in headless Chromium (the page's
+// requestVideoFrameCallback) and until camctl's client holds a complete
+// keyframe. Run it with -benchtime=20x for 20 samples.
+func BenchmarkTimeToFirstFrame(b *testing.B) {
+	for _, src := range []string{"synthetic", "passthrough"} {
+		b.Run("chromium/"+src, func(b *testing.B) {
+			need(b, "chromium")
+			d := benchSource(b, src)
+			ctx := browser(b)
+			var samples []float64
+			for range b.N {
+				st := watch(b, ctx, d.addr, false)
+				samples = append(samples, st.TTFFMs)
+			}
+			b.ReportMetric(percentile(samples, 0.5), "ms-p50")
+			b.ReportMetric(percentile(samples, 0.9), "ms-p90")
+			b.ReportMetric(0, "ns/op")
+		})
+		b.Run("camctl/"+src, func(b *testing.B) {
+			d := benchSource(b, src)
+			var samples []float64
+			for range b.N {
+				ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+				st, err := whep.View(ctx, "https://"+d.addr+"/api/v1/whep", whep.ViewOptions{HTTPClient: insecureClient()})
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				samples = append(samples, float64(st.FirstFrame.Microseconds())/1000)
+			}
+			b.ReportMetric(percentile(samples, 0.5), "ms-p50")
+			b.ReportMetric(percentile(samples, 0.9), "ms-p90")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// procStat reads a process's resident set (bytes) and CPU time used.
+func procStat(b *testing.B, pid int) (rss int64, cpu time.Duration) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			rss = kb << 10
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return rss, time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+type camdStats struct {
+	Published    uint64  `json:"frames_published"`
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+	Viewers      []struct {
+		Frames  uint64 `json:"frames"`
+		Dropped uint64 `json:"dropped"`
+	} `json:"viewers"`
+}
+
+func stats(b *testing.B, d *daemon) camdStats {
+	resp, err := insecureClient().Get("https://" + d.addr + "/api/v1/stats")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s camdStats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkFanOut runs N viewers (pion receivers in this process, camd in
+// its own) of a 720p 2 Mbps passthrough stream for 10 s and reports camd's
+// CPU and memory, what each viewer got, and camd's internal latency.
+func BenchmarkFanOut(b *testing.B) {
+	for _, n := range []int{1, 10, 50, 100} {
+		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
+			for range b.N {
+				fanOut(b, n, 10*time.Second)
+			}
+		})
+	}
+}
+
+func fanOut(b *testing.B, n int, watch time.Duration) {
+	d := benchSource(b, "passthrough")
+	pid := d.cmd.Process.Pid
+	time.Sleep(time.Second)
+	rss0, _ := procStat(b, pid)
+
+	ctx, cancel := context.WithTimeout(context.Background(), watch)
+	defer cancel()
+	results := make([]whep.ViewStats, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = whep.View(ctx, "https://"+d.addr+"/api/v1/whep", whep.ViewOptions{HTTPClient: insecureClient()})
+		}()
+	}
+	// Measure once everyone is connected and settled.
+	time.Sleep(watch / 3)
+	_, cpu0 := procStat(b, pid)
+	t0 := time.Now()
+	time.Sleep(watch / 2)
+	rss1, cpu1 := procStat(b, pid)
+	cpuShare := float64(cpu1-cpu0) / float64(time.Since(t0))
+	st := stats(b, d)
+	wg.Wait()
+
+	var frames []float64
+	var lost, dropped uint64
+	for i, r := range results {
+		if errs[i] != nil {
+			b.Errorf("viewer %d: %v", i, errs[i])
+		}
+		frames = append(frames, float64(r.FramesReceived))
+		lost += r.FramesLost
+	}
+	for _, v := range st.Viewers {
+		dropped += v.Dropped
+	}
+	b.ReportMetric(float64(rss1)/(1<<20), "rss-MB")
+	b.ReportMetric(float64(rss1-rss0)/float64(n)/1024, "KB/viewer")
+	b.ReportMetric(cpuShare*100, "cpu-%")
+	b.ReportMetric(percentile(frames, 0), "frames-min")
+	b.ReportMetric(percentile(frames, 0.5), "frames-p50")
+	b.ReportMetric(float64(lost), "frames-lost")
+	b.ReportMetric(float64(dropped), "hub-drops")
+	b.ReportMetric(st.LatencyP50Ms, "lat-ms-p50")
+	b.ReportMetric(st.LatencyP99Ms, "lat-ms-p99")
+	b.ReportMetric(0, "ns/op")
+	d.stop()
+}
+
+var _ = chromedp.Navigate

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var bin string // directory holding the built camd and camctl
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "camd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = dir
+	for _, c := range []string{"camd", "camctl"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "../cmd/"+c).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", c, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// daemon is a running camd process.
+type daemon struct {
+	t           testing.TB
+	cmd         *exec.Cmd
+	addr        string
+	fingerprint string
+	data        string
+
+	mu   sync.Mutex
+	logs strings.Builder
+	done chan error
+}
+
+var servingLine = regexp.MustCompile(`msg="camd: serving" addr=https://([^/]+)/ .* tls_sha256=([0-9a-f]{64})`)
+
+// startDaemon runs camd with the given extra arguments, on a free loopback
+// port, and waits until it serves.
+func startDaemon(t testing.TB, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, data: t.TempDir(), done: make(chan error, 1)}
+	all := append([]string{"run", "--data", d.data, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)
+	d.cmd = exec.Command(filepath.Join(bin, "camd"), all...)
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		var once sync.Once
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			d.mu.Lock()
+			d.logs.WriteString(line + "\n")
+			if m := servingLine.FindStringSubmatch(line); m != nil {
+				d.addr, d.fingerprint = m[1], m[2]
+				once.Do(func() { close(ready) })
+			}
+			d.mu.Unlock()
+		}
+		io.Copy(io.Discard, stderr)
+		d.done <- d.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+		if t.Failed() {
+			t.Logf("camd log:\n%s", d.log())
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-d.done:
+		t.Fatalf("camd exited before serving: %v\n%s", err, d.log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("camd did not start serving\n%s", d.log())
+	}
+	return d
+}
+
+func (d *daemon) log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.logs.String()
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop() {
+	d.t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		if err != nil {
+			d.t.Fatalf("camd exited with %v after SIGTERM", err)
+		}
+	case <-time.After(10 * time.Second):
+		d.t.Fatal("camd did not stop within 10 s of SIGTERM")
+	}
+}
+
+// camctl runs camctl and returns its stdout.
+func camctl(t testing.TB, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "camctl"), args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("camctl %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String(), err
+}
+
+// need skips the test when a tool that .ci/run installs is missing, so
+// that `go test ./...` still runs on a bare host; `make test` installs them.
+func need(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CAMD_REQUIRE_TOOLS") != "" {
+				t.Fatalf("%s is required (CAMD_REQUIRE_TOOLS is set) but not installed", tool)
+			}
+			t.Skipf("%s not installed (make test installs it)", tool)
+		}
+	}
+}
+
+// ffprobe returns ffprobe's csv output for the given entries.
+func ffprobe(t testing.TB, file string, args ...string) string {
+	t.Helper()
+	all := append([]string{"-v", "error"}, args...)
+	out, err := exec.Command("ffprobe", append(all, file)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", file, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// waitLog waits until camd's log contains s.
+func waitLog(t testing.TB, d *daemon, s string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(d.log(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("camd never logged %q", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// insecureClient trusts camd's self-signed certificate (tests only).
+func insecureClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		Timeout:   10 * time.Second,
+	}
+}
+
+// health checks that camd answers GET /health.
+func health(t testing.TB, d *daemon) {
+	t.Helper()
+	resp, err := insecureClient().Get("https://" + d.addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("health: %s", resp.Status)
+	}
+}

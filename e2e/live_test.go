@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// viewerState mirrors window.camd in the web page.
+type viewerState struct {
+	State         string  `json:"state"`
+	TTFFMs        float64 `json:"ttffMs"`
+	FramesDecoded int     `json:"framesDecoded"`
+	Width         int     `json:"width"`
+	Height        int     `json:"height"`
+	AudioPackets  int     `json:"audioPackets"`
+	AudioSamples  int     `json:"audioSamples"`
+	Error         string  `json:"error"`
+}
+
+// browser starts headless Chromium with the flags that work as root on a
+// closed network.
+func browser(t testing.TB) context.Context {
+	t.Helper()
+	need(t, "chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath("chromium"),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+// watch opens the web page and waits until it has decoded frames and, if
+// wantAudio, received audio.
+func watch(t testing.TB, ctx context.Context, addr string, wantAudio bool) viewerState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("https://"+addr+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	var st viewerState
+	for {
+		var err error
+		if st, err = chromedp.Run(ctx, chromedp.Evaluate[viewerState](`window.camd`)); err != nil {
+			t.Fatalf("reading window.camd: %v (last state %+v)", err, st)
+		}
+		if st.Error != "" {
+			t.Fatalf("page error: %s", st.Error)
+		}
+		if st.FramesDecoded > 10 && (!wantAudio || st.AudioPackets > 10) && st.TTFFMs > 0 {
+			return st
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestChromiumPlaysSyntheticCamera(t *testing.T) {
+	d := startDaemon(t)
+	ctx := browser(t)
+	st := watch(t, ctx, d.addr, true)
+	if st.Width != 1280 || st.Height != 720 {
+		t.Errorf("decoded %dx%d, want 1280x720", st.Width, st.Height)
+	}
+	if st.State != "connected" {
+		t.Errorf("connection state %q", st.State)
+	}
+	if st.AudioSamples == 0 {
+		t.Errorf("audio packets arrived but no samples were decoded")
+	}
+	t.Logf("Chromium: first frame after %.0f ms, %d frames decoded, %d audio packets", st.TTFFMs, st.FramesDecoded, st.AudioPackets)
+	d.stop()
+	if !strings.Contains(d.log(), "camd: stopped") {
+		t.Errorf("no clean stop in the log")
+	}
+}
+
+var statLine = regexp.MustCompile(`(?m)^(frames received|frames lost|first frame|resolution)\s+(\S+)`)
+
+func TestCamctlViewOutputDecodes(t *testing.T) {
+	need(t, "ffprobe")
+	d := startDaemon(t)
+	dir := t.TempDir()
+	video, audio := filepath.Join(dir, "v.h264"), filepath.Join(dir, "a.ogg")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := camctl(t, ctx, "view", "--addr", d.addr, "--fingerprint", d.fingerprint,
+		"--seconds", "3", "--video", video, "--audio", audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := map[string]string{}
+	for _, m := range statLine.FindAllStringSubmatch(out, -1) {
+		stats[m[1]] = m[2]
+	}
+	received, _ := strconv.Atoi(stats["frames received"])
+	if received < 60 || stats["frames lost"] != "0" || stats["resolution"] != "1280x720" {
+		t.Errorf("camctl view printed:\n%s", out)
+	}
+	frames, _ := strconv.Atoi(ffprobe(t, video, "-count_frames", "-select_streams", "v", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"))
+	if frames < received-1 {
+		t.Errorf("ffprobe decoded %d frames of the %d camctl received", frames, received)
+	}
+	if got := ffprobe(t, video, "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0"); got != "h264,1280,720" {
+		t.Errorf("video stream: %q", got)
+	}
+	if got := ffprobe(t, audio, "-show_entries", "stream=codec_name,sample_rate", "-of", "csv=p=0"); got != "opus,48000" {
+		t.Errorf("audio stream: %q", got)
+	}
+	dur, _ := strconv.ParseFloat(ffprobe(t, audio, "-show_entries", "format=duration", "-of", "csv=p=0"), 64)
+	if dur < 2 {
+		t.Errorf("audio lasts %.2f s of 3 s watched", dur)
+	}
+	if fi, err := os.Stat(video); err != nil || fi.Size() == 0 {
+		t.Fatalf("video file: %v", err)
+	}
+	d.stop()
+}
+
+// TestCamctlRefusesWrongCertificate checks that camctl aborts before
+// sending anything when the camera's certificate is not the pinned one.
+func TestCamctlRefusesWrongCertificate(t *testing.T) {
+	d := startDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := camctl(t, ctx, "view", "--addr", d.addr, "--fingerprint", strings.Repeat("ab", 32), "--seconds", "1")
+	if err == nil || !strings.Contains(err.Error(), "does not match the pinned fingerprint") {
+		t.Fatalf("camctl with a wrong fingerprint: %v", err)
+	}
+	if strings.Contains(d.log(), "viewer joined") {
+		t.Fatal("a session was created despite the certificate mismatch")
+	}
+}

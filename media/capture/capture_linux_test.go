@@ -1,0 +1,240 @@
+//go:build linux && cgo
+
+package capture
+
+import (
+	"context"
+	"errors"
+	"image"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/mediadevices/pkg/driver"
+	"github.com/pion/mediadevices/pkg/frame"
+	"github.com/pion/mediadevices/pkg/io/video"
+	"github.com/pion/mediadevices/pkg/prop"
+	"go.uber.org/goleak"
+
+	"github.com/camd-project/camd/media"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type nopPub struct{}
+
+func (nopPub) Publish(*media.Frame)    {}
+func (nopPub) KeyframeRequested() bool { return false }
+func (nopPub) TargetBitrate() int      { return 0 }
+
+func runErr(t *testing.T, dev string) error {
+	t.Helper()
+	src, err := New(Options{Device: dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = src.Run(ctx, nopPub{})
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run(%s) = %v, want an error at once", dev, err)
+	}
+	return err
+}
+
+func TestRunMissingDevice(t *testing.T) {
+	dev := filepath.Join(t.TempDir(), "video9")
+	err := runErr(t, dev)
+	if !errors.Is(err, ErrNoDevice) || err.Error() != "capture: open "+dev+": no such device" {
+		t.Fatalf("Run = %q", err)
+	}
+}
+
+func TestRunDefaultDeviceMissing(t *testing.T) {
+	if _, err := os.Stat(DefaultDevice); err == nil {
+		t.Skip(DefaultDevice + " exists on this host")
+	}
+	err := runErr(t, "")
+	if err.Error() != "capture: open /dev/video0: no such device" {
+		t.Fatalf("Run = %q", err)
+	}
+}
+
+func TestRunNotACamera(t *testing.T) {
+	err := runErr(t, "/dev/null")
+	if errors.Is(err, ErrNoDevice) || !strings.Contains(err.Error(), "capture: open /dev/null: not a V4L2 video capture device") {
+		t.Fatalf("Run = %q", err)
+	}
+}
+
+func TestPickFormat(t *testing.T) {
+	offer := func(w, h int, f frame.Format, fps float32) prop.Media {
+		return prop.Media{Video: prop.Video{Width: w, Height: h, FrameFormat: f, FrameRate: fps}}
+	}
+	offers := []prop.Media{
+		offer(1280, 720, frame.FormatMJPEG, 30),
+		offer(1280, 720, frame.FormatYUYV, 10),
+		offer(640, 480, frame.FormatMJPEG, 30),
+		offer(640, 480, frame.FormatYUYV, 30),
+		offer(640, 480, frame.FormatYUYV, 15),
+		offer(640, 480, frame.FormatZ16, 30),
+		offer(320, 240, frame.FormatRGBA, 30),
+	}
+	tests := []struct {
+		w, h, fps int
+		want      prop.Media
+		err       string
+	}{
+		{640, 480, 30, offer(640, 480, frame.FormatYUYV, 30), ""},
+		{640, 480, 15, offer(640, 480, frame.FormatYUYV, 15), ""},
+		// Raw YUYV only at 10 fps: MJPEG gives the frame rate.
+		{1280, 720, 30, offer(1280, 720, frame.FormatMJPEG, 30), ""},
+		{1280, 720, 10, offer(1280, 720, frame.FormatYUYV, 10), ""},
+		{320, 240, 30, prop.Media{}, "no 320x240 in a supported format (offers 1280x720 MJPEG, 1280x720 YUYV, 640x480 MJPEG, 640x480 YUYV, 640x480 Z16, 320x240 RGBA)"},
+	}
+	for _, tt := range tests {
+		got, err := pickFormat(offers, Options{Width: tt.w, Height: tt.h, FPS: tt.fps})
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("%dx%d@%d: err = %v, want %q", tt.w, tt.h, tt.fps, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got.Video != tt.want.Video {
+			t.Errorf("%dx%d@%d: got %+v, %v; want %+v", tt.w, tt.h, tt.fps, got.Video, err, tt.want.Video)
+		}
+	}
+	// A camera that lists no frame rate is taken at its word.
+	got, err := pickFormat([]prop.Media{offer(640, 480, frame.FormatNV12, 0)}, Options{Width: 640, Height: 480, FPS: 30})
+	if err != nil || got.FrameFormat != frame.FormatNV12 {
+		t.Errorf("no frame rate listed: %+v, %v", got.Video, err)
+	}
+}
+
+// fakeCamera is a mediadevices camera adapter that delivers a moving
+// I420 picture every 10 ms until closed, as the V4L2 driver would.
+type fakeCamera struct {
+	mu     sync.Mutex
+	closed chan struct{}
+	opened bool
+	closes int
+}
+
+func (c *fakeCamera) Open() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opened, c.closed = true, make(chan struct{})
+	return nil
+}
+
+func (c *fakeCamera) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed != nil {
+		close(c.closed)
+		c.closed = nil
+	}
+	c.closes++
+	return nil
+}
+
+func (c *fakeCamera) Properties() []prop.Media {
+	return []prop.Media{
+		{Video: prop.Video{Width: 320, Height: 240, FrameFormat: frame.FormatMJPEG, FrameRate: 30}},
+		{Video: prop.Video{Width: 320, Height: 240, FrameFormat: frame.FormatI420, FrameRate: 30}},
+	}
+}
+
+func (c *fakeCamera) VideoRecord(p prop.Media) (video.Reader, error) {
+	if p.FrameFormat != frame.FormatI420 {
+		return nil, errors.New("fake camera: asked for " + string(p.FrameFormat))
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	n := 0
+	return video.ReaderFunc(func() (image.Image, func(), error) {
+		select {
+		case <-closed:
+			return nil, func() {}, io.EOF
+		case <-time.After(10 * time.Millisecond):
+		}
+		img := image.NewYCbCr(image.Rect(0, 0, p.Width, p.Height), image.YCbCrSubsampleRatio420)
+		for i := range img.Y {
+			img.Y[i] = uint8(16 + (i+3*n)%200)
+		}
+		for i := range img.Cb {
+			img.Cb[i], img.Cr[i] = 128, 128
+		}
+		n++
+		return img, func() {}, nil
+	}), nil
+}
+
+type recordPub struct {
+	mu     sync.Mutex
+	frames []*media.Frame
+}
+
+func (p *recordPub) Publish(f *media.Frame) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frames = append(p.frames, f)
+}
+func (p *recordPub) KeyframeRequested() bool { return false }
+func (p *recordPub) TargetBitrate() int      { return 0 }
+
+// TestRunStreamsFakeCamera drives Run end to end through mediadevices'
+// driver list with a fake camera registered under a device node name.
+func TestRunStreamsFakeCamera(t *testing.T) {
+	dev := filepath.Join(t.TempDir(), "video-camd-test")
+	if err := os.WriteFile(dev, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cam := &fakeCamera{}
+	m := driver.GetManager()
+	if err := m.Register(cam, driver.Info{Label: "fake;video-camd-test", DeviceType: driver.Camera}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, d := range m.Query(driver.FilterDeviceType(driver.Camera)) {
+			if d.Info().Label == "fake;video-camd-test" {
+				m.Delete(d.ID())
+			}
+		}
+	})
+
+	src, err := New(Options{Device: dev, Width: 320, Height: 240})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &recordPub{}
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	if err := src.Run(ctx, pub); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run = %v, want the context's error", err)
+	}
+	pub.mu.Lock()
+	frames := pub.frames
+	pub.mu.Unlock()
+	if len(frames) < 20 {
+		t.Fatalf("%d frames in 0.6 s from a 100 fps camera", len(frames))
+	}
+	if !frames[0].Key {
+		t.Error("first frame is not a keyframe")
+	}
+	for i := 1; i < len(frames); i++ {
+		if frames[i].PTS <= frames[i-1].PTS {
+			t.Fatalf("frame %d: PTS %v after %v", i, frames[i].PTS, frames[i-1].PTS)
+		}
+	}
+	cam.mu.Lock()
+	defer cam.mu.Unlock()
+	if !cam.opened || cam.closes != 1 {
+		t.Errorf("camera opened=%v, closed %d times; want opened and closed once", cam.opened, cam.closes)
+	}
+}

@@ -1,0 +1,14 @@
+//go:build !(linux && cgo)
+
+package capture
+
+import (
+	"context"
+
+	"github.com/camd-project/camd/media"
+)
+
+// Run returns ErrUnavailable: this build has no V4L2 capture.
+func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
+	return ErrUnavailable
+}

@@ -1,0 +1,438 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned by Consumer.Next once the consumer or its hub is
+// closed.
+var ErrClosed = errors.New("media: consumer closed")
+
+// HubOptions tunes a Hub. The zero value means defaults.
+type HubOptions struct {
+	// QueueFrames bounds each consumer's queue (default 256 frames: about
+	// three seconds of 30 fps video with its audio).
+	QueueFrames int
+	// GOPCacheBytes bounds the cache of the last group of pictures that a
+	// joining consumer starts from when the source cannot force a keyframe
+	// (default 8 MiB). A longer GOP is not cached: joiners wait for the next
+	// keyframe instead.
+	GOPCacheBytes int
+	// OverflowKeyframeGap is the least time between keyframes forced because
+	// a consumer overflowed (default 1 s). Keyframes for joining consumers
+	// are never delayed.
+	OverflowKeyframeGap time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o HubOptions) withDefaults() HubOptions {
+	if o.QueueFrames <= 0 {
+		o.QueueFrames = 256
+	}
+	if o.GOPCacheBytes <= 0 {
+		o.GOPCacheBytes = 8 << 20
+	}
+	if o.OverflowKeyframeGap <= 0 {
+		o.OverflowKeyframeGap = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// SourceInfo describes the source that is about to publish into a hub.
+type SourceInfo struct {
+	// Name identifies the source in logs and stats.
+	Name string
+	// ForcesKeyframes is true when the source encodes itself and honours
+	// KeyframeRequested; false for passthrough, where joiners start from the
+	// cached group of pictures instead.
+	ForcesKeyframes bool
+}
+
+// Hub fans one stream of encoded frames out to many consumers. Each stream
+// is encoded once; Publish never blocks on a consumer.
+type Hub struct {
+	opts HubOptions
+
+	keyRequest    atomic.Bool
+	targetBitrate atomic.Int64
+	forcedKeys    atomic.Uint64
+
+	mu           sync.Mutex
+	info         SourceInfo
+	epoch        uint32
+	seq          uint64
+	consumers    map[*Consumer]struct{}
+	gop          []*Frame
+	gopBytes     int
+	gopValid     bool
+	lastOverflow time.Time
+	closed       bool
+	published    uint64
+}
+
+// NewHub returns an empty hub.
+func NewHub(opts HubOptions) *Hub {
+	return &Hub{opts: opts.withDefaults(), consumers: make(map[*Consumer]struct{})}
+}
+
+// Begin tells the hub that a source (re)starts. Frames published after it
+// belong to a new epoch: timestamps may restart, so consumers rebase them,
+// and every consumer waits for the new source's first keyframe.
+func (h *Hub) Begin(info SourceInfo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.info = info
+	h.epoch++
+	h.gop, h.gopBytes, h.gopValid = nil, 0, false
+	for c := range h.consumers {
+		c.mu.Lock()
+		c.waitKey = true
+		c.mu.Unlock()
+	}
+	if info.ForcesKeyframes {
+		h.keyRequest.Store(false)
+	}
+}
+
+// Info returns what the current source declared in Begin.
+func (h *Hub) Info() SourceInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.info
+}
+
+// Publish hands one frame to every consumer. The hub sets the frame's Seq;
+// the frame must not be modified afterwards.
+func (h *Hub) Publish(f *Frame) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.seq++
+	h.published++
+	f.Seq = h.seq
+	f.epoch = h.epoch
+	if f.Kind == Video {
+		h.cacheGOP(f)
+	}
+	wantKey := false
+	for c := range h.consumers {
+		if c.offer(f) {
+			wantKey = true
+		}
+	}
+	if wantKey && h.info.ForcesKeyframes {
+		now := h.opts.Now()
+		if now.Sub(h.lastOverflow) >= h.opts.OverflowKeyframeGap {
+			h.lastOverflow = now
+			h.keyRequest.Store(true)
+		}
+	}
+}
+
+// cacheGOP keeps the frames since the last keyframe. It allocates a new
+// slice at each keyframe because consumers may still hold the old one.
+func (h *Hub) cacheGOP(f *Frame) {
+	if f.Key {
+		h.gop = make([]*Frame, 0, max(len(h.gop), 64))
+		h.gopBytes = 0
+		h.gopValid = true
+	}
+	if !h.gopValid {
+		return
+	}
+	h.gopBytes += len(f.Data)
+	if h.gopBytes > h.opts.GOPCacheBytes || len(h.gop) >= h.opts.QueueFrames/2 {
+		h.gop, h.gopBytes, h.gopValid = nil, 0, false
+		return
+	}
+	h.gop = append(h.gop, f)
+}
+
+// KeyframeRequested reports, and clears, whether a consumer asked for a
+// keyframe since the last call. An encoding source calls it before each
+// frame, so requests from viewers arriving together become one IDR.
+func (h *Hub) KeyframeRequested() bool {
+	if h.keyRequest.Swap(false) {
+		h.forcedKeys.Add(1)
+		return true
+	}
+	return false
+}
+
+// SetTargetBitrate asks an encoding source for a new bitrate in bits per
+// second; 0 means the source's configured default.
+func (h *Hub) SetTargetBitrate(bps int) { h.targetBitrate.Store(int64(bps)) }
+
+// TargetBitrate returns the last bitrate set by SetTargetBitrate.
+func (h *Hub) TargetBitrate() int { return int(h.targetBitrate.Load()) }
+
+// ConsumerOptions configure a consumer. The zero value means defaults.
+type ConsumerOptions struct {
+	// Name identifies the consumer in stats.
+	Name string
+	// QueueFrames overrides the hub's queue bound for this consumer.
+	QueueFrames int
+}
+
+// Subscribe adds a consumer. It starts at a keyframe: for an encoding
+// source the hub asks for one at once (requests from consumers joining
+// together are coalesced); otherwise the consumer first receives the cached
+// group of pictures, marked as replayed.
+func (h *Hub) Subscribe(opts ConsumerOptions) *Consumer {
+	n := opts.QueueFrames
+	if n <= 0 {
+		n = h.opts.QueueFrames
+	}
+	c := &Consumer{
+		hub:    h,
+		name:   opts.Name,
+		queue:  make([]entry, n),
+		signal: make(chan struct{}, 1),
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		c.closed = true
+		return c
+	}
+	h.startAtKeyframe(c)
+	h.consumers[c] = struct{}{}
+	return c
+}
+
+// startAtKeyframe must be called with h.mu held.
+func (h *Hub) startAtKeyframe(c *Consumer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.head, c.n = 0, 0
+	if h.info.ForcesKeyframes || !h.gopValid || len(h.gop) == 0 {
+		c.waitKey = true
+		if h.info.ForcesKeyframes {
+			h.keyRequest.Store(true)
+		}
+		return
+	}
+	c.waitKey = false
+	for _, f := range h.gop {
+		c.push(entry{f: f, replay: true})
+	}
+	c.wake()
+}
+
+// Stats is a snapshot of a hub's counters.
+type Stats struct {
+	Source         string
+	Published      uint64
+	ForcedKeys     uint64
+	Consumers      []ConsumerStats
+	TargetBitrate  int
+	GOPCacheFrames int
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := Stats{
+		Source:         h.info.Name,
+		Published:      h.published,
+		ForcedKeys:     h.forcedKeys.Load(),
+		TargetBitrate:  h.TargetBitrate(),
+		GOPCacheFrames: len(h.gop),
+	}
+	for c := range h.consumers {
+		s.Consumers = append(s.Consumers, c.Stats())
+	}
+	return s
+}
+
+// Close closes every consumer; later Publish calls are ignored.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for c := range h.consumers {
+		c.close()
+	}
+	clear(h.consumers)
+}
+
+func (h *Hub) remove(c *Consumer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.consumers, c)
+}
+
+type entry struct {
+	f      *Frame
+	replay bool
+}
+
+// Consumer receives a hub's frames through a bounded queue.
+type Consumer struct {
+	hub    *Hub
+	name   string
+	signal chan struct{}
+
+	mu        sync.Mutex
+	queue     []entry
+	head, n   int
+	waitKey   bool
+	lost      bool // waitKey because frames were dropped
+	closed    bool
+	delivered uint64
+	dropped   uint64
+	skipped   uint64
+}
+
+// ConsumerStats counts what happened to the frames offered to a consumer.
+type ConsumerStats struct {
+	Name string
+	// Delivered frames were returned by Next.
+	Delivered uint64
+	// Dropped frames did not fit in the queue, or were video frames that
+	// followed a dropped one and came before the next keyframe.
+	Dropped uint64
+	// Skipped video frames came before the consumer's first keyframe.
+	Skipped uint64
+	// Queued frames are waiting to be read.
+	Queued int
+}
+
+// offer queues f, or drops it. It reports whether the consumer overflowed
+// and now needs a keyframe. Called with the hub's lock held.
+func (c *Consumer) offer(f *Frame) (overflow bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	if f.Kind == Video && c.waitKey {
+		if !f.Key {
+			if c.lost {
+				c.dropped++
+			} else {
+				c.skipped++
+			}
+			return false
+		}
+		c.waitKey = false
+	}
+	if c.n == len(c.queue) {
+		c.dropped++
+		if f.Kind == Video {
+			c.waitKey, c.lost = true, true
+			return true
+		}
+		return false
+	}
+	if f.Kind == Video {
+		c.lost = false
+	}
+	c.push(entry{f: f})
+	c.wake()
+	return false
+}
+
+func (c *Consumer) push(e entry) {
+	if c.n == len(c.queue) {
+		return
+	}
+	c.queue[(c.head+c.n)%len(c.queue)] = e
+	c.n++
+}
+
+func (c *Consumer) wake() {
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the next frame, waiting for one. replay is true for frames
+// from the cached group of pictures that the consumer started with: they
+// are older than live and should be shown at once.
+func (c *Consumer) Next(ctx context.Context) (f *Frame, replay bool, err error) {
+	for {
+		c.mu.Lock()
+		if c.n > 0 {
+			e := c.queue[c.head]
+			c.queue[c.head] = entry{}
+			c.head = (c.head + 1) % len(c.queue)
+			c.n--
+			c.delivered++
+			c.mu.Unlock()
+			return e.f, e.replay, nil
+		}
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return nil, false, ErrClosed
+		}
+		select {
+		case <-c.signal:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// RequestKeyframe asks for a fresh start point after the consumer's
+// decoder lost its way (a viewer's PLI or FIR): an encoding source makes an
+// IDR; otherwise the consumer's queue restarts from the cached group of
+// pictures.
+func (c *Consumer) RequestKeyframe() {
+	h := c.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	if h.info.ForcesKeyframes {
+		h.keyRequest.Store(true)
+		return
+	}
+	h.startAtKeyframe(c)
+}
+
+// Epoch tells frames of different source runs apart: it changes when the
+// source restarts and its timestamps may start again from zero.
+func (f *Frame) Epoch() uint32 { return f.epoch }
+
+// Stats returns the consumer's counters.
+func (c *Consumer) Stats() ConsumerStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ConsumerStats{Name: c.name, Delivered: c.delivered, Dropped: c.dropped, Skipped: c.skipped, Queued: c.n}
+}
+
+// Close removes the consumer from its hub. It is safe to call twice.
+func (c *Consumer) Close() {
+	c.hub.remove(c)
+	c.close()
+}
+
+func (c *Consumer) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.head, c.n = 0, 0
+	clear(c.queue)
+	c.wake()
+}

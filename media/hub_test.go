@@ -1,0 +1,378 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// video returns a video frame; key frames carry a marker byte so tests can
+// tell frames apart by content too.
+func video(key bool, pts time.Duration) *Frame {
+	return &Frame{Kind: Video, Key: key, PTS: pts, Data: []byte{0, 0, 0, 1, 0x65}}
+}
+
+func audio(pts time.Duration) *Frame {
+	return &Frame{Kind: Audio, PTS: pts, Data: []byte{0xfc}}
+}
+
+// drain reads everything queued without waiting.
+func drain(t *testing.T, c *Consumer) (frames []*Frame, replays []bool) {
+	t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		f, r, err := c.Next(ctx)
+		cancel()
+		if err != nil {
+			return frames, replays
+		}
+		frames = append(frames, f)
+		replays = append(replays, r)
+	}
+}
+
+func TestHubFanOutKeepsOrder(t *testing.T) {
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{Name: "test"})
+	var cs []*Consumer
+	for range 3 {
+		cs = append(cs, h.Subscribe(ConsumerOptions{}))
+	}
+	var sent []*Frame
+	for i := range 60 {
+		f := video(i%30 == 0, time.Duration(i)*33*time.Millisecond)
+		if i%2 == 1 {
+			a := audio(f.PTS)
+			h.Publish(a)
+			sent = append(sent, a)
+		}
+		h.Publish(f)
+		sent = append(sent, f)
+	}
+	for i, c := range cs {
+		got, _ := drain(t, c)
+		if len(got) != len(sent) {
+			t.Fatalf("consumer %d got %d frames, want %d", i, len(got), len(sent))
+		}
+		for j := range got {
+			if got[j] != sent[j] {
+				t.Fatalf("consumer %d frame %d: got seq %d, want seq %d", i, j, got[j].Seq, sent[j].Seq)
+			}
+			if j > 0 && got[j].Seq <= got[j-1].Seq {
+				t.Fatalf("consumer %d: seq not increasing at %d", i, j)
+			}
+		}
+	}
+}
+
+func TestHubSlowConsumerDropsToNextKeyframe(t *testing.T) {
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{Name: "passthrough"})
+	slow := h.Subscribe(ConsumerOptions{Name: "slow", QueueFrames: 4})
+	fast := h.Subscribe(ConsumerOptions{Name: "fast"})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		fastMu  sync.Mutex
+		fastGot []*Frame
+		wg      sync.WaitGroup
+	)
+	fastLen := func() int { fastMu.Lock(); defer fastMu.Unlock(); return len(fastGot) }
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			f, _, err := fast.Next(ctx)
+			if err != nil {
+				return
+			}
+			fastMu.Lock()
+			fastGot = append(fastGot, f)
+			fastMu.Unlock()
+		}
+	}()
+
+	var sent []*Frame
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 30 {
+			f := video(i%10 == 0, time.Duration(i)*time.Millisecond)
+			h.Publish(f)
+			sent = append(sent, f)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Publish blocked on a consumer that does not read")
+	}
+	got, _ := drain(t, slow)
+	// The slow consumer holds the first four frames, then loses frames 4..29
+	// because nothing more fits; it resumes only at a keyframe.
+	if len(got) != 4 {
+		t.Fatalf("slow consumer got %d frames, want 4", len(got))
+	}
+	for i, f := range got {
+		if f != sent[i] {
+			t.Fatalf("slow frame %d is seq %d, want %d", i, f.Seq, sent[i].Seq)
+		}
+	}
+	st := slow.Stats()
+	if st.Dropped != 26 {
+		t.Fatalf("dropped = %d, want 26", st.Dropped)
+	}
+	// Now that it reads again, the next P-frame is skipped and it restarts
+	// at the next keyframe.
+	h.Publish(video(false, time.Second))
+	k := video(true, time.Second+time.Millisecond)
+	h.Publish(k)
+	got, _ = drain(t, slow)
+	if len(got) != 1 || got[0] != k {
+		t.Fatalf("after overflow the slow consumer got %v, want only the keyframe", got)
+	}
+	for deadline := time.Now().Add(2 * time.Second); fastLen() < len(sent)+2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if len(fastGot) != len(sent)+2 {
+		t.Fatalf("fast consumer got %d frames, want %d", len(fastGot), len(sent)+2)
+	}
+}
+
+func TestHubOverflowAsksEncoderForKeyframeAtMostOncePerGap(t *testing.T) {
+	now := time.Unix(0, 0)
+	h := NewHub(HubOptions{Now: func() time.Time { return now }})
+	h.Begin(SourceInfo{Name: "encoder", ForcesKeyframes: true})
+	c := h.Subscribe(ConsumerOptions{QueueFrames: 1})
+	if !h.KeyframeRequested() {
+		t.Fatal("joining did not request a keyframe")
+	}
+	h.Publish(video(true, 0))
+	h.Publish(video(false, 1)) // overflows
+	if !h.KeyframeRequested() {
+		t.Fatal("overflow did not request a keyframe")
+	}
+	drain(t, c)
+	h.Publish(video(true, 2))
+	h.Publish(video(false, 3)) // overflows again within the gap
+	if h.KeyframeRequested() {
+		t.Fatal("second overflow within a second forced another keyframe")
+	}
+	now = now.Add(time.Second)
+	drain(t, c)
+	h.Publish(video(true, 4))
+	h.Publish(video(false, 5))
+	if !h.KeyframeRequested() {
+		t.Fatal("overflow after the gap did not request a keyframe")
+	}
+}
+
+func TestHubJoinForcesOneCoalescedKeyframe(t *testing.T) {
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{Name: "synthetic", ForcesKeyframes: true})
+	h.Publish(video(true, 0))
+	h.Publish(video(false, 1))
+	if h.KeyframeRequested() {
+		t.Fatal("keyframe requested with no consumer")
+	}
+	a := h.Subscribe(ConsumerOptions{})
+	b := h.Subscribe(ConsumerOptions{})
+	if !h.KeyframeRequested() {
+		t.Fatal("no keyframe requested for joining consumers")
+	}
+	if h.KeyframeRequested() {
+		t.Fatal("two joins produced two keyframe requests")
+	}
+	h.Publish(audio(2))
+	h.Publish(video(false, 2)) // encoded before the request was seen
+	k := video(true, 3)
+	h.Publish(k)
+	for _, c := range []*Consumer{a, b} {
+		got, replays := drain(t, c)
+		if len(got) != 2 || got[0].Kind != Audio || got[1] != k {
+			t.Fatalf("got %d frames, want the audio frame then the keyframe", len(got))
+		}
+		if replays[0] || replays[1] {
+			t.Fatal("live frames marked as replayed")
+		}
+		if st := c.Stats(); st.Skipped != 1 {
+			t.Fatalf("skipped = %d, want 1", st.Skipped)
+		}
+	}
+	if got := h.Stats().ForcedKeys; got != 1 {
+		t.Fatalf("forced keys = %d, want 1", got)
+	}
+}
+
+func TestHubPassthroughJoinReplaysCachedGOP(t *testing.T) {
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{Name: "file"})
+	h.Publish(video(false, 0)) // before any keyframe: not cached
+	k := video(true, 1)
+	p1 := video(false, 2)
+	h.Publish(k)
+	h.Publish(audio(2))
+	h.Publish(p1)
+	c := h.Subscribe(ConsumerOptions{})
+	if h.KeyframeRequested() {
+		t.Fatal("passthrough join requested a keyframe it cannot get")
+	}
+	live := video(false, 3)
+	h.Publish(live)
+	got, replays := drain(t, c)
+	want := []*Frame{k, p1, live}
+	wantReplay := []bool{true, true, false}
+	if len(got) != len(want) {
+		t.Fatalf("got %d frames, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] || replays[i] != wantReplay[i] {
+			t.Fatalf("frame %d: seq %d replay %v, want seq %d replay %v", i, got[i].Seq, replays[i], want[i].Seq, wantReplay[i])
+		}
+	}
+
+	// A viewer that lost its decoder's state starts over from the cache.
+	c.RequestKeyframe()
+	got, replays = drain(t, c)
+	if len(got) != 3 || got[0] != k || !replays[0] || got[2] != live || !replays[2] {
+		t.Fatalf("RequestKeyframe replayed %d frames, want k, p1, live", len(got))
+	}
+}
+
+func TestHubGOPLargerThanCacheWaitsForKeyframe(t *testing.T) {
+	h := NewHub(HubOptions{GOPCacheBytes: 12})
+	h.Begin(SourceInfo{Name: "file"})
+	h.Publish(video(true, 0))
+	h.Publish(video(false, 1))
+	h.Publish(video(false, 2)) // 15 bytes: over the cache bound
+	c := h.Subscribe(ConsumerOptions{})
+	h.Publish(video(false, 3))
+	k := video(true, 4)
+	h.Publish(k)
+	got, _ := drain(t, c)
+	if len(got) != 1 || got[0] != k {
+		t.Fatalf("got %d frames, want only the next keyframe", len(got))
+	}
+}
+
+func TestHubBeginStartsNewEpochAtKeyframe(t *testing.T) {
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{Name: "run1"})
+	c := h.Subscribe(ConsumerOptions{})
+	h.Publish(video(true, 0))
+	first, _ := drain(t, c)
+	h.Begin(SourceInfo{Name: "run2"})
+	h.Publish(video(false, 0)) // a restarted source must begin with a keyframe
+	k := video(true, 0)
+	h.Publish(k)
+	got, _ := drain(t, c)
+	if len(got) != 1 || got[0] != k {
+		t.Fatalf("after restart got %d frames, want the new keyframe", len(got))
+	}
+	if got[0].Epoch() == first[0].Epoch() {
+		t.Fatal("epoch did not change across Begin")
+	}
+}
+
+func TestConsumerCloseAndCancel(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{})
+	ctx, cancel := context.WithCancel(context.Background())
+	c := h.Subscribe(ConsumerOptions{})
+	errs := make(chan error, 2)
+	go func() { _, _, err := c.Next(ctx); errs <- err }()
+	cancel()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next after cancel: %v", err)
+	}
+
+	d := h.Subscribe(ConsumerOptions{})
+	go func() { _, _, err := d.Next(context.Background()); errs <- err }()
+	h.Close()
+	if err := <-errs; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after hub Close: %v", err)
+	}
+	c.Close()
+	c.Close()
+	h.Close()
+	h.Publish(video(true, 0)) // ignored, no panic
+	if _, _, err := h.Subscribe(ConsumerOptions{}).Next(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Subscribe on a closed hub: %v", err)
+	}
+	if n := len(h.Stats().Consumers); n != 0 {
+		t.Fatalf("%d consumers left after Close", n)
+	}
+}
+
+func TestHubManyReadersNoLeak(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{Name: "synthetic", ForcesKeyframes: true})
+	var wg sync.WaitGroup
+	counts := make([]int, 8)
+	for i := range counts {
+		c := h.Subscribe(ConsumerOptions{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, _, err := c.Next(context.Background()); err != nil {
+					return
+				}
+				counts[i]++
+			}
+		}()
+	}
+	for i := range 100 {
+		h.Publish(video(i%25 == 0, time.Duration(i)))
+		time.Sleep(100 * time.Microsecond)
+	}
+	h.Close()
+	wg.Wait()
+	for i, n := range counts {
+		if n == 0 {
+			t.Fatalf("reader %d received nothing", i)
+		}
+	}
+}
+
+func BenchmarkHubPublish(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(map[int]string{1: "consumers=1", 10: "consumers=10", 100: "consumers=100"}[n], func(b *testing.B) {
+			h := NewHub(HubOptions{})
+			h.Begin(SourceInfo{ForcesKeyframes: true})
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			for range n {
+				c := h.Subscribe(ConsumerOptions{})
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						if _, _, err := c.Next(ctx); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			f := video(true, 0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.Publish(&Frame{Kind: Video, Key: i%60 == 0, Data: f.Data})
+			}
+			b.StopTimer()
+			cancel()
+			h.Close()
+			wg.Wait()
+		})
+	}
+}

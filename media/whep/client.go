@@ -1,0 +1,314 @@
+package whep
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
+)
+
+// ViewOptions configure View. The zero value means defaults.
+type ViewOptions struct {
+	// HTTPClient makes the WHEP requests (default http.DefaultClient).
+	HTTPClient *http.Client
+	// Header is added to every request (credentials).
+	Header http.Header
+	// Video receives the video as an Annex-B H.264 stream starting at the
+	// first keyframe; nil discards it.
+	Video io.Writer
+	// Audio receives the audio as Ogg/Opus; nil discards it.
+	Audio io.Writer
+	// Conn, when set, is the one UDP socket the viewer receives on (ICE
+	// mux); by default pion opens its own.
+	Conn   net.PacketConn
+	Logger *slog.Logger
+}
+
+// ViewStats is what a viewer saw.
+type ViewStats struct {
+	// FirstFrame is the time from the POST to the first complete keyframe.
+	FirstFrame time.Duration
+	// Connected is the time from the POST to ICE and DTLS being connected.
+	Connected time.Duration
+	// FramesReceived counts complete video frames; FramesLost counts
+	// frames of which some packet never arrived.
+	FramesReceived, FramesLost, KeyFrames uint64
+	AudioPackets                          uint64
+	Width, Height                         int
+}
+
+// View watches the WHEP endpoint at endpoint until ctx ends, then leaves
+// with DELETE. It fails if no connection is made or no frame arrives.
+func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, error) {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = http.DefaultClient
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return ViewStats{}, err
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return ViewStats{}, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log: opts.Logger}}
+	se.SetIncludeLoopbackCandidate(true)
+	if opts.Conn != nil {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(pionLogs{log: opts.Logger}.NewLogger("ice-mux"), opts.Conn))
+	}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return ViewStats{}, err
+	}
+	defer pc.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return ViewStats{}, err
+		}
+	}
+
+	v := &viewer{opts: opts}
+	connected := make(chan struct{})
+	failed := make(chan struct{})
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		opts.Logger.Debug("whep: viewer connection", "state", s)
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			v.mu.Lock()
+			v.stats.Connected = time.Since(v.posted)
+			v.mu.Unlock()
+			close(connected)
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			once.Do(func() { close(failed) })
+		}
+	})
+	var wg sync.WaitGroup
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.read(t)
+		}()
+	})
+
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return ViewStats{}, err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return ViewStats{}, err
+	}
+	<-gathered
+
+	v.posted = time.Now()
+	location, answer, err := post(ctx, opts, endpoint, pc.LocalDescription().SDP)
+	if err != nil {
+		return ViewStats{}, err
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(dctx, http.MethodDelete, location, nil)
+		for k, vs := range opts.Header {
+			req.Header[k] = vs
+		}
+		if resp, err := opts.HTTPClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return ViewStats{}, fmt.Errorf("whep: bad answer: %w", err)
+	}
+
+	select {
+	case <-connected:
+	case <-failed:
+		return v.result(), errors.New("whep: connection failed")
+	case <-ctx.Done():
+		return v.result(), errors.New("whep: did not connect in time")
+	}
+	select {
+	case <-ctx.Done():
+	case <-failed:
+	}
+	pc.Close()
+	wg.Wait()
+	v.finish()
+	st := v.result()
+	if st.FramesReceived == 0 {
+		return st, errors.New("whep: no video frame received")
+	}
+	return st, nil
+}
+
+// post sends the offer and returns the session URL and the answer.
+func post(ctx context.Context, opts ViewOptions, endpoint, offer string) (string, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(offer))
+	if err != nil {
+		return "", "", err
+	}
+	for k, vs := range opts.Header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", ContentTypeSDP)
+	resp, err := opts.HTTPClient.Do(req)
+	if err != nil {
+		return "", "", fmt.Errorf("whep: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	if resp.StatusCode != http.StatusCreated {
+		return "", "", fmt.Errorf("whep: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return "", "", fmt.Errorf("whep: answer without Location: %w", err)
+	}
+	base, _ := url.Parse(endpoint)
+	return base.ResolveReference(loc).String(), string(body), nil
+}
+
+type viewer struct {
+	opts   ViewOptions
+	posted time.Time
+
+	mu      sync.Mutex
+	stats   ViewStats
+	started bool // video output began at a keyframe
+	ogg     *oggwriter.OggWriter
+}
+
+func (v *viewer) result() ViewStats {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.stats
+}
+
+func (v *viewer) read(t *webrtc.TrackRemote) {
+	switch t.Kind() {
+	case webrtc.RTPCodecTypeVideo:
+		v.readVideo(t)
+	case webrtc.RTPCodecTypeAudio:
+		v.readAudio(t)
+	}
+}
+
+func (v *viewer) readVideo(t *webrtc.TrackRemote) {
+	a := &assembler{onFrame: func(au []byte, _ uint32) { v.frame(au) }}
+	defer func() {
+		v.mu.Lock()
+		v.stats.FramesLost = a.lost + a.pendingLost(time.Now())
+		v.mu.Unlock()
+	}()
+	for {
+		p, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		a.push(p, time.Now())
+	}
+}
+
+// frame takes one complete access unit in Annex-B form.
+func (v *viewer) frame(au []byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.stats.FramesReceived++
+	key := false
+	var nalus mch264.AnnexB
+	if err := nalus.Unmarshal(au); err == nil {
+		for _, n := range nalus {
+			if len(n) == 0 {
+				continue
+			}
+			switch mch264.NALUType(n[0] & 0x1f) {
+			case mch264.NALUTypeIDR:
+				key = true
+			case mch264.NALUTypeSPS:
+				var sps mch264.SPS
+				if sps.Unmarshal(n) == nil {
+					v.stats.Width, v.stats.Height = sps.Width(), sps.Height()
+				}
+			}
+		}
+	}
+	if key {
+		v.stats.KeyFrames++
+		if v.stats.FirstFrame == 0 {
+			v.stats.FirstFrame = time.Since(v.posted)
+		}
+		v.started = true
+	}
+	if v.started && v.opts.Video != nil {
+		if !bytes.HasPrefix(au, []byte{0, 0, 0, 1}) && !bytes.HasPrefix(au, []byte{0, 0, 1}) {
+			v.opts.Video.Write([]byte{0, 0, 0, 1})
+		}
+		v.opts.Video.Write(au)
+	}
+}
+
+func (v *viewer) readAudio(t *webrtc.TrackRemote) {
+	var ogg *oggwriter.OggWriter
+	if v.opts.Audio != nil {
+		var err error
+		ogg, err = oggwriter.NewWith(v.opts.Audio, 48000, t.Codec().Channels)
+		if err != nil {
+			v.opts.Logger.Warn("whep: ogg writer", "err", err)
+		}
+	}
+	v.mu.Lock()
+	v.ogg = ogg
+	v.mu.Unlock()
+	for {
+		p, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		v.audio(p)
+	}
+}
+
+func (v *viewer) audio(p *rtp.Packet) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.stats.AudioPackets++
+	if v.ogg != nil {
+		v.ogg.WriteRTP(p)
+	}
+}
+
+// repairWindow is how long a frame may wait for retransmissions before
+// it counts as lost.
+const repairWindow = 500 * time.Millisecond
+
+// finish closes the audio file.
+func (v *viewer) finish() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ogg != nil {
+		v.ogg.Close()
+	}
+}

@@ -1,0 +1,12 @@
+// Package whep serves live view over WebRTC, signalled by WHEP (RFC 9725),
+// and holds the matching client that camctl uses.
+//
+// A viewer POSTs an SDP offer and gets the answer with a Location for its
+// session; PATCH trickles ICE candidates and DELETE ends the session. All
+// sessions share one UDP port through pion's ICE UDP mux. A session
+// subscribes to the media hub only once DTLS is connected, so the first
+// packet it sends is a fresh keyframe. RTP payloads are cut once per frame
+// and shared by every viewer; each viewer keeps only a ring of references
+// to them to answer NACKs. The viewers' transport-wide congestion-control
+// estimates (GCC) steer the encoder's bitrate within configured bounds.
+package whep

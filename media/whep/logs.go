@@ -1,0 +1,42 @@
+package whep
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/logging"
+)
+
+// pionLogs routes pion's logs into slog. pion's errors and warnings are
+// about one connection, so they go out at debug level with their scope;
+// camd logs what matters to the owner itself.
+type pionLogs struct{ log *slog.Logger }
+
+func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	l := p.log
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return pionLogger{log: l.With("pion", scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+func (l pionLogger) logf(level slog.Level, format string, args ...any) {
+	if !l.log.Enabled(context.Background(), level) {
+		return
+	}
+	l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+}
+
+func (l pionLogger) Trace(string)              {}
+func (l pionLogger) Tracef(string, ...any)     {}
+func (l pionLogger) Debug(msg string)          { l.logf(slog.LevelDebug-4, "%s", msg) }
+func (l pionLogger) Debugf(f string, a ...any) { l.logf(slog.LevelDebug-4, f, a...) }
+func (l pionLogger) Info(msg string)           { l.logf(slog.LevelDebug-4, "%s", msg) }
+func (l pionLogger) Infof(f string, a ...any)  { l.logf(slog.LevelDebug-4, f, a...) }
+func (l pionLogger) Warn(msg string)           { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Warnf(f string, a ...any)  { l.logf(slog.LevelDebug, f, a...) }
+func (l pionLogger) Error(msg string)          { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Errorf(f string, a ...any) { l.logf(slog.LevelDebug, f, a...) }

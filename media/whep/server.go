@@ -1,0 +1,406 @@
+package whep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camd-project/camd/media"
+)
+
+// MaxBody is the largest SDP offer or trickle fragment accepted.
+const MaxBody = 64 << 10
+
+// Content types of RFC 9725.
+const (
+	ContentTypeSDP  = "application/sdp"
+	ContentTypeFrag = "application/trickle-ice-sdpfrag"
+)
+
+// hub is what the server needs of the media hub.
+type hub interface {
+	Subscribe(media.ConsumerOptions) *media.Consumer
+	SetTargetBitrate(bps int)
+}
+
+// Options configure a Server. The zero value of each field means its
+// default, except Conn, which is required.
+type Options struct {
+	// Conn is the one UDP socket that every session's ICE shares.
+	Conn net.PacketConn
+	// Certificate is the DTLS certificate. Persist it: generating one costs
+	// time on every connection and changes the fingerprint.
+	Certificate *webrtc.Certificate
+	// MaxViewers bounds concurrent sessions (default 16). Beyond it a POST
+	// gets 503 with Retry-After.
+	MaxViewers int
+	// ICETimeout frees a session that has not connected, or whose ICE has
+	// failed, after this long (default 10 s).
+	ICETimeout time.Duration
+	// Bitrate bounds, in bits per second, within which viewers' bandwidth
+	// estimates steer the encoder (defaults 300 kbps, 4 Mbps; start 2 Mbps).
+	MinBitrate, MaxBitrate, StartBitrate int
+	// IncludeLoopback offers loopback candidates; set it when the daemon
+	// listens on loopback.
+	IncludeLoopback bool
+	// QueueFrames bounds each viewer's queue (default: the hub's).
+	QueueFrames int
+	Logger      *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.MaxViewers <= 0 {
+		o.MaxViewers = 16
+	}
+	if o.ICETimeout <= 0 {
+		o.ICETimeout = 10 * time.Second
+	}
+	if o.MinBitrate <= 0 {
+		o.MinBitrate = 300_000
+	}
+	if o.MaxBitrate <= 0 {
+		o.MaxBitrate = 4_000_000
+	}
+	if o.StartBitrate <= 0 {
+		o.StartBitrate = min(2_000_000, o.MaxBitrate)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server answers WHEP requests and runs the viewer sessions.
+type Server struct {
+	opts Options
+	hub  hub
+	eng  *engine
+	log  *slog.Logger
+
+	newPC sync.Mutex // pairs each peer connection with its estimator
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+	latency  latencyRing
+	served   uint64
+	refused  uint64
+
+	wg sync.WaitGroup
+}
+
+// NewServer returns a server for the hub's stream.
+func NewServer(h hub, opts Options) (*Server, error) {
+	if opts.Conn == nil {
+		return nil, errors.New("whep: Options.Conn is required")
+	}
+	opts.defaults()
+	if opts.Certificate == nil {
+		return nil, errors.New("whep: Options.Certificate is required")
+	}
+	eng, err := newEngine(engineOptions{
+		conn:            opts.Conn,
+		includeLoopback: opts.IncludeLoopback,
+		iceTimeout:      opts.ICETimeout,
+		minBitrate:      opts.MinBitrate,
+		maxBitrate:      opts.MaxBitrate,
+		startBitrate:    opts.StartBitrate,
+		logger:          opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Server{opts: opts, hub: h, eng: eng, log: opts.Logger, sessions: make(map[string]*session)}, nil
+}
+
+// httpError writes a plain-text error.
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, contentType string) ([]byte, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != contentType {
+		httpError(w, http.StatusUnsupportedMediaType, "whep: Content-Type must be "+contentType)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("whep: body over %d bytes", MaxBody))
+		} else {
+			httpError(w, http.StatusBadRequest, "whep: reading body: "+err.Error())
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+// HandleOffer answers POST with an SDP offer: 201 Created with the answer
+// and the session's Location (the request path + "/" + id).
+func (s *Server) HandleOffer(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body, ok := readBody(w, r, ContentTypeSDP)
+	if !ok {
+		return
+	}
+	info, err := checkOffer(body)
+	if err != nil {
+		code := http.StatusUnprocessableEntity
+		if errors.Is(err, ErrBadSDP) {
+			code = http.StatusBadRequest
+		}
+		s.log.Info("whep: offer refused", "err", err, "remote", r.RemoteAddr)
+		httpError(w, code, err.Error())
+		return
+	}
+	sess, err := s.reserve()
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	answer, err := sess.start(r.Context(), string(body), info, start)
+	if err != nil {
+		sess.close("offer failed")
+		code := http.StatusBadRequest
+		if errors.Is(err, errInternal) {
+			code = http.StatusInternalServerError
+		}
+		s.log.Info("whep: offer failed", "err", err, "remote", r.RemoteAddr)
+		httpError(w, code, err.Error())
+		return
+	}
+	s.log.Info("whep: viewer joined", "session", sess.id, "remote", r.RemoteAddr, "audio", info.audio)
+	w.Header().Set("Content-Type", ContentTypeSDP)
+	w.Header().Set("Location", r.URL.Path+"/"+sess.id)
+	w.Header().Set("Accept-Patch", ContentTypeFrag)
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, answer)
+}
+
+// HandlePatch takes trickled ICE candidates for the session named by the
+// "id" path value.
+func (s *Server) HandlePatch(w http.ResponseWriter, r *http.Request) {
+	sess := s.lookup(w, r)
+	if sess == nil {
+		return
+	}
+	body, ok := readBody(w, r, ContentTypeFrag)
+	if !ok {
+		return
+	}
+	if err := sess.trickle(body); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, errRestart) {
+			code = http.StatusUnprocessableEntity
+		}
+		httpError(w, code, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// HandleDelete ends the session named by the "id" path value.
+func (s *Server) HandleDelete(w http.ResponseWriter, r *http.Request) {
+	sess := s.lookup(w, r)
+	if sess == nil {
+		return
+	}
+	sess.close("viewer left")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *session {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		httpError(w, http.StatusNotFound, "whep: no such session")
+	}
+	return sess
+}
+
+var errFull = errors.New("whep: viewer limit reached")
+
+// reserve takes a viewer slot for a new session.
+func (s *Server) reserve() (*session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("whep: shutting down")
+	}
+	if len(s.sessions) >= s.opts.MaxViewers {
+		s.refused++
+		return nil, fmt.Errorf("%w (%d)", errFull, s.opts.MaxViewers)
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	sess := newSession(s, hex.EncodeToString(b[:]))
+	s.sessions[sess.id] = sess
+	s.served++
+	return sess, nil
+}
+
+func (s *Server) forget(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+	}
+}
+
+// newPeerConnection creates a peer connection and returns the bandwidth
+// estimator that its congestion-control interceptor made.
+func (s *Server) newPeerConnection() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+	s.newPC.Lock()
+	defer s.newPC.Unlock()
+	cfg := webrtc.Configuration{
+		Certificates:  []webrtc.Certificate{*s.opts.Certificate},
+		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	}
+	pc, err := s.eng.api.NewPeerConnection(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	select {
+	case est := <-s.eng.estimators:
+		return pc, est, nil
+	default:
+		return pc, nil, nil
+	}
+}
+
+// Run steers the encoder's bitrate from the viewers' estimates until ctx
+// ends: the lowest estimate among viewers that have been connected for a
+// while, within the configured bounds; with no viewers, the default.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := -1
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		target := 0
+		s.mu.Lock()
+		for _, sess := range s.sessions {
+			if est := sess.estimate(2 * time.Second); est > 0 && (target == 0 || est < target) {
+				target = est
+			}
+		}
+		s.mu.Unlock()
+		if target > 0 {
+			target = min(max(target, s.opts.MinBitrate), s.opts.MaxBitrate)
+		}
+		if target != last {
+			s.hub.SetTargetBitrate(target)
+			if last >= 0 && (target == 0) != (last == 0) || abs(target-last) > last/5 {
+				s.log.Debug("whep: encoder bitrate target", "bps", target)
+			}
+			last = target
+		}
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// Close ends every session and releases the UDP mux. It is safe to call
+// twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	all := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.close("server closing")
+	}
+	s.wg.Wait()
+	return s.eng.close()
+}
+
+// Stats is a snapshot of the server's sessions.
+type Stats struct {
+	Viewers  int
+	Served   uint64
+	Refused  uint64
+	Sessions []SessionStats
+	// LatencyP50 and LatencyP99 measure capture to first RTP packet of a
+	// frame, over the last frames sent.
+	LatencyP50, LatencyP99 time.Duration
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Viewers: len(s.sessions), Served: s.served, Refused: s.refused}
+	all := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	st.LatencyP50, st.LatencyP99 = s.latency.percentiles()
+	s.mu.Unlock()
+	for _, sess := range all {
+		st.Sessions = append(st.Sessions, sess.stats())
+	}
+	slices.SortFunc(st.Sessions, func(a, b SessionStats) int { return a.Created.Compare(b.Created) })
+	return st
+}
+
+func (s *Server) recordLatency(d time.Duration) {
+	s.mu.Lock()
+	s.latency.add(d)
+	s.mu.Unlock()
+}
+
+// latencyRing keeps the last samples of in-daemon latency.
+type latencyRing struct {
+	samples [4096]time.Duration
+	n       int
+}
+
+func (l *latencyRing) add(d time.Duration) {
+	l.samples[l.n%len(l.samples)] = d
+	l.n++
+}
+
+func (l *latencyRing) percentiles() (p50, p99 time.Duration) {
+	n := min(l.n, len(l.samples))
+	if n == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(l.samples[:n])
+	slices.Sort(s)
+	return s[n/2], s[min(n-1, n*99/100)]
+}

@@ -1,0 +1,334 @@
+package whep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camd-project/camd/media"
+)
+
+var (
+	errInternal = errors.New("whep: internal error")
+	errRestart  = errors.New("whep: ICE restart is not supported; start a new session")
+)
+
+// pliGap is the least time between keyframe requests from one viewer.
+const pliGap = 250 * time.Millisecond
+
+// session is one viewer.
+type session struct {
+	id      string
+	srv     *Server
+	created time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	pc           *webrtc.PeerConnection
+	est          cc.BandwidthEstimator
+	video, audio *track
+	ufrag        string
+
+	mu          sync.Mutex
+	state       webrtc.PeerConnectionState
+	consumer    *media.Consumer
+	connectedAt time.Time
+	firstFrame  time.Duration // from the POST to the first keyframe sent
+	frames      uint64
+	nacks, plis uint64
+	lastPLI     time.Time
+	closeReason string
+
+	closeOnce sync.Once
+	sending   sync.Once
+}
+
+func newSession(srv *Server, id string) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &session{id: id, srv: srv, created: time.Now(), ctx: ctx, cancel: cancel}
+}
+
+// start negotiates: it applies the offer, attaches camd's tracks and
+// returns the answer with all of camd's candidates (the UDP mux makes
+// gathering immediate).
+func (s *session) start(reqCtx context.Context, offer string, info offerInfo, posted time.Time) (string, error) {
+	pc, est, err := s.srv.newPeerConnection()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errInternal, err)
+	}
+	s.mu.Lock()
+	s.pc, s.est, s.ufrag = pc, est, info.ufrag
+	s.mu.Unlock()
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { s.onState(st, posted) })
+
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	s.video = newTrack(webrtc.RTPCodecTypeVideo)
+	senders := make([]*webrtc.RTPSender, 0, 2)
+	vs, err := pc.AddTrack(s.video)
+	if err != nil {
+		return "", fmt.Errorf("%w: video track: %v", errInternal, err)
+	}
+	senders = append(senders, vs)
+	if info.audio {
+		s.audio = newTrack(webrtc.RTPCodecTypeAudio)
+		as, err := pc.AddTrack(s.audio)
+		if err != nil {
+			return "", fmt.Errorf("%w: audio track: %v", errInternal, err)
+		}
+		senders = append(senders, as)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoCodec, err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", fmt.Errorf("%w: %v", errInternal, err)
+	}
+	select {
+	case <-gathered:
+	case <-reqCtx.Done():
+		return "", reqCtx.Err()
+	case <-time.After(2 * time.Second):
+		return "", fmt.Errorf("%w: ICE gathering timed out", errInternal)
+	}
+	for _, snd := range senders {
+		s.srv.wg.Add(1)
+		go s.readRTCP(snd)
+	}
+	s.srv.wg.Add(1)
+	go s.deadline()
+	return pc.LocalDescription().SDP, nil
+}
+
+// deadline frees a session that does not connect in time.
+func (s *session) deadline() {
+	defer s.srv.wg.Done()
+	t := time.NewTimer(s.srv.opts.ICETimeout)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+	case <-t.C:
+		s.mu.Lock()
+		connected := !s.connectedAt.IsZero()
+		s.mu.Unlock()
+		if !connected {
+			go s.close("did not connect in time")
+		}
+	}
+}
+
+func (s *session) onState(st webrtc.PeerConnectionState, posted time.Time) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		// ICE and DTLS are up: only now does media flow, starting from a
+		// fresh keyframe.
+		s.sending.Do(func() {
+			s.mu.Lock()
+			s.connectedAt = time.Now()
+			s.consumer = s.srv.hub.Subscribe(media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames})
+			s.mu.Unlock()
+			s.srv.wg.Add(1)
+			go s.send(posted)
+		})
+	case webrtc.PeerConnectionStateFailed:
+		go s.close("connection failed")
+	case webrtc.PeerConnectionStateClosed:
+		go s.close("connection closed")
+	}
+}
+
+// send forwards the hub's frames to the viewer until the session ends.
+func (s *session) send(posted time.Time) {
+	defer s.srv.wg.Done()
+	s.mu.Lock()
+	c := s.consumer
+	s.mu.Unlock()
+	for {
+		f, replay, err := c.Next(s.ctx)
+		if err != nil {
+			return
+		}
+		t := s.video
+		if f.Kind == media.Audio {
+			t = s.audio
+			if t == nil {
+				continue
+			}
+		}
+		if _, err := t.writeFrame(f, replay); err != nil {
+			if s.ctx.Err() == nil {
+				go s.close("send failed: " + err.Error())
+			}
+			return
+		}
+		if f.Kind == media.Video {
+			s.mu.Lock()
+			if s.frames == 0 {
+				s.firstFrame = time.Since(posted)
+			}
+			s.frames++
+			s.mu.Unlock()
+			if !replay && !f.Captured.IsZero() {
+				s.srv.recordLatency(time.Since(f.Captured))
+			}
+		}
+	}
+}
+
+// readRTCP reads a sender's RTCP, which also drives the interceptors
+// (sender reports, congestion control), and answers NACK, PLI and FIR.
+func (s *session) readRTCP(snd *webrtc.RTPSender) {
+	defer s.srv.wg.Done()
+	for {
+		pkts, _, err := snd.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.TransportLayerNack:
+				s.mu.Lock()
+				s.nacks++
+				s.mu.Unlock()
+				for _, pair := range p.Nacks {
+					for _, seq := range pair.PacketList() {
+						s.video.resend(seq)
+					}
+				}
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				s.keyframe()
+			}
+		}
+	}
+}
+
+func (s *session) keyframe() {
+	s.mu.Lock()
+	c := s.consumer
+	s.plis++
+	now := time.Now()
+	if c == nil || now.Sub(s.lastPLI) < pliGap {
+		s.mu.Unlock()
+		return
+	}
+	s.lastPLI = now
+	s.mu.Unlock()
+	c.RequestKeyframe()
+}
+
+// trickle applies an application/trickle-ice-sdpfrag body.
+func (s *session) trickle(frag []byte) error {
+	var mid string
+	var cands []webrtc.ICECandidateInit
+	for line := range strings.Lines(string(frag)) {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "a=ice-ufrag:"):
+			if u := strings.TrimPrefix(line, "a=ice-ufrag:"); s.ufrag != "" && u != s.ufrag {
+				return errRestart
+			}
+		case strings.HasPrefix(line, "a=mid:"):
+			mid = strings.TrimPrefix(line, "a=mid:")
+		case strings.HasPrefix(line, "a=candidate:"):
+			m := mid
+			cands = append(cands, webrtc.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a="), SDPMid: &m})
+		case strings.HasPrefix(line, "a="), strings.HasPrefix(line, "m="), strings.HasPrefix(line, "c="):
+			// ice-pwd, ice-options, end-of-candidates, group: nothing to do.
+		default:
+			return fmt.Errorf("whep: bad trickle fragment line %q", truncate(line, 60))
+		}
+	}
+	for _, c := range cands {
+		if err := s.pc.AddICECandidate(c); err != nil {
+			return fmt.Errorf("whep: bad candidate %q: %v", truncate(c.Candidate, 60), err)
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// estimate returns the viewer's bandwidth estimate once it has been
+// connected for at least settle, else 0.
+func (s *session) estimate(settle time.Duration) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.est == nil || s.connectedAt.IsZero() || time.Since(s.connectedAt) < settle {
+		return 0
+	}
+	return s.est.GetTargetBitrate()
+}
+
+// close ends the session and frees everything it holds. It is safe to call
+// from any goroutine, more than once.
+func (s *session) close(reason string) {
+	s.closeOnce.Do(func() {
+		s.srv.forget(s)
+		s.cancel()
+		s.mu.Lock()
+		s.closeReason = reason
+		c, pc := s.consumer, s.pc
+		s.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+		if pc != nil {
+			pc.Close()
+		}
+		s.srv.log.Info("whep: session ended", "session", s.id, "reason", reason)
+	})
+}
+
+// SessionStats describes one viewer.
+type SessionStats struct {
+	ID      string
+	State   string
+	Created time.Time
+	// FirstFrame is the time from the POST to the first keyframe sent.
+	FirstFrame      time.Duration
+	Frames          uint64
+	Packets, Resent uint64
+	NACKs, PLIs     uint64
+	Dropped         uint64
+	BitrateEstimate int
+}
+
+func (s *session) stats() SessionStats {
+	s.mu.Lock()
+	st := SessionStats{
+		ID: s.id, State: s.state.String(), Created: s.created, FirstFrame: s.firstFrame,
+		Frames: s.frames, NACKs: s.nacks, PLIs: s.plis,
+	}
+	c, est := s.consumer, s.est
+	s.mu.Unlock()
+	if c != nil {
+		st.Dropped = c.Stats().Dropped
+	}
+	if est != nil {
+		st.BitrateEstimate = est.GetTargetBitrate()
+	}
+	if s.video != nil {
+		st.Packets, st.Resent = s.video.counters()
+	}
+	return st
+}

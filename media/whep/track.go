@@ -1,0 +1,199 @@
+package whep
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camd-project/camd/media"
+)
+
+// historySize is how many sent packets a viewer can ask to have resent
+// (about 5 s of 2 Mbps video). Entries reference the shared payloads of
+// Frame.Payloads, so the per-viewer cost is the ring itself.
+const historySize = 1024
+
+var errNotBound = errors.New("whep: track not bound")
+
+// track is one viewer's outgoing audio or video track. It implements
+// webrtc.TrackLocal with a single binding, rewrites timestamps so they grow
+// smoothly across source restarts and replayed frames, and keeps a ring of
+// sent packets to answer NACKs.
+type track struct {
+	kind     webrtc.RTPCodecType
+	id       string
+	clock    uint32
+	prefer   string // preferred profile-level-id prefix (video)
+	fallback time.Duration
+
+	mu      sync.Mutex
+	w       webrtc.TrackLocalWriter
+	ssrc    uint32
+	pt      uint8
+	seq     uint16
+	started bool
+	lastTS  uint32
+	lastPTS time.Duration
+	epoch   uint32
+	history []sentPacket // video only: Opus is not retransmitted
+
+	packets, resent uint64
+}
+
+type sentPacket struct {
+	payload []byte
+	ts      uint32
+	seq     uint16
+	marker  bool
+	valid   bool
+}
+
+func newTrack(kind webrtc.RTPCodecType) *track {
+	t := &track{kind: kind, id: kind.String()}
+	switch kind {
+	case webrtc.RTPCodecTypeVideo:
+		t.clock, t.fallback, t.prefer = 90000, 33*time.Millisecond, "42e0"
+		t.history = make([]sentPacket, historySize)
+	default:
+		t.clock, t.fallback = 48000, 20*time.Millisecond
+	}
+	return t
+}
+
+var _ webrtc.TrackLocal = (*track)(nil)
+
+func (t *track) ID() string                { return t.id }
+func (t *track) RID() string               { return "" }
+func (t *track) StreamID() string          { return "camd" }
+func (t *track) Kind() webrtc.RTPCodecType { return t.kind }
+
+// Bind picks the codec to send among those negotiated: for video an H.264
+// format with packetization mode 1, preferring the stream's profile.
+func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	c, ok := pickCodec(ctx.CodecParameters(), t.kind, t.prefer)
+	if !ok {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.w = ctx.WriteStream()
+	t.ssrc = uint32(ctx.SSRC())
+	t.pt = uint8(c.PayloadType)
+	return c, nil
+}
+
+func pickCodec(cs []webrtc.RTPCodecParameters, kind webrtc.RTPCodecType, prefer string) (webrtc.RTPCodecParameters, bool) {
+	var found []webrtc.RTPCodecParameters
+	for _, c := range cs {
+		switch {
+		case kind == webrtc.RTPCodecTypeVideo && strings.EqualFold(c.MimeType, webrtc.MimeTypeH264) &&
+			strings.Contains(c.SDPFmtpLine, "packetization-mode=1"):
+			found = append(found, c)
+		case kind == webrtc.RTPCodecTypeAudio && strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus):
+			found = append(found, c)
+		}
+	}
+	if len(found) == 0 {
+		return webrtc.RTPCodecParameters{}, false
+	}
+	for _, c := range found {
+		if prefer != "" && strings.Contains(strings.ToLower(c.SDPFmtpLine), "profile-level-id="+prefer) {
+			return c, true
+		}
+	}
+	return found[0], true
+}
+
+func (t *track) Unbind(webrtc.TrackLocalContext) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.w = nil
+	return nil
+}
+
+// timestamp maps a frame's PTS to this viewer's RTP clock. Frames replayed
+// from the cache are squeezed one tick apart so the viewer decodes them at
+// once instead of playing them out late; a new source epoch or a backwards
+// step continues one frame interval after the last timestamp.
+func (t *track) timestamp(f *media.Frame, replay bool) uint32 {
+	ticks := func(d time.Duration) uint32 { return uint32(d * time.Duration(t.clock) / time.Second) }
+	var ts uint32
+	switch {
+	case !t.started:
+		ts = uint32(f.PTS.Milliseconds()) // any start is valid; keep it readable
+	case replay:
+		ts = t.lastTS + 1
+	case f.Epoch() != t.epoch || f.PTS <= t.lastPTS:
+		ts = t.lastTS + ticks(t.fallback)
+	default:
+		ts = t.lastTS + ticks(f.PTS-t.lastPTS)
+	}
+	t.started, t.lastTS, t.lastPTS, t.epoch = true, ts, f.PTS, f.Epoch()
+	return ts
+}
+
+// writeFrame sends one frame as RTP packets. It returns the number of
+// packets written.
+func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
+	payloads := f.Payloads()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.w == nil {
+		return 0, errNotBound
+	}
+	ts := t.timestamp(f, replay)
+	for i, p := range payloads {
+		t.seq++
+		sp := sentPacket{payload: p, ts: ts, seq: t.seq, marker: t.kind == webrtc.RTPCodecTypeVideo && i == len(payloads)-1, valid: true}
+		if t.history != nil {
+			t.history[t.seq%historySize] = sp
+		}
+		if err := t.send(sp); err != nil {
+			return i, err
+		}
+	}
+	t.packets += uint64(len(payloads))
+	return len(payloads), nil
+}
+
+func (t *track) send(sp sentPacket) error {
+	h := rtp.Header{
+		Version:        2,
+		PayloadType:    t.pt,
+		SequenceNumber: sp.seq,
+		Timestamp:      sp.ts,
+		SSRC:           t.ssrc,
+		Marker:         sp.marker,
+	}
+	_, err := t.w.WriteRTP(&h, sp.payload)
+	return err
+}
+
+// resend answers a NACK for seq from the history. It reports whether the
+// packet was still there.
+func (t *track) resend(seq uint16) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.history == nil {
+		return false
+	}
+	sp := t.history[seq%historySize]
+	if t.w == nil || !sp.valid || sp.seq != seq {
+		return false
+	}
+	if t.send(sp) != nil {
+		return false
+	}
+	t.resent++
+	return true
+}
+
+func (t *track) counters() (packets, resent uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.packets, t.resent
+}

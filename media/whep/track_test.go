@@ -1,0 +1,163 @@
+package whep
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camd-project/camd/media"
+)
+
+// recordingWriter is a webrtc.TrackLocalWriter that keeps what was sent.
+type recordingWriter struct {
+	mu      sync.Mutex
+	headers []rtp.Header
+	sizes   []int
+}
+
+func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.headers = append(w.headers, *h)
+	w.sizes = append(w.sizes, len(payload))
+	return len(payload), nil
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func boundTrack(kind webrtc.RTPCodecType) (*track, *recordingWriter) {
+	t := newTrack(kind)
+	w := &recordingWriter{}
+	t.w, t.ssrc, t.pt = w, 1234, 102
+	return t, w
+}
+
+func TestTrackPacketizesOnceAndMarksLastPacket(t *testing.T) {
+	tr, w := boundTrack(webrtc.RTPCodecTypeVideo)
+	f := &media.Frame{Kind: media.Video, Key: true, Data: fakeAU(true, 0)}
+	n, err := tr.writeFrame(f, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 3 {
+		t.Fatalf("a 3 KB keyframe went out in %d packets", n)
+	}
+	for i, h := range w.headers {
+		if h.SSRC != 1234 || h.PayloadType != 102 || h.Marker != (i == n-1) {
+			t.Fatalf("packet %d header %+v", i, h)
+		}
+		if i > 0 && h.SequenceNumber != w.headers[i-1].SequenceNumber+1 {
+			t.Fatalf("sequence gap at %d", i)
+		}
+		if w.sizes[i] > media.RTPPayloadSize {
+			t.Fatalf("payload %d is %d bytes", i, w.sizes[i])
+		}
+	}
+	// A second viewer reuses the same payload slices.
+	p1 := f.Payloads()
+	p2 := f.Payloads()
+	if &p1[0][0] != &p2[0][0] {
+		t.Fatal("payloads were cut twice")
+	}
+}
+
+func TestTrackTimestamps(t *testing.T) {
+	tr, _ := boundTrack(webrtc.RTPCodecTypeVideo)
+	h := media.NewHub(media.HubOptions{})
+	h.Begin(media.SourceInfo{})
+	c := h.Subscribe(media.ConsumerOptions{})
+	frame := func(pts time.Duration, key bool) *media.Frame {
+		f := &media.Frame{Kind: media.Video, Key: key, PTS: pts, Data: fakeAU(key, 1)}
+		h.Publish(f) // sets the epoch
+		return f
+	}
+	ts := func(f *media.Frame, replay bool) uint32 { return tr.timestamp(f, replay) }
+
+	a := ts(frame(time.Second, true), false)
+	b := ts(frame(time.Second+40*time.Millisecond, false), false)
+	if b-a != 3600 {
+		t.Fatalf("40 ms apart became %d ticks, want 3600", b-a)
+	}
+	// Replayed frames are squeezed one tick apart.
+	r1 := ts(frame(0, true), true)
+	r2 := ts(frame(33*time.Millisecond, false), true)
+	if r1 != b+1 || r2 != b+2 {
+		t.Fatalf("replayed timestamps %d, %d after %d", r1, r2, b)
+	}
+	// A live frame after the replay keeps its real spacing to the last
+	// replayed one.
+	l := ts(frame(66*time.Millisecond, false), false)
+	if l-r2 != 2970 {
+		t.Fatalf("live after replay: +%d ticks, want 2970", l-r2)
+	}
+	// A restarted source (new epoch, PTS from zero) continues smoothly.
+	h.Begin(media.SourceInfo{})
+	e := ts(frame(0, true), false)
+	if e-l != 2970 {
+		t.Fatalf("after restart: +%d ticks, want one frame (2970)", e-l)
+	}
+	c.Close()
+}
+
+func TestTrackResendFromHistory(t *testing.T) {
+	tr, w := boundTrack(webrtc.RTPCodecTypeVideo)
+	var first uint16
+	for i := range historySize/3 + 10 {
+		if _, err := tr.writeFrame(&media.Frame{Kind: media.Video, Key: i == 0, PTS: time.Duration(i) * time.Millisecond, Data: fakeAU(i == 0, i)}, false); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = w.headers[0].SequenceNumber
+		}
+	}
+	last := w.headers[len(w.headers)-1]
+	sent := len(w.headers)
+	if !tr.resend(last.SequenceNumber) {
+		t.Fatal("the last packet was not in the history")
+	}
+	got := w.headers[len(w.headers)-1]
+	if got.SequenceNumber != last.SequenceNumber || got.Timestamp != last.Timestamp || got.Marker != last.Marker {
+		t.Fatalf("resent header %+v, want %+v", got, last)
+	}
+	if tr.resend(first) {
+		t.Fatal("a packet older than the history was resent")
+	}
+	if tr.resend(last.SequenceNumber + 5) {
+		t.Fatal("a packet never sent was resent")
+	}
+	if len(w.headers) != sent+1 {
+		t.Fatalf("%d packets written, want %d", len(w.headers), sent+1)
+	}
+	if _, resent := tr.counters(); resent != 1 {
+		t.Fatalf("resent counter %d", resent)
+	}
+	audio, _ := boundTrack(webrtc.RTPCodecTypeAudio)
+	audio.writeFrame(&media.Frame{Kind: media.Audio, Data: []byte{1}}, false)
+	if audio.resend(audio.seq) {
+		t.Fatal("audio keeps no retransmit history")
+	}
+}
+
+func TestPickCodecPrefersProfile(t *testing.T) {
+	cs := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, SDPFmtpLine: "packetization-mode=0;profile-level-id=42e01f"}, PayloadType: 1},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, SDPFmtpLine: "packetization-mode=1;profile-level-id=64001f"}, PayloadType: 2},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, SDPFmtpLine: "packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 3},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, PayloadType: 4},
+	}
+	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeVideo, "42e0"); !ok || c.PayloadType != 3 {
+		t.Fatalf("picked %v", c.PayloadType)
+	}
+	if c, ok := pickCodec(cs[:2], webrtc.RTPCodecTypeVideo, "42e0"); !ok || c.PayloadType != 2 {
+		t.Fatalf("without the preferred profile picked %v", c.PayloadType)
+	}
+	if _, ok := pickCodec(cs[:1], webrtc.RTPCodecTypeVideo, ""); ok {
+		t.Fatal("picked packetization-mode 0")
+	}
+	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeAudio, ""); !ok || c.PayloadType != 4 {
+		t.Fatal("no opus")
+	}
+}
