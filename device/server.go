@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"runtime"
 	"time"
 )
 
@@ -116,8 +117,10 @@ func (d *Daemon) handleStats(w http.ResponseWriter, _ *http.Request) {
 		Refused       uint64   `json:"viewers_refused"`
 		LatencyP50Ms  float64  `json:"latency_p50_ms"`
 		LatencyP99Ms  float64  `json:"latency_p99_ms"`
+		Goroutines    int      `json:"goroutines"`
 	}{
-		Source: hs.Source, Published: hs.Published, ForcedKeys: hs.ForcedKeys, TargetBitrate: hs.TargetBitrate,
+		Goroutines: runtime.NumGoroutine(),
+		Source:     hs.Source, Published: hs.Published, ForcedKeys: hs.ForcedKeys, TargetBitrate: hs.TargetBitrate,
 		Served: ws.Served, Refused: ws.Refused,
 		LatencyP50Ms: ms(ws.LatencyP50), LatencyP99Ms: ms(ws.LatencyP99),
 		Viewers: []viewer{},

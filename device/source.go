@@ -6,6 +6,7 @@ import (
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/passthrough"
 	"github.com/camd-project/camd/media/synthetic"
+	"github.com/camd-project/camd/media/synthetic/encoder"
 )
 
 // newSource builds the media source the configuration names.
@@ -20,12 +21,14 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 		})
 	default:
 		return synthetic.New(synthetic.Options{
-			Width: v.Width, Height: v.Height, FPS: v.FPS,
-			Bitrate: v.Bitrate, MinBitrate: v.MinBitrate, MaxBitrate: v.MaxBitrate,
-			KeyframeInterval: v.KeyframeInterval,
-			ToneHz:           cfg.Audio.ToneHz,
-			NoAudio:          !cfg.Audio.Enabled,
-			Logger:           log,
+			Video: encoder.H264Options{
+				Width: v.Width, Height: v.Height, FPS: v.FPS,
+				Bitrate: v.Bitrate, MinBitrate: v.MinBitrate, MaxBitrate: v.MaxBitrate,
+				KeyframeInterval: v.KeyframeInterval,
+			},
+			ToneHz:  cfg.Audio.ToneHz,
+			NoAudio: !cfg.Audio.Enabled,
+			Logger:  log,
 		})
 	}
 }

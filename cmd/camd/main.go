@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/camd-project/camd/device"
@@ -76,6 +77,11 @@ func runDaemon(args []string, stderr io.Writer) int {
 	lvl.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
+	// A camera has little memory: collect garbage at half the default
+	// heap growth unless the integrator chose otherwise.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	d, err := device.New(cfg, log)
 	if err != nil {
 		log.Error("camd: cannot start", "err", err)

@@ -52,7 +52,7 @@ func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
 	}
 	defer closeCam()
 
-	p, err := pickFormat(d.Properties(), s.opts)
+	p, err := pickFormat(d.Properties(), s.opts.Video)
 	if err != nil {
 		return fmt.Errorf("capture: %s: %w", dev, err)
 	}
@@ -68,7 +68,7 @@ func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
 	s.log.Info("capture: streaming", "device", dev, "width", p.Width, "height", p.Height,
 		"format", p.FrameFormat, "fps", p.FrameRate)
 
-	opts := s.opts.h264()
+	opts := s.opts.Video
 	if p.FrameRate > 0 {
 		// Budget the rate control for what the camera really delivers.
 		opts.FPS = min(max(int(math.Round(float64(p.FrameRate))), 1), encoder.MaxFPS)
@@ -170,7 +170,7 @@ var formats = []frame.Format{
 // pickFormat chooses among what the camera offers at the wanted size: the
 // frame rate nearest FPS (a camera that lists none is taken at its word),
 // then the cheapest format.
-func pickFormat(offers []prop.Media, o Options) (prop.Media, error) {
+func pickFormat(offers []prop.Media, o encoder.H264Options) (prop.Media, error) {
 	best, bestFormat, bestRate := prop.Media{}, len(formats), math.Inf(1)
 	for _, p := range offers {
 		if p.Width != o.Width || p.Height != o.Height {

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/synthetic/encoder"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -97,7 +98,7 @@ func TestPickFormat(t *testing.T) {
 		{320, 240, 30, prop.Media{}, "no 320x240 in a supported format (offers 1280x720 MJPEG, 1280x720 YUYV, 640x480 MJPEG, 640x480 YUYV, 640x480 Z16, 320x240 RGBA)"},
 	}
 	for _, tt := range tests {
-		got, err := pickFormat(offers, Options{Width: tt.w, Height: tt.h, FPS: tt.fps})
+		got, err := pickFormat(offers, encoder.H264Options{Width: tt.w, Height: tt.h, FPS: tt.fps})
 		if tt.err != "" {
 			if err == nil || err.Error() != tt.err {
 				t.Errorf("%dx%d@%d: err = %v, want %q", tt.w, tt.h, tt.fps, err, tt.err)
@@ -109,7 +110,7 @@ func TestPickFormat(t *testing.T) {
 		}
 	}
 	// A camera that lists no frame rate is taken at its word.
-	got, err := pickFormat([]prop.Media{offer(640, 480, frame.FormatNV12, 0)}, Options{Width: 640, Height: 480, FPS: 30})
+	got, err := pickFormat([]prop.Media{offer(640, 480, frame.FormatNV12, 0)}, encoder.H264Options{Width: 640, Height: 480, FPS: 30})
 	if err != nil || got.FrameFormat != frame.FormatNV12 {
 		t.Errorf("no frame rate listed: %+v, %v", got.Video, err)
 	}
@@ -208,7 +209,7 @@ func TestRunStreamsFakeCamera(t *testing.T) {
 		}
 	})
 
-	src, err := New(Options{Device: dev, Width: 320, Height: 240})
+	src, err := New(Options{Device: dev, Video: encoder.H264Options{Width: 320, Height: 240}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,13 @@ import (
 
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/synthetic"
+	"github.com/camd-project/camd/media/synthetic/encoder"
 )
 
 // The synthetic camera publishing into a hub for two seconds, as camd runs
 // it when no camera is configured.
 func Example() {
-	src, err := synthetic.New(synthetic.Options{Width: 320, Height: 240})
+	src, err := synthetic.New(synthetic.Options{Video: encoder.H264Options{Width: 320, Height: 240}})
 	if err != nil {
 		panic(err)
 	}

@@ -1,39 +1,24 @@
 package synthetic
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/camd-project/camd/media/synthetic/encoder"
 )
 
-// Defaults of Options.
-const (
-	DefaultWidth   = 640
-	DefaultHeight  = 480
-	DefaultFPS     = encoder.DefaultFPS     // 30
-	DefaultBitrate = encoder.DefaultBitrate // 2 Mbps
-	DefaultToneHz  = 440
-)
+// DefaultToneHz is the default pitch of the beep.
+const DefaultToneHz = 440
 
 // Options configure the synthetic camera. The zero value means defaults.
 type Options struct {
-	// Width and Height of the picture (default 640x480), even,
-	// 16..3840 x 16..2160.
-	Width, Height int
-	// FPS is the frame rate (default 30, at most 60: openh264's rate
-	// control budgets for no more).
-	FPS int
-	// Bitrate is the video bitrate in bits per second while the hub asks
-	// for none (default 2 Mbps).
-	Bitrate int
-	// MinBitrate and MaxBitrate bound the hub's TargetBitrate (defaults
-	// 150 kbps and Bitrate).
-	MinBitrate, MaxBitrate int
-	// KeyframeInterval is the longest time between IDRs (default 2 s);
-	// negative means IDRs only at the start and on request.
-	KeyframeInterval time.Duration
+	// Video is the size of the picture (default 640x480, even,
+	// 16..3840 x 16..2160), its frame rate (default 30, at most 60:
+	// openh264's rate control budgets for no more) and the encoder's
+	// bitrate and keyframe settings (defaults in package encoder).
+	// Video.Logger defaults to Logger.
+	Video encoder.H264Options
 	// ToneHz is the pitch of the beep (default 440 Hz; every tenth second
 	// beeps an octave higher), 20..8000.
 	ToneHz int
@@ -48,38 +33,10 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Width == 0 {
-		o.Width = DefaultWidth
-	}
-	if o.Height == 0 {
-		o.Height = DefaultHeight
-	}
-	if o.FPS == 0 {
-		o.FPS = DefaultFPS
-	}
-	if o.Bitrate == 0 {
-		o.Bitrate = DefaultBitrate
-	}
-	if o.ToneHz == 0 {
-		o.ToneHz = DefaultToneHz
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.ToneHz = cmp.Or(o.ToneHz, DefaultToneHz)
+	o.Logger = cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
+	o.Video = o.Video.WithDefaults(o.Logger)
 	return o
-}
-
-func (o Options) h264() encoder.H264Options {
-	return encoder.H264Options{
-		Width:            o.Width,
-		Height:           o.Height,
-		FPS:              o.FPS,
-		Bitrate:          o.Bitrate,
-		MinBitrate:       o.MinBitrate,
-		MaxBitrate:       o.MaxBitrate,
-		KeyframeInterval: o.KeyframeInterval,
-		Logger:           o.Logger,
-	}
 }
 
 // Validate reports the first option out of range, naming the field, its
@@ -87,7 +44,7 @@ func (o Options) h264() encoder.H264Options {
 // first.
 func (o Options) Validate() error {
 	o = o.withDefaults()
-	if err := o.h264().ValidateAs("synthetic"); err != nil {
+	if err := o.Video.ValidateAs("synthetic"); err != nil {
 		return err
 	}
 	if o.ToneHz < 20 || o.ToneHz > 8000 {

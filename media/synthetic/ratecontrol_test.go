@@ -20,19 +20,19 @@ func encodeFrames(t testing.TB, opts Options, pub media.Publisher, n int, before
 	if err := opts.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encoder.NewH264(opts.h264())
+	enc, err := encoder.NewH264(opts.Video)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { enc.Close() })
-	pat := newPattern(opts.Width, opts.Height, opts.FPS, !opts.Flat)
+	pat := newPattern(opts.Video.Width, opts.Video.Height, opts.Video.FPS, !opts.Flat)
 	img := pat.newImage()
 	start := time.Now()
 	for i := range n {
 		if before != nil {
 			before(i)
 		}
-		pts := time.Duration(i) * time.Second / time.Duration(opts.FPS)
+		pts := time.Duration(i) * time.Second / time.Duration(opts.Video.FPS)
 		pat.draw(img, uint64(i), start.Add(pts))
 		if err := enc.Encode(pub, img, pts, start.Add(pts)); err != nil {
 			t.Fatal(err)
@@ -65,7 +65,7 @@ func TestBitrateTracksTarget(t *testing.T) {
 			t.Run(fmt.Sprintf("%dx%d/%d", size[0], size[1], target), func(t *testing.T) {
 				const fps, seconds = 30, 6
 				pub := &fakePub{}
-				opts := Options{Width: size[0], Height: size[1], FPS: fps, Bitrate: target}
+				opts := Options{Video: encoder.H264Options{Width: size[0], Height: size[1], FPS: fps, Bitrate: target}}
 				enc := encodeFrames(t, opts, pub, fps*seconds, nil)
 				video, _ := pub.frames()
 				// Skip the first second, where the rate control settles.
@@ -85,7 +85,7 @@ func TestBitrateTracksTarget(t *testing.T) {
 func TestBitrateChange(t *testing.T) {
 	const fps = 30
 	pub := &fakePub{}
-	opts := Options{Width: 320, Height: 240, FPS: fps, Bitrate: 600_000, MinBitrate: 200_000}
+	opts := Options{Video: encoder.H264Options{Width: 320, Height: 240, FPS: fps, Bitrate: 600_000, MinBitrate: 200_000}}
 	enc := encodeFrames(t, opts, pub, 9*fps, func(i int) {
 		switch i {
 		case 3 * fps:
@@ -114,7 +114,7 @@ func TestBitrateChange(t *testing.T) {
 // it the encoder reaches its best quality far below the target.
 func TestFlatPictureUndershoots(t *testing.T) {
 	pub := &fakePub{}
-	encodeFrames(t, Options{Width: 640, Height: 480, Bitrate: 2_000_000, Flat: true}, pub, 90, nil)
+	encodeFrames(t, Options{Video: encoder.H264Options{Width: 640, Height: 480, Bitrate: 2_000_000}, Flat: true}, pub, 90, nil)
 	video, _ := pub.frames()
 	got := bitsPerSecond(video, time.Second, 3*time.Second)
 	t.Logf("flat 640x480 at a 2 Mbps target: %.0f bps", got)
@@ -130,8 +130,8 @@ func BenchmarkEncode1280x720(b *testing.B) { benchmarkEncode(b, 1280, 720) }
 // default 2 Mbps.
 func benchmarkEncode(b *testing.B, w, h int) {
 	const fps = 30
-	opts := Options{Width: w, Height: h, FPS: fps}.withDefaults()
-	enc, err := encoder.NewH264(opts.h264())
+	opts := Options{Video: encoder.H264Options{Width: w, Height: h, FPS: fps}}.withDefaults()
+	enc, err := encoder.NewH264(opts.Video)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func (s *Source) SetMute(mute bool) { s.mute.Store(mute) }
 // time until ctx ends, then returns ctx.Err(). It returns early only if an
 // encoder fails. The encoders live for one run.
 func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
-	venc, err := encoder.NewH264(s.opts.h264())
+	venc, err := encoder.NewH264(s.opts.Video)
 	if err != nil {
 		return fmt.Errorf("synthetic: %w", err)
 	}
@@ -93,9 +93,9 @@ func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
 // comes from the time since start, so a late tick skips numbers (the
 // counter in the picture shows it) instead of drifting from the audio.
 func (s *Source) runVideo(ctx context.Context, pub media.Publisher, enc *encoder.H264, start time.Time) error {
-	fps := s.opts.FPS
+	fps := s.opts.Video.FPS
 	period := time.Second / time.Duration(fps)
-	pat := newPattern(s.opts.Width, s.opts.Height, fps, !s.opts.Flat)
+	pat := newPattern(s.opts.Video.Width, s.opts.Video.Height, fps, !s.opts.Flat)
 	img := pat.newImage()
 	tick := time.NewTicker(period)
 	defer tick.Stop()

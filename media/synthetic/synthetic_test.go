@@ -20,6 +20,7 @@ import (
 
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/synthetic/encoder/encodertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -110,7 +111,7 @@ func nalTypes(au []byte) []int {
 func TestRunPublishesVideoAndAudio(t *testing.T) {
 	const w, h, fps = 320, 240, 60
 	pub := &fakePub{}
-	video, audio := run(t, Options{Width: w, Height: h, FPS: fps}, pub, func(v, a int) bool { return v >= 60 && a >= 50 })
+	video, audio := run(t, Options{Video: encoder.H264Options{Width: w, Height: h, FPS: fps}}, pub, func(v, a int) bool { return v >= 60 && a >= 50 })
 
 	first := video[0]
 	if !first.Key {
@@ -214,7 +215,7 @@ func checkOpusTOC(pkt []byte) error {
 func TestRunKeyframeRequest(t *testing.T) {
 	// The 30th and 60th calls ask for a keyframe; periodic ones are off.
 	pub := &fakePub{keyAt: map[int]bool{30: true, 60: true}}
-	video, _ := run(t, Options{Width: 320, Height: 240, FPS: 60, KeyframeInterval: -1, NoAudio: true}, pub, videoFrames(80))
+	video, _ := run(t, Options{Video: encoder.H264Options{Width: 320, Height: 240, FPS: 60, KeyframeInterval: -1}, NoAudio: true}, pub, videoFrames(80))
 	pub.mu.Lock()
 	before := pub.requestedBefore
 	pub.mu.Unlock()
@@ -244,7 +245,7 @@ func TestRunKeyframeRequest(t *testing.T) {
 func TestRunPeriodicKeyframes(t *testing.T) {
 	const interval = 400 * time.Millisecond
 	pub := &fakePub{}
-	video, _ := run(t, Options{Width: 320, Height: 240, FPS: 60, KeyframeInterval: interval, NoAudio: true}, pub, videoFrames(90))
+	video, _ := run(t, Options{Video: encoder.H264Options{Width: 320, Height: 240, FPS: 60, KeyframeInterval: interval}, NoAudio: true}, pub, videoFrames(90))
 	var keys []time.Duration
 	var maxStep time.Duration // late ticks skip frame numbers
 	for i, f := range video {
@@ -266,7 +267,7 @@ func TestRunPeriodicKeyframes(t *testing.T) {
 }
 
 func TestRunReturnsPromptlyOnCancel(t *testing.T) {
-	src, err := New(Options{Width: 320, Height: 240})
+	src, err := New(Options{Video: encoder.H264Options{Width: 320, Height: 240}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,19 +291,19 @@ func TestRunReturnsPromptlyOnCancel(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 	// Run again: the source is reusable and starts with a keyframe.
-	video, _ := run(t, Options{Width: 320, Height: 240, NoAudio: true}, &fakePub{}, videoFrames(1))
+	video, _ := run(t, Options{Video: encoder.H264Options{Width: 320, Height: 240}, NoAudio: true}, &fakePub{}, videoFrames(1))
 	if !video[0].Key {
 		t.Fatal("second run does not start with a keyframe")
 	}
 }
 
 func TestRunNoAudioAndMute(t *testing.T) {
-	_, audio := run(t, Options{Width: 320, Height: 240, NoAudio: true}, &fakePub{}, videoFrames(15))
+	_, audio := run(t, Options{Video: encoder.H264Options{Width: 320, Height: 240}, NoAudio: true}, &fakePub{}, videoFrames(15))
 	if len(audio) != 0 {
 		t.Errorf("NoAudio published %d audio packets", len(audio))
 	}
 
-	src, err := New(Options{Width: 320, Height: 240})
+	src, err := New(Options{Video: encoder.H264Options{Width: 320, Height: 240}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +332,7 @@ func TestFFprobeDecodes(t *testing.T) {
 		t.Skip("ffprobe not installed")
 	}
 	const w, h = 320, 240
-	video, _ := run(t, Options{Width: w, Height: h, FPS: 30, NoAudio: true, KeyframeInterval: time.Second}, &fakePub{}, videoFrames(60))
+	video, _ := run(t, Options{Video: encoder.H264Options{Width: w, Height: h, FPS: 30, KeyframeInterval: time.Second}, NoAudio: true}, &fakePub{}, videoFrames(60))
 	path := filepath.Join(t.TempDir(), "synthetic.h264")
 	var data []byte
 	for _, f := range video {
@@ -365,41 +366,13 @@ func TestFFprobeDecodes(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		opts Options
-		want string // substring of the error; "" for valid
-	}{
-		{"zero value", Options{}, ""},
-		{"640x480", Options{Width: 640, Height: 480, FPS: 15, Bitrate: 1_000_000}, ""},
-		{"odd width", Options{Width: 641, Height: 480}, "synthetic: Width 641 must be even and within 16..3840"},
-		{"negative height", Options{Width: 640, Height: -2}, "synthetic: Height -2 must be even and within 16..2160"},
-		{"huge height", Options{Width: 640, Height: 4000}, "Height 4000"},
-		{"fps", Options{FPS: 120}, "synthetic: FPS 120 must be within 1..60"},
-		{"bitrate", Options{Bitrate: 10}, "synthetic: Bitrate 10 must be within 50000..20000000"},
-		{"min above bitrate", Options{Bitrate: 1_000_000, MinBitrate: 2_000_000}, "synthetic: MinBitrate 2000000 must be within 50000..Bitrate (1000000)"},
-		{"max below bitrate", Options{Bitrate: 1_000_000, MaxBitrate: 500_000}, "synthetic: MaxBitrate 500000 must be within Bitrate (1000000)..20000000"},
-		{"tone", Options{ToneHz: 10}, "synthetic: ToneHz 10 must be within 20..8000"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.opts.Validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("Validate = %v, want nil", err)
-				}
-				if _, err := New(tt.opts); err != nil {
-					t.Fatalf("New = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Validate = %v, want %q", err, tt.want)
-			}
-			if _, err := New(tt.opts); err == nil {
-				t.Fatal("New accepted invalid options")
-			}
-		})
+	encodertest.CheckValidate(t, "synthetic", func(v encoder.H264Options) error {
+		_, err := New(Options{Video: v})
+		return err
+	})
+	_, err := New(Options{ToneHz: 10})
+	if want := "synthetic: ToneHz 10 must be within 20..8000"; err == nil || err.Error() != want {
+		t.Errorf("New = %v, want %q", err, want)
 	}
 }
 
@@ -409,8 +382,9 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := src.Options()
-	if o.Width != 640 || o.Height != 480 || o.FPS != 30 || o.Bitrate != 2_000_000 || o.ToneHz != 440 {
-		t.Errorf("defaults = %dx%d %d fps %d bps %d Hz", o.Width, o.Height, o.FPS, o.Bitrate, o.ToneHz)
+	encodertest.CheckDefaults(t, o.Video, o.Logger)
+	if o.ToneHz != 440 {
+		t.Errorf("ToneHz = %d, want 440", o.ToneHz)
 	}
 	if info := src.Info(); info.Name != "synthetic" || !info.ForcesKeyframes {
 		t.Errorf("Info = %+v", info)

@@ -66,10 +66,13 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
-// engine is the pion API shared by every session of a server.
+// engine holds the pion APIs shared by every session of a server: api
+// runs congestion control for sources whose bitrate can be steered;
+// plainAPI leaves it out for passthrough, where no estimate could change
+// anything and its per-viewer packet history would be wasted.
 type engine struct {
-	api *webrtc.API
-	mux ice.UDPMux
+	api, plainAPI *webrtc.API
+	mux           ice.UDPMux
 	// estimators receives each new peer connection's bandwidth estimator;
 	// the server takes it right after creating the connection.
 	estimators chan cc.BandwidthEstimator
@@ -92,12 +95,14 @@ func newEngine(o engineOptions) (*engine, error) {
 	}
 	e := &engine{estimators: make(chan cc.BandwidthEstimator, 1)}
 
-	reg := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
+	reg, plain := &interceptor.Registry{}, &interceptor.Registry{}
+	for _, r := range []*interceptor.Registry{reg, plain} {
+		sr, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		r.Add(sr)
 	}
-	reg.Add(sr)
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(
 			gcc.SendSideBWEInitialBitrate(o.startBitrate),
@@ -123,6 +128,7 @@ func newEngine(o engineOptions) (*engine, error) {
 		return nil, err
 	}
 	reg.Add(hdr)
+	plain.Add(hdr)
 
 	logs := pionLogs{log: o.logger}
 	se := webrtc.SettingEngine{LoggerFactory: logs}
@@ -136,11 +142,8 @@ func newEngine(o engineOptions) (*engine, error) {
 	se.SetICETimeouts(o.iceTimeout/2, o.iceTimeout, 2*time.Second)
 	se.DisableMediaEngineCopy(false)
 
-	e.api = webrtc.NewAPI(
-		webrtc.WithMediaEngine(m),
-		webrtc.WithInterceptorRegistry(reg),
-		webrtc.WithSettingEngine(se),
-	)
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	e.plainAPI = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(plain), webrtc.WithSettingEngine(se))
 	return e, nil
 }
 

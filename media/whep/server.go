@@ -34,6 +34,7 @@ const (
 type hub interface {
 	Subscribe(media.ConsumerOptions) *media.Consumer
 	SetTargetBitrate(bps int)
+	Info() media.SourceInfo
 }
 
 // Options configure a Server. The zero value of each field means its
@@ -56,6 +57,9 @@ type Options struct {
 	// IncludeLoopback offers loopback candidates; set it when the daemon
 	// listens on loopback.
 	IncludeLoopback bool
+	// ReplayBitrate paces the cached group of pictures that a viewer of a
+	// passthrough source starts with, in bits per second (default 20 Mbps).
+	ReplayBitrate int
 	// QueueFrames bounds each viewer's queue (default: the hub's).
 	QueueFrames int
 	Logger      *slog.Logger
@@ -76,6 +80,9 @@ func (o *Options) defaults() {
 	}
 	if o.StartBitrate <= 0 {
 		o.StartBitrate = min(2_000_000, o.MaxBitrate)
+	}
+	if o.ReplayBitrate <= 0 {
+		o.ReplayBitrate = 20_000_000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -276,7 +283,11 @@ func (s *Server) newPeerConnection() (*webrtc.PeerConnection, cc.BandwidthEstima
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	}
-	pc, err := s.eng.api.NewPeerConnection(cfg)
+	api := s.eng.api
+	if !s.hub.Info().ForcesKeyframes {
+		api = s.eng.plainAPI
+	}
+	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -106,25 +106,18 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo, po
 		s.srv.wg.Add(1)
 		go s.readRTCP(snd)
 	}
-	s.srv.wg.Add(1)
-	go s.deadline()
+	t := time.AfterFunc(s.srv.opts.ICETimeout, s.deadline)
+	context.AfterFunc(s.ctx, func() { t.Stop() })
 	return pc.LocalDescription().SDP, nil
 }
 
-// deadline frees a session that does not connect in time.
+// deadline frees a session that did not connect in time.
 func (s *session) deadline() {
-	defer s.srv.wg.Done()
-	t := time.NewTimer(s.srv.opts.ICETimeout)
-	defer t.Stop()
-	select {
-	case <-s.ctx.Done():
-	case <-t.C:
-		s.mu.Lock()
-		connected := !s.connectedAt.IsZero()
-		s.mu.Unlock()
-		if !connected {
-			go s.close("did not connect in time")
-		}
+	s.mu.Lock()
+	connected := !s.connectedAt.IsZero()
+	s.mu.Unlock()
+	if !connected {
+		s.close("did not connect in time")
 	}
 }
 
@@ -174,6 +167,17 @@ func (s *session) send(posted time.Time) {
 				go s.close("send failed: " + err.Error())
 			}
 			return
+		}
+		if replay {
+			// The cached group of pictures goes out faster than real time
+			// but paced, so that it does not overflow the viewer's socket
+			// or a Wi-Fi queue. The keyframe itself leaves at once.
+			pause := time.Duration(len(f.Data)) * 8 * time.Second / time.Duration(s.srv.opts.ReplayBitrate)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(pause):
+			}
 		}
 		if f.Kind == media.Video {
 			s.mu.Lock()

@@ -44,12 +44,13 @@ type track struct {
 	packets, resent uint64
 }
 
+// sentPacket is a history entry: the frame and the index of the payload
+// in it (frames share their payloads among viewers), in 16 bytes.
 type sentPacket struct {
-	payload []byte
-	ts      uint32
-	seq     uint16
-	marker  bool
-	valid   bool
+	f   *media.Frame
+	ts  uint32
+	seq uint16
+	idx uint16
 }
 
 func newTrack(kind webrtc.RTPCodecType) *track {
@@ -148,11 +149,10 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 	ts := t.timestamp(f, replay)
 	for i, p := range payloads {
 		t.seq++
-		sp := sentPacket{payload: p, ts: ts, seq: t.seq, marker: t.kind == webrtc.RTPCodecTypeVideo && i == len(payloads)-1, valid: true}
 		if t.history != nil {
-			t.history[t.seq%historySize] = sp
+			t.history[t.seq%historySize] = sentPacket{f: f, ts: ts, seq: t.seq, idx: uint16(i)}
 		}
-		if err := t.send(sp); err != nil {
+		if err := t.send(p, ts, t.seq, t.kind == webrtc.RTPCodecTypeVideo && i == len(payloads)-1); err != nil {
 			return i, err
 		}
 	}
@@ -160,16 +160,16 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 	return len(payloads), nil
 }
 
-func (t *track) send(sp sentPacket) error {
+func (t *track) send(payload []byte, ts uint32, seq uint16, marker bool) error {
 	h := rtp.Header{
 		Version:        2,
 		PayloadType:    t.pt,
-		SequenceNumber: sp.seq,
-		Timestamp:      sp.ts,
+		SequenceNumber: seq,
+		Timestamp:      ts,
 		SSRC:           t.ssrc,
-		Marker:         sp.marker,
+		Marker:         marker,
 	}
-	_, err := t.w.WriteRTP(&h, sp.payload)
+	_, err := t.w.WriteRTP(&h, payload)
 	return err
 }
 
@@ -182,10 +182,11 @@ func (t *track) resend(seq uint16) bool {
 		return false
 	}
 	sp := t.history[seq%historySize]
-	if t.w == nil || !sp.valid || sp.seq != seq {
+	if t.w == nil || sp.f == nil || sp.seq != seq {
 		return false
 	}
-	if t.send(sp) != nil {
+	payloads := sp.f.Payloads()
+	if t.send(payloads[sp.idx], sp.ts, seq, int(sp.idx) == len(payloads)-1) != nil {
 		return false
 	}
 	t.resent++

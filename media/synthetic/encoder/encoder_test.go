@@ -4,6 +4,7 @@ package encoder
 
 import (
 	"image"
+	"log/slog"
 	"math"
 	"strings"
 	"testing"
@@ -146,6 +147,20 @@ func TestH264OptionsValidate(t *testing.T) {
 	}
 	if err := (H264Options{Width: 1}).ValidateAs("capture"); err == nil || !strings.HasPrefix(err.Error(), "capture: Width 1") {
 		t.Errorf("ValidateAs = %v", err)
+	}
+}
+
+func TestH264OptionsWithDefaults(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	o := H264Options{Height: 240}.WithDefaults(log)
+	if o.Width != DefaultWidth || o.Height != 240 || o.FPS != DefaultFPS || o.Logger != log {
+		t.Errorf("WithDefaults = %+v", o)
+	}
+	if err := o.Validate(); err != nil {
+		t.Errorf("Validate = %v", err)
+	}
+	if o := (H264Options{}).WithDefaults(nil); o.Logger == nil {
+		t.Error("WithDefaults(nil) left Logger nil")
 	}
 }
 

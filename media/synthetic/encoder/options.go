@@ -1,6 +1,7 @@
 package encoder
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,8 +28,11 @@ const (
 	MaxBitrate = 20_000_000
 )
 
-// Defaults of H264Options.
+// Defaults of H264Options. NewH264 requires a size; DefaultWidth and
+// DefaultHeight are the size WithDefaults gives the sources.
 const (
+	DefaultWidth            = 640
+	DefaultHeight           = 480
 	DefaultFPS              = 30
 	DefaultBitrate          = 2_000_000
 	DefaultMinBitrate       = 150_000
@@ -36,9 +40,10 @@ const (
 )
 
 // H264Options configure an H264 encoder. The zero value of every field but
-// Width and Height means its default.
+// Width and Height means its default; WithDefaults fills those too.
 type H264Options struct {
-	// Width and Height of the pictures, even, MinSize..MaxWidth/MaxHeight.
+	// Width and Height of the pictures, even, MinSize..MaxWidth/MaxHeight
+	// (required by NewH264; DefaultWidth x DefaultHeight in WithDefaults).
 	Width, Height int
 	// FPS is the picture rate that the rate control budgets for
 	// (default 30, at most MaxFPS). Feed pictures at this rate.
@@ -78,6 +83,16 @@ func (o H264Options) withDefaults() H264Options {
 	return o
 }
 
+// WithDefaults returns the video options of a source: o with every zero
+// field replaced by its default, Width and Height included, and a nil
+// Logger by log, so that the encoder logs where the source does.
+func (o H264Options) WithDefaults(log *slog.Logger) H264Options {
+	o.Width = cmp.Or(o.Width, DefaultWidth)
+	o.Height = cmp.Or(o.Height, DefaultHeight)
+	o.Logger = cmp.Or(o.Logger, log)
+	return o.withDefaults()
+}
+
 // validate checks o after defaults are applied. Errors name the field, its
 // value and the allowed range; prefix names the package of the caller
 // ("synthetic", "capture").
@@ -104,7 +119,7 @@ func (o H264Options) validate(prefix string) error {
 func (o H264Options) Validate() error { return o.withDefaults().validate("encoder") }
 
 // ValidateAs is Validate with errors prefixed by a caller's package name,
-// for sources whose options embed these.
+// for sources whose options hold these.
 func (o H264Options) ValidateAs(prefix string) error { return o.withDefaults().validate(prefix) }
 
 // H264Stats count what an H264 encoder did.
