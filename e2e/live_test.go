@@ -156,3 +156,34 @@ func TestCamctlRefusesWrongCertificate(t *testing.T) {
 		t.Fatal("a session was created despite the certificate mismatch")
 	}
 }
+
+// TestShutdownClosesViewers stops camd while camctl watches: the viewer
+// learns at once (DTLS close) instead of waiting for a timeout.
+func TestShutdownClosesViewers(t *testing.T) {
+	d := startDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := camctl(t, ctx, "view", "--addr", d.addr, "--fingerprint", d.fingerprint, "--seconds", "30")
+		done <- err
+	}()
+	waitLog(t, d, "whep: viewer joined")
+	time.Sleep(time.Second)
+	d.stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("camctl: %v", err)
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("camctl took %v to notice camd stopped", time.Since(start))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("camctl still watching 15 s after camd stopped")
+	}
+	if !strings.Contains(d.log(), `reason="server closing"`) {
+		t.Error("camd did not close the viewer's session on shutdown")
+	}
+}

@@ -412,6 +412,13 @@ func (c *Consumer) RequestKeyframe() {
 // source restarts and its timestamps may start again from zero.
 func (f *Frame) Epoch() uint32 { return f.epoch }
 
+// Len is the number of frames waiting in the consumer's queue.
+func (c *Consumer) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
 // Stats returns the consumer's counters.
 func (c *Consumer) Stats() ConsumerStats {
 	c.mu.Lock()

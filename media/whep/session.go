@@ -150,10 +150,17 @@ func (s *session) send(posted time.Time) {
 	s.mu.Lock()
 	c := s.consumer
 	s.mu.Unlock()
+	// Latency is sampled once the viewer has caught up with live: frames
+	// that queued up while the cached group of pictures was replayed are
+	// late by design.
+	caughtUp := false
 	for {
 		f, replay, err := c.Next(s.ctx)
 		if err != nil {
 			return
+		}
+		if !caughtUp && !replay && c.Len() == 0 {
+			caughtUp = true
 		}
 		t := s.video
 		if f.Kind == media.Audio {
@@ -186,7 +193,7 @@ func (s *session) send(posted time.Time) {
 			}
 			s.frames++
 			s.mu.Unlock()
-			if !replay && !f.Captured.IsZero() {
+			if caughtUp && !f.Captured.IsZero() {
 				s.srv.recordLatency(time.Since(f.Captured))
 			}
 		}
