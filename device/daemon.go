@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/whep"
+	"github.com/camd-project/camd/storage"
 )
 
 // Version is stamped at build time with -ldflags "-X .../device.Version=...".
@@ -22,9 +24,10 @@ var Version = "dev"
 // Daemon is camd's core: it builds each component in dependency order and
 // closes them in reverse.
 type Daemon struct {
-	cfg Config
-	log *slog.Logger
-	id  *Identity
+	cfg     Config
+	log     *slog.Logger
+	id      *Identity
+	catalog *storage.Catalog
 
 	src  media.Source
 	hub  *media.Hub
@@ -54,6 +57,12 @@ func (d *Daemon) init() error {
 	var err error
 	if d.id, err = LoadIdentity(d.cfg.Data); err != nil {
 		return err
+	}
+	if d.catalog, err = storage.OpenCatalog(filepath.Join(d.cfg.Data, "catalog.db"), storage.CatalogOptions{}); err != nil {
+		return err
+	}
+	if d.catalog.Quarantined != "" {
+		d.log.Warn("camd: catalog was damaged; moved aside and started a new one", "moved_to", d.catalog.Quarantined)
 	}
 	if d.src, err = newSource(d.cfg, d.log); err != nil {
 		return err
@@ -174,5 +183,6 @@ func (d *Daemon) Close() {
 		if d.udp != nil {
 			d.udp.Close()
 		}
+		d.catalog.Close()
 	})
 }

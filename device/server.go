@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -38,7 +39,16 @@ type route struct {
 	handler http.HandlerFunc
 }
 
+// routes is every route camd serves, gathered from each feature's group.
+// A feature adds its group here and nowhere else.
 func (d *Daemon) routes() []route {
+	return slices.Concat(
+		d.webRoutes(),
+		d.liveRoutes(),
+	)
+}
+
+func (d *Daemon) webRoutes() []route {
 	web, _ := fs.Sub(webFiles, "web")
 	static := http.FileServerFS(web)
 	return []route{
@@ -46,6 +56,11 @@ func (d *Daemon) routes() []route {
 		{"GET /{$}", Public, static.ServeHTTP},
 		{"GET /app.js", Public, static.ServeHTTP},
 		{"GET /app.css", Public, static.ServeHTTP},
+	}
+}
+
+func (d *Daemon) liveRoutes() []route {
+	return []route{
 		{"POST /api/v1/whep", Viewer, d.whep.HandleOffer},
 		{"PATCH /api/v1/whep/{id}", Viewer, d.whep.HandlePatch},
 		{"DELETE /api/v1/whep/{id}", Viewer, d.whep.HandleDelete},

@@ -1,4 +1,11 @@
-// Package storage will hold the catalog (settings, users, events, the
-// recording index) and the recording volumes, all in bbolt. It is empty
-// until the recording issue lands; camd records nothing today.
+// Package storage keeps camd's data on the device's flash or SD card in
+// bbolt files.
+//
+// The Catalog is one small bbolt file of precious records: users and
+// pairing counters, settings, events and the recording index. Each
+// package that owns a kind of record owns its bucket in the catalog; this
+// package opens the file, creates the buckets, records the schema version,
+// checks consistency and quarantines a damaged file so that camd always
+// starts. Recording volumes (bounded bbolt files of video fragments) come
+// with the recording issue.
 package storage

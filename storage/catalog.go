@@ -1,0 +1,151 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Buckets of the catalog. Each belongs to the package named beside it.
+var (
+	BucketMeta       = []byte("meta")       // storage: schema version
+	BucketUsers      = []byte("users")      // pairing: users and credentials
+	BucketPairing    = []byte("pairing")    // pairing: secrets, counters, windows
+	BucketSettings   = []byte("settings")   // settings
+	BucketEvents     = []byte("events")     // events
+	BucketRecordings = []byte("recordings") // recording index
+)
+
+var allBuckets = [][]byte{BucketMeta, BucketUsers, BucketPairing, BucketSettings, BucketEvents, BucketRecordings}
+
+// SchemaVersion is the catalog layout this build writes.
+const SchemaVersion = 1
+
+// Errors of the catalog.
+var (
+	ErrLocked      = errors.New("storage: catalog is in use by another process")
+	ErrNewerSchema = errors.New("storage: catalog was written by a newer camd")
+)
+
+// CatalogOptions tune OpenCatalog. The zero value means defaults.
+type CatalogOptions struct {
+	// LockTimeout is how long to wait for another process's lock
+	// (default 2 s).
+	LockTimeout time.Duration
+}
+
+// Catalog is the catalog file.
+type Catalog struct {
+	db   *bbolt.DB
+	path string
+	// Quarantined is the path a damaged catalog was moved to when this one
+	// was opened, or "".
+	Quarantined string
+}
+
+// OpenCatalog opens the catalog at path, creating it and its buckets. A
+// file that bbolt cannot open, or that fails its consistency check, is
+// moved aside (its path is in Quarantined) and a new catalog replaces it:
+// the device keeps working, and the owner is told through an event.
+func OpenCatalog(path string, opts CatalogOptions) (*Catalog, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 2 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	c := &Catalog{path: path}
+	db, err := open(path, opts)
+	if errors.Is(err, ErrLocked) || errors.Is(err, ErrNewerSchema) {
+		return nil, err
+	}
+	if err != nil {
+		q, qerr := quarantine(path)
+		if qerr != nil {
+			return nil, fmt.Errorf("storage: catalog damaged (%v) and cannot be moved aside: %w", err, qerr)
+		}
+		c.Quarantined = q
+		if db, err = open(path, opts); err != nil {
+			return nil, err
+		}
+	}
+	c.db = db
+	return c, nil
+}
+
+func open(path string, opts CatalogOptions) (*bbolt.DB, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, FreelistType: bbolt.FreelistMapType})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: open catalog: %w", err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(BucketMeta)
+		if v := meta.Get([]byte("schema")); len(v) == 1 && int(v[0]) > SchemaVersion {
+			return fmt.Errorf("%w (schema %d, this camd reads %d)", ErrNewerSchema, v[0], SchemaVersion)
+		}
+		return meta.Put([]byte("schema"), []byte{SchemaVersion})
+	})
+	if err == nil {
+		err = check(db)
+	}
+	if err != nil {
+		db.Close()
+		if errors.Is(err, ErrNewerSchema) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("storage: catalog: %w", err)
+	}
+	return db, nil
+}
+
+// check runs bbolt's consistency check.
+func check(db *bbolt.DB) error {
+	return db.View(func(tx *bbolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("consistency check: %w", err)
+		}
+		return nil
+	})
+}
+
+// quarantine moves a damaged file aside and returns its new path.
+func quarantine(path string) (string, error) {
+	q := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Rename(path, q); err != nil {
+		return "", err
+	}
+	return q, nil
+}
+
+// Update runs fn in a read-write transaction, committed (and fsynced)
+// when fn returns nil.
+func (c *Catalog) Update(fn func(tx *bbolt.Tx) error) error { return c.db.Update(fn) }
+
+// View runs fn in a read-only transaction.
+func (c *Catalog) View(fn func(tx *bbolt.Tx) error) error { return c.db.View(fn) }
+
+// Check runs bbolt's consistency check on the open catalog.
+func (c *Catalog) Check() error { return check(c.db) }
+
+// Path is the catalog's file.
+func (c *Catalog) Path() string { return c.path }
+
+// Close closes the file. It is safe to call twice.
+func (c *Catalog) Close() error {
+	if c == nil || c.db == nil {
+		return nil
+	}
+	return c.db.Close()
+}
