@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
@@ -28,6 +29,7 @@ type Daemon struct {
 	log     *slog.Logger
 	id      *Identity
 	catalog *storage.Catalog
+	pairing *pairing.Manager
 
 	src  media.Source
 	hub  *media.Hub
@@ -35,6 +37,10 @@ type Daemon struct {
 	tcp  net.Listener
 	udp  net.PacketConn
 	http *http.Server
+
+	control     net.Listener
+	controlHTTP *http.Server
+	reset       chan struct{}
 
 	closeOnce sync.Once
 }
@@ -45,7 +51,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log}
+	d := &Daemon{cfg: cfg, log: log, reset: make(chan struct{}, 1)}
 	if err := d.init(); err != nil {
 		d.Close()
 		return nil, err
@@ -63,6 +69,12 @@ func (d *Daemon) init() error {
 	}
 	if d.catalog.Quarantined != "" {
 		d.log.Warn("camd: catalog was damaged; moved aside and started a new one", "moved_to", d.catalog.Quarantined)
+	}
+	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Logger: d.log}); err != nil {
+		return err
+	}
+	if d.control, err = d.listenControl(); err != nil {
+		return err
 	}
 	if d.src, err = newSource(d.cfg, d.log); err != nil {
 		return err
@@ -146,12 +158,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	served := make(chan error, 1)
 	go func() { served <- d.http.ServeTLS(d.tcp, "", "") }()
+	d.controlHTTP = &http.Server{Handler: d.controlHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go d.controlHTTP.Serve(d.control)
 	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),
 		"source", d.src.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
 
 	var err error
 	select {
 	case <-ctx.Done():
+	case <-d.reset:
+		err = ErrFactoryReset
 	case err = <-served:
 		err = fmt.Errorf("device: https: %w", err)
 	}
@@ -161,6 +177,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if e := d.http.Shutdown(shutCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
 		d.log.Warn("camd: https shutdown", "err", e)
 	}
+	d.controlHTTP.Shutdown(shutCtx)
 	stopSource()
 	d.Close()
 	wg.Wait()
@@ -182,6 +199,9 @@ func (d *Daemon) Close() {
 		}
 		if d.udp != nil {
 			d.udp.Close()
+		}
+		if d.control != nil {
+			d.control.Close()
 		}
 		d.catalog.Close()
 	})

@@ -34,6 +34,9 @@ type Identity struct {
 	Fingerprint string
 }
 
+// FingerprintBytes is Fingerprint as bytes.
+func (id *Identity) FingerprintBytes() [32]byte { return sha256.Sum256(id.TLS.Certificate[0]) }
+
 // Files of the identity in the data directory.
 const (
 	idFile   = "device-id"

@@ -44,6 +44,7 @@ type route struct {
 func (d *Daemon) routes() []route {
 	return slices.Concat(
 		d.webRoutes(),
+		d.pairingRoutes(),
 		d.liveRoutes(),
 	)
 }
@@ -75,13 +76,6 @@ func (d *Daemon) handler() http.Handler {
 		mux.Handle(r.pattern, d.authorize(r.role, r.handler))
 	}
 	return securityHeaders(mux)
-}
-
-// authorize guards a route by role. Until pairing exists, camd binds to
-// loopback by default and every caller on it is let through.
-func (d *Daemon) authorize(role Role, h http.HandlerFunc) http.Handler {
-	_ = role
-	return h
 }
 
 func securityHeaders(h http.Handler) http.Handler {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -62,9 +63,10 @@ func BenchmarkTimeToFirstFrame(b *testing.B) {
 			need(b, "chromium")
 			d := benchSource(b, src)
 			ctx := browser(b)
+			watch(b, ctx, d.inviteLink(b), false) // pairs the browser
 			var samples []float64
 			for range b.N {
-				st := watch(b, ctx, d.addr, false)
+				st := watch(b, ctx, "https://"+d.addr+"/", false)
 				samples = append(samples, st.TTFFMs)
 			}
 			b.ReportMetric(percentile(samples, 0.5), "ms-p50")
@@ -76,7 +78,7 @@ func BenchmarkTimeToFirstFrame(b *testing.B) {
 			var samples []float64
 			for range b.N {
 				ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
-				st, err := whep.View(ctx, "https://"+d.addr+"/api/v1/whep", whep.ViewOptions{HTTPClient: insecureClient()})
+				st, err := whep.View(ctx, "https://"+d.addr+"/api/v1/whep", whep.ViewOptions{HTTPClient: insecureClient(), Header: d.viewHeader(b)})
 				cancel()
 				if err != nil {
 					b.Fatal(err)
@@ -124,7 +126,9 @@ type camdStats struct {
 }
 
 func stats(b *testing.B, d *daemon) camdStats {
-	resp, err := insecureClient().Get("https://" + d.addr + "/api/v1/stats")
+	req, _ := http.NewRequest("GET", "https://"+d.addr+"/api/v1/stats", nil)
+	req.Header = d.viewHeader(b)
+	resp, err := insecureClient().Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -156,6 +160,7 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	rss0, _ := procStat(b, pid)
 	g0 := stats(b, d).Goroutines
 
+	hdr := d.viewHeader(b)
 	ctx, cancel := context.WithTimeout(context.Background(), watch)
 	defer cancel()
 	results := make([]whep.ViewStats, n)
@@ -167,7 +172,7 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
-			results[i], errs[i] = whep.View(ctx, "https://"+d.addr+"/api/v1/whep", whep.ViewOptions{HTTPClient: insecureClient(), Conn: conn})
+			results[i], errs[i] = whep.View(ctx, "https://"+d.addr+"/api/v1/whep", whep.ViewOptions{HTTPClient: insecureClient(), Header: hdr, Conn: conn})
 		}()
 	}
 	// Measure once everyone is connected and settled.

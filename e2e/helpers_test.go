@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,6 +47,8 @@ type daemon struct {
 	addr        string
 	fingerprint string
 	data        string
+	// store is camctl's credentials file, paired as the owner.
+	store string
 
 	mu   sync.Mutex
 	logs strings.Builder
@@ -102,7 +105,72 @@ func startDaemon(t testing.TB, args ...string) *daemon {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("camd did not start serving\n%s", d.log())
 	}
+	d.pair(t)
 	return d
+}
+
+// pair shows the pairing code through the control socket (camd qr) and
+// pairs camctl with it, as the owner would from the device's screen.
+func (d *daemon) pair(t testing.TB) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(bin, "camd"), "qr", "--data", d.data).CombinedOutput()
+	if err != nil {
+		t.Fatalf("camd qr: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	payload := lines[len(lines)-1]
+	if !strings.HasPrefix(payload, "CAMD1:") {
+		t.Fatalf("camd qr printed no payload:\n%s", out)
+	}
+	d.store = filepath.Join(t.TempDir(), "credentials.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := camctl(t, ctx, "pair", "--store", d.store, "--name", "e2e", payload); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// token is the owner's credential from camctl's store.
+func (d *daemon) token(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(d.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Devices map[string]struct {
+			Token string `json:"token"`
+		} `json:"devices"`
+	}
+	json.Unmarshal(b, &s)
+	for _, c := range s.Devices {
+		return c.Token
+	}
+	t.Fatal("no credential in camctl's store")
+	return ""
+}
+
+// inviteLink makes a viewer invitation link for a browser.
+func (d *daemon) inviteLink(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := camctl(t, ctx, "users", "invite", "--store", d.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "https://") {
+			return l
+		}
+	}
+	t.Fatalf("no link in:\n%s", out)
+	return ""
+}
+
+// viewOptions lets a benchmark view with the owner's credential.
+func (d *daemon) viewHeader(t testing.TB) http.Header {
+	return http.Header{"Authorization": {"Bearer " + d.token(t)}}
 }
 
 func (d *daemon) log() string {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/camd-project/camd/device/pairing"
 )
 
 // viewerState mirrors window.camd in the web page.
@@ -55,13 +58,13 @@ func browser(t testing.TB) context.Context {
 	return ctx
 }
 
-// watch opens the web page and waits until it has decoded frames and, if
-// wantAudio, received audio.
-func watch(t testing.TB, ctx context.Context, addr string, wantAudio bool) viewerState {
+// watch opens the web page at url and waits until it has decoded frames
+// and, if wantAudio, received audio.
+func watch(t testing.TB, ctx context.Context, url string, wantAudio bool) viewerState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Navigate("https://"+addr+"/")); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	var st viewerState
@@ -83,7 +86,9 @@ func watch(t testing.TB, ctx context.Context, addr string, wantAudio bool) viewe
 func TestChromiumPlaysSyntheticCamera(t *testing.T) {
 	d := startDaemon(t)
 	ctx := browser(t)
-	st := watch(t, ctx, d.addr, true)
+	// The browser pairs through an invitation link from the owner, then
+	// plays.
+	st := watch(t, ctx, d.inviteLink(t), true)
 	if st.Width != 1280 || st.Height != 720 {
 		t.Errorf("decoded %dx%d, want 1280x720", st.Width, st.Height)
 	}
@@ -109,8 +114,7 @@ func TestCamctlViewOutputDecodes(t *testing.T) {
 	video, audio := filepath.Join(dir, "v.h264"), filepath.Join(dir, "a.ogg")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := camctl(t, ctx, "view", "--addr", d.addr, "--fingerprint", d.fingerprint,
-		"--seconds", "3", "--video", video, "--audio", audio)
+	out, err := camctl(t, ctx, "view", "--store", d.store, "--seconds", "3", "--video", video, "--audio", audio)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,18 +146,33 @@ func TestCamctlViewOutputDecodes(t *testing.T) {
 	d.stop()
 }
 
-// TestCamctlRefusesWrongCertificate checks that camctl aborts before
-// sending anything when the camera's certificate is not the pinned one.
+// TestCamctlRefusesWrongCertificate pairs with a code whose fingerprint
+// is not the camera's: camctl must abort in the TLS handshake, before it
+// sends anything, and the camera must see no pairing attempt.
 func TestCamctlRefusesWrongCertificate(t *testing.T) {
 	d := startDaemon(t)
+	out, err := exec.Command(filepath.Join(bin, "camd"), "pair-window", "--data", d.data).CombinedOutput()
+	if err != nil {
+		t.Fatalf("camd pair-window: %v\n%s", err, out)
+	}
+	qr, _ := exec.Command(filepath.Join(bin, "camd"), "qr", "--data", d.data).Output()
+	lines := strings.Split(strings.TrimSpace(string(qr)), "\n")
+	p, err := pairing.Parse(lines[len(lines)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Fingerprint[0] ^= 0xff // a man in the middle's certificate
+	before := len(d.log())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := camctl(t, ctx, "view", "--addr", d.addr, "--fingerprint", strings.Repeat("ab", 32), "--seconds", "1")
+	_, err = camctl(t, ctx, "pair", "--store", filepath.Join(t.TempDir(), "c.json"), p.String())
 	if err == nil || !strings.Contains(err.Error(), "does not match the pinned fingerprint") {
 		t.Fatalf("camctl with a wrong fingerprint: %v", err)
 	}
-	if strings.Contains(d.log(), "viewer joined") {
-		t.Fatal("a session was created despite the certificate mismatch")
+	time.Sleep(100 * time.Millisecond)
+	after := d.log()[before:]
+	if strings.Contains(after, "pairing:") || !strings.Contains(after, "TLS handshake error") {
+		t.Fatalf("the camera saw more than a refused handshake:\n%s", after)
 	}
 }
 
@@ -166,7 +185,7 @@ func TestShutdownClosesViewers(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		_, err := camctl(t, ctx, "view", "--addr", d.addr, "--fingerprint", d.fingerprint, "--seconds", "30")
+		_, err := camctl(t, ctx, "view", "--store", d.store, "--seconds", "30")
 		done <- err
 	}()
 	waitLog(t, d, "whep: viewer joined")

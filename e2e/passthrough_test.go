@@ -44,7 +44,7 @@ func TestChromiumPlaysPassthroughHighProfile(t *testing.T) {
 	if !strings.Contains(d.log(), "source=file:") {
 		t.Fatalf("camd did not start the passthrough source")
 	}
-	st := watch(t, browser(t), d.addr, false)
+	st := watch(t, browser(t), d.inviteLink(t), false)
 	if st.Width != 1280 || st.Height != 720 {
 		t.Errorf("decoded %dx%d, want 1280x720", st.Width, st.Height)
 	}

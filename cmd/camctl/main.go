@@ -11,8 +11,12 @@ import (
 const usage = `camctl: talk to a camd camera
 
 usage:
-  camctl view [--addr HOST:PORT] [--seconds N] [--video F.h264] [--audio F.ogg]
-              [--fingerprint SHA256 | --insecure]
+  camctl pair [--addr HOST:PORT] [--name NAME] PAYLOAD
+  camctl view [--seconds N] [--video F.h264] [--audio F.ogg]
+  camctl users list|invite|rename|revoke
+
+Verbs that talk to a camera take --store FILE (credentials, 0600),
+--device ID (default: the last camera paired) and --addr HOST:PORT.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -23,8 +27,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "pair":
+		return pair(args[1:], stdout, stderr)
 	case "view":
 		return view(args[1:], stdout, stderr)
+	case "users":
+		return users(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

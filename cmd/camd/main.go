@@ -11,7 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
+
+	"github.com/skip2/go-qrcode"
 
 	"github.com/camd-project/camd/device"
 )
@@ -20,6 +23,9 @@ const usage = `camd: open firmware daemon for IP cameras, doorbells and NVRs
 
 usage:
   camd run [--config FILE] [--data DIR] [--listen HOST:PORT] [--log-level LEVEL]
+  camd qr [--data DIR] [--png FILE]     show the pairing code of the running camd
+  camd pair-window [--data DIR]         open pairing for 15 minutes
+  camd factory-reset [--data DIR] --yes erase keys, users, settings and recordings
   camd version
 `
 
@@ -33,6 +39,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runDaemon(args[1:], stderr)
+	case "qr":
+		return qr(args[1:], stdout, stderr)
+	case "pair-window":
+		return control(args[1:], "POST", "/pair-window", stdout, stderr)
+	case "factory-reset":
+		return factoryReset(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "camd", device.Version)
 		return 0
@@ -82,21 +94,135 @@ func runDaemon(args []string, stderr io.Writer) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
-	d, err := device.New(cfg, log)
-	if err != nil {
-		log.Error("camd: cannot start", "err", err)
-		return 1
-	}
-	fmt.Fprintf(stderr, "\ncamd is running. Watch live at https://%s/\n"+
-		"(self-signed certificate; SHA-256 fingerprint %s)\n"+
-		"or: camctl view --addr %s --fingerprint %s --seconds 10\n\n",
-		d.Addr(), d.Identity().Fingerprint, d.Addr(), d.Identity().Fingerprint)
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("camd: stopped with error", "err", err)
+	for {
+		d, err := device.New(cfg, log)
+		if err != nil {
+			log.Error("camd: cannot start", "err", err)
+			return 1
+		}
+		greet(d, cfg, stderr)
+		err = d.Run(ctx)
+		if errors.Is(err, device.ErrFactoryReset) {
+			if err := device.FactoryReset(cfg.Data); err != nil {
+				log.Error("camd: factory reset failed", "err", err)
+				return 1
+			}
+			log.Warn("camd: factory reset done; starting as a new device")
+			continue
+		}
+		if err != nil {
+			log.Error("camd: stopped with error", "err", err)
+			return 1
+		}
+		return 0
+	}
+}
+
+// greet tells the person at the terminal how to pair and watch. The
+// pairing code is shown only on a terminal: it is a secret, and a log
+// file is not the place for it.
+func greet(d *device.Daemon, cfg device.Config, w io.Writer) {
+	fmt.Fprintf(w, "\ncamd is running: https://%s/ (certificate SHA-256 %s)\n", d.Addr(), d.Identity().Fingerprint)
+	if d.Paired() {
+		fmt.Fprintf(w, "Paired. Open pairing for a new phone with: camd pair-window --data %s\n\n", cfg.Data)
+		return
+	}
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && w == io.Writer(os.Stderr) {
+		payload := d.SetupPayload()
+		if q, err := qrcode.New(payload, qrcode.Medium); err == nil {
+			fmt.Fprint(w, q.ToSmallString(false))
+		}
+		fmt.Fprintf(w, "Scan this code with the camd app, or run:\n  camctl pair %s\n\n", payload)
+		return
+	}
+	fmt.Fprintf(w, "Not paired yet. Show the pairing code with: camd qr --data %s\n\n", cfg.Data)
+}
+
+func dataFlag(fs *flag.FlagSet) *string {
+	return fs.String("data", "./data", "data `directory` of the running camd (/var/lib/camd when installed)")
+}
+
+func control(args []string, method, path string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("camd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := dataFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	out, err := device.Control(*data, method, path)
+	if err != nil {
+		fmt.Fprintln(stderr, "camd:", err)
 		return 1
 	}
+	fmt.Fprint(stdout, out)
+	return 0
+}
+
+func qr(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("camd qr", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := dataFlag(fs)
+	png := fs.String("png", "", "write the QR code to this PNG `file` (for a sticker or a screen)")
+	size := fs.Int("size", 512, "PNG size in pixels")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	out, err := device.Control(*data, "GET", "/qr")
+	if err != nil {
+		fmt.Fprintln(stderr, "camd:", err)
+		return 1
+	}
+	payload := strings.TrimSpace(out)
+	q, err := qrcode.New(payload, qrcode.Medium)
+	if err != nil {
+		fmt.Fprintln(stderr, "camd:", err)
+		return 1
+	}
+	if *png != "" {
+		if err := q.WriteFile(*size, *png); err != nil {
+			fmt.Fprintln(stderr, "camd:", err)
+			return 1
+		}
+		if err := os.Chmod(*png, 0o600); err != nil {
+			fmt.Fprintln(stderr, "camd:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", *png)
+		return 0
+	}
+	fmt.Fprint(stdout, q.ToSmallString(false))
+	fmt.Fprintln(stdout, payload)
+	return 0
+}
+
+func factoryReset(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("camd factory-reset", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := dataFlag(fs)
+	yes := fs.Bool("yes", false, "confirm: erase keys, users, settings and recordings")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !*yes {
+		fmt.Fprintln(stderr, "camd: factory reset erases keys, users, settings and recordings; add --yes to confirm")
+		return 2
+	}
+	out, err := device.Control(*data, "POST", "/factory-reset")
+	if err == nil {
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	if !strings.Contains(err.Error(), "not running") {
+		fmt.Fprintln(stderr, "camd:", err)
+		return 1
+	}
+	// camd is not running: erase the data directory directly.
+	if err := device.FactoryReset(*data); err != nil {
+		fmt.Fprintln(stderr, "camd:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "factory reset done; the next start makes a new identity and opens pairing")
 	return 0
 }

@@ -20,6 +20,112 @@ let pc = null;
 let session = null;
 let statsTimer = null;
 
+// The credential this browser got when it paired.
+const tokenKey = "camd-token";
+const token = () => localStorage.getItem(tokenKey);
+const auth = (headers = {}) => Object.assign(headers, { Authorization: "Bearer " + token() });
+
+// Pairing (docs/pairing.md): decode the CAMD1 code, prove knowledge of its
+// secret with an HMAC over the camera's nonce, keep the credential.
+function base32(s) {
+  const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0, value = 0;
+  const out = [];
+  for (const ch of s) {
+    const v = abc.indexOf(ch);
+    if (v < 0) throw new Error("not a pairing code");
+    value = (value << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return new Uint8Array(out);
+}
+
+function base32Encode(bytes) {
+  const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0, value = 0, out = "";
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += abc[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += abc[(value << (5 - bits)) & 31];
+  return out;
+}
+
+function crc16(bytes) {
+  let crc = 0xffff;
+  for (const b of bytes) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+function parseCode(text) {
+  const s = text.trim().toUpperCase();
+  if (!s.startsWith("CAMD1:")) throw new Error("not a camd pairing code");
+  const b = base32(s.slice(6));
+  const body = b.slice(0, b.length - 2);
+  if (crc16(body) !== ((b[b.length - 2] << 8) | b[b.length - 1])) throw new Error("the pairing code is damaged");
+  return {
+    invite: (body[1] & 2) !== 0,
+    deviceID: base32Encode(body.slice(2, 12)),
+    secret: body.slice(44, 60),
+  };
+}
+
+const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
+const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
+async function post(path, body) {
+  const res = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(json.error || res.status + " " + res.statusText);
+  return json;
+}
+
+async function pairWith(text, name) {
+  const code = parseCode(text);
+  let inviteID = "";
+  if (code.invite) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", code.secret));
+    inviteID = Array.from(digest.slice(0, 8), (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+  const start = await post("/api/v1/pair/start", { invite_id: inviteID });
+  if (start.device_id !== code.deviceID) throw new Error("this code belongs to another camera");
+  const key = await crypto.subtle.importKey("raw", code.secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const enc = new TextEncoder();
+  const nonce = unb64(start.nonce);
+  const msg = new Uint8Array([...enc.encode("camd-pair-v1\0" + code.deviceID + "\0"), ...nonce, ...enc.encode("\0" + name)]);
+  const proof = new Uint8Array(await crypto.subtle.sign("HMAC", key, msg));
+  const done = await post("/api/v1/pair/finish", { nonce: start.nonce, name, proof: b64(proof), invite_id: inviteID });
+  localStorage.setItem(tokenKey, done.token);
+}
+
+function askToPair(msg) {
+  show("not paired");
+  $("pair").hidden = false;
+  if (msg) fail(msg);
+}
+
+async function pairFromPage() {
+  try {
+    await pairWith($("code").value, $("who").value || "Browser");
+    $("pair").hidden = true;
+    $("error").hidden = true;
+    await start();
+  } catch (e) {
+    fail("pairing failed: " + e.message);
+  }
+}
+
 function show(state) {
   camd.state = state;
   const el = $("state");
@@ -36,7 +142,7 @@ function fail(msg) {
 async function stop() {
   clearInterval(statsTimer);
   if (session) {
-    fetch(session, { method: "DELETE", keepalive: true }).catch(() => {});
+    fetch(session, { method: "DELETE", headers: auth(), keepalive: true }).catch(() => {});
     session = null;
   }
   if (pc) {
@@ -47,6 +153,10 @@ async function stop() {
 
 async function start() {
   await stop();
+  if (!token()) {
+    askToPair();
+    return;
+  }
   $("error").hidden = true;
   Object.assign(camd, { ttffMs: null, framesDecoded: 0, width: 0, height: 0, audioPackets: 0, audioSamples: 0, error: null });
   $("ttff").textContent = "–";
@@ -67,7 +177,7 @@ async function start() {
     const frag = cands.map((c) => "a=mid:" + c.sdpMid + "\r\na=" + c.candidate + "\r\n").join("");
     fetch(session, {
       method: "PATCH",
-      headers: { "Content-Type": "application/trickle-ice-sdpfrag" },
+      headers: auth({ "Content-Type": "application/trickle-ice-sdpfrag" }),
       body: frag,
     }).catch(() => {});
   };
@@ -97,12 +207,19 @@ async function start() {
   try {
     res = await fetch(endpoint, {
       method: "POST",
-      headers: { "Content-Type": "application/sdp" },
+      headers: auth({ "Content-Type": "application/sdp" }),
       body: pc.localDescription.sdp,
     });
   } catch (err) {
     show("failed");
     fail("camd is not reachable: " + err);
+    return;
+  }
+  if (res.status === 401) {
+    localStorage.removeItem(tokenKey);
+    pc.close();
+    pc = null;
+    askToPair("this browser's credential was refused: " + (await res.text()));
     return;
   }
   if (res.status !== 201) {
@@ -147,5 +264,15 @@ $("sound").onclick = () => {
   v.muted = !v.muted;
   $("sound").textContent = v.muted ? "Unmute" : "Mute";
 };
+$("pairButton").onclick = pairFromPage;
 window.addEventListener("pagehide", stop);
-start().catch((e) => fail(String(e)));
+
+// An invitation link carries the code after #pair=; take it once and
+// drop it from the address bar and history.
+if (location.hash.startsWith("#pair=")) {
+  $("code").value = decodeURIComponent(location.hash.slice(6));
+  history.replaceState(null, "", location.pathname);
+  pairFromPage();
+} else {
+  start().catch((e) => fail(String(e)));
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+)
+
+type user struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Role    string    `json:"role"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+}
+
+const usersUsage = `usage:
+  camctl users list [--json]
+  camctl users invite [--role viewer|owner] [--valid 24h] [--access DURATION] [--png FILE]
+  camctl users rename ID NAME
+  camctl users revoke ID`
+
+func users(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usersUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("camctl users "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := addCameraFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	role := fs.String("role", "viewer", "role of the invited user: viewer or owner")
+	valid := fs.String("valid", "24h", "how long the invitation can be used")
+	access := fs.String("access", "", "how long the invited user may watch (default: until revoked)")
+	png := fs.String("png", "", "also write the invitation's QR code to this PNG `file`")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	cam, err := cf.open()
+	if err != nil {
+		fmt.Fprintln(stderr, "camctl:", err)
+		return 1
+	}
+	switch {
+	case args[0] == "list" && fs.NArg() == 0:
+		var us []user
+		if err = cam.do("GET", "/api/v1/users", nil, &us); err == nil {
+			if *asJSON {
+				printJSON(stdout, us)
+				return 0
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tROLE\tPAIRED\tEXPIRES")
+			for _, u := range us {
+				exp := "-"
+				if !u.Expires.IsZero() {
+					exp = u.Expires.Local().Format(time.DateTime)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Role, u.Created.Local().Format(time.DateTime), exp)
+			}
+			tw.Flush()
+		}
+	case args[0] == "invite" && fs.NArg() == 0:
+		var inv struct {
+			Payload string `json:"payload"`
+			Link    string `json:"link"`
+		}
+		err = cam.do("POST", "/api/v1/users/invite", map[string]string{"role": *role, "valid": *valid, "access": *access}, &inv)
+		if err == nil {
+			q, qerr := qrcode.New(inv.Payload, qrcode.Medium)
+			if qerr == nil && *png != "" {
+				qerr = q.WriteFile(512, *png)
+			}
+			if qerr != nil {
+				err = qerr
+				break
+			}
+			fmt.Fprint(stdout, q.ToSmallString(false))
+			fmt.Fprintf(stdout, "one-time invitation (%s), valid %s:\n  %s\nor open in a browser:\n  %s\n", *role, *valid, inv.Payload, inv.Link)
+		}
+	case args[0] == "rename" && fs.NArg() == 2:
+		err = cam.do("PATCH", "/api/v1/users/"+fs.Arg(0), map[string]string{"name": fs.Arg(1)}, nil)
+	case args[0] == "revoke" && fs.NArg() == 1:
+		err = cam.do("DELETE", "/api/v1/users/"+fs.Arg(0), nil, nil)
+	default:
+		fmt.Fprintln(stderr, usersUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "camctl:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,158 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ControlSocket is the unix socket, in the data directory, through which
+// `camd qr`, `camd pair-window` and `camd factory-reset` talk to the
+// running daemon. Only root and the daemon's own user may use it.
+const ControlSocket = "camd.sock"
+
+// ErrFactoryReset is returned by Run after a factory reset was requested:
+// the caller erases the data directory (FactoryReset) and starts again.
+var ErrFactoryReset = errors.New("device: factory reset requested")
+
+// listenControl opens the control socket.
+func (d *Daemon) listenControl() (net.Listener, error) {
+	path := filepath.Join(d.cfg.Data, ControlSocket)
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("device: another camd is running on %s", d.cfg.Data)
+	}
+	os.Remove(path) // a stale socket from a killed daemon
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("device: control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("device: control socket: %w", err)
+	}
+	return peerCheck{l.(*net.UnixListener)}, nil
+}
+
+// peerCheck refuses connections from users other than root and the
+// daemon's own user, whatever the socket file's mode says.
+type peerCheck struct{ *net.UnixListener }
+
+func (p peerCheck) Accept() (net.Conn, error) {
+	for {
+		c, err := p.UnixListener.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		if allowedPeer(c) {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+func allowedPeer(c *net.UnixConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *syscall.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, err = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	})
+	return err == nil && (cred.Uid == 0 || int(cred.Uid) == os.Getuid())
+}
+
+func (d *Daemon) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /qr", func(w http.ResponseWriter, r *http.Request) {
+		// The setup payload carries the secret: it goes only to root on
+		// this device, to be shown on its terminal, screen or sticker.
+		io.WriteString(w, d.pairing.SetupPayload(d.hostHintFor()).String()+"\n")
+	})
+	mux.HandleFunc("POST /pair-window", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.pairing.OpenWindow(); err != nil {
+			http.Error(w, err.Error(), http.StatusLocked)
+			return
+		}
+		_, until, _ := d.pairing.Window()
+		fmt.Fprintf(w, "pairing open until %s\n", until.Format(time.RFC3339))
+	})
+	mux.HandleFunc("POST /factory-reset", func(w http.ResponseWriter, r *http.Request) {
+		d.log.Warn("camd: factory reset requested through the control socket")
+		io.WriteString(w, "factory reset: erasing keys, users, settings and recordings, then restarting\n")
+		d.requestReset()
+	})
+	return mux
+}
+
+// requestReset asks Run to stop for a factory reset.
+func (d *Daemon) requestReset() {
+	select {
+	case d.reset <- struct{}{}:
+	default:
+	}
+}
+
+// dataEntries are what camd keeps in its data directory: FactoryReset
+// erases exactly these (a mistaken --data never loses other files).
+var dataEntries = []string{idFile, tlsCert, tlsKey, dtlsFile, "catalog.db", "catalog.db.damaged-*", ControlSocket}
+
+// FactoryReset erases the device's keys, users, settings and recordings
+// from dir. The next start makes a new identity and opens pairing.
+func FactoryReset(dir string) error {
+	var errs []error
+	for _, pat := range dataEntries {
+		matches, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, m := range matches {
+			if err := os.RemoveAll(m); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("device: factory reset: %w", err)
+	}
+	return nil
+}
+
+// ControlClient talks to a running daemon's control socket.
+func ControlClient(dataDir string) *http.Client {
+	path := filepath.Join(dataDir, ControlSocket)
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}
+}
+
+// Control sends one request to the running daemon and returns its answer.
+func Control(dataDir, method, path string) (string, error) {
+	req, _ := http.NewRequest(method, "http://camd"+path, nil)
+	resp, err := ControlClient(dataDir).Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return "", fmt.Errorf("camd is not running with data directory %s", dataDir)
+		}
+		if errors.Is(err, syscall.EACCES) {
+			return "", fmt.Errorf("only root may use %s", filepath.Join(dataDir, ControlSocket))
+		}
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", errors.New(strings.TrimSpace(string(b)))
+	}
+	return string(b), nil
+}

@@ -1,0 +1,342 @@
+package pairing
+
+import (
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/camd-project/camd/storage"
+)
+
+const testDeviceID = "AAAQEAYEAUDAOCAJ"
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)} }
+func catalogAt(t *testing.T, path string) *storage.Catalog {
+	t.Helper()
+	c, err := storage.OpenCatalog(path, storage.CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// fixture is a manager on a catalog that the test can close and reopen,
+// as a restart would.
+type fixture struct {
+	t     *testing.T
+	path  string
+	cat   *storage.Catalog
+	m     *Manager
+	clock *clock
+}
+
+func newFixture(t *testing.T) *fixture {
+	f := &fixture{t: t, path: filepath.Join(t.TempDir(), "catalog.db"), clock: newClock()}
+	f.open()
+	t.Cleanup(func() {
+		if err := f.cat.Check(); err != nil {
+			t.Errorf("catalog: %v", err)
+		}
+		f.cat.Close()
+	})
+	return f
+}
+
+func (f *fixture) open() {
+	f.t.Helper()
+	f.cat = catalogAt(f.t, f.path)
+	m, err := Open(f.cat, Options{DeviceID: testDeviceID, Now: f.clock.now})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.m = m
+}
+
+func (f *fixture) restart() {
+	f.t.Helper()
+	f.cat.Close()
+	f.open()
+}
+
+// pair runs a whole exchange with the given secret.
+func (f *fixture) pair(secret []byte, name, invite string) (User, string, error) {
+	nonce, err := f.m.Start(invite)
+	if err != nil {
+		return User{}, "", err
+	}
+	return f.m.Finish(FinishRequest{Nonce: nonce, Name: name, Proof: Proof(secret, testDeviceID, nonce, name), InviteID: invite})
+}
+
+func (f *fixture) setupSecret() []byte {
+	p := f.m.SetupPayload(netip.AddrPort{})
+	return p.Secret[:]
+}
+
+func TestFirstPairingMakesOwnerAndRotatesSecret(t *testing.T) {
+	f := newFixture(t)
+	changes := 0
+	f.m.OnChange(func() { changes++ })
+	if open, _, _ := f.m.Window(); !open || f.m.Paired() {
+		t.Fatal("a new device must be unpaired with pairing open")
+	}
+	old := f.setupSecret()
+	u, token, err := f.pair(old, "Ana's phone", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Role != Owner || u.Name != "Ana's phone" || !f.m.Paired() || changes != 1 {
+		t.Fatalf("user %+v, paired %v, changes %d", u, f.m.Paired(), changes)
+	}
+	if got, err := f.m.Authenticate(token); err != nil || got.ID != u.ID {
+		t.Fatalf("own credential: %v", err)
+	}
+	if string(f.setupSecret()) == string(old) {
+		t.Fatal("the secret did not change after pairing")
+	}
+	if open, _, _ := f.m.Window(); open {
+		t.Fatal("the window stayed open after the owner paired")
+	}
+	// The old secret, replayed in a new exchange, no longer works (and the
+	// window is closed anyway).
+	if _, _, err := f.pair(old, "again", ""); !errors.Is(err, ErrWindowClosed) {
+		t.Fatalf("pairing with a closed window: %v", err)
+	}
+	// Survives restart.
+	f.restart()
+	if got, err := f.m.Authenticate(token); err != nil || got.Role != Owner {
+		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func TestReplayedFinishIsRefusedAndCounted(t *testing.T) {
+	f := newFixture(t)
+	secret := f.setupSecret()
+	nonce, _ := f.m.Start("")
+	req := FinishRequest{Nonce: nonce, Name: "phone", Proof: Proof(secret, testDeviceID, nonce, "phone")}
+	if _, _, err := f.m.Finish(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.m.Finish(req); !errors.Is(err, ErrBadNonce) {
+		t.Fatalf("replay: %v", err)
+	}
+	if w, l := f.m.Failures(); w != 1 || l != 1 {
+		t.Fatalf("failures after a replay: window %d lifetime %d", w, l)
+	}
+	if n := len(f.m.Users()); n != 1 {
+		t.Fatalf("%d users after a replay", n)
+	}
+}
+
+func TestOnePairingAtATime(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.m.Start(""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Start(""); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second exchange: %v", err)
+	}
+	f.clock.advance(31 * time.Second)
+	if _, err := f.m.Start(""); err != nil {
+		t.Fatalf("after the first exchange timed out: %v", err)
+	}
+}
+
+func TestWrongSecretCountsAndTwentyCloseTheWindow(t *testing.T) {
+	f := newFixture(t)
+	wrong := make([]byte, SecretSize)
+	for i := 1; i <= 19; i++ {
+		if _, _, err := f.pair(wrong, "mallory", ""); !errors.Is(err, ErrBadProof) || errors.Is(err, ErrWindowClosed) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	_, _, err := f.pair(wrong, "mallory", "")
+	if !errors.Is(err, ErrBadProof) || !errors.Is(err, ErrWindowClosed) {
+		t.Fatalf("20th failure: %v", err)
+	}
+	if _, err := f.m.Start(""); !errors.Is(err, ErrWindowClosed) {
+		t.Fatalf("after 20 failures: %v", err)
+	}
+	// The closed window and the counters survive a restart.
+	f.restart()
+	if _, err := f.m.Start(""); !errors.Is(err, ErrWindowClosed) {
+		t.Fatalf("after restart: %v", err)
+	}
+	if w, l := f.m.Failures(); w != 20 || l != 20 {
+		t.Fatalf("counters after restart: %d, %d", w, l)
+	}
+	// The pair button reopens it; the right secret then works.
+	if err := f.m.OpenWindow(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.pair(f.setupSecret(), "owner", ""); err != nil {
+		t.Fatalf("after reopening: %v", err)
+	}
+}
+
+func TestHundredLifetimeFailuresLockUntilReset(t *testing.T) {
+	f := newFixture(t)
+	wrong := make([]byte, SecretSize)
+	for i := range 100 {
+		if i%20 == 0 {
+			f.m.OpenWindow()
+		}
+		f.pair(wrong, "mallory", "")
+	}
+	if err := f.m.OpenWindow(); !errors.Is(err, ErrLocked) {
+		t.Fatalf("opening the window when locked: %v", err)
+	}
+	f.restart()
+	if _, _, err := f.pair(f.setupSecret(), "owner", ""); !errors.Is(err, ErrLocked) {
+		t.Fatalf("pairing when locked, after restart: %v", err)
+	}
+	if _, _, locked := f.m.Window(); !locked {
+		t.Fatal("Window does not report the lock")
+	}
+	if err := f.m.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.pair(f.setupSecret(), "owner", ""); err != nil {
+		t.Fatalf("after factory reset: %v", err)
+	}
+}
+
+func TestTimedWindowAndLaterSetupPairingIsViewer(t *testing.T) {
+	f := newFixture(t)
+	f.pair(f.setupSecret(), "owner", "")
+	if err := f.m.OpenWindow(); err != nil {
+		t.Fatal(err)
+	}
+	_, until, _ := f.m.Window()
+	if want := f.clock.t.Add(15 * time.Minute); !until.Equal(want) {
+		t.Fatalf("window until %v, want %v", until, want)
+	}
+	f.clock.advance(16 * time.Minute)
+	if _, err := f.m.Start(""); !errors.Is(err, ErrWindowClosed) {
+		t.Fatalf("16 minutes later: %v", err)
+	}
+	f.m.OpenWindow()
+	f.restart() // an open window survives a restart
+	u, _, err := f.pair(f.setupSecret(), "tablet", "")
+	if err != nil || u.Role != Viewer {
+		t.Fatalf("second setup pairing: %v, role %v", err, u.Role)
+	}
+}
+
+func TestInvitations(t *testing.T) {
+	f := newFixture(t)
+	owner, _, _ := f.pair(f.setupSecret(), "owner", "")
+	inv, err := f.m.Invite(InviteOptions{Role: Viewer, By: owner.ID, Access: time.Hour}, netip.MustParseAddrPort("10.0.0.2:8443"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(inv.String())
+	if err != nil || back.Kind != Invite || back.Role != Viewer || back.Host.Port() != 8443 {
+		t.Fatalf("invite payload: %+v %v", back, err)
+	}
+	id := InviteID(inv.Secret[:])
+	// The window is closed, but an invitation needs none.
+	u, token, err := f.pair(inv.Secret[:], "guest", id)
+	if err != nil || u.Role != Viewer {
+		t.Fatalf("invited pairing: %v %v", err, u.Role)
+	}
+	if _, _, err := f.pair(inv.Secret[:], "guest2", id); !errors.Is(err, ErrBadInvite) {
+		t.Fatalf("reusing an invitation: %v", err)
+	}
+	f.clock.advance(2 * time.Hour)
+	if _, err := f.m.Authenticate(token); !errors.Is(err, ErrExpired) {
+		t.Fatalf("guest access after it expired: %v", err)
+	}
+	old, _ := f.m.Invite(InviteOptions{Role: Owner, Valid: time.Minute}, netip.AddrPort{})
+	f.clock.advance(2 * time.Minute)
+	if _, err := f.m.Start(InviteID(old.Secret[:])); !errors.Is(err, ErrBadInvite) {
+		t.Fatalf("expired invitation: %v", err)
+	}
+	// A wrong secret for a real invitation counts as a failure.
+	live, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
+	if _, _, err := f.pair(make([]byte, SecretSize), "x", InviteID(live.Secret[:])); !errors.Is(err, ErrBadProof) {
+		t.Fatalf("wrong invitation secret: %v", err)
+	}
+}
+
+func TestAuthenticateRefusals(t *testing.T) {
+	f := newFixture(t)
+	_, token, _ := f.pair(f.setupSecret(), "owner", "")
+	cases := map[string]struct {
+		token string
+		want  error
+	}{
+		"none":           {"", ErrNoCredential},
+		"garbage":        {"hello", ErrUnknownCredential},
+		"another device": {"camd1.BBBBBBBBBBBBBBBB.abc", ErrOtherDevice},
+		"altered":        {token[:len(token)-1] + "x", ErrUnknownCredential},
+	}
+	for name, c := range cases {
+		if _, err := f.m.Authenticate(c.token); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+func TestRevokeAndLastOwner(t *testing.T) {
+	f := newFixture(t)
+	owner, ownerToken, _ := f.pair(f.setupSecret(), "owner", "")
+	f.clock.advance(time.Second)
+	inv, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
+	viewer, viewerToken, err := f.pair(inv.Secret[:], "viewer", InviteID(inv.Secret[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Rename(viewer.ID, "kitchen tablet"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Rename(viewer.ID, ""); !errors.Is(err, ErrBadName) {
+		t.Fatalf("empty name: %v", err)
+	}
+	if us := f.m.Users(); len(us) != 2 || us[1].Name != "kitchen tablet" || us[0].TokenHash != nil {
+		t.Fatalf("users: %+v", us)
+	}
+	if err := f.m.Revoke(viewer.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Authenticate(viewerToken); !errors.Is(err, ErrUnknownCredential) {
+		t.Fatalf("revoked credential: %v", err)
+	}
+	if err := f.m.Revoke(viewer.ID); !errors.Is(err, ErrNoUser) {
+		t.Fatalf("revoking twice: %v", err)
+	}
+	// Another viewer, then the last owner goes: everyone goes, pairing
+	// reopens.
+	inv2, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
+	_, v2Token, _ := f.pair(inv2.Secret[:], "v2", InviteID(inv2.Secret[:]))
+	if err := f.m.Revoke(owner.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{ownerToken, v2Token} {
+		if _, err := f.m.Authenticate(tok); err == nil {
+			t.Fatal("a credential survived removing the last owner")
+		}
+	}
+	f.restart()
+	if f.m.Paired() || len(f.m.Users()) != 0 {
+		t.Fatal("users left after removing the last owner")
+	}
+	if open, _, _ := f.m.Window(); !open {
+		t.Fatal("pairing did not reopen")
+	}
+}
+
+func TestBadNames(t *testing.T) {
+	f := newFixture(t)
+	for _, name := range []string{"", string(make([]byte, 65)), "tab\tname", "\xff\xfe"} {
+		if _, _, err := f.pair(f.setupSecret(), name, ""); !errors.Is(err, ErrBadName) {
+			t.Errorf("name %q: %v", name, err)
+		}
+		f.clock.advance(time.Minute) // let the exchange expire
+	}
+}
