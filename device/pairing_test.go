@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,7 +23,9 @@ func running(t testing.TB) *Daemon {
 	cfg := Defaults()
 	cfg.Data = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Video.Width, cfg.Video.Height, cfg.Video.FPS = 320, 240, 15
+	// A FIFO nobody writes: no encoder runs (and prints) in these tests.
+	cfg.Source = "passthrough"
+	cfg.Passthrough.FIFO = filepath.Join(cfg.Data, "no-writer.fifo")
 	d, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
