@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"io/fs"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"slices"
@@ -33,9 +34,11 @@ var errNotCamera = errors.New("not a V4L2 video capture device")
 // process-wide driver list.
 var discoverMu sync.Mutex
 
-// Run opens the camera, encodes every frame it delivers and publishes it
-// until ctx ends (it returns ctx.Err()) or the camera fails. The PTS of a
-// frame is the time since the start of the run at which it was read.
+// Run opens the camera and, unless NoAudio, the microphone, and encodes
+// and publishes what they deliver until ctx ends (it returns ctx.Err()) or
+// either device fails. A video frame's PTS is the time since the start of
+// the run at which it was read; an audio packet's comes from the sample
+// count (see audioStage). Without a microphone Run streams video only.
 func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
 	dev := s.opts.Device
 	d, err := openCamera(dev)
@@ -51,48 +54,93 @@ func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
 		})
 	}
 	defer closeCam()
-
-	p, err := pickFormat(d.Properties(), s.opts.Video)
+	r, fps, err := s.startCamera(d)
 	if err != nil {
-		return fmt.Errorf("capture: %s: %w", dev, err)
+		return err
 	}
-	rec, ok := d.(driver.VideoRecorder)
-	if !ok {
-		return fmt.Errorf("capture: %s: %w", dev, errNotCamera)
-	}
-	r, err := rec.VideoRecord(p)
-	if err != nil {
-		return fmt.Errorf("capture: start %s as %dx%d %s: %w", dev, p.Width, p.Height, p.FrameFormat, err)
-	}
-	r = video.ToI420(r)
-	s.log.Info("capture: streaming", "device", dev, "width", p.Width, "height", p.Height,
-		"format", p.FrameFormat, "fps", p.FrameRate)
-
 	opts := s.opts.Video
-	if p.FrameRate > 0 {
+	if fps > 0 {
 		// Budget the rate control for what the camera really delivers.
-		opts.FPS = min(max(int(math.Round(float64(p.FrameRate))), 1), encoder.MaxFPS)
+		opts.FPS = min(max(int(math.Round(float64(fps))), 1), encoder.MaxFPS)
 	}
-	enc, err := encoder.NewH264(opts)
+	venc, err := encoder.NewH264(opts)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	defer enc.Close()
+	defer venc.Close()
 
-	// Closing the camera is what interrupts a blocked read.
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		select {
-		case <-ctx.Done():
-			closeCam()
-		case <-done:
+	var (
+		m    *mic
+		aenc *encoder.Opus
+	)
+	if !s.opts.NoAudio {
+		if m = s.startMicrophone(); m != nil {
+			defer m.close()
+			if aenc, err = encoder.NewOpus(1, 0); err != nil {
+				return fmt.Errorf("capture: %w", err)
+			}
+			defer aenc.Close()
 		}
-	})
-	defer wg.Wait()
-	defer close(done)
+	}
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		audioErr error
+	)
+	// Closing the camera is what interrupts a blocked read.
+	wg.Go(func() {
+		<-ctx.Done()
+		closeCam()
+	})
 	start := time.Now()
+	if m != nil {
+		wg.Go(func() {
+			if err := s.runAudio(ctx, pub, m, aenc, start); err != nil && ctx.Err() == nil {
+				audioErr = err
+				cancel()
+			}
+		})
+	}
+	err = s.runVideo(ctx, pub, r, venc, start)
+	cancel()
+	wg.Wait()
+	st := venc.Stats()
+	s.log.Debug("capture: stopped", "device", dev, "frames", st.Frames, "keyframes", st.Keyframes,
+		"skipped", st.Skipped, "bytes", st.Bytes)
+	if audioErr != nil {
+		return audioErr
+	}
+	return err
+}
+
+// startCamera starts the opened camera at the configured size and returns
+// its I420 reader and the frame rate it was started at (0: unknown).
+func (s *Source) startCamera(d driver.Driver) (video.Reader, float32, error) {
+	dev := s.opts.Device
+	p, err := pickFormat(d.Properties(), s.opts.Video)
+	if err != nil {
+		return nil, 0, fmt.Errorf("capture: %s: %w", dev, err)
+	}
+	rec, ok := d.(driver.VideoRecorder)
+	if !ok {
+		return nil, 0, fmt.Errorf("capture: %s: %w", dev, errNotCamera)
+	}
+	r, err := rec.VideoRecord(p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("capture: start %s as %dx%d %s: %w", dev, p.Width, p.Height, p.FrameFormat, err)
+	}
+	s.log.Info("capture: streaming", "device", dev, "width", p.Width, "height", p.Height,
+		"format", p.FrameFormat, "fps", p.FrameRate)
+	return video.ToI420(r), p.FrameRate, nil
+}
+
+// runVideo encodes and publishes every picture the camera delivers until
+// ctx ends (the camera is closed then, which ends a blocked read) or the
+// camera fails.
+func (s *Source) runVideo(ctx context.Context, pub media.Publisher, r video.Reader, enc *encoder.H264, start time.Time) error {
+	dev := s.opts.Device
 	last := time.Duration(-1)
 	for {
 		img, release, err := r.Read()
@@ -119,6 +167,25 @@ func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
 			return fmt.Errorf("capture: %s: %w", dev, err)
 		}
 	}
+}
+
+// startMicrophone starts the microphone, or returns nil if there is none
+// that works: a camera without one is common, so Run goes on with video
+// only. The first time it warns; while the microphone stays missing,
+// restarts log it at debug level.
+func (s *Source) startMicrophone() *mic {
+	m, err := s.openMic(s.opts.Microphone)
+	if err != nil {
+		level := slog.LevelWarn
+		if s.micMissing.Swap(true) {
+			level = slog.LevelDebug
+		}
+		s.log.Log(context.Background(), level, "capture: no microphone; streaming video only", "err", err)
+		return nil
+	}
+	s.micMissing.Store(false)
+	s.log.Info("capture: recording", "microphone", m.name)
+	return m
 }
 
 // openCamera finds dev in mediadevices' camera list and opens it.

@@ -5,6 +5,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"io"
 	"os"
@@ -189,49 +190,92 @@ func (p *recordPub) Publish(f *media.Frame) {
 func (p *recordPub) KeyframeRequested() bool { return false }
 func (p *recordPub) TargetBitrate() int      { return 0 }
 
-// TestRunStreamsFakeCamera drives Run end to end through mediadevices'
-// driver list with a fake camera registered under a device node name.
-func TestRunStreamsFakeCamera(t *testing.T) {
-	dev := filepath.Join(t.TempDir(), "video-camd-test")
+// split returns the frames published so far by kind.
+func (p *recordPub) split() (video, audio []*media.Frame) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.frames {
+		if f.Kind == media.Audio {
+			audio = append(audio, f)
+		} else {
+			video = append(video, f)
+		}
+	}
+	return video, audio
+}
+
+// registerFakeCamera registers a fake camera in mediadevices' driver
+// list under a device node name of its own and returns that node's path.
+func registerFakeCamera(t *testing.T) (string, *fakeCamera) {
+	t.Helper()
+	node := "video-camd-" + strings.ReplaceAll(t.Name(), "/", "-")
+	dev := filepath.Join(t.TempDir(), node)
 	if err := os.WriteFile(dev, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cam := &fakeCamera{}
 	m := driver.GetManager()
-	if err := m.Register(cam, driver.Info{Label: "fake;video-camd-test", DeviceType: driver.Camera}); err != nil {
+	label := "fake;" + node
+	if err := m.Register(cam, driver.Info{Label: label, DeviceType: driver.Camera}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		for _, d := range m.Query(driver.FilterDeviceType(driver.Camera)) {
-			if d.Info().Label == "fake;video-camd-test" {
+			if d.Info().Label == label {
 				m.Delete(d.ID())
 			}
 		}
 	})
+	return dev, cam
+}
 
-	src, err := New(Options{Device: dev, Video: encoder.H264Options{Width: 320, Height: 240}})
-	if err != nil {
-		t.Fatal(err)
-	}
+// noMic is an openMic that finds none.
+func noMic(string) (*mic, error) {
+	return nil, fmt.Errorf("capture: %w among the ALSA capture devices [null]", errNoMicrophone)
+}
+
+// runFor runs src for d and returns what it published by kind.
+func runFor(t *testing.T, src *Source, d time.Duration) (video, audio []*media.Frame) {
+	t.Helper()
 	pub := &recordPub{}
-	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if err := src.Run(ctx, pub); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Run = %v, want the context's error", err)
 	}
-	pub.mu.Lock()
-	frames := pub.frames
-	pub.mu.Unlock()
-	if len(frames) < 20 {
-		t.Fatalf("%d frames in 0.6 s from a 100 fps camera", len(frames))
+	return pub.split()
+}
+
+// checkVideo checks that video holds at least want frames, starting with
+// a keyframe, PTS growing.
+func checkVideo(t *testing.T, video []*media.Frame, want int) {
+	t.Helper()
+	if len(video) < want {
+		t.Fatalf("%d video frames from a 100 fps camera, want %d or more", len(video), want)
 	}
-	if !frames[0].Key {
+	if !video[0].Key {
 		t.Error("first frame is not a keyframe")
 	}
-	for i := 1; i < len(frames); i++ {
-		if frames[i].PTS <= frames[i-1].PTS {
-			t.Fatalf("frame %d: PTS %v after %v", i, frames[i].PTS, frames[i-1].PTS)
+	for i := 1; i < len(video); i++ {
+		if video[i].PTS <= video[i-1].PTS {
+			t.Fatalf("frame %d: PTS %v after %v", i, video[i].PTS, video[i-1].PTS)
 		}
+	}
+}
+
+// TestRunStreamsFakeCamera drives Run end to end through mediadevices'
+// driver list with a fake camera registered under a device node name.
+func TestRunStreamsFakeCamera(t *testing.T) {
+	dev, cam := registerFakeCamera(t)
+	src, err := New(Options{Device: dev, Video: encoder.H264Options{Width: 320, Height: 240}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.openMic = noMic
+	video, audio := runFor(t, src, 600*time.Millisecond)
+	checkVideo(t, video, 20)
+	if len(audio) != 0 {
+		t.Errorf("%d audio packets without a microphone", len(audio))
 	}
 	cam.mu.Lock()
 	defer cam.mu.Unlock()
