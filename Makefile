@@ -5,9 +5,9 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/camd-project/camd/device.Version=$(VERSION)
 # Packages with goroutines run under the race detector.
-RACE_PKGS := ./media/... ./device/...
+RACE_PKGS := ./media/... ./device/... ./discovery/... ./board/... ./storage/...
 
-.PHONY: run build test deps vet race unit bench lint tidy-check clean
+.PHONY: run build test deps vet race unit bench lint tidy-check clean cross install
 
 run: build
 	./bin/camd run --data ./data
@@ -36,6 +36,22 @@ tidy-check:
 
 bench: build
 	./scripts/bench.sh
+
+# Embedded builds: linux/arm64 and linux/armv7 with the cgo codecs,
+# linux/armv6 and linux/mipsle (soft float) without cgo (passthrough
+# only); stripped, version-stamped, sizes printed. See docs/porting.md.
+cross:
+	VERSION=$(VERSION) ./scripts/cross.sh
+
+# Installs camd into DESTDIR (a root filesystem being built, or /) with
+# FHS paths: /usr/bin/camd, /etc/camd/camd.yaml, /var/lib/camd, and both
+# the init system's file: INIT=systemd (a unit) or INIT=busybox (an init
+# script). BIN picks the binary (default: this machine's build; e.g.
+# bin/linux-armv7/camd after make cross).
+BIN  ?= bin/camd
+INIT ?= systemd
+install:
+	INIT=$(INIT) ./packaging/install.sh "$(BIN)" "$(DESTDIR)"
 
 lint: vet tidy-check
 	gofmt -l . | tee /dev/stderr | (! read -r _)

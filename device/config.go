@@ -9,11 +9,14 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/camd-project/camd/board"
 )
 
 // Config is camd's configuration. Its zero value is not valid; start from
@@ -35,6 +38,15 @@ type Config struct {
 	Passthrough PassthroughConfig `yaml:"passthrough"`
 	Capture     CaptureConfig     `yaml:"capture"`
 	Live        LiveConfig        `yaml:"live"`
+	Discovery   DiscoveryConfig   `yaml:"discovery"`
+	Recording   RecordingConfig   `yaml:"recording"`
+	// Board is the hardware: sim (the simulated board), a built-in
+	// profile (rpi, gpiochip) or the path of a YAML profile.
+	Board string `yaml:"board"`
+	// Watchdog is the hardware watchdog device to kick while camd runs
+	// (e.g. /dev/watchdog; "" for none). A device that does not exist is
+	// skipped.
+	Watchdog string `yaml:"watchdog"`
 }
 
 // VideoConfig applies to the sources that encode (synthetic, capture).
@@ -64,9 +76,12 @@ type PassthroughConfig struct {
 	Loop bool `yaml:"loop"`
 }
 
-// CaptureConfig selects the V4L2 camera.
+// CaptureConfig selects the V4L2 camera and the ALSA microphone.
 type CaptureConfig struct {
 	Device string `yaml:"device"`
+	// Microphone picks the ALSA capture device by a part of its name or
+	// ID, or as an ALSA PCM name; empty: the default, then each card.
+	Microphone string `yaml:"microphone"`
 }
 
 // LiveConfig tunes live view.
@@ -75,6 +90,17 @@ type LiveConfig struct {
 	ICETimeout time.Duration `yaml:"ice_timeout"`
 	// UDPPort is the WebRTC media port; 0 means the Listen port.
 	UDPPort int `yaml:"udp_port"`
+}
+
+// DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).
+type DiscoveryConfig struct {
+	// Enabled announces _camd._tcp over mDNS.
+	Enabled bool `yaml:"enabled"`
+	// ONVIF answers WS-Discovery probes (Hello on start, Bye on stop).
+	ONVIF bool `yaml:"onvif"`
+	// Interfaces, when set, are the interfaces to announce on; otherwise
+	// those that carry the listen address (none on loopback).
+	Interfaces []string `yaml:"interfaces"`
 }
 
 // Defaults is the embedded default: the synthetic camera, data in ./data,
@@ -95,6 +121,9 @@ func Defaults() Config {
 		Passthrough: PassthroughConfig{FPS: 30, Loop: true},
 		Capture:     CaptureConfig{Device: "/dev/video0"},
 		Live:        LiveConfig{MaxViewers: 16, ICETimeout: 10 * time.Second},
+		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
+		Recording:   defaultRecording(),
+		Board:       "sim",
 	}
 }
 
@@ -148,7 +177,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, DiscoveryConfig{}, RecordingConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -227,6 +256,17 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return &FieldError{"source", strconv.Quote(c.Source), "synthetic, passthrough, capture"}
+	}
+	for i, name := range c.Discovery.Interfaces {
+		if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t\n") || slices.Contains(c.Discovery.Interfaces[:i], name) {
+			return &FieldError{"discovery.interfaces", strconv.Quote(name), "distinct interface names of 1 to 15 characters, e.g. eth0, wlan0"}
+		}
+	}
+	if c.Board != "sim" && !board.IsProfilePath(c.Board) && !slices.Contains(board.Profiles(), c.Board) {
+		return &FieldError{"board", strconv.Quote(c.Board), "sim, " + strings.Join(board.Profiles(), ", ") + ", or the path of a YAML profile"}
+	}
+	if err := c.Recording.validate(); err != nil {
+		return err
 	}
 	if c.Source == "capture" && c.Capture.Device == "" {
 		return &FieldError{"capture.device", `""`, "a V4L2 device path such as /dev/video0"}

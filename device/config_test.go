@@ -57,6 +57,7 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 		{"unknown field", "video:\n  fsp: 30\n", []string{"line 2", `unknown field "fsp"`, "width, height, fps"}},
 		{"wrong type", "video: {fps: fast}", []string{"fast", "int"}},
 		{"not yaml", "video: [", []string{"config"}},
+		{"unknown board", "board: raspberry", []string{"board", `"raspberry"`, "sim, gpiochip, rpi, or the path of a YAML profile"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,5 +86,38 @@ func TestLoadConfigMissingFile(t *testing.T) {
 	err := c.LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, ErrConfig) || !errors.Is(err, os.ErrNotExist) && !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestDiscoveryConfig(t *testing.T) {
+	c := Defaults()
+	if !c.Discovery.Enabled || !c.Discovery.ONVIF || len(c.Discovery.Interfaces) != 0 {
+		t.Fatalf("discovery defaults %+v: want mDNS and ONVIF on, interfaces from the listen address", c.Discovery)
+	}
+	if err := c.Decode(strings.NewReader("discovery: {onvif: false, interfaces: [eth0, wlan0]}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil || c.Discovery.ONVIF || !c.Discovery.Enabled || len(c.Discovery.Interfaces) != 2 {
+		t.Fatalf("%+v, %v", c.Discovery, err)
+	}
+	for _, bad := range []string{
+		"discovery: {interfaces: [eth0, eth0]}\n",
+		"discovery: {interfaces: ['']}\n",
+		"discovery: {interfaces: [averyveryverylongname0]}\n",
+	} {
+		c := Defaults()
+		if err := c.Decode(strings.NewReader(bad)); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Validate()
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "discovery.interfaces" {
+			t.Errorf("%q: %v, want a discovery.interfaces error", bad, err)
+		}
+	}
+	c = Defaults()
+	err := c.Decode(strings.NewReader("discovery: {mdns: true}\n"))
+	if err == nil || !strings.Contains(err.Error(), "enabled, onvif, interfaces") {
+		t.Errorf("unknown discovery field: %v", err)
 	}
 }

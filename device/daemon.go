@@ -31,6 +31,11 @@ type Daemon struct {
 	catalog *storage.Catalog
 	pairing *pairing.Manager
 
+	discovery discoveryState
+	settings  settingsState
+	board     boardState
+	recording recordingState
+
 	src  media.Source
 	hub  *media.Hub
 	whep *whep.Server
@@ -76,7 +81,10 @@ func (d *Daemon) init() error {
 	if d.control, err = d.listenControl(); err != nil {
 		return err
 	}
-	if d.src, err = newSource(d.cfg, d.log); err != nil {
+	if err = d.initSettings(); err != nil {
+		return err
+	}
+	if d.src, err = d.newLiveSource(); err != nil {
 		return err
 	}
 	if d.tcp, d.udp, err = listen(d.cfg.Listen, d.cfg.Live.UDPPort); err != nil {
@@ -106,7 +114,10 @@ func (d *Daemon) init() error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
-	return nil
+	if err := d.initRecording(); err != nil {
+		return err
+	}
+	return d.initBoard()
 }
 
 // listen binds the HTTPS port and the WebRTC UDP port (the same number
@@ -155,6 +166,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.whep.Run(srcCtx)
 	}()
+	d.startRecording(srcCtx)
+	d.startBoard(srcCtx)
 
 	served := make(chan error, 1)
 	go func() { served <- d.http.ServeTLS(d.tcp, "", "") }()
@@ -162,6 +175,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go d.controlHTTP.Serve(d.control)
 	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),
 		"source", d.src.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
+	d.startDiscovery()
 
 	var err error
 	select {
@@ -172,6 +186,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = fmt.Errorf("device: https: %w", err)
 	}
 	d.log.Info("camd: shutting down")
+	d.stopDiscovery()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if e := d.http.Shutdown(shutCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
@@ -188,6 +203,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Close releases everything New acquired. It is safe to call twice.
 func (d *Daemon) Close() {
 	d.closeOnce.Do(func() {
+		d.closeRecording()
 		if d.whep != nil {
 			d.whep.Close()
 		}
@@ -202,6 +218,9 @@ func (d *Daemon) Close() {
 		}
 		if d.control != nil {
 			d.control.Close()
+		}
+		if d.board.b != nil {
+			d.closeBoard()
 		}
 		d.catalog.Close()
 	})

@@ -122,7 +122,7 @@ func TestEveryRouteNeedsACredential(t *testing.T) {
 	ownerToken := owner(t, d)
 	viewerToken := viewer(t, d, ownerToken)
 	public := map[string]bool{
-		"GET /health": true, "GET /{$}": true, "GET /app.js": true, "GET /app.css": true,
+		"GET /health": true, "GET /{$}": true, "GET /app.js": true, "GET /app.css": true, "GET /recordings.js": true,
 		"POST /api/v1/pair/start": true, "POST /api/v1/pair/finish": true,
 	}
 	seen := 0

@@ -46,6 +46,8 @@ func (d *Daemon) routes() []route {
 		d.webRoutes(),
 		d.pairingRoutes(),
 		d.liveRoutes(),
+		d.recordingRoutes(),
+		d.settingsRoutes(),
 	)
 }
 

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/capture"
 	"github.com/camd-project/camd/media/passthrough"
 	"github.com/camd-project/camd/media/synthetic"
 	"github.com/camd-project/camd/media/synthetic/encoder"
@@ -12,7 +13,17 @@ import (
 // newSource builds the media source the configuration names.
 func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 	v := cfg.Video
+	h264 := encoder.H264Options{
+		Width: v.Width, Height: v.Height, FPS: v.FPS,
+		Bitrate: v.Bitrate, MinBitrate: v.MinBitrate, MaxBitrate: v.MaxBitrate,
+		KeyframeInterval: v.KeyframeInterval,
+	}
 	switch cfg.Source {
+	case "capture":
+		return capture.New(capture.Options{
+			Device: cfg.Capture.Device, Microphone: cfg.Capture.Microphone,
+			Video: h264, NoAudio: !cfg.Audio.Enabled, Logger: log,
+		})
 	case "passthrough":
 		p := cfg.Passthrough
 		return passthrough.New(passthrough.Options{
@@ -21,11 +32,7 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 		})
 	default:
 		return synthetic.New(synthetic.Options{
-			Video: encoder.H264Options{
-				Width: v.Width, Height: v.Height, FPS: v.FPS,
-				Bitrate: v.Bitrate, MinBitrate: v.MinBitrate, MaxBitrate: v.MaxBitrate,
-				KeyframeInterval: v.KeyframeInterval,
-			},
+			Video:   h264,
 			ToneHz:  cfg.Audio.ToneHz,
 			NoAudio: !cfg.Audio.Enabled,
 			Logger:  log,

@@ -206,3 +206,14 @@ func TestShutdownClosesViewers(t *testing.T) {
 		t.Error("camd did not close the viewer's session on shutdown")
 	}
 }
+
+// TestCaptureWithoutCameraKeepsServing starts camd on a V4L2 camera that
+// does not exist (this machine has none): the source fails with a clear
+// log line and is retried, and camd keeps answering.
+func TestCaptureWithoutCameraKeepsServing(t *testing.T) {
+	d := startDaemon(t, "--config", writeConfig(t, "source: capture\ncapture: {device: /dev/video-none}\n"))
+	waitLog(t, d, "/dev/video-none")
+	waitLog(t, d, "media: source failed; restarting")
+	health(t, d)
+	d.stop()
+}

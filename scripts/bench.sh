@@ -16,6 +16,16 @@ echo "running time to first frame (20 samples each)..." >&2
 run -bench TimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
 echo "running fan-out (1, 10, 50, 100 viewers, 10 s each)..." >&2
 run -bench FanOut -benchtime 1x -timeout 30m ./e2e/
+echo "running discovery (first announcement, camctl discover: 10 samples; 30 s idle; needs root)..." >&2
+run -bench 'Discovery(FirstAnnouncement|CamctlLists)' -benchtime 10x ./e2e/
+run -bench DiscoveryIdlePackets -benchtime 1x ./e2e/
+echo "running recording (storage micro-benchmarks; 2 Mbps for 30 s on and 30 s off; exports; 100 kill -9s)..." >&2
+run -bench . -benchmem ./storage/... ./media/fmp4/ ./media/motion/ ./media/snapshot/
+run -bench 'Recording2Mbps|TimelineHTTPS' -benchtime 1x -timeout 30m ./e2e/
+run -bench ExportHTTPS -benchtime 5x -timeout 30m ./e2e/
+run -bench Kill9 -benchtime 100x -timeout 60m ./e2e/
+echo "running footprint (RSS and CPU, two viewers: 720p30 passthrough, synthetic 720p30 encode; 15 s each)..." >&2
+run -bench Footprint -benchtime 1x -timeout 10m ./e2e/
 
 echo
 awk '

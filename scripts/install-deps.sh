@@ -5,7 +5,17 @@
 # what is missing.
 set -eu
 
-packages="chromium ffmpeg iproute2"
+# avahi-daemon, avahi-utils and dbus: the discovery test checks camd against
+# Avahi, started by the test inside a network namespace it creates.
+packages="chromium ffmpeg iproute2 avahi-daemon avahi-utils dbus"
+# make cross and the ARM smoke runs: Debian's cross compilers (with their
+# C libraries, only recommended by the compiler packages), qemu-user-static
+# to run the ARM binaries, busybox for the init script's test.
+packages="$packages gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross"
+packages="$packages gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross"
+packages="$packages qemu-user-static busybox"
+# strace: make bench counts the recorder's fsyncs with it.
+packages="$packages strace"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -17,5 +27,12 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Installing avahi-daemon must not start it on this machine's own
+# interfaces: deny service starts for the length of the install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod 755 /usr/sbin/policy-rc.d
+	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -113,10 +113,15 @@ func open(path string, opts CatalogOptions) (*bbolt.DB, error) {
 // check runs bbolt's consistency check.
 func check(db *bbolt.DB) error {
 	return db.View(func(tx *bbolt.Tx) error {
+		// Drain the channel: the check goroutine reads the transaction
+		// until it closes it, and must not outlive it.
+		var first error
 		for err := range tx.Check() {
-			return fmt.Errorf("consistency check: %w", err)
+			if first == nil {
+				first = fmt.Errorf("consistency check: %w", err)
+			}
 		}
-		return nil
+		return first
 	})
 }
 

@@ -48,7 +48,10 @@ func TestCatalogCreatesBucketsAndKeepsData(t *testing.T) {
 	}
 	d := mustCatalog(t, path)
 	var got []byte
-	d.View(func(tx *bbolt.Tx) error { got = append(got, tx.Bucket(BucketSettings).Get([]byte("name"))...); return nil })
+	d.View(func(tx *bbolt.Tx) error {
+		got = append(got, tx.Bucket(BucketSettings).Get([]byte("name"))...)
+		return nil
+	})
 	if string(got) != "porch" {
 		t.Fatalf("after reopen: %q", got)
 	}
@@ -105,7 +108,9 @@ func TestCatalogLockedByAnotherOpen(t *testing.T) {
 func TestNewerSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "catalog.db")
 	c := mustCatalog(t, path)
-	c.Update(func(tx *bbolt.Tx) error { return tx.Bucket(BucketMeta).Put([]byte("schema"), []byte{SchemaVersion + 1}) })
+	c.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(BucketMeta).Put([]byte("schema"), []byte{SchemaVersion + 1})
+	})
 	c.Close()
 	if _, err := OpenCatalog(path, CatalogOptions{}); !errors.Is(err, ErrNewerSchema) {
 		t.Fatalf("newer schema: %v", err)

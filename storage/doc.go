@@ -6,6 +6,9 @@
 // package that owns a kind of record owns its bucket in the catalog; this
 // package opens the file, creates the buckets, records the schema version,
 // checks consistency and quarantines a damaged file so that camd always
-// starts. Recording volumes (bounded bbolt files of video fragments) come
-// with the recording issue.
+// starts. Sub-packages keep the rest: volume (recording volumes, bounded
+// bbolt files of video fragments), recordings (the ring of volumes, its
+// index in the catalog, quota, timeline and export), eventlog (the events
+// bucket) and snapshots (saved pictures). docs/storage.md describes every
+// file.
 package storage

@@ -11,9 +11,13 @@ import (
 const usage = `camctl: talk to a camd camera
 
 usage:
+  camctl discover [--timeout 1s] [--json] [--onvif] [--watch] [--interface NAMES]
   camctl pair [--addr HOST:PORT] [--name NAME] PAYLOAD
   camctl view [--seconds N] [--video F.h264] [--audio F.ogg]
   camctl users list|invite|rename|revoke
+  camctl settings get|set KEY=VALUE|reset KEY
+  camctl recordings list|export|status|delete|trigger [--from TIME] [--to TIME] [--out F.mp4]
+  camctl snapshot [--out F.jpg] [--save] | list | get ID | delete ID
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
@@ -27,12 +31,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "discover":
+		return discover(args[1:], stdout, stderr)
 	case "pair":
 		return pair(args[1:], stdout, stderr)
 	case "view":
 		return view(args[1:], stdout, stderr)
 	case "users":
 		return users(args[1:], stdout, stderr)
+	case "settings":
+		return settingsCmd(args[1:], stdout, stderr)
+	case "recordings":
+		return recordingsCmd(args[1:], stdout, stderr)
+	case "snapshot":
+		return snapshotCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -22,7 +22,7 @@ import (
 const usage = `camd: open firmware daemon for IP cameras, doorbells and NVRs
 
 usage:
-  camd run [--config FILE] [--data DIR] [--listen HOST:PORT] [--log-level LEVEL]
+  camd run [--config FILE] [--data DIR] [--listen HOST:PORT] [--log-level LEVEL] [--boot]
   camd qr [--data DIR] [--png FILE]     show the pairing code of the running camd
   camd pair-window [--data DIR]         open pairing for 15 minutes
   camd factory-reset [--data DIR] --yes erase keys, users, settings and recordings
@@ -63,6 +63,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	data := fs.String("data", "", "data `directory` (default ./data)")
 	listen := fs.String("listen", "", "HTTPS `address` (default 127.0.0.1:8443)")
 	level := fs.String("log-level", "", "debug, info, warn or error")
+	boot := fs.Bool("boot", false, "started by the init system at boot: do nothing if the owner turned auto start off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -88,6 +89,14 @@ func runDaemon(args []string, stderr io.Writer) int {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if *boot {
+		if on, err := device.AutoStart(cfg, log); err == nil && !on {
+			log.Info("camd: auto start is off; not starting at boot (camd run without --boot starts it)")
+			return 0
+		} else if err != nil {
+			log.Warn("camd: cannot read the auto start setting; starting", "err", err)
+		}
+	}
 
 	// A camera has little memory: collect garbage at half the default
 	// heap growth unless the integrator chose otherwise.

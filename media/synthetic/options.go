@@ -30,6 +30,9 @@ type Options struct {
 	Flat bool
 	// Logger receives the source's messages (nil discards them).
 	Logger *slog.Logger
+	// Raw, when set, receives every picture before it is encoded (see
+	// RawFunc and Source.SetRaw).
+	Raw RawFunc
 }
 
 func (o Options) withDefaults() Options {

@@ -18,6 +18,8 @@ type Source struct {
 	opts Options
 	log  *slog.Logger
 	mute atomic.Bool
+	controls
+	raw rawHook
 }
 
 var _ media.Source = (*Source)(nil)
@@ -28,7 +30,9 @@ func New(opts Options) (*Source, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	return &Source{opts: opts, log: opts.Logger}, nil
+	src := &Source{opts: opts, log: opts.Logger}
+	src.SetRaw(opts.Raw)
+	return src, nil
 }
 
 // Options returns the options in use, defaults filled in.
@@ -106,7 +110,9 @@ func (s *Source) runVideo(ctx context.Context, pub media.Publisher, enc *encoder
 		if n > next {
 			s.log.Debug("synthetic: late, frames dropped", "frames", n-next)
 		}
-		pat.draw(img, n, now)
+		pat.draw(img, n, s.clock(now))
+		s.adjust(img)
+		s.offerRaw(img, now)
 		pts := time.Duration(n) * time.Second / time.Duration(fps)
 		if err := enc.Encode(pub, img, pts, now); err != nil {
 			return fmt.Errorf("synthetic: %w", err)

@@ -1,0 +1,10 @@
+// Package hw drives a real board through periph.io: Open maps a
+// board.Profile's parts to GPIO lines (found by HostLookup through the
+// SoC drivers, such as the Raspberry Pi's bcm283x, or the Linux GPIO
+// character device), applies each pin's polarity and bias, and falls back
+// to polling where a line has no edge detection. The light sensor is a
+// photo switch on a GPIO (PhotoSwitch) or an ADC read through Linux IIO
+// (IIOLight).
+//
+// board/sim runs this same driver on periph's gpiotest pins.
+package hw

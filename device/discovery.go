@@ -1,0 +1,55 @@
+package device
+
+import (
+	"net"
+
+	"github.com/camd-project/camd/discovery"
+)
+
+// discoveryModel is the model announced in TXT and ONVIF scopes until
+// the board profile names the product.
+const discoveryModel = "generic"
+
+// discoveryState is the daemon's part in LAN discovery.
+type discoveryState struct {
+	announcer *discovery.Announcer
+}
+
+// startDiscovery announces the camera on the LAN: mDNS/DNS-SD and, unless
+// turned off, WS-Discovery, on the interfaces chosen from the listen
+// address (none on loopback, as `make run` does; the announcer logs why).
+// The pairing state is read at every announcement and re-announced when
+// it changes.
+func (d *Daemon) startDiscovery() {
+	c := d.cfg.Discovery
+	if !c.Enabled {
+		d.log.Info("discovery: off (discovery.enabled is false): not announcing")
+		return
+	}
+	host, _, _ := net.SplitHostPort(d.cfg.Listen)
+	a, err := discovery.Start(discovery.Options{
+		Name:       d.cfg.Name,
+		Port:       d.tcp.Addr().(*net.TCPAddr).Port,
+		ID:         d.id.ID,
+		Model:      discoveryModel,
+		Firmware:   Version,
+		Status:     func() (bool, uint16) { return d.pairing.Paired(), d.pairing.Discriminator() },
+		ListenHost: host,
+		Interfaces: c.Interfaces,
+		ONVIF:      c.ONVIF,
+		Logger:     d.log,
+	})
+	if err != nil {
+		d.log.Warn("discovery: not started", "err", err)
+		return
+	}
+	d.discovery.announcer = a
+	d.pairing.OnChange(a.Refresh)
+}
+
+// stopDiscovery says goodbye on the LAN. It is safe to call twice.
+func (d *Daemon) stopDiscovery() {
+	if d.discovery.announcer != nil {
+		d.discovery.announcer.Close()
+	}
+}

@@ -1,0 +1,211 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camd-project/camd/media/h264/h264test"
+	"github.com/camd-project/camd/storage/eventlog"
+)
+
+func TestBadRecordingConfig(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"quota", "recording: {quota: lots}", []string{"recording.quota", `"lots"`, "80%"}},
+		{"quota percent", "recording: {quota: 150%}", []string{"recording.quota"}},
+		{"volume too big", "recording: {volume_size: 2GiB}", []string{"recording.volume_size", "1MiB to 512MiB"}},
+		{"volume too small", "recording: {volume_size: 100kB}", []string{"recording.volume_size"}},
+		{"post-roll", "recording: {post_roll: 0s}", []string{"recording.post_roll", "1s to 10m"}},
+		{"region", "recording: {motion_regions: [[0.5, 0, 0.8, 1]]}", []string{"recording.motion_regions"}},
+		{"unknown", "recording: {mode: motion}", []string{`unknown field "mode"`, "path, quota, volume_size"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Defaults()
+			err := cfg.Decode(strings.NewReader(c.yaml))
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("%v is not ErrConfig", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	cfg := Defaults()
+	if err := cfg.Decode(strings.NewReader("recording: {quota: 2GiB, volume_size: 64MiB, motion_regions: [[0, 0, 0.5, 0.5]]}")); err != nil || cfg.Validate() != nil {
+		t.Fatalf("good recording config refused: %v %v", err, cfg.Validate())
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"now":                  now,
+		"":                     now,
+		"-60s":                 now.Add(-time.Minute),
+		"+1h30m":               now.Add(90 * time.Minute),
+		"2025-06-01T08:00:00Z": time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC),
+		"1748764800":           time.Unix(1748764800, 0),
+	} {
+		got, err := parseTime(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-5 minutes", "2025-13-01T00:00:00Z"} {
+		if _, err := parseTime(bad, now); err == nil {
+			t.Errorf("parseTime(%q) accepted", bad)
+		}
+	}
+}
+
+// recordingDaemon runs camd on a passthrough file with a keyframe every
+// second, recording continuously.
+func recordingDaemon(t *testing.T) (*Daemon, string) {
+	t.Helper()
+	file := h264test.Encode(t, t.TempDir(), h264test.Stream{Rate: 30, GOP: 30, Frames: 300, Bitrate: 500_000})
+	cfg := Defaults()
+	cfg.Data = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Source = "passthrough"
+	cfg.Passthrough.File = file
+	cfg.Recording.PostRoll = time.Second
+	d, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d, owner(t, d)
+}
+
+// get makes an authorized GET with extra headers.
+func get(t *testing.T, d *Daemon, path, token string, hdr map[string]string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "https://"+d.Addr().String()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := testClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func waitRecorded(t *testing.T, d *Daemon, token string, secs float64) TimelineAnswer {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, b := call(t, d, "GET", "/api/v1/recordings?from=-10m", token, nil)
+		var tl TimelineAnswer
+		json.Unmarshal(b, &tl)
+		if code == http.StatusOK && tl.Recorded >= secs {
+			return tl
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recorded %.1f s of %.1f: %d %s", tl.Recorded, secs, code, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestRecordingAPI(t *testing.T) {
+	h264test.NeedFFmpeg(t)
+	d, token := recordingDaemon(t)
+	tl := waitRecorded(t, d, token, 3)
+	if len(tl.Spans) != 1 || tl.Status.Recorder.Mode != "continuous" || tl.Status.Volumes != 1 {
+		t.Fatalf("timeline: %+v", tl)
+	}
+	from := tl.Spans[0].Start.Add(500 * time.Millisecond).Format(time.RFC3339Nano)
+	to := tl.Spans[0].Start.Add(2500 * time.Millisecond).Format(time.RFC3339Nano)
+	path := "/api/v1/recordings/export?from=" + from + "&to=" + to
+
+	resp := get(t, d, path, token, nil)
+	whole, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp4" || len(whole) < 10_000 ||
+		resp.Header.Get("Accept-Ranges") != "bytes" || resp.Header.Get("X-Camd-Start") == "" {
+		t.Fatalf("export: %s %v, %d bytes", resp.Status, resp.Header, len(whole))
+	}
+	if !strings.Contains(string(whole[:64]), "ftyp") {
+		t.Fatal("export does not start with ftyp")
+	}
+	// A range request gets the same bytes, and If-Range with the ETag
+	// resumes.
+	resp = get(t, d, path, token, map[string]string{"Range": "bytes=1000-1999", "If-Range": resp.Header.Get("ETag")})
+	part, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || string(part) != string(whole[1000:2000]) {
+		t.Fatalf("range: %s, %d bytes", resp.Status, len(part))
+	}
+	// A client that goes away mid-download leaves nothing behind.
+	for range 5 {
+		resp = get(t, d, path, token, nil)
+		io.ReadFull(resp.Body, make([]byte, 100))
+		resp.Body.Close()
+	}
+	for _, c := range []struct {
+		query string
+		code  int
+	}{
+		{"from=now&to=now", 400},
+		{"from=now&to=-1h", 400},
+		{"from=-100h&to=-99h", 404},
+		{"from=yesterday", 400},
+	} {
+		if code, b := call(t, d, "GET", "/api/v1/recordings/export?"+c.query, token, nil); code != c.code {
+			t.Errorf("export %s: %d %s, want %d", c.query, code, b, c.code)
+		}
+	}
+	if code, b := call(t, d, "GET", "/api/v1/recordings?from=1990-01-01T00:00:00Z&to=2300-01-01T00:00:00Z", token, nil); code != 200 {
+		t.Errorf("years-wide timeline: %d %s", code, b)
+	}
+	// A passthrough stream has no raw pictures to snapshot.
+	if code, b := call(t, d, "GET", "/api/v1/snapshot", token, nil); code != http.StatusNotImplemented {
+		t.Errorf("snapshot of passthrough: %d %s", code, b)
+	}
+	// Motion mode: an API trigger records a span and an event.
+	if code, b := call(t, d, "PATCH", "/api/v1/settings", token, map[string]any{"recording_mode": "motion"}); code != 200 {
+		t.Fatalf("settings: %d %s", code, b)
+	}
+	if code, b := call(t, d, "POST", "/api/v1/motion", token, MotionTrigger{Cause: "doorbell", Seconds: 0.5}); code != 200 {
+		t.Fatalf("trigger: %d %s", code, b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, b := call(t, d, "GET", "/api/v1/events?kind=motion", token, nil)
+		var evs []eventlog.Event
+		json.Unmarshal(b, &evs)
+		if len(evs) == 1 && !evs[0].End.IsZero() && evs[0].Data["cause"] == "doorbell" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("motion event: %s", b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, _ := call(t, d, "DELETE", "/api/v1/recordings", token, nil); code != 400 {
+		t.Errorf("delete without a range: %d", code)
+	}
+	if code, b := call(t, d, "DELETE", "/api/v1/recordings?all=1", token, nil); code != 200 {
+		t.Errorf("delete all: %d %s", code, b)
+	}
+}

@@ -1,0 +1,271 @@
+package settings
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Settings are what the owner changes from the phone. The JSON names are
+// the keys of GET/PATCH /api/v1/settings and `camctl settings`.
+type Settings struct {
+	// Name is the camera's friendly name (1 to 63 characters).
+	Name string `json:"name"`
+	// TimeZone is an IANA zone ("Europe/Paris", "UTC") for the clock in
+	// the picture and the recordings' timeline.
+	TimeZone string `json:"time_zone"`
+	// AutoStart starts camd when the device boots (the init scripts
+	// ask camd before starting it).
+	AutoStart bool `json:"auto_start"`
+	// Mute silences the microphone (the audio track stays, silent).
+	Mute bool `json:"mute"`
+	// Resolution is WIDTHxHEIGHT of the encoded video.
+	Resolution string `json:"resolution"`
+	// FPS is the encoded frame rate.
+	FPS int `json:"fps"`
+	// Bitrate is the video quality: the encoder's target and ceiling in
+	// bits per second (viewers' bandwidth estimates may lower it).
+	Bitrate int `json:"bitrate"`
+	// Flip turns the picture upside down; Mirror swaps left and right
+	// (both: a camera mounted on a ceiling).
+	Flip   bool `json:"flip"`
+	Mirror bool `json:"mirror"`
+	// NightMode is auto (IR-cut and IR LEDs follow the light), day or
+	// night.
+	NightMode string `json:"night_mode"`
+	// StatusLED turns the status LED's patterns on or off.
+	StatusLED bool `json:"status_led"`
+	// RecordingMode is continuous, motion or off.
+	RecordingMode string `json:"recording_mode"`
+	// MotionSensitivity is 1 (only large motion) to 100.
+	MotionSensitivity int `json:"motion_sensitivity"`
+}
+
+// Defaults are the settings of a new camera, before the device's
+// configuration (its name, video size, frame rate and bitrate) is
+// applied on top.
+func Defaults() Settings {
+	return Settings{
+		Name:              "camd",
+		TimeZone:          "UTC",
+		AutoStart:         true,
+		Resolution:        "1280x720",
+		FPS:               30,
+		Bitrate:           2_000_000,
+		NightMode:         "auto",
+		StatusLED:         true,
+		RecordingMode:     "continuous",
+		MotionSensitivity: 50,
+	}
+}
+
+// Size parses Resolution. It returns zeros for an invalid value (which
+// Validate refuses).
+func (s Settings) Size() (width, height int) {
+	w, h, ok := strings.Cut(s.Resolution, "x")
+	if !ok {
+		return 0, 0
+	}
+	width, err1 := strconv.Atoi(w)
+	height, err2 := strconv.Atoi(h)
+	if err1 != nil || err2 != nil || w != strconv.Itoa(width) || h != strconv.Itoa(height) {
+		return 0, 0
+	}
+	return width, height
+}
+
+// Location is the time zone, UTC if the name is unknown.
+func (s Settings) Location() *time.Location {
+	loc, err := time.LoadLocation(s.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Limits are what this device allows beyond the fixed ranges. The zero
+// value allows every bitrate from 50 kbps to 20 Mbps.
+type Limits struct {
+	// MinBitrate and MaxBitrate bound Bitrate (the configuration's
+	// video.min_bitrate and video.max_bitrate).
+	MinBitrate, MaxBitrate int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MinBitrate <= 0 {
+		l.MinBitrate = 50_000
+	}
+	if l.MaxBitrate <= 0 {
+		l.MaxBitrate = 20_000_000
+	}
+	return l
+}
+
+// ErrInvalid marks every settings value that is not allowed.
+var ErrInvalid = errors.New("settings: invalid")
+
+// FieldError is a setting that is not allowed: the key, the value given
+// (as JSON) and what is allowed.
+type FieldError struct {
+	Field   string
+	Value   string
+	Allowed string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("settings: %s: %s is not allowed (allowed: %s)", e.Field, e.Value, e.Allowed)
+}
+
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+// field describes one setting: its key, what is allowed, and a check of
+// its value.
+type field struct {
+	key     string
+	allowed string
+	ok      func(s *Settings) bool
+}
+
+// fields is every setting, in the order they are checked and listed.
+func fields(l Limits) []field {
+	l = l.withDefaults()
+	oneOf := func(v string, allowed ...string) bool {
+		for _, a := range allowed {
+			if v == a {
+				return true
+			}
+		}
+		return false
+	}
+	always := func(*Settings) bool { return true }
+	return []field{
+		{"name", "text of 1 to 63 characters, no control characters", func(s *Settings) bool {
+			if s.Name == "" || len(s.Name) > 63 || !utf8.ValidString(s.Name) {
+				return false
+			}
+			for _, r := range s.Name {
+				if r < 0x20 || r == 0x7f {
+					return false
+				}
+			}
+			return true
+		}},
+		{"time_zone", `an IANA time zone such as "UTC" or "Europe/Paris"`, func(s *Settings) bool {
+			if s.TimeZone == "" || s.TimeZone == "Local" {
+				return false
+			}
+			_, err := time.LoadLocation(s.TimeZone)
+			return err == nil
+		}},
+		{"auto_start", "true or false", always},
+		{"mute", "true or false", always},
+		{"resolution", `"WIDTHxHEIGHT", even numbers, 16x16 to 3840x2160, e.g. "1280x720"`, func(s *Settings) bool {
+			w, h := s.Size()
+			return w >= 16 && w <= 3840 && h >= 16 && h <= 2160 && w%2 == 0 && h%2 == 0
+		}},
+		{"fps", "a whole number from 1 to 60", func(s *Settings) bool { return s.FPS >= 1 && s.FPS <= 60 }},
+		{"bitrate", fmt.Sprintf("a whole number of bits per second from %d to %d", l.MinBitrate, l.MaxBitrate),
+			func(s *Settings) bool { return s.Bitrate >= l.MinBitrate && s.Bitrate <= l.MaxBitrate }},
+		{"flip", "true or false", always},
+		{"mirror", "true or false", always},
+		{"night_mode", `"auto", "day" or "night"`, func(s *Settings) bool { return oneOf(s.NightMode, "auto", "day", "night") }},
+		{"status_led", "true or false", always},
+		{"recording_mode", `"continuous", "motion" or "off"`, func(s *Settings) bool {
+			return oneOf(s.RecordingMode, "continuous", "motion", "off")
+		}},
+		{"motion_sensitivity", "a whole number from 1 to 100", func(s *Settings) bool {
+			return s.MotionSensitivity >= 1 && s.MotionSensitivity <= 100
+		}},
+	}
+}
+
+// Keys lists every setting's key.
+func Keys() []string {
+	var keys []string
+	for _, f := range fields(Limits{}) {
+		keys = append(keys, f.key)
+	}
+	return keys
+}
+
+// Validate returns the first setting that is not allowed.
+func (s Settings) Validate(l Limits) error {
+	for _, f := range fields(l) {
+		if !f.ok(&s) {
+			return &FieldError{Field: f.key, Value: s.value(f.key), Allowed: f.allowed}
+		}
+	}
+	return nil
+}
+
+// ptr returns the Go field behind a key, or an invalid Value.
+func (s *Settings) ptr(key string) reflect.Value {
+	v := reflect.ValueOf(s).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name == key {
+			return v.Field(i)
+		}
+	}
+	return reflect.Value{}
+}
+
+// value is the JSON of one setting.
+func (s Settings) value(key string) string {
+	f := s.ptr(key)
+	if !f.IsValid() {
+		return ""
+	}
+	b, _ := json.Marshal(f.Interface())
+	return string(b)
+}
+
+// set decodes one JSON value into the setting called key, refusing an
+// unknown key or a value of the wrong type.
+func (s *Settings) set(key string, raw json.RawMessage, l Limits) error {
+	f := s.ptr(key)
+	var spec *field
+	for _, x := range fields(l) {
+		if x.key == key {
+			spec = &x
+			break
+		}
+	}
+	if !f.IsValid() || spec == nil {
+		return &FieldError{Field: key, Value: short(raw), Allowed: "a known setting: " + strings.Join(Keys(), ", ")}
+	}
+	v := reflect.New(f.Type())
+	if err := json.Unmarshal(raw, v.Interface()); err != nil {
+		return &FieldError{Field: key, Value: short(raw), Allowed: spec.allowed}
+	}
+	f.Set(v.Elem())
+	return nil
+}
+
+// short quotes a value for an error message, cut to a readable length.
+func short(raw json.RawMessage) string {
+	s := strings.TrimSpace(string(raw))
+	if s == "" {
+		return `""`
+	}
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}
+
+// Changed lists the keys whose values differ between a and b.
+func Changed(a, b Settings) []string {
+	var keys []string
+	for _, k := range Keys() {
+		if a.value(k) != b.value(k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}

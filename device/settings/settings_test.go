@@ -1,0 +1,353 @@
+package settings
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/camd-project/camd/storage"
+)
+
+// openCatalog opens a catalog that is checked for consistency when the
+// test ends.
+func openCatalog(t *testing.T, path string) *storage.Catalog {
+	t.Helper()
+	c, err := storage.OpenCatalog(path, storage.CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Check(); err != nil && !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+			t.Errorf("catalog inconsistent: %v", err)
+		}
+		c.Close()
+	})
+	return c
+}
+
+func raw(t *testing.T, c *storage.Catalog, key string) string {
+	t.Helper()
+	var v string
+	c.View(func(tx *bbolt.Tx) error {
+		v = string(tx.Bucket(storage.BucketSettings).Get([]byte(key)))
+		return nil
+	})
+	return v
+}
+
+func put(t *testing.T, c *storage.Catalog, key, value string) {
+	t.Helper()
+	err := c.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(storage.BucketSettings).Put([]byte(key), []byte(value))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func patch(t *testing.T, s *Store, js string) (Settings, error) {
+	t.Helper()
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(js), &p); err != nil {
+		t.Fatal(err)
+	}
+	_, after, err := s.Patch(p)
+	return after, err
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	if err := Defaults().Validate(Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity" {
+		t.Fatalf("keys: %s", got)
+	}
+}
+
+func TestSettingsSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	c := openCatalog(t, path)
+	s, err := Open(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Get() != Defaults() {
+		t.Fatalf("new store: %+v", s.Get())
+	}
+	after, err := patch(t, s, `{"name":"Porch","mute":true,"resolution":"640x480","fps":15,"bitrate":800000,
+		"flip":true,"night_mode":"night","status_led":false,"recording_mode":"motion","motion_sensitivity":80,
+		"time_zone":"Europe/Paris","auto_start":false,"mirror":true}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	c = openCatalog(t, path)
+	s, err = Open(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Get() != after {
+		t.Fatalf("after reopen %+v, want %+v", s.Get(), after)
+	}
+	if w, h := after.Size(); w != 640 || h != 480 {
+		t.Fatalf("size %dx%d", w, h)
+	}
+	if after.Location().String() != "Europe/Paris" {
+		t.Fatal(after.Location())
+	}
+}
+
+func TestBadValuesNameFieldValueAndAllowed(t *testing.T) {
+	cases := []struct {
+		name, patch string
+		want        []string
+	}{
+		{"unknown setting", `{"brightness": 5}`, []string{"brightness", "5", "a known setting: name, time_zone,"}},
+		{"fps out of range", `{"fps": 500}`, []string{"fps", "500", "1 to 60"}},
+		{"fps not whole", `{"fps": 12.5}`, []string{"fps", "12.5", "a whole number"}},
+		{"fps as text", `{"fps": "30"}`, []string{"fps", `"30"`, "a whole number"}},
+		{"mute as text", `{"mute": "yes"}`, []string{"mute", `"yes"`, "true or false"}},
+		{"name as number", `{"name": 7}`, []string{"name", "7", "text of 1 to 63"}},
+		{"empty name", `{"name": ""}`, []string{"name", `""`, "1 to 63"}},
+		{"name with newline", `{"name": "a\nb"}`, []string{"name", "control characters"}},
+		{"odd resolution", `{"resolution": "641x480"}`, []string{"resolution", `"641x480"`, "even numbers"}},
+		{"resolution garbage", `{"resolution": "hd"}`, []string{"resolution", `"hd"`, "WIDTHxHEIGHT"}},
+		{"resolution too big", `{"resolution": "7680x4320"}`, []string{"3840x2160"}},
+		{"bitrate beyond the device", `{"bitrate": 9000000}`, []string{"bitrate", "9000000", "300000 to 4000000"}},
+		{"night mode", `{"night_mode": "dusk"}`, []string{"night_mode", `"dusk"`, `"auto", "day" or "night"`}},
+		{"recording mode", `{"recording_mode": "always"}`, []string{"recording_mode", `"continuous", "motion" or "off"`}},
+		{"sensitivity", `{"motion_sensitivity": 0}`, []string{"motion_sensitivity", "0", "1 to 100"}},
+		{"time zone", `{"time_zone": "Mars/Olympus"}`, []string{"time_zone", "Mars/Olympus", "IANA"}},
+		{"time zone Local", `{"time_zone": "Local"}`, []string{"time_zone"}},
+		{"object value", `{"flip": {"x": 1}}`, []string{"flip", "true or false"}},
+	}
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	s, err := Open(c, Options{Limits: Limits{MinBitrate: 300_000, MaxBitrate: 4_000_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := patch(t, s, tc.patch)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%v is not ErrInvalid", err)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("%T is not a *FieldError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	if s.Get() != Defaults() || raw(t, c, "settings") != "" {
+		t.Fatal("a refused value changed the settings")
+	}
+}
+
+func TestPatchIsAllOrNothing(t *testing.T) {
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	s, _ := Open(c, Options{})
+	if _, err := patch(t, s, `{"mute": true}`); err != nil {
+		t.Fatal(err)
+	}
+	stored := raw(t, c, "settings")
+	_, err := patch(t, s, `{"name": "Garage", "fps": 0, "flip": true}`)
+	if err == nil || !strings.Contains(err.Error(), "fps") {
+		t.Fatalf("%v", err)
+	}
+	if g := s.Get(); g.Name != "camd" || g.Flip || !g.Mute {
+		t.Fatalf("partly applied: %+v", g)
+	}
+	if raw(t, c, "settings") != stored {
+		t.Fatal("a refused patch was stored")
+	}
+}
+
+func TestUnchangedSettingsFollowTheDefaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	c := openCatalog(t, path)
+	def := Defaults()
+	s, _ := Open(c, Options{Defaults: &def})
+	patch(t, s, `{"fps": 10}`)
+	if got := raw(t, c, "settings"); got != `{"version":1,"values":{"fps":10}}` {
+		t.Fatalf("stored %s", got)
+	}
+	// The integrator changes the configuration: the owner's choice
+	// stays, the rest follows.
+	def.FPS, def.Name = 25, "Doorbell"
+	s, _ = Open(c, Options{Defaults: &def})
+	if g := s.Get(); g.FPS != 10 || g.Name != "Doorbell" {
+		t.Fatalf("%+v", g)
+	}
+	// null restores the default and forgets the owner's value.
+	after, err := patch(t, s, `{"fps": null}`)
+	if err != nil || after.FPS != 25 {
+		t.Fatalf("%v %+v", err, after)
+	}
+	if got := raw(t, c, "settings"); got != `{"version":1,"values":{}}` {
+		t.Fatalf("stored %s", got)
+	}
+	// Invalid defaults are a programming error, reported.
+	def.FPS = 0
+	if _, err := Open(c, Options{Defaults: &def}); err == nil || !strings.Contains(err.Error(), "defaults") {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestOlderRecordIsMigrated(t *testing.T) {
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	// A record from "version 1" of a build whose version 2 renamed
+	// "night" (a bool) to night_mode, and version 3 turned quality
+	// presets into bitrates.
+	old := `{"version":1,"values":{"night":true,"quality":"low","mute":true}}`
+	put(t, c, "settings", old)
+	steps := []Migration{
+		func(v map[string]json.RawMessage) error {
+			if string(v["night"]) == "true" {
+				v["night_mode"] = json.RawMessage(`"night"`)
+			}
+			delete(v, "night")
+			return nil
+		},
+		func(v map[string]json.RawMessage) error {
+			rates := map[string]string{`"low"`: "500000", `"high"`: "4000000"}
+			if r, ok := rates[string(v["quality"])]; ok {
+				v["bitrate"] = json.RawMessage(r)
+			}
+			delete(v, "quality")
+			return nil
+		},
+	}
+	s, err := Open(c, Options{version: 3, migrations: steps, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := s.Get(); g.NightMode != "night" || g.Bitrate != 500_000 || !g.Mute {
+		t.Fatalf("migrated: %+v", g)
+	}
+	if got := raw(t, c, "settings"); got != `{"version":3,"values":{"bitrate":500000,"mute":true,"night_mode":"night"}}` {
+		t.Fatalf("stored %s", got)
+	}
+	if raw(t, c, "settings.v1") != old {
+		t.Fatal("the original record was not kept")
+	}
+	// Opening again migrates nothing more.
+	if s, _ = Open(c, Options{version: 3, migrations: steps}); s.Get().Bitrate != 500_000 {
+		t.Fatal("second open")
+	}
+
+	// A migration that fails leaves the defaults in force and the
+	// original kept.
+	put(t, c, "settings", `{"version":2,"values":{"quality":"low"}}`)
+	broken := []Migration{steps[0], func(map[string]json.RawMessage) error { return errors.New("boom") }}
+	s, err = Open(c, Options{version: 3, migrations: broken})
+	if err != nil || s.Get() != Defaults() {
+		t.Fatalf("%v %+v", err, s.Get())
+	}
+	if raw(t, c, "settings.v2") != `{"version":2,"values":{"quality":"low"}}` {
+		t.Fatal("the original of a failed migration was not kept")
+	}
+}
+
+func TestNewerRecordKeepsWhatThisBuildDoesNotKnow(t *testing.T) {
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	// An update was rolled back: the record comes from a newer camd.
+	put(t, c, "settings", `{"version":7,"values":{"mute":true,"hdr":"on","fps":12}}`)
+	s, err := Open(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := s.Get(); !g.Mute || g.FPS != 12 {
+		t.Fatalf("%+v", g)
+	}
+	if _, err := patch(t, s, `{"fps": 20}`); err != nil {
+		t.Fatal(err)
+	}
+	if got := raw(t, c, "settings"); got != `{"version":7,"values":{"fps":20,"hdr":"on","mute":true}}` {
+		t.Fatalf("stored %s", got)
+	}
+}
+
+func TestUnreadableRecordIsKeptAside(t *testing.T) {
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	put(t, c, "settings", `{"version":1,"values":{"mute":tru`)
+	s, err := Open(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Get() != Defaults() {
+		t.Fatal(s.Get())
+	}
+	var aside []string
+	c.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(storage.BucketSettings).ForEach(func(k, v []byte) error {
+			if strings.HasPrefix(string(k), "settings.unreadable-") && string(v) == `{"version":1,"values":{"mute":tru` {
+				aside = append(aside, string(k))
+			}
+			return nil
+		})
+	})
+	if len(aside) != 1 || raw(t, c, "settings") != "" {
+		t.Fatalf("kept aside: %v", aside)
+	}
+}
+
+func TestStoredValueNoLongerAllowedIsSkippedNotLost(t *testing.T) {
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	put(t, c, "settings", `{"version":1,"values":{"bitrate":8000000,"mute":true,"fps":"fast"}}`)
+	s, err := Open(c, Options{Limits: Limits{MaxBitrate: 4_000_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := s.Get(); g.Bitrate != Defaults().Bitrate || !g.Mute || g.FPS != 30 {
+		t.Fatalf("%+v", g)
+	}
+	// The device's limit goes back up (a firmware with a better
+	// encoder): the owner's choice returns.
+	s, _ = Open(c, Options{})
+	if s.Get().Bitrate != 8_000_000 {
+		t.Fatal(s.Get().Bitrate)
+	}
+}
+
+func TestChanged(t *testing.T) {
+	a := Defaults()
+	b := a
+	b.Mute, b.Resolution = true, "640x480"
+	if got := strings.Join(Changed(a, b), ","); got != "mute,resolution" {
+		t.Fatal(got)
+	}
+}
+
+func FuzzPatch(f *testing.F) {
+	f.Add(`{"name":"x","fps":5}`)
+	f.Add(`{"resolution":"2x2","bitrate":1e9}`)
+	f.Add(`{"time_zone":"../../etc/passwd"}`)
+	f.Add(`{"mute":null,"flip":true}`)
+	c, err := storage.OpenCatalog(filepath.Join(f.TempDir(), "catalog.db"), storage.CatalogOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
+	s, _ := Open(c, Options{})
+	f.Fuzz(func(t *testing.T, js string) {
+		var p map[string]json.RawMessage
+		if json.Unmarshal([]byte(js), &p) != nil {
+			return
+		}
+		_, after, err := s.Patch(p)
+		if verr := after.Validate(Limits{}); verr != nil {
+			t.Fatalf("patch %s left invalid settings: %v (patch error %v)", js, verr, err)
+		}
+	})
+}

@@ -1,0 +1,303 @@
+package discovery
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// mdnsServer runs the responder on the mDNS sockets: UDP port 5353 over
+// IPv4 and IPv6, joined to the groups on the links chosen. Two goroutines
+// read; one loop owns the responder and sends.
+type mdnsServer struct {
+	v4 *ipv4.PacketConn
+	v6 *ipv6.PacketConn
+	// joined says where each socket joined its group; owned by the loop
+	joined4, joined6 map[int]bool
+
+	r       *responder
+	in      chan inPacket
+	updates chan update
+	done    chan struct{}
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+	dropped atomic.Uint64 // datagrams dropped: the loop was behind
+	log     *slog.Logger
+}
+
+type inPacket struct {
+	b       []byte
+	src     netip.AddrPort
+	dst     netip.Addr
+	ifIndex int
+}
+
+type update struct {
+	links []link
+	svc   service
+	err   chan error
+}
+
+// listenMDNS opens the mDNS sockets. set gives them links and records.
+func listenMDNS(log *slog.Logger) (*mdnsServer, error) {
+	s := &mdnsServer{
+		joined4: map[int]bool{}, joined6: map[int]bool{},
+		r:       newResponder(),
+		in:      make(chan inPacket, 64),
+		updates: make(chan update),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		log:     log,
+	}
+	var errs []error
+	if c, err := net.ListenUDP("udp4", mdnsV4); err != nil {
+		errs = append(errs, err)
+	} else {
+		p := ipv4.NewPacketConn(c)
+		if err := p.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+			c.Close()
+			errs = append(errs, err)
+		} else {
+			p.SetMulticastTTL(255) // §11: every response with TTL 255
+			p.SetTTL(255)
+			s.v4 = p
+		}
+	}
+	if c, err := net.ListenUDP("udp6", mdnsV6); err != nil {
+		errs = append(errs, err)
+	} else {
+		p := ipv6.NewPacketConn(c)
+		if err := p.SetControlMessage(ipv6.FlagInterface|ipv6.FlagDst, true); err != nil {
+			c.Close()
+			errs = append(errs, err)
+		} else {
+			p.SetMulticastHopLimit(255)
+			p.SetHopLimit(255)
+			s.v6 = p
+		}
+	}
+	if s.v4 == nil && s.v6 == nil {
+		return nil, fmt.Errorf("discovery: mDNS sockets: %w", errors.Join(errs...))
+	}
+	if s.v4 != nil {
+		s.wg.Add(1)
+		go s.read4()
+	}
+	if s.v6 != nil {
+		s.wg.Add(1)
+		go s.read6()
+	}
+	go s.run()
+	return s, nil
+}
+
+// set answers for svc on links from now on: it joins the groups on new
+// links, announces what changed and says goodbye on links left. It fails
+// when no group could be joined on any link.
+func (s *mdnsServer) set(links []link, svc service) error {
+	u := update{links: links, svc: svc, err: make(chan error, 1)}
+	select {
+	case s.updates <- u:
+		return <-u.err
+	case <-s.stopped:
+		return errors.New("discovery: mDNS responder closed")
+	}
+}
+
+// close says goodbye, closes the sockets and waits for the goroutines.
+// It is safe to call twice.
+func (s *mdnsServer) close() {
+	s.once.Do(func() {
+		close(s.done)
+		<-s.stopped
+		if s.v4 != nil {
+			s.v4.Close()
+		}
+		if s.v6 != nil {
+			s.v6.Close()
+		}
+		s.wg.Wait()
+		st := s.r.stats
+		s.log.Debug("discovery: mDNS responder stopped", "received", st.Received, "malformed", st.Malformed,
+			"ignored", st.Ignored, "off_link", st.OffLink, "not_ours", st.NotOurs, "known_answers", st.KnownAnswers,
+			"multicast", st.Multicast, "unicast", st.Unicast, "limited", st.Limited, "oversize", st.Oversize,
+			"truncated", st.Truncated, "dropped", s.dropped.Load())
+	})
+}
+
+func (s *mdnsServer) run() {
+	defer close(s.stopped)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var wake <-chan time.Time
+		if next := s.r.next(); !next.IsZero() {
+			timer.Reset(time.Until(next))
+			wake = timer.C
+		}
+		select {
+		case <-s.done:
+			s.send(s.r.close())
+			return
+		case p := <-s.in:
+			s.send(s.r.handle(time.Now(), p.b, p.src, p.dst, p.ifIndex))
+		case u := <-s.updates:
+			u.err <- s.apply(u)
+		case <-wake:
+		}
+		s.send(s.r.due(time.Now()))
+	}
+}
+
+// apply runs an update on the loop.
+func (s *mdnsServer) apply(u update) error {
+	want := map[int]bool{}
+	var errs []error
+	for _, l := range u.links {
+		ifi := l.Iface
+		want[ifi.Index] = true
+		if s.v4 != nil && !s.joined4[ifi.Index] {
+			if err := s.v4.JoinGroup(&ifi, &net.UDPAddr{IP: mdnsV4.IP}); err != nil {
+				errs = append(errs, fmt.Errorf("%s: IPv4: %w", ifi.Name, err))
+			} else {
+				s.joined4[ifi.Index] = true
+			}
+		}
+		if s.v6 != nil && !s.joined6[ifi.Index] {
+			if err := s.v6.JoinGroup(&ifi, &net.UDPAddr{IP: mdnsV6.IP}); err != nil {
+				errs = append(errs, fmt.Errorf("%s: IPv6: %w", ifi.Name, err))
+			} else {
+				s.joined6[ifi.Index] = true
+			}
+		}
+	}
+	s.send(s.r.setLinks(time.Now(), u.links, u.svc))
+	for idx := range s.joined4 {
+		if !want[idx] {
+			if ifi, err := net.InterfaceByIndex(idx); err == nil {
+				s.v4.LeaveGroup(ifi, &net.UDPAddr{IP: mdnsV4.IP})
+			}
+			delete(s.joined4, idx)
+		}
+	}
+	for idx := range s.joined6 {
+		if !want[idx] {
+			if ifi, err := net.InterfaceByIndex(idx); err == nil {
+				s.v6.LeaveGroup(ifi, &net.UDPAddr{IP: mdnsV6.IP})
+			}
+			delete(s.joined6, idx)
+		}
+	}
+	if len(errs) > 0 {
+		s.log.Debug("discovery: mDNS group not joined", "err", errors.Join(errs...))
+	}
+	if len(s.joined4) == 0 && len(s.joined6) == 0 && len(u.links) > 0 {
+		return fmt.Errorf("discovery: no mDNS group joined: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// send writes datagrams; a multicast one only where the socket joined its
+// group (a link without IPv6, say, gets no IPv6 copy).
+func (s *mdnsServer) send(out []outPacket) {
+	for _, o := range out {
+		if o.v6 {
+			if s.v6 == nil || (!o.to.IsValid() && !s.joined6[o.ifIndex]) {
+				continue
+			}
+			to := mdnsV6
+			if o.to.IsValid() {
+				to = net.UDPAddrFromAddrPort(o.to)
+			}
+			s.v6.WriteTo(o.b, &ipv6.ControlMessage{IfIndex: o.ifIndex}, to)
+			continue
+		}
+		if s.v4 == nil || (!o.to.IsValid() && !s.joined4[o.ifIndex]) {
+			continue
+		}
+		to := mdnsV4
+		if o.to.IsValid() {
+			to = net.UDPAddrFromAddrPort(o.to)
+		}
+		s.v4.WriteTo(o.b, &ipv4.ControlMessage{IfIndex: o.ifIndex}, to)
+	}
+}
+
+// forward passes a datagram to the loop, or drops it when the loop is
+// behind: a flood costs a bounded queue, not memory.
+func (s *mdnsServer) forward(b []byte, src netip.AddrPort, dst netip.Addr, ifIndex int) {
+	if len(b) > maxDatagram {
+		b = b[:maxDatagram+1] // the responder counts it as malformed
+	}
+	select {
+	case s.in <- inPacket{b: append([]byte(nil), b...), src: src, dst: dst, ifIndex: ifIndex}:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+func (s *mdnsServer) closed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *mdnsServer) read4() {
+	defer s.wg.Done()
+	buf := make([]byte, maxDatagram+1)
+	for {
+		n, cm, from, err := s.v4.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.closed() {
+				return
+			}
+			continue
+		}
+		ua, ok := from.(*net.UDPAddr)
+		if cm == nil || !ok {
+			continue
+		}
+		src, _ := netip.AddrFromSlice(ua.IP)
+		dst, _ := netip.AddrFromSlice(cm.Dst)
+		s.forward(buf[:n], netip.AddrPortFrom(src.Unmap(), uint16(ua.Port)), dst.Unmap(), cm.IfIndex)
+	}
+}
+
+func (s *mdnsServer) read6() {
+	defer s.wg.Done()
+	buf := make([]byte, maxDatagram+1)
+	for {
+		n, cm, from, err := s.v6.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.closed() {
+				return
+			}
+			continue
+		}
+		ua, ok := from.(*net.UDPAddr)
+		if cm == nil || !ok {
+			continue
+		}
+		src, _ := netip.AddrFromSlice(ua.IP)
+		if src.Is4In6() {
+			continue // the IPv4 socket has it
+		}
+		if ua.Zone != "" {
+			src = src.WithZone(ua.Zone)
+		}
+		dst, _ := netip.AddrFromSlice(cm.Dst)
+		s.forward(buf[:n], netip.AddrPortFrom(src, uint16(ua.Port)), dst, cm.IfIndex)
+	}
+}

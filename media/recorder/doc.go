@@ -1,0 +1,20 @@
+// Package recorder records a hub's stream: it subscribes like a viewer,
+// cuts the frames into fragmented-MP4 fragments (package fmp4) and hands
+// them to the store (package recordings) according to the mode.
+//
+//   - continuous: every fragment is stored.
+//   - motion: fragments wait in a pre-roll ring in memory (default 5 s);
+//     when motion starts (the detector on raw pictures, or a trigger from
+//     outside such as a PIR input or an API call) the ring is written,
+//     then every fragment until the post-roll (default 10 s) after the
+//     last motion has run out. Each such span is reported through
+//     Options.OnSpan, when it starts and when it ends.
+//   - off: the recorder holds no subscription and costs nothing.
+//
+// For a source that encodes itself, the recorder asks for a keyframe just
+// before each fragment is due, so that fragments of about a second start
+// on keyframes; a kill or power cut then loses at most the fragment being
+// built. The store is written from a goroutine of its own behind a short
+// queue: a slow or failing card never holds up the hub, and the hub never
+// holds up live view.
+package recorder

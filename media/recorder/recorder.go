@@ -1,0 +1,399 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/fmp4"
+	"github.com/camd-project/camd/storage/recordings"
+)
+
+// Mode says when the recorder records.
+type Mode string
+
+// Recording modes.
+const (
+	Continuous Mode = "continuous"
+	Motion     Mode = "motion"
+	Off        Mode = "off"
+)
+
+// ParseMode reads a mode by name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Continuous, Motion, Off:
+		return m, nil
+	}
+	return "", fmt.Errorf("recorder: mode %q is not one of continuous, motion, off", s)
+}
+
+// Span is a motion span: from the first motion to the end of the
+// post-roll after the last. End is zero while it lasts.
+type Span struct {
+	ID         uint64
+	Start, End time.Time
+	Cause      string
+}
+
+// Options tune a Recorder. The zero value means defaults.
+type Options struct {
+	// Stream is the stream number in the store (default 1).
+	Stream uint32
+	// Mode is the mode at start (default continuous).
+	Mode Mode
+	// PreRoll is how much recording before the motion the recorder keeps
+	// in memory (default 5 s); PostRoll how long it goes on after the
+	// motion ends (default 10 s).
+	PreRoll, PostRoll time.Duration
+	// Fragment tunes the fragments.
+	Fragment fmp4.Options
+	// Queue bounds the fragments waiting for the store (default 8); when
+	// the store falls that far behind, fragments are dropped.
+	Queue int
+	// OnSpan is called when a motion span starts (End zero) and when it
+	// ends; it must not block.
+	OnSpan func(Span)
+	Logger *slog.Logger
+}
+
+// hub is what the recorder needs of a media.Hub.
+type hub interface {
+	Subscribe(media.ConsumerOptions) *media.Consumer
+	Info() media.SourceInfo
+}
+
+// store is what the recorder needs of a recordings.Store.
+type store interface {
+	Append(recordings.Fragment) error
+}
+
+// Recorder is the hub consumer that cuts the stream into fragments and
+// hands the ones its mode keeps to the store.
+type Recorder struct {
+	hub   hub
+	store store
+	opts  Options
+	log   *slog.Logger
+
+	modeCh chan struct{} // wakes Run on a mode change
+
+	mu         sync.Mutex
+	mode       Mode
+	causes     map[string]time.Time // active motion causes → when each ends (zero: until cleared)
+	span       *Span                // the open motion span
+	spanEnd    time.Time            // end of the last closed span (incl. post-roll)
+	spanStart  time.Time            // start of the open or last span
+	nextSpanID uint64
+	postTimer  *time.Timer
+	closed     bool
+	stats      Stats
+
+	wg sync.WaitGroup
+}
+
+// Stats counts what the recorder did.
+type Stats struct {
+	Mode      Mode      `json:"mode"`
+	Motion    bool      `json:"motion"`
+	Recording bool      `json:"recording"`
+	Fragments uint64    `json:"fragments"`
+	Bytes     int64     `json:"bytes"`
+	Dropped   uint64    `json:"fragments_dropped"`
+	Failed    uint64    `json:"fragments_failed"`
+	LastEnd   time.Time `json:"last_end,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// New returns a recorder; Run starts it.
+func New(h hub, st store, opts Options) *Recorder {
+	if opts.Stream == 0 {
+		opts.Stream = 1
+	}
+	if opts.Mode == "" {
+		opts.Mode = Continuous
+	}
+	if opts.PreRoll <= 0 {
+		opts.PreRoll = 5 * time.Second
+	}
+	if opts.PostRoll <= 0 {
+		opts.PostRoll = 10 * time.Second
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 8
+	}
+	if opts.OnSpan == nil {
+		opts.OnSpan = func(Span) {}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{hub: h, store: st, opts: opts, log: opts.Logger, mode: opts.Mode,
+		modeCh: make(chan struct{}, 1), causes: map[string]time.Time{}, nextSpanID: 1}
+}
+
+// SetMode changes the mode; off unsubscribes from the hub.
+func (r *Recorder) SetMode(m Mode) {
+	r.mu.Lock()
+	r.mode = m
+	r.mu.Unlock()
+	select {
+	case r.modeCh <- struct{}{}:
+	default:
+	}
+}
+
+// Mode returns the current mode.
+func (r *Recorder) Mode() Mode {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mode
+}
+
+// SetMotion is the motion detector's input: motion from cause started
+// (active) or stopped at at.
+func (r *Recorder) SetMotion(cause string, active bool, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if active {
+		r.causes[cause] = time.Time{}
+	} else {
+		delete(r.causes, cause)
+	}
+	r.updateLocked(at)
+}
+
+// Trigger reports motion from outside (a PIR input, an API call) that
+// lasts hold from now.
+func (r *Recorder) Trigger(cause string, hold time.Duration) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if end, ok := r.causes[cause]; !ok || (!end.IsZero() && end.Before(now.Add(hold))) {
+		r.causes[cause] = now.Add(hold)
+	}
+	r.updateLocked(now)
+	// Re-check when the hold runs out.
+	time.AfterFunc(hold, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.updateLocked(time.Now())
+	})
+}
+
+// updateLocked opens a span when a cause is active and schedules its end
+// PostRoll after the last cause stopped.
+func (r *Recorder) updateLocked(now time.Time) {
+	if r.closed {
+		return
+	}
+	active := false
+	var cause string
+	for c, end := range r.causes {
+		if end.IsZero() || end.After(now) {
+			active, cause = true, c
+		} else {
+			delete(r.causes, c)
+		}
+	}
+	if active {
+		if r.postTimer != nil {
+			r.postTimer.Stop()
+			r.postTimer = nil
+		}
+		if r.span == nil {
+			r.span = &Span{ID: r.nextSpanID, Start: now, Cause: cause}
+			r.nextSpanID++
+			r.spanStart = now
+			r.opts.OnSpan(*r.span)
+		}
+		return
+	}
+	if r.span != nil && r.postTimer == nil {
+		end := now.Add(r.opts.PostRoll)
+		r.postTimer = time.AfterFunc(r.opts.PostRoll, func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.span == nil || len(r.causes) > 0 || r.closed {
+				return
+			}
+			s := *r.span
+			s.End = end
+			r.span, r.postTimer, r.spanEnd = nil, nil, end
+			r.opts.OnSpan(s)
+		})
+	}
+}
+
+// window reports whether a fragment from start to end falls in motion
+// recording, and from when the pre-roll should be written.
+func (r *Recorder) window(start time.Time) (record bool, from time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.span != nil {
+		return true, r.spanStart.Add(-r.opts.PreRoll)
+	}
+	if !r.spanEnd.IsZero() && start.Before(r.spanEnd) {
+		return true, r.spanStart.Add(-r.opts.PreRoll)
+	}
+	return false, time.Time{}
+}
+
+// Run records until ctx ends. While the mode is off it holds no
+// subscription and does nothing.
+func (r *Recorder) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		if r.Mode() == Off {
+			select {
+			case <-ctx.Done():
+			case <-r.modeCh:
+			}
+			continue
+		}
+		r.consume(ctx)
+	}
+	r.mu.Lock()
+	r.closed = true
+	if r.postTimer != nil {
+		r.postTimer.Stop()
+	}
+	r.mu.Unlock()
+}
+
+// consume subscribes to the hub and records until ctx ends or the mode
+// turns off.
+func (r *Recorder) consume(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := r.hub.Subscribe(media.ConsumerOptions{Name: "recorder", QueueFrames: 512})
+	defer c.Close()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.modeCh:
+				if r.Mode() == Off {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+
+	writes := make(chan recordings.Fragment, r.opts.Queue)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.write(writes) })
+	defer func() {
+		close(writes)
+		wg.Wait()
+	}()
+
+	fr := fmp4.New(r.opts.Fragment)
+	var ring []*fmp4.Fragment // pre-roll, in motion mode
+	recording := false
+	handle := func(f *fmp4.Fragment) {
+		mode := r.Mode()
+		record := mode == Continuous
+		var from time.Time
+		if mode == Motion {
+			record, from = r.window(f.Start)
+		}
+		if record {
+			for _, p := range ring {
+				if p.End().After(from) {
+					r.enqueue(writes, p)
+				}
+			}
+			ring = ring[:0]
+			r.enqueue(writes, f)
+		} else {
+			ring = append(ring, f)
+			for len(ring) > 0 && f.End().Sub(ring[0].End()) > r.opts.PreRoll+fr.Options().Max {
+				ring[0] = nil
+				ring = ring[1:]
+			}
+		}
+		if record != recording {
+			recording = record
+			r.mu.Lock()
+			r.stats.Recording = record
+			r.mu.Unlock()
+		}
+	}
+	for {
+		f, _, err := c.Next(ctx)
+		if err != nil {
+			if last := fr.Flush(); last != nil {
+				handle(last)
+			}
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, media.ErrClosed) {
+				r.log.Warn("recorder: stopped", "err", err)
+			}
+			if errors.Is(err, media.ErrClosed) {
+				<-ctx.Done() // the hub is gone: wait for the daemon to stop
+			}
+			return
+		}
+		if frag := fr.Push(f); frag != nil {
+			handle(frag)
+		}
+		if fr.WantsKeyframe() && r.hub.Info().ForcesKeyframes {
+			c.RequestKeyframe()
+		}
+	}
+}
+
+// enqueue hands a fragment to the writer, or drops it when the store is
+// that far behind.
+func (r *Recorder) enqueue(writes chan<- recordings.Fragment, f *fmp4.Fragment) {
+	rf := recordings.Fragment{
+		Stream: r.opts.Stream, Start: f.Start, Duration: f.Duration, Key: f.Key, Audio: f.AudioFrames > 0,
+		Init: f.Init.Data, Data: f.Data,
+	}
+	select {
+	case writes <- rf:
+	default:
+		r.mu.Lock()
+		r.stats.Dropped++
+		r.mu.Unlock()
+	}
+}
+
+// write appends fragments to the store. The store pauses recording and
+// tells the owner when the card fails; the recorder only counts.
+func (r *Recorder) write(writes <-chan recordings.Fragment) {
+	for f := range writes {
+		err := r.store.Append(f)
+		r.mu.Lock()
+		if err != nil {
+			r.stats.Failed++
+			r.stats.LastError = err.Error()
+		} else {
+			r.stats.Fragments++
+			r.stats.Bytes += int64(len(f.Data))
+			r.stats.LastEnd = f.Start.Add(f.Duration)
+			r.stats.LastError = ""
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Stats returns the recorder's state and counters.
+func (r *Recorder) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.Mode = r.mode
+	s.Motion = r.span != nil
+	if s.Mode == Continuous {
+		s.Recording = true
+	} else if s.Mode == Off {
+		s.Recording = false
+	}
+	return s
+}

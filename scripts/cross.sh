@@ -1,0 +1,63 @@
+#!/bin/sh
+# make cross: camd for the boards it targets, stripped and version-stamped.
+#
+#   linux-arm64   cgo: openh264 + Opus (synthetic and V4L2 sources)
+#   linux-armv7   cgo: openh264 + Opus
+#   linux-armv6   no cgo: passthrough sources only (a hardware encoder)
+#   linux-mipsle  no cgo, soft float: passthrough only (Ingenic T31 class)
+#
+# usage: scripts/cross.sh [-o DIR] [TARGET...]   (default: bin, all four)
+# Each binary goes to DIR/TARGET/camd; the sizes are printed at the end.
+set -eu
+cd "$(dirname "$0")/.."
+
+out=bin
+while getopts o: opt; do
+	case $opt in
+	o) out=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+targets=${*:-linux-arm64 linux-armv7 linux-armv6 linux-mipsle}
+version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+ldflags="-s -w -X github.com/camd-project/camd/device.Version=$version"
+GO=${GO:-go}
+
+need() {
+	command -v "$1" >/dev/null 2>&1 || {
+		echo "cross: $1 is missing (make deps installs the cross compilers)" >&2
+		exit 1
+	}
+}
+
+for t in $targets; do
+	case $t in
+	linux-arm64)
+		need aarch64-linux-gnu-gcc
+		set -- GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++
+		;;
+	linux-armv7)
+		need arm-linux-gnueabihf-gcc
+		set -- GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++
+		;;
+	linux-armv6) set -- GOARCH=arm GOARM=6 CGO_ENABLED=0 ;;
+	linux-mipsle) set -- GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0 ;;
+	*)
+		echo "cross: unknown target $t (linux-arm64, linux-armv7, linux-armv6, linux-mipsle)" >&2
+		exit 2
+		;;
+	esac
+	mkdir -p "$out/$t"
+	echo "cross: $t" >&2
+	env GOOS=linux "$@" "$GO" build -trimpath -ldflags "$ldflags" -o "$out/$t/camd" ./cmd/camd
+done
+
+echo
+printf '%-14s %10s  %s\n' target size codecs
+for t in $targets; do
+	size=$(wc -c <"$out/$t/camd")
+	case $t in linux-arm64 | linux-armv7) codecs="openh264, Opus (cgo)" ;; *) codecs="none: passthrough only" ;; esac
+	printf '%-14s %7.1f MB  %s\n' "$t" "$(echo "$size" | awk '{print $1 / 1048576}')" "$codecs"
+done
+echo "version $version, stripped; in $out/TARGET/camd"

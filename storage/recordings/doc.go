@@ -1,0 +1,21 @@
+// Package recordings keeps a camera's recordings: a ring of recording
+// volumes (package volume) indexed in the catalog, under a quota.
+//
+// A Store appends fragments to the newest volume, starting a new one when
+// it is full, and deletes the oldest whole volume whenever the bytes it
+// accounts for (the sizes of its own files, not what the file system says
+// is used) would pass the quota: loop overwrite, checked at every
+// fragment. The catalog's recordings bucket lists the volumes with their
+// state and the time spans they hold, so that the timeline of a day is
+// read from memory and never from the volumes.
+//
+// Opening a store never fails because of what is on the card: the volume
+// that was being written is checked and, if damaged, quarantined with an
+// event; a volume the catalog lists but that is gone is dropped with an
+// event; a file that is not a camd volume is moved aside. Write errors (a
+// full, missing, read-only or failing card) pause recording with an event
+// and the store tries again every few seconds, resuming with an event.
+//
+// Export cuts any time range out of the volumes as one MP4 file whose
+// size is known up front, so it can be served with HTTP range requests.
+package recordings

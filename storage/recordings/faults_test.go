@@ -1,0 +1,165 @@
+package recordings
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camd-project/camd/media/fmp4/fmp4test"
+)
+
+// mountTmpfs mounts a small tmpfs, the stand-in for an SD card that fills
+// up, turns read-only or goes away. It needs root; the test is skipped
+// without it.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+func remount(t *testing.T, dir, opt string) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-o", "remount,"+opt, dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount %s: %v %s", opt, err, out)
+	}
+}
+
+// TestDiskFillsDuringWrites: the card is smaller than the quota, so the
+// file system fills before the accounting says so; the store makes room
+// by deleting its oldest volume and goes on.
+func TestDiskFillsDuringWrites(t *testing.T) {
+	card := mountTmpfs(t, "8m")
+	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), VolumeSize: 1 << 20, Quota: Quota{Bytes: 1 << 30}})
+	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 4000})
+	var last Fragment
+	failures := 0
+	for range 60 {
+		for _, f := range rec.fragments(1, 5*time.Second) {
+			if err := e.store.Append(f); err != nil {
+				failures++
+				continue
+			}
+			last = f
+		}
+	}
+	if failures > 2 {
+		t.Fatalf("%d appends failed on a full card; events %v", failures, e.eventKinds())
+	}
+	st := e.store.Stats()
+	if st.Deleted == 0 || !st.Newest.Equal(last.Start.Add(last.Duration)) {
+		t.Fatalf("stats %+v; last fragment ended %v", st, last.Start.Add(last.Duration))
+	}
+}
+
+// TestCardFilledByOthersPausesAndResumes: another program fills the card;
+// with nothing of its own to delete, recording pauses with an event, and
+// resumes once there is room again.
+func TestCardFilledByOthersPausesAndResumes(t *testing.T) {
+	card := mountTmpfs(t, "4m")
+	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), Quota: Quota{Bytes: 1 << 30}, RetryPause: 50 * time.Millisecond})
+	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	e.record(rec.fragments(1, 5*time.Second))
+	filler := filepath.Join(card, "their-file")
+	f, _ := os.Create(filler)
+	f.Write(make([]byte, 4<<20)) // fills the card, error ignored
+	f.Close()
+	paused := false
+	for _, fr := range rec.fragments(1, 10*time.Second) {
+		if err := e.store.Append(fr); errors.Is(err, ErrPaused) {
+			paused = true
+			if !strings.Contains(err.Error(), "storage full") {
+				t.Errorf("pause reason: %v", err)
+			}
+		}
+	}
+	if !paused || !e.hasEvent(EventPaused) || e.store.Stats().Paused != "storage full" {
+		t.Fatalf("no pause on a full card: events %v stats %+v", e.eventKinds(), e.store.Stats())
+	}
+	os.Remove(filler)
+	time.Sleep(60 * time.Millisecond)
+	resumed := false
+	for _, fr := range rec.fragments(1, 5*time.Second) {
+		if err := e.store.Append(fr); err == nil {
+			resumed = true
+		}
+	}
+	if !resumed || !e.hasEvent(EventResumed) || e.store.Paused() != nil {
+		t.Fatalf("did not resume: events %v", e.eventKinds())
+	}
+}
+
+func TestReadOnlyCardPausesAndResumes(t *testing.T) {
+	card := mountTmpfs(t, "16m")
+	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), RetryPause: 50 * time.Millisecond, Quota: Quota{Bytes: 1 << 30}})
+	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	e.record(rec.fragments(1, 5*time.Second))
+	// The kernel remounts a failing card read-only after the write errors
+	// that made the store let go of its volume: stand in for both.
+	e.store.writeMu.Lock()
+	e.store.dropActive()
+	e.store.writeMu.Unlock()
+	remount(t, card, "ro")
+	failed := 0
+	for _, fr := range rec.fragments(1, 5*time.Second) {
+		if err := e.store.Append(fr); err != nil {
+			failed++
+		}
+	}
+	if failed == 0 || e.store.Stats().Paused != "storage read-only" {
+		t.Fatalf("read-only card: %d failures, stats %+v, events %v", failed, e.store.Stats(), e.eventKinds())
+	}
+	remount(t, card, "rw")
+	time.Sleep(60 * time.Millisecond)
+	e.record(rec.fragments(1, 5*time.Second)[1:])
+	if !e.hasEvent(EventResumed) {
+		t.Fatalf("events: %v", e.eventKinds())
+	}
+	tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
+	if len(tl.Spans) != 2 {
+		t.Fatalf("want the paused time as a gap: %+v\nevents %+v\nstats %+v", tl.Spans, e.events, e.store.Stats())
+	}
+}
+
+func TestMissingCardPausesAndResumes(t *testing.T) {
+	card := mountTmpfs(t, "16m")
+	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), VolumeSize: 1 << 20, RetryPause: 50 * time.Millisecond, Quota: Quota{Bytes: 1 << 30}})
+	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	e.record(rec.fragments(1, 5*time.Second))
+	// The card goes away: its mount point is an empty directory.
+	if out, err := exec.Command("umount", "-l", card).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+	failed := 0
+	for _, fr := range rec.fragments(1, 30*time.Second) { // enough to need a new volume
+		if err := e.store.Append(fr); err != nil {
+			failed++
+		}
+	}
+	if failed == 0 || e.store.Stats().Paused != "storage missing" {
+		t.Fatalf("missing card: %d failures, stats %+v, events %v", failed, e.store.Stats(), e.eventKinds())
+	}
+	if _, err := os.Stat(filepath.Join(card, "rec")); err == nil {
+		t.Fatal("the store recreated its directory on the bare mount point")
+	}
+	// A card is back (formatted, with the directory).
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", card).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	os.MkdirAll(filepath.Join(card, "rec"), 0o700)
+	time.Sleep(60 * time.Millisecond)
+	e.record(rec.fragments(1, 5*time.Second)[1:])
+	if !e.hasEvent(EventResumed) {
+		t.Fatalf("events: %v", e.eventKinds())
+	}
+}

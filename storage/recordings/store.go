@@ -1,0 +1,953 @@
+package recordings
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/volume"
+)
+
+// Errors of the store.
+var (
+	// ErrPaused: recording is paused because the card cannot be written;
+	// the store retries by itself.
+	ErrPaused = errors.New("recordings: recording paused")
+	// ErrRange: the time range is empty or reversed.
+	ErrRange = errors.New("recordings: bad time range")
+	// ErrNoRecording: nothing was recorded in the range.
+	ErrNoRecording = errors.New("recordings: nothing recorded in the range")
+	// ErrTooLong: the range holds more than an export may.
+	ErrTooLong = errors.New("recordings: range too long to export")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("recordings: store closed")
+)
+
+// MinVolumeSize is the smallest volume a store makes, whatever the quota.
+const MinVolumeSize = 1 << 20
+
+// Event is something the owner should hear about: a quarantined volume,
+// recording paused or resumed.
+type Event struct {
+	Kind    string
+	Message string
+	Data    map[string]string
+}
+
+// Event kinds.
+const (
+	EventQuarantined = "recording.quarantined"
+	EventMissing     = "recording.volume_missing"
+	EventForeign     = "recording.foreign_file"
+	EventPaused      = "recording.paused"
+	EventResumed     = "recording.resumed"
+)
+
+// Options tune Open. The zero value means defaults, except Dir.
+type Options struct {
+	// Dir holds the volumes; it is created if missing at Open.
+	Dir string
+	// VolumeSize bounds each volume (default 256 MiB); a quota smaller
+	// than four volumes shrinks the volumes to a quarter of it (but not
+	// below 1 MiB).
+	VolumeSize int64
+	// Quota bounds the bytes kept (default 10% of the file system).
+	Quota Quota
+	// RetryPause is how long recording stays paused after a write error
+	// before the store tries again (default 5 s).
+	RetryPause time.Duration
+	// MaxExport bounds the recorded time one export may hold (default
+	// 24 h).
+	MaxExport time.Duration
+	// NoSync skips fsync (tests of everything else only).
+	NoSync bool
+	// Notify receives events (nil drops them). It must not block.
+	Notify func(Event)
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Fragment is what the recorder appends.
+type Fragment struct {
+	Stream   uint32
+	Start    time.Time
+	Duration time.Duration
+	// Key: playback can start here. Audio: it has audio samples.
+	Key, Audio bool
+	// Init is the init segment the fragment needs; it is stored again
+	// only when it changes.
+	Init []byte
+	// Data is the fragment (moof + mdat).
+	Data []byte
+}
+
+// Span is a stretch of continuous recording of a stream.
+type Span struct {
+	Stream uint32    `json:"stream"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+}
+
+// Volume states in the catalog.
+const (
+	stateActive      = "active"
+	stateClosed      = "closed"
+	stateQuarantined = "quarantined"
+)
+
+// vol is a volume's catalog record.
+type vol struct {
+	ID      uint64    `json:"id"`
+	File    string    `json:"file"`
+	State   string    `json:"state"`
+	Bytes   int64     `json:"bytes"`
+	Created time.Time `json:"created"`
+	Spans   []Span    `json:"spans,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+func (v *vol) first() time.Time {
+	if len(v.Spans) == 0 {
+		return time.Time{}
+	}
+	return v.Spans[0].Start
+}
+
+// Store is the ring of recording volumes.
+type Store struct {
+	opts Options
+	cat  *storage.Catalog
+	log  *slog.Logger
+
+	// writeMu serialises appends, rotations and deletions.
+	writeMu sync.Mutex
+	// handleMu guards the active volume's handle: readers hold it shared
+	// while they read, rotation exclusively while it closes the handle.
+	handleMu sync.RWMutex
+	active   *volume.Volume
+	inits    map[uint32][]byte // last init written per stream, active volume
+
+	// mu guards the index below; it is never held during disk I/O.
+	mu         sync.Mutex
+	vols       []*vol // ascending ID
+	nextID     uint64
+	quota      int64
+	volumeSize int64
+	paused     error
+	retryAt    time.Time
+	closed     bool
+	stats      Stats
+}
+
+// Stats is a store's state and counters.
+type Stats struct {
+	Volumes     int       `json:"volumes"`
+	Quarantined int       `json:"quarantined"`
+	Bytes       int64     `json:"bytes"`
+	Quota       int64     `json:"quota_bytes"`
+	VolumeSize  int64     `json:"volume_bytes"`
+	FreeBytes   int64     `json:"free_bytes"`
+	Oldest      time.Time `json:"oldest,omitzero"`
+	Newest      time.Time `json:"newest,omitzero"`
+	Paused      string    `json:"paused,omitempty"`
+	Fragments   uint64    `json:"fragments_written"`
+	Written     int64     `json:"bytes_written"`
+	Dropped     uint64    `json:"fragments_dropped"`
+	Deleted     uint64    `json:"volumes_deleted"`
+}
+
+var volPrefix = []byte("vol/")
+
+func volKey(id uint64) []byte {
+	return binary.BigEndian.AppendUint64(bytes.Clone(volPrefix), id)
+}
+
+func volFile(id uint64) string { return fmt.Sprintf("vol-%016x.db", id) }
+
+func parseVolFile(name string) (uint64, bool) {
+	hex, ok := strings.CutPrefix(name, "vol-")
+	if !ok {
+		return 0, false
+	}
+	hex, ok = strings.CutSuffix(hex, ".db")
+	if !ok || len(hex) != 16 {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(hex, 16, 64)
+	return id, err == nil
+}
+
+// Open opens the store in opts.Dir, indexed in cat, and recovers from
+// whatever a crash or a bad card left behind. It fails only on a bad
+// option: trouble with the card pauses recording instead.
+func Open(cat *storage.Catalog, opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("recordings: no directory")
+	}
+	if opts.VolumeSize <= 0 {
+		opts.VolumeSize = volume.DefaultMaxSize
+	}
+	if opts.Quota.Bytes == 0 && opts.Quota.Percent == 0 {
+		opts.Quota.Percent = 10
+	}
+	if opts.Quota.Bytes < 0 || opts.Quota.Percent < 0 || opts.Quota.Percent > 100 {
+		return nil, fmt.Errorf("%w: %v", ErrQuota, opts.Quota)
+	}
+	if opts.RetryPause <= 0 {
+		opts.RetryPause = 5 * time.Second
+	}
+	if opts.MaxExport <= 0 {
+		opts.MaxExport = 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Notify == nil {
+		opts.Notify = func(Event) {}
+	}
+	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, inits: map[uint32][]byte{}}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		s.pause(fmt.Errorf("recordings: %w", err))
+	}
+	s.sizeQuota()
+	if err := s.recover(); err != nil {
+		s.pause(err)
+	}
+	return s, nil
+}
+
+// sizeQuota works out the quota in bytes and the volume size from it.
+func (s *Store) sizeQuota() {
+	q := s.opts.Quota.Bytes
+	if s.opts.Quota.Percent > 0 {
+		total, _, err := fsSpace(s.opts.Dir)
+		if err != nil {
+			s.log.Warn("recordings: cannot size the file system", "dir", s.opts.Dir, "err", err)
+		}
+		q = int64(float64(total) * s.opts.Quota.Percent / 100)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quota = q
+	s.volumeSize = max(min(s.opts.VolumeSize, q/4), MinVolumeSize)
+}
+
+func (s *Store) notify(kind, msg string, kv ...string) {
+	data := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		data[kv[i]] = kv[i+1]
+	}
+	s.log.Warn(msg, "event", kind, "data", data)
+	s.opts.Notify(Event{Kind: kind, Message: msg, Data: data})
+}
+
+// recover loads the catalog's volume list and reconciles it with the
+// directory: missing volumes are dropped, orphans adopted or moved aside,
+// and the volume that was being written is checked.
+func (s *Store) recover() error {
+	var recs []*vol
+	err := s.cat.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(storage.BucketRecordings).Cursor()
+		for k, v := c.Seek(volPrefix); k != nil && bytes.HasPrefix(k, volPrefix); k, v = c.Next() {
+			var r vol
+			if err := json.Unmarshal(v, &r); err != nil || r.File != volFile(r.ID) {
+				s.log.Warn("recordings: unreadable catalog record dropped", "key", fmt.Sprintf("%x", k))
+				continue
+			}
+			recs = append(recs, &r)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recordings: catalog: %w", err)
+	}
+	known := map[uint64]*vol{}
+	for _, r := range recs {
+		known[r.ID] = r
+	}
+	entries, err := os.ReadDir(s.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("recordings: %w", err)
+	}
+	onDisk := map[uint64]bool{}
+	var orphans []uint64
+	for _, e := range entries {
+		id, ok := parseVolFile(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		onDisk[id] = true
+		if known[id] == nil {
+			orphans = append(orphans, id)
+		}
+	}
+	var drop []uint64
+	var keep []*vol
+	for _, r := range recs {
+		if !onDisk[r.ID] {
+			s.notify(EventMissing, "recordings: a volume listed in the catalog is missing; its recordings are lost",
+				"volume", r.File, "first", r.first().Format(time.RFC3339))
+			drop = append(drop, r.ID)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	// Adopt orphans: a volume created just before a crash, or listed in a
+	// catalog that was lost.
+	slices.Sort(orphans)
+	var adopted []*vol
+	for _, id := range orphans {
+		if r := s.adopt(id); r != nil {
+			adopted = append(adopted, r)
+		}
+	}
+	keep = append(keep, adopted...)
+	slices.SortFunc(keep, func(a, b *vol) int { return cmpU64(a.ID, b.ID) })
+
+	// Only the newest volume may be written; any other "active" one (two
+	// after a crash in the middle of a rotation) is closed.
+	var changed []*vol
+	for i, r := range keep {
+		if r.State == stateActive && i != len(keep)-1 {
+			r.State = stateClosed
+			changed = append(changed, r)
+		}
+	}
+	if n := len(keep); n > 0 && keep[n-1].State == stateActive {
+		last := keep[n-1]
+		if err := s.openActive(last); err != nil {
+			changed = append(changed, last)
+		}
+	}
+	for _, r := range keep {
+		if r.State != stateActive {
+			if fi, err := os.Stat(filepath.Join(s.opts.Dir, r.File)); err == nil {
+				r.Bytes = fi.Size()
+			}
+		}
+	}
+	changed = append(changed, adopted...)
+	if err := s.saveRecords(changed, drop); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.vols = keep
+	for _, r := range keep {
+		s.nextID = max(s.nextID, r.ID+1)
+	}
+	for _, id := range orphans {
+		s.nextID = max(s.nextID, id+1)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// adopt examines a volume file the catalog does not list.
+func (s *Store) adopt(id uint64) *vol {
+	name := volFile(id)
+	path := filepath.Join(s.opts.Dir, name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	err = volume.Check(path, volume.Options{})
+	switch {
+	case err == nil:
+	case errors.Is(err, volume.ErrNotVolume) && fi.Size() <= 64<<10:
+		// A volume whose creation a crash interrupted: nothing in it.
+		s.log.Info("recordings: removing an unfinished volume", "file", name)
+		os.Remove(path)
+		return nil
+	case errors.Is(err, volume.ErrNotVolume):
+		s.moveAside(path, err)
+		return nil
+	default:
+		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined",
+			"volume", name, "reason", err.Error())
+		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}
+	}
+	v, err := volume.Open(path, volume.Options{ReadOnly: true})
+	if err != nil {
+		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined", "volume", name, "reason", err.Error())
+		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}
+	}
+	defer v.Close()
+	if v.ID() != id {
+		s.moveAside(path, fmt.Errorf("volume says it is number %d", v.ID()))
+		return nil
+	}
+	r := &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: v.Created()}
+	r.Spans = scanSpans(v)
+	s.log.Info("recordings: adopted a volume missing from the catalog", "file", name, "spans", len(r.Spans))
+	return r
+}
+
+// moveAside moves a file that is not a camd volume out of the way, into
+// the quarantine directory: it is not camd's to delete.
+func (s *Store) moveAside(path string, why error) {
+	dir := filepath.Join(s.opts.Dir, "quarantine")
+	os.MkdirAll(dir, 0o700)
+	to := filepath.Join(dir, fmt.Sprintf("%s.%s", filepath.Base(path), s.opts.Now().UTC().Format("20060102T150405Z")))
+	if err := os.Rename(path, to); err != nil {
+		s.log.Error("recordings: cannot move a foreign file aside", "file", path, "err", err)
+		return
+	}
+	s.notify(EventForeign, "recordings: a file that is not a camd volume was moved aside",
+		"file", filepath.Base(path), "moved_to", to, "reason", why.Error())
+}
+
+// openActive checks and opens the volume that was being written. A damaged
+// one is quarantined: recording goes on in a new volume.
+func (s *Store) openActive(r *vol) error {
+	path := filepath.Join(s.opts.Dir, r.File)
+	err := volume.Check(path, volume.Options{})
+	var v *volume.Volume
+	if err == nil {
+		v, err = volume.Open(path, volume.Options{MaxSize: max(s.volumeSize, r.Bytes), NoSync: s.opts.NoSync})
+	}
+	if errors.Is(err, volume.ErrNotVolume) {
+		s.moveAside(path, err)
+		r.State, r.Reason = stateQuarantined, err.Error()
+		return err
+	}
+	if err != nil && !errors.Is(err, volume.ErrDamaged) {
+		return err // the card, not the volume: try again later
+	}
+	if err != nil {
+		fi, _ := os.Stat(path)
+		if fi != nil {
+			r.Bytes = fi.Size()
+		}
+		r.State, r.Reason = stateQuarantined, err.Error()
+		s.notify(EventQuarantined, "recordings: the volume being written was damaged; quarantined, recording continues in a new one",
+			"volume", r.File, "reason", err.Error())
+		return err
+	}
+	r.Spans = scanSpans(v)
+	r.Bytes = v.Size()
+	s.handleMu.Lock()
+	s.active = v
+	s.handleMu.Unlock()
+	s.inits = map[uint32][]byte{}
+	return nil
+}
+
+// mergeGap is the largest hole between fragments that still counts as
+// continuous recording.
+const mergeGap = 250 * time.Millisecond
+
+// scanSpans rebuilds a volume's spans from its fragments.
+func scanSpans(v *volume.Volume) []Span {
+	var spans []Span
+	last := map[uint32]int{}
+	v.All(func(f volume.Fragment) bool {
+		spans = addSpan(spans, last, f.Stream, time.Unix(0, f.Start), time.Unix(0, f.End()))
+		return true
+	})
+	return spans
+}
+
+// addSpan extends the stream's last span or starts a new one. last maps
+// streams to their last span's index (nil: search).
+func addSpan(spans []Span, last map[uint32]int, stream uint32, start, end time.Time) []Span {
+	i, ok := -1, false
+	if last != nil {
+		i, ok = last[stream]
+	} else {
+		for j := len(spans) - 1; j >= 0; j-- {
+			if spans[j].Stream == stream {
+				i, ok = j, true
+				break
+			}
+		}
+	}
+	if ok && !start.Before(spans[i].Start) && start.Sub(spans[i].End) <= mergeGap {
+		if end.After(spans[i].End) {
+			spans[i].End = end
+		}
+		return spans
+	}
+	spans = append(spans, Span{Stream: stream, Start: start, End: end})
+	if last != nil {
+		last[stream] = len(spans) - 1
+	}
+	return spans
+}
+
+// saveRecords writes changed records and deletes dropped ones in one
+// catalog transaction.
+func (s *Store) saveRecords(changed []*vol, drop []uint64) error {
+	if len(changed) == 0 && len(drop) == 0 {
+		return nil
+	}
+	return s.cat.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(storage.BucketRecordings)
+		for _, r := range changed {
+			buf, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(volKey(r.ID), buf); err != nil {
+				return err
+			}
+		}
+		for _, id := range drop {
+			if err := b.Delete(volKey(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// copyVol copies a record under s.mu for writing outside it.
+func copyVol(r *vol) *vol {
+	c := *r
+	c.Spans = slices.Clone(r.Spans)
+	return &c
+}
+
+// pause records a write failure; the caller holds no lock.
+func (s *Store) pause(err error) {
+	s.mu.Lock()
+	was := s.paused
+	s.paused = err
+	s.retryAt = s.opts.Now().Add(s.opts.RetryPause)
+	s.mu.Unlock()
+	if was == nil {
+		s.notify(EventPaused, "recordings: recording paused: "+reason(err), "reason", reason(err), "error", err.Error())
+	}
+}
+
+// reason names the kind of trouble in words for the owner.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "storage full"
+	case errors.Is(err, syscall.EROFS):
+		return "storage read-only"
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
+		return "storage missing"
+	case errors.Is(err, syscall.EIO):
+		return "storage failing"
+	case errors.Is(err, errQuotaTooSmall):
+		return "quota too small"
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "no space left"):
+		return "storage full"
+	case strings.Contains(msg, "read-only file system"):
+		return "storage read-only"
+	case strings.Contains(msg, "no such file"):
+		return "storage missing"
+	case strings.Contains(msg, "input/output error"):
+		return "storage failing"
+	}
+	return "storage error"
+}
+
+var errQuotaTooSmall = errors.New("recordings: quota smaller than the least volume")
+
+// Append stores a fragment in the newest volume, starting a new volume
+// when it is full or the clock went back, and deletes the oldest volumes
+// first if the quota would be passed. While recording is paused it drops
+// the fragment and returns ErrPaused until it is time to try again.
+func (s *Store) Append(f Fragment) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.paused != nil && s.opts.Now().Before(s.retryAt) {
+		s.stats.Dropped++
+		err := s.paused
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrPaused, reason(err))
+	}
+	wasPaused := s.paused != nil
+	s.mu.Unlock()
+
+	err := s.append(f)
+	if err != nil {
+		s.mu.Lock()
+		s.stats.Dropped++
+		s.mu.Unlock()
+		s.pause(err)
+		return fmt.Errorf("%w: %s: %v", ErrPaused, reason(err), err)
+	}
+	if wasPaused {
+		s.mu.Lock()
+		s.paused = nil
+		s.mu.Unlock()
+		s.notify(EventResumed, "recordings: recording resumed")
+	}
+	return nil
+}
+
+// append does Append's work; it holds writeMu.
+func (s *Store) append(f Fragment) error {
+	if f.Start.UnixNano() < 0 || f.Duration < 0 {
+		return fmt.Errorf("recordings: fragment at %v is out of range", f.Start)
+	}
+	if s.active == nil {
+		if err := s.reopen(); err != nil {
+			return err
+		}
+	}
+	// Keys of a stream grow: a clock set back starts a new volume.
+	if last, ok := s.active.Last(f.Stream); ok && f.Start.UnixNano() <= last.Start {
+		s.log.Warn("recordings: time went back; starting a new volume", "last", time.Unix(0, last.Start), "now", f.Start)
+		if err := s.rotate(); err != nil {
+			return err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		init := f.Init
+		if bytes.Equal(s.inits[f.Stream], f.Init) {
+			init = nil
+		}
+		if err := s.makeRoom(int64(len(f.Data) + len(init))); err != nil {
+			return err
+		}
+		vf := volume.Fragment{Key: volume.Key{Stream: f.Stream, Start: f.Start.UnixNano()}, Duration: f.Duration}
+		if f.Key {
+			vf.Flags |= volume.Keyframe
+		}
+		if f.Audio {
+			vf.Flags |= volume.Audio
+		}
+		err := s.active.Append(vf, f.Data, init)
+		switch {
+		case err == nil:
+			if init != nil {
+				s.inits[f.Stream] = f.Init
+			}
+			size := s.active.Size()
+			s.mu.Lock()
+			a := s.vols[len(s.vols)-1]
+			a.Spans = addSpan(a.Spans, nil, f.Stream, f.Start, f.Start.Add(f.Duration))
+			a.Bytes = size
+			s.stats.Fragments++
+			s.stats.Written += int64(len(f.Data) + len(init))
+			s.mu.Unlock()
+			return nil
+		case errors.Is(err, volume.ErrFull) && attempt == 0:
+			if err := s.rotate(); err != nil {
+				return err
+			}
+		case attempt == 0 && isNoSpace(err) && s.deleteOldest():
+			// The disk filled (with other files, or our accounting lags
+			// behind the file system's): make room and try once more.
+		default:
+			s.dropActive()
+			return err
+		}
+	}
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left")
+}
+
+// reopen opens the active volume again after a failure, or creates the
+// first one.
+func (s *Store) reopen() error {
+	s.sizeQuota()
+	s.mu.Lock()
+	if s.quota < 2*MinVolumeSize {
+		q := s.quota
+		s.mu.Unlock()
+		return fmt.Errorf("%w: quota %d bytes, a volume needs %d", errQuotaTooSmall, q, MinVolumeSize)
+	}
+	var last *vol
+	if n := len(s.vols); n > 0 && s.vols[n-1].State == stateActive {
+		last = copyVol(s.vols[n-1])
+	}
+	s.mu.Unlock()
+	if _, err := os.Stat(s.opts.Dir); err != nil {
+		return fmt.Errorf("recordings: %w", err) // never recreate a card's mount point
+	}
+	if last != nil {
+		if err := s.openActive(last); err != nil {
+			s.replace(last)
+			if err := s.saveRecords([]*vol{last}, nil); err != nil {
+				return err
+			}
+			return s.create()
+		}
+		s.replace(last)
+		return nil
+	}
+	return s.create()
+}
+
+// replace puts an updated copy of a record in the index.
+func (s *Store) replace(r *vol) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, v := range s.vols {
+		if v.ID == r.ID {
+			s.vols[i] = r
+		}
+	}
+}
+
+// create starts a new active volume, closing the current one in the same
+// catalog transaction.
+func (s *Store) create() error {
+	s.mu.Lock()
+	id := s.nextID
+	size := s.volumeSize
+	var prev *vol
+	if n := len(s.vols); n > 0 && s.vols[n-1].State == stateActive {
+		prev = copyVol(s.vols[n-1])
+		prev.State = stateClosed
+	}
+	s.mu.Unlock()
+	path := filepath.Join(s.opts.Dir, volFile(id))
+	v, err := volume.Create(path, id, volume.Options{MaxSize: size, NoSync: s.opts.NoSync})
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			s.mu.Lock()
+			s.nextID++
+			s.mu.Unlock()
+		}
+		return err
+	}
+	r := &vol{ID: id, File: volFile(id), State: stateActive, Bytes: v.Size(), Created: v.Created()}
+	changed := []*vol{r}
+	if prev != nil {
+		changed = append(changed, prev)
+	}
+	if err := s.saveRecords(changed, nil); err != nil {
+		v.Close()
+		os.Remove(path)
+		return err
+	}
+	s.handleMu.Lock()
+	s.active = v
+	s.handleMu.Unlock()
+	s.inits = map[uint32][]byte{}
+	s.mu.Lock()
+	s.nextID = id + 1
+	if prev != nil {
+		s.vols[len(s.vols)-1] = prev
+	}
+	s.vols = append(s.vols, r)
+	s.mu.Unlock()
+	s.log.Debug("recordings: new volume", "file", r.File, "max_bytes", size)
+	return nil
+}
+
+// rotate closes the active volume and starts a new one.
+func (s *Store) rotate() error {
+	s.closeActive()
+	return s.create()
+}
+
+// closeActive closes the active volume's handle; its record stays active
+// until create closes it in the catalog.
+func (s *Store) closeActive() {
+	s.handleMu.Lock()
+	v := s.active
+	s.active = nil
+	s.handleMu.Unlock()
+	if v != nil {
+		v.Close()
+		s.mu.Lock()
+		if n := len(s.vols); n > 0 && s.vols[n-1].ID == v.ID() {
+			s.vols[n-1].Bytes = v.Size()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// dropActive closes the active handle after a write error: the next
+// attempt reopens (and checks) it.
+func (s *Store) dropActive() { s.closeActive() }
+
+// makeRoom deletes the oldest volumes until need more bytes fit in the
+// quota. The active volume is deleted only after a rotation, when it is
+// alone and too big for a quota smaller than a volume.
+func (s *Store) makeRoom(need int64) error {
+	for {
+		s.mu.Lock()
+		used := int64(0)
+		for _, v := range s.vols {
+			used += v.Bytes
+		}
+		over := used+need > s.quota
+		deletable := len(s.vols) > 1
+		alone := len(s.vols) == 1 && s.vols[0].State == stateActive
+		hasSpans := len(s.vols) == 1 && len(s.vols[0].Spans) > 0
+		s.mu.Unlock()
+		if !over {
+			return nil
+		}
+		if deletable {
+			s.deleteOldest()
+			continue
+		}
+		if alone && hasSpans && s.active != nil {
+			// The one volume holds the whole quota: start afresh.
+			if err := s.rotate(); err != nil {
+				return err
+			}
+			continue
+		}
+		return nil
+	}
+}
+
+// deleteOldest removes the oldest volume other than the active one: its
+// record first, then the file (a crash in between leaves an orphan that
+// the next start adopts, so nothing is lost unaccounted).
+func (s *Store) deleteOldest() bool {
+	s.mu.Lock()
+	if len(s.vols) < 2 {
+		s.mu.Unlock()
+		return false
+	}
+	r := s.vols[0]
+	s.vols = s.vols[1:]
+	s.stats.Deleted++
+	s.mu.Unlock()
+	if err := s.saveRecords(nil, []uint64{r.ID}); err != nil {
+		s.log.Warn("recordings: catalog update for a deleted volume failed", "file", r.File, "err", err)
+	}
+	if err := os.Remove(filepath.Join(s.opts.Dir, r.File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("recordings: cannot delete a volume", "file", r.File, "err", err)
+	}
+	s.log.Debug("recordings: deleted the oldest volume", "file", r.File, "bytes", r.Bytes, "first", r.first())
+	return true
+}
+
+// Delete removes every volume whose recordings all end before before
+// (all of them, the one being written included, for a zero time).
+func (s *Store) Delete(before time.Time) (int, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	all := before.IsZero()
+	if all {
+		s.closeActive()
+	}
+	s.mu.Lock()
+	var gone []*vol
+	var keep []*vol
+	for _, r := range s.vols {
+		end := time.Time{}
+		for _, sp := range r.Spans {
+			if sp.End.After(end) {
+				end = sp.End
+			}
+		}
+		if all || (r.State != stateActive && !end.After(before)) {
+			gone = append(gone, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	s.vols = keep
+	s.mu.Unlock()
+	ids := make([]uint64, len(gone))
+	for i, r := range gone {
+		ids[i] = r.ID
+	}
+	if err := s.saveRecords(nil, ids); err != nil {
+		return 0, err
+	}
+	for _, r := range gone {
+		os.Remove(filepath.Join(s.opts.Dir, r.File))
+	}
+	return len(gone), nil
+}
+
+// Stats returns the store's state.
+func (s *Store) Stats() Stats {
+	_, free, _ := fsSpace(s.opts.Dir)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Quota, st.VolumeSize, st.FreeBytes = s.quota, s.volumeSize, free
+	if s.paused != nil {
+		st.Paused = reason(s.paused)
+	}
+	for _, r := range s.vols {
+		st.Bytes += r.Bytes
+		if r.State == stateQuarantined {
+			st.Quarantined++
+			continue
+		}
+		st.Volumes++
+		for _, sp := range r.Spans {
+			if st.Oldest.IsZero() || sp.Start.Before(st.Oldest) {
+				st.Oldest = sp.Start
+			}
+			if sp.End.After(st.Newest) {
+				st.Newest = sp.End
+			}
+		}
+	}
+	return st
+}
+
+// Paused reports why recording is paused, or nil.
+func (s *Store) Paused() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused
+}
+
+// Close saves the active volume's spans and closes it. It is safe to call
+// twice.
+func (s *Store) Close() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.closeActive()
+	s.mu.Lock()
+	var last []*vol
+	if n := len(s.vols); n > 0 && s.vols[n-1].State == stateActive {
+		last = []*vol{copyVol(s.vols[n-1])}
+	}
+	s.mu.Unlock()
+	return s.saveRecords(last, nil)
+}

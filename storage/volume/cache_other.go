@@ -1,0 +1,9 @@
+//go:build !linux
+
+package volume
+
+import "os"
+
+func randomAccess(*os.File) {}
+
+func dropCache(*os.File) {}

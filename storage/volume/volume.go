@@ -1,0 +1,647 @@
+package volume
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Format is the volume layout this build writes and reads.
+const Format = 1
+
+// DefaultMaxSize is the default bound of a volume file.
+const DefaultMaxSize = 256 << 20
+
+// Errors of volumes.
+var (
+	ErrNotVolume   = errors.New("volume: not a camd recording volume")
+	ErrNewerFormat = errors.New("volume: written by a newer camd")
+	ErrDamaged     = errors.New("volume: damaged")
+	ErrFull        = errors.New("volume: full")
+	ErrOrder       = errors.New("volume: fragment out of key order")
+	ErrNotFound    = errors.New("volume: fragment not found")
+	ErrReadOnly    = errors.New("volume: opened read-only")
+	ErrLocked      = errors.New("volume: in use")
+	ErrTooLarge    = errors.New("volume: fragment too large")
+)
+
+var (
+	bucketMeta  = []byte("camd")
+	bucketInits = []byte("inits")
+	bucketFrags = []byte("frags")
+	keyData     = []byte("m")
+	magic       = []byte("camd recording volume")
+)
+
+// Options tune Create and Open. The zero value means defaults.
+type Options struct {
+	// MaxSize bounds the file (default 256 MiB, at least 1 MiB).
+	MaxSize int64
+	// ReadOnly opens for reading only (Open).
+	ReadOnly bool
+	// LockTimeout is how long to wait for another holder's lock
+	// (default 2 s).
+	LockTimeout time.Duration
+	// NoSync skips fsync: only for tests and benchmarks of everything
+	// else.
+	NoSync bool
+	// File, when set, is an open descriptor of the volume that Open reads
+	// through (it keeps a volume readable after it was unlinked).
+	File *os.File
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxSize <= 0 {
+		o.MaxSize = DefaultMaxSize
+	}
+	o.MaxSize = max(o.MaxSize, 1<<20)
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 2 * time.Second
+	}
+	return o
+}
+
+// Key orders fragments: by stream, then start time.
+type Key struct {
+	Stream uint32
+	// Start is Unix ns (not negative).
+	Start int64
+}
+
+// KeySize is the length of an encoded key.
+const KeySize = 12
+
+// Bytes encodes the key big-endian, so that byte order is time order.
+func (k Key) Bytes() []byte {
+	b := make([]byte, KeySize)
+	binary.BigEndian.PutUint32(b, k.Stream)
+	binary.BigEndian.PutUint64(b[4:], uint64(max(k.Start, 0)))
+	return b
+}
+
+// ParseKey decodes a key.
+func ParseKey(b []byte) (Key, bool) {
+	if len(b) != KeySize {
+		return Key{}, false
+	}
+	start := binary.BigEndian.Uint64(b[4:])
+	if start > 1<<62 {
+		return Key{}, false
+	}
+	return Key{Stream: binary.BigEndian.Uint32(b), Start: int64(start)}, true
+}
+
+// Flags describe a fragment.
+type Flags uint8
+
+// Fragment flags.
+const (
+	// Keyframe: playback can start at this fragment.
+	Keyframe Flags = 1 << iota
+	// Audio: the fragment carries audio samples.
+	Audio
+)
+
+// Fragment describes a stored fragment.
+type Fragment struct {
+	Key
+	Duration time.Duration
+	// Size is the length of the fragment's data.
+	Size  int
+	Flags Flags
+}
+
+// End is the Unix ns at which the fragment ends.
+func (f Fragment) End() int64 { return f.Start + int64(f.Duration) }
+
+// MaxFragment bounds a fragment's data, and MaxDuration its duration (they
+// share the 64 bits of the bucket sequence: see pack).
+const (
+	MaxFragment = 64 << 20
+	MaxDuration = (1<<27 - 1) * time.Microsecond
+)
+
+// pack stores size, duration and flags in a bucket's sequence number:
+// bits 0-31 size, 32-58 duration in µs, 59-63 flags. The parent bucket
+// holds it in the 16-byte bucket header beside the key, so listing a
+// volume never reads the fragments' own pages.
+func pack(f Fragment) uint64 {
+	return uint64(uint32(f.Size)) | uint64(f.Duration/time.Microsecond)<<32 | uint64(f.Flags&0x1f)<<59
+}
+
+func unpack(k Key, seq uint64) Fragment {
+	return Fragment{
+		Key:      k,
+		Size:     int(uint32(seq)),
+		Duration: time.Duration(seq>>32&(1<<27-1)) * time.Microsecond,
+		Flags:    Flags(seq >> 59),
+	}
+}
+
+// Volume is one recording volume: a bbolt file of fragments.
+type Volume struct {
+	db       *bbolt.DB
+	path     string
+	id       uint64
+	created  time.Time
+	readOnly bool
+	maxSize  int64
+
+	mu   sync.Mutex
+	last map[uint32]Key // last key per stream (writable volumes)
+}
+
+func bboltOptions(o Options, readOnly bool) *bbolt.Options {
+	bo := &bbolt.Options{
+		Timeout:  o.LockTimeout,
+		ReadOnly: readOnly,
+		// The freelist is written at every commit (one page). Without it
+		// bbolt rebuilds it at open by walking the tree in a goroutine
+		// that panics, out of reach of recover, on the damage it finds.
+		NoFreelistSync: false,
+		FreelistType:   bbolt.FreelistMapType,
+		NoSync:         o.NoSync,
+		NoGrowSync:     o.NoSync,
+	}
+	if !readOnly {
+		bo.MaxSize = int(o.MaxSize)
+		// Map the whole volume at once: the mapping never moves, so a
+		// reader never holds up the writer's remap.
+		bo.InitialMmapSize = int(o.MaxSize)
+	}
+	pinned := o.File
+	bo.OpenFile = func(name string, flag int, mode os.FileMode) (*os.File, error) {
+		if pinned != nil {
+			name = fmt.Sprintf("/proc/self/fd/%d", pinned.Fd())
+		}
+		f, err := os.OpenFile(name, flag, mode)
+		if err == nil {
+			randomAccess(f)
+		}
+		return f, err
+	}
+	return bo
+}
+
+func openDB(path string, o Options, readOnly bool) (*bbolt.DB, error) {
+	db, err := bbolt.Open(path, 0o600, bboltOptions(o, readOnly))
+	switch {
+	case err == nil:
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w: %s: %v", ErrNotVolume, path, err)
+	case isIOError(err):
+		return nil, fmt.Errorf("volume: open %s: %w", path, err) // the card, not the file
+	default:
+		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
+	}
+	if !readOnly {
+		// Grow the file in steps: fewer truncate+fsync pairs, little slack.
+		db.AllocSize = int(min(4<<20, o.MaxSize/8))
+	}
+	return db, nil
+}
+
+// evict drops a closed volume's pages from the page cache.
+func evict(path string) {
+	if f, err := os.Open(path); err == nil {
+		dropCache(f)
+		f.Close()
+	}
+}
+
+// isIOError tells an error of the system (read-only file system, I/O
+// error, missing file) from damage bbolt found in the file.
+func isIOError(err error) bool {
+	var pe *fs.PathError
+	var errno syscall.Errno
+	return errors.As(err, &pe) || errors.As(err, &errno)
+}
+
+// Create makes a new volume file at path, which must not exist.
+func Create(path string, id uint64, opts Options) (*Volume, error) {
+	opts = opts.withDefaults()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("volume: create: %w", err)
+	}
+	f.Close()
+	db, err := openDB(path, opts, false)
+	if err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	created := time.Now()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		m, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		idb := make([]byte, 8)
+		binary.BigEndian.PutUint64(idb, id)
+		cb := make([]byte, 8)
+		binary.BigEndian.PutUint64(cb, uint64(created.UnixNano()))
+		for _, kv := range [][2][]byte{{[]byte("magic"), magic}, {[]byte("format"), {Format}}, {[]byte("id"), idb}, {[]byte("created"), cb}} {
+			if err := m.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.CreateBucket(bucketInits); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucket(bucketFrags)
+		return err
+	})
+	if err == nil {
+		// bbolt wrote its first pages in one write, which may have made a
+		// large folio of them: drop them, so that the meta page is
+		// rewritten alone (see randomAccess).
+		err = db.Close()
+		evict(path)
+	}
+	if err == nil {
+		db, err = openDB(path, opts, false)
+	}
+	if err != nil {
+		if db != nil {
+			db.Close()
+		}
+		os.Remove(path)
+		return nil, fmt.Errorf("volume: create %s: %w", path, err)
+	}
+	return &Volume{db: db, path: path, id: id, created: created, maxSize: opts.MaxSize, last: map[uint32]Key{}}, nil
+}
+
+// Check verifies a volume file without opening it for writing: a safe
+// walk of its pages with ordinary reads (a damaged file can send bbolt's
+// memory-mapped reads past the end of the file, which kills the process),
+// then bbolt's own consistency check and camd's meta data. A file that is
+// not bbolt, or bbolt without camd's meta data, is ErrNotVolume; anything
+// else wrong is ErrDamaged.
+func Check(path string, opts Options) error {
+	opts = opts.withDefaults()
+	if err := classify(path, path, precheck(path)); err != nil {
+		return err
+	}
+	v, err := open(path, opts, true)
+	if err != nil {
+		return err
+	}
+	err = v.Check()
+	v.Close()
+	evict(path)
+	return err
+}
+
+// classify turns precheck's verdict into ErrNotVolume (not even bbolt),
+// ErrDamaged, or the I/O error itself.
+func classify(path, checkPath string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ie *ioError
+	if errors.As(err, &ie) {
+		return fmt.Errorf("volume: %s: %w", path, ie.err)
+	}
+	if isForeign(checkPath) {
+		return fmt.Errorf("%w: %s: %v", ErrNotVolume, path, err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
+}
+
+// isForeign reports whether path does not even start like a bbolt file.
+func isForeign(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, pageHeaderSize+8)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return errors.Is(err, io.EOF) // short: not bbolt; unreadable: unknown
+	}
+	return ne.Uint32(b[pageHeaderSize:]) != bboltMagic
+}
+
+// Open opens an existing volume after Check's safe walk of its pages.
+// Readers use ReadOnly; the writer opens only the newest volume.
+func Open(path string, opts Options) (*Volume, error) {
+	opts = opts.withDefaults()
+	checkPath := path
+	if opts.File != nil {
+		checkPath = fmt.Sprintf("/proc/self/fd/%d", opts.File.Fd())
+	}
+	if err := classify(path, checkPath, precheck(checkPath)); err != nil {
+		return nil, err
+	}
+	return open(path, opts, opts.ReadOnly)
+}
+
+func open(path string, opts Options, readOnly bool) (v *Volume, err error) {
+	db, err := openDB(path, opts, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// bbolt panics on some damage it finds while reading.
+		if r := recover(); r != nil {
+			db.Close()
+			v, err = nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, r)
+		}
+	}()
+	v = &Volume{db: db, path: path, readOnly: readOnly, maxSize: opts.MaxSize, last: map[uint32]Key{}}
+	err = db.View(func(tx *bbolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil || !bytes.Equal(m.Get([]byte("magic")), magic) {
+			return ErrNotVolume
+		}
+		if f := m.Get([]byte("format")); len(f) != 1 || f[0] > Format {
+			return ErrNewerFormat
+		}
+		if id := m.Get([]byte("id")); len(id) == 8 {
+			v.id = binary.BigEndian.Uint64(id)
+		}
+		if c := m.Get([]byte("created")); len(c) == 8 {
+			v.created = time.Unix(0, int64(binary.BigEndian.Uint64(c)))
+		}
+		if tx.Bucket(bucketInits) == nil || tx.Bucket(bucketFrags) == nil {
+			return ErrDamaged
+		}
+		// Remember each stream's last key: appends must follow it.
+		c := tx.Bucket(bucketFrags).Cursor()
+		for k, _ := c.Last(); k != nil; {
+			key, ok := ParseKey(k)
+			if !ok {
+				return fmt.Errorf("%w: bad key %x", ErrDamaged, k)
+			}
+			v.last[key.Stream] = key
+			if key.Stream == 0 {
+				break
+			}
+			k, _ = c.Seek((Key{Stream: key.Stream}).Bytes())
+			k, _ = c.Prev()
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		if errors.Is(err, ErrNotVolume) || errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrDamaged) {
+			return nil, fmt.Errorf("%w: %s", err, path)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
+	}
+	return v, nil
+}
+
+// ID is the volume's number, given at Create.
+func (v *Volume) ID() uint64 { return v.id }
+
+// Path is the volume's file.
+func (v *Volume) Path() string { return v.path }
+
+// Created is when the volume was created.
+func (v *Volume) Created() time.Time { return v.created }
+
+// Size is the file's size in bytes.
+func (v *Volume) Size() int64 {
+	fi, err := os.Stat(v.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// Last returns the last key appended for stream.
+func (v *Volume) Last(stream uint32) (Key, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	k, ok := v.last[stream]
+	return k, ok
+}
+
+// overhead is what a commit may add to the file besides the fragment: a
+// partly filled last page and the copied-on-write leaf and branch pages.
+const overhead = 64 << 10
+
+// Append stores one fragment, and init when the stream's configuration
+// changed (or this is the stream's first fragment in the volume), in one
+// transaction, fsynced before it returns. Keys of a stream must grow.
+// ErrFull means the fragment does not fit: start a new volume.
+func (v *Volume) Append(f Fragment, data, init []byte) (err error) {
+	if v.readOnly {
+		return ErrReadOnly
+	}
+	defer func() {
+		// bbolt panics on some damage it finds while writing.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrDamaged, v.path, r)
+		}
+	}()
+	if len(data) > MaxFragment || f.Duration > MaxDuration || f.Duration < 0 {
+		return fmt.Errorf("%w: %d bytes, %v", ErrTooLarge, len(data), f.Duration)
+	}
+	f.Size = len(data)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if last, ok := v.last[f.Stream]; ok && f.Start <= last.Start {
+		return fmt.Errorf("%w: stream %d start %d after %d", ErrOrder, f.Stream, f.Start, last.Start)
+	}
+	key := f.Key.Bytes()
+	err = v.db.Update(func(tx *bbolt.Tx) error {
+		if tx.Size()+int64(len(data)+len(init)+overhead)+int64(v.db.AllocSize) > v.maxSize {
+			return ErrFull
+		}
+		if init != nil {
+			if err := tx.Bucket(bucketInits).Put(key, init); err != nil {
+				return err
+			}
+		}
+		b, err := tx.Bucket(bucketFrags).CreateBucket(key)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(keyData, data); err != nil {
+			return err
+		}
+		return b.SetSequence(pack(f))
+	})
+	if errors.Is(err, berrors.ErrMaxSizeReached) {
+		err = ErrFull
+	}
+	if err != nil {
+		if errors.Is(err, ErrFull) {
+			return err
+		}
+		return fmt.Errorf("volume: append to %s: %w", v.path, err)
+	}
+	v.last[f.Stream] = f.Key
+	return nil
+}
+
+// Fragments calls fn for stream's fragments in time order, starting with
+// the last one that starts at or before from (it may cover from), until fn
+// returns false.
+func (v *Volume) Fragments(stream uint32, from int64, fn func(Fragment) bool) error {
+	return v.view(func(tx *bbolt.Tx) error {
+		frags := tx.Bucket(bucketFrags)
+		c := frags.Cursor()
+		target := Key{Stream: stream, Start: from}.Bytes()
+		// Position on the last key at or before target (or the first key).
+		k, _ := c.Seek(target)
+		if k == nil {
+			k, _ = c.Last()
+		} else if !bytes.Equal(k, target) {
+			if pk, _ := c.Prev(); pk != nil {
+				k = pk
+			} else {
+				k, _ = c.First()
+			}
+		}
+		for ; k != nil; k, _ = c.Next() {
+			key, ok := ParseKey(k)
+			if !ok {
+				return fmt.Errorf("%w: bad key %x", ErrDamaged, k)
+			}
+			if key.Stream != stream {
+				if key.Stream > stream {
+					return nil
+				}
+				continue
+			}
+			b := frags.Bucket(k)
+			if b == nil {
+				return fmt.Errorf("%w: fragment %x is not a bucket", ErrDamaged, k)
+			}
+			if !fn(unpack(key, b.Sequence())) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// All calls fn for every fragment of every stream, in key order.
+func (v *Volume) All(fn func(Fragment) bool) error {
+	return v.view(func(tx *bbolt.Tx) error {
+		frags := tx.Bucket(bucketFrags)
+		c := frags.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			key, ok := ParseKey(k)
+			b := frags.Bucket(k)
+			if !ok || b == nil {
+				return fmt.Errorf("%w: bad fragment %x", ErrDamaged, k)
+			}
+			if !fn(unpack(key, b.Sequence())) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Read appends the data of the fragment at k to buf.
+func (v *Volume) Read(k Key, buf []byte) ([]byte, error) {
+	err := v.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketFrags).Bucket(k.Bytes())
+		if b == nil {
+			return fmt.Errorf("%w: stream %d at %d", ErrNotFound, k.Stream, k.Start)
+		}
+		d := b.Get(keyData)
+		if d == nil {
+			return fmt.Errorf("%w: fragment %d/%d has no data", ErrDamaged, k.Stream, k.Start)
+		}
+		buf = append(buf, d...)
+		return nil
+	})
+	return buf, err
+}
+
+// Init returns the init segment in force for the fragment at k: the last
+// one stored for its stream at or before it.
+func (v *Volume) Init(k Key) (start int64, data []byte, err error) {
+	err = v.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketInits).Cursor()
+		ik, iv := c.Seek(Key{Stream: k.Stream, Start: k.Start + 1}.Bytes())
+		if ik == nil {
+			ik, iv = c.Last()
+		} else {
+			ik, iv = c.Prev()
+		}
+		key, ok := ParseKey(ik)
+		if !ok || key.Stream != k.Stream {
+			return fmt.Errorf("%w: no init segment for stream %d at %d", ErrNotFound, k.Stream, k.Start)
+		}
+		start, data = key.Start, bytes.Clone(iv)
+		return nil
+	})
+	return start, data, err
+}
+
+// InitRecord is a stored init segment and the start of the first
+// fragment it applies to.
+type InitRecord struct {
+	Start int64
+	Data  []byte
+}
+
+// Inits returns stream's init segments in time order.
+func (v *Volume) Inits(stream uint32) ([]InitRecord, error) {
+	var out []InitRecord
+	err := v.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketInits).Cursor()
+		for k, d := c.Seek(Key{Stream: stream}.Bytes()); k != nil; k, d = c.Next() {
+			key, ok := ParseKey(k)
+			if !ok || key.Stream != stream {
+				break
+			}
+			out = append(out, InitRecord{Start: key.Start, Data: bytes.Clone(d)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// view runs fn in a read transaction, turning bbolt's panics on damaged
+// pages into ErrDamaged.
+func (v *Volume) view(fn func(tx *bbolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrDamaged, v.path, r)
+		}
+	}()
+	return v.db.View(fn)
+}
+
+// Check runs bbolt's consistency check.
+func (v *Volume) Check() error {
+	return v.view(func(tx *bbolt.Tx) error {
+		// Drain the channel: the check goroutine reads the transaction
+		// until it closes it, and must not outlive it.
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = fmt.Errorf("%w: %s: %v", ErrDamaged, v.path, err)
+			}
+		}
+		return first
+	})
+}
+
+// Close closes the file. It is safe to call twice.
+func (v *Volume) Close() error {
+	if v == nil || v.db == nil {
+		return nil
+	}
+	return v.db.Close()
+}
