@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/motion"
 	"github.com/camd-project/camd/media/recorder"
 	"github.com/camd-project/camd/media/snapshot"
-	"github.com/camd-project/camd/media/synthetic"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/storage/recordings"
 	"github.com/camd-project/camd/storage/snapshots"
@@ -151,8 +151,8 @@ func (d *Daemon) initRecording() error {
 	return nil
 }
 
-// rawSetter is a source that shows its raw pictures (synthetic).
-type rawSetter interface{ SetRaw(synthetic.RawFunc) }
+// rawSetter is a source that shows its raw pictures (synthetic, capture).
+type rawSetter interface{ SetRaw(media.RawFunc) }
 
 // attachRaw hands the raw pictures of the current source to snapshots and
 // motion detection.

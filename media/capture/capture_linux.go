@@ -161,6 +161,7 @@ func (s *Source) runVideo(ctx context.Context, pub media.Publisher, r video.Read
 			release()
 			return fmt.Errorf("capture: %s delivered %T, want I420", dev, img)
 		}
+		s.OfferRaw(pic, now)
 		err = enc.Encode(pub, pic, pts, now)
 		release()
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,4 +283,32 @@ func TestRunStreamsFakeCamera(t *testing.T) {
 	if !cam.opened || cam.closes != 1 {
 		t.Errorf("camera opened=%v, closed %d times; want opened and closed once", cam.opened, cam.closes)
 	}
+}
+
+// TestRawPicturesReachTheHook checks that the camera's pictures are
+// offered before encoding, for snapshots and motion detection.
+func TestRawPicturesReachTheHook(t *testing.T) {
+	dev, _ := registerFakeCamera(t)
+	src, err := New(Options{Device: dev, Video: encoder.H264Options{Width: 320, Height: 240}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.openMic = noMic
+	var n atomic.Int32
+	var size atomic.Value
+	src.SetRaw(func(pic *image.YCbCr, at time.Time) {
+		n.Add(1)
+		size.Store(pic.Rect.Size())
+		if at.IsZero() {
+			t.Error("raw picture without a capture time")
+		}
+	})
+	video, _ := runFor(t, src, 600*time.Millisecond)
+	if got := int(n.Load()); got < len(video) || got == 0 {
+		t.Fatalf("%d raw pictures for %d encoded frames", got, len(video))
+	}
+	if s := size.Load().(image.Point); s.X != 320 || s.Y != 240 {
+		t.Fatalf("raw picture %v", s)
+	}
+	src.SetRaw(nil)
 }

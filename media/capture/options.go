@@ -83,6 +83,9 @@ type Source struct {
 	opts Options
 	log  *slog.Logger
 	mute atomic.Bool
+	// RawHook offers each picture before it is encoded (snapshots,
+	// motion detection).
+	media.RawHook
 
 	// openMic starts the microphone that Options.Microphone names (ALSA;
 	// tests put a fake in its place).

@@ -19,7 +19,7 @@ type Source struct {
 	log  *slog.Logger
 	mute atomic.Bool
 	controls
-	raw rawHook
+	media.RawHook
 }
 
 var _ media.Source = (*Source)(nil)
@@ -112,7 +112,7 @@ func (s *Source) runVideo(ctx context.Context, pub media.Publisher, enc *encoder
 		}
 		pat.draw(img, n, s.clock(now))
 		s.adjust(img)
-		s.offerRaw(img, now)
+		s.OfferRaw(img, now)
 		pts := time.Duration(n) * time.Second / time.Duration(fps)
 		if err := enc.Encode(pub, img, pts, now); err != nil {
 			return fmt.Errorf("synthetic: %w", err)
