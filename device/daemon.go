@@ -84,6 +84,7 @@ func (d *Daemon) init() error {
 	if err = d.initSettings(); err != nil {
 		return err
 	}
+	d.initDiscovery()
 	if d.src, err = d.newLiveSource(); err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package device
 
 import (
 	"net"
+	"sync/atomic"
 
+	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/discovery"
 )
 
@@ -12,7 +14,17 @@ const discoveryModel = "generic"
 
 // discoveryState is the daemon's part in LAN discovery.
 type discoveryState struct {
-	announcer *discovery.Announcer
+	announcer atomic.Pointer[discovery.Announcer]
+}
+
+// initDiscovery follows the owner's renames: the announcer re-announces
+// under the new name.
+func (d *Daemon) initDiscovery() {
+	d.onSettings(func(before, after settings.Settings) {
+		if a := d.discovery.announcer.Load(); a != nil && before.Name != after.Name {
+			a.SetName(after.Name)
+		}
+	})
 }
 
 // startDiscovery announces the camera on the LAN: mDNS/DNS-SD and, unless
@@ -28,7 +40,7 @@ func (d *Daemon) startDiscovery() {
 	}
 	host, _, _ := net.SplitHostPort(d.cfg.Listen)
 	a, err := discovery.Start(discovery.Options{
-		Name:       d.cfg.Name,
+		Name:       d.Settings().Name,
 		Port:       d.tcp.Addr().(*net.TCPAddr).Port,
 		ID:         d.id.ID,
 		Model:      discoveryModel,
@@ -43,13 +55,13 @@ func (d *Daemon) startDiscovery() {
 		d.log.Warn("discovery: not started", "err", err)
 		return
 	}
-	d.discovery.announcer = a
+	d.discovery.announcer.Store(a)
 	d.pairing.OnChange(a.Refresh)
 }
 
 // stopDiscovery says goodbye on the LAN. It is safe to call twice.
 func (d *Daemon) stopDiscovery() {
-	if d.discovery.announcer != nil {
-		d.discovery.announcer.Close()
+	if a := d.discovery.announcer.Load(); a != nil {
+		a.Close()
 	}
 }

@@ -170,7 +170,7 @@ func (d *Daemon) handlePairWindow(w http.ResponseWriter, _ *http.Request) {
 func (d *Daemon) handleMe(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r.Context())
 	u.TokenHash = nil
-	writeJSON(w, map[string]any{"user": u, "device_id": d.id.ID, "name": d.cfg.Name})
+	writeJSON(w, map[string]any{"user": u, "device_id": d.id.ID, "name": d.Settings().Name})
 }
 
 func (d *Daemon) handleUsers(w http.ResponseWriter, _ *http.Request) {

@@ -15,6 +15,8 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/camd-project/camd/discovery/internal/mcast"
 )
 
 // Camera is a camera found on the LAN.
@@ -161,57 +163,25 @@ type querier struct {
 
 func openQuerier(ifaces []net.Interface) (*querier, error) {
 	q := &querier{ifaces: ifaces}
-	var errs []error
-	if c, err := net.ListenUDP("udp4", mdnsV4); err != nil {
-		errs = append(errs, err)
-	} else {
-		p := ipv4.NewPacketConn(c)
+	var errs4, errs6 []error
+	q.v4, errs4 = mcast.Listen4(mdnsV4, ifaces, func(p *ipv4.PacketConn) {
 		p.SetControlMessage(ipv4.FlagInterface, true)
 		p.SetMulticastTTL(255)
-		joined := 0
-		for _, ifi := range ifaces {
-			if err := p.JoinGroup(&ifi, &net.UDPAddr{IP: mdnsV4.IP}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", ifi.Name, err))
-				continue
-			}
-			joined++
-		}
-		if joined > 0 {
-			q.v4 = p
-		} else {
-			p.Close()
-		}
-	}
-	if c, err := net.ListenUDP("udp6", mdnsV6); err != nil {
-		errs = append(errs, err)
-	} else {
-		p := ipv6.NewPacketConn(c)
+	})
+	q.v6, errs6 = mcast.Listen6(mdnsV6, ifaces, func(p *ipv6.PacketConn) {
 		p.SetControlMessage(ipv6.FlagInterface, true)
 		p.SetMulticastHopLimit(255)
-		joined := 0
-		for _, ifi := range ifaces {
-			if err := p.JoinGroup(&ifi, &net.UDPAddr{IP: mdnsV6.IP}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", ifi.Name, err))
-				continue
-			}
-			joined++
-		}
-		if joined > 0 {
-			q.v6 = p
-		} else {
-			p.Close()
-		}
-	}
+	})
 	if q.v4 == nil && q.v6 == nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(errs...))
+		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(append(errs4, errs6...)...))
 	}
 	return q, nil
 }
 
 func (q *querier) read(wg *sync.WaitGroup, out chan<- packet) {
-	forward := func(b []byte, ifIndex int) {
+	forward := func(d mcast.Datagram) {
 		select {
-		case out <- packet{b: slices.Clone(b), ifIndex: ifIndex}:
+		case out <- packet{b: slices.Clone(d.B), ifIndex: d.IfIndex}:
 		default: // behind: drop, a later answer or query repairs it
 		}
 	}
@@ -219,32 +189,14 @@ func (q *querier) read(wg *sync.WaitGroup, out chan<- packet) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 9000)
-			for {
-				n, cm, _, err := q.v4.ReadFrom(buf)
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				if err == nil && cm != nil {
-					forward(buf[:n], cm.IfIndex)
-				}
-			}
+			mcast.Read4(q.v4, maxDatagram, forward)
 		}()
 	}
 	if q.v6 != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 9000)
-			for {
-				n, cm, _, err := q.v6.ReadFrom(buf)
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				if err == nil && cm != nil {
-					forward(buf[:n], cm.IfIndex)
-				}
-			}
+			mcast.Read6(q.v6, maxDatagram, forward)
 		}()
 	}
 }

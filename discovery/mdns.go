@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/camd-project/camd/discovery/internal/mcast"
 )
 
 // mdnsServer runs the responder on the mDNS sockets: UDP port 5353 over
@@ -90,11 +92,17 @@ func listenMDNS(log *slog.Logger) (*mdnsServer, error) {
 	}
 	if s.v4 != nil {
 		s.wg.Add(1)
-		go s.read4()
+		go func() {
+			defer s.wg.Done()
+			mcast.Read4(s.v4, maxDatagram+1, s.forward)
+		}()
 	}
 	if s.v6 != nil {
 		s.wg.Add(1)
-		go s.read6()
+		go func() {
+			defer s.wg.Done()
+			mcast.Read6(s.v6, maxDatagram+1, s.forward)
+		}()
 	}
 	go s.run()
 	return s, nil
@@ -166,36 +174,22 @@ func (s *mdnsServer) apply(u update) error {
 		ifi := l.Iface
 		want[ifi.Index] = true
 		if s.v4 != nil && !s.joined4[ifi.Index] {
-			if err := s.v4.JoinGroup(&ifi, &net.UDPAddr{IP: mdnsV4.IP}); err != nil {
+			if err := join(s.v4, mdnsV4, s.joined4, ifi); err != nil {
 				errs = append(errs, fmt.Errorf("%s: IPv4: %w", ifi.Name, err))
-			} else {
-				s.joined4[ifi.Index] = true
 			}
 		}
 		if s.v6 != nil && !s.joined6[ifi.Index] {
-			if err := s.v6.JoinGroup(&ifi, &net.UDPAddr{IP: mdnsV6.IP}); err != nil {
+			if err := join(s.v6, mdnsV6, s.joined6, ifi); err != nil {
 				errs = append(errs, fmt.Errorf("%s: IPv6: %w", ifi.Name, err))
-			} else {
-				s.joined6[ifi.Index] = true
 			}
 		}
 	}
 	s.send(s.r.setLinks(time.Now(), u.links, u.svc))
-	for idx := range s.joined4 {
-		if !want[idx] {
-			if ifi, err := net.InterfaceByIndex(idx); err == nil {
-				s.v4.LeaveGroup(ifi, &net.UDPAddr{IP: mdnsV4.IP})
-			}
-			delete(s.joined4, idx)
-		}
+	if s.v4 != nil {
+		leaveUnwanted(s.v4, mdnsV4, s.joined4, want)
 	}
-	for idx := range s.joined6 {
-		if !want[idx] {
-			if ifi, err := net.InterfaceByIndex(idx); err == nil {
-				s.v6.LeaveGroup(ifi, &net.UDPAddr{IP: mdnsV6.IP})
-			}
-			delete(s.joined6, idx)
-		}
+	if s.v6 != nil {
+		leaveUnwanted(s.v6, mdnsV6, s.joined6, want)
 	}
 	if len(errs) > 0 {
 		s.log.Debug("discovery: mDNS group not joined", "err", errors.Join(errs...))
@@ -204,6 +198,36 @@ func (s *mdnsServer) apply(u update) error {
 		return fmt.Errorf("discovery: no mDNS group joined: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// groupConn is an mDNS socket's group membership: *ipv4.PacketConn or
+// *ipv6.PacketConn.
+type groupConn interface {
+	JoinGroup(ifi *net.Interface, group net.Addr) error
+	LeaveGroup(ifi *net.Interface, group net.Addr) error
+}
+
+// join joins the mDNS group (of the family of group, mdnsV4 or mdnsV6)
+// through c on ifi, and marks it in joined.
+func join(c groupConn, group *net.UDPAddr, joined map[int]bool, ifi net.Interface) error {
+	if err := c.JoinGroup(&ifi, &net.UDPAddr{IP: group.IP}); err != nil {
+		return err
+	}
+	joined[ifi.Index] = true
+	return nil
+}
+
+// leaveUnwanted leaves the group through c on the interfaces in joined
+// that want does not hold, and forgets them.
+func leaveUnwanted(c groupConn, group *net.UDPAddr, joined, want map[int]bool) {
+	for idx := range joined {
+		if !want[idx] {
+			if ifi, err := net.InterfaceByIndex(idx); err == nil {
+				c.LeaveGroup(ifi, &net.UDPAddr{IP: group.IP})
+			}
+			delete(joined, idx)
+		}
+	}
 }
 
 // send writes datagrams; a multicast one only where the socket joined its
@@ -234,70 +258,14 @@ func (s *mdnsServer) send(out []outPacket) {
 
 // forward passes a datagram to the loop, or drops it when the loop is
 // behind: a flood costs a bounded queue, not memory.
-func (s *mdnsServer) forward(b []byte, src netip.AddrPort, dst netip.Addr, ifIndex int) {
+func (s *mdnsServer) forward(d mcast.Datagram) {
+	b := d.B
 	if len(b) > maxDatagram {
 		b = b[:maxDatagram+1] // the responder counts it as malformed
 	}
 	select {
-	case s.in <- inPacket{b: append([]byte(nil), b...), src: src, dst: dst, ifIndex: ifIndex}:
+	case s.in <- inPacket{b: append([]byte(nil), b...), src: d.From, dst: d.Dst, ifIndex: d.IfIndex}:
 	default:
 		s.dropped.Add(1)
-	}
-}
-
-func (s *mdnsServer) closed() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *mdnsServer) read4() {
-	defer s.wg.Done()
-	buf := make([]byte, maxDatagram+1)
-	for {
-		n, cm, from, err := s.v4.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || s.closed() {
-				return
-			}
-			continue
-		}
-		ua, ok := from.(*net.UDPAddr)
-		if cm == nil || !ok {
-			continue
-		}
-		src, _ := netip.AddrFromSlice(ua.IP)
-		dst, _ := netip.AddrFromSlice(cm.Dst)
-		s.forward(buf[:n], netip.AddrPortFrom(src.Unmap(), uint16(ua.Port)), dst.Unmap(), cm.IfIndex)
-	}
-}
-
-func (s *mdnsServer) read6() {
-	defer s.wg.Done()
-	buf := make([]byte, maxDatagram+1)
-	for {
-		n, cm, from, err := s.v6.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || s.closed() {
-				return
-			}
-			continue
-		}
-		ua, ok := from.(*net.UDPAddr)
-		if cm == nil || !ok {
-			continue
-		}
-		src, _ := netip.AddrFromSlice(ua.IP)
-		if src.Is4In6() {
-			continue // the IPv4 socket has it
-		}
-		if ua.Zone != "" {
-			src = src.WithZone(ua.Zone)
-		}
-		dst, _ := netip.AddrFromSlice(cm.Dst)
-		s.forward(buf[:n], netip.AddrPortFrom(src, uint16(ua.Port)), dst, cm.IfIndex)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/camd-project/camd/discovery/internal/ratelimit"
 )
 
 // Bounds and timings of the mDNS responder. RFC 6762 sets most of them;
@@ -115,7 +117,7 @@ type responder struct {
 	last      map[lastKey]time.Time // when each record was last multicast
 	pending   map[sendKey]*pendingReply
 	truncated map[netip.Addr]truncatedQuery
-	limit     sourceLimiter
+	limit     *ratelimit.Limiter // unicast replies
 	// delay picks a random delay in [lo, hi).
 	delay func(lo, hi time.Duration) time.Duration
 	stats responderStats
@@ -128,6 +130,11 @@ func newResponder() *responder {
 		pending:   map[sendKey]*pendingReply{},
 		truncated: map[netip.Addr]truncatedQuery{},
 		delay:     func(lo, hi time.Duration) time.Duration { return lo + rand.N(hi-lo) },
+		limit: ratelimit.New(ratelimit.Options{
+			PerAddrRate: unicastRate, PerAddrBurst: unicastBurst,
+			Rate: unicastTotalRate, Burst: unicastTotalBurst,
+			MaxAddrs: maxSources,
+		}),
 	}
 }
 
@@ -581,7 +588,7 @@ func (r *responder) unicastReply(now time.Time, l *rlink, q *dns.Msg, size int, 
 		r.stats.Oversize++
 		return outPacket{}, false
 	}
-	if !r.limit.allow(now, to.Addr()) {
+	if !r.limit.Allow(now, to.Addr()) {
 		r.stats.Limited++
 		return outPacket{}, false
 	}
@@ -611,7 +618,7 @@ func (r *responder) legacyReply(now time.Time, l *rlink, q *dns.Msg, size int, t
 		}
 		r.stats.Truncated++
 	}
-	if !r.limit.allow(now, to.Addr()) {
+	if !r.limit.Allow(now, to.Addr()) {
 		r.stats.Limited++
 		return outPacket{}, false
 	}
@@ -662,55 +669,4 @@ func (r *responder) moreKnownAnswers(now time.Time, from netip.Addr, known []dns
 			r.stats.KnownAnswers++
 		}
 	}
-}
-
-// bucket is a token bucket: rate tokens a second, at most burst saved.
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func (b *bucket) take(now time.Time, rate, burst float64) bool {
-	if b.last.IsZero() {
-		b.tokens = burst
-	} else {
-		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// sourceLimiter bounds unicast replies: per address and in total.
-type sourceLimiter struct {
-	all     bucket
-	sources map[netip.Addr]*bucket
-}
-
-func (l *sourceLimiter) allow(now time.Time, to netip.Addr) bool {
-	to = to.WithZone("")
-	if l.sources == nil {
-		l.sources = map[netip.Addr]*bucket{}
-	}
-	b := l.sources[to]
-	if b == nil {
-		if len(l.sources) >= maxSources {
-			// forget addresses that have refilled; if none has, forget
-			// all: the total bucket still bounds what goes out
-			for a, s := range l.sources {
-				if now.Sub(s.last).Seconds()*unicastRate >= unicastBurst {
-					delete(l.sources, a)
-				}
-			}
-			if len(l.sources) >= maxSources {
-				clear(l.sources)
-			}
-		}
-		b = &bucket{}
-		l.sources[to] = b
-	}
-	return b.take(now, unicastRate, unicastBurst) && l.all.take(now, unicastTotalRate, unicastTotalBurst)
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,50 +26,8 @@ import (
 // and waits until it serves. Unlike startDaemon it does not pair.
 func startInNetns(t testing.TB, ns string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, data: t.TempDir(), done: make(chan error, 1)}
-	all := append([]string{filepath.Join(bin, "camd"), "run", "--data", d.data, "--listen", "0.0.0.0:0", "--log-level", "debug"}, args...)
-	d.cmd = netnstest.Command(ns, all[0], all[1:]...)
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		var once sync.Once
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			d.mu.Lock()
-			d.logs.WriteString(line + "\n")
-			if m := servingLine.FindStringSubmatch(line); m != nil {
-				d.addr, d.fingerprint = m[1], m[2]
-				once.Do(func() { close(ready) })
-			}
-			d.mu.Unlock()
-		}
-		io.Copy(io.Discard, stderr)
-		d.done <- d.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("camd log:\n%s", d.log())
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-d.done:
-		t.Fatalf("camd exited before serving: %v\n%s", err, d.log())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("camd did not start serving\n%s", d.log())
-	}
+	d := &daemon{t: t, data: t.TempDir()}
+	d.start(t, netnstest.Command(ns, filepath.Join(bin, "camd"), runArgs(d.data, "0.0.0.0:0", args...)...), 30*time.Second)
 	return d
 }
 
@@ -406,6 +362,14 @@ func TestDiscoveryAcrossNamespaces(t *testing.T) {
 	if len(res.Cameras) != 1 || !res.Cameras[0].Added || !res.Cameras[0].Paired {
 		t.Errorf("after pairing, camctl discover --store: %+v", res.Cameras)
 	}
+
+	// The owner renames the camera: it is announced under the new name.
+	if out, err := netnstest.Command(p.B, filepath.Join(bin, "camctl"), "settings", "set", "--store", store, "name=Back porch").CombinedOutput(); err != nil {
+		t.Fatalf("camctl settings set name: %v\n%s", err, out)
+	}
+	w.next(t, 10*time.Second, func(e watchEvent) bool {
+		return e.Event == "found" && e.Camera.Name == "Back porch" && e.Camera.ID == id
+	})
 
 	// Stopping says goodbye (mDNS) and Bye (WS-Discovery).
 	bye := byeListener(t, p.B)

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"debug/elf"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/recordings"
 )
 
 // The ARM builds are made once per test run (cgo cross builds take a
@@ -48,53 +49,12 @@ func crossBuild(t *testing.T) string {
 // not pair: the smoke runs need only /health.
 func startCommand(t *testing.T, argv ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, data: t.TempDir(), done: make(chan error, 1)}
+	d := &daemon{t: t, data: t.TempDir()}
 	cfg := filepath.Join(d.data, "camd.yaml")
 	// A small picture: the software encoder runs emulated.
 	os.WriteFile(cfg, []byte("video: {width: 320, height: 240, fps: 10, bitrate: 300000, min_bitrate: 100000}\n"), 0o644)
-	argv = append(argv, "run", "--config", cfg, "--data", d.data, "--listen", "127.0.0.1:0", "--log-level", "debug")
-	d.cmd = exec.Command(argv[0], argv[1:]...)
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		var once sync.Once
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			d.mu.Lock()
-			d.logs.WriteString(line + "\n")
-			if m := servingLine.FindStringSubmatch(line); m != nil {
-				d.addr, d.fingerprint = m[1], m[2]
-				once.Do(func() { close(ready) })
-			}
-			d.mu.Unlock()
-		}
-		io.Copy(io.Discard, stderr)
-		d.done <- d.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("camd log:\n%s", d.log())
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-d.done:
-		t.Fatalf("camd exited before serving: %v\n%s", err, d.log())
-	case <-time.After(90 * time.Second):
-		t.Fatalf("camd did not start serving\n%s", d.log())
-	}
+	argv = append(argv, runArgs(d.data, "127.0.0.1:0", "--config", cfg)...)
+	d.start(t, exec.Command(argv[0], argv[1:]...), 90*time.Second)
 	return d
 }
 
@@ -138,16 +98,24 @@ func TestARMBinariesRunUnderQEMU(t *testing.T) {
 				t.Fatalf("health: %v", h)
 			}
 			waitLog(t, d, `msg="media: source started" source=synthetic`)
-			// The encoder really runs: no restart of the source for a
-			// second or two of frames.
-			time.Sleep(2 * time.Second)
+			// The encoder really runs, and records: no restart of the
+			// source for a few seconds of frames.
+			time.Sleep(4 * time.Second)
 			if strings.Contains(d.log(), "source failed") {
 				t.Fatal("the synthetic source failed under emulation")
 			}
+			stopped := time.Now()
 			d.stop()
 			if !strings.Contains(d.log(), "camd: stopped") {
 				t.Fatal("no clean stop")
 			}
+			// What the ARM binary recorded is on disk, whole, in its
+			// catalog and volumes.
+			recorded := recordedTime(t, d.data, stopped)
+			if recorded < 2*time.Second {
+				t.Fatalf("the %s binary recorded %v in 4 s", c.target, recorded)
+			}
+			t.Logf("%s recorded %v", c.target, recorded)
 		})
 	}
 }
@@ -224,4 +192,33 @@ func TestBootHonoursAutoStart(t *testing.T) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// recordedTime opens a stopped camd's catalog and recordings and returns
+// how much was recorded before until; the catalog's consistency is
+// checked on the way.
+func recordedTime(t *testing.T, data string, until time.Time) time.Duration {
+	t.Helper()
+	cat, err := storage.OpenCatalog(filepath.Join(data, "catalog.db"), storage.CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	if cat.Quarantined != "" {
+		t.Fatalf("the catalog was damaged: %s", cat.Quarantined)
+	}
+	rs, err := recordings.Open(cat, recordings.Options{Dir: filepath.Join(data, "recordings")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	tl, err := rs.Timeline(1, until.Add(-time.Hour), until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	for _, sp := range tl.Spans {
+		total += sp.End.Sub(sp.Start)
+	}
+	return total
 }

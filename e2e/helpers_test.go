@@ -57,13 +57,41 @@ type daemon struct {
 
 var servingLine = regexp.MustCompile(`msg="camd: serving" addr=https://([^/]+)/ .* tls_sha256=([0-9a-f]{64})`)
 
-// startDaemon runs camd with the given extra arguments, on a free loopback
-// port, and waits until it serves.
+// startDaemon runs camd with the given extra arguments, on a fresh data
+// directory and a free loopback port, waits until it serves and pairs
+// camctl with it as the owner.
 func startDaemon(t testing.TB, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, data: t.TempDir(), done: make(chan error, 1)}
-	all := append([]string{"run", "--data", d.data, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)
-	d.cmd = exec.Command(filepath.Join(bin, "camd"), all...)
+	return startAt(t, t.TempDir(), "", args...)
+}
+
+// startAt runs camd on the data directory data (restarts keep the
+// recordings and the credential), on a free loopback port, and waits until
+// it serves. With store "" it pairs camctl as the owner; otherwise store is
+// camctl's credentials file from an earlier pairing.
+func startAt(t testing.TB, data, store string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, data: data, store: store}
+	d.start(t, exec.Command(filepath.Join(bin, "camd"), runArgs(data, "127.0.0.1:0", args...)...), 30*time.Second)
+	if store == "" {
+		d.pair(t)
+	}
+	return d
+}
+
+// runArgs is the command line of `camd run` on the data directory data,
+// listening on listen and logging at debug level, followed by args.
+func runArgs(data, listen string, args ...string) []string {
+	return append([]string{"run", "--data", data, "--listen", listen, "--log-level", "debug"}, args...)
+}
+
+// start runs cmd, a `camd run` command line (perhaps in a namespace or
+// under an emulator), and waits up to wait until camd serves. It keeps
+// camd's log, shows it if the test fails, and kills camd when the test
+// ends. startDaemon, startAt, startInNetns and startCommand share it.
+func (d *daemon) start(t testing.TB, cmd *exec.Cmd, wait time.Duration) {
+	t.Helper()
+	d.cmd, d.done = cmd, make(chan error, 1)
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +130,9 @@ func startDaemon(t testing.TB, args ...string) *daemon {
 	case <-ready:
 	case err := <-d.done:
 		t.Fatalf("camd exited before serving: %v\n%s", err, d.log())
-	case <-time.After(30 * time.Second):
+	case <-time.After(wait):
 		t.Fatalf("camd did not start serving\n%s", d.log())
 	}
-	d.pair(t)
-	return d
 }
 
 // pair shows the pairing code through the control socket (camd qr) and

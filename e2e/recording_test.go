@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -174,57 +172,6 @@ func checkJPEG(t testing.TB, path string, w, h int) {
 	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
 		t.Fatalf("%s is %v, want %dx%d", path, b, w, h)
 	}
-}
-
-// startAt runs camd on an existing data directory (restarts keep the
-// recordings and the credential) and waits until it serves.
-func startAt(t testing.TB, data, store string, args ...string) *daemon {
-	t.Helper()
-	d := &daemon{t: t, data: data, store: store, done: make(chan error, 1)}
-	all := append([]string{"run", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)
-	d.cmd = exec.Command(filepath.Join(bin, "camd"), all...)
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		var once sync.Once
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			d.mu.Lock()
-			d.logs.WriteString(line + "\n")
-			if m := servingLine.FindStringSubmatch(line); m != nil {
-				d.addr, d.fingerprint = m[1], m[2]
-				once.Do(func() { close(ready) })
-			}
-			d.mu.Unlock()
-		}
-		io.Copy(io.Discard, stderr)
-		d.done <- d.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-d.done:
-		t.Fatalf("camd exited before serving: %v\n%s", err, d.log())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("camd did not start serving\n%s", d.log())
-	}
-	if store == "" {
-		d.pair(t)
-	}
-	return d
 }
 
 // kill9 kills camd with SIGKILL and waits until it is gone.

@@ -13,6 +13,9 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/camd-project/camd/discovery/internal/mcast"
+	"github.com/camd-project/camd/discovery/internal/ratelimit"
 )
 
 // Port and groups of WS-Discovery.
@@ -102,7 +105,7 @@ type Responder struct {
 	seqMu  sync.Mutex
 
 	mu     sync.Mutex // guards lim and recent across the two read loops
-	lim    *limiter
+	lim    *ratelimit.Limiter
 	recent recent
 
 	queue chan reply
@@ -140,59 +143,34 @@ func Listen(o Options) (*Responder, error) {
 	for _, ifi := range o.Interfaces {
 		r.ifaces[ifi.Index] = true
 	}
-	var errs []error
-	if c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: GroupV4.AsSlice(), Port: Port}); err != nil {
-		errs = append(errs, err)
-	} else {
-		p := ipv4.NewPacketConn(c)
+	v4, errs4 := mcast.Listen4(&net.UDPAddr{IP: GroupV4.AsSlice(), Port: Port}, o.Interfaces, func(p *ipv4.PacketConn) {
 		p.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true)
 		p.SetMulticastTTL(1)
-		joined := 0
-		for _, ifi := range o.Interfaces {
-			if err := p.JoinGroup(&ifi, &net.UDPAddr{IP: GroupV4.AsSlice()}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", ifi.Name, err))
-				continue
-			}
-			joined++
-		}
-		if joined > 0 {
-			r.v4 = p
-		} else {
-			p.Close()
-		}
-	}
-	if c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: GroupV6.AsSlice(), Port: Port}); err != nil {
-		errs = append(errs, err)
-	} else {
-		p := ipv6.NewPacketConn(c)
+	})
+	v6, errs6 := mcast.Listen6(&net.UDPAddr{IP: GroupV6.AsSlice(), Port: Port}, o.Interfaces, func(p *ipv6.PacketConn) {
 		p.SetControlMessage(ipv6.FlagInterface|ipv6.FlagDst, true)
 		p.SetMulticastHopLimit(1)
-		joined := 0
-		for _, ifi := range o.Interfaces {
-			if err := p.JoinGroup(&ifi, &net.UDPAddr{IP: GroupV6.AsSlice()}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", ifi.Name, err))
-				continue
-			}
-			joined++
-		}
-		if joined > 0 {
-			r.v6 = p
-		} else {
-			p.Close()
-		}
-	}
+	})
+	r.v4, r.v6 = v4, v6
 	if r.v4 == nil && r.v6 == nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(errs...))
+		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(append(errs4, errs6...)...))
 	}
 	r.wg.Add(1)
 	go r.send()
+	receive := func(d mcast.Datagram) { r.receive(d.B, d.From, d.Dst, d.IfIndex) }
 	if r.v4 != nil {
 		r.wg.Add(1)
-		go r.read4()
+		go func() {
+			defer r.wg.Done()
+			mcast.Read4(r.v4, MaxMessage+1, receive)
+		}()
 	}
 	if r.v6 != nil {
 		r.wg.Add(1)
-		go r.read6()
+		go func() {
+			defer r.wg.Done()
+			mcast.Read6(r.v6, MaxMessage+1, receive)
+		}()
 	}
 	r.multicast(func(ifIndex int, v6 bool) []byte { return Hello(o.Target(ifIndex, v6), r.next()) })
 	return r, nil
@@ -244,62 +222,6 @@ func (r *Responder) Stats() Stats {
 	}
 }
 
-func (r *Responder) read4() {
-	defer r.wg.Done()
-	buf := make([]byte, MaxMessage+1)
-	for {
-		n, cm, from, err := r.v4.ReadFrom(buf)
-		if err != nil {
-			if r.closed() {
-				return
-			}
-			continue
-		}
-		if cm == nil {
-			continue
-		}
-		src, _ := netip.AddrFromSlice(from.(*net.UDPAddr).IP)
-		dst, _ := netip.AddrFromSlice(cm.Dst)
-		r.receive(buf[:n], netip.AddrPortFrom(src.Unmap(), uint16(from.(*net.UDPAddr).Port)), dst.Unmap(), cm.IfIndex)
-	}
-}
-
-func (r *Responder) read6() {
-	defer r.wg.Done()
-	buf := make([]byte, MaxMessage+1)
-	for {
-		n, cm, from, err := r.v6.ReadFrom(buf)
-		if err != nil {
-			if r.closed() {
-				return
-			}
-			continue
-		}
-		if cm == nil {
-			continue
-		}
-		ua := from.(*net.UDPAddr)
-		src, _ := netip.AddrFromSlice(ua.IP)
-		if src.Is4In6() {
-			continue // a v4-mapped datagram: the IPv4 socket has it
-		}
-		if ua.Zone != "" {
-			src = src.WithZone(ua.Zone)
-		}
-		dst, _ := netip.AddrFromSlice(cm.Dst)
-		r.receive(buf[:n], netip.AddrPortFrom(src, uint16(ua.Port)), dst, cm.IfIndex)
-	}
-}
-
-func (r *Responder) closed() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // receive handles one datagram from the network.
 func (r *Responder) receive(pkt []byte, from netip.AddrPort, dst netip.Addr, ifIndex int) {
 	if !r.ifaces[ifIndex] {
@@ -316,7 +238,7 @@ func (r *Responder) receive(pkt []byte, from netip.AddrPort, dst netip.Addr, ifI
 	// a probe sent over IPv4 and IPv6, or on two interfaces, is answered
 	// on each; a repeat on the same one is not.
 	dup := r.recent.seen(fmt.Sprintf("%d/%t/%s", ifIndex, v6, id))
-	ok := !dup && r.lim.allow(time.Now(), from.Addr().WithZone(""))
+	ok := !dup && r.lim.Allow(time.Now(), from.Addr())
 	r.mu.Unlock()
 	switch {
 	case dup:

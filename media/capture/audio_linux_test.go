@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"log/slog"
 	"math"
 	"os"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/synthetic/encoder/encodertest"
 )
 
 // sine returns n samples of a hz sine at a third of full scale, from
@@ -34,34 +34,6 @@ func sine(hz float64, first, n int) []int16 {
 		pcm[i] = int16(math.MaxInt16 / 3 * math.Sin(2*math.Pi*hz*float64(first+i)/encoder.OpusSampleRate))
 	}
 	return pcm
-}
-
-// checkOpusTOC checks that an Opus packet holds one 20 ms mono frame
-// (RFC 6716, section 3.1).
-func checkOpusTOC(pkt []byte) error {
-	if len(pkt) < 2 {
-		return errors.New("packet shorter than a TOC byte and a frame")
-	}
-	toc := pkt[0]
-	config := toc >> 3
-	var ms20 bool
-	switch {
-	case config < 12: // SILK: 10, 20, 40, 60 ms
-		ms20 = config%4 == 1
-	case config < 16: // hybrid: 10, 20 ms
-		ms20 = config%2 == 1
-	default: // CELT: 2.5, 5, 10, 20 ms
-		ms20 = config%4 == 3
-	}
-	switch {
-	case !ms20:
-		return errors.New("TOC config " + strconv.Itoa(int(config)) + " is not a 20 ms frame")
-	case toc&0x04 != 0:
-		return errors.New("TOC says stereo")
-	case toc&0x03 != 0:
-		return errors.New("TOC says more than one frame")
-	}
-	return nil
 }
 
 // newStage returns an audio stage with a real Opus encoder that publishes
@@ -100,7 +72,7 @@ func checkPackets(t *testing.T, audio []*media.Frame, start time.Time, gapOK fun
 		if f.Kind != media.Audio {
 			t.Fatalf("packet %d is %v", i, f.Kind)
 		}
-		if err := checkOpusTOC(f.Data); err != nil {
+		if err := encodertest.CheckOpusTOC(f.Data); err != nil {
 			t.Fatalf("packet %d: %v", i, err)
 		}
 		if !f.Captured.Equal(start.Add(f.PTS)) {

@@ -158,7 +158,7 @@ func TestRunPublishesVideoAndAudio(t *testing.T) {
 	pub.mu.Unlock()
 	gaps := 0
 	for i, f := range audio {
-		if err := checkOpusTOC(f.Data); err != nil {
+		if err := encodertest.CheckOpusTOC(f.Data); err != nil {
 			t.Fatalf("audio packet %d: %v", i, err)
 		}
 		if f.PTS%(20*time.Millisecond) != 0 {
@@ -182,34 +182,6 @@ func TestRunPublishesVideoAndAudio(t *testing.T) {
 	if gaps > len(audio)/10 {
 		t.Errorf("%d gaps in %d audio packets", gaps, len(audio))
 	}
-}
-
-// checkOpusTOC checks that an Opus packet holds one 20 ms mono frame
-// (RFC 6716, section 3.1).
-func checkOpusTOC(pkt []byte) error {
-	if len(pkt) < 2 {
-		return errors.New("packet shorter than a TOC byte and a frame")
-	}
-	toc := pkt[0]
-	config := toc >> 3
-	var ms20 bool
-	switch {
-	case config < 12: // SILK: 10, 20, 40, 60 ms
-		ms20 = config%4 == 1
-	case config < 16: // hybrid: 10, 20 ms
-		ms20 = config%2 == 1
-	default: // CELT: 2.5, 5, 10, 20 ms
-		ms20 = config%4 == 3
-	}
-	switch {
-	case !ms20:
-		return errors.New("TOC config " + strconv.Itoa(int(config)) + " is not a 20 ms frame")
-	case toc&0x04 != 0:
-		return errors.New("TOC says stereo")
-	case toc&0x03 != 0:
-		return errors.New("TOC says more than one frame")
-	}
-	return nil
 }
 
 func TestRunKeyframeRequest(t *testing.T) {

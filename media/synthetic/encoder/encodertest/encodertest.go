@@ -1,9 +1,12 @@
-// Package encodertest checks the video options of the sources that encode
-// with package encoder (synthetic, capture): their defaults and the errors
-// that name a field, its value and the allowed range.
+// Package encodertest checks what the sources that encode with package
+// encoder (synthetic, capture) share: their video options (the defaults and
+// the errors that name a field, its value and the allowed range) and the
+// shape of their Opus packets.
 package encodertest
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -59,4 +62,32 @@ func CheckDefaults(t *testing.T, v encoder.H264Options, log *slog.Logger) {
 	if v.Logger != log {
 		t.Errorf("video Logger = %p, want the source's %p", v.Logger, log)
 	}
+}
+
+// CheckOpusTOC checks that an Opus packet holds one 20 ms mono frame
+// (RFC 6716, section 3.1).
+func CheckOpusTOC(pkt []byte) error {
+	if len(pkt) < 2 {
+		return errors.New("encodertest: packet shorter than a TOC byte and a frame")
+	}
+	toc := pkt[0]
+	config := toc >> 3
+	var ms20 bool
+	switch {
+	case config < 12: // SILK: 10, 20, 40, 60 ms
+		ms20 = config%4 == 1
+	case config < 16: // hybrid: 10, 20 ms
+		ms20 = config%2 == 1
+	default: // CELT: 2.5, 5, 10, 20 ms
+		ms20 = config%4 == 3
+	}
+	switch {
+	case !ms20:
+		return fmt.Errorf("encodertest: TOC config %d is not a 20 ms frame", config)
+	case toc&0x04 != 0:
+		return errors.New("encodertest: TOC says stereo")
+	case toc&0x03 != 0:
+		return errors.New("encodertest: TOC says more than one frame")
+	}
+	return nil
 }
