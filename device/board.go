@@ -149,16 +149,24 @@ func (d *Daemon) watchInputs() {
 	watch(b.PIR, board.WatchOptions{OnChange: func(a bool) { bs.events.motion(a) }})
 }
 
-// refreshStatus shows pairing's state on the status LED.
+// refreshStatus shows pairing's and recording's state on the status
+// LED: unpaired, pairing window open, recording, and an error when
+// pairing is locked or the card fails.
 func (d *Daemon) refreshStatus() {
 	st := d.board.status
 	if st == nil {
 		return
 	}
 	open, until, locked := d.pairing.Window()
+	recording, cardFailing := false, false
+	if rs := &d.recording; rs.rec != nil {
+		recording = rs.rec.Stats().Recording
+		cardFailing = rs.store != nil && rs.store.Paused() != nil
+	}
 	st.Set(board.Unpaired, !d.pairing.Paired())
 	st.Set(board.Pairing, open && !until.IsZero())
-	st.Set(board.Failure, locked)
+	st.Set(board.Recording, recording)
+	st.Set(board.Failure, locked || cardFailing)
 }
 
 // startBoard runs the board's behaviour until ctx ends.

@@ -166,3 +166,33 @@ func TestWatchdogKicksAndDisarms(t *testing.T) {
 		t.Fatalf("watchdog got %q: want kicks then the magic V", b)
 	}
 }
+
+// TestStatusLEDShowsRecording checks the LED's recording pattern: a
+// paired camera that records shows it within one status refresh.
+func TestStatusLEDShowsRecording(t *testing.T) {
+	cfg := testConfig(t) // the synthetic camera, recording continuously
+	d, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := withFakeButtons(d)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	p := d.pairing.SetupPayload(d.hostHintFor())
+	if code, _ := pairWith(t, d, p.Secret[:], "owner", ""); code != 201 {
+		t.Fatalf("pairing: %d", code)
+	}
+	recording := func() bool {
+		clock.Advance(2 * time.Second) // the status refresh tick
+		time.Sleep(20 * time.Millisecond)
+		return d.board.status.Pattern()[0] == board.PatternFor(board.Recording)[0]
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !recording() {
+		if time.Now().After(deadline) {
+			t.Fatalf("recording %v, LED shows %v", d.recording.rec.Stats().Recording, d.board.status.Pattern())
+		}
+	}
+}
