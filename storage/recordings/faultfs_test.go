@@ -1,0 +1,506 @@
+package recordings
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/camd-project/camd/internal/faultfs"
+	"github.com/camd-project/camd/media/fmp4/fmp4test"
+	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/volume"
+)
+
+// The tests in this file put the volumes on a card that fails: a FUSE
+// file system (package faultfs) whose writes, fsyncs, truncations or
+// reads return EIO on demand, as a worn-out SD card's do.
+
+// TestFaultFSServer is the FUSE server that faultfs runs in a child
+// process.
+func TestFaultFSServer(t *testing.T) { faultfs.Serve(t) }
+
+// setFaults puts faults in force on the card.
+func setFaults(t *testing.T, card *faultfs.FS, faults ...faultfs.Fault) {
+	t.Helper()
+	if err := card.Set(faults...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// healCard removes the faults.
+func healCard(t *testing.T, card *faultfs.FS) {
+	t.Helper()
+	if err := card.Heal(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setClock sets the store's clock (the env's, for RetryPause).
+func (e *env) setClock(t time.Time) {
+	e.nowMu.Lock()
+	defer e.nowMu.Unlock()
+	e.now = t
+}
+
+// eventsOf returns the events of a kind.
+func (e *env) eventsOf(kind string) []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Event
+	for _, ev := range e.events {
+		if ev.Kind == kind {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// TestFailingCardPausesAndResumes: the card starts failing with EIO while
+// recording. Recording pauses with one event naming the reason and the
+// error, the store leaves the card alone until it is time to retry, the
+// recordings made before stay readable, and once the card works again
+// recording resumes with an event; the paused time is a gap, and the
+// catalog agrees with the volumes throughout.
+func TestFailingCardPausesAndResumes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		fault faultfs.Fault
+		op    faultfs.Op
+	}{
+		{"write", faultfs.Fault{Ops: faultfs.Write, Err: syscall.EIO}, faultfs.Write},
+		{"fsync", faultfs.Fault{Ops: faultfs.Fsync, Err: syscall.EIO}, faultfs.Fsync},
+		// bbolt grows the file by ftruncate every 128 KiB here.
+		{"growing the volume", faultfs.Fault{Ops: faultfs.Truncate, Err: syscall.EIO}, faultfs.Truncate},
+		// The card fails when the next volume is created.
+		{"new volume", faultfs.Fault{Ops: faultfs.Create, Err: syscall.EIO}, faultfs.Create},
+		{"write and fsync", faultfs.Fault{Ops: faultfs.Write | faultfs.Fsync | faultfs.Truncate, Err: syscall.EIO}, faultfs.Write},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			card := faultfs.MountTemp(t)
+			const retry = time.Minute
+			e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 1 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
+			now := time.Now()
+			e.setClock(now)
+			rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+			before := rec.fragments(1, 5*time.Second)
+			e.record(before)
+			lastOK := before[len(before)-1]
+
+			setFaults(t, card, c.fault)
+			failures := 0
+			var hits uint64
+			for _, f := range rec.fragments(1, 20*time.Second) {
+				err := e.store.Append(f)
+				switch {
+				case err == nil && failures == 0:
+					lastOK = f
+					continue
+				case err == nil:
+					t.Fatalf("an append at %v went through on a failing card", f.Start)
+				case !errors.Is(err, ErrPaused) || !strings.Contains(err.Error(), "storage failing"):
+					t.Fatalf("append on a failing card: %v", err)
+				}
+				failures++
+				if failures == 1 {
+					hits = card.Hits(c.op)
+				} else if card.Hits(c.op) != hits {
+					t.Fatalf("the store went back to the card %d times before the retry pause", card.Hits(c.op)-hits)
+				}
+			}
+			if failures == 0 || card.Hits(c.op) == 0 {
+				t.Fatalf("%d failures, %d faults injected", failures, card.Hits(c.op))
+			}
+			paused := e.eventsOf(EventPaused)
+			if len(paused) > 0 {
+				t.Logf("%d fragments dropped, %d faults injected; paused: %s", failures, card.Hits(c.op), paused[0].Data["error"])
+			}
+			if len(paused) != 1 || paused[0].Data["reason"] != "storage failing" || !strings.Contains(paused[0].Data["error"], "input/output error") {
+				t.Fatalf("paused events: %+v", paused)
+			}
+			if st := e.store.Stats(); st.Paused != "storage failing" || st.Dropped != uint64(failures) {
+				t.Fatalf("stats %+v after %d failures", st, failures)
+			}
+
+			// Time to retry: the card is still failing; the store tries
+			// once and stays paused, without a second event.
+			now = now.Add(retry + time.Second)
+			e.setClock(now)
+			if err := e.store.Append(rec.fragments(1, time.Second)[0]); !errors.Is(err, ErrPaused) {
+				t.Fatalf("retry on a failing card: %v", err)
+			}
+			if card.Hits(c.op) == hits {
+				t.Error("the retry did not try the card")
+			}
+			if n := len(e.eventsOf(EventPaused)); n != 1 || e.hasEvent(EventResumed) || e.hasEvent(EventQuarantined) {
+				t.Fatalf("events after the retry: %v", e.eventKinds())
+			}
+
+			// What was recorded before the card failed is still there.
+			x, err := e.store.Export(1, day.Add(time.Second), day.Add(4*time.Second))
+			if err != nil {
+				t.Fatalf("export while the card fails writes: %v", err)
+			}
+			b, err := io.ReadAll(x)
+			x.Close()
+			if err != nil || int64(len(b)) != x.Size() {
+				t.Fatalf("export: %d of %d bytes: %v", len(b), x.Size(), err)
+			}
+			checkMP4(t, b, x.End.Sub(x.Start))
+
+			// The card works again.
+			healCard(t, card)
+			now = now.Add(retry + time.Second)
+			e.setClock(now)
+			after := rec.fragments(1, 5*time.Second)
+			e.record(after)
+			if n := len(e.eventsOf(EventResumed)); n != 1 || e.store.Paused() != nil {
+				t.Fatalf("after the card healed: events %v, paused %v", e.eventKinds(), e.store.Paused())
+			}
+			want := []Span{
+				{Stream: 1, Start: day, End: lastOK.Start.Add(lastOK.Duration)},
+				{Stream: 1, Start: after[0].Start, End: after[len(after)-1].Start.Add(after[len(after)-1].Duration)},
+			}
+			tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
+			if !spansEqual(tl.Spans, want) {
+				t.Fatalf("timeline %+v, want %+v", tl.Spans, want)
+			}
+			checkIndex(t, e)
+			if tl2, _ := e.store.Timeline(1, day, day.Add(time.Hour)); !spansEqual(tl2.Spans, want) {
+				t.Fatalf("timeline after reopening %+v, want %+v", tl2.Spans, want)
+			}
+		})
+	}
+}
+
+func spansEqual(a, b []Span) bool {
+	return slices.EqualFunc(a, b, func(x, y Span) bool {
+		return x.Stream == y.Stream && x.Start.Equal(y.Start) && x.End.Equal(y.End)
+	})
+}
+
+// checkIndex closes the store and checks the catalog against the card:
+// one record per volume file and no other, the active volume last, every
+// record's spans those its volume's fragments make, the catalog and the
+// volumes consistent. It then opens the store again, which must find
+// nothing to repair.
+func checkIndex(t *testing.T, e *env) {
+	t.Helper()
+	if err := e.store.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := e.cat.Check(); err != nil {
+		t.Fatalf("catalog: %v", err)
+	}
+	var recs []vol
+	e.cat.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(storage.BucketRecordings).ForEach(func(k, v []byte) error {
+			var r vol
+			if err := json.Unmarshal(v, &r); err != nil {
+				t.Errorf("record %x: %v", k, err)
+			}
+			recs = append(recs, r)
+			return nil
+		})
+	})
+	files, _ := filepath.Glob(filepath.Join(e.opts.Dir, "vol-*.db"))
+	if len(files) != len(recs) {
+		t.Fatalf("%d volume files, %d catalog records: %v", len(files), len(recs), files)
+	}
+	for i, r := range recs {
+		if r.File != filepath.Base(files[i]) {
+			t.Fatalf("record %d is %s, file %s", i, r.File, files[i])
+		}
+		if want := stateClosed; i == len(recs)-1 {
+			if r.State != stateActive {
+				t.Errorf("newest volume %s is %s", r.File, r.State)
+			}
+		} else if r.State != want {
+			t.Errorf("volume %s is %s", r.File, r.State)
+		}
+		if err := volume.Check(files[i], volume.Options{}); err != nil {
+			t.Fatalf("volume: %v", err)
+		}
+		v, err := volume.Open(files[i], volume.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans := scanSpans(v)
+		v.Close()
+		if !spansEqual(spans, r.Spans) {
+			t.Errorf("%s: catalog says %+v, the volume holds %+v", r.File, r.Spans, spans)
+		}
+	}
+	e.cat.Close()
+	n := len(e.eventKinds())
+	e.store = nil
+	e.open()
+	if got := e.eventKinds()[n:]; len(got) != 0 {
+		t.Fatalf("reopening found something to repair: %v", got)
+	}
+}
+
+// fragmentOffset finds where the data of stream 1's fragment at start
+// lies in a volume file: an offset into the file and the length.
+func fragmentOffset(t *testing.T, path string, start time.Time) (int64, int) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var off int64
+	var n int
+	err = db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("frags")).Bucket(volume.Key{Stream: 1, Start: start.UnixNano()}.Bytes())
+		if b == nil {
+			return errors.New("no fragment there")
+		}
+		d := b.Get([]byte("m"))
+		off, n = int64(uintptr(unsafe.Pointer(&d[0]))-db.Info().Data), len(d)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off, n
+}
+
+// childEnv names the test that a child process runs on its own.
+const childEnv = "CAMD_RECORDINGS_CHILD"
+
+// inChild runs body in a child process (the test binary started again for
+// this test alone) and returns its output and how it ended: what a fault
+// that kills the process does shows there, not in this one. In the child
+// itself it runs body and returns child true.
+func inChild(t *testing.T, body func(t *testing.T)) (child bool, out string, err error) {
+	t.Helper()
+	if os.Getenv(childEnv) == t.Name() {
+		body(t)
+		return true, "", nil
+	}
+	// A child that dies leaves its temporary directories: here, they go
+	// with this test's, once its file system's server has unmounted it.
+	tmp := t.TempDir()
+	t.Cleanup(func() { waitUnmounted(tmp) })
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), childEnv+"="+t.Name(), "TMPDIR="+tmp)
+	b, err := cmd.CombinedOutput()
+	return false, string(b), err
+}
+
+// waitUnmounted waits until nothing is mounted under dir, detaching what
+// is still there after 10 s.
+func waitUnmounted(dir string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile("/proc/self/mounts")
+		var under []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+				under = append(under, f[1])
+			}
+		}
+		if len(under) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, m := range under {
+				syscall.Unmount(m, syscall.MNT_DETACH)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBadSectorUnderARecording: a few bytes of a recorded fragment can no
+// longer be read (the usual way an SD card wears out). Exporting that
+// stretch must fail with an error, without taking the process down, and
+// recording must go on.
+func TestBadSectorUnderARecording(t *testing.T) {
+	faultfs.Need(t)
+	child, out, err := inChild(t, func(t *testing.T) {
+		card := faultfs.MountTemp(t)
+		e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 1 << 20, Quota: Quota{Bytes: 1 << 30}})
+		rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+		frags := rec.fragments(1, 20*time.Second)
+		e.record(frags)
+		if st := e.store.Stats(); st.Volumes < 2 {
+			t.Fatalf("want the first volume closed: %+v", st)
+		}
+		// A page in the middle of the data of a fragment of the first
+		// (closed) volume goes bad.
+		bad := frags[3]
+		off, n := fragmentOffset(t, filepath.Join(card.Backing, "rec", volFile(1)), bad.Start)
+		page := (off + int64(n)/2) &^ 4095
+		setFaults(t, card, faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO, Files: volFile(1), Offset: page, Length: 4096})
+		t.Logf("bad page at %d, inside the fragment at %d (%d bytes)", page, off, n)
+
+		x, err := e.store.Export(1, bad.Start, bad.Start.Add(2*time.Second))
+		if err == nil {
+			_, err = io.ReadAll(x)
+			x.Close()
+		}
+		if err == nil || card.Hits(faultfs.Read) == 0 {
+			t.Fatalf("export over a bad sector: %v, %d reads failed", err, card.Hits(faultfs.Read))
+		}
+		t.Logf("export over the bad sector: %v", err)
+		if e.hasEvent(EventQuarantined) {
+			t.Errorf("a read error quarantined a volume: %v", e.eventKinds())
+		}
+		// The rest of the recording is still there, and recording goes on.
+		if _, err := e.store.Export(1, frags[8].Start, frags[12].Start); err != nil {
+			t.Errorf("export past the bad sector: %v", err)
+		}
+		e.record(rec.fragments(1, 3*time.Second))
+		fmt.Println("SURVIVED")
+	})
+	if child {
+		return
+	}
+	if err != nil && strings.Contains(out, "unexpected fault address") {
+		// Known: bbolt reads the volume through its memory mapping, and
+		// Go turns the SIGBUS of a page that cannot be read into a fatal
+		// error that no recover catches, so camd (live view with it)
+		// dies. This skip goes once storage/volume turns such faults
+		// into I/O errors (debug.SetPanicOnFault); the test then checks
+		// what should happen instead.
+		knownBugs{"a read error inside a memory-mapped volume kills the process (SIGBUS):\n" + firstLines(out, 16)}.check(t)
+	}
+	if err != nil || !strings.Contains(out, "SURVIVED") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	t.Logf("child:\n%s", out)
+}
+
+// firstLines returns the first lines of s.
+func firstLines(s string, lines int) string {
+	l := strings.SplitN(s, "\n", lines+1)
+	return strings.Join(l[:min(len(l), lines)], "\n")
+}
+
+// knownBugs collects the ways a test found the store still wrong on a
+// failing card, as named in the report of issue 4; the test goes on, and
+// at its end skips listing them, or fails with CAMD_STRICT_FAULTS set.
+type knownBugs []string
+
+func (k *knownBugs) add(format string, args ...any) { *k = append(*k, fmt.Sprintf(format, args...)) }
+
+func (k knownBugs) check(t *testing.T) {
+	t.Helper()
+	if len(k) == 0 {
+		return
+	}
+	msg := "KNOWN BUG: " + strings.Join(k, "\nKNOWN BUG: ")
+	if os.Getenv("CAMD_STRICT_FAULTS") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg + "\n(CAMD_STRICT_FAULTS=1 fails instead)")
+}
+
+// TestCardFailingReads: camd starts (after a clean stop or a crash) on a
+// card whose reads fail, the whole card or only the volume that was being
+// written. Nothing may be quarantined or moved aside, recording pauses
+// with "storage failing" or goes on in a new volume, and once reads work
+// again everything recorded before is in the timeline, the catalog
+// agreeing with the volumes.
+func TestCardFailingReads(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		crash bool
+		files string // "" the whole card
+	}{
+		{"whole card after a clean stop", false, ""},
+		{"whole card after a crash", true, ""},
+		{"volume being written after a clean stop", false, volFile(1)},
+		{"volume being written after a crash", true, volFile(1)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var known knownBugs
+			card := faultfs.MountTemp(t)
+			const retry = time.Minute
+			e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
+			now := time.Now()
+			e.setClock(now)
+			rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+			before := rec.fragments(1, 10*time.Second)
+			e.record(before)
+			if c.crash {
+				// As after a kill: the volume's handle goes, the catalog
+				// keeps the record written when the volume was created.
+				e.store.writeMu.Lock()
+				e.store.closeActive()
+				e.store.writeMu.Unlock()
+			} else if err := e.store.Close(); err != nil {
+				t.Fatal(err)
+			}
+			e.cat.Close()
+			e.store = nil
+			setFaults(t, card, faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO, Files: c.files})
+			e.open()
+
+			during := rec.fragments(1, 5*time.Second)
+			failed := 0
+			for _, f := range during {
+				if err := e.store.Append(f); err != nil {
+					if !errors.Is(err, ErrPaused) {
+						t.Fatalf("append: %v", err)
+					}
+					failed++
+				}
+			}
+			if card.Hits(faultfs.Read) == 0 {
+				t.Fatal("no read failed")
+			}
+			for _, k := range []string{EventQuarantined, EventForeign, EventMissing} {
+				if e.hasEvent(k) {
+					t.Fatalf("a read error made a %s event: %+v", k, e.events)
+				}
+			}
+			if failed > 0 {
+				p := e.eventsOf(EventPaused)
+				if len(p) != 1 || failed != len(during) {
+					t.Fatalf("%d of %d appends failed; paused events %+v", failed, len(during), p)
+				}
+				if p[0].Data["reason"] != "storage failing" {
+					known.add("a card whose reads fail pauses recording as %q, not \"storage failing\": %s", p[0].Data["reason"], p[0].Data["error"])
+				}
+			} else if !e.hasEvent(EventPaused) && len(e.events) == 0 {
+				known.add("the volume being written could not be read: recording went on in a new volume without any event (docs/storage.md: \"Read errors ... recording pauses\")")
+			}
+
+			healCard(t, card)
+			now = now.Add(retry + time.Second)
+			e.setClock(now)
+			after := rec.fragments(1, 5*time.Second)
+			e.record(after)
+			if failed > 0 && len(e.eventsOf(EventResumed)) != 1 {
+				t.Fatalf("events after healing: %v", e.eventKinds())
+			}
+			tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
+			last := after[len(after)-1]
+			if n := len(tl.Spans); n == 0 || !tl.Spans[n-1].End.Equal(last.Start.Add(last.Duration)) {
+				t.Fatalf("timeline %+v does not end with the recording after healing", tl.Spans)
+			}
+			if !tl.Spans[0].Start.Equal(day) {
+				known.add("the first %v recorded are gone from the timeline for good: the volume that could not be read was closed with the spans the catalog had for it (none since it was created)",
+					tl.Spans[0].Start.Sub(day))
+			} else {
+				checkIndex(t, e)
+			}
+			known.check(t)
+		})
+	}
+}
