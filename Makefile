@@ -37,7 +37,8 @@ tidy-check:
 bench: build
 	./scripts/bench.sh
 
-# Embedded builds: linux/arm64 and linux/armv7 with the cgo codecs,
+# Embedded builds: linux/arm64 and linux/armv7 with the cgo codecs (and an
+# armv7-lean build without V4L2/ALSA capture or the tz database),
 # linux/armv6 and linux/mipsle (soft float) without cgo (passthrough
 # only); stripped, version-stamped, sizes printed. See docs/porting.md.
 cross:

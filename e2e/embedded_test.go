@@ -30,7 +30,7 @@ func crossBuild(t *testing.T) string {
 	crossOnce.Do(func() {
 		// Inside TestMain's directory: removed when the tests end.
 		crossDir = filepath.Join(bin, "cross")
-		cmd := exec.Command("../scripts/cross.sh", "-o", crossDir, "linux-arm64", "linux-armv7")
+		cmd := exec.Command("../scripts/cross.sh", "-o", crossDir, "linux-arm64", "linux-armv7", "linux-armv7-lean")
 		cmd.Env = append(os.Environ(), "VERSION="+crossVersion)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -59,7 +59,7 @@ func startCommand(t *testing.T, argv ...string) *daemon {
 }
 
 // TestARMBinariesRunUnderQEMU is the smoke run of the embedded builds:
-// the arm64 and armv7 binaries (with the cgo codecs) start on the
+// the arm64, armv7 and armv7-lean binaries (with the cgo codecs) start on the
 // synthetic camera under qemu-user, serve /health with the stamped
 // version, encode, and stop cleanly on SIGTERM.
 func TestARMBinariesRunUnderQEMU(t *testing.T) {
@@ -69,6 +69,7 @@ func TestARMBinariesRunUnderQEMU(t *testing.T) {
 	}{
 		{"linux-arm64", "qemu-aarch64-static", "/usr/aarch64-linux-gnu", "aarch64-linux-gnu-gcc", elf.EM_AARCH64},
 		{"linux-armv7", "qemu-arm-static", "/usr/arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", elf.EM_ARM},
+		{"linux-armv7-lean", "qemu-arm-static", "/usr/arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", elf.EM_ARM},
 	}
 	for _, c := range cases {
 		t.Run(c.target, func(t *testing.T) {

@@ -3,6 +3,10 @@
 #
 #   linux-arm64   cgo: openh264 + Opus (synthetic and V4L2 sources)
 #   linux-armv7   cgo: openh264 + Opus
+#   linux-armv7-lean  cgo: openh264 + Opus, for camera SoCs: no V4L2/ALSA
+#                 capture (tag camd_nocapture), no embedded time zone
+#                 database (camd_notzdata: the firmware ships zoneinfo), C
+#                 code built with -Os
 #   linux-armv6   no cgo: passthrough sources only (a hardware encoder)
 #   linux-mipsle  no cgo, soft float: passthrough only (Ingenic T31 class)
 #
@@ -19,7 +23,7 @@ while getopts o: opt; do
 	esac
 done
 shift $((OPTIND - 1))
-targets=${*:-linux-arm64 linux-armv7 linux-armv6 linux-mipsle}
+targets=${*:-linux-arm64 linux-armv7 linux-armv7-lean linux-armv6 linux-mipsle}
 version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 ldflags="-s -w -X github.com/camd-project/camd/device.Version=$version"
 GO=${GO:-go}
@@ -41,10 +45,15 @@ for t in $targets; do
 		need arm-linux-gnueabihf-gcc
 		set -- GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++
 		;;
+	linux-armv7-lean)
+		need arm-linux-gnueabihf-gcc
+		set -- GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++ \
+			CGO_CFLAGS="-Os -g0" GOFLAGS="-tags=camd_nocapture,camd_notzdata"
+		;;
 	linux-armv6) set -- GOARCH=arm GOARM=6 CGO_ENABLED=0 ;;
 	linux-mipsle) set -- GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0 ;;
 	*)
-		echo "cross: unknown target $t (linux-arm64, linux-armv7, linux-armv6, linux-mipsle)" >&2
+		echo "cross: unknown target $t (linux-arm64, linux-armv7, linux-armv7-lean, linux-armv6, linux-mipsle)" >&2
 		exit 2
 		;;
 	esac
@@ -54,10 +63,14 @@ for t in $targets; do
 done
 
 echo
-printf '%-14s %10s  %s\n' target size codecs
+printf '%-17s %12s %9s  %s\n' target bytes MiB codecs
 for t in $targets; do
 	size=$(wc -c <"$out/$t/camd")
-	case $t in linux-arm64 | linux-armv7) codecs="openh264, Opus (cgo)" ;; *) codecs="none: passthrough only" ;; esac
-	printf '%-14s %7.1f MB  %s\n' "$t" "$(echo "$size" | awk '{print $1 / 1048576}')" "$codecs"
+	case $t in
+	linux-arm64 | linux-armv7) codecs="openh264, Opus (cgo); V4L2/ALSA capture" ;;
+	linux-armv7-lean) codecs="openh264, Opus (cgo); no capture, no tz database" ;;
+	*) codecs="none: passthrough only" ;;
+	esac
+	printf '%-17s %12d %9.2f  %s\n' "$t" "$size" "$(echo "$size" | awk '{print $1 / 1048576}')" "$codecs"
 done
 echo "version $version, stripped; in $out/TARGET/camd"
