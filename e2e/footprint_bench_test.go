@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +22,7 @@ import (
 // by default (rec=1 in the result). Memory is sampled every 250 ms for
 // 10 s once the viewers have settled.
 func BenchmarkFootprint(b *testing.B) {
-	for _, src := range []string{"passthrough", "synthetic"} {
+	for _, src := range []string{"passthrough", "passthrough-nocgo", "synthetic"} {
 		b.Run(src+"/viewers=2", func(b *testing.B) {
 			for range b.N {
 				footprint(b, src, 2)
@@ -30,7 +32,12 @@ func BenchmarkFootprint(b *testing.B) {
 }
 
 func footprint(b *testing.B, src string, viewers int) {
-	d := benchSource(b, src)
+	var d *daemon
+	if src == "passthrough-nocgo" {
+		d = nocgoPassthrough(b)
+	} else {
+		d = benchSource(b, src)
+	}
 	pid := d.cmd.Process.Pid
 	hdr := d.viewHeader(b)
 	settle, measure := 5*time.Second, 10*time.Second
@@ -122,4 +129,26 @@ func procSplit(b *testing.B, pid int) (anon, file int64) {
 		}
 	}
 	return anon, file
+}
+
+// nocgoPassthrough runs the build a passthrough-only camera ships: no
+// cgo (no software codecs, no V4L2/ALSA capture), stripped, like the
+// armv6 and mipsle builds of make cross, on the same 720p 2 Mbps stream.
+func nocgoPassthrough(b *testing.B) *daemon {
+	b.Helper()
+	need(b, "ffmpeg")
+	exe := filepath.Join(bin, "camd-nocgo")
+	if _, err := os.Stat(exe); err != nil {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", exe, "../cmd/camd")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("building camd without cgo: %v\n%s", err, out)
+		}
+	}
+	file := fixture(b, benchDir(b), "1280x720", 30, 20, 60, "2M", "high")
+	cfg := writeConfig(b, "source: passthrough\npassthrough: {file: "+file+"}\n")
+	d := &daemon{t: b, data: b.TempDir()}
+	d.start(b, exec.Command(exe, runArgs(d.data, "127.0.0.1:0", "--config", cfg)...), 30*time.Second)
+	d.pair(b)
+	return d
 }
