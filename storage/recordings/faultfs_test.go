@@ -1,6 +1,9 @@
+//go:build linux
+
 package recordings
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,9 +239,19 @@ func checkIndex(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		spans := scanSpans(v)
+		spans, err := scanSpans(v)
 		v.Close()
-		if !spansEqual(spans, r.Spans) {
+		if err != nil {
+			t.Fatalf("%s: %v", r.File, err)
+		}
+		if r.Rescan {
+			t.Errorf("%s: its spans are still to be read from it", r.File)
+		}
+		// The catalog lists spans as they were recorded, a scan stream
+		// by stream.
+		byStream := func(a, b Span) int { return cmp.Or(cmp.Compare(a.Stream, b.Stream), a.Start.Compare(b.Start)) }
+		slices.SortFunc(spans, byStream)
+		if got := slices.SortedFunc(slices.Values(r.Spans), byStream); !spansEqual(spans, got) {
 			t.Errorf("%s: catalog says %+v, the volume holds %+v", r.File, r.Spans, spans)
 		}
 	}
@@ -370,52 +383,23 @@ func TestBadSectorUnderARecording(t *testing.T) {
 	if child {
 		return
 	}
-	if err != nil && strings.Contains(out, "unexpected fault address") {
-		// Known: bbolt reads the volume through its memory mapping, and
-		// Go turns the SIGBUS of a page that cannot be read into a fatal
-		// error that no recover catches, so camd (live view with it)
-		// dies. This skip goes once storage/volume turns such faults
-		// into I/O errors (debug.SetPanicOnFault); the test then checks
-		// what should happen instead.
-		knownBugs{"a read error inside a memory-mapped volume kills the process (SIGBUS):\n" + firstLines(out, 16)}.check(t)
-	}
+	// bbolt reads the volume through its memory mapping: the SIGBUS of a
+	// page that cannot be read must come back as an error, not as a fatal
+	// error of the runtime ("unexpected fault address") that would take
+	// camd, and live view with it, down.
 	if err != nil || !strings.Contains(out, "SURVIVED") {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 	t.Logf("child:\n%s", out)
 }
 
-// firstLines returns the first lines of s.
-func firstLines(s string, lines int) string {
-	l := strings.SplitN(s, "\n", lines+1)
-	return strings.Join(l[:min(len(l), lines)], "\n")
-}
-
-// knownBugs collects the ways a test found the store still wrong on a
-// failing card, as named in the report of issue 4; the test goes on, and
-// at its end skips listing them, or fails with CAMD_STRICT_FAULTS set.
-type knownBugs []string
-
-func (k *knownBugs) add(format string, args ...any) { *k = append(*k, fmt.Sprintf(format, args...)) }
-
-func (k knownBugs) check(t *testing.T) {
-	t.Helper()
-	if len(k) == 0 {
-		return
-	}
-	msg := "KNOWN BUG: " + strings.Join(k, "\nKNOWN BUG: ")
-	if os.Getenv("CAMD_STRICT_FAULTS") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg + "\n(CAMD_STRICT_FAULTS=1 fails instead)")
-}
-
 // TestCardFailingReads: camd starts (after a clean stop or a crash) on a
 // card whose reads fail, the whole card or only the volume that was being
-// written. Nothing may be quarantined or moved aside, recording pauses
-// with "storage failing" or goes on in a new volume, and once reads work
-// again everything recorded before is in the timeline, the catalog
-// agreeing with the volumes.
+// written. Nothing may be quarantined or moved aside; recording pauses
+// with "storage failing" (the volume being written is left alone: not
+// closed, no new one started), and once reads work again it resumes in
+// that volume with everything recorded before in the timeline, the
+// catalog agreeing with the volumes.
 func TestCardFailingReads(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -428,7 +412,6 @@ func TestCardFailingReads(t *testing.T) {
 		{"volume being written after a crash", true, volFile(1)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var known knownBugs
 			card := faultfs.MountTemp(t)
 			const retry = time.Minute
 			e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
@@ -469,16 +452,16 @@ func TestCardFailingReads(t *testing.T) {
 					t.Fatalf("a read error made a %s event: %+v", k, e.events)
 				}
 			}
-			if failed > 0 {
-				p := e.eventsOf(EventPaused)
-				if len(p) != 1 || failed != len(during) {
-					t.Fatalf("%d of %d appends failed; paused events %+v", failed, len(during), p)
-				}
-				if p[0].Data["reason"] != "storage failing" {
-					known.add("a card whose reads fail pauses recording as %q, not \"storage failing\": %s", p[0].Data["reason"], p[0].Data["error"])
-				}
-			} else if !e.hasEvent(EventPaused) && len(e.events) == 0 {
-				known.add("the volume being written could not be read: recording went on in a new volume without any event (docs/storage.md: \"Read errors ... recording pauses\")")
+			p := e.eventsOf(EventPaused)
+			if len(p) != 1 || failed != len(during) {
+				t.Fatalf("%d of %d appends failed; paused events %+v", failed, len(during), p)
+			}
+			if p[0].Data["reason"] != "storage failing" || e.store.Stats().Paused != "storage failing" {
+				t.Fatalf("a card whose reads fail pauses recording as %q (%s), stats %+v",
+					p[0].Data["reason"], p[0].Data["error"], e.store.Stats())
+			}
+			if files, _ := filepath.Glob(filepath.Join(card.Backing, "rec", "vol-*.db")); len(files) != 1 {
+				t.Fatalf("volumes while paused: %v", files)
 			}
 
 			healCard(t, card)
@@ -486,21 +469,154 @@ func TestCardFailingReads(t *testing.T) {
 			e.setClock(now)
 			after := rec.fragments(1, 5*time.Second)
 			e.record(after)
-			if failed > 0 && len(e.eventsOf(EventResumed)) != 1 {
+			if len(e.eventsOf(EventResumed)) != 1 {
 				t.Fatalf("events after healing: %v", e.eventKinds())
 			}
+			want := []Span{
+				{Stream: 1, Start: day, End: before[len(before)-1].Start.Add(before[len(before)-1].Duration)},
+				{Stream: 1, Start: after[0].Start, End: after[len(after)-1].Start.Add(after[len(after)-1].Duration)},
+			}
 			tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
-			last := after[len(after)-1]
-			if n := len(tl.Spans); n == 0 || !tl.Spans[n-1].End.Equal(last.Start.Add(last.Duration)) {
-				t.Fatalf("timeline %+v does not end with the recording after healing", tl.Spans)
+			if !spansEqual(tl.Spans, want) {
+				t.Fatalf("timeline %+v, want %+v", tl.Spans, want)
 			}
-			if !tl.Spans[0].Start.Equal(day) {
-				known.add("the first %v recorded are gone from the timeline for good: the volume that could not be read was closed with the spans the catalog had for it (none since it was created)",
-					tl.Spans[0].Start.Sub(day))
-			} else {
-				checkIndex(t, e)
-			}
-			known.check(t)
+			checkIndex(t, e)
 		})
 	}
+}
+
+// TestUnreadablePageUnderTheWriter: an append's transaction reads a page
+// of the volume being written that the card cannot serve (a fault in
+// bbolt's memory mapping, possibly with bbolt's locks held). Recording
+// pauses with "storage failing", the volume's handle is given up without
+// waiting on bbolt's locks, and once the card reads again recording
+// resumes in the same volume, nothing recorded lost.
+func TestUnreadablePageUnderTheWriter(t *testing.T) {
+	card := faultfs.MountTemp(t)
+	const retry = time.Minute
+	e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
+	now := time.Now()
+	e.setClock(now)
+	// Two streams: their init segments give the inits bucket a page of
+	// its own, which reopening does not read through the mapping, and
+	// the first append after it does (the store writes the stream's init
+	// segment again).
+	recs := []*recorder{
+		newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000}),
+		newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000}),
+	}
+	var last [2]Fragment
+	for i, r := range recs {
+		frags := r.fragments(uint32(i+1), 5*time.Second)
+		e.record(frags)
+		last[i] = frags[len(frags)-1]
+	}
+	e.store.Close()
+	e.cat.Close()
+	e.store = nil
+	var page int64
+	db, err := bbolt.Open(filepath.Join(card.Backing, "rec", volFile(1)), 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *bbolt.Tx) error {
+		page = int64(tx.Bucket([]byte("inits")).Root()) * int64(db.Info().PageSize)
+		return nil
+	})
+	db.Close()
+	if page == 0 {
+		t.Fatal("the inits bucket lives inline")
+	}
+	e.open()
+	setFaults(t, card, faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO, Files: volFile(1), Offset: page, Length: 4096})
+
+	during := recs[0].fragments(1, 3*time.Second)
+	for _, f := range during {
+		if err := e.store.Append(f); !errors.Is(err, ErrPaused) || !strings.Contains(err.Error(), "storage failing") {
+			t.Fatalf("append over the unreadable page: %v", err)
+		}
+	}
+	if card.Hits(faultfs.Read) == 0 {
+		t.Fatal("no read failed")
+	}
+	if p := e.eventsOf(EventPaused); len(p) != 1 || p[0].Data["reason"] != "storage failing" {
+		t.Fatalf("paused events: %+v", p)
+	}
+	t.Logf("paused: %s", e.eventsOf(EventPaused)[0].Data["error"])
+	if e.hasEvent(EventQuarantined) {
+		t.Fatalf("a read error quarantined the volume: %v", e.eventKinds())
+	}
+
+	healCard(t, card)
+	now = now.Add(retry + time.Second)
+	e.setClock(now)
+	after := recs[0].fragments(1, 3*time.Second)
+	e.record(after)
+	if len(e.eventsOf(EventResumed)) != 1 {
+		t.Fatalf("events after healing: %v", e.eventKinds())
+	}
+	want := []Span{
+		{Stream: 1, Start: day, End: last[0].Start.Add(last[0].Duration)},
+		{Stream: 1, Start: after[0].Start, End: after[len(after)-1].Start.Add(after[len(after)-1].Duration)},
+	}
+	if tl, _ := e.store.Timeline(1, day, day.Add(time.Hour)); !spansEqual(tl.Spans, want) {
+		t.Fatalf("timeline %+v, want %+v", tl.Spans, want)
+	}
+	if files, _ := filepath.Glob(filepath.Join(card.Backing, "rec", "vol-*.db")); len(files) != 1 {
+		t.Fatalf("volumes: %v", files)
+	}
+	checkIndex(t, e)
+}
+
+// TestCrashDuringRotationOnACardWhoseReadsFail: camd died between
+// creating the next volume and listing it in the catalog, and at the next
+// start the card cannot read the volume that was being written, whose
+// record lists none of its recordings. The volume is not quarantined and
+// recording goes on in a new one; the volume's recordings reach the
+// timeline at the first start at which the card reads it.
+func TestCrashDuringRotationOnACardWhoseReadsFail(t *testing.T) {
+	card := faultfs.MountTemp(t)
+	e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, Quota: Quota{Bytes: 1 << 30}})
+	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+	before := rec.fragments(1, 10*time.Second)
+	e.record(before)
+	v, err := volume.Create(filepath.Join(e.opts.Dir, volFile(2)), 2, volume.Options{MaxSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	// The kill: the handle goes, the catalog lists the first volume as
+	// being written, with no spans, and not the second.
+	e.store.writeMu.Lock()
+	e.store.closeActive()
+	e.store.writeMu.Unlock()
+	e.cat.Close()
+	e.store = nil
+	setFaults(t, card, faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO, Files: volFile(1)})
+	e.open()
+	if card.Hits(faultfs.Read) == 0 {
+		t.Fatal("no read failed")
+	}
+	after := rec.fragments(1, 5*time.Second)
+	e.record(after)
+	if k := e.eventKinds(); len(k) != 0 {
+		t.Fatalf("events: %v", k)
+	}
+	end := func(f Fragment) time.Time { return f.Start.Add(f.Duration) }
+	want := []Span{{Stream: 1, Start: after[0].Start, End: end(after[len(after)-1])}}
+	if tl, _ := e.store.Timeline(1, day, day.Add(time.Hour)); !spansEqual(tl.Spans, want) {
+		t.Fatalf("timeline while the card cannot read the first volume %+v, want %+v", tl.Spans, want)
+	}
+
+	healCard(t, card)
+	e.store.Close()
+	e.cat.Close()
+	e.store = nil
+	e.open()
+	// The recording resumed where it stopped: one span.
+	want = []Span{{Stream: 1, Start: day, End: end(after[len(after)-1])}}
+	if tl, _ := e.store.Timeline(1, day, day.Add(time.Hour)); !spansEqual(tl.Spans, want) {
+		t.Fatalf("timeline once the card reads again %+v, want %+v", tl.Spans, want)
+	}
+	checkIndex(t, e)
 }

@@ -120,6 +120,10 @@ type vol struct {
 	Created time.Time `json:"created"`
 	Spans   []Span    `json:"spans,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
+	// Rescan: the volume was closed without its spans read from it (it
+	// was written until a crash, or could not be read); they are rebuilt
+	// from it at the next start.
+	Rescan bool `json:"rescan,omitempty"`
 }
 
 func (v *vol) first() time.Time {
@@ -324,18 +328,33 @@ func (s *Store) recover() error {
 	slices.SortFunc(keep, func(a, b *vol) int { return cmpU64(a.ID, b.ID) })
 
 	// Only the newest volume may be written; any other "active" one (two
-	// after a crash in the middle of a rotation) is closed.
+	// after a crash in the middle of a rotation) is closed. Its record
+	// holds the spans of its last save, not what was written since: they
+	// are rebuilt from the volume, now or, if the card cannot read it, at
+	// a later start.
 	var changed []*vol
 	for i, r := range keep {
 		if r.State == stateActive && i != len(keep)-1 {
-			r.State = stateClosed
+			r.State, r.Rescan = stateClosed, true
 			changed = append(changed, r)
 		}
 	}
+	for _, r := range keep {
+		if r.State == stateClosed && r.Rescan && !slices.Contains(adopted, r) && s.rescan(r) && !slices.Contains(changed, r) {
+			changed = append(changed, r)
+		}
+	}
+	var cardErr error
 	if n := len(keep); n > 0 && keep[n-1].State == stateActive {
 		last := keep[n-1]
 		if err := s.openActive(last); err != nil {
-			changed = append(changed, last)
+			if last.State == stateActive {
+				// The card, not the volume: it is left alone and
+				// recording pauses until a retry can read it.
+				cardErr = err
+			} else {
+				changed = append(changed, last)
+			}
 		}
 	}
 	for _, r := range keep {
@@ -358,7 +377,7 @@ func (s *Store) recover() error {
 		s.nextID = max(s.nextID, id+1)
 	}
 	s.mu.Unlock()
-	return nil
+	return cardErr
 }
 
 func cmpU64(a, b uint64) int {
@@ -390,25 +409,79 @@ func (s *Store) adopt(id uint64) *vol {
 	case errors.Is(err, volume.ErrNotVolume):
 		s.moveAside(path, err)
 		return nil
+	case isCardError(err):
+		return s.adoptUnread(id, fi, err)
 	default:
 		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined",
 			"volume", name, "reason", err.Error())
 		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}
 	}
 	v, err := volume.Open(path, volume.Options{ReadOnly: true})
-	if err != nil {
+	var spans []Span
+	if err == nil {
+		spans, err = scanSpans(v)
+		v.Close()
+	}
+	switch {
+	case err == nil:
+	case isCardError(err):
+		return s.adoptUnread(id, fi, err)
+	default:
 		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined", "volume", name, "reason", err.Error())
 		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}
 	}
-	defer v.Close()
 	if v.ID() != id {
 		s.moveAside(path, fmt.Errorf("volume says it is number %d", v.ID()))
 		return nil
 	}
-	r := &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: v.Created()}
-	r.Spans = scanSpans(v)
+	r := &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: v.Created(), Spans: spans}
 	s.log.Info("recordings: adopted a volume missing from the catalog", "file", name, "spans", len(r.Spans))
 	return r
+}
+
+// adoptUnread adopts a volume that the card cannot read now: a read
+// error is not damage. Its spans are read at a later start.
+func (s *Store) adoptUnread(id uint64, fi os.FileInfo, err error) *vol {
+	s.log.Warn("recordings: a volume missing from the catalog cannot be read; adopted, its recordings listed once it can",
+		"file", fi.Name(), "err", err)
+	return &vol{ID: id, File: fi.Name(), State: stateClosed, Bytes: fi.Size(), Created: fi.ModTime(), Rescan: true}
+}
+
+// isCardError tells an error of the card (a read that failed, a volume
+// another process holds) from what was read being wrong.
+func isCardError(err error) bool {
+	return !errors.Is(err, volume.ErrDamaged) && !errors.Is(err, volume.ErrNotVolume) && !errors.Is(err, volume.ErrNewerFormat)
+}
+
+// rescan rebuilds the spans of a closed volume whose record may lack
+// some (see recover). It reports whether the record changed: not when
+// the card still cannot read the volume.
+func (s *Store) rescan(r *vol) bool {
+	path := filepath.Join(s.opts.Dir, r.File)
+	err := volume.Check(path, volume.Options{})
+	var v *volume.Volume
+	if err == nil {
+		v, err = volume.Open(path, volume.Options{ReadOnly: true})
+	}
+	var spans []Span
+	if err == nil {
+		spans, err = scanSpans(v)
+		v.Close()
+	}
+	switch {
+	case err == nil:
+		r.Spans, r.Rescan = spans, false
+	case isCardError(err):
+		s.log.Warn("recordings: cannot read a volume to list its recordings; trying again at the next start",
+			"file", r.File, "err", err)
+		return false
+	case errors.Is(err, volume.ErrNewerFormat):
+		r.Rescan = false
+	default:
+		r.State, r.Reason, r.Rescan = stateQuarantined, err.Error(), false
+		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined", "volume", r.File, "reason", err.Error())
+	}
+	return true
 }
 
 // moveAside moves a file that is not a camd volume out of the way, into
@@ -425,8 +498,12 @@ func (s *Store) moveAside(path string, why error) {
 		"file", filepath.Base(path), "moved_to", to, "reason", why.Error())
 }
 
-// openActive checks and opens the volume that was being written. A damaged
-// one is quarantined: recording goes on in a new volume.
+// openActive checks and opens the volume that was being written, and
+// rebuilds its spans from it. A damaged one is quarantined, and a missing
+// one or one of a newer camd closed: recording goes on in a new volume.
+// On an error of the card (the volume cannot be read) the record stays
+// active and the volume is left alone: the caller pauses recording and
+// tries again later.
 func (s *Store) openActive(r *vol) error {
 	path := filepath.Join(s.opts.Dir, r.File)
 	err := volume.Check(path, volume.Options{})
@@ -434,15 +511,19 @@ func (s *Store) openActive(r *vol) error {
 	if err == nil {
 		v, err = volume.Open(path, volume.Options{MaxSize: max(s.volumeSize, r.Bytes), NoSync: s.opts.NoSync})
 	}
-	if errors.Is(err, volume.ErrNotVolume) {
+	var spans []Span
+	if err == nil {
+		if spans, err = scanSpans(v); err != nil {
+			v.Close()
+		}
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, volume.ErrNotVolume):
 		s.moveAside(path, err)
 		r.State, r.Reason = stateQuarantined, err.Error()
 		return err
-	}
-	if err != nil && !errors.Is(err, volume.ErrDamaged) {
-		return err // the card, not the volume: try again later
-	}
-	if err != nil {
+	case errors.Is(err, volume.ErrDamaged):
 		fi, _ := os.Stat(path)
 		if fi != nil {
 			r.Bytes = fi.Size()
@@ -451,8 +532,20 @@ func (s *Store) openActive(r *vol) error {
 		s.notify(EventQuarantined, "recordings: the volume being written was damaged; quarantined, recording continues in a new one",
 			"volume", r.File, "reason", err.Error())
 		return err
+	case errors.Is(err, volume.ErrNewerFormat):
+		s.log.Warn("recordings: the volume being written is a newer camd's; recording continues in a new one", "volume", r.File)
+		r.State = stateClosed
+		return err
+	case errors.Is(err, fs.ErrNotExist):
+		// Gone (another card, or a formatted one, in the directory):
+		// recording goes on in a new volume, and the next start drops
+		// the record.
+		r.State = stateClosed
+		return err
+	default:
+		return err // the card, not the volume: try again later
 	}
-	r.Spans = scanSpans(v)
+	r.Spans = spans
 	r.Bytes = v.Size()
 	s.handleMu.Lock()
 	s.active = v
@@ -466,14 +559,14 @@ func (s *Store) openActive(r *vol) error {
 const mergeGap = 250 * time.Millisecond
 
 // scanSpans rebuilds a volume's spans from its fragments.
-func scanSpans(v *volume.Volume) []Span {
+func scanSpans(v *volume.Volume) ([]Span, error) {
 	var spans []Span
 	last := map[uint32]int{}
-	v.All(func(f volume.Fragment) bool {
+	err := v.All(func(f volume.Fragment) bool {
 		spans = addSpan(spans, last, f.Stream, time.Unix(0, f.Start), time.Unix(0, f.End()))
 		return true
 	})
-	return spans
+	return spans, err
 }
 
 // addSpan extends the stream's last span or starts a new one. last maps
@@ -700,15 +793,22 @@ func (s *Store) reopen() error {
 		return fmt.Errorf("recordings: %w", err) // never recreate a card's mount point
 	}
 	if last != nil {
-		if err := s.openActive(last); err != nil {
+		err := s.openActive(last)
+		if err == nil {
 			s.replace(last)
-			if err := s.saveRecords([]*vol{last}, nil); err != nil {
-				return err
-			}
-			return s.create()
+			return nil
+		}
+		if last.State == stateActive {
+			// The card cannot read the volume: recording stays paused,
+			// and the volume with its recordings is left as it is (a new
+			// volume would close it with the spans of its last save).
+			return err
 		}
 		s.replace(last)
-		return nil
+		if err := s.saveRecords([]*vol{last}, nil); err != nil {
+			return err
+		}
+		return s.create()
 	}
 	return s.create()
 }

@@ -408,6 +408,37 @@ func TestRecoveryAfterCrash(t *testing.T) {
 	}
 }
 
+// TestCrashDuringRotation: camd dies after creating the next volume but
+// before the catalog lists it. The volume that was being written is
+// closed at the next start with its spans read from it: its record had
+// none (it was never saved after its creation).
+func TestCrashDuringRotation(t *testing.T) {
+	e := newEnv(t, Options{VolumeSize: 4 << 20})
+	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+	e.record(rec.fragments(1, 10*time.Second))
+	v, err := volume.Create(filepath.Join(e.opts.Dir, volFile(2)), 2, volume.Options{MaxSize: 4 << 20, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	e.crash()
+	if len(e.eventKinds()) != 0 {
+		t.Fatalf("events: %v", e.eventKinds())
+	}
+	after := rec.fragments(1, 5*time.Second)
+	e.record(after)
+	last := after[len(after)-1]
+	tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
+	if len(tl.Spans) != 1 || !tl.Spans[0].Start.Equal(day) || !tl.Spans[0].End.Equal(last.Start.Add(last.Duration)) {
+		t.Fatalf("timeline after the crash: %+v", tl.Spans)
+	}
+	if x, err := e.store.Export(1, day, day.Add(5*time.Second)); err != nil {
+		t.Fatalf("export of what the first volume holds: %v", err)
+	} else {
+		x.Close()
+	}
+}
+
 func TestDamagedActiveVolumeIsQuarantined(t *testing.T) {
 	e := newEnv(t, Options{VolumeSize: 4 << 20})
 	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})

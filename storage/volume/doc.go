@@ -21,5 +21,7 @@
 // memory mapping and trusts the page numbers it finds, so Open and Check
 // first walk the page tree with ordinary reads and refuse a file whose
 // pages point outside it (ErrDamaged), or that is not a camd volume at all
-// (ErrNotVolume).
+// (ErrNotVolume). Nor must a page the card cannot read: bbolt's read of it
+// through the mapping faults, and every use of the mapping turns that
+// fault into an I/O error (EIO) on the goroutine that reads (fault.go).
 package volume

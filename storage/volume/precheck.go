@@ -32,8 +32,9 @@ var ne = binary.NativeEndian
 // the process. It checks the meta pages, that every page the tree reaches
 // lies below the high-water mark and inside the file, that each is
 // reached once, and that element bounds stay inside their pages. What it
-// lets through is safe for bbolt's own Check to examine.
-func precheck(path string) error {
+// lets through is safe for bbolt's own Check to examine. keep leaves what
+// it read in the page cache.
+func precheck(path string, keep bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return &ioError{err}
@@ -45,7 +46,9 @@ func precheck(path string) error {
 	}
 	c := &checker{f: f, size: fi.Size()}
 	err = c.run()
-	dropCache(f) // what the walk read in, readahead and all (see randomAccess)
+	if !keep {
+		dropCache(f) // what the walk read in, readahead and all (see randomAccess)
+	}
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -151,17 +152,25 @@ func unpack(k Key, seq uint64) Fragment {
 // Volume is one recording volume: a bbolt file of fragments.
 type Volume struct {
 	db       *bbolt.DB
+	file     *os.File // bbolt's descriptor of the file
+	base     uintptr  // where the mapping starts
+	pageSize int
 	path     string
 	id       uint64
 	created  time.Time
 	readOnly bool
 	maxSize  int64
+	// broken: abandoned after a panic that may have left bbolt's locks
+	// held (see fault.go); fileClosed: Close closed its file.
+	broken, fileClosed atomic.Bool
 
 	mu   sync.Mutex
 	last map[uint32]Key // last key per stream (writable volumes)
 }
 
-func bboltOptions(o Options, readOnly bool) *bbolt.Options {
+// bboltOptions returns the options bbolt opens a volume with; the file
+// it opens is stored in *file.
+func bboltOptions(o Options, readOnly bool, file **os.File) *bbolt.Options {
 	bo := &bbolt.Options{
 		Timeout:  o.LockTimeout,
 		ReadOnly: readOnly,
@@ -187,19 +196,50 @@ func bboltOptions(o Options, readOnly bool) *bbolt.Options {
 		f, err := os.OpenFile(name, flag, mode)
 		if err == nil {
 			randomAccess(f)
+			*file = f
 		}
 		return f, err
 	}
 	return bo
 }
 
-func openDB(path string, o Options, readOnly bool) (*bbolt.DB, error) {
-	db, err := bbolt.Open(path, 0o600, bboltOptions(o, readOnly))
+// openVolume opens path with bbolt, as a Volume whose meta data is not
+// read yet.
+func openVolume(path string, o Options, readOnly bool) (*Volume, error) {
+	var file *os.File
+	var db *bbolt.DB
+	// bbolt reads the meta pages and the freelist through its mapping
+	// while it opens: a fault there loses the handle (see fault.go); its
+	// file at least is closed, which releases its lock.
+	panicked, err := guard(func() error {
+		var err error
+		db, err = bbolt.Open(path, 0o600, bboltOptions(o, readOnly, &file))
+		return err
+	}, func(r any) error {
+		if file != nil {
+			release(file)
+		}
+		if addr, ok := faultAddr(r); ok {
+			return errFault(path, addr) // precheck let the file through
+		}
+		return fmt.Errorf("%w: %s: %v", ErrDamaged, path, r)
+	})
 	switch {
 	case err == nil:
+	case panicked:
+		return nil, err
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch):
+		// bbolt calls a header it could not read invalid too (a new
+		// volume on a card whose reads fail): read it again to tell.
+		name := path
+		if o.File != nil {
+			name = fmt.Sprintf("/proc/self/fd/%d", o.File.Fd())
+		}
+		if rerr := probeHeader(name); rerr != nil {
+			return nil, fmt.Errorf("volume: open %s: %w", path, rerr) // the card, not the file
+		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrNotVolume, path, err)
 	case isIOError(err):
 		return nil, fmt.Errorf("volume: open %s: %w", path, err) // the card, not the file
@@ -210,7 +250,9 @@ func openDB(path string, o Options, readOnly bool) (*bbolt.DB, error) {
 		// Grow the file in steps: fewer truncate+fsync pairs, little slack.
 		db.AllocSize = int(min(4<<20, o.MaxSize/8))
 	}
-	return db, nil
+	info := db.Info()
+	return &Volume{db: db, file: file, base: info.Data, pageSize: info.PageSize, path: path, readOnly: readOnly,
+		maxSize: o.MaxSize, last: map[uint32]Key{}}, nil
 }
 
 // evict drops a closed volume's pages from the page cache.
@@ -237,50 +279,62 @@ func Create(path string, id uint64, opts Options) (*Volume, error) {
 		return nil, fmt.Errorf("volume: create: %w", err)
 	}
 	f.Close()
-	db, err := openDB(path, opts, false)
+	v, err := create(path, id, opts)
 	if err != nil {
-		os.Remove(path)
-		return nil, err
-	}
-	created := time.Now()
-	err = db.Update(func(tx *bbolt.Tx) error {
-		m, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
-			return err
-		}
-		idb := make([]byte, 8)
-		binary.BigEndian.PutUint64(idb, id)
-		cb := make([]byte, 8)
-		binary.BigEndian.PutUint64(cb, uint64(created.UnixNano()))
-		for _, kv := range [][2][]byte{{[]byte("magic"), magic}, {[]byte("format"), {Format}}, {[]byte("id"), idb}, {[]byte("created"), cb}} {
-			if err := m.Put(kv[0], kv[1]); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.CreateBucket(bucketInits); err != nil {
-			return err
-		}
-		_, err = tx.CreateBucket(bucketFrags)
-		return err
-	})
-	if err == nil {
-		// bbolt wrote its first pages in one write, which may have made a
-		// large folio of them: drop them, so that the meta page is
-		// rewritten alone (see randomAccess).
-		err = db.Close()
-		evict(path)
-	}
-	if err == nil {
-		db, err = openDB(path, opts, false)
-	}
-	if err != nil {
-		if db != nil {
-			db.Close()
-		}
 		os.Remove(path)
 		return nil, fmt.Errorf("volume: create %s: %w", path, err)
 	}
-	return &Volume{db: db, path: path, id: id, created: created, maxSize: opts.MaxSize, last: map[uint32]Key{}}, nil
+	return v, nil
+}
+
+func create(path string, id uint64, opts Options) (*Volume, error) {
+	w, err := openVolume(path, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	created := time.Now()
+	panicked, err := w.guard(func() error {
+		return w.db.Update(func(tx *bbolt.Tx) error {
+			m, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			idb := make([]byte, 8)
+			binary.BigEndian.PutUint64(idb, id)
+			cb := make([]byte, 8)
+			binary.BigEndian.PutUint64(cb, uint64(created.UnixNano()))
+			for _, kv := range [][2][]byte{{[]byte("magic"), magic}, {[]byte("format"), {Format}}, {[]byte("id"), idb}, {[]byte("created"), cb}} {
+				if err := m.Put(kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.CreateBucket(bucketInits); err != nil {
+				return err
+			}
+			_, err = tx.CreateBucket(bucketFrags)
+			return err
+		})
+	})
+	if panicked {
+		w.abandon()
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	// bbolt wrote its first pages in one write, which may have made a
+	// large folio of them: drop them, so that the meta page is rewritten
+	// alone (see randomAccess). Opening again reads them back from the
+	// card.
+	evict(path)
+	v, err := openVolume(path, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	v.id, v.created = id, created
+	return v, nil
 }
 
 // Check verifies a volume file without opening it for writing: a safe
@@ -291,7 +345,12 @@ func Create(path string, id uint64, opts Options) (*Volume, error) {
 // else wrong is ErrDamaged.
 func Check(path string, opts Options) error {
 	opts = opts.withDefaults()
-	if err := classify(path, path, precheck(path)); err != nil {
+	// The pages the walk read stay in the page cache for bbolt's check:
+	// it reads them through the mapping in a goroutine of its own, where
+	// a page the card cannot serve would be a fault that nothing can
+	// catch (see fault.go).
+	defer evict(path)
+	if err := classify(path, path, precheck(path, true)); err != nil {
 		return err
 	}
 	v, err := open(path, opts, true)
@@ -300,7 +359,6 @@ func Check(path string, opts Options) error {
 	}
 	err = v.Check()
 	v.Close()
-	evict(path)
 	return err
 }
 
@@ -342,26 +400,18 @@ func Open(path string, opts Options) (*Volume, error) {
 	if opts.File != nil {
 		checkPath = fmt.Sprintf("/proc/self/fd/%d", opts.File.Fd())
 	}
-	if err := classify(path, checkPath, precheck(checkPath)); err != nil {
+	if err := classify(path, checkPath, precheck(checkPath, false)); err != nil {
 		return nil, err
 	}
 	return open(path, opts, opts.ReadOnly)
 }
 
-func open(path string, opts Options, readOnly bool) (v *Volume, err error) {
-	db, err := openDB(path, opts, readOnly)
+func open(path string, opts Options, readOnly bool) (*Volume, error) {
+	v, err := openVolume(path, opts, readOnly)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		// bbolt panics on some damage it finds while reading.
-		if r := recover(); r != nil {
-			db.Close()
-			v, err = nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, r)
-		}
-	}()
-	v = &Volume{db: db, path: path, readOnly: readOnly, maxSize: opts.MaxSize, last: map[uint32]Key{}}
-	err = db.View(func(tx *bbolt.Tx) error {
+	err = v.view(func(tx *bbolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if m == nil || !bytes.Equal(m.Get([]byte("magic")), magic) {
 			return ErrNotVolume
@@ -395,8 +445,11 @@ func open(path string, opts Options, readOnly bool) (v *Volume, err error) {
 		return nil
 	})
 	if err != nil {
-		db.Close()
-		if errors.Is(err, ErrNotVolume) || errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrDamaged) {
+		v.Close()
+		switch {
+		case isIOError(err):
+			return nil, err // the card: leave the volume alone
+		case errors.Is(err, ErrNotVolume), errors.Is(err, ErrNewerFormat), errors.Is(err, ErrDamaged):
 			return nil, fmt.Errorf("%w: %s", err, path)
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
@@ -438,16 +491,10 @@ const overhead = 64 << 10
 // changed (or this is the stream's first fragment in the volume), in one
 // transaction, fsynced before it returns. Keys of a stream must grow.
 // ErrFull means the fragment does not fit: start a new volume.
-func (v *Volume) Append(f Fragment, data, init []byte) (err error) {
+func (v *Volume) Append(f Fragment, data, init []byte) error {
 	if v.readOnly {
 		return ErrReadOnly
 	}
-	defer func() {
-		// bbolt panics on some damage it finds while writing.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrDamaged, v.path, r)
-		}
-	}()
 	if len(data) > MaxFragment || f.Duration > MaxDuration || f.Duration < 0 {
 		return fmt.Errorf("%w: %d bytes, %v", ErrTooLarge, len(data), f.Duration)
 	}
@@ -457,25 +504,40 @@ func (v *Volume) Append(f Fragment, data, init []byte) (err error) {
 	if last, ok := v.last[f.Stream]; ok && f.Start <= last.Start {
 		return fmt.Errorf("%w: stream %d start %d after %d", ErrOrder, f.Stream, f.Start, last.Start)
 	}
+	if err := v.usable(); err != nil {
+		return err
+	}
+	if err := v.probeMeta(); err != nil {
+		return err
+	}
 	key := f.Key.Bytes()
-	err = v.db.Update(func(tx *bbolt.Tx) error {
-		if tx.Size()+int64(len(data)+len(init)+overhead)+int64(v.db.AllocSize) > v.maxSize {
-			return ErrFull
-		}
-		if init != nil {
-			if err := tx.Bucket(bucketInits).Put(key, init); err != nil {
+	// bbolt panics on some damage it finds while writing, and a page the
+	// card cannot serve faults: either way the handle is given up, as
+	// bbolt may still hold its writer's lock (see fault.go).
+	panicked, err := v.guard(func() error {
+		return v.db.Update(func(tx *bbolt.Tx) error {
+			if tx.Size()+int64(len(data)+len(init)+overhead)+int64(v.db.AllocSize) > v.maxSize {
+				return ErrFull
+			}
+			if init != nil {
+				if err := tx.Bucket(bucketInits).Put(key, init); err != nil {
+					return err
+				}
+			}
+			b, err := tx.Bucket(bucketFrags).CreateBucket(key)
+			if err != nil {
 				return err
 			}
-		}
-		b, err := tx.Bucket(bucketFrags).CreateBucket(key)
-		if err != nil {
-			return err
-		}
-		if err := b.Put(keyData, data); err != nil {
-			return err
-		}
-		return b.SetSequence(pack(f))
+			if err := b.Put(keyData, data); err != nil {
+				return err
+			}
+			return b.SetSequence(pack(f))
+		})
 	})
+	if panicked {
+		v.abandon()
+		return err
+	}
 	if errors.Is(err, berrors.ErrMaxSizeReached) {
 		err = ErrFull
 	}
@@ -613,14 +675,27 @@ func (v *Volume) Inits(stream uint32) ([]InitRecord, error) {
 }
 
 // view runs fn in a read transaction, turning bbolt's panics on damaged
-// pages into ErrDamaged.
-func (v *Volume) view(fn func(tx *bbolt.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrDamaged, v.path, r)
-		}
-	}()
-	return v.db.View(fn)
+// pages into ErrDamaged and faults on pages the card cannot serve into
+// I/O errors (see fault.go).
+func (v *Volume) view(fn func(tx *bbolt.Tx) error) error {
+	if err := v.usable(); err != nil {
+		return err
+	}
+	if err := v.probeMeta(); err != nil {
+		return err
+	}
+	inside := false
+	panicked, err := v.guard(func() error {
+		return v.db.View(func(tx *bbolt.Tx) error {
+			inside = true
+			return fn(tx)
+		})
+	})
+	if panicked && !inside {
+		// bbolt panicked while it began the transaction, its locks held.
+		v.abandon()
+	}
+	return err
 }
 
 // Check runs bbolt's consistency check.
@@ -642,6 +717,15 @@ func (v *Volume) Check() error {
 func (v *Volume) Close() error {
 	if v == nil || v.db == nil {
 		return nil
+	}
+	if v.broken.Load() {
+		// bbolt may hold its own locks, and its Close would wait for
+		// them for ever: release the file's lock and close the file;
+		// the mapping stays until the process exits.
+		if v.fileClosed.Swap(true) {
+			return nil
+		}
+		return release(v.file)
 	}
 	return v.db.Close()
 }

@@ -1,0 +1,211 @@
+package volume
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/camd-project/camd/internal/faultfs"
+)
+
+// The tests in this file put volumes on a card whose reads fail: a FUSE
+// file system (package faultfs) that returns EIO on demand. bbolt reads a
+// volume through a memory mapping, where such a read is a fault
+// (SIGBUS), not an error.
+
+// TestFaultFSServer is the FUSE server that faultfs runs in a child
+// process.
+func TestFaultFSServer(t *testing.T) { faultfs.Serve(t) }
+
+// readFault makes reads of the 4 KiB page at off of the file at path (on
+// card) fail.
+func readFault(t *testing.T, card *faultfs.FS, path string, off int64) {
+	t.Helper()
+	err := card.Set(faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO, Files: filepath.Base(path), Offset: off &^ 4095, Length: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// backing opens the file behind path on card read-only with bbolt, past
+// the faults.
+func backing(t *testing.T, card *faultfs.FS, path string, fn func(db *bbolt.DB, tx *bbolt.Tx) error) {
+	t.Helper()
+	rel, _ := filepath.Rel(card.Dir, path)
+	db, err := bbolt.Open(filepath.Join(card.Backing, rel), 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bbolt.Tx) error { return fn(db, tx) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// closes closes v, failing the test if that does not return.
+func closes(t *testing.T, v *Volume) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- v.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("close hangs")
+	}
+}
+
+// TestCreateOnACardWhoseReadsFail: bbolt reads the header of a new volume
+// back and calls what it cannot read "invalid": that is the card failing,
+// not a file that is not a volume.
+func TestCreateOnACardWhoseReadsFail(t *testing.T) {
+	card := faultfs.MountTemp(t)
+	if err := card.Set(faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(card.Dir, "vol-1.db")
+	v, err := Create(path, 1, Options{MaxSize: 1 << 20})
+	if err == nil {
+		v.Close()
+		t.Fatal("created a volume on a card that cannot read it back")
+	}
+	if !errors.Is(err, syscall.EIO) || errors.Is(err, ErrNotVolume) || errors.Is(err, ErrDamaged) {
+		t.Fatalf("create: %v, want an I/O error", err)
+	}
+	if card.Hits(faultfs.Read) == 0 {
+		t.Fatal("no read failed")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the failed volume was left behind: %v", err)
+	}
+}
+
+// TestUnreadablePageOfAFragment: a page inside a fragment's data cannot
+// be read. Reading that fragment fails with an I/O error (not a crash,
+// not damage); the rest of the volume stays readable through the same
+// handle.
+func TestUnreadablePageOfAFragment(t *testing.T) {
+	card := faultfs.MountTemp(t)
+	path := filepath.Join(card.Dir, "vol-1.db")
+	v, err := Create(path, 1, Options{MaxSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		if err := v.Append(frag(1, i), data(50_000, byte(i)), []byte("init")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.Close()
+	var page int64
+	backing(t, card, path, func(db *bbolt.DB, tx *bbolt.Tx) error {
+		d := tx.Bucket(bucketFrags).Bucket(frag(1, 3).Key.Bytes()).Get(keyData)
+		page = int64(uintptr(unsafe.Pointer(&d[0]))-db.Info().Data) + int64(len(d)/2)
+		return nil
+	})
+	r, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readFault(t, card, path, page)
+	if _, err := r.Read(frag(1, 3).Key, nil); !errors.Is(err, syscall.EIO) || errors.Is(err, ErrDamaged) {
+		t.Fatalf("read over the bad page: %v, want an I/O error", err)
+	}
+	if card.Hits(faultfs.Read) == 0 {
+		t.Fatal("no read failed")
+	}
+	for _, i := range []int{2, 4, 7} {
+		if b, err := r.Read(frag(1, i).Key, nil); err != nil || !bytes.Equal(b, data(50_000, byte(i))) {
+			t.Fatalf("fragment %d after the bad page: %v", i, err)
+		}
+	}
+	closes(t, r)
+	if err := card.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnreadablePageUnderAnAppend: the transaction of an append reads a
+// page that the card cannot serve. The append fails with an I/O error,
+// and the handle, which bbolt may have left locked, is given up: it fails
+// from then on without touching bbolt, closes without waiting for
+// bbolt's locks and lets go of the file's lock, so that the volume can be
+// opened again once the card reads.
+func TestUnreadablePageUnderAnAppend(t *testing.T) {
+	card := faultfs.MountTemp(t)
+	path := filepath.Join(card.Dir, "vol-1.db")
+	v, err := Create(path, 1, Options{MaxSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Init segments large enough to give the inits bucket pages of its
+	// own (a small bucket lives inline in its parent's page).
+	initOf := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 700) }
+	for i := range 6 {
+		if err := v.Append(frag(1, i), data(5000, byte(i)), initOf(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.Close()
+	var root int64
+	backing(t, card, path, func(_ *bbolt.DB, tx *bbolt.Tx) error {
+		root = int64(tx.Bucket(bucketInits).Root())
+		return nil
+	})
+	if root == 0 {
+		t.Fatal("the inits bucket is inline")
+	}
+	// Opening reads the inits bucket's page with plain reads only and
+	// drops it from the page cache: the append reads it through the
+	// mapping.
+	w, err := Open(path, Options{MaxSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readFault(t, card, path, root*4096)
+	err = w.Append(frag(1, 6), data(5000, 6), initOf(6))
+	if !errors.Is(err, syscall.EIO) || errors.Is(err, ErrDamaged) {
+		t.Fatalf("append over the bad page: %v, want an I/O error", err)
+	}
+	if card.Hits(faultfs.Read) == 0 {
+		t.Fatal("no read failed")
+	}
+	if err := card.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(frag(1, 7), data(5000, 7), nil); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append to the handle given up: %v", err)
+	}
+	if _, err := w.Read(frag(1, 0).Key, nil); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read of the handle given up: %v", err)
+	}
+	closes(t, w)
+	closes(t, w)
+
+	w, err = Open(path, Options{MaxSize: 4 << 20, LockTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("open again: %v", err)
+	}
+	if err := w.Append(frag(1, 6), data(5000, 6), initOf(6)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := w.Read(frag(1, 6).Key, nil); err != nil || !bytes.Equal(b, data(5000, 6)) {
+		t.Fatalf("read back: %v", err)
+	}
+	closes(t, w)
+	if err := Check(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
