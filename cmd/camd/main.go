@@ -138,7 +138,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 func greet(d *device.Daemon, cfg device.Config, w io.Writer) {
 	fmt.Fprintf(w, "\ncamd is running: https://%s/ (certificate SHA-256 %s)\n", d.Addr(), d.Identity().Fingerprint)
 	if d.Paired() {
-		fmt.Fprintf(w, "Paired. Open pairing for a new phone with: camd pair-window --data %s\n\n", cfg.Data)
+		fmt.Fprintf(w, "Paired. Open pairing for a new phone with: %s pair-window --data %s\n\n", os.Args[0], cfg.Data)
 		return
 	}
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && w == io.Writer(os.Stderr) {
@@ -149,7 +149,7 @@ func greet(d *device.Daemon, cfg device.Config, w io.Writer) {
 		fmt.Fprintf(w, "Scan this code with the camd app, or run:\n  camctl pair %s\n\n", payload)
 		return
 	}
-	fmt.Fprintf(w, "Not paired yet. Show the pairing code with: camd qr --data %s\n\n", cfg.Data)
+	fmt.Fprintf(w, "Not paired yet. Show the pairing code with: %s qr --data %s\n\n", os.Args[0], cfg.Data)
 }
 
 func dataFlag(fs *flag.FlagSet) *string {
