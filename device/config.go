@@ -74,6 +74,11 @@ type PassthroughConfig struct {
 	// FPS paces a file without timing information in its SPS.
 	FPS  int  `yaml:"fps"`
 	Loop bool `yaml:"loop"`
+	// SnapshotCommand takes snapshots, which a hardware-encoded stream
+	// gives no raw picture for: a program that prints one JPEG (the SoC's
+	// JPEG tool, or a decoder fed the newest keyframe on its standard
+	// input). Empty: snapshots answer 501.
+	SnapshotCommand []string `yaml:"snapshot_command"`
 }
 
 // CaptureConfig selects the V4L2 camera and the ALSA microphone.
@@ -253,6 +258,9 @@ func (c *Config) Validate() error {
 		}
 		if n != 1 {
 			return &FieldError{"passthrough", fmt.Sprintf("%d inputs", n), "exactly one of file, fifo, command"}
+		}
+		if sc := c.Passthrough.SnapshotCommand; len(sc) > 0 && sc[0] == "" {
+			return &FieldError{"passthrough.snapshot_command", fmt.Sprintf("%q", sc), "a program and its arguments, e.g. [/usr/bin/snap, --jpeg]"}
 		}
 	default:
 		return &FieldError{"source", strconv.Quote(c.Source), "synthetic, passthrough, capture"}

@@ -79,7 +79,8 @@ type recordingState struct {
 	rec      *recorder.Recorder
 	detector *motion.Detector
 	grab     *snapshot.Grabber
-	snaps    *snapshots.Store // nil if snapshots.db cannot be opened
+	stills   *snapshot.Command // nil unless passthrough.snapshot_command is set
+	snaps    *snapshots.Store  // nil if snapshots.db cannot be opened
 	events   *eventlog.Log
 
 	tasks  chan func() // catalog writes, in order, off the media path
@@ -129,6 +130,14 @@ func (d *Daemon) initRecording() error {
 		OnSpan: d.onMotionSpan, Logger: d.log,
 	})
 	rs.grab = &snapshot.Grabber{}
+	if argv := d.cfg.Passthrough.SnapshotCommand; len(argv) > 0 {
+		rs.stills = &snapshot.Command{Argv: argv, Keyframe: func() ([]byte, time.Time) {
+			if k := d.hub.LastKeyframe(); k != nil {
+				return k.Data, k.Captured
+			}
+			return nil, time.Time{}
+		}}
+	}
 	regions := make([]motion.Region, len(rc.MotionRegions))
 	for i, r := range rc.MotionRegions {
 		regions[i] = motion.Region{X: r[0], Y: r[1], W: r[2], H: r[3]}
@@ -191,9 +200,9 @@ func (d *Daemon) onMotionSpan(sp recorder.Span) {
 		d.log.Info("camd: motion", "cause", sp.Cause)
 		d.later(func() {
 			data := map[string]string{"cause": sp.Cause}
-			if rs.grab.Offered() > 0 && rs.snaps != nil {
+			if taker := rs.stillTaker(); taker != nil && rs.snaps != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				jpg, at, err := rs.grab.JPEG(ctx, 0)
+				jpg, at, err := taker.JPEG(ctx, 0)
 				cancel()
 				if err == nil {
 					if snap, err := rs.snaps.Save(jpg, at, "motion"); err == nil {
@@ -418,12 +427,14 @@ type recordingStatusOut struct {
 	Motion   motion.Stats   `json:"motion"`
 	Dir      string         `json:"dir"`
 	Raw      bool           `json:"raw_pictures"`
+	// Snapshots: snapshots can be taken (raw pictures or a command).
+	Snapshots bool `json:"snapshots"`
 }
 
 func (d *Daemon) recordingStatus() recordingStatusOut {
 	rs := &d.recording
 	return recordingStatusOut{Stats: rs.store.Stats(), Recorder: rs.rec.Stats(), Motion: rs.detector.Stats(),
-		Raw: rs.grab.Offered() > 0}
+		Raw: rs.grab.Offered() > 0, Snapshots: rs.stillTaker() != nil}
 }
 
 func (d *Daemon) handleRecordingStatus(w http.ResponseWriter, _ *http.Request) {
@@ -495,18 +506,33 @@ func (d *Daemon) handleMotionTrigger(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, d.recording.rec.Stats())
 }
 
-// snapshot takes a JPEG of the current raw picture.
+// stillTaker is what takes snapshots: the raw pictures when the source
+// shows them, else the snapshot command, else nil.
+func (rs *recordingState) stillTaker() interface {
+	JPEG(context.Context, int) ([]byte, time.Time, error)
+} {
+	switch {
+	case rs.grab != nil && rs.grab.Offered() > 0:
+		return rs.grab
+	case rs.stills != nil:
+		return rs.stills
+	}
+	return nil
+}
+
+// snapshot takes a JPEG of the current picture.
 func (d *Daemon) snapshot(r *http.Request) ([]byte, time.Time, int, error) {
-	rs := &d.recording
-	if rs.grab == nil || rs.grab.Offered() == 0 {
+	taker := d.recording.stillTaker()
+	if taker == nil {
 		return nil, time.Time{}, http.StatusNotImplemented,
-			errors.New("snapshot: this source gives no raw pictures (a passthrough stream is encoded by the camera's hardware)")
+			errors.New("snapshot: this source gives no raw pictures (a passthrough stream is encoded by the camera's hardware) and passthrough.snapshot_command is not set")
 	}
 	q, _ := strconv.Atoi(r.URL.Query().Get("quality"))
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	jpg, at, err := rs.grab.JPEG(ctx, q)
+	jpg, at, err := taker.JPEG(ctx, q)
 	if err != nil {
+		d.log.Warn("camd: snapshot failed", "err", err)
 		return nil, time.Time{}, http.StatusServiceUnavailable, err
 	}
 	return jpg, at, 0, nil

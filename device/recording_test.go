@@ -1,9 +1,11 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +28,7 @@ func TestBadRecordingConfig(t *testing.T) {
 		{"volume too small", "recording: {volume_size: 100kB}", []string{"recording.volume_size"}},
 		{"post-roll", "recording: {post_roll: 0s}", []string{"recording.post_roll", "1s to 10m"}},
 		{"region", "recording: {motion_regions: [[0.5, 0, 0.8, 1]]}", []string{"recording.motion_regions"}},
+		{"snapshot command", "passthrough: {file: x.h264, snapshot_command: ['']}\nsource: passthrough", []string{"passthrough.snapshot_command"}},
 		{"unknown", "recording: {mode: motion}", []string{`unknown field "mode"`, "path, quota, volume_size"}},
 	}
 	for _, c := range cases {
@@ -74,8 +77,8 @@ func TestParseTime(t *testing.T) {
 }
 
 // recordingDaemon runs camd on a passthrough file with a keyframe every
-// second, recording continuously.
-func recordingDaemon(t *testing.T) (*Daemon, string) {
+// second, recording continuously; tweaks change the config first.
+func recordingDaemon(t *testing.T, tweaks ...func(*Config)) (*Daemon, string) {
 	t.Helper()
 	file := h264test.Encode(t, t.TempDir(), h264test.Stream{Rate: 30, GOP: 30, Frames: 300, Bitrate: 500_000})
 	cfg := Defaults()
@@ -84,6 +87,9 @@ func recordingDaemon(t *testing.T) (*Daemon, string) {
 	cfg.Source = "passthrough"
 	cfg.Passthrough.File = file
 	cfg.Recording.PostRoll = time.Second
+	for _, f := range tweaks {
+		f(&cfg)
+	}
 	d, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -178,34 +184,90 @@ func TestRecordingAPI(t *testing.T) {
 	if code, b := call(t, d, "GET", "/api/v1/recordings?from=1990-01-01T00:00:00Z&to=2300-01-01T00:00:00Z", token, nil); code != 200 {
 		t.Errorf("years-wide timeline: %d %s", code, b)
 	}
-	// A passthrough stream has no raw pictures to snapshot.
-	if code, b := call(t, d, "GET", "/api/v1/snapshot", token, nil); code != http.StatusNotImplemented {
+	// A passthrough stream has no raw pictures to snapshot, and no
+	// snapshot command is set.
+	if code, b := call(t, d, "GET", "/api/v1/snapshot", token, nil); code != http.StatusNotImplemented ||
+		!strings.Contains(string(b), "snapshot_command") {
 		t.Errorf("snapshot of passthrough: %d %s", code, b)
 	}
 	// Motion mode: an API trigger records a span and an event.
-	if code, b := call(t, d, "PATCH", "/api/v1/settings", token, map[string]any{"recording_mode": "motion"}); code != 200 {
-		t.Fatalf("settings: %d %s", code, b)
-	}
-	if code, b := call(t, d, "POST", "/api/v1/motion", token, MotionTrigger{Cause: "doorbell", Seconds: 0.5}); code != 200 {
-		t.Fatalf("trigger: %d %s", code, b)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, b := call(t, d, "GET", "/api/v1/events?kind=motion", token, nil)
-		var evs []eventlog.Event
-		json.Unmarshal(b, &evs)
-		if len(evs) == 1 && !evs[0].End.IsZero() && evs[0].Data["cause"] == "doorbell" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("motion event: %s", b)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	motionEvent(t, d, token, "doorbell", func(e eventlog.Event) bool { return !e.End.IsZero() })
 	if code, _ := call(t, d, "DELETE", "/api/v1/recordings", token, nil); code != 400 {
 		t.Errorf("delete without a range: %d", code)
 	}
 	if code, b := call(t, d, "DELETE", "/api/v1/recordings?all=1", token, nil); code != 200 {
 		t.Errorf("delete all: %d %s", code, b)
 	}
+}
+
+// A hardware-encoded stream takes its snapshots through a command: here
+// ffmpeg decoding the newest keyframe camd gives it on its standard input.
+func TestPassthroughSnapshotsThroughACommand(t *testing.T) {
+	h264test.NeedFFmpeg(t)
+	d, token := recordingDaemon(t, func(c *Config) {
+		c.Passthrough.SnapshotCommand = []string{"ffmpeg", "-loglevel", "error", "-f", "h264", "-i", "-",
+			"-frames:v", "1", "-f", "mjpeg", "-"}
+	})
+	waitRecorded(t, d, token, 1)
+	resp := get(t, d, "/api/v1/snapshot", token, nil)
+	jpg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("snapshot: %s %s", resp.Status, jpg)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(jpg))
+	if err != nil || img.Bounds().Dx() != 320 || img.Bounds().Dy() != 240 {
+		t.Fatalf("snapshot is not a 320x240 JPEG: %v %v", err, img)
+	}
+	captured, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Camd-Captured"))
+	if err != nil || time.Since(captured) > 5*time.Second {
+		t.Fatalf("captured %q: not the newest keyframe", resp.Header.Get("X-Camd-Captured"))
+	}
+	_, b := call(t, d, "GET", "/api/v1/recordings/status", token, nil)
+	var st recordingStatusOut
+	if err := json.Unmarshal(b, &st); err != nil || !st.Snapshots || st.Raw {
+		t.Errorf("status: %v %s", err, b)
+	}
+	// A motion event from outside the picture gets its snapshot too.
+	ev := motionEvent(t, d, token, "pir", func(e eventlog.Event) bool { return e.Data["snapshot"] != "" })
+	code, jpg := call(t, d, "GET", "/api/v1/snapshots/"+ev.Data["snapshot"], token, nil)
+	if _, err := jpeg.Decode(bytes.NewReader(jpg)); code != 200 || err != nil {
+		t.Fatalf("the motion event's snapshot: %d %v", code, err)
+	}
+}
+
+// motionEvent switches to motion recording, triggers motion from outside
+// the picture and waits for its one event to satisfy done.
+func motionEvent(t *testing.T, d *Daemon, token, cause string, done func(eventlog.Event) bool) eventlog.Event {
+	t.Helper()
+	if code, b := call(t, d, "PATCH", "/api/v1/settings", token, map[string]any{"recording_mode": "motion"}); code != 200 {
+		t.Fatalf("settings: %d %s", code, b)
+	}
+	if code, b := call(t, d, "POST", "/api/v1/motion", token, MotionTrigger{Cause: cause, Seconds: 0.5}); code != 200 {
+		t.Fatalf("trigger: %d %s", code, b)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, b := call(t, d, "GET", "/api/v1/events?kind=motion", token, nil)
+		var evs []eventlog.Event
+		json.Unmarshal(b, &evs)
+		if len(evs) == 1 && evs[0].Data["cause"] == cause && done(evs[0]) {
+			return evs[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("motion event: %s", b)
+		}
+	}
+}
+
+func TestSnapshotCommandThatFailsIsA503(t *testing.T) {
+	d, token := recordingDaemon(t, func(c *Config) {
+		c.Passthrough.SnapshotCommand = []string{"/bin/sh", "-c", "echo 'isp busy' >&2; exit 1"}
+	})
+	waitRecorded(t, d, token, 0.5)
+	code, b := call(t, d, "GET", "/api/v1/snapshot", token, nil)
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(b), "isp busy") {
+		t.Fatalf("failing command: %d %s", code, b)
+	}
+	// Live view and recording go on.
+	waitRecorded(t, d, token, 2)
 }

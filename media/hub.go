@@ -73,6 +73,7 @@ type Hub struct {
 	gop          []*Frame
 	gopBytes     int
 	gopValid     bool
+	lastKey      *Frame
 	lastOverflow time.Time
 	closed       bool
 	published    uint64
@@ -92,6 +93,7 @@ func (h *Hub) Begin(info SourceInfo) {
 	h.info = info
 	h.epoch++
 	h.gop, h.gopBytes, h.gopValid = nil, 0, false
+	h.lastKey = nil
 	for c := range h.consumers {
 		c.mu.Lock()
 		c.waitKey = true
@@ -143,6 +145,7 @@ func (h *Hub) Publish(f *Frame) {
 // slice at each keyframe because consumers may still hold the old one.
 func (h *Hub) cacheGOP(f *Frame) {
 	if f.Key {
+		h.lastKey = f
 		h.gop = make([]*Frame, 0, max(len(h.gop), 64))
 		h.gopBytes = 0
 		h.gopValid = true
@@ -156,6 +159,14 @@ func (h *Hub) cacheGOP(f *Frame) {
 		return
 	}
 	h.gop = append(h.gop, f)
+}
+
+// LastKeyframe returns the newest keyframe of the current source, or nil
+// before its first one.
+func (h *Hub) LastKeyframe() *Frame {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastKey
 }
 
 // KeyframeRequested reports, and clears, whether a consumer asked for a

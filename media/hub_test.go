@@ -262,6 +262,30 @@ func TestHubGOPLargerThanCacheWaitsForKeyframe(t *testing.T) {
 	}
 }
 
+func TestHubLastKeyframeOutlivesTheGOPCache(t *testing.T) {
+	h := NewHub(HubOptions{GOPCacheBytes: 12})
+	h.Begin(SourceInfo{Name: "file"})
+	if h.LastKeyframe() != nil {
+		t.Fatal("a keyframe before the source published one")
+	}
+	k := video(true, 0)
+	h.Publish(k)
+	h.Publish(video(false, 1))
+	h.Publish(video(false, 2)) // over the cache bound: joiners wait
+	if h.LastKeyframe() != k {
+		t.Fatal("LastKeyframe lost the keyframe with the GOP cache")
+	}
+	k2 := video(true, 3)
+	h.Publish(k2)
+	if h.LastKeyframe() != k2 {
+		t.Fatal("LastKeyframe is not the newest")
+	}
+	h.Begin(SourceInfo{Name: "restarted"})
+	if h.LastKeyframe() != nil {
+		t.Fatal("a restarted source kept the old run's keyframe")
+	}
+}
+
 func TestHubBeginStartsNewEpochAtKeyframe(t *testing.T) {
 	h := NewHub(HubOptions{})
 	h.Begin(SourceInfo{Name: "run1"})
