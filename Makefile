@@ -26,7 +26,7 @@ vet:
 
 # The whole suite; tools the tests need must be present (no skipping).
 unit:
-	CAMD_REQUIRE_TOOLS=1 $(GO) test -count=1 ./...
+	CAMD_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 20m ./...
 
 race:
 	$(GO) test -race -count=1 $(RACE_PKGS)

@@ -30,7 +30,7 @@ func crossBuild(t *testing.T) string {
 	crossOnce.Do(func() {
 		// Inside TestMain's directory: removed when the tests end.
 		crossDir = filepath.Join(bin, "cross")
-		cmd := exec.Command("../scripts/cross.sh", "-o", crossDir, "linux-arm64", "linux-armv7", "linux-armv7-lean")
+		cmd := exec.Command("../scripts/cross.sh", "-o", crossDir)
 		cmd.Env = append(os.Environ(), "VERSION="+crossVersion)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -44,24 +44,74 @@ func crossBuild(t *testing.T) string {
 	return crossDir
 }
 
-// startCommand runs a camd command line (perhaps under an emulator) on a
-// free loopback port and waits until it serves. Unlike startDaemon it does
-// not pair: the smoke runs need only /health.
-func startCommand(t *testing.T, argv ...string) *daemon {
+// startCommand runs a camd command line (perhaps under an emulator) with
+// the given configuration on a free loopback port and waits until it
+// serves. Unlike startDaemon it does not pair: the smoke runs need only
+// /health.
+func startCommand(t *testing.T, config string, argv ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, data: t.TempDir()}
 	cfg := filepath.Join(d.data, "camd.yaml")
-	// A small picture: the software encoder runs emulated.
-	os.WriteFile(cfg, []byte("video: {width: 320, height: 240, fps: 10, bitrate: 300000, min_bitrate: 100000}\n"), 0o644)
+	os.WriteFile(cfg, []byte(config), 0o644)
 	argv = append(argv, runArgs(d.data, "127.0.0.1:0", "--config", cfg)...)
 	d.start(t, exec.Command(argv[0], argv[1:]...), 90*time.Second)
 	return d
 }
 
-// TestARMBinariesRunUnderQEMU is the smoke run of the embedded builds:
-// the arm64, armv7 and armv7-lean binaries (with the cgo codecs) start on the
-// synthetic camera under qemu-user, serve /health with the stamped
-// version, encode, and stop cleanly on SIGTERM.
+// smokeRun is what each embedded build must do under qemu-user: be built
+// for its machine and stripped, start with config, serve /health with the
+// stamped version, run its source (started is its log line) for a few
+// seconds without a restart, stop cleanly on SIGTERM, and leave at least
+// 2 s of recording whole on disk.
+func smokeRun(t *testing.T, bin string, machine elf.Machine, config, started string, emulator ...string) {
+	t.Helper()
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Machine != machine {
+		t.Fatalf("%s is built for %v", bin, f.Machine)
+	}
+	if f.Section(".symtab") != nil {
+		t.Errorf("%s is not stripped", bin)
+	}
+	f.Close()
+
+	d := startCommand(t, config, append(emulator, bin)...)
+	resp, err := insecureClient().Get("https://" + d.addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if h["status"] != "ok" || h["version"] != crossVersion {
+		t.Fatalf("health: %v", h)
+	}
+	waitLog(t, d, started)
+	// The source really runs, and records: no restart of the source for
+	// a few seconds of frames.
+	time.Sleep(4 * time.Second)
+	if strings.Contains(d.log(), "source failed") {
+		t.Fatal("the source failed under emulation")
+	}
+	stopped := time.Now()
+	d.stop()
+	if !strings.Contains(d.log(), "camd: stopped") {
+		t.Fatal("no clean stop")
+	}
+	// What the emulated binary recorded is on disk, whole, in its catalog
+	// and volumes.
+	recorded := recordedTime(t, d.data, stopped)
+	if recorded < 2*time.Second {
+		t.Fatalf("%s recorded %v in 4 s", bin, recorded)
+	}
+	t.Logf("%s recorded %v", bin, recorded)
+}
+
+// TestARMBinariesRunUnderQEMU is the smoke run of the embedded builds with
+// the cgo codecs: the arm64, armv7 and armv7-lean binaries start on the
+// synthetic camera under qemu-user and encode.
 func TestARMBinariesRunUnderQEMU(t *testing.T) {
 	cases := []struct {
 		target, qemu, sysroot, cc string
@@ -71,52 +121,36 @@ func TestARMBinariesRunUnderQEMU(t *testing.T) {
 		{"linux-armv7", "qemu-arm-static", "/usr/arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", elf.EM_ARM},
 		{"linux-armv7-lean", "qemu-arm-static", "/usr/arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", elf.EM_ARM},
 	}
+	// A small picture: the software encoder runs emulated.
+	config := "video: {width: 320, height: 240, fps: 10, bitrate: 300000, min_bitrate: 100000}\n"
 	for _, c := range cases {
 		t.Run(c.target, func(t *testing.T) {
 			need(t, c.qemu, c.cc, strings.Replace(c.cc, "-gcc", "-g++", 1))
-			bin := filepath.Join(crossBuild(t), c.target, "camd")
-			f, err := elf.Open(bin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f.Machine != c.machine {
-				t.Fatalf("%s is built for %v", bin, f.Machine)
-			}
-			if f.Section(".symtab") != nil {
-				t.Errorf("%s is not stripped", bin)
-			}
-			f.Close()
+			smokeRun(t, filepath.Join(crossBuild(t), c.target, "camd"), c.machine, config,
+				`msg="media: source started" source=synthetic`, c.qemu, "-L", c.sysroot)
+		})
+	}
+}
 
-			d := startCommand(t, c.qemu, "-L", c.sysroot, bin)
-			resp, err := insecureClient().Get("https://" + d.addr + "/health")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var h map[string]any
-			json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if h["status"] != "ok" || h["version"] != crossVersion {
-				t.Fatalf("health: %v", h)
-			}
-			waitLog(t, d, `msg="media: source started" source=synthetic`)
-			// The encoder really runs, and records: no restart of the
-			// source for a few seconds of frames.
-			time.Sleep(4 * time.Second)
-			if strings.Contains(d.log(), "source failed") {
-				t.Fatal("the synthetic source failed under emulation")
-			}
-			stopped := time.Now()
-			d.stop()
-			if !strings.Contains(d.log(), "camd: stopped") {
-				t.Fatal("no clean stop")
-			}
-			// What the ARM binary recorded is on disk, whole, in its
-			// catalog and volumes.
-			recorded := recordedTime(t, d.data, stopped)
-			if recorded < 2*time.Second {
-				t.Fatalf("the %s binary recorded %v in 4 s", c.target, recorded)
-			}
-			t.Logf("%s recorded %v", c.target, recorded)
+// TestPassthroughBuildsRunUnderQEMU is the smoke run of the CGO-free
+// builds a camera SoC with a hardware encoder ships: the armv6 and mipsle
+// (soft float) binaries, static, read an H.264 stream under qemu-user and
+// record it.
+func TestPassthroughBuildsRunUnderQEMU(t *testing.T) {
+	need(t, "ffmpeg")
+	file := fixture(t, t.TempDir(), "320x240", 15, 4, 15, "300k", "baseline")
+	config := "source: passthrough\npassthrough: {file: " + file + ", loop: true}\n"
+	for _, c := range []struct {
+		target, qemu string
+		machine      elf.Machine
+	}{
+		{"linux-armv6", "qemu-arm-static", elf.EM_ARM},
+		{"linux-mipsle", "qemu-mipsel-static", elf.EM_MIPS},
+	} {
+		t.Run(c.target, func(t *testing.T) {
+			need(t, c.qemu)
+			smokeRun(t, filepath.Join(crossBuild(t), c.target, "camd"), c.machine, config,
+				`msg="media: source started" source=file:`, c.qemu)
 		})
 	}
 }

@@ -6,11 +6,17 @@
 #   linux-armv7-lean  cgo: openh264 + Opus, for camera SoCs: no V4L2/ALSA
 #                 capture (tag camd_nocapture), no embedded time zone
 #                 database (camd_notzdata: the firmware ships zoneinfo), C
-#                 code built with -Os
-#   linux-armv6   no cgo: passthrough sources only (a hardware encoder)
-#   linux-mipsle  no cgo, soft float: passthrough only (Ingenic T31 class)
+#                 code built with -Os, and Go inlining kept only where
+#                 frames and packets go through (see lean_gcflags)
+#   linux-armv6   no cgo: passthrough sources only (a hardware encoder),
+#                 lean inlining
+#   linux-mipsle  no cgo, soft float: passthrough only (Ingenic T31 class),
+#                 lean inlining
+#   native-nocgo  this machine's GOARCH built like linux-armv6: what make
+#                 bench measures as the passthrough camera's footprint
+#                 (not part of the default set)
 #
-# usage: scripts/cross.sh [-o DIR] [TARGET...]   (default: bin, all four)
+# usage: scripts/cross.sh [-o DIR] [TARGET...]   (default: bin, all five)
 # Each binary goes to DIR/TARGET/camd; the sizes are printed at the end.
 set -eu
 cd "$(dirname "$0")/.."
@@ -27,6 +33,16 @@ targets=${*:-linux-arm64 linux-armv7 linux-armv7-lean linux-armv6 linux-mipsle}
 version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 ldflags="-s -w -X github.com/camd-project/camd/device.Version=$version"
 GO=${GO:-go}
+
+# lean_gcflags turns off inlining (-l) except in the packages on the path of
+# every frame and packet: the runtime, crypto (SRTP, TLS), pion's RTP and
+# SRTP, and camd's media packages. Signalling, HTTP, JSON, YAML, DNS and
+# settings code lose about 0.9 MB of inlined copies; at 100 viewers camd's
+# CPU is the same within noise (docs/benchmarks.md).
+lean_gcflags="-gcflags=all=-l"
+for p in runtime/... crypto/... github.com/pion/srtp/v3/... github.com/pion/rtp/... github.com/camd-project/camd/media/...; do
+	lean_gcflags="$lean_gcflags -gcflags=$p="
+done
 
 need() {
 	command -v "$1" >/dev/null 2>&1 || {
@@ -48,12 +64,13 @@ for t in $targets; do
 	linux-armv7-lean)
 		need arm-linux-gnueabihf-gcc
 		set -- GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++ \
-			CGO_CFLAGS="-Os -g0" GOFLAGS="-tags=camd_nocapture,camd_notzdata"
+			CGO_CFLAGS="-Os -g0" GOFLAGS="-tags=camd_nocapture,camd_notzdata $lean_gcflags"
 		;;
-	linux-armv6) set -- GOARCH=arm GOARM=6 CGO_ENABLED=0 ;;
-	linux-mipsle) set -- GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0 ;;
+	linux-armv6) set -- GOARCH=arm GOARM=6 CGO_ENABLED=0 GOFLAGS="$lean_gcflags" ;;
+	linux-mipsle) set -- GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0 GOFLAGS="$lean_gcflags" ;;
+	native-nocgo) set -- CGO_ENABLED=0 GOFLAGS="$lean_gcflags" ;;
 	*)
-		echo "cross: unknown target $t (linux-arm64, linux-armv7, linux-armv7-lean, linux-armv6, linux-mipsle)" >&2
+		echo "cross: unknown target $t (linux-arm64, linux-armv7, linux-armv7-lean, linux-armv6, linux-mipsle, native-nocgo)" >&2
 		exit 2
 		;;
 	esac
@@ -68,8 +85,8 @@ for t in $targets; do
 	size=$(wc -c <"$out/$t/camd")
 	case $t in
 	linux-arm64 | linux-armv7) codecs="openh264, Opus (cgo); V4L2/ALSA capture" ;;
-	linux-armv7-lean) codecs="openh264, Opus (cgo); no capture, no tz database" ;;
-	*) codecs="none: passthrough only" ;;
+	linux-armv7-lean) codecs="openh264, Opus (cgo); no capture, no tz database, lean inlining" ;;
+	*) codecs="none: passthrough only; lean inlining" ;;
 	esac
 	printf '%-17s %12d %9.2f  %s\n' "$t" "$size" "$(echo "$size" | awk '{print $1 / 1048576}')" "$codecs"
 done
