@@ -53,8 +53,9 @@ const DefaultName = "camd"
 type Announcer struct {
 	o Options
 
-	mu   sync.Mutex
-	name string
+	mu      sync.Mutex
+	name    string
+	renames int // times the name was found taken on the LAN (since SetName)
 
 	// owned by the run goroutine (and Start before it)
 	mdns     *mdnsServer
@@ -65,10 +66,12 @@ type Announcer struct {
 	quiet    string // the reason logged for announcing nothing
 	metadata uint32
 
-	refresh chan struct{}
-	done    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	refresh    chan struct{}
+	rename     chan struct{} // another host won our instance name
+	lastRename time.Time
+	done       chan struct{}
+	wg         sync.WaitGroup
+	once       sync.Once
 }
 
 // Start announces at once on the interfaces chosen (or logs why it
@@ -93,6 +96,7 @@ func Start(o Options) (*Announcer, error) {
 		o: o, name: o.Name,
 		metadata: uint32(time.Now().Unix()),
 		refresh:  make(chan struct{}, 1),
+		rename:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	a.apply()
@@ -115,7 +119,7 @@ func (a *Announcer) Refresh() {
 // SetName changes the friendly name and re-announces.
 func (a *Announcer) SetName(name string) {
 	a.mu.Lock()
-	a.name = name
+	a.name, a.renames = name, 0
 	a.mu.Unlock()
 	a.Refresh()
 }
@@ -147,26 +151,45 @@ func (a *Announcer) run() {
 			return
 		case <-a.refresh:
 		case <-tick.C:
+		case <-a.rename:
+			// At most one rename a second (RFC 6762 §9 asks for less
+			// after 15 in 10 s): a host that keeps claiming the name
+			// cannot make camd spin.
+			if time.Since(a.lastRename) < time.Second {
+				continue
+			}
+			a.lastRename = time.Now()
+			old := a.instance()
+			a.mu.Lock()
+			a.renames++
+			a.mu.Unlock()
+			a.o.Logger.Warn("discovery: another device on the LAN announces the same name; renamed", "name", old, "now", a.instance())
 		}
 		a.apply()
 	}
 }
 
 // instance is the DNS-SD instance label for the friendly name: at most
-// 63 bytes, cut at a character boundary.
+// 63 bytes, cut at a character boundary, with " (2)", " (3)"... once the
+// name was found taken on the LAN.
 func (a *Announcer) instance() string {
 	a.mu.Lock()
 	name := a.name
+	renames := a.renames
 	a.mu.Unlock()
 	name = strings.Trim(name, ". ")
 	if name == "" || name == DefaultName {
 		name = DefaultName + "-" + a.shortID()
 	}
-	for len(name) > maxLabel {
+	suffix := ""
+	if renames > 0 {
+		suffix = fmt.Sprintf(" (%d)", renames+1) // as Avahi and Bonjour rename
+	}
+	for len(name)+len(suffix) > maxLabel {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
 	}
-	return name
+	return name + suffix
 }
 
 func (a *Announcer) shortID() string {
@@ -311,7 +334,12 @@ func (a *Announcer) target(instance string, links []link, metadata uint32) func(
 // service on links; it announces what changed at once.
 func (a *Announcer) announce(links []link, instance string, txt []string) error {
 	if a.mdns == nil {
-		s, err := listenMDNS(a.o.Logger)
+		s, err := listenMDNS(a.o.Logger, func() {
+			select {
+			case a.rename <- struct{}{}:
+			default:
+			}
+		})
 		if err != nil {
 			return err
 		}

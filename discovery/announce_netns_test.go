@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -149,5 +150,89 @@ func TestAnnounceBrowseAcrossNamespaces(t *testing.T) {
 	cancel()
 	if cams := <-done; len(cams) != 0 {
 		t.Errorf("after Close, browse ends with %+v", cams)
+	}
+}
+
+// TestTwoCamerasWithOneNameAcrossNamespaces: cameras in A and B given the
+// same friendly name both stay findable: the one whose host name sorts
+// first renames itself "Front Door (2)" (RFC 6762 §9), the other keeps
+// the name, and a browse in B ends up with both.
+func TestTwoCamerasWithOneNameAcrossNamespaces(t *testing.T) {
+	p, child := netnstest.InA(t)
+	if !child {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev := newEvents()
+	browseIn(t, ctx, p.B, ev)
+
+	a, err := Start(Options{Name: "Front Door", Port: 8443, ID: "ABCDEFGHIJKLMNOP", ListenHost: "0.0.0.0", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ev.wait(t, 0, 5*time.Second, func(e event) bool { return !e.gone && e.c.ID == "ABCDEFGHIJKLMNOP" })
+
+	// The second camera lives in B: its sockets, and the interfaces it
+	// watches, are B's.
+	inB := func() ([]net.Interface, func(*net.Interface) ([]net.Addr, error), error) {
+		var all []net.Interface
+		addrs := map[int][]net.Addr{}
+		err := netnstest.Do(p.B, func() error {
+			var err error
+			if all, err = net.Interfaces(); err != nil {
+				return err
+			}
+			for _, i := range all {
+				addrs[i.Index], _ = i.Addrs()
+			}
+			return nil
+		})
+		return all, func(i *net.Interface) ([]net.Addr, error) { return addrs[i.Index], nil }, err
+	}
+	var b *Announcer
+	if err := netnstest.Do(p.B, func() error {
+		var err error
+		b, err = Start(Options{Name: "Front Door", Port: 8443, ID: "ZYXWVUTSRQPONMLK", ListenHost: "0.0.0.0",
+			Logger: testLogger(t), interfaces: inB})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	ev.wait(t, 0, 10*time.Second, func(e event) bool {
+		return !e.gone && e.c.ID == "ABCDEFGHIJKLMNOP" && e.c.Name == "Front Door (2)"
+	})
+	// Whatever the browser saw meanwhile (the renamed camera's goodbye
+	// for the old name), the other camera keeps "Front Door" and is
+	// listed under it once the dust settles.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cams := map[string]string{}
+		ev.mu.Lock()
+		for _, e := range ev.list {
+			if e.gone {
+				delete(cams, e.c.Name)
+			} else {
+				cams[e.c.Name] = e.c.ID
+			}
+		}
+		ev.mu.Unlock()
+		if cams["Front Door"] == "ZYXWVUTSRQPONMLK" && cams["Front Door (2)"] == "ABCDEFGHIJKLMNOP" && len(cams) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("browse lists %v, want Front Door (B) and Front Door (2) (A)", cams)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for _, e := range ev.list {
+		if e.c.ID == "ZYXWVUTSRQPONMLK" && e.c.Name != "Front Door" {
+			t.Errorf("the camera that won the name was renamed %q", e.c.Name)
+		}
 	}
 }

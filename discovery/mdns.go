@@ -34,6 +34,9 @@ type mdnsServer struct {
 	once    sync.Once
 	dropped atomic.Uint64 // datagrams dropped: the loop was behind
 	log     *slog.Logger
+	// renamed is called on the loop when another host wins our instance
+	// name; it must not block.
+	renamed func()
 }
 
 type inPacket struct {
@@ -49,8 +52,9 @@ type update struct {
 	err   chan error
 }
 
-// listenMDNS opens the mDNS sockets. set gives them links and records.
-func listenMDNS(log *slog.Logger) (*mdnsServer, error) {
+// listenMDNS opens the mDNS sockets. set gives them links and records;
+// renamed is called when another host wins the instance name.
+func listenMDNS(log *slog.Logger, renamed func()) (*mdnsServer, error) {
 	s := &mdnsServer{
 		joined4: map[int]bool{}, joined6: map[int]bool{},
 		r:       newResponder(),
@@ -59,6 +63,7 @@ func listenMDNS(log *slog.Logger) (*mdnsServer, error) {
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		log:     log,
+		renamed: renamed,
 	}
 	var errs []error
 	if c, err := net.ListenUDP("udp4", mdnsV4); err != nil {
@@ -138,7 +143,7 @@ func (s *mdnsServer) close() {
 		s.log.Debug("discovery: mDNS responder stopped", "received", st.Received, "malformed", st.Malformed,
 			"ignored", st.Ignored, "off_link", st.OffLink, "not_ours", st.NotOurs, "known_answers", st.KnownAnswers,
 			"multicast", st.Multicast, "unicast", st.Unicast, "limited", st.Limited, "oversize", st.Oversize,
-			"truncated", st.Truncated, "dropped", s.dropped.Load())
+			"truncated", st.Truncated, "conflicts", st.Conflicts, "dropped", s.dropped.Load())
 	})
 }
 
@@ -158,6 +163,9 @@ func (s *mdnsServer) run() {
 			return
 		case p := <-s.in:
 			s.send(s.r.handle(time.Now(), p.b, p.src, p.dst, p.ifIndex))
+			if s.r.takeRename() && s.renamed != nil {
+				s.renamed()
+			}
 		case u := <-s.updates:
 			u.err <- s.apply(u)
 		case <-wake:

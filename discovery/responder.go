@@ -69,6 +69,7 @@ type responderStats struct {
 	Limited      int // unicast replies not sent: rate limit
 	Oversize     int // unicast replies not sent: larger than replyFactor × the query
 	Truncated    int // legacy replies sent truncated (TC, no answers)
+	Conflicts    int // responses from another host claiming our instance name
 }
 
 // outPacket is a datagram to send on interface ifIndex: to the mDNS
@@ -121,6 +122,9 @@ type responder struct {
 	// delay picks a random delay in [lo, hi).
 	delay func(lo, hi time.Duration) time.Duration
 	stats responderStats
+	// renameAsked: another host claims our instance name and wins the
+	// tie-break; the owner of the responder should pick another name.
+	renameAsked bool
 }
 
 func newResponder() *responder {
@@ -457,6 +461,9 @@ func (r *responder) handle(now time.Time, pkt []byte, src netip.AddrPort, dst ne
 	direct := !dst.IsMulticast()
 	legacy := src.Port() != mdnsPort
 	switch {
+	case q.Response && !legacy && q.Opcode == dns.OpcodeQuery:
+		r.checkConflict(now, l, &q, v6)
+		return nil
 	case q.Response, q.Opcode != dns.OpcodeQuery, q.Rcode != dns.RcodeSuccess:
 		r.stats.Ignored++
 		return nil
@@ -497,6 +504,53 @@ func (r *responder) handle(now time.Time, pkt []byte, src netip.AddrPort, dst ne
 		r.truncated[from] = truncatedQuery{key, now.Add(truncatedDelay[1])}
 	}
 	return nil
+}
+
+// checkConflict looks at a response for another host's SRV record under
+// our instance name (RFC 6762 §9): two cameras given the same friendly
+// name. Camd does not probe before announcing (that would hold back its
+// first announcement by 750 ms), so the conflict is settled when it is
+// seen, by a tie-break both sides compute alike: the host whose SRV
+// target sorts first (case-insensitively) gives way and is renamed by its
+// owner (renameAsked); the other defends its records by multicasting them at
+// once, so that the loser hears of the conflict too. Goodbyes (TTL 0) and
+// our own records looped back are no conflict.
+func (r *responder) checkConflict(now time.Time, l *rlink, q *dns.Msg, v6 bool) {
+	var ours *dns.SRV
+	mine := -1
+	for i, rec := range l.recs {
+		if srv, ok := rec.rr.(*dns.SRV); ok {
+			ours, mine = srv, i
+		}
+	}
+	if ours == nil {
+		r.stats.Ignored++
+		return
+	}
+	rrs := append(q.Answer[:min(len(q.Answer), maxKnown):min(len(q.Answer), maxKnown)], q.Extra[:min(len(q.Extra), maxKnown)]...)
+	for _, rr := range rrs {
+		theirs, ok := rr.(*dns.SRV)
+		if !ok || theirs.Hdr.Ttl == 0 || !strings.EqualFold(theirs.Hdr.Name, ours.Hdr.Name) ||
+			strings.EqualFold(theirs.Target, ours.Target) {
+			continue
+		}
+		r.stats.Conflicts++
+		if strings.ToLower(ours.Target) < strings.ToLower(theirs.Target) {
+			r.renameAsked = true
+		} else {
+			r.schedule(now, sendKey{l.Iface.Index, v6}, l, []int{mine}, true, false)
+		}
+		return
+	}
+	r.stats.Ignored++
+}
+
+// takeRename reports, and clears, whether another host won our instance
+// name since the last call.
+func (r *responder) takeRename() bool {
+	asked := r.renameAsked
+	r.renameAsked = false
+	return asked
 }
 
 // answers lists the records of l that answer q's questions and that q

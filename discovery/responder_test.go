@@ -459,6 +459,69 @@ func TestResponderDefendsItsNames(t *testing.T) {
 	}
 }
 
+// srvResponse is another host's response announcing an SRV record.
+func srvResponse(name, target string, ttl uint32) []byte {
+	m := new(dns.Msg)
+	m.Response, m.Authoritative = true, true
+	m.Answer = []dns.RR{&dns.SRV{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeSRV, Class: dns.ClassINET | flushBit, Ttl: ttl},
+		Port: 8443, Target: target}}
+	b, err := m.Pack()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestResponderSettlesANameConflict: another camera announcing our
+// instance name with its own host is a conflict (RFC 6762 §9); the
+// tie-break on the SRV targets decides who renames, and the other side
+// defends its records at once.
+func TestResponderSettlesANameConflict(t *testing.T) {
+	const name = `Front\ Door._camd._tcp.local.`
+	r := testResponder(t)
+	now := t0.Add(10 * time.Second)
+	for _, tc := range []struct {
+		what, name, target string
+		ttl                uint32
+	}{
+		{"our own records looped back", name, "camd-abcdefgh.local.", 120},
+		{"a goodbye", name, "camd-zzzzzzzz.local.", 0},
+		{"another instance", `Back\ Door._camd._tcp.local.`, "camd-zzzzzzzz.local.", 120},
+	} {
+		now = now.Add(2 * time.Second)
+		r.handle(now, srvResponse(tc.name, tc.target, tc.ttl), onLink4, groupV4, eth0)
+		if r.takeRename() || r.stats.Conflicts != 0 || len(flushAll(r, now.Add(time.Second))) != 0 {
+			t.Fatalf("%s taken for a conflict", tc.what)
+		}
+	}
+
+	// A host whose target sorts before ours: it gives way, we keep the
+	// name and defend it.
+	now = now.Add(2 * time.Second)
+	r.handle(now, srvResponse(name, "camd-00000000.local.", 120), onLink4, groupV4, eth0)
+	if r.takeRename() {
+		t.Fatal("renamed though the other host's target sorts first")
+	}
+	if !r.next().Equal(now) {
+		t.Fatalf("the defence goes at %v, want at once", r.next())
+	}
+	out := r.due(now)
+	if len(out) != 1 || out[0].to.IsValid() || !strings.Contains(types(unpack(t, out[0].b).Answer), "SRV") {
+		t.Fatalf("defence: %d packets", len(out))
+	}
+
+	// A host whose target sorts after ours (names compare without case):
+	// we give way.
+	now = now.Add(2 * time.Second)
+	r.handle(now, srvResponse(`front\ DOOR._camd._tcp.local.`, "CAMD-zzzzzzzz.local.", 120), onLink6, groupV6, eth0)
+	if !r.takeRename() || r.takeRename() {
+		t.Fatal("no rename asked (once) for a name another host wins")
+	}
+	if r.stats.Conflicts != 2 {
+		t.Fatalf("%d conflicts counted, want 2", r.stats.Conflicts)
+	}
+}
+
 // TestResponderIgnoresBadInput: malformed datagrams, responses, other
 // interfaces and groups get nothing, and the responder still answers.
 func TestResponderIgnoresBadInput(t *testing.T) {
@@ -575,6 +638,22 @@ func TestInstanceLabel(t *testing.T) {
 		if got := a.instance(); got != want {
 			t.Errorf("instance(%q) = %q, want %q", name, got, want)
 		}
+	}
+	// A name found taken on the LAN gets a number, within 63 bytes.
+	a.renames = 1
+	for name, want := range map[string]string{
+		"Front Door": "Front Door (2)",
+		DefaultName:  "camd-abcd (2)",
+		long:         strings.Repeat("é", 29) + " (2)",
+	} {
+		a.name = name
+		if got := a.instance(); got != want || len(got) > maxLabel {
+			t.Errorf("renamed instance(%q) = %q, want %q", name, got, want)
+		}
+	}
+	a.SetName("Back Door")
+	if got := a.instance(); got != "Back Door" {
+		t.Errorf("a new name keeps the number: %q", got)
 	}
 	// a label with a dot and a backslash still packs and answers
 	r := newResponder()
