@@ -81,6 +81,15 @@ func browseIn(t *testing.T, ctx context.Context, ns string, ev *events) <-chan [
 	return out
 }
 
+// browsingFromB starts a browse in namespace B for the rest of the test.
+func browsingFromB(t *testing.T, p *netnstest.Pair) *events {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ev := newEvents()
+	done := browseIn(t, ctx, p.B, ev)
+	t.Cleanup(func() { cancel(); <-done })
+	return ev
+}
+
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
@@ -162,11 +171,7 @@ func TestTwoCamerasWithOneNameAcrossNamespaces(t *testing.T) {
 	if !child {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ev := newEvents()
-	browseIn(t, ctx, p.B, ev)
-
+	ev := browsingFromB(t, p)
 	a, err := Start(Options{Name: "Front Door", Port: 8443, ID: "ABCDEFGHIJKLMNOP", ListenHost: "0.0.0.0", Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)

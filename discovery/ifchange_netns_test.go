@@ -37,10 +37,7 @@ func TestAnnouncerFollowsInterfaceChanges(t *testing.T) {
 	if !child {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ev := newEvents()
-	browseIn(t, ctx, p.B, ev)
+	ev := browsingFromB(t, p)
 	a, err := Start(Options{Name: "Cam", Port: 8443, ID: "ABCDEFGHIJKLMNOP", ListenHost: "::", ONVIF: true,
 		WatchInterval: 100 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
