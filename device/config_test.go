@@ -19,6 +19,32 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 }
 
+// The configurations shown in README.md and packaging/camd.yaml load and
+// validate: the documentation names only fields camd knows.
+func TestDocumentedConfigsAreValid(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "```yaml\nlisten:")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok {
+		t.Fatal("README.md shows no configuration")
+	}
+	pkg, err := os.ReadFile("../packaging/camd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, y := range map[string]string{"README.md": "listen:" + block, "packaging/camd.yaml": string(pkg)} {
+		c := Defaults()
+		if err := c.Decode(strings.NewReader(y)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 func TestConfigFileOverridesDefaults(t *testing.T) {
 	c := Defaults()
 	err := c.Decode(strings.NewReader(`

@@ -122,6 +122,8 @@ type camdStats struct {
 	Viewers      []struct {
 		Frames  uint64 `json:"frames"`
 		Dropped uint64 `json:"dropped"`
+		NACKs   uint64 `json:"nacks"`
+		Resent  uint64 `json:"resent"`
 	} `json:"viewers"`
 }
 
@@ -186,7 +188,7 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	wg.Wait()
 
 	var frames []float64
-	var lost, dropped uint64
+	var lost, dropped, nacks, resent uint64
 	for i, r := range results {
 		if errs[i] != nil {
 			b.Errorf("viewer %d: %v", i, errs[i])
@@ -196,6 +198,8 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	}
 	for _, v := range st.Viewers {
 		dropped += v.Dropped
+		nacks += v.NACKs
+		resent += v.Resent
 	}
 	b.ReportMetric(float64(rss1)/(1<<20), "rss-MB")
 	b.ReportMetric(float64(rss1-rss0)/float64(n)/1024, "KB/viewer")
@@ -204,6 +208,8 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	b.ReportMetric(percentile(frames, 0.5), "frames-p50")
 	b.ReportMetric(float64(lost), "frames-lost")
 	b.ReportMetric(float64(dropped), "hub-drops")
+	b.ReportMetric(float64(nacks), "nacks")
+	b.ReportMetric(float64(resent), "resent")
 	b.ReportMetric(float64(st.Goroutines-g0)/float64(n), "goroutines/viewer")
 	b.ReportMetric(st.LatencyP50Ms, "lat-ms-p50")
 	b.ReportMetric(st.LatencyP99Ms, "lat-ms-p99")
