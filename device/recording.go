@@ -82,6 +82,8 @@ type recordingState struct {
 	stills   *snapshot.Command // nil unless passthrough.snapshot_command is set
 	snaps    *snapshots.Store  // nil if snapshots.db cannot be opened
 	events   *eventlog.Log
+	// playbacks are recordings played to WebRTC viewers.
+	playbacks playbacks
 
 	tasks  chan func() // catalog writes, in order, off the media path
 	cancel context.CancelFunc
@@ -271,6 +273,7 @@ func (d *Daemon) startRecording(ctx context.Context) {
 // closes the files. It is safe to call twice.
 func (d *Daemon) closeRecording() {
 	rs := &d.recording
+	d.closePlaybacks()
 	if rs.cancel != nil {
 		rs.cancel()
 	}
@@ -290,6 +293,9 @@ func (d *Daemon) recordingRoutes() []route {
 		{"GET /recordings.js", Public, static.ServeHTTP},
 		{"GET /api/v1/recordings", Viewer, d.handleTimeline},
 		{"GET /api/v1/recordings/export", Viewer, d.handleExport},
+		{"POST /api/v1/recordings/whep", Viewer, d.handlePlayback},
+		{"PATCH /api/v1/recordings/whep/{id}", Viewer, d.whep.HandlePatch},
+		{"DELETE /api/v1/recordings/whep/{id}", Viewer, d.whep.HandleDelete},
 		{"GET /api/v1/recordings/status", Viewer, d.handleRecordingStatus},
 		{"DELETE /api/v1/recordings", Owner, d.handleDeleteRecordings},
 		{"POST /api/v1/motion", Owner, d.handleMotionTrigger},
@@ -388,26 +394,37 @@ func (d *Daemon) handleTimeline(w http.ResponseWriter, r *http.Request) {
 		Recorded: tl.Recorded.Seconds(), Status: d.recordingStatus()})
 }
 
-// handleExport serves a range as one MP4 file, with range requests.
-func (d *Daemon) handleExport(w http.ResponseWriter, r *http.Request) {
+// openExport opens the recordings of the request's ?from&to and sets the
+// X-Camd-Start and X-Camd-End headers; on failure it answers and returns
+// nil.
+func (d *Daemon) openExport(w http.ResponseWriter, r *http.Request) *recordings.Export {
 	if !d.recordingReady(w) {
-		return
+		return nil
 	}
 	from, to, err := rangeParams(r)
 	if err != nil {
 		jsonError(w, http.StatusBadRequest, err.Error())
-		return
+		return nil
 	}
 	x, err := d.recording.store.Export(stream, from, to)
 	if err != nil {
 		rangeError(w, err)
+		return nil
+	}
+	w.Header().Set("X-Camd-Start", x.Start.UTC().Format(time.RFC3339Nano))
+	w.Header().Set("X-Camd-End", x.End.UTC().Format(time.RFC3339Nano))
+	return x
+}
+
+// handleExport serves a range as one MP4 file, with range requests.
+func (d *Daemon) handleExport(w http.ResponseWriter, r *http.Request) {
+	x := d.openExport(w, r)
+	if x == nil {
 		return
 	}
 	defer x.Close()
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
-	h.Set("X-Camd-Start", x.Start.UTC().Format(time.RFC3339Nano))
-	h.Set("X-Camd-End", x.End.UTC().Format(time.RFC3339Nano))
 	if x.Truncated {
 		h.Set("X-Camd-Truncated", "tracks changed; the file ends there")
 	}

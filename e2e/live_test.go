@@ -19,6 +19,7 @@ import (
 // viewerState mirrors window.camd in the web page.
 type viewerState struct {
 	State         string  `json:"state"`
+	Watching      string  `json:"watching"`
 	TTFFMs        float64 `json:"ttffMs"`
 	FramesDecoded int     `json:"framesDecoded"`
 	Width         int     `json:"width"`

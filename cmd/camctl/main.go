@@ -13,7 +13,7 @@ const usage = `camctl: talk to a camd camera
 usage:
   camctl discover [--timeout 1s] [--json] [--onvif] [--watch] [--interface NAMES]
   camctl pair [--addr HOST:PORT] [--name NAME] PAYLOAD
-  camctl view [--seconds N] [--video F.h264] [--audio F.ogg]
+  camctl view [--seconds N] [--video F.h264] [--audio F.ogg] [--from TIME [--to TIME]]
   camctl users list|invite|rename|revoke
   camctl settings get|set KEY=VALUE|reset KEY
   camctl recordings list|export|status|delete|trigger [--from TIME] [--to TIME] [--out F.mp4]

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"time"
@@ -20,8 +21,16 @@ func view(args []string, stdout, stderr io.Writer) int {
 	seconds := fs.Float64("seconds", 10, "how long to watch")
 	videoOut := fs.String("video", "", "write the video to this Annex-B H.264 `file`")
 	audioOut := fs.String("audio", "", "write the audio to this Ogg/Opus `file`")
+	from := fs.String("from", "", "watch the recordings from `TIME` instead of live (RFC 3339, -10m, Unix seconds)")
+	to := fs.String("to", "now", "with --from: until `TIME`")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	endpoint := "/api/v1/whep"
+	if *from != "" {
+		// Played in real time; camd ends the session when the range does,
+		// or --seconds does.
+		endpoint = "/api/v1/recordings/whep?" + url.Values{"from": {*from}, "to": {*to}}.Encode()
 	}
 	cam, err := cf.open()
 	if err != nil {
@@ -56,7 +65,7 @@ func view(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(*seconds*float64(time.Second)))
 	defer cancel()
-	st, err := whep.View(ctx, cam.url("/api/v1/whep"), opts)
+	st, err := whep.View(ctx, cam.url(endpoint), opts)
 	for _, c := range closers {
 		if cerr := c(); cerr != nil && err == nil {
 			err = cerr

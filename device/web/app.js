@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 // window.camd exposes the viewer's state for people and for tests.
 const camd = (window.camd = {
   state: "new",
+  watching: "live", // or the recording's range, played over WebRTC
   ttffMs: null,
   framesDecoded: 0,
   width: 0,
@@ -151,8 +152,13 @@ async function stop() {
   }
 }
 
-async function start() {
+// start watches a WHEP endpoint: the live stream, or a recording played
+// back over WebRTC (/api/v1/recordings/whep?from&to, which camd ends a
+// second after the recording does).
+async function start(url = endpoint) {
   await stop();
+  camd.watching = url === endpoint ? "live" : url.split("?")[1] || url;
+  $("watching").textContent = url === endpoint ? "live" : "recording";
   if (!token()) {
     askToPair();
     return;
@@ -205,7 +211,7 @@ async function start() {
 
   let res;
   try {
-    res = await fetch(endpoint, {
+    res = await fetch(url, {
       method: "POST",
       headers: auth({ "Content-Type": "application/sdp" }),
       body: pc.localDescription.sdp,
@@ -259,6 +265,7 @@ async function start() {
 }
 
 $("connect").onclick = () => start().catch((e) => fail(String(e)));
+window.camdWatch = (url) => start(url).catch((e) => fail(String(e)));
 $("sound").onclick = () => {
   const v = $("video");
   v.muted = !v.muted;

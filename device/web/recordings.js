@@ -73,18 +73,33 @@
       b.type = "button";
       b.textContent = "Play";
       b.onclick = () => play(s.start, s.end);
+      const w = document.createElement("button");
+      w.type = "button";
+      w.textContent = "Watch";
+      w.title = "play it over WebRTC in the live player";
+      w.onclick = () => watch(s.start, s.end);
       const secs = (Date.parse(s.end) - Date.parse(s.start)) / 1000;
-      li.append(b, " " + fmt(s.start) + " – " + fmt(s.end) + " (" + secs.toFixed(0) + " s)");
+      li.append(b, " ", w, " " + fmt(s.start) + " – " + fmt(s.end) + " (" + secs.toFixed(0) + " s)");
       list.append(li);
     }
   }
 
-  // play fetches the span (its last 5 minutes at most) as one MP4 and
-  // plays it.
-  async function play(start, end) {
+  // spanQuery is the range of a span to play: its last 5 minutes at most.
+  function spanQuery(start, end) {
     const e = Date.parse(end);
     const s = Math.max(Date.parse(start), e - 5 * 60 * 1000);
-    const q = "from=" + new Date(s).toISOString() + "&to=" + new Date(e).toISOString();
+    return { s, q: "from=" + new Date(s).toISOString() + "&to=" + new Date(e).toISOString() };
+  }
+
+  // watch plays the span over WebRTC in the live player (app.js), in real
+  // time; camd ends the session when the span does.
+  function watch(start, end) {
+    window.camdWatch("/api/v1/recordings/whep?" + spanQuery(start, end).q);
+  }
+
+  // play fetches the span as one MP4 and plays it.
+  async function play(start, end) {
+    const { s, q } = spanQuery(start, end);
     rec.playing = q;
     rec.playedS = 0;
     try {
@@ -133,6 +148,7 @@
   $("recHours").onchange = refresh;
   $("snapButton").onclick = snapshot;
   window.camdRecPlay = play;
+  window.camdRecWatch = watch;
   refresh();
   setInterval(refresh, 10000);
 })();

@@ -30,11 +30,30 @@ const (
 	ContentTypeFrag = "application/trickle-ice-sdpfrag"
 )
 
-// hub is what the server needs of the media hub.
-type hub interface {
+// source is what a session needs of a media hub.
+type source interface {
 	Subscribe(media.ConsumerOptions) *media.Consumer
-	SetTargetBitrate(bps int)
 	Info() media.SourceInfo
+}
+
+// hub is what the server needs of the live stream's media hub.
+type hub interface {
+	source
+	SetTargetBitrate(bps int)
+}
+
+// Feed is a stream other than the live one that a session can play: a
+// recording played back. Its viewers' bandwidth estimates do not steer the
+// live encoder, and the viewer limit counts them like live viewers.
+type Feed struct {
+	// Hub carries the feed's frames (*media.Hub).
+	Hub source
+	// Start is called once, when the viewer is connected: the feed
+	// should begin publishing then, so that the viewer sees it from the
+	// start and in real time.
+	Start func()
+	// Stopped is called once when the session ends, for whatever reason.
+	Stopped func()
 }
 
 // Options configure a Server. The zero value of each field means its
@@ -161,10 +180,32 @@ func readBody(w http.ResponseWriter, r *http.Request, contentType string) ([]byt
 // HandleOffer answers POST with an SDP offer: 201 Created with the answer
 // and the session's Location (the request path + "/" + id).
 func (s *Server) HandleOffer(w http.ResponseWriter, r *http.Request) {
+	s.handleOffer(w, r, nil)
+}
+
+// HandleFeedOffer answers an offer as HandleOffer does, with a session that
+// plays feed instead of the live stream; HandlePatch and HandleDelete serve
+// it too. It returns a function that ends the session, or nil when no
+// session was made (the error was answered, and feed.Stopped called).
+func (s *Server) HandleFeedOffer(w http.ResponseWriter, r *http.Request, feed Feed) (end func()) {
+	if stopped := feed.Stopped; stopped != nil {
+		feed.Stopped = sync.OnceFunc(stopped) // a session that failed has called it already
+	}
+	sess := s.handleOffer(w, r, &feed)
+	if sess == nil {
+		if feed.Stopped != nil {
+			feed.Stopped()
+		}
+		return nil
+	}
+	return func() { sess.close("feed ended") }
+}
+
+func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed) *session {
 	start := time.Now()
 	body, ok := readBody(w, r, ContentTypeSDP)
 	if !ok {
-		return
+		return nil
 	}
 	info, err := checkOffer(body)
 	if err != nil {
@@ -174,13 +215,13 @@ func (s *Server) HandleOffer(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Info("whep: offer refused", "err", err, "remote", r.RemoteAddr)
 		httpError(w, code, err.Error())
-		return
+		return nil
 	}
-	sess, err := s.reserve()
+	sess, err := s.reserve(feed)
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		httpError(w, http.StatusServiceUnavailable, err.Error())
-		return
+		return nil
 	}
 	answer, err := sess.start(r.Context(), string(body), info, start)
 	if err != nil {
@@ -191,14 +232,15 @@ func (s *Server) HandleOffer(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Info("whep: offer failed", "err", err, "remote", r.RemoteAddr)
 		httpError(w, code, err.Error())
-		return
+		return nil
 	}
-	s.log.Info("whep: viewer joined", "session", sess.id, "remote", r.RemoteAddr, "audio", info.audio)
+	s.log.Info("whep: viewer joined", "session", sess.id, "remote", r.RemoteAddr, "audio", info.audio, "feed", feed != nil)
 	w.Header().Set("Content-Type", ContentTypeSDP)
 	w.Header().Set("Location", r.URL.Path+"/"+sess.id)
 	w.Header().Set("Accept-Patch", ContentTypeFrag)
 	w.WriteHeader(http.StatusCreated)
 	io.WriteString(w, answer)
+	return sess
 }
 
 // HandlePatch takes trickled ICE candidates for the session named by the
@@ -246,8 +288,8 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *session {
 
 var errFull = errors.New("whep: viewer limit reached")
 
-// reserve takes a viewer slot for a new session.
-func (s *Server) reserve() (*session, error) {
+// reserve takes a viewer slot for a new session (of feed, when not nil).
+func (s *Server) reserve(feed *Feed) (*session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -259,7 +301,7 @@ func (s *Server) reserve() (*session, error) {
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	sess := newSession(s, hex.EncodeToString(b[:]))
+	sess := newSession(s, hex.EncodeToString(b[:]), feed)
 	s.sessions[sess.id] = sess
 	s.served++
 	return sess, nil
@@ -273,9 +315,10 @@ func (s *Server) forget(sess *session) {
 	}
 }
 
-// newPeerConnection creates a peer connection and returns the bandwidth
-// estimator that its congestion-control interceptor made.
-func (s *Server) newPeerConnection() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+// newPeerConnection creates a peer connection for a session playing src
+// and returns the bandwidth estimator that its congestion-control
+// interceptor made.
+func (s *Server) newPeerConnection(src source) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
 	s.newPC.Lock()
 	defer s.newPC.Unlock()
 	cfg := webrtc.Configuration{
@@ -284,7 +327,7 @@ func (s *Server) newPeerConnection() (*webrtc.PeerConnection, cc.BandwidthEstima
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	}
 	api := s.eng.api
-	if !s.hub.Info().ForcesKeyframes {
+	if !src.Info().ForcesKeyframes {
 		api = s.eng.plainAPI
 	}
 	pc, err := api.NewPeerConnection(cfg)
@@ -315,6 +358,9 @@ func (s *Server) Run(ctx context.Context) {
 		target := 0
 		s.mu.Lock()
 		for _, sess := range s.sessions {
+			if sess.feed != nil {
+				continue // a recording's viewer does not steer the live encoder
+			}
 			if est := sess.estimate(2 * time.Second); est > 0 && (target == 0 || est < target) {
 				target = est
 			}

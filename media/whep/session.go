@@ -27,6 +27,7 @@ const pliGap = 250 * time.Millisecond
 type session struct {
 	id      string
 	srv     *Server
+	feed    *Feed // nil: the live stream
 	created time.Time
 
 	ctx    context.Context
@@ -51,16 +52,24 @@ type session struct {
 	sending   sync.Once
 }
 
-func newSession(srv *Server, id string) *session {
+func newSession(srv *Server, id string, feed *Feed) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{id: id, srv: srv, created: time.Now(), ctx: ctx, cancel: cancel}
+	return &session{id: id, srv: srv, feed: feed, created: time.Now(), ctx: ctx, cancel: cancel}
+}
+
+// source is the hub the session plays: the feed's, or the live stream's.
+func (s *session) source() source {
+	if s.feed != nil {
+		return s.feed.Hub
+	}
+	return s.srv.hub
 }
 
 // start negotiates: it applies the offer, attaches camd's tracks and
 // returns the answer with all of camd's candidates (the UDP mux makes
 // gathering immediate).
 func (s *session) start(reqCtx context.Context, offer string, info offerInfo, posted time.Time) (string, error) {
-	pc, est, err := s.srv.newPeerConnection()
+	pc, est, err := s.srv.newPeerConnection(s.source())
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", errInternal, err)
 	}
@@ -132,8 +141,11 @@ func (s *session) onState(st webrtc.PeerConnectionState, posted time.Time) {
 		s.sending.Do(func() {
 			s.mu.Lock()
 			s.connectedAt = time.Now()
-			s.consumer = s.srv.hub.Subscribe(media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames})
+			s.consumer = s.source().Subscribe(media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames})
 			s.mu.Unlock()
+			if s.feed != nil && s.feed.Start != nil {
+				s.feed.Start()
+			}
 			s.srv.wg.Add(1)
 			go s.send(posted)
 		})
@@ -305,6 +317,9 @@ func (s *session) close(reason string) {
 		}
 		if pc != nil {
 			pc.Close()
+		}
+		if s.feed != nil && s.feed.Stopped != nil {
+			s.feed.Stopped()
 		}
 		s.srv.log.Info("whep: session ended", "session", s.id, "reason", reason)
 	})

@@ -1,0 +1,86 @@
+package device
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camd-project/camd/media/h264/h264test"
+	"github.com/camd-project/camd/media/whep"
+)
+
+// A recording plays over WebRTC through WHEP: the viewer gets the range's
+// frames, from a keyframe, in real time, and the session ends by itself a
+// moment after the recording does.
+func TestPlaybackOverWebRTC(t *testing.T) {
+	h264test.NeedFFmpeg(t)
+	d, token := recordingDaemon(t)
+	tl := waitRecorded(t, d, token, 4)
+	from := tl.Spans[0].Start.Add(time.Second)
+	to := from.Add(2 * time.Second)
+	endpoint := "https://" + d.Addr().String() + "/api/v1/recordings/whep?from=" +
+		from.Format(time.RFC3339Nano) + "&to=" + to.Format(time.RFC3339Nano)
+	hdr := http.Header{"Authorization": {"Bearer " + token}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	start := time.Now()
+	st, err := whep.View(ctx, endpoint, whep.ViewOptions{HTTPClient: testClient(), Header: hdr})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 s at 30 fps, from the keyframe at or before from (one a second):
+	// 60 to 90 frames.
+	if st.FramesReceived < 55 || st.FramesReceived > 95 || st.KeyFrames < 2 || st.FramesLost != 0 {
+		t.Fatalf("played %d frames (%d keyframes, %d lost), want 60 to 90 from a keyframe", st.FramesReceived, st.KeyFrames, st.FramesLost)
+	}
+	if st.Width != 320 || st.Height != 240 {
+		t.Errorf("played %dx%d, want the recorded 320x240", st.Width, st.Height)
+	}
+	// Real time, not a burst; and the session ended on its own.
+	if took < 2*time.Second || took > 10*time.Second {
+		t.Errorf("playing 2 s of recording took %v", took)
+	}
+	if n := d.whep.Stats().Viewers; n != 0 {
+		t.Errorf("%d sessions left after the playback ended", n)
+	}
+	if n := playing(d); n != 0 {
+		t.Errorf("%d playbacks left", n)
+	}
+	t.Logf("played %d frames (%d keyframes), %d audio packets in %v", st.FramesReceived, st.KeyFrames, st.AudioPackets, took)
+
+	// Bad ranges get the export's answers; a bad offer, WHEP's.
+	for _, c := range []struct {
+		query, body string
+		code        int
+	}{
+		{"from=now&to=-1h", "v=0", http.StatusBadRequest},
+		{"from=-100h&to=-99h", "v=0", http.StatusNotFound},
+		{"from=-1m", "not sdp", http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequest("POST", "https://"+d.Addr().String()+"/api/v1/recordings/whep?"+c.query, strings.NewReader(c.body))
+		req.Header = hdr.Clone()
+		req.Header.Set("Content-Type", whep.ContentTypeSDP)
+		resp, err := testClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.code {
+			t.Errorf("POST ?%s with %q: %s, want %d", c.query, c.body, resp.Status, c.code)
+		}
+	}
+	if n := playing(d); n != 0 {
+		t.Errorf("%d playbacks left after refused offers", n)
+	}
+}
+
+func playing(d *Daemon) int {
+	ps := &d.recording.playbacks
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return len(ps.runs)
+}
