@@ -210,9 +210,8 @@ func TestTwoCamerasWithOneNameAcrossNamespaces(t *testing.T) {
 	ev.wait(t, 0, 10*time.Second, func(e event) bool {
 		return !e.gone && e.c.ID == "ABCDEFGHIJKLMNOP" && e.c.Name == "Front Door (2)"
 	})
-	// Whatever the browser saw meanwhile (the renamed camera's goodbye
-	// for the old name), the other camera keeps "Front Door" and is
-	// listed under it once the dust settles.
+	// The other camera keeps "Front Door" and stays listed under it: the
+	// renamed one says no goodbye for the PTR they both announced.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		cams := map[string]string{}

@@ -125,6 +125,9 @@ type responder struct {
 	// renameAsked: another host claims our instance name and wins the
 	// tie-break; the owner of the responder should pick another name.
 	renameAsked bool
+	// lost is that instance name: the PTR to it is now the other host's
+	// too, so no goodbye goes out for it.
+	lost string
 }
 
 func newResponder() *responder {
@@ -161,6 +164,9 @@ func (r *responder) setLinks(now time.Time, links []link, svc service) []outPack
 		var bye []ownRecord
 		if old != nil {
 			for _, rec := range old.recs {
+				if ptr, ok := rec.rr.(*dns.PTR); ok && r.lost != "" && strings.EqualFold(ptr.Ptr, r.lost) {
+					continue // the winner of the name announces the same PTR
+				}
 				if !slices.ContainsFunc(nl.recs, func(n ownRecord) bool { return n.key == rec.key }) {
 					bye = append(bye, rec)
 				}
@@ -179,6 +185,7 @@ func (r *responder) setLinks(now time.Time, links []link, svc service) []outPack
 		}
 	}
 	r.links = next
+	r.lost = ""
 	// forget when records that are gone were multicast
 	for k := range r.last {
 		l := r.links[k.ifIndex]
@@ -536,7 +543,7 @@ func (r *responder) checkConflict(now time.Time, l *rlink, q *dns.Msg, v6 bool) 
 		}
 		r.stats.Conflicts++
 		if strings.ToLower(ours.Target) < strings.ToLower(theirs.Target) {
-			r.renameAsked = true
+			r.renameAsked, r.lost = true, ours.Hdr.Name
 		} else {
 			r.schedule(now, sendKey{l.Iface.Index, v6}, l, []int{mine}, true, false)
 		}

@@ -520,6 +520,27 @@ func TestResponderSettlesANameConflict(t *testing.T) {
 	if r.stats.Conflicts != 2 {
 		t.Fatalf("%d conflicts counted, want 2", r.stats.Conflicts)
 	}
+	// Renamed, it says goodbye to its own SRV and TXT under the old name,
+	// but not to the PTR that the winner announces too.
+	svc := testSvc
+	svc.instance = "Front Door (2)"
+	now = now.Add(time.Second)
+	out = r.setLinks(now, []link{testLink}, svc)
+	if len(out) != 2 {
+		t.Fatalf("%d packets announce the new name", len(out))
+	}
+	var byes []string
+	for _, rr := range unpack(t, out[0].b).Answer {
+		if rr.Header().Ttl == 0 {
+			byes = append(byes, dns.TypeToString[rr.Header().Rrtype])
+			if ptr, ok := rr.(*dns.PTR); ok {
+				t.Errorf("goodbye for the PTR to %s, which the winner announces", ptr.Ptr)
+			}
+		}
+	}
+	if !slices.Contains(byes, "SRV") || !slices.Contains(byes, "TXT") {
+		t.Errorf("goodbyes for %v, want the old SRV and TXT", byes)
+	}
 }
 
 // TestResponderIgnoresBadInput: malformed datagrams, responses, other
