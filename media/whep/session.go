@@ -81,16 +81,22 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo, po
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	s.video = newTrack(webrtc.RTPCodecTypeVideo)
+	// Stats may read the tracks while the offer is being answered.
+	video, audio := newTrack(webrtc.RTPCodecTypeVideo), (*track)(nil)
+	if info.audio {
+		audio = newTrack(webrtc.RTPCodecTypeAudio)
+	}
+	s.mu.Lock()
+	s.video, s.audio = video, audio
+	s.mu.Unlock()
 	senders := make([]*webrtc.RTPSender, 0, 2)
-	vs, err := pc.AddTrack(s.video)
+	vs, err := pc.AddTrack(video)
 	if err != nil {
 		return "", fmt.Errorf("%w: video track: %v", errInternal, err)
 	}
 	senders = append(senders, vs)
-	if info.audio {
-		s.audio = newTrack(webrtc.RTPCodecTypeAudio)
-		as, err := pc.AddTrack(s.audio)
+	if audio != nil {
+		as, err := pc.AddTrack(audio)
 		if err != nil {
 			return "", fmt.Errorf("%w: audio track: %v", errInternal, err)
 		}
@@ -345,7 +351,7 @@ func (s *session) stats() SessionStats {
 		ID: s.id, State: s.state.String(), Created: s.created, FirstFrame: s.firstFrame,
 		Frames: s.frames, NACKs: s.nacks, PLIs: s.plis,
 	}
-	c, est := s.consumer, s.est
+	c, est, video := s.consumer, s.est, s.video
 	s.mu.Unlock()
 	if c != nil {
 		st.Dropped = c.Stats().Dropped
@@ -353,8 +359,8 @@ func (s *session) stats() SessionStats {
 	if est != nil {
 		st.BitrateEstimate = est.GetTargetBitrate()
 	}
-	if s.video != nil {
-		st.Packets, st.Resent = s.video.counters()
+	if video != nil {
+		st.Packets, st.Resent = video.counters()
 	}
 	return st
 }
