@@ -277,7 +277,8 @@ func (e *Export) withVolume(id uint64, fn func(*volume.Volume) error) error {
 		if pin == nil {
 			return fmt.Errorf("%w: volume %d", volume.ErrNotFound, id)
 		}
-		v, err := volume.Open(pin.Name(), volume.Options{ReadOnly: true, File: pin, LockTimeout: 500 * time.Millisecond})
+		v, err := volume.Open(pin.Name(), volume.Options{ReadOnly: true, File: pin, LockTimeout: 500 * time.Millisecond,
+			Sequential: !e.s.isActiveRecord(id)})
 		if err != nil {
 			return err
 		}

@@ -7,3 +7,7 @@ import "os"
 func randomAccess(*os.File) {}
 
 func dropCache(*os.File) {}
+
+func sequentialAccess(*os.File) {}
+
+func sequentialMapping(uintptr, int64) {}

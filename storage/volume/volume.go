@@ -59,6 +59,10 @@ type Options struct {
 	// File, when set, is an open descriptor of the volume that Open reads
 	// through (it keeps a volume readable after it was unlinked).
 	File *os.File
+	// Sequential, with ReadOnly, says the volume will be read in order
+	// (an export of a volume no longer written): readahead stays on.
+	// Otherwise it is turned off (see randomAccess).
+	Sequential bool
 }
 
 func (o Options) withDefaults() Options {
@@ -195,7 +199,11 @@ func bboltOptions(o Options, readOnly bool, file **os.File) *bbolt.Options {
 		}
 		f, err := os.OpenFile(name, flag, mode)
 		if err == nil {
-			randomAccess(f)
+			if readOnly && o.Sequential {
+				sequentialAccess(f)
+			} else {
+				randomAccess(f)
+			}
 			*file = f
 		}
 		return f, err
@@ -251,6 +259,13 @@ func openVolume(path string, o Options, readOnly bool) (*Volume, error) {
 		db.AllocSize = int(min(4<<20, o.MaxSize/8))
 	}
 	info := db.Info()
+	if readOnly && o.Sequential {
+		if fi, err := file.Stat(); err == nil {
+			// bbolt asks for no readahead on its mapping (MADV_RANDOM):
+			// an export would then read the card 4 KiB per page fault.
+			sequentialMapping(info.Data, fi.Size())
+		}
+	}
 	return &Volume{db: db, file: file, base: info.Data, pageSize: info.PageSize, path: path, readOnly: readOnly,
 		maxSize: o.MaxSize, last: map[uint32]Key{}}, nil
 }
