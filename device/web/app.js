@@ -158,7 +158,9 @@ async function stop() {
 async function start(url = endpoint) {
   await stop();
   camd.watching = url === endpoint ? "live" : url.split("?")[1] || url;
-  $("watching").textContent = url === endpoint ? "live" : "recording";
+  const from = Date.parse(new URLSearchParams(url.split("?")[1] || "").get("from"));
+  $("watching").textContent =
+    url === endpoint ? "live" : "recording" + (isNaN(from) ? "" : " from " + new Date(from).toLocaleTimeString());
   if (!token()) {
     askToPair();
     return;
