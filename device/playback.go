@@ -4,12 +4,12 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/playback"
 	"github.com/camd-project/camd/media/whep"
-	"github.com/camd-project/camd/storage/recordings"
 )
 
 // playbackEndGrace is how long a played-back session stays after the
@@ -17,32 +17,23 @@ import (
 // connection closes.
 const playbackEndGrace = time.Second
 
-// playbacks are the recordings being played to WebRTC viewers.
+// playbacks are the recordings being played to WebRTC viewers. Each is one
+// goroutine that owns its export and its hub.
 type playbacks struct {
 	mu     sync.Mutex
-	runs   map[*playbackRun]struct{}
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// playbackRun is one recording played to one viewer: it waits for the
-// viewer to connect, plays, and ends the session a moment after the end.
-type playbackRun struct {
-	x      *recordings.Export
-	hub    *media.Hub
-	ctx    context.Context
+	ctx    context.Context // cancelled when the recordings close
 	cancel context.CancelFunc
-	end    func() // ends the WHEP session
-
-	mu    sync.Mutex
-	state int // runWaiting, runPlaying, runDone
+	wg     sync.WaitGroup
+	active atomic.Int32
 }
 
-const (
-	runWaiting = iota
-	runPlaying
-	runDone
-)
+// context returns the playbacks' context, made on first use.
+func (ps *playbacks) context() context.Context {
+	if ps.ctx == nil {
+		ps.ctx, ps.cancel = context.WithCancel(context.Background())
+	}
+	return ps.ctx
+}
 
 // handlePlayback answers a WHEP offer (RFC 9725, as POST /api/v1/whep)
 // with a session that plays the recordings of ?from&to in real time from
@@ -55,89 +46,46 @@ func (d *Daemon) handlePlayback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps := &d.recording.playbacks
-	run := &playbackRun{x: x, hub: media.NewHub(media.HubOptions{})}
-	run.ctx, run.cancel = context.WithCancel(context.Background())
 	ps.mu.Lock()
-	if ps.closed {
+	parent := ps.context()
+	if parent.Err() != nil {
 		ps.mu.Unlock()
 		x.Close()
 		jsonError(w, http.StatusServiceUnavailable, "recordings: shutting down")
 		return
 	}
-	if ps.runs == nil {
-		ps.runs = map[*playbackRun]struct{}{}
-	}
-	ps.runs[run] = struct{}{}
 	ps.wg.Add(1)
 	ps.mu.Unlock()
-	ended := make(chan struct{})
-	run.end = d.whep.HandleFeedOffer(w, r, whep.Feed{
-		Hub: run.hub,
-		Start: func() {
-			go func() {
-				<-ended // run.end is set
-				d.play(run)
-			}()
-		},
-		Stopped: func() { d.stopPlayback(run) },
+	ctx, cancel := context.WithCancel(parent)
+	hub := media.NewHub(media.HubOptions{})
+	connected := make(chan struct{})
+	ps.active.Add(1)
+	go func() {
+		defer ps.wg.Done()
+		defer hub.Close() // which ends the session
+		defer ps.active.Add(-1)
+		defer x.Close()
+		select {
+		case <-connected:
+		case <-ctx.Done():
+			return // the offer failed, or the viewer never connected
+		}
+		st, err := playback.Play(ctx, x, hub, playback.Options{})
+		if err != nil {
+			d.log.Warn("camd: playback failed", "err", err)
+		} else {
+			d.log.Debug("camd: playback done", "video_frames", st.Video, "audio_packets", st.Audio, "duration", st.Duration)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(playbackEndGrace):
+		}
+	}()
+	d.whep.HandleFeedOffer(w, r, whep.Feed{
+		Hub:     hub,
+		Start:   func() { close(connected) },
+		Stopped: cancel,
 	})
-	close(ended)
-}
-
-// play plays run's recording, then ends its session.
-func (d *Daemon) play(run *playbackRun) {
-	run.mu.Lock()
-	if run.state != runWaiting {
-		run.mu.Unlock()
-		return
-	}
-	run.state = runPlaying
-	run.mu.Unlock()
-	st, err := playback.Play(run.ctx, run.x, run.hub, playback.Options{})
-	run.x.Close()
-	run.mu.Lock()
-	run.state = runDone
-	run.mu.Unlock()
-	d.forgetPlayback(run)
-	if err != nil {
-		d.log.Warn("camd: playback failed", "err", err)
-	} else {
-		d.log.Debug("camd: playback done", "video_frames", st.Video, "audio_packets", st.Audio, "duration", st.Duration)
-	}
-	select {
-	case <-run.ctx.Done():
-	case <-time.After(playbackEndGrace):
-	}
-	run.hub.Close()
-	if run.end != nil {
-		run.end()
-	}
-}
-
-// stopPlayback ends a run for whatever reason: a run still waiting for
-// its viewer is released here, a playing one stops at its next frame.
-func (d *Daemon) stopPlayback(run *playbackRun) {
-	run.cancel()
-	run.mu.Lock()
-	waiting := run.state == runWaiting
-	if waiting {
-		run.state = runDone
-	}
-	run.mu.Unlock()
-	if waiting {
-		run.x.Close() // never played: nobody else reads it
-		run.hub.Close()
-		d.forgetPlayback(run)
-	}
-}
-
-// forgetPlayback notes that run no longer reads the recordings.
-func (d *Daemon) forgetPlayback(run *playbackRun) {
-	ps := &d.recording.playbacks
-	ps.mu.Lock()
-	delete(ps.runs, run)
-	ps.mu.Unlock()
-	ps.wg.Done()
 }
 
 // closePlaybacks stops every playback and waits until none reads the
@@ -145,14 +93,8 @@ func (d *Daemon) forgetPlayback(run *playbackRun) {
 func (d *Daemon) closePlaybacks() {
 	ps := &d.recording.playbacks
 	ps.mu.Lock()
-	ps.closed = true
-	runs := make([]*playbackRun, 0, len(ps.runs))
-	for run := range ps.runs {
-		runs = append(runs, run)
-	}
+	ps.context()
+	ps.cancel()
 	ps.mu.Unlock()
-	for _, run := range runs {
-		d.stopPlayback(run)
-	}
 	ps.wg.Wait()
 }

@@ -52,6 +52,18 @@ func TestPlaybackOverWebRTC(t *testing.T) {
 	}
 	t.Logf("played %d frames (%d keyframes), %d audio packets in %v", st.FramesReceived, st.KeyFrames, st.AudioPackets, took)
 
+	// A viewer that leaves half way (DELETE) stops the playback at once.
+	short, stop := context.WithTimeout(context.Background(), time.Second)
+	defer stop()
+	if _, err := whep.View(short, endpoint, whep.ViewOptions{HTTPClient: testClient(), Header: hdr}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Second); playing(d) != 0 || d.whep.Stats().Viewers != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a viewer left; %d playbacks and %d sessions remain", playing(d), d.whep.Stats().Viewers)
+		}
+	}
+
 	// Bad ranges get the export's answers; a bad offer, WHEP's.
 	for _, c := range []struct {
 		query, body string
@@ -78,9 +90,4 @@ func TestPlaybackOverWebRTC(t *testing.T) {
 	}
 }
 
-func playing(d *Daemon) int {
-	ps := &d.recording.playbacks
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	return len(ps.runs)
-}
+func playing(d *Daemon) int { return int(d.recording.playbacks.active.Load()) }

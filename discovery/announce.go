@@ -66,12 +66,10 @@ type Announcer struct {
 	quiet    string // the reason logged for announcing nothing
 	metadata uint32
 
-	refresh    chan struct{}
-	rename     chan struct{} // another host won our instance name
-	lastRename time.Time
-	done       chan struct{}
-	wg         sync.WaitGroup
-	once       sync.Once
+	refresh chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 // Start announces at once on the interfaces chosen (or logs why it
@@ -96,7 +94,6 @@ func Start(o Options) (*Announcer, error) {
 		o: o, name: o.Name,
 		metadata: uint32(time.Now().Unix()),
 		refresh:  make(chan struct{}, 1),
-		rename:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	a.apply()
@@ -121,6 +118,17 @@ func (a *Announcer) SetName(name string) {
 	a.mu.Lock()
 	a.name, a.renames = name, 0
 	a.mu.Unlock()
+	a.Refresh()
+}
+
+// renamed takes the next instance name after another host won this one
+// (the mDNS loop calls it) and re-announces.
+func (a *Announcer) renamed() {
+	old := a.instance()
+	a.mu.Lock()
+	a.renames++
+	a.mu.Unlock()
+	a.o.Logger.Warn("discovery: another device on the LAN announces the same name; renamed", "name", old, "now", a.instance())
 	a.Refresh()
 }
 
@@ -151,19 +159,6 @@ func (a *Announcer) run() {
 			return
 		case <-a.refresh:
 		case <-tick.C:
-		case <-a.rename:
-			// At most one rename a second (RFC 6762 §9 asks for less
-			// after 15 in 10 s): a host that keeps claiming the name
-			// cannot make camd spin.
-			if time.Since(a.lastRename) < time.Second {
-				continue
-			}
-			a.lastRename = time.Now()
-			old := a.instance()
-			a.mu.Lock()
-			a.renames++
-			a.mu.Unlock()
-			a.o.Logger.Warn("discovery: another device on the LAN announces the same name; renamed", "name", old, "now", a.instance())
 		}
 		a.apply()
 	}
@@ -334,12 +329,7 @@ func (a *Announcer) target(instance string, links []link, metadata uint32) func(
 // service on links; it announces what changed at once.
 func (a *Announcer) announce(links []link, instance string, txt []string) error {
 	if a.mdns == nil {
-		s, err := listenMDNS(a.o.Logger, func() {
-			select {
-			case a.rename <- struct{}{}:
-			default:
-			}
-		})
+		s, err := listenMDNS(a.o.Logger, a.renamed)
 		if err != nil {
 			return err
 		}

@@ -37,6 +37,8 @@ const (
 	// maxTruncated bounds the queriers whose known answers are awaited
 	// (§7.2).
 	maxTruncated = 64
+	// renameGap is the least time between two renames after conflicts.
+	renameGap = time.Second
 )
 
 // §6: an answer that other hosts may give too (a shared record: PTR)
@@ -127,7 +129,8 @@ type responder struct {
 	renameAsked bool
 	// lost is that instance name: the PTR to it is now the other host's
 	// too, so no goodbye goes out for it.
-	lost string
+	lost       string
+	lastRename time.Time
 }
 
 func newResponder() *responder {
@@ -534,8 +537,7 @@ func (r *responder) checkConflict(now time.Time, l *rlink, q *dns.Msg, v6 bool) 
 		r.stats.Ignored++
 		return
 	}
-	rrs := append(q.Answer[:min(len(q.Answer), maxKnown):min(len(q.Answer), maxKnown)], q.Extra[:min(len(q.Extra), maxKnown)]...)
-	for _, rr := range rrs {
+	for _, rr := range slices.Concat(q.Answer[:min(len(q.Answer), maxKnown)], q.Extra[:min(len(q.Extra), maxKnown)]) {
 		theirs, ok := rr.(*dns.SRV)
 		if !ok || theirs.Hdr.Ttl == 0 || !strings.EqualFold(theirs.Hdr.Name, ours.Hdr.Name) ||
 			strings.EqualFold(theirs.Target, ours.Target) {
@@ -543,7 +545,13 @@ func (r *responder) checkConflict(now time.Time, l *rlink, q *dns.Msg, v6 bool) 
 		}
 		r.stats.Conflicts++
 		if strings.ToLower(ours.Target) < strings.ToLower(theirs.Target) {
-			r.renameAsked, r.lost = true, ours.Hdr.Name
+			// At most one rename a second (RFC 6762 §9 asks for less
+			// after 15 in 10 s): a host that keeps claiming every name
+			// cannot make camd spin. The winner's defence of the name
+			// taken next, or its next announcement, comes again.
+			if now.Sub(r.lastRename) >= renameGap {
+				r.renameAsked, r.lost, r.lastRename = true, ours.Hdr.Name, now
+			}
 		} else {
 			r.schedule(now, sendKey{l.Iface.Index, v6}, l, []int{mine}, true, false)
 		}

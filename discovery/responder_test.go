@@ -543,6 +543,24 @@ func TestResponderSettlesANameConflict(t *testing.T) {
 	}
 }
 
+// A host that keeps answering with our name (a flood of conflicting
+// responses, or a spoofer) makes camd rename at most once a second.
+func TestResponderRenamesAtMostOnceASecond(t *testing.T) {
+	const name = `Front\ Door._camd._tcp.local.`
+	r := testResponder(t)
+	now := t0.Add(10 * time.Second)
+	renames := 0
+	for i := range 50 { // 50 conflicting responses in 2.5 s
+		r.handle(now.Add(time.Duration(i)*50*time.Millisecond), srvResponse(name, "camd-zzzzzzzz.local.", 120), onLink4, groupV4, eth0)
+		if r.takeRename() {
+			renames++
+		}
+	}
+	if renames != 3 || r.stats.Conflicts != 50 {
+		t.Fatalf("%d renames asked for %d conflicts in 2.5 s, want 3 (at 0, 1 and 2 s)", renames, r.stats.Conflicts)
+	}
+}
+
 // TestResponderIgnoresBadInput: malformed datagrams, responses, other
 // interfaces and groups get nothing, and the responder still answers.
 func TestResponderIgnoresBadInput(t *testing.T) {

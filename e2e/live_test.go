@@ -68,16 +68,30 @@ func watch(t testing.TB, ctx context.Context, url string, wantAudio bool) viewer
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
-	var st viewerState
+	return pollPage(t, ctx, `window.camd`, func(st viewerState) bool {
+		return st.FramesDecoded > 10 && (!wantAudio || st.AudioPackets > 10) && st.TTFFMs > 0
+	})
+}
+
+// pageState is a state the web page exposes on window, with the error it
+// shows.
+type pageState interface{ pageError() string }
+
+func (s viewerState) pageError() string { return s.Error }
+
+// pollPage evaluates expr in the page every 100 ms until done accepts the
+// state; an error the page shows, or ctx's end, fails the test.
+func pollPage[T pageState](t testing.TB, ctx context.Context, expr string, done func(T) bool) T {
+	t.Helper()
 	for {
-		var err error
-		if st, err = chromedp.Run(ctx, chromedp.Evaluate[viewerState](`window.camd`)); err != nil {
-			t.Fatalf("reading window.camd: %v (last state %+v)", err, st)
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+		if err != nil {
+			t.Fatalf("reading %s: %v (last state %+v)", expr, err, st)
 		}
-		if st.Error != "" {
-			t.Fatalf("page error: %s", st.Error)
+		if e := st.pageError(); e != "" {
+			t.Fatalf("page error: %s", e)
 		}
-		if st.FramesDecoded > 10 && (!wantAudio || st.AudioPackets > 10) && st.TTFFMs > 0 {
+		if done(st) {
 			return st
 		}
 		time.Sleep(100 * time.Millisecond)

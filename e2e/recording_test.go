@@ -300,6 +300,15 @@ func killLoop(t testing.TB, kills int) []time.Duration {
 	return lags
 }
 
+// recState mirrors window.camdRec in the web page.
+type recState struct {
+	Spans   int     `json:"spans"`
+	PlayedS float64 `json:"playedS"`
+	Error   string  `json:"error"`
+}
+
+func (s recState) pageError() string { return s.Error }
+
 func TestBrowserShowsTimelineAndPlaysARecording(t *testing.T) {
 	d := startDaemon(t, "--config", recConfig(t, ""))
 	tl := recorded(t, d, 5, time.Time{})
@@ -312,50 +321,23 @@ func TestBrowserShowsTimelineAndPlaysARecording(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`window.camdRecPlay(%q, %q)`, start, end))); err != nil {
 		t.Fatal(err)
 	}
-	type recState struct {
-		Spans   int     `json:"spans"`
-		PlayedS float64 `json:"playedS"`
-		Error   string  `json:"error"`
-	}
-	for {
-		st, err := chromedp.Run(ctx, chromedp.Evaluate[recState](`window.camdRec`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Error != "" {
-			t.Fatalf("page: %s", st.Error)
-		}
-		if st.PlayedS > 1.5 {
-			vw, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.getElementById("playback").videoWidth`))
-			if vw != 640 {
-				t.Fatalf("playback video is %d wide", vw)
-			}
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	pollPage(t, ctx, `window.camdRec`, func(st recState) bool { return st.PlayedS > 1.5 })
+	vw, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.getElementById("playback").videoWidth`))
+	if vw != 640 {
+		t.Fatalf("playback video is %d wide", vw)
 	}
 	// The same span played back over WebRTC in the live player: Chromium
 	// decodes the recording's pictures, with its audio.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`window.camdRecWatch(%q, %q)`, start, end))); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		st, err := chromedp.Run(ctx, chromedp.Evaluate[viewerState](`window.camd`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Error != "" {
-			t.Fatalf("page: %s", st.Error)
-		}
-		if st.Watching != "live" && st.FramesDecoded > 30 && st.AudioPackets > 20 {
-			if st.Width != 640 || st.Height != 480 {
-				t.Fatalf("the recording played over WebRTC at %dx%d", st.Width, st.Height)
-			}
-			t.Logf("recording over WebRTC: %d frames decoded, %d audio packets, first frame after %.0f ms", st.FramesDecoded, st.AudioPackets, st.TTFFMs)
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	st := pollPage(t, ctx, `window.camd`, func(st viewerState) bool {
+		return st.Watching != "live" && st.FramesDecoded > 30 && st.AudioPackets > 20
+	})
+	if st.Width != 640 || st.Height != 480 {
+		t.Fatalf("the recording played over WebRTC at %dx%d", st.Width, st.Height)
 	}
+	t.Logf("recording over WebRTC: %d frames decoded, %d audio packets, first frame after %.0f ms", st.FramesDecoded, st.AudioPackets, st.TTFFMs)
 
 	// The timeline bar shows the recording.
 	spans, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`(async () => { document.getElementById("recRefresh").click(); await new Promise(r => setTimeout(r, 500)); return document.querySelectorAll("#recBar .span").length })()`,

@@ -157,10 +157,11 @@ async function stop() {
 // second after the recording does).
 async function start(url = endpoint) {
   await stop();
-  camd.watching = url === endpoint ? "live" : url.split("?")[1] || url;
-  const from = Date.parse(new URLSearchParams(url.split("?")[1] || "").get("from"));
+  const range = url === endpoint ? null : url.split("?")[1] || "";
+  const from = range && Date.parse(new URLSearchParams(range).get("from"));
+  camd.watching = range === null ? "live" : range;
   $("watching").textContent =
-    url === endpoint ? "live" : "recording" + (isNaN(from) ? "" : " from " + new Date(from).toLocaleTimeString());
+    range === null ? "live" : "recording" + (from ? " from " + new Date(from).toLocaleTimeString() : "");
   if (!token()) {
     askToPair();
     return;

@@ -76,3 +76,24 @@ func (p *ParamSets) Complete(au AccessUnit) AccessUnit {
 	au.HasSPS, au.HasPPS = true, true
 	return au
 }
+
+// Join makes an access unit of NAL units without start codes (an MP4
+// sample's, say): Annex-B with 4-byte start codes, and what it holds.
+func Join(nalus [][]byte) AccessUnit {
+	var au AccessUnit
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		au.Data = appendNALU(au.Data, n)
+		switch naluType(n) {
+		case naluIDR:
+			au.Key = true
+		case naluSPS:
+			au.HasSPS = true
+		case naluPPS:
+			au.HasPPS = true
+		}
+	}
+	return au
+}

@@ -68,3 +68,35 @@ func TestParamSets(t *testing.T) {
 		t.Errorf("after a new SPS:\n got % x\nwant % x", got.Data, want)
 	}
 }
+
+func TestJoinMarksWhatTheNALUnitsAre(t *testing.T) {
+	// h264test makes NAL units behind start codes; Join takes them bare.
+	bare := func(b []byte) []byte { return h264.NALUs(b)[0] }
+	sps := bare(h264test.NALU(0x67, h264test.BaselineSPS(320, 240)[1:]...))
+	pps := bare(h264test.NALU(0x68, 0xce, 0x3c, 0x80))
+	idr := bare(h264test.Slice(true, 0, 1, 2))
+	p := bare(h264test.Slice(false, 0, 3, 4))
+	for _, c := range []struct {
+		name          string
+		nalus         [][]byte
+		key, sps, pps bool
+	}{
+		{"keyframe with its sets", [][]byte{sps, pps, idr}, true, true, true},
+		{"bare keyframe", [][]byte{idr}, true, false, false},
+		{"picture", [][]byte{p, {}}, false, false, false},
+	} {
+		au := h264.Join(c.nalus)
+		if au.Key != c.key || au.HasSPS != c.sps || au.HasPPS != c.pps {
+			t.Errorf("%s: %+v", c.name, au)
+		}
+		var want []byte
+		for _, n := range c.nalus {
+			if len(n) > 0 {
+				want = append(append(want, 0, 0, 0, 1), n...)
+			}
+		}
+		if !bytes.Equal(au.Data, want) {
+			t.Errorf("%s: data % x, want % x", c.name, au.Data, want)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/h264"
 )
 
 // ErrFormat marks input that is not a playable fragmented MP4.
@@ -52,11 +53,10 @@ type track struct {
 }
 
 type sample struct {
-	pts   time.Duration
-	kind  media.Kind
-	key   bool
-	data  []byte
-	nalus bool // video: data still to be made Annex-B
+	pts  time.Duration
+	kind media.Kind
+	key  bool
+	data []byte // video: AVCC, length-prefixed NAL units
 }
 
 // Play publishes the recording read from r into h until its end, ctx's
@@ -82,6 +82,10 @@ func Play(ctx context.Context, r io.Reader, h *media.Hub, opts Options) (Stats, 
 	if err != nil {
 		return st, err
 	}
+	// Keyframes go out with the parameter sets, as on the live path: the
+	// init segment's, or newer ones carried in the samples.
+	var params h264.ParamSets
+	params.Complete(h264.Join([][]byte{sps, pps}))
 	h.Begin(media.SourceInfo{Name: "recording", ForcesKeyframes: false})
 	start := time.Now()
 	// Timestamps count from the first fragment's earliest sample: an
@@ -112,10 +116,14 @@ func Play(ctx context.Context, r io.Reader, h *media.Hub, opts Options) (Stats, 
 				return st, nil
 			}
 			data := s.data
-			if s.nalus {
-				if data, err = annexB(s.data, s.key, sps, pps); err != nil {
+			if s.kind == media.Video {
+				var avcc mch264.AVCC
+				if avcc.Unmarshal(s.data) != nil {
 					continue
 				}
+				au := h264.Join(avcc)
+				au.Key = au.Key || s.key
+				data = params.Complete(au).Data
 			}
 			h.Publish(&media.Frame{Kind: s.kind, Data: data, PTS: s.pts, Captured: time.Now(), Key: s.key})
 			st.Duration = s.pts
@@ -211,11 +219,10 @@ func samples(parts mcfmp4.Parts, video, audio track) []sample {
 			at := pt.BaseTime
 			for _, s := range pt.Samples {
 				out = append(out, sample{
-					pts:   duration(int64(at)+int64(s.PTSOffset), int64(t.timescale)),
-					kind:  t.kind,
-					key:   t.kind == media.Video && !s.IsNonSyncSample,
-					data:  s.Payload,
-					nalus: t.kind == media.Video,
+					pts:  duration(int64(at)+int64(s.PTSOffset), int64(t.timescale)),
+					kind: t.kind,
+					key:  t.kind == media.Video && !s.IsNonSyncSample,
+					data: s.Payload,
 				})
 				at += uint64(s.Duration)
 			}
@@ -229,23 +236,6 @@ func samples(parts mcfmp4.Parts, video, audio track) []sample {
 // recording's own fragments count ticks from 1970).
 func duration(ticks, scale int64) time.Duration {
 	return time.Duration(ticks/scale)*time.Second + time.Duration(ticks%scale)*time.Second/time.Duration(scale)
-}
-
-// annexB turns an MP4 H.264 sample (length-prefixed NAL units) into an
-// Annex-B access unit, with the parameter sets in front of a keyframe.
-func annexB(payload []byte, key bool, sps, pps []byte) ([]byte, error) {
-	var avcc mch264.AVCC
-	if err := avcc.Unmarshal(payload); err != nil {
-		return nil, err
-	}
-	nalus := [][]byte(avcc)
-	if key {
-		hasSPS := slices.ContainsFunc(nalus, func(n []byte) bool { return len(n) > 0 && n[0]&0x1f == 7 })
-		if !hasSPS && sps != nil && pps != nil {
-			nalus = append([][]byte{sps, pps}, nalus...)
-		}
-	}
-	return mch264.AnnexB(nalus).Marshal()
 }
 
 // sleepUntil waits for t, or returns ctx's error.

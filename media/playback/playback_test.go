@@ -10,6 +10,8 @@ import (
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/fmp4"
 	"github.com/camd-project/camd/media/fmp4/fmp4test"
+	"github.com/camd-project/camd/media/h264"
+	"github.com/camd-project/camd/media/h264/h264test"
 )
 
 // recording is 3 s of video (30 fps, a keyframe a second) and audio as
@@ -79,6 +81,57 @@ func TestPlayPublishesEveryFrameInOrder(t *testing.T) {
 	}
 	if last < 2900*time.Millisecond || last > 3*time.Second {
 		t.Errorf("last frame at %v, want just under 3 s", last)
+	}
+}
+
+// A keyframe recorded without its parameter sets (a camera that sends
+// them once) is played with the init segment's in front.
+func TestPlayPutsParameterSetsBeforeEveryKeyframe(t *testing.T) {
+	sps := h264test.NALU(0x67, h264test.BaselineSPS(320, 240)[1:]...)
+	pps := h264test.NALU(0x68, 0xce, 0x3c, 0x80)
+	idr := h264test.Slice(true, 0, 1, 2, 3)
+	p := h264.AccessUnit{Data: h264test.Slice(false, 0, 4, 5, 6)}
+	aus := []h264.AccessUnit{{Data: h264test.Join(sps, pps, idr), Key: true, HasSPS: true, HasPPS: true}}
+	for range 29 {
+		aus = append(aus, p)
+	}
+	aus = append(aus, h264.AccessUnit{Data: idr, Key: true})
+	for range 29 {
+		aus = append(aus, p)
+	}
+	src := &fmp4test.Source{FPS: 30, AUs: aus, Start: time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)}
+	fr := fmp4.New(fmp4.Options{})
+	var rec []byte
+	for _, f := range append(src.Frames(2*time.Second), nil) {
+		var frag *fmp4.Fragment
+		if f == nil {
+			frag = fr.Flush()
+		} else {
+			frag = fr.Push(f)
+		}
+		if frag != nil {
+			if rec == nil {
+				rec = append(rec, frag.Init.Data...)
+			}
+			rec = append(rec, frag.Data...)
+		}
+	}
+	h := media.NewHub(media.HubOptions{QueueFrames: 1024})
+	c := h.Subscribe(media.ConsumerOptions{})
+	if _, err := Play(context.Background(), bytes.NewReader(rec), h, Options{Unpaced: true}); err != nil {
+		t.Fatal(err)
+	}
+	keys := 0
+	for _, f := range drain(c) {
+		if f.Key {
+			keys++
+			if !bytes.HasPrefix(f.Data, []byte{0, 0, 0, 1, 0x67}) || !bytes.Contains(f.Data, []byte{0, 0, 0, 1, 0x68}) {
+				t.Errorf("keyframe %d at %v starts % x: no SPS and PPS", keys, f.PTS, f.Data[:min(8, len(f.Data))])
+			}
+		}
+	}
+	if keys != 2 {
+		t.Fatalf("%d keyframes played, want 2", keys)
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 )
 
 // script is a Command running a shell script in a directory holding a
-// JPEG of 64x48 (pic.jpg).
+// JPEG of 64x48 (pic.jpg) and the same with a size of 0x0 in its frame
+// header (zero.jpg).
 func script(t *testing.T, body string) (*Command, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -21,8 +22,13 @@ func script(t *testing.T, body string) (*Command, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "pic.jpg"), jpg, 0o644); err != nil {
-		t.Fatal(err)
+	zero := bytes.Clone(jpg)
+	sof := bytes.Index(zero, []byte{0xff, 0xc0}) // length 2, precision 1, height 2, width 2
+	copy(zero[sof+5:sof+9], []byte{0, 0, 0, 0})
+	for name, b := range map[string][]byte{"pic.jpg": jpg, "zero.jpg": zero} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &Command{Argv: []string{"/bin/sh", "-c", "cd " + dir + " && " + body}}, dir
 }
@@ -56,6 +62,7 @@ func TestCommandFailuresAreClearErrors(t *testing.T) {
 	}{
 		{"not a JPEG", "echo hello", "printed no JPEG", 0},
 		{"nothing printed", "true", "printed no JPEG", 0},
+		{"picture of no size", "cat zero.jpg", "a JPEG of 0x0", 0},
 		{"exit status", "echo 'sensor not ready' >&2; exit 3", "sensor not ready", 0},
 		{"too big", "cat pic.jpg pic.jpg pic.jpg", "printed more than", 100},
 		{"missing program", "exec /nonexistent/snap", "exit status 127", 0},

@@ -44,7 +44,8 @@ type hub interface {
 
 // Feed is a stream other than the live one that a session can play: a
 // recording played back. Its viewers' bandwidth estimates do not steer the
-// live encoder, and the viewer limit counts them like live viewers.
+// live encoder, and the viewer limit counts them like live viewers. The
+// session ends when the feed's hub is closed.
 type Feed struct {
 	// Hub carries the feed's frames (*media.Hub).
 	Hub source
@@ -52,7 +53,8 @@ type Feed struct {
 	// should begin publishing then, so that the viewer sees it from the
 	// start and in real time.
 	Start func()
-	// Stopped is called once when the session ends, for whatever reason.
+	// Stopped is called once the session ends, for whatever reason, or
+	// when no session could be made.
 	Stopped func()
 }
 
@@ -185,20 +187,14 @@ func (s *Server) HandleOffer(w http.ResponseWriter, r *http.Request) {
 
 // HandleFeedOffer answers an offer as HandleOffer does, with a session that
 // plays feed instead of the live stream; HandlePatch and HandleDelete serve
-// it too. It returns a function that ends the session, or nil when no
-// session was made (the error was answered, and feed.Stopped called).
-func (s *Server) HandleFeedOffer(w http.ResponseWriter, r *http.Request, feed Feed) (end func()) {
+// it too.
+func (s *Server) HandleFeedOffer(w http.ResponseWriter, r *http.Request, feed Feed) {
 	if stopped := feed.Stopped; stopped != nil {
 		feed.Stopped = sync.OnceFunc(stopped) // a session that failed has called it already
 	}
-	sess := s.handleOffer(w, r, &feed)
-	if sess == nil {
-		if feed.Stopped != nil {
-			feed.Stopped()
-		}
-		return nil
+	if s.handleOffer(w, r, &feed) == nil && feed.Stopped != nil {
+		feed.Stopped()
 	}
-	return func() { sess.close("feed ended") }
 }
 
 func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed) *session {

@@ -175,6 +175,9 @@ func (s *session) send(posted time.Time) {
 	for {
 		f, replay, err := c.Next(s.ctx)
 		if err != nil {
+			if s.ctx.Err() == nil {
+				go s.close("stream ended") // its hub closed: a feed played to its end
+			}
 			return
 		}
 		if !caughtUp && !replay && c.Len() == 0 {

@@ -13,13 +13,10 @@ import (
 // folio.
 func randomAccess(f *os.File) { unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM) }
 
-// sequentialAccess doubles readahead for f: a closed volume read from
-// start to end (an export) is read in large requests instead of a page at
-// each fault.
-func sequentialAccess(f *os.File) { unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL) }
-
 // sequentialMapping asks for readahead on the mapping of size bytes at
-// base, which bbolt mapped with MADV_RANDOM.
+// base, which bbolt mapped with MADV_RANDOM: a closed volume read from
+// start to end (an export) is then read in large requests instead of a
+// page at each fault.
 func sequentialMapping(base uintptr, size int64) {
 	unix.Syscall(unix.SYS_MADVISE, base, uintptr(size), unix.MADV_SEQUENTIAL)
 }

@@ -8,6 +8,4 @@ func randomAccess(*os.File) {}
 
 func dropCache(*os.File) {}
 
-func sequentialAccess(*os.File) {}
-
 func sequentialMapping(uintptr, int64) {}

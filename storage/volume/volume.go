@@ -199,9 +199,7 @@ func bboltOptions(o Options, readOnly bool, file **os.File) *bbolt.Options {
 		}
 		f, err := os.OpenFile(name, flag, mode)
 		if err == nil {
-			if readOnly && o.Sequential {
-				sequentialAccess(f)
-			} else {
+			if !readOnly || !o.Sequential {
 				randomAccess(f)
 			}
 			*file = f
