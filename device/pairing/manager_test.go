@@ -17,7 +17,7 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)} }
-func catalogAt(t *testing.T, path string) *storage.Catalog {
+func catalogAt(t testing.TB, path string) *storage.Catalog {
 	t.Helper()
 	c, err := storage.OpenCatalog(path, storage.CatalogOptions{})
 	if err != nil {
