@@ -14,4 +14,8 @@
 // minutes after the owner or the pair button asks), one exchange at a
 // time; 20 failures close the window and 100 in the device's lifetime lock
 // pairing until factory reset. docs/pairing.md is the specification.
+//
+// The Manager commits every change to the catalog before it takes effect,
+// so a failed write changes nothing, and checks credentials against the
+// state last committed, without waiting for a write in progress.
 package pairing

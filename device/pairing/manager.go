@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -95,9 +97,7 @@ type Options struct {
 	// ExchangeTimeout frees a started exchange that never finished
 	// (default 30 s).
 	ExchangeTimeout time.Duration
-	// Now is the clock (default time.Now).
-	Now    func() time.Time
-	Logger *slog.Logger
+	Logger          *slog.Logger
 }
 
 // User is a paired phone, browser or client.
@@ -120,6 +120,12 @@ type state struct {
 	LifetimeFailures int       `json:"lifetime_failures"`
 }
 
+// newState is the state of a new or factory-reset device: a new secret
+// and discriminator.
+func newState() state {
+	return state{Secret: random(SecretSize), Discriminator: binary.BigEndian.Uint16(random(2)) & 0xfff}
+}
+
 type invite struct {
 	Secret  []byte    `json:"secret"`
 	Role    Role      `json:"role"`
@@ -136,19 +142,79 @@ type exchange struct {
 	expires  time.Time
 }
 
+// snapshot is the pairing state and the users as the catalog holds them
+// at one moment. A published snapshot is never changed, nor are the
+// Users it points to: a writer publishes a new one.
+type snapshot struct {
+	st      state
+	users   map[string]*User
+	byToken map[[sha256.Size]byte]*User
+}
+
+func emptySnapshot(st state) *snapshot {
+	return &snapshot{st: st, users: map[string]*User{}, byToken: map[[sha256.Size]byte]*User{}}
+}
+
+func (s *snapshot) index(u *User) {
+	s.users[u.ID] = u
+	s.byToken[tokenKey(u)] = u
+}
+
+func tokenKey(u *User) (h [sha256.Size]byte) {
+	copy(h[:], u.TokenHash)
+	return h
+}
+
+// with returns a copy of s with the state st, the users of the IDs drop
+// removed and the users put added (replacing those of the same ID).
+func (s *snapshot) with(st state, put []*User, drop ...string) *snapshot {
+	if len(put) == 0 && len(drop) == 0 {
+		return &snapshot{st: st, users: s.users, byToken: s.byToken}
+	}
+	n := emptySnapshot(st)
+	for _, u := range s.users {
+		if !slices.Contains(drop, u.ID) {
+			n.index(u)
+		}
+	}
+	for _, u := range put {
+		if old := n.users[u.ID]; old != nil {
+			delete(n.byToken, tokenKey(old))
+		}
+		n.index(u)
+	}
+	return n
+}
+
+func (s *snapshot) hasOwner() bool {
+	for _, u := range s.users {
+		if u.Role == Owner {
+			return true
+		}
+	}
+	return false
+}
+
 // Manager holds users, credentials and the pairing state, persisted in the
 // catalog.
+//
+// Readers (Authenticate on every request, Paired, Window, ...) load the
+// current snapshot and never wait for a disk write. A writer holds wmu,
+// copies the snapshot, commits the copy's changes to the catalog and only
+// then publishes it, so a failed commit leaves the manager as it was:
+// memory and disk agree.
 type Manager struct {
 	cat      *storage.Catalog
 	opts     Options
 	deviceID [DeviceIDSize]byte
 	log      *slog.Logger
 
-	mu       sync.Mutex
-	st       state
-	users    map[string]*User
-	byToken  map[[32]byte]*User
-	ex       *exchange
+	cur atomic.Pointer[snapshot]
+
+	wmu sync.Mutex // serialises writers; guards ex
+	ex  *exchange
+
+	hookMu   sync.Mutex
 	onChange []func()
 }
 
@@ -176,9 +242,6 @@ func Open(cat *storage.Catalog, opts Options) (*Manager, error) {
 	if opts.ExchangeTimeout <= 0 {
 		opts.ExchangeTimeout = 30 * time.Second
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -190,18 +253,16 @@ func Open(cat *storage.Catalog, opts Options) (*Manager, error) {
 }
 
 func (m *Manager) load() error {
-	m.users = make(map[string]*User)
-	m.byToken = make(map[[32]byte]*User)
-	return m.cat.Update(func(tx *bbolt.Tx) error {
+	s := emptySnapshot(state{})
+	err := m.cat.Update(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(storage.BucketPairing).Get(keyState); v != nil {
-			if err := json.Unmarshal(v, &m.st); err != nil {
+			if err := json.Unmarshal(v, &s.st); err != nil {
 				return fmt.Errorf("pairing: state: %w", err)
 			}
 		}
-		if len(m.st.Secret) != SecretSize {
-			m.st.Secret = random(SecretSize)
-			m.st.Discriminator = binary.BigEndian.Uint16(random(2)) & 0xfff
-			if err := m.putState(tx); err != nil {
+		if len(s.st.Secret) != SecretSize {
+			s.st = newState()
+			if err := putState(tx, s.st); err != nil {
 				return err
 			}
 		}
@@ -211,22 +272,35 @@ func (m *Manager) load() error {
 				m.log.Warn("pairing: skipping a damaged user record", "id", string(k))
 				return nil
 			}
-			m.index(&u)
+			s.index(&u)
 			return nil
 		})
 	})
+	if err != nil {
+		return err
+	}
+	m.cur.Store(s)
+	return nil
 }
 
-func (m *Manager) index(u *User) {
-	m.users[u.ID] = u
-	var h [32]byte
-	copy(h[:], u.TokenHash)
-	m.byToken[h] = u
-}
-
-func (m *Manager) putState(tx *bbolt.Tx) error {
-	b, _ := json.Marshal(m.st)
+func putState(tx *bbolt.Tx, st state) error {
+	b, _ := json.Marshal(st)
 	return tx.Bucket(storage.BucketPairing).Put(keyState, b)
+}
+
+func putUser(tx *bbolt.Tx, u *User) error {
+	b, _ := json.Marshal(u)
+	return tx.Bucket(storage.BucketUsers).Put([]byte(u.ID), b)
+}
+
+// publish commits write and, once it is committed, makes next the
+// current snapshot. The caller holds wmu.
+func (m *Manager) publish(next *snapshot, write func(tx *bbolt.Tx) error) error {
+	if err := m.cat.Update(write); err != nil {
+		return err
+	}
+	m.cur.Store(next)
+	return nil
 }
 
 func random(n int) []byte {
@@ -238,99 +312,97 @@ func random(n int) []byte {
 // OnChange registers f to run (without the manager's lock) after the
 // paired state or the discriminator changed.
 func (m *Manager) OnChange(f func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
 	m.onChange = append(m.onChange, f)
 }
 
 func (m *Manager) changed() {
-	m.mu.Lock()
+	m.hookMu.Lock()
 	fs := slices.Clone(m.onChange)
-	m.mu.Unlock()
+	m.hookMu.Unlock()
 	for _, f := range fs {
 		f()
 	}
 }
 
 // Paired reports whether any user is paired.
-func (m *Manager) Paired() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.users) > 0
-}
+func (m *Manager) Paired() bool { return len(m.cur.Load().users) > 0 }
 
 // Discriminator is the short value, shown in the QR code and announced on
 // the LAN, that tells cameras being set up apart. It is not secret.
-func (m *Manager) Discriminator() uint16 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.st.Discriminator
-}
+func (m *Manager) Discriminator() uint16 { return m.cur.Load().st.Discriminator }
 
 // SetupPayload is the device's setup QR payload. It carries the secret: it
 // is shown on the device's own terminal, screen or sticker, never served.
 func (m *Manager) SetupPayload(host netip.AddrPort) Payload {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := Payload{Kind: Setup, Role: Owner, DeviceID: m.deviceID, Fingerprint: m.opts.Fingerprint, Discriminator: m.st.Discriminator, Host: host}
-	copy(p.Secret[:], m.st.Secret)
+	s := m.cur.Load()
+	p := Payload{Kind: Setup, Role: Owner, DeviceID: m.deviceID, Fingerprint: m.opts.Fingerprint, Discriminator: s.st.Discriminator, Host: host}
+	copy(p.Secret[:], s.st.Secret)
 	return p
 }
 
-// windowOpen must be called with m.mu held.
-func (m *Manager) windowOpen() bool {
-	if m.st.LifetimeFailures >= m.opts.LifetimeFailures {
+func (m *Manager) locked(s *snapshot) bool {
+	return s.st.LifetimeFailures >= m.opts.LifetimeFailures
+}
+
+func (m *Manager) windowOpen(s *snapshot, now time.Time) bool {
+	if m.locked(s) {
 		return false
 	}
-	if len(m.users) == 0 && m.st.WindowFailures < m.opts.WindowFailures {
+	if len(s.users) == 0 && s.st.WindowFailures < m.opts.WindowFailures {
 		return true
 	}
-	return m.opts.Now().Before(m.st.WindowUntil)
+	return now.Before(s.st.WindowUntil)
 }
 
 // Window reports whether pairing is open, until when (zero: until paired),
 // and whether pairing is locked for good.
 func (m *Manager) Window() (open bool, until time.Time, locked bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	open = m.windowOpen()
-	if open && m.opts.Now().Before(m.st.WindowUntil) {
-		until = m.st.WindowUntil
+	s, now := m.cur.Load(), time.Now()
+	open = m.windowOpen(s, now)
+	if open && now.Before(s.st.WindowUntil) {
+		until = s.st.WindowUntil
 	}
-	return open, until, m.st.LifetimeFailures >= m.opts.LifetimeFailures
+	return open, until, m.locked(s)
 }
 
 // OpenWindow opens pairing for Options.Window (the owner's request, a
 // short press of the pair button, or `camd pair-window`).
 func (m *Manager) OpenWindow() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.st.LifetimeFailures >= m.opts.LifetimeFailures {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	s := m.cur.Load()
+	if m.locked(s) {
 		return ErrLocked
 	}
-	m.st.WindowUntil = m.opts.Now().Add(m.opts.Window)
-	m.st.WindowFailures = 0
-	m.log.Info("pairing: window open", "until", m.st.WindowUntil.Format(time.RFC3339))
-	return m.cat.Update(m.putState)
+	st := s.st
+	st.WindowUntil = time.Now().Add(m.opts.Window)
+	st.WindowFailures = 0
+	if err := m.publish(s.with(st, nil), func(tx *bbolt.Tx) error { return putState(tx, st) }); err != nil {
+		return fmt.Errorf("pairing: opening the window: %w", err)
+	}
+	m.log.Info("pairing: window open", "until", st.WindowUntil.Format(time.RFC3339))
+	return nil
 }
 
 // Start begins an exchange and returns its nonce. With an invitation ID
 // the window need not be open.
 func (m *Manager) Start(inviteID string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.opts.Now()
-	if m.st.LifetimeFailures >= m.opts.LifetimeFailures {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	s, now := m.cur.Load(), time.Now()
+	if m.locked(s) {
 		return nil, ErrLocked
 	}
 	if m.ex != nil && now.Before(m.ex.expires) {
 		return nil, ErrBusy
 	}
 	if inviteID != "" {
-		if _, err := m.getInvite(inviteID); err != nil {
+		if _, err := m.getInvite(inviteID, now); err != nil {
 			return nil, err
 		}
-	} else if !m.windowOpen() {
+	} else if !m.windowOpen(s, now) {
 		return nil, ErrWindowClosed
 	}
 	m.ex = &exchange{nonce: random(32), inviteID: inviteID, expires: now.Add(m.opts.ExchangeTimeout)}
@@ -363,74 +435,74 @@ type FinishRequest struct {
 
 // Finish checks the proof and, if it holds, adds the user and returns it
 // with its credential. A failure counts against the window and the
-// device's lifetime.
+// device's lifetime. The exchange is used up by a Finish with its nonce,
+// whatever the outcome: one proof per nonce.
 func (m *Manager) Finish(req FinishRequest) (User, string, error) {
 	if !validName(req.Name) {
 		return User{}, "", ErrBadName
 	}
-	m.mu.Lock()
-	ex := m.ex
-	now := m.opts.Now()
+	u, token, first, err := m.finish(req)
+	if err != nil {
+		return User{}, "", err
+	}
+	m.log.Info("pairing: paired", "user", u.ID, "name", u.Name, "role", u.Role, "invited", req.InviteID != "")
+	if first {
+		m.changed()
+	}
+	return u, token, nil
+}
+
+// finish is Finish under wmu; first reports that the device was unpaired.
+func (m *Manager) finish(req FinishRequest) (u User, token string, first bool, err error) {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	s, now, ex := m.cur.Load(), time.Now(), m.ex
 	if ex == nil || now.After(ex.expires) || subtle.ConstantTimeCompare(ex.nonce, req.Nonce) != 1 || ex.inviteID != req.InviteID {
-		err := m.fail("unknown exchange")
-		m.mu.Unlock()
-		return User{}, "", errors.Join(ErrBadNonce, err)
+		return User{}, "", false, errors.Join(ErrBadNonce, m.fail(s, "unknown exchange"))
 	}
 	m.ex = nil // one proof per nonce: a replay finds nothing
-	secret, role, access := m.st.Secret, Owner, time.Duration(0)
-	var inv invite
+	secret, role, access := s.st.Secret, Owner, time.Duration(0)
 	if req.InviteID != "" {
-		var err error
-		if inv, err = m.getInvite(req.InviteID); err != nil {
-			m.mu.Unlock()
-			return User{}, "", err
+		inv, err := m.getInvite(req.InviteID, now)
+		if err != nil {
+			return User{}, "", false, err
 		}
 		secret, role, access = inv.Secret, inv.Role, inv.Access
-	} else if !m.windowOpen() {
-		m.mu.Unlock()
-		return User{}, "", ErrWindowClosed
-	} else if m.hasOwner() {
+	} else if !m.windowOpen(s, now) {
+		return User{}, "", false, ErrWindowClosed
+	} else if s.hasOwner() {
 		role = Viewer
 	}
 	if !hmac.Equal(Proof(secret, m.opts.DeviceID, ex.nonce, req.Name), req.Proof) {
-		err := m.fail("wrong proof")
-		m.mu.Unlock()
-		return User{}, "", errors.Join(ErrBadProof, err)
+		return User{}, "", false, errors.Join(ErrBadProof, m.fail(s, "wrong proof"))
 	}
-	token := "camd1." + m.opts.DeviceID + "." + base64.RawURLEncoding.EncodeToString(random(32))
+	token = "camd1." + m.opts.DeviceID + "." + base64.RawURLEncoding.EncodeToString(random(32))
 	h := sha256.Sum256([]byte(token))
-	u := &User{ID: hex.EncodeToString(random(8)), Name: req.Name, Role: role, Created: now.UTC(), TokenHash: h[:]}
+	nu := &User{ID: hex.EncodeToString(random(8)), Name: req.Name, Role: role, Created: now.UTC(), TokenHash: h[:]}
 	if access > 0 {
-		u.Expires = now.Add(access).UTC()
+		nu.Expires = now.Add(access).UTC()
 	}
-	wasPaired := len(m.users) > 0
-	err := m.cat.Update(func(tx *bbolt.Tx) error {
+	st := s.st
+	if req.InviteID == "" {
+		st.Secret = random(SecretSize)
+		st.WindowUntil = time.Time{}
+	}
+	st.WindowFailures = 0
+	err = m.publish(s.with(st, []*User{nu}), func(tx *bbolt.Tx) error {
 		if req.InviteID != "" {
 			if err := tx.Bucket(storage.BucketPairing).Delete([]byte(invitePrefix + req.InviteID)); err != nil {
 				return err
 			}
-		} else {
-			m.st.Secret = random(SecretSize)
-			m.st.WindowUntil = time.Time{}
 		}
-		m.st.WindowFailures = 0
-		if err := m.putState(tx); err != nil {
+		if err := putState(tx, st); err != nil {
 			return err
 		}
-		b, _ := json.Marshal(u)
-		return tx.Bucket(storage.BucketUsers).Put([]byte(u.ID), b)
+		return putUser(tx, nu)
 	})
 	if err != nil {
-		m.mu.Unlock()
-		return User{}, "", fmt.Errorf("pairing: saving the new user: %w", err)
+		return User{}, "", false, fmt.Errorf("pairing: saving the new user: %w", err)
 	}
-	m.index(u)
-	m.mu.Unlock()
-	m.log.Info("pairing: paired", "user", u.ID, "name", u.Name, "role", u.Role, "invited", req.InviteID != "")
-	if !wasPaired {
-		m.changed()
-	}
-	return *u, token, nil
+	return *nu, token, len(s.users) == 0, nil
 }
 
 func validName(s string) bool {
@@ -445,43 +517,37 @@ func validName(s string) bool {
 	return true
 }
 
-func (m *Manager) hasOwner() bool {
-	for _, u := range m.users {
-		if u.Role == Owner {
-			return true
-		}
-	}
-	return false
-}
-
-// fail counts a failed attempt; called with m.mu held. It returns an error
-// that says what the failure changed, if anything.
-func (m *Manager) fail(why string) error {
-	m.st.WindowFailures++
-	m.st.LifetimeFailures++
-	var err error
+// fail counts a failed attempt in s; the caller holds wmu. It returns an
+// error that says what the failure changed, if anything, or that it
+// could not be saved (then nothing changed).
+func (m *Manager) fail(s *snapshot, why string) error {
+	st := s.st
+	st.WindowFailures++
+	st.LifetimeFailures++
+	var result error
 	switch {
-	case m.st.LifetimeFailures >= m.opts.LifetimeFailures:
-		err = ErrLocked
-	case m.st.WindowFailures >= m.opts.WindowFailures:
-		m.st.WindowUntil = time.Time{}
-		err = ErrWindowClosed
+	case st.LifetimeFailures >= m.opts.LifetimeFailures:
+		result = ErrLocked
+	case st.WindowFailures >= m.opts.WindowFailures:
+		st.WindowUntil = time.Time{}
+		result = ErrWindowClosed
 	}
-	if uerr := m.cat.Update(m.putState); uerr != nil {
-		m.log.Error("pairing: cannot save failure counters", "err", uerr)
+	if err := m.publish(s.with(st, nil), func(tx *bbolt.Tx) error { return putState(tx, st) }); err != nil {
+		m.log.Error("pairing: attempt failed; cannot save failure counters", "why", why, "err", err)
+		return fmt.Errorf("pairing: saving failure counters: %w", err)
 	}
-	m.log.Warn("pairing: attempt failed", "why", why, "window_failures", m.st.WindowFailures, "lifetime_failures", m.st.LifetimeFailures, "result", err)
-	return err
+	m.log.Warn("pairing: attempt failed", "why", why, "window_failures", st.WindowFailures, "lifetime_failures", st.LifetimeFailures, "result", result)
+	return result
 }
 
 // Failures returns the failure counters: this window's and the lifetime's.
 func (m *Manager) Failures() (window, lifetime int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.st.WindowFailures, m.st.LifetimeFailures
+	st := m.cur.Load().st
+	return st.WindowFailures, st.LifetimeFailures
 }
 
-// Authenticate returns the user a credential belongs to.
+// Authenticate returns the user a credential belongs to. It never waits
+// for a write to the catalog.
 func (m *Manager) Authenticate(token string) (User, error) {
 	if token == "" {
 		return User{}, ErrNoCredential
@@ -491,21 +557,14 @@ func (m *Manager) Authenticate(token string) (User, error) {
 	} else if dev != m.opts.DeviceID {
 		return User{}, ErrOtherDevice
 	}
-	h := sha256.Sum256([]byte(token))
-	m.mu.Lock()
-	u := m.byToken[h]
-	var out User
-	if u != nil {
-		out = *u
-	}
-	m.mu.Unlock()
+	u := m.cur.Load().byToken[sha256.Sum256([]byte(token))]
 	if u == nil {
 		return User{}, ErrUnknownCredential
 	}
-	if !out.Expires.IsZero() && !m.opts.Now().Before(out.Expires) {
+	if !u.Expires.IsZero() && !time.Now().Before(u.Expires) {
 		return User{}, ErrExpired
 	}
-	return out, nil
+	return *u, nil
 }
 
 // InviteOptions describe an invitation.
@@ -528,21 +587,22 @@ func (m *Manager) Invite(opts InviteOptions, host netip.AddrPort) (Payload, erro
 		opts.Valid = 24 * time.Hour
 	}
 	secret := random(SecretSize)
-	inv := invite{Secret: secret, Role: opts.Role, Expires: m.opts.Now().Add(opts.Valid).UTC(), By: opts.By, Access: opts.Access}
+	inv := invite{Secret: secret, Role: opts.Role, Expires: time.Now().Add(opts.Valid).UTC(), By: opts.By, Access: opts.Access}
 	b, _ := json.Marshal(inv)
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
 	if err := m.cat.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(storage.BucketPairing).Put([]byte(invitePrefix+InviteID(secret)), b)
 	}); err != nil {
 		return Payload{}, fmt.Errorf("pairing: saving invitation: %w", err)
 	}
-	m.mu.Lock()
-	p := Payload{Kind: Invite, Role: opts.Role, DeviceID: m.deviceID, Fingerprint: m.opts.Fingerprint, Discriminator: m.st.Discriminator, Host: host}
-	m.mu.Unlock()
+	p := Payload{Kind: Invite, Role: opts.Role, DeviceID: m.deviceID, Fingerprint: m.opts.Fingerprint, Discriminator: m.cur.Load().st.Discriminator, Host: host}
 	copy(p.Secret[:], secret)
 	return p, nil
 }
 
-func (m *Manager) getInvite(id string) (invite, error) {
+// getInvite reads an invitation that is still valid at now.
+func (m *Manager) getInvite(id string, now time.Time) (invite, error) {
 	var inv invite
 	var found bool
 	m.cat.View(func(tx *bbolt.Tx) error {
@@ -551,7 +611,7 @@ func (m *Manager) getInvite(id string) (invite, error) {
 		}
 		return nil
 	})
-	if !found || !m.opts.Now().Before(inv.Expires) {
+	if !found || !now.Before(inv.Expires) {
 		return inv, ErrBadInvite
 	}
 	return inv, nil
@@ -559,10 +619,8 @@ func (m *Manager) getInvite(id string) (invite, error) {
 
 // Users lists the paired users, oldest first, without credentials.
 func (m *Manager) Users() []User {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var us []User
-	for _, u := range m.users {
+	for _, u := range m.cur.Load().users {
 		c := *u
 		c.TokenHash = nil
 		us = append(us, c)
@@ -581,68 +639,28 @@ func (m *Manager) Rename(id, name string) error {
 	if !validName(name) {
 		return ErrBadName
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u := m.users[id]
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	s := m.cur.Load()
+	u := s.users[id]
 	if u == nil {
 		return ErrNoUser
 	}
 	c := *u
 	c.Name = name
-	b, _ := json.Marshal(c)
-	if err := m.cat.Update(func(tx *bbolt.Tx) error { return tx.Bucket(storage.BucketUsers).Put([]byte(id), b) }); err != nil {
+	if err := m.publish(s.with(s.st, []*User{&c}), func(tx *bbolt.Tx) error { return putUser(tx, &c) }); err != nil {
 		return fmt.Errorf("pairing: %w", err)
 	}
-	u.Name = name
 	return nil
 }
 
 // Revoke removes a user; its credential stops working at once. Removing
 // the last owner removes every user and reopens pairing.
 func (m *Manager) Revoke(id string) error {
-	m.mu.Lock()
-	u := m.users[id]
-	if u == nil {
-		m.mu.Unlock()
-		return ErrNoUser
-	}
-	lastOwner := u.Role == Owner
-	for _, o := range m.users {
-		if o.ID != id && o.Role == Owner {
-			lastOwner = false
-		}
-	}
-	var gone []*User
-	if lastOwner {
-		for _, o := range m.users {
-			gone = append(gone, o)
-		}
-	} else {
-		gone = []*User{u}
-	}
-	err := m.cat.Update(func(tx *bbolt.Tx) error {
-		for _, g := range gone {
-			if err := tx.Bucket(storage.BucketUsers).Delete([]byte(g.ID)); err != nil {
-				return err
-			}
-		}
-		if lastOwner {
-			m.st.WindowFailures = 0
-			return m.putState(tx)
-		}
-		return nil
-	})
+	lastOwner, err := m.revoke(id)
 	if err != nil {
-		m.mu.Unlock()
-		return fmt.Errorf("pairing: %w", err)
+		return err
 	}
-	for _, g := range gone {
-		delete(m.users, g.ID)
-		var h [32]byte
-		copy(h[:], g.TokenHash)
-		delete(m.byToken, h)
-	}
-	m.mu.Unlock()
 	m.log.Info("pairing: user revoked", "user", id, "all_users_removed", lastOwner)
 	if lastOwner {
 		m.changed()
@@ -650,11 +668,58 @@ func (m *Manager) Revoke(id string) error {
 	return nil
 }
 
+func (m *Manager) revoke(id string) (lastOwner bool, err error) {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	s := m.cur.Load()
+	u := s.users[id]
+	if u == nil {
+		return false, ErrNoUser
+	}
+	lastOwner = u.Role == Owner
+	for _, o := range s.users {
+		if o.ID != id && o.Role == Owner {
+			lastOwner = false
+		}
+	}
+	gone := []string{id}
+	st := s.st
+	if lastOwner {
+		gone = slices.Collect(maps.Keys(s.users))
+		st.WindowFailures = 0
+	}
+	err = m.publish(s.with(st, nil, gone...), func(tx *bbolt.Tx) error {
+		for _, g := range gone {
+			if err := tx.Bucket(storage.BucketUsers).Delete([]byte(g)); err != nil {
+				return err
+			}
+		}
+		if lastOwner {
+			return putState(tx, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("pairing: %w", err)
+	}
+	return lastOwner, nil
+}
+
 // Reset forgets every user, invitation and counter and makes a new secret
 // and discriminator: part of a factory reset.
 func (m *Manager) Reset() error {
-	m.mu.Lock()
-	err := m.cat.Update(func(tx *bbolt.Tx) error {
+	if err := m.reset(); err != nil {
+		return fmt.Errorf("pairing: reset: %w", err)
+	}
+	m.changed()
+	return nil
+}
+
+func (m *Manager) reset() error {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	st := newState()
+	err := m.publish(emptySnapshot(st), func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{storage.BucketUsers, storage.BucketPairing} {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
@@ -663,16 +728,10 @@ func (m *Manager) Reset() error {
 				return err
 			}
 		}
-		return nil
+		return putState(tx, st)
 	})
 	if err == nil {
-		m.st, m.ex = state{}, nil
-		err = m.load()
+		m.ex = nil
 	}
-	m.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("pairing: reset: %w", err)
-	}
-	m.changed()
-	return nil
+	return err
 }

@@ -2,9 +2,13 @@ package pairing
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/camd-project/camd/storage"
@@ -12,11 +16,6 @@ import (
 
 const testDeviceID = "AAAQEAYEAUDAOCAJ"
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
-func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)} }
 func catalogAt(t testing.TB, path string) *storage.Catalog {
 	t.Helper()
 	c, err := storage.OpenCatalog(path, storage.CatalogOptions{})
@@ -27,17 +26,21 @@ func catalogAt(t testing.TB, path string) *storage.Catalog {
 }
 
 // fixture is a manager on a catalog that the test can close and reopen,
-// as a restart would.
+// as a restart would. The tests whose logic is time (windows, exchanges,
+// invitations, credentials that expire) build it inside a synctest
+// bubble, where time.Sleep moves the bubble's clock at once.
 type fixture struct {
-	t     *testing.T
-	path  string
-	cat   *storage.Catalog
-	m     *Manager
-	clock *clock
+	t    *testing.T
+	path string
+	cat  *storage.Catalog
+	m    *Manager
 }
 
-func newFixture(t *testing.T) *fixture {
-	f := &fixture{t: t, path: filepath.Join(t.TempDir(), "catalog.db"), clock: newClock()}
+func newFixture(t *testing.T) *fixture { return newFixtureIn(t, t.TempDir()) }
+
+// newFixtureIn puts the catalog in dir.
+func newFixtureIn(t *testing.T, dir string) *fixture {
+	f := &fixture{t: t, path: filepath.Join(dir, "catalog.db")}
 	f.open()
 	t.Cleanup(func() {
 		if err := f.cat.Check(); err != nil {
@@ -51,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) open() {
 	f.t.Helper()
 	f.cat = catalogAt(f.t, f.path)
-	m, err := Open(f.cat, Options{DeviceID: testDeviceID, Now: f.clock.now})
+	m, err := Open(f.cat, Options{DeviceID: testDeviceID})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -134,17 +137,26 @@ func TestReplayedFinishIsRefusedAndCounted(t *testing.T) {
 }
 
 func TestOnePairingAtATime(t *testing.T) {
-	f := newFixture(t)
-	if _, err := f.m.Start(""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.m.Start(""); !errors.Is(err, ErrBusy) {
-		t.Fatalf("second exchange: %v", err)
-	}
-	f.clock.advance(31 * time.Second)
-	if _, err := f.m.Start(""); err != nil {
-		t.Fatalf("after the first exchange timed out: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.m.Start(""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.m.Start(""); !errors.Is(err, ErrBusy) {
+			t.Fatalf("second exchange: %v", err)
+		}
+		time.Sleep(31 * time.Second)
+		nonce, err := f.m.Start("")
+		if err != nil {
+			t.Fatalf("after the first exchange timed out: %v", err)
+		}
+		// A proof that comes after the exchange expired is refused.
+		time.Sleep(31 * time.Second)
+		proof := Proof(f.setupSecret(), testDeviceID, nonce, "late")
+		if _, _, err := f.m.Finish(FinishRequest{Nonce: nonce, Name: "late", Proof: proof}); !errors.Is(err, ErrBadNonce) {
+			t.Fatalf("finishing an expired exchange: %v", err)
+		}
+	})
 }
 
 func TestWrongSecretCountsAndTwentyCloseTheWindow(t *testing.T) {
@@ -207,61 +219,66 @@ func TestHundredLifetimeFailuresLockUntilReset(t *testing.T) {
 }
 
 func TestTimedWindowAndLaterSetupPairingIsViewer(t *testing.T) {
-	f := newFixture(t)
-	f.pair(f.setupSecret(), "owner", "")
-	if err := f.m.OpenWindow(); err != nil {
-		t.Fatal(err)
-	}
-	_, until, _ := f.m.Window()
-	if want := f.clock.t.Add(15 * time.Minute); !until.Equal(want) {
-		t.Fatalf("window until %v, want %v", until, want)
-	}
-	f.clock.advance(16 * time.Minute)
-	if _, err := f.m.Start(""); !errors.Is(err, ErrWindowClosed) {
-		t.Fatalf("16 minutes later: %v", err)
-	}
-	f.m.OpenWindow()
-	f.restart() // an open window survives a restart
-	u, _, err := f.pair(f.setupSecret(), "tablet", "")
-	if err != nil || u.Role != Viewer {
-		t.Fatalf("second setup pairing: %v, role %v", err, u.Role)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		f.pair(f.setupSecret(), "owner", "")
+		opened := time.Now()
+		if err := f.m.OpenWindow(); err != nil {
+			t.Fatal(err)
+		}
+		_, until, _ := f.m.Window()
+		if want := opened.Add(15 * time.Minute); !until.Equal(want) {
+			t.Fatalf("window until %v, want %v", until, want)
+		}
+		time.Sleep(16 * time.Minute)
+		if _, err := f.m.Start(""); !errors.Is(err, ErrWindowClosed) {
+			t.Fatalf("16 minutes later: %v", err)
+		}
+		f.m.OpenWindow()
+		f.restart() // an open window survives a restart
+		u, _, err := f.pair(f.setupSecret(), "tablet", "")
+		if err != nil || u.Role != Viewer {
+			t.Fatalf("second setup pairing: %v, role %v", err, u.Role)
+		}
+	})
 }
 
 func TestInvitations(t *testing.T) {
-	f := newFixture(t)
-	owner, _, _ := f.pair(f.setupSecret(), "owner", "")
-	inv, err := f.m.Invite(InviteOptions{Role: Viewer, By: owner.ID, Access: time.Hour}, netip.MustParseAddrPort("10.0.0.2:8443"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := Parse(inv.String())
-	if err != nil || back.Kind != Invite || back.Role != Viewer || back.Host.Port() != 8443 {
-		t.Fatalf("invite payload: %+v %v", back, err)
-	}
-	id := InviteID(inv.Secret[:])
-	// The window is closed, but an invitation needs none.
-	u, token, err := f.pair(inv.Secret[:], "guest", id)
-	if err != nil || u.Role != Viewer {
-		t.Fatalf("invited pairing: %v %v", err, u.Role)
-	}
-	if _, _, err := f.pair(inv.Secret[:], "guest2", id); !errors.Is(err, ErrBadInvite) {
-		t.Fatalf("reusing an invitation: %v", err)
-	}
-	f.clock.advance(2 * time.Hour)
-	if _, err := f.m.Authenticate(token); !errors.Is(err, ErrExpired) {
-		t.Fatalf("guest access after it expired: %v", err)
-	}
-	old, _ := f.m.Invite(InviteOptions{Role: Owner, Valid: time.Minute}, netip.AddrPort{})
-	f.clock.advance(2 * time.Minute)
-	if _, err := f.m.Start(InviteID(old.Secret[:])); !errors.Is(err, ErrBadInvite) {
-		t.Fatalf("expired invitation: %v", err)
-	}
-	// A wrong secret for a real invitation counts as a failure.
-	live, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
-	if _, _, err := f.pair(make([]byte, SecretSize), "x", InviteID(live.Secret[:])); !errors.Is(err, ErrBadProof) {
-		t.Fatalf("wrong invitation secret: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		owner, _, _ := f.pair(f.setupSecret(), "owner", "")
+		inv, err := f.m.Invite(InviteOptions{Role: Viewer, By: owner.ID, Access: time.Hour}, netip.MustParseAddrPort("10.0.0.2:8443"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(inv.String())
+		if err != nil || back.Kind != Invite || back.Role != Viewer || back.Host.Port() != 8443 {
+			t.Fatalf("invite payload: %+v %v", back, err)
+		}
+		id := InviteID(inv.Secret[:])
+		// The window is closed, but an invitation needs none.
+		u, token, err := f.pair(inv.Secret[:], "guest", id)
+		if err != nil || u.Role != Viewer {
+			t.Fatalf("invited pairing: %v %v", err, u.Role)
+		}
+		if _, _, err := f.pair(inv.Secret[:], "guest2", id); !errors.Is(err, ErrBadInvite) {
+			t.Fatalf("reusing an invitation: %v", err)
+		}
+		time.Sleep(2 * time.Hour)
+		if _, err := f.m.Authenticate(token); !errors.Is(err, ErrExpired) {
+			t.Fatalf("guest access after it expired: %v", err)
+		}
+		old, _ := f.m.Invite(InviteOptions{Role: Owner, Valid: time.Minute}, netip.AddrPort{})
+		time.Sleep(2 * time.Minute)
+		if _, err := f.m.Start(InviteID(old.Secret[:])); !errors.Is(err, ErrBadInvite) {
+			t.Fatalf("expired invitation: %v", err)
+		}
+		// A wrong secret for a real invitation counts as a failure.
+		live, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
+		if _, _, err := f.pair(make([]byte, SecretSize), "x", InviteID(live.Secret[:])); !errors.Is(err, ErrBadProof) {
+			t.Fatalf("wrong invitation secret: %v", err)
+		}
+	})
 }
 
 func TestAuthenticateRefusals(t *testing.T) {
@@ -284,59 +301,130 @@ func TestAuthenticateRefusals(t *testing.T) {
 }
 
 func TestRevokeAndLastOwner(t *testing.T) {
-	f := newFixture(t)
-	owner, ownerToken, _ := f.pair(f.setupSecret(), "owner", "")
-	f.clock.advance(time.Second)
-	inv, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
-	viewer, viewerToken, err := f.pair(inv.Secret[:], "viewer", InviteID(inv.Secret[:]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.m.Rename(viewer.ID, "kitchen tablet"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.m.Rename(viewer.ID, ""); !errors.Is(err, ErrBadName) {
-		t.Fatalf("empty name: %v", err)
-	}
-	if us := f.m.Users(); len(us) != 2 || us[1].Name != "kitchen tablet" || us[0].TokenHash != nil {
-		t.Fatalf("users: %+v", us)
-	}
-	if err := f.m.Revoke(viewer.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.m.Authenticate(viewerToken); !errors.Is(err, ErrUnknownCredential) {
-		t.Fatalf("revoked credential: %v", err)
-	}
-	if err := f.m.Revoke(viewer.ID); !errors.Is(err, ErrNoUser) {
-		t.Fatalf("revoking twice: %v", err)
-	}
-	// Another viewer, then the last owner goes: everyone goes, pairing
-	// reopens.
-	inv2, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
-	_, v2Token, _ := f.pair(inv2.Secret[:], "v2", InviteID(inv2.Secret[:]))
-	if err := f.m.Revoke(owner.ID); err != nil {
-		t.Fatal(err)
-	}
-	for _, tok := range []string{ownerToken, v2Token} {
-		if _, err := f.m.Authenticate(tok); err == nil {
-			t.Fatal("a credential survived removing the last owner")
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		owner, ownerToken, _ := f.pair(f.setupSecret(), "owner", "")
+		time.Sleep(time.Second)
+		inv, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
+		viewer, viewerToken, err := f.pair(inv.Secret[:], "viewer", InviteID(inv.Secret[:]))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	f.restart()
-	if f.m.Paired() || len(f.m.Users()) != 0 {
-		t.Fatal("users left after removing the last owner")
-	}
-	if open, _, _ := f.m.Window(); !open {
-		t.Fatal("pairing did not reopen")
-	}
+		if err := f.m.Rename(viewer.ID, "kitchen tablet"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.m.Rename(viewer.ID, ""); !errors.Is(err, ErrBadName) {
+			t.Fatalf("empty name: %v", err)
+		}
+		if us := f.m.Users(); len(us) != 2 || us[1].Name != "kitchen tablet" || us[0].TokenHash != nil {
+			t.Fatalf("users: %+v", us)
+		}
+		if err := f.m.Revoke(viewer.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.m.Authenticate(viewerToken); !errors.Is(err, ErrUnknownCredential) {
+			t.Fatalf("revoked credential: %v", err)
+		}
+		if err := f.m.Revoke(viewer.ID); !errors.Is(err, ErrNoUser) {
+			t.Fatalf("revoking twice: %v", err)
+		}
+		// Another viewer, then the last owner goes: everyone goes, pairing
+		// reopens.
+		inv2, _ := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
+		_, v2Token, _ := f.pair(inv2.Secret[:], "v2", InviteID(inv2.Secret[:]))
+		if err := f.m.Revoke(owner.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range []string{ownerToken, v2Token} {
+			if _, err := f.m.Authenticate(tok); err == nil {
+				t.Fatal("a credential survived removing the last owner")
+			}
+		}
+		f.restart()
+		if f.m.Paired() || len(f.m.Users()) != 0 {
+			t.Fatal("users left after removing the last owner")
+		}
+		if open, _, _ := f.m.Window(); !open {
+			t.Fatal("pairing did not reopen")
+		}
+	})
 }
 
 func TestBadNames(t *testing.T) {
-	f := newFixture(t)
-	for _, name := range []string{"", string(make([]byte, 65)), "tab\tname", "\xff\xfe"} {
-		if _, _, err := f.pair(f.setupSecret(), name, ""); !errors.Is(err, ErrBadName) {
-			t.Errorf("name %q: %v", name, err)
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		for _, name := range []string{"", string(make([]byte, 65)), "tab\tname", "\xff\xfe"} {
+			if _, _, err := f.pair(f.setupSecret(), name, ""); !errors.Is(err, ErrBadName) {
+				t.Errorf("name %q: %v", name, err)
+			}
+			time.Sleep(time.Minute) // let the exchange expire
 		}
-		f.clock.advance(time.Minute) // let the exchange expire
+	})
+}
+
+// TestReadersDuringChanges checks credentials from several goroutines
+// while users are renamed, invited and revoked (run it with -race): a
+// check sees the user as it was before a change or after it, never in
+// between.
+func TestReadersDuringChanges(t *testing.T) {
+	f := newFixture(t)
+	owner, token, err := f.pair(f.setupSecret(), "owner", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := background(2, func() bool {
+		u, err := f.m.Authenticate(token)
+		if err != nil || u.ID != owner.ID || !strings.HasPrefix(u.Name, "owner") {
+			t.Errorf("owner's credential during changes: %+v, %v", u, err)
+			return false
+		}
+		f.m.Users()
+		f.m.Window()
+		return true
+	})
+	for i := range 5 {
+		if err := f.m.Rename(owner.ID, fmt.Sprintf("owner %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _, err := f.pair(inv.Secret[:], "viewer", InviteID(inv.Secret[:]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.m.Revoke(v.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	if us := f.m.Users(); len(us) != 1 || us[0].Name != "owner 4" {
+		t.Fatalf("users after the changes: %+v", us)
+	}
+}
+
+// background calls f over and over on n goroutines, each until f returns
+// false or stop is called; stop waits for them.
+func background(n int, f func() bool) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if !f() {
+					return
+				}
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
