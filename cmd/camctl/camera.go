@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/camd-project/camd/internal/privatefile"
 )
 
 // credential is what pairing left camctl with for one camera.
@@ -68,11 +70,7 @@ func (s *store) save() error {
 		return err
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.path)
+	return privatefile.Write(s.path, b)
 }
 
 // camera is a connection to a paired camera.

@@ -25,7 +25,13 @@ Verbs that talk to a camera take --store FILE (credentials, 0600),
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// run runs one command. Everything it prints goes through a
+// terminalWriter: much of it comes from the network.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runCommand(args, newTerminalWriter(stdout), newTerminalWriter(stderr))
+}
+
+func runCommand(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2

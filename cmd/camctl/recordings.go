@@ -225,7 +225,7 @@ func export(cam *camera, q url.Values, out string, stderr io.Writer, quiet bool)
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
 		return err
 	}
-	p := &progress{w: stderr, total: total, done: have, quiet: quiet, start: time.Now(), from: have}
+	p := &progress{w: raw(stderr), total: total, done: have, quiet: quiet, start: time.Now(), from: have}
 	_, err = io.Copy(f, io.TeeReader(resp.Body, p))
 	p.finish()
 	if err != nil {

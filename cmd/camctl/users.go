@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/skip2/go-qrcode"
+
+	"github.com/camd-project/camd/internal/privatefile"
 )
 
 type user struct {
@@ -73,7 +75,11 @@ func users(args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			q, qerr := qrcode.New(inv.Payload, qrcode.Medium)
 			if qerr == nil && *png != "" {
-				qerr = q.WriteFile(512, *png)
+				// The invitation is a one-time secret: owner-only.
+				var b []byte
+				if b, qerr = q.PNG(512); qerr == nil {
+					qerr = privatefile.Write(*png, b)
+				}
 			}
 			if qerr != nil {
 				err = qerr

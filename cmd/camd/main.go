@@ -17,6 +17,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/camd-project/camd/device"
+	"github.com/camd-project/camd/internal/privatefile"
 )
 
 const usage = `camd: open firmware daemon for IP cameras, doorbells and NVRs
@@ -193,11 +194,12 @@ func qr(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *png != "" {
-		if err := q.WriteFile(*size, *png); err != nil {
-			fmt.Fprintln(stderr, "camd:", err)
-			return 1
+		// The setup code carries the pairing secret: owner-only.
+		b, err := q.PNG(*size)
+		if err == nil {
+			err = privatefile.Write(*png, b)
 		}
-		if err := os.Chmod(*png, 0o600); err != nil {
+		if err != nil {
 			fmt.Fprintln(stderr, "camd:", err)
 			return 1
 		}
