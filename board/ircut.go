@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 )
 
 // PulsedIRCut is an IR-cut filter moved by a pulse on one of two coil
@@ -17,8 +15,6 @@ type PulsedIRCut struct {
 	Day, Night Output
 	// Pulse is how long a coil is driven (default 150 ms).
 	Pulse time.Duration
-	// Clock defaults to the real clock.
-	Clock clockwork.Clock
 
 	mu sync.Mutex
 }
@@ -37,17 +33,13 @@ func (c *PulsedIRCut) SetNight(night bool) error {
 	if pulse <= 0 {
 		pulse = DefaultPulse
 	}
-	clock := c.Clock
-	if clock == nil {
-		clock = clockwork.NewRealClock()
-	}
 	if err := off.Set(false); err != nil {
 		return fmt.Errorf("board: ircut: %w", err)
 	}
 	if err := on.Set(true); err != nil {
 		return errors.Join(fmt.Errorf("board: ircut: %w", err), on.Set(false))
 	}
-	clock.Sleep(pulse)
+	time.Sleep(pulse)
 	if err := on.Set(false); err != nil {
 		return fmt.Errorf("board: ircut: %w", err)
 	}
