@@ -16,15 +16,34 @@ type PulsedIRCut struct {
 	// Pulse is how long a coil is driven (default 150 ms).
 	Pulse time.Duration
 
-	mu sync.Mutex
+	// One move at a time: a mover waits on ended while moving, rather
+	// than for a mutex held across the pulse, so that it counts as
+	// durably blocked in a testing/synctest bubble.
+	mu     sync.Mutex
+	ended  sync.Cond
+	moving bool
 }
 
 var _ IRCut = (*PulsedIRCut)(nil)
 
-// SetNight moves the filter; it returns after the pulse.
+// SetNight moves the filter; it returns after the pulse. Moves asked for
+// together run one after the other.
 func (c *PulsedIRCut) SetNight(night bool) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if c.ended.L == nil {
+		c.ended.L = &c.mu
+	}
+	for c.moving {
+		c.ended.Wait()
+	}
+	c.moving = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.moving = false
+		c.mu.Unlock()
+		c.ended.Signal()
+	}()
 	on, off := c.Day, c.Night
 	if night {
 		on, off = c.Night, c.Day

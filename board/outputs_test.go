@@ -204,6 +204,37 @@ func TestPulsedIRCut(t *testing.T) {
 	})
 }
 
+// TestPulsedIRCutMovesOneAtATime: moves asked for together run one after
+// the other, and never drive both coils. The second mover waits durably
+// (not on a mutex held across the pulse), so the bubble's clock moves.
+func TestPulsedIRCutMovesOneAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		day, night := &boardtest.Output{}, &boardtest.Output{}
+		c := &board.PulsedIRCut{Day: day, Night: night, Pulse: 150 * time.Millisecond}
+		start := time.Now()
+		done := make(chan error, 2)
+		go func() { done <- c.SetNight(true) }()
+		go func() { done <- c.SetNight(false) }()
+		synctest.Wait()
+		if day.Get() == night.Get() {
+			t.Fatalf("day coil %v, night coil %v: want exactly one driven", day.Get(), night.Get())
+		}
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait()
+		if day.Get() == night.Get() {
+			t.Fatalf("second move: day coil %v, night coil %v: want exactly one driven", day.Get(), night.Get())
+		}
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if took := time.Since(start); took != 300*time.Millisecond {
+			t.Fatalf("two moves took %v", took)
+		}
+	})
+}
+
 func TestLevelIRCut(t *testing.T) {
 	pin := &boardtest.Output{}
 	c := board.LevelIRCut{Pin: pin}
