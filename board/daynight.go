@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 )
 
 // Mode is the owner's night mode setting.
@@ -42,8 +40,6 @@ type DayNightOptions struct {
 	Hold time.Duration
 	// Poll is how often the light is read (default 1 s).
 	Poll time.Duration
-	// Clock defaults to the real clock.
-	Clock clockwork.Clock
 	// OnChange is called after each move, and once at start, on Run's
 	// goroutine.
 	OnChange func(night bool)
@@ -85,9 +81,6 @@ func NewDayNight(opts DayNightOptions) (*DayNight, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
 	}
-	if opts.Clock == nil {
-		opts.Clock = clockwork.NewRealClock()
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,10 +119,9 @@ func (d *DayNight) Night() bool {
 // the position the mode and the light call for (no hold at start), then
 // reads the light every Poll.
 func (d *DayNight) Run(ctx context.Context) {
-	clock := d.opts.Clock
-	d.apply(d.target(true, clock.Now()), true)
+	d.apply(d.target(true, time.Now()), true)
 	for {
-		t := clock.NewTimer(d.opts.Poll)
+		t := time.NewTimer(d.opts.Poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -137,9 +129,9 @@ func (d *DayNight) Run(ctx context.Context) {
 		case <-d.changed:
 			t.Stop()
 			d.since = time.Time{}
-			d.apply(d.target(true, clock.Now()), false)
-		case <-t.Chan():
-			d.apply(d.target(false, clock.Now()), false)
+			d.apply(d.target(true, time.Now()), false)
+		case <-t.C:
+			d.apply(d.target(false, time.Now()), false)
 		}
 	}
 }

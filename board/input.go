@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 )
 
 // ResetHold is how long the pair button is held for a factory reset.
@@ -19,8 +17,6 @@ type WatchOptions struct {
 	Debounce time.Duration
 	// Hold is how long a press lasts before OnHold (0: never).
 	Hold time.Duration
-	// Clock defaults to the real clock.
-	Clock clockwork.Clock
 	// Poll bounds how long a wait for an edge lasts before Run checks
 	// whether to stop (default 250 ms).
 	Poll time.Duration
@@ -38,9 +34,6 @@ type WatchOptions struct {
 func (o WatchOptions) withDefaults() WatchOptions {
 	if o.Debounce <= 0 {
 		o.Debounce = DefaultDebounce
-	}
-	if o.Clock == nil {
-		o.Clock = clockwork.NewRealClock()
 	}
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
@@ -64,7 +57,7 @@ func NewWatcher(in Input, opts WatchOptions) *Watcher {
 
 // Run reports until ctx ends. Call it once.
 func (w *Watcher) Run(ctx context.Context) {
-	clock, in, s := w.opts.Clock, w.in, w.s
+	in, s := w.in, w.s
 	edges := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -81,15 +74,15 @@ func (w *Watcher) Run(ctx context.Context) {
 		}
 	})
 
-	s.observe(in.Active(), clock.Now())
+	s.observe(in.Active(), time.Now())
 	for {
 		var (
-			timer clockwork.Timer
+			timer *time.Timer
 			fire  <-chan time.Time
 		)
 		if next := s.deadline(); !next.IsZero() {
-			timer = clock.NewTimer(max(next.Sub(clock.Now()), time.Nanosecond))
-			fire = timer.Chan()
+			timer = time.NewTimer(max(time.Until(next), time.Nanosecond))
+			fire = timer.C
 		}
 		select {
 		case <-ctx.Done():
@@ -98,9 +91,9 @@ func (w *Watcher) Run(ctx context.Context) {
 			}
 			return
 		case <-edges:
-			s.observe(in.Active(), clock.Now())
+			s.observe(in.Active(), time.Now())
 		case <-fire:
-			s.tick(in.Active(), clock.Now())
+			s.tick(in.Active(), time.Now())
 		}
 		if timer != nil {
 			timer.Stop()

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 )
 
 // PulsedIRCut is an IR-cut filter moved by a pulse on one of two coil
@@ -17,18 +15,35 @@ type PulsedIRCut struct {
 	Day, Night Output
 	// Pulse is how long a coil is driven (default 150 ms).
 	Pulse time.Duration
-	// Clock defaults to the real clock.
-	Clock clockwork.Clock
 
-	mu sync.Mutex
+	// One move at a time: a mover waits on ended while moving, rather
+	// than for a mutex held across the pulse, so that it counts as
+	// durably blocked in a testing/synctest bubble.
+	mu     sync.Mutex
+	ended  sync.Cond
+	moving bool
 }
 
 var _ IRCut = (*PulsedIRCut)(nil)
 
-// SetNight moves the filter; it returns after the pulse.
+// SetNight moves the filter; it returns after the pulse. Moves asked for
+// together run one after the other.
 func (c *PulsedIRCut) SetNight(night bool) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if c.ended.L == nil {
+		c.ended.L = &c.mu
+	}
+	for c.moving {
+		c.ended.Wait()
+	}
+	c.moving = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.moving = false
+		c.mu.Unlock()
+		c.ended.Signal()
+	}()
 	on, off := c.Day, c.Night
 	if night {
 		on, off = c.Night, c.Day
@@ -37,17 +52,13 @@ func (c *PulsedIRCut) SetNight(night bool) error {
 	if pulse <= 0 {
 		pulse = DefaultPulse
 	}
-	clock := c.Clock
-	if clock == nil {
-		clock = clockwork.NewRealClock()
-	}
 	if err := off.Set(false); err != nil {
 		return fmt.Errorf("board: ircut: %w", err)
 	}
 	if err := on.Set(true); err != nil {
 		return errors.Join(fmt.Errorf("board: ircut: %w", err), on.Set(false))
 	}
-	clock.Sleep(pulse)
+	time.Sleep(pulse)
 	if err := on.Set(false); err != nil {
 		return fmt.Errorf("board: ircut: %w", err)
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"go.uber.org/goleak"
 
 	"github.com/camd-project/camd/board"
@@ -15,34 +15,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// step waits until the goroutine under test waits on the clock, then
-// advances it.
-func step(t *testing.T, clock clockwork.FakeClock, d time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := blockUntil(clock, ctx, 1); err != nil {
-		t.Fatal("nothing waits on the clock")
-	}
-	clock.Advance(d)
-}
-
-// blockUntil waits until n timers wait on the fake clock (clockwork
-// v0.4.0's FakeClock has BlockUntilContext but does not declare it).
-func blockUntil(clock clockwork.FakeClock, ctx context.Context, n int) error {
-	return clock.(interface {
-		BlockUntilContext(context.Context, int) error
-	}).BlockUntilContext(ctx, n)
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+// goRun runs f in a goroutine until the end of the test: its context is
+// cancelled then, and the cleanup waits for it to return.
+func goRun(t *testing.T, f func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { f(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
 func TestPatternPriority(t *testing.T) {
@@ -66,130 +45,194 @@ func TestPatternPriority(t *testing.T) {
 	}
 }
 
+// TestStatusLightPlaysPatterns runs in a synctest bubble: the LED's
+// timers run on the bubble's clock, so every gap is exact and the 30 s
+// of patterns take milliseconds.
 func TestStatusLightPlaysPatterns(t *testing.T) {
-	clock := clockwork.NewFakeClock()
-	led := &boardtest.Output{Clock: clock}
-	s := board.NewStatusLight(led, board.StatusLightOptions{Clock: clock})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { s.Run(ctx) })
+	synctest.Test(t, func(t *testing.T) {
+		led := &boardtest.Output{}
+		s := board.NewStatusLight(led, board.StatusLightOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { s.Run(ctx) })
+		t.Cleanup(func() { cancel(); wg.Wait() })
 
-	eventually(t, "steady on at start", led.Get)
-
-	// play advances the clock in small steps and returns the gaps between
-	// the LED's changes, leaving out the first few (the pattern before may
-	// still be playing while the new one is picked up).
-	play := func(total time.Duration) []time.Duration {
-		t.Helper()
-		led.Lock()
-		mark := len(led.History)
-		led.Unlock()
-		for range total / (10 * time.Millisecond) {
-			step(t, clock, 10*time.Millisecond)
+		synctest.Wait()
+		if !led.Get() {
+			t.Fatal("not steady on at start")
 		}
-		led.Lock()
-		defer led.Unlock()
-		var gaps []time.Duration
-		h := led.History[min(mark+3, len(led.History)):]
-		for i := 1; i < len(h); i++ {
-			if h[i].On == h[i-1].On {
-				t.Fatalf("LED set %v twice in a row: %v", h[i].On, h)
+		changes := func() int {
+			led.Lock()
+			defer led.Unlock()
+			return len(led.History)
+		}
+
+		// play lets the conditions just set take effect, checks that the
+		// new pattern starts at once, lit, lets total pass and returns the
+		// gaps between the LED's changes since.
+		play := func(total time.Duration) []time.Duration {
+			t.Helper()
+			start := time.Now()
+			synctest.Wait()
+			led.Lock()
+			mark := len(led.History) - 1
+			if last := led.History[mark]; !last.On || !last.At.Equal(start) {
+				t.Fatalf("the new pattern did not start at once, lit: %v at %v", last, start)
 			}
-			gaps = append(gaps, h[i].At.Sub(h[i-1].At))
+			led.Unlock()
+			time.Sleep(total)
+			synctest.Wait()
+			led.Lock()
+			defer led.Unlock()
+			var gaps []time.Duration
+			h := led.History[mark:]
+			for i := 1; i < len(h); i++ {
+				if h[i].On == h[i-1].On {
+					t.Fatalf("LED set %v twice in a row: %v", h[i].On, h)
+				}
+				gaps = append(gaps, h[i].At.Sub(h[i-1].At))
+			}
+			return gaps
 		}
-		return gaps
-	}
-	checkGaps := func(gaps []time.Duration, want ...time.Duration) {
-		t.Helper()
-		if len(gaps) < 2*len(want) {
-			t.Fatalf("only %d changes: %v", len(gaps), gaps)
-		}
-		// The gaps repeat the pattern from some phase.
-		for phase := range want {
-			ok := true
+		checkGaps := func(gaps []time.Duration, want ...time.Duration) {
+			t.Helper()
+			if len(gaps) < 2*len(want) {
+				t.Fatalf("only %d changes: %v", len(gaps), gaps)
+			}
 			for i, g := range gaps {
-				if g != want[(i+phase)%len(want)] {
-					ok = false
+				if g != want[i%len(want)] {
+					t.Fatalf("gaps %v do not repeat %v", gaps, want)
 				}
 			}
-			if ok {
-				return
-			}
 		}
-		t.Fatalf("gaps %v do not repeat %v", gaps, want)
-	}
 
-	s.Set(board.Unpaired, true)
-	s.Set(board.Pairing, true)
-	checkGaps(play(2*time.Second), 200*time.Millisecond)
+		s.Set(board.Unpaired, true)
+		s.Set(board.Pairing, true)
+		checkGaps(play(2*time.Second), 200*time.Millisecond)
 
-	// The window closes: the unpaired slow blink.
-	s.Set(board.Pairing, false)
-	checkGaps(play(10*time.Second), time.Second)
+		// The window closes: the unpaired slow blink.
+		s.Set(board.Pairing, false)
+		checkGaps(play(10*time.Second), time.Second)
 
-	// A failure outranks everything.
-	s.Set(board.Failure, true)
-	checkGaps(play(6*time.Second), board.PatternFor(board.Failure)...)
-	s.Set(board.Failure, false)
+		// A failure outranks everything.
+		s.Set(board.Failure, true)
+		checkGaps(play(6*time.Second), board.PatternFor(board.Failure)...)
+		s.Set(board.Failure, false)
 
-	// Disabled: dark, but the pairing window still shows.
-	s.SetEnabled(false)
-	eventually(t, "dark when disabled", func() bool { return !led.Get() && s.Pattern() == nil })
-	s.Set(board.Pairing, true)
-	checkGaps(play(2*time.Second), 200*time.Millisecond)
-	s.Set(board.Pairing, false)
-	eventually(t, "dark again", func() bool { return !led.Get() })
+		// Disabled: dark, and it stays dark.
+		s.SetEnabled(false)
+		synctest.Wait()
+		if led.Get() || s.Pattern() != nil {
+			t.Fatalf("disabled: LED %v, pattern %v", led.Get(), s.Pattern())
+		}
+		n := changes()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if changes() != n {
+			t.Fatal("a disabled LED blinks")
+		}
+		// But the pairing window still shows.
+		s.Set(board.Pairing, true)
+		checkGaps(play(2*time.Second), 200*time.Millisecond)
+		s.Set(board.Pairing, false)
+		synctest.Wait()
+		if led.Get() {
+			t.Fatal("not dark again after the pairing window")
+		}
 
-	s.SetEnabled(true)
-	s.Set(board.Unpaired, false)
-	eventually(t, "steady on", led.Get)
-	cancel()
-	wg.Wait()
-	if led.Get() {
-		t.Fatal("LED left on after Run")
-	}
+		s.SetEnabled(true)
+		s.Set(board.Unpaired, false)
+		synctest.Wait()
+		if !led.Get() {
+			t.Fatal("not steady on")
+		}
+		cancel()
+		wg.Wait()
+		if led.Get() {
+			t.Fatal("LED left on after Run")
+		}
+	})
 }
 
+// TestPulsedIRCut drives each coil for exactly the pulse, on the clock of
+// a synctest bubble.
 func TestPulsedIRCut(t *testing.T) {
-	clock := clockwork.NewFakeClock()
-	day, night := &boardtest.Output{Clock: clock}, &boardtest.Output{Clock: clock}
-	c := &board.PulsedIRCut{Day: day, Night: night, Pulse: 150 * time.Millisecond, Clock: clock}
-	for _, toNight := range []bool{true, false, true} {
-		done := make(chan error, 1)
-		go func() { done <- c.SetNight(toNight) }()
-		coil, other := day, night
-		if toNight {
-			coil, other = night, day
+	synctest.Test(t, func(t *testing.T) {
+		day, night := &boardtest.Output{}, &boardtest.Output{}
+		c := &board.PulsedIRCut{Day: day, Night: night, Pulse: 150 * time.Millisecond}
+		for _, toNight := range []bool{true, false, true} {
+			start := time.Now()
+			done := make(chan error, 1)
+			go func() { done <- c.SetNight(toNight) }()
+			coil, other := day, night
+			if toNight {
+				coil, other = night, day
+			}
+			synctest.Wait()
+			if !coil.Get() || other.Get() {
+				t.Fatalf("at the start of the pulse: coil %v, other coil %v", coil.Get(), other.Get())
+			}
+			time.Sleep(149 * time.Millisecond)
+			synctest.Wait()
+			if !coil.Get() || len(done) > 0 {
+				t.Fatal("pulse ended early")
+			}
+			time.Sleep(time.Millisecond)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took != 150*time.Millisecond {
+				t.Fatalf("SetNight returned after %v", took)
+			}
+			if coil.Get() || other.Get() {
+				t.Fatal("a coil is still driven after the pulse")
+			}
 		}
-		eventually(t, "coil driven", coil.Get)
-		if other.Get() {
-			t.Fatal("both coils driven")
+		// A pulse is exactly 150 ms.
+		h := night.History
+		var on, off time.Time
+		for _, l := range h {
+			if l.On && on.IsZero() {
+				on = l.At
+			} else if !l.On && !on.IsZero() && off.IsZero() {
+				off = l.At
+			}
 		}
-		step(t, clock, 149*time.Millisecond)
-		if !coil.Get() {
-			t.Fatal("pulse ended early")
+		if off.Sub(on) != 150*time.Millisecond {
+			t.Fatalf("pulse lasted %v (%v)", off.Sub(on), h)
 		}
-		clock.Advance(time.Millisecond)
-		if err := <-done; err != nil {
-			t.Fatal(err)
+	})
+}
+
+// TestPulsedIRCutMovesOneAtATime: moves asked for together run one after
+// the other, and never drive both coils. The second mover waits durably
+// (not on a mutex held across the pulse), so the bubble's clock moves.
+func TestPulsedIRCutMovesOneAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		day, night := &boardtest.Output{}, &boardtest.Output{}
+		c := &board.PulsedIRCut{Day: day, Night: night, Pulse: 150 * time.Millisecond}
+		start := time.Now()
+		done := make(chan error, 2)
+		go func() { done <- c.SetNight(true) }()
+		go func() { done <- c.SetNight(false) }()
+		synctest.Wait()
+		if day.Get() == night.Get() {
+			t.Fatalf("day coil %v, night coil %v: want exactly one driven", day.Get(), night.Get())
 		}
-		if coil.Get() || other.Get() {
-			t.Fatal("a coil is still driven after the pulse")
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait()
+		if day.Get() == night.Get() {
+			t.Fatalf("second move: day coil %v, night coil %v: want exactly one driven", day.Get(), night.Get())
 		}
-	}
-	// A pulse is exactly 150 ms of the fake clock.
-	h := night.History
-	var on, off time.Time
-	for _, l := range h {
-		if l.On && on.IsZero() {
-			on = l.At
-		} else if !l.On && !on.IsZero() && off.IsZero() {
-			off = l.At
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if off.Sub(on) != 150*time.Millisecond {
-		t.Fatalf("pulse lasted %v (%v)", off.Sub(on), h)
-	}
+		if took := time.Since(start); took != 300*time.Millisecond {
+			t.Fatalf("two moves took %v", took)
+		}
+	})
 }
 
 func TestLevelIRCut(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 )
 
 // Condition is a state the status LED shows. Several can hold at once;
@@ -50,17 +48,14 @@ func PatternFor(c Condition) Pattern {
 // StatusLightOptions configure a StatusLight. The zero value means
 // defaults.
 type StatusLightOptions struct {
-	// Clock defaults to the real clock.
-	Clock  clockwork.Clock
 	Logger *slog.Logger
 }
 
 // StatusLight plays the pattern of the current conditions on an LED. Its
 // methods are safe to call from several goroutines.
 type StatusLight struct {
-	led   Output
-	clock clockwork.Clock
-	log   *slog.Logger
+	led Output
+	log *slog.Logger
 
 	mu      sync.Mutex
 	conds   Condition
@@ -71,13 +66,10 @@ type StatusLight struct {
 // NewStatusLight returns a status light for led, enabled, showing no
 // condition. Nothing lights until Run.
 func NewStatusLight(led Output, opts StatusLightOptions) *StatusLight {
-	if opts.Clock == nil {
-		opts.Clock = clockwork.NewRealClock()
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &StatusLight{led: led, clock: opts.Clock, log: opts.Logger, enabled: true, changed: make(chan struct{}, 1)}
+	return &StatusLight{led: led, log: opts.Logger, enabled: true, changed: make(chan struct{}, 1)}
 }
 
 // Set turns a condition on or off.
@@ -150,7 +142,7 @@ func (s *StatusLight) play(ctx context.Context, p Pattern) bool {
 	}
 	for i := 0; ; i = (i + 1) % len(p) {
 		s.set(i%2 == 0)
-		t := s.clock.NewTimer(p[i])
+		t := time.NewTimer(p[i])
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -158,7 +150,7 @@ func (s *StatusLight) play(ctx context.Context, p Pattern) bool {
 		case <-s.changed:
 			t.Stop()
 			return true
-		case <-t.Chan():
+		case <-t.C:
 		}
 	}
 }

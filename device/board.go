@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/board/hw"
 	"github.com/camd-project/camd/board/sim"
@@ -24,10 +22,7 @@ type boardState struct {
 	events   boardEvents
 	watchdog *watchdog
 
-	// clock times the board's behaviour (tests set a fake one before
-	// initBoard).
-	clock clockwork.Clock
-	wg    sync.WaitGroup
+	wg sync.WaitGroup
 }
 
 // boardEvents are what the board's inputs trigger. The defaults
@@ -77,11 +72,8 @@ func (s sourceBrightness) Light() (float64, error) {
 // down now (through a restart) acts only once released.
 func (d *Daemon) initBoard() error {
 	bs := &d.board
-	if bs.clock == nil {
-		bs.clock = clockwork.NewRealClock()
-	}
 	if d.cfg.Board == "sim" {
-		s, err := sim.New(sim.Options{Clock: bs.clock})
+		s, err := sim.New(sim.Options{})
 		if err != nil {
 			return err
 		}
@@ -91,7 +83,7 @@ func (d *Daemon) initBoard() error {
 		if err != nil {
 			return err
 		}
-		if bs.b, err = hw.Open(p, hw.Options{Clock: bs.clock}); err != nil {
+		if bs.b, err = hw.Open(p, hw.Options{}); err != nil {
 			return err
 		}
 	}
@@ -99,14 +91,14 @@ func (d *Daemon) initBoard() error {
 	d.log.Info("board: opened", "board", b.Name)
 
 	if b.StatusLED != nil {
-		bs.status = board.NewStatusLight(b.StatusLED, board.StatusLightOptions{Clock: bs.clock, Logger: d.log})
+		bs.status = board.NewStatusLight(b.StatusLED, board.StatusLightOptions{Logger: d.log})
 		bs.status.SetEnabled(s.StatusLED)
 		d.refreshStatus()
 		d.pairing.OnChange(d.refreshStatus)
 	}
 
 	if b.IRCut != nil || b.IRLED != nil {
-		opts := board.DayNightOptions{Light: b.Light, IRCut: b.IRCut, IRLED: b.IRLED, Clock: bs.clock, Logger: d.log}
+		opts := board.DayNightOptions{Light: b.Light, IRCut: b.IRCut, IRLED: b.IRLED, Logger: d.log}
 		if b.Light == nil {
 			// The picture brightens under the IR LEDs: a wider band and a
 			// longer hold keep the image from switching itself back.
@@ -137,7 +129,7 @@ func (d *Daemon) watchInputs() {
 		if in == nil {
 			return
 		}
-		opts.Debounce, opts.Clock = b.Debounce, bs.clock
+		opts.Debounce = b.Debounce
 		bs.watchers = append(bs.watchers, board.NewWatcher(in, opts))
 	}
 	watch(b.PairButton, board.WatchOptions{
@@ -179,13 +171,13 @@ func (d *Daemon) startBoard(ctx context.Context) {
 		bs.wg.Go(func() { bs.status.Run(ctx) })
 		// The pairing window closes by itself: look again now and then.
 		bs.wg.Go(func() {
-			t := bs.clock.NewTicker(2 * time.Second)
+			t := time.NewTicker(2 * time.Second)
 			defer t.Stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
-				case <-t.Chan():
+				case <-t.C:
 					d.refreshStatus()
 				}
 			}

@@ -7,126 +7,167 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 
 	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/board/sim"
+	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/storage"
 )
 
-// withFakeButtons gives the daemon's input watchers a fake clock, before
-// Run.
-func withFakeButtons(d *Daemon) clockwork.FakeClock {
-	clock := clockwork.NewFakeClock()
-	d.board.clock = clock
-	d.watchInputs()
-	return clock
+// boardDaemon makes a daemon with only what its board uses (identity,
+// catalog, pairing, settings, the sim board), and runBoard starts the
+// board's behaviour as Run does. Call both inside a synctest bubble: the
+// daemon opens no socket and runs no source, so every goroutine in the
+// bubble is the board's, and the bubble's clock moves whenever they all
+// wait. The full daemon (New, Run) serves the network and cannot run in a
+// bubble.
+func boardDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	cfg := passthroughConfig(t)
+	d := &Daemon{cfg: cfg, log: slog.New(slog.DiscardHandler), reset: make(chan struct{}, 1)}
+	var err error
+	if d.id, err = LoadIdentity(cfg.Data); err != nil {
+		t.Fatal(err)
+	}
+	if d.catalog, err = storage.OpenCatalog(filepath.Join(cfg.Data, "catalog.db"), storage.CatalogOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Logger: d.log}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.initSettings(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.initBoard(); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
-// advanceFor moves the fake clock a millisecond at a time until cond
-// holds (the watchers see edges asynchronously).
-func advanceFor(t *testing.T, clock clockwork.FakeClock, limit time.Duration, cond func() bool) {
-	t.Helper()
-	for moved := time.Duration(0); !cond(); moved += time.Millisecond {
-		if moved > limit {
-			t.Fatalf("nothing happened after %v", limit)
-		}
-		clock.Advance(time.Millisecond)
-		time.Sleep(100 * time.Microsecond)
-	}
+// runBoard runs the board's behaviour until the end of the test.
+func runBoard(t *testing.T, d *Daemon) {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.startBoard(ctx)
+	t.Cleanup(cancel) // before d.Close, which waits for the board
+	synctest.Wait()
 }
 
 func TestPairButtonOpensPairingWindow(t *testing.T) {
-	d, err := New(passthroughConfig(t), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := withFakeButtons(d)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	if d.board.status.Pattern()[0] != board.PatternFor(board.Unpaired)[0] {
-		t.Fatalf("unpaired camera shows %v", d.board.status.Pattern())
-	}
-	opened := func() bool { open, until, _ := d.pairing.Window(); return open && !until.IsZero() }
-	if opened() {
-		t.Fatal("window open before the press")
-	}
-	d.board.sim.Press(sim.PairButton)
-	settle(clock, 100*time.Millisecond) // held for 100 ms
-	if opened() {
-		t.Fatal("window open before the release")
-	}
-	d.board.sim.Release(sim.PairButton)
-	advanceFor(t, clock, time.Second, opened)
-	// The LED follows right after the window opened.
-	deadline := time.Now().Add(5 * time.Second)
-	for p := d.board.status.Pattern(); p[0] != board.PatternFor(board.Pairing)[0]; p = d.board.status.Pattern() {
-		if time.Now().After(deadline) {
-			t.Fatalf("pairing window open, LED shows %v", p)
+	synctest.Test(t, func(t *testing.T) {
+		d := boardDaemon(t)
+		runBoard(t, d)
+		pattern := func() time.Duration { return d.board.status.Pattern()[0] }
+		if pattern() != board.PatternFor(board.Unpaired)[0] {
+			t.Fatalf("unpaired camera shows %v", d.board.status.Pattern())
+		}
+		opened := func() bool { open, until, _ := d.pairing.Window(); return open && !until.IsZero() }
+		d.board.sim.Press(sim.PairButton)
+		time.Sleep(100 * time.Millisecond) // held for 100 ms
+		synctest.Wait()
+		if opened() {
+			t.Fatal("window open before the release")
+		}
+		d.board.sim.Release(sim.PairButton)
+		time.Sleep(board.DefaultDebounce - time.Millisecond)
+		synctest.Wait()
+		if opened() {
+			t.Fatal("window open before the release was debounced")
 		}
 		time.Sleep(time.Millisecond)
-	}
+		synctest.Wait()
+		if !opened() {
+			t.Fatal("window not open 30 ms after the release")
+		}
+		// The LED follows at once.
+		if pattern() != board.PatternFor(board.Pairing)[0] {
+			t.Fatalf("pairing window open, LED shows %v", d.board.status.Pattern())
+		}
+		// The window closes by itself (15 min): the LED shows it within
+		// one status refresh (2 s).
+		_, until, _ := d.pairing.Window()
+		time.Sleep(time.Until(until) + 2*time.Second)
+		synctest.Wait()
+		if opened() || pattern() != board.PatternFor(board.Unpaired)[0] {
+			t.Fatalf("window open %v 2 s after it closed, LED shows %v", opened(), d.board.status.Pattern())
+		}
+	})
 }
 
-// settle lets the watchers see the last edge, then moves the fake clock
-// by d in millisecond steps.
-func settle(clock clockwork.FakeClock, d time.Duration) {
-	time.Sleep(20 * time.Millisecond)
-	for range d / time.Millisecond {
-		clock.Advance(time.Millisecond)
-		time.Sleep(100 * time.Microsecond)
-	}
-}
-
+// TestLongPressFactoryResets holds the pair button for the 10 s of a
+// factory reset on the bubble's clock: the reset is requested (Run stops
+// with ErrFactoryReset on it, see TestBoardResetStopsRun) exactly when
+// the hold is reached, not a millisecond before.
 func TestLongPressFactoryResets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := boardDaemon(t)
+		runBoard(t, d)
+		d.board.sim.Press(sim.PairButton)
+		time.Sleep(board.DefaultDebounce + board.ResetHold - time.Millisecond)
+		synctest.Wait()
+		if len(d.reset) > 0 {
+			t.Fatal("reset requested before 10 s")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if len(d.reset) != 1 {
+			t.Fatal("no reset requested after a 10 s press")
+		}
+		// Released after the reset: no pairing window.
+		d.board.sim.Release(sim.PairButton)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if _, until, _ := d.pairing.Window(); !until.IsZero() {
+			t.Fatal("the release after a reset opened the pairing window")
+		}
+	})
+}
+
+// TestBoardResetStopsRun: the board's reset request stops the running
+// daemon with ErrFactoryReset.
+func TestBoardResetStopsRun(t *testing.T) {
 	d, err := New(passthroughConfig(t), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := withFakeButtons(d)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(context.Background()) }()
-
-	d.board.sim.Press(sim.PairButton)
-	settle(clock, 100*time.Millisecond)
-	// Held for 9.9 s: nothing yet.
-	clock.Advance(board.ResetHold - 200*time.Millisecond)
-	time.Sleep(20 * time.Millisecond)
-	if len(done) > 0 {
-		t.Fatalf("reset before 10 s: %v", <-done)
-	}
-	advanceFor(t, clock, time.Second, func() bool { return len(done) > 0 })
+	d.board.events.resetHold()
 	if err := <-done; !errors.Is(err, ErrFactoryReset) {
-		t.Fatalf("Run after a 10 s press: %v", err)
+		t.Fatalf("Run after the board's reset: %v", err)
 	}
 }
 
-func TestDoorbellAndPIREvents(t *testing.T) {
-	d, err := New(passthroughConfig(t), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := withFakeButtons(d)
-	rang := make(chan struct{}, 4)
-	motion := make(chan bool, 4)
-	d.board.events.ring = func() { rang <- struct{}{} }
-	d.board.events.motion = func(a bool) { motion <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+func TestBoardDoorbellAndPIREvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := boardDaemon(t)
+		rang := make(chan struct{}, 4)
+		motion := make(chan bool, 4)
+		d.board.events.ring = func() { rang <- struct{}{} }
+		d.board.events.motion = func(a bool) { motion <- a }
+		runBoard(t, d)
 
-	d.board.sim.Press(sim.Doorbell)
-	advanceFor(t, clock, time.Second, func() bool { return len(rang) == 1 })
-	d.board.sim.SetMotion(true)
-	advanceFor(t, clock, time.Second, func() bool { return len(motion) == 1 })
-	if !<-motion {
-		t.Fatal("motion start reported as stop")
-	}
+		d.board.sim.Press(sim.Doorbell)
+		time.Sleep(board.DefaultDebounce)
+		synctest.Wait()
+		if len(rang) != 1 {
+			t.Fatalf("%d rings 30 ms after the press", len(rang))
+		}
+		d.board.sim.SetMotion(true)
+		time.Sleep(board.DefaultDebounce)
+		synctest.Wait()
+		if len(motion) != 1 || !<-motion {
+			t.Fatal("motion start not reported")
+		}
+		d.board.sim.SetMotion(false)
+		time.Sleep(board.DefaultDebounce)
+		synctest.Wait()
+		if len(motion) != 1 || <-motion {
+			t.Fatal("motion stop not reported")
+		}
+	})
 }
 
 func TestUnknownBoardProfileStopsStart(t *testing.T) {
@@ -157,25 +198,27 @@ func TestWatchdogKicksAndDisarms(t *testing.T) {
 		t.Fatal("not opened")
 	}
 	w.every = 10 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(35 * time.Millisecond); cancel() }()
-	w.run(ctx)
+	// In a bubble the kicks come on its clock: at 0, 10, 20 and 30 ms.
+	// (The writes to the file do not block.)
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 35*time.Millisecond)
+		defer cancel()
+		w.run(ctx)
+	})
 	w.close()
-	b, _ := os.ReadFile(path)
-	if len(b) < 3 || b[0] != 0 || b[len(b)-1] != 'V' {
-		t.Fatalf("watchdog got %q: want kicks then the magic V", b)
+	if b, _ := os.ReadFile(path); string(b) != "\x00\x00\x00\x00V" {
+		t.Fatalf("watchdog got %q: want 4 kicks then the magic V", b)
 	}
 }
 
 // TestStatusLEDShowsRecording checks the LED's recording pattern: a
-// paired camera that records shows it within one status refresh.
+// paired camera that records shows it.
 func TestStatusLEDShowsRecording(t *testing.T) {
 	cfg := testConfig(t) // the synthetic camera, recording continuously
 	d, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := withFakeButtons(d)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -184,15 +227,18 @@ func TestStatusLEDShowsRecording(t *testing.T) {
 	if code, _ := pairWith(t, d, p.Secret[:], "owner", ""); code != 201 {
 		t.Fatalf("pairing: %d", code)
 	}
-	recording := func() bool {
-		clock.Advance(2 * time.Second) // the status refresh tick
-		time.Sleep(20 * time.Millisecond)
-		return d.board.status.Pattern()[0] == board.PatternFor(board.Recording)[0]
-	}
+	// The LED follows at the next status refresh, every 2 s
+	// (TestPairButtonOpensPairingWindow checks that on a synctest clock):
+	// refresh here until the recorder says it records.
 	deadline := time.Now().Add(20 * time.Second)
-	for !recording() {
+	for {
+		d.refreshStatus()
+		if d.board.status.Pattern()[0] == board.PatternFor(board.Recording)[0] {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("recording %v, LED shows %v", d.recording.rec.Stats().Recording, d.board.status.Pattern())
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -1,13 +1,12 @@
 // Package boardtest holds fakes of the board contracts for tests. Their
 // state is in exported fields: lock the embedded mutex to read them while
-// the code under test runs.
+// the code under test runs. They take no clock: in a testing/synctest
+// bubble, time.Now is the bubble's fake time.
 package boardtest
 
 import (
 	"sync"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 
 	"github.com/camd-project/camd/board"
 )
@@ -16,10 +15,9 @@ import (
 type Output struct {
 	sync.Mutex
 	On bool
-	// History is every level set, in order, with the clock's time when
-	// Clock is set.
+	// History is every level set, in order, with the time it was set
+	// (the bubble's fake time in a testing/synctest bubble).
 	History []Level
-	Clock   clockwork.Clock
 	// Err, when set, is returned by Set (and the level is not changed).
 	Err error
 }
@@ -40,11 +38,7 @@ func (o *Output) Set(on bool) error {
 		return o.Err
 	}
 	o.On = on
-	var at time.Time
-	if o.Clock != nil {
-		at = o.Clock.Now()
-	}
-	o.History = append(o.History, Level{on, at})
+	o.History = append(o.History, Level{on, time.Now()})
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/camd-project/camd/board"
@@ -23,8 +22,6 @@ type Options struct {
 	// Names lists the pins the board has, for error messages (default:
 	// periph.io's registry, with the default Lookup).
 	Names func() []string
-	// Clock times the IR-cut pulse (default: the real clock).
-	Clock clockwork.Clock
 	// Poll is how often an input without edge detection is read
 	// (default 20 ms).
 	Poll time.Duration
@@ -37,9 +34,6 @@ type Options struct {
 func Open(p *board.Profile, opts Options) (*board.Board, error) {
 	if opts.Lookup == nil {
 		opts.Lookup, opts.Names = HostLookup, hostNames
-	}
-	if opts.Clock == nil {
-		opts.Clock = clockwork.NewRealClock()
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 20 * time.Millisecond
@@ -94,7 +88,7 @@ func (o *opener) open() (*board.Board, error) {
 				return nil, err
 			}
 			if night, err = o.output("ircut.night", c.ActiveLow); err == nil {
-				b.IRCut = &board.PulsedIRCut{Day: day, Night: night, Pulse: c.Pulse, Clock: o.opts.Clock}
+				b.IRCut = &board.PulsedIRCut{Day: day, Night: night, Pulse: c.Pulse}
 			}
 		}
 		if err != nil {

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
@@ -22,7 +22,7 @@ type fakeHost map[string]gpio.PinIO
 func newFakeHost(names ...string) fakeHost {
 	h := fakeHost{}
 	for i, n := range names {
-		h[n] = &gpiotest.Pin{N: n, Num: i, Clock: clockwork.NewRealClock(), EdgesChan: make(chan gpio.Level, 8)}
+		h[n] = &gpiotest.Pin{N: n, Num: i, EdgesChan: make(chan gpio.Level, 8)}
 	}
 	return h
 }
@@ -118,9 +118,7 @@ func TestOpenRefusesMissingAndSharedPins(t *testing.T) {
 
 func TestIRCutKinds(t *testing.T) {
 	h := newFakeHost("GPIO1", "GPIO2", "GPIO3")
-	clock := clockwork.NewFakeClock()
 	opts := h.options()
-	opts.Clock = clock
 	b, err := hw.Open(profile(t, "ircut: {day: GPIO1, night: GPIO2, pulse: 50ms}"), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -148,25 +146,71 @@ func (p edgeless) In(pull gpio.Pull, edge gpio.Edge) error {
 	return p.Pin.In(pull, edge)
 }
 
+// TestInputWithoutEdgesIsPolled runs in a synctest bubble: the polling
+// sleeps on the bubble's clock, so the test sees exactly when a change is
+// noticed.
 func TestInputWithoutEdgesIsPolled(t *testing.T) {
-	pin := &gpiotest.Pin{N: "GPIO1", Clock: clockwork.NewRealClock()}
-	b, err := hw.Open(profile(t, "doorbell: {pin: GPIO1}"), hw.Options{
-		Lookup: func(string) (gpio.PinIO, error) { return edgeless{pin}, nil },
-		Poll:   time.Millisecond,
+	synctest.Test(t, func(t *testing.T) {
+		pin := &gpiotest.Pin{N: "GPIO1"}
+		b, err := hw.Open(profile(t, "doorbell: {pin: GPIO1}"), hw.Options{
+			Lookup: func(string) (gpio.PinIO, error) { return edgeless{pin}, nil },
+			Poll:   10 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if b.Doorbell.WaitForEdge(50 * time.Millisecond) {
+			t.Fatal("edge reported without a change")
+		}
+		if waited := time.Since(start); waited != 50*time.Millisecond {
+			t.Fatalf("waited %v for no change, want the 50 ms timeout", waited)
+		}
+		go func() {
+			time.Sleep(25 * time.Millisecond)
+			pin.Out(gpio.High)
+		}()
+		start = time.Now()
+		if !b.Doorbell.WaitForEdge(time.Hour) || !b.Doorbell.Active() {
+			t.Fatal("polled change not seen")
+		}
+		// Read every 10 ms: the change at 25 ms is seen at 30 ms.
+		if seen := time.Since(start); seen != 30*time.Millisecond {
+			t.Fatalf("change seen after %v, want 30 ms", seen)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.Doorbell.WaitForEdge(20 * time.Millisecond) {
-		t.Fatal("edge reported without a change")
-	}
-	go func() {
-		time.Sleep(5 * time.Millisecond)
-		pin.Out(gpio.High)
-	}()
-	if !b.Doorbell.WaitForEdge(5*time.Second) || !b.Doorbell.Active() {
-		t.Fatal("polled change not seen")
-	}
+}
+
+// TestInputWaitsForEdgesInABubble checks that an input with edge
+// detection waits on the bubble's clock: periph's gpiotest.Pin (with no
+// Clock set) selects on its EdgesChan and time.After, so a pin made in the
+// bubble times out on fake time and wakes on an edge at once.
+func TestInputWaitsForEdgesInABubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newFakeHost("GPIO1")
+		b, err := hw.Open(profile(t, "pir: {pin: GPIO1}"), h.options())
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if b.PIR.WaitForEdge(time.Hour) {
+			t.Fatal("edge reported without a change")
+		}
+		if waited := time.Since(start); waited != time.Hour {
+			t.Fatalf("waited %v, want the hour of the timeout", waited)
+		}
+		go func() {
+			time.Sleep(time.Second)
+			h["GPIO1"].(*gpiotest.Pin).EdgesChan <- gpio.High
+		}()
+		start = time.Now()
+		if !b.PIR.WaitForEdge(time.Hour) || !b.PIR.Active() {
+			t.Fatal("edge not seen")
+		}
+		if waited := time.Since(start); waited != time.Second {
+			t.Fatalf("edge seen after %v, want 1 s", waited)
+		}
+	})
 }
 
 func TestLightSensors(t *testing.T) {

@@ -3,13 +3,17 @@
 // camd runs and its tests exercise the board layer on any host. Tests
 // script it: Press and Release a button, SetMotion, SetLight; and read
 // it: StatusLED, IRLED, Night, IRCutMoves.
+//
+// A test in a testing/synctest bubble makes the Board inside the bubble:
+// its pins' edge channels then belong to the bubble, so a watcher waiting
+// for an edge counts as durably blocked and the bubble's clock moves (see
+// the board package's documentation).
 package sim
 
 import (
 	"fmt"
 	"sync"
 
-	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
@@ -29,8 +33,6 @@ const (
 
 // Options configure New. The zero value means defaults.
 type Options struct {
-	// Clock times the IR-cut pulse (default: the real clock).
-	Clock clockwork.Clock
 	// Light is the initial light level, 0..1 (default 1, daylight; set
 	// NoLight for darkness).
 	Light float64
@@ -71,7 +73,6 @@ func New(opts Options) (*Board, error) {
 	for i, u := range p.Pins() {
 		s.pins[u.Pin] = &gpiotest.Pin{
 			N: u.Pin, Num: i, Fn: "GPIO",
-			Clock:     clockwork.NewRealClock(),
 			EdgesChan: make(chan gpio.Level, 64),
 		}
 	}
@@ -81,7 +82,7 @@ func New(opts Options) (*Board, error) {
 		}
 		return nil, nil
 	}
-	b, err := hw.Open(p, hw.Options{Lookup: lookup, Clock: opts.Clock})
+	b, err := hw.Open(p, hw.Options{Lookup: lookup})
 	if err != nil {
 		return nil, err
 	}

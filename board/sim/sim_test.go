@@ -2,11 +2,12 @@ package sim_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"go.uber.org/goleak"
 
 	"github.com/camd-project/camd/board"
@@ -15,20 +16,18 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// buttonRig watches one simulated input with a fake clock and records
-// what it reports.
+// buttonRig watches one simulated input and records what it reports.
+// Make it inside a synctest bubble: the watcher's debounce and hold run
+// on the bubble's clock, and so do the sim pins' waits for an edge
+// (periph's gpiotest.Pin selects on its EdgesChan, made here in the
+// bubble, and time.After).
 type buttonRig struct {
 	t      *testing.T
-	clock  clockwork.FakeClock
 	sim    *sim.Board
 	events chan string
-
-	mu     sync.Mutex
-	downAt time.Time // the fake time of the last "down"
 }
 
 func newButtonRig(t *testing.T, input sim.Button, before func(*sim.Board)) *buttonRig {
-	clock := clockwork.NewFakeClock()
 	s, err := sim.New(sim.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -37,18 +36,12 @@ func newButtonRig(t *testing.T, input sim.Button, before func(*sim.Board)) *butt
 	if before != nil {
 		before(s)
 	}
-	r := &buttonRig{t: t, clock: clock, sim: s, events: make(chan string, 100)}
+	r := &buttonRig{t: t, sim: s, events: make(chan string, 100)}
 	rec := func(e string) func() { return func() { r.events <- e } }
 	in := map[sim.Button]board.Input{sim.PairButton: s.Board().PairButton, sim.Doorbell: s.Board().Doorbell, sim.PIR: s.Board().PIR}[input]
 	w := board.NewWatcher(in, board.WatchOptions{
-		Clock: clock, Hold: board.ResetHold, Poll: 20 * time.Millisecond,
-		OnDown: func() {
-			r.mu.Lock()
-			r.downAt = clock.Now()
-			r.mu.Unlock()
-			r.events <- "down"
-		},
-		OnPress: rec("press"), OnHold: rec("hold"),
+		Hold:   board.ResetHold,
+		OnDown: rec("down"), OnPress: rec("press"), OnHold: rec("hold"),
 		OnChange: func(a bool) {
 			if a {
 				r.events <- "active"
@@ -61,244 +54,211 @@ func newButtonRig(t *testing.T, input sim.Button, before func(*sim.Board)) *butt
 	var wg sync.WaitGroup
 	wg.Go(func() { w.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	synctest.Wait()
 	return r
 }
 
-// blockUntil waits until n timers wait on the fake clock (clockwork
-// v0.4.0's FakeClock has BlockUntilContext but does not declare it).
-func blockUntil(clock clockwork.FakeClock, ctx context.Context, n int) error {
-	return clock.(interface {
-		BlockUntilContext(context.Context, int) error
-	}).BlockUntilContext(ctx, n)
-}
-
-// advance waits until the watcher has a deadline, then moves the clock.
-func (r *buttonRig) advance(d time.Duration) {
-	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := blockUntil(r.clock, ctx, 1); err != nil {
-		r.t.Fatal("the watcher set no deadline")
-	}
-	r.clock.Advance(d)
-}
-
-// settle moves the clock a millisecond at a time until the watcher
-// reports want: it may see an edge before or after any one step, so
-// this does not measure the debounce (TestButtonStateMachine does).
-func (r *buttonRig) settle(want ...string) {
-	r.t.Helper()
+// after lets d pass on the bubble's clock and returns what the watcher
+// reported meanwhile.
+func (r *buttonRig) after(d time.Duration) string {
+	time.Sleep(d)
+	synctest.Wait()
 	var got []string
-	for i := 0; i < 1000 && len(got) < len(want); i++ {
-		r.clock.Advance(time.Millisecond)
-		select {
-		case e := <-r.events:
-			got = append(got, e)
-		case <-time.After(time.Millisecond):
-		}
+	for len(r.events) > 0 {
+		got = append(got, <-r.events)
 	}
-	for len(got) < len(want) {
-		select {
-		case e := <-r.events:
-			got = append(got, e)
-		case <-time.After(time.Second):
-			r.t.Fatalf("events %q, want %q", got, want)
+	return strings.Join(got, " ")
+}
+
+// expect checks what the watcher reports within d, and not before.
+func (r *buttonRig) expect(d time.Duration, want string) {
+	r.t.Helper()
+	if d > time.Millisecond {
+		if got := r.after(d - time.Millisecond); got != "" {
+			r.t.Fatalf("%q a millisecond before %v", got, d)
 		}
+		d = time.Millisecond
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			r.t.Fatalf("events %q, want %q", got, want)
-		}
+	if got := r.after(d); got != want {
+		r.t.Fatalf("events %q, want %q", got, want)
 	}
 }
 
-func (r *buttonRig) expect(want ...string) {
-	r.t.Helper()
-	for _, w := range want {
-		select {
-		case got := <-r.events:
-			if got != w {
-				r.t.Fatalf("event %q, want %q", got, w)
-			}
-		case <-time.After(5 * time.Second):
-			r.t.Fatalf("no event, want %q", w)
-		}
-	}
-}
-
-func (r *buttonRig) expectNothing() {
-	r.t.Helper()
-	select {
-	case got := <-r.events:
-		r.t.Fatalf("unexpected event %q", got)
-	case <-time.After(50 * time.Millisecond):
-	}
-}
+const debounce = board.DefaultDebounce
 
 func TestShortPressOpensPairing(t *testing.T) {
-	r := newButtonRig(t, sim.PairButton, nil)
-	r.sim.Press(sim.PairButton)
-	r.settle("active", "down")
-	r.advance(2 * time.Second) // the hold deadline is 10 s: nothing yet
-	r.expectNothing()
-	r.sim.Release(sim.PairButton)
-	r.settle("inactive", "press")
+	synctest.Test(t, func(t *testing.T) {
+		r := newButtonRig(t, sim.PairButton, nil)
+		r.sim.Press(sim.PairButton)
+		r.expect(debounce, "active down")
+		r.expect(2*time.Second, "") // the hold deadline is 10 s: nothing yet
+		r.sim.Release(sim.PairButton)
+		r.expect(debounce, "inactive press")
+	})
 }
 
+// TestLongPressFactoryResets holds the button for the 10 s of a factory
+// reset, on the bubble's clock: the hold is reported exactly 10 s after
+// the press counted, while the button is still down, and no press follows.
 func TestLongPressFactoryResets(t *testing.T) {
-	r := newButtonRig(t, sim.PairButton, nil)
-	r.sim.Press(sim.PairButton)
-	r.settle("active", "down")
-	// The rig notes the time of "down" a little after the watcher does
-	// (settle keeps moving the clock meanwhile), so the hold is checked
-	// within a margin.
-	const margin = 50 * time.Millisecond
-	r.mu.Lock()
-	due := r.downAt.Add(board.ResetHold)
-	r.mu.Unlock()
-	r.advance(due.Sub(r.clock.Now()) - margin)
-	r.expectNothing()
-	r.settle("hold") // within the margin, while the button is still down
-	if late := r.clock.Now().Sub(due); late > margin {
-		t.Fatalf("hold reported %v after the 10 s", late)
-	}
-	r.sim.Release(sim.PairButton)
-	r.settle("inactive") // and no "press" after a reset
-	r.expectNothing()
+	synctest.Test(t, func(t *testing.T) {
+		r := newButtonRig(t, sim.PairButton, nil)
+		r.sim.Press(sim.PairButton)
+		r.expect(debounce, "active down")
+		r.expect(board.ResetHold, "hold")
+		r.sim.Release(sim.PairButton)
+		r.expect(debounce, "inactive")
+		r.expect(time.Minute, "")
+	})
 }
 
 func TestBouncingButtonPressesOnce(t *testing.T) {
-	r := newButtonRig(t, sim.PairButton, nil)
-	r.sim.Bounce(sim.PairButton, 7, true)
-	r.settle("active", "down")
-	r.sim.Bounce(sim.PairButton, 5, false)
-	r.settle("inactive", "press")
-	r.expectNothing()
+	synctest.Test(t, func(t *testing.T) {
+		r := newButtonRig(t, sim.PairButton, nil)
+		r.sim.Bounce(sim.PairButton, 7, true)
+		r.expect(debounce, "active down")
+		r.sim.Bounce(sim.PairButton, 5, false)
+		r.expect(debounce, "inactive press")
+		r.expect(time.Minute, "")
+	})
 }
 
 func TestGlitchIsIgnored(t *testing.T) {
-	r := newButtonRig(t, sim.PairButton, nil)
-	r.sim.Press(sim.PairButton)
-	r.sim.Release(sim.PairButton)
-	for range 100 {
-		r.clock.Advance(time.Millisecond)
-	}
-	r.expectNothing()
+	synctest.Test(t, func(t *testing.T) {
+		r := newButtonRig(t, sim.PairButton, nil)
+		r.sim.Press(sim.PairButton)
+		r.expect(debounce-time.Millisecond, "")
+		r.sim.Release(sim.PairButton)
+		r.expect(time.Minute, "")
+	})
 }
 
 func TestButtonHeldThroughRestartDoesNotReset(t *testing.T) {
 	// The button is down before camd starts (someone kept holding it
 	// while the device rebooted): no reset, no pairing, until it has
 	// been released and pressed again.
-	r := newButtonRig(t, sim.PairButton, func(s *sim.Board) { s.Press(sim.PairButton) })
-	r.clock.Advance(time.Minute)
-	r.expectNothing()
-	r.sim.Release(sim.PairButton)
-	r.settle("inactive")
-	r.sim.Press(sim.PairButton)
-	r.settle("active", "down")
-	r.sim.Release(sim.PairButton)
-	r.settle("inactive", "press")
+	synctest.Test(t, func(t *testing.T) {
+		r := newButtonRig(t, sim.PairButton, func(s *sim.Board) { s.Press(sim.PairButton) })
+		r.expect(time.Minute, "")
+		r.sim.Release(sim.PairButton)
+		r.expect(debounce, "inactive")
+		r.sim.Press(sim.PairButton)
+		r.expect(debounce, "active down")
+		r.sim.Release(sim.PairButton)
+		r.expect(debounce, "inactive press")
+	})
 }
 
 func TestDoorbellRingsOnPress(t *testing.T) {
-	r := newButtonRig(t, sim.Doorbell, nil)
-	r.sim.Press(sim.Doorbell)
-	r.settle("active", "down")
+	synctest.Test(t, func(t *testing.T) {
+		r := newButtonRig(t, sim.Doorbell, nil)
+		r.sim.Press(sim.Doorbell)
+		r.expect(debounce, "active down")
+	})
 }
 
 func TestPIR(t *testing.T) {
-	r := newButtonRig(t, sim.PIR, nil)
-	r.sim.SetMotion(true)
-	r.settle("active", "down")
-	r.sim.SetMotion(false)
-	r.settle("inactive", "press")
+	synctest.Test(t, func(t *testing.T) {
+		r := newButtonRig(t, sim.PIR, nil)
+		r.sim.SetMotion(true)
+		r.expect(debounce, "active down")
+		r.sim.SetMotion(false)
+		r.expect(debounce, "inactive press")
+	})
 }
 
 func TestSimOutputs(t *testing.T) {
-	clock := clockwork.NewFakeClock()
-	s, err := sim.New(sim.Options{Clock: clock, NoLight: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := s.Board()
-	if b.Name != "sim" || b.IRCut == nil || b.IRLED == nil || b.StatusLED == nil || b.PairButton == nil ||
-		b.Doorbell == nil || b.PIR == nil || b.Light == nil {
-		t.Fatalf("sim board lacks a part: %+v", b)
-	}
-	if l, _ := b.Light.Light(); l != 0 {
-		t.Fatalf("NoLight: level %v", l)
-	}
-	s.SetLight(0.7)
-	if l, _ := b.Light.Light(); l != 0.7 {
-		t.Fatalf("SetLight: level %v", l)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s, err := sim.New(sim.Options{NoLight: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := s.Board()
+		if b.Name != "sim" || b.IRCut == nil || b.IRLED == nil || b.StatusLED == nil || b.PairButton == nil ||
+			b.Doorbell == nil || b.PIR == nil || b.Light == nil {
+			t.Fatalf("sim board lacks a part: %+v", b)
+		}
+		if l, _ := b.Light.Light(); l != 0 {
+			t.Fatalf("NoLight: level %v", l)
+		}
+		s.SetLight(0.7)
+		if l, _ := b.Light.Light(); l != 0.7 {
+			t.Fatalf("SetLight: level %v", l)
+		}
 
-	b.StatusLED.Set(true)
-	b.IRLED.Set(true)
-	if !s.StatusLED() || !s.IRLED() {
-		t.Fatal("LEDs did not light")
-	}
+		b.StatusLED.Set(true)
+		b.IRLED.Set(true)
+		if !s.StatusLED() || !s.IRLED() {
+			t.Fatal("LEDs did not light")
+		}
 
-	// The IR-cut pulse, on the driver's pins.
-	done := make(chan error)
-	go func() { done <- b.IRCut.SetNight(true) }()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	blockUntil(clock, ctx, 1)
-	if day, night := s.IRCutCoils(); day || !night {
-		t.Fatalf("during the night pulse: day coil %v, night coil %v", day, night)
-	}
-	clock.Advance(board.DefaultPulse)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if day, night := s.IRCutCoils(); day || night {
-		t.Fatal("a coil is still driven after the pulse")
-	}
-	if !s.Night() || s.IRCutMoves() != 1 {
-		t.Fatalf("position %v, moves %d", s.Night(), s.IRCutMoves())
-	}
+		// The IR-cut pulse, on the driver's pins: the night coil for
+		// exactly the profile's pulse.
+		done := make(chan error, 1)
+		go func() { done <- b.IRCut.SetNight(true) }()
+		synctest.Wait()
+		if day, night := s.IRCutCoils(); day || !night {
+			t.Fatalf("during the night pulse: day coil %v, night coil %v", day, night)
+		}
+		time.Sleep(board.DefaultPulse - time.Millisecond)
+		synctest.Wait()
+		if _, night := s.IRCutCoils(); !night || len(done) > 0 {
+			t.Fatal("the pulse ended early")
+		}
+		time.Sleep(time.Millisecond)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if day, night := s.IRCutCoils(); day || night {
+			t.Fatal("a coil is still driven after the pulse")
+		}
+		if !s.Night() || s.IRCutMoves() != 1 {
+			t.Fatalf("position %v, moves %d", s.Night(), s.IRCutMoves())
+		}
 
-	// Close turns everything off.
-	b.Close()
-	b.Close()
-	if s.StatusLED() || s.IRLED() {
-		t.Fatal("LEDs left on after Close")
-	}
+		// Close turns everything off.
+		b.Close()
+		b.Close()
+		if s.StatusLED() || s.IRLED() {
+			t.Fatal("LEDs left on after Close")
+		}
+	})
 }
 
+// TestSimDayNight runs the controller on the sim board: the readings, the
+// hold and the IR-cut pulse all on the bubble's clock.
 func TestSimDayNight(t *testing.T) {
-	s, err := sim.New(sim.Options{Light: 0.9})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Board().Close()
-	clock := clockwork.NewFakeClock()
-	b := s.Board()
-	// The controller's clock is fake; the sim's IR-cut pulse is real.
-	dn, _ := board.NewDayNight(board.DayNightOptions{Light: b.Light, IRCut: b.IRCut, IRLED: b.IRLED, Clock: clock, Hold: 5 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { dn.Run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
-	wait := func() {
-		c, cl := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cl()
-		if blockUntil(clock, c, 1) != nil {
-			t.Fatal("day/night stuck")
+	synctest.Test(t, func(t *testing.T) {
+		s, err := sim.New(sim.Options{Light: 0.9})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	wait()
-	if s.Night() || s.IRLED() {
-		t.Fatal("night in daylight")
-	}
-	s.SetLight(0.02)
-	for range 6 {
-		clock.Advance(time.Second)
-		wait()
-	}
-	if !s.Night() || !s.IRLED() {
-		t.Fatalf("day after 6 s of darkness (filter night %v, IR LED %v)", s.Night(), s.IRLED())
-	}
+		defer s.Board().Close()
+		b := s.Board()
+		dn, _ := board.NewDayNight(board.DayNightOptions{Light: b.Light, IRCut: b.IRCut, IRLED: b.IRLED, Hold: 5 * time.Second})
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { dn.Run(ctx) })
+		defer func() { cancel(); wg.Wait() }()
+		// At start the filter moves to day (a pulse), then light readings
+		// come every second.
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		if s.Night() || s.IRLED() || s.IRCutMoves() != 1 {
+			t.Fatalf("daylight: filter night %v, IR LED %v, moves %d", s.Night(), s.IRLED(), s.IRCutMoves())
+		}
+		// Dark from here: the first dark reading 0.65 s later (1.15 s
+		// from start), night 5 s after it, then the pulse.
+		s.SetLight(0.02)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if s.Night() || s.IRLED() {
+			t.Fatal("night before the hold")
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if !s.Night() || !s.IRLED() || s.IRCutMoves() != 2 {
+			t.Fatalf("day after 6 s of darkness (filter night %v, IR LED %v, moves %d)", s.Night(), s.IRLED(), s.IRCutMoves())
+		}
+	})
 }
