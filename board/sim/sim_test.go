@@ -112,20 +112,6 @@ func (r *buttonRig) settle(want ...string) {
 	}
 }
 
-func (r *buttonRig) expect(want ...string) {
-	r.t.Helper()
-	for _, w := range want {
-		select {
-		case got := <-r.events:
-			if got != w {
-				r.t.Fatalf("event %q, want %q", got, w)
-			}
-		case <-time.After(5 * time.Second):
-			r.t.Fatalf("no event, want %q", w)
-		}
-	}
-}
-
 func (r *buttonRig) expectNothing() {
 	r.t.Helper()
 	select {
