@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X github.com/camd-project/camd/device.Version=$(VERSION)
 # Packages with goroutines run under the race detector.
 RACE_PKGS := ./media/... ./device/... ./discovery/... ./board/... ./storage/...
 
-.PHONY: run build test deps vet race unit bench lint staticcheck tidy-check clean cross install
+.PHONY: run build test deps vet race unit bench lint staticcheck fuzz tidy-check clean cross install
 
 run: build
 	./bin/camd run --data ./data
@@ -66,6 +66,12 @@ staticcheck:
 	@$(STATICCHECK) -version 2>/dev/null | grep -qF '($(STATICCHECK_VERSION:v%=%))' || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) ./...
+
+# Every fuzz target for FUZZTIME each, from its seed corpus in the
+# package's testdata/fuzz (scripts/fuzz.sh).
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin
