@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X github.com/camd-project/camd/device.Version=$(VERSION)
 # Packages with goroutines run under the race detector.
 RACE_PKGS := ./media/... ./device/... ./discovery/... ./board/... ./storage/...
 
-.PHONY: run build test deps vet race unit bench lint tidy-check clean cross install
+.PHONY: run build test deps vet race unit bench lint staticcheck fuzz tidy-check clean cross install
 
 run: build
 	./bin/camd run --data ./data
@@ -19,7 +19,7 @@ build:
 deps:
 	./scripts/install-deps.sh
 
-test: deps vet tidy-check race unit
+test: deps lint race unit
 
 vet:
 	$(GO) vet ./...
@@ -54,8 +54,24 @@ INIT ?= systemd
 install:
 	INIT=$(INIT) ./packaging/install.sh "$(BIN)" "$(DESTDIR)"
 
-lint: vet tidy-check
+# go vet, go mod tidy -diff, staticcheck and gofmt; make test runs it.
+lint: vet tidy-check staticcheck
 	gofmt -l . | tee /dev/stderr | (! read -r _)
+
+# staticcheck at one version (2026.2.2, which knows Go 1.26), installed
+# into GOBIN when that version is not there yet.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK = $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)/staticcheck
+staticcheck:
+	@$(STATICCHECK) -version 2>/dev/null | grep -qF '($(STATICCHECK_VERSION:v%=%))' || \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATICCHECK) ./...
+
+# Every fuzz target for FUZZTIME each, from its seed corpus in the
+# package's testdata/fuzz (scripts/fuzz.sh).
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 var bin string // directory holding the built camd and camctl
@@ -233,17 +235,11 @@ func camctl(t testing.TB, ctx context.Context, args ...string) (string, error) {
 }
 
 // need skips the test when a tool that .ci/run installs is missing, so
-// that `go test ./...` still runs on a bare host; `make test` installs them.
+// that `go test ./...` still runs on a bare host, and fails it with
+// CAMD_REQUIRE_TOOLS set (`make test` installs them).
 func need(t testing.TB, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CAMD_REQUIRE_TOOLS") != "" {
-				t.Fatalf("%s is required (CAMD_REQUIRE_TOOLS is set) but not installed", tool)
-			}
-			t.Skipf("%s not installed (make test installs it)", tool)
-		}
-	}
+	testenv.Tools(t, tools...)
 }
 
 // ffprobe returns ffprobe's csv output for the given entries.

@@ -20,6 +20,10 @@ missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# libasound2: miniaudio loads it at run time for the microphone, and the
+# capture tests open ALSA's "null" PCM through it (no sound card needed).
+# Debian 13 names the package libasound2t64; apt picks it for libasound2.
+dpkg-query -S '*/libasound.so.2' >/dev/null 2>&1 || missing="$missing libasound2"
 [ -z "$missing" ] && exit 0
 
 echo "install-deps: installing$missing"

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // TestStorageOnARM32 runs the storage tests again as a linux/arm (32-bit,
@@ -19,14 +21,7 @@ func TestStorageOnARM32(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiles and emulates: not in -short")
 	}
-	for _, tool := range []string{"qemu-arm-static", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CAMD_REQUIRE_TOOLS") != "" {
-				t.Fatalf("%s is required (CAMD_REQUIRE_TOOLS is set) but not installed", tool)
-			}
-			t.Skipf("%s not installed (make test installs it)", tool)
-		}
-	}
+	testenv.Tools(t, "qemu-arm-static", "go")
 	bin := t.TempDir()
 	for _, pkg := range []string{".", "volume", "recordings", "eventlog", "snapshots"} {
 		t.Run(pkg, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/camd-project/camd/storage"
 )
@@ -22,7 +23,7 @@ func openCatalog(t *testing.T, path string) *storage.Catalog {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := c.Check(); err != nil && !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		if err := c.Check(); err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen) {
 			t.Errorf("catalog inconsistent: %v", err)
 		}
 		c.Close()

@@ -2,7 +2,7 @@
 // namespaces, A and B, joined by a veth pair (eth0 in each), with IPv4 and
 // IPv6 addresses and the routes multicast needs. Nothing runs on the
 // host's own interfaces. It needs root and iproute2; Need skips a test
-// without them unless CAMD_REQUIRE_TOOLS is set.
+// without them, or fails it when CAMD_REQUIRE_TOOLS is set.
 package netnstest
 
 import (
@@ -16,27 +16,17 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
-// Need skips t (or fails it when CAMD_REQUIRE_TOOLS is set) unless the
-// test runs as root with the given tools and ip(8).
+// Need skips t (or fails it when CAMD_REQUIRE_TOOLS is set, see
+// internal/testenv) unless the test runs as root with the given tools and
+// ip(8).
 func Need(t testing.TB, tools ...string) {
 	t.Helper()
-	required := os.Getenv("CAMD_REQUIRE_TOOLS") != ""
-	if os.Geteuid() != 0 {
-		if required {
-			t.Fatal("network namespace tests need root (CAMD_REQUIRE_TOOLS is set)")
-		}
-		t.Skip("network namespace tests need root")
-	}
-	for _, tool := range append([]string{"ip"}, tools...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			if required {
-				t.Fatalf("%s is required (CAMD_REQUIRE_TOOLS is set) but not installed", tool)
-			}
-			t.Skipf("%s not installed (make test installs it)", tool)
-		}
-	}
+	testenv.Root(t, "network namespace tests")
+	testenv.Tools(t, append([]string{"ip"}, tools...)...)
 }
 
 // Pair is two namespaces joined by a veth pair.

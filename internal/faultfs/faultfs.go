@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // Op is a set of file operations a Fault applies to.
@@ -249,8 +251,8 @@ func Mount(mountpoint, backing string) (*FS, error) {
 
 // Need skips the test where FUSE cannot be mounted (no /dev/fuse;
 // neither root nor fusermount3), or fails it if CAMD_REQUIRE_TOOLS is
-// set. It always skips on 32-bit or non-Linux systems and under
-// qemu-user, which cannot start the server.
+// set (internal/testenv). It always skips on 32-bit or non-Linux systems
+// and under qemu-user, which cannot start the server.
 func Need(tb testing.TB) {
 	tb.Helper()
 	if !supported {
@@ -259,24 +261,13 @@ func Need(tb testing.TB) {
 	if os.Getenv("CAMD_UNDER_QEMU") != "" {
 		tb.Skip("faultfs: the FUSE server is a child process, which qemu-user does not run")
 	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		skip(tb, "no FUSE device: %v", err)
-	}
+	_, err := os.Stat("/dev/fuse")
+	testenv.Need(tb, err == nil, "faultfs: no FUSE device: %v", err)
 	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			if _, err := exec.LookPath("fusermount"); err != nil {
-				skip(tb, "mounting FUSE needs root, or fusermount3 (Debian: fuse3)")
-			}
-		}
+		_, err3 := exec.LookPath("fusermount3")
+		_, err2 := exec.LookPath("fusermount")
+		testenv.Need(tb, err3 == nil || err2 == nil, "faultfs: mounting FUSE needs root, or fusermount3 (Debian: fuse3)")
 	}
-}
-
-func skip(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	if os.Getenv("CAMD_REQUIRE_TOOLS") != "" {
-		tb.Fatalf("faultfs: "+format+" (CAMD_REQUIRE_TOOLS is set)", args...)
-	}
-	tb.Skipf("faultfs: "+format, args...)
 }
 
 // MountTemp mounts a new FS over a temporary directory at another one,
@@ -289,7 +280,7 @@ func MountTemp(tb testing.TB) *FS {
 		if strings.Contains(err.Error(), "lacks TestFaultFSServer") {
 			tb.Fatal(err)
 		}
-		skip(tb, "cannot mount: %v", err)
+		testenv.Need(tb, false, "faultfs: cannot mount: %v", err)
 	}
 	tb.Cleanup(func() {
 		if err := f.Unmount(); err != nil {

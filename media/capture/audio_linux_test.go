@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/synthetic/encoder"
 	"github.com/camd-project/camd/media/synthetic/encoder/encodertest"
@@ -235,13 +235,7 @@ func TestAudioStageMute(t *testing.T) {
 // TestAudioStageDecodes writes a second of sine and a muted second as Ogg
 // Opus and has ffmpeg decode them.
 func TestAudioStageDecodes(t *testing.T) {
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		if os.Getenv("CAMD_REQUIRE_TOOLS") != "" {
-			t.Fatal("ffmpeg is required (CAMD_REQUIRE_TOOLS is set)")
-		}
-		t.Skip("ffmpeg not installed")
-	}
+	ffmpeg := testenv.Tool(t, "ffmpeg")
 	start := time.Unix(1_700_000_000, 0)
 	pub := &recordPub{}
 	var mute atomic.Bool

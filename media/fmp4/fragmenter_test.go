@@ -12,6 +12,7 @@ import (
 
 	mcfmp4 "github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/fmp4"
 	"github.com/camd-project/camd/media/fmp4/fmp4test"
@@ -252,12 +253,7 @@ func FuzzRetime(f *testing.F) {
 // TestFFprobeReadsFragments writes init + fragments of real H.264 with
 // audio and checks what ffprobe makes of the file.
 func TestFFprobeReadsFragments(t *testing.T) {
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		if os.Getenv("CAMD_REQUIRE_TOOLS") != "" {
-			t.Fatal("ffprobe is required (CAMD_REQUIRE_TOOLS is set)")
-		}
-		t.Skip("ffprobe not installed")
-	}
+	testenv.Tool(t, "ffprobe")
 	src := &fmp4test.Source{FPS: 30, Audio: true, AUs: fmp4test.RealAUs(t, 30, 15, 2)}
 	fr := fmp4.New(fmp4.Options{})
 	frags := cut(fr, src.Frames(6*time.Second))

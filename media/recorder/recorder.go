@@ -92,8 +92,6 @@ type Recorder struct {
 	postTimer  *time.Timer
 	closed     bool
 	stats      Stats
-
-	wg sync.WaitGroup
 }
 
 // Stats counts what the recorder did.

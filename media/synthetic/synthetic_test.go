@@ -18,6 +18,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"go.uber.org/goleak"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/synthetic/encoder"
 	"github.com/camd-project/camd/media/synthetic/encoder/encodertest"
@@ -299,10 +300,7 @@ func TestRunNoAudioAndMute(t *testing.T) {
 // TestFFprobeDecodes writes two seconds of output as a raw H.264 file and
 // asks ffprobe to decode it.
 func TestFFprobeDecodes(t *testing.T) {
-	ffprobe, err := exec.LookPath("ffprobe")
-	if err != nil {
-		t.Skip("ffprobe not installed")
-	}
+	ffprobe := testenv.Tool(t, "ffprobe")
 	const w, h = 320, 240
 	video, _ := run(t, Options{Video: encoder.H264Options{Width: w, Height: h, FPS: 30, KeyframeInterval: time.Second}, NoAudio: true}, &fakePub{}, videoFrames(60))
 	path := filepath.Join(t.TempDir(), "synthetic.h264")

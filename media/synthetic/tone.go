@@ -29,16 +29,16 @@ func (t *tone) fill(buf []int16, first uint64) {
 		// Sample time from the start, then its place in its wall second.
 		since := samplesDur(k, t.rate)
 		wall := startNs + int64(since)
-		inSec := time.Duration(wall % int64(time.Second))
-		if inSec >= beepLen {
+		intoSecond := time.Duration(wall % int64(time.Second))
+		if intoSecond >= beepLen {
 			buf[i] = 0
 			continue
 		}
 		gain := beepGain
-		if inSec < beepRamp {
-			gain *= float64(inSec) / float64(beepRamp)
-		} else if inSec > beepLen-beepRamp {
-			gain *= float64(beepLen-inSec) / float64(beepRamp)
+		if intoSecond < beepRamp {
+			gain *= float64(intoSecond) / float64(beepRamp)
+		} else if intoSecond > beepLen-beepRamp {
+			gain *= float64(beepLen-intoSecond) / float64(beepRamp)
 		}
 		hz := t.hz
 		if (wall/int64(time.Second))%10 == 0 {

@@ -74,7 +74,7 @@ func (l *Log) Add(e Event) (uint64, error) {
 		}
 		// Forget the oldest beyond Max.
 		c := b.Cursor()
-		for k, _ := c.First(); k != nil && len(k) == 8 && binary.BigEndian.Uint64(k)+uint64(l.opts.Max) <= id; k, _ = c.Next() {
+		for k, _ := c.First(); len(k) == 8 && binary.BigEndian.Uint64(k)+uint64(l.opts.Max) <= id; k, _ = c.Next() {
 			if err := c.Delete(); err != nil {
 				return err
 			}

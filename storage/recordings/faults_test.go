@@ -9,21 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/fmp4/fmp4test"
 )
 
 // mountTmpfs mounts a small tmpfs, the stand-in for an SD card that fills
 // up, turns read-only or goes away. It needs root; the test is skipped
-// without it.
+// without it (or fails, with CAMD_REQUIRE_TOOLS set).
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
+	testenv.Root(t, "mounting a tmpfs")
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput()
+	testenv.Need(t, err == nil, "cannot mount a tmpfs: %v %s", err, out)
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 	return dir
 }

@@ -22,16 +22,15 @@ import (
 
 // env is a store on a catalog in a temporary directory, with its events.
 type env struct {
-	t       testing.TB
-	dir     string
-	cat     *storage.Catalog
-	store   *Store
-	opts    Options
-	mu      sync.Mutex
-	events  []Event
-	now     time.Time
-	nowMu   sync.Mutex
-	noClock bool
+	t      testing.TB
+	dir    string
+	cat    *storage.Catalog
+	store  *Store
+	opts   Options
+	mu     sync.Mutex
+	events []Event
+	now    time.Time
+	nowMu  sync.Mutex
 }
 
 func newEnv(t testing.TB, opts Options) *env {

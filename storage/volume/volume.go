@@ -452,7 +452,7 @@ func open(path string, opts Options, readOnly bool) (*Volume, error) {
 			if key.Stream == 0 {
 				break
 			}
-			k, _ = c.Seek((Key{Stream: key.Stream}).Bytes())
+			c.Seek((Key{Stream: key.Stream}).Bytes())
 			k, _ = c.Prev()
 		}
 		return nil
@@ -647,7 +647,8 @@ func (v *Volume) Read(k Key, buf []byte) ([]byte, error) {
 func (v *Volume) Init(k Key) (start int64, data []byte, err error) {
 	err = v.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketInits).Cursor()
-		ik, iv := c.Seek(Key{Stream: k.Stream, Start: k.Start + 1}.Bytes())
+		var iv []byte
+		ik, _ := c.Seek(Key{Stream: k.Stream, Start: k.Start + 1}.Bytes())
 		if ik == nil {
 			ik, iv = c.Last()
 		} else {

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 type fakeConn func(ifi *net.Interface) error
@@ -36,9 +38,7 @@ func TestJoin(t *testing.T) {
 // ends the read.
 func TestRead(t *testing.T) {
 	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		t.Skip("no loopback interface named lo")
-	}
+	testenv.Need(t, err == nil, "no loopback interface named lo: %v", err)
 	tests := []struct {
 		name    string
 		network string
@@ -60,9 +60,7 @@ func TestRead(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := net.ListenUDP(tt.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(tt.addr, 0)))
-			if err != nil {
-				t.Skip(err)
-			}
+			testenv.Need(t, err == nil, "no %s loopback: %v", tt.name, err)
 			read, err := tt.open(c)
 			if err != nil {
 				t.Fatal(err)

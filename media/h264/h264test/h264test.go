@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // Stream describes a stream for Encode. The zero value is one second of
@@ -62,14 +64,11 @@ func (s Stream) Name() string {
 	return name + ".h264"
 }
 
-// NeedFFmpeg skips the test when ffmpeg or ffprobe is not installed.
+// NeedFFmpeg skips the test when ffmpeg or ffprobe is not installed (or
+// fails it, with CAMD_REQUIRE_TOOLS set).
 func NeedFFmpeg(tb testing.TB) {
 	tb.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Skipf("%s not installed: %v", tool, err)
-		}
-	}
+	testenv.Tools(tb, "ffmpeg", "ffprobe")
 }
 
 // Encode writes the stream into dir with ffmpeg's libx264 (no B-frames,

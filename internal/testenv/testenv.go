@@ -1,0 +1,51 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// RequireVar is the environment variable that turns skips into failures.
+const RequireVar = "CAMD_REQUIRE_TOOLS"
+
+// Required reports whether missing tools and privileges fail tests.
+func Required() bool { return os.Getenv(RequireVar) != "" }
+
+// Need skips tb unless ok, saying what is missing (format and args, as
+// in fmt.Sprintf), or fails it when CAMD_REQUIRE_TOOLS is set.
+func Need(tb testing.TB, ok bool, format string, args ...any) {
+	tb.Helper()
+	if ok {
+		return
+	}
+	why := fmt.Sprintf(format, args...)
+	if Required() {
+		tb.Fatalf("%s (%s is set)", why, RequireVar)
+	}
+	tb.Skip(why)
+}
+
+// Tool returns the path of the named program, after Need: it skips or
+// fails tb when the program is not on PATH.
+func Tool(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	Need(tb, err == nil, "%s not installed (scripts/install-deps.sh installs it)", name)
+	return path
+}
+
+// Tools is Tool for several programs.
+func Tools(tb testing.TB, names ...string) {
+	tb.Helper()
+	for _, name := range names {
+		Tool(tb, name)
+	}
+}
+
+// Root skips or fails tb unless it runs as root; why says what needs it.
+func Root(tb testing.TB, why string) {
+	tb.Helper()
+	Need(tb, os.Geteuid() == 0, "%s needs root", why)
+}

@@ -1,0 +1,74 @@
+package testenv
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+// recorder is a testing.TB that records how a test ended instead of
+// ending the calling test.
+type recorder struct {
+	testing.TB
+	ended string // "", "skip: ..." or "fatal: ..."
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Skip(args ...any) {
+	r.ended = "skip: " + fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.ended = "fatal: " + fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// run calls f with a recorder on a goroutine of its own, since Skip and
+// Fatalf end it, and returns how it ended.
+func run(f func(tb testing.TB)) string {
+	r := &recorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r.ended
+}
+
+func TestNeed(t *testing.T) {
+	tests := []struct {
+		name    string
+		require string
+		ok      bool
+		want    string
+	}{
+		{"present", "", true, ""},
+		{"present required", "1", true, ""},
+		{"missing", "", false, "skip: frobnicator missing"},
+		{"missing required", "1", false, "fatal: frobnicator missing (CAMD_REQUIRE_TOOLS is set)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(RequireVar, tt.require)
+			got := run(func(tb testing.TB) { Need(tb, tt.ok, "%s missing", "frobnicator") })
+			if got != tt.want {
+				t.Errorf("ended %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTool(t *testing.T) {
+	t.Setenv(RequireVar, "1")
+	var path string
+	if got := run(func(tb testing.TB) { path = Tool(tb, "go") }); got != "" || path == "" {
+		t.Errorf("Tool(go) = %q, ended %q", path, got)
+	}
+	const want = "fatal: camd-no-such-tool not installed (scripts/install-deps.sh installs it) (CAMD_REQUIRE_TOOLS is set)"
+	if got := run(func(tb testing.TB) { Tools(tb, "go", "camd-no-such-tool") }); got != want {
+		t.Errorf("ended %q, want %q", got, want)
+	}
+}
