@@ -22,8 +22,8 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
 
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
-	"github.com/camd-project/camd/media/synthetic/encoder/encodertest"
+	"github.com/camd-project/camd/media/encoder"
+	"github.com/camd-project/camd/media/encoder/encodertest"
 )
 
 // sine returns n samples of a hz sine at a third of full scale, from

@@ -23,7 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
