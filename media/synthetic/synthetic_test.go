@@ -245,10 +245,16 @@ func TestRunReturnsPromptlyOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pub := &fakePub{}
+	// Cancel once Run is under way: it has published a picture.
+	running := make(chan struct{})
+	pub := &fakePub{until: func(video, _ int) bool { return video > 0 }, stop: sync.OnceFunc(func() { close(running) })}
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, pub) }()
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-running:
+	case err := <-done:
+		t.Fatalf("Run = %v before publishing", err)
+	}
 	cancel()
 	t0 := time.Now()
 	select {
