@@ -5,9 +5,9 @@ import (
 
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/capture"
+	"github.com/camd-project/camd/media/encoder"
 	"github.com/camd-project/camd/media/passthrough"
 	"github.com/camd-project/camd/media/synthetic"
-	"github.com/camd-project/camd/media/synthetic/encoder"
 )
 
 // newSource builds the media source the configuration names.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/gen2brain/malgo"
 
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 // errNoMicrophone means ALSA lists no capture device that Run would use.

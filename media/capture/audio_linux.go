@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 // Audio timing.

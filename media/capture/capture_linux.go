@@ -23,7 +23,7 @@ import (
 	"github.com/pion/mediadevices/pkg/prop"
 
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 // errNotCamera means the path exists but mediadevices' V4L2 driver does

@@ -23,7 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -178,15 +178,29 @@ func (c *fakeCamera) VideoRecord(p prop.Media) (video.Reader, error) {
 	}), nil
 }
 
+// recordPub records what a source publishes. Once enough holds for the
+// video and audio frames published, every Publish calls done.
 type recordPub struct {
-	mu     sync.Mutex
-	frames []*media.Frame
+	enough func(video, audio int) bool
+	done   func()
+
+	mu           sync.Mutex
+	frames       []*media.Frame
+	video, audio int
 }
 
 func (p *recordPub) Publish(f *media.Frame) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.frames = append(p.frames, f)
+	if f.Kind == media.Audio {
+		p.audio++
+	} else {
+		p.video++
+	}
+	if p.enough != nil && p.enough(p.video, p.audio) {
+		p.done()
+	}
 }
 func (p *recordPub) KeyframeRequested() bool { return false }
 func (p *recordPub) TargetBitrate() int      { return 0 }
@@ -235,16 +249,30 @@ func noMic(string) (*mic, error) {
 	return nil, fmt.Errorf("capture: %w among the ALSA capture devices [null]", errNoMicrophone)
 }
 
-// runFor runs src for d and returns what it published by kind.
-func runFor(t *testing.T, src *Source, d time.Duration) (video, audio []*media.Frame) {
+// runUntil runs src until enough holds for the video and audio frames it
+// published, and returns them by kind. It waits for frames, not for time:
+// on a loaded machine (or under -race) it only takes longer.
+func runUntil(t *testing.T, src *Source, enough func(video, audio int) bool) (video, audio []*media.Frame) {
 	t.Helper()
-	pub := &recordPub{}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 30*time.Second, errTooLong)
 	defer cancel()
-	if err := src.Run(ctx, pub); !errors.Is(err, context.DeadlineExceeded) {
+	pub := &recordPub{enough: enough, done: cancel}
+	err := src.Run(ctx, pub)
+	video, audio = pub.split()
+	if context.Cause(ctx) == errTooLong {
+		t.Fatalf("%d video frames and %d audio packets after %v: not enough", len(video), len(audio), errTooLong)
+	}
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want the context's error", err)
 	}
-	return pub.split()
+	return video, audio
+}
+
+var errTooLong = errors.New("30 s")
+
+// videoFrames is an enough for runUntil: n video frames.
+func videoFrames(n int) func(video, audio int) bool {
+	return func(video, _ int) bool { return video >= n }
 }
 
 // checkVideo checks that video holds at least want frames, starting with
@@ -273,7 +301,7 @@ func TestRunStreamsFakeCamera(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.openMic = noMic
-	video, audio := runFor(t, src, 600*time.Millisecond)
+	video, audio := runUntil(t, src, videoFrames(20))
 	checkVideo(t, video, 20)
 	if len(audio) != 0 {
 		t.Errorf("%d audio packets without a microphone", len(audio))
@@ -303,7 +331,7 @@ func TestRawPicturesReachTheHook(t *testing.T) {
 			t.Error("raw picture without a capture time")
 		}
 	})
-	video, _ := runFor(t, src, 600*time.Millisecond)
+	video, _ := runUntil(t, src, videoFrames(20))
 	if got := int(n.Load()); got < len(video) || got == 0 {
 		t.Fatalf("%d raw pictures for %d encoded frames", got, len(video))
 	}

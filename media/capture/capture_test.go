@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/camd-project/camd/media/synthetic/encoder"
-	"github.com/camd-project/camd/media/synthetic/encoder/encodertest"
+	"github.com/camd-project/camd/media/encoder"
+	"github.com/camd-project/camd/media/encoder/encodertest"
 )
 
 func TestValidate(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package capture is the camera source: a V4L2 device read through
 // pion/mediadevices' camera driver, converted to I420 and encoded to H.264
 // with openh264 exactly as the synthetic camera is (package
-// synthetic/encoder): keyframes on request and every KeyframeInterval,
+// media/encoder): keyframes on request and every KeyframeInterval,
 // bitrate following the hub's target. Alongside it, unless
 // Options.NoAudio, the microphone is recorded and encoded to Opus as the
 // synthetic tone is: 48 kHz mono, 20 ms packets, PTS from the sample count

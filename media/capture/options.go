@@ -10,7 +10,7 @@ import (
 	"unicode"
 
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 // Errors of Run.
@@ -57,8 +57,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	o.Device = cmp.Or(o.Device, DefaultDevice)
-	o.Logger = cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
-	o.Video = o.Video.WithDefaults(o.Logger)
+	o.Video, o.Logger = encoder.SourceDefaults(o.Video, o.Logger)
 	return o
 }
 

@@ -9,6 +9,11 @@
 // which cannot be known to be complete: it is dropped and counted in
 // SplitterStats.DroppedTail.
 //
+// NALUs cuts a byte string that is known to be whole (an access unit, an
+// encoder's output) into its NAL units, and Describe says what they are;
+// the synthetic and V4L2 sources' encoder (package media/encoder) reads
+// its output with them.
+//
 // ParamSets remembers a stream's last SPS and PPS and inserts them into
 // keyframes that lack them, so that every keyframe is decodable alone.
 // ParseSPS reads the picture size, profile, level and frame rate of a

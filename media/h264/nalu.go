@@ -60,8 +60,9 @@ func firstMBInSlice(prefix []byte) (mb uint32, ok bool) {
 }
 
 // NALUs returns the NAL units of an Annex-B byte string (such as
-// AccessUnit.Data) without their start codes and trailing zero bytes. The
-// result shares memory with b.
+// AccessUnit.Data or an encoder's output) without their start codes and
+// trailing zero bytes. It never fails: bytes before the first start code
+// are ignored, and so are empty units. The result shares memory with b.
 func NALUs(b []byte) [][]byte {
 	var out [][]byte
 	i := bytes.Index(b, startCode)

@@ -82,18 +82,33 @@ func (p *ParamSets) Complete(au AccessUnit) AccessUnit {
 func Join(nalus [][]byte) AccessUnit {
 	var au AccessUnit
 	for _, n := range nalus {
-		if len(n) == 0 {
-			continue
-		}
-		au.Data = appendNALU(au.Data, n)
-		switch naluType(n) {
-		case naluIDR:
-			au.Key = true
-		case naluSPS:
-			au.HasSPS = true
-		case naluPPS:
-			au.HasPPS = true
+		if len(n) > 0 {
+			au.Data = appendNALU(au.Data, n)
+			au.mark(n)
 		}
 	}
 	return au
+}
+
+// Describe returns the access unit whose Annex-B bytes are data (an
+// encoder's output, say) with what its NAL units are: Key, HasSPS and
+// HasPPS. Its Data is data itself.
+func Describe(data []byte) AccessUnit {
+	au := AccessUnit{Data: data}
+	for _, n := range NALUs(data) {
+		au.mark(n)
+	}
+	return au
+}
+
+// mark sets the flag that a NAL unit of the access unit calls for.
+func (au *AccessUnit) mark(nalu []byte) {
+	switch naluType(nalu) {
+	case naluIDR:
+		au.Key = true
+	case naluSPS:
+		au.HasSPS = true
+	case naluPPS:
+		au.HasPPS = true
+	}
 }

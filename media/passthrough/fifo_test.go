@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,10 +29,11 @@ func mkfifo(t *testing.T) string {
 	return path
 }
 
-// writeFIFO writes data into a named pipe in odd chunk sizes, pausing now
-// and then, and closes it unless hold is set (then it closes when the
-// test ends). It returns when the reader went away or everything is
-// written.
+// writeFIFO writes data into a named pipe in odd chunk sizes, waiting now
+// and then until the reader has read everything (so that it sees the
+// stream arrive in pieces), and closes it unless hold is set (then it
+// closes when the test ends). It returns when the reader went away or
+// everything is written.
 func writeFIFO(t *testing.T, path string, data []byte, hold bool) <-chan error {
 	done := make(chan error, 1)
 	release := make(chan struct{})
@@ -51,8 +53,8 @@ func writeFIFO(t *testing.T, path string, data []byte, hold bool) <-chan error {
 				return
 			}
 			data = data[n:]
-			if i%50 == 0 {
-				time.Sleep(time.Millisecond)
+			if i%8 == 0 {
+				poll(release, func() bool { return unread(f) <= 0 })
 			}
 		}
 		if hold {
@@ -61,6 +63,42 @@ func writeFIFO(t *testing.T, path string, data []byte, hold bool) <-chan error {
 		done <- nil
 	}()
 	return done
+}
+
+// poll waits until cond holds or stop is closed. It is for conditions
+// that nothing signals: the state of a pipe, or of a system call.
+func poll(stop <-chan struct{}, cond func() bool) bool {
+	tick := time.NewTicker(100 * time.Microsecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-stop:
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// waitOpening waits until a goroutine of openFIFO is blocked opening the
+// pipe (in open(2), waiting for a writer).
+func waitOpening(t *testing.T) {
+	t.Helper()
+	opening := func() bool {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
+			if bytes.Contains(g, []byte("[syscall")) && bytes.Contains(g, []byte("passthrough.openFIFO")) {
+				return true
+			}
+		}
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if !poll(ctx.Done(), opening) {
+		t.Fatal("Run did not reach open(2) on the pipe")
+	}
 }
 
 // TestFIFO reads a named pipe written in odd chunks: frames come out as
@@ -121,7 +159,7 @@ func TestFIFOCancel(t *testing.T) {
 	t.Run("opening", func(t *testing.T) {
 		path := mkfifo(t)
 		run := start(t, mustNew(t, passthrough.Options{FIFO: path}), newPublisher())
-		time.Sleep(50 * time.Millisecond)
+		waitOpening(t)
 		if err := run.stop(t); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run: %v", err)
 		}

@@ -155,15 +155,20 @@ type run struct {
 func (r *run) pass(ctx context.Context, in io.Reader) (int, error) {
 	s := r.src
 	sp := h264.NewSplitter(in)
-	defer r.logDropped(sp)
 	published := 0
 	waitKey := true
 	for {
 		au, err := sp.Next()
+		// The context first: cancelling ends the input too (a command is
+		// killed, a pipe closed), so whatever Next saw after it is the
+		// cancellation's doing, not the input's, and not worth a word.
+		// Cancellation happens before the kill or close it causes, so
+		// this holds however the goroutines involved are scheduled.
 		if ctx.Err() != nil {
 			return published, ctx.Err()
 		}
 		if err == io.EOF {
+			r.logDropped(sp)
 			return published, io.EOF
 		}
 		if err != nil {
@@ -269,7 +274,8 @@ func (r *run) setFPS(fps float64) {
 }
 
 // logDropped logs, once per run, that the input ended in the middle of an
-// access unit, which was dropped.
+// access unit, which was dropped. A cancelled run never calls it: the
+// input it was reading did not end, it was stopped.
 func (r *run) logDropped(sp *h264.Splitter) {
 	n := sp.Stats().DroppedTail
 	if n == 0 || r.droppedLogged {

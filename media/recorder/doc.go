@@ -17,4 +17,10 @@
 // built. The store is written from a goroutine of its own behind a short
 // queue: a slow or failing card never holds up the hub, and the hub never
 // holds up live view.
+//
+// Its clock is the time package's: the post-roll, the holds of triggers
+// (one timer for the first to run out) and the fragments' times. The
+// tests run a recorder, its hub and a camera in testing/synctest bubbles,
+// where time is fake: seconds of recording take milliseconds, and every
+// timer fires exactly when due.
 package recorder

@@ -89,6 +89,7 @@ type Recorder struct {
 	spanEnd    time.Time            // end of the last closed span (incl. post-roll)
 	spanStart  time.Time            // start of the open or last span
 	nextSpanID uint64
+	holdTimer  *time.Timer // fires when the first held cause runs out
 	postTimer  *time.Timer
 	closed     bool
 	stats      Stats
@@ -175,28 +176,40 @@ func (r *Recorder) Trigger(cause string, hold time.Duration) {
 		r.causes[cause] = now.Add(hold)
 	}
 	r.updateLocked(now)
-	// Re-check when the hold runs out.
-	time.AfterFunc(hold, func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.updateLocked(time.Now())
-	})
 }
 
 // updateLocked opens a span when a cause is active and schedules its end
-// PostRoll after the last cause stopped.
+// PostRoll after the last cause stopped. One timer re-checks when the
+// first cause held for a time runs out.
 func (r *Recorder) updateLocked(now time.Time) {
 	if r.closed {
 		return
 	}
 	active := false
 	var cause string
+	var holdEnd time.Time // the first end of a held cause
 	for c, end := range r.causes {
 		if end.IsZero() || end.After(now) {
 			active, cause = true, c
 		} else {
 			delete(r.causes, c)
+			continue
 		}
+		if !end.IsZero() && (holdEnd.IsZero() || end.Before(holdEnd)) {
+			holdEnd = end
+		}
+	}
+	switch {
+	case !holdEnd.IsZero() && r.holdTimer == nil:
+		r.holdTimer = time.AfterFunc(holdEnd.Sub(now), func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.updateLocked(time.Now())
+		})
+	case !holdEnd.IsZero():
+		r.holdTimer.Reset(holdEnd.Sub(now))
+	case r.holdTimer != nil:
+		r.holdTimer.Stop()
 	}
 	if active {
 		if r.postTimer != nil {
@@ -256,8 +269,10 @@ func (r *Recorder) Run(ctx context.Context) {
 	}
 	r.mu.Lock()
 	r.closed = true
-	if r.postTimer != nil {
-		r.postTimer.Stop()
+	for _, t := range []*time.Timer{r.holdTimer, r.postTimer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 	r.mu.Unlock()
 }
@@ -266,10 +281,12 @@ func (r *Recorder) Run(ctx context.Context) {
 // turns off.
 func (r *Recorder) consume(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
+	var watcher sync.WaitGroup
+	defer watcher.Wait()
 	defer cancel()
 	c := r.hub.Subscribe(media.ConsumerOptions{Name: "recorder", QueueFrames: 512})
 	defer c.Close()
-	go func() {
+	watcher.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
@@ -281,7 +298,7 @@ func (r *Recorder) consume(ctx context.Context) {
 				}
 			}
 		}
-	}()
+	})
 
 	writes := make(chan recordings.Fragment, r.opts.Queue)
 	var wg sync.WaitGroup

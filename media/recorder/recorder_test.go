@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -36,7 +37,10 @@ func (s *fakeStore) got() []recordings.Fragment {
 }
 
 // camera publishes frames into hub in real time, making a keyframe when
-// asked (like the synthetic source) and every gop pictures otherwise.
+// asked (like the synthetic source) and every gop pictures otherwise. The
+// tests run it, the hub and the recorder in a synctest bubble, where real
+// time is fake time: seconds of stream take milliseconds, and every timer
+// fires exactly when due.
 func camera(ctx context.Context, hub *media.Hub, gop int) {
 	hub.Begin(media.SourceInfo{Name: "test", ForcesKeyframes: true})
 	src := &fmp4test.Source{GOP: 1, Audio: true, Start: time.Now()} // every picture carries SPS/PPS
@@ -76,128 +80,217 @@ func start(t *testing.T, opts Options, st store) (*Recorder, *media.Hub, func())
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestContinuousFragmentsStartOnRequestedKeyframes(t *testing.T) {
-	st := &fakeStore{}
-	_, _, stop := start(t, Options{}, st)
-	time.Sleep(4 * time.Second)
-	stop()
-	frags := st.got()
-	if len(frags) < 3 {
-		t.Fatalf("%d fragments in 4 s", len(frags))
+// fragEnd is when the last stored fragment ends (zero without any).
+func fragEnd(st *fakeStore) time.Time {
+	fs := st.got()
+	if len(fs) == 0 {
+		return time.Time{}
 	}
-	for i, f := range frags {
-		if !f.Key || f.Init == nil || f.Stream != 1 {
-			t.Errorf("fragment %d: key %v init %d stream %d", i, f.Key, len(f.Init), f.Stream)
-		}
-		// The GOP is 1000 pictures: only the recorder's requests end
-		// fragments (the last one is flushed at stop).
-		if i < len(frags)-1 && (f.Duration < 800*time.Millisecond || f.Duration > time.Second) {
-			t.Errorf("fragment %d lasts %v", i, f.Duration)
-		}
-		if i > 0 && !f.Start.Equal(frags[i-1].Start.Add(frags[i-1].Duration)) {
-			t.Errorf("fragment %d does not follow the previous one", i)
-		}
-	}
+	return fs[len(fs)-1].Start.Add(fs[len(fs)-1].Duration)
 }
 
-// waitFor polls cond until it holds or a generous deadline passes: these
-// tests run real time, and a loaded CI machine may be slow.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// spanLog collects what OnSpan reports.
+type spanLog struct {
+	mu    sync.Mutex
+	spans []Span
+}
+
+func (l *spanLog) add(s Span) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spans = append(l.spans, s)
+}
+
+func (l *spanLog) got() []Span {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Span(nil), l.spans...)
+}
+
+func TestContinuousFragmentsStartOnRequestedKeyframes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStore{}
+		_, _, stop := start(t, Options{}, st)
+		time.Sleep(4 * time.Second) // 4 s of stream
+		stop()
+		frags := st.got()
+		if len(frags) < 3 {
+			t.Fatalf("%d fragments in 4 s", len(frags))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		for i, f := range frags {
+			if !f.Key || f.Init == nil || f.Stream != 1 {
+				t.Errorf("fragment %d: key %v init %d stream %d", i, f.Key, len(f.Init), f.Stream)
+			}
+			// The GOP is 1000 pictures: only the recorder's requests end
+			// fragments (the last one is flushed at stop).
+			if i < len(frags)-1 && (f.Duration < 800*time.Millisecond || f.Duration > time.Second) {
+				t.Errorf("fragment %d lasts %v", i, f.Duration)
+			}
+			if i > 0 && !f.Start.Equal(frags[i-1].Start.Add(frags[i-1].Duration)) {
+				t.Errorf("fragment %d does not follow the previous one", i)
+			}
+		}
+	})
 }
 
 func TestMotionModeKeepsPreRollAndPostRoll(t *testing.T) {
-	st := &fakeStore{}
-	var mu sync.Mutex
-	var spans []Span
-	r, hub, stop := start(t, Options{Mode: Motion, PreRoll: time.Second, PostRoll: time.Second,
-		OnSpan: func(s Span) { mu.Lock(); spans = append(spans, s); mu.Unlock() }}, st)
-	defer stop()
-	// Let more than the pre-roll go by without motion.
-	waitFor(t, "2.5 s of pictures", func() bool { return hub.Stats().Published > 250 })
-	if n := len(st.got()); n != 0 {
-		t.Fatalf("%d fragments stored before any motion", n)
-	}
-	trigger := time.Now()
-	r.Trigger("api", 500*time.Millisecond)
-	if !r.Stats().Motion {
-		t.Fatal("no motion after a trigger")
-	}
-	// The span ends 0.5 s (hold) + 1 s (post-roll) after the trigger.
-	waitFor(t, "the motion span to end", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(spans) == 2
-	})
-	// The fragment holding the end of the post-roll closes at the next
-	// keyframe after it.
-	fragEnd := func() time.Time {
-		fs := st.got()
-		if len(fs) == 0 {
-			return time.Time{}
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStore{}
+		var spans spanLog
+		r, hub, stop := start(t, Options{Mode: Motion, PreRoll: time.Second, PostRoll: time.Second, OnSpan: spans.add}, st)
+		defer stop()
+		// Let more than the pre-roll go by without motion.
+		time.Sleep(2500 * time.Millisecond)
+		synctest.Wait()
+		if n := hub.Stats().Published; n < 200 { // 75 pictures, 125 Opus packets
+			t.Fatalf("%d frames published in 2.5 s", n)
 		}
-		return fs[len(fs)-1].Start.Add(fs[len(fs)-1].Duration)
-	}
-	waitFor(t, "the post-roll to be stored", func() bool { return !fragEnd().Before(trigger.Add(1500 * time.Millisecond)) })
-	time.Sleep(time.Second) // nothing more may follow
-	frags := st.got()
-	if len(frags) < 2 {
-		t.Fatalf("%d fragments after a trigger", len(frags))
-	}
-	// Fragments begin at keyframes, about a second apart: the pre-roll
-	// starts at the last one at least 1 s before the trigger.
-	if first := frags[0].Start; first.After(trigger.Add(-time.Second)) || first.Before(trigger.Add(-3*time.Second)) {
-		t.Errorf("recording starts %v before the trigger, pre-roll is 1 s", trigger.Sub(first))
-	}
-	last := frags[len(frags)-1]
-	if end := last.Start.Add(last.Duration); end.Before(trigger.Add(1500*time.Millisecond)) || end.After(trigger.Add(4*time.Second)) {
-		t.Errorf("recording ends %v after the trigger; hold 0.5 s + post-roll 1 s", end.Sub(trigger))
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(spans) != 2 || spans[0].End.IsZero() == false || spans[1].End.IsZero() || spans[0].ID != spans[1].ID || spans[1].Cause != "api" {
-		t.Fatalf("spans: %+v", spans)
-	}
+		if n := len(st.got()); n != 0 {
+			t.Fatalf("%d fragments stored before any motion", n)
+		}
+		trigger := time.Now()
+		r.Trigger("api", 500*time.Millisecond)
+		if !r.Stats().Motion {
+			t.Fatal("no motion after a trigger")
+		}
+		// The span ends 0.5 s (hold) + 1 s (post-roll) after the trigger:
+		// not a millisecond earlier.
+		spanEnd := trigger.Add(1500 * time.Millisecond)
+		time.Sleep(time.Until(spanEnd) - time.Millisecond)
+		synctest.Wait()
+		if n := len(spans.got()); n != 1 || !r.Stats().Motion {
+			t.Fatalf("%d spans reported 1 ms before the end of the post-roll, motion %v", n, r.Stats().Motion)
+		}
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		if got := spans.got(); len(got) != 2 || !got[1].End.Equal(spanEnd) || r.Stats().Motion {
+			t.Fatalf("1 ms after the end of the post-roll: spans %+v, motion %v", got, r.Stats().Motion)
+		}
+		// The fragment holding the end of the post-roll closes at the next
+		// keyframe after it, which the recorder asks for within a fragment
+		// (0.9 s).
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if end := fragEnd(st); end.Before(spanEnd) {
+			t.Fatalf("a second after the post-roll, the recording ends %v after the trigger", end.Sub(trigger))
+		}
+		frags := st.got()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := len(st.got()); n != len(frags) {
+			t.Fatalf("%d fragments stored after the span's, want none", n-len(frags))
+		}
+		if len(frags) < 2 {
+			t.Fatalf("%d fragments after a trigger", len(frags))
+		}
+		// Fragments begin at keyframes, about a second apart: the pre-roll
+		// starts at the last one at least 1 s before the trigger.
+		if first := frags[0].Start; first.After(trigger.Add(-time.Second)) || first.Before(trigger.Add(-3*time.Second)) {
+			t.Errorf("recording starts %v before the trigger, pre-roll is 1 s", trigger.Sub(first))
+		}
+		last := frags[len(frags)-1]
+		if end := last.Start.Add(last.Duration); end.Before(spanEnd) || end.After(trigger.Add(4*time.Second)) {
+			t.Errorf("recording ends %v after the trigger; hold 0.5 s + post-roll 1 s", end.Sub(trigger))
+		}
+		if got := spans.got(); len(got) != 2 || !got[0].End.IsZero() || got[1].End.IsZero() ||
+			got[0].ID != got[1].ID || got[1].Cause != "api" || !got[0].Start.Equal(trigger) {
+			t.Fatalf("spans: %+v", got)
+		}
+	})
+}
+
+// TestMotionSpanFollowsItsCauses: a span lasts while any cause does (held
+// triggers, the detector's motion) and ends the post-roll after the last,
+// to the instant; the holds of a cause never shorten.
+func TestMotionSpanFollowsItsCauses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var spans spanLog
+		r := New(nil, nil, Options{Mode: Motion, PostRoll: 10 * time.Second, OnSpan: spans.add})
+		t0 := time.Now()
+		r.Trigger("pir", 2*time.Second)
+		time.Sleep(time.Second)
+		r.Trigger("api", 500*time.Millisecond) // ends first
+		r.Trigger("pir", 3*time.Second)        // now until t0+4s
+		r.Trigger("pir", time.Second)          // does not shorten it
+		time.Sleep(time.Second)
+		r.SetMotion("picture", true, time.Now()) // t0+2s, until cleared
+		time.Sleep(5 * time.Second)
+		r.SetMotion("picture", false, time.Now()) // t0+7s: the last cause ends
+		time.Sleep(10*time.Second - time.Millisecond)
+		synctest.Wait()
+		if got := spans.got(); len(got) != 1 || !got[0].Start.Equal(t0) || got[0].Cause != "pir" {
+			t.Fatalf("spans before the post-roll ran out: %+v", got)
+		}
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		got := spans.got()
+		if want := t0.Add(17 * time.Second); len(got) != 2 || !got[1].End.Equal(want) || got[1].ID != got[0].ID {
+			t.Fatalf("spans %+v, want the first to end at t0+17s", got)
+		}
+
+		// Motion during the post-roll carries the span on; a new span
+		// after it has a new ID.
+		r.Trigger("api", time.Second)
+		time.Sleep(5 * time.Second)
+		r.Trigger("api", time.Second)
+		time.Sleep(time.Hour)
+		got = spans.got()
+		if len(got) != 4 || got[2].ID != got[1].ID+1 || !got[3].End.Equal(got[2].Start.Add(16*time.Second)) {
+			t.Fatalf("second span: %+v", got[2:])
+		}
+	})
 }
 
 func TestOffHoldsNoSubscription(t *testing.T) {
-	st := &fakeStore{}
-	r, hub, stop := start(t, Options{Mode: Off}, st)
-	defer stop()
-	time.Sleep(200 * time.Millisecond)
-	if n := len(hub.Stats().Consumers); n != 0 {
-		t.Fatalf("%d consumers while off", n)
-	}
-	r.SetMode(Continuous)
-	time.Sleep(2 * time.Second)
-	if n := len(hub.Stats().Consumers); n != 1 {
-		t.Fatalf("%d consumers while recording", n)
-	}
-	r.SetMode(Off)
-	time.Sleep(200 * time.Millisecond)
-	if n := len(hub.Stats().Consumers); n != 0 {
-		t.Fatalf("%d consumers after turning off", n)
-	}
-	if len(st.got()) == 0 {
-		t.Fatal("nothing recorded while on")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStore{}
+		r, hub, stop := start(t, Options{Mode: Off}, st)
+		defer stop()
+		synctest.Wait()
+		if n := len(hub.Stats().Consumers); n != 0 {
+			t.Fatalf("%d consumers while off", n)
+		}
+		r.SetMode(Continuous)
+		time.Sleep(2 * time.Second) // 2 s of recording
+		synctest.Wait()
+		if n := len(hub.Stats().Consumers); n != 1 {
+			t.Fatalf("%d consumers while recording", n)
+		}
+		r.SetMode(Off)
+		synctest.Wait()
+		if n := len(hub.Stats().Consumers); n != 0 {
+			t.Fatalf("%d consumers after turning off", n)
+		}
+		if len(st.got()) == 0 {
+			t.Fatal("nothing recorded while on")
+		}
+	})
 }
 
 func TestSlowStoreNeverHoldsUpTheHub(t *testing.T) {
-	st := &fakeStore{block: make(chan struct{})}
-	r, hub, stop := start(t, Options{Queue: 2}, st)
-	// The recorder drops fragments only if the hub went on delivering
-	// while the store was stuck: nothing waited on the store.
-	waitFor(t, "fragments to be dropped at the stuck store", func() bool { return r.Stats().Dropped > 0 })
-	before := hub.Stats().Published
-	waitFor(t, "the source to go on publishing", func() bool { return hub.Stats().Published > before+100 })
-	close(st.block)
-	stop()
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStore{block: make(chan struct{})}
+		r, hub, stop := start(t, Options{Queue: 2}, st)
+		// One fragment in the store's hands and two in the queue take
+		// about 3 s; the next ones are dropped.
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		// The recorder drops fragments only if the hub went on delivering
+		// while the store was stuck: nothing waited on the store.
+		if st := r.Stats(); st.Dropped == 0 || st.Fragments != 0 {
+			t.Fatalf("stats with the store stuck: %+v", st)
+		}
+		before := hub.Stats().Published
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n := hub.Stats().Published - before; n <= 100 {
+			t.Fatalf("the source published %d frames in 2 s with the store stuck", n)
+		}
+		close(st.block)
+		synctest.Wait()
+		if st := r.Stats(); st.Fragments != 3 {
+			t.Errorf("%d fragments stored once the store came back, want the 3 it held", st.Fragments)
+		}
+		stop()
+	})
 }

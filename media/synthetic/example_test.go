@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/encoder"
 	"github.com/camd-project/camd/media/synthetic"
-	"github.com/camd-project/camd/media/synthetic/encoder"
 )
 
 // The synthetic camera publishing into a hub for two seconds, as camd runs

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 func TestRunNeedsCgo(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 // DefaultToneHz is the default pitch of the beep.
@@ -37,8 +37,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	o.ToneHz = cmp.Or(o.ToneHz, DefaultToneHz)
-	o.Logger = cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
-	o.Video = o.Video.WithDefaults(o.Logger)
+	o.Video, o.Logger = encoder.SourceDefaults(o.Video, o.Logger)
 	return o
 }
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 // encodeFrames draws and encodes n frames as fast as the CPU allows, with

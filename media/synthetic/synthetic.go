@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 // Source is the synthetic camera. Its methods are safe to call from several

@@ -15,13 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"go.uber.org/goleak"
 
 	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/synthetic/encoder"
-	"github.com/camd-project/camd/media/synthetic/encoder/encodertest"
+	"github.com/camd-project/camd/media/encoder"
+	"github.com/camd-project/camd/media/encoder/encodertest"
+	"github.com/camd-project/camd/media/h264"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -103,8 +104,8 @@ func videoFrames(n int) func(video, audio int) bool {
 
 func nalTypes(au []byte) []int {
 	var ts []int
-	for _, n := range encoder.NALUnits(au) {
-		ts = append(ts, encoder.NALType(n))
+	for _, n := range h264.NALUs(au) {
+		ts = append(ts, int(n[0]&0x1f))
 	}
 	return ts
 }
@@ -118,11 +119,11 @@ func TestRunPublishesVideoAndAudio(t *testing.T) {
 	if !first.Key {
 		t.Fatal("first frame is not a keyframe")
 	}
-	var sps h264.SPS
+	var sps mch264.SPS
 	seen := map[int]bool{}
-	for _, n := range encoder.NALUnits(first.Data) {
-		seen[encoder.NALType(n)] = true
-		if encoder.NALType(n) == 7 {
+	for _, n := range h264.NALUs(first.Data) {
+		seen[int(n[0]&0x1f)] = true
+		if n[0]&0x1f == 7 {
 			if err := sps.Unmarshal(n); err != nil {
 				t.Fatalf("first frame's SPS: %v", err)
 			}
@@ -137,7 +138,7 @@ func TestRunPublishesVideoAndAudio(t *testing.T) {
 
 	var last time.Duration = -1
 	for i, f := range video {
-		if f.Key != encoder.HasIDR(f.Data) {
+		if f.Key != h264.Describe(f.Data).Key {
 			t.Errorf("frame %d: Key=%v but NAL types %v", i, f.Key, nalTypes(f.Data))
 		}
 		if f.PTS <= last {
@@ -245,10 +246,16 @@ func TestRunReturnsPromptlyOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pub := &fakePub{}
+	// Cancel once Run is under way: it has published a picture.
+	running := make(chan struct{})
+	pub := &fakePub{until: func(video, _ int) bool { return video > 0 }, stop: sync.OnceFunc(func() { close(running) })}
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, pub) }()
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-running:
+	case err := <-done:
+		t.Fatalf("Run = %v before publishing", err)
+	}
 	cancel()
 	t0 := time.Now()
 	select {

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/mediadevices/pkg/prop"
 
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/h264"
 )
 
 // H264 drives one openh264 encoder for a media source: it applies the
@@ -36,7 +37,7 @@ type H264 struct {
 	started    bool // an IDR was published
 	pendingKey bool // an IDR was forced but has not come out yet
 	lastKey    time.Duration
-	sps, pps   []byte
+	params     h264.ParamSets
 
 	stats H264Stats
 
@@ -146,20 +147,12 @@ func (e *H264) Encode(pub media.Publisher, pic *image.YCbCr, pts time.Duration, 
 		return nil
 	}
 
-	nalus := NALUnits(au)
-	key := false
-	for _, n := range nalus {
-		switch NALType(n) {
-		case nalIDR:
-			key = true
-		case nalSPS:
-			e.sps = n
-		case nalPPS:
-			e.pps = n
-		}
-	}
+	// Every IDR is made decodable alone, whatever openh264's SPS/PPS
+	// strategy: the parameter sets it sent last go in front of one that
+	// lacks them.
+	unit := e.params.Complete(h264.Describe(au))
+	au, key := unit.Data, unit.Key
 	if key {
-		au = withParameterSets(au, nalus, e.sps, e.pps)
 		e.started, e.pendingKey, e.lastKey = true, false, pts
 		e.stats.Keyframes++
 	} else if !e.started {

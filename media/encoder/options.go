@@ -29,7 +29,7 @@ const (
 )
 
 // Defaults of H264Options. NewH264 requires a size; DefaultWidth and
-// DefaultHeight are the size WithDefaults gives the sources.
+// DefaultHeight are the size SourceDefaults gives the sources.
 const (
 	DefaultWidth            = 640
 	DefaultHeight           = 480
@@ -40,10 +40,11 @@ const (
 )
 
 // H264Options configure an H264 encoder. The zero value of every field but
-// Width and Height means its default; WithDefaults fills those too.
+// Width and Height means its default; SourceDefaults fills those too.
 type H264Options struct {
 	// Width and Height of the pictures, even, MinSize..MaxWidth/MaxHeight
-	// (required by NewH264; DefaultWidth x DefaultHeight in WithDefaults).
+	// (required by NewH264; DefaultWidth x DefaultHeight in
+	// SourceDefaults).
 	Width, Height int
 	// FPS is the picture rate that the rate control budgets for
 	// (default 30, at most MaxFPS). Feed pictures at this rate.
@@ -83,14 +84,17 @@ func (o H264Options) withDefaults() H264Options {
 	return o
 }
 
-// WithDefaults returns the video options of a source: o with every zero
-// field replaced by its default, Width and Height included, and a nil
-// Logger by log, so that the encoder logs where the source does.
-func (o H264Options) WithDefaults(log *slog.Logger) H264Options {
-	o.Width = cmp.Or(o.Width, DefaultWidth)
-	o.Height = cmp.Or(o.Height, DefaultHeight)
-	o.Logger = cmp.Or(o.Logger, log)
-	return o.withDefaults()
+// SourceDefaults fills in what the options of an encoding source
+// (synthetic, capture) leave zero: it returns the source's logger, log or
+// one that discards, and its video options with every zero field replaced
+// by its default, Width and Height included, and a nil Logger by the
+// source's, so that the encoder logs where the source does.
+func SourceDefaults(video H264Options, log *slog.Logger) (H264Options, *slog.Logger) {
+	log = cmp.Or(log, slog.New(slog.DiscardHandler))
+	video.Width = cmp.Or(video.Width, DefaultWidth)
+	video.Height = cmp.Or(video.Height, DefaultHeight)
+	video.Logger = cmp.Or(video.Logger, log)
+	return video.withDefaults(), log
 }
 
 // validate checks o after defaults are applied. Errors name the field, its

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/h264"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -71,20 +72,16 @@ func TestH264KeyframesAndBitrate(t *testing.T) {
 	}
 
 	f := encode(0)
-	types := map[int]bool{}
-	for _, n := range NALUnits(f.Data) {
-		types[NALType(n)] = true
-	}
-	if !f.Key || !types[nalSPS] || !types[nalPPS] || !types[nalIDR] {
-		t.Fatalf("first frame: Key=%v, NAL types %v", f.Key, types)
+	if au := h264.Describe(f.Data); !f.Key || !au.HasSPS || !au.HasPPS || !au.Key {
+		t.Fatalf("first frame: Key=%v, holds %+v", f.Key, au)
 	}
 	for n := 1; n < 5; n++ {
-		if f := encode(n); f.Key || HasIDR(f.Data) {
+		if f := encode(n); f.Key || h264.Describe(f.Data).Key {
 			t.Fatalf("frame %d is a keyframe without a request", n)
 		}
 	}
 	p.key = true
-	if f := encode(5); !f.Key || !HasIDR(f.Data) {
+	if f := encode(5); !f.Key || !h264.Describe(f.Data).Key {
 		t.Fatal("requested keyframe did not come out on the next frame")
 	}
 	if st := enc.Stats(); st.Requested != 1 || st.Keyframes != 2 || st.Frames != 6 {
@@ -150,17 +147,21 @@ func TestH264OptionsValidate(t *testing.T) {
 	}
 }
 
-func TestH264OptionsWithDefaults(t *testing.T) {
+func TestSourceDefaults(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	o := H264Options{Height: 240}.WithDefaults(log)
-	if o.Width != DefaultWidth || o.Height != 240 || o.FPS != DefaultFPS || o.Logger != log {
-		t.Errorf("WithDefaults = %+v", o)
+	o, l := SourceDefaults(H264Options{Height: 240}, log)
+	if o.Width != DefaultWidth || o.Height != 240 || o.FPS != DefaultFPS || o.Logger != log || l != log {
+		t.Errorf("SourceDefaults = %+v, %p", o, l)
 	}
 	if err := o.Validate(); err != nil {
 		t.Errorf("Validate = %v", err)
 	}
-	if o := (H264Options{}).WithDefaults(nil); o.Logger == nil {
-		t.Error("WithDefaults(nil) left Logger nil")
+	if o, l := SourceDefaults(H264Options{}, nil); l == nil || o.Logger != l {
+		t.Errorf("SourceDefaults(nil) gave the logger %p and the encoder %p", l, o.Logger)
+	}
+	own := slog.New(slog.DiscardHandler)
+	if o, l := SourceDefaults(H264Options{Logger: own}, log); o.Logger != own || l != log {
+		t.Error("SourceDefaults replaced the encoder's own logger")
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camd-project/camd/media/synthetic/encoder"
+	"github.com/camd-project/camd/media/encoder"
 )
 
 // CheckValidate calls check with valid and out-of-range video options. It
