@@ -26,8 +26,6 @@ type HubOptions struct {
 	// a consumer overflowed (default 1 s). Keyframes for joining consumers
 	// are never delayed.
 	OverflowKeyframeGap time.Duration
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 }
 
 func (o HubOptions) withDefaults() HubOptions {
@@ -39,9 +37,6 @@ func (o HubOptions) withDefaults() HubOptions {
 	}
 	if o.OverflowKeyframeGap <= 0 {
 		o.OverflowKeyframeGap = time.Second
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	return o
 }
@@ -133,7 +128,7 @@ func (h *Hub) Publish(f *Frame) {
 		}
 	}
 	if wantKey && h.info.ForcesKeyframes {
-		now := h.opts.Now()
+		now := time.Now()
 		if now.Sub(h.lastOverflow) >= h.opts.OverflowKeyframeGap {
 			h.lastOverflow = now
 			h.keyRequest.Store(true)
@@ -409,8 +404,8 @@ func (c *Consumer) RequestKeyframe() {
 	h := c.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return
+	if _, ok := h.consumers[c]; !ok {
+		return // closed, or its hub is
 	}
 	if h.info.ForcesKeyframes {
 		h.keyRequest.Store(true)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -23,16 +24,15 @@ func audio(pts time.Duration) *Frame {
 // drain reads everything queued without waiting.
 func drain(t *testing.T, c *Consumer) (frames []*Frame, replays []bool) {
 	t.Helper()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		f, r, err := c.Next(ctx)
-		cancel()
+	for c.Len() > 0 {
+		f, r, err := c.Next(context.Background())
 		if err != nil {
-			return frames, replays
+			t.Fatal(err)
 		}
 		frames = append(frames, f)
 		replays = append(replays, r)
 	}
+	return frames, replays
 }
 
 func TestHubFanOutKeepsOrder(t *testing.T) {
@@ -70,108 +70,94 @@ func TestHubFanOutKeepsOrder(t *testing.T) {
 }
 
 func TestHubSlowConsumerDropsToNextKeyframe(t *testing.T) {
-	h := NewHub(HubOptions{})
-	h.Begin(SourceInfo{Name: "passthrough"})
-	slow := h.Subscribe(ConsumerOptions{Name: "slow", QueueFrames: 4})
-	fast := h.Subscribe(ConsumerOptions{Name: "fast"})
+	synctest.Test(t, func(t *testing.T) {
+		h := NewHub(HubOptions{})
+		h.Begin(SourceInfo{Name: "passthrough"})
+		slow := h.Subscribe(ConsumerOptions{Name: "slow", QueueFrames: 4})
+		fast := h.Subscribe(ConsumerOptions{Name: "fast"})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var (
-		fastMu  sync.Mutex
-		fastGot []*Frame
-		wg      sync.WaitGroup
-	)
-	fastLen := func() int { fastMu.Lock(); defer fastMu.Unlock(); return len(fastGot) }
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			f, _, err := fast.Next(ctx)
-			if err != nil {
-				return
+		ctx, cancel := context.WithCancel(context.Background())
+		var fastGot []*Frame
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			for {
+				f, _, err := fast.Next(ctx)
+				if err != nil {
+					return
+				}
+				fastGot = append(fastGot, f)
 			}
-			fastMu.Lock()
-			fastGot = append(fastGot, f)
-			fastMu.Unlock()
-		}
-	}()
+		}()
 
-	var sent []*Frame
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+		// Publish never waits for a consumer: the slow one does not read.
+		var sent []*Frame
 		for i := range 30 {
 			f := video(i%10 == 0, time.Duration(i)*time.Millisecond)
 			h.Publish(f)
 			sent = append(sent, f)
 		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Publish blocked on a consumer that does not read")
-	}
-	got, _ := drain(t, slow)
-	// The slow consumer holds the first four frames, then loses frames 4..29
-	// because nothing more fits; it resumes only at a keyframe.
-	if len(got) != 4 {
-		t.Fatalf("slow consumer got %d frames, want 4", len(got))
-	}
-	for i, f := range got {
-		if f != sent[i] {
-			t.Fatalf("slow frame %d is seq %d, want %d", i, f.Seq, sent[i].Seq)
+		got, _ := drain(t, slow)
+		// The slow consumer holds the first four frames, then loses frames 4..29
+		// because nothing more fits; it resumes only at a keyframe.
+		if len(got) != 4 {
+			t.Fatalf("slow consumer got %d frames, want 4", len(got))
 		}
-	}
-	st := slow.Stats()
-	if st.Dropped != 26 {
-		t.Fatalf("dropped = %d, want 26", st.Dropped)
-	}
-	// Now that it reads again, the next P-frame is skipped and it restarts
-	// at the next keyframe.
-	h.Publish(video(false, time.Second))
-	k := video(true, time.Second+time.Millisecond)
-	h.Publish(k)
-	got, _ = drain(t, slow)
-	if len(got) != 1 || got[0] != k {
-		t.Fatalf("after overflow the slow consumer got %v, want only the keyframe", got)
-	}
-	for deadline := time.Now().Add(2 * time.Second); fastLen() < len(sent)+2 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	wg.Wait()
-	if len(fastGot) != len(sent)+2 {
-		t.Fatalf("fast consumer got %d frames, want %d", len(fastGot), len(sent)+2)
-	}
+		for i, f := range got {
+			if f != sent[i] {
+				t.Fatalf("slow frame %d is seq %d, want %d", i, f.Seq, sent[i].Seq)
+			}
+		}
+		st := slow.Stats()
+		if st.Dropped != 26 {
+			t.Fatalf("dropped = %d, want 26", st.Dropped)
+		}
+		// Now that it reads again, the next P-frame is skipped and it restarts
+		// at the next keyframe.
+		h.Publish(video(false, time.Second))
+		k := video(true, time.Second+time.Millisecond)
+		h.Publish(k)
+		got, _ = drain(t, slow)
+		if len(got) != 1 || got[0] != k {
+			t.Fatalf("after overflow the slow consumer got %v, want only the keyframe", got)
+		}
+		synctest.Wait() // the fast reader has taken everything and waits again
+		cancel()
+		<-read
+		if len(fastGot) != len(sent)+2 {
+			t.Fatalf("fast consumer got %d frames, want %d", len(fastGot), len(sent)+2)
+		}
+	})
 }
 
 func TestHubOverflowAsksEncoderForKeyframeAtMostOncePerGap(t *testing.T) {
-	now := time.Unix(0, 0)
-	h := NewHub(HubOptions{Now: func() time.Time { return now }})
-	h.Begin(SourceInfo{Name: "encoder", ForcesKeyframes: true})
-	c := h.Subscribe(ConsumerOptions{QueueFrames: 1})
-	if !h.KeyframeRequested() {
-		t.Fatal("joining did not request a keyframe")
-	}
-	h.Publish(video(true, 0))
-	h.Publish(video(false, 1)) // overflows
-	if !h.KeyframeRequested() {
-		t.Fatal("overflow did not request a keyframe")
-	}
-	drain(t, c)
-	h.Publish(video(true, 2))
-	h.Publish(video(false, 3)) // overflows again within the gap
-	if h.KeyframeRequested() {
-		t.Fatal("second overflow within a second forced another keyframe")
-	}
-	now = now.Add(time.Second)
-	drain(t, c)
-	h.Publish(video(true, 4))
-	h.Publish(video(false, 5))
-	if !h.KeyframeRequested() {
-		t.Fatal("overflow after the gap did not request a keyframe")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := NewHub(HubOptions{})
+		h.Begin(SourceInfo{Name: "encoder", ForcesKeyframes: true})
+		c := h.Subscribe(ConsumerOptions{QueueFrames: 1})
+		if !h.KeyframeRequested() {
+			t.Fatal("joining did not request a keyframe")
+		}
+		h.Publish(video(true, 0))
+		h.Publish(video(false, 1)) // overflows
+		if !h.KeyframeRequested() {
+			t.Fatal("overflow did not request a keyframe")
+		}
+		drain(t, c)
+		time.Sleep(time.Second - time.Nanosecond)
+		h.Publish(video(true, 2))
+		h.Publish(video(false, 3)) // overflows again within the gap
+		if h.KeyframeRequested() {
+			t.Fatal("second overflow within a second forced another keyframe")
+		}
+		time.Sleep(time.Nanosecond)
+		drain(t, c)
+		h.Publish(video(true, 4))
+		h.Publish(video(false, 5))
+		if !h.KeyframeRequested() {
+			t.Fatal("overflow after the gap did not request a keyframe")
+		}
+	})
 }
 
 func TestHubJoinForcesOneCoalescedKeyframe(t *testing.T) {
@@ -336,36 +322,53 @@ func TestConsumerCloseAndCancel(t *testing.T) {
 	}
 }
 
-func TestHubManyReadersNoLeak(t *testing.T) {
-	defer goleak.VerifyNone(t)
+// TestRequestKeyframeAfterCloseIsIgnored: a consumer that left its hub
+// (a viewer's PLI arriving as it goes) gets nothing queued again.
+func TestRequestKeyframeAfterCloseIsIgnored(t *testing.T) {
 	h := NewHub(HubOptions{})
-	h.Begin(SourceInfo{Name: "synthetic", ForcesKeyframes: true})
-	var wg sync.WaitGroup
-	counts := make([]int, 8)
-	for i := range counts {
-		c := h.Subscribe(ConsumerOptions{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if _, _, err := c.Next(context.Background()); err != nil {
-					return
+	h.Begin(SourceInfo{Name: "file"})
+	h.Publish(video(true, 0))
+	h.Publish(video(false, 1))
+	c := h.Subscribe(ConsumerOptions{})
+	c.Close()
+	c.RequestKeyframe()
+	if n := c.Len(); n != 0 {
+		t.Fatalf("a closed consumer was refilled with %d frames", n)
+	}
+	if _, _, err := c.Next(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+}
+
+func TestHubManyReadersNoLeak(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := NewHub(HubOptions{})
+		h.Begin(SourceInfo{Name: "synthetic", ForcesKeyframes: true})
+		var wg sync.WaitGroup
+		counts := make([]int, 8)
+		for i := range counts {
+			c := h.Subscribe(ConsumerOptions{})
+			wg.Go(func() {
+				for {
+					if _, _, err := c.Next(context.Background()); err != nil {
+						return
+					}
+					counts[i]++
 				}
-				counts[i]++
-			}
-		}()
-	}
-	for i := range 100 {
-		h.Publish(video(i%25 == 0, time.Duration(i)))
-		time.Sleep(100 * time.Microsecond)
-	}
-	h.Close()
-	wg.Wait()
-	for i, n := range counts {
-		if n == 0 {
-			t.Fatalf("reader %d received nothing", i)
+			})
 		}
-	}
+		for i := range 100 {
+			h.Publish(video(i%25 == 0, time.Duration(i)))
+			synctest.Wait() // every reader has taken the frame
+		}
+		h.Close()
+		wg.Wait()
+		for i, n := range counts {
+			if n != 100 {
+				t.Fatalf("reader %d received %d frames, want 100", i, n)
+			}
+		}
+	})
 }
 
 func BenchmarkHubPublish(b *testing.B) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -76,6 +77,9 @@ func Probe(ctx context.Context, o ProbeOptions) ([]Found, error) {
 	answers := make(chan datagram, 64)
 	var senders []func() int
 	var errs []error
+	// The readers end when their sockets close, before Probe returns.
+	var readers sync.WaitGroup
+	defer readers.Wait()
 	if c, err := net.ListenUDP("udp4", &net.UDPAddr{}); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -93,7 +97,7 @@ func Probe(ctx context.Context, o ProbeOptions) ([]Found, error) {
 			}
 			return n
 		})
-		go readAll(c, answers)
+		readers.Go(func() { readAll(c, answers) })
 	}
 	if c, err := net.ListenUDP("udp6", &net.UDPAddr{}); err != nil {
 		errs = append(errs, err)
@@ -112,7 +116,7 @@ func Probe(ctx context.Context, o ProbeOptions) ([]Found, error) {
 			}
 			return n
 		})
-		go readAll(c, answers)
+		readers.Go(func() { readAll(c, answers) })
 	}
 	sent := 0
 	for _, s := range senders {

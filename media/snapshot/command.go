@@ -40,10 +40,11 @@ type Command struct {
 }
 
 type commandRun struct {
-	done chan struct{}
-	jpg  []byte
-	at   time.Time
-	err  error
+	callers int // that share the run; guarded by Command.mu
+	done    chan struct{}
+	jpg     []byte
+	at      time.Time
+	err     error
 }
 
 // JPEG runs the command once (or joins a run in progress) and returns the
@@ -67,6 +68,7 @@ func (c *Command) JPEG(ctx context.Context, _ int) ([]byte, time.Time, error) {
 			close(run.done)
 		}()
 	}
+	run.callers++
 	c.mu.Unlock()
 	select {
 	case <-run.done:

@@ -35,7 +35,10 @@ type ViewOptions struct {
 	Audio io.Writer
 	// Conn, when set, is the one UDP socket the viewer receives on (ICE
 	// mux); by default pion opens its own.
-	Conn   net.PacketConn
+	Conn net.PacketConn
+	// Frames, when not 0, ends the viewing once this many complete video
+	// frames have arrived, before ctx ends.
+	Frames uint64
 	Logger *slog.Logger
 }
 
@@ -52,8 +55,9 @@ type ViewStats struct {
 	Width, Height                         int
 }
 
-// View watches the WHEP endpoint at endpoint until ctx ends, then leaves
-// with DELETE. It fails if no connection is made or no frame arrives.
+// View watches the WHEP endpoint at endpoint until ctx ends (or
+// opts.Frames have arrived), then leaves with DELETE. It fails if no
+// connection is made or no frame arrives.
 func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient
@@ -88,7 +92,7 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 		}
 	}
 
-	v := &viewer{opts: opts}
+	v := &viewer{opts: opts, enough: make(chan struct{})}
 	connected := make(chan struct{})
 	failed := make(chan struct{})
 	var once sync.Once
@@ -153,6 +157,7 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	select {
 	case <-ctx.Done():
 	case <-failed:
+	case <-v.enough:
 	}
 	pc.Close()
 	wg.Wait()
@@ -194,6 +199,8 @@ func post(ctx context.Context, opts ViewOptions, endpoint, offer string) (string
 type viewer struct {
 	opts   ViewOptions
 	posted time.Time
+
+	enough chan struct{} // closed when opts.Frames have arrived
 
 	mu      sync.Mutex
 	stats   ViewStats
@@ -237,6 +244,9 @@ func (v *viewer) frame(au []byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.stats.FramesReceived++
+	if v.stats.FramesReceived == v.opts.Frames {
+		close(v.enough)
+	}
 	key := false
 	var nalus mch264.AnnexB
 	if err := nalus.Unmarshal(au); err == nil {

@@ -9,4 +9,10 @@
 // and shared by every viewer; each viewer keeps only a ring of references
 // to them to answer NACKs. The viewers' transport-wide congestion-control
 // estimates (GCC) steer the encoder's bitrate within configured bounds.
+//
+// One goroutine owns each session: pion's state changes, the ICE timeout
+// and the end of the session all reach it, and it alone subscribes to the
+// hub, starts sending and tears the session down, so a state change that
+// arrives after the end is ignored. Every goroutine of a session starts
+// while the server is open and Server.Close waits for all of them.
 package whep

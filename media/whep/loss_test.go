@@ -42,23 +42,22 @@ func TestNACKRepairsLoss(t *testing.T) {
 	}
 	defer udp.Close()
 	lossy := &lossyConn{PacketConn: udp, permille: 30}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline(t))
 	defer cancel()
-	var resent uint64
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		// Read the server's counters while the session is alive.
-		for ctx.Err() == nil {
-			if st := ts.srv.Stats(); len(st.Sessions) == 1 {
-				resent = max(resent, st.Sessions[0].Resent)
-			}
-			time.Sleep(50 * time.Millisecond)
+	// View until enough was lost and repaired to judge by: at least 10
+	// packets dropped, some resent, and 200 frames sent.
+	var resent, sent uint64
+	watched := stopWhen(ctx, cancel, func() bool {
+		// The server's counters are read while the session is alive.
+		if st := ts.srv.Stats(); len(st.Sessions) == 1 {
+			resent = max(resent, st.Sessions[0].Resent)
+			sent = max(sent, st.Sessions[0].Frames)
 		}
-	}()
+		return lossy.dropped.Load() >= 10 && resent > 0 && sent >= 200
+	})
 	st, err := View(ctx, ts.url, ViewOptions{Conn: lossy})
 	cancel()
-	<-watched
+	watched()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,27 +83,19 @@ func TestHeavyLossLowersEncoderBitrate(t *testing.T) {
 	}
 	defer udp.Close()
 	lossy := &lossyConn{PacketConn: udp, permille: 300}
-	// Watch for up to 30 s (a loaded machine is slow to connect and to
-	// gather feedback); stop as soon as the target went down.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Watch until the target went down.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline(t))
 	defer cancel()
 	var lowest int
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		for ctx.Err() == nil {
-			if b := ts.hub.TargetBitrate(); b > 0 && (lowest == 0 || b < lowest) {
-				lowest = b
-				if b < 2_000_000 {
-					cancel()
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
+	watched := stopWhen(ctx, cancel, func() bool {
+		if b := ts.hub.TargetBitrate(); b > 0 && (lowest == 0 || b < lowest) {
+			lowest = b
 		}
-	}()
+		return lowest > 0 && lowest < 2_000_000
+	})
 	View(ctx, ts.url, ViewOptions{Conn: lossy})
 	cancel()
-	<-watched
+	watched()
 	if lowest == 0 || lowest >= 2_000_000 {
 		t.Fatalf("with 30%% loss the encoder target stayed at %d bps", lowest)
 	}
@@ -112,4 +103,27 @@ func TestHeavyLossLowersEncoderBitrate(t *testing.T) {
 		t.Fatalf("target %d bps is below the configured minimum", lowest)
 	}
 	t.Logf("lowest target %d bps", lowest)
+}
+
+// stopWhen polls cond every 20 ms while ctx lasts and cancels ctx once
+// cond holds. The function it returns waits until polling has stopped.
+func stopWhen(ctx context.Context, cancel context.CancelFunc, cond func() bool) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if cond() {
+				cancel()
+				return
+			}
+		}
+	}()
+	return func() { <-done }
 }

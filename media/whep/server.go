@@ -213,18 +213,21 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed)
 		httpError(w, code, err.Error())
 		return nil
 	}
-	sess, err := s.reserve(feed)
+	sess, err := s.reserve(feed, start)
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		httpError(w, http.StatusServiceUnavailable, err.Error())
 		return nil
 	}
-	answer, err := sess.start(r.Context(), string(body), info, start)
+	answer, err := sess.start(r.Context(), string(body), info)
 	if err != nil {
 		sess.close("offer failed")
 		code := http.StatusBadRequest
-		if errors.Is(err, errInternal) {
+		switch {
+		case errors.Is(err, errInternal):
 			code = http.StatusInternalServerError
+		case errors.Is(err, errEnded):
+			code = http.StatusServiceUnavailable
 		}
 		s.log.Info("whep: offer failed", "err", err, "remote", r.RemoteAddr)
 		httpError(w, code, err.Error())
@@ -282,14 +285,18 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *session {
 	return sess
 }
 
-var errFull = errors.New("whep: viewer limit reached")
+var (
+	errFull    = errors.New("whep: viewer limit reached")
+	errClosing = errors.New("whep: shutting down")
+)
 
-// reserve takes a viewer slot for a new session (of feed, when not nil).
-func (s *Server) reserve(feed *Feed) (*session, error) {
+// reserve takes a viewer slot for a new session (of feed, when not nil)
+// whose offer arrived at posted, and starts the goroutine that owns it.
+func (s *Server) reserve(feed *Feed, posted time.Time) (*session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, errors.New("whep: shutting down")
+		return nil, errClosing
 	}
 	if len(s.sessions) >= s.opts.MaxViewers {
 		s.refused++
@@ -297,10 +304,29 @@ func (s *Server) reserve(feed *Feed) (*session, error) {
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	sess := newSession(s, hex.EncodeToString(b[:]), feed)
+	sess := newSession(s, hex.EncodeToString(b[:]), feed, posted)
 	s.sessions[sess.id] = sess
 	s.served++
+	s.spawnLocked(sess.run)
 	return sess, nil
+}
+
+// spawn runs f on a goroutine that Close waits for, unless the server is
+// closed. Every goroutine of the server's sessions starts here: the
+// WaitGroup grows only under the lock while the server is open, so no Add
+// races with Close's Wait.
+func (s *Server) spawn(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spawnLocked(f)
+}
+
+func (s *Server) spawnLocked(f func()) bool {
+	if s.closed {
+		return false
+	}
+	s.wg.Go(f)
+	return true
 }
 
 func (s *Server) forget(sess *session) {
@@ -382,8 +408,8 @@ func abs(x int) int {
 	return x
 }
 
-// Close ends every session and releases the UDP mux. It is safe to call
-// twice.
+// Close ends every session, waits until they are torn down and releases
+// the UDP mux. It is safe to call twice.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -397,7 +423,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	for _, sess := range all {
-		sess.close("server closing")
+		sess.end("server closing")
 	}
 	s.wg.Wait()
 	return s.eng.close()

@@ -66,6 +66,8 @@ func publishLoop(ctx context.Context, h *media.Hub) {
 	}
 }
 
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
 type testServer struct {
 	srv  *Server
 	hub  *media.Hub
@@ -85,8 +87,12 @@ func testCertificate(t testing.TB) *webrtc.Certificate {
 	return c
 }
 
+// newTestServer starts a server on loopback with a fake encoder. When the
+// test ends, the server is closed and no goroutine may be left.
 func newTestServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs after the others
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -127,28 +133,42 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 
 func (ts *testServer) viewers() int { return ts.srv.Stats().Viewers }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+// deadline is how long a test waits for what must happen over the
+// network: until shortly before go test's own timeout, so that a slow
+// machine only makes the test slower, never fail.
+func deadline(t testing.TB) time.Time {
+	d, ok := t.(*testing.T).Deadline()
+	if !ok {
+		return time.Now().Add(time.Hour)
+	}
+	return d.Add(-5 * time.Second)
+}
+
+// waitFor polls cond until it holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline(t)) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(20 * time.Millisecond)
+		<-tick.C
 	}
 }
 
 func TestViewReceivesVideoAndAudio(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	var video, audio strings.Builder
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline(t))
 	defer cancel()
-	st, err := View(ctx, ts.url, ViewOptions{Video: &video, Audio: &audio, Logger: testLogger()})
+	// One second of the stream: 100 video frames and 50 audio packets.
+	st, err := View(ctx, ts.url, ViewOptions{Video: &video, Audio: &audio, Frames: 100, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.FramesReceived < 50 {
-		t.Errorf("received %d frames in 1.5 s of a 100 fps stream", st.FramesReceived)
+	if st.FramesReceived < 100 {
+		t.Errorf("received %d frames, want 100", st.FramesReceived)
 	}
 	if st.FramesLost != 0 {
 		t.Errorf("lost %d frames on loopback", st.FramesLost)
@@ -165,7 +185,9 @@ func TestViewReceivesVideoAndAudio(t *testing.T) {
 	if !strings.HasPrefix(audio.String(), "OggS") {
 		t.Error("audio output is not Ogg")
 	}
-	waitFor(t, "the session to be freed after DELETE", 2*time.Second, func() bool { return ts.viewers() == 0 })
+	if n := ts.viewers(); n != 0 {
+		t.Errorf("%d sessions after the viewer's DELETE", n)
+	}
 	if ss := ts.srv.Stats(); ss.Served != 1 || ss.LatencyP50 <= 0 {
 		t.Errorf("stats after one viewer: %+v", ss)
 	}
@@ -256,9 +278,9 @@ func TestOfferErrors(t *testing.T) {
 		t.Fatalf("%d sessions left behind by refused offers", n)
 	}
 	// The server still serves a good viewer afterwards.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline(t))
 	defer cancel()
-	if st, err := View(ctx, ts.url, ViewOptions{}); err != nil || st.FramesReceived == 0 {
+	if st, err := View(ctx, ts.url, ViewOptions{Frames: 1}); err != nil || st.FramesReceived == 0 {
 		t.Fatalf("good viewer after bad offers: %v, %+v", err, st)
 	}
 }
@@ -315,7 +337,7 @@ func TestViewerLimitAnswers503(t *testing.T) {
 	}
 	// The first offer never connects (nobody answers ICE): its slot is
 	// freed after the ICE timeout and a new viewer gets in.
-	waitFor(t, "the unconnected session to time out", 5*time.Second, func() bool { return ts.viewers() == 0 })
+	waitFor(t, "the unconnected session to time out", func() bool { return ts.viewers() == 0 })
 	third, _ := do(t, http.MethodPost, ts.url, ContentTypeSDP, o)
 	if third.StatusCode != http.StatusCreated {
 		t.Fatalf("viewer after timeout: %s", third.Status)
@@ -362,15 +384,15 @@ func TestVanishedViewerIsFreed(t *testing.T) {
 	}
 	select {
 	case <-connected:
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Until(deadline(t))):
 		t.Fatal("viewer did not connect")
 	}
-	waitFor(t, "the viewer to receive frames", 2*time.Second, func() bool {
+	waitFor(t, "the viewer to receive frames", func() bool {
 		st := ts.srv.Stats()
 		return len(st.Sessions) == 1 && st.Sessions[0].Frames > 0
 	})
 	conn.Close() // vanish: no DELETE, no DTLS close_notify
-	waitFor(t, "the vanished viewer's session to be freed", 10*time.Second, func() bool { return ts.viewers() == 0 })
+	waitFor(t, "the vanished viewer's session to be freed", func() bool { return ts.viewers() == 0 })
 	pc.Close()
 }
 
@@ -378,9 +400,9 @@ func TestServerCloseLeavesNoGoroutines(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Run("view", func(t *testing.T) {
 		ts := newTestServer(t, Options{})
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline(t))
 		defer cancel()
-		if _, err := View(ctx, ts.url, ViewOptions{}); err != nil {
+		if _, err := View(ctx, ts.url, ViewOptions{Frames: 10}); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -18,29 +18,38 @@ import (
 var (
 	errInternal = errors.New("whep: internal error")
 	errRestart  = errors.New("whep: ICE restart is not supported; start a new session")
+	errEnded    = errors.New("whep: session ended")
 )
 
 // pliGap is the least time between keyframe requests from one viewer.
 const pliGap = 250 * time.Millisecond
 
-// session is one viewer.
+// session is one viewer. One goroutine, run, owns its reaction to the peer
+// connection's state: it alone subscribes to the hub, starts sending and
+// tears the session down. pion reports each state change on a goroutine of
+// its own and in no promised order, so onState only hands the state to
+// run; once the session has ended, every later change is ignored.
 type session struct {
 	id      string
 	srv     *Server
 	feed    *Feed // nil: the live stream
 	created time.Time
+	posted  time.Time // when the offer arrived
 
+	// ctx ends with the session: end cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
-
-	pc           *webrtc.PeerConnection
-	est          cc.BandwidthEstimator
-	video, audio *track
-	ufrag        string
+	states chan webrtc.PeerConnectionState
+	done   chan struct{} // closed once run has torn the session down
 
 	mu          sync.Mutex
+	pc          *webrtc.PeerConnection
+	est         cc.BandwidthEstimator
+	video       *track
+	audio       *track
+	ufrag       string
 	state       webrtc.PeerConnectionState
-	consumer    *media.Consumer
+	consumer    *media.Consumer // set by run only
 	connectedAt time.Time
 	firstFrame  time.Duration // from the POST to the first keyframe sent
 	frames      uint64
@@ -48,13 +57,17 @@ type session struct {
 	lastPLI     time.Time
 	closeReason string
 
-	closeOnce sync.Once
-	sending   sync.Once
+	endOnce sync.Once
 }
 
-func newSession(srv *Server, id string, feed *Feed) *session {
+func newSession(srv *Server, id string, feed *Feed, posted time.Time) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{id: id, srv: srv, feed: feed, created: time.Now(), ctx: ctx, cancel: cancel}
+	return &session{
+		id: id, srv: srv, feed: feed, created: time.Now(), posted: posted,
+		ctx: ctx, cancel: cancel,
+		states: make(chan webrtc.PeerConnectionState, 4),
+		done:   make(chan struct{}),
+	}
 }
 
 // source is the hub the session plays: the feed's, or the live stream's.
@@ -68,15 +81,22 @@ func (s *session) source() source {
 // start negotiates: it applies the offer, attaches camd's tracks and
 // returns the answer with all of camd's candidates (the UDP mux makes
 // gathering immediate).
-func (s *session) start(reqCtx context.Context, offer string, info offerInfo, posted time.Time) (string, error) {
+func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (string, error) {
 	pc, est, err := s.srv.newPeerConnection(s.source())
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", errInternal, err)
 	}
 	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		// Ended meanwhile (the server is closing): run has torn down
+		// without this connection.
+		s.mu.Unlock()
+		pc.Close()
+		return "", errEnded
+	}
 	s.pc, s.est, s.ufrag = pc, est, info.ufrag
 	s.mu.Unlock()
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { s.onState(st, posted) })
+	pc.OnConnectionStateChange(s.onState)
 
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
@@ -114,60 +134,128 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo, po
 	case <-gathered:
 	case <-reqCtx.Done():
 		return "", reqCtx.Err()
+	case <-s.ctx.Done():
+		return "", errEnded
 	case <-time.After(2 * time.Second):
 		return "", fmt.Errorf("%w: ICE gathering timed out", errInternal)
 	}
 	for _, snd := range senders {
-		s.srv.wg.Add(1)
-		go s.readRTCP(snd)
+		if !s.srv.spawn(func() { s.readRTCP(snd) }) {
+			return "", errEnded
+		}
 	}
-	t := time.AfterFunc(s.srv.opts.ICETimeout, s.deadline)
-	context.AfterFunc(s.ctx, func() { t.Stop() })
 	return pc.LocalDescription().SDP, nil
 }
 
-// deadline frees a session that did not connect in time.
-func (s *session) deadline() {
-	s.mu.Lock()
-	connected := !s.connectedAt.IsZero()
-	s.mu.Unlock()
-	if !connected {
-		s.close("did not connect in time")
+// onState is the peer connection's state callback. It runs on a goroutine
+// of pion's, possibly after the session ended, and only passes the state
+// on to run.
+func (s *session) onState(st webrtc.PeerConnectionState) {
+	select {
+	case s.states <- st:
+	case <-s.ctx.Done(): // ended: ignored
 	}
 }
 
-func (s *session) onState(st webrtc.PeerConnectionState, posted time.Time) {
-	s.mu.Lock()
-	s.state = st
-	s.mu.Unlock()
-	switch st {
-	case webrtc.PeerConnectionStateConnected:
-		// ICE and DTLS are up: only now does media flow, starting from a
-		// fresh keyframe.
-		s.sending.Do(func() {
-			s.mu.Lock()
-			s.connectedAt = time.Now()
-			s.consumer = s.source().Subscribe(media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames})
-			s.mu.Unlock()
-			if s.feed != nil && s.feed.Start != nil {
-				s.feed.Start()
+// run owns the session from its reservation to its end: it reacts to
+// state changes, frees a session that does not connect within the ICE
+// timeout, and tears the session down once it has ended.
+func (s *session) run() {
+	defer s.teardown()
+	deadline := time.NewTimer(s.srv.opts.ICETimeout)
+	defer deadline.Stop()
+	timeout := deadline.C
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-timeout:
+			s.end("did not connect in time")
+			return
+		case st := <-s.states:
+			if s.ctx.Err() != nil {
+				return // both were ready: the end wins
 			}
-			s.srv.wg.Add(1)
-			go s.send(posted)
-		})
-	case webrtc.PeerConnectionStateFailed:
-		go s.close("connection failed")
-	case webrtc.PeerConnectionStateClosed:
-		go s.close("connection closed")
+			s.mu.Lock()
+			s.state = st
+			s.mu.Unlock()
+			switch st {
+			case webrtc.PeerConnectionStateConnected:
+				deadline.Stop()
+				timeout = nil
+				s.connect()
+			case webrtc.PeerConnectionStateFailed:
+				s.end("connection failed")
+				return
+			case webrtc.PeerConnectionStateClosed:
+				s.end("connection closed")
+				return
+			}
+		}
 	}
+}
+
+// connect starts the media once ICE and DTLS are up, from a fresh
+// keyframe: no media is sent into the handshake. A connection that comes
+// back after "disconnected" carries on with the same consumer.
+func (s *session) connect() {
+	if s.consumer != nil {
+		return
+	}
+	c := s.source().Subscribe(media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames})
+	s.mu.Lock()
+	s.connectedAt = time.Now()
+	s.consumer = c
+	video, audio := s.video, s.audio
+	s.mu.Unlock()
+	if s.feed != nil && s.feed.Start != nil {
+		s.feed.Start()
+	}
+	if !s.srv.spawn(func() { s.send(c, video, audio) }) {
+		s.end("server closing")
+	}
+}
+
+// end ends the session: it leaves the server's table at once and run tears
+// it down. It is safe to call from any goroutine, more than once; the
+// first reason is kept.
+func (s *session) end(reason string) {
+	s.endOnce.Do(func() {
+		s.mu.Lock()
+		s.closeReason = reason
+		s.mu.Unlock()
+		s.srv.forget(s)
+		s.cancel()
+	})
+}
+
+// close ends the session and waits until it is torn down. It must not be
+// called by the session's own goroutines.
+func (s *session) close(reason string) {
+	s.end(reason)
+	<-s.done
+}
+
+// teardown frees everything the session holds; run calls it last.
+func (s *session) teardown() {
+	s.mu.Lock()
+	c, pc, reason := s.consumer, s.pc, s.closeReason
+	s.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+	if pc != nil {
+		pc.Close()
+	}
+	if s.feed != nil && s.feed.Stopped != nil {
+		s.feed.Stopped()
+	}
+	s.srv.log.Info("whep: session ended", "session", s.id, "reason", reason)
+	close(s.done)
 }
 
 // send forwards the hub's frames to the viewer until the session ends.
-func (s *session) send(posted time.Time) {
-	defer s.srv.wg.Done()
-	s.mu.Lock()
-	c := s.consumer
-	s.mu.Unlock()
+func (s *session) send(c *media.Consumer, video, audio *track) {
 	// Latency is sampled once the viewer has caught up with live: frames
 	// that queued up while the cached group of pictures was replayed are
 	// late by design.
@@ -175,25 +263,21 @@ func (s *session) send(posted time.Time) {
 	for {
 		f, replay, err := c.Next(s.ctx)
 		if err != nil {
-			if s.ctx.Err() == nil {
-				go s.close("stream ended") // its hub closed: a feed played to its end
-			}
+			s.end("stream ended") // its hub closed: a feed played to its end
 			return
 		}
 		if !caughtUp && !replay && c.Len() == 0 {
 			caughtUp = true
 		}
-		t := s.video
+		t := video
 		if f.Kind == media.Audio {
-			t = s.audio
+			t = audio
 			if t == nil {
 				continue
 			}
 		}
 		if _, err := t.writeFrame(f, replay); err != nil {
-			if s.ctx.Err() == nil {
-				go s.close("send failed: " + err.Error())
-			}
+			s.end("send failed: " + err.Error())
 			return
 		}
 		if replay {
@@ -210,7 +294,7 @@ func (s *session) send(posted time.Time) {
 		if f.Kind == media.Video {
 			s.mu.Lock()
 			if s.frames == 0 {
-				s.firstFrame = time.Since(posted)
+				s.firstFrame = time.Since(s.posted)
 			}
 			s.frames++
 			s.mu.Unlock()
@@ -224,7 +308,6 @@ func (s *session) send(posted time.Time) {
 // readRTCP reads a sender's RTCP, which also drives the interceptors
 // (sender reports, congestion control), and answers NACK, PLI and FIR.
 func (s *session) readRTCP(snd *webrtc.RTPSender) {
-	defer s.srv.wg.Done()
 	for {
 		pkts, _, err := snd.ReadRTCP()
 		if err != nil {
@@ -264,6 +347,9 @@ func (s *session) keyframe() {
 
 // trickle applies an application/trickle-ice-sdpfrag body.
 func (s *session) trickle(frag []byte) error {
+	s.mu.Lock()
+	ufrag := s.ufrag
+	s.mu.Unlock()
 	var mid string
 	var cands []webrtc.ICECandidateInit
 	for line := range strings.Lines(string(frag)) {
@@ -271,7 +357,7 @@ func (s *session) trickle(frag []byte) error {
 		switch {
 		case line == "":
 		case strings.HasPrefix(line, "a=ice-ufrag:"):
-			if u := strings.TrimPrefix(line, "a=ice-ufrag:"); s.ufrag != "" && u != s.ufrag {
+			if u := strings.TrimPrefix(line, "a=ice-ufrag:"); ufrag != "" && u != ufrag {
 				return errRestart
 			}
 		case strings.HasPrefix(line, "a=mid:"):
@@ -285,8 +371,11 @@ func (s *session) trickle(frag []byte) error {
 			return fmt.Errorf("whep: bad trickle fragment line %q", truncate(line, 60))
 		}
 	}
+	s.mu.Lock()
+	pc := s.pc
+	s.mu.Unlock()
 	for _, c := range cands {
-		if err := s.pc.AddICECandidate(c); err != nil {
+		if err := pc.AddICECandidate(c); err != nil {
 			return fmt.Errorf("whep: bad candidate %q: %v", truncate(c.Candidate, 60), err)
 		}
 	}
@@ -309,29 +398,6 @@ func (s *session) estimate(settle time.Duration) int {
 		return 0
 	}
 	return s.est.GetTargetBitrate()
-}
-
-// close ends the session and frees everything it holds. It is safe to call
-// from any goroutine, more than once.
-func (s *session) close(reason string) {
-	s.closeOnce.Do(func() {
-		s.srv.forget(s)
-		s.cancel()
-		s.mu.Lock()
-		s.closeReason = reason
-		c, pc := s.consumer, s.pc
-		s.mu.Unlock()
-		if c != nil {
-			c.Close()
-		}
-		if pc != nil {
-			pc.Close()
-		}
-		if s.feed != nil && s.feed.Stopped != nil {
-			s.feed.Stopped()
-		}
-		s.srv.log.Info("whep: session ended", "session", s.id, "reason", reason)
-	})
 }
 
 // SessionStats describes one viewer.
