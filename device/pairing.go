@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,10 +90,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // pairStatus maps pairing errors to HTTP answers.
 func pairStatus(err error) int {
 	switch {
+	case errors.Is(err, pairing.ErrRetryLater):
+		return http.StatusTooManyRequests
 	case errors.Is(err, pairing.ErrLocked):
 		return http.StatusLocked
-	case errors.Is(err, pairing.ErrBusy):
-		return http.StatusConflict
 	case errors.Is(err, pairing.ErrWindowClosed):
 		return http.StatusForbidden
 	case errors.Is(err, pairing.ErrBadName), errors.Is(err, pairing.ErrNoUser):
@@ -101,6 +102,21 @@ func pairStatus(err error) int {
 		return http.StatusUnauthorized
 	}
 	return http.StatusInternalServerError
+}
+
+// pairError answers a refused pairing request, with Retry-After when the
+// client must wait.
+func pairError(w http.ResponseWriter, err error) {
+	if after, ok := pairing.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(after/time.Second)))
+	}
+	jsonError(w, pairStatus(err), err.Error())
+}
+
+// remoteAddr is the client's IP address.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+	return ap.Addr()
 }
 
 // PairStart is the body of POST /api/v1/pair/start.
@@ -119,9 +135,9 @@ func (d *Daemon) handlePairStart(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	nonce, err := d.pairing.Start(req.InviteID)
+	nonce, err := d.pairing.Start(req.InviteID, remoteAddr(r))
 	if err != nil {
-		jsonError(w, pairStatus(err), err.Error())
+		pairError(w, err)
 		return
 	}
 	writeJSON(w, PairStarted{Nonce: nonce, DeviceID: d.id.ID})
@@ -148,9 +164,9 @@ func (d *Daemon) handlePairFinish(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	u, token, err := d.pairing.Finish(pairing.FinishRequest{Nonce: req.Nonce, Name: req.Name, Proof: req.Proof, InviteID: req.InviteID})
+	u, token, err := d.pairing.Finish(pairing.FinishRequest{Nonce: req.Nonce, Name: req.Name, Proof: req.Proof, InviteID: req.InviteID, From: remoteAddr(r)})
 	if err != nil {
-		jsonError(w, pairStatus(err), err.Error())
+		pairError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

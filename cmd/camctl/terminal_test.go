@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -81,30 +79,24 @@ func TestCamctlEscapesNamesFromACamera(t *testing.T) {
 			json.NewEncoder(w).Encode([]user{{ID: "u1", Name: hostile, Role: "owner"}})
 		case "/api/v1/snapshots":
 			json.NewEncoder(w).Encode([]map[string]any{{"id": "s1", "cause": hostile}})
+		case "/api/v1/users/invitations":
+			json.NewEncoder(w).Encode([]map[string]any{{"id": "i1", "role": "viewer", "by": "u1", "by_name": hostile}})
 		default:
 			w.WriteHeader(http.StatusForbidden)
 			json.NewEncoder(w).Encode(map[string]string{"error": hostile})
 		}
 	}))
 	defer cam.Close()
-	fp := sha256.Sum256(cam.Certificate().Raw)
-	storePath := filepath.Join(t.TempDir(), "credentials.json")
-	s := &store{path: storePath, Default: "cam", Devices: map[string]*credential{
-		"cam": {DeviceID: "cam", Addr: strings.TrimPrefix(cam.URL, "https://"), Fingerprint: hex.EncodeToString(fp[:]), Token: "t"},
-	}}
-	if err := s.save(); err != nil {
-		t.Fatal(err)
-	}
+	storePath := pairedWith(t, cam)
 	for _, args := range [][]string{
 		{"users", "list"},
 		{"users", "list", "--json"},
 		{"snapshot", "list"},
+		{"users", "invitations"},
 		{"users", "revoke", "u1"}, // the error message comes from the camera
 	} {
-		var out, errOut bytes.Buffer
-		args = append(append(args[:2:2], "--store", storePath), args[2:]...)
-		run(args, &out, &errOut)
-		all := out.String() + errOut.String()
+		_, out, errOut := camctlRun(storePath, args...)
+		all := out + errOut
 		if !strings.Contains(all, "evil") {
 			t.Fatalf("%v printed nothing of the name:\n%s", args, all)
 		}

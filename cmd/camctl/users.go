@@ -4,11 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"text/tabwriter"
 	"time"
 
 	"github.com/skip2/go-qrcode"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/internal/privatefile"
 )
 
@@ -24,7 +26,9 @@ const usersUsage = `usage:
   camctl users list [--json]
   camctl users invite [--role viewer|owner] [--valid 24h] [--access DURATION] [--png FILE]
   camctl users rename ID NAME
-  camctl users revoke ID`
+  camctl users revoke ID
+  camctl users invitations [--json]
+  camctl users cancel INVITATION-ID`
 
 func users(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -36,7 +40,7 @@ func users(args []string, stdout, stderr io.Writer) int {
 	cf := addCameraFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	role := fs.String("role", "viewer", "role of the invited user: viewer or owner")
-	valid := fs.String("valid", "24h", "how long the invitation can be used")
+	valid := fs.String("valid", "24h", "how long the invitation can be used (at most 168h, 7 days)")
 	access := fs.String("access", "", "how long the invited user may watch (default: until revoked)")
 	png := fs.String("png", "", "also write the invitation's QR code to this PNG `file`")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -89,9 +93,18 @@ func users(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "one-time invitation (%s), valid %s:\n  %s\nor open in a browser:\n  %s\n", *role, *valid, inv.Payload, inv.Link)
 		}
 	case args[0] == "rename" && fs.NArg() == 2:
-		err = cam.do("PATCH", "/api/v1/users/"+fs.Arg(0), map[string]string{"name": fs.Arg(1)}, nil)
+		err = cam.do("PATCH", "/api/v1/users/"+url.PathEscape(fs.Arg(0)), map[string]string{"name": fs.Arg(1)}, nil)
 	case args[0] == "revoke" && fs.NArg() == 1:
-		err = cam.do("DELETE", "/api/v1/users/"+fs.Arg(0), nil, nil)
+		err = cam.do("DELETE", "/api/v1/users/"+url.PathEscape(fs.Arg(0)), nil, nil)
+	case args[0] == "invitations" && fs.NArg() == 0:
+		var list []pairing.Invitation
+		if err = cam.do("GET", "/api/v1/users/invitations", nil, &list); err == nil {
+			printInvitations(stdout, list, *asJSON)
+		}
+	case args[0] == "cancel" && fs.NArg() == 1:
+		if err = cam.do("DELETE", "/api/v1/users/invitations/"+url.PathEscape(fs.Arg(0)), nil, nil); err == nil {
+			fmt.Fprintf(stdout, "invitation %s cancelled\n", fs.Arg(0))
+		}
 	default:
 		fmt.Fprintln(stderr, usersUsage)
 		return 2
@@ -101,4 +114,32 @@ func users(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// printInvitations prints the invitations not used yet: a table, or
+// JSON.
+func printInvitations(w io.Writer, list []pairing.Invitation, asJSON bool) {
+	if asJSON {
+		printJSON(w, list)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tROLE\tBY\tCREATED\tEXPIRES\tACCESS")
+	for _, inv := range list {
+		by, created, access := "-", "-", "until revoked"
+		switch {
+		case inv.ByName != "":
+			by = inv.ByName + " (" + inv.By + ")"
+		case inv.By != "":
+			by = inv.By
+		}
+		if !inv.Created.IsZero() {
+			created = inv.Created.Local().Format(time.DateTime)
+		}
+		if inv.Access > 0 {
+			access = inv.Access.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", inv.ID, inv.Role, by, created, inv.Expires.Local().Format(time.DateTime), access)
+	}
+	tw.Flush()
 }

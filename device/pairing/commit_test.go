@@ -26,10 +26,10 @@ var failWrites = faultfs.Fault{Ops: faultfs.Write | faultfs.Fsync, Err: syscall.
 
 // observed is what the manager's callers can see of it.
 type observed struct {
-	users, window, tokens string
-	failures              [2]int
-	discriminator         uint16
-	secret                [SecretSize]byte
+	users, window, tokens, invitations string
+	failures                           [2]int
+	discriminator                      uint16
+	secret                             [SecretSize]byte
 }
 
 func (f *fixture) observe(tokens ...string) observed {
@@ -40,6 +40,11 @@ func (f *fixture) observe(tokens ...string) observed {
 	}
 	var o observed
 	o.users = string(users)
+	invitations, err := json.Marshal(f.m.Invitations())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	o.invitations = string(invitations)
 	open, until, locked := f.m.Window()
 	o.window = fmt.Sprintf("open %v until %s locked %v paired %v", open, until.UTC().Format(time.RFC3339Nano), locked, f.m.Paired())
 	for _, tok := range tokens {
@@ -63,12 +68,8 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 		do   func(f *fixture, s *scene) error
 	}{
 		{"open window", func(f *fixture, _ *scene) error { return f.m.OpenWindow() }},
-		{"unknown exchange", func(f *fixture, _ *scene) error {
-			_, _, err := f.m.Finish(FinishRequest{Nonce: []byte("stale"), Name: "mallory"})
-			return err
-		}},
 		{"wrong proof", func(f *fixture, _ *scene) error {
-			_, _, err := f.pair(make([]byte, SecretSize), "mallory", "")
+			_, _, err := f.pairFrom(stranger(2), make([]byte, SecretSize), "mallory", "")
 			return err
 		}},
 		{"setup pairing", func(f *fixture, _ *scene) error {
@@ -83,6 +84,7 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 			_, err := f.m.Invite(InviteOptions{Role: Viewer}, netip.AddrPort{})
 			return err
 		}},
+		{"cancel an invitation", func(f *fixture, s *scene) error { return f.m.CancelInvitation(InviteID(s.invite.Secret[:])) }},
 		{"rename", func(f *fixture, s *scene) error { return f.m.Rename(s.viewer.ID, "kitchen") }},
 		{"revoke", func(f *fixture, s *scene) error { return f.m.Revoke(s.viewer.ID) }},
 		{"revoke the last owner", func(f *fixture, s *scene) error { return f.m.Revoke(s.owner.ID) }},
@@ -111,8 +113,8 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 }
 
 // scene is a paired device in the middle of its life: an owner, an
-// invited viewer, the window open with a failed attempt counted, and an
-// invitation not used yet.
+// invited viewer, the window open with a failed attempt (a stranger's
+// wrong proof) counted, and an invitation not used yet.
 type scene struct {
 	owner, viewer User
 	tokens        []string
@@ -140,7 +142,7 @@ func newScene(f *fixture) *scene {
 	if err := f.m.OpenWindow(); err != nil {
 		f.t.Fatal(err)
 	}
-	if _, _, err := f.m.Finish(FinishRequest{Nonce: []byte("stale"), Name: "mallory"}); !errors.Is(err, ErrBadNonce) {
+	if _, _, err := f.pairFrom(stranger(1), make([]byte, SecretSize), "mallory", ""); !errors.Is(err, ErrBadProof) {
 		f.t.Fatal(err)
 	}
 	s.owner, s.viewer, s.tokens = owner, viewer, []string{ownerToken, viewerToken}
@@ -157,15 +159,22 @@ func TestReadersDoNotWaitForCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := f.m.OpenWindow(); err != nil {
+		t.Fatal(err)
+	}
+	nonce, err := f.m.Start("", stranger(1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	setFaults(t, card, faultfs.Fault{Ops: faultfs.Fsync, Files: "catalog.db", Delay: time.Hour})
 	committed := make(chan error, 1)
 	go func() {
-		_, _, err := f.m.Finish(FinishRequest{Nonce: []byte("stale"), Name: "mallory"})
+		_, _, err := f.m.Finish(FinishRequest{Nonce: nonce, Name: "mallory", From: stranger(1)})
 		committed <- err
 	}()
 	defer func() {
 		setFaults(t, card) // releases the fsync
-		if err := <-committed; !errors.Is(err, ErrBadNonce) {
+		if err := <-committed; !errors.Is(err, ErrBadProof) {
 			t.Errorf("the failed attempt: %v", err)
 		}
 		if w, l := f.m.Failures(); w != 1 || l != 1 {

@@ -10,10 +10,18 @@
 // device answers with a bearer credential, of which it keeps only the
 // SHA-256. The secret changes after every successful pairing.
 //
-// Pairing is possible only while a window is open (unpaired, or for 15
-// minutes after the owner or the pair button asks), one exchange at a
-// time; 20 failures close the window and 100 in the device's lifetime lock
-// pairing until factory reset. docs/pairing.md is the specification.
+// Pairing with the setup code is possible only while a window is open
+// (unpaired, or for 15 minutes after the owner or the pair button asks).
+// Exchanges keep no state on the device: a nonce is sealed to the address
+// it was given to, so any number run at once and a stranger holds none
+// of them. Only a wrong proof inside a live exchange is a failure: 20
+// close the window, 100 in the device's lifetime lock setup pairing until
+// factory reset, and each delays its address (1 s, doubling, at most
+// 5 min, in memory). A request without a live exchange counts against
+// nothing and writes nothing. Invitations are one-time, valid at most 7
+// days, listed for owners, cancellable, and die with the owner who made
+// them. docs/pairing.md is the specification; docs/security.md the
+// threat model.
 //
 // The Manager commits every change to the catalog before it takes effect,
 // so a failed write changes nothing, and checks credentials against the

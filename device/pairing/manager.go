@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -15,10 +14,12 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
@@ -67,12 +68,14 @@ func (r *Role) UnmarshalText(b []byte) error {
 // Errors of the pairing exchange and of credentials.
 var (
 	ErrWindowClosed = errors.New("pairing: the pairing window is closed (press the pair button, or ask the owner)")
-	ErrLocked       = errors.New("pairing: locked after too many failed attempts; factory reset to pair again")
-	ErrBusy         = errors.New("pairing: another pairing is in progress; try again shortly")
-	ErrBadNonce     = errors.New("pairing: unknown or expired pairing exchange")
+	ErrLocked       = errors.New("pairing: locked after too many failed attempts; factory reset to pair with the setup code again")
+	ErrBadNonce     = errors.New("pairing: unknown, used or expired pairing exchange")
 	ErrBadProof     = errors.New("pairing: wrong pairing code")
-	ErrBadInvite    = errors.New("pairing: unknown, used or expired invitation")
-	ErrBadName      = errors.New("pairing: a name is 1 to 64 printable characters")
+	ErrBadInvite    = errors.New("pairing: unknown, used, cancelled or expired invitation")
+	ErrNoInvite     = errors.New("pairing: no such invitation")
+	// ErrBadName and ErrInvalid come wrapped in a *FieldError.
+	ErrBadName = errors.New("pairing: name not allowed")
+	ErrInvalid = errors.New("pairing: value not allowed")
 
 	ErrNoCredential      = errors.New("pairing: no credential")
 	ErrUnknownCredential = errors.New("pairing: unknown or revoked credential")
@@ -80,6 +83,41 @@ var (
 	ErrExpired           = errors.New("pairing: credential expired")
 	ErrNoUser            = errors.New("pairing: no such user")
 )
+
+// FieldError is a value that is not allowed: which field, the value
+// given (quoted, with anything but printable ASCII escaped) and what is
+// allowed. It is ErrInvalid, and a name's is also ErrBadName.
+type FieldError struct {
+	Field, Value, Allowed string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("pairing: %s: %s is not allowed (allowed: %s)", e.Field, e.Value, e.Allowed)
+}
+
+func (e *FieldError) Is(target error) bool {
+	return target == ErrInvalid || (target == ErrBadName && e.Field == "name")
+}
+
+// NameRule is what a user's name may be.
+const NameRule = "1 to 64 bytes of UTF-8 text without control or format characters (Unicode Cc, Cf: no bidi overrides)"
+
+// CheckName returns a *FieldError if name is not allowed (NameRule).
+func CheckName(name string) error {
+	if name != "" && len(name) <= 64 && utf8.ValidString(name) && !strings.ContainsFunc(name, forbiddenInName) {
+		return nil
+	}
+	v := name
+	if len(v) > 80 {
+		v = v[:80] + "..."
+	}
+	return &FieldError{Field: "name", Value: strconv.QuoteToASCII(v), Allowed: NameRule}
+}
+
+// forbiddenInName: control characters (C0, DEL, C1) and format
+// characters (bidi overrides and isolates, zero-width characters, tags),
+// which could make a name show as another or act on a terminal.
+func forbiddenInName(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }
 
 // Options configure a Manager. The zero value of each field but DeviceID
 // and Fingerprint means its default.
@@ -92,12 +130,19 @@ type Options struct {
 	// (default 15 min).
 	Window time.Duration
 	// WindowFailures close the window (default 20); LifetimeFailures lock
-	// pairing until factory reset (default 100).
+	// pairing with the setup code until factory reset (default 100).
+	// Invitations work while it is locked.
 	WindowFailures, LifetimeFailures int
-	// ExchangeTimeout frees a started exchange that never finished
+	// ExchangeTimeout is how long a nonce from Start stays valid
 	// (default 30 s).
 	ExchangeTimeout time.Duration
-	Logger          *slog.Logger
+	// FailureDelay is how long an address waits after its first failed
+	// attempt (default 1 s); each further failure doubles it, up to
+	// MaxFailureDelay (default 5 min). The delays are kept in memory for
+	// at most FailureAddresses addresses (default 1024).
+	FailureDelay, MaxFailureDelay time.Duration
+	FailureAddresses              int
+	Logger                        *slog.Logger
 }
 
 // User is a paired phone, browser or client.
@@ -126,33 +171,19 @@ func newState() state {
 	return state{Secret: random(SecretSize), Discriminator: binary.BigEndian.Uint16(random(2)) & 0xfff}
 }
 
-type invite struct {
-	Secret  []byte    `json:"secret"`
-	Role    Role      `json:"role"`
-	Expires time.Time `json:"expires"`
-	By      string    `json:"by"`
-	// Access is how long the invited user's credential lasts (0: until
-	// revoked).
-	Access time.Duration `json:"access,omitempty"`
-}
-
-type exchange struct {
-	nonce    []byte
-	inviteID string
-	expires  time.Time
-}
-
 // snapshot is the pairing state and the users as the catalog holds them
-// at one moment. A published snapshot is never changed, nor are the
+// at one moment, and the key that seals nonces (in memory only; a reset
+// makes a new one). A published snapshot is never changed, nor are the
 // Users it points to: a writer publishes a new one.
 type snapshot struct {
-	st      state
-	users   map[string]*User
-	byToken map[[sha256.Size]byte]*User
+	st       state
+	users    map[string]*User
+	byToken  map[[sha256.Size]byte]*User
+	nonceKey []byte
 }
 
-func emptySnapshot(st state) *snapshot {
-	return &snapshot{st: st, users: map[string]*User{}, byToken: map[[sha256.Size]byte]*User{}}
+func emptySnapshot(st state, nonceKey []byte) *snapshot {
+	return &snapshot{st: st, users: map[string]*User{}, byToken: map[[sha256.Size]byte]*User{}, nonceKey: nonceKey}
 }
 
 func (s *snapshot) index(u *User) {
@@ -169,9 +200,9 @@ func tokenKey(u *User) (h [sha256.Size]byte) {
 // removed and the users put added (replacing those of the same ID).
 func (s *snapshot) with(st state, put []*User, drop ...string) *snapshot {
 	if len(put) == 0 && len(drop) == 0 {
-		return &snapshot{st: st, users: s.users, byToken: s.byToken}
+		return &snapshot{st: st, users: s.users, byToken: s.byToken, nonceKey: s.nonceKey}
 	}
-	n := emptySnapshot(st)
+	n := emptySnapshot(st, s.nonceKey)
 	for _, u := range s.users {
 		if !slices.Contains(drop, u.ID) {
 			n.index(u)
@@ -203,16 +234,20 @@ func (s *snapshot) hasOwner() bool {
 // copies the snapshot, commits the copy's changes to the catalog and only
 // then publishes it, so a failed commit leaves the manager as it was:
 // memory and disk agree.
+//
+// Start, and Finish with no live exchange, neither write nor wait for
+// wmu: what a stranger can send without a nonce costs an HMAC.
 type Manager struct {
 	cat      *storage.Catalog
 	opts     Options
 	deviceID [DeviceIDSize]byte
 	log      *slog.Logger
+	throttle *throttle
 
 	cur atomic.Pointer[snapshot]
 
-	wmu sync.Mutex // serialises writers; guards ex
-	ex  *exchange
+	wmu  sync.Mutex // serialises writers; guards used
+	used usedNonces
 
 	hookMu   sync.Mutex
 	onChange []func()
@@ -242,10 +277,20 @@ func Open(cat *storage.Catalog, opts Options) (*Manager, error) {
 	if opts.ExchangeTimeout <= 0 {
 		opts.ExchangeTimeout = 30 * time.Second
 	}
+	if opts.FailureDelay <= 0 {
+		opts.FailureDelay = time.Second
+	}
+	if opts.MaxFailureDelay <= 0 {
+		opts.MaxFailureDelay = 5 * time.Minute
+	}
+	if opts.FailureAddresses <= 0 {
+		opts.FailureAddresses = 1024
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cat: cat, opts: opts, deviceID: id, log: opts.Logger}
+	m := &Manager{cat: cat, opts: opts, deviceID: id, log: opts.Logger, used: usedNonces{},
+		throttle: newThrottle(opts.FailureDelay, opts.MaxFailureDelay, opts.FailureAddresses)}
 	if err := m.load(); err != nil {
 		return nil, err
 	}
@@ -253,7 +298,7 @@ func Open(cat *storage.Catalog, opts Options) (*Manager, error) {
 }
 
 func (m *Manager) load() error {
-	s := emptySnapshot(state{})
+	s := emptySnapshot(state{}, random(nonceKeySize))
 	err := m.cat.Update(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(storage.BucketPairing).Get(keyState); v != nil {
 			if err := json.Unmarshal(v, &s.st); err != nil {
@@ -356,8 +401,8 @@ func (m *Manager) windowOpen(s *snapshot, now time.Time) bool {
 	return now.Before(s.st.WindowUntil)
 }
 
-// Window reports whether pairing is open, until when (zero: until paired),
-// and whether pairing is locked for good.
+// Window reports whether pairing with the setup code is open, until when
+// (zero: until paired), and whether it is locked for good.
 func (m *Manager) Window() (open bool, until time.Time, locked bool) {
 	s, now := m.cur.Load(), time.Now()
 	open = m.windowOpen(s, now)
@@ -386,27 +431,30 @@ func (m *Manager) OpenWindow() error {
 	return nil
 }
 
-// Start begins an exchange and returns its nonce. With an invitation ID
-// the window need not be open.
-func (m *Manager) Start(inviteID string) ([]byte, error) {
-	m.wmu.Lock()
-	defer m.wmu.Unlock()
+// Start begins an exchange for the client at from and returns its
+// nonce, valid for Options.ExchangeTimeout and only for that address and
+// invitation. With an invitation ID the window need not be open, nor
+// setup pairing unlocked. Exchanges do not exclude each other, and Start
+// keeps and writes nothing: a stranger starting exchanges over and over
+// holds nothing the owner needs.
+//
+// Errors: *RetryError (ErrRetryLater) while from waits after failed
+// attempts, ErrLocked, ErrWindowClosed, ErrBadInvite.
+func (m *Manager) Start(inviteID string, from netip.Addr) ([]byte, error) {
 	s, now := m.cur.Load(), time.Now()
-	if m.locked(s) {
-		return nil, ErrLocked
-	}
-	if m.ex != nil && now.Before(m.ex.expires) {
-		return nil, ErrBusy
+	if wait := m.throttle.wait(from, now); wait > 0 {
+		return nil, &RetryError{After: wait}
 	}
 	if inviteID != "" {
-		if _, err := m.getInvite(inviteID, now); err != nil {
+		if _, err := m.getInvite(s, inviteID, now); err != nil {
 			return nil, err
 		}
+	} else if m.locked(s) {
+		return nil, ErrLocked
 	} else if !m.windowOpen(s, now) {
 		return nil, ErrWindowClosed
 	}
-	m.ex = &exchange{nonce: random(32), inviteID: inviteID, expires: now.Add(m.opts.ExchangeTimeout)}
-	return slices.Clone(m.ex.nonce), nil
+	return mintNonce(s.nonceKey, from, inviteID, now.Add(m.opts.ExchangeTimeout)), nil
 }
 
 // Proof is what a client sends to prove it holds the secret:
@@ -431,17 +479,37 @@ type FinishRequest struct {
 	Name     string
 	Proof    []byte
 	InviteID string
+	// From is the client's address, as for Start: a nonce works only
+	// from the address it was given to.
+	From netip.Addr
 }
 
 // Finish checks the proof and, if it holds, adds the user and returns it
-// with its credential. A failure counts against the window and the
-// device's lifetime. The exchange is used up by a Finish with its nonce,
-// whatever the outcome: one proof per nonce.
+// with its credential.
+//
+// Only a wrong proof inside a live exchange (a nonce that Start gave to
+// this address for this invitation, not expired and not used) is a
+// failure: it is counted against the window and the device's lifetime,
+// and delays the address's next attempt. A request without a live
+// exchange is refused with ErrBadNonce, counts against nothing, and
+// neither writes nor waits for a write. A nonce serves one proof.
+//
+// Errors: *FieldError (ErrBadName) for the name, *RetryError
+// (ErrRetryLater), ErrBadNonce, ErrBadInvite, ErrLocked, ErrWindowClosed,
+// ErrBadProof (joined with ErrWindowClosed or ErrLocked when this failure
+// closed the window or locked setup pairing).
 func (m *Manager) Finish(req FinishRequest) (User, string, error) {
-	if !validName(req.Name) {
-		return User{}, "", ErrBadName
+	if err := CheckName(req.Name); err != nil {
+		return User{}, "", err
 	}
-	u, token, first, err := m.finish(req)
+	now := time.Now()
+	if wait := m.throttle.wait(req.From, now); wait > 0 {
+		return User{}, "", &RetryError{After: wait}
+	}
+	if _, _, ok := checkNonce(m.cur.Load().nonceKey, req.Nonce, req.From, req.InviteID, now); !ok {
+		return User{}, "", ErrBadNonce
+	}
+	u, token, first, err := m.finish(req, now)
 	if err != nil {
 		return User{}, "", err
 	}
@@ -452,29 +520,35 @@ func (m *Manager) Finish(req FinishRequest) (User, string, error) {
 	return u, token, nil
 }
 
-// finish is Finish under wmu; first reports that the device was unpaired.
-func (m *Manager) finish(req FinishRequest) (u User, token string, first bool, err error) {
+// finish is Finish under wmu, for a request whose nonce looked live;
+// first reports that the device was unpaired.
+func (m *Manager) finish(req FinishRequest, now time.Time) (u User, token string, first bool, err error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
-	s, now, ex := m.cur.Load(), time.Now(), m.ex
-	if ex == nil || now.After(ex.expires) || subtle.ConstantTimeCompare(ex.nonce, req.Nonce) != 1 || ex.inviteID != req.InviteID {
-		return User{}, "", false, errors.Join(ErrBadNonce, m.fail(s, "unknown exchange"))
+	s := m.cur.Load()
+	// Checked again: a reset since makes a new key.
+	tag, expires, ok := checkNonce(s.nonceKey, req.Nonce, req.From, req.InviteID, now)
+	if _, used := m.used[tag]; !ok || used {
+		return User{}, "", false, ErrBadNonce
 	}
-	m.ex = nil // one proof per nonce: a replay finds nothing
 	secret, role, access := s.st.Secret, Owner, time.Duration(0)
 	if req.InviteID != "" {
-		inv, err := m.getInvite(req.InviteID, now)
+		inv, err := m.getInvite(s, req.InviteID, now)
 		if err != nil {
 			return User{}, "", false, err
 		}
 		secret, role, access = inv.Secret, inv.Role, inv.Access
+	} else if m.locked(s) {
+		return User{}, "", false, ErrLocked
 	} else if !m.windowOpen(s, now) {
 		return User{}, "", false, ErrWindowClosed
 	} else if s.hasOwner() {
 		role = Viewer
 	}
-	if !hmac.Equal(Proof(secret, m.opts.DeviceID, ex.nonce, req.Name), req.Proof) {
-		return User{}, "", false, errors.Join(ErrBadProof, m.fail(s, "wrong proof"))
+	m.used.use(tag, expires, now) // one proof per nonce: a replay finds nothing
+	if !hmac.Equal(Proof(secret, m.opts.DeviceID, req.Nonce, req.Name), req.Proof) {
+		delay := m.throttle.failed(req.From, now)
+		return User{}, "", false, errors.Join(ErrBadProof, m.fail(s, req.From, delay))
 	}
 	token = "camd1." + m.opts.DeviceID + "." + base64.RawURLEncoding.EncodeToString(random(32))
 	h := sha256.Sum256([]byte(token))
@@ -505,22 +579,11 @@ func (m *Manager) finish(req FinishRequest) (u User, token string, first bool, e
 	return *nu, token, len(s.users) == 0, nil
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 64 || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// fail counts a failed attempt in s; the caller holds wmu. It returns an
-// error that says what the failure changed, if anything, or that it
-// could not be saved (then nothing changed).
-func (m *Manager) fail(s *snapshot, why string) error {
+// fail counts a wrong proof from the address from in s; the caller holds
+// wmu. It returns an error that says what the failure changed, if
+// anything, or that it could not be saved (then nothing changed but the
+// address's delay, which is in memory).
+func (m *Manager) fail(s *snapshot, from netip.Addr, delay time.Duration) error {
 	st := s.st
 	st.WindowFailures++
 	st.LifetimeFailures++
@@ -533,10 +596,10 @@ func (m *Manager) fail(s *snapshot, why string) error {
 		result = ErrWindowClosed
 	}
 	if err := m.publish(s.with(st, nil), func(tx *bbolt.Tx) error { return putState(tx, st) }); err != nil {
-		m.log.Error("pairing: attempt failed; cannot save failure counters", "why", why, "err", err)
+		m.log.Error("pairing: wrong proof; cannot save failure counters", "from", from, "err", err)
 		return fmt.Errorf("pairing: saving failure counters: %w", err)
 	}
-	m.log.Warn("pairing: attempt failed", "why", why, "window_failures", st.WindowFailures, "lifetime_failures", st.LifetimeFailures, "result", result)
+	m.log.Warn("pairing: wrong proof", "from", from, "delay", delay, "window_failures", st.WindowFailures, "lifetime_failures", st.LifetimeFailures, "result", result)
 	return result
 }
 
@@ -567,56 +630,6 @@ func (m *Manager) Authenticate(token string) (User, error) {
 	return *u, nil
 }
 
-// InviteOptions describe an invitation.
-type InviteOptions struct {
-	Role Role
-	// Valid is how long the invitation can be used (default 24 h).
-	Valid time.Duration
-	// Access limits the invited user's access (0: until revoked).
-	Access time.Duration
-	// By is the inviting owner's user ID.
-	By string
-}
-
-// Invite makes a one-time invitation payload.
-func (m *Manager) Invite(opts InviteOptions, host netip.AddrPort) (Payload, error) {
-	if opts.Role != Viewer && opts.Role != Owner {
-		return Payload{}, fmt.Errorf("pairing: invitation role %v", opts.Role)
-	}
-	if opts.Valid <= 0 {
-		opts.Valid = 24 * time.Hour
-	}
-	secret := random(SecretSize)
-	inv := invite{Secret: secret, Role: opts.Role, Expires: time.Now().Add(opts.Valid).UTC(), By: opts.By, Access: opts.Access}
-	b, _ := json.Marshal(inv)
-	m.wmu.Lock()
-	defer m.wmu.Unlock()
-	if err := m.cat.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(storage.BucketPairing).Put([]byte(invitePrefix+InviteID(secret)), b)
-	}); err != nil {
-		return Payload{}, fmt.Errorf("pairing: saving invitation: %w", err)
-	}
-	p := Payload{Kind: Invite, Role: opts.Role, DeviceID: m.deviceID, Fingerprint: m.opts.Fingerprint, Discriminator: m.cur.Load().st.Discriminator, Host: host}
-	copy(p.Secret[:], secret)
-	return p, nil
-}
-
-// getInvite reads an invitation that is still valid at now.
-func (m *Manager) getInvite(id string, now time.Time) (invite, error) {
-	var inv invite
-	var found bool
-	m.cat.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket(storage.BucketPairing).Get([]byte(invitePrefix + id)); v != nil {
-			found = json.Unmarshal(v, &inv) == nil
-		}
-		return nil
-	})
-	if !found || !now.Before(inv.Expires) {
-		return inv, ErrBadInvite
-	}
-	return inv, nil
-}
-
 // Users lists the paired users, oldest first, without credentials.
 func (m *Manager) Users() []User {
 	var us []User
@@ -636,8 +649,8 @@ func (m *Manager) Users() []User {
 
 // Rename changes a user's name.
 func (m *Manager) Rename(id, name string) error {
-	if !validName(name) {
-		return ErrBadName
+	if err := CheckName(name); err != nil {
+		return err
 	}
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
@@ -654,8 +667,9 @@ func (m *Manager) Rename(id, name string) error {
 	return nil
 }
 
-// Revoke removes a user; its credential stops working at once. Removing
-// the last owner removes every user and reopens pairing.
+// Revoke removes a user; its credential stops working at once, and the
+// invitations it made die with it. Removing the last owner removes every
+// user and every invitation, and reopens pairing.
 func (m *Manager) Revoke(id string) error {
 	lastOwner, err := m.revoke(id)
 	if err != nil {
@@ -694,6 +708,10 @@ func (m *Manager) revoke(id string) (lastOwner bool, err error) {
 				return err
 			}
 		}
+		dead := invitationKeys(tx, func(_ string, inv *invite) bool { return lastOwner || inv.By == id })
+		if err := deleteKeys(tx, dead); err != nil {
+			return err
+		}
 		if lastOwner {
 			return putState(tx, st)
 		}
@@ -705,8 +723,8 @@ func (m *Manager) revoke(id string) (lastOwner bool, err error) {
 	return lastOwner, nil
 }
 
-// Reset forgets every user, invitation and counter and makes a new secret
-// and discriminator: part of a factory reset.
+// Reset forgets every user, invitation, counter, exchange and delay and
+// makes a new secret and discriminator: part of a factory reset.
 func (m *Manager) Reset() error {
 	if err := m.reset(); err != nil {
 		return fmt.Errorf("pairing: reset: %w", err)
@@ -719,7 +737,7 @@ func (m *Manager) reset() error {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	st := newState()
-	err := m.publish(emptySnapshot(st), func(tx *bbolt.Tx) error {
+	err := m.publish(emptySnapshot(st, random(nonceKeySize)), func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{storage.BucketUsers, storage.BucketPairing} {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
@@ -731,7 +749,8 @@ func (m *Manager) reset() error {
 		return putState(tx, st)
 	})
 	if err == nil {
-		m.ex = nil
+		clear(m.used)
+		m.throttle.reset()
 	}
 	return err
 }

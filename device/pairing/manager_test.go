@@ -32,6 +32,7 @@ func catalogAt(t testing.TB, path string) *storage.Catalog {
 type fixture struct {
 	t    *testing.T
 	path string
+	opts Options
 	cat  *storage.Catalog
 	m    *Manager
 }
@@ -40,7 +41,12 @@ func newFixture(t *testing.T) *fixture { return newFixtureIn(t, t.TempDir()) }
 
 // newFixtureIn puts the catalog in dir.
 func newFixtureIn(t *testing.T, dir string) *fixture {
-	f := &fixture{t: t, path: filepath.Join(dir, "catalog.db")}
+	return newFixtureWith(t, dir, Options{DeviceID: testDeviceID})
+}
+
+// newFixtureWith opens the manager with opts.
+func newFixtureWith(t *testing.T, dir string, opts Options) *fixture {
+	f := &fixture{t: t, path: filepath.Join(dir, "catalog.db"), opts: opts}
 	f.open()
 	t.Cleanup(func() {
 		if err := f.cat.Check(); err != nil {
@@ -54,7 +60,7 @@ func newFixtureIn(t *testing.T, dir string) *fixture {
 func (f *fixture) open() {
 	f.t.Helper()
 	f.cat = catalogAt(f.t, f.path)
-	m, err := Open(f.cat, Options{DeviceID: testDeviceID})
+	m, err := Open(f.cat, f.opts)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -67,13 +73,26 @@ func (f *fixture) restart() {
 	f.open()
 }
 
-// pair runs a whole exchange with the given secret.
+// The owner's phone, and the n-th address of a stranger's (an attacker
+// on the LAN has as many as it likes).
+var phone = netip.MustParseAddr("192.168.1.10")
+
+func stranger(n int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfd, 0xbe, 0xef, 12: byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// pair runs a whole exchange with the given secret from the phone.
 func (f *fixture) pair(secret []byte, name, invite string) (User, string, error) {
-	nonce, err := f.m.Start(invite)
+	return f.pairFrom(phone, secret, name, invite)
+}
+
+// pairFrom runs a whole exchange from the address from.
+func (f *fixture) pairFrom(from netip.Addr, secret []byte, name, invite string) (User, string, error) {
+	nonce, err := f.m.Start(invite, from)
 	if err != nil {
 		return User{}, "", err
 	}
-	return f.m.Finish(FinishRequest{Nonce: nonce, Name: name, Proof: Proof(secret, testDeviceID, nonce, name), InviteID: invite})
+	return f.m.Finish(FinishRequest{Nonce: nonce, Name: name, Proof: Proof(secret, testDeviceID, nonce, name), InviteID: invite, From: from})
 }
 
 func (f *fixture) setupSecret() []byte {
@@ -117,44 +136,66 @@ func TestFirstPairingMakesOwnerAndRotatesSecret(t *testing.T) {
 	}
 }
 
-func TestReplayedFinishIsRefusedAndCounted(t *testing.T) {
+// A replayed finish is refused and, carrying no live exchange, counts
+// against nothing (it used to count).
+func TestReplayedFinishIsRefusedNotCounted(t *testing.T) {
 	f := newFixture(t)
 	secret := f.setupSecret()
-	nonce, _ := f.m.Start("")
-	req := FinishRequest{Nonce: nonce, Name: "phone", Proof: Proof(secret, testDeviceID, nonce, "phone")}
+	nonce, _ := f.m.Start("", phone)
+	req := FinishRequest{Nonce: nonce, Name: "phone", Proof: Proof(secret, testDeviceID, nonce, "phone"), From: phone}
 	if _, _, err := f.m.Finish(req); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := f.m.Finish(req); !errors.Is(err, ErrBadNonce) {
 		t.Fatalf("replay: %v", err)
 	}
-	if w, l := f.m.Failures(); w != 1 || l != 1 {
-		t.Fatalf("failures after a replay: window %d lifetime %d", w, l)
+	if w, l := f.m.Failures(); w != 0 || l != 0 {
+		t.Fatalf("failures after a replay: window %d lifetime %d, want 0 0", w, l)
 	}
 	if n := len(f.m.Users()); n != 1 {
 		t.Fatalf("%d users after a replay", n)
 	}
 }
 
-func TestOnePairingAtATime(t *testing.T) {
+// Exchanges do not exclude each other; each nonce expires, and serves
+// only the address and invitation it was given for. None of the refusals
+// counts.
+func TestExchangesAreBoundToTheirClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
-		if _, err := f.m.Start(""); err != nil {
+		secret := f.setupSecret()
+		mine, err := f.m.Start("", phone)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.m.Start(""); !errors.Is(err, ErrBusy) {
-			t.Fatalf("second exchange: %v", err)
+		if _, err := f.m.Start("", stranger(1)); err != nil {
+			t.Fatalf("a second exchange at the same time: %v", err)
 		}
-		time.Sleep(31 * time.Second)
-		nonce, err := f.m.Start("")
-		if err != nil {
-			t.Fatalf("after the first exchange timed out: %v", err)
+		finish := func(nonce []byte, from netip.Addr, invite string) error {
+			_, _, err := f.m.Finish(FinishRequest{Nonce: nonce, Name: "x", Proof: Proof(secret, testDeviceID, nonce, "x"), InviteID: invite, From: from})
+			return err
 		}
-		// A proof that comes after the exchange expired is refused.
+		if err := finish(mine, stranger(1), ""); !errors.Is(err, ErrBadNonce) {
+			t.Fatalf("the phone's nonce from another address: %v", err)
+		}
+		if err := finish(mine, netip.MustParseAddr("::ffff:192.168.1.11"), ""); !errors.Is(err, ErrBadNonce) {
+			t.Fatalf("the phone's nonce from a neighbour: %v", err)
+		}
+		if err := finish(mine, phone, "0011223344556677"); !errors.Is(err, ErrBadNonce) {
+			t.Fatalf("the phone's setup nonce for an invitation: %v", err)
+		}
+		// A proof after the exchange expired is refused.
 		time.Sleep(31 * time.Second)
-		proof := Proof(f.setupSecret(), testDeviceID, nonce, "late")
-		if _, _, err := f.m.Finish(FinishRequest{Nonce: nonce, Name: "late", Proof: proof}); !errors.Is(err, ErrBadNonce) {
+		if err := finish(mine, phone, ""); !errors.Is(err, ErrBadNonce) {
 			t.Fatalf("finishing an expired exchange: %v", err)
+		}
+		if w, l := f.m.Failures(); w != 0 || l != 0 {
+			t.Fatalf("refusals counted: window %d lifetime %d", w, l)
+		}
+		// The same address written as IPv4-mapped IPv6 is the same client.
+		nonce, _ := f.m.Start("", phone)
+		if err := finish(nonce, netip.AddrFrom16(phone.As16()), ""); err != nil {
+			t.Fatalf("the phone, IPv4-mapped: %v", err)
 		}
 	})
 }
@@ -163,20 +204,20 @@ func TestWrongSecretCountsAndTwentyCloseTheWindow(t *testing.T) {
 	f := newFixture(t)
 	wrong := make([]byte, SecretSize)
 	for i := 1; i <= 19; i++ {
-		if _, _, err := f.pair(wrong, "mallory", ""); !errors.Is(err, ErrBadProof) || errors.Is(err, ErrWindowClosed) {
+		if _, _, err := f.pairFrom(stranger(i), wrong, "mallory", ""); !errors.Is(err, ErrBadProof) || errors.Is(err, ErrWindowClosed) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	_, _, err := f.pair(wrong, "mallory", "")
+	_, _, err := f.pairFrom(stranger(20), wrong, "mallory", "")
 	if !errors.Is(err, ErrBadProof) || !errors.Is(err, ErrWindowClosed) {
 		t.Fatalf("20th failure: %v", err)
 	}
-	if _, err := f.m.Start(""); !errors.Is(err, ErrWindowClosed) {
+	if _, err := f.m.Start("", phone); !errors.Is(err, ErrWindowClosed) {
 		t.Fatalf("after 20 failures: %v", err)
 	}
 	// The closed window and the counters survive a restart.
 	f.restart()
-	if _, err := f.m.Start(""); !errors.Is(err, ErrWindowClosed) {
+	if _, err := f.m.Start("", phone); !errors.Is(err, ErrWindowClosed) {
 		t.Fatalf("after restart: %v", err)
 	}
 	if w, l := f.m.Failures(); w != 20 || l != 20 {
@@ -198,7 +239,9 @@ func TestHundredLifetimeFailuresLockUntilReset(t *testing.T) {
 		if i%20 == 0 {
 			f.m.OpenWindow()
 		}
-		f.pair(wrong, "mallory", "")
+		if _, _, err := f.pairFrom(stranger(i), wrong, "mallory", ""); !errors.Is(err, ErrBadProof) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
 	}
 	if err := f.m.OpenWindow(); !errors.Is(err, ErrLocked) {
 		t.Fatalf("opening the window when locked: %v", err)
@@ -209,6 +252,9 @@ func TestHundredLifetimeFailuresLockUntilReset(t *testing.T) {
 	}
 	if _, _, locked := f.m.Window(); !locked {
 		t.Fatal("Window does not report the lock")
+	}
+	if _, err := f.m.Start("", phone); !errors.Is(err, ErrLocked) {
+		t.Fatalf("starting setup pairing when locked: %v", err)
 	}
 	if err := f.m.Reset(); err != nil {
 		t.Fatal(err)
@@ -231,7 +277,7 @@ func TestTimedWindowAndLaterSetupPairingIsViewer(t *testing.T) {
 			t.Fatalf("window until %v, want %v", until, want)
 		}
 		time.Sleep(16 * time.Minute)
-		if _, err := f.m.Start(""); !errors.Is(err, ErrWindowClosed) {
+		if _, err := f.m.Start("", phone); !errors.Is(err, ErrWindowClosed) {
 			t.Fatalf("16 minutes later: %v", err)
 		}
 		f.m.OpenWindow()
@@ -270,7 +316,7 @@ func TestInvitations(t *testing.T) {
 		}
 		old, _ := f.m.Invite(InviteOptions{Role: Owner, Valid: time.Minute}, netip.AddrPort{})
 		time.Sleep(2 * time.Minute)
-		if _, err := f.m.Start(InviteID(old.Secret[:])); !errors.Is(err, ErrBadInvite) {
+		if _, err := f.m.Start(InviteID(old.Secret[:]), phone); !errors.Is(err, ErrBadInvite) {
 			t.Fatalf("expired invitation: %v", err)
 		}
 		// A wrong secret for a real invitation counts as a failure.
@@ -358,6 +404,9 @@ func TestBadNames(t *testing.T) {
 				t.Errorf("name %q: %v", name, err)
 			}
 			time.Sleep(time.Minute) // let the exchange expire
+		}
+		if w, l := f.m.Failures(); w != 0 || l != 0 {
+			t.Fatalf("bad names counted: %d %d", w, l)
 		}
 	})
 }

@@ -8,13 +8,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // Settings are what the owner changes from the phone. The JSON names are
 // the keys of GET/PATCH /api/v1/settings and `camctl settings`.
 type Settings struct {
-	// Name is the camera's friendly name (1 to 63 characters).
+	// Name is the camera's friendly name (1 to 63 characters, none of
+	// them a control or format character: Unicode Cc, Cf).
 	Name string `json:"name"`
 	// TimeZone is an IANA zone ("Europe/Paris", "UTC") for the clock in
 	// the picture and the recordings' timeline.
@@ -144,16 +147,8 @@ func fields(l Limits) []field {
 	}
 	always := func(*Settings) bool { return true }
 	return []field{
-		{"name", "text of 1 to 63 characters, no control characters", func(s *Settings) bool {
-			if s.Name == "" || len(s.Name) > 63 || !utf8.ValidString(s.Name) {
-				return false
-			}
-			for _, r := range s.Name {
-				if r < 0x20 || r == 0x7f {
-					return false
-				}
-			}
-			return true
+		{"name", "text of 1 to 63 characters, no control characters (Unicode Cc) or format characters (Cf, such as bidi overrides)", func(s *Settings) bool {
+			return s.Name != "" && len(s.Name) <= 63 && utf8.ValidString(s.Name) && !strings.ContainsFunc(s.Name, controlOrFormat)
 		}},
 		{"time_zone", `an IANA time zone such as "UTC" or "Europe/Paris"`, func(s *Settings) bool {
 			if s.TimeZone == "" || s.TimeZone == "Local" {
@@ -215,14 +210,37 @@ func (s *Settings) ptr(key string) reflect.Value {
 	return reflect.Value{}
 }
 
-// value is the JSON of one setting.
+// controlOrFormat reports whether r is a control (Cc: C0, DEL, C1) or
+// format character (Cf: bidi overrides and isolates, zero-width
+// characters, tags): one that could make a name show as another, or act
+// on a terminal.
+func controlOrFormat(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }
+
+// value is the JSON of one setting, with every control or format
+// character escaped (\uXXXX), so that an error that quotes a refused
+// value carries none of them raw.
 func (s Settings) value(key string) string {
 	f := s.ptr(key)
 	if !f.IsValid() {
 		return ""
 	}
 	b, _ := json.Marshal(f.Interface())
-	return string(b)
+	if !strings.ContainsFunc(string(b), controlOrFormat) {
+		return string(b)
+	}
+	var out strings.Builder
+	for _, r := range string(b) {
+		if !controlOrFormat(r) {
+			out.WriteRune(r)
+			continue
+		}
+		// Outside a JSON string only white space, which Marshal does
+		// not emit: r is inside one.
+		for _, u := range utf16.AppendRune(nil, r) {
+			fmt.Fprintf(&out, `\u%04x`, u)
+		}
+	}
+	return out.String()
 }
 
 // set decodes one JSON value into the setting called key, refusing an

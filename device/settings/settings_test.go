@@ -155,6 +155,40 @@ func TestBadValuesNameFieldValueAndAllowed(t *testing.T) {
 	}
 }
 
+// TestNameRefusesControlAndFormatCharacters: the camera's name holds no
+// Unicode Cc or Cf character (bidi overrides, zero-width characters,
+// escapes); the error names the field, the value (as JSON, with those
+// characters escaped) and what is allowed.
+func TestNameRefusesControlAndFormatCharacters(t *testing.T) {
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	s, err := Open(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same kinds as device/pairing's test of user names: overrides
+	// and isolates, zero width, C0 and C1, a tag outside the BMP.
+	hostile := []string{"Front\u202erood", "a\u2066b\u2069", "zero\u200bwidth\ufeff", "esc\x1b[2J\x7f\u0085", "tag\U000E0041\u00ad"}
+	for _, name := range hostile {
+		body, _ := json.Marshal(map[string]string{"name": name})
+		_, err := patch(t, s, string(body))
+		var fe *FieldError
+		if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) || fe.Field != "name" || !strings.Contains(fe.Allowed, "format characters") {
+			t.Errorf("%q: %v", name, err)
+			continue
+		}
+		if strings.ContainsFunc(err.Error(), controlOrFormat) {
+			t.Errorf("%q: the error carries it raw: %q", name, err)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(fe.Value), &back); err != nil || back != name {
+			t.Errorf("%q: value %s is not its JSON (%q, %v)", name, fe.Value, back, err)
+		}
+	}
+	if _, err := patch(t, s, `{"name": "Küche 🚪 カメラ"}`); err != nil {
+		t.Fatalf("a name in other scripts: %v", err)
+	}
+}
+
 func TestPatchIsAllOrNothing(t *testing.T) {
 	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
 	s, _ := Open(c, Options{})
