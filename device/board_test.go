@@ -20,7 +20,7 @@ import (
 func withFakeButtons(d *Daemon) clockwork.FakeClock {
 	clock := clockwork.NewFakeClock()
 	d.board.clock = clock
-	d.watchInputs()
+	d.board.watchInputs()
 	return clock
 }
 
