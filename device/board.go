@@ -3,12 +3,15 @@ package device
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/board/hw"
 	"github.com/camd-project/camd/board/sim"
+	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/device/settings"
 )
 
 // boardState is the board and what runs on it.
@@ -22,34 +25,22 @@ type boardState struct {
 	events   boardEvents
 	watchdog *watchdog
 
-	wg sync.WaitGroup
+	// What the status LED shows.
+	pairing   *pairing.Manager
+	recording *recordingState
+
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// boardEvents are what the board's inputs trigger. The defaults
-// (defaultBoardEvents) open the pairing window on a short press of the
-// pair button and factory-reset on a 10 s press; the doorbell and the PIR
-// are logged until calls and motion recording use them.
+// boardEvents are what the board's inputs trigger: the daemon opens the
+// pairing window on a short press of the pair button, factory-resets on
+// a 10 s press, records the PIR's motion and logs the doorbell until
+// calls use it.
 type boardEvents struct {
 	pairPress, resetHold, ring func()
 	motion                     func(active bool)
-}
-
-func (d *Daemon) defaultBoardEvents() boardEvents {
-	return boardEvents{
-		pairPress: func() {
-			d.log.Info("board: pair button pressed: opening pairing")
-			if err := d.pairing.OpenWindow(); err != nil {
-				d.log.Warn("board: cannot open pairing", "err", err)
-			}
-			d.refreshStatus()
-		},
-		resetHold: func() {
-			d.log.Warn("board: pair button held for 10 s: factory reset")
-			d.requestReset()
-		},
-		ring:   func() { d.log.Info("board: doorbell pressed") },
-		motion: func(active bool) { d.log.Debug("board: PIR", "motion", active) },
-	}
 }
 
 // sourceBrightness is the light level taken from the picture, for a
@@ -67,62 +58,72 @@ func (s sourceBrightness) Light() (float64, error) {
 	return 0, errNoBrightness
 }
 
-// initBoard opens the board the configuration names and prepares what
+// boardOptions is what the board's behaviour needs from the rest of the
+// daemon.
+type boardOptions struct {
+	events    boardEvents
+	settings  settings.Settings // night mode and status LED at start
+	live      *liveSource       // the picture's brightness, without a light sensor
+	pairing   *pairing.Manager
+	recording *recordingState
+	watchdog  string // the watchdog device (Config.Watchdog)
+	log       *slog.Logger
+}
+
+// openBoard opens the board the configuration names and prepares what
 // runs on it: the status LED, day/night and the inputs. A button held
 // down now (through a restart) acts only once released.
-func (d *Daemon) initBoard() error {
-	bs := &d.board
-	if d.cfg.Board == "sim" {
+func openBoard(name string, o boardOptions) (*boardState, error) {
+	bs := &boardState{events: o.events, pairing: o.pairing, recording: o.recording, log: o.log}
+	if name == "sim" {
 		s, err := sim.New(sim.Options{})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		bs.sim, bs.b = s, s.Board()
 	} else {
-		p, err := board.LoadProfile(d.cfg.Board)
+		p, err := board.LoadProfile(name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if bs.b, err = hw.Open(p, hw.Options{}); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	b, s := bs.b, d.settings.store.Get()
-	d.log.Info("board: opened", "board", b.Name)
+	b, s := bs.b, o.settings
+	bs.log.Info("board: opened", "board", b.Name)
 
 	if b.StatusLED != nil {
-		bs.status = board.NewStatusLight(b.StatusLED, board.StatusLightOptions{Logger: d.log})
+		bs.status = board.NewStatusLight(b.StatusLED, board.StatusLightOptions{Logger: bs.log})
 		bs.status.SetEnabled(s.StatusLED)
-		d.refreshStatus()
-		d.pairing.OnChange(d.refreshStatus)
+		bs.refreshStatus()
 	}
 
 	if b.IRCut != nil || b.IRLED != nil {
-		opts := board.DayNightOptions{Light: b.Light, IRCut: b.IRCut, IRLED: b.IRLED, Logger: d.log}
+		opts := board.DayNightOptions{Light: b.Light, IRCut: b.IRCut, IRLED: b.IRLED, Logger: bs.log}
 		if b.Light == nil {
 			// The picture brightens under the IR LEDs: a wider band and a
 			// longer hold keep the image from switching itself back.
-			opts.Light = sourceBrightness{d.settings.live}
+			opts.Light = sourceBrightness{o.live}
 			opts.NightBelow, opts.DayAbove, opts.Hold = 0.1, 0.5, 30*time.Second
 		}
 		var err error
 		if bs.dayNight, err = board.NewDayNight(opts); err != nil {
-			return err
+			bs.b.Close()
+			return nil, err
 		}
 		bs.dayNight.SetMode(board.Mode(s.NightMode))
 	}
 
-	bs.events = d.defaultBoardEvents()
-	d.watchInputs()
-	bs.watchdog = openWatchdog(d.cfg.Watchdog, d.log)
-	return nil
+	bs.watchInputs()
+	bs.watchdog = openWatchdog(o.watchdog, bs.log)
+	return bs, nil
 }
 
 // watchInputs prepares a watcher for each input the board has. Each reads
 // its input's level now: a button held through a restart is ignored
 // until released.
-func (d *Daemon) watchInputs() {
-	bs := &d.board
+func (bs *boardState) watchInputs() {
 	b := bs.b
 	bs.watchers = nil
 	watch := func(in board.Input, opts board.WatchOptions) {
@@ -133,9 +134,12 @@ func (d *Daemon) watchInputs() {
 		bs.watchers = append(bs.watchers, board.NewWatcher(in, opts))
 	}
 	watch(b.PairButton, board.WatchOptions{
-		Hold:    board.ResetHold,
-		OnPress: func() { bs.events.pairPress() },
-		OnHold:  func() { bs.events.resetHold() },
+		Hold: board.ResetHold,
+		OnPress: func() {
+			bs.events.pairPress()
+			bs.refreshStatus()
+		},
+		OnHold: func() { bs.events.resetHold() },
 	})
 	watch(b.Doorbell, board.WatchOptions{OnDown: func() { bs.events.ring() }})
 	watch(b.PIR, board.WatchOptions{OnChange: func(a bool) { bs.events.motion(a) }})
@@ -144,26 +148,32 @@ func (d *Daemon) watchInputs() {
 // refreshStatus shows pairing's and recording's state on the status
 // LED: unpaired, pairing window open, recording, and an error when
 // pairing is locked or the card fails.
-func (d *Daemon) refreshStatus() {
-	st := d.board.status
+func (bs *boardState) refreshStatus() {
+	st := bs.status
 	if st == nil {
 		return
 	}
-	open, until, locked := d.pairing.Window()
-	recording, cardFailing := false, false
-	if rs := &d.recording; rs.rec != nil {
-		recording = rs.rec.Stats().Recording
-		cardFailing = rs.store != nil && rs.store.Paused() != nil
-	}
-	st.Set(board.Unpaired, !d.pairing.Paired())
+	open, until, locked := bs.pairing.Window()
+	recording, cardFailing := bs.recording.activity()
+	st.Set(board.Unpaired, !bs.pairing.Paired())
 	st.Set(board.Pairing, open && !until.IsZero())
 	st.Set(board.Recording, recording)
 	st.Set(board.Failure, locked || cardFailing)
 }
 
-// startBoard runs the board's behaviour until ctx ends.
-func (d *Daemon) startBoard(ctx context.Context) {
-	bs := &d.board
+// settingsChanged applies the night mode and the status LED settings.
+func (bs *boardState) settingsChanged(before, after settings.Settings) {
+	if before.NightMode != after.NightMode && bs.dayNight != nil {
+		bs.dayNight.SetMode(board.Mode(after.NightMode))
+	}
+	if before.StatusLED != after.StatusLED && bs.status != nil {
+		bs.status.SetEnabled(after.StatusLED)
+	}
+}
+
+// start runs the board's behaviour until ctx ends (or close).
+func (bs *boardState) start(ctx context.Context) {
+	ctx, bs.cancel = context.WithCancel(ctx)
 	for _, w := range bs.watchers {
 		bs.wg.Go(func() { w.Run(ctx) })
 	}
@@ -178,7 +188,7 @@ func (d *Daemon) startBoard(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					d.refreshStatus()
+					bs.refreshStatus()
 				}
 			}
 		})
@@ -191,14 +201,38 @@ func (d *Daemon) startBoard(ctx context.Context) {
 	}
 }
 
-// closeBoard waits for the board's goroutines (their context has ended),
-// then turns the outputs off and frees the pins.
-func (d *Daemon) closeBoard() {
-	d.board.wg.Wait()
-	if d.board.watchdog != nil {
-		d.board.watchdog.close()
+// close stops the board's goroutines, then turns the outputs off and
+// frees the pins.
+func (bs *boardState) close() {
+	if bs.cancel != nil {
+		bs.cancel()
 	}
-	if err := d.board.b.Close(); err != nil {
-		d.log.Warn("board: close", "err", err)
+	bs.wg.Wait()
+	if bs.watchdog != nil {
+		bs.watchdog.close()
+	}
+	if err := bs.b.Close(); err != nil {
+		bs.log.Warn("board: close", "err", err)
+	}
+}
+
+// boardEventsFor is what the daemon does on the board's inputs.
+func boardEventsFor(p *pairing.Manager, rec *recordingState, reset resetSignal, log *slog.Logger) boardEvents {
+	return boardEvents{
+		pairPress: func() {
+			log.Info("board: pair button pressed: opening pairing")
+			if err := p.OpenWindow(); err != nil {
+				log.Warn("board: cannot open pairing", "err", err)
+			}
+		},
+		resetHold: func() {
+			log.Warn("board: pair button held for 10 s: factory reset")
+			reset.request()
+		},
+		ring: func() { log.Info("board: doorbell pressed") },
+		motion: func(active bool) {
+			log.Debug("board: PIR", "motion", active)
+			rec.pir(active)
+		},
 	}
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // boardDaemon makes a daemon with only what its board uses (identity,
-// catalog, pairing, settings, the sim board), and runBoard starts the
+// catalog, pairing, settings, the sim board; no recording), and runBoard starts the
 // board's behaviour as Run does. Call both inside a synctest bubble: the
 // daemon opens no socket and runs no source, so every goroutine in the
 // bubble is the board's, and the bubble's clock moves whenever they all
@@ -26,7 +26,7 @@ import (
 func boardDaemon(t *testing.T) *Daemon {
 	t.Helper()
 	cfg := passthroughConfig(t)
-	d := &Daemon{cfg: cfg, log: slog.New(slog.DiscardHandler), reset: make(chan struct{}, 1)}
+	d := &Daemon{cfg: cfg, log: slog.New(slog.DiscardHandler), reset: make(resetSignal, 1)}
 	var err error
 	if d.id, err = LoadIdentity(cfg.Data); err != nil {
 		t.Fatal(err)
@@ -38,19 +38,25 @@ func boardDaemon(t *testing.T) *Daemon {
 	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Logger: d.log}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.initSettings(); err != nil {
+	store, err := openSettings(d.catalog, cfg, d.log)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.initBoard(); err != nil {
+	d.board, err = openBoard(cfg.Board, boardOptions{
+		events:   boardEventsFor(d.pairing, nil, d.reset, d.log),
+		settings: store.Get(), pairing: d.pairing, log: d.log,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
+	d.pairing.OnChange(d.board.refreshStatus)
 	return d
 }
 
 // runBoard runs the board's behaviour until the end of the test.
 func runBoard(t *testing.T, d *Daemon) {
 	ctx, cancel := context.WithCancel(context.Background())
-	d.startBoard(ctx)
+	d.board.start(ctx)
 	t.Cleanup(cancel) // before d.Close, which waits for the board
 	synctest.Wait()
 }
@@ -232,7 +238,7 @@ func TestStatusLEDShowsRecording(t *testing.T) {
 	// refresh here until the recorder says it records.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		d.refreshStatus()
+		d.board.refreshStatus()
 		if d.board.status.Pattern()[0] == board.PatternFor(board.Recording)[0] {
 			return
 		}

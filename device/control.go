@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/camd-project/camd/device/pairing"
 )
 
 // ControlSocket is the unix socket, in the data directory, through which
@@ -23,12 +27,12 @@ const ControlSocket = "camd.sock"
 // the caller erases the data directory (FactoryReset) and starts again.
 var ErrFactoryReset = errors.New("device: factory reset requested")
 
-// listenControl opens the control socket.
-func (d *Daemon) listenControl() (net.Listener, error) {
-	path := filepath.Join(d.cfg.Data, ControlSocket)
+// listenControl opens the control socket in the data directory.
+func listenControl(dataDir string) (net.Listener, error) {
+	path := filepath.Join(dataDir, ControlSocket)
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("device: another camd is running on %s", d.cfg.Data)
+		return nil, fmt.Errorf("device: another camd is running on %s", dataDir)
 	}
 	os.Remove(path) // a stale socket from a killed daemon
 	l, err := net.Listen("unix", path)
@@ -71,33 +75,38 @@ func allowedPeer(c *net.UnixConn) bool {
 	return err == nil && (cred.Uid == 0 || int(cred.Uid) == os.Getuid())
 }
 
-func (d *Daemon) controlHandler() http.Handler {
+// controlHandler answers the control socket: the setup payload (with
+// host in it), opening the pairing window, and a factory reset.
+func controlHandler(p *pairing.Manager, host netip.AddrPort, reset resetSignal, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /qr", func(w http.ResponseWriter, r *http.Request) {
 		// The setup payload carries the secret: it goes only to root on
 		// this device, to be shown on its terminal, screen or sticker.
-		io.WriteString(w, d.pairing.SetupPayload(d.hostHintFor()).String()+"\n")
+		io.WriteString(w, p.SetupPayload(host).String()+"\n")
 	})
 	mux.HandleFunc("POST /pair-window", func(w http.ResponseWriter, r *http.Request) {
-		if err := d.pairing.OpenWindow(); err != nil {
+		if err := p.OpenWindow(); err != nil {
 			http.Error(w, err.Error(), http.StatusLocked)
 			return
 		}
-		_, until, _ := d.pairing.Window()
+		_, until, _ := p.Window()
 		fmt.Fprintf(w, "pairing open until %s\n", until.Format(time.RFC3339))
 	})
 	mux.HandleFunc("POST /factory-reset", func(w http.ResponseWriter, r *http.Request) {
-		d.log.Warn("camd: factory reset requested through the control socket")
+		log.Warn("camd: factory reset requested through the control socket")
 		io.WriteString(w, "factory reset: erasing keys, users, settings and recordings, then restarting\n")
-		d.requestReset()
+		reset.request()
 	})
 	return mux
 }
 
-// requestReset asks Run to stop for a factory reset.
-func (d *Daemon) requestReset() {
+// resetSignal tells Run to stop for a factory reset (the control socket,
+// a long press of the pair button).
+type resetSignal chan struct{}
+
+func (r resetSignal) request() {
 	select {
-	case d.reset <- struct{}{}:
+	case r <- struct{}{}:
 	default:
 	}
 }

@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
@@ -22,30 +23,29 @@ import (
 // Version is stamped at build time with -ldflags "-X .../device.Version=...".
 var Version = "dev"
 
-// Daemon is camd's core: it builds each component in dependency order and
-// closes them in reverse.
+// Daemon is camd's core: it builds each component in dependency order
+// (init) and closes them in reverse (Close).
 type Daemon struct {
 	cfg     Config
 	log     *slog.Logger
 	id      *Identity
 	catalog *storage.Catalog
 	pairing *pairing.Manager
+	control net.Listener
 
-	discovery discoveryState
-	settings  settingsState
-	board     boardState
-	recording recordingState
+	tcp       net.Listener
+	udp       net.PacketConn
+	hub       *media.Hub
+	whep      *whep.Server
+	recording *recordingState
+	board     *boardState
+	discovery *announcer
+	settings  *settingsState
 
-	src  media.Source
-	hub  *media.Hub
-	whep *whep.Server
-	tcp  net.Listener
-	udp  net.PacketConn
-	http *http.Server
-
-	control     net.Listener
+	api         *api.API
+	http        *http.Server
 	controlHTTP *http.Server
-	reset       chan struct{}
+	reset       resetSignal
 
 	closeOnce sync.Once
 }
@@ -56,7 +56,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, reset: make(chan struct{}, 1)}
+	d := &Daemon{cfg: cfg, log: log, reset: make(resetSignal, 1)}
 	if err := d.init(); err != nil {
 		d.Close()
 		return nil, err
@@ -64,6 +64,8 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	return d, nil
 }
 
+// init builds every component, each from the ones built before it; Close
+// closes them in reverse. No component is changed once built.
 func (d *Daemon) init() error {
 	var err error
 	if d.id, err = LoadIdentity(d.cfg.Data); err != nil {
@@ -78,16 +80,23 @@ func (d *Daemon) init() error {
 	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Logger: d.log}); err != nil {
 		return err
 	}
-	if d.control, err = d.listenControl(); err != nil {
+	if d.control, err = listenControl(d.cfg.Data); err != nil {
 		return err
 	}
-	if err = d.initSettings(); err != nil {
+
+	// The owner's settings shape the configuration the rest is built
+	// from, and the source.
+	store, err := openSettings(d.catalog, d.cfg, d.log)
+	if err != nil {
 		return err
 	}
-	d.initDiscovery()
-	if d.src, err = d.newLiveSource(); err != nil {
+	build := sourceBuilder(d.cfg, d.log)
+	d.cfg = withSettings(d.cfg, store.Get())
+	live, err := buildLiveSource(build, store.Get())
+	if err != nil {
 		return err
 	}
+
 	if d.tcp, d.udp, err = listen(d.cfg.Listen, d.cfg.Live.UDPPort); err != nil {
 		return err
 	}
@@ -108,17 +117,31 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
-	d.http = &http.Server{
-		Handler:           d.handler(),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{d.id.TLS}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
-	}
-	if err := d.initRecording(); err != nil {
+	if d.recording, err = openRecording(d.cfg, d.catalog, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
-	return d.initBoard()
+	d.board, err = openBoard(d.cfg.Board, boardOptions{
+		events:   boardEventsFor(d.pairing, d.recording, d.reset, d.log),
+		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
+		watchdog: d.cfg.Watchdog, log: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
+	d.pairing.OnChange(d.board.refreshStatus)
+	d.pairing.OnChange(d.discovery.refresh)
+	d.settings = &settingsState{
+		store: store, live: live, build: build,
+		fixedVideo: d.cfg.Source == "passthrough",
+		listeners:  []func(before, after settings.Settings){d.recording.settingsChanged, d.board.settingsChanged, d.discovery.settingsChanged},
+		log:        d.log,
+	}
+
+	d.api = d.newAPI()
+	d.http = newHTTPS(d.api.Handler(), d.id.TLS, d.log)
+	d.controlHTTP = &http.Server{Handler: controlHandler(d.pairing, d.hostHintFor(), d.reset, d.log), ReadHeaderTimeout: 5 * time.Second}
+	return nil
 }
 
 // listen binds the HTTPS port and the WebRTC UDP port (the same number
@@ -152,31 +175,26 @@ func (d *Daemon) Addr() net.Addr { return d.tcp.Addr() }
 // Identity is the device's identity.
 func (d *Daemon) Identity() *Identity { return d.id }
 
+// Settings returns the settings in force.
+func (d *Daemon) Settings() settings.Settings { return d.settings.Get() }
+
 // Run serves until ctx ends, then shuts down: it stops the source, lets
 // requests in flight finish, closes every viewer's session and releases
 // the ports.
 func (d *Daemon) Run(ctx context.Context) error {
-	srcCtx, stopSource := context.WithCancel(context.Background())
+	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		media.Supervise(srcCtx, d.src, d.hub, media.SuperviseOptions{Logger: d.log})
-	}()
-	go func() {
-		defer wg.Done()
-		d.whep.Run(srcCtx)
-	}()
-	d.startRecording(srcCtx)
-	d.startBoard(srcCtx)
+	wg.Go(func() { media.Supervise(runCtx, d.settings.live, d.hub, media.SuperviseOptions{Logger: d.log}) })
+	wg.Go(func() { d.whep.Run(runCtx) })
+	d.recording.start(runCtx)
+	d.board.start(runCtx)
 
 	served := make(chan error, 1)
-	go func() { served <- d.http.ServeTLS(d.tcp, "", "") }()
-	d.controlHTTP = &http.Server{Handler: d.controlHandler(), ReadHeaderTimeout: 5 * time.Second}
-	go d.controlHTTP.Serve(d.control)
+	wg.Go(func() { served <- d.http.ServeTLS(d.tcp, "", "") })
+	wg.Go(func() { d.controlHTTP.Serve(d.control) })
 	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),
-		"source", d.src.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
-	d.startDiscovery()
+		"source", d.settings.live.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
+	d.discovery.start(d.settings.Get().Name)
 
 	var err error
 	select {
@@ -187,41 +205,47 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = fmt.Errorf("device: https: %w", err)
 	}
 	d.log.Info("camd: shutting down")
-	d.stopDiscovery()
+	d.discovery.stop()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if e := d.http.Shutdown(shutCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
 		d.log.Warn("camd: https shutdown", "err", e)
 	}
 	d.controlHTTP.Shutdown(shutCtx)
-	stopSource()
+	stop()
 	d.Close()
 	wg.Wait()
 	d.log.Info("camd: stopped")
 	return err
 }
 
-// Close releases everything New acquired. It is safe to call twice.
+// Close releases everything New acquired, in the reverse order of init.
+// It is safe to call twice.
 func (d *Daemon) Close() {
 	d.closeOnce.Do(func() {
-		d.closeRecording()
+		if d.discovery != nil {
+			d.discovery.stop()
+		}
+		if d.board != nil {
+			d.board.close()
+		}
+		if d.recording != nil {
+			d.recording.close()
+		}
 		if d.whep != nil {
 			d.whep.Close()
 		}
 		if d.hub != nil {
 			d.hub.Close()
 		}
-		if d.tcp != nil {
-			d.tcp.Close()
-		}
 		if d.udp != nil {
 			d.udp.Close()
 		}
+		if d.tcp != nil {
+			d.tcp.Close()
+		}
 		if d.control != nil {
 			d.control.Close()
-		}
-		if d.board.b != nil {
-			d.closeBoard()
 		}
 		d.catalog.Close()
 	})

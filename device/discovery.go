@@ -1,9 +1,11 @@
 package device
 
 import (
+	"log/slog"
 	"net"
 	"sync/atomic"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/discovery"
 )
@@ -12,56 +14,74 @@ import (
 // the board profile names the product.
 const discoveryModel = "generic"
 
-// discoveryState is the daemon's part in LAN discovery.
-type discoveryState struct {
-	announcer atomic.Pointer[discovery.Announcer]
+// announcer is the daemon's part in LAN discovery: it announces the
+// camera while Run serves, re-announces when the owner renames it or the
+// pairing state changes, and says goodbye when Run stops.
+type announcer struct {
+	enabled bool
+	opts    discovery.Options // all but the name, given to start
+	log     *slog.Logger
+	running atomic.Pointer[discovery.Announcer]
 }
 
-// initDiscovery follows the owner's renames: the announcer re-announces
-// under the new name.
-func (d *Daemon) initDiscovery() {
-	d.onSettings(func(before, after settings.Settings) {
-		if a := d.discovery.announcer.Load(); a != nil && before.Name != after.Name {
-			a.SetName(after.Name)
-		}
-	})
+// newAnnouncer prepares the announcements of the camera that serves
+// HTTPS on port: mDNS/DNS-SD and, unless turned off, WS-Discovery, on the
+// interfaces chosen from the listen address (none on loopback, as `make
+// run` does; the announcer logs why). The pairing state is read at every
+// announcement.
+func newAnnouncer(cfg Config, port int, deviceID string, p *pairing.Manager, log *slog.Logger) *announcer {
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	return &announcer{
+		enabled: cfg.Discovery.Enabled,
+		log:     log,
+		opts: discovery.Options{
+			Port:       port,
+			ID:         deviceID,
+			Model:      discoveryModel,
+			Firmware:   Version,
+			Status:     func() (bool, uint16) { return p.Paired(), p.Discriminator() },
+			ListenHost: host,
+			Interfaces: cfg.Discovery.Interfaces,
+			ONVIF:      cfg.Discovery.ONVIF,
+			Logger:     log,
+		},
+	}
 }
 
-// startDiscovery announces the camera on the LAN: mDNS/DNS-SD and, unless
-// turned off, WS-Discovery, on the interfaces chosen from the listen
-// address (none on loopback, as `make run` does; the announcer logs why).
-// The pairing state is read at every announcement and re-announced when
-// it changes.
-func (d *Daemon) startDiscovery() {
-	c := d.cfg.Discovery
-	if !c.Enabled {
-		d.log.Info("discovery: off (discovery.enabled is false): not announcing")
+// start announces the camera on the LAN under name.
+func (n *announcer) start(name string) {
+	if !n.enabled {
+		n.log.Info("discovery: off (discovery.enabled is false): not announcing")
 		return
 	}
-	host, _, _ := net.SplitHostPort(d.cfg.Listen)
-	a, err := discovery.Start(discovery.Options{
-		Name:       d.Settings().Name,
-		Port:       d.tcp.Addr().(*net.TCPAddr).Port,
-		ID:         d.id.ID,
-		Model:      discoveryModel,
-		Firmware:   Version,
-		Status:     func() (bool, uint16) { return d.pairing.Paired(), d.pairing.Discriminator() },
-		ListenHost: host,
-		Interfaces: c.Interfaces,
-		ONVIF:      c.ONVIF,
-		Logger:     d.log,
-	})
+	opts := n.opts
+	opts.Name = name
+	a, err := discovery.Start(opts)
 	if err != nil {
-		d.log.Warn("discovery: not started", "err", err)
+		n.log.Warn("discovery: not started", "err", err)
 		return
 	}
-	d.discovery.announcer.Store(a)
-	d.pairing.OnChange(a.Refresh)
+	n.running.Store(a)
 }
 
-// stopDiscovery says goodbye on the LAN. It is safe to call twice.
-func (d *Daemon) stopDiscovery() {
-	if a := d.discovery.announcer.Load(); a != nil {
+// settingsChanged follows the owner's renames: the announcer re-announces
+// under the new name.
+func (n *announcer) settingsChanged(before, after settings.Settings) {
+	if a := n.running.Load(); a != nil && before.Name != after.Name {
+		a.SetName(after.Name)
+	}
+}
+
+// refresh re-announces after the pairing state changed.
+func (n *announcer) refresh() {
+	if a := n.running.Load(); a != nil {
+		a.Refresh()
+	}
+}
+
+// stop says goodbye on the LAN. It is safe to call twice.
+func (n *announcer) stop() {
+	if a := n.running.Load(); a != nil {
 		a.Close()
 	}
 }

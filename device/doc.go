@@ -1,4 +1,7 @@
-// Package device is camd's core: the configuration, the device's identity,
-// the HTTPS API and the one place where every component is built, wired
-// and closed (Daemon).
+// Package device is camd's core: the configuration, the device's identity
+// and the one place where every component is built, wired and closed
+// (Daemon), with the components that are the daemon's own: the live
+// source that settings reshape, recording, the board's behaviour,
+// discovery and the control socket. The HTTPS API's handlers are in
+// device/api; Daemon builds them from these components.
 package device

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/pairing"
 )
 
@@ -63,18 +64,18 @@ func call(t testing.TB, d *Daemon, method, path, token string, body any) (int, [
 }
 
 // pairWith runs the pairing exchange over HTTPS with a secret.
-func pairWith(t testing.TB, d *Daemon, secret []byte, name, invite string) (int, Paired) {
+func pairWith(t testing.TB, d *Daemon, secret []byte, name, invite string) (int, api.Paired) {
 	t.Helper()
-	code, b := call(t, d, "POST", "/api/v1/pair/start", "", PairStart{InviteID: invite})
+	code, b := call(t, d, "POST", "/api/v1/pair/start", "", api.PairStart{InviteID: invite})
 	if code != http.StatusOK {
-		return code, Paired{}
+		return code, api.Paired{}
 	}
-	var st PairStarted
+	var st api.PairStarted
 	json.Unmarshal(b, &st)
-	code, b = call(t, d, "POST", "/api/v1/pair/finish", "", PairFinish{
+	code, b = call(t, d, "POST", "/api/v1/pair/finish", "", api.PairFinish{
 		Nonce: st.Nonce, Name: name, InviteID: invite, Proof: pairing.Proof(secret, st.DeviceID, st.Nonce, name),
 	})
-	var p Paired
+	var p api.Paired
 	json.Unmarshal(b, &p)
 	return code, p
 }
@@ -93,7 +94,7 @@ func owner(t testing.TB, d *Daemon) string {
 // viewer pairs a viewer through an invitation.
 func viewer(t testing.TB, d *Daemon, ownerToken string) string {
 	t.Helper()
-	code, b := call(t, d, "POST", "/api/v1/users/invite", ownerToken, InviteRequest{Role: pairing.Viewer})
+	code, b := call(t, d, "POST", "/api/v1/users/invite", ownerToken, api.InviteRequest{Role: pairing.Viewer})
 	if code != http.StatusOK {
 		t.Fatalf("invite: %d %s", code, b)
 	}
@@ -126,27 +127,27 @@ func TestEveryRouteNeedsACredential(t *testing.T) {
 		"POST /api/v1/pair/start": true, "POST /api/v1/pair/finish": true,
 	}
 	seen := 0
-	for _, r := range d.routes() {
-		method, pattern, _ := strings.Cut(r.pattern, " ")
+	for _, r := range d.api.Routes() {
+		method, pattern, _ := strings.Cut(r.Pattern, " ")
 		path := strings.ReplaceAll(pathParam.ReplaceAllString(pattern, "x"), "/x$", "/")
 		if strings.HasSuffix(pattern, "{$}") {
 			path = strings.TrimSuffix(pattern, "{$}")
 		}
-		if r.role == Public {
-			if !public[r.pattern] {
-				t.Errorf("%s is public but not on the list of routes allowed to be", r.pattern)
+		if r.Role == api.Public {
+			if !public[r.Pattern] {
+				t.Errorf("%s is public but not on the list of routes allowed to be", r.Pattern)
 			}
 			continue
 		}
 		seen++
 		for name, tok := range map[string]string{"no credential": "", "garbage": "nonsense", "another device": "camd1.BBBBBBBBBBBBBBBB.xyz"} {
 			if code, _ := call(t, d, method, path, tok, nil); code != http.StatusUnauthorized {
-				t.Errorf("%s with %s: %d, want 401", r.pattern, name, code)
+				t.Errorf("%s with %s: %d, want 401", r.Pattern, name, code)
 			}
 		}
-		if r.role == Owner {
+		if r.Role == api.Owner {
 			if code, _ := call(t, d, method, path, viewerToken, nil); code != http.StatusForbidden {
-				t.Errorf("%s as a viewer: %d, want 403", r.pattern, code)
+				t.Errorf("%s as a viewer: %d, want 403", r.Pattern, code)
 			}
 		}
 	}
@@ -162,13 +163,13 @@ func TestPairingOverHTTPS(t *testing.T) {
 	if code, _ := pairWith(t, d, make([]byte, 16), "mallory", ""); code != http.StatusUnauthorized {
 		t.Fatalf("wrong secret: %d", code)
 	}
-	if code, _ := call(t, d, "POST", "/api/v1/pair/start", "", PairStart{}); code != http.StatusTooManyRequests {
+	if code, _ := call(t, d, "POST", "/api/v1/pair/start", "", api.PairStart{}); code != http.StatusTooManyRequests {
 		t.Fatalf("start right after a failure: %d", code)
 	}
 	d.pairing.Reset() // clears the counters and the delays
 	// Exchanges do not exclude each other.
 	for range 2 {
-		if code, _ := call(t, d, "POST", "/api/v1/pair/start", "", PairStart{}); code != http.StatusOK {
+		if code, _ := call(t, d, "POST", "/api/v1/pair/start", "", api.PairStart{}); code != http.StatusOK {
 			t.Fatalf("start: %d", code)
 		}
 	}
@@ -178,7 +179,7 @@ func TestPairingOverHTTPS(t *testing.T) {
 		t.Fatalf("pairing: %d %+v", code, p)
 	}
 	// The window is closed now that an owner exists.
-	if code, _ := call(t, d, "POST", "/api/v1/pair/start", "", PairStart{}); code != http.StatusForbidden {
+	if code, _ := call(t, d, "POST", "/api/v1/pair/start", "", api.PairStart{}); code != http.StatusForbidden {
 		t.Fatalf("start with the window closed: %d", code)
 	}
 	code, b := call(t, d, "GET", "/api/v1/me", p.Token, nil)
@@ -221,26 +222,6 @@ func TestUserManagementOverHTTPS(t *testing.T) {
 		t.Fatalf("bad role: %d", code)
 	}
 }
-
-func BenchmarkCredentialCheck(b *testing.B) {
-	d := running(b)
-	token := owner(b, d)
-	h := d.authorize(Viewer, func(w http.ResponseWriter, r *http.Request) {})
-	req, _ := http.NewRequest("GET", "/api/v1/me", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		h.ServeHTTP(w, req)
-	}
-}
-
-type discardWriter struct{ h http.Header }
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *discardWriter) WriteHeader(int)             {}
 
 // BenchmarkPairingRoundTrip pairs over a fresh TLS connection each time
 // (start + finish), with invitations so that every round is a real

@@ -2,7 +2,8 @@ package device
 
 import (
 	"context"
-	"net/http"
+	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/playback"
 	"github.com/camd-project/camd/media/whep"
+	"github.com/camd-project/camd/storage/recordings"
 )
 
 // playbackEndGrace is how long a played-back session stays after the
@@ -17,9 +19,13 @@ import (
 // connection closes.
 const playbackEndGrace = time.Second
 
+// errShuttingDown refuses a playback while the recordings close.
+var errShuttingDown = errors.New("recordings: shutting down")
+
 // playbacks are the recordings being played to WebRTC viewers. Each is one
 // goroutine that owns its export and its hub.
 type playbacks struct {
+	log    *slog.Logger
 	mu     sync.Mutex
 	ctx    context.Context // cancelled when the recordings close
 	cancel context.CancelFunc
@@ -27,36 +33,27 @@ type playbacks struct {
 	active atomic.Int32
 }
 
-// context returns the playbacks' context, made on first use.
-func (ps *playbacks) context() context.Context {
-	if ps.ctx == nil {
-		ps.ctx, ps.cancel = context.WithCancel(context.Background())
-	}
-	return ps.ctx
+func newPlaybacks(log *slog.Logger) *playbacks {
+	ps := &playbacks{log: log}
+	ps.ctx, ps.cancel = context.WithCancel(context.Background())
+	return ps
 }
 
-// handlePlayback answers a WHEP offer (RFC 9725, as POST /api/v1/whep)
-// with a session that plays the recordings of ?from&to in real time from
-// the keyframe at or before from; PATCH and DELETE go to
-// /api/v1/recordings/whep/{id}. The session ends a second after the
-// recording does.
-func (d *Daemon) handlePlayback(w http.ResponseWriter, r *http.Request) {
-	x := d.openExport(w, r)
-	if x == nil {
-		return
-	}
-	ps := &d.recording.playbacks
+// Play prepares the playback of x, which it owns from now on, for a WHEP
+// session (api.Recordings): the recording plays into the feed's hub in
+// real time once the viewer is connected, from the keyframe at or before
+// the range's start, and the session ends a second after the recording
+// does.
+func (ps *playbacks) Play(x *recordings.Export) (whep.Feed, error) {
 	ps.mu.Lock()
-	parent := ps.context()
-	if parent.Err() != nil {
+	if ps.ctx.Err() != nil {
 		ps.mu.Unlock()
 		x.Close()
-		jsonError(w, http.StatusServiceUnavailable, "recordings: shutting down")
-		return
+		return whep.Feed{}, errShuttingDown
 	}
 	ps.wg.Add(1)
 	ps.mu.Unlock()
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancel(ps.ctx)
 	hub := media.NewHub(media.HubOptions{})
 	connected := make(chan struct{})
 	ps.active.Add(1)
@@ -72,28 +69,26 @@ func (d *Daemon) handlePlayback(w http.ResponseWriter, r *http.Request) {
 		}
 		st, err := playback.Play(ctx, x, hub, playback.Options{})
 		if err != nil {
-			d.log.Warn("camd: playback failed", "err", err)
+			ps.log.Warn("camd: playback failed", "err", err)
 		} else {
-			d.log.Debug("camd: playback done", "video_frames", st.Video, "audio_packets", st.Audio, "duration", st.Duration)
+			ps.log.Debug("camd: playback done", "video_frames", st.Video, "audio_packets", st.Audio, "duration", st.Duration)
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(playbackEndGrace):
 		}
 	}()
-	d.whep.HandleFeedOffer(w, r, whep.Feed{
+	return whep.Feed{
 		Hub:     hub,
 		Start:   func() { close(connected) },
 		Stopped: cancel,
-	})
+	}, nil
 }
 
-// closePlaybacks stops every playback and waits until none reads the
-// recordings.
-func (d *Daemon) closePlaybacks() {
-	ps := &d.recording.playbacks
+// close stops every playback and waits until none reads the recordings.
+// It is safe to call twice.
+func (ps *playbacks) close() {
 	ps.mu.Lock()
-	ps.context()
 	ps.cancel()
 	ps.mu.Unlock()
 	ps.wg.Wait()

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"io/fs"
-	"net/http"
+	"log/slog"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/camd-project/camd/media/motion"
 	"github.com/camd-project/camd/media/recorder"
 	"github.com/camd-project/camd/media/snapshot"
+	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/storage/recordings"
 	"github.com/camd-project/camd/storage/snapshots"
@@ -79,11 +78,13 @@ type recordingState struct {
 	rec      *recorder.Recorder
 	detector *motion.Detector
 	grab     *snapshot.Grabber
-	stills   *snapshot.Command // nil unless passthrough.snapshot_command is set
-	snaps    *snapshots.Store  // nil if snapshots.db cannot be opened
+	stills   *stills
+	snaps    *snapshots.Store // nil if snapshots.db cannot be opened
 	events   *eventlog.Log
 	// playbacks are recordings played to WebRTC viewers.
-	playbacks playbacks
+	playbacks *playbacks
+	live      *liveSource // whose raw pictures motion and snapshots take
+	log       *slog.Logger
 
 	tasks  chan func() // catalog writes, in order, off the media path
 	cancel context.CancelFunc
@@ -96,45 +97,51 @@ type recordingState struct {
 // stream is the recording stream number of the camera's own video.
 const stream = 1
 
-// initRecording opens the recordings and prepares the recorder. Trouble
-// with the card never stops camd: recording pauses with an event.
-func (d *Daemon) initRecording() error {
-	rs := &d.recording
-	rc := d.cfg.Recording
+// openRecording opens the recordings and prepares the recorder, which
+// records what hub carries. Trouble with the card never stops camd:
+// recording pauses with an event.
+func openRecording(cfg Config, cat *storage.Catalog, hub *media.Hub, live *liveSource, s settings.Settings, log *slog.Logger) (*recordingState, error) {
+	rc := cfg.Recording
 	dir := rc.Path
 	if dir == "" {
-		dir = filepath.Join(d.cfg.Data, "recordings")
+		dir = filepath.Join(cfg.Data, "recordings")
 	}
 	quota, _ := recordings.ParseQuota(rc.Quota)
 	volSize, _ := recordings.ParseSize(rc.VolumeSize)
-	rs.events = eventlog.New(d.catalog, eventlog.Options{})
-	rs.tasks = make(chan func(), 64)
-	rs.spans = map[uint64]uint64{}
+	rs := &recordingState{
+		events:    eventlog.New(cat, eventlog.Options{}),
+		playbacks: newPlaybacks(log),
+		live:      live,
+		log:       log,
+		tasks:     make(chan func(), 64),
+		spans:     map[uint64]uint64{},
+	}
 	var err error
-	rs.store, err = recordings.Open(d.catalog, recordings.Options{
-		Dir: dir, VolumeSize: volSize, Quota: quota, Logger: d.log,
+	rs.store, err = recordings.Open(cat, recordings.Options{
+		Dir: dir, VolumeSize: volSize, Quota: quota, Logger: log,
 		Notify: func(e recordings.Event) {
-			d.later(func() { rs.events.Add(eventlog.Event{Kind: e.Kind, Message: e.Message, Data: e.Data}) })
+			rs.later(func() { rs.events.Add(eventlog.Event{Kind: e.Kind, Message: e.Message, Data: e.Data}) })
 		},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if rs.snaps, err = snapshots.Open(filepath.Join(d.cfg.Data, "snapshots.db"), snapshots.Options{}); err != nil {
-		d.log.Warn("camd: saved snapshots unavailable", "err", err)
+	if rs.snaps, err = snapshots.Open(filepath.Join(cfg.Data, "snapshots.db"), snapshots.Options{}); err != nil {
+		log.Warn("camd: saved snapshots unavailable", "err", err)
+		rs.snaps = nil
 	} else if rs.snaps.Quarantined != "" {
-		d.log.Warn("camd: snapshots file was damaged; moved aside", "moved_to", rs.snaps.Quarantined)
+		log.Warn("camd: snapshots file was damaged; moved aside", "moved_to", rs.snaps.Quarantined)
 	}
-	s := d.settings.store.Get()
-	rs.rec = recorder.New(d.hub, rs.store, recorder.Options{
+	rs.rec = recorder.New(hub, rs.store, recorder.Options{
 		Stream: stream, Mode: recorder.Mode(s.RecordingMode),
 		PreRoll: rc.PreRoll, PostRoll: rc.PostRoll,
-		OnSpan: d.onMotionSpan, Logger: d.log,
+		OnSpan: rs.onMotionSpan, Logger: log,
 	})
 	rs.grab = &snapshot.Grabber{}
-	if argv := d.cfg.Passthrough.SnapshotCommand; len(argv) > 0 {
-		rs.stills = &snapshot.Command{Argv: argv, Keyframe: func() ([]byte, time.Time) {
-			if k := d.hub.LastKeyframe(); k != nil {
+	rs.stills = &stills{grab: rs.grab}
+	if argv := cfg.Passthrough.SnapshotCommand; len(argv) > 0 {
+		rs.stills.cmd = &snapshot.Command{Argv: argv, Keyframe: func() ([]byte, time.Time) {
+			if k := hub.LastKeyframe(); k != nil {
 				return k.Data, k.Captured
 			}
 			return nil, time.Time{}
@@ -147,19 +154,41 @@ func (d *Daemon) initRecording() error {
 	rs.detector, err = motion.New(motion.Options{Sensitivity: s.MotionSensitivity, Regions: regions,
 		OnChange: func(active bool, at time.Time) { rs.rec.SetMotion("picture", active, at) }})
 	if err != nil {
-		return err
+		rs.close()
+		return nil, err
 	}
-	d.attachRaw()
-	d.onSettings(func(before, after settings.Settings) {
-		if before.RecordingMode != after.RecordingMode {
-			rs.rec.SetMode(recorder.Mode(after.RecordingMode))
-		}
-		if before.MotionSensitivity != after.MotionSensitivity {
-			rs.detector.SetSensitivity(after.MotionSensitivity)
-		}
-		d.attachRaw() // a rebuilt source starts without it
-	})
-	return nil
+	rs.attachRaw()
+	return rs, nil
+}
+
+// settingsChanged follows the recording mode and the motion sensitivity,
+// and hands the raw pictures of a rebuilt source to snapshots and motion
+// detection.
+func (rs *recordingState) settingsChanged(before, after settings.Settings) {
+	if before.RecordingMode != after.RecordingMode {
+		rs.rec.SetMode(recorder.Mode(after.RecordingMode))
+	}
+	if before.MotionSensitivity != after.MotionSensitivity {
+		rs.detector.SetSensitivity(after.MotionSensitivity)
+	}
+	rs.attachRaw() // a rebuilt source starts without it
+}
+
+// pir is motion from the board's PIR sensor.
+func (rs *recordingState) pir(active bool) {
+	if rs == nil {
+		return // a daemon built without recording (tests of the board)
+	}
+	rs.rec.SetMotion("pir", active, time.Now())
+}
+
+// activity reports whether the camera records now and whether the card
+// fails, for the status LED.
+func (rs *recordingState) activity() (recording, cardFailing bool) {
+	if rs == nil {
+		return false, false
+	}
+	return rs.rec.Stats().Recording, rs.store.Paused() != nil
 }
 
 // rawSetter is a source that shows its raw pictures (synthetic, capture).
@@ -167,17 +196,13 @@ type rawSetter interface{ SetRaw(media.RawFunc) }
 
 // attachRaw hands the raw pictures of the current source to snapshots and
 // motion detection.
-func (d *Daemon) attachRaw() {
-	if d.settings.live == nil {
-		return
-	}
-	if s, ok := d.settings.live.current().(rawSetter); ok {
-		s.SetRaw(d.rawPicture)
+func (rs *recordingState) attachRaw() {
+	if s, ok := rs.live.current().(rawSetter); ok {
+		s.SetRaw(rs.rawPicture)
 	}
 }
 
-func (d *Daemon) rawPicture(pic *image.YCbCr, at time.Time) {
-	rs := &d.recording
+func (rs *recordingState) rawPicture(pic *image.YCbCr, at time.Time) {
 	rs.grab.Offer(pic, at)
 	if rs.rec.Mode() != recorder.Off {
 		rs.detector.Offer(pic, at)
@@ -186,25 +211,24 @@ func (d *Daemon) rawPicture(pic *image.YCbCr, at time.Time) {
 
 // later runs f on the recording's task goroutine: catalog writes wait
 // there, in order, instead of on the media path.
-func (d *Daemon) later(f func()) {
+func (rs *recordingState) later(f func()) {
 	select {
-	case d.recording.tasks <- f:
+	case rs.tasks <- f:
 	default:
-		d.log.Warn("camd: event log behind; an event was dropped")
+		rs.log.Warn("camd: event log behind; an event was dropped")
 	}
 }
 
 // onMotionSpan records a motion span as an event with a snapshot taken
 // when it starts.
-func (d *Daemon) onMotionSpan(sp recorder.Span) {
-	rs := &d.recording
+func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 	if sp.End.IsZero() {
-		d.log.Info("camd: motion", "cause", sp.Cause)
-		d.later(func() {
+		rs.log.Info("camd: motion", "cause", sp.Cause)
+		rs.later(func() {
 			data := map[string]string{"cause": sp.Cause}
-			if taker := rs.stillTaker(); taker != nil && rs.snaps != nil {
+			if rs.stills.Available() && rs.snaps != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				jpg, at, err := taker.JPEG(ctx, 0)
+				jpg, at, err := rs.stills.JPEG(ctx, 0)
 				cancel()
 				if err == nil {
 					if snap, err := rs.snaps.Save(jpg, at, "motion"); err == nil {
@@ -221,7 +245,7 @@ func (d *Daemon) onMotionSpan(sp recorder.Span) {
 		})
 		return
 	}
-	d.later(func() {
+	rs.later(func() {
 		rs.mu.Lock()
 		id, ok := rs.spans[sp.ID]
 		delete(rs.spans, sp.ID)
@@ -232,13 +256,9 @@ func (d *Daemon) onMotionSpan(sp recorder.Span) {
 	})
 }
 
-// startRecording runs the recorder and the event writer until ctx ends
-// (or closeRecording). The board's PIR input triggers motion.
-func (d *Daemon) startRecording(ctx context.Context) {
-	rs := &d.recording
-	if rs.rec == nil {
-		return
-	}
+// start runs the recorder and the event writer until ctx ends (or
+// close).
+func (rs *recordingState) start(ctx context.Context) {
 	ctx, rs.cancel = context.WithCancel(ctx)
 	rs.wg.Go(func() { rs.rec.Run(ctx) })
 	rs.wg.Go(func() {
@@ -258,401 +278,44 @@ func (d *Daemon) startRecording(ctx context.Context) {
 			}
 		}
 	})
-	if d.board.b != nil {
-		prev := d.board.events.motion
-		d.board.events.motion = func(active bool) {
-			if prev != nil {
-				prev(active)
-			}
-			rs.rec.SetMotion("pir", active, time.Now())
-		}
-	}
 }
 
-// closeRecording stops the recorder, letting it store what it holds, and
-// closes the files. It is safe to call twice.
-func (d *Daemon) closeRecording() {
-	rs := &d.recording
-	d.closePlaybacks()
+// close stops the recorder, letting it store what it holds, and closes
+// the files. It is safe to call twice.
+func (rs *recordingState) close() {
+	rs.playbacks.close()
 	if rs.cancel != nil {
 		rs.cancel()
 	}
 	rs.wg.Wait()
-	if rs.store != nil {
-		rs.store.Close()
-	}
+	rs.store.Close()
 	if rs.snaps != nil {
 		rs.snaps.Close()
 	}
 }
 
-func (d *Daemon) recordingRoutes() []route {
-	web, _ := fs.Sub(webFiles, "web")
-	static := http.FileServerFS(web)
-	return []route{
-		{"GET /recordings.js", Public, static.ServeHTTP},
-		{"GET /api/v1/recordings", Viewer, d.handleTimeline},
-		{"GET /api/v1/recordings/export", Viewer, d.handleExport},
-		{"POST /api/v1/recordings/whep", Viewer, d.handlePlayback},
-		{"PATCH /api/v1/recordings/whep/{id}", Viewer, d.whep.HandlePatch},
-		{"DELETE /api/v1/recordings/whep/{id}", Viewer, d.whep.HandleDelete},
-		{"GET /api/v1/recordings/status", Viewer, d.handleRecordingStatus},
-		{"DELETE /api/v1/recordings", Owner, d.handleDeleteRecordings},
-		{"POST /api/v1/motion", Owner, d.handleMotionTrigger},
-		{"GET /api/v1/snapshot", Viewer, d.handleSnapshot},
-		{"GET /api/v1/snapshots", Viewer, d.handleListSnapshots},
-		{"POST /api/v1/snapshots", Viewer, d.handleSaveSnapshot},
-		{"GET /api/v1/snapshots/{id}", Viewer, d.handleGetSnapshot},
-		{"DELETE /api/v1/snapshots/{id}", Owner, d.handleDeleteSnapshot},
-		{"GET /api/v1/events", Viewer, d.handleEvents},
-	}
+// stills takes snapshots: from the raw pictures when the source shows
+// them, else with the snapshot command.
+type stills struct {
+	grab *snapshot.Grabber
+	cmd  *snapshot.Command // nil unless passthrough.snapshot_command is set
 }
 
-// parseTime reads a time given to the API: RFC 3339, "now", a
-// duration relative to now ("-60s", "-2h30m", "+5m"), or Unix seconds.
-func parseTime(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
+// Raw reports whether the source shows its raw pictures.
+func (s *stills) Raw() bool { return s.grab.Offered() > 0 }
+
+// Available reports whether a snapshot can be taken.
+func (s *stills) Available() bool { return s.Raw() || s.cmd != nil }
+
+var errNoStills = errors.New("device: no raw pictures and no snapshot command")
+
+// JPEG takes a snapshot of the current picture.
+func (s *stills) JPEG(ctx context.Context, quality int) ([]byte, time.Time, error) {
 	switch {
-	case s == "" || s == "now":
-		return now, nil
-	case s[0] == '-' || s[0] == '+':
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("time %q: %v", s, err)
-		}
-		return now.Add(d), nil
+	case s.Raw():
+		return s.grab.JPEG(ctx, quality)
+	case s.cmd != nil:
+		return s.cmd.JPEG(ctx, quality)
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if secs, err := strconv.ParseFloat(s, 64); err == nil && secs >= 0 && secs < 1e11 {
-		return time.Unix(0, int64(secs*1e9)), nil
-	}
-	return time.Time{}, fmt.Errorf("time %q is not RFC 3339 (2025-06-01T08:00:00Z), now, a relative duration (-60s) or Unix seconds", s)
-}
-
-// rangeParams reads from and to (defaults: the last hour).
-func rangeParams(r *http.Request) (from, to time.Time, err error) {
-	now := time.Now()
-	q := r.URL.Query()
-	f, t := q.Get("from"), q.Get("to")
-	if f == "" {
-		f = "-1h"
-	}
-	if from, err = parseTime(f, now); err != nil {
-		return
-	}
-	to, err = parseTime(t, now)
-	return
-}
-
-func (d *Daemon) recordingReady(w http.ResponseWriter) bool {
-	if d.recording.store == nil {
-		jsonError(w, http.StatusServiceUnavailable, "recordings: not available")
-		return false
-	}
-	return true
-}
-
-// rangeError maps the store's errors to HTTP answers.
-func rangeError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, recordings.ErrRange), errors.Is(err, recordings.ErrTooLong):
-		jsonError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, recordings.ErrNoRecording):
-		jsonError(w, http.StatusNotFound, err.Error())
-	default:
-		jsonError(w, http.StatusInternalServerError, err.Error())
-	}
-}
-
-// TimelineAnswer is the answer of GET /api/v1/recordings.
-type TimelineAnswer struct {
-	From     time.Time          `json:"from"`
-	To       time.Time          `json:"to"`
-	Spans    []recordings.Span  `json:"spans"`
-	Gaps     []recordings.Span  `json:"gaps"`
-	Recorded float64            `json:"recorded_s"`
-	Status   recordingStatusOut `json:"status"`
-}
-
-func (d *Daemon) handleTimeline(w http.ResponseWriter, r *http.Request) {
-	if !d.recordingReady(w) {
-		return
-	}
-	from, to, err := rangeParams(r)
-	if err != nil {
-		jsonError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	tl, err := d.recording.store.Timeline(stream, from, to)
-	if err != nil {
-		rangeError(w, err)
-		return
-	}
-	writeJSON(w, TimelineAnswer{From: tl.From, To: tl.To, Spans: tl.Spans, Gaps: tl.Gaps,
-		Recorded: tl.Recorded.Seconds(), Status: d.recordingStatus()})
-}
-
-// openExport opens the recordings of the request's ?from&to and sets the
-// X-Camd-Start and X-Camd-End headers; on failure it answers and returns
-// nil.
-func (d *Daemon) openExport(w http.ResponseWriter, r *http.Request) *recordings.Export {
-	if !d.recordingReady(w) {
-		return nil
-	}
-	from, to, err := rangeParams(r)
-	if err != nil {
-		jsonError(w, http.StatusBadRequest, err.Error())
-		return nil
-	}
-	x, err := d.recording.store.Export(stream, from, to)
-	if err != nil {
-		rangeError(w, err)
-		return nil
-	}
-	w.Header().Set("X-Camd-Start", x.Start.UTC().Format(time.RFC3339Nano))
-	w.Header().Set("X-Camd-End", x.End.UTC().Format(time.RFC3339Nano))
-	return x
-}
-
-// handleExport serves a range as one MP4 file, with range requests.
-func (d *Daemon) handleExport(w http.ResponseWriter, r *http.Request) {
-	x := d.openExport(w, r)
-	if x == nil {
-		return
-	}
-	defer x.Close()
-	h := w.Header()
-	h.Set("Content-Type", "video/mp4")
-	if x.Truncated {
-		h.Set("X-Camd-Truncated", "tracks changed; the file ends there")
-	}
-	// The same range of the same recordings is the same bytes: a client
-	// resumes an interrupted download with If-Range.
-	h.Set("ETag", fmt.Sprintf(`"%x-%x-%x"`, x.Start.UnixNano(), x.End.UnixNano(), x.Size()))
-	name := "camd-" + x.Start.UTC().Format("20060102T150405Z") + ".mp4"
-	if r.URL.Query().Get("download") != "" {
-		h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	}
-	http.ServeContent(w, r, name, x.End, x)
-}
-
-type recordingStatusOut struct {
-	recordings.Stats
-	Recorder recorder.Stats `json:"recorder"`
-	Motion   motion.Stats   `json:"motion"`
-	Dir      string         `json:"dir"`
-	Raw      bool           `json:"raw_pictures"`
-	// Snapshots: snapshots can be taken (raw pictures or a command).
-	Snapshots bool `json:"snapshots"`
-}
-
-func (d *Daemon) recordingStatus() recordingStatusOut {
-	rs := &d.recording
-	return recordingStatusOut{Stats: rs.store.Stats(), Recorder: rs.rec.Stats(), Motion: rs.detector.Stats(),
-		Raw: rs.grab.Offered() > 0, Snapshots: rs.stillTaker() != nil}
-}
-
-func (d *Daemon) handleRecordingStatus(w http.ResponseWriter, _ *http.Request) {
-	if !d.recordingReady(w) {
-		return
-	}
-	writeJSON(w, d.recordingStatus())
-}
-
-// handleDeleteRecordings deletes the volumes whose recordings all end
-// before ?before= (whole volumes only), or every recording with ?all=1.
-func (d *Daemon) handleDeleteRecordings(w http.ResponseWriter, r *http.Request) {
-	if !d.recordingReady(w) {
-		return
-	}
-	var before time.Time
-	switch q := r.URL.Query(); {
-	case q.Get("all") == "1":
-	case q.Get("before") != "":
-		t, err := parseTime(q.Get("before"), time.Now())
-		if err != nil {
-			jsonError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		before = t
-	default:
-		jsonError(w, http.StatusBadRequest, "recordings: give ?before=TIME (whole volumes that end before it) or ?all=1")
-		return
-	}
-	n, err := d.recording.store.Delete(before)
-	if err != nil {
-		jsonError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, map[string]int{"volumes_deleted": n})
-}
-
-// MotionTrigger is the body of POST /api/v1/motion: motion from outside
-// the picture (a PIR sensor wired elsewhere, an alarm panel) that lasts
-// Seconds (default 1).
-type MotionTrigger struct {
-	Cause   string  `json:"cause,omitempty"`
-	Seconds float64 `json:"seconds,omitempty"`
-}
-
-func (d *Daemon) handleMotionTrigger(w http.ResponseWriter, r *http.Request) {
-	if !d.recordingReady(w) {
-		return
-	}
-	var t MotionTrigger
-	if !decode(w, r, &t) {
-		return
-	}
-	if t.Seconds == 0 {
-		t.Seconds = 1
-	}
-	if t.Seconds < 0 || t.Seconds > 3600 {
-		jsonError(w, http.StatusBadRequest, "motion: seconds must be within 0 to 3600")
-		return
-	}
-	if t.Cause == "" {
-		t.Cause = "api"
-	}
-	if len(t.Cause) > 32 {
-		jsonError(w, http.StatusBadRequest, "motion: cause longer than 32 characters")
-		return
-	}
-	d.recording.rec.Trigger(t.Cause, time.Duration(t.Seconds*float64(time.Second)))
-	writeJSON(w, d.recording.rec.Stats())
-}
-
-// stillTaker is what takes snapshots: the raw pictures when the source
-// shows them, else the snapshot command, else nil.
-func (rs *recordingState) stillTaker() interface {
-	JPEG(context.Context, int) ([]byte, time.Time, error)
-} {
-	switch {
-	case rs.grab != nil && rs.grab.Offered() > 0:
-		return rs.grab
-	case rs.stills != nil:
-		return rs.stills
-	}
-	return nil
-}
-
-// snapshot takes a JPEG of the current picture.
-func (d *Daemon) snapshot(r *http.Request) ([]byte, time.Time, int, error) {
-	taker := d.recording.stillTaker()
-	if taker == nil {
-		return nil, time.Time{}, http.StatusNotImplemented,
-			errors.New("snapshot: this source gives no raw pictures (a passthrough stream is encoded by the camera's hardware) and passthrough.snapshot_command is not set")
-	}
-	q, _ := strconv.Atoi(r.URL.Query().Get("quality"))
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	jpg, at, err := taker.JPEG(ctx, q)
-	if err != nil {
-		d.log.Warn("camd: snapshot failed", "err", err)
-		return nil, time.Time{}, http.StatusServiceUnavailable, err
-	}
-	return jpg, at, 0, nil
-}
-
-func (d *Daemon) handleSnapshot(w http.ResponseWriter, r *http.Request) {
-	jpg, at, code, err := d.snapshot(r)
-	if err != nil {
-		jsonError(w, code, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("X-Camd-Captured", at.UTC().Format(time.RFC3339Nano))
-	w.Write(jpg)
-}
-
-func (d *Daemon) handleSaveSnapshot(w http.ResponseWriter, r *http.Request) {
-	if d.recording.snaps == nil {
-		jsonError(w, http.StatusServiceUnavailable, "snapshots: the snapshot file cannot be opened")
-		return
-	}
-	jpg, at, code, err := d.snapshot(r)
-	if err != nil {
-		jsonError(w, code, err.Error())
-		return
-	}
-	snap, err := d.recording.snaps.Save(jpg, at, "manual")
-	if err != nil {
-		jsonError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	w.Header().Set("Location", "/api/v1/snapshots/"+snap.ID)
-	w.WriteHeader(http.StatusCreated)
-	writeJSON(w, snap)
-}
-
-func (d *Daemon) handleListSnapshots(w http.ResponseWriter, _ *http.Request) {
-	if d.recording.snaps == nil {
-		writeJSON(w, []snapshots.Snapshot{})
-		return
-	}
-	list, err := d.recording.snaps.List()
-	if err != nil {
-		jsonError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, list)
-}
-
-func (d *Daemon) handleGetSnapshot(w http.ResponseWriter, r *http.Request) {
-	if d.recording.snaps == nil {
-		jsonError(w, http.StatusNotFound, "snapshots: none")
-		return
-	}
-	jpg, snap, err := d.recording.snaps.Get(r.PathValue("id"))
-	if err != nil {
-		jsonError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("X-Camd-Captured", snap.Time.UTC().Format(time.RFC3339Nano))
-	w.Write(jpg)
-}
-
-func (d *Daemon) handleDeleteSnapshot(w http.ResponseWriter, r *http.Request) {
-	if d.recording.snaps == nil {
-		jsonError(w, http.StatusNotFound, "snapshots: none")
-		return
-	}
-	if err := d.recording.snaps.Delete(r.PathValue("id")); err != nil {
-		jsonError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// handleEvents lists the event log (?from, ?to, ?kind, ?limit), newest
-// first.
-func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
-	if d.recording.events == nil {
-		jsonError(w, http.StatusServiceUnavailable, "events: not available")
-		return
-	}
-	q := r.URL.Query()
-	var from, to time.Time
-	var err error
-	if s := q.Get("from"); s != "" {
-		if from, err = parseTime(s, time.Now()); err != nil {
-			jsonError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
-	if s := q.Get("to"); s != "" {
-		if to, err = parseTime(s, time.Now()); err != nil {
-			jsonError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	list, err := d.recording.events.List(from, to, q.Get("kind"), min(max(limit, 0), 1000))
-	if err != nil {
-		jsonError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, list)
+	return nil, time.Time{}, errNoStills
 }

@@ -2,17 +2,16 @@ package device
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"image/jpeg"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -54,31 +53,17 @@ func TestBadRecordingConfig(t *testing.T) {
 	}
 }
 
-func TestParseTime(t *testing.T) {
-	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"now":                  now,
-		"":                     now,
-		"-60s":                 now.Add(-time.Minute),
-		"+1h30m":               now.Add(90 * time.Minute),
-		"2025-06-01T08:00:00Z": time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC),
-		"1748764800":           time.Unix(1748764800, 0),
-	} {
-		got, err := parseTime(in, now)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"yesterday", "-5 minutes", "2025-13-01T00:00:00Z"} {
-		if _, err := parseTime(bad, now); err == nil {
-			t.Errorf("parseTime(%q) accepted", bad)
-		}
-	}
+// recordingDaemon runs camd on recordingConfig, recording continuously;
+// tweaks change the config first.
+func recordingDaemon(t *testing.T, tweaks ...func(*Config)) (*Daemon, string) {
+	t.Helper()
+	d, _ := runningAt(t, recordingConfig(t, tweaks...))
+	return d, owner(t, d)
 }
 
-// recordingDaemon runs camd on a passthrough file with a keyframe every
-// second, recording continuously; tweaks change the config first.
-func recordingDaemon(t *testing.T, tweaks ...func(*Config)) (*Daemon, string) {
+// recordingConfig is camd on a passthrough file with a keyframe every
+// second.
+func recordingConfig(t *testing.T, tweaks ...func(*Config)) Config {
 	t.Helper()
 	file := h264test.Encode(t, t.TempDir(), h264test.Stream{Rate: 30, GOP: 30, Frames: 300, Bitrate: 500_000})
 	cfg := Defaults()
@@ -90,15 +75,7 @@ func recordingDaemon(t *testing.T, tweaks ...func(*Config)) (*Daemon, string) {
 	for _, f := range tweaks {
 		f(&cfg)
 	}
-	d, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return d, owner(t, d)
+	return cfg
 }
 
 // get makes an authorized GET with extra headers.
@@ -116,12 +93,12 @@ func get(t *testing.T, d *Daemon, path, token string, hdr map[string]string) *ht
 	return resp
 }
 
-func waitRecorded(t *testing.T, d *Daemon, token string, secs float64) TimelineAnswer {
+func waitRecorded(t *testing.T, d *Daemon, token string, secs float64) api.TimelineAnswer {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		code, b := call(t, d, "GET", "/api/v1/recordings?from=-10m", token, nil)
-		var tl TimelineAnswer
+		var tl api.TimelineAnswer
 		json.Unmarshal(b, &tl)
 		if code == http.StatusOK && tl.Recorded >= secs {
 			return tl
@@ -224,7 +201,7 @@ func TestPassthroughSnapshotsThroughACommand(t *testing.T) {
 		t.Fatalf("captured %q: not the newest keyframe", resp.Header.Get("X-Camd-Captured"))
 	}
 	_, b := call(t, d, "GET", "/api/v1/recordings/status", token, nil)
-	var st recordingStatusOut
+	var st api.RecordingStatus
 	if err := json.Unmarshal(b, &st); err != nil || !st.Snapshots || st.Raw {
 		t.Errorf("status: %v %s", err, b)
 	}
@@ -243,7 +220,7 @@ func motionEvent(t *testing.T, d *Daemon, token, cause string, done func(eventlo
 	if code, b := call(t, d, "PATCH", "/api/v1/settings", token, map[string]any{"recording_mode": "motion"}); code != 200 {
 		t.Fatalf("settings: %d %s", code, b)
 	}
-	if code, b := call(t, d, "POST", "/api/v1/motion", token, MotionTrigger{Cause: cause, Seconds: 0.5}); code != 200 {
+	if code, b := call(t, d, "POST", "/api/v1/motion", token, api.MotionTrigger{Cause: cause, Seconds: 0.5}); code != 200 {
 		t.Fatalf("trigger: %d %s", code, b)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -270,4 +247,16 @@ func TestSnapshotCommandThatFailsIsA503(t *testing.T) {
 	}
 	// Live view and recording go on.
 	waitRecorded(t, d, token, 2)
+}
+
+// The board's PIR is motion for the recorder: it starts a span, and the
+// span's event names it.
+func TestPIRStartsAMotionSpan(t *testing.T) {
+	d, _ := runningAt(t, passthroughConfig(t))
+	d.board.sim.SetMotion(true)
+	eventually(t, "motion from the PIR", func() bool { return d.recording.rec.Stats().Motion })
+	eventually(t, "a motion event", func() bool {
+		evs, _ := d.recording.events.List(time.Time{}, time.Time{}, "motion", 10)
+		return len(evs) == 1 && evs[0].Data["cause"] == "pir"
+	})
 }

@@ -161,7 +161,7 @@ func TestSettingsApplyToTheSyntheticSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.applySettings(before, after)
+	d.settings.apply(before, after)
 	src := d.settings.live.current().(*synthetic.Source)
 	if src == first {
 		t.Fatal("source not rebuilt for a new resolution")
@@ -174,7 +174,7 @@ func TestSettingsApplyToTheSyntheticSource(t *testing.T) {
 	}
 	// Live controls apply to the running source without a rebuild.
 	before, after, _ = d.settings.store.Set(map[string]any{"mirror": true, "mute": true, "time_zone": "Asia/Tokyo"})
-	d.applySettings(before, after)
+	d.settings.apply(before, after)
 	if _, mirror := src.Flip(); d.settings.live.current() != src || !mirror || !src.Muted() || src.Location().String() != "Asia/Tokyo" {
 		t.Fatal("live controls not applied")
 	}

@@ -1,0 +1,161 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/camd-project/camd/device/pairing"
+)
+
+// Role says who may call a route.
+type Role int
+
+// Roles, from least to most privileged.
+const (
+	// Public routes answer anyone: the health check, the web page's static
+	// files (they hold no data) and the pairing exchange.
+	Public Role = iota
+	// Viewer routes need a paired credential: live view, recordings,
+	// snapshots, events.
+	Viewer
+	// Owner routes change the device.
+	Owner
+)
+
+func (r Role) String() string {
+	return [...]string{"public", "viewer", "owner"}[r]
+}
+
+// Route is one entry of the HTTP API. Every handler is registered through
+// the routes table so that authorization covers routes added later.
+type Route struct {
+	Pattern string // an http.ServeMux pattern: "METHOD /path"
+	Role    Role
+	handler http.HandlerFunc
+}
+
+// authenticator checks a bearer credential (*pairing.Manager).
+type authenticator interface {
+	Authenticate(token string) (pairing.User, error)
+}
+
+// API is every feature's handlers behind one credential check. Every
+// field is required.
+type API struct {
+	// Credentials checks the credential of every route but the public ones.
+	Credentials authenticator
+	Logger      *slog.Logger
+
+	Web        *Web
+	Pairing    *Pairing
+	Users      *Users
+	Live       *Live
+	Recordings *Recordings
+	Snapshots  *Snapshots
+	Events     *Events
+	Settings   *Settings
+}
+
+// Routes is every route camd serves, gathered from each feature's group.
+// A feature adds its group here and nowhere else.
+func (a *API) Routes() []Route {
+	return slices.Concat(
+		a.Web.routes(),
+		a.Pairing.routes(),
+		a.Users.routes(),
+		a.Live.routes(),
+		a.Recordings.routes(),
+		a.Snapshots.routes(),
+		a.Events.routes(),
+		a.Settings.routes(),
+	)
+}
+
+// Handler serves the routes table.
+func (a *API) Handler() http.Handler {
+	return serve(a.Credentials, a.Logger, a.Routes())
+}
+
+// serve builds the HTTP handler of a routes table.
+func serve(auth authenticator, log *slog.Logger, routes []Route) http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle(r.Pattern, authorize(auth, log, r.Role, r.handler))
+	}
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'")
+		hd.Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+type userKey struct{}
+
+// userFrom returns the user that authorize let through.
+func userFrom(ctx context.Context) pairing.User {
+	u, _ := ctx.Value(userKey{}).(pairing.User)
+	return u
+}
+
+// authorize guards a route by role: Public routes answer anyone; the
+// others need a paired credential (Authorization: Bearer), and Owner
+// routes the owner role.
+func authorize(auth authenticator, log *slog.Logger, role Role, h http.HandlerFunc) http.Handler {
+	if role == Public {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		u, err := auth.Authenticate(strings.TrimSpace(token))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="camd"`)
+			if !errors.Is(err, pairing.ErrNoCredential) {
+				log.Info("camd: credential refused", "path", r.URL.Path, "remote", r.RemoteAddr, "why", err)
+			}
+			jsonError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if role == Owner && u.Role != pairing.Owner {
+			jsonError(w, http.StatusForbidden, "camd: this needs the owner role")
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// decode reads a small JSON body.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		jsonError(w, http.StatusBadRequest, "camd: bad request body: "+err.Error())
+		return false
+	}
+	return true
+}

@@ -1,0 +1,10 @@
+// Package api is camd's HTTPS API: one handler type per feature (Web,
+// Pairing, Users, Live, Recordings, Snapshots, Events, Settings), each
+// holding only what it uses through small interfaces declared beside it,
+// and the one routes table that puts every route behind the credential
+// check its Role needs.
+//
+// The package knows HTTP and JSON, not how camd is built: the daemon
+// (package device) builds each feature from its components, and tests
+// build them from fakes.
+package api

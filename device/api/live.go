@@ -1,0 +1,85 @@
+package api
+
+import (
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/whep"
+)
+
+// Live is live view: WHEP signalling and the stream's statistics.
+type Live struct {
+	WHEP    whepSignalling // *whep.Server
+	Viewers viewerStats    // *whep.Server
+	Stream  streamStats    // *media.Hub
+}
+
+// whepSignalling answers WHEP (RFC 9725) requests for the live stream.
+type whepSignalling interface {
+	HandleOffer(w http.ResponseWriter, r *http.Request)
+	HandlePatch(w http.ResponseWriter, r *http.Request)
+	HandleDelete(w http.ResponseWriter, r *http.Request)
+}
+
+// viewerStats counts the viewers' sessions.
+type viewerStats interface{ Stats() whep.Stats }
+
+// streamStats counts the live stream's frames.
+type streamStats interface{ Stats() media.Stats }
+
+func (a *Live) routes() []Route {
+	return []Route{
+		{"POST /api/v1/whep", Viewer, a.WHEP.HandleOffer},
+		{"PATCH /api/v1/whep/{id}", Viewer, a.WHEP.HandlePatch},
+		{"DELETE /api/v1/whep/{id}", Viewer, a.WHEP.HandleDelete},
+		{"GET /api/v1/stats", Viewer, a.handleStats},
+	}
+}
+
+// handleStats reports the stream and the viewers.
+func (a *Live) handleStats(w http.ResponseWriter, _ *http.Request) {
+	hs := a.Stream.Stats()
+	ws := a.Viewers.Stats()
+	type viewer struct {
+		State         string  `json:"state"`
+		FirstFrameMs  float64 `json:"first_frame_ms"`
+		Frames        uint64  `json:"frames"`
+		Packets       uint64  `json:"packets"`
+		Resent        uint64  `json:"resent"`
+		NACKs         uint64  `json:"nacks"`
+		PLIs          uint64  `json:"plis"`
+		Dropped       uint64  `json:"dropped"`
+		EstimateBps   int     `json:"estimate_bps"`
+		ConnectedSecs float64 `json:"age_s"`
+	}
+	out := struct {
+		Source        string   `json:"source"`
+		Published     uint64   `json:"frames_published"`
+		ForcedKeys    uint64   `json:"keyframes_forced"`
+		TargetBitrate int      `json:"target_bitrate"`
+		Viewers       []viewer `json:"viewers"`
+		Served        uint64   `json:"viewers_served"`
+		Refused       uint64   `json:"viewers_refused"`
+		LatencyP50Ms  float64  `json:"latency_p50_ms"`
+		LatencyP99Ms  float64  `json:"latency_p99_ms"`
+		Goroutines    int      `json:"goroutines"`
+	}{
+		Goroutines: runtime.NumGoroutine(),
+		Source:     hs.Source, Published: hs.Published, ForcedKeys: hs.ForcedKeys, TargetBitrate: hs.TargetBitrate,
+		Served: ws.Served, Refused: ws.Refused,
+		LatencyP50Ms: ms(ws.LatencyP50), LatencyP99Ms: ms(ws.LatencyP99),
+		Viewers: []viewer{},
+	}
+	for _, s := range ws.Sessions {
+		out.Viewers = append(out.Viewers, viewer{
+			State: s.State, FirstFrameMs: ms(s.FirstFrame), Frames: s.Frames, Packets: s.Packets, Resent: s.Resent,
+			NACKs: s.NACKs, PLIs: s.PLIs, Dropped: s.Dropped, EstimateBps: s.BitrateEstimate,
+			ConnectedSecs: time.Since(s.Created).Seconds(),
+		})
+	}
+	writeJSON(w, out)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,69 @@
+package api
+
+import (
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/whep"
+)
+
+type fakeViewers whep.Stats
+
+func (f fakeViewers) Stats() whep.Stats { return whep.Stats(f) }
+
+type fakeStream media.Stats
+
+func (f fakeStream) Stats() media.Stats { return media.Stats(f) }
+
+func TestLive(t *testing.T) {
+	viewers := fakeViewers{Served: 3, Refused: 1, LatencyP50: 1500 * time.Microsecond, Sessions: []whep.SessionStats{
+		{State: "connected", FirstFrame: 80 * time.Millisecond, Frames: 900, BitrateEstimate: 2_000_000, Created: time.Now().Add(-time.Minute)},
+	}}
+	routes := (&Live{WHEP: &fakeWHEP{}, Viewers: viewers, Stream: fakeStream{Source: "synthetic", Published: 1000, TargetBitrate: 1_500_000}}).routes()
+	var st struct {
+		Source    string  `json:"source"`
+		Published uint64  `json:"frames_published"`
+		Target    int     `json:"target_bitrate"`
+		Served    uint64  `json:"viewers_served"`
+		Refused   uint64  `json:"viewers_refused"`
+		P50       float64 `json:"latency_p50_ms"`
+		Viewers   []struct {
+			State      string  `json:"state"`
+			FirstFrame float64 `json:"first_frame_ms"`
+			Estimate   int     `json:"estimate_bps"`
+			Age        float64 `json:"age_s"`
+		} `json:"viewers"`
+	}
+	answer(t, do(t, routes, request{method: "GET", path: "/api/v1/stats", token: "viewer-token"}), 200, &st)
+	if st.Source != "synthetic" || st.Published != 1000 || st.Target != 1_500_000 || st.Served != 3 || st.Refused != 1 || st.P50 != 1.5 {
+		t.Fatalf("stats: %+v", st)
+	}
+	if len(st.Viewers) != 1 || st.Viewers[0].FirstFrame != 80 || st.Viewers[0].Estimate != 2_000_000 || st.Viewers[0].Age < 60 {
+		t.Fatalf("viewers: %+v", st.Viewers)
+	}
+	// WHEP's own answers pass through.
+	answer(t, do(t, routes, request{method: "POST", path: "/api/v1/whep", token: "viewer-token"}), 201, nil)
+	answer(t, do(t, routes, request{method: "PATCH", path: "/api/v1/whep/x", token: "viewer-token"}), 204, nil)
+	answer(t, do(t, routes, request{method: "DELETE", path: "/api/v1/whep/x", token: "viewer-token"}), 200, nil)
+}
+
+func TestWeb(t *testing.T) {
+	files := fstest.MapFS{
+		"index.html": {Data: []byte("<!doctype html><title>camd</title>")},
+		"app.js":     {Data: []byte("// app")},
+	}
+	routes := (&Web{Files: files, Version: "v1.2.3"}).routes()
+	var h map[string]string
+	answer(t, do(t, routes, request{method: "GET", path: "/health"}), 200, &h)
+	if h["status"] != "ok" || h["version"] != "v1.2.3" {
+		t.Fatalf("health: %v", h)
+	}
+	w := do(t, routes, request{method: "GET", path: "/"})
+	if w.Code != 200 || w.Body.String() != "<!doctype html><title>camd</title>" {
+		t.Fatalf("page: %d %q", w.Code, w.Body)
+	}
+	answer(t, do(t, routes, request{method: "GET", path: "/app.js"}), 200, nil)
+	answer(t, do(t, routes, request{method: "GET", path: "/secret.txt"}), 404, nil)
+}

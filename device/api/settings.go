@@ -1,0 +1,86 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+
+	"github.com/camd-project/camd/device/settings"
+)
+
+// Settings is the owner's settings: read them all, change some of them
+// together or not at all (docs/architecture.md, "Settings and the board").
+type Settings struct {
+	Store  settingsStore
+	Logger *slog.Logger
+}
+
+// settingsReader gives the settings in force.
+type settingsReader interface{ Get() settings.Settings }
+
+// settingsStore stores a change and applies it (the daemon's settings).
+type settingsStore interface {
+	settingsReader
+	// Change stores a JSON merge patch and applies it; it fails with a
+	// *settings.FieldError for a refused value.
+	Change(patch map[string]json.RawMessage) (settings.Settings, error)
+}
+
+func (a *Settings) routes() []Route {
+	return []Route{
+		{"GET /api/v1/settings", Owner, a.handleGet},
+		{"PATCH /api/v1/settings", Owner, a.handlePatch},
+	}
+}
+
+func (a *Settings) handleGet(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, a.Store.Get())
+}
+
+// handlePatch changes the settings named in a JSON object (a merge patch:
+// null restores a default), all or none.
+func (a *Settings) handlePatch(w http.ResponseWriter, r *http.Request) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "" && ct != "application/json" && ct != "application/merge-patch+json" {
+		jsonError(w, http.StatusUnsupportedMediaType, "settings: send application/json or application/merge-patch+json")
+		return
+	}
+	var patch map[string]json.RawMessage
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err := dec.Decode(&patch); err != nil || patch == nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			jsonError(w, http.StatusRequestEntityTooLarge, "settings: body larger than 64 KiB")
+			return
+		}
+		jsonError(w, http.StatusBadRequest, "settings: want a JSON object of settings, e.g. {\"mute\": true}")
+		return
+	}
+	after, err := a.Store.Change(patch)
+	var fe *settings.FieldError
+	switch {
+	case errors.As(err, &fe):
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		json.NewEncoder(w).Encode(map[string]any{
+			"error": fe.Error(), "field": fe.Field, "value": json.RawMessage(jsonOrString(fe.Value)), "allowed": fe.Allowed,
+		})
+		return
+	case err != nil:
+		a.Logger.Error("camd: settings not stored", "err", err)
+		jsonError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, after)
+}
+
+// jsonOrString keeps a valid JSON value as is and quotes anything else.
+func jsonOrString(v string) string {
+	if json.Valid([]byte(v)) {
+		return v
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,77 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/camd-project/camd/device/settings"
+)
+
+// fakeSettings are settings in memory; change, if set, stores a patch.
+type fakeSettings struct {
+	s      settings.Settings
+	change func(patch map[string]json.RawMessage) (settings.Settings, error)
+}
+
+func (f *fakeSettings) Get() settings.Settings { return f.s }
+func (f *fakeSettings) Change(patch map[string]json.RawMessage) (settings.Settings, error) {
+	return f.change(patch)
+}
+
+func TestSettings(t *testing.T) {
+	fake := &fakeSettings{s: settings.Defaults()}
+	var patched map[string]json.RawMessage
+	fake.change = func(patch map[string]json.RawMessage) (settings.Settings, error) {
+		patched = patch
+		switch {
+		case patch["fps"] != nil:
+			return fake.s, &settings.FieldError{Field: "fps", Value: "500", Allowed: "a whole number from 1 to 60"}
+		case patch["name"] != nil:
+			return fake.s, &settings.FieldError{Field: "name", Value: "not json", Allowed: "1 to 63 characters"}
+		case patch["zoom"] != nil:
+			return fake.s, errDisk
+		}
+		after := fake.s
+		after.Mute = true
+		return after, nil
+	}
+	routes := (&Settings{Store: fake, Logger: discard}).routes()
+
+	var got settings.Settings
+	answer(t, do(t, routes, request{method: "GET", path: "/api/v1/settings", token: "owner-token"}), 200, &got)
+	if got != settings.Defaults() {
+		t.Fatalf("GET: %+v", got)
+	}
+	answer(t, do(t, routes, request{method: "PATCH", path: "/api/v1/settings", token: "owner-token",
+		header: map[string]string{"Content-Type": "application/merge-patch+json"}, body: `{"mute": true, "bitrate": null}`}), 200, &got)
+	if !got.Mute || string(patched["mute"]) != "true" || string(patched["bitrate"]) != "null" {
+		t.Fatalf("PATCH: %+v from %v", got, patched)
+	}
+
+	for _, c := range []struct {
+		body, ctype string
+		code        int
+		want        []string
+	}{
+		{`{"fps": 500}`, "application/json", 422, []string{`"field":"fps"`, `"value":500`, `"allowed":"a whole number from 1 to 60"`}},
+		{`{"name": 1}`, "", 422, []string{`"field":"name"`, `"value":"not json"`}},
+		{`{"zoom": 2}`, "application/json", 500, []string{"input/output error"}},
+		{`[1,2]`, "application/json", 400, []string{"JSON object"}},
+		{`null`, "application/json", 400, []string{"JSON object"}},
+		{`{"mute": tru`, "application/json", 400, []string{"JSON object"}},
+		{`mute=true`, "application/x-www-form-urlencoded", 415, []string{"application/json"}},
+		{`{"name": "` + strings.Repeat("x", 70<<10) + `"}`, "application/json", 413, []string{"64 KiB"}},
+	} {
+		w := do(t, routes, request{method: "PATCH", path: "/api/v1/settings", token: "owner-token", body: c.body,
+			header: map[string]string{"Content-Type": c.ctype}})
+		if w.Code != c.code {
+			t.Errorf("%.40s: %d %s, want %d", c.body, w.Code, w.Body, c.code)
+		}
+		for _, s := range c.want {
+			if !strings.Contains(w.Body.String(), s) {
+				t.Errorf("%.40s: answer %s lacks %s", c.body, w.Body, s)
+			}
+		}
+	}
+}
