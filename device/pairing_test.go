@@ -221,6 +221,49 @@ func TestUserManagementOverHTTPS(t *testing.T) {
 	if code, _ := call(t, d, "POST", "/api/v1/users/invite", ownerToken, map[string]string{"role": "admin"}); code != http.StatusBadRequest {
 		t.Fatalf("bad role: %d", code)
 	}
+	if code, b := call(t, d, "POST", "/api/v1/users/invite", ownerToken, map[string]string{"valid": "192h"}); code != http.StatusUnprocessableEntity ||
+		!bytes.Contains(b, []byte(`"field":"valid"`)) {
+		t.Fatalf("an 8-day invitation: %d %s", code, b)
+	}
+}
+
+// An owner sees the invitations that can still be used, and cancels one:
+// its payload no longer pairs.
+func TestInvitationsListAndCancelOverHTTPS(t *testing.T) {
+	d := running(t)
+	ownerToken := owner(t, d)
+	var inv struct {
+		Payload  string `json:"payload"`
+		InviteID string `json:"invite_id"`
+	}
+	code, b := call(t, d, "POST", "/api/v1/users/invite", ownerToken, map[string]string{"role": "viewer", "valid": "1h"})
+	if code != http.StatusOK || json.Unmarshal(b, &inv) != nil {
+		t.Fatalf("invite: %d %s", code, b)
+	}
+	code, b = call(t, d, "GET", "/api/v1/users/invitations", ownerToken, nil)
+	var list []pairing.Invitation
+	if code != http.StatusOK || json.Unmarshal(b, &list) != nil || len(list) != 1 || list[0].ID != inv.InviteID || list[0].Role != pairing.Viewer {
+		t.Fatalf("invitations: %d %s", code, b)
+	}
+	if bytes.Contains(b, []byte(inv.Payload[len("CAMD1:"):])) {
+		t.Fatal("the list carries the invitation's secret")
+	}
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/invitations/"+inv.InviteID, ownerToken, nil); code != http.StatusNoContent {
+		t.Fatalf("cancel: %d", code)
+	}
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/invitations/"+inv.InviteID, ownerToken, nil); code != http.StatusNotFound {
+		t.Fatalf("cancel twice: %d", code)
+	}
+	p, err := pairing.Parse(inv.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := pairWith(t, d, p.Secret[:], "late", inv.InviteID); code == http.StatusCreated {
+		t.Fatal("a cancelled invitation paired")
+	}
+	if code, b := call(t, d, "GET", "/api/v1/users/invitations", ownerToken, nil); code != http.StatusOK || string(bytes.TrimSpace(b)) != "[]" {
+		t.Fatalf("invitations after cancel: %d %s", code, b)
+	}
 }
 
 // BenchmarkPairingRoundTrip pairs over a fresh TLS connection each time

@@ -121,7 +121,9 @@ func (a *Pairing) handleFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	u, token, err := a.Exchange.Finish(pairing.FinishRequest{Nonce: req.Nonce, Name: req.Name, Proof: req.Proof, InviteID: req.InviteID, From: remoteAddr(r)})
 	if err != nil {
-		pairError(w, err)
+		if !fieldError(w, err) {
+			pairError(w, err)
+		}
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -154,9 +156,12 @@ type accounts interface {
 	Revoke(id string) error
 }
 
-// inviter makes an invitation: a one-time pairing payload for a new user.
+// inviter makes, lists and cancels invitations: one-time pairing
+// payloads for new users.
 type inviter interface {
 	Invite(opts pairing.InviteOptions, host netip.AddrPort) (pairing.Payload, error)
+	Invitations() []pairing.Invitation
+	CancelInvitation(id string) error
 }
 
 func (a *Users) routes() []Route {
@@ -164,6 +169,8 @@ func (a *Users) routes() []Route {
 		{"GET /api/v1/me", Viewer, a.handleMe},
 		{"GET /api/v1/users", Owner, a.handleList},
 		{"POST /api/v1/users/invite", Owner, a.handleInvite},
+		{"GET /api/v1/users/invitations", Owner, a.handleInvitations},
+		{"DELETE /api/v1/users/invitations/{id}", Owner, a.handleCancelInvitation},
 		{"PATCH /api/v1/users/{id}", Owner, a.handleRename},
 		{"DELETE /api/v1/users/{id}", Owner, a.handleRevoke},
 	}
@@ -210,12 +217,31 @@ func (a *Users) handleInvite(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := a.Invites.Invite(opts, hostHint(r))
 	if err != nil {
-		jsonError(w, http.StatusBadRequest, err.Error())
+		if !fieldError(w, err) {
+			jsonError(w, http.StatusInternalServerError, err.Error())
+		}
 		return
 	}
 	// The invitation's secret goes to the owner who asked, over TLS; it
 	// is one-time and never logged.
 	writeJSON(w, map[string]any{"payload": p.String(), "invite_id": pairing.InviteID(p.Secret[:]), "link": "https://" + r.Host + "/#pair=" + p.String()})
+}
+
+// handleInvitations lists the invitations that can still be used.
+func (a *Users) handleInvitations(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, a.Invites.Invitations())
+}
+
+func (a *Users) handleCancelInvitation(w http.ResponseWriter, r *http.Request) {
+	if err := a.Invites.CancelInvitation(r.PathValue("id")); err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, pairing.ErrNoInvite) {
+			code = http.StatusNotFound
+		}
+		jsonError(w, code, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // hostHint is the address a client reached the device at.
@@ -239,6 +265,9 @@ func (a *Users) handleRename(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.Accounts.Rename(r.PathValue("id"), req.Name); err != nil {
+		if fieldError(w, err) {
+			return
+		}
 		jsonError(w, pairStatus(err), err.Error())
 		return
 	}

@@ -16,15 +16,20 @@ import (
 // fakePairing is the pairing manager as a struct of functions; a nil one
 // is not expected to be called.
 type fakePairing struct {
-	start  func(inviteID string) ([]byte, error)
-	finish func(pairing.FinishRequest) (pairing.User, string, error)
-	open   func() error
-	until  time.Time
-	users  []pairing.User
-	rename func(id, name string) error
-	revoke func(id string) error
-	invite func(pairing.InviteOptions, netip.AddrPort) (pairing.Payload, error)
+	start   func(inviteID string) ([]byte, error)
+	finish  func(pairing.FinishRequest) (pairing.User, string, error)
+	open    func() error
+	until   time.Time
+	users   []pairing.User
+	rename  func(id, name string) error
+	revoke  func(id string) error
+	invite  func(pairing.InviteOptions, netip.AddrPort) (pairing.Payload, error)
+	invites []pairing.Invitation
+	cancel  func(id string) error
 }
+
+func (f *fakePairing) Invitations() []pairing.Invitation { return f.invites }
+func (f *fakePairing) CancelInvitation(id string) error  { return f.cancel(id) }
 
 func (f *fakePairing) Start(id string, _ netip.Addr) ([]byte, error) { return f.start(id) }
 func (f *fakePairing) Finish(r pairing.FinishRequest) (pairing.User, string, error) {
@@ -117,8 +122,17 @@ func TestUsers(t *testing.T) {
 	var renamed, revoked string
 	var invited pairing.InviteOptions
 	var host netip.AddrPort
+	var cancelled string
 	fake := &fakePairing{
-		users: []pairing.User{theOwner, theViewer},
+		users:   []pairing.User{theOwner, theViewer},
+		invites: []pairing.Invitation{{ID: "inv1", Role: pairing.Viewer, By: "u-owner", Expires: time.Now().Add(time.Hour)}},
+		cancel: func(id string) error {
+			if id != "inv1" {
+				return pairing.ErrNoInvite
+			}
+			cancelled = id
+			return nil
+		},
 		rename: func(id, name string) error {
 			if name == "" {
 				return pairing.ErrBadName
@@ -134,6 +148,9 @@ func TestUsers(t *testing.T) {
 			return nil
 		},
 		invite: func(o pairing.InviteOptions, h netip.AddrPort) (pairing.Payload, error) {
+			if o.Valid > pairing.MaxInviteValid {
+				return pairing.Payload{}, &pairing.FieldError{Field: "valid", Value: `"` + o.Valid.String() + `"`, Allowed: "at most 7 days"}
+			}
 			invited, host = o, h
 			return pairing.Payload{Kind: pairing.Invite, Role: o.Role}, nil
 		},
@@ -176,6 +193,24 @@ func TestUsers(t *testing.T) {
 		if w := do(t, routes, request{method: "POST", path: "/api/v1/users/invite", token: "owner-token", body: body}); w.Code != 400 {
 			t.Errorf("invite %s: %d", body, w.Code)
 		}
+	}
+
+	// A value the manager refuses: 422 naming the field and what is allowed.
+	var refused struct{ Error, Field, Allowed string }
+	answer(t, do(t, routes, request{method: "POST", path: "/api/v1/users/invite", token: "owner-token", body: `{"valid": "240h"}`}), 422, &refused)
+	if refused.Field != "valid" || refused.Allowed == "" {
+		t.Errorf("a 10-day invitation: %+v", refused)
+	}
+
+	var invs []pairing.Invitation
+	answer(t, do(t, routes, request{method: "GET", path: "/api/v1/users/invitations", token: "owner-token"}), 200, &invs)
+	if len(invs) != 1 || invs[0].ID != "inv1" || invs[0].By != "u-owner" {
+		t.Fatalf("invitations: %+v", invs)
+	}
+	answer(t, do(t, routes, request{method: "DELETE", path: "/api/v1/users/invitations/inv1", token: "owner-token"}), 204, nil)
+	answer(t, do(t, routes, request{method: "DELETE", path: "/api/v1/users/invitations/gone", token: "owner-token"}), 404, nil)
+	if cancelled != "inv1" {
+		t.Fatalf("cancelled %q", cancelled)
 	}
 
 	answer(t, do(t, routes, request{method: "PATCH", path: "/api/v1/users/u-viewer", token: "owner-token", body: `{"name": "hall"}`}), 204, nil)

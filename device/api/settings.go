@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 )
 
@@ -59,14 +60,8 @@ func (a *Settings) handlePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	after, err := a.Store.Change(patch)
-	var fe *settings.FieldError
 	switch {
-	case errors.As(err, &fe):
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnprocessableEntity)
-		json.NewEncoder(w).Encode(map[string]any{
-			"error": fe.Error(), "field": fe.Field, "value": json.RawMessage(jsonOrString(fe.Value)), "allowed": fe.Allowed,
-		})
+	case fieldError(w, err):
 		return
 	case err != nil:
 		a.Logger.Error("camd: settings not stored", "err", err)
@@ -74,6 +69,28 @@ func (a *Settings) handlePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, after)
+}
+
+// fieldError answers 422 with {"error", "field", "value", "allowed"}
+// when err is a value that is not allowed, and reports whether it did.
+func fieldError(w http.ResponseWriter, err error) bool {
+	var field, value, allowed string
+	var sf *settings.FieldError
+	var pf *pairing.FieldError
+	switch {
+	case errors.As(err, &sf):
+		field, value, allowed = sf.Field, sf.Value, sf.Allowed
+	case errors.As(err, &pf):
+		field, value, allowed = pf.Field, pf.Value, pf.Allowed
+	default:
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnprocessableEntity)
+	json.NewEncoder(w).Encode(map[string]any{
+		"error": err.Error(), "field": field, "value": json.RawMessage(jsonOrString(value)), "allowed": allowed,
+	})
+	return true
 }
 
 // jsonOrString keeps a valid JSON value as is and quotes anything else.
