@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // mustCatalog opens a catalog and checks its consistency when the test
@@ -18,7 +19,7 @@ func mustCatalog(t *testing.T, path string) *Catalog {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := c.Check(); err != nil && !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		if err := c.Check(); err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen) {
 			t.Errorf("catalog inconsistent: %v", err)
 		}
 		c.Close()
