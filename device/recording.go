@@ -15,6 +15,7 @@ import (
 
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/export"
 	"github.com/camd-project/camd/media/motion"
 	"github.com/camd-project/camd/media/recorder"
 	"github.com/camd-project/camd/media/snapshot"
@@ -361,6 +362,9 @@ func rangeError(w http.ResponseWriter, err error) {
 		jsonError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, recordings.ErrNoRecording):
 		jsonError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, recordings.ErrBusy):
+		w.Header().Set("Retry-After", "5")
+		jsonError(w, http.StatusTooManyRequests, err.Error())
 	default:
 		jsonError(w, http.StatusInternalServerError, err.Error())
 	}
@@ -397,7 +401,7 @@ func (d *Daemon) handleTimeline(w http.ResponseWriter, r *http.Request) {
 // openExport opens the recordings of the request's ?from&to and sets the
 // X-Camd-Start and X-Camd-End headers; on failure it answers and returns
 // nil.
-func (d *Daemon) openExport(w http.ResponseWriter, r *http.Request) *recordings.Export {
+func (d *Daemon) openExport(w http.ResponseWriter, r *http.Request) *export.File {
 	if !d.recordingReady(w) {
 		return nil
 	}
@@ -406,7 +410,12 @@ func (d *Daemon) openExport(w http.ResponseWriter, r *http.Request) *recordings.
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return nil
 	}
-	x, err := d.recording.store.Export(stream, from, to)
+	c, err := d.recording.store.Clip(stream, from, to)
+	if err != nil {
+		rangeError(w, err)
+		return nil
+	}
+	x, err := export.New(c)
 	if err != nil {
 		rangeError(w, err)
 		return nil
