@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/export"
 	"github.com/camd-project/camd/media/playback"
 	"github.com/camd-project/camd/media/whep"
-	"github.com/camd-project/camd/storage/recordings"
 )
 
 // playbackEndGrace is how long a played-back session stays after the
@@ -44,7 +44,7 @@ func newPlaybacks(log *slog.Logger) *playbacks {
 // real time once the viewer is connected, from the keyframe at or before
 // the range's start, and the session ends a second after the recording
 // does.
-func (ps *playbacks) Play(x *recordings.Export) (whep.Feed, error) {
+func (ps *playbacks) Play(x *export.File) (whep.Feed, error) {
 	ps.mu.Lock()
 	if ps.ctx.Err() != nil {
 		ps.mu.Unlock()

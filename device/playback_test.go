@@ -2,6 +2,8 @@ package device
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/media/whep"
+	"github.com/camd-project/camd/storage/recordings"
 )
 
 // A recording plays over WebRTC through WHEP: the viewer gets the range's
@@ -87,6 +90,61 @@ func TestPlaybackOverWebRTC(t *testing.T) {
 	}
 	if n := playing(d); n != 0 {
 		t.Errorf("%d playbacks left after refused offers", n)
+	}
+}
+
+// Each export and playback holds one of the store's reader slots (it may
+// map a whole volume): beyond them both routes answer 429 with
+// Retry-After, and serve again once a slot is free.
+func TestExportsAndPlaybacksBeyondTheLimitAre429(t *testing.T) {
+	h264test.NeedFFmpeg(t)
+	d, token := recordingDaemon(t)
+	tl := waitRecorded(t, d, token, 2)
+	from, to := tl.Spans[0].Start, tl.Spans[0].Start.Add(time.Second)
+	var held []*recordings.Clip
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for {
+		c, err := d.recording.store.Clip(stream, from, to)
+		if errors.Is(err, recordings.ErrBusy) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	query := "?from=" + from.Format(time.RFC3339Nano) + "&to=" + to.Format(time.RFC3339Nano)
+	exportPath := "/api/v1/recordings/export" + query
+
+	resp := get(t, d, exportPath, token, nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("export with %d exports open: %s, Retry-After %q: %s", len(held), resp.Status, resp.Header.Get("Retry-After"), body)
+	}
+	req, _ := http.NewRequest("POST", "https://"+d.Addr().String()+"/api/v1/recordings/whep"+query, strings.NewReader("v=0"))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", whep.ContentTypeSDP)
+	resp, err := testClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("playback with %d exports open: %s, Retry-After %q", len(held), resp.Status, resp.Header.Get("Retry-After"))
+	}
+
+	held[0].Close()
+	held = held[1:]
+	resp = get(t, d, exportPath, token, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(b) == 0 {
+		t.Fatalf("export once a slot is free: %s, %d bytes", resp.Status, len(b))
 	}
 }
 

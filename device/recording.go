@@ -13,6 +13,7 @@ import (
 
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/export"
 	"github.com/camd-project/camd/media/motion"
 	"github.com/camd-project/camd/media/recorder"
 	"github.com/camd-project/camd/media/snapshot"
@@ -318,4 +319,18 @@ func (s *stills) JPEG(ctx context.Context, quality int) ([]byte, time.Time, erro
 		return s.cmd.JPEG(ctx, quality)
 	}
 	return nil, time.Time{}, errNoStills
+}
+
+// exports opens recordings as MP4 files: the store hands out a range's
+// fragments, media/export makes them one file.
+type exports struct{ store *recordings.Store }
+
+// Export opens the recordings of stream from from to to; the caller
+// closes the file, which frees the store's reader slot.
+func (e exports) Export(stream uint32, from, to time.Time) (*export.File, error) {
+	c, err := e.store.Clip(stream, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return export.New(c)
 }

@@ -31,7 +31,7 @@ func (d *Daemon) newAPI() *api.API {
 		Users:       &api.Users{Accounts: d.pairing, Invites: d.pairing, Settings: d.settings, DeviceID: d.id.ID},
 		Live:        &api.Live{WHEP: d.whep, Viewers: d.whep, Stream: d.hub},
 		Recordings: &api.Recordings{
-			Stream: stream, Store: rs.store, Exports: rs.store, Recorder: rs.rec, Motion: rs.detector,
+			Stream: stream, Store: rs.store, Exports: exports{rs.store}, Recorder: rs.rec, Motion: rs.detector,
 			Stills: rs.stills, Player: rs.playbacks, WHEP: d.whep,
 		},
 		Snapshots: snaps,

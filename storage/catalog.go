@@ -59,23 +59,31 @@ func OpenCatalog(path string, opts CatalogOptions) (*Catalog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	c := &Catalog{path: path}
-	db, err := open(path, opts)
-	if errors.Is(err, ErrLocked) || errors.Is(err, ErrNewerSchema) {
+	db, moved, err := OpenReplacing(path, func(path string) (*bbolt.DB, error) { return open(path, opts) },
+		func(err error) bool { return errors.Is(err, ErrLocked) || errors.Is(err, ErrNewerSchema) })
+	if err != nil {
 		return nil, err
 	}
-	if err != nil {
-		q, qerr := quarantine(path)
-		if qerr != nil {
-			return nil, fmt.Errorf("storage: catalog damaged (%v) and cannot be moved aside: %w", err, qerr)
-		}
-		c.Quarantined = q
-		if db, err = open(path, opts); err != nil {
-			return nil, err
-		}
+	return &Catalog{db: db, path: path, Quarantined: moved}, nil
+}
+
+// OpenReplacing opens the file at path with open. When that fails, with
+// an error other than those spare accepts (a lock another process holds,
+// a file of a newer camd), the file is moved aside, to
+// path.damaged-TIME, and open makes a new one at path: the device keeps
+// working, and the caller tells the owner. It returns where the damaged
+// file went, or "".
+func OpenReplacing[T any](path string, open func(path string) (T, error), spare func(error) bool) (T, string, error) {
+	db, err := open(path)
+	if err == nil || spare(err) {
+		return db, "", err
 	}
-	c.db = db
-	return c, nil
+	moved := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	if rerr := os.Rename(path, moved); rerr != nil {
+		return db, "", fmt.Errorf("storage: %s is damaged (%w) and cannot be moved aside: %w", path, err, rerr)
+	}
+	db, err = open(path)
+	return db, moved, err
 }
 
 func open(path string, opts CatalogOptions) (*bbolt.DB, error) {
@@ -124,15 +132,6 @@ func check(db *bbolt.DB) error {
 		}
 		return first
 	})
-}
-
-// quarantine moves a damaged file aside and returns its new path.
-func quarantine(path string) (string, error) {
-	q := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
-	if err := os.Rename(path, q); err != nil {
-		return "", err
-	}
-	return q, nil
 }
 
 // Update runs fn in a read-write transaction, committed (and fsynced)

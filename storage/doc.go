@@ -6,9 +6,11 @@
 // package that owns a kind of record owns its bucket in the catalog; this
 // package opens the file, creates the buckets, records the schema version,
 // checks consistency and quarantines a damaged file so that camd always
-// starts. Sub-packages keep the rest: volume (recording volumes, bounded
-// bbolt files of video fragments), recordings (the ring of volumes, its
-// index in the catalog, quota, timeline and export), eventlog (the events
-// bucket) and snapshots (saved pictures). docs/storage.md describes every
-// file.
+// starts (OpenReplacing, which snapshots shares). Sub-packages keep the
+// rest: volume (recording volumes, bounded bbolt files of fragments),
+// recordings (the ring of volumes, its index in the catalog, quota,
+// timeline and clips of fragments for exports), eventlog (the events
+// bucket) and snapshots (saved pictures). Storage keeps bytes: what a
+// fragment holds (fragmented MP4) is media's to read, and nothing here
+// imports media. docs/storage.md describes every file.
 package storage

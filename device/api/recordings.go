@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camd-project/camd/media/export"
 	"github.com/camd-project/camd/media/motion"
 	"github.com/camd-project/camd/media/recorder"
 	"github.com/camd-project/camd/media/whep"
@@ -37,9 +38,10 @@ type recordingStore interface {
 }
 
 // exporter opens a range of recordings as one MP4 file; it fails with
-// recordings.ErrRange, ErrTooLong or ErrNoRecording.
+// recordings.ErrRange, ErrTooLong, ErrNoRecording, or ErrBusy when too
+// many are open.
 type exporter interface {
-	Export(stream uint32, from, to time.Time) (*recordings.Export, error)
+	Export(stream uint32, from, to time.Time) (*export.File, error)
 }
 
 // recorderControl is the recorder's state and motion from outside.
@@ -62,7 +64,7 @@ type stillsState interface {
 // player plays an export to a WebRTC viewer: it owns x from the call on,
 // and the feed's hub carries the recording once the viewer is connected.
 type player interface {
-	Play(x *recordings.Export) (whep.Feed, error)
+	Play(x *export.File) (whep.Feed, error)
 }
 
 // feedSignalling answers WHEP (RFC 9725) requests with a feed of the
@@ -139,6 +141,11 @@ func rangeError(w http.ResponseWriter, err error) {
 		jsonError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, recordings.ErrNoRecording):
 		jsonError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, recordings.ErrBusy):
+		// Each export or playback may map a whole volume: a 32-bit
+		// board has room for a few at once.
+		w.Header().Set("Retry-After", "5")
+		jsonError(w, http.StatusTooManyRequests, err.Error())
 	default:
 		jsonError(w, http.StatusInternalServerError, err.Error())
 	}
@@ -175,7 +182,7 @@ func (a *Recordings) handleTimeline(w http.ResponseWriter, r *http.Request) {
 // openExport opens the recordings of the request's ?from&to and sets the
 // X-Camd-Start and X-Camd-End headers; on failure it answers and returns
 // nil.
-func (a *Recordings) openExport(w http.ResponseWriter, r *http.Request) *recordings.Export {
+func (a *Recordings) openExport(w http.ResponseWriter, r *http.Request) *export.File {
 	if !a.ready(w) {
 		return nil
 	}

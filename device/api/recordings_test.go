@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camd-project/camd/media/export"
 	"github.com/camd-project/camd/media/motion"
 	"github.com/camd-project/camd/media/recorder"
 	"github.com/camd-project/camd/media/whep"
@@ -18,12 +19,12 @@ import (
 // recorder, motion detection, the snapshot takers and the playbacks.
 type fakeRecordings struct {
 	timeline func(from, to time.Time) (recordings.Timeline, error)
-	export   func(from, to time.Time) (*recordings.Export, error)
+	export   func(from, to time.Time) (*export.File, error)
 	deleted  []time.Time
 	triggers []string
 	raw      bool
 	stills   bool
-	play     func(*recordings.Export) (whep.Feed, error)
+	play     func(*export.File) (whep.Feed, error)
 }
 
 func (f *fakeRecordings) Timeline(stream uint32, from, to time.Time) (recordings.Timeline, error) {
@@ -32,7 +33,7 @@ func (f *fakeRecordings) Timeline(stream uint32, from, to time.Time) (recordings
 	}
 	return f.timeline(from, to)
 }
-func (f *fakeRecordings) Export(stream uint32, from, to time.Time) (*recordings.Export, error) {
+func (f *fakeRecordings) Export(stream uint32, from, to time.Time) (*export.File, error) {
 	return f.export(from, to)
 }
 func (f *fakeRecordings) Stats() recordings.Stats {
@@ -47,7 +48,7 @@ func (f *fakeRecordings) Trigger(cause string, hold time.Duration) {
 }
 func (f *fakeRecordings) Raw() bool       { return f.raw }
 func (f *fakeRecordings) Available() bool { return f.stills }
-func (f *fakeRecordings) Play(x *recordings.Export) (whep.Feed, error) {
+func (f *fakeRecordings) Play(x *export.File) (whep.Feed, error) {
 	return f.play(x)
 }
 
@@ -124,11 +125,11 @@ func TestTimeline(t *testing.T) {
 
 func TestExportErrors(t *testing.T) {
 	// The hour of from picks the store's answer.
-	fail := map[int]error{2: recordings.ErrRange, 3: recordings.ErrTooLong, 4: recordings.ErrNoRecording, 5: errDisk}
+	fail := map[int]error{2: recordings.ErrRange, 3: recordings.ErrTooLong, 4: recordings.ErrNoRecording, 5: errDisk, 6: recordings.ErrBusy}
 	var played int
 	f := &fakeRecordings{
-		export: func(from, to time.Time) (*recordings.Export, error) { return nil, fail[from.Hour()] },
-		play:   func(*recordings.Export) (whep.Feed, error) { played++; return whep.Feed{}, nil },
+		export: func(from, to time.Time) (*export.File, error) { return nil, fail[from.Hour()] },
+		play:   func(*export.File) (whep.Feed, error) { played++; return whep.Feed{}, nil },
 	}
 	wh := &fakeWHEP{}
 	routes := recordingsAPI(f, wh)
@@ -140,6 +141,7 @@ func TestExportErrors(t *testing.T) {
 		{"from=2025-06-01T03:00:00Z", 400},
 		{"from=2025-06-01T04:00:00Z", 404},
 		{"from=2025-06-01T05:00:00Z", 500},
+		{"from=2025-06-01T06:00:00Z", 429},
 		{"from=yesterday", 400},
 		{"to=later", 400},
 	} {
@@ -148,6 +150,9 @@ func TestExportErrors(t *testing.T) {
 			w := do(t, routes, request{method: m, path: path + "?" + c.query, token: "viewer-token"})
 			if w.Code != c.code {
 				t.Errorf("%s?%s: %d %s, want %d", method, c.query, w.Code, w.Body, c.code)
+			}
+			if busy := w.Header().Get("Retry-After") != ""; busy != (c.code == 429) {
+				t.Errorf("%s?%s: Retry-After %q", method, c.query, w.Header().Get("Retry-After"))
 			}
 			errorOf(t, w)
 		}
@@ -191,10 +196,10 @@ func TestMotionTrigger(t *testing.T) {
 
 func TestPlaybackWhenShuttingDown(t *testing.T) {
 	f := &fakeRecordings{
-		export: func(from, to time.Time) (*recordings.Export, error) {
-			return &recordings.Export{Start: from, End: to}, nil
+		export: func(from, to time.Time) (*export.File, error) {
+			return &export.File{Start: from, End: to}, nil
 		},
-		play: func(*recordings.Export) (whep.Feed, error) {
+		play: func(*export.File) (whep.Feed, error) {
 			return whep.Feed{}, errors.New("recordings: shutting down")
 		},
 	}
@@ -208,7 +213,7 @@ func TestPlaybackWhenShuttingDown(t *testing.T) {
 		t.Fatalf("headers %v", w.Header())
 	}
 
-	f.play = func(*recordings.Export) (whep.Feed, error) { return whep.Feed{Start: func() {}}, nil }
+	f.play = func(*export.File) (whep.Feed, error) { return whep.Feed{Start: func() {}}, nil }
 	answer(t, do(t, recordingsAPI(f, wh), request{method: "POST", path: "/api/v1/recordings/whep?from=-1m", token: "viewer-token"}), 201, nil)
 	if wh.feed == nil || wh.feed.Start == nil {
 		t.Fatal("the playback's feed was not offered")

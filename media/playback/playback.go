@@ -1,7 +1,7 @@
 // Package playback plays a recording back into a media hub, so that a
 // viewer watches it over WebRTC like the live stream: it reads the
-// fragmented MP4 of an export (storage/recordings.Export: an init segment,
-// then moof+mdat fragments timed from zero) and publishes its H.264
+// fragmented MP4 of an export (media/export.File: an init segment, then
+// moof+mdat fragments timed from zero) and publishes its H.264
 // access units (Annex-B, parameter sets in front of each keyframe) and
 // Opus packets at the pace of their timestamps.
 package playback

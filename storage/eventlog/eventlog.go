@@ -30,8 +30,6 @@ type Event struct {
 type Options struct {
 	// Max is how many events are kept (default 10000).
 	Max int
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 }
 
 // Log is the event log.
@@ -45,9 +43,6 @@ func New(cat *storage.Catalog, opts Options) *Log {
 	if opts.Max <= 0 {
 		opts.Max = 10000
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	return &Log{cat: cat, opts: opts}
 }
 
@@ -56,7 +51,7 @@ func key(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
 // Add appends an event (its Time defaults to now) and returns its ID.
 func (l *Log) Add(e Event) (uint64, error) {
 	if e.Time.IsZero() {
-		e.Time = l.opts.Now()
+		e.Time = time.Now()
 	}
 	err := l.cat.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(storage.BucketEvents)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/camd-project/camd/storage"
@@ -46,4 +47,26 @@ func TestAddUpdateListForget(t *testing.T) {
 	if err := cat.Check(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAddStampsNow: an event without a time gets the clock's, read once
+// (in a synctest bubble, whose clock stands still between sleeps).
+func TestAddStampsNow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cat, err := storage.OpenCatalog(filepath.Join(t.TempDir(), "catalog.db"), storage.CatalogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cat.Close()
+		l := New(cat, Options{})
+		time.Sleep(time.Hour)
+		want := time.Now()
+		if _, err := l.Add(Event{Kind: "motion"}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := l.List(time.Time{}, time.Time{}, "", 1)
+		if len(got) != 1 || !got[0].Time.Equal(want) {
+			t.Fatalf("event stamped %+v, want %v", got, want)
+		}
+	})
 }

@@ -15,7 +15,14 @@
 // event; a file that is not a camd volume is moved aside. Write errors (a
 // full, missing, read-only or failing card) pause recording with an event
 // and the store tries again every few seconds, resuming with an event.
+// Errors are told apart by type (errors.Is and As: the card's errno,
+// package volume's errors), never by their text; one the store does not
+// know pauses recording as "unexpected error", logged as an error, not as
+// the card's.
 //
-// Export cuts any time range out of the volumes as one MP4 file whose
-// size is known up front, so it can be served with HTTP range requests.
+// Clip holds the fragments of any time range for reading, in any order,
+// as the bytes the recorder appended; media/export makes one MP4 file of
+// them, whose byte ranges HTTP range requests read. Only
+// Options.MaxReaders clips are open at once (each may map a volume);
+// beyond that Clip fails with ErrBusy.
 package recordings

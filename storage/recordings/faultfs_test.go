@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,20 +14,23 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unsafe"
 
 	"go.etcd.io/bbolt"
 
 	"github.com/camd-project/camd/internal/faultfs"
-	"github.com/camd-project/camd/media/fmp4/fmp4test"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/volume"
 )
 
 // The tests in this file put the volumes on a card that fails: a FUSE
 // file system (package faultfs) whose writes, fsyncs, truncations or
-// reads return EIO on demand, as a worn-out SD card's do.
+// reads return EIO on demand, as a worn-out SD card's do. The card is
+// mounted outside the test's synctest bubble (its server is another
+// process); inside, the store's retry pause is fake time that
+// time.Sleep moves past at once, while the file system calls stay real.
 
 // TestFaultFSServer is the FUSE server that faultfs runs in a child
 // process.
@@ -50,24 +52,15 @@ func healCard(t *testing.T, card *faultfs.FS) {
 	}
 }
 
-// setClock sets the store's clock (the env's, for RetryPause).
-func (e *env) setClock(t time.Time) {
-	e.nowMu.Lock()
-	defer e.nowMu.Unlock()
-	e.now = t
-}
-
-// eventsOf returns the events of a kind.
-func (e *env) eventsOf(kind string) []Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []Event
-	for _, ev := range e.events {
-		if ev.Kind == kind {
-			out = append(out, ev)
+// hitsOf counts the operations of ops that a fault failed.
+func hitsOf(card *faultfs.FS, ops faultfs.Op) uint64 {
+	var n uint64
+	for op := faultfs.Read; op <= faultfs.Create; op <<= 1 {
+		if ops&op != 0 {
+			n += card.Hits(op)
 		}
 	}
-	return out
+	return n
 }
 
 // TestFailingCardPausesAndResumes: the card starts failing with EIO while
@@ -80,110 +73,105 @@ func TestFailingCardPausesAndResumes(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		fault faultfs.Fault
-		op    faultfs.Op
 	}{
-		{"write", faultfs.Fault{Ops: faultfs.Write, Err: syscall.EIO}, faultfs.Write},
-		{"fsync", faultfs.Fault{Ops: faultfs.Fsync, Err: syscall.EIO}, faultfs.Fsync},
-		// bbolt grows the file by ftruncate every 128 KiB here.
-		{"growing the volume", faultfs.Fault{Ops: faultfs.Truncate, Err: syscall.EIO}, faultfs.Truncate},
+		{"write", faultfs.Fault{Ops: faultfs.Write, Err: syscall.EIO}},
+		{"fsync", faultfs.Fault{Ops: faultfs.Fsync, Err: syscall.EIO}},
+		// The volume grows by ftruncate in steps of 128 KiB here.
+		{"growing the volume", faultfs.Fault{Ops: faultfs.Truncate, Err: syscall.EIO}},
 		// The card fails when the next volume is created.
-		{"new volume", faultfs.Fault{Ops: faultfs.Create, Err: syscall.EIO}, faultfs.Create},
-		{"write and fsync", faultfs.Fault{Ops: faultfs.Write | faultfs.Fsync | faultfs.Truncate, Err: syscall.EIO}, faultfs.Write},
+		{"new volume", faultfs.Fault{Ops: faultfs.Create, Err: syscall.EIO}},
+		{"write and fsync", faultfs.Fault{Ops: faultfs.Write | faultfs.Fsync | faultfs.Truncate, Err: syscall.EIO}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			card := faultfs.MountTemp(t)
-			const retry = time.Minute
-			e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 1 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
-			now := time.Now()
-			e.setClock(now)
-			rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
-			before := rec.fragments(1, 5*time.Second)
-			e.record(before)
-			lastOK := before[len(before)-1]
-
-			setFaults(t, card, c.fault)
-			failures := 0
-			var hits uint64
-			for _, f := range rec.fragments(1, 20*time.Second) {
-				err := e.store.Append(f)
-				switch {
-				case err == nil && failures == 0:
-					lastOK = f
-					continue
-				case err == nil:
-					t.Fatalf("an append at %v went through on a failing card", f.Start)
-				case !errors.Is(err, ErrPaused) || !strings.Contains(err.Error(), "storage failing"):
-					t.Fatalf("append on a failing card: %v", err)
-				}
-				failures++
-				if failures == 1 {
-					hits = card.Hits(c.op)
-				} else if card.Hits(c.op) != hits {
-					t.Fatalf("the store went back to the card %d times before the retry pause", card.Hits(c.op)-hits)
-				}
-			}
-			if failures == 0 || card.Hits(c.op) == 0 {
-				t.Fatalf("%d failures, %d faults injected", failures, card.Hits(c.op))
-			}
-			paused := e.eventsOf(EventPaused)
-			if len(paused) > 0 {
-				t.Logf("%d fragments dropped, %d faults injected; paused: %s", failures, card.Hits(c.op), paused[0].Data["error"])
-			}
-			if len(paused) != 1 || paused[0].Data["reason"] != "storage failing" || !strings.Contains(paused[0].Data["error"], "input/output error") {
-				t.Fatalf("paused events: %+v", paused)
-			}
-			if st := e.store.Stats(); st.Paused != "storage failing" || st.Dropped != uint64(failures) {
-				t.Fatalf("stats %+v after %d failures", st, failures)
-			}
-
-			// Time to retry: the card is still failing; the store tries
-			// once and stays paused, without a second event.
-			now = now.Add(retry + time.Second)
-			e.setClock(now)
-			if err := e.store.Append(rec.fragments(1, time.Second)[0]); !errors.Is(err, ErrPaused) {
-				t.Fatalf("retry on a failing card: %v", err)
-			}
-			if card.Hits(c.op) == hits {
-				t.Error("the retry did not try the card")
-			}
-			if n := len(e.eventsOf(EventPaused)); n != 1 || e.hasEvent(EventResumed) || e.hasEvent(EventQuarantined) {
-				t.Fatalf("events after the retry: %v", e.eventKinds())
-			}
-
-			// What was recorded before the card failed is still there.
-			x, err := e.store.Export(1, day.Add(time.Second), day.Add(4*time.Second))
-			if err != nil {
-				t.Fatalf("export while the card fails writes: %v", err)
-			}
-			b, err := io.ReadAll(x)
-			x.Close()
-			if err != nil || int64(len(b)) != x.Size() {
-				t.Fatalf("export: %d of %d bytes: %v", len(b), x.Size(), err)
-			}
-			checkMP4(t, b, x.End.Sub(x.Start))
-
-			// The card works again.
-			healCard(t, card)
-			now = now.Add(retry + time.Second)
-			e.setClock(now)
-			after := rec.fragments(1, 5*time.Second)
-			e.record(after)
-			if n := len(e.eventsOf(EventResumed)); n != 1 || e.store.Paused() != nil {
-				t.Fatalf("after the card healed: events %v, paused %v", e.eventKinds(), e.store.Paused())
-			}
-			want := []Span{
-				{Stream: 1, Start: day, End: lastOK.Start.Add(lastOK.Duration)},
-				{Stream: 1, Start: after[0].Start, End: after[len(after)-1].Start.Add(after[len(after)-1].Duration)},
-			}
-			tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
-			if !spansEqual(tl.Spans, want) {
-				t.Fatalf("timeline %+v, want %+v", tl.Spans, want)
-			}
-			checkIndex(t, e)
-			if tl2, _ := e.store.Timeline(1, day, day.Add(time.Hour)); !spansEqual(tl2.Spans, want) {
-				t.Fatalf("timeline after reopening %+v, want %+v", tl2.Spans, want)
-			}
+			synctest.Test(t, func(t *testing.T) { failingCard(t, card, c.fault) })
 		})
+	}
+}
+
+func failingCard(t *testing.T, card *faultfs.FS, fault faultfs.Fault) {
+	const retry = time.Minute
+	e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 1 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
+	rec := &source{Audio: true, Start: day, FrameBytes: 3000}
+	before := rec.fragments(1, 5*time.Second)
+	e.record(before)
+	lastOK := before[len(before)-1]
+
+	setFaults(t, card, fault)
+	failures := 0
+	var hits uint64
+	for _, f := range rec.fragments(1, 20*time.Second) {
+		err := e.store.Append(f)
+		switch {
+		case err == nil && failures == 0:
+			lastOK = f
+			continue
+		case err == nil:
+			t.Fatalf("an append at %v went through on a failing card", f.Start)
+		case !errors.Is(err, ErrPaused) || !strings.Contains(err.Error(), "storage failing"):
+			t.Fatalf("append on a failing card: %v", err)
+		}
+		failures++
+		if failures == 1 {
+			hits = hitsOf(card, fault.Ops)
+		} else if hitsOf(card, fault.Ops) != hits {
+			t.Fatalf("the store went back to the card %d times before the retry pause", hitsOf(card, fault.Ops)-hits)
+		}
+	}
+	if failures == 0 || hitsOf(card, fault.Ops) == 0 {
+		t.Fatalf("%d failures, %d faults injected", failures, hitsOf(card, fault.Ops))
+	}
+	paused := e.eventsOf(EventPaused)
+	if len(paused) > 0 {
+		t.Logf("%d fragments dropped, %d faults injected; paused: %s", failures, hitsOf(card, fault.Ops), paused[0].Data["error"])
+	}
+	if len(paused) != 1 || paused[0].Data["reason"] != "storage failing" || !strings.Contains(paused[0].Data["error"], "input/output error") {
+		t.Fatalf("paused events: %+v", paused)
+	}
+	if st := e.store.Stats(); st.Paused != "storage failing" || st.Dropped != uint64(failures) {
+		t.Fatalf("stats %+v after %d failures", st, failures)
+	}
+
+	// Time to retry: the card is still failing; the store tries
+	// once and stays paused, without a second event.
+	time.Sleep(retry + time.Second)
+	if err := e.store.Append(rec.fragments(1, time.Second)[0]); !errors.Is(err, ErrPaused) {
+		t.Fatalf("retry on a failing card: %v", err)
+	}
+	if hitsOf(card, fault.Ops) == hits {
+		t.Error("the retry did not try the card")
+	}
+	if n := len(e.eventsOf(EventPaused)); n != 1 || e.hasEvent(EventResumed) || e.hasEvent(EventQuarantined) {
+		t.Fatalf("events after the retry: %v", e.eventKinds())
+	}
+
+	// What was recorded before the card failed is still there.
+	x, err := e.store.Clip(1, day.Add(time.Second), day.Add(4*time.Second))
+	if err != nil {
+		t.Fatalf("clip while the card fails writes: %v", err)
+	}
+	checkClip(t, x)
+	x.Close()
+
+	// The card works again.
+	healCard(t, card)
+	time.Sleep(retry + time.Second)
+	after := rec.fragments(1, 5*time.Second)
+	e.record(after)
+	if n := len(e.eventsOf(EventResumed)); n != 1 || e.store.Paused() != nil {
+		t.Fatalf("after the card healed: events %v, paused %v", e.eventKinds(), e.store.Paused())
+	}
+	want := []Span{
+		{Stream: 1, Start: day, End: lastOK.Start.Add(lastOK.Duration)},
+		{Stream: 1, Start: after[0].Start, End: after[len(after)-1].Start.Add(after[len(after)-1].Duration)},
+	}
+	tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
+	if !spansEqual(tl.Spans, want) {
+		t.Fatalf("timeline %+v, want %+v", tl.Spans, want)
+	}
+	checkIndex(t, e)
+	if tl2, _ := e.store.Timeline(1, day, day.Add(time.Hour)); !spansEqual(tl2.Spans, want) {
+		t.Fatalf("timeline after reopening %+v, want %+v", tl2.Spans, want)
 	}
 }
 
@@ -347,7 +335,7 @@ func TestBadSectorUnderARecording(t *testing.T) {
 	child, out, err := inChild(t, func(t *testing.T) {
 		card := faultfs.MountTemp(t)
 		e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 1 << 20, Quota: Quota{Bytes: 1 << 30}})
-		rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+		rec := &source{Audio: true, Start: day, FrameBytes: 3000}
 		frags := rec.fragments(1, 20*time.Second)
 		e.record(frags)
 		if st := e.store.Stats(); st.Volumes < 2 {
@@ -361,21 +349,34 @@ func TestBadSectorUnderARecording(t *testing.T) {
 		setFaults(t, card, faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO, Files: volFile(1), Offset: page, Length: 4096})
 		t.Logf("bad page at %d, inside the fragment at %d (%d bytes)", page, off, n)
 
-		x, err := e.store.Export(1, bad.Start, bad.Start.Add(2*time.Second))
-		if err == nil {
-			_, err = io.ReadAll(x)
-			x.Close()
+		x, err := e.store.Clip(1, bad.Start, bad.Start.Add(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err == nil || card.Hits(faultfs.Read) == 0 {
-			t.Fatalf("export over a bad sector: %v, %d reads failed", err, card.Hits(faultfs.Read))
+		_, err = x.Read(0, nil)
+		if err == nil || !errors.Is(err, syscall.EIO) || card.Hits(faultfs.Read) == 0 {
+			t.Fatalf("read over a bad sector: %v, %d reads failed", err, card.Hits(faultfs.Read))
 		}
-		t.Logf("export over the bad sector: %v", err)
+		t.Logf("read over the bad sector: %v", err)
+		// The read that faulted let go of the volume, and its mapping
+		// (up to a volume's size of address space), though the clip is
+		// open.
+		if x.ro != nil {
+			t.Error("the clip still holds the volume whose read faulted")
+		}
+		if _, err := x.Read(1, nil); err != nil {
+			t.Errorf("the next part after the bad sector: %v", err)
+		}
+		x.Close()
 		if e.hasEvent(EventQuarantined) {
 			t.Errorf("a read error quarantined a volume: %v", e.eventKinds())
 		}
 		// The rest of the recording is still there, and recording goes on.
-		if _, err := e.store.Export(1, frags[8].Start, frags[12].Start); err != nil {
-			t.Errorf("export past the bad sector: %v", err)
+		if c, err := e.store.Clip(1, frags[8].Start, frags[12].Start); err != nil {
+			t.Errorf("clip past the bad sector: %v", err)
+		} else {
+			checkClip(t, c)
+			c.Close()
 		}
 		e.record(rec.fragments(1, 3*time.Second))
 		fmt.Println("SURVIVED")
@@ -413,76 +414,77 @@ func TestCardFailingReads(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			card := faultfs.MountTemp(t)
-			const retry = time.Minute
-			e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
-			now := time.Now()
-			e.setClock(now)
-			rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
-			before := rec.fragments(1, 10*time.Second)
-			e.record(before)
-			if c.crash {
-				// As after a kill: the volume's handle goes, the catalog
-				// keeps the record written when the volume was created.
-				e.store.writeMu.Lock()
-				e.store.closeActive()
-				e.store.writeMu.Unlock()
-			} else if err := e.store.Close(); err != nil {
-				t.Fatal(err)
-			}
-			e.cat.Close()
-			e.store = nil
-			setFaults(t, card, faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO, Files: c.files})
-			e.open()
-
-			during := rec.fragments(1, 5*time.Second)
-			failed := 0
-			for _, f := range during {
-				if err := e.store.Append(f); err != nil {
-					if !errors.Is(err, ErrPaused) {
-						t.Fatalf("append: %v", err)
-					}
-					failed++
-				}
-			}
-			if card.Hits(faultfs.Read) == 0 {
-				t.Fatal("no read failed")
-			}
-			for _, k := range []string{EventQuarantined, EventForeign, EventMissing} {
-				if e.hasEvent(k) {
-					t.Fatalf("a read error made a %s event: %+v", k, e.events)
-				}
-			}
-			p := e.eventsOf(EventPaused)
-			if len(p) != 1 || failed != len(during) {
-				t.Fatalf("%d of %d appends failed; paused events %+v", failed, len(during), p)
-			}
-			if p[0].Data["reason"] != "storage failing" || e.store.Stats().Paused != "storage failing" {
-				t.Fatalf("a card whose reads fail pauses recording as %q (%s), stats %+v",
-					p[0].Data["reason"], p[0].Data["error"], e.store.Stats())
-			}
-			if files, _ := filepath.Glob(filepath.Join(card.Backing, "rec", "vol-*.db")); len(files) != 1 {
-				t.Fatalf("volumes while paused: %v", files)
-			}
-
-			healCard(t, card)
-			now = now.Add(retry + time.Second)
-			e.setClock(now)
-			after := rec.fragments(1, 5*time.Second)
-			e.record(after)
-			if len(e.eventsOf(EventResumed)) != 1 {
-				t.Fatalf("events after healing: %v", e.eventKinds())
-			}
-			want := []Span{
-				{Stream: 1, Start: day, End: before[len(before)-1].Start.Add(before[len(before)-1].Duration)},
-				{Stream: 1, Start: after[0].Start, End: after[len(after)-1].Start.Add(after[len(after)-1].Duration)},
-			}
-			tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
-			if !spansEqual(tl.Spans, want) {
-				t.Fatalf("timeline %+v, want %+v", tl.Spans, want)
-			}
-			checkIndex(t, e)
+			synctest.Test(t, func(t *testing.T) { cardFailingReads(t, card, c.crash, c.files) })
 		})
 	}
+}
+
+func cardFailingReads(t *testing.T, card *faultfs.FS, crash bool, files string) {
+	const retry = time.Minute
+	e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
+	rec := &source{Audio: true, Start: day, FrameBytes: 3000}
+	before := rec.fragments(1, 10*time.Second)
+	e.record(before)
+	if crash {
+		// As after a kill: the volume's handle goes, the catalog
+		// keeps the record written when the volume was created.
+		e.store.writeMu.Lock()
+		e.store.closeActive()
+		e.store.writeMu.Unlock()
+	} else if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.cat.Close()
+	e.store = nil
+	setFaults(t, card, faultfs.Fault{Ops: faultfs.Read, Err: syscall.EIO, Files: files})
+	e.open()
+
+	during := rec.fragments(1, 5*time.Second)
+	failed := 0
+	for _, f := range during {
+		if err := e.store.Append(f); err != nil {
+			if !errors.Is(err, ErrPaused) {
+				t.Fatalf("append: %v", err)
+			}
+			failed++
+		}
+	}
+	if card.Hits(faultfs.Read) == 0 {
+		t.Fatal("no read failed")
+	}
+	for _, k := range []string{EventQuarantined, EventForeign, EventMissing} {
+		if e.hasEvent(k) {
+			t.Fatalf("a read error made a %s event: %+v", k, e.events)
+		}
+	}
+	p := e.eventsOf(EventPaused)
+	if len(p) != 1 || failed != len(during) {
+		t.Fatalf("%d of %d appends failed; paused events %+v", failed, len(during), p)
+	}
+	if p[0].Data["reason"] != "storage failing" || e.store.Stats().Paused != "storage failing" {
+		t.Fatalf("a card whose reads fail pauses recording as %q (%s), stats %+v",
+			p[0].Data["reason"], p[0].Data["error"], e.store.Stats())
+	}
+	if files, _ := filepath.Glob(filepath.Join(card.Backing, "rec", "vol-*.db")); len(files) != 1 {
+		t.Fatalf("volumes while paused: %v", files)
+	}
+
+	healCard(t, card)
+	time.Sleep(retry + time.Second)
+	after := rec.fragments(1, 5*time.Second)
+	e.record(after)
+	if len(e.eventsOf(EventResumed)) != 1 {
+		t.Fatalf("events after healing: %v", e.eventKinds())
+	}
+	want := []Span{
+		{Stream: 1, Start: day, End: before[len(before)-1].Start.Add(before[len(before)-1].Duration)},
+		{Stream: 1, Start: after[0].Start, End: after[len(after)-1].Start.Add(after[len(after)-1].Duration)},
+	}
+	tl, _ := e.store.Timeline(1, day, day.Add(time.Hour))
+	if !spansEqual(tl.Spans, want) {
+		t.Fatalf("timeline %+v, want %+v", tl.Spans, want)
+	}
+	checkIndex(t, e)
 }
 
 // TestUnreadablePageUnderTheWriter: an append's transaction reads a page
@@ -493,17 +495,19 @@ func TestCardFailingReads(t *testing.T) {
 // resumes in the same volume, nothing recorded lost.
 func TestUnreadablePageUnderTheWriter(t *testing.T) {
 	card := faultfs.MountTemp(t)
+	synctest.Test(t, func(t *testing.T) { unreadablePageUnderTheWriter(t, card) })
+}
+
+func unreadablePageUnderTheWriter(t *testing.T, card *faultfs.FS) {
 	const retry = time.Minute
 	e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
-	now := time.Now()
-	e.setClock(now)
 	// Two streams: their init segments give the inits bucket a page of
 	// its own, which reopening does not read through the mapping, and
 	// the first append after it does (the store writes the stream's init
 	// segment again).
-	recs := []*recorder{
-		newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000}),
-		newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000}),
+	recs := []*source{
+		{Audio: true, Start: day, FrameBytes: 3000},
+		{Audio: true, Start: day, FrameBytes: 3000},
 	}
 	var last [2]Fragment
 	for i, r := range recs {
@@ -548,8 +552,7 @@ func TestUnreadablePageUnderTheWriter(t *testing.T) {
 	}
 
 	healCard(t, card)
-	now = now.Add(retry + time.Second)
-	e.setClock(now)
+	time.Sleep(retry + time.Second)
 	after := recs[0].fragments(1, 3*time.Second)
 	e.record(after)
 	if len(e.eventsOf(EventResumed)) != 1 {
@@ -577,7 +580,7 @@ func TestUnreadablePageUnderTheWriter(t *testing.T) {
 func TestCrashDuringRotationOnACardWhoseReadsFail(t *testing.T) {
 	card := faultfs.MountTemp(t)
 	e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, Quota: Quota{Bytes: 1 << 30}})
-	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+	rec := &source{Audio: true, Start: day, FrameBytes: 3000}
 	before := rec.fragments(1, 10*time.Second)
 	e.record(before)
 	v, err := volume.Create(filepath.Join(e.opts.Dir, volFile(2)), 2, volume.Options{MaxSize: 4 << 20})

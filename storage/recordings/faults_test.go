@@ -7,14 +7,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/camd-project/camd/internal/testenv"
-	"github.com/camd-project/camd/media/fmp4/fmp4test"
 )
 
-// mountTmpfs mounts a small tmpfs, the stand-in for an SD card that fills
-// up, turns read-only or goes away. It needs root; the test is skipped
+// The tests in this file run the store on a tmpfs, the stand-in for an SD
+// card that fills up, turns read-only or goes away. Those that wait for
+// the store's retry, 5 s after a write error, run in a synctest bubble,
+// whose fake clock time.Sleep(retryPause) moves there at once.
+
+// retryPause is the store's default Options.RetryPause.
+const retryPause = 5 * time.Second
+
+// mountTmpfs mounts a small tmpfs. It needs root; the test is skipped
 // without it (or fails, with CAMD_REQUIRE_TOOLS set).
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
@@ -39,7 +46,7 @@ func remount(t *testing.T, dir, opt string) {
 func TestDiskFillsDuringWrites(t *testing.T) {
 	card := mountTmpfs(t, "8m")
 	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), VolumeSize: 1 << 20, Quota: Quota{Bytes: 1 << 30}})
-	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 4000})
+	rec := &source{Audio: true, Start: day, FrameBytes: 4000}
 	var last Fragment
 	failures := 0
 	for range 60 {
@@ -65,8 +72,12 @@ func TestDiskFillsDuringWrites(t *testing.T) {
 // resumes once there is room again.
 func TestCardFilledByOthersPausesAndResumes(t *testing.T) {
 	card := mountTmpfs(t, "4m")
-	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), Quota: Quota{Bytes: 1 << 30}, RetryPause: 50 * time.Millisecond})
-	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	synctest.Test(t, func(t *testing.T) { cardFilledByOthers(t, card) })
+}
+
+func cardFilledByOthers(t *testing.T, card string) {
+	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), Quota: Quota{Bytes: 1 << 30}})
+	rec := &source{Start: day, FrameBytes: 3000}
 	e.record(rec.fragments(1, 5*time.Second))
 	filler := filepath.Join(card, "their-file")
 	f, _ := os.Create(filler)
@@ -85,7 +96,11 @@ func TestCardFilledByOthersPausesAndResumes(t *testing.T) {
 		t.Fatalf("no pause on a full card: events %v stats %+v", e.eventKinds(), e.store.Stats())
 	}
 	os.Remove(filler)
-	time.Sleep(60 * time.Millisecond)
+	// The store tries the card again only once the retry pause is over.
+	if err := e.store.Append(rec.fragments(1, time.Second)[0]); !errors.Is(err, ErrPaused) {
+		t.Fatalf("append before the retry: %v", err)
+	}
+	time.Sleep(retryPause)
 	resumed := false
 	for _, fr := range rec.fragments(1, 5*time.Second) {
 		if err := e.store.Append(fr); err == nil {
@@ -99,8 +114,12 @@ func TestCardFilledByOthersPausesAndResumes(t *testing.T) {
 
 func TestReadOnlyCardPausesAndResumes(t *testing.T) {
 	card := mountTmpfs(t, "16m")
-	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), RetryPause: 50 * time.Millisecond, Quota: Quota{Bytes: 1 << 30}})
-	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	synctest.Test(t, func(t *testing.T) { readOnlyCard(t, card) })
+}
+
+func readOnlyCard(t *testing.T, card string) {
+	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), Quota: Quota{Bytes: 1 << 30}})
+	rec := &source{Start: day, FrameBytes: 3000}
 	e.record(rec.fragments(1, 5*time.Second))
 	// The kernel remounts a failing card read-only after the write errors
 	// that made the store let go of its volume: stand in for both.
@@ -118,7 +137,7 @@ func TestReadOnlyCardPausesAndResumes(t *testing.T) {
 		t.Fatalf("read-only card: %d failures, stats %+v, events %v", failed, e.store.Stats(), e.eventKinds())
 	}
 	remount(t, card, "rw")
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(retryPause)
 	e.record(rec.fragments(1, 5*time.Second)[1:])
 	if !e.hasEvent(EventResumed) {
 		t.Fatalf("events: %v", e.eventKinds())
@@ -131,8 +150,12 @@ func TestReadOnlyCardPausesAndResumes(t *testing.T) {
 
 func TestMissingCardPausesAndResumes(t *testing.T) {
 	card := mountTmpfs(t, "16m")
-	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), VolumeSize: 1 << 20, RetryPause: 50 * time.Millisecond, Quota: Quota{Bytes: 1 << 30}})
-	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	synctest.Test(t, func(t *testing.T) { missingCard(t, card) })
+}
+
+func missingCard(t *testing.T, card string) {
+	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), VolumeSize: 1 << 20, Quota: Quota{Bytes: 1 << 30}})
+	rec := &source{Start: day, FrameBytes: 3000}
 	e.record(rec.fragments(1, 5*time.Second))
 	// The card goes away: its mount point is an empty directory.
 	if out, err := exec.Command("umount", "-l", card).CombinedOutput(); err != nil {
@@ -155,7 +178,7 @@ func TestMissingCardPausesAndResumes(t *testing.T) {
 		t.Fatalf("mount: %v %s", err, out)
 	}
 	os.MkdirAll(filepath.Join(card, "rec"), 0o700)
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(retryPause)
 	e.record(rec.fragments(1, 5*time.Second)[1:])
 	if !e.hasEvent(EventResumed) {
 		t.Fatalf("events: %v", e.eventKinds())

@@ -31,7 +31,7 @@ func ParseQuota(s string) (Quota, error) {
 	}
 	n, err := ParseSize(s)
 	if err != nil {
-		return Quota{}, fmt.Errorf("%w: %q: %v", ErrQuota, s, err)
+		return Quota{}, fmt.Errorf("%w: %q: %w", ErrQuota, s, err)
 	}
 	return Quota{Bytes: n}, nil
 }

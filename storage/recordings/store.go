@@ -2,6 +2,7 @@ package recordings
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -36,6 +36,18 @@ var (
 	ErrTooLong = errors.New("recordings: range too long to export")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("recordings: store closed")
+	// ErrBusy: as many clips as Options.MaxReaders are being read
+	// (exports and playbacks); try again once one is closed.
+	ErrBusy = errors.New("recordings: too many exports and playbacks at once")
+	// ErrFragment: Append refused a fragment the store cannot hold (out
+	// of range, too large); recording goes on.
+	ErrFragment = errors.New("recordings: fragment refused")
+	// ErrUnexpected marks an error the store does not know: neither the
+	// system's (an errno: the card full, read-only, missing or failing)
+	// nor one of the volumes (damaged, foreign, newer). It is not taken
+	// for the card's: it pauses recording as "unexpected error" and is
+	// logged as an error, a bug to report rather than a card to replace.
+	ErrUnexpected = errors.New("recordings: unexpected error")
 )
 
 // MinVolumeSize is the smallest volume a store makes, whatever the quota.
@@ -71,19 +83,24 @@ type Options struct {
 	// RetryPause is how long recording stays paused after a write error
 	// before the store tries again (default 5 s).
 	RetryPause time.Duration
-	// MaxExport bounds the recorded time one export may hold (default
-	// 24 h).
+	// MaxExport bounds the recorded time one clip (an export, a
+	// playback) may hold (default 24 h).
 	MaxExport time.Duration
+	// MaxReaders bounds the clips open at once (exports and playbacks
+	// being read); Clip fails with ErrBusy beyond it. Each maps at most
+	// one volume at a time, so the default, as many volumes of
+	// VolumeSize as fit in 1 GiB but at most 4 (4 of the default
+	// 256 MiB), keeps a 32-bit process's address space safe.
+	MaxReaders int
 	// NoSync skips fsync (tests of everything else only).
 	NoSync bool
 	// Notify receives events (nil drops them). It must not block.
 	Notify func(Event)
 	Logger *slog.Logger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 }
 
-// Fragment is what the recorder appends.
+// Fragment is what the recorder appends: bytes the store keeps as they
+// are, with what its index needs to know of them.
 type Fragment struct {
 	Stream   uint32
 	Start    time.Time
@@ -93,7 +110,8 @@ type Fragment struct {
 	// Init is the init segment the fragment needs; it is stored again
 	// only when it changes.
 	Init []byte
-	// Data is the fragment (moof + mdat).
+	// Data is the fragment (a moof and its mdat, to the recorder and
+	// exports; bytes to the store).
 	Data []byte
 }
 
@@ -146,6 +164,9 @@ type Store struct {
 	handleMu sync.RWMutex
 	active   *volume.Volume
 	inits    map[uint32][]byte // last init written per stream, active volume
+
+	// readers holds a token per open clip (Options.MaxReaders).
+	readers chan struct{}
 
 	// mu guards the index below; it is never held during disk I/O.
 	mu         sync.Mutex
@@ -219,16 +240,17 @@ func Open(cat *storage.Catalog, opts Options) (*Store, error) {
 	if opts.MaxExport <= 0 {
 		opts.MaxExport = 24 * time.Hour
 	}
+	if opts.MaxReaders <= 0 {
+		opts.MaxReaders = int(max(1, min(4, (1<<30)/opts.VolumeSize)))
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	if opts.Notify == nil {
 		opts.Notify = func(Event) {}
 	}
-	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, inits: map[uint32][]byte{}}
+	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, inits: map[uint32][]byte{},
+		readers: make(chan struct{}, opts.MaxReaders)}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		s.pause(fmt.Errorf("recordings: %w", err))
 	}
@@ -325,7 +347,7 @@ func (s *Store) recover() error {
 		}
 	}
 	keep = append(keep, adopted...)
-	slices.SortFunc(keep, func(a, b *vol) int { return cmpU64(a.ID, b.ID) })
+	slices.SortFunc(keep, func(a, b *vol) int { return cmp.Compare(a.ID, b.ID) })
 
 	// Only the newest volume may be written; any other "active" one (two
 	// after a crash in the middle of a rotation) is closed. Its record
@@ -380,16 +402,6 @@ func (s *Store) recover() error {
 	return cardErr
 }
 
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // adopt examines a volume file the catalog does not list.
 func (s *Store) adopt(id uint64) *vol {
 	name := volFile(id)
@@ -398,36 +410,26 @@ func (s *Store) adopt(id uint64) *vol {
 	if err != nil {
 		return nil
 	}
-	err = volume.Check(path, volume.Options{})
-	switch {
+	v, spans, err := scan(path, volume.Options{ReadOnly: true}, false)
+	switch k := classify(err); {
 	case err == nil:
-	case errors.Is(err, volume.ErrNotVolume) && fi.Size() <= 64<<10:
+	case k == foreign && fi.Size() <= 64<<10:
 		// A volume whose creation a crash interrupted: nothing in it.
 		s.log.Info("recordings: removing an unfinished volume", "file", name)
 		os.Remove(path)
 		return nil
-	case errors.Is(err, volume.ErrNotVolume):
+	case k == foreign:
 		s.moveAside(path, err)
 		return nil
-	case isCardError(err):
-		return s.adoptUnread(id, fi, err)
+	case k.card(), k == unexpected:
+		// A read error is not damage: the spans are read at a later
+		// start.
+		s.unreadable(k, "recordings: a volume missing from the catalog cannot be read; adopted, its recordings listed once it can",
+			"file", name, "err", err)
+		return &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: fi.ModTime(), Rescan: true}
 	default:
 		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined",
 			"volume", name, "reason", err.Error())
-		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}
-	}
-	v, err := volume.Open(path, volume.Options{ReadOnly: true})
-	var spans []Span
-	if err == nil {
-		spans, err = scanSpans(v)
-		v.Close()
-	}
-	switch {
-	case err == nil:
-	case isCardError(err):
-		return s.adoptUnread(id, fi, err)
-	default:
-		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined", "volume", name, "reason", err.Error())
 		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}
 	}
 	if v.ID() != id {
@@ -439,43 +441,50 @@ func (s *Store) adopt(id uint64) *vol {
 	return r
 }
 
-// adoptUnread adopts a volume that the card cannot read now: a read
-// error is not damage. Its spans are read at a later start.
-func (s *Store) adoptUnread(id uint64, fi os.FileInfo, err error) *vol {
-	s.log.Warn("recordings: a volume missing from the catalog cannot be read; adopted, its recordings listed once it can",
-		"file", fi.Name(), "err", err)
-	return &vol{ID: id, File: fi.Name(), State: stateClosed, Bytes: fi.Size(), Created: fi.ModTime(), Rescan: true}
+// unreadable logs that a volume could not be read, as a warning for the
+// card's errors and as an error for an unexpected one.
+func (s *Store) unreadable(k trouble, msg string, kv ...any) {
+	if k == unexpected {
+		s.log.Error(msg, append(kv, "kind", "unexpected error: please report")...)
+		return
+	}
+	s.log.Warn(msg, kv...)
 }
 
-// isCardError tells an error of the card (a read that failed, a volume
-// another process holds) from what was read being wrong.
-func isCardError(err error) bool {
-	return !errors.Is(err, volume.ErrDamaged) && !errors.Is(err, volume.ErrNotVolume) && !errors.Is(err, volume.ErrNewerFormat)
+// scan checks the volume at path, opens it with opts and rebuilds its
+// spans from it. keep leaves the handle open (the writer's); otherwise it
+// is returned closed, its ID and creation time still readable.
+func scan(path string, opts volume.Options, keep bool) (*volume.Volume, []Span, error) {
+	if err := volume.Check(path, volume.Options{}); err != nil {
+		return nil, nil, err
+	}
+	v, err := volume.Open(path, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	spans, err := scanSpans(v)
+	if err != nil || !keep {
+		v.Close()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, spans, nil
 }
 
 // rescan rebuilds the spans of a closed volume whose record may lack
 // some (see recover). It reports whether the record changed: not when
 // the card still cannot read the volume.
 func (s *Store) rescan(r *vol) bool {
-	path := filepath.Join(s.opts.Dir, r.File)
-	err := volume.Check(path, volume.Options{})
-	var v *volume.Volume
-	if err == nil {
-		v, err = volume.Open(path, volume.Options{ReadOnly: true})
-	}
-	var spans []Span
-	if err == nil {
-		spans, err = scanSpans(v)
-		v.Close()
-	}
-	switch {
+	_, spans, err := scan(filepath.Join(s.opts.Dir, r.File), volume.Options{ReadOnly: true}, false)
+	switch k := classify(err); {
 	case err == nil:
 		r.Spans, r.Rescan = spans, false
-	case isCardError(err):
-		s.log.Warn("recordings: cannot read a volume to list its recordings; trying again at the next start",
+	case k.card(), k == unexpected:
+		s.unreadable(k, "recordings: cannot read a volume to list its recordings; trying again at the next start",
 			"file", r.File, "err", err)
 		return false
-	case errors.Is(err, volume.ErrNewerFormat):
+	case k == newer:
 		r.Rescan = false
 	default:
 		r.State, r.Reason, r.Rescan = stateQuarantined, err.Error(), false
@@ -489,7 +498,7 @@ func (s *Store) rescan(r *vol) bool {
 func (s *Store) moveAside(path string, why error) {
 	dir := filepath.Join(s.opts.Dir, "quarantine")
 	os.MkdirAll(dir, 0o700)
-	to := filepath.Join(dir, fmt.Sprintf("%s.%s", filepath.Base(path), s.opts.Now().UTC().Format("20060102T150405Z")))
+	to := filepath.Join(dir, fmt.Sprintf("%s.%s", filepath.Base(path), time.Now().UTC().Format("20060102T150405Z")))
 	if err := os.Rename(path, to); err != nil {
 		s.log.Error("recordings: cannot move a foreign file aside", "file", path, "err", err)
 		return
@@ -506,24 +515,14 @@ func (s *Store) moveAside(path string, why error) {
 // tries again later.
 func (s *Store) openActive(r *vol) error {
 	path := filepath.Join(s.opts.Dir, r.File)
-	err := volume.Check(path, volume.Options{})
-	var v *volume.Volume
-	if err == nil {
-		v, err = volume.Open(path, volume.Options{MaxSize: max(s.volumeSize, r.Bytes), NoSync: s.opts.NoSync})
-	}
-	var spans []Span
-	if err == nil {
-		if spans, err = scanSpans(v); err != nil {
-			v.Close()
-		}
-	}
-	switch {
+	v, spans, err := scan(path, volume.Options{MaxSize: max(s.volumeSize, r.Bytes), NoSync: s.opts.NoSync}, true)
+	switch k := classify(err); {
 	case err == nil:
-	case errors.Is(err, volume.ErrNotVolume):
+	case k == foreign:
 		s.moveAside(path, err)
 		r.State, r.Reason = stateQuarantined, err.Error()
 		return err
-	case errors.Is(err, volume.ErrDamaged):
+	case k == damaged:
 		fi, _ := os.Stat(path)
 		if fi != nil {
 			r.Bytes = fi.Size()
@@ -532,7 +531,7 @@ func (s *Store) openActive(r *vol) error {
 		s.notify(EventQuarantined, "recordings: the volume being written was damaged; quarantined, recording continues in a new one",
 			"volume", r.File, "reason", err.Error())
 		return err
-	case errors.Is(err, volume.ErrNewerFormat):
+	case k == newer:
 		s.log.Warn("recordings: the volume being written is a newer camd's; recording continues in a new one", "volume", r.File)
 		r.State = stateClosed
 		return err
@@ -542,6 +541,8 @@ func (s *Store) openActive(r *vol) error {
 		// the record.
 		r.State = stateClosed
 		return err
+	case k == unexpected:
+		return fmt.Errorf("%w: %w", ErrUnexpected, err) // left alone, as for the card
 	default:
 		return err // the card, not the volume: try again later
 	}
@@ -634,39 +635,14 @@ func (s *Store) pause(err error) {
 	s.mu.Lock()
 	was := s.paused
 	s.paused = err
-	s.retryAt = s.opts.Now().Add(s.opts.RetryPause)
+	s.retryAt = time.Now().Add(s.opts.RetryPause)
 	s.mu.Unlock()
+	if classify(err) == unexpected {
+		s.log.Error("recordings: unexpected error: please report", "err", err)
+	}
 	if was == nil {
 		s.notify(EventPaused, "recordings: recording paused: "+reason(err), "reason", reason(err), "error", err.Error())
 	}
-}
-
-// reason names the kind of trouble in words for the owner.
-func reason(err error) string {
-	switch {
-	case errors.Is(err, syscall.ENOSPC):
-		return "storage full"
-	case errors.Is(err, syscall.EROFS):
-		return "storage read-only"
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
-		return "storage missing"
-	case errors.Is(err, syscall.EIO):
-		return "storage failing"
-	case errors.Is(err, errQuotaTooSmall):
-		return "quota too small"
-	}
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "no space left"):
-		return "storage full"
-	case strings.Contains(msg, "read-only file system"):
-		return "storage read-only"
-	case strings.Contains(msg, "no such file"):
-		return "storage missing"
-	case strings.Contains(msg, "input/output error"):
-		return "storage failing"
-	}
-	return "storage error"
 }
 
 var errQuotaTooSmall = errors.New("recordings: quota smaller than the least volume")
@@ -683,7 +659,7 @@ func (s *Store) Append(f Fragment) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if s.paused != nil && s.opts.Now().Before(s.retryAt) {
+	if s.paused != nil && time.Now().Before(s.retryAt) {
 		s.stats.Dropped++
 		err := s.paused
 		s.mu.Unlock()
@@ -697,8 +673,14 @@ func (s *Store) Append(f Fragment) error {
 		s.mu.Lock()
 		s.stats.Dropped++
 		s.mu.Unlock()
+		if classify(err) == refused {
+			return err // the fragment, not the card: recording goes on
+		}
+		if classify(err) == unexpected {
+			err = fmt.Errorf("%w: %w", ErrUnexpected, err)
+		}
 		s.pause(err)
-		return fmt.Errorf("%w: %s: %v", ErrPaused, reason(err), err)
+		return fmt.Errorf("%w: %s: %w", ErrPaused, reason(err), err)
 	}
 	if wasPaused {
 		s.mu.Lock()
@@ -711,8 +693,8 @@ func (s *Store) Append(f Fragment) error {
 
 // append does Append's work; it holds writeMu.
 func (s *Store) append(f Fragment) error {
-	if f.Start.UnixNano() < 0 || f.Duration < 0 {
-		return fmt.Errorf("recordings: fragment at %v is out of range", f.Start)
+	if f.Start.Before(minTime) || f.Start.After(maxTime) || f.Duration < 0 || f.Duration > volume.MaxDuration || len(f.Data) > volume.MaxFragment {
+		return fmt.Errorf("%w: %d bytes at %v for %v is out of range", ErrFragment, len(f.Data), f.Start, f.Duration)
 	}
 	if s.active == nil {
 		if err := s.reopen(); err != nil {
@@ -760,18 +742,16 @@ func (s *Store) append(f Fragment) error {
 			if err := s.rotate(); err != nil {
 				return err
 			}
-		case attempt == 0 && isNoSpace(err) && s.deleteOldest():
+		case attempt == 0 && classify(err) == cardFull && s.deleteOldest():
 			// The disk filled (with other files, or our accounting lags
 			// behind the file system's): make room and try once more.
+		case classify(err) == refused:
+			return err
 		default:
 			s.dropActive()
 			return err
 		}
 	}
-}
-
-func isNoSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left")
 }
 
 // reopen opens the active volume again after a failure, or creates the

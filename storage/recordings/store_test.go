@@ -3,7 +3,7 @@ package recordings
 import (
 	"bytes"
 	"errors"
-	"io"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,11 +11,8 @@ import (
 	"testing"
 	"time"
 
-	mcfmp4 "github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"go.etcd.io/bbolt"
 
-	"github.com/camd-project/camd/media/fmp4"
-	"github.com/camd-project/camd/media/fmp4/fmp4test"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/volume"
 )
@@ -29,8 +26,6 @@ type env struct {
 	opts   Options
 	mu     sync.Mutex
 	events []Event
-	now    time.Time
-	nowMu  sync.Mutex
 }
 
 func newEnv(t testing.TB, opts Options) *env {
@@ -39,15 +34,6 @@ func newEnv(t testing.TB, opts Options) *env {
 	e.open()
 	t.Cleanup(func() { e.close() })
 	return e
-}
-
-func (e *env) clock() time.Time {
-	e.nowMu.Lock()
-	defer e.nowMu.Unlock()
-	if e.now.IsZero() {
-		return time.Now()
-	}
-	return e.now
 }
 
 func (e *env) open() {
@@ -65,9 +51,6 @@ func (e *env) open() {
 		e.mu.Lock()
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
-	}
-	if o.Now == nil {
-		o.Now = e.clock
 	}
 	e.opts.Dir = o.Dir
 	s, err := Open(cat, o)
@@ -135,6 +118,19 @@ func (e *env) eventKinds() []string {
 	return k
 }
 
+// eventsOf returns the events of a kind.
+func (e *env) eventsOf(kind string) []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Event
+	for _, ev := range e.events {
+		if ev.Kind == kind {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 func (e *env) hasEvent(kind string) bool {
 	for _, k := range e.eventKinds() {
 		if k == kind {
@@ -144,29 +140,96 @@ func (e *env) hasEvent(kind string) bool {
 	return false
 }
 
-// recorder turns frames into fragments for a stream, as the recorder does.
-type recorder struct {
-	src *fmp4test.Source
-	fr  *fmp4.Fragmenter
+// source makes a stream's fragments as the recorder hands them to the
+// store: one a second, of 30 pictures of FrameBytes (800 by default; a
+// keyframe's four times as large) and, with Audio, 50 audio packets.
+// Every KeyEvery-th fragment (default every one) starts with a keyframe.
+// The store keeps bytes: the fragments' are fragmentData, which a test
+// can check on the way back.
+type source struct {
+	Start      time.Time
+	FrameBytes int
+	Audio      bool
+	KeyEvery   int
+
+	n int // fragments made or skipped
 }
 
-func newRecorder(src *fmp4test.Source) *recorder {
-	return &recorder{src: src, fr: fmp4.New(fmp4.Options{})}
-}
-
-func toFragment(stream uint32, f *fmp4.Fragment) Fragment {
-	return Fragment{Stream: stream, Start: f.Start, Duration: f.Duration, Key: f.Key, Audio: f.AudioFrames > 0,
-		Init: f.Init.Data, Data: f.Data}
-}
-
-func (r *recorder) fragments(stream uint32, d time.Duration) []Fragment {
+// fragments returns the fragments of the next d (whole seconds).
+func (s *source) fragments(stream uint32, d time.Duration) []Fragment {
+	if s.FrameBytes == 0 {
+		s.FrameBytes = 800
+	}
+	if s.KeyEvery == 0 {
+		s.KeyEvery = 1
+	}
 	var out []Fragment
-	for _, f := range r.src.Frames(d) {
-		if frag := r.fr.Push(f); frag != nil {
-			out = append(out, toFragment(stream, frag))
+	for range d / time.Second {
+		start := s.Start.Add(time.Duration(s.n) * time.Second)
+		key := s.n%s.KeyEvery == 0
+		size := 30*s.FrameBytes + 100
+		if key {
+			size += 3 * s.FrameBytes
 		}
+		if s.Audio {
+			size += 50 * 20
+		}
+		out = append(out, Fragment{Stream: stream, Start: start, Duration: time.Second, Key: key, Audio: s.Audio,
+			Init: initData(stream, s.Audio), Data: fragmentData(stream, start, size)})
+		s.n++
 	}
 	return out
+}
+
+// skip lets d (whole seconds) go by unrecorded.
+func (s *source) skip(d time.Duration) { s.n += int(d / time.Second) }
+
+// initData is the init segment of a stream's fragments, as large as a
+// real one (about 700 bytes).
+func initData(stream uint32, audio bool) []byte {
+	b := fmt.Appendf(nil, "init of stream %d, audio %v;", stream, audio)
+	return append(b, bytes.Repeat([]byte{'.'}, 700-len(b))...)
+}
+
+// fragmentData is the bytes of the fragment of stream at start.
+func fragmentData(stream uint32, start time.Time, size int) []byte {
+	b := make([]byte, size)
+	seed := byte(start.UnixMilli()/100) + byte(stream)*31
+	for i := range b {
+		b[i] = seed + byte(i*7)
+	}
+	return b
+}
+
+// checkClip reads every part of c and checks its bytes are what was
+// recorded, that parts follow each other in time and that the clip lasts
+// as long as it says; it returns the bytes read.
+func checkClip(t testing.TB, c *Clip) int {
+	t.Helper()
+	n := 0
+	var buf []byte
+	for i, p := range c.Parts() {
+		b, err := c.Read(i, buf[:0])
+		if err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		if !bytes.Equal(b, fragmentData(c.Stream, p.Start, p.Size)) {
+			t.Fatalf("part %d (%v) is not what was recorded", i, p.Start)
+		}
+		if i > 0 && p.Start.Before(c.Parts()[i-1].End()) {
+			t.Fatalf("part %d starts at %v, before the end of the one before", i, p.Start)
+		}
+		if p.Init == nil {
+			t.Fatalf("part %d has no init segment", i)
+		}
+		n += len(b)
+		buf = b
+	}
+	parts := c.Parts()
+	if len(parts) == 0 || !parts[0].Key || !parts[0].Start.Equal(c.Start) || !parts[len(parts)-1].End().Equal(c.End) {
+		t.Fatalf("clip %v to %v: %d parts", c.Start, c.End, len(parts))
+	}
+	return n
 }
 
 func (e *env) record(frags []Fragment) {
@@ -180,12 +243,11 @@ func (e *env) record(frags []Fragment) {
 
 var day = time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
 
-func TestTimelineAndExport(t *testing.T) {
+func TestTimelineAndClip(t *testing.T) {
 	e := newEnv(t, Options{})
-	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 2000})
+	rec := &source{Audio: true, Start: day, FrameBytes: 2000}
 	e.record(rec.fragments(1, 60*time.Second))
-	rec.src.Frames(30 * time.Second) // 30 s not recorded
-	rec.fr.Flush()
+	rec.skip(30 * time.Second) // not recorded
 	e.record(rec.fragments(1, 60*time.Second))
 
 	tl, err := e.store.Timeline(1, day.Add(-time.Minute), day.Add(3*time.Minute))
@@ -210,76 +272,39 @@ func TestTimelineAndExport(t *testing.T) {
 		t.Errorf("clipped timeline: %+v", tl)
 	}
 
-	x, err := e.store.Export(1, day.Add(10*time.Second+300*time.Millisecond), day.Add(20*time.Second))
+	from := day.Add(10*time.Second + 300*time.Millisecond)
+	c, err := e.store.Clip(1, from, day.Add(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer x.Close()
-	if d := day.Add(10*time.Second + 300*time.Millisecond).Sub(x.Start); d < 0 || d > fmp4.New(fmp4.Options{}).Options().Max {
-		t.Errorf("export starts %v before the range", d)
+	defer c.Close()
+	if d := from.Sub(c.Start); d < 0 || d >= time.Second {
+		t.Errorf("clip starts %v before the range", d)
 	}
-	b, err := io.ReadAll(x)
-	if err != nil || int64(len(b)) != x.Size() {
-		t.Fatalf("read %d of %d: %v", len(b), x.Size(), err)
+	if !c.End.Equal(day.Add(20*time.Second)) || len(c.Parts()) != 10 {
+		t.Errorf("clip %v to %v, %d parts", c.Start.Sub(day), c.End.Sub(day), len(c.Parts()))
 	}
-	checkMP4(t, b, x.End.Sub(x.Start))
+	checkClip(t, c)
 
-	// Range reads see the same bytes.
-	for _, off := range []int64{0, 100, int64(len(b)) / 3, int64(len(b)) - 10} {
-		x.Seek(off, io.SeekStart)
-		p := make([]byte, 5000)
-		n, _ := io.ReadFull(x, p)
-		if !bytes.Equal(p[:n], b[off:off+int64(n)]) {
-			t.Errorf("read at %d differs", off)
+	// Parts read in any order are the same bytes.
+	for _, i := range []int{7, 0, 9, 3} {
+		p := c.Parts()[i]
+		if b, err := c.Read(i, []byte("kept")); err != nil || !bytes.Equal(b, append([]byte("kept"), fragmentData(1, p.Start, p.Size)...)) {
+			t.Errorf("part %d read out of order: %v", i, err)
 		}
 	}
-}
-
-// checkMP4 parses an exported file: an init segment with both tracks and
-// fragments numbered from 1 whose times start at 0 and continue.
-func checkMP4(t testing.TB, b []byte, dur time.Duration) {
-	t.Helper()
-	var init mcfmp4.Init
-	if err := init.Unmarshal(bytes.NewReader(b)); err != nil {
-		t.Fatalf("init: %v", err)
+	if _, err := c.Read(10, nil); err == nil {
+		t.Error("read past the last part")
 	}
-	if len(init.Tracks) != 2 {
-		t.Fatalf("%d tracks", len(init.Tracks))
-	}
-	i := bytes.Index(b, []byte("moof")) - 4
-	var parts mcfmp4.Parts
-	if err := parts.Unmarshal(b[i:]); err != nil {
-		t.Fatalf("fragments: %v", err)
-	}
-	var end uint64
-	for n, p := range parts {
-		if p.SequenceNumber != uint32(n+1) {
-			t.Fatalf("fragment %d numbered %d", n, p.SequenceNumber)
-		}
-		for _, tr := range p.Tracks {
-			if tr.ID != fmp4.VideoTrack {
-				continue
-			}
-			if n == 0 && tr.BaseTime > 90000/10 {
-				t.Errorf("video starts at %d ticks", tr.BaseTime)
-			}
-			if n > 0 && tr.BaseTime != end {
-				t.Errorf("fragment %d video at %d, want %d", n, tr.BaseTime, end)
-			}
-			end = tr.BaseTime
-			for _, s := range tr.Samples {
-				end += uint64(s.Duration)
-			}
-		}
-	}
-	if got := time.Duration(end) * time.Second / 90000; got < dur-50*time.Millisecond || got > dur+50*time.Millisecond {
-		t.Errorf("video lasts %v, export says %v", got, dur)
+	c.Close()
+	if _, err := c.Read(0, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("read of a closed clip: %v", err)
 	}
 }
 
 func TestBadRanges(t *testing.T) {
 	e := newEnv(t, Options{MaxExport: time.Minute})
-	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day})
+	rec := &source{Audio: true, Start: day}
 	e.record(rec.fragments(1, 90*time.Second))
 	for _, c := range []struct {
 		name     string
@@ -293,8 +318,8 @@ func TestBadRanges(t *testing.T) {
 		if _, err := e.store.Timeline(1, c.from, c.to); !errors.Is(err, c.want) {
 			t.Errorf("%s: Timeline: %v", c.name, err)
 		}
-		if _, err := e.store.Export(1, c.from, c.to); !errors.Is(err, c.want) {
-			t.Errorf("%s: Export: %v", c.name, err)
+		if _, err := e.store.Clip(1, c.from, c.to); !errors.Is(err, c.want) {
+			t.Errorf("%s: Clip: %v", c.name, err)
 		}
 	}
 	// Years wide: the timeline is what there is; the export is too long.
@@ -303,14 +328,22 @@ func TestBadRanges(t *testing.T) {
 	if err != nil || len(tl.Spans) != 1 || len(tl.Gaps) != 2 {
 		t.Errorf("years-wide timeline: %v %+v", err, tl)
 	}
-	if _, err := e.store.Export(1, years[0], years[1]); !errors.Is(err, ErrTooLong) || !strings.Contains(err.Error(), "at most 1m0s") {
-		t.Errorf("years-wide export: %v", err)
+	if _, err := e.store.Clip(1, years[0], years[1]); !errors.Is(err, ErrTooLong) || !strings.Contains(err.Error(), "at most 1m0s") {
+		t.Errorf("years-wide clip: %v", err)
 	}
-	if _, err := e.store.Export(1, day.Add(-time.Hour), day.Add(-time.Minute)); !errors.Is(err, ErrNoRecording) {
-		t.Errorf("export of nothing: %v", err)
+	if _, err := e.store.Clip(1, day.Add(-time.Hour), day.Add(-time.Minute)); !errors.Is(err, ErrNoRecording) {
+		t.Errorf("clip of nothing: %v", err)
 	}
-	if _, err := e.store.Export(2, day, day.Add(time.Minute)); !errors.Is(err, ErrNoRecording) {
-		t.Errorf("export of another stream: %v", err)
+	if _, err := e.store.Clip(2, day, day.Add(time.Minute)); !errors.Is(err, ErrNoRecording) {
+		t.Errorf("clip of another stream: %v", err)
+	}
+	// The clips that failed gave their reader slots back.
+	for range cap(e.store.readers) + 1 {
+		c, err := e.store.Clip(1, day, day.Add(time.Second))
+		if err != nil {
+			t.Fatalf("after failed clips: %v", err)
+		}
+		c.Close()
 	}
 }
 
@@ -319,7 +352,7 @@ func TestBadRanges(t *testing.T) {
 func TestQuotaLoopOverwrite(t *testing.T) {
 	const quota, volSize = 8 << 20, 2 << 20
 	e := newEnv(t, Options{Quota: Quota{Bytes: quota}, VolumeSize: volSize})
-	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+	rec := &source{Audio: true, Start: day, FrameBytes: 3000}
 	written := int64(0)
 	var last Fragment
 	for written < 10*quota {
@@ -345,12 +378,13 @@ func TestQuotaLoopOverwrite(t *testing.T) {
 	if len(tl.Spans) != 1 || tl.Spans[0].Start.Before(st.Oldest) || tl.Recorded < 30*time.Second {
 		t.Fatalf("timeline after overwrite: %+v", tl)
 	}
-	x, err := e.store.Export(1, last.Start.Add(-20*time.Second), last.Start)
+	c, err := e.store.Clip(1, last.Start.Add(-20*time.Second), last.Start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	x.Close()
-	if _, err := e.store.Export(1, day, day.Add(10*time.Second)); !errors.Is(err, ErrNoRecording) {
+	checkClip(t, c)
+	c.Close()
+	if _, err := e.store.Clip(1, day, day.Add(10*time.Second)); !errors.Is(err, ErrNoRecording) {
 		t.Fatalf("the oldest data was not overwritten: %v", err)
 	}
 }
@@ -372,7 +406,7 @@ func TestQuotaSmallerThanAVolume(t *testing.T) {
 	if st := e.store.Stats(); st.VolumeSize != quota/4 {
 		t.Fatalf("volume size %d for a %d quota", st.VolumeSize, quota)
 	}
-	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 4000})
+	rec := &source{Start: day, FrameBytes: 4000}
 	for range 6 {
 		e.record(rec.fragments(1, 20*time.Second))
 		if b := dirBytes(t, e.opts.Dir); b > quota+quota/4 {
@@ -380,7 +414,7 @@ func TestQuotaSmallerThanAVolume(t *testing.T) {
 		}
 	}
 	tiny := newEnv(t, Options{Quota: Quota{Bytes: 1 << 20}})
-	err := tiny.store.Append(newRecorder(&fmp4test.Source{Start: day}).fragments(1, 3*time.Second)[0])
+	err := tiny.store.Append((&source{Start: day}).fragments(1, 3*time.Second)[0])
 	if !errors.Is(err, ErrPaused) || !strings.Contains(err.Error(), "quota too small") || !tiny.hasEvent(EventPaused) {
 		t.Fatalf("a 1 MiB quota: %v, events %v", err, tiny.eventKinds())
 	}
@@ -388,7 +422,7 @@ func TestQuotaSmallerThanAVolume(t *testing.T) {
 
 func TestRecoveryAfterCrash(t *testing.T) {
 	e := newEnv(t, Options{VolumeSize: 2 << 20})
-	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+	rec := &source{Audio: true, Start: day, FrameBytes: 3000}
 	frags := rec.fragments(1, 40*time.Second)
 	e.record(frags)
 	before := e.store.Stats()
@@ -413,7 +447,7 @@ func TestRecoveryAfterCrash(t *testing.T) {
 // none (it was never saved after its creation).
 func TestCrashDuringRotation(t *testing.T) {
 	e := newEnv(t, Options{VolumeSize: 4 << 20})
-	rec := newRecorder(&fmp4test.Source{Audio: true, Start: day, FrameBytes: 3000})
+	rec := &source{Audio: true, Start: day, FrameBytes: 3000}
 	e.record(rec.fragments(1, 10*time.Second))
 	v, err := volume.Create(filepath.Join(e.opts.Dir, volFile(2)), 2, volume.Options{MaxSize: 4 << 20, NoSync: true})
 	if err != nil {
@@ -431,16 +465,17 @@ func TestCrashDuringRotation(t *testing.T) {
 	if len(tl.Spans) != 1 || !tl.Spans[0].Start.Equal(day) || !tl.Spans[0].End.Equal(last.Start.Add(last.Duration)) {
 		t.Fatalf("timeline after the crash: %+v", tl.Spans)
 	}
-	if x, err := e.store.Export(1, day, day.Add(5*time.Second)); err != nil {
-		t.Fatalf("export of what the first volume holds: %v", err)
+	if c, err := e.store.Clip(1, day, day.Add(5*time.Second)); err != nil {
+		t.Fatalf("clip of what the first volume holds: %v", err)
 	} else {
-		x.Close()
+		checkClip(t, c)
+		c.Close()
 	}
 }
 
 func TestDamagedActiveVolumeIsQuarantined(t *testing.T) {
 	e := newEnv(t, Options{VolumeSize: 4 << 20})
-	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	rec := &source{Start: day, FrameBytes: 3000}
 	e.record(rec.fragments(1, 30*time.Second))
 	files, _ := filepath.Glob(filepath.Join(e.opts.Dir, "vol-*.db"))
 	e.store.Close()
@@ -462,7 +497,7 @@ func TestDamagedActiveVolumeIsQuarantined(t *testing.T) {
 
 func TestCatalogPointsAtMissingVolume(t *testing.T) {
 	e := newEnv(t, Options{VolumeSize: 1 << 20})
-	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	rec := &source{Start: day, FrameBytes: 3000}
 	e.record(rec.fragments(1, 60*time.Second))
 	files, _ := filepath.Glob(filepath.Join(e.opts.Dir, "vol-*.db"))
 	if len(files) < 3 {
@@ -485,7 +520,7 @@ func TestCatalogPointsAtMissingVolume(t *testing.T) {
 
 func TestOrphansAndForeignFiles(t *testing.T) {
 	e := newEnv(t, Options{VolumeSize: 1 << 20})
-	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000})
+	rec := &source{Start: day, FrameBytes: 3000}
 	e.record(rec.fragments(1, 30*time.Second))
 	e.store.Close()
 	e.cat.Close()
@@ -532,9 +567,9 @@ func TestOrphansAndForeignFiles(t *testing.T) {
 
 func TestClockGoingBackStartsANewVolume(t *testing.T) {
 	e := newEnv(t, Options{})
-	rec := newRecorder(&fmp4test.Source{Start: day.Add(time.Hour)})
+	rec := &source{Start: day.Add(time.Hour)}
 	e.record(rec.fragments(1, 10*time.Second))
-	rec2 := newRecorder(&fmp4test.Source{Start: day})
+	rec2 := &source{Start: day}
 	e.record(rec2.fragments(1, 10*time.Second))
 	if st := e.store.Stats(); st.Volumes != 2 {
 		t.Fatalf("volumes: %+v", st)
@@ -545,39 +580,104 @@ func TestClockGoingBackStartsANewVolume(t *testing.T) {
 	}
 }
 
-func TestExportSurvivesDeletionOfItsVolume(t *testing.T) {
+func TestClipSurvivesDeletionOfItsVolume(t *testing.T) {
 	e := newEnv(t, Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 5 << 20}})
-	rec := newRecorder(&fmp4test.Source{Start: day, FrameBytes: 3000, Audio: true})
+	rec := &source{Start: day, FrameBytes: 3000, Audio: true}
 	e.record(rec.fragments(1, 30*time.Second))
-	x, err := e.store.Export(1, day, day.Add(10*time.Second))
+	c, err := e.store.Clip(1, day, day.Add(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer x.Close()
-	// Recording goes on and overwrites the volumes being exported.
+	defer c.Close()
+	// Recording goes on and overwrites the volumes being read.
 	e.record(rec.fragments(1, 120*time.Second))
-	if _, err := e.store.Export(1, day, day.Add(10*time.Second)); !errors.Is(err, ErrNoRecording) {
+	if _, err := e.store.Clip(1, day, day.Add(10*time.Second)); !errors.Is(err, ErrNoRecording) {
 		t.Fatalf("old range still there: %v", err)
 	}
-	b, err := io.ReadAll(x)
-	if err != nil || int64(len(b)) != x.Size() {
-		t.Fatalf("export after its volumes were deleted: %d of %d bytes: %v", len(b), x.Size(), err)
+	if n := checkClip(t, c); n < 10*90_000 {
+		t.Fatalf("read %d bytes of a clip whose volumes were deleted", n)
 	}
-	checkMP4(t, b, x.End.Sub(x.Start))
 }
 
-func TestExportStartsAtAKeyframe(t *testing.T) {
+func TestClipStartsAtAKeyframe(t *testing.T) {
 	e := newEnv(t, Options{})
 	// A passthrough stream with a keyframe every 3 s: fragments are cut
-	// between keyframes and only every other starts with one.
-	rec := newRecorder(&fmp4test.Source{Start: day, GOP: 90, Audio: true})
+	// between keyframes and only every third starts with one.
+	rec := &source{Start: day, KeyEvery: 3, Audio: true}
 	e.record(rec.fragments(1, 30*time.Second))
-	x, err := e.store.Export(1, day.Add(4*time.Second), day.Add(8*time.Second))
+	c, err := e.store.Clip(1, day.Add(4*time.Second), day.Add(8*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer x.Close()
-	if !x.Start.Equal(day.Add(3 * time.Second)) {
-		t.Fatalf("export starts at %v, want the keyframe at 3 s", x.Start.Sub(day))
+	defer c.Close()
+	if !c.Start.Equal(day.Add(3 * time.Second)) {
+		t.Fatalf("clip starts at %v, want the keyframe at 3 s", c.Start.Sub(day))
+	}
+	checkClip(t, c)
+}
+
+// TestClipsAreBounded: each clip (an export, a playback) may map a whole
+// volume, so only Options.MaxReaders are open at once; beyond that Clip
+// fails with ErrBusy until one is closed. The default keeps what they map
+// within 1 GiB, at most 4.
+func TestClipsAreBounded(t *testing.T) {
+	e := newEnv(t, Options{MaxReaders: 2, VolumeSize: 1 << 20})
+	rec := &source{Start: day, FrameBytes: 3000}
+	e.record(rec.fragments(1, 30*time.Second))
+	var open []*Clip
+	for range 2 {
+		c, err := e.store.Clip(1, day, day.Add(20*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	if _, err := e.store.Clip(1, day, day.Add(time.Second)); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a third clip: %v, want ErrBusy", err)
+	}
+	// The open ones still read, each from volume to volume.
+	for _, c := range open {
+		checkClip(t, c)
+	}
+	open[0].Close()
+	open[0].Close() // twice gives back one slot
+	c, err := e.store.Clip(1, day, day.Add(time.Second))
+	if err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	if _, err := e.store.Clip(1, day, day.Add(time.Second)); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a third clip after closing twice: %v, want ErrBusy", err)
+	}
+	c.Close()
+	open[1].Close()
+
+	for _, c := range []struct {
+		volume int64
+		want   int
+	}{{0, 4}, {256 << 20, 4}, {512 << 20, 2}, {4 << 20, 4}} {
+		e := newEnv(t, Options{VolumeSize: c.volume, Quota: Quota{Bytes: 1 << 40}})
+		if got := cap(e.store.readers); got != c.want {
+			t.Errorf("volumes of %d bytes: %d readers, want %d", c.volume, got, c.want)
+		}
+	}
+}
+
+// TestClipPartsCarryTheirInit: each part of a clip comes with the init
+// segment in force for it, the one stored with the first fragment after a
+// change (the store keeps an init segment only when it changes).
+func TestClipPartsCarryTheirInit(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.record((&source{Start: day}).fragments(1, 5*time.Second))
+	e.record((&source{Start: day.Add(5 * time.Second), Audio: true}).fragments(1, 5*time.Second))
+	c, err := e.store.Clip(1, day, day.Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	checkClip(t, c)
+	for i, p := range c.Parts() {
+		if want := initData(1, i >= 5); !bytes.Equal(p.Init, want) {
+			t.Errorf("part %d: init %q, want %q", i, p.Init[:30], want[:30])
+		}
 	}
 }

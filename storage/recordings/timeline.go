@@ -47,22 +47,29 @@ func CheckRange(from, to time.Time) (time.Time, time.Time, error) {
 	return from, to, nil
 }
 
-// spans returns the stream's spans overlapping [from, to), merged and in
-// order, from the index in memory.
-func (s *Store) spans(stream uint32, from, to time.Time) []Span {
+// overlapping calls fn, under s.mu, for each span of stream overlapping
+// [from, to) in the index, with its volume's record; quarantined volumes
+// are left out.
+func (s *Store) overlapping(stream uint32, from, to time.Time, fn func(r *vol, sp Span)) {
 	s.mu.Lock()
-	var out []Span
+	defer s.mu.Unlock()
 	for _, r := range s.vols {
 		if r.State == stateQuarantined {
 			continue
 		}
 		for _, sp := range r.Spans {
 			if sp.Stream == stream && sp.End.After(from) && sp.Start.Before(to) {
-				out = append(out, sp)
+				fn(r, sp)
 			}
 		}
 	}
-	s.mu.Unlock()
+}
+
+// spans returns the stream's spans overlapping [from, to), merged and in
+// order, from the index in memory.
+func (s *Store) spans(stream uint32, from, to time.Time) []Span {
+	var out []Span
+	s.overlapping(stream, from, to, func(_ *vol, sp Span) { out = append(out, sp) })
 	slices.SortFunc(out, func(a, b Span) int { return a.Start.Compare(b.Start) })
 	merged := out[:0]
 	for _, sp := range out {
@@ -85,7 +92,7 @@ func (s *Store) Timeline(stream uint32, from, to time.Time) (Timeline, error) {
 		return Timeline{}, err
 	}
 	tl := Timeline{Stream: stream, From: from, To: to, Spans: []Span{}, Gaps: []Span{}}
-	end := minT(to, s.opts.Now())
+	end := minT(to, time.Now())
 	cursor := from
 	for _, sp := range s.spans(stream, from, to) {
 		sp.Start, sp.End = maxT(sp.Start, from), minT(sp.End, to)

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/camd-project/camd/storage"
 )
 
 // Errors of the snapshot store.
@@ -54,18 +56,12 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.MaxBytes = 32 << 20
 	}
 	s := &Store{opts: opts}
-	db, err := s.open(path)
+	// A file another process holds is not damaged: it is left alone.
+	db, moved, err := storage.OpenReplacing(path, s.open, func(err error) bool { return errors.Is(err, berrors.ErrTimeout) })
 	if err != nil {
-		q := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
-		if rerr := os.Rename(path, q); rerr != nil {
-			return nil, fmt.Errorf("snapshots: %v; cannot move it aside: %w", err, rerr)
-		}
-		s.Quarantined = q
-		if db, err = s.open(path); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
-	s.db = db
+	s.db, s.Quarantined = db, moved
 	return s, nil
 }
 

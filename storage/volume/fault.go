@@ -22,12 +22,16 @@ import (
 // bbolt cleans up after a panic inside a transaction (it rolls back), but
 // not after one while it begins a transaction or rolls one back: it may
 // then still hold its locks, and closing it would wait for ever. Such a
-// handle is abandoned: it is never used again, and Close closes its file
-// (which releases the file's lock, so the volume can be opened again)
-// but leaves its mapping until the process exits. A writable handle is
-// abandoned after any panic. Before bbolt reads the meta pages under its
-// locks, plain reads of them (probeMeta) answer EIO where that does no
-// harm, and leave them in the page cache for bbolt.
+// handle is abandoned: it is never used again, and Close, once no
+// goroutine uses the handle, removes its mapping itself (bbolt's handle
+// dropped first: its pointers lead into it) and closes its file (which
+// releases the file's lock, so the volume can be opened again). A fault
+// while bbolt opens the file loses bbolt's handle: its mapping is removed
+// at once. Either way a fault never keeps a volume's worth of address
+// space (256 MiB, much of a 32-bit process's) mapped. A writable handle
+// is abandoned after any panic. Before bbolt reads the meta pages under
+// its locks, plain reads of them (probeMeta) answer EIO where that does
+// no harm, and leave them in the page cache for bbolt.
 
 // guard runs fn with faults of the memory mapping turned into panics of
 // this goroutine, and panics into errors (see panicError). It reports

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -47,6 +48,21 @@ func backing(t *testing.T, card *faultfs.FS, path string, fn func(db *bbolt.DB, 
 	if err := db.View(func(tx *bbolt.Tx) error { return fn(db, tx) }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// mapped reports whether this process maps the file at path.
+func mapped(t *testing.T, path string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasSuffix(l, " "+path) {
+			return true
+		}
+	}
+	return false
 }
 
 // closes closes v, failing the test if that does not return.
@@ -141,8 +157,9 @@ func TestUnreadablePageOfAFragment(t *testing.T) {
 // page that the card cannot serve. The append fails with an I/O error,
 // and the handle, which bbolt may have left locked, is given up: it fails
 // from then on without touching bbolt, closes without waiting for
-// bbolt's locks and lets go of the file's lock, so that the volume can be
-// opened again once the card reads.
+// bbolt's locks, lets go of the file's lock, so that the volume can be
+// opened again once the card reads, and of its mapping (a volume's size
+// of address space, which bbolt would never unmap).
 func TestUnreadablePageUnderAnAppend(t *testing.T) {
 	card := faultfs.MountTemp(t)
 	path := filepath.Join(card.Dir, "vol-1.db")
@@ -191,8 +208,14 @@ func TestUnreadablePageUnderAnAppend(t *testing.T) {
 	if _, err := w.Read(frag(1, 0).Key, nil); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("read of the handle given up: %v", err)
 	}
+	if !mapped(t, path) {
+		t.Fatal("the volume is not mapped: the test cannot tell whether Close unmaps it")
+	}
 	closes(t, w)
 	closes(t, w)
+	if mapped(t, path) {
+		t.Fatal("the handle given up still maps the volume")
+	}
 
 	w, err = Open(path, Options{MaxSize: 4 << 20, LockTimeout: time.Second})
 	if err != nil {

@@ -147,7 +147,7 @@ func (c *checker) run() error {
 	case err1 == nil:
 		m = m1
 	default:
-		return fmt.Errorf("no valid meta page: %v; %v", err0, err1)
+		return fmt.Errorf("no valid meta page: %w; %w", err0, err1)
 	}
 	if int64(m.pageSize) != ps {
 		return fmt.Errorf("page size %d disagrees with %d", m.pageSize, ps)

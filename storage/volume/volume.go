@@ -163,10 +163,15 @@ type Volume struct {
 	id       uint64
 	created  time.Time
 	readOnly bool
+	noSync   bool
 	maxSize  int64
 	// broken: abandoned after a panic that may have left bbolt's locks
-	// held (see fault.go); fileClosed: Close closed its file.
-	broken, fileClosed atomic.Bool
+	// held (see fault.go).
+	broken atomic.Bool
+	// using is held shared by every use of db, and exclusively by Close:
+	// the mapping of a handle given up is removed only once nothing
+	// reads it (see fault.go).
+	using sync.RWMutex
 
 	mu   sync.Mutex
 	last map[uint32]Key // last key per stream (writable volumes)
@@ -222,10 +227,16 @@ func openVolume(path string, o Options, readOnly bool) (*Volume, error) {
 		db, err = bbolt.Open(path, 0o600, bboltOptions(o, readOnly, &file))
 		return err
 	}, func(r any) error {
+		addr, fault := faultAddr(r)
 		if file != nil {
+			if fault {
+				// The mapping goes with bbolt's handle, which the
+				// panic lost: nothing else can ever unmap it.
+				unmapFile(file, addr)
+			}
 			release(file)
 		}
-		if addr, ok := faultAddr(r); ok {
+		if fault {
 			return errFault(path, addr) // precheck let the file through
 		}
 		return fmt.Errorf("%w: %s: %v", ErrDamaged, path, r)
@@ -246,11 +257,11 @@ func openVolume(path string, o Options, readOnly bool) (*Volume, error) {
 		if rerr := probeHeader(name); rerr != nil {
 			return nil, fmt.Errorf("volume: open %s: %w", path, rerr) // the card, not the file
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrNotVolume, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotVolume, path, err)
 	case isIOError(err):
 		return nil, fmt.Errorf("volume: open %s: %w", path, err) // the card, not the file
 	default:
-		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
 	}
 	if !readOnly {
 		// Grow the file in steps: fewer truncate+fsync pairs, little slack.
@@ -265,7 +276,7 @@ func openVolume(path string, o Options, readOnly bool) (*Volume, error) {
 		}
 	}
 	return &Volume{db: db, file: file, base: info.Data, pageSize: info.PageSize, path: path, readOnly: readOnly,
-		maxSize: o.MaxSize, last: map[uint32]Key{}}, nil
+		noSync: o.NoSync, maxSize: o.MaxSize, last: map[uint32]Key{}}, nil
 }
 
 // evict drops a closed volume's pages from the page cache.
@@ -308,6 +319,9 @@ func create(path string, id uint64, opts Options) (*Volume, error) {
 	created := time.Now()
 	panicked, err := w.guard(func() error {
 		return w.db.Update(func(tx *bbolt.Tx) error {
+			if err := w.grow(tx.Size() + overhead); err != nil {
+				return err
+			}
 			m, err := tx.CreateBucket(bucketMeta)
 			if err != nil {
 				return err
@@ -386,9 +400,9 @@ func classify(path, checkPath string, err error) error {
 		return fmt.Errorf("volume: %s: %w", path, ie.err)
 	}
 	if isForeign(checkPath) {
-		return fmt.Errorf("%w: %s: %v", ErrNotVolume, path, err)
+		return fmt.Errorf("%w: %s: %w", ErrNotVolume, path, err)
 	}
-	return fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
+	return fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
 }
 
 // isForeign reports whether path does not even start like a bbolt file.
@@ -465,7 +479,7 @@ func open(path string, opts Options, readOnly bool) (*Volume, error) {
 		case errors.Is(err, ErrNotVolume), errors.Is(err, ErrNewerFormat), errors.Is(err, ErrDamaged):
 			return nil, fmt.Errorf("%w: %s", err, path)
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
 	}
 	return v, nil
 }
@@ -514,6 +528,8 @@ func (v *Volume) Append(f Fragment, data, init []byte) error {
 	f.Size = len(data)
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.using.RLock()
+	defer v.using.RUnlock()
 	if last, ok := v.last[f.Stream]; ok && f.Start <= last.Start {
 		return fmt.Errorf("%w: stream %d start %d after %d", ErrOrder, f.Stream, f.Start, last.Start)
 	}
@@ -529,8 +545,12 @@ func (v *Volume) Append(f Fragment, data, init []byte) error {
 	// bbolt may still hold its writer's lock (see fault.go).
 	panicked, err := v.guard(func() error {
 		return v.db.Update(func(tx *bbolt.Tx) error {
-			if tx.Size()+int64(len(data)+len(init)+overhead)+int64(v.db.AllocSize) > v.maxSize {
+			need := tx.Size() + int64(len(data)+len(init)+overhead)
+			if need+int64(v.db.AllocSize) > v.maxSize {
 				return ErrFull
+			}
+			if err := v.grow(need); err != nil {
+				return err
 			}
 			if init != nil {
 				if err := tx.Bucket(bucketInits).Put(key, init); err != nil {
@@ -688,10 +708,35 @@ func (v *Volume) Inits(stream uint32) ([]InitRecord, error) {
 	return out, err
 }
 
+// grow makes the file at least need bytes long, ahead of bbolt, in
+// bbolt's steps (AllocSize): bbolt grows a file itself when a commit needs
+// more room, but reports a failure to as text alone ("file resize error:
+// %s"), which loses the card's errno. Grown here, the error is the
+// system's own (ENOSPC, EIO), and bbolt finds the room already there.
+// Without fsync (NoSync) bbolt's own growth is left as it is.
+func (v *Volume) grow(need int64) error {
+	if v.noSync {
+		return nil
+	}
+	fi, err := v.file.Stat()
+	if err != nil {
+		return err
+	}
+	if need <= fi.Size() {
+		return nil
+	}
+	if err := v.file.Truncate(min(need+int64(v.db.AllocSize), max(v.maxSize, need))); err != nil {
+		return err
+	}
+	return v.file.Sync()
+}
+
 // view runs fn in a read transaction, turning bbolt's panics on damaged
 // pages into ErrDamaged and faults on pages the card cannot serve into
 // I/O errors (see fault.go).
 func (v *Volume) view(fn func(tx *bbolt.Tx) error) error {
+	v.using.RLock()
+	defer v.using.RUnlock()
 	if err := v.usable(); err != nil {
 		return err
 	}
@@ -720,7 +765,7 @@ func (v *Volume) Check() error {
 		var first error
 		for err := range tx.Check() {
 			if first == nil {
-				first = fmt.Errorf("%w: %s: %v", ErrDamaged, v.path, err)
+				first = fmt.Errorf("%w: %s: %w", ErrDamaged, v.path, err)
 			}
 		}
 		return first
@@ -729,16 +774,21 @@ func (v *Volume) Check() error {
 
 // Close closes the file. It is safe to call twice.
 func (v *Volume) Close() error {
-	if v == nil || v.db == nil {
+	if v == nil {
+		return nil
+	}
+	v.using.Lock()
+	defer v.using.Unlock()
+	if v.db == nil {
 		return nil
 	}
 	if v.broken.Load() {
 		// bbolt may hold its own locks, and its Close would wait for
-		// them for ever: release the file's lock and close the file;
-		// the mapping stays until the process exits.
-		if v.fileClosed.Swap(true) {
-			return nil
-		}
+		// them for ever: remove the mapping, release the file's lock
+		// and close the file without it. bbolt's handle, whose
+		// pointers lead into the mapping, is dropped first.
+		v.db = nil
+		unmapFile(v.file, v.base)
 		return release(v.file)
 	}
 	return v.db.Close()
