@@ -57,6 +57,7 @@ install:
 # go vet, go mod tidy -diff, staticcheck and gofmt; make test runs it.
 lint: vet tidy-check staticcheck
 	gofmt -l . | tee /dev/stderr | (! read -r _)
+	./scripts/fuzz.sh --check-corpus
 
 # staticcheck at one version (2026.2.2, which knows Go 1.26), installed
 # into GOBIN when that version is not there yet.

@@ -14,6 +14,17 @@ fuzztime=${FUZZTIME:-10s}
 targets=$(grep -rE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' . |
 	sed -E 's|^(.*)/[^/]*:func (Fuzz[A-Za-z0-9_]*)\(.*|\1:\2|' | sort)
 [ -n "$targets" ] || { echo "fuzz: no fuzz targets found" >&2; exit 1; }
+
+# fuzz.sh --check-corpus (make lint): every target keeps a seed corpus.
+if [ "${1:-}" = "--check-corpus" ]; then
+	missing=0
+	for t in $targets; do
+		[ -d "${t%%:*}/testdata/fuzz/${t#*:}" ] && continue
+		echo "fuzz: ${t#*:} has no seed corpus in ${t%%:*}/testdata/fuzz/${t#*:}" >&2
+		missing=1
+	done
+	exit $missing
+fi
 for t in $targets; do
 	dir=${t%%:*}
 	name=${t#*:}
