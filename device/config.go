@@ -91,8 +91,13 @@ type CaptureConfig struct {
 
 // LiveConfig tunes live view.
 type LiveConfig struct {
-	MaxViewers int           `yaml:"max_viewers"`
-	ICETimeout time.Duration `yaml:"ice_timeout"`
+	// MaxViewers bounds live and playback sessions together; the last
+	// slot is kept for an owner.
+	MaxViewers int `yaml:"max_viewers"`
+	// MaxViewersPerUser bounds one user's sessions, those still
+	// connecting included.
+	MaxViewersPerUser int           `yaml:"max_viewers_per_user"`
+	ICETimeout        time.Duration `yaml:"ice_timeout"`
 	// UDPPort is the WebRTC media port; 0 means the Listen port.
 	UDPPort int `yaml:"udp_port"`
 }
@@ -125,7 +130,7 @@ func Defaults() Config {
 		Audio:       AudioConfig{Enabled: true, ToneHz: 440},
 		Passthrough: PassthroughConfig{FPS: 30, Loop: true},
 		Capture:     CaptureConfig{Device: "/dev/video0"},
-		Live:        LiveConfig{MaxViewers: 16, ICETimeout: 10 * time.Second},
+		Live:        LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second},
 		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
 		Recording:   defaultRecording(),
 		Board:       "sim",
@@ -231,6 +236,7 @@ func (c *Config) Validate() error {
 		{"audio.tone_hz", c.Audio.ToneHz, 20, 20_000},
 		{"passthrough.fps", c.Passthrough.FPS, 1, 120},
 		{"live.max_viewers", c.Live.MaxViewers, 1, 1000},
+		{"live.max_viewers_per_user", c.Live.MaxViewersPerUser, 1, 1000},
 		{"live.udp_port", c.Live.UDPPort, 0, 65535},
 	}
 	for _, k := range checks {

@@ -80,6 +80,7 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 		{"passthrough with two inputs", "source: passthrough\npassthrough: {file: a.h264, fifo: /tmp/f}", []string{"2 inputs"}},
 		{"log level", "log_level: loud", []string{"log_level", "loud", "debug, info, warn, error"}},
 		{"short ice timeout", "live: {ice_timeout: 10ms}", []string{"live.ice_timeout", "10ms", "1s to 5m"}},
+		{"no viewer per user", "live: {max_viewers_per_user: 0}", []string{"live.max_viewers_per_user", "0", "1 to 1000"}},
 		{"unknown field", "video:\n  fsp: 30\n", []string{"line 2", `unknown field "fsp"`, "width, height, fps"}},
 		{"wrong type", "video: {fps: fast}", []string{"fast", "int"}},
 		{"not yaml", "video: [", []string{"config"}},

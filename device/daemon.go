@@ -104,9 +104,14 @@ func (d *Daemon) init() error {
 	host, _, _ := net.SplitHostPort(d.cfg.Listen)
 	ip := net.ParseIP(host)
 	d.whep, err = whep.NewServer(d.hub, whep.Options{
-		Conn:            d.udp,
-		Certificate:     &d.id.DTLS,
-		MaxViewers:      d.cfg.Live.MaxViewers,
+		Conn:              d.udp,
+		Certificate:       &d.id.DTLS,
+		MaxViewers:        d.cfg.Live.MaxViewers,
+		MaxViewersPerUser: d.cfg.Live.MaxViewersPerUser,
+		User: func(r *http.Request) (string, bool) {
+			u := userFrom(r.Context())
+			return u.ID, u.Role == pairing.Owner
+		},
 		ICETimeout:      d.cfg.Live.ICETimeout,
 		MinBitrate:      d.cfg.Video.MinBitrate,
 		MaxBitrate:      d.cfg.Video.MaxBitrate,

@@ -30,7 +30,7 @@ func benchSource(b *testing.B, name string) *daemon {
 	case "passthrough":
 		need(b, "ffmpeg")
 		file := fixture(b, benchDir(b), "1280x720", 30, 20, 60, "2M", "high")
-		return startDaemon(b, "--config", writeConfig(b, "source: passthrough\npassthrough: {file: "+file+"}\nlive: {max_viewers: 200}\n"))
+		return startDaemon(b, "--config", writeConfig(b, "source: passthrough\npassthrough: {file: "+file+"}\nlive: {max_viewers: 200, max_viewers_per_user: 200}\n"))
 	}
 	b.Fatalf("unknown source %q", name)
 	return nil

@@ -10,6 +10,14 @@
 // to them to answer NACKs. The viewers' transport-wide congestion-control
 // estimates (GCC) steer the encoder's bitrate within configured bounds.
 //
+// A session belongs to the user who offered it (Options.User): another
+// user's PATCH or DELETE gets 404, EndUser ends all of a user's sessions
+// and EndSession any one. A user holds at most MaxViewersPerUser sessions,
+// and the last of MaxViewers is kept for an owner. Of the remote
+// candidates (at most MaxCandidates per session), pion gets only those in
+// the address family and scope of the request that carried them, unless
+// Options.RemoteAccess is set.
+//
 // One goroutine owns each session: pion's state changes, the ICE timeout
 // and the end of the session all reach it, and it alone subscribes to the
 // hub, starts sending and tears the session down, so a state change that

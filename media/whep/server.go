@@ -66,9 +66,28 @@ type Options struct {
 	// Certificate is the DTLS certificate. Persist it: generating one costs
 	// time on every connection and changes the fingerprint.
 	Certificate *webrtc.Certificate
-	// MaxViewers bounds concurrent sessions (default 16). Beyond it a POST
-	// gets 503 with Retry-After.
+	// MaxViewers bounds concurrent sessions, live and playback (default
+	// 16). Beyond it a POST gets 503 with Retry-After. The last slot is
+	// kept for an owner: a viewer who is not one gets 503 when only that
+	// slot is left.
 	MaxViewers int
+	// MaxViewersPerUser bounds one user's concurrent sessions (default 4),
+	// counting offers that have not connected yet until the ICE timeout
+	// frees them: a user who floods offers fills only their own slots.
+	// Beyond it the user's POST gets 503 with Retry-After.
+	MaxViewersPerUser int
+	// User names the user who made a request and says whether they are
+	// an owner. A session belongs to the user who offered it: another
+	// user's PATCH or DELETE on it gets 404, as if it did not exist.
+	// Nil: every request comes from one anonymous owner, and
+	// MaxViewersPerUser does not apply.
+	User func(*http.Request) (id string, owner bool)
+	// RemoteAccess lets a session's connectivity checks go to candidates
+	// of any scope. Off (the default), camd checks only candidates of the
+	// address family and scope (loopback, link-local, private, shared,
+	// public) of the request that carried them: a client on the LAN
+	// cannot make camd send STUN to addresses on the Internet.
+	RemoteAccess bool
 	// ICETimeout frees a session that has not connected, or whose ICE has
 	// failed, after this long (default 10 s).
 	ICETimeout time.Duration
@@ -89,6 +108,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.MaxViewers <= 0 {
 		o.MaxViewers = 16
+	}
+	if o.MaxViewersPerUser <= 0 {
+		o.MaxViewersPerUser = 4
 	}
 	if o.ICETimeout <= 0 {
 		o.ICETimeout = 10 * time.Second
@@ -213,13 +235,25 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed)
 		httpError(w, code, err.Error())
 		return nil
 	}
-	sess, err := s.reserve(feed, start)
+	offer, cands, dropped, err := s.filterFor(r).filterOffer(string(body))
+	if err != nil {
+		s.log.Info("whep: offer refused", "err", err, "remote", r.RemoteAddr)
+		httpError(w, http.StatusBadRequest, err.Error())
+		return nil
+	}
+	sess, err := s.reserve(feed, start, s.userOf(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		httpError(w, http.StatusServiceUnavailable, err.Error())
 		return nil
 	}
-	answer, err := sess.start(r.Context(), string(body), info)
+	sess.mu.Lock()
+	sess.cands = cands
+	sess.mu.Unlock()
+	if dropped > 0 {
+		s.log.Debug("whep: offer's candidates dropped", "session", sess.id, "dropped", dropped, "of", len(cands), "remote", r.RemoteAddr)
+	}
+	answer, err := sess.start(r.Context(), offer, info)
 	if err != nil {
 		sess.close("offer failed")
 		code := http.StatusBadRequest
@@ -233,7 +267,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed)
 		httpError(w, code, err.Error())
 		return nil
 	}
-	s.log.Info("whep: viewer joined", "session", sess.id, "remote", r.RemoteAddr, "audio", info.audio, "feed", feed != nil)
+	s.log.Info("whep: viewer joined", "session", sess.id, "user", sess.user.id, "remote", r.RemoteAddr, "audio", info.audio, "feed", feed != nil)
 	w.Header().Set("Content-Type", ContentTypeSDP)
 	w.Header().Set("Location", r.URL.Path+"/"+sess.id)
 	w.Header().Set("Accept-Patch", ContentTypeFrag)
@@ -253,7 +287,7 @@ func (s *Server) HandlePatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := sess.trickle(body); err != nil {
+	if err := sess.trickle(body, s.filterFor(r)); err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, errRestart) {
 			code = http.StatusUnprocessableEntity
@@ -274,41 +308,126 @@ func (s *Server) HandleDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// lookup finds the session named by the "id" path value, or answers 404:
+// a session that another user made is not found either.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *session {
 	id := r.PathValue("id")
+	u := s.userOf(r)
 	s.mu.Lock()
 	sess := s.sessions[id]
 	s.mu.Unlock()
-	if sess == nil {
-		httpError(w, http.StatusNotFound, "whep: no such session")
+	if sess == nil || sess.user.id != u.id {
+		httpError(w, http.StatusNotFound, ErrNoSession.Error())
+		return nil
 	}
 	return sess
 }
 
+// user is who made a session.
+type user struct {
+	id    string
+	owner bool
+}
+
+// userOf returns the user who made r.
+func (s *Server) userOf(r *http.Request) user {
+	if s.opts.User == nil {
+		return user{owner: true}
+	}
+	id, owner := s.opts.User(r)
+	return user{id: id, owner: owner}
+}
+
 var (
-	errFull    = errors.New("whep: viewer limit reached")
-	errClosing = errors.New("whep: shutting down")
+	// ErrNoSession is a session that does not exist, or not for the
+	// user who asked.
+	ErrNoSession = errors.New("whep: no such session")
+	errFull      = errors.New("whep: viewer limit reached")
+	errUserFull  = errors.New("whep: per-user viewer limit reached")
+	errClosing   = errors.New("whep: shutting down")
 )
 
-// reserve takes a viewer slot for a new session (of feed, when not nil)
-// whose offer arrived at posted, and starts the goroutine that owns it.
-func (s *Server) reserve(feed *Feed, posted time.Time) (*session, error) {
+// reserve takes a viewer slot for a new session of u (of feed, when not
+// nil) whose offer arrived at posted, and starts the goroutine that owns
+// it.
+func (s *Server) reserve(feed *Feed, posted time.Time, u user) (*session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, errClosing
 	}
-	if len(s.sessions) >= s.opts.MaxViewers {
+	if err := s.admitLocked(u); err != nil {
 		s.refused++
-		return nil, fmt.Errorf("%w (%d)", errFull, s.opts.MaxViewers)
+		return nil, err
 	}
 	var b [16]byte
 	rand.Read(b[:])
 	sess := newSession(s, hex.EncodeToString(b[:]), feed, posted)
+	sess.user = u
 	s.sessions[sess.id] = sess
 	s.served++
 	s.spawnLocked(sess.run)
 	return sess, nil
+}
+
+// admitLocked says whether u may have one more session: within their own
+// limit, and within the server's, whose last slot only an owner takes.
+func (s *Server) admitLocked(u user) error {
+	if s.opts.User != nil {
+		n := 0
+		for _, sess := range s.sessions {
+			if sess.user.id == u.id {
+				n++
+			}
+		}
+		if n >= s.opts.MaxViewersPerUser {
+			return fmt.Errorf("%w (%d sessions; end one first)", errUserFull, s.opts.MaxViewersPerUser)
+		}
+	}
+	switch {
+	case len(s.sessions) >= s.opts.MaxViewers:
+		return fmt.Errorf("%w (%d)", errFull, s.opts.MaxViewers)
+	case !u.owner && len(s.sessions) >= s.opts.MaxViewers-1:
+		return fmt.Errorf("%w (%d, the last kept for an owner)", errFull, s.opts.MaxViewers)
+	}
+	return nil
+}
+
+// EndUser ends every session, live and playback, of the user id (revoked,
+// expired, or given another role), waits until they are torn down and
+// returns how many there were. Their viewers see the connection close.
+func (s *Server) EndUser(id, reason string) int {
+	s.mu.Lock()
+	var ended []*session
+	for _, sess := range s.sessions {
+		if sess.user.id == id {
+			ended = append(ended, sess)
+		}
+	}
+	s.mu.Unlock()
+	for _, sess := range ended {
+		sess.end(reason)
+	}
+	for _, sess := range ended {
+		<-sess.done
+	}
+	if len(ended) > 0 {
+		s.log.Info("whep: user's sessions ended", "user", id, "sessions", len(ended), "reason", reason)
+	}
+	return len(ended)
+}
+
+// EndSession ends the session id, whoever made it (an owner's route), and
+// waits until it is torn down. It returns ErrNoSession if there is none.
+func (s *Server) EndSession(id string) error {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return fmt.Errorf("%w: %q", ErrNoSession, id)
+	}
+	sess.close("ended by an owner")
+	return nil
 }
 
 // spawn runs f on a goroutine that Close waits for, unless the server is

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,6 +74,8 @@ type testServer struct {
 	hub  *media.Hub
 	http *httptest.Server
 	url  string
+	// feedsStopped counts the playback sessions (POST /feed) that ended.
+	feedsStopped *atomic.Int32
 }
 
 func testCertificate(t testing.TB) *webrtc.Certificate {
@@ -114,6 +117,12 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 	mux.HandleFunc("POST /whep", srv.HandleOffer)
 	mux.HandleFunc("PATCH /whep/{id}", srv.HandlePatch)
 	mux.HandleFunc("DELETE /whep/{id}", srv.HandleDelete)
+	// A playback session of the live hub, as device serves recordings.
+	feedsStopped := new(atomic.Int32)
+	mux.HandleFunc("POST /feed", func(w http.ResponseWriter, r *http.Request) {
+		srv.HandleFeedOffer(w, r, Feed{Hub: h, Stopped: func() { feedsStopped.Add(1) }})
+	})
+	mux.HandleFunc("DELETE /feed/{id}", srv.HandleDelete)
 	hs := httptest.NewServer(mux)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -128,7 +137,7 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 		h.Close()
 		conn.Close()
 	})
-	return &testServer{srv: srv, hub: h, http: hs, url: hs.URL + "/whep"}
+	return &testServer{srv: srv, hub: h, http: hs, url: hs.URL + "/whep", feedsStopped: feedsStopped}
 }
 
 func (ts *testServer) viewers() int { return ts.srv.Stats().Viewers }
@@ -234,7 +243,16 @@ var (
 
 func do(t *testing.T, method, url, contentType, body string) (*http.Response, string) {
 	t.Helper()
+	return doAs(t, nil, method, url, contentType, body)
+}
+
+// doAs makes a request with the headers hdr (a user's, see asUser).
+func doAs(t *testing.T, hdr http.Header, method, url, contentType, body string) (*http.Response, string) {
+	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

@@ -32,6 +32,7 @@ const pliGap = 250 * time.Millisecond
 type session struct {
 	id      string
 	srv     *Server
+	user    user  // who offered it
 	feed    *Feed // nil: the live stream
 	created time.Time
 	posted  time.Time // when the offer arrived
@@ -56,6 +57,7 @@ type session struct {
 	nacks, plis uint64
 	lastPLI     time.Time
 	closeReason string
+	cands       map[string]bool // remote candidates received, counted against MaxCandidates
 
 	endOnce sync.Once
 }
@@ -67,6 +69,7 @@ func newSession(srv *Server, id string, feed *Feed, posted time.Time) *session {
 		ctx: ctx, cancel: cancel,
 		states: make(chan webrtc.PeerConnectionState, 4),
 		done:   make(chan struct{}),
+		cands:  make(map[string]bool),
 	}
 }
 
@@ -345,8 +348,10 @@ func (s *session) keyframe() {
 	c.RequestKeyframe()
 }
 
-// trickle applies an application/trickle-ice-sdpfrag body.
-func (s *session) trickle(frag []byte) error {
+// trickle applies an application/trickle-ice-sdpfrag body: the candidates
+// that f allows go to pion, within MaxCandidates for the fragment and for
+// the session.
+func (s *session) trickle(frag []byte, f candidateFilter) error {
 	s.mu.Lock()
 	ufrag := s.ufrag
 	s.mu.Unlock()
@@ -371,10 +376,47 @@ func (s *session) trickle(frag []byte) error {
 			return fmt.Errorf("whep: bad trickle fragment line %q", truncate(line, 60))
 		}
 	}
+	distinct := make(map[string]bool, len(cands))
+	for _, c := range cands {
+		distinct[c.Candidate] = true
+	}
+	if len(distinct) > MaxCandidates {
+		return fmt.Errorf("%w: the PATCH carries %d; camd takes at most %d", ErrTooManyCandidates, len(distinct), MaxCandidates)
+	}
+	allowed := cands[:0:0]
+	for _, c := range cands {
+		pass, err := f.check(c.Candidate)
+		if err != nil {
+			return err
+		}
+		if pass {
+			allowed = append(allowed, c)
+		}
+	}
+	// A fragment that would take the session over the limit adds nothing.
 	s.mu.Lock()
+	var fresh []string
+	for c := range distinct {
+		if !s.cands[c] {
+			fresh = append(fresh, c)
+		}
+	}
+	if total := len(s.cands) + len(fresh); total > MaxCandidates {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: the session would carry %d; camd takes at most %d", ErrTooManyCandidates, total, MaxCandidates)
+	}
+	for _, c := range fresh {
+		s.cands[c] = true
+	}
 	pc := s.pc
 	s.mu.Unlock()
-	for _, c := range cands {
+	if dropped := len(cands) - len(allowed); dropped > 0 {
+		s.srv.log.Debug("whep: trickled candidates dropped", "session", s.id, "dropped", dropped, "of", len(cands))
+	}
+	if pc == nil {
+		return errEnded
+	}
+	for _, c := range allowed {
 		if err := pc.AddICECandidate(c); err != nil {
 			return fmt.Errorf("whep: bad candidate %q: %v", truncate(c.Candidate, 60), err)
 		}
@@ -402,9 +444,13 @@ func (s *session) estimate(settle time.Duration) int {
 
 // SessionStats describes one viewer.
 type SessionStats struct {
-	ID      string
-	State   string
-	Created time.Time
+	ID string
+	// User made the session (Options.User); for an owner's view only.
+	User string
+	// Playback is a session of a Feed, not of the live stream.
+	Playback bool
+	State    string
+	Created  time.Time
 	// FirstFrame is the time from the POST to the first keyframe sent.
 	FirstFrame      time.Duration
 	Frames          uint64
@@ -417,7 +463,7 @@ type SessionStats struct {
 func (s *session) stats() SessionStats {
 	s.mu.Lock()
 	st := SessionStats{
-		ID: s.id, State: s.state.String(), Created: s.created, FirstFrame: s.firstFrame,
+		ID: s.id, User: s.user.id, Playback: s.feed != nil, State: s.state.String(), Created: s.created, FirstFrame: s.firstFrame,
 		Frames: s.frames, NACKs: s.nacks, PLIs: s.plis,
 	}
 	c, est, video := s.consumer, s.est, s.video
