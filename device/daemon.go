@@ -40,6 +40,7 @@ type Daemon struct {
 	recording *recordingState
 	board     *boardState
 	discovery *announcer
+	sessions  *sessionGuard
 	settings  *settingsState
 
 	api         *api.API
@@ -109,7 +110,7 @@ func (d *Daemon) init() error {
 		MaxViewers:        d.cfg.Live.MaxViewers,
 		MaxViewersPerUser: d.cfg.Live.MaxViewersPerUser,
 		User: func(r *http.Request) (string, bool) {
-			u := userFrom(r.Context())
+			u := api.UserFrom(r.Context())
 			return u.ID, u.Role == pairing.Owner
 		},
 		ICETimeout:      d.cfg.Live.ICETimeout,
@@ -134,8 +135,10 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
+	d.sessions = newSessionGuard(d.pairing, d.whep, d.log)
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
+	d.pairing.OnChange(d.sessions.changed)
 	d.settings = &settingsState{
 		store: store, live: live, build: build,
 		fixedVideo: d.cfg.Source == "passthrough",
@@ -191,6 +194,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { media.Supervise(runCtx, d.settings.live, d.hub, media.SuperviseOptions{Logger: d.log}) })
 	wg.Go(func() { d.whep.Run(runCtx) })
+	wg.Go(func() { d.sessions.run(runCtx) })
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
 

@@ -104,8 +104,9 @@ func securityHeaders(h http.Handler) http.Handler {
 
 type userKey struct{}
 
-// userFrom returns the user that authorize let through.
-func userFrom(ctx context.Context) pairing.User {
+// UserFrom returns the user that the credential check let through: the
+// WHEP server uses it to know whose session a request is about.
+func UserFrom(ctx context.Context) pairing.User {
 	u, _ := ctx.Value(userKey{}).(pairing.User)
 	return u
 }

@@ -88,7 +88,7 @@ func errorOf(t testing.TB, w *httptest.ResponseRecorder) string {
 
 func TestAuthorize(t *testing.T) {
 	var seen pairing.User
-	h := func(w http.ResponseWriter, r *http.Request) { seen = userFrom(r.Context()) }
+	h := func(w http.ResponseWriter, r *http.Request) { seen = UserFrom(r.Context()) }
 	var logged bytes.Buffer
 	srv := serve(tokens, slog.New(slog.NewTextHandler(&logged, nil)), []Route{
 		{"GET /public", Public, h},

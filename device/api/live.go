@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"runtime"
 	"time"
@@ -9,12 +10,17 @@ import (
 	"github.com/camd-project/camd/media/whep"
 )
 
-// Live is live view: WHEP signalling and the stream's statistics.
+// Live is live view: WHEP signalling, the stream's statistics, and the
+// owner's view of every session.
 type Live struct {
-	WHEP    whepSignalling // *whep.Server
-	Viewers viewerStats    // *whep.Server
-	Stream  streamStats    // *media.Hub
+	WHEP     whepSignalling // *whep.Server
+	Viewers  viewerStats    // *whep.Server
+	Sessions sessionEnder   // *whep.Server
+	Stream   streamStats    // *media.Hub
 }
+
+// sessionEnder ends any user's session (whep.ErrNoSession: there is none).
+type sessionEnder interface{ EndSession(id string) error }
 
 // whepSignalling answers WHEP (RFC 9725) requests for the live stream.
 type whepSignalling interface {
@@ -35,7 +41,45 @@ func (a *Live) routes() []Route {
 		{"PATCH /api/v1/whep/{id}", Viewer, a.WHEP.HandlePatch},
 		{"DELETE /api/v1/whep/{id}", Viewer, a.WHEP.HandleDelete},
 		{"GET /api/v1/stats", Viewer, a.handleStats},
+		{"GET /api/v1/sessions", Owner, a.handleSessions},
+		{"DELETE /api/v1/sessions/{id}", Owner, a.handleEndSession},
 	}
+}
+
+// Session is one live or playback session in the owner's list.
+type Session struct {
+	ID       string    `json:"id"`
+	User     string    `json:"user_id"`
+	Owner    bool      `json:"owner"`
+	Playback bool      `json:"playback"`
+	State    string    `json:"state"`
+	Created  time.Time `json:"created"`
+	Frames   uint64    `json:"frames"`
+}
+
+// handleSessions lists every session and who holds it, for an owner: a
+// viewer sees only the counts (GET /api/v1/stats).
+func (a *Live) handleSessions(w http.ResponseWriter, _ *http.Request) {
+	list := []Session{}
+	for _, s := range a.Viewers.Stats().Sessions {
+		list = append(list, Session{ID: s.ID, User: s.User, Owner: s.Owner, Playback: s.Playback,
+			State: s.State, Created: s.Created, Frames: s.Frames})
+	}
+	writeJSON(w, list)
+}
+
+// handleEndSession ends anyone's session: an owner's way to stop a
+// viewer (a viewer ends only its own, with DELETE on its session URL).
+func (a *Live) handleEndSession(w http.ResponseWriter, r *http.Request) {
+	if err := a.Sessions.EndSession(r.PathValue("id")); err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, whep.ErrNoSession) {
+			code = http.StatusNotFound
+		}
+		jsonError(w, code, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // handleStats reports the stream and the viewers.

@@ -67,3 +67,34 @@ func TestWeb(t *testing.T) {
 	answer(t, do(t, routes, request{method: "GET", path: "/app.js"}), 200, nil)
 	answer(t, do(t, routes, request{method: "GET", path: "/secret.txt"}), 404, nil)
 }
+
+type fakeEnder map[string]bool
+
+func (f fakeEnder) EndSession(id string) error {
+	if !f[id] {
+		return whep.ErrNoSession
+	}
+	delete(f, id)
+	return nil
+}
+
+// The owner lists every session with whose it is, and ends any of them.
+func TestLiveSessions(t *testing.T) {
+	viewers := fakeViewers{Sessions: []whep.SessionStats{
+		{ID: "s1", User: "u-owner", Owner: true, State: "connected", Frames: 10},
+		{ID: "s2", User: "u-viewer", Playback: true, State: "connected"},
+	}}
+	ender := fakeEnder{"s1": true, "s2": true}
+	routes := (&Live{WHEP: &fakeWHEP{}, Viewers: viewers, Sessions: ender, Stream: fakeStream{}}).routes()
+	var list []Session
+	answer(t, do(t, routes, request{method: "GET", path: "/api/v1/sessions", token: "owner-token"}), 200, &list)
+	if len(list) != 2 || list[0] != (Session{ID: "s1", User: "u-owner", Owner: true, State: "connected", Frames: 10}) ||
+		list[1].User != "u-viewer" || !list[1].Playback {
+		t.Fatalf("sessions: %+v", list)
+	}
+	answer(t, do(t, routes, request{method: "DELETE", path: "/api/v1/sessions/s2", token: "owner-token"}), 204, nil)
+	answer(t, do(t, routes, request{method: "DELETE", path: "/api/v1/sessions/s2", token: "owner-token"}), 404, nil)
+	if ender["s2"] || !ender["s1"] {
+		t.Fatalf("ended %v", ender)
+	}
+}

@@ -177,7 +177,7 @@ func (a *Users) routes() []Route {
 }
 
 func (a *Users) handleMe(w http.ResponseWriter, r *http.Request) {
-	u := userFrom(r.Context())
+	u := UserFrom(r.Context())
 	u.TokenHash = nil
 	writeJSON(w, map[string]any{"user": u, "device_id": a.DeviceID, "name": a.Settings.Get().Name})
 }
@@ -200,7 +200,7 @@ func (a *Users) handleInvite(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	opts := pairing.InviteOptions{Role: req.Role, By: userFrom(r.Context()).ID}
+	opts := pairing.InviteOptions{Role: req.Role, By: UserFrom(r.Context()).ID}
 	for _, f := range []struct {
 		s   string
 		dst *time.Duration

@@ -445,8 +445,10 @@ func (s *session) estimate(settle time.Duration) int {
 // SessionStats describes one viewer.
 type SessionStats struct {
 	ID string
-	// User made the session (Options.User); for an owner's view only.
-	User string
+	// User made the session (Options.User), as an owner or not; for an
+	// owner's view only.
+	User  string
+	Owner bool
 	// Playback is a session of a Feed, not of the live stream.
 	Playback bool
 	State    string
@@ -463,7 +465,7 @@ type SessionStats struct {
 func (s *session) stats() SessionStats {
 	s.mu.Lock()
 	st := SessionStats{
-		ID: s.id, User: s.user.id, Playback: s.feed != nil, State: s.state.String(), Created: s.created, FirstFrame: s.firstFrame,
+		ID: s.id, User: s.user.id, Owner: s.user.owner, Playback: s.feed != nil, State: s.state.String(), Created: s.created, FirstFrame: s.firstFrame,
 		Frames: s.frames, NACKs: s.nacks, PLIs: s.plis,
 	}
 	c, est, video := s.consumer, s.est, s.video
