@@ -72,8 +72,10 @@ type Announcer struct {
 	once    sync.Once
 }
 
-// Start announces at once on the interfaces chosen (or logs why it
-// announces nothing) and keeps the announcement current until Close.
+// Start announces on the interfaces chosen (or logs why it announces
+// nothing) and keeps the announcement current until Close. The mDNS
+// instance name is probed for first (RFC 6762 §8.1): its first
+// announcement goes out 0.75–1 s after Start.
 func Start(o Options) (*Announcer, error) {
 	if o.Port <= 0 || o.Port > 65535 {
 		return nil, fmt.Errorf("discovery: port %d", o.Port)
@@ -122,13 +124,13 @@ func (a *Announcer) SetName(name string) {
 }
 
 // renamed takes the next instance name after another host won this one
-// (the mDNS loop calls it) and re-announces.
+// (the mDNS loop calls it); the responder probes for it, then announces it.
 func (a *Announcer) renamed() {
 	old := a.instance()
 	a.mu.Lock()
 	a.renames++
 	a.mu.Unlock()
-	a.o.Logger.Warn("discovery: another device on the LAN announces the same name; renamed", "name", old, "now", a.instance())
+	a.o.Logger.Warn("discovery: another device on the LAN claims the same name; renamed", "name", old, "now", a.instance())
 	a.Refresh()
 }
 
@@ -326,7 +328,8 @@ func (a *Announcer) target(instance string, links []link, metadata uint32) func(
 }
 
 // announce has the mDNS responder (opened on first use) answer for the
-// service on links; it announces what changed at once.
+// service on links: it probes for a new name (or on a new link) before it
+// announces it, and announces other changes at once.
 func (a *Announcer) announce(links []link, instance string, txt []string) error {
 	if a.mdns == nil {
 		s, err := listenMDNS(a.o.Logger, a.renamed)

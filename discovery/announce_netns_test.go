@@ -90,6 +90,31 @@ func browsingFromB(t *testing.T, p *netnstest.Pair) *events {
 	return ev
 }
 
+// listedFrom browses from namespace ns until a camera that ok accepts is
+// listed (camd announces once it has probed for its name), for at most
+// 10 s, and returns the cameras listed then.
+func listedFrom(t *testing.T, ns string, ok func(Camera) bool) []Camera {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var cams []Camera
+	err := netnstest.Do(ns, func() (err error) {
+		cams, err = Browse(ctx, BrowseOptions{Changed: func(c Camera, gone bool) {
+			if !gone && ok(c) {
+				cancel()
+			}
+		}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(cams, ok) {
+		t.Fatalf("the camera was not listed within 10 s; listed: %+v", cams)
+	}
+	return cams
+}
+
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
@@ -163,9 +188,11 @@ func TestAnnounceBrowseAcrossNamespaces(t *testing.T) {
 }
 
 // TestTwoCamerasWithOneNameAcrossNamespaces: cameras in A and B given the
-// same friendly name both stay findable: the one whose host name sorts
-// first renames itself "Front Door (2)" (RFC 6762 §9), the other keeps
-// the name, and a browse in B ends up with both.
+// same friendly name both stay findable: the one that starts second
+// probes for the name, the first defends it, and the second renames
+// itself "Front Door (2)" (RFC 6762 §8.1) though its host name sorts
+// after the first's (the tie-break of two announced names would keep it
+// the name); a browse in B ends up with both.
 func TestTwoCamerasWithOneNameAcrossNamespaces(t *testing.T) {
 	p, child := netnstest.InA(t)
 	if !child {
@@ -208,10 +235,10 @@ func TestTwoCamerasWithOneNameAcrossNamespaces(t *testing.T) {
 	defer b.Close()
 
 	ev.wait(t, 0, 10*time.Second, func(e event) bool {
-		return !e.gone && e.c.ID == "ABCDEFGHIJKLMNOP" && e.c.Name == "Front Door (2)"
+		return !e.gone && e.c.ID == "ZYXWVUTSRQPONMLK" && e.c.Name == "Front Door (2)"
 	})
-	// The other camera keeps "Front Door" and stays listed under it: the
-	// renamed one says no goodbye for the PTR they both announced.
+	// The first camera keeps "Front Door" and stays listed under it; the
+	// second never announced it.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		cams := map[string]string{}
@@ -224,19 +251,22 @@ func TestTwoCamerasWithOneNameAcrossNamespaces(t *testing.T) {
 			}
 		}
 		ev.mu.Unlock()
-		if cams["Front Door"] == "ZYXWVUTSRQPONMLK" && cams["Front Door (2)"] == "ABCDEFGHIJKLMNOP" && len(cams) == 2 {
+		if cams["Front Door"] == "ABCDEFGHIJKLMNOP" && cams["Front Door (2)"] == "ZYXWVUTSRQPONMLK" && len(cams) == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("browse lists %v, want Front Door (B) and Front Door (2) (A)", cams)
+			t.Fatalf("browse lists %v, want Front Door (A) and Front Door (2) (B)", cams)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	for _, e := range ev.list {
-		if e.c.ID == "ZYXWVUTSRQPONMLK" && e.c.Name != "Front Door" {
-			t.Errorf("the camera that won the name was renamed %q", e.c.Name)
+		if e.c.ID == "ABCDEFGHIJKLMNOP" && e.c.Name != "Front Door" {
+			t.Errorf("the camera that held the name was renamed %q", e.c.Name)
+		}
+		if e.c.ID == "ZYXWVUTSRQPONMLK" && e.c.Name != "Front Door (2)" {
+			t.Errorf("the camera that came second announced %q", e.c.Name)
 		}
 	}
 }

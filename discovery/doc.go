@@ -1,8 +1,11 @@
 // Package discovery announces camd on the LAN and finds cameras on it.
 //
 // An Announcer publishes the DNS-SD service _camd._tcp over multicast DNS
-// with a responder of its own (github.com/miekg/dns), which answers within
-// RFC 6762's bounds: each record multicast at most once a second per
+// with a responder of its own (github.com/miekg/dns), which probes for its
+// instance name before it announces it (RFC 6762 §8: a name another host
+// holds is given up for the next, "Name (2)", at most one probe attempt
+// per 5 s once 15 conflicts came within 10 s) and answers within RFC
+// 6762's bounds: each record multicast at most once a second per
 // interface, unicast replies only to on-link addresses, at most 3 × the
 // query's size and rate-limited. Unless turned off, it also answers ONVIF
 // WS-Discovery probes (package discovery/wsd), on the interfaces chosen

@@ -35,7 +35,7 @@ type mdnsServer struct {
 	dropped atomic.Uint64 // datagrams dropped: the loop was behind
 	log     *slog.Logger
 	// renamed is called on the loop when another host wins our instance
-	// name; it must not block.
+	// name (while camd probes for it, or after); it must not block.
 	renamed func()
 }
 
@@ -143,7 +143,7 @@ func (s *mdnsServer) close() {
 		s.log.Debug("discovery: mDNS responder stopped", "received", st.Received, "malformed", st.Malformed,
 			"ignored", st.Ignored, "off_link", st.OffLink, "not_ours", st.NotOurs, "known_answers", st.KnownAnswers,
 			"multicast", st.Multicast, "unicast", st.Unicast, "limited", st.Limited, "oversize", st.Oversize,
-			"truncated", st.Truncated, "conflicts", st.Conflicts, "dropped", s.dropped.Load())
+			"truncated", st.Truncated, "conflicts", st.Conflicts, "probes", st.Probes, "dropped", s.dropped.Load())
 	})
 }
 
@@ -163,6 +163,10 @@ func (s *mdnsServer) run() {
 			return
 		case p := <-s.in:
 			s.send(s.r.handle(time.Now(), p.b, p.src, p.dst, p.ifIndex))
+			if s.r.takeSlowed() {
+				s.log.Warn("discovery: another device on the LAN keeps claiming camd's mDNS names; probing for one at most every 5 s",
+					"conflicts", maxConflicts, "within", conflictWindow)
+			}
 			if s.r.takeRename() && s.renamed != nil {
 				s.renamed()
 			}

@@ -37,8 +37,22 @@ const (
 	// maxTruncated bounds the queriers whose known answers are awaited
 	// (§7.2).
 	maxTruncated = 64
-	// renameGap is the least time between two renames after conflicts.
+	// renameGap is the least time between two renames after conflicts
+	// with a name already announced.
 	renameGap = time.Second
+	// Probing (§8.1): after a random delay of up to probeWait, probeCount
+	// probes probeInterval apart; the instance name is camd's
+	// probeInterval after the last. A host that loses a simultaneous
+	// probe (§8.2) probes again after tieBreakWait. Once maxConflicts
+	// conflicts came within conflictWindow, probe attempts start at least
+	// slowProbeGap apart, until conflictWindow passes without a conflict.
+	probeWait      = 250 * time.Millisecond
+	probeInterval  = 250 * time.Millisecond
+	probeCount     = 3
+	tieBreakWait   = time.Second
+	maxConflicts   = 15
+	conflictWindow = 10 * time.Second
+	slowProbeGap   = 5 * time.Second
 )
 
 // §6: an answer that other hosts may give too (a shared record: PTR)
@@ -71,7 +85,8 @@ type responderStats struct {
 	Limited      int // unicast replies not sent: rate limit
 	Oversize     int // unicast replies not sent: larger than replyFactor × the query
 	Truncated    int // legacy replies sent truncated (TC, no answers)
-	Conflicts    int // responses from another host claiming our instance name
+	Conflicts    int // responses or probes from another host claiming our instance name
+	Probes       int // probes sent (per interface and IP version)
 }
 
 // outPacket is a datagram to send on interface ifIndex: to the mDNS
@@ -93,10 +108,29 @@ type lastKey struct {
 	rec string
 }
 
+// linkState is where a link is in claiming the instance name.
+type linkState int
+
+const (
+	// probing: the records are not camd's yet (§8.1): nothing is
+	// answered or announced on the link until the probes are over.
+	probing linkState = iota
+	// announced: the records are camd's, answered and defended.
+	announced
+	// lost: another host claimed the name while camd probed for it;
+	// nothing is sent until the owner gives a new name.
+	lost
+)
+
 // rlink is a link the responder answers on and what it says there.
 type rlink struct {
 	link
-	recs       []ownRecord
+	recs  []ownRecord
+	state linkState
+	// probing: when the next probe goes, or, once probeCount went, when
+	// the name is camd's; probes counts those sent in this attempt.
+	probeAt    time.Time
+	probes     int
 	announceAt []time.Time // repeats still to send
 }
 
@@ -131,6 +165,13 @@ type responder struct {
 	// too, so no goodbye goes out for it.
 	lost       string
 	lastRename time.Time
+	// conflicts are the times of the latest conflicts (at most
+	// maxConflicts); until slowUntil, probe attempts start slowProbeGap
+	// apart, the last at lastAttempt. slowNoted: probing just slowed down.
+	conflicts   []time.Time
+	slowUntil   time.Time
+	lastAttempt time.Time
+	slowNoted   bool
 }
 
 func newResponder() *responder {
@@ -148,42 +189,52 @@ func newResponder() *responder {
 	}
 }
 
-// setLinks makes the responder answer for svc on links. A link whose
-// records changed gets an announcement at once (with goodbyes for the
-// records it no longer has), repeated after 1 and 3 s; a link no longer
-// in the list gets goodbyes.
+// setLinks makes the responder answer for svc on links. An instance name
+// is probed for (§8.1) before it is announced on a link: on a new link,
+// and when the name changes (with goodbyes at once for what the link
+// announced under the old one). A link that keeps its name and whose
+// records changed gets an announcement at once (§8.4, with goodbyes for
+// the records it no longer has); an announcement is repeated after 1 and
+// 3 s. A link no longer in the list gets goodbyes.
 func (r *responder) setLinks(now time.Time, links []link, svc service) []outPacket {
 	var out []outPacket
+	var start time.Time // of the probe attempt the links that need one share
 	next := map[int]*rlink{}
 	for _, ln := range links {
 		idx := ln.Iface.Index
 		nl := &rlink{link: ln, recs: svc.records(ln.Addrs)}
 		next[idx] = nl
 		old := r.links[idx]
-		if old != nil && sameKeys(old.recs, nl.recs) {
-			nl.recs, nl.announceAt = old.recs, old.announceAt
-			continue
-		}
-		var bye []ownRecord
-		if old != nil {
-			for _, rec := range old.recs {
-				if ptr, ok := rec.rr.(*dns.PTR); ok && r.lost != "" && strings.EqualFold(ptr.Ptr, r.lost) {
-					continue // the winner of the name announces the same PTR
-				}
-				if !slices.ContainsFunc(nl.recs, func(n ownRecord) bool { return n.key == rec.key }) {
-					bye = append(bye, rec)
-				}
+		sameName := old != nil && strings.EqualFold(old.instance(), nl.instance())
+		switch {
+		case sameName && old.state != announced:
+			// still probing for this name, or lost it: carry on
+			nl.state, nl.probeAt, nl.probes = old.state, old.probeAt, old.probes
+		case sameName && sameKeys(old.recs, nl.recs):
+			nl.recs, nl.state, nl.announceAt = old.recs, announced, old.announceAt
+		case sameName:
+			r.dropPending(idx)
+			nl.state = announced
+			out = append(out, r.announce(now, nl, r.byes(old, nl))...)
+			for _, d := range announceRepeats {
+				nl.announceAt = append(nl.announceAt, now.Add(d))
 			}
-		}
-		r.dropPending(idx)
-		out = append(out, r.announce(now, nl, bye)...)
-		for _, d := range announceRepeats {
-			nl.announceAt = append(nl.announceAt, now.Add(d))
+		default:
+			r.dropPending(idx)
+			if old != nil && old.state == announced {
+				out = append(out, r.goodbye(old, r.byes(old, nl))...)
+			}
+			if start.IsZero() {
+				start = r.probeStart(now, r.delay(0, probeWait))
+			}
+			nl.state, nl.probeAt = probing, start
 		}
 	}
 	for idx, old := range r.links {
 		if next[idx] == nil {
-			out = append(out, r.goodbye(old)...)
+			if old.state == announced {
+				out = append(out, r.goodbye(old, old.recs)...)
+			}
 			r.dropPending(idx)
 		}
 	}
@@ -199,6 +250,21 @@ func (r *responder) setLinks(now time.Time, links []link, svc service) []outPack
 	return out
 }
 
+// byes lists the records old announced that nl does not have, less the
+// PTR to an instance name another host won (it announces that PTR too).
+func (r *responder) byes(old, nl *rlink) []ownRecord {
+	var bye []ownRecord
+	for _, rec := range old.recs {
+		if ptr, ok := rec.rr.(*dns.PTR); ok && r.lost != "" && strings.EqualFold(ptr.Ptr, r.lost) {
+			continue
+		}
+		if !slices.ContainsFunc(nl.recs, func(n ownRecord) bool { return n.key == rec.key }) {
+			bye = append(bye, rec)
+		}
+	}
+	return bye
+}
+
 func sameKeys(a, b []ownRecord) bool {
 	return slices.EqualFunc(a, b, func(x, y ownRecord) bool { return x.key == y.key && x.rr.Header().Ttl == y.rr.Header().Ttl })
 }
@@ -208,11 +274,13 @@ func (r *responder) dropPending(ifIndex int) {
 	delete(r.pending, sendKey{ifIndex, true})
 }
 
-// close says goodbye on every link and forgets them.
+// close says goodbye on every link where it announced, and forgets them.
 func (r *responder) close() []outPacket {
 	var out []outPacket
 	for _, l := range r.links {
-		out = append(out, r.goodbye(l)...)
+		if l.state == announced {
+			out = append(out, r.goodbye(l, l.recs)...)
+		}
 	}
 	clear(r.links)
 	clear(r.pending)
@@ -246,21 +314,35 @@ func (r *responder) announce(now time.Time, l *rlink, bye []ownRecord) []outPack
 	return r.send(l, b)
 }
 
-// goodbye multicasts every record of l with TTL 0.
-func (r *responder) goodbye(l *rlink) []outPacket {
+// goodbye multicasts recs, records of l, with TTL 0.
+func (r *responder) goodbye(l *rlink, recs []ownRecord) []outPacket {
+	if len(recs) == 0 {
+		return nil
+	}
 	var rrs []dns.RR
-	for _, rec := range l.recs {
+	for _, rec := range recs {
 		rrs = append(rrs, withTTL(rec.rr, 0, false))
 	}
 	return r.send(l, packAnswers(rrs))
 }
 
+// send multicasts b on l over IPv4 and IPv6.
 func (r *responder) send(l *rlink, b []byte) []outPacket {
 	if b == nil {
 		return nil
 	}
 	r.stats.Multicast += 2
 	return []outPacket{{ifIndex: l.Iface.Index, b: b}, {ifIndex: l.Iface.Index, v6: true, b: b}}
+}
+
+// instance is the instance name l's records are under: the SRV's owner.
+func (l *rlink) instance() string {
+	for _, rec := range l.recs {
+		if rec.kind == kindSRV {
+			return rec.rr.Header().Name
+		}
+	}
+	return ""
 }
 
 // packAnswers packs an unsolicited response, or returns nil if it does
@@ -285,6 +367,9 @@ func (r *responder) next() time.Time {
 		}
 	}
 	for _, l := range r.links {
+		if l.state == probing {
+			earlier(l.probeAt)
+		}
 		if len(l.announceAt) > 0 {
 			earlier(l.announceAt[0])
 		}
@@ -295,12 +380,27 @@ func (r *responder) next() time.Time {
 	return t
 }
 
-// due returns what is due at now: repeated announcements, and multicast
-// responses whose delay is over, less the records multicast on that link
-// within the last second (those wait until the second is over).
+// due returns what is due at now: probes, and the first announcement
+// once they are over; repeated announcements; and multicast responses
+// whose delay is over, less the records multicast on that link within the
+// last second (those wait until the second is over).
 func (r *responder) due(now time.Time) []outPacket {
 	var out []outPacket
 	for _, l := range r.links {
+		if l.state == probing && !l.probeAt.After(now) {
+			if l.probes < probeCount {
+				l.probes++
+				l.probeAt = now.Add(probeInterval)
+				out = append(out, r.probe(l)...)
+				continue
+			}
+			l.state = announced
+			out = append(out, r.announce(now, l, nil)...)
+			for _, d := range announceRepeats {
+				l.announceAt = append(l.announceAt, now.Add(d))
+			}
+			continue
+		}
 		if len(l.announceAt) > 0 && !l.announceAt[0].After(now) {
 			l.announceAt = l.announceAt[1:]
 			out = append(out, r.announce(now, l, nil)...)
@@ -470,7 +570,14 @@ func (r *responder) handle(now time.Time, pkt []byte, src netip.AddrPort, dst ne
 	key := sendKey{ifIndex, v6}
 	direct := !dst.IsMulticast()
 	legacy := src.Port() != mdnsPort
+	if l.state != announced {
+		r.whileProbing(now, l, &q, legacy, direct && !l.onLink(from))
+		return nil
+	}
 	switch {
+	case q.Response && direct && !l.onLink(from):
+		r.stats.OffLink++ // a claim from beyond the link
+		return nil
 	case q.Response && !legacy && q.Opcode == dns.OpcodeQuery:
 		r.checkConflict(now, l, &q, v6)
 		return nil
@@ -517,14 +624,14 @@ func (r *responder) handle(now time.Time, pkt []byte, src netip.AddrPort, dst ne
 }
 
 // checkConflict looks at a response for another host's SRV record under
-// our instance name (RFC 6762 §9): two cameras given the same friendly
-// name. Camd does not probe before announcing (that would hold back its
-// first announcement by 750 ms), so the conflict is settled when it is
-// seen, by a tie-break both sides compute alike: the host whose SRV
-// target sorts first (case-insensitively) gives way and is renamed by its
-// owner (renameAsked); the other defends its records by multicasting them at
-// once, so that the loser hears of the conflict too. Goodbyes (TTL 0) and
-// our own records looped back are no conflict.
+// our instance name once it is announced (RFC 6762 §9): two cameras that
+// claim one name, as when two LANs are joined, or a host that did not
+// probe. It is settled by a tie-break both sides compute alike: the host
+// whose SRV target sorts first (case-insensitively) gives way and is
+// renamed by its owner (renameAsked), and probes for the new name; the
+// other defends its records by multicasting them at once, so that the
+// loser hears of the conflict too. Goodbyes (TTL 0) and our own records
+// looped back are no conflict.
 func (r *responder) checkConflict(now time.Time, l *rlink, q *dns.Msg, v6 bool) {
 	var ours *dns.SRV
 	mine := -1
@@ -551,6 +658,7 @@ func (r *responder) checkConflict(now time.Time, l *rlink, q *dns.Msg, v6 bool) 
 			// taken next, or its next announcement, comes again.
 			if now.Sub(r.lastRename) >= renameGap {
 				r.renameAsked, r.lost, r.lastRename = true, ours.Hdr.Name, now
+				r.noteConflict(now)
 			}
 		} else {
 			r.schedule(now, sendKey{l.Iface.Index, v6}, l, []int{mine}, true, false)

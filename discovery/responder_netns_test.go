@@ -47,6 +47,9 @@ func TestResponderIgnoresOffLinkSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
+	// Once the camera has probed for its name and announced it, a QU
+	// question draws a unicast reply.
+	listedFrom(t, p.B, func(Camera) bool { return true })
 
 	qu := quQuery()
 	legacy := func() []byte {
@@ -127,7 +130,7 @@ func TestZeroconfFindsResponder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	time.Sleep(100 * time.Millisecond) // within a second of the announcement: the answer waits
+	time.Sleep(100 * time.Millisecond) // zeroconf asks while the camera probes: it finds it by the announcement
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

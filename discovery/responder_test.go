@@ -23,18 +23,19 @@ var (
 	ours4     = netip.MustParseAddr("10.0.0.1")
 )
 
-// testResponder answers for testSvc on testLink; its start-up
-// announcements (at t0, +1 s, +3 s) are over by t0 + 10 s.
+// testResponder answers for testSvc on testLink; its probes (t0 to
+// +500 ms) and start-up announcements (+750 ms, +1.75 s, +3.75 s) are
+// over by t0 + 10 s.
 func testResponder(t *testing.T) *responder {
 	t.Helper()
 	r := newResponder()
 	r.delay = func(lo, hi time.Duration) time.Duration { return lo }
-	out := r.setLinks(t0, []link{testLink}, testSvc)
-	if len(out) != 2 {
-		t.Fatalf("%d packets announce the service, want 2 (IPv4, IPv6)", len(out))
+	if out := r.setLinks(t0, []link{testLink}, testSvc); len(out) != 0 {
+		t.Fatalf("%d packets before probing", len(out))
 	}
+	claimed := probeThrough(t, r, testSvc.instance)
 	for _, at := range announceRepeats {
-		if n := len(r.due(t0.Add(at))); n != 2 {
+		if n := len(r.due(claimed.Add(at))); n != 2 {
 			t.Fatalf("%d packets repeat the announcement at %v", n, at)
 		}
 	}
@@ -42,6 +43,48 @@ func testResponder(t *testing.T) *responder {
 		t.Fatalf("something left to send at %v", r.next())
 	}
 	return r
+}
+
+// probeThrough runs r's probes for instance (3 on each IP version, 250
+// ms apart, §8.1) and its first announcement 250 ms after the last, and
+// returns when that announcement went.
+func probeThrough(t *testing.T, r *responder, instance string) time.Time {
+	t.Helper()
+	name := canonical(instance + "." + serviceName)
+	var last time.Time
+	for i := range probeCount {
+		at := r.next()
+		if i > 0 && at.Sub(last) != probeInterval {
+			t.Fatalf("probe %d at +%v after the last, want +%v", i+1, at.Sub(last), probeInterval)
+		}
+		out := r.due(at)
+		if len(out) != 2 || out[0].v6 == out[1].v6 || out[0].to.IsValid() {
+			t.Fatalf("probe %d: %+v, want one multicast over IPv4 and one over IPv6", i+1, out)
+		}
+		m := unpack(t, out[0].b)
+		if m.Response || len(m.Question) != 1 || m.Question[0].Name != name || m.Question[0].Qtype != dns.TypeANY ||
+			m.Question[0].Qclass != dns.ClassINET|flushBit || types(m.Ns) != "SRV,TXT" || len(m.Answer) != 0 {
+			t.Fatalf("probe %d:\n%v", i+1, m)
+		}
+		for _, rr := range m.Ns {
+			if rr.Header().Class != dns.ClassINET {
+				t.Errorf("probe carries %v with the cache-flush bit", rr)
+			}
+		}
+		last = at
+	}
+	at := r.next()
+	if at.Sub(last) != probeInterval {
+		t.Fatalf("announced %v after the last probe, want %v", at.Sub(last), probeInterval)
+	}
+	out := r.due(at)
+	if len(out) != 2 {
+		t.Fatalf("%d packets announce the service, want 2 (IPv4, IPv6)", len(out))
+	}
+	if m := unpack(t, out[0].b); !m.Response || !strings.HasPrefix(types(m.Answer), "PTR,SRV,TXT,A") || m.Answer[0].(*dns.PTR).Ptr != name {
+		t.Fatalf("announcement:\n%v", m)
+	}
+	return at
 }
 
 type queryOpt func(*dns.Msg)
@@ -495,6 +538,14 @@ func TestResponderSettlesANameConflict(t *testing.T) {
 		}
 	}
 
+	// A response sent to camd's address from beyond the link claims
+	// nothing.
+	now = now.Add(2 * time.Second)
+	r.handle(now, srvResponse(name, "camd-zzzzzzzz.local.", 120), offLink4, ours4, eth0)
+	if r.takeRename() || r.stats.Conflicts != 0 {
+		t.Fatal("a unicast response from off-link taken for a conflict")
+	}
+
 	// A host whose target sorts before ours: it gives way, we keep the
 	// name and defend it.
 	now = now.Add(2 * time.Second)
@@ -520,27 +571,30 @@ func TestResponderSettlesANameConflict(t *testing.T) {
 	if r.stats.Conflicts != 2 {
 		t.Fatalf("%d conflicts counted, want 2", r.stats.Conflicts)
 	}
-	// Renamed, it says goodbye to its own SRV and TXT under the old name,
-	// but not to the PTR that the winner announces too.
+	// Renamed, it says goodbye at once to its own SRV and TXT under the
+	// old name, but not to the PTR that the winner announces too; then it
+	// probes for the new name and announces it.
 	svc := testSvc
 	svc.instance = "Front Door (2)"
 	now = now.Add(time.Second)
 	out = r.setLinks(now, []link{testLink}, svc)
 	if len(out) != 2 {
-		t.Fatalf("%d packets announce the new name", len(out))
+		t.Fatalf("%d packets say goodbye to the old name", len(out))
 	}
 	var byes []string
 	for _, rr := range unpack(t, out[0].b).Answer {
-		if rr.Header().Ttl == 0 {
-			byes = append(byes, dns.TypeToString[rr.Header().Rrtype])
-			if ptr, ok := rr.(*dns.PTR); ok {
-				t.Errorf("goodbye for the PTR to %s, which the winner announces", ptr.Ptr)
-			}
+		if rr.Header().Ttl != 0 {
+			t.Errorf("%v announced before the new name was probed for", rr)
+		}
+		byes = append(byes, dns.TypeToString[rr.Header().Rrtype])
+		if ptr, ok := rr.(*dns.PTR); ok {
+			t.Errorf("goodbye for the PTR to %s, which the winner announces", ptr.Ptr)
 		}
 	}
-	if !slices.Contains(byes, "SRV") || !slices.Contains(byes, "TXT") {
+	if !slices.Equal(byes, []string{"SRV", "TXT"}) {
 		t.Errorf("goodbyes for %v, want the old SRV and TXT", byes)
 	}
+	probeThrough(t, r, svc.instance)
 }
 
 // A host that keeps answering with our name (a flood of conflicting
@@ -638,21 +692,20 @@ func TestResponderAnnouncesChanges(t *testing.T) {
 	if types(m.Answer) != "A,AAAA,PTR,SRV,TXT,A,PTR" || m.Answer[0].(*dns.A).A.String() != "10.0.0.1" || m.Answer[0].Header().Ttl != 0 {
 		t.Errorf("address change announced as:\n%v", m)
 	}
+	// A new link: goodbyes on the one left at once, and the name probed
+	// for on the new one before it is announced there.
 	wlan := link{Iface: net.Interface{Index: 3, Name: "wlan0"}, Addrs: []netip.Addr{netip.MustParseAddr("10.1.0.1")}}
 	out = r.setLinks(now, []link{wlan}, paired)
-	var byes, hellos int
+	var byes int
 	for _, o := range out {
-		m := unpack(t, o.b)
-		switch {
-		case o.ifIndex == eth0 && m.Answer[0].Header().Ttl == 0:
+		if m := unpack(t, o.b); o.ifIndex == eth0 && m.Answer[0].Header().Ttl == 0 {
 			byes++
-		case o.ifIndex == 3 && m.Answer[0].Header().Ttl > 0:
-			hellos++
 		}
 	}
-	if byes != 2 || hellos != 2 {
-		t.Errorf("moving to wlan0: %d goodbyes on eth0, %d announcements on wlan0", byes, hellos)
+	if byes != 2 || len(out) != 2 {
+		t.Errorf("moving to wlan0: %d goodbyes on eth0 in %d packets", byes, len(out))
 	}
+	probeThrough(t, r, paired.instance)
 	out = r.close()
 	if len(out) != 2 || out[0].ifIndex != 3 {
 		t.Fatalf("close sent %+v", out)
@@ -698,12 +751,12 @@ func TestInstanceLabel(t *testing.T) {
 	r := newResponder()
 	svc := testSvc
 	svc.instance = escapeLabel(`My.Cam\1`)
-	out := r.setLinks(t0, []link{testLink}, svc)
-	if len(out) != 2 {
-		t.Fatal("not announced")
+	r.setLinks(t0, []link{testLink}, svc)
+	out := flushAll(r, t0.Add(5*time.Second))
+	if len(out) != 6+6 {
+		t.Fatalf("%d packets, want 6 probes and 3 announcements (IPv4, IPv6)", len(out))
 	}
-	flushAll(r, t0.Add(5*time.Second))
-	if ptr := unpack(t, out[0].b).Answer[0].(*dns.PTR); ptr.Ptr != `My\.Cam\\1._camd._tcp.local.` {
+	if ptr := unpack(t, out[6].b).Answer[0].(*dns.PTR); ptr.Ptr != `My\.Cam\\1._camd._tcp.local.` {
 		t.Errorf("PTR to %q", ptr.Ptr)
 	}
 	r.handle(t0.Add(10*time.Second), question(`my\.cam\\1._camd._tcp.local.`, dns.TypeSRV), onLink4, groupV4, eth0)
@@ -727,6 +780,7 @@ func FuzzResponderPacket(f *testing.F) {
 		r := newResponder()
 		r.delay = func(lo, hi time.Duration) time.Duration { return lo }
 		r.setLinks(t0, []link{testLink}, testSvc)
+		flushAll(r, t0.Add(5*time.Second))
 		src := netip.AddrPortFrom(onLink4.Addr(), port)
 		if offLink {
 			src = netip.AddrPortFrom(offLink4.Addr(), port)
