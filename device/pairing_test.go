@@ -54,6 +54,9 @@ func call(t testing.TB, d *Daemon, method, path, token string, body any) (int, [
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := testClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -285,4 +288,28 @@ func BenchmarkPairingRoundTrip(b *testing.B) {
 		}
 	}
 	_ = token
+}
+
+// A page on another origin can POST text/plain or a form without a CORS
+// preflight: the public pairing routes refuse both (415), and answer no
+// CORS header that would let the page read anything.
+func TestPairingRoutesTakeOnlyJSON(t *testing.T) {
+	d := running(t)
+	for _, path := range []string{"/api/v1/pair/start", "/api/v1/pair/finish"} {
+		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+			req, _ := http.NewRequest("POST", "https://"+d.Addr().String()+path, strings.NewReader(`{}`))
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
+			req.Header.Set("Origin", "https://evil.example")
+			resp, err := testClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnsupportedMediaType || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("POST %s as %q: %s, CORS %q", path, ct, resp.Status, resp.Header.Get("Access-Control-Allow-Origin"))
+			}
+		}
+	}
 }

@@ -88,8 +88,12 @@ func TestPlaybackOverWebRTC(t *testing.T) {
 			t.Errorf("POST ?%s with %q: %s, want %d", c.query, c.body, resp.Status, c.code)
 		}
 	}
-	if n := playing(d); n != 0 {
-		t.Errorf("%d playbacks left after refused offers", n)
+	// A refused offer stops its playback; the playback's goroutine ends
+	// just after the answer.
+	for deadline := time.Now().Add(5 * time.Second); playing(d) != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d playbacks left 5 s after refused offers", playing(d))
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -151,7 +152,16 @@ func jsonError(w http.ResponseWriter, code int, msg string) {
 }
 
 // decode reads a small JSON body.
+//
+// The body must say it is application/json: a page on another origin can
+// POST text/plain or a form without asking (no CORS preflight), but not
+// JSON, so the public pairing routes cannot be driven from a web page the
+// owner happens to visit.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		jsonError(w, http.StatusUnsupportedMediaType, "camd: send the body as application/json")
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {

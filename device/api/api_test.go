@@ -55,6 +55,9 @@ func doWith(t testing.TB, h http.Handler, r request) *httptest.ResponseRecorder 
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
+	if r.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
@@ -162,9 +165,14 @@ func TestDecodeRefusesUnknownFields(t *testing.T) {
 	var v struct {
 		Name string `json:"name"`
 	}
+	post := func(body, contentType string) *http.Request {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		return r
+	}
 	for body, ok := range map[string]bool{`{"name": "x"}`: true, ``: true, `{"bogus": 1}`: false, `{`: false} {
 		w := httptest.NewRecorder()
-		if got := decode(w, httptest.NewRequest("POST", "/", strings.NewReader(body)), &v); got != ok {
+		if got := decode(w, post(body, "application/json; charset=utf-8"), &v); got != ok {
 			t.Errorf("%q: %v", body, got)
 		}
 		if !ok && w.Code != 400 {
@@ -173,8 +181,16 @@ func TestDecodeRefusesUnknownFields(t *testing.T) {
 	}
 	// Bodies are small.
 	w := httptest.NewRecorder()
-	if decode(w, httptest.NewRequest("POST", "/", strings.NewReader(`{"name": "`+strings.Repeat("x", 20<<10)+`"}`)), &v) || w.Code != 400 {
+	if decode(w, post(`{"name": "`+strings.Repeat("x", 20<<10)+`"}`, "application/json"), &v) || w.Code != 400 {
 		t.Errorf("20 KiB body: %d", w.Code)
+	}
+	// Only JSON: what a page on another origin can send without a CORS
+	// preflight (text/plain, a form) is refused.
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+		w := httptest.NewRecorder()
+		if decode(w, post(`{"name": "x"}`, ct), &v) || w.Code != http.StatusUnsupportedMediaType {
+			t.Errorf("Content-Type %q: %d, want 415", ct, w.Code)
+		}
 	}
 }
 
@@ -187,13 +203,21 @@ func TestParseTime(t *testing.T) {
 		"+1h30m":               now.Add(90 * time.Minute),
 		"2025-06-01T08:00:00Z": time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC),
 		"1748764800":           time.Unix(1748764800, 0),
+		"1748764800.25":        time.Unix(1748764800, 250_000_000),
+		"253402300799":         time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		"9223372037":           time.Unix(9223372037, 0), // past int64 nanoseconds: not wrapped
+		"2300-01-01T00:00:00Z": time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC),
 	} {
 		got, err := parseTime(in, now)
 		if err != nil || !got.Equal(want) {
 			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"yesterday", "-5 minutes", "2025-13-01T00:00:00Z"} {
+	// Unix seconds past the year 9999 are refused, not wrapped into some
+	// other time; so are numbers that are no time at all.
+	for _, bad := range []string{"yesterday", "-5 minutes", "2025-13-01T00:00:00Z",
+		"253402300800", "1e300", "NaN", "Inf", "-1",
+		"10000-01-01T00:00:00Z"} {
 		if _, err := parseTime(bad, now); err == nil {
 			t.Errorf("parseTime(%q) accepted", bad)
 		}
@@ -216,7 +240,7 @@ func BenchmarkCredentialCheck(b *testing.B) {
 	}
 	routes := (&Pairing{Exchange: m, Window: m, DeviceID: deviceID}).routes()
 	var st PairStarted
-	answer(b, do(b, routes, request{method: "POST", path: "/api/v1/pair/start"}), 200, &st)
+	answer(b, do(b, routes, request{method: "POST", path: "/api/v1/pair/start", body: "{}"}), 200, &st)
 	secret := m.SetupPayload(netip.AddrPort{}).Secret
 	body, _ := json.Marshal(PairFinish{Nonce: st.Nonce, Name: "owner", Proof: pairing.Proof(secret[:], st.DeviceID, st.Nonce, "owner")})
 	var p Paired

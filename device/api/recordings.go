@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,7 +92,21 @@ func (a *Recordings) routes() []Route {
 // parseTime reads a time given to the API: RFC 3339, "now", a
 // duration relative to now ("-60s", "-2h30m", "+5m"), or Unix seconds.
 func parseTime(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
+	t, err := parseAnyTime(strings.TrimSpace(s), now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.After(latestTime) {
+		return time.Time{}, fmt.Errorf("time %q is after the year 9999", s)
+	}
+	return t, nil
+}
+
+// latestTime is the last time camd takes: the end of year 9999, the last
+// that RFC 3339 can write.
+var latestTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+
+func parseAnyTime(s string, now time.Time) (time.Time, error) {
 	switch {
 	case s == "" || s == "now":
 		return now, nil
@@ -105,10 +120,13 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if secs, err := strconv.ParseFloat(s, 64); err == nil && secs >= 0 && secs < 1e11 {
-		return time.Unix(0, int64(secs*1e9)), nil
+	// Unix seconds, with a fraction, up to the latest time camd takes:
+	// checked before the conversion, which would wrap past it.
+	if secs, err := strconv.ParseFloat(s, 64); err == nil && secs >= 0 && secs <= float64(latestTime.Unix()) {
+		whole, frac := math.Modf(secs)
+		return time.Unix(int64(whole), int64(frac*1e9)), nil
 	}
-	return time.Time{}, fmt.Errorf("time %q is not RFC 3339 (2025-06-01T08:00:00Z), now, a relative duration (-60s) or Unix seconds", s)
+	return time.Time{}, fmt.Errorf("time %q is not RFC 3339 (2025-06-01T08:00:00Z), now, a relative duration (-60s) or Unix seconds up to %d", s, latestTime.Unix())
 }
 
 // rangeParams reads from and to (defaults: the last hour).

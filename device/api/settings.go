@@ -1,8 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -48,15 +51,25 @@ func (a *Settings) handlePatch(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusUnsupportedMediaType, "settings: send application/json or application/merge-patch+json")
 		return
 	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		jsonError(w, http.StatusRequestEntityTooLarge, "settings: body larger than 64 KiB")
+		return
+	}
 	var patch map[string]json.RawMessage
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	if err := dec.Decode(&patch); err != nil || patch == nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			jsonError(w, http.StatusRequestEntityTooLarge, "settings: body larger than 64 KiB")
-			return
+	if err == nil {
+		err = strictObject(body)
+	}
+	if err == nil {
+		err = json.Unmarshal(body, &patch)
+	}
+	if err != nil || patch == nil {
+		msg := "settings: want a JSON object of settings, e.g. {\"mute\": true}"
+		if err != nil {
+			msg += ": " + err.Error()
 		}
-		jsonError(w, http.StatusBadRequest, "settings: want a JSON object of settings, e.g. {\"mute\": true}")
+		jsonError(w, http.StatusBadRequest, msg)
 		return
 	}
 	after, err := a.Store.Change(patch)
@@ -69,6 +82,60 @@ func (a *Settings) handlePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, after)
+}
+
+// strictObject checks that b is one JSON object and nothing after it,
+// with no key twice in any object: what encoding/json would read with
+// the last of two keys winning, or with bytes after the value ignored,
+// is refused, so that what the owner's app meant and what camd stored
+// cannot differ.
+func strictObject(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return errors.New("not an object")
+	}
+	if err := strictRest(dec, '{'); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the object")
+	}
+	return nil
+}
+
+// strictRest reads the rest of an object or array whose opening delim
+// was read, refusing duplicate keys.
+func strictRest(dec *json.Decoder, delim json.Delim) error {
+	seen := map[string]bool{}
+	for dec.More() {
+		if delim == '{' {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key := tok.(string)
+			if seen[key] {
+				return fmt.Errorf("key %q given twice", key)
+			}
+			seen[key] = true
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if err := strictRest(dec, d); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := dec.Token() // the closing delim
+	return err
 }
 
 // fieldError answers 422 with {"error", "field", "value", "allowed"}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -61,6 +62,12 @@ func TestSettings(t *testing.T) {
 		{`null`, "application/json", 400, []string{"JSON object"}},
 		{`{"mute": tru`, "application/json", 400, []string{"JSON object"}},
 		{`mute=true`, "application/x-www-form-urlencoded", 415, []string{"application/json"}},
+		// What encoding/json would read as the last key, or would stop
+		// before, is refused whole.
+		{`{"mute": false, "mute": true}`, "application/json", 400, []string{`key \"mute\" given twice`}},
+		{`{"mute": true} {"mute": false}`, "application/json", 400, []string{"data after the object"}},
+		{`{"mute": true}x`, "application/json", 400, []string{"JSON object"}},
+		{`{"a": {"b": 1, "b": 2}}`, "application/json", 400, []string{"given twice"}},
 		{`{"name": "` + strings.Repeat("x", 70<<10) + `"}`, "application/json", 413, []string{"64 KiB"}},
 	} {
 		w := do(t, routes, request{method: "PATCH", path: "/api/v1/settings", token: "owner-token", body: c.body,
@@ -74,4 +81,37 @@ func TestSettings(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzStrictObject: what strictObject accepts is one valid JSON object
+// that encoding/json reads with every key once.
+func FuzzStrictObject(f *testing.F) {
+	for _, s := range []string{`{"mute": true}`, `{"a": {"b": [1, {"c": null}]}}`, `{"a": 1, "a": 2}`, `{} {}`, `[]`, `{"a":`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if strictObject(b) != nil {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("accepted invalid JSON %q", b)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil || m == nil {
+			t.Fatalf("accepted %q, which is not an object: %v", b, err)
+		}
+		// Every key once: re-encoding the map loses nothing.
+		var keys int
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.Token()
+		for dec.More() {
+			dec.Token()
+			var v json.RawMessage
+			dec.Decode(&v)
+			keys++
+		}
+		if keys != len(m) {
+			t.Fatalf("accepted %q with %d keys at the top, %d distinct", b, keys, len(m))
+		}
+	})
 }
