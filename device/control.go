@@ -23,9 +23,8 @@ import (
 // running daemon. Only root and the daemon's own user may use it.
 const ControlSocket = "camd.sock"
 
-// ErrFactoryReset is returned by Run after a factory reset was requested:
-// the caller erases the data directory (FactoryReset) and starts again.
-var ErrFactoryReset = errors.New("device: factory reset requested")
+// ErrNotRunning: Control found no daemon on the data directory.
+var ErrNotRunning = errors.New("device: camd is not running")
 
 // listenControl opens the control socket in the data directory.
 func listenControl(dataDir string) (net.Listener, error) {
@@ -94,7 +93,7 @@ func controlHandler(p *pairing.Manager, host netip.AddrPort, reset resetSignal, 
 	})
 	mux.HandleFunc("POST /factory-reset", func(w http.ResponseWriter, r *http.Request) {
 		log.Warn("camd: factory reset requested through the control socket")
-		io.WriteString(w, "factory reset: erasing keys, users, settings and recordings, then restarting\n")
+		io.WriteString(w, "factory reset: erasing keys, users, settings, events, snapshots and recordings, then restarting\n")
 		reset.request()
 	})
 	return mux
@@ -109,28 +108,6 @@ func (r resetSignal) request() {
 	case r <- struct{}{}:
 	default:
 	}
-}
-
-// dataEntries are what camd keeps in its data directory: FactoryReset
-// erases exactly these (a mistaken --data never loses other files).
-var dataEntries = []string{idFile, tlsCert, tlsKey, dtlsFile, "catalog.db", "catalog.db.damaged-*", ControlSocket}
-
-// FactoryReset erases the device's keys, users, settings and recordings
-// from dir. The next start makes a new identity and opens pairing.
-func FactoryReset(dir string) error {
-	var errs []error
-	for _, pat := range dataEntries {
-		matches, _ := filepath.Glob(filepath.Join(dir, pat))
-		for _, m := range matches {
-			if err := os.RemoveAll(m); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("device: factory reset: %w", err)
-	}
-	return nil
 }
 
 // ControlClient talks to a running daemon's control socket.
@@ -151,7 +128,7 @@ func Control(dataDir, method, path string) (string, error) {
 	resp, err := ControlClient(dataDir).Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return "", fmt.Errorf("camd is not running with data directory %s", dataDir)
+			return "", fmt.Errorf("%w with data directory %s", ErrNotRunning, dataDir)
 		}
 		if errors.Is(err, syscall.EACCES) {
 			return "", fmt.Errorf("only root may use %s", filepath.Join(dataDir, ControlSocket))

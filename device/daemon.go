@@ -68,11 +68,14 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 // init builds every component, each from the ones built before it; Close
 // closes them in reverse. No component is changed once built.
 func (d *Daemon) init() error {
-	var err error
+	err := finishReset(d.cfg, d.log)
+	if err != nil {
+		return err
+	}
 	if d.id, err = LoadIdentity(d.cfg.Data); err != nil {
 		return err
 	}
-	if d.catalog, err = storage.OpenCatalog(filepath.Join(d.cfg.Data, "catalog.db"), storage.CatalogOptions{}); err != nil {
+	if d.catalog, err = storage.OpenCatalog(filepath.Join(d.cfg.Data, catalogFile), storage.CatalogOptions{}); err != nil {
 		return err
 	}
 	if d.catalog.Quarantined != "" {
@@ -188,7 +191,8 @@ func (d *Daemon) Settings() settings.Settings { return d.settings.Get() }
 
 // Run serves until ctx ends, then shuts down: it stops the source, lets
 // requests in flight finish, closes every viewer's session and releases
-// the ports.
+// the ports. After a factory reset request it also erases the device,
+// once every file is closed, and returns ErrFactoryReset.
 func (d *Daemon) Run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -224,6 +228,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stop()
 	d.Close()
 	wg.Wait()
+	if errors.Is(err, ErrFactoryReset) {
+		if e := FactoryReset(d.cfg, d.log); e != nil {
+			err = e
+		}
+	}
 	d.log.Info("camd: stopped")
 	return err
 }

@@ -168,7 +168,8 @@ func loadOrCreateDTLS(path string) (*webrtc.Certificate, error) {
 }
 
 // writeFileAtomic writes a file so that a crash leaves the old one or the
-// new one, never half of either.
+// new one, never half of either (and perhaps a temporary file, matched by
+// atomicTemps).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -193,9 +194,12 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("device: %w", err)
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	syncDir(filepath.Dir(path))
 	return nil
+}
+
+// atomicTemps is the pattern (filepath.Glob) of the temporary files that
+// writeFileAtomic(path) makes.
+func atomicTemps(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*")
 }

@@ -80,7 +80,7 @@ type recordingState struct {
 	detector *motion.Detector
 	grab     *snapshot.Grabber
 	stills   *stills
-	snaps    *snapshots.Store // nil if snapshots.db cannot be opened
+	snaps    *snapshots.Store
 	events   *eventlog.Log
 	// playbacks are recordings played to WebRTC viewers.
 	playbacks *playbacks
@@ -103,10 +103,7 @@ const stream = 1
 // recording pauses with an event.
 func openRecording(cfg Config, cat *storage.Catalog, hub *media.Hub, live *liveSource, s settings.Settings, log *slog.Logger) (*recordingState, error) {
 	rc := cfg.Recording
-	dir := rc.Path
-	if dir == "" {
-		dir = filepath.Join(cfg.Data, "recordings")
-	}
+	dir := recordingDir(cfg)
 	quota, _ := recordings.ParseQuota(rc.Quota)
 	volSize, _ := recordings.ParseSize(rc.VolumeSize)
 	rs := &recordingState{
@@ -127,10 +124,13 @@ func openRecording(cfg Config, cat *storage.Catalog, hub *media.Hub, live *liveS
 	if err != nil {
 		return nil, err
 	}
-	if rs.snaps, err = snapshots.Open(filepath.Join(cfg.Data, "snapshots.db"), snapshots.Options{}); err != nil {
-		log.Warn("camd: saved snapshots unavailable", "err", err)
-		rs.snaps = nil
-	} else if rs.snaps.Quarantined != "" {
+	// A damaged file is moved aside; one that cannot be read stops camd
+	// with the error and is left as it is.
+	if rs.snaps, err = snapshots.Open(filepath.Join(cfg.Data, snapshotsFile), snapshots.Options{}); err != nil {
+		rs.close()
+		return nil, err
+	}
+	if rs.snaps.Quarantined != "" {
 		log.Warn("camd: snapshots file was damaged; moved aside", "moved_to", rs.snaps.Quarantined)
 	}
 	rs.rec = recorder.New(hub, rs.store, recorder.Options{
@@ -227,12 +227,12 @@ func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 		rs.log.Info("camd: motion", "cause", sp.Cause)
 		rs.later(func() {
 			data := map[string]string{"cause": sp.Cause}
-			if rs.stills.Available() && rs.snaps != nil {
+			if rs.stills.Available() {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				jpg, at, err := rs.stills.JPEG(ctx, 0)
 				cancel()
 				if err == nil {
-					if snap, err := rs.snaps.Save(jpg, at, "motion"); err == nil {
+					if snap, err := rs.snaps.Save(jpg, snapshots.Snapshot{Time: at, Cause: "motion", Share: snapshots.Motion}); err == nil {
 						data["snapshot"] = snap.ID
 					}
 				}
@@ -290,10 +290,50 @@ func (rs *recordingState) close() {
 	}
 	rs.wg.Wait()
 	rs.store.Close()
-	if rs.snaps != nil {
-		rs.snaps.Close()
-	}
+	rs.snaps.Close() // nil-safe
 }
+
+// eventsView is the event log as the API shows it: a motion event whose
+// snapshot is gone (deleted by an owner, or forgotten to make room) says
+// so, with data "snapshot_missing": "true" beside the snapshot's ID. It
+// is checked when the events are read, so no event ever points to a
+// snapshot that is gone without saying so, whatever removed it.
+type eventsView struct {
+	log   *eventlog.Log
+	snaps *snapshots.Store
+}
+
+// List lists the events as eventlog.Log.List does, marking the snapshots
+// that are gone.
+func (v eventsView) List(from, to time.Time, kind string, limit int) ([]eventlog.Event, error) {
+	evs, err := v.log.List(from, to, kind, limit)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range evs {
+		if id := e.Data["snapshot"]; id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return evs, nil
+	}
+	have, err := v.snaps.Have(ids...)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range evs {
+		if id := e.Data["snapshot"]; id != "" && !have[id] {
+			evs[i].Data[snapshotMissing] = "true"
+		}
+	}
+	return evs, nil
+}
+
+// snapshotMissing is the key of an event's data that says its snapshot
+// is gone.
+const snapshotMissing = "snapshot_missing"
 
 // stills takes snapshots: from the raw pictures when the source shows
 // them, else with the snapshot command.

@@ -19,10 +19,7 @@ var webFiles embed.FS
 func (d *Daemon) newAPI() *api.API {
 	web, _ := fs.Sub(webFiles, "web")
 	rs := d.recording
-	snaps := &api.Snapshots{Stills: rs.stills, Logger: d.log}
-	if rs.snaps != nil {
-		snaps.Saver, snaps.Library = rs.snaps, rs.snaps
-	}
+	snaps := &api.Snapshots{Stills: rs.stills, Saver: rs.snaps, Library: rs.snaps, Logger: d.log}
 	return &api.API{
 		Credentials: d.pairing,
 		Logger:      d.log,
@@ -35,7 +32,7 @@ func (d *Daemon) newAPI() *api.API {
 			Stills: rs.stills, Player: rs.playbacks, WHEP: d.whep,
 		},
 		Snapshots: snaps,
-		Events:    &api.Events{Log: rs.events},
+		Events:    &api.Events{Log: eventsView{rs.events, rs.snaps}},
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
 	}
 }

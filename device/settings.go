@@ -155,9 +155,13 @@ func (ss *settingsState) apply(before, after settings.Settings) {
 
 // AutoStart reports whether the owner lets camd start at boot (the
 // auto_start setting). The init scripts ask with `camd run --boot`; camd
-// must not be running (the catalog is locked while it runs).
+// must not be running (the catalog is locked while it runs). A factory
+// reset left unfinished starts camd, which finishes it.
 func AutoStart(cfg Config, log *slog.Logger) (bool, error) {
-	cat, err := storage.OpenCatalog(filepath.Join(cfg.Data, "catalog.db"), storage.CatalogOptions{})
+	if resetIsPending(cfg) {
+		return true, nil
+	}
+	cat, err := storage.OpenCatalog(filepath.Join(cfg.Data, catalogFile), storage.CatalogOptions{})
 	if err != nil {
 		return false, err
 	}

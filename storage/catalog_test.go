@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -119,4 +120,54 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal("a newer catalog must be left alone, not quarantined")
 	}
+}
+
+// asideFiles lists what OpenReplacing moved aside from path.
+func asideFiles(t *testing.T, path string) []string {
+	t.Helper()
+	m, err := filepath.Glob(AsideGlob(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestUnreadableCatalogIsLeftAlone: a catalog that cannot be opened or
+// read is not damaged. camd stops with the error and the file stays as
+// it is: it is never replaced by an empty catalog (which would forget
+// the owner and open pairing to anyone). Root opens any file whatever
+// its mode, so as root a directory stands in the catalog's place
+// (EISDIR); TestCatalogWithIOErrorsIsLeftAlone reads one from a failing
+// card.
+func TestUnreadableCatalogIsLeftAlone(t *testing.T) {
+	t.Run("a directory in its place", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		os.Mkdir(path, 0o700)
+		os.WriteFile(filepath.Join(path, "kept"), []byte("x"), 0o600)
+		_, err := OpenCatalog(path, CatalogOptions{})
+		if err == nil || errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "left as it is") {
+			t.Fatalf("open: %v", err)
+		}
+		if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+			t.Fatalf("the directory was moved: %v", err)
+		}
+		if m := asideFiles(t, path); len(m) != 0 {
+			t.Fatalf("moved aside: %v", m)
+		}
+	})
+	t.Run("no permission", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root reads a file whatever its mode")
+		}
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		mustCatalog(t, path).Close()
+		os.Chmod(path, 0)
+		_, err := OpenCatalog(path, CatalogOptions{})
+		if !errors.Is(err, os.ErrPermission) || errors.Is(err, ErrDamaged) {
+			t.Fatalf("open: %v", err)
+		}
+		if m := asideFiles(t, path); len(m) != 0 {
+			t.Fatalf("moved aside: %v", m)
+		}
+	})
 }

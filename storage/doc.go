@@ -5,8 +5,10 @@
 // pairing counters, settings, events and the recording index. Each
 // package that owns a kind of record owns its bucket in the catalog; this
 // package opens the file, creates the buckets, records the schema version,
-// checks consistency and quarantines a damaged file so that camd always
-// starts (OpenReplacing, which snapshots shares). Sub-packages keep the
+// checks consistency and moves a file that bbolt says is damaged aside
+// so that camd starts anyway (OpenReplacing, which snapshots shares); a
+// file that cannot be read is not damaged, and is left alone (OpenBolt
+// tells the two apart). Sub-packages keep the
 // rest: volume (recording volumes, bounded bbolt files of fragments),
 // recordings (the ring of volumes, its index in the catalog, quota,
 // timeline and clips of fragments for exports), eventlog (the events

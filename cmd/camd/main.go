@@ -26,7 +26,9 @@ usage:
   camd run [--config FILE] [--data DIR] [--listen HOST:PORT] [--log-level LEVEL] [--boot]
   camd qr [--data DIR] [--png FILE]     show the pairing code of the running camd
   camd pair-window [--data DIR]         open pairing for 15 minutes
-  camd factory-reset [--data DIR] --yes erase keys, users, settings and recordings
+  camd factory-reset [--config FILE] [--data DIR] --yes
+                                        erase keys, users, settings, events, snapshots
+                                        and recordings (also those under recording.path)
   camd version
 `
 
@@ -60,36 +62,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runDaemon(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camd run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgFile := fs.String("config", "", "YAML configuration `file`")
-	data := fs.String("data", "", "data `directory` (default ./data)")
+	flags := newConfigFlags(fs)
 	listen := fs.String("listen", "", "HTTPS `address` (default 127.0.0.1:8443)")
-	level := fs.String("log-level", "", "debug, info, warn or error")
 	boot := fs.Bool("boot", false, "started by the init system at boot: do nothing if the owner turned auto start off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := device.Defaults()
-	if *cfgFile != "" {
-		if err := cfg.LoadConfig(*cfgFile); err != nil {
-			fmt.Fprintln(stderr, "camd:", err)
-			return 2
+	cfg, err := flags.config()
+	if err == nil {
+		if *listen != "" {
+			cfg.Listen = *listen
 		}
+		err = cfg.Validate()
 	}
-	for _, o := range []struct {
-		flag string
-		dst  *string
-	}{{*data, &cfg.Data}, {*listen, &cfg.Listen}, {*level, &cfg.LogLevel}} {
-		if o.flag != "" {
-			*o.dst = o.flag
-		}
-	}
-	if err := cfg.Validate(); err != nil {
+	if err != nil {
 		fmt.Fprintln(stderr, "camd:", err)
 		return 2
 	}
-	var lvl slog.Level
-	lvl.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log := logger(cfg, stderr)
 	if *boot {
 		if on, err := device.AutoStart(cfg, log); err == nil && !on {
 			log.Info("camd: auto start is off; not starting at boot (camd run without --boot starts it)")
@@ -116,12 +106,11 @@ func runDaemon(args []string, stderr io.Writer) int {
 			return 1
 		}
 		greet(d, cfg, stderr)
+		// After a factory reset Run has erased the device: start again,
+		// as a new one. A reset that failed half way stops camd; the next
+		// start finishes it.
 		err = d.Run(ctx)
 		if errors.Is(err, device.ErrFactoryReset) {
-			if err := device.FactoryReset(cfg.Data); err != nil {
-				log.Error("camd: factory reset failed", "err", err)
-				return 1
-			}
 			log.Warn("camd: factory reset done; starting as a new device")
 			continue
 		}
@@ -151,6 +140,44 @@ func greet(d *device.Daemon, cfg device.Config, w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "Not paired yet. Show the pairing code with: %s qr --data %s\n\n", os.Args[0], cfg.Data)
+}
+
+// configFlags are the flags that say where camd keeps its data and how
+// it logs, over the configuration file: `camd run` and `camd
+// factory-reset` read the same.
+type configFlags struct{ file, data, level *string }
+
+func newConfigFlags(fs *flag.FlagSet) configFlags {
+	return configFlags{
+		file:  fs.String("config", "", "YAML configuration `file`"),
+		data:  fs.String("data", "", "data `directory` (default ./data)"),
+		level: fs.String("log-level", "", "debug, info, warn or error"),
+	}
+}
+
+// config reads the configuration file and applies the flags over it; the
+// caller validates it.
+func (f configFlags) config() (device.Config, error) {
+	cfg := device.Defaults()
+	if *f.file != "" {
+		if err := cfg.LoadConfig(*f.file); err != nil {
+			return cfg, err
+		}
+	}
+	if *f.data != "" {
+		cfg.Data = *f.data
+	}
+	if *f.level != "" {
+		cfg.LogLevel = *f.level
+	}
+	return cfg, nil
+}
+
+// logger is camd's log, on stderr at the configured level.
+func logger(cfg device.Config, stderr io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(cfg.LogLevel))
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
 func dataFlag(fs *flag.FlagSet) *string {
@@ -211,29 +238,41 @@ func qr(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// factoryReset asks the running camd to reset (it erases everything once
+// it has closed its files, and starts again as a new device), or, with
+// no camd running, erases what camd keeps itself: the data directory's
+// files and the recording volumes, which may be elsewhere
+// (recording.path): it reads the configuration as `camd run` does.
 func factoryReset(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camd factory-reset", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := dataFlag(fs)
-	yes := fs.Bool("yes", false, "confirm: erase keys, users, settings and recordings")
+	flags := newConfigFlags(fs)
+	yes := fs.Bool("yes", false, "confirm: erase keys, users, settings, events, snapshots and recordings")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if !*yes {
-		fmt.Fprintln(stderr, "camd: factory reset erases keys, users, settings and recordings; add --yes to confirm")
+		fmt.Fprintln(stderr, "camd: factory reset erases keys, users, settings, events, snapshots and recordings; add --yes to confirm")
 		return 2
 	}
-	out, err := device.Control(*data, "POST", "/factory-reset")
+	cfg, err := flags.config()
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "camd:", err)
+		return 2
+	}
+	out, err := device.Control(cfg.Data, "POST", "/factory-reset")
 	if err == nil {
 		fmt.Fprint(stdout, out)
 		return 0
 	}
-	if !strings.Contains(err.Error(), "not running") {
+	if !errors.Is(err, device.ErrNotRunning) {
 		fmt.Fprintln(stderr, "camd:", err)
 		return 1
 	}
-	// camd is not running: erase the data directory directly.
-	if err := device.FactoryReset(*data); err != nil {
+	if err := device.FactoryReset(cfg, logger(cfg, stderr)); err != nil {
 		fmt.Fprintln(stderr, "camd:", err)
 		return 1
 	}

@@ -41,3 +41,40 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("version: %d %q", code, out.String())
 	}
 }
+
+// TestFactoryResetReadsTheConfig: with no camd running, `camd
+// factory-reset --config` erases the data directory named in the
+// configuration and the recording volumes where recording.path puts
+// them (a card), as `camd run` would find them; files that are not
+// camd's stay.
+func TestFactoryResetReadsTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	data, card := filepath.Join(dir, "data"), filepath.Join(dir, "card")
+	cfg := filepath.Join(dir, "camd.yaml")
+	os.WriteFile(cfg, []byte("data: "+data+"\nrecording: {path: "+card+"}\n"), 0o600)
+	files := map[string]bool{ // erased?
+		filepath.Join(data, "catalog.db"):                  true,
+		filepath.Join(data, "tls.key"):                     true,
+		filepath.Join(data, "snapshots.db"):                true,
+		filepath.Join(card, "vol-0000000000000001.db"):     true,
+		filepath.Join(card, "quarantine", "vol-x.db.2025"): true,
+		filepath.Join(data, "notes.txt"):                   false,
+		filepath.Join(card, "someone-elses.mp4"):           false,
+	}
+	for f := range files {
+		os.MkdirAll(filepath.Dir(f), 0o700)
+		os.WriteFile(f, []byte("x"), 0o600)
+	}
+	var out, errb strings.Builder
+	if code := run([]string{"factory-reset", "--config", cfg}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--yes") {
+		t.Fatalf("without --yes: %d %q", code, errb.String())
+	}
+	if code := run([]string{"factory-reset", "--config", cfg, "--yes"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for f, erased := range files {
+		if _, err := os.Stat(f); (err == nil) == erased {
+			t.Errorf("%s: erased %v, want %v", f, err != nil, erased)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/storage/snapshots"
 )
 
@@ -30,9 +31,10 @@ type stillTaker interface {
 	JPEG(ctx context.Context, quality int) ([]byte, time.Time, error)
 }
 
-// snapshotSaver keeps a snapshot.
+// snapshotSaver keeps a snapshot; snap says when, why, by whom and
+// against which share of the store (snapshots.Owner, Viewer).
 type snapshotSaver interface {
-	Save(jpeg []byte, at time.Time, cause string) (snapshots.Snapshot, error)
+	Save(jpeg []byte, snap snapshots.Snapshot) (snapshots.Snapshot, error)
 }
 
 // snapshotLibrary is the saved snapshots.
@@ -92,7 +94,15 @@ func (a *Snapshots) handleSave(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, code, err.Error())
 		return
 	}
-	snap, err := a.Saver.Save(jpg, at, "manual")
+	// A viewer's saves count against the viewers' share of the store, so
+	// they can push out only older viewers' pictures, never an owner's
+	// or a motion event's.
+	u := userFrom(r.Context())
+	share := snapshots.Viewer
+	if u.Role == pairing.Owner {
+		share = snapshots.Owner
+	}
+	snap, err := a.Saver.Save(jpg, snapshots.Snapshot{Time: at, Cause: "manual", By: u.ID, Share: share})
 	if err != nil {
 		jsonError(w, http.StatusInternalServerError, err.Error())
 		return

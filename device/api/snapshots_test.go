@@ -32,10 +32,11 @@ func (f *fakeStills) JPEG(ctx context.Context, quality int) ([]byte, time.Time, 
 // fakeLibrary keeps snapshots in memory.
 type fakeLibrary struct{ m map[string][]byte }
 
-func (f *fakeLibrary) Save(jpg []byte, at time.Time, cause string) (snapshots.Snapshot, error) {
-	id := "s" + string(rune('0'+len(f.m)))
-	f.m[id] = jpg
-	return snapshots.Snapshot{ID: id, Time: at, Size: len(jpg), Cause: cause}, nil
+func (f *fakeLibrary) Save(jpg []byte, snap snapshots.Snapshot) (snapshots.Snapshot, error) {
+	snap.ID = "s" + string(rune('0'+len(f.m)))
+	snap.Size = len(jpg)
+	f.m[snap.ID] = jpg
+	return snap, nil
 }
 func (f *fakeLibrary) List() ([]snapshots.Snapshot, error) {
 	var out []snapshots.Snapshot
@@ -76,6 +77,17 @@ func TestSnapshots(t *testing.T) {
 	if w.Header().Get("Location") != "/api/v1/snapshots/"+snap.ID || snap.Cause != "manual" {
 		t.Fatalf("saved: %v %+v", w.Header(), snap)
 	}
+	// A viewer's save counts against the viewers' share, an owner's
+	// against the owners': a viewer cannot push out an owner's pictures.
+	if snap.By != "u-viewer" || snap.Share != snapshots.Viewer {
+		t.Fatalf("a viewer's save: %+v", snap)
+	}
+	var mine snapshots.Snapshot
+	answer(t, do(t, routes, request{method: "POST", path: "/api/v1/snapshots", token: "owner-token"}), 201, &mine)
+	if mine.By != "u-owner" || mine.Share != snapshots.Owner {
+		t.Fatalf("an owner's save: %+v", mine)
+	}
+	delete(lib.m, mine.ID)
 	var list []snapshots.Snapshot
 	answer(t, do(t, routes, request{method: "GET", path: "/api/v1/snapshots", token: "viewer-token"}), 200, &list)
 	if len(list) != 1 || list[0].ID != snap.ID {

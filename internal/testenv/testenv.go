@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,4 +50,25 @@ func Tools(tb testing.TB, names ...string) {
 func Root(tb testing.TB, why string) {
 	tb.Helper()
 	Need(tb, os.Geteuid() == 0, "%s needs root", why)
+}
+
+// OpenFiles lists the files under dirs that this process holds open
+// (from /proc/self/fd), after Need: without /proc it skips or fails tb.
+func OpenFiles(tb testing.TB, dirs ...string) []string {
+	tb.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	Need(tb, err == nil, "listing open files needs /proc: %v", err)
+	var open []string
+	for _, fd := range fds {
+		to, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err != nil {
+			continue
+		}
+		for _, dir := range dirs {
+			if strings.HasPrefix(to, dir+string(filepath.Separator)) {
+				open = append(open, to)
+			}
+		}
+	}
+	return open
 }

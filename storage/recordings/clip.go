@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/camd-project/camd/storage/volume"
@@ -25,15 +26,19 @@ const lookback = 10 * time.Second
 // a clip reads are held open until Close, so retention deleting them
 // meanwhile does not cut a download. A Clip holds one of the store's
 // reader slots (Options.MaxReaders) until Close. It is not safe for
-// concurrent use.
+// concurrent use, but the store may close it at any time: Store.Close
+// closes the clips still open, and their reads fail from then on.
 type Clip struct {
 	Stream uint32
 	// Start and End are the times the clip covers: Start is the keyframe
 	// at or before the range's start, End the end of the last fragment.
 	Start, End time.Time
 
-	s      *Store
-	parts  []Part
+	s     *Store
+	parts []Part
+
+	// mu lets Store.Close close the clip while it is read.
+	mu     sync.Mutex
 	pins   map[uint64]*os.File
 	ro     *volume.Volume
 	roID   uint64
@@ -79,6 +84,10 @@ func (s *Store) Clip(stream uint32, from, to time.Time) (*Clip, error) {
 	case s.readers <- struct{}{}:
 	default:
 		return nil, fmt.Errorf("%w (%d); try again later", ErrBusy, cap(s.readers))
+	}
+	if s.isClosed() {
+		<-s.readers
+		return nil, ErrClosed
 	}
 	var cands []candidate
 	s.overlapping(stream, from.Add(-lookback), to, func(r *vol, _ Span) {
@@ -149,6 +158,17 @@ func (s *Store) Clip(stream uint32, from, to time.Time) (*Clip, error) {
 	}
 	c.parts = all
 	c.Start, c.End = all[0].Start, all[len(all)-1].End()
+	// Open clips are listed for Store.Close; one that a Close raced is
+	// closed (deferred) before anyone reads it.
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.clips[c] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
 	ok = true
 	return c, nil
 }
@@ -193,6 +213,8 @@ func (c *Clip) Parts() []Part { return c.parts }
 // Read appends the bytes of part i to buf. A read that fails lets go of
 // the volume it read (its mapping with it); the next one opens it again.
 func (c *Clip) Read(i int, buf []byte) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
 		return buf, ErrClosed
 	}
@@ -263,6 +285,8 @@ func (c *Clip) closeRO() {
 // Close releases the volumes the clip holds and its reader slot. It is
 // safe to call twice.
 func (c *Clip) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
 		return nil
 	}
@@ -271,6 +295,9 @@ func (c *Clip) Close() error {
 	for _, f := range c.pins {
 		f.Close()
 	}
+	c.s.mu.Lock()
+	delete(c.s.clips, c)
+	c.s.mu.Unlock()
 	<-c.s.readers
 	return nil
 }

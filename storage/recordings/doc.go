@@ -24,5 +24,9 @@
 // as the bytes the recorder appended; media/export makes one MP4 file of
 // them, whose byte ranges HTTP range requests read. Only
 // Options.MaxReaders clips are open at once (each may map a volume);
-// beyond that Clip fails with ErrBusy.
+// beyond that Clip fails with ErrBusy. Closing the store closes the clips
+// still open, so that it holds no file once closed.
+//
+// Files names what a store keeps in its directory, for a factory reset
+// to erase.
 package recordings

@@ -177,6 +177,7 @@ type Store struct {
 	paused     error
 	retryAt    time.Time
 	closed     bool
+	clips      map[*Clip]struct{} // open clips, closed by Close
 	stats      Stats
 }
 
@@ -204,6 +205,20 @@ func volKey(id uint64) []byte {
 }
 
 func volFile(id uint64) string { return fmt.Sprintf("vol-%016x.db", id) }
+
+// quarantineDir holds the files found where volumes belong that are not
+// camd volumes (moveAside).
+const quarantineDir = "quarantine"
+
+// Files lists what a store keeps in dir, as filepath.Glob patterns: its
+// volumes and the quarantine directory. A factory reset erases exactly
+// these; other files in dir are not the store's.
+func Files(dir string) []string {
+	return []string{
+		filepath.Join(dir, "vol-"+strings.Repeat("[0-9a-f]", 16)+".db"),
+		filepath.Join(dir, quarantineDir),
+	}
+}
 
 func parseVolFile(name string) (uint64, bool) {
 	hex, ok := strings.CutPrefix(name, "vol-")
@@ -250,7 +265,7 @@ func Open(cat *storage.Catalog, opts Options) (*Store, error) {
 		opts.Notify = func(Event) {}
 	}
 	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, inits: map[uint32][]byte{},
-		readers: make(chan struct{}, opts.MaxReaders)}
+		readers: make(chan struct{}, opts.MaxReaders), clips: map[*Clip]struct{}{}}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		s.pause(fmt.Errorf("recordings: %w", err))
 	}
@@ -496,7 +511,7 @@ func (s *Store) rescan(r *vol) bool {
 // moveAside moves a file that is not a camd volume out of the way, into
 // the quarantine directory: it is not camd's to delete.
 func (s *Store) moveAside(path string, why error) {
-	dir := filepath.Join(s.opts.Dir, "quarantine")
+	dir := filepath.Join(s.opts.Dir, quarantineDir)
 	os.MkdirAll(dir, 0o700)
 	to := filepath.Join(dir, fmt.Sprintf("%s.%s", filepath.Base(path), time.Now().UTC().Format("20060102T150405Z")))
 	if err := os.Rename(path, to); err != nil {
@@ -1010,18 +1025,33 @@ func (s *Store) Paused() error {
 	return s.paused
 }
 
-// Close saves the active volume's spans and closes it. It is safe to call
-// twice.
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close closes the clips still open (an export being downloaded: its
+// next read fails with ErrClosed), saves the active volume's spans and
+// closes it: when Close returns, the store holds none of its files open,
+// and they can be erased (a factory reset). It is safe to call twice.
 func (s *Store) Close() error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
+	clips := make([]*Clip, 0, len(s.clips))
+	for c := range s.clips {
+		clips = append(clips, c)
+	}
 	s.mu.Unlock()
+	for _, c := range clips {
+		c.Close()
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.closeActive()
 	s.mu.Lock()
 	var last []*vol

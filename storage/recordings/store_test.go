@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/volume"
 )
@@ -679,5 +681,82 @@ func TestClipPartsCarryTheirInit(t *testing.T) {
 		if want := initData(1, i >= 5); !bytes.Equal(p.Init, want) {
 			t.Errorf("part %d: init %q, want %q", i, p.Init[:30], want[:30])
 		}
+	}
+}
+
+// TestCloseEndsOpenClips: a clip still open when the store closes (an
+// export being downloaded during a factory reset) is closed with it. Its
+// reads fail from then on, and the store holds none of its files open,
+// so erasing them frees them: before, the clip kept the old volumes
+// readable after the store closed.
+func TestCloseEndsOpenClips(t *testing.T) {
+	e := newEnv(t, Options{VolumeSize: 1 << 20})
+	rec := &source{Start: day, FrameBytes: 3000}
+	e.record(rec.fragments(1, 60*time.Second))
+	var clips []*Clip
+	for _, from := range []time.Duration{0, 30 * time.Second} {
+		c, err := e.store.Clip(1, day.Add(from), day.Add(from+20*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Read(0, nil); err != nil {
+			t.Fatal(err)
+		}
+		clips = append(clips, c)
+	}
+	if len(testenv.OpenFiles(t, e.opts.Dir)) == 0 {
+		t.Fatal("the clips hold no volume open")
+	}
+	e.store.Close()
+	for _, c := range clips {
+		if _, err := c.Read(1, nil); !errors.Is(err, ErrClosed) {
+			t.Errorf("read after the store closed: %v", err)
+		}
+	}
+	if open := testenv.OpenFiles(t, e.opts.Dir); len(open) != 0 {
+		t.Fatalf("open after Close: %v", open)
+	}
+	if _, err := e.store.Clip(1, day, day.Add(time.Second)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a clip of a closed store: %v", err)
+	}
+	// Every reader slot came back: the clips' Close after the store's is
+	// a no-op.
+	for _, c := range clips {
+		c.Close()
+	}
+	if n := len(e.store.readers); n != 0 {
+		t.Fatalf("%d reader slots held", n)
+	}
+}
+
+// TestFilesNameWhatTheStoreKeeps: Files matches the volumes and the
+// quarantine directory, and nothing else in the directory.
+func TestFilesNameWhatTheStoreKeeps(t *testing.T) {
+	e := newEnv(t, Options{VolumeSize: 1 << 20})
+	rec := &source{Start: day, FrameBytes: 3000}
+	e.record(rec.fragments(1, 30*time.Second))
+	e.close()
+	os.WriteFile(filepath.Join(e.opts.Dir, "vol-00000000000000f1.db"), bytes.Repeat([]byte("text "), 20_000), 0o600)
+	os.WriteFile(filepath.Join(e.opts.Dir, "notes.txt"), []byte("theirs"), 0o600)
+	e.open() // moves the text file to the quarantine
+	e.close()
+	var kept []string
+	for _, pat := range Files(e.opts.Dir) {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, m...)
+	}
+	entries, _ := os.ReadDir(e.opts.Dir)
+	var all []string
+	for _, de := range entries {
+		all = append(all, filepath.Join(e.opts.Dir, de.Name()))
+	}
+	want := slices.DeleteFunc(slices.Clone(all), func(p string) bool { return filepath.Base(p) == "notes.txt" })
+	slices.Sort(kept)
+	if !slices.Equal(kept, want) || !slices.Contains(kept, filepath.Join(e.opts.Dir, quarantineDir)) || len(kept) < 3 {
+		t.Fatalf("Files matched %v of %v", kept, all)
 	}
 }

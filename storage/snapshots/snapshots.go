@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/camd-project/camd/storage"
 )
@@ -19,6 +18,7 @@ import (
 var (
 	ErrNotFound = errors.New("snapshots: no such snapshot")
 	ErrTooLarge = errors.New("snapshots: picture too large")
+	ErrShare    = errors.New("snapshots: no such share")
 )
 
 var (
@@ -26,17 +26,59 @@ var (
 	bucketJPEG = []byte("jpeg")
 )
 
+// Shares of the store: a snapshot counts against the share of who took
+// it, and a save forgets only older snapshots of its own share.
+const (
+	// Motion: taken by camd at the start of a motion span (half the
+	// store).
+	Motion = "motion"
+	// Owner: saved by an owner (a quarter).
+	Owner = "owner"
+	// Viewer: saved by a viewer (a quarter).
+	Viewer = "viewer"
+)
+
+// quarters is how many quarters of Options.MaxBytes a share may hold (0:
+// no such share).
+func quarters(share string) int64 {
+	switch share {
+	case Motion:
+		return 2
+	case Owner, Viewer:
+		return 1
+	}
+	return 0
+}
+
 // Snapshot describes a saved picture.
 type Snapshot struct {
 	ID    string    `json:"id"`
 	Time  time.Time `json:"time"`
 	Size  int       `json:"size"`
 	Cause string    `json:"cause,omitempty"`
+	// By is the ID of the user who saved it ("" for motion).
+	By string `json:"by,omitempty"`
+	// Share is what it counts against: Motion, Owner or Viewer.
+	Share string `json:"share"`
+}
+
+// share is the snapshot's share; one saved before shares existed counts
+// as motion or, saved by a user, as the owner's (it cannot be pushed out
+// by viewers). List and Get fill Share in with it.
+func (s Snapshot) share() string {
+	switch {
+	case s.Share != "":
+		return s.Share
+	case s.Cause == Motion:
+		return Motion
+	}
+	return Owner
 }
 
 // Options tune Open. The zero value means defaults.
 type Options struct {
-	// MaxBytes bounds the pictures kept (default 32 MiB).
+	// MaxBytes bounds the pictures kept (default 32 MiB): half of it for
+	// motion, a quarter for owners, a quarter for viewers.
 	MaxBytes int64
 	// NoSync skips fsync (tests only).
 	NoSync bool
@@ -50,14 +92,16 @@ type Store struct {
 	Quarantined string
 }
 
-// Open opens or creates the store at path.
+// Open opens or creates the store at path. A file that bbolt says is
+// damaged is moved aside (Quarantined) and a new one started; one that
+// cannot be read, or that another process holds, is left alone and Open
+// fails.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 32 << 20
 	}
 	s := &Store{opts: opts}
-	// A file another process holds is not damaged: it is left alone.
-	db, moved, err := storage.OpenReplacing(path, s.open, func(err error) bool { return errors.Is(err, berrors.ErrTimeout) })
+	db, moved, err := storage.OpenReplacing(path, s.open)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +110,7 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 func (s *Store) open(path string) (*bbolt.DB, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second, NoSync: s.opts.NoSync, FreelistType: bbolt.FreelistMapType})
+	db, err := storage.OpenBolt(path, &bbolt.Options{Timeout: 2 * time.Second, NoSync: s.opts.NoSync, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("snapshots: %w", err)
 	}
@@ -76,14 +120,11 @@ func (s *Store) open(path string) (*bbolt.DB, error) {
 				return err
 			}
 		}
-		var first error
-		for err := range tx.Check() { // drained: the check must not outlive tx
-			if first == nil {
-				first = err
-			}
-		}
-		return first
+		return nil
 	})
+	if err == nil {
+		err = storage.Check(db)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("snapshots: %w", err)
@@ -96,15 +137,24 @@ func idKey(id string) ([]byte, bool) {
 	return k, err == nil && len(k) == 8
 }
 
-// Save stores a picture taken at at and returns its description.
-func (s *Store) Save(jpeg []byte, at time.Time, cause string) (Snapshot, error) {
-	if int64(len(jpeg)) > s.opts.MaxBytes/2 {
+// bound is the bytes a share may hold.
+func (s *Store) bound(share string) int64 { return s.opts.MaxBytes * quarters(share) / 4 }
+
+// Save stores a picture; snap says when it was taken (Time), why (Cause),
+// by whom (By) and which share it counts against (Share). It returns
+// the saved snapshot's description, with its ID. The oldest snapshots of
+// the same share are forgotten to stay within its bound.
+func (s *Store) Save(jpeg []byte, snap Snapshot) (Snapshot, error) {
+	if quarters(snap.Share) == 0 {
+		return Snapshot{}, fmt.Errorf("%w: %q", ErrShare, snap.Share)
+	}
+	if int64(len(jpeg)) > s.bound(snap.Share)/2 {
 		return Snapshot{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(jpeg))
 	}
-	snap := Snapshot{Time: at, Size: len(jpeg), Cause: cause}
+	snap.Size = len(jpeg)
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		meta, pics := tx.Bucket(bucketMeta), tx.Bucket(bucketJPEG)
-		n := uint64(max(at.UnixNano(), 0))
+		n := uint64(max(snap.Time.UnixNano(), 0))
 		k := binary.BigEndian.AppendUint64(nil, n)
 		for meta.Get(k) != nil {
 			n++
@@ -118,14 +168,17 @@ func (s *Store) Save(jpeg []byte, at time.Time, cause string) (Snapshot, error) 
 		if err := pics.Put(k, jpeg); err != nil {
 			return err
 		}
-		// Forget the oldest beyond the bound.
-		total := int64(0)
+		// Forget the oldest of the same share beyond its bound.
+		total, bound := int64(0), s.bound(snap.Share)
 		c := meta.Cursor()
 		for ck, cv := c.Last(); ck != nil; ck, cv = c.Prev() {
 			var m Snapshot
 			json.Unmarshal(cv, &m)
+			if m.share() != snap.Share {
+				continue
+			}
 			total += int64(m.Size)
-			if total > s.opts.MaxBytes {
+			if total > bound {
 				old := bytes.Clone(ck)
 				if err := pics.Delete(old); err != nil {
 					return err
@@ -140,6 +193,21 @@ func (s *Store) Save(jpeg []byte, at time.Time, cause string) (Snapshot, error) 
 	return snap, err
 }
 
+// Have reports which of ids are saved.
+func (s *Store) Have(ids ...string) (map[string]bool, error) {
+	have := map[string]bool{}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		for _, id := range ids {
+			if k, ok := idKey(id); ok && meta.Get(k) != nil {
+				have[id] = true
+			}
+		}
+		return nil
+	})
+	return have, err
+}
+
 // List returns the saved snapshots, newest first.
 func (s *Store) List() ([]Snapshot, error) {
 	out := []Snapshot{}
@@ -148,6 +216,7 @@ func (s *Store) List() ([]Snapshot, error) {
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			var m Snapshot
 			if json.Unmarshal(v, &m) == nil {
+				m.Share = m.share()
 				out = append(out, m)
 			}
 		}
@@ -170,6 +239,7 @@ func (s *Store) Get(id string) ([]byte, Snapshot, error) {
 			return fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
 		json.Unmarshal(v, &m)
+		m.Share = m.share()
 		b = bytes.Clone(tx.Bucket(bucketJPEG).Get(k))
 		return nil
 	})
