@@ -97,7 +97,7 @@ func (a *Snapshots) handleSave(w http.ResponseWriter, r *http.Request) {
 	// A viewer's saves count against the viewers' share of the store, so
 	// they can push out only older viewers' pictures, never an owner's
 	// or a motion event's.
-	u := userFrom(r.Context())
+	u := UserFrom(r.Context())
 	share := snapshots.Viewer
 	if u.Role == pairing.Owner {
 		share = snapshots.Owner
