@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/whep"
@@ -42,6 +43,9 @@ type Daemon struct {
 	tcp  net.Listener
 	udp  net.PacketConn
 	http *http.Server
+
+	// conns is tcp within the connection caps; http serves it.
+	conns *connlimit.Listener
 
 	control     net.Listener
 	controlHTTP *http.Server
@@ -108,18 +112,41 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
-	d.http = &http.Server{
-		Handler:           d.handler(),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{d.id.TLS}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
-	}
+	d.conns = connlimit.NewListener(d.tcp, connlimit.Options{
+		Max: d.cfg.HTTP.MaxConnections, MaxPerAddress: d.cfg.HTTP.MaxConnectionsPerAddress, Logger: d.log,
+	})
+	d.http = newHTTPServer(d.cfg.HTTP, d.handler(), &tls.Config{Certificates: []tls.Certificate{d.id.TLS}, MinVersion: tls.VersionTLS12}, d.log)
 	if err := d.initRecording(); err != nil {
 		return err
 	}
 	return d.initBoard()
 }
+
+// newHTTPServer is the HTTPS server with the time limits of c
+// (docs/security.md, "HTTP limits"); the connection caps are the
+// listener's.
+func newHTTPServer(c HTTPConfig, h http.Handler, tlsConf *tls.Config, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:   h,
+		TLSConfig: tlsConf,
+		// net/http gives the TLS handshake the smallest of the server's
+		// timeouts: this one (unless ReadTimeout is set shorter).
+		ReadHeaderTimeout: c.HandshakeTimeout,
+		// Over HTTP/1.1 the connection's read deadline, lifted once the
+		// body has been read; over HTTP/2 a timer per stream that ends
+		// only its body. Neither cuts a long answer (tested).
+		ReadTimeout: c.ReadTimeout,
+		IdleTimeout: 2 * time.Minute,
+		// Each HTTP/2 stream runs a handler: bound them per connection,
+		// so that the connection caps bound the handlers too.
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// maxStreams is the most concurrent HTTP/2 streams of one connection (a
+// browser queues more).
+const maxStreams = 16
 
 // listen binds the HTTPS port and the WebRTC UDP port (the same number
 // unless udpPort is set). With port 0 the system picks one for both.
@@ -171,7 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startBoard(srcCtx)
 
 	served := make(chan error, 1)
-	go func() { served <- d.http.ServeTLS(d.tcp, "", "") }()
+	go func() { served <- d.http.ServeTLS(d.conns, "", "") }()
 	d.controlHTTP = &http.Server{Handler: d.controlHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go d.controlHTTP.Serve(d.control)
 	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/camd-project/camd/device/connlimit"
 )
 
 //go:embed web
@@ -129,12 +131,16 @@ func (d *Daemon) handleStats(w http.ResponseWriter, _ *http.Request) {
 		LatencyP50Ms  float64  `json:"latency_p50_ms"`
 		LatencyP99Ms  float64  `json:"latency_p99_ms"`
 		Goroutines    int      `json:"goroutines"`
+
+		// Connections counts the HTTPS connections, and those refused.
+		Connections connlimit.Stats `json:"connections"`
 	}{
 		Goroutines: runtime.NumGoroutine(),
 		Source:     hs.Source, Published: hs.Published, ForcedKeys: hs.ForcedKeys, TargetBitrate: hs.TargetBitrate,
 		Served: ws.Served, Refused: ws.Refused,
 		LatencyP50Ms: ms(ws.LatencyP50), LatencyP99Ms: ms(ws.LatencyP99),
-		Viewers: []viewer{},
+		Viewers:     []viewer{},
+		Connections: d.conns.Stats(),
 	}
 	for _, s := range ws.Sessions {
 		out.Viewers = append(out.Viewers, viewer{
