@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/camd-project/camd/board"
+	"github.com/camd-project/camd/device/connlimit"
 )
 
 // Config is camd's configuration. Its zero value is not valid; start from
@@ -38,6 +39,7 @@ type Config struct {
 	Passthrough PassthroughConfig `yaml:"passthrough"`
 	Capture     CaptureConfig     `yaml:"capture"`
 	Live        LiveConfig        `yaml:"live"`
+	HTTP        HTTPConfig        `yaml:"http"`
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
 	// Board is the hardware: sim (the simulated board), a built-in
@@ -102,6 +104,23 @@ type LiveConfig struct {
 	UDPPort int `yaml:"udp_port"`
 }
 
+// HTTPConfig bounds what clients can hold of the HTTPS server
+// (docs/security.md, "HTTP limits").
+type HTTPConfig struct {
+	// MaxConnections is the most connections open at once; one more is
+	// closed as it arrives, before TLS.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress is the most one client address may have
+	// open at once.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// HandshakeTimeout bounds the TLS handshake, and then the headers of
+	// each request.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// ReadTimeout bounds reading a whole request, headers and body. It
+	// does not bound the answer: an export or an event stream runs on.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+}
+
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).
 type DiscoveryConfig struct {
 	// Enabled announces _camd._tcp over mDNS.
@@ -131,6 +150,7 @@ func Defaults() Config {
 		Passthrough: PassthroughConfig{FPS: 30, Loop: true},
 		Capture:     CaptureConfig{Device: "/dev/video0"},
 		Live:        LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second},
+		HTTP:        HTTPConfig{MaxConnections: connlimit.DefaultMax, MaxConnectionsPerAddress: connlimit.DefaultMaxPerAddress, HandshakeTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second},
 		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
 		Recording:   defaultRecording(),
 		Board:       "sim",
@@ -187,7 +207,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, DiscoveryConfig{}, RecordingConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, DiscoveryConfig{}, RecordingConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -238,6 +258,8 @@ func (c *Config) Validate() error {
 		{"live.max_viewers", c.Live.MaxViewers, 1, 1000},
 		{"live.max_viewers_per_user", c.Live.MaxViewersPerUser, 1, 1000},
 		{"live.udp_port", c.Live.UDPPort, 0, 65535},
+		{"http.max_connections", c.HTTP.MaxConnections, 8, 65536},
+		{"http.max_connections_per_address", c.HTTP.MaxConnectionsPerAddress, 1, c.HTTP.MaxConnections},
 	}
 	for _, k := range checks {
 		if k.v < k.lo || k.v > k.hi {
@@ -252,6 +274,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Live.ICETimeout < time.Second || c.Live.ICETimeout > 5*time.Minute {
 		return &FieldError{"live.ice_timeout", c.Live.ICETimeout, "1s to 5m"}
+	}
+	if c.HTTP.HandshakeTimeout < time.Second || c.HTTP.HandshakeTimeout > time.Minute {
+		return &FieldError{"http.handshake_timeout", c.HTTP.HandshakeTimeout, "1s to 1m"}
+	}
+	if c.HTTP.ReadTimeout < time.Second || c.HTTP.ReadTimeout > 10*time.Minute {
+		return &FieldError{"http.read_timeout", c.HTTP.ReadTimeout, "1s to 10m"}
 	}
 	switch c.Source {
 	case "synthetic", "capture":

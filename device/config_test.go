@@ -17,6 +17,9 @@ func TestDefaultsAreValid(t *testing.T) {
 	if c.Listen != "127.0.0.1:8443" || c.Source != "synthetic" || c.Data != "./data" {
 		t.Fatalf("embedded default changed: %+v", c)
 	}
+	if h := c.HTTP; h.MaxConnections != 256 || h.MaxConnectionsPerAddress != 32 || h.HandshakeTimeout != 5*time.Second || h.ReadTimeout != 20*time.Second {
+		t.Fatalf("HTTP limits %+v, want 256 connections, 32 per address, 5 s handshake, 20 s read (docs/security.md)", h)
+	}
 }
 
 // The configurations shown in README.md and packaging/camd.yaml load and
@@ -85,6 +88,11 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 		{"wrong type", "video: {fps: fast}", []string{"fast", "int"}},
 		{"not yaml", "video: [", []string{"config"}},
 		{"unknown board", "board: raspberry", []string{"board", `"raspberry"`, "sim, gpiochip, rpi, or the path of a YAML profile"}},
+		{"no connections", "http: {max_connections: 0}", []string{"http.max_connections", "0", "8 to 65536"}},
+		{"more per address than in all", "http: {max_connections: 64, max_connections_per_address: 65}", []string{"http.max_connections_per_address", "65", "1 to 64"}},
+		{"no handshake time", "http: {handshake_timeout: 0s}", []string{"http.handshake_timeout", "0s", "1s to 1m"}},
+		{"read timeout of an hour", "http: {read_timeout: 1h}", []string{"http.read_timeout", "1h0m0s", "1s to 10m"}},
+		{"unknown http field", "http: {max_conns: 5}", []string{`unknown field "max_conns"`, "max_connections, max_connections_per_address, handshake_timeout, read_timeout"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
@@ -43,8 +44,10 @@ type Daemon struct {
 	sessions  *sessionGuard
 	settings  *settingsState
 
-	api         *api.API
-	http        *http.Server
+	api  *api.API
+	http *http.Server
+	// conns is tcp within the connection caps; http serves it.
+	conns       *connlimit.Listener
 	controlHTTP *http.Server
 	reset       resetSignal
 
@@ -149,8 +152,11 @@ func (d *Daemon) init() error {
 		log:        d.log,
 	}
 
+	d.conns = connlimit.NewListener(d.tcp, connlimit.Options{
+		Max: d.cfg.HTTP.MaxConnections, MaxPerAddress: d.cfg.HTTP.MaxConnectionsPerAddress, Logger: d.log,
+	})
 	d.api = d.newAPI()
-	d.http = newHTTPS(d.api.Handler(), d.id.TLS, d.log)
+	d.http = newHTTPServer(d.cfg.HTTP, d.api.Handler(), tlsConfig(d.id.TLS), d.log)
 	d.controlHTTP = &http.Server{Handler: controlHandler(d.pairing, d.hostHintFor(), d.reset, d.log), ReadHeaderTimeout: 5 * time.Second}
 	return nil
 }
@@ -203,7 +209,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.board.start(runCtx)
 
 	served := make(chan error, 1)
-	wg.Go(func() { served <- d.http.ServeTLS(d.tcp, "", "") })
+	wg.Go(func() { served <- d.http.ServeTLS(d.conns, "", "") })
 	wg.Go(func() { d.controlHTTP.Serve(d.control) })
 	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),
 		"source", d.settings.live.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
@@ -259,7 +265,9 @@ func (d *Daemon) Close() {
 		if d.udp != nil {
 			d.udp.Close()
 		}
-		if d.tcp != nil {
+		if d.conns != nil {
+			d.conns.Close() // and tcp under it, logging refusals not logged yet
+		} else if d.tcp != nil {
 			d.tcp.Close()
 		}
 		if d.control != nil {

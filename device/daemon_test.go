@@ -84,3 +84,33 @@ func TestDaemonRefusesPortInUse(t *testing.T) {
 		t.Fatal("a second daemon took the same port")
 	}
 }
+
+// TLS 1.2 offers only AEAD suites with forward secrecy: a client that
+// offers only CBC suites is refused, an AEAD one gets in; TLS 1.3 too.
+func TestTLSOffersOnlyAEAD(t *testing.T) {
+	d := running(t)
+	dial := func(cfg *tls.Config) error {
+		cfg.InsecureSkipVerify = true
+		c, err := tls.Dial("tcp", d.Addr().String(), cfg)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	for _, cbc := range []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256} {
+		if err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{cbc}}); err == nil {
+			t.Errorf("TLS 1.2 with %s was accepted", tls.CipherSuiteName(cbc))
+		}
+	}
+	for _, aead := range []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256} {
+		if err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{aead}}); err != nil {
+			t.Errorf("TLS 1.2 with %s: %v", tls.CipherSuiteName(aead), err)
+		}
+	}
+	if err := dial(&tls.Config{MinVersion: tls.VersionTLS13}); err != nil {
+		t.Errorf("TLS 1.3: %v", err)
+	}
+	if err := dial(&tls.Config{MaxVersion: tls.VersionTLS11}); err == nil {
+		t.Error("TLS 1.1 was accepted")
+	}
+}

@@ -18,8 +18,9 @@ import (
 	"github.com/camd-project/camd/device/pairing"
 )
 
-// running starts a daemon on loopback for the test.
-func running(t testing.TB) *Daemon {
+// running starts a daemon on loopback for the test, with tweaks applied
+// to its configuration.
+func running(t testing.TB, tweaks ...func(*Config)) *Daemon {
 	t.Helper()
 	cfg := Defaults()
 	cfg.Data = t.TempDir()
@@ -27,6 +28,9 @@ func running(t testing.TB) *Daemon {
 	// A FIFO nobody writes: no encoder runs (and prints) in these tests.
 	cfg.Source = "passthrough"
 	cfg.Passthrough.FIFO = filepath.Join(cfg.Data, "no-writer.fifo")
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	d, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -38,8 +42,11 @@ func running(t testing.TB) *Daemon {
 	return d
 }
 
+// testClient makes a new connection for each request and closes it
+// after, so that the tests' many calls stay under the daemon's
+// connections per address.
 func testClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}, Timeout: 10 * time.Second}
 }
 
 // call makes a JSON request with an optional credential.

@@ -26,7 +26,7 @@ func (d *Daemon) newAPI() *api.API {
 		Web:         &api.Web{Files: web, Version: Version},
 		Pairing:     &api.Pairing{Exchange: d.pairing, Window: d.pairing, DeviceID: d.id.ID},
 		Users:       &api.Users{Accounts: d.pairing, Invites: d.pairing, Settings: d.settings, DeviceID: d.id.ID},
-		Live:        &api.Live{WHEP: d.whep, Viewers: d.whep, Sessions: d.whep, Stream: d.hub},
+		Live:        &api.Live{WHEP: d.whep, Viewers: d.whep, Sessions: d.whep, Stream: d.hub, Connections: d.conns},
 		Recordings: &api.Recordings{
 			Stream: stream, Store: rs.store, Exports: exports{rs.store}, Recorder: rs.rec, Motion: rs.detector,
 			Stills: rs.stills, Player: rs.playbacks, WHEP: d.whep,
@@ -37,13 +37,44 @@ func (d *Daemon) newAPI() *api.API {
 	}
 }
 
-// newHTTPS is the HTTPS server of the API, with the device's certificate.
-func newHTTPS(h http.Handler, cert tls.Certificate, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+// tlsConfig is the HTTPS port's TLS: the device's certificate, TLS 1.2
+// with AEAD suites only (forward secret, no CBC), and TLS 1.3.
+func tlsConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		// TLS 1.2 suites for the device's ECDSA key; TLS 1.3's are all
+		// AEAD and not configurable.
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
 	}
 }
+
+// newHTTPServer is the HTTPS server with the time limits of c
+// (docs/security.md, "HTTP limits"); the connection caps are the
+// listener's.
+func newHTTPServer(c HTTPConfig, h http.Handler, tlsConf *tls.Config, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:   h,
+		TLSConfig: tlsConf,
+		// net/http gives the TLS handshake the smallest of the server's
+		// timeouts: this one (unless ReadTimeout is set shorter).
+		ReadHeaderTimeout: c.HandshakeTimeout,
+		// Over HTTP/1.1 the connection's read deadline, lifted once the
+		// body has been read; over HTTP/2 a timer per stream that ends
+		// only its body. Neither cuts a long answer (tested).
+		ReadTimeout: c.ReadTimeout,
+		IdleTimeout: 2 * time.Minute,
+		// Each HTTP/2 stream runs a handler: bound them per connection,
+		// so that the connection caps bound the handlers too.
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// maxStreams is the most concurrent HTTP/2 streams of one connection (a
+// browser queues more).
+const maxStreams = 16

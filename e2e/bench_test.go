@@ -30,7 +30,9 @@ func benchSource(b *testing.B, name string) *daemon {
 	case "passthrough":
 		need(b, "ffmpeg")
 		file := fixture(b, benchDir(b), "1280x720", 30, 20, 60, "2M", "high")
-		return startDaemon(b, "--config", writeConfig(b, "source: passthrough\npassthrough: {file: "+file+"}\nlive: {max_viewers: 200, max_viewers_per_user: 200}\n"))
+		return startDaemon(b, "--config", writeConfig(b, "source: passthrough\npassthrough: {file: "+file+"}\nlive: {max_viewers: 200, max_viewers_per_user: 200}\n"+
+			// All the viewers come from 127.0.0.1, at once.
+			"http: {max_connections_per_address: 256}\n"))
 	}
 	b.Fatalf("unknown source %q", name)
 	return nil

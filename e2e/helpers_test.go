@@ -265,10 +265,13 @@ func waitLog(t testing.TB, d *daemon, s string) {
 	}
 }
 
-// insecureClient trusts camd's self-signed certificate (tests only).
+// insecureClient trusts camd's self-signed certificate (tests only). It
+// closes its connection after each request: a test makes many clients
+// from one address, more than camd lets one address keep open
+// (http.max_connections_per_address).
 func insecureClient() *http.Client {
 	return &http.Client{
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true},
 		Timeout:   10 * time.Second,
 	}
 }

@@ -99,6 +99,9 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'")
 		hd.Set("Cache-Control", "no-store")
+		// camd serves only HTTPS: a browser that reached it once must
+		// not be talked down to plain HTTP by a LAN attacker.
+		hd.Set("Strict-Transport-Security", "max-age=31536000")
 		h.ServeHTTP(w, r)
 	})
 }

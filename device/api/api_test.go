@@ -126,8 +126,9 @@ func TestAuthorize(t *testing.T) {
 		if got := strings.Contains(logged.String(), "credential refused"); got != c.logs {
 			t.Errorf("%s with %q: logged %q", c.path, c.token, logged.String())
 		}
-		if w.Header().Get("Content-Security-Policy") == "" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
-			t.Errorf("%s: no security headers", c.path)
+		if w.Header().Get("Content-Security-Policy") == "" || w.Header().Get("X-Content-Type-Options") != "nosniff" ||
+			w.Header().Get("Strict-Transport-Security") != "max-age=31536000" {
+			t.Errorf("%s: security headers %v", c.path, w.Header())
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/whep"
 )
@@ -17,7 +18,13 @@ type Live struct {
 	Viewers  viewerStats    // *whep.Server
 	Sessions sessionEnder   // *whep.Server
 	Stream   streamStats    // *media.Hub
+	// Connections counts the HTTPS connections (*connlimit.Listener);
+	// nil leaves them out.
+	Connections connectionStats
 }
+
+// connectionStats counts the HTTPS connections and those refused.
+type connectionStats interface{ Stats() connlimit.Stats }
 
 // sessionEnder ends any user's session (whep.ErrNoSession: there is none).
 type sessionEnder interface{ EndSession(id string) error }
@@ -109,12 +116,18 @@ func (a *Live) handleStats(w http.ResponseWriter, _ *http.Request) {
 		LatencyP50Ms  float64  `json:"latency_p50_ms"`
 		LatencyP99Ms  float64  `json:"latency_p99_ms"`
 		Goroutines    int      `json:"goroutines"`
+		// Connections counts the HTTPS connections, and those refused.
+		Connections *connlimit.Stats `json:"connections,omitempty"`
 	}{
 		Goroutines: runtime.NumGoroutine(),
 		Source:     hs.Source, Published: hs.Published, ForcedKeys: hs.ForcedKeys, TargetBitrate: hs.TargetBitrate,
 		Served: ws.Served, Refused: ws.Refused,
 		LatencyP50Ms: ms(ws.LatencyP50), LatencyP99Ms: ms(ws.LatencyP99),
 		Viewers: []viewer{},
+	}
+	if a.Connections != nil {
+		cs := a.Connections.Stats()
+		out.Connections = &cs
 	}
 	for _, s := range ws.Sessions {
 		out.Viewers = append(out.Viewers, viewer{
