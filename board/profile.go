@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/camd-project/camd/internal/fielderr"
 )
 
 // Profile maps a board's parts to its pins. It is read from YAML (see
@@ -84,28 +86,12 @@ const (
 	DefaultPulse    = 150 * time.Millisecond
 )
 
-// ProfileError is a profile value that is not allowed.
-type ProfileError struct {
-	Profile string
-	Field   string
-	Value   string
-	Allowed string
-	// Err is the cause, when there is one more specific than ErrProfile
-	// (ErrNoPin).
-	Err error
+// ProfileError is a value of profile that is not allowed: a
+// *fielderr.Error that is ErrProfile, with cause (ErrNoPin, a driver's
+// error) when there is one.
+func ProfileError(profile, field, value, allowed string, cause error) error {
+	return &fielderr.Error{Scope: "board: profile " + profile, Field: field, Value: value, Allowed: allowed, Kind: ErrProfile, Err: cause}
 }
-
-func (e *ProfileError) Error() string {
-	msg := fmt.Sprintf("board: profile %s: %s: %s is not allowed (allowed: %s)", e.Profile, e.Field, e.Value, e.Allowed)
-	if e.Err != nil && e.Err != ErrNoPin {
-		msg += ": " + e.Err.Error()
-	}
-	return msg
-}
-
-func (e *ProfileError) Is(target error) bool { return target == ErrProfile }
-
-func (e *ProfileError) Unwrap() error { return e.Err }
 
 //go:embed profiles/*.yaml
 var builtin embed.FS
@@ -139,8 +125,8 @@ func LoadProfile(nameOrPath string) (*Profile, error) {
 	} else {
 		b, err = builtin.ReadFile(path.Join("profiles", nameOrPath+".yaml"))
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &ProfileError{Profile: nameOrPath, Field: "board", Value: fmt.Sprintf("%q", nameOrPath),
-				Allowed: "sim, " + strings.Join(Profiles(), ", ") + ", or the path of a YAML profile"}
+			return nil, ProfileError(nameOrPath, "board", fmt.Sprintf("%q", nameOrPath),
+				"sim, "+strings.Join(Profiles(), ", ")+", or the path of a YAML profile", nil)
 		}
 	}
 	if err != nil {
@@ -209,7 +195,7 @@ func (p *Profile) Pins() []PinUse {
 // its pins, no pin is used twice, timings are in range.
 func (p *Profile) Validate() error {
 	bad := func(field, value, allowed string) error {
-		return &ProfileError{Profile: p.Name, Field: field, Value: value, Allowed: allowed}
+		return ProfileError(p.Name, field, value, allowed, nil)
 	}
 	if p.Debounce == 0 {
 		p.Debounce = DefaultDebounce

@@ -18,6 +18,7 @@ import (
 
 	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/device/connlimit"
+	"github.com/camd-project/camd/internal/fielderr"
 )
 
 // Config is camd's configuration. Its zero value is not valid; start from
@@ -157,21 +158,14 @@ func Defaults() Config {
 	}
 }
 
-// FieldError is a configuration value that is not allowed.
-type FieldError struct {
-	Field   string
-	Value   any
-	Allowed string
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("config: %s: %v is not allowed (allowed: %s)", e.Field, e.Value, e.Allowed)
-}
-
 // ErrConfig marks every configuration error.
 var ErrConfig = errors.New("config")
 
-func (e *FieldError) Is(target error) bool { return target == ErrConfig }
+// badValue is a configuration value that is not allowed: a
+// *fielderr.Error that is ErrConfig.
+func badValue(field string, value any, allowed string) error {
+	return &fielderr.Error{Scope: "config", Field: field, Value: fmt.Sprint(value), Allowed: allowed, Kind: ErrConfig}
+}
 
 // LoadConfig applies the YAML file at path on top of c. Unknown fields are
 // refused with the fields that are allowed.
@@ -227,21 +221,21 @@ func yamlFields(typeName string) []string {
 func (c *Config) Validate() error {
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err != nil || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
-		return &FieldError{"listen", strconv.Quote(c.Listen), "HOST:PORT with an IP address, e.g. 127.0.0.1:8443 or 0.0.0.0:8443"}
+		return badValue("listen", strconv.Quote(c.Listen), "HOST:PORT with an IP address, e.g. 127.0.0.1:8443 or 0.0.0.0:8443")
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return &FieldError{"listen", strconv.Quote(c.Listen), "a port from 0 to 65535"}
+		return badValue("listen", strconv.Quote(c.Listen), "a port from 0 to 65535")
 	}
 	if c.Data == "" {
-		return &FieldError{"data", `""`, "a directory path"}
+		return badValue("data", `""`, "a directory path")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return &FieldError{"log_level", strconv.Quote(c.LogLevel), "debug, info, warn, error"}
+		return badValue("log_level", strconv.Quote(c.LogLevel), "debug, info, warn, error")
 	}
 	if c.Name == "" || len(c.Name) > 63 {
-		return &FieldError{"name", strconv.Quote(c.Name), "1 to 63 characters"}
+		return badValue("name", strconv.Quote(c.Name), "1 to 63 characters")
 	}
 	checks := []struct {
 		field     string
@@ -263,23 +257,23 @@ func (c *Config) Validate() error {
 	}
 	for _, k := range checks {
 		if k.v < k.lo || k.v > k.hi {
-			return &FieldError{k.field, k.v, fmt.Sprintf("%d to %d", k.lo, k.hi)}
+			return badValue(k.field, k.v, fmt.Sprintf("%d to %d", k.lo, k.hi))
 		}
 	}
 	if c.Video.Width%2 != 0 || c.Video.Height%2 != 0 {
-		return &FieldError{"video.width/height", fmt.Sprintf("%dx%d", c.Video.Width, c.Video.Height), "even numbers (4:2:0 video)"}
+		return badValue("video.width/height", fmt.Sprintf("%dx%d", c.Video.Width, c.Video.Height), "even numbers (4:2:0 video)")
 	}
 	if c.Video.KeyframeInterval < 100*time.Millisecond || c.Video.KeyframeInterval > time.Minute {
-		return &FieldError{"video.keyframe_interval", c.Video.KeyframeInterval, "100ms to 1m"}
+		return badValue("video.keyframe_interval", c.Video.KeyframeInterval, "100ms to 1m")
 	}
 	if c.Live.ICETimeout < time.Second || c.Live.ICETimeout > 5*time.Minute {
-		return &FieldError{"live.ice_timeout", c.Live.ICETimeout, "1s to 5m"}
+		return badValue("live.ice_timeout", c.Live.ICETimeout, "1s to 5m")
 	}
 	if c.HTTP.HandshakeTimeout < time.Second || c.HTTP.HandshakeTimeout > time.Minute {
-		return &FieldError{"http.handshake_timeout", c.HTTP.HandshakeTimeout, "1s to 1m"}
+		return badValue("http.handshake_timeout", c.HTTP.HandshakeTimeout, "1s to 1m")
 	}
 	if c.HTTP.ReadTimeout < time.Second || c.HTTP.ReadTimeout > 10*time.Minute {
-		return &FieldError{"http.read_timeout", c.HTTP.ReadTimeout, "1s to 10m"}
+		return badValue("http.read_timeout", c.HTTP.ReadTimeout, "1s to 10m")
 	}
 	switch c.Source {
 	case "synthetic", "capture":
@@ -291,27 +285,27 @@ func (c *Config) Validate() error {
 			}
 		}
 		if n != 1 {
-			return &FieldError{"passthrough", fmt.Sprintf("%d inputs", n), "exactly one of file, fifo, command"}
+			return badValue("passthrough", fmt.Sprintf("%d inputs", n), "exactly one of file, fifo, command")
 		}
 		if sc := c.Passthrough.SnapshotCommand; len(sc) > 0 && sc[0] == "" {
-			return &FieldError{"passthrough.snapshot_command", fmt.Sprintf("%q", sc), "a program and its arguments, e.g. [/usr/bin/snap, --jpeg]"}
+			return badValue("passthrough.snapshot_command", fmt.Sprintf("%q", sc), "a program and its arguments, e.g. [/usr/bin/snap, --jpeg]")
 		}
 	default:
-		return &FieldError{"source", strconv.Quote(c.Source), "synthetic, passthrough, capture"}
+		return badValue("source", strconv.Quote(c.Source), "synthetic, passthrough, capture")
 	}
 	for i, name := range c.Discovery.Interfaces {
 		if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t\n") || slices.Contains(c.Discovery.Interfaces[:i], name) {
-			return &FieldError{"discovery.interfaces", strconv.Quote(name), "distinct interface names of 1 to 15 characters, e.g. eth0, wlan0"}
+			return badValue("discovery.interfaces", strconv.Quote(name), "distinct interface names of 1 to 15 characters, e.g. eth0, wlan0")
 		}
 	}
 	if c.Board != "sim" && !board.IsProfilePath(c.Board) && !slices.Contains(board.Profiles(), c.Board) {
-		return &FieldError{"board", strconv.Quote(c.Board), "sim, " + strings.Join(board.Profiles(), ", ") + ", or the path of a YAML profile"}
+		return badValue("board", strconv.Quote(c.Board), "sim, "+strings.Join(board.Profiles(), ", ")+", or the path of a YAML profile")
 	}
 	if err := c.Recording.validate(); err != nil {
 		return err
 	}
 	if c.Source == "capture" && c.Capture.Device == "" {
-		return &FieldError{"capture.device", `""`, "a V4L2 device path such as /dev/video0"}
+		return badValue("capture.device", `""`, "a V4L2 device path such as /dev/video0")
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camd-project/camd/internal/fielderr"
 )
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -145,7 +147,7 @@ func TestDiscoveryConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := c.Validate()
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || fe.Field != "discovery.interfaces" {
 			t.Errorf("%q: %v, want a discovery.interfaces error", bad, err)
 		}

@@ -53,20 +53,20 @@ func defaultRecording() RecordingConfig {
 
 func (rc RecordingConfig) validate() error {
 	if _, err := recordings.ParseQuota(rc.Quota); err != nil {
-		return &FieldError{"recording.quota", strconv.Quote(rc.Quota), `a size such as "4GiB" or a share such as "80%"`}
+		return badValue("recording.quota", strconv.Quote(rc.Quota), `a size such as "4GiB" or a share such as "80%"`)
 	}
 	if n, err := recordings.ParseSize(rc.VolumeSize); err != nil || n < recordings.MinVolumeSize || n > 512<<20 {
-		return &FieldError{"recording.volume_size", strconv.Quote(rc.VolumeSize), "1MiB to 512MiB (bbolt maps whole files: 32-bit boards allow 1 to 2 GB)"}
+		return badValue("recording.volume_size", strconv.Quote(rc.VolumeSize), "1MiB to 512MiB (bbolt maps whole files: 32-bit boards allow 1 to 2 GB)")
 	}
 	if rc.PreRoll < 0 || rc.PreRoll > time.Minute {
-		return &FieldError{"recording.pre_roll", rc.PreRoll, "0s to 1m"}
+		return badValue("recording.pre_roll", rc.PreRoll, "0s to 1m")
 	}
 	if rc.PostRoll < time.Second || rc.PostRoll > 10*time.Minute {
-		return &FieldError{"recording.post_roll", rc.PostRoll, "1s to 10m"}
+		return badValue("recording.post_roll", rc.PostRoll, "1s to 10m")
 	}
 	for _, r := range rc.MotionRegions {
 		if err := (motion.Options{Regions: []motion.Region{{X: r[0], Y: r[1], W: r[2], H: r[3]}}}).Validate(); err != nil {
-			return &FieldError{"recording.motion_regions", fmt.Sprint(r), "[x, y, width, height] within 0 to 1"}
+			return badValue("recording.motion_regions", fmt.Sprint(r), "[x, y, width, height] within 0 to 1")
 		}
 	}
 	return nil

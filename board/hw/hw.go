@@ -60,15 +60,15 @@ func (o *opener) open() (*board.Board, error) {
 	for _, u := range o.p.Pins() {
 		pin, err := o.opts.Lookup(u.Pin)
 		if err != nil {
-			return nil, &board.ProfileError{Profile: o.p.Name, Field: u.Field, Value: strconv.Quote(u.Pin), Allowed: "a pin this board has", Err: err}
+			return nil, board.ProfileError(o.p.Name, u.Field, strconv.Quote(u.Pin), "a pin this board has", err)
 		}
 		if pin == nil {
-			return nil, &board.ProfileError{Profile: o.p.Name, Field: u.Field, Value: strconv.Quote(u.Pin), Allowed: o.known(), Err: board.ErrNoPin}
+			return nil, board.ProfileError(o.p.Name, u.Field, strconv.Quote(u.Pin), o.known(), board.ErrNoPin)
 		}
 		key := realPin(pin)
 		if first, ok := o.users[key]; ok {
-			return nil, &board.ProfileError{Profile: o.p.Name, Field: u.Field, Value: strconv.Quote(u.Pin),
-				Allowed: fmt.Sprintf("a pin no other part uses (%s uses %s)", first, pin.Name())}
+			return nil, board.ProfileError(o.p.Name, u.Field, strconv.Quote(u.Pin),
+				fmt.Sprintf("a pin no other part uses (%s uses %s)", first, pin.Name()), nil)
 		}
 		o.users[key] = u.Field
 		o.pins[u.Field] = pin

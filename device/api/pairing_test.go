@@ -11,6 +11,7 @@ import (
 
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/fielderr"
 )
 
 // fakePairing is the pairing manager as a struct of functions; a nil one
@@ -149,7 +150,7 @@ func TestUsers(t *testing.T) {
 		},
 		invite: func(o pairing.InviteOptions, h netip.AddrPort) (pairing.Payload, error) {
 			if o.Valid > pairing.MaxInviteValid {
-				return pairing.Payload{}, &pairing.FieldError{Field: "valid", Value: `"` + o.Valid.String() + `"`, Allowed: "at most 7 days"}
+				return pairing.Payload{}, &fielderr.Error{Scope: "pairing", Field: "valid", Value: `"` + o.Valid.String() + `"`, Allowed: "at most 7 days", Kind: pairing.ErrInvalid}
 			}
 			invited, host = o, h
 			return pairing.Payload{Kind: pairing.Invite, Role: o.Role}, nil

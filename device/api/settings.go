@@ -10,8 +10,8 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/fielderr"
 )
 
 // Settings is the owner's settings: read them all, change some of them
@@ -141,17 +141,11 @@ func strictRest(dec *json.Decoder, delim json.Delim) error {
 // fieldError answers 422 with {"error", "field", "value", "allowed"}
 // when err is a value that is not allowed, and reports whether it did.
 func fieldError(w http.ResponseWriter, err error) bool {
-	var field, value, allowed string
-	var sf *settings.FieldError
-	var pf *pairing.FieldError
-	switch {
-	case errors.As(err, &sf):
-		field, value, allowed = sf.Field, sf.Value, sf.Allowed
-	case errors.As(err, &pf):
-		field, value, allowed = pf.Field, pf.Value, pf.Allowed
-	default:
+	fe, ok := fielderr.As(err)
+	if !ok {
 		return false
 	}
+	field, value, allowed := fe.Field, fe.Value, fe.Allowed
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnprocessableEntity)
 	json.NewEncoder(w).Encode(map[string]any{

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/fielderr"
 )
 
 // fakeSettings are settings in memory; change, if set, stores a patch.
@@ -27,9 +28,9 @@ func TestSettings(t *testing.T) {
 		patched = patch
 		switch {
 		case patch["fps"] != nil:
-			return fake.s, &settings.FieldError{Field: "fps", Value: "500", Allowed: "a whole number from 1 to 60"}
+			return fake.s, &fielderr.Error{Scope: "settings", Field: "fps", Value: "500", Allowed: "a whole number from 1 to 60", Kind: settings.ErrInvalid}
 		case patch["name"] != nil:
-			return fake.s, &settings.FieldError{Field: "name", Value: "not json", Allowed: "1 to 63 characters"}
+			return fake.s, &fielderr.Error{Scope: "settings", Field: "name", Value: "not json", Allowed: "1 to 63 characters", Kind: settings.ErrInvalid}
 		case patch["zoom"] != nil:
 			return fake.s, errDisk
 		}

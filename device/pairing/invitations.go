@@ -109,27 +109,26 @@ type InviteOptions struct {
 	By string
 }
 
-// check returns opts with defaults, or a *FieldError.
+// check returns opts with defaults, or a *fielderr.Error.
 func (opts InviteOptions) check() (InviteOptions, error) {
 	if opts.Role != Viewer && opts.Role != Owner {
-		return opts, &FieldError{Field: "role", Value: strconv.Quote(opts.Role.String()), Allowed: `"viewer" or "owner"`}
+		return opts, invalid("role", strconv.Quote(opts.Role.String()), `"viewer" or "owner"`, ErrInvalid)
 	}
 	if opts.Valid == 0 {
 		opts.Valid = DefaultInviteValid
 	}
 	if opts.Valid < 0 || opts.Valid > MaxInviteValid {
-		return opts, &FieldError{Field: "valid", Value: strconv.Quote(opts.Valid.String()),
-			Allowed: fmt.Sprintf("more than 0 and at most %s (7 days), e.g. 24h", strings.TrimSuffix(MaxInviteValid.String(), "0m0s"))}
+		return opts, invalid("valid", strconv.Quote(opts.Valid.String()), fmt.Sprintf("more than 0 and at most %s (7 days), e.g. 24h", strings.TrimSuffix(MaxInviteValid.String(), "0m0s")), ErrInvalid)
 	}
 	if opts.Access < 0 {
-		return opts, &FieldError{Field: "access", Value: strconv.Quote(opts.Access.String()), Allowed: "a positive duration, e.g. 2h, or none (until revoked)"}
+		return opts, invalid("access", strconv.Quote(opts.Access.String()), "a positive duration, e.g. 2h, or none (until revoked)", ErrInvalid)
 	}
 	return opts, nil
 }
 
 // Invite makes a one-time invitation payload. Invitations need no
 // window, and work while pairing with the setup code is locked: an owner
-// made them. A value not allowed is a *FieldError (ErrInvalid).
+// made them. A value not allowed is a *fielderr.Error (ErrInvalid).
 func (m *Manager) Invite(opts InviteOptions, host netip.AddrPort) (Payload, error) {
 	opts, err := opts.check()
 	if err != nil {

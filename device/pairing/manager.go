@@ -24,6 +24,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/camd-project/camd/internal/fielderr"
 	"github.com/camd-project/camd/storage"
 )
 
@@ -73,9 +74,10 @@ var (
 	ErrBadProof     = errors.New("pairing: wrong pairing code")
 	ErrBadInvite    = errors.New("pairing: unknown, used, cancelled or expired invitation")
 	ErrNoInvite     = errors.New("pairing: no such invitation")
-	// ErrBadName and ErrInvalid come wrapped in a *FieldError.
-	ErrBadName = errors.New("pairing: name not allowed")
+	// ErrInvalid and ErrBadName (which is ErrInvalid too) are the kinds of
+	// a *fielderr.Error.
 	ErrInvalid = errors.New("pairing: value not allowed")
+	ErrBadName = fmt.Errorf("pairing: name not allowed: %w", ErrInvalid)
 
 	ErrNoCredential      = errors.New("pairing: no credential")
 	ErrUnknownCredential = errors.New("pairing: unknown or revoked credential")
@@ -84,25 +86,18 @@ var (
 	ErrNoUser            = errors.New("pairing: no such user")
 )
 
-// FieldError is a value that is not allowed: which field, the value
-// given (quoted, with anything but printable ASCII escaped) and what is
-// allowed. It is ErrInvalid, and a name's is also ErrBadName.
-type FieldError struct {
-	Field, Value, Allowed string
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("pairing: %s: %s is not allowed (allowed: %s)", e.Field, e.Value, e.Allowed)
-}
-
-func (e *FieldError) Is(target error) bool {
-	return target == ErrInvalid || (target == ErrBadName && e.Field == "name")
+// invalid is a value that is not allowed: which field, the value given
+// (quoted, with anything but printable ASCII escaped) and what is
+// allowed; a *fielderr.Error of kind (ErrInvalid, or ErrBadName for a
+// name).
+func invalid(field, value, allowed string, kind error) error {
+	return &fielderr.Error{Scope: "pairing", Field: field, Value: value, Allowed: allowed, Kind: kind}
 }
 
 // NameRule is what a user's name may be.
 const NameRule = "1 to 64 bytes of UTF-8 text without control or format characters (Unicode Cc, Cf: no bidi overrides)"
 
-// CheckName returns a *FieldError if name is not allowed (NameRule).
+// CheckName returns a *fielderr.Error if name is not allowed (NameRule).
 func CheckName(name string) error {
 	if name != "" && len(name) <= 64 && utf8.ValidString(name) && !strings.ContainsFunc(name, forbiddenInName) {
 		return nil
@@ -111,7 +106,7 @@ func CheckName(name string) error {
 	if len(v) > 80 {
 		v = v[:80] + "..."
 	}
-	return &FieldError{Field: "name", Value: strconv.QuoteToASCII(v), Allowed: NameRule}
+	return invalid("name", strconv.QuoteToASCII(v), NameRule, ErrBadName)
 }
 
 // forbiddenInName: control characters (C0, DEL, C1) and format
@@ -494,7 +489,7 @@ type FinishRequest struct {
 // exchange is refused with ErrBadNonce, counts against nothing, and
 // neither writes nor waits for a write. A nonce serves one proof.
 //
-// Errors: *FieldError (ErrBadName) for the name, *RetryError
+// Errors: *fielderr.Error (ErrBadName) for the name, *RetryError
 // (ErrRetryLater), ErrBadNonce, ErrBadInvite, ErrLocked, ErrWindowClosed,
 // ErrBadProof (joined with ErrWindowClosed or ErrLocked when this failure
 // closed the window or locked setup pairing).

@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/camd-project/camd/internal/fielderr"
 	"github.com/camd-project/camd/storage"
 )
 
@@ -339,7 +340,7 @@ func TestInvitationValidityIsCapped(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := f.m.Invite(c.opts, netip.AddrPort{})
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) || fe.Field != c.field || fe.Value != c.value || !strings.Contains(fe.Allowed, c.allowed) {
 			t.Errorf("%+v: %v, want %s %s (allowed: ...%s...)", c.opts, err, c.field, c.value, c.allowed)
 		}
@@ -465,7 +466,7 @@ func TestNamesRefuseControlAndFormatCharacters(t *testing.T) {
 			"pairing": func() error { _, _, err := f.pair(inv.Secret[:], name, InviteID(inv.Secret[:])); return err }(),
 			"rename":  f.m.Rename(owner.ID, name),
 		} {
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) || !errors.Is(err, ErrBadName) || fe.Field != "name" || fe.Allowed != NameRule {
 				t.Errorf("%s %q: %v", what, name, err)
 				continue

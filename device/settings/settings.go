@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/camd-project/camd/internal/fielderr"
 )
 
 // Settings are what the owner changes from the phone. The JSON names are
@@ -112,19 +114,11 @@ func (l Limits) withDefaults() Limits {
 // ErrInvalid marks every settings value that is not allowed.
 var ErrInvalid = errors.New("settings: invalid")
 
-// FieldError is a setting that is not allowed: the key, the value given
-// (as JSON) and what is allowed.
-type FieldError struct {
-	Field   string
-	Value   string
-	Allowed string
+// invalid is a setting that is not allowed: the key, the value given
+// (as JSON) and what is allowed; a *fielderr.Error that is ErrInvalid.
+func invalid(key, value, allowed string) error {
+	return &fielderr.Error{Scope: "settings", Field: key, Value: value, Allowed: allowed, Kind: ErrInvalid}
 }
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("settings: %s: %s is not allowed (allowed: %s)", e.Field, e.Value, e.Allowed)
-}
-
-func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
 // field describes one setting: its key, what is allowed, and a check of
 // its value.
@@ -192,7 +186,7 @@ func Keys() []string {
 func (s Settings) Validate(l Limits) error {
 	for _, f := range fields(l) {
 		if !f.ok(&s) {
-			return &FieldError{Field: f.key, Value: s.value(f.key), Allowed: f.allowed}
+			return invalid(f.key, s.value(f.key), f.allowed)
 		}
 	}
 	return nil
@@ -255,11 +249,11 @@ func (s *Settings) set(key string, raw json.RawMessage, l Limits) error {
 		}
 	}
 	if !f.IsValid() || spec == nil {
-		return &FieldError{Field: key, Value: short(raw), Allowed: "a known setting: " + strings.Join(Keys(), ", ")}
+		return invalid(key, short(raw), "a known setting: "+strings.Join(Keys(), ", "))
 	}
 	v := reflect.New(f.Type())
 	if err := json.Unmarshal(raw, v.Interface()); err != nil {
-		return &FieldError{Field: key, Value: short(raw), Allowed: spec.allowed}
+		return invalid(key, short(raw), spec.allowed)
 	}
 	f.Set(v.Elem())
 	return nil

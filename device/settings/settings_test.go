@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/camd-project/camd/internal/fielderr"
 	"github.com/camd-project/camd/storage"
 )
 
@@ -139,9 +140,9 @@ func TestBadValuesNameFieldValueAndAllowed(t *testing.T) {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("%v is not ErrInvalid", err)
 			}
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) {
-				t.Fatalf("%T is not a *FieldError", err)
+				t.Fatalf("%T is not a *fielderr.Error", err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -171,7 +172,7 @@ func TestNameRefusesControlAndFormatCharacters(t *testing.T) {
 	for _, name := range hostile {
 		body, _ := json.Marshal(map[string]string{"name": name})
 		_, err := patch(t, s, string(body))
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) || fe.Field != "name" || !strings.Contains(fe.Allowed, "format characters") {
 			t.Errorf("%q: %v", name, err)
 			continue

@@ -190,7 +190,7 @@ func (s *Store) Limits() Limits { return s.opts.Limits.withDefaults() }
 // Patch changes the settings named in patch (JSON values by key; null
 // restores the default) all together or not at all, stores them, and
 // returns the settings before and after. An unknown key, a value of the
-// wrong type or out of range is a *FieldError.
+// wrong type or out of range is a *fielderr.Error.
 func (s *Store) Patch(patch map[string]json.RawMessage) (before, after Settings, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
