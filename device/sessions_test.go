@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -31,10 +33,21 @@ func TestSessionGuardEndsWhoMayNoLongerWatch(t *testing.T) {
 			{ID: "s5", User: "promoted"},
 		}
 		ended := map[string]string{}
+		var mu sync.Mutex // the guard's goroutine and the test's share the fakes
 		g := &sessionGuard{
-			users:    func() []pairing.User { return users },
-			sessions: func() []whep.SessionStats { return sessions },
+			users: func() []pairing.User {
+				mu.Lock()
+				defer mu.Unlock()
+				return slices.Clone(users)
+			},
+			sessions: func() []whep.SessionStats {
+				mu.Lock()
+				defer mu.Unlock()
+				return slices.Clone(sessions)
+			},
 			end: func(user, reason string) int {
+				mu.Lock()
+				defer mu.Unlock()
 				ended[user] = reason
 				n := len(sessions)
 				sessions = slicesDeleteUser(sessions, user)
@@ -47,36 +60,50 @@ func TestSessionGuardEndsWhoMayNoLongerWatch(t *testing.T) {
 		defer cancel()
 		go g.run(ctx)
 
+		// check reads the fakes' state under their lock.
+		check := func(f func()) {
+			mu.Lock()
+			defer mu.Unlock()
+			f()
+		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if len(ended) != 0 {
-			t.Fatalf("ended %v with nobody's access changed", ended)
-		}
-		// Revoked: gone from the users; the change wakes the guard at once.
-		users = []pairing.User{users[0], users[1], users[3]}
-		users[2].Role = pairing.Owner // promoted
-		g.changed()
+		check(func() {
+			if len(ended) != 0 {
+				t.Fatalf("ended %v with nobody's access changed", ended)
+			}
+			// Revoked: gone from the users; promoted: a new role.
+			users = []pairing.User{users[0], users[1], users[3]}
+			users[2].Role = pairing.Owner
+		})
+		g.changed() // the change wakes the guard at once
 		synctest.Wait()
-		if ended["tablet"] != "access ended" || ended["promoted"] != "role changed" {
-			t.Fatalf("after the revocation and the role change: %v", ended)
-		}
-		if _, ok := ended["guest"]; ok {
-			t.Fatal("the guest's sessions ended before its access did")
-		}
+		check(func() {
+			if ended["tablet"] != "access ended" || ended["promoted"] != "role changed" {
+				t.Fatalf("after the revocation and the role change: %v", ended)
+			}
+			if _, ok := ended["guest"]; ok {
+				t.Fatal("the guest's sessions ended before its access did")
+			}
+		})
 		// Expired: within a sweep of the expiry, with no change to wake it.
 		time.Sleep(time.Until(start.Add(time.Minute)) - time.Millisecond)
 		synctest.Wait()
-		if _, ok := ended["guest"]; ok {
-			t.Fatal("the guest's sessions ended before its access did")
-		}
+		check(func() {
+			if _, ok := ended["guest"]; ok {
+				t.Fatal("the guest's sessions ended before its access did")
+			}
+		})
 		time.Sleep(sessionSweep)
 		synctest.Wait()
-		if ended["guest"] != "access ended" {
-			t.Fatalf("a sweep after the guest's access ended: %v", ended)
-		}
-		if _, ok := ended["owner"]; ok || len(sessions) != 1 || sessions[0].User != "owner" {
-			t.Fatalf("ended %v, left %v: the owner's session must go on", ended, sessions)
-		}
+		check(func() {
+			if ended["guest"] != "access ended" {
+				t.Fatalf("a sweep after the guest's access ended: %v", ended)
+			}
+			if _, ok := ended["owner"]; ok || len(sessions) != 1 || sessions[0].User != "owner" {
+				t.Fatalf("ended %v, left %v: the owner's session must go on", ended, sessions)
+			}
+		})
 	})
 }
 
