@@ -18,6 +18,7 @@ import (
 
 	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/device/connlimit"
+	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/fielderr"
 )
 
@@ -234,8 +235,8 @@ func (c *Config) Validate() error {
 	default:
 		return badValue("log_level", strconv.Quote(c.LogLevel), "debug, info, warn, error")
 	}
-	if c.Name == "" || len(c.Name) > 63 {
-		return badValue("name", strconv.Quote(c.Name), "1 to 63 characters")
+	if !settings.NameAllowed(c.Name) {
+		return badValue("name", strconv.QuoteToASCII(c.Name), settings.NameRule)
 	}
 	checks := []struct {
 		field     string

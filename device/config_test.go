@@ -94,6 +94,8 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 		{"more per address than in all", "http: {max_connections: 64, max_connections_per_address: 65}", []string{"http.max_connections_per_address", "65", "1 to 64"}},
 		{"no handshake time", "http: {handshake_timeout: 0s}", []string{"http.handshake_timeout", "0s", "1s to 1m"}},
 		{"read timeout of an hour", "http: {read_timeout: 1h}", []string{"http.read_timeout", "1h0m0s", "1s to 10m"}},
+		{"name with a bidi override", "name: \"Porch\\u202Egnp\"", []string{"name", `"Porch\u202egnp"`, "format characters"}},
+		{"name too long", "name: " + strings.Repeat("x", 64), []string{"name", "1 to 63 characters"}},
 		{"unknown http field", "http: {max_conns: 5}", []string{`unknown field "max_conns"`, "max_connections, max_connections_per_address, handshake_timeout, read_timeout"}},
 	}
 	for _, c := range cases {

@@ -141,9 +141,7 @@ func fields(l Limits) []field {
 	}
 	always := func(*Settings) bool { return true }
 	return []field{
-		{"name", "text of 1 to 63 characters, no control characters (Unicode Cc) or format characters (Cf, such as bidi overrides)", func(s *Settings) bool {
-			return s.Name != "" && len(s.Name) <= 63 && utf8.ValidString(s.Name) && !strings.ContainsFunc(s.Name, controlOrFormat)
-		}},
+		{"name", NameRule, func(s *Settings) bool { return NameAllowed(s.Name) }},
 		{"time_zone", `an IANA time zone such as "UTC" or "Europe/Paris"`, func(s *Settings) bool {
 			if s.TimeZone == "" || s.TimeZone == "Local" {
 				return false
@@ -209,6 +207,15 @@ func (s *Settings) ptr(key string) reflect.Value {
 // characters, tags): one that could make a name show as another, or act
 // on a terminal.
 func controlOrFormat(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }
+
+// NameRule is what the camera's name may be: the name setting, and the
+// name of the configuration file it defaults to.
+const NameRule = "text of 1 to 63 characters, no control characters (Unicode Cc) or format characters (Cf, such as bidi overrides)"
+
+// NameAllowed reports whether name follows NameRule.
+func NameAllowed(name string) bool {
+	return name != "" && len(name) <= 63 && utf8.ValidString(name) && !strings.ContainsFunc(name, controlOrFormat)
+}
 
 // value is the JSON of one setting, with every control or format
 // character escaped (\uXXXX), so that an error that quotes a refused
