@@ -15,6 +15,15 @@
 //
 // In an ordinary run that test skips itself.
 //
+// With Options.PowerCut the card's power can be cut: the file system
+// also remembers what of what it holds is durable (a file's data and
+// size once the file is fsynced, a directory's entries once the
+// directory is), and Cut leaves only that in the backing directory and
+// fails every operation from then on; PowerUp mounts it again. CutAfter
+// cuts at the n-th operation that changes the card (a crash-point
+// sweep), CutPartly keeps, as a real card may, a random part of what was
+// not durable yet.
+//
 // Everything goes through the server (no passthrough, no attribute
 // cache), so a fault reaches the caller the way a failing card's does:
 // write(2), fsync(2) and fdatasync(2) return the error, read(2) too, and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +82,23 @@ func (ft *Fault) covers(name string, off, n int64) bool {
 	return off < ft.Offset+ft.Length && ft.Offset < off+n
 }
 
+// Options change what Mount serves. The zero value is the loopback
+// that injects faults.
+type Options struct {
+	// PowerCut makes a card whose power can be cut (Cut, CutAfter):
+	// what is written reaches the backing directory at once, as before,
+	// but the file system also remembers what of it is durable, which
+	// is only what POSIX promises: a file's data and size once the file
+	// was fsynced, a directory's entries (files created, renamed or
+	// removed in it) once the directory was. A cut puts the durable
+	// state in the backing directory and fails every operation from
+	// then on; mounting again (PowerUp) is the power coming back. Hard
+	// links, symbolic links, special files and copies inside the file
+	// system are refused (ENOTSUP); directories are remembered by name,
+	// so renaming one with durable entries is not modelled.
+	PowerCut bool `json:"power_cut,omitempty"`
+}
+
 // FS is a mounted fault-injecting loopback file system.
 type FS struct {
 	// Dir is the mount point: the faulty card.
@@ -88,6 +106,8 @@ type FS struct {
 	// Backing is the directory behind it, which tests may read and
 	// change directly, past the faults.
 	Backing string
+	// Options it was mounted with.
+	Options Options
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
@@ -97,15 +117,20 @@ type FS struct {
 }
 
 // command is what the client sends the server, one JSON line each: Do is
-// "set" (Faults), "heal" or "hits". The server answers each with a reply
-// line.
+// "set" (Faults), "heal" or "hits", and for Options.PowerCut "cut" (Seed
+// not 0: partly), "arm" (N), "settle" or "ops". The server answers each
+// with a reply line.
 type command struct {
 	Do     string  `json:"do"`
 	Faults []Fault `json:"faults,omitempty"`
+	N      int     `json:"n,omitempty"`
+	Seed   uint64  `json:"seed,omitempty"`
 }
 
 type reply struct {
 	Hits []uint64 `json:"hits"`
+	Ops  int      `json:"ops,omitempty"`
+	Off  bool     `json:"off,omitempty"`
 	Err  string   `json:"err,omitempty"`
 }
 
@@ -120,6 +145,61 @@ func (f *FS) Set(faults ...Fault) error {
 func (f *FS) Heal() error {
 	_, err := f.call(command{Do: "heal"})
 	return err
+}
+
+// Cut cuts the power now (Options.PowerCut): every operation fails with
+// EIO from then on, and the backing directory holds what was durable,
+// nothing else. Unmount, or PowerUp, afterwards.
+func (f *FS) Cut() error {
+	_, err := f.call(command{Do: "cut"})
+	return err
+}
+
+// CutPartly cuts the power as Cut does, but the card also wrote, on its
+// own before the cut, a part of what was not durable yet (chosen by
+// seed, not 0): each write or size change since a file's last fsync is
+// kept or lost, a write partly (sector by sector of 512 bytes), and each
+// directory holds its durable entries or its current ones. That is what
+// a real card may do: it writes back when it likes, in the order it
+// likes, and may tear a write.
+func (f *FS) CutPartly(seed uint64) error {
+	_, err := f.call(command{Do: "cut", Seed: max(seed, 1)})
+	return err
+}
+
+// CutAfter arms a cut: the power fails at the n-th operation that
+// changes the card from now (1: the next one), which fails with EIO, as
+// every one after it. An operation that changes the card is a create,
+// mkdir, write, size change (truncate, fallocate), fsync of a file or a
+// directory, unlink, rmdir or rename. Then call Cut (or CutPartly) to
+// leave the card as the cut did.
+func (f *FS) CutAfter(n int) error {
+	_, err := f.call(command{Do: "arm", N: n})
+	return err
+}
+
+// Operations counts the operations that changed the card since the mount
+// (see CutAfter), and reports whether the power is off.
+func (f *FS) Operations() (n int, off bool, err error) {
+	r, err := f.call(command{Do: "ops"})
+	return r.Ops, r.Off, err
+}
+
+// Settle makes everything durable, as sync(2) does.
+func (f *FS) Settle() error {
+	_, err := f.call(command{Do: "settle"})
+	return err
+}
+
+// PowerUp unmounts a card whose power was cut and mounts its backing
+// directory again at the same place, with the same options: the power
+// is back, and the card holds what the cut left. What still has files
+// of the old mount open gets errors from them.
+func (f *FS) PowerUp() (*FS, error) {
+	if err := f.Unmount(); err != nil {
+		return nil, err
+	}
+	return MountWith(f.Dir, f.Backing, f.Options)
 }
 
 // Hits counts the operations of op that a fault failed or held since the
@@ -187,6 +267,7 @@ const serveEnv = "CAMD_FAULTFS_SERVE"
 
 type serveSpec struct {
 	Dir, Backing string
+	Options      Options
 }
 
 // Mount serves the directory backing at mountpoint (an empty directory)
@@ -194,7 +275,12 @@ type serveSpec struct {
 // test that calls Serve. As root the child calls mount(2) itself;
 // otherwise it needs fusermount3.
 func Mount(mountpoint, backing string) (*FS, error) {
-	spec, _ := json.Marshal(serveSpec{Dir: mountpoint, Backing: backing})
+	return MountWith(mountpoint, backing, Options{})
+}
+
+// MountWith is Mount with options.
+func MountWith(mountpoint, backing string, o Options) (*FS, error) {
+	spec, _ := json.Marshal(serveSpec{Dir: mountpoint, Backing: backing, Options: o})
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -206,7 +292,9 @@ func Mount(mountpoint, backing string) (*FS, error) {
 		return nil, err
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultFSServer$", "-test.count=1")
-	cmd.Env = append(os.Environ(), serveEnv+"="+string(spec))
+	// A race-enabled server would sleep a second as it exits.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), serveEnv+"="+string(spec), "GORACE="+gorace)
 	cmd.ExtraFiles = []*os.File{ctlR, repW} // fds 3 and 4
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -218,7 +306,7 @@ func Mount(mountpoint, backing string) (*FS, error) {
 		repR.Close()
 		return nil, fmt.Errorf("faultfs: start server: %w", err)
 	}
-	f := &FS{Dir: mountpoint, Backing: backing, cmd: cmd, ctl: ctlW, reply: bufio.NewReader(repR), exit: make(chan error, 1)}
+	f := &FS{Dir: mountpoint, Backing: backing, Options: o, cmd: cmd, ctl: ctlW, reply: bufio.NewReader(repR), exit: make(chan error, 1)}
 	go func() {
 		err := cmd.Wait()
 		repR.Close()
@@ -272,10 +360,13 @@ func Need(tb testing.TB) {
 
 // MountTemp mounts a new FS over a temporary directory at another one,
 // unmounted when the test ends, after Need.
-func MountTemp(tb testing.TB) *FS {
+func MountTemp(tb testing.TB) *FS { return MountTempWith(tb, Options{}) }
+
+// MountTempWith is MountTemp with options.
+func MountTempWith(tb testing.TB, o Options) *FS {
 	tb.Helper()
 	Need(tb)
-	f, err := Mount(tb.TempDir(), tb.TempDir())
+	f, err := MountWith(tb.TempDir(), tb.TempDir(), o)
 	if err != nil {
 		if strings.Contains(err.Error(), "lacks TestFaultFSServer") {
 			tb.Fatal(err)
@@ -302,7 +393,7 @@ func Serve(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctl, rep := os.NewFile(3, "faultfs-ctl"), os.NewFile(4, "faultfs-reply")
-	if err := serve(s.Dir, filepath.Clean(s.Backing), ctl, rep); err != nil {
+	if err := serve(s.Dir, filepath.Clean(s.Backing), s.Options, ctl, rep); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -314,6 +405,86 @@ type injector struct {
 	faults []Fault
 	healed chan struct{} // closed by heal: releases held operations
 	hits   [numOps]uint64
+
+	backing string
+	disk    *disk // Options.PowerCut
+}
+
+// change runs op, an operation that changes the card, and on a card
+// whose power can be cut records what it did (record), both under the
+// disk's lock, unless the power is off or fails now: EIO.
+func (in *injector) change(op func() syscall.Errno, record func(*disk)) syscall.Errno {
+	d := in.disk
+	if d == nil {
+		return op()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.gate(); err != nil {
+		return syscall.EIO
+	}
+	errno := op()
+	if errno == 0 {
+		record(d)
+	}
+	return errno
+}
+
+// fsync runs a real fsync, except on a card whose power can be cut: the
+// disk model says what is durable there, and the backing directory's
+// own fsyncs would only slow the tests down.
+func (in *injector) fsync(op func() syscall.Errno) syscall.Errno {
+	if in.disk != nil {
+		return 0
+	}
+	return op()
+}
+
+// record records under the disk's lock what an operation that changes
+// nothing learnt.
+func (in *injector) record(fn func(*disk)) {
+	if d := in.disk; d != nil {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		fn(d)
+	}
+}
+
+// powered fails reads once the power is off.
+func (in *injector) powered() syscall.Errno {
+	if d := in.disk; d != nil {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.off {
+			return syscall.EIO
+		}
+	}
+	return 0
+}
+
+// power runs a power-cut command.
+func (in *injector) power(c command) (reply, error) {
+	d := in.disk
+	if d == nil {
+		return reply{}, errors.New("faultfs: not mounted with Options.PowerCut")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch c.Do {
+	case "cut":
+		var rng *rand.Rand
+		if c.Seed != 0 {
+			rng = rand.New(rand.NewPCG(c.Seed, c.Seed))
+		}
+		if err := restore(in.backing, d.cut(rng)); err != nil {
+			return reply{}, fmt.Errorf("faultfs: cut: %w", err)
+		}
+	case "arm":
+		d.cutAt = d.ops + c.N
+	case "settle":
+		d.settle()
+	}
+	return reply{Ops: d.ops, Off: d.off}, nil
 }
 
 func (in *injector) set(faults []Fault) {
@@ -382,17 +553,25 @@ func control(in *injector, ctl io.Reader, rep io.Writer) {
 			enc.Encode(reply{Err: "faultfs: bad command: " + err.Error()})
 			continue
 		}
+		r := reply{}
 		switch c.Do {
 		case "set":
 			in.set(c.Faults)
 		case "heal":
 			in.heal()
 		case "hits":
+		case "cut", "arm", "settle", "ops":
+			var err error
+			if r, err = in.power(c); err != nil {
+				enc.Encode(reply{Err: err.Error()})
+				continue
+			}
 		default:
 			enc.Encode(reply{Err: fmt.Sprintf("faultfs: unknown command %q", c.Do)})
 			continue
 		}
-		enc.Encode(reply{Hits: in.counts()})
+		r.Hits = in.counts()
+		enc.Encode(r)
 	}
 	in.heal()
 }

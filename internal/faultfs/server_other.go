@@ -9,7 +9,7 @@ import (
 
 const supported = false
 
-func serve(mountpoint, backing string, ctl io.Reader, rep io.Writer) error {
+func serve(mountpoint, backing string, o Options, ctl io.Reader, rep io.Writer) error {
 	return json.NewEncoder(rep).Encode(reply{Err: "faultfs: needs 64-bit Linux"})
 }
 

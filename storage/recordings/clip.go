@@ -40,6 +40,7 @@ type Clip struct {
 	// mu lets Store.Close close the clip while it is read.
 	mu     sync.Mutex
 	pins   map[uint64]*os.File
+	pinned []uint64 // the volumes counted in Store.pins
 	ro     *volume.Volume
 	roID   uint64
 	closed bool
@@ -90,13 +91,17 @@ func (s *Store) Clip(stream uint32, from, to time.Time) (*Clip, error) {
 		return nil, ErrClosed
 	}
 	var cands []candidate
+	c := &Clip{Stream: stream, s: s, pins: map[uint64]*os.File{}}
+	// Counted under the lock that lists them: no volume the clip reads
+	// becomes the file of a new one (takeReusable).
 	s.overlapping(stream, from.Add(-lookback), to, func(r *vol, _ Span) {
 		if n := len(cands); n == 0 || cands[n-1].id != r.ID {
 			cands = append(cands, candidate{r.ID, r.File})
+			s.pins[r.ID]++
+			c.pinned = append(c.pinned, r.ID)
 		}
 	})
 
-	c := &Clip{Stream: stream, s: s, pins: map[uint64]*os.File{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -297,6 +302,11 @@ func (c *Clip) Close() error {
 	}
 	c.s.mu.Lock()
 	delete(c.s.clips, c)
+	for _, id := range c.pinned {
+		if c.s.pins[id]--; c.s.pins[id] <= 0 {
+			delete(c.s.pins, id)
+		}
+	}
 	c.s.mu.Unlock()
 	<-c.s.readers
 	return nil

@@ -5,14 +5,21 @@
 // it is full, and deletes the oldest whole volume whenever the bytes it
 // accounts for (the sizes of its own files, not what the file system says
 // is used) would pass the quota: loop overwrite, checked at every
-// fragment. The catalog's recordings bucket lists the volumes with their
+// fragment. Once the volumes fill the quota, the next volume is made in
+// the oldest one's file, in place: on FAT, neither the allocation table
+// nor the directory is written while recording. A volume is listed as
+// being made before its file is touched and as written only once it is
+// on stable storage, so that a power cut at any point leaves a file the
+// next start knows for its own and makes again. The catalog's recordings bucket lists the volumes with their
 // state and the time spans they hold, so that the timeline of a day is
 // read from memory and never from the volumes.
 //
 // Opening a store never fails because of what is on the card: the volume
 // that was being written is checked and, if damaged, quarantined with an
 // event; a volume the catalog lists but that is gone is dropped with an
-// event; a file that is not a camd volume is moved aside. Write errors (a
+// event; a file that is not a camd volume is moved aside, unless it holds
+// nothing (a creation a power cut interrupted): removed. FAT short names
+// of volume files (VOL-00~5.DB) are the store's too. Write errors (a
 // full, missing, read-only or failing card) pause recording with an event
 // and the store tries again every few seconds, resuming with an event.
 // Errors are told apart by type (errors.Is and As: the card's errno,

@@ -127,6 +127,8 @@ const (
 	stateActive      = "active"
 	stateClosed      = "closed"
 	stateQuarantined = "quarantined"
+	// stateCreating: the volume is being made in its file (see create).
+	stateCreating = "creating"
 )
 
 // vol is a volume's catalog record.
@@ -178,7 +180,11 @@ type Store struct {
 	retryAt    time.Time
 	closed     bool
 	clips      map[*Clip]struct{} // open clips, closed by Close
+	pins       map[uint64]int     // volumes that open clips read: not reused
 	stats      Stats
+	// noReuse makes every volume in a new file (benchmarks of the ring
+	// against its absence).
+	noReuse bool
 }
 
 // Stats is a store's state and counters.
@@ -211,13 +217,27 @@ func volFile(id uint64) string { return fmt.Sprintf("vol-%016x.db", id) }
 const quarantineDir = "quarantine"
 
 // Files lists what a store keeps in dir, as filepath.Glob patterns: its
-// volumes and the quarantine directory. A factory reset erases exactly
-// these; other files in dir are not the store's.
+// volumes (under FAT's short names too) and the quarantine directory. A
+// factory reset erases exactly these; other files in dir are not the
+// store's.
 func Files(dir string) []string {
 	return []string{
 		filepath.Join(dir, "vol-"+strings.Repeat("[0-9a-f]", 16)+".db"),
+		filepath.Join(dir, shortName),
 		filepath.Join(dir, quarantineDir),
 	}
+}
+
+// mkdir makes dir if it is missing, and its name durable: fsynced in
+// its parent.
+func mkdir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return volume.SyncDir(filepath.Dir(dir))
 }
 
 func parseVolFile(name string) (uint64, bool) {
@@ -265,8 +285,8 @@ func Open(cat *storage.Catalog, opts Options) (*Store, error) {
 		opts.Notify = func(Event) {}
 	}
 	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, inits: map[uint32][]byte{},
-		readers: make(chan struct{}, opts.MaxReaders), clips: map[*Clip]struct{}{}}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		readers: make(chan struct{}, opts.MaxReaders), clips: map[*Clip]struct{}{}, pins: map[uint64]int{}}
+	if err := mkdir(opts.Dir); err != nil {
 		s.pause(fmt.Errorf("recordings: %w", err))
 	}
 	s.sizeQuota()
@@ -302,15 +322,16 @@ func (s *Store) notify(kind, msg string, kv ...string) {
 }
 
 // recover loads the catalog's volume list and reconciles it with the
-// directory: missing volumes are dropped, orphans adopted or moved aside,
-// and the volume that was being written is checked.
+// directory: missing volumes are dropped, orphans adopted, removed when
+// a power cut interrupted their creation, or moved aside, a volume being
+// made is made again, and the volume that was being written is checked.
 func (s *Store) recover() error {
 	var recs []*vol
 	err := s.cat.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(storage.BucketRecordings).Cursor()
 		for k, v := c.Seek(volPrefix); k != nil && bytes.HasPrefix(k, volPrefix); k, v = c.Next() {
 			var r vol
-			if err := json.Unmarshal(v, &r); err != nil || r.File != volFile(r.ID) {
+			if err := json.Unmarshal(v, &r); err != nil || !ownName(r.File) {
 				s.log.Warn("recordings: unreadable catalog record dropped", "key", fmt.Sprintf("%x", k))
 				continue
 			}
@@ -321,55 +342,88 @@ func (s *Store) recover() error {
 	if err != nil {
 		return fmt.Errorf("recordings: catalog: %w", err)
 	}
-	known := map[uint64]*vol{}
-	for _, r := range recs {
-		known[r.ID] = r
-	}
 	entries, err := os.ReadDir(s.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("recordings: %w", err)
 	}
-	onDisk := map[uint64]bool{}
-	var orphans []uint64
+	// Volume numbers only grow: past every record and every file name.
+	byID := map[uint64]*vol{}
+	listed := map[string]bool{}
+	for _, r := range recs {
+		byID[r.ID] = r
+		listed[r.File] = true
+		s.nextID = max(s.nextID, r.ID+1)
+	}
+	onDisk := map[string]bool{}
+	var orphans []string
 	for _, e := range entries {
-		id, ok := parseVolFile(e.Name())
-		if !ok || !e.Type().IsRegular() {
+		if !ownName(e.Name()) || !e.Type().IsRegular() {
 			continue
 		}
-		onDisk[id] = true
-		if known[id] == nil {
-			orphans = append(orphans, id)
+		onDisk[e.Name()] = true
+		if id, ok := parseVolFile(e.Name()); ok {
+			s.nextID = max(s.nextID, id+1)
+		}
+		if !listed[e.Name()] {
+			orphans = append(orphans, e.Name())
+		}
+	}
+	// Adopt orphans: a volume created just before a crash, one listed in
+	// a catalog that was lost, or one whose long name FAT lost.
+	slices.Sort(orphans)
+	var adopted, changed []*vol
+	for _, name := range orphans {
+		r, found := s.adopt(name, byID, onDisk)
+		switch {
+		case found != nil:
+			s.log.Warn("recordings: a volume was found under another name", "volume", found.File, "file", name)
+			found.File = name
+			changed = append(changed, found)
+		case r != nil:
+			byID[r.ID] = r
+			adopted = append(adopted, r)
+			s.nextID = max(s.nextID, r.ID+1)
 		}
 	}
 	var drop []uint64
 	var keep []*vol
 	for _, r := range recs {
-		if !onDisk[r.ID] {
+		switch {
+		case onDisk[r.File]:
+			keep = append(keep, r)
+			continue
+		case r.State == stateCreating:
+			// Cut before its name reached the card: nothing was
+			// recorded in it.
+			s.log.Info("recordings: a volume whose creation was interrupted is gone", "volume", r.File)
+		default:
 			s.notify(EventMissing, "recordings: a volume listed in the catalog is missing; its recordings are lost",
 				"volume", r.File, "first", r.first().Format(time.RFC3339))
-			drop = append(drop, r.ID)
-			continue
 		}
-		keep = append(keep, r)
-	}
-	// Adopt orphans: a volume created just before a crash, or listed in a
-	// catalog that was lost.
-	slices.Sort(orphans)
-	var adopted []*vol
-	for _, id := range orphans {
-		if r := s.adopt(id); r != nil {
-			adopted = append(adopted, r)
-		}
+		drop = append(drop, r.ID)
 	}
 	keep = append(keep, adopted...)
 	slices.SortFunc(keep, func(a, b *vol) int { return cmp.Compare(a.ID, b.ID) })
+
+	// A volume being made is made again if it is the newest; another
+	// (none, but for a catalog changed by hand) holds nothing: removed.
+	for i := 0; i < len(keep)-1; i++ {
+		if r := keep[i]; r.State == stateCreating {
+			if err := volume.Remove(filepath.Join(s.opts.Dir, r.File)); err != nil {
+				s.log.Warn("recordings: cannot remove an unfinished volume", "file", r.File, "err", err)
+				continue
+			}
+			drop = append(drop, r.ID)
+			keep = slices.Delete(keep, i, i+1)
+			i--
+		}
+	}
 
 	// Only the newest volume may be written; any other "active" one (two
 	// after a crash in the middle of a rotation) is closed. Its record
 	// holds the spans of its last save, not what was written since: they
 	// are rebuilt from the volume, now or, if the card cannot read it, at
 	// a later start.
-	var changed []*vol
 	for i, r := range keep {
 		if r.State == stateActive && i != len(keep)-1 {
 			r.State, r.Rescan = stateClosed, true
@@ -382,7 +436,8 @@ func (s *Store) recover() error {
 		}
 	}
 	var cardErr error
-	if n := len(keep); n > 0 && keep[n-1].State == stateActive {
+	n := len(keep)
+	if n > 0 && keep[n-1].State == stateActive {
 		last := keep[n-1]
 		if err := s.openActive(last); err != nil {
 			if last.State == stateActive {
@@ -407,53 +462,68 @@ func (s *Store) recover() error {
 	}
 	s.mu.Lock()
 	s.vols = keep
-	for _, r := range keep {
-		s.nextID = max(s.nextID, r.ID+1)
-	}
-	for _, id := range orphans {
-		s.nextID = max(s.nextID, id+1)
-	}
 	s.mu.Unlock()
+	if n > 0 && keep[n-1].State == stateCreating {
+		// Finish what a power cut interrupted (the card's errors pause
+		// recording; the retry finishes it).
+		return s.complete(keep[n-1], false)
+	}
 	return cardErr
 }
 
-// adopt examines a volume file the catalog does not list.
-func (s *Store) adopt(id uint64) *vol {
-	name := volFile(id)
+// adopt examines a file named like camd's that the catalog does not list.
+// It returns its new record, or the record of the volume it holds when
+// that volume's file is missing (FAT kept its short name only), or
+// neither when it removed the file, moved it aside or left it alone.
+func (s *Store) adopt(name string, byID map[uint64]*vol, onDisk map[string]bool) (adopted, found *vol) {
 	path := filepath.Join(s.opts.Dir, name)
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil
+		return nil, nil
+	}
+	// What the name says, until the volume says otherwise; a short name
+	// says nothing.
+	id, named := parseVolFile(name)
+	if !named || byID[id] != nil {
+		id = s.nextID
+		s.nextID++
 	}
 	v, spans, err := scan(path, volume.Options{ReadOnly: true}, false)
 	switch k := classify(err); {
 	case err == nil:
-	case k == foreign && fi.Size() <= 64<<10:
-		// A volume whose creation a crash interrupted: nothing in it.
+	case k == foreign && (volume.Unfinished(path) || isShortName(name)):
+		// A volume whose creation a power cut interrupted: nothing was
+		// recorded in it. Files with FAT's short names of camd's are
+		// camd's: no other program names files so in its directory.
 		s.log.Info("recordings: removing an unfinished volume", "file", name)
-		os.Remove(path)
-		return nil
+		if err := volume.Remove(path); err != nil {
+			s.log.Warn("recordings: cannot remove an unfinished volume", "file", name, "err", err)
+		}
+		return nil, nil
 	case k == foreign:
 		s.moveAside(path, err)
-		return nil
+		return nil, nil
 	case k.card(), k == unexpected:
 		// A read error is not damage: the spans are read at a later
 		// start.
 		s.unreadable(k, "recordings: a volume missing from the catalog cannot be read; adopted, its recordings listed once it can",
 			"file", name, "err", err)
-		return &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: fi.ModTime(), Rescan: true}
+		return &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: fi.ModTime(), Rescan: true}, nil
 	default:
 		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined",
 			"volume", name, "reason", err.Error())
-		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}
+		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}, nil
 	}
-	if v.ID() != id {
-		s.moveAside(path, fmt.Errorf("volume says it is number %d", v.ID()))
-		return nil
+	if r := byID[v.ID()]; r != nil {
+		if !onDisk[r.File] {
+			return nil, r
+		}
+		s.moveAside(path, fmt.Errorf("it holds volume %d, which %s holds", v.ID(), r.File))
+		return nil, nil
 	}
-	r := &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: v.Created(), Spans: spans}
+	r := &vol{ID: v.ID(), File: name, State: stateClosed, Bytes: fi.Size(), Created: v.Created(), Spans: spans}
 	s.log.Info("recordings: adopted a volume missing from the catalog", "file", name, "spans", len(r.Spans))
-	return r
+	return r, nil
 }
 
 // unreadable logs that a volume could not be read, as a warning for the
@@ -512,11 +582,14 @@ func (s *Store) rescan(r *vol) bool {
 // the quarantine directory: it is not camd's to delete.
 func (s *Store) moveAside(path string, why error) {
 	dir := filepath.Join(s.opts.Dir, quarantineDir)
-	os.MkdirAll(dir, 0o700)
+	mkdir(dir)
 	to := filepath.Join(dir, fmt.Sprintf("%s.%s", filepath.Base(path), time.Now().UTC().Format("20060102T150405Z")))
 	if err := os.Rename(path, to); err != nil {
 		s.log.Error("recordings: cannot move a foreign file aside", "file", path, "err", err)
 		return
+	}
+	if err := errors.Join(volume.SyncDir(dir), volume.SyncDir(s.opts.Dir)); err != nil {
+		s.log.Warn("recordings: moving a foreign file aside may not survive a power cut", "file", path, "err", err)
 	}
 	s.notify(EventForeign, "recordings: a file that is not a camd volume was moved aside",
 		"file", filepath.Base(path), "moved_to", to, "reason", why.Error())
@@ -728,7 +801,14 @@ func (s *Store) append(f Fragment) error {
 		if bytes.Equal(s.inits[f.Stream], f.Init) {
 			init = nil
 		}
-		if err := s.makeRoom(int64(len(f.Data) + len(init))); err != nil {
+		// The quota counts files: what the file grows by, nothing
+		// while it has room (a file reused in place always has).
+		grow, err := s.active.Growth(len(f.Data) + len(init))
+		if err != nil {
+			s.dropActive()
+			return err
+		}
+		if err := s.makeRoom(grow); err != nil {
 			return err
 		}
 		vf := volume.Fragment{Key: volume.Key{Stream: f.Stream, Start: f.Start.UnixNano()}, Duration: f.Duration}
@@ -738,7 +818,7 @@ func (s *Store) append(f Fragment) error {
 		if f.Audio {
 			vf.Flags |= volume.Audio
 		}
-		err := s.active.Append(vf, f.Data, init)
+		err = s.active.Append(vf, f.Data, init)
 		switch {
 		case err == nil:
 			if init != nil {
@@ -779,13 +859,18 @@ func (s *Store) reopen() error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: quota %d bytes, a volume needs %d", errQuotaTooSmall, q, MinVolumeSize)
 	}
-	var last *vol
+	var last, creating *vol
 	if n := len(s.vols); n > 0 && s.vols[n-1].State == stateActive {
 		last = copyVol(s.vols[n-1])
+	} else if n > 0 && s.vols[n-1].State == stateCreating {
+		creating = s.vols[n-1]
 	}
 	s.mu.Unlock()
 	if _, err := os.Stat(s.opts.Dir); err != nil {
 		return fmt.Errorf("recordings: %w", err) // never recreate a card's mount point
+	}
+	if creating != nil {
+		return s.complete(creating, false)
 	}
 	if last != nil {
 		err := s.openActive(last)
@@ -817,53 +902,6 @@ func (s *Store) replace(r *vol) {
 			s.vols[i] = r
 		}
 	}
-}
-
-// create starts a new active volume, closing the current one in the same
-// catalog transaction.
-func (s *Store) create() error {
-	s.mu.Lock()
-	id := s.nextID
-	size := s.volumeSize
-	var prev *vol
-	if n := len(s.vols); n > 0 && s.vols[n-1].State == stateActive {
-		prev = copyVol(s.vols[n-1])
-		prev.State = stateClosed
-	}
-	s.mu.Unlock()
-	path := filepath.Join(s.opts.Dir, volFile(id))
-	v, err := volume.Create(path, id, volume.Options{MaxSize: size, NoSync: s.opts.NoSync})
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			s.mu.Lock()
-			s.nextID++
-			s.mu.Unlock()
-		}
-		return err
-	}
-	r := &vol{ID: id, File: volFile(id), State: stateActive, Bytes: v.Size(), Created: v.Created()}
-	changed := []*vol{r}
-	if prev != nil {
-		changed = append(changed, prev)
-	}
-	if err := s.saveRecords(changed, nil); err != nil {
-		v.Close()
-		os.Remove(path)
-		return err
-	}
-	s.handleMu.Lock()
-	s.active = v
-	s.handleMu.Unlock()
-	s.inits = map[uint32][]byte{}
-	s.mu.Lock()
-	s.nextID = id + 1
-	if prev != nil {
-		s.vols[len(s.vols)-1] = prev
-	}
-	s.vols = append(s.vols, r)
-	s.mu.Unlock()
-	s.log.Debug("recordings: new volume", "file", r.File, "max_bytes", size)
-	return nil
 }
 
 // rotate closes the active volume and starts a new one.
@@ -942,7 +980,7 @@ func (s *Store) deleteOldest() bool {
 	if err := s.saveRecords(nil, []uint64{r.ID}); err != nil {
 		s.log.Warn("recordings: catalog update for a deleted volume failed", "file", r.File, "err", err)
 	}
-	if err := os.Remove(filepath.Join(s.opts.Dir, r.File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := volume.Remove(filepath.Join(s.opts.Dir, r.File)); err != nil {
 		s.log.Warn("recordings: cannot delete a volume", "file", r.File, "err", err)
 	}
 	s.log.Debug("recordings: deleted the oldest volume", "file", r.File, "bytes", r.Bytes, "first", r.first())
@@ -983,8 +1021,12 @@ func (s *Store) Delete(before time.Time) (int, error) {
 	if err := s.saveRecords(nil, ids); err != nil {
 		return 0, err
 	}
-	for _, r := range gone {
-		os.Remove(filepath.Join(s.opts.Dir, r.File))
+	paths := make([]string, len(gone))
+	for i, r := range gone {
+		paths[i] = filepath.Join(s.opts.Dir, r.File)
+	}
+	if err := volume.Remove(paths...); err != nil {
+		s.log.Warn("recordings: cannot delete a volume", "err", err)
 	}
 	return len(gone), nil
 }
@@ -1001,8 +1043,11 @@ func (s *Store) Stats() Stats {
 	}
 	for _, r := range s.vols {
 		st.Bytes += r.Bytes
-		if r.State == stateQuarantined {
+		switch r.State {
+		case stateQuarantined:
 			st.Quarantined++
+			continue
+		case stateCreating:
 			continue
 		}
 		st.Volumes++

@@ -15,7 +15,13 @@
 //
 // Appends go in key order and each is one fsynced transaction. Only the
 // newest volume is written; older ones are opened read-only when needed,
-// and retention deletes a whole volume with one unlink.
+// and retention deletes a whole volume with one unlink (Remove) or makes
+// the next volume in its file, in place (Reuse). Create and Reuse write a
+// new volume's first pages in one write and fsync the file and its
+// directory: when they return, the volume and its name survive a power
+// cut. Which file is being made is the caller's to remember: nothing in
+// a half-written file can be trusted (Unfinished tells one that holds
+// nothing at all).
 //
 // Opening a damaged file must not kill the process: bbolt reads through a
 // memory mapping and trusts the page numbers it finds, so Open and Check

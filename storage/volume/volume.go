@@ -265,7 +265,7 @@ func openVolume(path string, o Options, readOnly bool) (*Volume, error) {
 	}
 	if !readOnly {
 		// Grow the file in steps: fewer truncate+fsync pairs, little slack.
-		db.AllocSize = int(min(4<<20, o.MaxSize/8))
+		db.AllocSize = int(allocSize(o))
 	}
 	info := db.Info()
 	if readOnly && o.Sequential {
@@ -293,75 +293,6 @@ func isIOError(err error) bool {
 	var pe *fs.PathError
 	var errno syscall.Errno
 	return errors.As(err, &pe) || errors.As(err, &errno)
-}
-
-// Create makes a new volume file at path, which must not exist.
-func Create(path string, id uint64, opts Options) (*Volume, error) {
-	opts = opts.withDefaults()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("volume: create: %w", err)
-	}
-	f.Close()
-	v, err := create(path, id, opts)
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("volume: create %s: %w", path, err)
-	}
-	return v, nil
-}
-
-func create(path string, id uint64, opts Options) (*Volume, error) {
-	w, err := openVolume(path, opts, false)
-	if err != nil {
-		return nil, err
-	}
-	created := time.Now()
-	panicked, err := w.guard(func() error {
-		return w.db.Update(func(tx *bbolt.Tx) error {
-			if err := w.grow(tx.Size() + overhead); err != nil {
-				return err
-			}
-			m, err := tx.CreateBucket(bucketMeta)
-			if err != nil {
-				return err
-			}
-			idb := make([]byte, 8)
-			binary.BigEndian.PutUint64(idb, id)
-			cb := make([]byte, 8)
-			binary.BigEndian.PutUint64(cb, uint64(created.UnixNano()))
-			for _, kv := range [][2][]byte{{[]byte("magic"), magic}, {[]byte("format"), {Format}}, {[]byte("id"), idb}, {[]byte("created"), cb}} {
-				if err := m.Put(kv[0], kv[1]); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.CreateBucket(bucketInits); err != nil {
-				return err
-			}
-			_, err = tx.CreateBucket(bucketFrags)
-			return err
-		})
-	})
-	if panicked {
-		w.abandon()
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	// bbolt wrote its first pages in one write, which may have made a
-	// large folio of them: drop them, so that the meta page is rewritten
-	// alone (see randomAccess). Opening again reads them back from the
-	// card.
-	evict(path)
-	v, err := openVolume(path, opts, false)
-	if err != nil {
-		return nil, err
-	}
-	v.id, v.created = id, created
-	return v, nil
 }
 
 // Check verifies a volume file without opening it for writing: a safe
@@ -500,6 +431,25 @@ func (v *Volume) Size() int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// Growth is how many bytes the file grows by when n more bytes are
+// appended: 0 while it has room (a volume file reused in place always
+// has), else the next step of its growth (see grow).
+func (v *Volume) Growth(n int) (int64, error) {
+	var used int64
+	if err := v.view(func(tx *bbolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		return 0, err
+	}
+	fi, err := v.file.Stat()
+	if err != nil {
+		return 0, err
+	}
+	need := used + int64(n) + overhead
+	if need <= fi.Size() {
+		return 0, nil
+	}
+	return min(need+int64(v.db.AllocSize), max(v.maxSize, need)) - fi.Size(), nil
 }
 
 // Last returns the last key appended for stream.

@@ -1,0 +1,316 @@
+//go:build linux
+
+package recordings
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/camd-project/camd/internal/faultfs"
+	"github.com/camd-project/camd/storage/volume"
+)
+
+// The tests in this file cut the power of the card that holds the
+// catalog and the volumes: a FUSE file system (faultfs, Options.PowerCut)
+// that keeps only what was made durable (a file's data once the file is
+// fsynced, a name once its directory is) and, at a cut, drops the rest.
+// After each cut the store opens on what the card holds, and must have
+// lost nothing it acknowledged (Append returned nil), quarantined
+// nothing, and pass bbolt's checks; recording goes on.
+
+// cutEnv is an env on a card whose power can be cut.
+type cutEnv struct {
+	*env
+	card *faultfs.FS
+}
+
+func newCutEnv(t *testing.T, opts Options) *cutEnv {
+	t.Helper()
+	faultfs.Need(t)
+	mnt, backing := t.TempDir(), t.TempDir()
+	return mountCutEnv(t, mnt, backing, opts)
+}
+
+// mountCutEnv mounts backing at mnt and opens the store on it.
+func mountCutEnv(t *testing.T, mnt, backing string, opts Options) *cutEnv {
+	t.Helper()
+	card, err := faultfs.MountWith(mnt, backing, faultfs.Options{PowerCut: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutEnv{env: &env{t: t, dir: mnt, opts: opts}, card: card}
+	c.opts.Dir = filepath.Join(mnt, "rec")
+	t.Cleanup(c.unmount)
+	c.open()
+	// The card has been in the camera for long: its catalog and
+	// directory are durable.
+	if err := c.card.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *cutEnv) unmount() {
+	if c.store != nil {
+		c.store.Close()
+		c.cat.Close()
+		c.store = nil
+	}
+	if err := c.card.Unmount(); err != nil {
+		c.t.Error(err)
+	}
+}
+
+// powerCut cuts the power (partly with a seed, see faultfs.CutPartly),
+// gives up the store as a dead process would, powers the card up and
+// opens the store again.
+func (c *cutEnv) powerCut(seed uint64) {
+	c.t.Helper()
+	var err error
+	if seed == 0 {
+		err = c.card.Cut()
+	} else {
+		err = c.card.CutPartly(seed)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.store.Close() // its writes fail: the power is off
+	c.cat.Close()
+	c.store = nil
+	if c.card, err = c.card.PowerUp(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.events = nil
+	c.mu.Unlock()
+	c.open()
+}
+
+// recordUntilCut appends frags until an append fails (the cut), and
+// returns the fragments the store acknowledged.
+func (c *cutEnv) recordUntilCut(frags []Fragment) (acked []Fragment) {
+	for _, f := range frags {
+		if err := c.store.Append(f); err != nil {
+			if !errors.Is(err, ErrPaused) {
+				c.t.Fatalf("append at the cut: %v", err)
+			}
+			return acked
+		}
+		acked = append(acked, f)
+	}
+	return acked
+}
+
+// checkAfterCut checks the store that opened after a cut: no event (nothing
+// quarantined, moved aside or missing), not paused, every fragment
+// acknowledged since the oldest one kept there with its bytes, the
+// newest one kept, the catalog and every volume consistent. It then
+// opens the store again and records a fragment of rec, which it returns.
+func (c *cutEnv) checkAfterCut(acked []Fragment, rec *source) []Fragment {
+	c.t.Helper()
+	if k := c.eventKinds(); len(k) != 0 {
+		c.t.Fatalf("events after the cut: %v: %+v", k, c.events)
+	}
+	if err := c.store.Paused(); err != nil {
+		c.t.Fatalf("paused after the cut: %v", err)
+	}
+	st := c.store.Stats()
+	if st.Quarantined != 0 {
+		c.t.Fatalf("quarantined after the cut: %+v", st)
+	}
+	if moved, _ := os.ReadDir(filepath.Join(c.opts.Dir, quarantineDir)); len(moved) != 0 {
+		c.t.Fatalf("moved aside after the cut: %v", moved)
+	}
+	if len(acked) > 0 {
+		last := acked[len(acked)-1]
+		if st.Newest.Before(last.Start.Add(last.Duration)) {
+			c.t.Fatalf("the newest recording ends at %v, the last fragment acknowledged at %v", st.Newest, last.Start.Add(last.Duration))
+		}
+		var want []Fragment
+		for _, f := range acked {
+			if !f.Start.Before(st.Oldest) {
+				want = append(want, f)
+			}
+		}
+		if len(want) == 0 {
+			c.t.Fatalf("nothing acknowledged kept: the oldest recording starts at %v", st.Oldest)
+		}
+		cl, err := c.store.Clip(1, want[0].Start, last.Start.Add(last.Duration))
+		if err != nil {
+			c.t.Fatalf("clip of what was acknowledged: %v", err)
+		}
+		have := map[int64]int{}
+		for i, p := range cl.Parts() {
+			have[p.Start.UnixNano()] = i
+		}
+		for _, f := range want {
+			i, ok := have[f.Start.UnixNano()]
+			if !ok {
+				c.t.Fatalf("fragment at %v acknowledged, lost at the cut", f.Start.Sub(day))
+			}
+			if b, err := cl.Read(i, nil); err != nil || !bytes.Equal(b, f.Data) {
+				c.t.Fatalf("fragment at %v: %v", f.Start.Sub(day), err)
+			}
+		}
+		cl.Close()
+	}
+	// bbolt's checks, with the store closed.
+	c.store.Close()
+	if err := c.cat.Check(); err != nil {
+		c.t.Fatalf("catalog after the cut: %v", err)
+	}
+	c.cat.Close()
+	c.store = nil
+	entries, _ := os.ReadDir(c.opts.Dir)
+	for _, e := range entries {
+		if ownName(e.Name()) {
+			if err := volume.Check(filepath.Join(c.opts.Dir, e.Name()), volume.Options{}); err != nil {
+				c.t.Fatalf("after the cut: %v", err)
+			}
+		}
+	}
+	c.open()
+	more := rec.fragments(1, time.Second)
+	c.record(more)
+	return more
+}
+
+// sizes of the cut tests: volumes of 1 MiB, four of them in the quota,
+// fragments of about 100 KB: a volume holds nine.
+var cutOpts = Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 4 << 20}}
+
+func cutSource() *source { return &source{Start: day, FrameBytes: 3000, Audio: true} }
+
+// TestPowerCutWhileMakingAVolume cuts the power at every operation on the
+// card of the append that starts a new volume: closing the full one,
+// the catalog's record of the new one, the file's creation (or, once the
+// volumes fill the quota, the oldest file's reuse), its fsyncs and its
+// directory's, the catalog's record of it as the one being written, and
+// the first fragment in it. After each cut the store opens on what the
+// card holds with nothing lost or quarantined (checkAfterCut): a volume
+// cut half-made is made again, never taken for a foreign file.
+func TestPowerCutWhileMakingAVolume(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		// volumes before the one whose append starts a new volume
+		full int
+	}{{"new file", 1}, {"reused file", 4}} {
+		t.Run(c.name, func(t *testing.T) {
+			sweepVolumeCreation(t, c.full)
+		})
+	}
+}
+
+func sweepVolumeCreation(t *testing.T, full int) {
+	faultfs.Need(t)
+	// Where the volume that follows the full ones starts, found on a
+	// plain directory: the store behaves the same on the card.
+	frags := cutSource().fragments(1, 60*time.Second)
+	probe := newEnv(t, cutOpts)
+	at := -1
+	for i, f := range frags {
+		probe.record([]Fragment{f})
+		if probe.store.Stats().Volumes+int(probe.store.Stats().Deleted) > full {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		t.Fatal("no new volume")
+	}
+	reused := probe.store.Stats().Deleted > 0
+	if reused != (full == 4) {
+		t.Fatalf("the new volume reused a file: %v", reused)
+	}
+
+	// The card with the full volumes on it, as camd left it at a stop.
+	template := t.TempDir()
+	{
+		c := newCutEnv(t, cutOpts)
+		c.record(frags[:at])
+		c.unmount()
+		copyTree(t, c.card.Backing, template)
+	}
+	mnt := t.TempDir()
+	var ops int
+	for n := 1; ; n++ {
+		backing := t.TempDir()
+		copyTree(t, template, backing)
+		c := mountCutEnv(t, mnt, backing, cutOpts)
+		before, _, _ := c.card.Operations()
+		if err := c.card.CutAfter(n); err != nil {
+			t.Fatal(err)
+		}
+		acked := append(frags[:at:at], c.recordUntilCut(frags[at:at+1])...)
+		after, off, _ := c.card.Operations()
+		if !off {
+			ops = after - before
+			c.unmount()
+			break
+		}
+		// A strict cut, then at the same point a card that wrote some
+		// of what was not durable on its own.
+		for _, seed := range []uint64{0, uint64(n)} {
+			if seed != 0 {
+				c.unmount()
+				copyTree(t, template, backing)
+				c = mountCutEnv(t, mnt, backing, cutOpts)
+				c.card.CutAfter(n)
+				c.recordUntilCut(frags[at : at+1])
+			}
+			c.powerCut(seed)
+			t.Run(fmt.Sprintf("op %d seed %d", n, seed), func(t *testing.T) {
+				c.t = t
+				c.checkAfterCut(acked, &source{Start: frags[at+1].Start, FrameBytes: 3000, Audio: true})
+			})
+			c.t = t
+			if t.Failed() {
+				return
+			}
+		}
+		c.unmount()
+	}
+	if ops < 10 {
+		t.Fatalf("the append that starts a new volume made %d operations", ops)
+	}
+	t.Logf("%d crash points", ops)
+}
+
+// TestPowerCutsWhileRecording cuts the power at random while recording
+// fills the quota many times over (new volumes, reused files, deleted
+// ones), strictly or as a card that wrote part of what was not durable:
+// after each cut nothing acknowledged is lost and nothing quarantined.
+func TestPowerCutsWhileRecording(t *testing.T) {
+	c := newCutEnv(t, cutOpts)
+	rng := rand.New(rand.NewPCG(12, 34))
+	rec := cutSource()
+	var acked []Fragment
+	for cut := range 16 {
+		if err := c.card.CutAfter(1 + rng.IntN(150)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			got := c.recordUntilCut(rec.fragments(1, 10*time.Second))
+			acked = append(acked, got...)
+			if len(got) < 10 {
+				break
+			}
+		}
+		seed := uint64(0)
+		if cut%2 == 1 {
+			seed = rng.Uint64()
+		}
+		c.powerCut(seed)
+		acked = append(acked, c.checkAfterCut(acked, rec)...)
+	}
+	if st := c.store.Stats(); !st.Oldest.After(day) {
+		t.Fatalf("the quota never filled: %+v", st)
+	}
+}

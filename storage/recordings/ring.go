@@ -1,0 +1,161 @@
+package recordings
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/camd-project/camd/storage/volume"
+)
+
+// The names camd gives the files in the volumes' directory are
+// vol-<16 hex digits>.db. On FAT each also has a short name, VOL-00~5.DB
+// or VO1A2B~1.DB (Linux's vfat makes them so), in a directory entry of
+// its own beside the long name's: a power cut that keeps the one and
+// loses the others leaves the file under its short name alone. Files
+// with such names in the volumes' directory are taken for camd's too:
+// the directory is camd's, no other program has files there.
+const shortName = "[Vv][Oo]????~[1-9].[Dd][Bb]"
+
+// isShortName reports whether name is the FAT short name of a volume
+// file.
+func isShortName(name string) bool {
+	ok, _ := filepath.Match(shortName, name)
+	return ok
+}
+
+// ownName reports whether name is one that camd gives its volume files,
+// or FAT's short name of one.
+func ownName(name string) bool {
+	_, ok := parseVolFile(name)
+	return ok || isShortName(name)
+}
+
+// create starts a new volume: in the file of the oldest volume when the
+// volumes fill the quota (takeReusable), in a new file otherwise. The
+// catalog first lists the volume as being made, in the file it will be
+// made in (and drops the oldest volume when its file is reused): a power
+// cut before the volume is whole leaves a file that the next start knows
+// for camd's own and makes again (complete). Nothing in the file itself
+// could tell: on FAT a new file's clusters hold whatever a deleted file
+// left in them.
+func (s *Store) create() error {
+	s.mu.Lock()
+	id := s.nextID
+	s.nextID++
+	old := s.takeReusable()
+	s.mu.Unlock()
+	r := &vol{ID: id, File: volFile(id), State: stateCreating, Created: time.Now()}
+	var drop []uint64
+	if old != nil {
+		r.File, r.Bytes = old.File, old.Bytes
+		drop = []uint64{old.ID}
+	}
+	if err := s.saveRecords([]*vol{r}, drop); err != nil {
+		if old != nil {
+			s.mu.Lock()
+			s.vols = append([]*vol{old}, s.vols...)
+			s.stats.Deleted--
+			s.mu.Unlock()
+		}
+		return err
+	}
+	if old != nil {
+		s.log.Debug("recordings: the oldest volume's file holds the next one", "file", old.File, "volume", old.ID, "first", old.first())
+	}
+	s.mu.Lock()
+	s.vols = append(s.vols, r)
+	s.mu.Unlock()
+	return s.complete(r, old == nil)
+}
+
+// takeReusable takes the oldest volume out of the index when the next
+// volume is to be made in its file: the volumes fill the quota (one more
+// file would pass it), and the oldest is closed, read by no clip and no
+// larger than a volume. Its recordings go, as when retention deletes it.
+// The caller holds s.mu.
+func (s *Store) takeReusable() *vol {
+	if s.noReuse || len(s.vols) < 2 {
+		return nil
+	}
+	used := int64(0)
+	for _, v := range s.vols {
+		used += v.Bytes
+	}
+	old := s.vols[0]
+	if used+s.volumeSize <= s.quota || old.State != stateClosed || s.pins[old.ID] > 0 || old.Bytes > s.volumeSize {
+		return nil
+	}
+	s.vols = s.vols[1:]
+	s.stats.Deleted++
+	return old
+}
+
+// complete makes the empty volume that the record r (being made, the
+// newest) names, and lists it as the volume being written, closing the
+// one before it in the same catalog transaction. A fresh record's file
+// must not exist yet; any other's is written again in place whatever a
+// power cut left in it (volume.Reuse), or made anew if it is gone. On a
+// failure the record stays, and the next attempt completes it.
+func (s *Store) complete(r *vol, fresh bool) error {
+	s.mu.Lock()
+	size := max(s.volumeSize, r.Bytes)
+	var prev *vol
+	if i := slices.Index(s.vols, r); i > 0 && s.vols[i-1].State == stateActive {
+		prev = copyVol(s.vols[i-1])
+		prev.State = stateClosed
+	}
+	s.mu.Unlock()
+	path := filepath.Join(s.opts.Dir, r.File)
+	opts := volume.Options{MaxSize: size, NoSync: s.opts.NoSync}
+	var v *volume.Volume
+	var err error
+	if !fresh {
+		v, err = volume.Reuse(path, r.ID, opts)
+	}
+	if fresh || errors.Is(err, fs.ErrNotExist) {
+		v, err = volume.Create(path, r.ID, opts)
+	}
+	if fresh && errors.Is(err, fs.ErrExist) {
+		// Not a file of this store's making: its number is given up,
+		// and the file left alone.
+		s.forget(r)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	a := copyVol(r)
+	a.State, a.Bytes, a.Created = stateActive, v.Size(), v.Created()
+	changed := []*vol{a}
+	if prev != nil {
+		changed = append(changed, prev)
+	}
+	if err := s.saveRecords(changed, nil); err != nil {
+		v.Close()
+		return err
+	}
+	s.handleMu.Lock()
+	s.active = v
+	s.handleMu.Unlock()
+	s.inits = map[uint32][]byte{}
+	s.replace(a)
+	if prev != nil {
+		s.replace(prev)
+	}
+	s.log.Debug("recordings: new volume", "file", a.File, "volume", a.ID, "max_bytes", size)
+	return nil
+}
+
+// forget drops a record that was being made, from the index and the
+// catalog.
+func (s *Store) forget(r *vol) {
+	s.mu.Lock()
+	s.vols = slices.DeleteFunc(s.vols, func(v *vol) bool { return v == r })
+	s.mu.Unlock()
+	if err := s.saveRecords(nil, []uint64{r.ID}); err != nil {
+		s.log.Warn("recordings: cannot drop the record of a volume not made", "file", r.File, "err", err)
+	}
+}
