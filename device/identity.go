@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/camd-project/camd/internal/durable"
 )
 
 // Identity is what makes this device itself: a random ID (never derived
@@ -77,7 +79,7 @@ func loadOrCreateID(path string) (string, error) {
 	var b [10]byte
 	rand.Read(b[:])
 	id := base32.StdEncoding.EncodeToString(b[:])
-	if err := writeFileAtomic(path, []byte(id+"\n"), 0o600); err != nil {
+	if err := durable.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -123,10 +125,10 @@ func loadOrCreateTLS(certPath, keyPath string) (tls.Certificate, error) {
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := durable.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := durable.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.X509KeyPair(certPEM, keyPEM)
@@ -161,45 +163,10 @@ func loadOrCreateDTLS(path string) (*webrtc.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(path, []byte(p), 0o600); err != nil {
+	if err := durable.WriteFile(path, []byte(p), 0o600); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-// writeFileAtomic writes a file so that a crash leaves the old one or the
-// new one, never half of either (and perhaps a temporary file, matched by
-// atomicTemps).
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("device: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("device: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("device: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("device: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("device: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("device: %w", err)
-	}
-	syncDir(filepath.Dir(path))
-	return nil
-}
-
-// atomicTemps is the pattern (filepath.Glob) of the temporary files that
-// writeFileAtomic(path) makes.
-func atomicTemps(path string) string {
-	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*")
-}
+func atomicTemps(path string) string { return durable.Temps(path) }

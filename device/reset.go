@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/camd-project/camd/internal/durable"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/recordings"
 )
@@ -83,7 +84,7 @@ func FactoryReset(cfg Config, log *slog.Logger) error {
 	defer unlock()
 	mark := filepath.Join(cfg.Data, resetPending)
 	marked := true
-	if err = writeFileAtomic(mark, []byte("camd: factory reset in progress\n"), 0o600); err != nil {
+	if err = durable.WriteFile(mark, []byte("camd: factory reset in progress\n"), 0o600); err != nil {
 		if _, serr := os.Stat(cfg.Data); !errors.Is(serr, fs.ErrNotExist) {
 			return fmt.Errorf("device: factory reset: %w", err)
 		}
@@ -165,10 +166,6 @@ func finishReset(cfg Config, log *slog.Logger) error {
 	return FactoryReset(cfg, log)
 }
 
-// syncDir makes the names created and removed in dir durable.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
+// syncDir makes the names created and removed in dir durable, as far as
+// the file system can: the erase goes on whatever it answers.
+func syncDir(dir string) { durable.SyncDir(dir) }

@@ -10,6 +10,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/camd-project/camd/internal/durable"
 )
 
 // Buckets of the catalog. Each belongs to the package named beside it.
@@ -92,9 +94,15 @@ func (e *damagedError) Is(target error) bool { return target == ErrDamaged }
 // caller tells the owner. Any other error (permissions, I/O, a lock
 // another process holds, a file of a newer camd) leaves the file as it
 // is and is returned. It returns where the damaged file went, or "".
+//
+// The directory is synced once the file is open: a file open made (the
+// first start, or after a move aside) keeps its name through a power cut.
 func OpenReplacing[T any](path string, open func(path string) (T, error)) (T, string, error) {
 	db, err := open(path)
-	if err == nil || !errors.Is(err, ErrDamaged) {
+	if err == nil {
+		return db, "", syncDir(path, err)
+	}
+	if !errors.Is(err, ErrDamaged) {
 		return db, "", err
 	}
 	moved := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
@@ -102,7 +110,18 @@ func OpenReplacing[T any](path string, open func(path string) (T, error)) (T, st
 		return db, "", fmt.Errorf("storage: %s is damaged (%w) and cannot be moved aside: %w", path, err, rerr)
 	}
 	db, err = open(path)
-	return db, moved, err
+	return db, moved, syncDir(path, err)
+}
+
+// syncDir syncs path's directory when the open went well (err is nil)
+// and returns err. A directory that cannot be synced is no reason to
+// stop: the file is open and works.
+func syncDir(path string, err error) error {
+	if err != nil {
+		return err
+	}
+	durable.SyncDir(filepath.Dir(path))
+	return nil
 }
 
 // AsideGlob is the pattern (filepath.Glob) of the files OpenReplacing

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/camd-project/camd/internal/privatefile"
+	"github.com/camd-project/camd/internal/durable"
 )
 
 // credential is what pairing left camctl with for one camera.
@@ -70,7 +70,7 @@ func (s *store) save() error {
 		return err
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	return privatefile.Write(s.path, b)
+	return durable.WriteFile(s.path, b, 0o600)
 }
 
 // camera is a connection to a paired camera.

@@ -11,7 +11,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/camd-project/camd/device/pairing"
-	"github.com/camd-project/camd/internal/privatefile"
+	"github.com/camd-project/camd/internal/durable"
 )
 
 type user struct {
@@ -82,7 +82,7 @@ func users(args []string, stdout, stderr io.Writer) int {
 				// The invitation is a one-time secret: owner-only.
 				var b []byte
 				if b, qerr = q.PNG(512); qerr == nil {
-					qerr = privatefile.Write(*png, b)
+					qerr = durable.WriteFile(*png, b, 0o600)
 				}
 			}
 			if qerr != nil {

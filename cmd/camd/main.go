@@ -17,7 +17,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/camd-project/camd/device"
-	"github.com/camd-project/camd/internal/privatefile"
+	"github.com/camd-project/camd/internal/durable"
 )
 
 const usage = `camd: open firmware daemon for IP cameras, doorbells and NVRs
@@ -224,7 +224,7 @@ func qr(args []string, stdout, stderr io.Writer) int {
 		// The setup code carries the pairing secret: owner-only.
 		b, err := q.PNG(*size)
 		if err == nil {
-			err = privatefile.Write(*png, b)
+			err = durable.WriteFile(*png, b, 0o600)
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "camd:", err)

@@ -19,6 +19,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/camd-project/camd/internal/durable"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/volume"
 )
@@ -237,7 +238,7 @@ func mkdir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return volume.SyncDir(filepath.Dir(dir))
+	return durable.SyncDir(filepath.Dir(dir))
 }
 
 func parseVolFile(name string) (uint64, bool) {
@@ -588,7 +589,7 @@ func (s *Store) moveAside(path string, why error) {
 		s.log.Error("recordings: cannot move a foreign file aside", "file", path, "err", err)
 		return
 	}
-	if err := errors.Join(volume.SyncDir(dir), volume.SyncDir(s.opts.Dir)); err != nil {
+	if err := errors.Join(durable.SyncDir(dir), durable.SyncDir(s.opts.Dir)); err != nil {
 		s.log.Warn("recordings: moving a foreign file aside may not survive a power cut", "file", path, "err", err)
 	}
 	s.notify(EventForeign, "recordings: a file that is not a camd volume was moved aside",

@@ -9,10 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/camd-project/camd/internal/durable"
 )
 
 // A volume file is made in a way that a power cut at any point leaves
@@ -90,7 +91,7 @@ func Create(path string, id uint64, opts Options) (*Volume, error) {
 	v, err := write(f, path, id, opts)
 	if err != nil {
 		os.Remove(path)
-		SyncDir(filepath.Dir(path))
+		durable.SyncDir(filepath.Dir(path))
 		return nil, fmt.Errorf("volume: create %s: %w", path, err)
 	}
 	return v, nil
@@ -151,7 +152,7 @@ func write(f *os.File, path string, id uint64, opts Options) (*Volume, error) {
 		if err := f.Sync(); err != nil {
 			return err
 		}
-		return SyncDir(filepath.Dir(path))
+		return durable.SyncDir(filepath.Dir(path))
 	}()
 	if err != nil {
 		return nil, err
@@ -185,7 +186,7 @@ func Remove(paths ...string) error {
 		dirs[filepath.Dir(p)] = true
 	}
 	for d := range dirs {
-		first = cmpErr(first, SyncDir(d))
+		first = cmpErr(first, durable.SyncDir(d))
 	}
 	return first
 }
@@ -195,24 +196,6 @@ func cmpErr(first, err error) error {
 		return first
 	}
 	return err
-}
-
-// SyncDir fsyncs a directory: the names created, renamed or removed in
-// it reach stable storage. A new file's name is durable only then, even
-// if the file itself was fsynced (POSIX; FAT writes a new file's long
-// name in the directory's clusters, which the file's fsync leaves
-// alone). A file system that cannot fsync a directory (EINVAL, ENOTSUP)
-// has nothing to do.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("volume: sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return fmt.Errorf("volume: sync directory: %w", err)
-	}
-	return nil
 }
 
 // Unfinished reports whether the file at path holds nothing anyone

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/camd-project/camd/internal/durable"
 )
 
 // TestReuseMakesANewVolumeInPlace: a full volume's file, reused, is a new
@@ -166,10 +168,10 @@ func TestRemoveAndSyncDir(t *testing.T) {
 	if _, err := os.Stat(a); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a: %v", err)
 	}
-	if err := SyncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+	if err := durable.SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a missing directory: %v", err)
 	}
 }

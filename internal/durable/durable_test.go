@@ -1,4 +1,4 @@
-package privatefile
+package durable
 
 import (
 	"os"
@@ -14,7 +14,7 @@ func TestWriteIsPrivateEvenOverAPublicFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(path, []byte("secret")); err != nil {
+	if err := WriteFile(path, []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -33,7 +33,7 @@ func TestWriteIsPrivateEvenOverAPublicFile(t *testing.T) {
 }
 
 func TestWriteIntoAMissingDirectoryFails(t *testing.T) {
-	if err := Write(filepath.Join(t.TempDir(), "no", "such", "f"), []byte("x")); err == nil {
+	if err := WriteFile(filepath.Join(t.TempDir(), "no", "such", "f"), []byte("x"), 0o600); err == nil {
 		t.Fatal("no error")
 	}
 }

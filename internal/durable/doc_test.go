@@ -1,18 +1,18 @@
-package privatefile_test
+package durable_test
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/camd-project/camd/internal/privatefile"
+	"github.com/camd-project/camd/internal/durable"
 )
 
-func ExampleWrite() {
+func ExampleWriteFile() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "credentials.json")
-	if err := privatefile.Write(path, []byte(`{"token": "..."}`)); err != nil {
+	if err := durable.WriteFile(path, []byte(`{"token": "..."}`), 0o600); err != nil {
 		fmt.Println(err)
 		return
 	}
