@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -318,5 +319,33 @@ func TestPairingRoutesTakeOnlyJSON(t *testing.T) {
 				t.Errorf("POST %s as %q: %s, CORS %q", path, ct, resp.Status, resp.Header.Get("Access-Control-Allow-Origin"))
 			}
 		}
+	}
+}
+
+// docs/api.md lists every route of the routes table with its role, and
+// nothing else.
+func TestAPIDocListsEveryRoute(t *testing.T) {
+	doc, err := os.ReadFile("../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([A-Z]+ [^`]+)` \\| (public|viewer|owner) \\|")
+	listed := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		listed[m[1]] = m[2]
+	}
+	d := running(t)
+	for _, r := range d.api.Routes() {
+		role, ok := listed[r.Pattern]
+		switch {
+		case !ok:
+			t.Errorf("docs/api.md does not list %s (%s)", r.Pattern, r.Role)
+		case role != r.Role.String():
+			t.Errorf("docs/api.md says %s is %s; the table says %s", r.Pattern, role, r.Role)
+		}
+		delete(listed, r.Pattern)
+	}
+	for p := range listed {
+		t.Errorf("docs/api.md lists %s, which camd does not serve", p)
 	}
 }
