@@ -259,6 +259,19 @@ func (s *session) teardown() {
 
 // send forwards the hub's frames to the viewer until the session ends.
 func (s *session) send(c *media.Consumer, video, audio *track) {
+	// The first frame waits for pion to bind the tracks: it may report
+	// the connection connected just before (seen under load: the first
+	// keyframe failed with errNotBound and the viewer got nothing).
+	for _, t := range []*track{video, audio} {
+		if t == nil {
+			continue
+		}
+		select {
+		case <-t.bound:
+		case <-s.ctx.Done():
+			return
+		}
+	}
 	// Latency is sampled once the viewer has caught up with live: frames
 	// that queued up while the cached group of pictures was replayed are
 	// late by design.

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camd-project/camd/media"
@@ -268,5 +270,75 @@ func TestRunSteersBitrate(t *testing.T) {
 		}
 		cancel()
 		<-done
+	})
+}
+
+// fakeBinding is what pion hands a track when it binds it: the H.264
+// codec negotiated, and a writer that counts packets.
+type fakeBinding struct {
+	mu      sync.Mutex
+	packets int
+}
+
+func (b *fakeBinding) CodecParameters() []webrtc.RTPCodecParameters {
+	return []webrtc.RTPCodecParameters{{PayloadType: 102, RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}}}
+}
+func (b *fakeBinding) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }
+func (b *fakeBinding) SSRC() webrtc.SSRC                                      { return 1 }
+func (b *fakeBinding) SSRCRetransmission() webrtc.SSRC                        { return 0 }
+func (b *fakeBinding) SSRCForwardErrorCorrection() webrtc.SSRC                { return 0 }
+func (b *fakeBinding) WriteStream() webrtc.TrackLocalWriter                   { return b }
+func (b *fakeBinding) ID() string                                             { return "fake" }
+func (b *fakeBinding) RTCPReader() interceptor.RTCPReader                     { return nil }
+func (b *fakeBinding) WriteRTP(*rtp.Header, []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.packets++
+	return 0, nil
+}
+func (b *fakeBinding) Write(p []byte) (int, error) { return len(p), nil }
+func (b *fakeBinding) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.packets
+}
+
+// pion may report a connection connected a moment before it binds the
+// senders (seen under load): the session waits for the binding and sends
+// the keyframe then, instead of failing with errNotBound and leaving the
+// viewer with nothing.
+func TestConnectedBeforeBoundWaitsForTheBinding(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := media.NewHub(media.HubOptions{})
+		h.Begin(media.SourceInfo{Name: "fake", ForcesKeyframes: true})
+		srv := bubbleServer(h, Options{})
+		sess, err := srv.reserve(nil, time.Now(), user{owner: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		video := newTrack(webrtc.RTPCodecTypeVideo)
+		sess.mu.Lock()
+		sess.video = video
+		sess.mu.Unlock()
+		sess.onState(webrtc.PeerConnectionStateConnected)
+		synctest.Wait()
+		h.Publish(&media.Frame{Kind: media.Video, Key: true, Captured: time.Now(), Data: fakeAU(true, 0)})
+		synctest.Wait()
+		if r := reason(sess); r != "" {
+			t.Fatalf("the session ended before its track was bound: %s", r)
+		}
+		b := &fakeBinding{}
+		if _, err := video.Bind(b); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if b.count() == 0 {
+			t.Fatal("nothing sent once the track was bound")
+		}
+		if r := reason(sess); r != "" {
+			t.Fatalf("the session ended: %s", r)
+		}
+		srv.Close()
 	})
 }

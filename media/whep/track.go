@@ -30,6 +30,11 @@ type track struct {
 	prefer   string // preferred profile-level-id prefix (video)
 	fallback time.Duration
 
+	// bound is closed once pion has bound the track: pion may report the
+	// connection connected a moment before it binds the senders.
+	bound     chan struct{}
+	bindFirst sync.Once
+
 	mu      sync.Mutex
 	w       webrtc.TrackLocalWriter
 	ssrc    uint32
@@ -54,7 +59,7 @@ type sentPacket struct {
 }
 
 func newTrack(kind webrtc.RTPCodecType) *track {
-	t := &track{kind: kind, id: kind.String()}
+	t := &track{kind: kind, id: kind.String(), bound: make(chan struct{})}
 	switch kind {
 	case webrtc.RTPCodecTypeVideo:
 		t.clock, t.fallback, t.prefer = 90000, 33*time.Millisecond, "42e0"
@@ -84,6 +89,7 @@ func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	t.w = ctx.WriteStream()
 	t.ssrc = uint32(ctx.SSRC())
 	t.pt = uint8(c.PayloadType)
+	t.bindFirst.Do(func() { close(t.bound) })
 	return c, nil
 }
 
