@@ -16,6 +16,10 @@ packages="$packages gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-ar
 packages="$packages qemu-user-static busybox"
 # strace: make bench counts the recorder's fsyncs with it.
 packages="$packages strace"
+# The power-cut tests (e2e/powercut_*): Debian's kernel booted under
+# qemu-system-x86_64 (its blklogwrites driver logs the card's writes), and
+# the tools that format and check ext4, FAT32 and exFAT card images.
+packages="$packages qemu-system-x86 linux-image-cloud-amd64 e2fsprogs dosfstools exfatprogs"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
