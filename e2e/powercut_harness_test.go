@@ -238,8 +238,9 @@ type powerCut struct {
 	kernel, rd   string
 	flash, card  string // the disks as the next boot finds them
 	token        string
-	required     []spanNS // what camd last reported as recorded
-	events       int      // recording events seen so far
+	required     []spanNS        // what camd last reported as recorded
+	quarantined  int             // volumes camd had quarantined so far
+	seen         map[string]bool // files moved aside so far
 	boots        int
 	evictedSince bool // camd deleted a volume after its last report
 }
@@ -248,7 +249,7 @@ type powerCut struct {
 func newPowerCut(t testing.TB, fs string) *powerCut {
 	t.Helper()
 	kernel, rd := powerCutGuest(t)
-	p := &powerCut{t: t, fs: cardFileSystems[fs], dir: t.TempDir(), kernel: kernel, rd: rd}
+	p := &powerCut{t: t, fs: cardFileSystems[fs], dir: t.TempDir(), kernel: kernel, rd: rd, seen: map[string]bool{}}
 	p.flash, p.card = filepath.Join(p.dir, "flash.img"), filepath.Join(p.dir, "card.img")
 	for _, d := range []struct {
 		path string
@@ -626,27 +627,26 @@ func (p *powerCut) check(prev, next *boot, fsck string) cutReport {
 		}
 	}
 	r.lost = time.Duration(prev.cutAt - end)
-	if rec.Status.Quarantined != 0 {
-		r.problems = append(r.problems, fmt.Sprintf("%d volumes quarantined", rec.Status.Quarantined))
-	}
-	for i := p.events; i < len(rec.Events); i++ {
-		switch rec.Events[i] {
-		case "recording.paused", "recording.resumed":
-		default:
-			r.problems = append(r.problems, rec.Events[i]+": "+rec.Messages[i])
+	// What camd's recovery logged (its events are written to the catalog
+	// after it, and may not be there yet when the guest asks).
+	for _, l := range next.log {
+		if _, kind, ok := strings.Cut(l, " event=recording."); ok && !strings.HasPrefix(kind, "paused") && !strings.HasPrefix(kind, "resumed") {
+			r.problems = append(r.problems, l)
 		}
 	}
-	p.events = len(rec.Events)
-	if len(rec.Damaged) > 0 {
-		r.problems = append(r.problems, "catalog or snapshots damaged: "+strings.Join(rec.Damaged, " "))
+	// Quarantine and moved-aside files stay: only new ones are this cut's.
+	if rec.Status.Quarantined > p.quarantined {
+		r.problems = append(r.problems, fmt.Sprintf("%d volumes quarantined", rec.Status.Quarantined-p.quarantined))
+	}
+	p.quarantined = rec.Status.Quarantined
+	for _, f := range append(slices.Clone(rec.Damaged), rec.Files...) {
+		if (strings.HasPrefix(f, "quarantine/") || strings.Contains(f, ".damaged-")) && !p.seen[f] {
+			p.seen[f] = true
+			r.problems = append(r.problems, "moved aside: "+f)
+		}
 	}
 	for _, c := range next.checks {
 		r.problems = append(r.problems, "check: "+c)
-	}
-	for _, f := range rec.Files {
-		if strings.HasPrefix(f, "quarantine/") {
-			r.problems = append(r.problems, "in quarantine: "+f)
-		}
 	}
 	return r
 }
