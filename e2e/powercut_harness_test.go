@@ -12,6 +12,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -31,16 +32,17 @@ import (
 
 // cardFS is a file system a card is formatted with.
 type cardFS struct {
-	name   string // as the kernel calls it (mount -t)
-	mkfs   []string
-	fsck   []string // checks without changing anything
-	module []string // kernel modules it needs
+	name      string // as the kernel calls it (mount -t)
+	mkfs      []string
+	fsck      []string // checks without changing anything
+	module    []string // kernel modules it needs
+	partition byte     // its type in an MBR partition table
 }
 
 var cardFileSystems = map[string]cardFS{
-	"ext4":  {"ext4", []string{"mkfs.ext4", "-q", "-F"}, []string{"e2fsck", "-fn"}, nil},
-	"fat32": {"vfat", []string{"mkfs.vfat", "-F", "32", "-s", "8"}, []string{"fsck.vfat", "-n"}, []string{"vfat", "nls_cp437", "nls_utf8", "nls_ascii"}},
-	"exfat": {"exfat", []string{"mkfs.exfat"}, []string{"fsck.exfat", "-n"}, []string{"exfat", "nls_utf8"}},
+	"ext4":  {"ext4", []string{"mkfs.ext4", "-q", "-F"}, []string{"e2fsck", "-fn"}, nil, 0x83},
+	"fat32": {"vfat", []string{"mkfs.vfat", "-F", "32", "-s", "8"}, []string{"fsck.vfat", "-n"}, []string{"vfat", "nls_cp437", "nls_utf8", "nls_ascii"}, 0x0c},
+	"exfat": {"exfat", []string{"mkfs.exfat"}, []string{"fsck.exfat", "-n"}, []string{"exfat", "nls_utf8"}, 0x07},
 }
 
 const (
@@ -243,30 +245,108 @@ type powerCut struct {
 	seen         map[string]bool // files moved aside so far
 	boots        int
 	evictedSince bool // camd deleted a volume after its last report
+	dataOnCard   bool // camd's data directory is on the card (newPowerCut)
 }
 
-// newPowerCut formats a card with fs and the flash with ext4.
-func newPowerCut(t testing.TB, fs string) *powerCut {
+// newPowerCut formats a card with fs and the flash with ext4. With
+// dataOnCard the card also holds camd's data directory (the catalog), in
+// an ext4 partition beside the recordings' (the flash stays unused): one
+// write log then orders everything camd writes, as a sweep of crash
+// states needs (camd's data directory cannot be on FAT or exFAT, which
+// hold no unix socket).
+func newPowerCut(t testing.TB, fs string, dataOnCard bool) *powerCut {
 	t.Helper()
 	kernel, rd := powerCutGuest(t)
-	p := &powerCut{t: t, fs: cardFileSystems[fs], dir: t.TempDir(), kernel: kernel, rd: rd, seen: map[string]bool{}}
+	p := &powerCut{t: t, fs: cardFileSystems[fs], dir: t.TempDir(), kernel: kernel, rd: rd, seen: map[string]bool{},
+		dataOnCard: dataOnCard}
 	p.flash, p.card = filepath.Join(p.dir, "flash.img"), filepath.Join(p.dir, "card.img")
-	for _, d := range []struct {
+	p.mkfs(p.flash, flashSize, cardFileSystems["ext4"].mkfs)
+	if !dataOnCard {
+		p.mkfs(p.card, cardSize, p.fs.mkfs)
+		return p
+	}
+	// An MBR with the recordings' partition at 1 MiB, then the data's.
+	rec, data := p.card+".1", p.card+".2"
+	p.mkfs(rec, cardSize, p.fs.mkfs)
+	p.mkfs(data, flashSize, cardFileSystems["ext4"].mkfs)
+	mbr := make([]byte, 512)
+	for i, part := range []struct {
+		kind        byte
+		start, size int64
+	}{{p.fs.partition, cardStart, cardSize}, {0x83, cardStart + cardSize, flashSize}} {
+		e := mbr[446+16*i:]
+		e[4] = part.kind
+		binary.LittleEndian.PutUint32(e[8:], uint32(part.start/512))
+		binary.LittleEndian.PutUint32(e[12:], uint32(part.size/512))
+	}
+	mbr[510], mbr[511] = 0x55, 0xaa
+	f, err := os.Create(p.card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write(mbr)
+	f.Truncate(cardStart + cardSize + flashSize)
+	for _, part := range []struct {
 		path string
-		size int64
-		mkfs []string
-	}{{p.flash, flashSize, cardFileSystems["ext4"].mkfs}, {p.card, cardSize, p.fs.mkfs}} {
-		if err := os.WriteFile(d.path, nil, 0o644); err != nil {
+		at   int64
+	}{{rec, cardStart}, {data, cardStart + cardSize}} {
+		if err := copySparse(f, part.at, part.path, 0, -1); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Truncate(d.path, d.size); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(d.mkfs[0], append(d.mkfs[1:], d.path)...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", d.mkfs[0], err, out)
-		}
+		os.Remove(part.path)
 	}
 	return p
+}
+
+// cardStart is where the recordings' partition of a card with a data
+// partition starts.
+const cardStart = 1 << 20
+
+func (p *powerCut) mkfs(path string, size int64, mkfs []string) {
+	t := p.t
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs[0], append(mkfs[1:], path)...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", mkfs[0], err, out)
+	}
+}
+
+// copySparse copies size bytes (all, for -1) of src from offset from to
+// dst at offset at, skipping blocks of zeros so that dst stays sparse.
+func copySparse(dst *os.File, at int64, src string, from, size int64) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if size < 0 {
+		info, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		size = info.Size() - from
+	}
+	buf := make([]byte, 1<<16)
+	zero := make([]byte, len(buf))
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		n := min(int64(len(buf)), size-off)
+		if _, err := f.ReadAt(buf[:n], from+off); err != nil {
+			return err
+		}
+		if bytes.Equal(buf[:n], zero[:n]) {
+			continue
+		}
+		if _, err := dst.WriteAt(buf[:n], at+off); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // boot is what one boot reported.
@@ -294,6 +374,15 @@ type boot struct {
 	required []spanNS
 	evicted  bool
 	cutAfter time.Duration
+	// reportLag is how long after a fragment's end camd's timeline
+	// showed it, the median over the boot: the commit, the guest's poll
+	// (every 200 ms) and the console, on the emulated machine.
+	reportLag time.Duration
+	// mark is how many entries the card's log held when camd logged the
+	// line bootOptions.cutAtLog.
+	mark int
+	// base is the card image the boot started from.
+	base string
 }
 
 type guestStatus struct {
@@ -327,11 +416,14 @@ type ioWindow struct {
 }
 
 // bootOptions say how a boot ends: a power cut cutAfter after camd's
-// first fragment, or (final > 0) a clean stop after final of recording.
-// measure > 0 measures the card's writes over that long, from 5 s after
-// camd's first fragment.
+// first fragment (or after the cutAtLogN-th line of camd's log that
+// contains cutAtLog), or (final > 0) a clean stop after final of
+// recording. measure > 0 measures the card's writes over that long, from
+// 5 s after camd's first fragment.
 type bootOptions struct {
 	cutAfter, final, measure time.Duration
+	cutAtLog                 string
+	cutAtLogN                int
 }
 
 // boot starts the guest on the current disks and ends it as o says; the
@@ -343,6 +435,7 @@ func (p *powerCut) boot(o bootOptions) *boot {
 	run := filepath.Join(p.dir, fmt.Sprintf("boot%d", p.boots))
 	os.MkdirAll(run, 0o755)
 	disks := map[string]string{"flash": p.flash, "card": p.card}
+	b := &boot{base: p.card}
 	var args []string
 	for _, name := range []string{"flash", "card"} {
 		live, log := filepath.Join(run, name+".img"), filepath.Join(run, name+".log")
@@ -360,6 +453,9 @@ func (p *powerCut) boot(o bootOptions) *boot {
 	if p.token != "" {
 		cmdline += " camd.token=" + p.token
 	}
+	if p.dataOnCard {
+		cmdline += " camd.data=card"
+	}
 	if o.final > 0 {
 		cmdline += " camd.final=" + strconv.Itoa(int(o.final.Seconds()))
 	}
@@ -368,11 +464,19 @@ func (p *powerCut) boot(o bootOptions) *boot {
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
 		"-kernel", p.kernel, "-initrd", p.rd, "-append", cmdline}, args...)
 	cmd := exec.Command("qemu-system-x86_64", args...)
-	stdout, _ := cmd.StdoutPipe()
+	// A pipe of our own: reading it to its end, after QEMU exited, gets
+	// every line (exec's StdoutPipe is closed by Wait).
+	stdout, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = w, &stderr
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
 	type line struct {
@@ -398,7 +502,6 @@ func (p *powerCut) boot(o bootOptions) *boot {
 		<-exited
 	})
 
-	b := &boot{}
 	offset := int64(1) << 62 // host minus guest clock, the least seen
 	var cut, limit <-chan time.Time
 	limit = time.After(4*time.Minute + o.final)
@@ -407,6 +510,9 @@ func (p *powerCut) boot(o bootOptions) *boot {
 	var window ioWindow
 	var windowStart time.Time
 	var killedHost time.Time
+	marks := 0
+	var stuck <-chan time.Time
+	var acks [][2]int64 // when (host clock) camd's reported end grew, and to what
 	cardLogPath := filepath.Join(run, "card.log")
 	for done := false; !done; {
 		select {
@@ -434,6 +540,11 @@ func (p *powerCut) boot(o bootOptions) *boot {
 				if err := json.Unmarshal([]byte(rest), b.recovered); err != nil {
 					t.Fatalf("recovered: %v", err)
 				}
+				if o.cutAfter > 0 {
+					// A card camd cannot record to (read-only, damaged)
+					// gets its power cut all the same.
+					stuck = time.After(45 * time.Second)
+				}
 			case "check":
 				if !strings.HasSuffix(rest, " ok") {
 					b.checks = append(b.checks, rest)
@@ -442,11 +553,14 @@ func (p *powerCut) boot(o bootOptions) *boot {
 				var first, start, end, n, written int64
 				fmt.Sscan(rest, &first, &start, &end, &n, &written)
 				p.acknowledge(first, start, end)
+				if end != b.lastAck {
+					acks = append(acks, [2]int64{l.at.UnixNano(), end})
+				}
 				lastWritten, b.lastAck = written, end
 				if !b.newRecordings && b.recovered != nil && written > 0 {
-					b.newRecordings = true
+					b.newRecordings, stuck = true, nil
 					b.ready = l.at.Sub(started)
-					if o.cutAfter > 0 {
+					if o.cutAfter > 0 && o.cutAtLog == "" {
 						cut = time.After(o.cutAfter)
 					}
 					if o.measure > 0 {
@@ -457,6 +571,12 @@ func (p *powerCut) boot(o bootOptions) *boot {
 				b.log = append(b.log, rest)
 				if strings.Contains(rest, "deleted the oldest volume") {
 					p.evictedSince = true
+				}
+				if o.cutAtLog != "" && strings.Contains(rest, o.cutAtLog) {
+					if marks++; marks == o.cutAtLogN {
+						b.mark = logEntries(t, cardLogPath)
+						cut = time.After(o.cutAfter)
+					}
 				}
 			case "final":
 				b.final = &guestFinal{}
@@ -471,6 +591,9 @@ func (p *powerCut) boot(o bootOptions) *boot {
 			measureEnd = nil
 			window.toEntry, window.media, window.seconds = logEntries(t, cardLogPath), lastWritten-window.media, time.Since(windowStart).Seconds()
 			b.window = &window
+		case <-stuck:
+			stuck = nil
+			cut = time.After(0)
 		case <-cut:
 			cut = nil
 			killedHost = time.Now()
@@ -486,6 +609,14 @@ func (p *powerCut) boot(o bootOptions) *boot {
 	}
 	<-exited
 	b.elapsed = time.Since(started)
+	var lags []time.Duration
+	for _, a := range acks {
+		lags = append(lags, time.Duration(a[0]-offset-a[1]))
+	}
+	if len(lags) > 0 {
+		slices.Sort(lags)
+		b.reportLag = lags[len(lags)/2]
+	}
 	b.required, b.evicted = slices.Clone(p.required), p.evictedSince
 	b.mediaBytes = lastWritten
 	if o.cutAfter > 0 && !killed {
@@ -588,13 +719,16 @@ type cutReport struct {
 	problems []string
 	// unusable: the card was mounted read-only or camd could not record.
 	unusable bool
-	fsck     string // what fsck said of the card the cut left, "" if clean
+	// lag is how long after their end camd reported fragments before the
+	// cut (boot.reportLag).
+	lag  time.Duration
+	fsck string // what fsck said of the card the cut left, "" if clean
 }
 
 // check compares what the boot after a cut recovered with what camd had
 // reported before it (prev), and runs fsck on the card the cut left.
 func (p *powerCut) check(prev, next *boot, fsck string) cutReport {
-	r := cutReport{fsck: fsck}
+	r := cutReport{fsck: fsck, lag: prev.reportLag}
 	if !strings.HasPrefix(next.mount, "rw") {
 		r.unusable = true
 		r.problems = append(r.problems, "the card was mounted "+next.mount)
@@ -627,28 +761,37 @@ func (p *powerCut) check(prev, next *boot, fsck string) cutReport {
 		}
 	}
 	r.lost = time.Duration(prev.cutAt - end)
+	r.problems = append(r.problems, p.recoveryProblems(next)...)
+	return r
+}
+
+// recoveryProblems lists what camd's recovery at boot next found wrong
+// that no earlier boot had found.
+func (p *powerCut) recoveryProblems(next *boot) []string {
+	rec := next.recovered
+	var problems []string
 	// What camd's recovery logged (its events are written to the catalog
 	// after it, and may not be there yet when the guest asks).
 	for _, l := range next.log {
 		if _, kind, ok := strings.Cut(l, " event=recording."); ok && !strings.HasPrefix(kind, "paused") && !strings.HasPrefix(kind, "resumed") {
-			r.problems = append(r.problems, l)
+			problems = append(problems, l)
 		}
 	}
 	// Quarantine and moved-aside files stay: only new ones are this cut's.
 	if rec.Status.Quarantined > p.quarantined {
-		r.problems = append(r.problems, fmt.Sprintf("%d volumes quarantined", rec.Status.Quarantined-p.quarantined))
+		problems = append(problems, fmt.Sprintf("%d volumes quarantined", rec.Status.Quarantined-p.quarantined))
 	}
 	p.quarantined = rec.Status.Quarantined
 	for _, f := range append(slices.Clone(rec.Damaged), rec.Files...) {
 		if (strings.HasPrefix(f, "quarantine/") || strings.Contains(f, ".damaged-")) && !p.seen[f] {
 			p.seen[f] = true
-			r.problems = append(r.problems, "moved aside: "+f)
+			problems = append(problems, "moved aside: "+f)
 		}
 	}
 	for _, c := range next.checks {
-		r.problems = append(r.problems, "check: "+c)
+		problems = append(problems, "check: "+c)
 	}
-	return r
+	return problems
 }
 
 // requiredBefore is what camd reported as recorded before the cut that
@@ -722,7 +865,21 @@ func damage(fsck string) string {
 func (p *powerCut) fsck() string {
 	copyPath := p.card + ".fsck"
 	defer os.Remove(copyPath)
-	if out, err := exec.Command("cp", "--sparse=always", p.card, copyPath).CombinedOutput(); err != nil {
+	if p.dataOnCard { // the recordings' partition
+		f, err := os.Create(copyPath)
+		if err == nil {
+			err = f.Truncate(cardSize)
+		}
+		if err == nil {
+			err = copySparse(f, 0, p.card, cardStart, cardSize)
+		}
+		if f != nil {
+			f.Close()
+		}
+		if err != nil {
+			p.t.Fatal(err)
+		}
+	} else if out, err := exec.Command("cp", "--sparse=always", p.card, copyPath).CombinedOutput(); err != nil {
 		p.t.Fatalf("cp: %v\n%s", err, out)
 	}
 	out, err := exec.Command(p.fs.fsck[0], append(p.fs.fsck[1:], copyPath)...).CombinedOutput()
@@ -734,3 +891,70 @@ func (p *powerCut) fsck() string {
 
 // seconds formats a duration in seconds.
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) }
+
+// stateReport is what camd made of one crash state.
+type stateReport struct {
+	entry    int // the state: the card after the log's first entry entries
+	problems []string
+	fsck     string
+}
+
+// sweep checks crash states of the card log of boot b (of a card with
+// camd's data on it, so that the one log orders all camd wrote): for each write
+// among entries from to to, the card as it would be had the power been
+// cut right after it, with nothing later reaching the card, whether or
+// not it was flushed. Each state is booted once and must be recovered as
+// after a cut: the card mounts read-write, camd records, nothing is
+// quarantined or reported missing, and bbolt's checks pass after a clean
+// stop.
+func (p *powerCut) sweep(b *boot, from, to int) []stateReport {
+	t := p.t
+	t.Helper()
+	work := filepath.Join(p.dir, "sweep.img")
+	if out, err := exec.Command("cp", "--sparse=always", b.base, work).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	f, err := os.OpenFile(work, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	log := b.cardLog
+	if err := log.Replay(f, from); err != nil {
+		t.Fatal(err)
+	}
+	var reports []stateReport
+	for i := from; i < min(to, len(log.Entries)); i++ {
+		if err := log.Apply(f, i); err != nil {
+			t.Fatal(err)
+		}
+		if log.Entries[i].Sectors == 0 {
+			continue // a flush: the same state as before it
+		}
+		state := filepath.Join(p.dir, "state.img")
+		if out, err := exec.Command("cp", "--sparse=always", work, state).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v\n%s", err, out)
+		}
+		p.card, p.quarantined, p.seen = state, 0, map[string]bool{}
+		r := stateReport{entry: i + 1, fsck: p.fsck()}
+		next := p.boot(bootOptions{final: 2 * time.Second})
+		switch {
+		case next.recovered == nil:
+			r.problems = append(r.problems, "camd did not start: "+strings.Join(next.errors, "; "))
+		case !strings.HasPrefix(next.mount, "rw"):
+			r.problems = append(r.problems, "the card was mounted "+next.mount)
+		case !next.newRecordings:
+			r.problems = append(r.problems, "camd did not record: "+next.recovered.Status.Paused)
+		}
+		if next.recovered != nil {
+			r.problems = append(r.problems, p.recoveryProblems(next)...)
+		}
+		if next.final == nil {
+			r.problems = append(r.problems, "no clean stop")
+		} else if next.final.Catalog != "ok" || slices.ContainsFunc(mapValues(next.final.Volumes), func(v string) bool { return v != "ok" }) {
+			r.problems = append(r.problems, fmt.Sprintf("checks after a clean stop: %+v", *next.final))
+		}
+		reports = append(reports, r)
+	}
+	return reports
+}

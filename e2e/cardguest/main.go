@@ -18,7 +18,9 @@
 //	error TEXT                  the guest could not do its part
 //
 // The kernel command line says what to do: camd.fs (ext4, vfat or exfat),
-// camd.token (the credential of an earlier boot) and camd.final=SECONDS
+// camd.token (the credential of an earlier boot), camd.data=card (camd's
+// data directory in the card's second partition rather than on the
+// flash, the recordings in its first) and camd.final=SECONDS
 // (stop camd cleanly after that long, check the files and power off
 // instead of recording until the host cuts the power).
 package main
@@ -50,6 +52,7 @@ import (
 
 const (
 	dataDir  = "/data/camd"
+	config   = "/camd.yaml"
 	cardDir  = "/card/camd"
 	addr     = "127.0.0.1:8443"
 	camdPath = "/camd"
@@ -96,10 +99,16 @@ func run() error {
 	if err := loadModules("/modules"); err != nil {
 		return err
 	}
-	if err := mountDisk("flash", "/data", "ext4"); err != nil {
+	// The data directory is on the flash, or (camd.data=card) in the
+	// card's second partition, the recordings in its first.
+	flash, card := "flash", "card"
+	if args["data"] == "card" {
+		flash, card = "card2", "card1"
+	}
+	if err := mountDisk(flash, "/data", "ext4"); err != nil {
 		return err
 	}
-	if err := mountDisk("card", "/card", args["fs"]); err != nil {
+	if err := mountDisk(card, "/card", args["fs"]); err != nil {
 		return err
 	}
 	report("mount card %s", mountOptions("/card"))
@@ -115,9 +124,9 @@ func run() error {
 		}
 	}
 
-	camd := exec.Command(camdPath, "run", "--config", "/camd.yaml")
+	camd := exec.Command(camdPath, "run", "--config", config)
 	stderr, _ := camd.StderrPipe()
-	camd.Stdout = io.Discard
+	camd.Stdout = os.Stderr // camd prints its errors there too
 	if err := camd.Start(); err != nil {
 		return err
 	}
@@ -238,17 +247,21 @@ func loadModules(dir string) error {
 // disks are the devices mounted, by mount point.
 var disks = map[string]string{}
 
-// mountDisk mounts the virtio disk whose serial number is serial at dir,
-// once it shows up.
-func mountDisk(serial, dir, fs string) error {
+// mountDisk mounts the virtio disk whose serial number is name (or, for
+// name+N, its N-th partition) at dir, once it shows up.
+func mountDisk(name, dir, fs string) error {
 	os.MkdirAll(dir, 0o755)
+	serial, part := strings.TrimRight(name, "0123456789"), strings.TrimLeft(name, "abcdefghijklmnopqrstuvwxyz")
 	var dev string
 	for deadline := time.Now().Add(30 * time.Second); dev == ""; time.Sleep(50 * time.Millisecond) {
 		disks, _ := filepath.Glob("/sys/block/vd*/serial")
 		for _, d := range disks {
 			if b, _ := os.ReadFile(d); strings.TrimSpace(string(b)) == serial {
-				dev = "/dev/" + filepath.Base(filepath.Dir(d))
+				dev = "/dev/" + filepath.Base(filepath.Dir(d)) + part
 			}
+		}
+		if _, err := os.Stat(dev); err != nil {
+			dev = ""
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("disk %s never appeared", serial)

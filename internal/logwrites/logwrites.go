@@ -56,6 +56,10 @@ type Log struct {
 // size is the log's length in bytes; an entry that does not fit in it
 // (the writer was killed while logging it) ends the log.
 func Open(r io.ReaderAt, size int64) (*Log, error) {
+	if size == 0 {
+		// Nothing was logged: the disk was never written.
+		return &Log{SectorSize: DefaultSectorSize, r: r}, nil
+	}
 	var sb [28]byte
 	if _, err := r.ReadAt(sb[:], 0); err != nil {
 		return nil, fmt.Errorf("%w: super block: %v", ErrFormat, err)

@@ -110,6 +110,13 @@ func TestNoFlushYet(t *testing.T) {
 	}
 }
 
+func TestEmptyLog(t *testing.T) {
+	log, err := Open(bytes.NewReader(nil), 0)
+	if err != nil || len(log.Entries) != 0 || log.LastFlush(0) != 0 {
+		t.Fatalf("%v, %+v", err, log)
+	}
+}
+
 func TestNotALog(t *testing.T) {
 	buf := bytes.Repeat([]byte{1}, 4*ss)
 	if _, err := Open(bytes.NewReader(buf), int64(len(buf))); !errors.Is(err, ErrFormat) {
