@@ -35,14 +35,18 @@ type cardFS struct {
 	name      string // as the kernel calls it (mount -t)
 	mkfs      []string
 	fsck      []string // checks without changing anything
+	repair    []string // repairs what it can, as the owner would
 	module    []string // kernel modules it needs
 	partition byte     // its type in an MBR partition table
 }
 
 var cardFileSystems = map[string]cardFS{
-	"ext4":  {"ext4", []string{"mkfs.ext4", "-q", "-F"}, []string{"e2fsck", "-fn"}, nil, 0x83},
-	"fat32": {"vfat", []string{"mkfs.vfat", "-F", "32", "-s", "8"}, []string{"fsck.vfat", "-n"}, []string{"vfat", "nls_cp437", "nls_utf8", "nls_ascii"}, 0x0c},
-	"exfat": {"exfat", []string{"mkfs.exfat"}, []string{"fsck.exfat", "-n"}, []string{"exfat", "nls_utf8"}, 0x07},
+	"ext4": {"ext4", []string{"mkfs.ext4", "-q", "-F"}, []string{"e2fsck", "-fn"}, []string{"e2fsck", "-fy"},
+		nil, 0x83},
+	"fat32": {"vfat", []string{"mkfs.vfat", "-F", "32", "-s", "8"}, []string{"fsck.vfat", "-n"}, []string{"fsck.vfat", "-a"},
+		[]string{"vfat", "nls_cp437", "nls_utf8", "nls_ascii"}, 0x0c},
+	"exfat": {"exfat", []string{"mkfs.exfat"}, []string{"fsck.exfat", "-n"}, []string{"fsck.exfat", "-y"},
+		[]string{"exfat", "nls_utf8"}, 0x07},
 }
 
 const (
@@ -375,9 +379,10 @@ type boot struct {
 	evicted  bool
 	cutAfter time.Duration
 	// reportLag is how long after a fragment's end camd's timeline
-	// showed it, the median over the boot: the commit, the guest's poll
-	// (every 200 ms) and the console, on the emulated machine.
-	reportLag time.Duration
+	// showed it, the median over the boot, and reportLagMax the longest:
+	// the commit (longer when the volume grows), the guest's poll (every
+	// 200 ms) and the console, on the emulated machine.
+	reportLag, reportLagMax time.Duration
 	// mark is how many entries the card's log held when camd logged the
 	// line bootOptions.cutAtLog.
 	mark int
@@ -615,7 +620,7 @@ func (p *powerCut) boot(o bootOptions) *boot {
 	}
 	if len(lags) > 0 {
 		slices.Sort(lags)
-		b.reportLag = lags[len(lags)/2]
+		b.reportLag, b.reportLagMax = lags[len(lags)/2], lags[len(lags)-1]
 	}
 	b.required, b.evicted = slices.Clone(p.required), p.evictedSince
 	b.mediaBytes = lastWritten
@@ -719,16 +724,16 @@ type cutReport struct {
 	problems []string
 	// unusable: the card was mounted read-only or camd could not record.
 	unusable bool
-	// lag is how long after their end camd reported fragments before the
-	// cut (boot.reportLag).
-	lag  time.Duration
-	fsck string // what fsck said of the card the cut left, "" if clean
+	// lag and lagMax are how long after their end camd reported
+	// fragments before the cut (boot.reportLag, reportLagMax).
+	lag, lagMax time.Duration
+	fsck        string // what fsck said of the card the cut left, "" if clean
 }
 
 // check compares what the boot after a cut recovered with what camd had
 // reported before it (prev), and runs fsck on the card the cut left.
 func (p *powerCut) check(prev, next *boot, fsck string) cutReport {
-	r := cutReport{fsck: fsck, lag: prev.reportLag}
+	r := cutReport{fsck: fsck, lag: prev.reportLag, lagMax: prev.reportLagMax}
 	if !strings.HasPrefix(next.mount, "rw") {
 		r.unusable = true
 		r.problems = append(r.problems, "the card was mounted "+next.mount)
@@ -887,6 +892,13 @@ func (p *powerCut) fsck() string {
 		return ""
 	}
 	return fmt.Sprintf("%s: %v: %s", p.fs.fsck[0], err, bytes.TrimSpace(out))
+}
+
+// repair repairs the card (not one with camd's data on it) as its owner
+// would with fsck, and returns what fsck said.
+func (p *powerCut) repair() string {
+	out, _ := exec.Command(p.fs.repair[0], append(p.fs.repair[1:], p.card)...).CombinedOutput()
+	return string(bytes.TrimSpace(out))
 }
 
 // seconds formats a duration in seconds.
