@@ -727,7 +727,10 @@ type cutReport struct {
 	// lag and lagMax are how long after their end camd reported
 	// fragments before the cut (boot.reportLag, reportLagMax).
 	lag, lagMax time.Duration
-	fsck        string // what fsck said of the card the cut left, "" if clean
+	// unreported is the part of lost after the end camd last reported
+	// before the cut: recording camd had not yet committed.
+	unreported time.Duration
+	fsck       string // what fsck said of the card the cut left, "" if clean
 }
 
 // check compares what the boot after a cut recovered with what camd had
@@ -766,6 +769,7 @@ func (p *powerCut) check(prev, next *boot, fsck string) cutReport {
 		}
 	}
 	r.lost = time.Duration(prev.cutAt - end)
+	r.unreported = time.Duration(prev.cutAt - max(end, prev.lastAck))
 	r.problems = append(r.problems, p.recoveryProblems(next)...)
 	return r
 }
