@@ -55,10 +55,17 @@ func (s *Store) cardStatus(camd int64) *CardStatus {
 // the card's state, and for a full card how its room is shared.
 func (s *Store) pauseData(err error) []string {
 	kv := []string{"reason", reason(err), "error", err.Error()}
-	s.mu.Lock()
-	st := s.card
-	s.mu.Unlock()
 	if s.opts.Card != nil {
+		// The card as it is now, not at the last poll: a write that
+		// failed as read-only comes before the poll sees the kernel's
+		// remount, and the event and the status say what the error says.
+		st := s.opts.Card.State()
+		if classify(err) == cardReadOnly && st.Mounted {
+			st.ReadOnly = true // the journal aborted; the remount follows
+		}
+		s.mu.Lock()
+		s.card = st
+		s.mu.Unlock()
 		kv = append(kv, "present", strconv.FormatBool(st.Present), "mounted", strconv.FormatBool(st.Mounted),
 			"read_only", strconv.FormatBool(st.ReadOnly))
 		for _, f := range [][2]string{{"mount_point", st.MountPoint}, {"device", st.Device}, {"fs_type", st.FSType}} {
