@@ -31,6 +31,7 @@ require (
 )
 
 require (
+	aead.dev/minisign v0.3.0 // indirect
 	github.com/abema/go-mp4 v1.4.1 // indirect
 	github.com/blackjack/webcam v0.6.1 // indirect
 	github.com/cenkalti/backoff v2.2.1+incompatible // indirect
