@@ -28,12 +28,13 @@ func newEvents() *events { return &events{more: make(chan struct{}, 100)} }
 func (e *events) Add(ev eventlog.Event) (uint64, error) {
 	e.mu.Lock()
 	e.list = append(e.list, ev)
+	id := uint64(len(e.list))
 	e.mu.Unlock()
 	select {
 	case e.more <- struct{}{}:
 	default:
 	}
-	return uint64(len(e.list)), nil
+	return id, nil
 }
 
 func (e *events) kinds() []string {
