@@ -46,6 +46,9 @@ type Pending struct {
 
 const stateFile = "state.json"
 
+// errBadState: state.json is not JSON.
+var errBadState = errors.New("update: damaged state")
+
 func loadState(dir string) (state, error) {
 	var s state
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
@@ -56,7 +59,7 @@ func loadState(dir string) (state, error) {
 		return s, fmt.Errorf("update: %w", err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("update: %s: %w", stateFile, err)
+		return s, fmt.Errorf("%w: %s: %v", errBadState, stateFile, err)
 	}
 	return s, nil
 }

@@ -188,6 +188,14 @@ func New(opts Options) (*Updater, error) {
 		return nil, fmt.Errorf("update: %w", err)
 	}
 	st, err := loadState(opts.Dir)
+	if errors.Is(err, errBadState) {
+		// Not worth a camera that does not start: begin again (the
+		// signature and the expiry still hold; the serial seen is lost).
+		bad := filepath.Join(opts.Dir, stateFile+".bad")
+		opts.Logger.Warn("update: state damaged; moved aside", "err", err, "moved_to", bad)
+		os.Rename(filepath.Join(opts.Dir, stateFile), bad)
+		st, err = state{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
