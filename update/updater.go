@@ -444,9 +444,12 @@ func (u *Updater) install(ctx context.Context, m Manifest) {
 	if err != nil {
 		u.err = err.Error()
 		u.phase = Idle
+		if errors.Is(err, ErrHash) {
+			u.done, u.total = 0, 0 // the file is gone
+		}
 	}
 	u.mu.Unlock()
-	if err != nil {
+	if err != nil && ctx.Err() == nil { // not camd stopping
 		u.refused(err, m.Version)
 	}
 }
@@ -463,6 +466,13 @@ func (u *Updater) installImage(ctx context.Context, m Manifest) error {
 		return err
 	}
 	path := filepath.Join(u.opts.Dir, "image-"+m.Image.SHA256[:16])
+	// Parts of images no longer offered go.
+	old, _ := filepath.Glob(filepath.Join(u.opts.Dir, "image-*"))
+	for _, p := range old {
+		if p != path {
+			os.Remove(p)
+		}
+	}
 	err = download(ctx, u.opts.Client, url, path, m.Image.Size, m.Image.SHA256, func(done, total int64) {
 		u.mu.Lock()
 		u.done, u.total = done, total
