@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -182,5 +183,24 @@ func TestUpdateHealthCheck(t *testing.T) {
 	d.hub.Publish(&media.Frame{Kind: media.Audio, Data: []byte{0xf8}, Captured: time.Now()})
 	if err := h.check(ctx); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("another device: %v", err)
+	}
+}
+
+// update.ca_file that cannot be read, or holds no certificate, stops camd
+// at start with the field.
+func TestUpdateCAFileMustLoad(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(notPEM, []byte("not a certificate"), 0o644)
+	for _, path := range []string{filepath.Join(t.TempDir(), "missing.pem"), notPEM} {
+		cfg := testConfig(t)
+		cfg.Update.FeedURL, cfg.Update.CAFile = "https://updates.example.com/feed.json", path
+		d, err := New(cfg, slog.New(slog.DiscardHandler))
+		if err == nil {
+			d.Close()
+			t.Fatalf("%s: started", path)
+		}
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "update.ca_file") {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
 }

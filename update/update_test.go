@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -435,5 +437,65 @@ func TestRollbackWhenTheNewVersionDidNotStart(t *testing.T) {
 	run(t, u2)
 	if ev := r.events.wait(t, update.EventRolledBack); !strings.Contains(ev.Message, "did not start") {
 		t.Fatalf("rolled back: %+v", ev)
+	}
+}
+
+// A new version that is healthy but whose slot cannot be marked good is
+// rolled back at the timeout, the hook's failure published once.
+func TestRollbackWhenMarkGoodFails(t *testing.T) {
+	r := newRig(t)
+	img := updatetest.Image("1.1.0", 1000)
+	r.feed.Publish(updatetest.Manifest("1.1.0", 1, img), img)
+	u := r.updater(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { u.Run(ctx); close(done) }()
+	u.Check(ctx)
+	if err := u.Apply("1.1.0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
+	cancel()
+	<-done
+
+	r.ab.Fail("mark-good", true)
+	u = r.updater(t)
+	run(t, u)
+	ev := r.events.wait(t, update.EventRolledBack)
+	if !strings.Contains(ev.Message, "mark-good failed") {
+		t.Fatalf("rolled back: %+v", ev)
+	}
+	waitFor(t, "the rollback's reboot", func() bool { return r.ab.Reboots() == 2 })
+	if r.ab.Version() != "1.0.0" {
+		t.Fatalf("after the rollback: %s", r.ab.Version())
+	}
+	failed := 0
+	for _, k := range r.events.kinds() {
+		if k == update.EventFailed {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d %s events: %v", failed, update.EventFailed, r.events.kinds())
+	}
+}
+
+// A damaged state file is moved aside: camd starts, with a new state.
+func TestDamagedStateIsMovedAside(t *testing.T) {
+	r := newRig(t)
+	if err := os.WriteFile(filepath.Join(r.dir, "state.json"), []byte("{\"last_serial\": 4"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u := r.updater(t)
+	if st := u.Status(); st.State != update.Idle || st.Available != nil {
+		t.Fatalf("status: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, "state.json.bad")); err != nil {
+		t.Fatalf("not moved aside: %v", err)
+	}
+	img := updatetest.Image("1.1.0", 1000)
+	r.feed.Publish(updatetest.Manifest("1.1.0", 1, img), img)
+	if _, err := u.Check(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -522,11 +522,15 @@ func (u *Updater) confirm(ctx context.Context) {
 	defer deadline.Stop()
 	tick := time.NewTicker(u.opts.HealthInterval)
 	defer tick.Stop()
-	why := errors.New("no health check passed")
+	var why error // the last check's
+	markFailed := false
 	for {
 		if err := u.healthy(ctx); err == nil {
 			if err := runHook(ctx, 2*time.Minute, u.opts.MarkGoodCommand); err != nil {
-				u.publish(EventFailed, "update: marking the new slot good: "+err.Error(), map[string]string{"version": p.Version})
+				if !markFailed { // once, not at every check
+					u.publish(EventFailed, "update: marking the new slot good: "+err.Error(), map[string]string{"version": p.Version})
+					markFailed = true
+				}
 				why = err
 			} else {
 				u.finish(p, true)
