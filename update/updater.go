@@ -206,6 +206,9 @@ func New(opts Options) (*Updater, error) {
 // setting). While it is off nothing is contacted.
 func (u *Updater) SetEnabled(on bool) {
 	u.mu.Lock()
+	if on && !u.on {
+		u.next = u.nextCheckLocked()
+	}
 	u.on = on
 	u.mu.Unlock()
 	select {
@@ -404,8 +407,7 @@ func (u *Updater) Run(ctx context.Context) {
 		u.mu.Lock()
 		on := u.on
 		if on && !armed {
-			u.next = u.nextCheckLocked()
-			timer.Reset(time.Until(u.next))
+			timer.Reset(time.Until(u.next)) // set when turned on, and after each check
 			armed = true
 		}
 		if !on && armed {
@@ -421,6 +423,9 @@ func (u *Updater) Run(ctx context.Context) {
 		case <-timer.C:
 			armed = false
 			u.Check(ctx)
+			u.mu.Lock()
+			u.next = u.nextCheckLocked()
+			u.mu.Unlock()
 		case m := <-u.apply:
 			u.install(ctx, m)
 		}
