@@ -13,7 +13,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// stallTimeout ends a download that received nothing for this long; the
+// part is kept for the next attempt.
+const stallTimeout = time.Minute
 
 // bufSize is the one buffer a download reads through: the image streams
 // from the network to the file and the hash, never held whole in memory.
@@ -83,7 +88,11 @@ func hashPart(f *os.File, h hash.Hash, size int64, buf []byte) (int64, error) {
 // fetch appends the image from offset have to f and h; it returns the
 // bytes f holds.
 func fetch(ctx context.Context, client *http.Client, url string, f *os.File, h hash.Hash, have, size int64, buf []byte, progress func(done, total int64)) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stalled := time.AfterFunc(stallTimeout, cancel)
+	defer stalled.Stop()
+	req, err := http.NewRequestWithContext(reqCtx, "GET", url, nil)
 	if err != nil {
 		return have, fmt.Errorf("update: %w", err)
 	}
@@ -119,6 +128,7 @@ func fetch(ctx context.Context, client *http.Client, url string, f *os.File, h h
 	body := io.LimitReader(resp.Body, size-have+1)
 	for {
 		n, rerr := body.Read(buf)
+		stalled.Reset(stallTimeout)
 		if n > 0 {
 			if have+int64(n) > size {
 				return have, fmt.Errorf("%w: the server sent more than %d bytes", ErrHash, size)
@@ -136,8 +146,11 @@ func fetch(ctx context.Context, client *http.Client, url string, f *os.File, h h
 			break
 		}
 		if rerr != nil {
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
 				return have, fmt.Errorf("update: image: %w", ctx.Err())
+			case reqCtx.Err() != nil:
+				return have, fmt.Errorf("%w: %d of %d bytes: nothing received for %s", ErrTruncated, have, size, stallTimeout)
 			}
 			return have, fmt.Errorf("%w: %d of %d bytes: %v", ErrTruncated, have, size, rerr)
 		}

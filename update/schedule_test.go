@@ -1,6 +1,7 @@
 package update_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/camd-project/camd/update"
+	"github.com/camd-project/camd/update/updatetest"
 )
 
 // countingTransport answers every request 404 and remembers when it was
@@ -97,6 +99,88 @@ func TestScheduleChecksDailyOnlyWhenOn(t *testing.T) {
 		time.Sleep(72 * time.Hour)
 		if got := len(server.checks()); got != n {
 			t.Fatalf("%d requests after checking was turned off", got-n)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// stallingServer serves a signed feed, and an image whose answer stops
+// after its first kilobyte and never ends.
+type stallingServer struct {
+	doc, sig, image []byte
+}
+
+func (s *stallingServer) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body io.ReadCloser
+	switch {
+	case strings.HasSuffix(r.URL.Path, ".minisig"):
+		body = io.NopCloser(bytes.NewReader(s.sig))
+	case strings.HasSuffix(r.URL.Path, ".json"):
+		body = io.NopCloser(bytes.NewReader(s.doc))
+	default:
+		body = &stalling{first: s.image[:1000], ctx: r.Context()}
+	}
+	return &http.Response{StatusCode: 200, Status: "200 OK", Body: body, Request: r, ContentLength: -1}, nil
+}
+
+type stalling struct {
+	first []byte
+	ctx   context.Context
+}
+
+func (s *stalling) Read(p []byte) (int, error) {
+	if len(s.first) > 0 {
+		n := copy(p, s.first)
+		s.first = s.first[n:]
+		return n, nil
+	}
+	<-s.ctx.Done()
+	return 0, s.ctx.Err()
+}
+
+func (s *stalling) Close() error { return nil }
+
+// A download that receives nothing for a minute ends as truncated, its
+// part kept.
+func TestStalledDownloadEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pub, priv, _ := minisign.GenerateKey(rand.Reader)
+		img := updatetest.Image("1.1.0", 5000)
+		doc, sig := updatetest.Sign(priv, updatetest.Manifest("1.1.0", 1, img))
+		events := newEvents()
+		u, err := update.New(update.Options{
+			FeedURL: "https://updates.invalid/feed.json", Keys: []minisign.PublicKey{pub}, Version: "1.0.0",
+			Dir: t.TempDir(), Client: &http.Client{Transport: &stallingServer{doc, sig, img}}, Events: events,
+			InstallCommand: []string{"true"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.SetEnabled(true)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { u.Run(ctx); close(done) }()
+		if _, err := u.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := u.Apply("1.1.0"); err != nil {
+			t.Fatal(err)
+		}
+		for u.Status().State != update.Idle {
+			synctest.Wait()
+			time.Sleep(time.Second)
+		}
+		if waited := time.Since(start); waited < time.Minute || waited > time.Minute+2*time.Second {
+			t.Errorf("ended after %s, want a minute", waited)
+		}
+		st := u.Status()
+		if !strings.Contains(st.LastError, "nothing received for 1m0s") || st.Progress == nil || st.Progress.Done != 1000 {
+			t.Fatalf("status: %+v", st)
+		}
+		if ev := events.last(); ev.Kind != update.EventRefused || ev.Data["reason"] != "truncated" {
+			t.Fatalf("event: %+v", ev)
 		}
 		cancel()
 		<-done
