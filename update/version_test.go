@@ -2,6 +2,7 @@ package update
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +38,23 @@ func TestParseKeys(t *testing.T) {
 	}
 	if keys, err := ParseKeys(embeddedKeys); err != nil || len(keys) != 0 {
 		t.Fatalf("the project ships keys/trusted.pub empty: %d keys, %v", len(keys), err)
+	}
+}
+
+// TrustedKeys are the build's: the -X BuildKeys given to the linker, or
+// keys/trusted.pub (empty in the project's tree). Run with
+// -ldflags "-X github.com/camd-project/camd/update.BuildKeys=RWQ…" to
+// check a build's keys.
+func TestTrustedKeys(t *testing.T) {
+	keys, err := TrustedKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	if BuildKeys != "" {
+		want = len(strings.Split(BuildKeys, ","))
+	}
+	if len(keys) != want {
+		t.Fatalf("%d keys, want %d (BuildKeys %q)", len(keys), want, BuildKeys)
 	}
 }
