@@ -3,7 +3,11 @@
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/camd-project/camd/device.Version=$(VERSION)
+# UPDATE_KEYS: minisign public keys (comma-separated) trusted to sign the
+# update feed, replacing update/keys/trusted.pub (docs/updates.md, "Keys").
+UPDATE_KEYS ?=
+LDFLAGS := -s -w -X github.com/camd-project/camd/device.Version=$(VERSION) \
+	$(if $(UPDATE_KEYS),-X github.com/camd-project/camd/update.BuildKeys=$(UPDATE_KEYS))
 # Packages with goroutines run under the race detector.
 RACE_PKGS := ./media/... ./device/... ./discovery/... ./board/... ./storage/...
 
@@ -42,7 +46,7 @@ bench: build
 # linux/armv6 and linux/mipsle (soft float) without cgo (passthrough
 # only); stripped, version-stamped, sizes printed. See docs/porting.md.
 cross:
-	VERSION=$(VERSION) ./scripts/cross.sh
+	VERSION=$(VERSION) UPDATE_KEYS=$(UPDATE_KEYS) ./scripts/cross.sh
 
 # Installs camd into DESTDIR (a root filesystem being built, or /) with
 # FHS paths: /usr/bin/camd, /etc/camd/camd.yaml, /var/lib/camd, and both

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"aead.dev/minisign"
 	"gopkg.in/yaml.v3"
 
 	"github.com/camd-project/camd/board"
@@ -44,6 +46,7 @@ type Config struct {
 	HTTP        HTTPConfig        `yaml:"http"`
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
+	Update      UpdateConfig      `yaml:"update"`
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
@@ -134,6 +137,37 @@ type DiscoveryConfig struct {
 	Interfaces []string `yaml:"interfaces"`
 }
 
+// UpdateConfig is where updates come from and the hooks that install
+// them (docs/updates.md). Checking stays off until the owner turns on
+// the update_check setting.
+type UpdateConfig struct {
+	// FeedURL is the signed manifest's https URL ("" for no updates).
+	FeedURL string `yaml:"feed_url"`
+	// CAFile holds PEM certificates to trust for the update server
+	// beside the system's (a private server); "" for the system's only.
+	CAFile string `yaml:"ca_file"`
+	// Product is the product a feed must name (a feed for another model
+	// is refused).
+	Product string `yaml:"product"`
+	// InstallCommand installs an image into the other slot and makes it
+	// the next boot's; the image's path is appended (["rauc",
+	// "install"], ["swupdate", "-i"], or a script).
+	InstallCommand []string `yaml:"install_command"`
+	// MarkGoodCommand marks the running slot good after the health check
+	// (["rauc", "status", "mark-good"]); RollbackCommand makes the old
+	// slot the next boot's again (["rauc", "status", "mark-bad"]).
+	MarkGoodCommand []string `yaml:"mark_good_command"`
+	RollbackCommand []string `yaml:"rollback_command"`
+	// RebootCommand reboots the device (["reboot"]).
+	RebootCommand []string `yaml:"reboot_command"`
+	// ConfirmTimeout is how long a new version has to pass its health
+	// check (media flowing, the API answering) before it is rolled back.
+	ConfirmTimeout time.Duration `yaml:"confirm_timeout"`
+
+	// keys replaces the build's keys (update.TrustedKeys) in tests.
+	keys []minisign.PublicKey
+}
+
 // Defaults is the embedded default: the synthetic camera, data in ./data,
 // and loopback only.
 func Defaults() Config {
@@ -155,6 +189,7 @@ func Defaults() Config {
 		HTTP:        HTTPConfig{MaxConnections: connlimit.DefaultMax, MaxConnectionsPerAddress: connlimit.DefaultMaxPerAddress, HandshakeTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second},
 		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
 		Recording:   defaultRecording(),
+		Update:      UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
 		Board:       "sim",
 	}
 }
@@ -202,7 +237,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, DiscoveryConfig{}, RecordingConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -305,8 +340,40 @@ func (c *Config) Validate() error {
 	if err := c.Recording.validate(); err != nil {
 		return err
 	}
+	if err := c.Update.validate(); err != nil {
+		return err
+	}
 	if c.Source == "capture" && c.Capture.Device == "" {
 		return badValue("capture.device", `""`, "a V4L2 device path such as /dev/video0")
+	}
+	return nil
+}
+
+func (u UpdateConfig) validate() error {
+	if u.FeedURL != "" {
+		if p, err := url.Parse(u.FeedURL); err != nil || p.Scheme != "https" || p.Host == "" {
+			return badValue("update.feed_url", strconv.Quote(u.FeedURL), "an https URL, e.g. https://updates.example.com/camd/stable.json")
+		}
+	}
+	if u.Product == "" || strings.ContainsAny(u.Product, " \t\n\"") {
+		return badValue("update.product", strconv.Quote(u.Product), "a product name without spaces, e.g. camd")
+	}
+	for _, c := range []struct {
+		field string
+		argv  []string
+	}{
+		{"update.install_command", u.InstallCommand}, {"update.mark_good_command", u.MarkGoodCommand},
+		{"update.rollback_command", u.RollbackCommand}, {"update.reboot_command", u.RebootCommand},
+	} {
+		if len(c.argv) > 0 && c.argv[0] == "" {
+			return badValue(c.field, fmt.Sprintf("%q", c.argv), "a program and its arguments, e.g. [rauc, install]")
+		}
+	}
+	if len(u.InstallCommand) > 0 && len(u.RebootCommand) == 0 {
+		return badValue("update.reboot_command", "[]", "a program and its arguments, e.g. [reboot]: an installed update starts at the reboot")
+	}
+	if u.ConfirmTimeout < 30*time.Second || u.ConfirmTimeout > time.Hour {
+		return badValue("update.confirm_timeout", u.ConfirmTimeout, "30s to 1h")
 	}
 	return nil
 }

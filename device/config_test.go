@@ -98,6 +98,11 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 		{"name too long", "name: " + strings.Repeat("x", 64), []string{"name", "1 to 63 characters"}},
 		{"fsck command without a program", "recording: {fsck_command: ['', -a]}", []string{"recording.fsck_command", `["" "-a"]`, "a program and its arguments"}},
 		{"format command without a program", "recording: {format_command: ['']}", []string{"recording.format_command", "the card's device is added last"}},
+		{"update feed over http", "update: {feed_url: 'http://updates.example.com/f.json'}", []string{"update.feed_url", "an https URL"}},
+		{"installer without reboot", "update: {install_command: [rauc, install]}", []string{"update.reboot_command", "[]", "an installed update starts at the reboot"}},
+		{"confirm timeout too short", "update: {confirm_timeout: 5s}", []string{"update.confirm_timeout", "5s", "30s to 1h"}},
+		{"no product", "update: {product: ''}", []string{"update.product", `""`}},
+		{"unknown update field", "update: {feed: x}", []string{`unknown field "feed"`, "feed_url, ca_file, product, install_command"}},
 		{"unknown http field", "http: {max_conns: 5}", []string{`unknown field "max_conns"`, "max_connections, max_connections_per_address, handshake_timeout, read_timeout"}},
 	}
 	for _, c := range cases {

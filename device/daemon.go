@@ -19,6 +19,7 @@ import (
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/update"
 )
 
 // Version is stamped at build time with -ldflags "-X .../device.Version=...".
@@ -43,6 +44,7 @@ type Daemon struct {
 	discovery *announcer
 	sessions  *sessionGuard
 	settings  *settingsState
+	updater   *update.Updater
 
 	api  *api.API
 	http *http.Server
@@ -145,11 +147,17 @@ func (d *Daemon) init() error {
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
 	d.pairing.OnChange(d.sessions.changed)
+	health := newHealthCheck(d.hub, d.tcp.Addr(), d.id.TLS)
+	if d.updater, err = openUpdater(d.cfg, d.recording.events, health, store.Get(), d.log); err != nil {
+		return err
+	}
 	d.settings = &settingsState{
 		store: store, live: live, build: build,
 		fixedVideo: d.cfg.Source == "passthrough",
-		listeners:  []func(before, after settings.Settings){d.recording.settingsChanged, d.board.settingsChanged, d.discovery.settingsChanged},
-		log:        d.log,
+		listeners: []func(before, after settings.Settings){
+			d.recording.settingsChanged, d.board.settingsChanged, d.discovery.settingsChanged, updateSettingChanged(d.updater),
+		},
+		log: d.log,
 	}
 
 	d.conns = connlimit.NewListener(d.tcp, connlimit.Options{
@@ -205,6 +213,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { media.Supervise(runCtx, d.settings.live, d.hub, media.SuperviseOptions{Logger: d.log}) })
 	wg.Go(func() { d.whep.Run(runCtx) })
 	wg.Go(func() { d.sessions.run(runCtx) })
+	wg.Go(func() { d.updater.Run(runCtx) })
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
 

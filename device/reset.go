@@ -59,7 +59,7 @@ func kept(cfg Config) []string {
 		path := filepath.Join(cfg.Data, name)
 		pats = append(pats, path, storage.AsideGlob(path))
 	}
-	pats = append(pats, filepath.Join(cfg.Data, ControlSocket))
+	pats = append(pats, filepath.Join(cfg.Data, ControlSocket), filepath.Join(cfg.Data, updateDir))
 	return append(pats, recordings.Files(recordingDir(cfg))...)
 }
 

@@ -39,6 +39,7 @@ func (d *Daemon) newAPI() *api.API {
 		Events:    &api.Events{Log: eventsView{rs.events, rs.snaps}},
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
 		Storage:   storage,
+		Update:    &api.Update{Updater: d.updater},
 	}
 }
 

@@ -32,6 +32,11 @@ shift $((OPTIND - 1))
 targets=${*:-linux-arm64 linux-armv7 linux-armv7-lean linux-armv6 linux-mipsle}
 version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 ldflags="-s -w -X github.com/camd-project/camd/device.Version=$version"
+# UPDATE_KEYS: the update feed's minisign public keys, comma-separated
+# (docs/updates.md, "Keys"); unset: update/keys/trusted.pub.
+if [ -n "${UPDATE_KEYS:-}" ]; then
+	ldflags="$ldflags -X github.com/camd-project/camd/update.BuildKeys=$UPDATE_KEYS"
+fi
 GO=${GO:-go}
 
 # lean_gcflags turns off inlining (-l) except in the packages on the path of

@@ -19,6 +19,7 @@ usage:
   camctl recordings list|export|status|delete|trigger [--from TIME] [--to TIME] [--out F.mp4]
   camctl snapshot [--out F.jpg] [--save] | list | get ID | delete ID
   camctl storage status|check|format [--card DEVICE]
+  camctl update status|check|apply [VERSION]
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
@@ -54,6 +55,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return snapshotCmd(args[1:], stdout, stderr)
 	case "storage":
 		return storageCmd(args[1:], stdout, stderr)
+	case "update":
+		return updateCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

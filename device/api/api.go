@@ -62,6 +62,7 @@ type API struct {
 	Events     *Events
 	Settings   *Settings
 	Storage    *Storage
+	Update     *Update
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -77,6 +78,7 @@ func (a *API) Routes() []Route {
 		a.Events.routes(),
 		a.Settings.routes(),
 		a.Storage.routes(),
+		a.Update.routes(),
 	)
 }
 

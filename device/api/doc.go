@@ -1,5 +1,6 @@
 // Package api is camd's HTTPS API: one handler type per feature (Web,
-// Pairing, Users, Live, Recordings, Snapshots, Events, Settings), each
+// Pairing, Users, Live, Recordings, Snapshots, Events, Settings, Storage,
+// Update), each
 // holding only what it uses through small interfaces declared beside it,
 // and the one routes table that puts every route behind the credential
 // check its Role needs.

@@ -49,6 +49,10 @@ type Settings struct {
 	RecordingMode string `json:"recording_mode"`
 	// MotionSensitivity is 1 (only large motion) to 100.
 	MotionSensitivity int `json:"motion_sensitivity"`
+	// UpdateCheck lets camd check the update feed daily (off by default:
+	// each check tells the update server the camera's address;
+	// docs/updates.md).
+	UpdateCheck bool `json:"update_check"`
 }
 
 // Defaults are the settings of a new camera, before the device's
@@ -168,6 +172,7 @@ func fields(l Limits) []field {
 		{"motion_sensitivity", "a whole number from 1 to 100", func(s *Settings) bool {
 			return s.MotionSensitivity >= 1 && s.MotionSensitivity <= 100
 		}},
+		{"update_check", "true or false", always},
 	}
 }
 
