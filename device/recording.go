@@ -101,13 +101,13 @@ const stream = 1
 // openRecording opens the recordings and prepares the recorder, which
 // records what hub carries. Trouble with the card never stops camd:
 // recording pauses with an event.
-func openRecording(cfg Config, cat *storage.Catalog, hub *media.Hub, live *liveSource, s settings.Settings, log *slog.Logger) (*recordingState, error) {
+func openRecording(cfg Config, cat *storage.Catalog, events *eventlog.Log, hub *media.Hub, live *liveSource, s settings.Settings, log *slog.Logger) (*recordingState, error) {
 	rc := cfg.Recording
 	dir := recordingDir(cfg)
 	quota, _ := recordings.ParseQuota(rc.Quota)
 	volSize, _ := recordings.ParseSize(rc.VolumeSize)
 	rs := &recordingState{
-		events:    eventlog.New(cat, eventlog.Options{}),
+		events:    events,
 		playbacks: newPlaybacks(log),
 		live:      live,
 		log:       log,
@@ -221,23 +221,28 @@ func (rs *recordingState) later(f func()) {
 }
 
 // onMotionSpan records a motion span as an event with a snapshot taken
-// when it starts.
+// when it starts and, when the recorder keeps it, its clip; its end
+// completes that event and is an event of its own (motion.end).
 func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 	if sp.End.IsZero() {
 		rs.log.Info("camd: motion", "cause", sp.Cause)
+		recorded := rs.rec.Mode() != recorder.Off && rs.store.Paused() == nil
 		rs.later(func() {
-			data := map[string]string{"cause": sp.Cause}
+			e := eventlog.Event{Time: sp.Start, Kind: "motion", Message: "motion (" + sp.Cause + ")", Data: map[string]string{"cause": sp.Cause}}
+			if recorded {
+				e.Clip = &eventlog.Clip{From: sp.Start}
+			}
 			if rs.stills.Available() {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				jpg, at, err := rs.stills.JPEG(ctx, 0)
 				cancel()
 				if err == nil {
 					if snap, err := rs.snaps.Save(jpg, snapshots.Snapshot{Time: at, Cause: "motion", Share: snapshots.Motion}); err == nil {
-						data["snapshot"] = snap.ID
+						e.Snapshot = snap.ID
 					}
 				}
 			}
-			id, err := rs.events.Add(eventlog.Event{Time: sp.Start, Kind: "motion", Message: "motion (" + sp.Cause + ")", Data: data})
+			id, err := rs.events.Add(e)
 			if err == nil {
 				rs.mu.Lock()
 				rs.spans[sp.ID] = id
@@ -251,9 +256,19 @@ func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 		id, ok := rs.spans[sp.ID]
 		delete(rs.spans, sp.ID)
 		rs.mu.Unlock()
-		if ok {
-			rs.events.Update(id, func(e *eventlog.Event) { e.End = sp.End })
+		if !ok {
+			return
 		}
+		end := eventlog.Event{Time: sp.End, Kind: "motion.end", Message: "motion ended (" + sp.Cause + ")",
+			Data: map[string]string{"cause": sp.Cause, "start": strconv.FormatUint(id, 10)}}
+		rs.events.Update(id, func(e *eventlog.Event) {
+			e.End = sp.End
+			if e.Clip != nil {
+				e.Clip.To = sp.End
+			}
+			end.Snapshot, end.Clip = e.Snapshot, e.Clip
+		})
+		rs.events.Add(end)
 	})
 }
 
@@ -292,48 +307,6 @@ func (rs *recordingState) close() {
 	rs.store.Close()
 	rs.snaps.Close() // nil-safe
 }
-
-// eventsView is the event log as the API shows it: a motion event whose
-// snapshot is gone (deleted by an owner, or forgotten to make room) says
-// so, with data "snapshot_missing": "true" beside the snapshot's ID. It
-// is checked when the events are read, so no event ever points to a
-// snapshot that is gone without saying so, whatever removed it.
-type eventsView struct {
-	log   *eventlog.Log
-	snaps *snapshots.Store
-}
-
-// List lists the events as eventlog.Log.List does, marking the snapshots
-// that are gone.
-func (v eventsView) List(from, to time.Time, kind string, limit int) ([]eventlog.Event, error) {
-	evs, err := v.log.List(from, to, kind, limit)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range evs {
-		if id := e.Data["snapshot"]; id != "" {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return evs, nil
-	}
-	have, err := v.snaps.Have(ids...)
-	if err != nil {
-		return nil, err
-	}
-	for i, e := range evs {
-		if id := e.Data["snapshot"]; id != "" && !have[id] {
-			evs[i].Data[snapshotMissing] = "true"
-		}
-	}
-	return evs, nil
-}
-
-// snapshotMissing is the key of an event's data that says its snapshot
-// is gone.
-const snapshotMissing = "snapshot_missing"
 
 // stills takes snapshots: from the raw pictures when the source shows
 // them, else with the snapshot command.

@@ -1,0 +1,362 @@
+package device
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/storage/eventlog"
+	"github.com/camd-project/camd/storage/recordings"
+)
+
+// eventStream is an open GET /api/v1/events/stream.
+type eventStream struct {
+	t    *testing.T
+	resp *http.Response
+	*events.Reader
+}
+
+// streamClient has no time limit (a stream is long) and its own
+// connections; http2 chooses the protocol.
+func streamClient(http2 bool) *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: http2}
+	if !http2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Transport: tr}
+}
+
+// openEvents opens d's event stream as token, resuming after lastID
+// unless it is "", and waits until the stream is open.
+func openStream(t *testing.T, d *Daemon, token, lastID string) *eventStream {
+	t.Helper()
+	return openStreamWith(t, d, streamClient(true), token, lastID)
+}
+
+func openStreamWith(t *testing.T, d *Daemon, client *http.Client, token, lastID string) *eventStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+d.Addr().String()+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("event stream: %d %s", resp.StatusCode, b)
+	}
+	s := &eventStream{t: t, resp: resp, Reader: events.NewReader(resp.Body)}
+	if f, err := s.Next(); err != nil || f.Comment != "camd events" {
+		t.Fatalf("the stream's first frame: %+v %v", f, err)
+	}
+	return s
+}
+
+// next returns the next event, skipping comments.
+func (s *eventStream) next() eventlog.Event {
+	s.t.Helper()
+	for {
+		f, err := s.Next()
+		if err != nil {
+			s.t.Fatalf("event stream: %v", err)
+		}
+		if !f.IsEvent() {
+			continue
+		}
+		var e eventlog.Event
+		if f.Event != "" || json.Unmarshal([]byte(f.Data), &e) != nil || f.ID != strconv.FormatUint(e.ID, 10) {
+			s.t.Fatalf("not an event: %+v", f)
+		}
+		return e
+	}
+}
+
+// kinds returns the types of the next n events.
+func (s *eventStream) kinds(n int) ([]string, []eventlog.Event) {
+	s.t.Helper()
+	var kinds []string
+	var evs []eventlog.Event
+	for range n {
+		e := s.next()
+		kinds, evs = append(kinds, e.Kind), append(evs, e)
+	}
+	return kinds, evs
+}
+
+// ended reads up to the frame that ends the stream, and checks that the
+// stream ends there.
+func (s *eventStream) ended() events.Frame {
+	s.t.Helper()
+	for {
+		f, err := s.Next()
+		if err != nil {
+			s.t.Fatalf("the stream ended (%v) without saying why", err)
+		}
+		if f.Event == "" {
+			continue
+		}
+		if _, err := s.Next(); err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) {
+			s.t.Fatalf("after %+v: %v, want the end", f, err)
+		}
+		return f
+	}
+}
+
+func userOf(t *testing.T, d *Daemon, token string) string {
+	t.Helper()
+	_, b := call(t, d, "GET", "/api/v1/me", token, nil)
+	var me struct {
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	json.Unmarshal(b, &me)
+	return me.User.ID
+}
+
+// A viewer's stream and list hold the media events only, an owner's
+// every event: a user paired and revoked, a settings change (which keys,
+// by whom), motion and its end.
+func TestEventRolesOverHTTPS(t *testing.T) {
+	d := running(t, func(c *Config) { c.Recording.PostRoll = time.Second })
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	ownerStream := openStream(t, d, ownerToken, "")
+	viewerStream := openStream(t, d, viewerToken, "")
+
+	tablet := userOf(t, d, viewer(t, d, ownerToken))
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/"+tablet, ownerToken, nil); code != http.StatusNoContent {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, b := call(t, d, "PATCH", "/api/v1/settings", ownerToken, map[string]any{"mute": true, "motion_sensitivity": 0.9}); code != 200 {
+		t.Fatalf("settings: %d %s", code, b)
+	}
+	if code, b := call(t, d, "POST", "/api/v1/motion", ownerToken, api.MotionTrigger{Cause: "test", Seconds: 0.1}); code != 200 {
+		t.Fatalf("motion: %d %s", code, b)
+	}
+
+	kinds, evs := ownerStream.kinds(6)
+	if want := []string{"invitation.made", "user.paired", "user.revoked", "settings.changed", "motion", "motion.end"}; !slices.Equal(kinds, want) {
+		t.Fatalf("the owner got %v, want %v", kinds, want)
+	}
+	if e := evs[2]; e.Data["user"] != tablet || e.Data["name"] != "viewer" || e.Camera != d.id.ID {
+		t.Errorf("revoked: %+v", e)
+	}
+	if e := evs[3]; e.Data["keys"] != "motion_sensitivity,mute" || e.Data["by"] != userOf(t, d, ownerToken) || e.Data["by_name"] != "owner" {
+		t.Errorf("settings changed: %+v", e)
+	}
+	if e, end := evs[4], evs[5]; e.Data["cause"] != "test" || end.Data["start"] != strconv.FormatUint(e.ID, 10) || !end.Time.After(e.Time) {
+		t.Errorf("motion %+v, then %+v", e, end)
+	}
+	// The viewer's next events are the motion's: none of the others.
+	if kinds, _ := viewerStream.kinds(2); !slices.Equal(kinds, []string{"motion", "motion.end"}) {
+		t.Fatalf("the viewer got %v", kinds)
+	}
+
+	for token, want := range map[string][]string{
+		viewerToken: {"motion.end", "motion"},
+		ownerToken:  {"motion.end", "motion", "settings.changed", "user.revoked", "user.paired", "invitation.made", "user.paired", "invitation.made", "user.paired"},
+	} {
+		_, b := call(t, d, "GET", "/api/v1/events", token, nil)
+		var list []eventlog.Event
+		json.Unmarshal(b, &list)
+		var got []string
+		for _, e := range list {
+			got = append(got, e.Kind)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("list: %v, want %v", got, want)
+		}
+	}
+}
+
+// A phone that reconnects with Last-Event-ID gets exactly what it
+// missed, in order, then the live events, none twice.
+func TestEventStreamResumesOverHTTPS(t *testing.T) {
+	d := running(t)
+	ownerToken := owner(t, d)
+	mute := false
+	change := func() {
+		t.Helper()
+		mute = !mute
+		if code, b := call(t, d, "PATCH", "/api/v1/settings", ownerToken, map[string]any{"mute": mute}); code != 200 {
+			t.Fatalf("settings: %d %s", code, b)
+		}
+	}
+	first := openStream(t, d, ownerToken, "")
+	for range 3 {
+		change()
+	}
+	_, seen := first.kinds(3)
+	first.resp.Body.Close()
+	for range 4 {
+		change()
+	}
+	back := openStream(t, d, ownerToken, strconv.FormatUint(seen[2].ID, 10))
+	change()
+	_, got := back.kinds(5)
+	for i, e := range got {
+		if e.ID != seen[2].ID+uint64(i)+1 || e.Kind != "settings.changed" {
+			t.Fatalf("after %d: event %d is %d %s", seen[2].ID, i, e.ID, e.Kind)
+		}
+	}
+}
+
+// A revoked viewer's stream ends, saying why; the owner's goes on.
+func TestRevokedViewersStreamEnds(t *testing.T) {
+	d := running(t)
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	ownerStream := openStream(t, d, ownerToken, "")
+	viewerStream := openStream(t, d, viewerToken, "")
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/"+userOf(t, d, viewerToken), ownerToken, nil); code != http.StatusNoContent {
+		t.Fatalf("revoke: %d", code)
+	}
+	if f := viewerStream.ended(); f.Event != "closed" || f.Data != `{"reason":"events: stream ended: access ended"}` {
+		t.Fatalf("the revoked viewer's stream ended with %+v", f)
+	}
+	if e := ownerStream.next(); e.Kind != "user.revoked" {
+		t.Fatalf("the owner's stream: %+v", e)
+	}
+	if len(d.events.bus.Subscriptions()) != 1 {
+		t.Fatalf("subscriptions: %+v", d.events.bus.Subscriptions())
+	}
+}
+
+// A stream outlives the read timeout over HTTP/1.1 and HTTP/2, with
+// heartbeats while nothing happens; camd's shutdown ends it at once,
+// saying so.
+func TestEventStreamThroughTheHTTPLimits(t *testing.T) {
+	cfg := passthroughConfig(t)
+	cfg.HTTP.ReadTimeout = time.Second
+	d, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.api.Events.Heartbeat = 50 * time.Millisecond // before Run: nothing reads it yet
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	token := owner(t, d)
+
+	var streams []*eventStream
+	for _, http2 := range []bool{false, true} {
+		s := openStreamWith(t, d, streamClient(http2), token, "")
+		if s.resp.ProtoMajor != map[bool]int{false: 1, true: 2}[http2] {
+			t.Fatalf("protocol %s", s.resp.Proto)
+		}
+		streams = append(streams, s)
+	}
+	start := time.Now()
+	for _, s := range streams {
+		beats := 0
+		for time.Since(start) < 2*cfg.HTTP.ReadTimeout {
+			f, err := s.Next()
+			if err != nil {
+				t.Fatalf("%s: after %d heartbeats in %v: %v", s.resp.Proto, beats, time.Since(start), err)
+			}
+			if f.Comment == "heartbeat" {
+				beats++
+			}
+		}
+		if beats < 10 {
+			t.Errorf("%s: %d heartbeats in %v", s.resp.Proto, beats, time.Since(start))
+		}
+	}
+	if code, _ := call(t, d, "PATCH", "/api/v1/settings", token, map[string]any{"mute": true}); code != 200 {
+		t.Fatalf("settings: %d", code)
+	}
+	for _, s := range streams {
+		if e := s.next(); e.Kind != "settings.changed" {
+			t.Fatalf("%s: %+v", s.resp.Proto, e)
+		}
+	}
+	stopping := time.Now()
+	cancel()
+	for _, s := range streams {
+		if f := s.ended(); f.Event != "closed" {
+			t.Fatalf("%s ended with %+v", s.resp.Proto, f)
+		}
+	}
+	<-done
+	if took := time.Since(stopping); took > 2*time.Second {
+		t.Errorf("camd took %v to stop with two event streams open", took)
+	}
+}
+
+// The storage watch tells once that the recordings' file system cannot
+// hold their quota, and again only after it had room.
+func TestStorageNearlyFull(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		st         recordings.Stats
+		full, room bool
+	}{
+		{recordings.Stats{Quota: 1000 * mib, Bytes: 100 * mib, VolumeSize: 10 * mib, FreeBytes: 2000 * mib}, false, true},
+		{recordings.Stats{Quota: 1000 * mib, Bytes: 100 * mib, VolumeSize: 10 * mib, FreeBytes: 910 * mib}, false, false},
+		{recordings.Stats{Quota: 1000 * mib, Bytes: 100 * mib, VolumeSize: 10 * mib, FreeBytes: 909 * mib}, true, false},
+		// At its quota the ring reuses its own space: one volume free is
+		// enough.
+		{recordings.Stats{Quota: 1000 * mib, Bytes: 1000 * mib, VolumeSize: 10 * mib, FreeBytes: 10 * mib}, false, false},
+		{recordings.Stats{Quota: 1000 * mib, Bytes: 1000 * mib, VolumeSize: 10 * mib, FreeBytes: 9 * mib}, true, false},
+		{recordings.Stats{Quota: 1000 * mib, Bytes: 1000 * mib, VolumeSize: 10 * mib, FreeBytes: 20 * mib}, false, true},
+	} {
+		if full, room := nearlyFull(c.st); full != c.full || room != c.room {
+			t.Errorf("%+v: full %v, room %v", c.st, full, room)
+		}
+	}
+
+	st := recordings.Stats{Quota: 1000, Bytes: 0, VolumeSize: 10, FreeBytes: 100}
+	d := running(t)
+	w := &storageWatch{stats: func() recordings.Stats { return st }, events: d.events}
+	told := func() int {
+		evs, _ := d.events.log.List(time.Time{}, time.Time{}, "storage.nearly_full", 0)
+		return len(evs)
+	}
+	w.check()
+	w.check()
+	st.Paused = "card missing"
+	st.FreeBytes = 2000
+	w.check() // paused: the store says what is wrong
+	if n := told(); n != 1 {
+		t.Fatalf("told %d times", n)
+	}
+	st.Paused = ""
+	w.check() // room again
+	st.FreeBytes = 100
+	w.check()
+	if n := told(); n != 2 {
+		t.Fatalf("told %d times", n)
+	}
+
+	// A daemon whose quota is larger than its file system says so at
+	// start, to viewers too.
+	d = running(t, func(c *Config) { c.Recording.Quota = "1000TiB" })
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	var evs []eventlog.Event
+	eventually(t, "a storage event", func() bool {
+		_, b := call(t, d, "GET", "/api/v1/events?type=storage.*", viewerToken, nil)
+		return json.Unmarshal(b, &evs) == nil && len(evs) > 0
+	})
+	if len(evs) != 1 || evs[0].Kind != "storage.nearly_full" || evs[0].Data["quota_bytes"] != strconv.FormatInt(1000<<40, 10) {
+		t.Fatalf("storage events: %+v", evs)
+	}
+}
