@@ -96,6 +96,8 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 		{"read timeout of an hour", "http: {read_timeout: 1h}", []string{"http.read_timeout", "1h0m0s", "1s to 10m"}},
 		{"name with a bidi override", "name: \"Porch\\u202Egnp\"", []string{"name", `"Porch\u202egnp"`, "format characters"}},
 		{"name too long", "name: " + strings.Repeat("x", 64), []string{"name", "1 to 63 characters"}},
+		{"fsck command without a program", "recording: {fsck_command: ['', -a]}", []string{"recording.fsck_command", `["" "-a"]`, "a program and its arguments"}},
+		{"format command without a program", "recording: {format_command: ['']}", []string{"recording.format_command", "the card's device is added last"}},
 		{"unknown http field", "http: {max_conns: 5}", []string{`unknown field "max_conns"`, "max_connections, max_connections_per_address, handshake_timeout, read_timeout"}},
 	}
 	for _, c := range cases {
@@ -117,6 +119,32 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRequireMount: recording.path outside the data directory is a card
+// unless the configuration says otherwise; under it, not.
+func TestRequireMount(t *testing.T) {
+	yes, no := true, false
+	for _, c := range []struct {
+		data, path string
+		set        *bool
+		want       bool
+	}{
+		{"/var/lib/camd", "", nil, false},
+		{"/var/lib/camd", "/var/lib/camd/rec", nil, false},
+		{"./data", "data/rec", nil, false},
+		{"/var/lib/camd", "/var/lib/camd-rec", nil, true},
+		{"/var/lib/camd", "/mnt/sd/camd", nil, true},
+		{"/var/lib/camd", "/mnt/sd/camd", &no, false},
+		{"/var/lib/camd", "/var/lib/camd/sd", &yes, true},
+		{"/var/lib/camd", "", &yes, true},
+	} {
+		cfg := Defaults()
+		cfg.Data, cfg.Recording.Path, cfg.Recording.RequireMount = c.data, c.path, c.set
+		if got := requireMount(cfg); got != c.want {
+			t.Errorf("data %s, path %q, require_mount %v: %v", c.data, c.path, c.set, got)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/camd-project/camd/media/recorder"
 	"github.com/camd-project/camd/media/snapshot"
 	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/card"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/storage/recordings"
 	"github.com/camd-project/camd/storage/snapshots"
@@ -27,16 +28,30 @@ import (
 // (docs/storage.md). The mode and the motion sensitivity are settings
 // (recording_mode, motion_sensitivity), changed while camd runs.
 type RecordingConfig struct {
-	// Path holds the recording volumes (default DATA/recordings). On an
-	// SD card, use a directory on the card rather than its mount point:
-	// while the card is out, the directory is missing and recording
-	// pauses instead of filling the device's own flash.
+	// Path holds the recording volumes (default DATA/recordings): on an
+	// SD card, the card's mount point or a directory on it.
 	Path string `yaml:"path"`
 	// Quota bounds what the recordings use: a size ("4GiB") or a share of
 	// the file system ("80%").
 	Quota string `yaml:"quota"`
 	// VolumeSize bounds each volume file (1MiB to 512MiB).
 	VolumeSize string `yaml:"volume_size"`
+	// RequireMount says Path is on a card: recordings go there only while
+	// a file system other than the device's own (the root's, the data
+	// directory's) is mounted at Path or above it; while none is,
+	// recording pauses ("no card") and nothing is written, not even
+	// Path's directories. Default: on when Path is outside the data
+	// directory.
+	RequireMount *bool `yaml:"require_mount"`
+	// FsckCommand checks and repairs the card (POST
+	// /api/v1/storage/check): a program and its arguments, to which the
+	// card's block device is appended. Empty: by file system, fsck.vfat
+	// -a, fsck.exfat -y or e2fsck -p.
+	FsckCommand []string `yaml:"fsck_command"`
+	// FormatCommand formats the card (POST /api/v1/storage/format), the
+	// device appended. Empty: mkfs.exfat above 32 GiB, mkfs.vfat -F 32
+	// up to it.
+	FormatCommand []string `yaml:"format_command"`
 	// PreRoll is the recording kept from before the motion, PostRoll the
 	// recording after it.
 	PreRoll  time.Duration `yaml:"pre_roll"`
@@ -64,6 +79,14 @@ func (rc RecordingConfig) validate() error {
 	if rc.PostRoll < time.Second || rc.PostRoll > 10*time.Minute {
 		return badValue("recording.post_roll", rc.PostRoll, "1s to 10m")
 	}
+	for _, c := range []struct {
+		field string
+		argv  []string
+	}{{"recording.fsck_command", rc.FsckCommand}, {"recording.format_command", rc.FormatCommand}} {
+		if len(c.argv) > 0 && c.argv[0] == "" {
+			return badValue(c.field, fmt.Sprintf("%q", c.argv), "a program and its arguments, e.g. [fsck.vfat, -a]; the card's device is added last")
+		}
+	}
 	for _, r := range rc.MotionRegions {
 		if err := (motion.Options{Regions: []motion.Region{{X: r[0], Y: r[1], W: r[2], H: r[3]}}}).Validate(); err != nil {
 			return badValue("recording.motion_regions", fmt.Sprint(r), "[x, y, width, height] within 0 to 1")
@@ -84,8 +107,11 @@ type recordingState struct {
 	events   *eventlog.Log
 	// playbacks are recordings played to WebRTC viewers.
 	playbacks *playbacks
-	live      *liveSource // whose raw pictures motion and snapshots take
-	log       *slog.Logger
+	// card checks and formats the card the recordings are on; nil when
+	// they are not on one (recording.require_mount).
+	card *cardOps
+	live *liveSource // whose raw pictures motion and snapshots take
+	log  *slog.Logger
 
 	tasks  chan func() // catalog writes, in order, off the media path
 	cancel context.CancelFunc
@@ -114,15 +140,23 @@ func openRecording(cfg Config, cat *storage.Catalog, events *eventlog.Log, hub *
 		tasks:     make(chan func(), 64),
 		spans:     map[uint64]uint64{},
 	}
-	var err error
-	rs.store, err = recordings.Open(cat, recordings.Options{
+	opts := recordings.Options{
 		Dir: dir, VolumeSize: volSize, Quota: quota, Logger: log,
 		Notify: func(e recordings.Event) {
 			rs.later(func() { rs.events.Add(eventlog.Event{Kind: e.Kind, Message: e.Message, Data: e.Data}) })
 		},
-	})
-	if err != nil {
+	}
+	var sd *card.Card
+	if requireMount(cfg) {
+		sd = card.New(card.Options{Path: dir, Internal: []string{cfg.Data}})
+		opts.Card = sd
+	}
+	var err error
+	if rs.store, err = recordings.Open(cat, opts); err != nil {
 		return nil, err
+	}
+	if sd != nil {
+		rs.card = &cardOps{store: rs.store, card: sd, events: rs.events, fsck: rc.FsckCommand, format: rc.FormatCommand, log: log}
 	}
 	// A damaged file is moved aside; one that cannot be read stops camd
 	// with the error and is left as it is.

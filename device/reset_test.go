@@ -143,6 +143,8 @@ func TestFactoryResetErasesEverything(t *testing.T) {
 		t.Run(route, func(t *testing.T) {
 			cfg := recordingConfig(t, func(c *Config) {
 				c.Recording.Path = filepath.Join(t.TempDir(), "card", "camd")
+				// A directory stands for the card: not a mount.
+				c.Recording.RequireMount = new(false)
 				c.Passthrough.SnapshotCommand = snapshotCommand
 			})
 			// What is not camd's stays: the configuration file, and a

@@ -20,6 +20,10 @@ func (d *Daemon) newAPI() *api.API {
 	web, _ := fs.Sub(webFiles, "web")
 	rs := d.recording
 	snaps := &api.Snapshots{Stills: rs.stills, Saver: rs.snaps, Library: rs.snaps, Logger: d.log}
+	storage := &api.Storage{}
+	if rs.card != nil {
+		storage.Card = rs.card
+	}
 	return &api.API{
 		Credentials: d.pairing,
 		Logger:      d.log,
@@ -34,6 +38,7 @@ func (d *Daemon) newAPI() *api.API {
 		Snapshots: snaps,
 		Events:    &api.Events{Log: eventsView{d.events.log, rs.snaps}, Bus: d.events.bus, Logger: d.log},
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
+		Storage:   storage,
 	}
 }
 

@@ -121,12 +121,13 @@ func bornBefore(t *testing.T, dir string, t0 time.Time) []string {
 
 // resetCamera is a camera whose configuration file, in its data
 // directory, puts the recordings on a card (recording.path outside the
-// data directory), and which once moved damaged files aside.
+// data directory; a directory stands for the card: it is not a mount),
+// and which once moved damaged files aside.
 func resetCamera(t *testing.T) (data, card, config string) {
 	t.Helper()
 	data, card = t.TempDir(), filepath.Join(t.TempDir(), "camd")
 	config = filepath.Join(data, "camd.yaml")
-	os.WriteFile(config, []byte("data: "+data+"\nvideo: {width: 640, height: 480}\nrecording: {path: "+card+"}\n"), 0o600)
+	os.WriteFile(config, []byte("data: "+data+"\nvideo: {width: 640, height: 480}\nrecording: {path: "+card+", require_mount: false}\n"), 0o600)
 	for _, f := range []string{"catalog.db.damaged-20250101T000000Z", "snapshots.db.damaged-20250101T000000Z"} {
 		os.WriteFile(filepath.Join(data, f), []byte("the old owner's\n"), 0o600)
 	}

@@ -28,6 +28,11 @@ run -bench . -benchmem ./storage/... ./media/fmp4/ ./media/motion/ ./media/snaps
 run -bench 'Recording2Mbps|TimelineHTTPS' -benchtime 1x -timeout 30m ./e2e/
 run -bench ExportHTTPS -benchtime 5x -timeout 30m ./e2e/
 run -bench Kill9 -benchtime 100x -timeout 60m ./e2e/
+echo "running power cuts (24 per file system: ext4, FAT32, exFAT; a guest under emulation, about 8 min each;" >&2
+echo "  then every crash state around a volume's creation, about 8 min each; details in \$CAMD_BENCH_OUT)..." >&2
+export CAMD_BENCH_OUT="${CAMD_BENCH_OUT:-${TMPDIR:-/tmp}/camd-bench}"
+run -bench 'PowerCut$' -benchtime 24x -timeout 90m ./e2e/
+run -bench PowerCutSweep -benchtime 1x -timeout 90m ./e2e/
 echo "running footprint (RSS and CPU, two viewers: 720p30 passthrough, synthetic 720p30 encode; 15 s each)..." >&2
 run -bench Footprint -benchtime 1x -timeout 10m ./e2e/
 

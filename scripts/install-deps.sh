@@ -16,6 +16,13 @@ packages="$packages gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-ar
 packages="$packages qemu-user-static busybox"
 # strace: make bench counts the recorder's fsyncs with it.
 packages="$packages strace"
+# The card tests: ext4 images on loop devices (losetup, mount: util-linux;
+# mkfs.ext4, e2fsck: e2fsprogs), and FAT32 and exFAT made and checked as
+# image files (dosfstools, exfatprogs), which camd also runs on a card.
+packages="$packages util-linux e2fsprogs dosfstools exfatprogs"
+# The power-cut tests (e2e/powercut_*): Debian's kernel booted under
+# qemu-system-x86_64 (its blklogwrites driver logs the card's writes).
+packages="$packages qemu-system-x86 linux-image-cloud-amd64"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -92,6 +92,23 @@ func addCameraFlags(fs *flag.FlagSet) cameraFlags {
 	}
 }
 
+// openCamera adds the camera flags to a verb's own, parses args with
+// them and opens the camera they name. On a failure, said on stderr, it
+// returns no camera and the exit code.
+func openCamera(fs *flag.FlagSet, args []string, stderr io.Writer) (*camera, int) {
+	fs.SetOutput(stderr)
+	cf := addCameraFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	cam, err := cf.open()
+	if err != nil {
+		fmt.Fprintln(stderr, "camctl:", err)
+		return nil, 1
+	}
+	return cam, 0
+}
+
 // open finds the credential for the chosen camera.
 func (f cameraFlags) open() (*camera, error) {
 	s, err := loadStore(*f.store)

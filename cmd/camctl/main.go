@@ -18,6 +18,7 @@ usage:
   camctl settings get|set KEY=VALUE|reset KEY
   camctl recordings list|export|status|delete|trigger [--from TIME] [--to TIME] [--out F.mp4]
   camctl snapshot [--out F.jpg] [--save] | list | get ID | delete ID
+  camctl storage status|check|format [--card DEVICE]
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
@@ -51,6 +52,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return recordingsCmd(args[1:], stdout, stderr)
 	case "snapshot":
 		return snapshotCmd(args[1:], stdout, stderr)
+	case "storage":
+		return storageCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

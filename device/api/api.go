@@ -61,6 +61,7 @@ type API struct {
 	Snapshots  *Snapshots
 	Events     *Events
 	Settings   *Settings
+	Storage    *Storage
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -75,6 +76,7 @@ func (a *API) Routes() []Route {
 		a.Snapshots.routes(),
 		a.Events.routes(),
 		a.Settings.routes(),
+		a.Storage.routes(),
 	)
 }
 

@@ -140,7 +140,7 @@ func TestAuthorize(t *testing.T) {
 func TestRoutesTable(t *testing.T) {
 	a := &API{
 		Web: &Web{}, Pairing: &Pairing{}, Users: &Users{}, Live: &Live{WHEP: &fakeWHEP{}},
-		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{},
+		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{}, Storage: &Storage{},
 	}
 	seen := map[string]bool{}
 	var public []string

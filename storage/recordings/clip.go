@@ -90,6 +90,10 @@ func (s *Store) Clip(stream uint32, from, to time.Time) (*Clip, error) {
 		<-s.readers
 		return nil, ErrClosed
 	}
+	if held := s.heldFor(); held != "" {
+		<-s.readers
+		return nil, fmt.Errorf("%w: the card is being %s", ErrBusy, held)
+	}
 	var cands []candidate
 	c := &Clip{Stream: stream, s: s, pins: map[uint64]*os.File{}}
 	// Counted under the lock that lists them: no volume the clip reads
@@ -166,13 +170,16 @@ func (s *Store) Clip(stream uint32, from, to time.Time) (*Clip, error) {
 	// Open clips are listed for Store.Close; one that a Close raced is
 	// closed (deferred) before anyone reads it.
 	s.mu.Lock()
-	closed := s.closed
-	if !closed {
+	closed, held := s.closed, s.held
+	if !closed && held == "" {
 		s.clips[c] = struct{}{}
 	}
 	s.mu.Unlock()
-	if closed {
+	switch {
+	case closed:
 		return nil, ErrClosed
+	case held != "":
+		return nil, fmt.Errorf("%w: the card is being %s", ErrBusy, held)
 	}
 	ok = true
 	return c, nil
@@ -271,6 +278,13 @@ func (c *Clip) withVolume(id uint64, fn func(*volume.Volume) error) error {
 		c.closeRO()
 	}
 	return err
+}
+
+// heldFor says what is done to the card while Hold holds it, or "".
+func (s *Store) heldFor() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 func (s *Store) isActiveRecord(id uint64) bool {

@@ -34,6 +34,15 @@
 // beyond that Clip fails with ErrBusy. Closing the store closes the clips
 // still open, so that it holds no file once closed.
 //
+// On a card (Options.Card, package card), the store records only while
+// the card is mounted and writable, and never writes to the device's own
+// storage instead: it looks at the card every second, pauses with an
+// event when it is missing, gone (a lazy unmount, pulled out, another
+// card) or read-only, lets go of its files, and resumes once the card is
+// back. Hold lets go of the card for a check or a format. A full card,
+// whoever filled it, costs camd's own oldest volumes first: recording
+// pauses only with nothing of its own left to delete.
+//
 // Files names what a store keeps in its directory, for a factory reset
 // to erase.
 package recordings

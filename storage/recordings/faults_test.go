@@ -2,10 +2,13 @@ package recordings
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -67,22 +70,86 @@ func TestDiskFillsDuringWrites(t *testing.T) {
 	}
 }
 
-// TestCardFilledByOthersPausesAndResumes: another program fills the card;
-// with nothing of its own to delete, recording pauses with an event, and
-// resumes once there is room again.
+// fill writes to the file at path until the card is full: another
+// program that wants all the room there is.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for n := 4096; n > 0; n /= 2 { // the last pages
+		for {
+			if _, err := f.Write(chunk[:n]); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// TestFullCardDeletesCamdsOwnFirst: another program fills the card,
+// at every point of the making of a volume (here a volume holds about
+// ten fragments). The store deletes its own oldest volumes to go on,
+// whichever operation the card refuses (a fragment's commit, making the
+// next volume), and recording never pauses while anything of its own is
+// left. Before, an out-of-space error while making a volume deleted
+// nothing: recording paused with a card full of camd's volumes, and
+// each new volume cost a retry pause.
+func TestFullCardDeletesCamdsOwnFirst(t *testing.T) {
+	for at := range 12 {
+		t.Run(fmt.Sprint("after ", at), func(t *testing.T) {
+			card := mountTmpfs(t, "16m")
+			e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), VolumeSize: 1 << 20, Quota: Quota{Bytes: 1 << 30}})
+			rec := &source{Start: day, FrameBytes: 3000}
+			e.record(rec.fragments(1, time.Duration(40+at)*time.Second))
+			before := e.store.Stats()
+			fill(t, filepath.Join(card, "their-file"))
+			var last Fragment
+			for _, f := range rec.fragments(1, 30*time.Second) {
+				if err := e.store.Append(f); err != nil {
+					t.Fatalf("append at %v on a card others filled, with %d volumes of camd's: %v; events %v",
+						f.Start, e.store.Stats().Volumes, err, e.eventKinds())
+				}
+				last = f
+			}
+			st := e.store.Stats()
+			if st.Paused != "" || st.Deleted <= before.Deleted || !st.Newest.Equal(last.Start.Add(last.Duration)) {
+				t.Fatalf("before %+v\nafter %+v", before, st)
+			}
+		})
+	}
+}
+
+// TestCardFilledByOthersPausesAndResumes: another program fills a card
+// that holds nothing of camd's (the owner deleted the recordings): with
+// nothing of its own to delete, recording pauses with an event that
+// says who holds the room, and resumes once there is room again. (While
+// it holds volumes, the store deletes them instead:
+// TestFullCardDeletesCamdsOwnFirst.)
 func TestCardFilledByOthersPausesAndResumes(t *testing.T) {
-	card := mountTmpfs(t, "4m")
+	card := mountTmpfs(t, "8m")
 	synctest.Test(t, func(t *testing.T) { cardFilledByOthers(t, card) })
 }
 
 func cardFilledByOthers(t *testing.T, card string) {
-	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), Quota: Quota{Bytes: 1 << 30}})
+	e := newEnv(t, Options{Dir: filepath.Join(card, "rec"), VolumeSize: 1 << 20, Quota: Quota{Bytes: 1 << 30}})
 	rec := &source{Start: day, FrameBytes: 3000}
-	e.record(rec.fragments(1, 5*time.Second))
+	e.record(rec.fragments(1, 20*time.Second))
+	if _, err := e.store.Delete(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	filler := filepath.Join(card, "their-file")
-	f, _ := os.Create(filler)
-	f.Write(make([]byte, 4<<20)) // fills the card, error ignored
-	f.Close()
+	fill(t, filler)
 	paused := false
 	for _, fr := range rec.fragments(1, 10*time.Second) {
 		if err := e.store.Append(fr); errors.Is(err, ErrPaused) {
@@ -92,8 +159,16 @@ func cardFilledByOthers(t *testing.T, card string) {
 			}
 		}
 	}
-	if !paused || !e.hasEvent(EventPaused) || e.store.Stats().Paused != "storage full" {
-		t.Fatalf("no pause on a full card: events %v stats %+v", e.eventKinds(), e.store.Stats())
+	st := e.store.Stats()
+	if !paused || st.Paused != "storage full" || st.Volumes > 1 {
+		t.Fatalf("no pause on a full card, or with volumes left: events %v stats %+v", e.eventKinds(), st)
+	}
+	ev := e.eventsOf(EventPaused)[0]
+	theirs, _ := strconv.ParseInt(ev.Data["others_bytes"], 10, 64)
+	total, _ := strconv.ParseInt(ev.Data["total_bytes"], 10, 64)
+	fi, _ := os.Stat(filler)
+	if total != 8<<20 || theirs < fi.Size() || theirs > total || ev.Data["camd_bytes"] == "" || ev.Data["free_bytes"] == "" {
+		t.Errorf("paused event: %v; their file is %d bytes", ev.Data, fi.Size())
 	}
 	os.Remove(filler)
 	// The store tries the card again only once the retry pause is over.

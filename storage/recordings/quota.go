@@ -74,17 +74,18 @@ func (q Quota) String() string {
 }
 
 // fsSpace returns the size of the file system holding dir (or its nearest
-// existing parent) and the bytes free on it.
-func fsSpace(dir string) (total, free int64, err error) {
+// existing parent), the bytes free on it and the bytes in use.
+func fsSpace(dir string) (total, free, used int64, err error) {
 	for {
 		var st syscall.Statfs_t
 		err = syscall.Statfs(dir, &st)
 		if err == nil {
-			return int64(st.Blocks) * int64(st.Bsize), int64(st.Bavail) * int64(st.Bsize), nil
+			bs := int64(st.Bsize)
+			return int64(st.Blocks) * bs, int64(st.Bavail) * bs, int64(st.Blocks-st.Bfree) * bs, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		dir = parent
 	}

@@ -42,12 +42,28 @@ func ownName(name string) bool {
 // could tell: on FAT a new file's clusters hold whatever a deleted file
 // left in them.
 func (s *Store) create() error {
+	for {
+		r, reused, err := s.begin()
+		if err == nil {
+			return s.completeWithRoom(r, !reused)
+		}
+		// The catalog is full, on the card's file system: camd's oldest
+		// recordings go.
+		if !s.roomHelps(err) || !s.deleteOldest() {
+			return err
+		}
+	}
+}
+
+// begin lists a new volume in the catalog as being made, and reports
+// whether it is made in the file of the oldest one.
+func (s *Store) begin() (r *vol, reused bool, err error) {
 	s.mu.Lock()
 	id := s.nextID
 	s.nextID++
 	old := s.takeReusable()
 	s.mu.Unlock()
-	r := &vol{ID: id, File: volFile(id), State: stateCreating, Created: time.Now()}
+	r = &vol{ID: id, File: volFile(id), State: stateCreating, Created: time.Now()}
 	var drop []uint64
 	if old != nil {
 		r.File, r.Bytes = old.File, old.Bytes
@@ -60,7 +76,7 @@ func (s *Store) create() error {
 			s.stats.Deleted--
 			s.mu.Unlock()
 		}
-		return err
+		return nil, false, err
 	}
 	if old != nil {
 		s.log.Debug("recordings: the oldest volume's file holds the next one", "file", old.File, "volume", old.ID, "first", old.first())
@@ -68,7 +84,22 @@ func (s *Store) create() error {
 	s.mu.Lock()
 	s.vols = append(s.vols, r)
 	s.mu.Unlock()
-	return s.complete(r, old == nil)
+	return r, old != nil, nil
+}
+
+// completeWithRoom completes the volume being made (complete), deleting
+// the oldest volumes while the card is too full for it: whoever filled
+// the card, camd's own oldest recordings go first, and recording pauses
+// only when none is left.
+func (s *Store) completeWithRoom(r *vol, fresh bool) error {
+	for {
+		err := s.complete(r, fresh)
+		if !s.roomHelps(err) || !s.deleteOldest() {
+			return err
+		}
+		// A fresh file that failed was removed; made again below.
+		fresh = false
+	}
 }
 
 // takeReusable takes the oldest volume out of the index when the next
@@ -137,10 +168,7 @@ func (s *Store) complete(r *vol, fresh bool) error {
 		v.Close()
 		return err
 	}
-	s.handleMu.Lock()
-	s.active = v
-	s.handleMu.Unlock()
-	s.inits = map[uint32][]byte{}
+	s.setActive(v)
 	s.replace(a)
 	if prev != nil {
 		s.replace(prev)

@@ -15,12 +15,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
 
 	"github.com/camd-project/camd/internal/durable"
 	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/card"
 	"github.com/camd-project/camd/storage/volume"
 )
 
@@ -93,6 +95,15 @@ type Options struct {
 	// VolumeSize as fit in 1 GiB but at most 4 (4 of the default
 	// 256 MiB), keeps a 32-bit process's address space safe.
 	MaxReaders int
+	// Card, when set, is the card that Dir is on (recording.require_mount):
+	// the store records only while the card is mounted and can be
+	// written, looks at it every CardPoll (default 1 s), never makes Dir
+	// while it is missing (that would be on the device's own storage),
+	// and lets go of its files when it goes. Without it, Dir is made at
+	// Open if missing, and never again.
+	Card cardWatch
+	// CardPoll is how often the store looks at the card.
+	CardPoll time.Duration
 	// NoSync skips fsync (tests of everything else only).
 	NoSync bool
 	// Notify receives events (nil drops them). It must not block.
@@ -162,6 +173,9 @@ type Store struct {
 
 	// writeMu serialises appends, rotations and deletions.
 	writeMu sync.Mutex
+	// recovered: the directory was reconciled with the catalog (recover)
+	// since the store opened or the card came back. Guarded by writeMu.
+	recovered bool
 	// handleMu guards the active volume's handle: readers hold it shared
 	// while they read, rotation exclusively while it closes the handle.
 	handleMu sync.RWMutex
@@ -180,22 +194,46 @@ type Store struct {
 	paused     error
 	retryAt    time.Time
 	closed     bool
-	clips      map[*Clip]struct{} // open clips, closed by Close
-	pins       map[uint64]int     // volumes that open clips read: not reused
-	stats      Stats
+	// card is the card as last seen (Options.Card); cardErr why it cannot
+	// be used now (recording stays paused without retries until the
+	// card is back); held what is done to it (Hold: "checking",
+	// "formatting"); lastErr the last error of the card or a write.
+	card    card.State
+	cardErr error
+	held    string
+	lastErr string
+	// activeFile is the file of the volume being written, to tell that
+	// the card it is on went away.
+	activeFile os.FileInfo
+	// dropLater lists the volumes deleted whose records a failed catalog
+	// update left: every catalog update drops them.
+	dropLater []uint64
+	clips     map[*Clip]struct{} // open clips, closed by Close
+	pins      map[uint64]int     // volumes that open clips read: not reused
+	stats     Stats
 	// noReuse makes every volume in a new file (benchmarks of the ring
 	// against its absence).
 	noReuse bool
+
+	// cardMu serialises looking at the card (checkCard); stop ends the
+	// goroutine that does it every CardPoll, watching it.
+	cardMu   sync.Mutex
+	stop     chan struct{}
+	watching sync.WaitGroup
 }
 
 // Stats is a store's state and counters.
 type Stats struct {
-	Volumes     int       `json:"volumes"`
-	Quarantined int       `json:"quarantined"`
-	Bytes       int64     `json:"bytes"`
-	Quota       int64     `json:"quota_bytes"`
-	VolumeSize  int64     `json:"volume_bytes"`
-	FreeBytes   int64     `json:"free_bytes"`
+	Volumes     int   `json:"volumes"`
+	Quarantined int   `json:"quarantined"`
+	Bytes       int64 `json:"bytes"`
+	Quota       int64 `json:"quota_bytes"`
+	VolumeSize  int64 `json:"volume_bytes"`
+	FreeBytes   int64 `json:"free_bytes"`
+	// TotalBytes is the size of the file system; OthersBytes what other
+	// files than the store's use of it.
+	TotalBytes  int64     `json:"total_bytes"`
+	OthersBytes int64     `json:"others_bytes"`
 	Oldest      time.Time `json:"oldest,omitzero"`
 	Newest      time.Time `json:"newest,omitzero"`
 	Paused      string    `json:"paused,omitempty"`
@@ -203,6 +241,8 @@ type Stats struct {
 	Written     int64     `json:"bytes_written"`
 	Dropped     uint64    `json:"fragments_dropped"`
 	Deleted     uint64    `json:"volumes_deleted"`
+	// Card is the card's state (Options.Card), nil without one.
+	Card *CardStatus `json:"card,omitempty"`
 }
 
 var volPrefix = []byte("vol/")
@@ -285,23 +325,76 @@ func Open(cat *storage.Catalog, opts Options) (*Store, error) {
 	if opts.Notify == nil {
 		opts.Notify = func(Event) {}
 	}
+	if opts.CardPoll <= 0 {
+		opts.CardPoll = time.Second
+	}
 	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, inits: map[uint32][]byte{},
 		readers: make(chan struct{}, opts.MaxReaders), clips: map[*Clip]struct{}{}, pins: map[uint64]int{}}
-	if err := mkdir(opts.Dir); err != nil {
-		s.pause(fmt.Errorf("recordings: %w", err))
-	}
-	s.sizeQuota()
-	if err := s.recover(); err != nil {
+	if err := s.prepare(true); err != nil {
 		s.pause(err)
 	}
+	if opts.Card != nil {
+		s.stop = make(chan struct{})
+		s.watching.Go(s.watchCard)
+	}
 	return s, nil
+}
+
+// prepare makes the volumes' directory if the store may, and reconciles
+// it with the catalog (recover). On a card, only while the card is
+// there: without one, the recordings are listed as the catalog has them,
+// and nothing is made. Without a card, the directory is made only when
+// the store opens.
+func (s *Store) prepare(opening bool) error {
+	if s.opts.Card != nil {
+		st := s.opts.Card.State()
+		s.mu.Lock()
+		s.card = st
+		if st.Err != nil {
+			s.cardErr = st.Err
+		}
+		s.mu.Unlock()
+		if st.Err != nil {
+			if opening {
+				s.loadIndex()
+			}
+			return st.Err
+		}
+	}
+	if opening || s.opts.Card != nil {
+		if err := mkdir(s.opts.Dir); err != nil {
+			if opening {
+				s.loadIndex()
+			}
+			return fmt.Errorf("recordings: %w", err)
+		}
+	}
+	s.sizeQuota()
+	return s.recover()
+}
+
+// loadIndex lists the volumes as the catalog has them, without looking
+// at the card (it is not there): the timeline shows what it held.
+func (s *Store) loadIndex() {
+	recs, err := s.readRecords()
+	if err != nil {
+		s.log.Warn("recordings: cannot read the recording index", "err", err)
+		return
+	}
+	slices.SortFunc(recs, func(a, b *vol) int { return cmp.Compare(a.ID, b.ID) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		s.nextID = max(s.nextID, r.ID+1)
+	}
+	s.vols = recs
 }
 
 // sizeQuota works out the quota in bytes and the volume size from it.
 func (s *Store) sizeQuota() {
 	q := s.opts.Quota.Bytes
 	if s.opts.Quota.Percent > 0 {
-		total, _, err := fsSpace(s.opts.Dir)
+		total, _, _, err := fsSpace(s.opts.Dir)
 		if err != nil {
 			s.log.Warn("recordings: cannot size the file system", "dir", s.opts.Dir, "err", err)
 		}
@@ -327,21 +420,9 @@ func (s *Store) notify(kind, msg string, kv ...string) {
 // a power cut interrupted their creation, or moved aside, a volume being
 // made is made again, and the volume that was being written is checked.
 func (s *Store) recover() error {
-	var recs []*vol
-	err := s.cat.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(storage.BucketRecordings).Cursor()
-		for k, v := c.Seek(volPrefix); k != nil && bytes.HasPrefix(k, volPrefix); k, v = c.Next() {
-			var r vol
-			if err := json.Unmarshal(v, &r); err != nil || !ownName(r.File) {
-				s.log.Warn("recordings: unreadable catalog record dropped", "key", fmt.Sprintf("%x", k))
-				continue
-			}
-			recs = append(recs, &r)
-		}
-		return nil
-	})
+	recs, err := s.readRecords()
 	if err != nil {
-		return fmt.Errorf("recordings: catalog: %w", err)
+		return err
 	}
 	entries, err := os.ReadDir(s.opts.Dir)
 	if err != nil {
@@ -464,12 +545,40 @@ func (s *Store) recover() error {
 	s.mu.Lock()
 	s.vols = keep
 	s.mu.Unlock()
+	s.recovered = true
 	if n > 0 && keep[n-1].State == stateCreating {
 		// Finish what a power cut interrupted (the card's errors pause
 		// recording; the retry finishes it).
-		return s.complete(keep[n-1], false)
+		return s.completeWithRoom(keep[n-1], false)
 	}
 	return cardErr
+}
+
+// readRecords reads the volumes' records from the catalog, but for those
+// of volumes deleted already (dropLater).
+func (s *Store) readRecords() ([]*vol, error) {
+	s.mu.Lock()
+	gone := slices.Clone(s.dropLater)
+	s.mu.Unlock()
+	var recs []*vol
+	err := s.cat.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(storage.BucketRecordings).Cursor()
+		for k, v := c.Seek(volPrefix); k != nil && bytes.HasPrefix(k, volPrefix); k, v = c.Next() {
+			var r vol
+			if err := json.Unmarshal(v, &r); err != nil || !ownName(r.File) {
+				s.log.Warn("recordings: unreadable catalog record dropped", "key", fmt.Sprintf("%x", k))
+				continue
+			}
+			if !slices.Contains(gone, r.ID) {
+				recs = append(recs, &r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errCatalog, err)
+	}
+	return recs, nil
 }
 
 // adopt examines a file named like camd's that the catalog does not list.
@@ -637,11 +746,23 @@ func (s *Store) openActive(r *vol) error {
 	}
 	r.Spans = spans
 	r.Bytes = v.Size()
+	s.setActive(v)
+	return nil
+}
+
+// setActive makes v the volume being written.
+func (s *Store) setActive(v *volume.Volume) {
 	s.handleMu.Lock()
 	s.active = v
 	s.handleMu.Unlock()
 	s.inits = map[uint32][]byte{}
-	return nil
+	fi, err := os.Stat(v.Path())
+	s.mu.Lock()
+	s.activeFile = nil
+	if err == nil {
+		s.activeFile = fi
+	}
+	s.mu.Unlock()
 }
 
 // mergeGap is the largest hole between fragments that still counts as
@@ -686,13 +807,22 @@ func addSpan(spans []Span, last map[uint32]int, stream uint32, start, end time.T
 	return spans
 }
 
-// saveRecords writes changed records and deletes dropped ones in one
-// catalog transaction.
+// errCatalog marks the catalog's errors: the card's, when the catalog is
+// on its file system (a card of recordings under the data directory).
+var errCatalog = errors.New("recordings: catalog")
+
+// saveRecords writes changed records and deletes dropped ones, and those
+// of volumes deleted that an earlier update failed to drop (dropLater),
+// in one catalog transaction.
 func (s *Store) saveRecords(changed []*vol, drop []uint64) error {
+	s.mu.Lock()
+	later := slices.Clone(s.dropLater)
+	s.mu.Unlock()
+	drop = append(slices.Clone(drop), later...)
 	if len(changed) == 0 && len(drop) == 0 {
 		return nil
 	}
-	return s.cat.Update(func(tx *bbolt.Tx) error {
+	err := s.cat.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(storage.BucketRecordings)
 		for _, r := range changed {
 			buf, err := json.Marshal(r)
@@ -710,6 +840,15 @@ func (s *Store) saveRecords(changed []*vol, drop []uint64) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errCatalog, err)
+	}
+	if len(later) > 0 {
+		s.mu.Lock()
+		s.dropLater = slices.DeleteFunc(s.dropLater, func(id uint64) bool { return slices.Contains(later, id) })
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 // copyVol copies a record under s.mu for writing outside it.
@@ -724,13 +863,14 @@ func (s *Store) pause(err error) {
 	s.mu.Lock()
 	was := s.paused
 	s.paused = err
+	s.lastErr = err.Error()
 	s.retryAt = time.Now().Add(s.opts.RetryPause)
 	s.mu.Unlock()
 	if classify(err) == unexpected {
 		s.log.Error("recordings: unexpected error: please report", "err", err)
 	}
 	if was == nil {
-		s.notify(EventPaused, "recordings: recording paused: "+reason(err), "reason", reason(err), "error", err.Error())
+		s.notify(EventPaused, "recordings: recording paused: "+reason(err), s.pauseData(err)...)
 	}
 }
 
@@ -748,7 +888,8 @@ func (s *Store) Append(f Fragment) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if s.paused != nil && time.Now().Before(s.retryAt) {
+	if s.cardErr != nil || (s.paused != nil && time.Now().Before(s.retryAt)) {
+		// Until the retry; or, for the card's absence, until it is back.
 		s.stats.Dropped++
 		err := s.paused
 		s.mu.Unlock()
@@ -838,9 +979,10 @@ func (s *Store) append(f Fragment) error {
 			if err := s.rotate(); err != nil {
 				return err
 			}
-		case attempt == 0 && classify(err) == cardFull && s.deleteOldest():
-			// The disk filled (with other files, or our accounting lags
-			// behind the file system's): make room and try once more.
+		case s.roomHelps(err) && s.freeSpace():
+			// The card filled (with other files, or our accounting lags
+			// behind the file system's): camd's oldest recordings go,
+			// whoever filled it, and the fragment is written again.
 		case classify(err) == refused:
 			return err
 		default:
@@ -853,6 +995,13 @@ func (s *Store) append(f Fragment) error {
 // reopen opens the active volume again after a failure, or creates the
 // first one.
 func (s *Store) reopen() error {
+	if !s.recovered {
+		// The card was out, or could not be read, since the store
+		// opened: it may be another card, or have been checked.
+		if err := s.prepare(false); err != nil || s.active != nil {
+			return err
+		}
+	}
 	s.sizeQuota()
 	s.mu.Lock()
 	if s.quota < 2*MinVolumeSize {
@@ -871,7 +1020,7 @@ func (s *Store) reopen() error {
 		return fmt.Errorf("recordings: %w", err) // never recreate a card's mount point
 	}
 	if creating != nil {
-		return s.complete(creating, false)
+		return s.completeWithRoom(creating, false)
 	}
 	if last != nil {
 		err := s.openActive(last)
@@ -924,6 +1073,7 @@ func (s *Store) closeActive() {
 		if n := len(s.vols); n > 0 && s.vols[n-1].ID == v.ID() {
 			s.vols[n-1].Bytes = v.Size()
 		}
+		s.activeFile = nil
 		s.mu.Unlock()
 	}
 }
@@ -979,13 +1129,57 @@ func (s *Store) deleteOldest() bool {
 	s.stats.Deleted++
 	s.mu.Unlock()
 	if err := s.saveRecords(nil, []uint64{r.ID}); err != nil {
-		s.log.Warn("recordings: catalog update for a deleted volume failed", "file", r.File, "err", err)
+		// The catalog may be full with the card (on its file system):
+		// the file goes anyway and gives the room back, and the record
+		// is dropped by the next catalog update, never left to list a
+		// volume deleted.
+		s.mu.Lock()
+		s.dropLater = append(s.dropLater, r.ID)
+		s.mu.Unlock()
+		s.log.Warn("recordings: catalog update for a deleted volume failed; trying again with the next", "file", r.File, "err", err)
 	}
 	if err := volume.Remove(filepath.Join(s.opts.Dir, r.File)); err != nil {
 		s.log.Warn("recordings: cannot delete a volume", "file", r.File, "err", err)
 	}
+	s.mu.Lock()
+	pending := len(s.dropLater) > 0
+	s.mu.Unlock()
+	if pending {
+		s.saveRecords(nil, nil)
+	}
 	s.log.Debug("recordings: deleted the oldest volume", "file", r.File, "bytes", r.Bytes, "first", r.first())
 	return true
+}
+
+// freeSpace gives the card room after it said it is full: it deletes
+// the oldest volume, or, when only the volume being written is left and
+// it holds recordings, makes the next volume in its place (its
+// recordings go: create deletes it if the card has no room for both).
+// It reports false when nothing of the store's is left to delete.
+func (s *Store) freeSpace() bool {
+	if s.deleteOldest() {
+		return true
+	}
+	s.mu.Lock()
+	alone := len(s.vols) == 1 && s.vols[0].State == stateActive && len(s.vols[0].Spans) > 0
+	s.mu.Unlock()
+	return alone && s.active != nil && s.rotate() == nil
+}
+
+// roomHelps reports whether deleting volumes may let an operation that
+// failed with err succeed: the card is full, or the catalog is and it is
+// on the card's file system.
+func (s *Store) roomHelps(err error) bool {
+	if classify(err) != cardFull {
+		return false
+	}
+	return !errors.Is(err, errCatalog) || sameFS(s.cat.Path(), s.opts.Dir)
+}
+
+// sameFS reports whether a and b are on one file system.
+func sameFS(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	return syscall.Stat(a, &sa) == nil && syscall.Stat(b, &sb) == nil && sa.Dev == sb.Dev
 }
 
 // Delete removes every volume whose recordings all end before before
@@ -1034,14 +1228,16 @@ func (s *Store) Delete(before time.Time) (int, error) {
 
 // Stats returns the store's state.
 func (s *Store) Stats() Stats {
-	_, free, _ := fsSpace(s.opts.Dir)
+	total, free, used, _ := fsSpace(s.opts.Dir)
+	held := s.allocated()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Quota, st.VolumeSize, st.FreeBytes = s.quota, s.volumeSize, free
+	st.Quota, st.VolumeSize, st.FreeBytes, st.TotalBytes = s.quota, s.volumeSize, free, total
 	if s.paused != nil {
 		st.Paused = reason(s.paused)
 	}
+
 	for _, r := range s.vols {
 		st.Bytes += r.Bytes
 		switch r.State {
@@ -1061,7 +1257,31 @@ func (s *Store) Stats() Stats {
 			}
 		}
 	}
+	st.OthersBytes = max(0, used-held)
+	if s.opts.Card != nil {
+		st.Card = s.cardStatus(held)
+	}
 	return st
+}
+
+// allocated adds up what the store's files take on the file system:
+// their blocks, which may be fewer than their sizes say (a file grown
+// by ftruncate on ext4 or tmpfs has holes until it is written).
+func (s *Store) allocated() int64 {
+	s.mu.Lock()
+	files := make([]string, len(s.vols))
+	for i, r := range s.vols {
+		files[i] = r.File
+	}
+	s.mu.Unlock()
+	var n int64
+	for _, f := range files {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join(s.opts.Dir, f), &st) == nil {
+			n += int64(st.Blocks) * 512
+		}
+	}
+	return n
 }
 
 // Paused reports why recording is paused, or nil.
@@ -1088,16 +1308,20 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	clips := make([]*Clip, 0, len(s.clips))
-	for c := range s.clips {
-		clips = append(clips, c)
-	}
 	s.mu.Unlock()
-	for _, c := range clips {
-		c.Close()
+	if s.stop != nil {
+		close(s.stop)
+		s.watching.Wait()
 	}
+	s.closeClips()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	return s.closeWriter()
+}
+
+// closeWriter closes the volume being written and saves its spans in
+// the catalog; the caller holds writeMu.
+func (s *Store) closeWriter() error {
 	s.closeActive()
 	s.mu.Lock()
 	var last []*vol

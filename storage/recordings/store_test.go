@@ -28,11 +28,13 @@ type env struct {
 	opts   Options
 	mu     sync.Mutex
 	events []Event
+	// notified has a value after an event (waitEvent).
+	notified chan struct{}
 }
 
 func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), opts: opts}
+	e := &env{t: t, dir: t.TempDir(), opts: opts, notified: make(chan struct{}, 1)}
 	e.open()
 	t.Cleanup(func() { e.close() })
 	return e
@@ -53,6 +55,10 @@ func (e *env) open() {
 		e.mu.Lock()
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
+		select {
+		case e.notified <- struct{}{}:
+		default:
+		}
 	}
 	e.opts.Dir = o.Dir
 	s, err := Open(cat, o)

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"syscall"
 
+	"github.com/camd-project/camd/storage/card"
 	"github.com/camd-project/camd/storage/volume"
 )
 
@@ -27,6 +28,8 @@ const (
 	foreign                     // not a camd volume: moved aside
 	newer                       // a newer camd's volume: left alone
 	refused                     // a fragment the store cannot hold
+	noCard                      // recording.path is on a card, and none is mounted there
+	cardBusy                    // the card is being checked or formatted (Hold)
 )
 
 // card reports whether the trouble is the card's: it passes, or the card
@@ -43,6 +46,10 @@ func classify(err error) trouble {
 		return unexpected
 	case errors.Is(err, ErrFragment), errors.Is(err, volume.ErrTooLarge):
 		return refused
+	case errors.Is(err, errCardBusy):
+		return cardBusy
+	case errors.Is(err, card.ErrNoCard):
+		return noCard
 	case errors.Is(err, errQuotaTooSmall):
 		return quotaSmall
 	case errors.Is(err, volume.ErrDamaged):
@@ -78,6 +85,10 @@ func reason(err error) string {
 		return "storage failing"
 	case quotaSmall:
 		return "quota too small"
+	case noCard:
+		return "no card"
+	case cardBusy:
+		return "card busy"
 	case unexpected:
 		return "unexpected error"
 	}
