@@ -30,7 +30,7 @@ type eventState struct {
 func openEvents(cat *storage.Catalog, deviceID string, log *slog.Logger) *eventState {
 	bus := events.New(events.Options{})
 	return &eventState{
-		log: eventlog.New(cat, eventlog.Options{Camera: deviceID, Notify: bus.Publish}),
+		log:    eventlog.New(cat, eventlog.Options{Camera: deviceID, Notify: bus.Publish}),
 		bus:    bus,
 		logger: log,
 	}
@@ -89,7 +89,7 @@ func (es *eventState) userChanged(pe pairing.Event) {
 // and who.
 func (es *eventState) settingsChanged(keys []string, by pairing.User) {
 	es.add(eventlog.Event{
-		Kind:    "settings.changed",
+		Kind:    events.SettingsChanged,
 		Message: "settings changed: " + strings.Join(keys, ", "),
 		Data:    map[string]string{"keys": strings.Join(keys, ","), "by": by.ID, "by_name": by.Name},
 	})
@@ -182,7 +182,7 @@ func (w *storageWatch) check() {
 	case full && !w.full:
 		w.full = true
 		w.events.add(eventlog.Event{
-			Kind:    "storage.nearly_full",
+			Kind:    events.StorageNearlyFull,
 			Message: fmt.Sprintf("storage nearly full: %d MiB free, recordings hold %d MiB of a %d MiB quota", st.FreeBytes>>20, st.Bytes>>20, st.Quota>>20),
 			Data: map[string]string{
 				"free_bytes": strconv.FormatInt(st.FreeBytes, 10), "bytes": strconv.FormatInt(st.Bytes, 10),

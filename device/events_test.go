@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/storage/card/cardtest"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/storage/recordings"
 )
@@ -358,5 +362,61 @@ func TestStorageNearlyFull(t *testing.T) {
 	})
 	if len(evs) != 1 || evs[0].Kind != "storage.nearly_full" || evs[0].Data["quota_bytes"] != strconv.FormatInt(1000<<40, 10) {
 		t.Fatalf("storage events: %+v", evs)
+	}
+}
+
+// The card's states reach a viewer's stream as they happen: no card at
+// start (read after a reconnect from the log), recording resumed when a
+// card is mounted (saying what it recovered from), paused when the card
+// turns read-only.
+func TestCardStatesAreEvents(t *testing.T) {
+	sd := filepath.Join(t.TempDir(), "sd")
+	if err := os.Mkdir(sd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := running(t, func(c *Config) { c.Recording.Path = filepath.Join(sd, "camd") })
+	viewerToken := viewer(t, d, owner(t, d))
+	s := openStream(t, d, viewerToken, "0")
+	// next returns the next event of kind, checking that the viewer
+	// sees only media events on the way.
+	next := func(kind string) eventlog.Event {
+		t.Helper()
+		for {
+			e := s.next()
+			if !events.Visible(e.Kind, false) {
+				t.Fatalf("a viewer got %+v", e)
+			}
+			if e.Kind == kind {
+				return e
+			}
+		}
+	}
+	if e := next(events.RecordingPaused); e.Data["reason"] != "no card" || e.Data["present"] != "false" {
+		t.Fatalf("paused: %+v", e)
+	}
+	dev := cardtest.Loop(t, 32<<20, "mkfs.ext4", "-F", "-q")
+	cardtest.Mount(t, dev, sd, "-o", "errors=remount-ro")
+	if e := next(events.RecordingResumed); e.Data["recovered_from"] != "no card" || e.Data["paused_seconds"] == "" {
+		t.Fatalf("resumed: %+v", e)
+	}
+	cardtest.FailFS(t, dev)
+	if e := next(events.RecordingPaused); e.Data["reason"] != "storage read-only" || e.Data["device"] != dev {
+		t.Fatalf("paused: %+v", e)
+	}
+}
+
+// The producers name their events as the catalogue does.
+func TestEventTypesOfProducers(t *testing.T) {
+	for producer, catalogue := range map[string]string{
+		pairing.EventPaired: events.UserPaired, pairing.EventRevoked: events.UserRevoked,
+		pairing.EventRenamed: events.UserRenamed, pairing.EventInvited: events.InvitationMade,
+		pairing.EventInvitationCancelled: events.InvitationCancelled,
+		recordings.EventPaused:           events.RecordingPaused, recordings.EventResumed: events.RecordingResumed,
+		recordings.EventQuarantined: events.RecordingQuarantined, recordings.EventMissing: events.RecordingVolumeMissing,
+		recordings.EventForeign: events.RecordingForeignFile,
+	} {
+		if producer != catalogue {
+			t.Errorf("%q is %q in the catalogue", producer, catalogue)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/export"
@@ -119,6 +120,11 @@ type recordingState struct {
 
 	mu    sync.Mutex
 	spans map[uint64]uint64 // recorder span → event
+
+	// The pause in force, as the store's events told it: on the task
+	// goroutine only.
+	pausedFor string
+	pausedAt  time.Time
 }
 
 // stream is the recording stream number of the camera's own video.
@@ -127,13 +133,13 @@ const stream = 1
 // openRecording opens the recordings and prepares the recorder, which
 // records what hub carries. Trouble with the card never stops camd:
 // recording pauses with an event.
-func openRecording(cfg Config, cat *storage.Catalog, events *eventlog.Log, hub *media.Hub, live *liveSource, s settings.Settings, log *slog.Logger) (*recordingState, error) {
+func openRecording(cfg Config, cat *storage.Catalog, evlog *eventlog.Log, hub *media.Hub, live *liveSource, s settings.Settings, log *slog.Logger) (*recordingState, error) {
 	rc := cfg.Recording
 	dir := recordingDir(cfg)
 	quota, _ := recordings.ParseQuota(rc.Quota)
 	volSize, _ := recordings.ParseSize(rc.VolumeSize)
 	rs := &recordingState{
-		events:    events,
+		events:    evlog,
 		playbacks: newPlaybacks(log),
 		live:      live,
 		log:       log,
@@ -143,7 +149,8 @@ func openRecording(cfg Config, cat *storage.Catalog, events *eventlog.Log, hub *
 	opts := recordings.Options{
 		Dir: dir, VolumeSize: volSize, Quota: quota, Logger: log,
 		Notify: func(e recordings.Event) {
-			rs.later(func() { rs.events.Add(eventlog.Event{Kind: e.Kind, Message: e.Message, Data: e.Data}) })
+			at := time.Now()
+			rs.later(func() { rs.storeEvent(e, at) })
 		},
 	}
 	var sd *card.Card
@@ -254,6 +261,33 @@ func (rs *recordingState) later(f func()) {
 	}
 }
 
+// storeEvent adds an event of the store (a pause, a resume, a damaged
+// volume) that happened at at. A resume says what it recovered from:
+// the reason of the pause it ends, and for how long recording was
+// paused.
+func (rs *recordingState) storeEvent(se recordings.Event, at time.Time) {
+	e := eventlog.Event{Time: at, Kind: se.Kind, Message: se.Message, Data: se.Data}
+	switch se.Kind {
+	case events.RecordingPaused:
+		if rs.pausedFor == "" {
+			rs.pausedAt = at
+		}
+		rs.pausedFor = se.Data["reason"]
+	case events.RecordingResumed:
+		if rs.pausedFor != "" {
+			if e.Data == nil {
+				e.Data = map[string]string{}
+			}
+			e.Data["recovered_from"] = rs.pausedFor
+			e.Data["paused_seconds"] = strconv.FormatFloat(at.Sub(rs.pausedAt).Seconds(), 'f', 1, 64)
+		}
+		rs.pausedFor = ""
+	}
+	if _, err := rs.events.Add(e); err != nil {
+		rs.log.Warn("camd: an event was not stored", "type", e.Kind, "err", err)
+	}
+}
+
 // onMotionSpan records a motion span as an event with a snapshot taken
 // when it starts and, when the recorder keeps it, its clip; its end
 // completes that event and is an event of its own (motion.end).
@@ -262,7 +296,7 @@ func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 		rs.log.Info("camd: motion", "cause", sp.Cause)
 		recorded := rs.rec.Mode() != recorder.Off && rs.store.Paused() == nil
 		rs.later(func() {
-			e := eventlog.Event{Time: sp.Start, Kind: "motion", Message: "motion (" + sp.Cause + ")", Data: map[string]string{"cause": sp.Cause}}
+			e := eventlog.Event{Time: sp.Start, Kind: events.Motion, Message: "motion (" + sp.Cause + ")", Data: map[string]string{"cause": sp.Cause}}
 			if recorded {
 				e.Clip = &eventlog.Clip{From: sp.Start}
 			}
@@ -293,7 +327,7 @@ func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 		if !ok {
 			return
 		}
-		end := eventlog.Event{Time: sp.End, Kind: "motion.end", Message: "motion ended (" + sp.Cause + ")",
+		end := eventlog.Event{Time: sp.End, Kind: events.MotionEnd, Message: "motion ended (" + sp.Cause + ")",
 			Data: map[string]string{"cause": sp.Cause, "start": strconv.FormatUint(id, 10)}}
 		rs.events.Update(id, func(e *eventlog.Event) {
 			e.End = sp.End

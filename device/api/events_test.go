@@ -23,8 +23,10 @@ type fakeEvents struct {
 	mu     sync.Mutex
 	asked  eventlog.Query
 	events []eventlog.Event
-	// block, if set, holds each Query until it is closed.
-	block chan struct{}
+	// block, if set, holds each Query until it is closed; waiting
+	// hears of each Query held.
+	block   chan struct{}
+	waiting chan struct{}
 }
 
 func (f *fakeEvents) Query(q eventlog.Query) ([]eventlog.Event, error) {
@@ -32,6 +34,10 @@ func (f *fakeEvents) Query(q eventlog.Query) ([]eventlog.Event, error) {
 	block := f.block
 	f.mu.Unlock()
 	if block != nil {
+		select {
+		case f.waiting <- struct{}{}:
+		default:
+		}
 		<-block
 	}
 	f.mu.Lock()
@@ -286,12 +292,13 @@ func TestEventStreamOverflow(t *testing.T) {
 	f.add(bus, "motion")
 	block := make(chan struct{})
 	f.mu.Lock()
-	f.block = block // reads of the log wait
+	f.block, f.waiting = block, make(chan struct{}, 1) // reads of the log wait
 	f.mu.Unlock()
 	s := openStream(t, srv, "viewer-token", map[string]string{"Last-Event-ID": "0"}, "")
 	if first, err := s.Next(); err != nil || first.Comment != "camd events" {
 		t.Fatalf("first frame %+v %v", first, err)
 	}
+	<-f.waiting // the stream reads the log
 	// While the stream reads the log, three live events: one too many.
 	for range 3 {
 		f.add(bus, "motion")

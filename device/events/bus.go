@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -278,22 +277,4 @@ func (b *Bus) Close() {
 	for s := range b.subs {
 		b.end(s, ErrClosed)
 	}
-}
-
-// Visible reports whether a user with the owner role (owner) or without
-// it may see events of type kind. Owners see every event; viewers see
-// the media events only: what the camera saw and heard (motion, the
-// doorbell, calls) and the state of its recording and storage; not user
-// administration, settings or logs. A new family of types is for owners
-// only until it is added here.
-func Visible(kind string, owner bool) bool {
-	if owner {
-		return true
-	}
-	family, _, _ := strings.Cut(kind, ".")
-	switch family {
-	case "motion", "doorbell", "ring", "call", "recording", "storage":
-		return true
-	}
-	return false
 }

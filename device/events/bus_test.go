@@ -231,7 +231,7 @@ func TestRolesAndKinds(t *testing.T) {
 
 func TestVisible(t *testing.T) {
 	for kind, viewers := range map[string]bool{
-		"motion": true, "motion.end": true, "doorbell.pressed": true, "call.missed": true, "ring": true,
+		"motion": true, "motion.end": true, "doorbell.pressed": true, "call.missed": true, "camera.offline": true, "ring": false,
 		"recording.paused": true, "recording.resumed": true, "recording.quarantined": true, "storage.nearly_full": true,
 		"user.paired": false, "user.revoked": false, "user.renamed": false, "invitation.made": false,
 		"invitation.cancelled": false, "settings.changed": false, "crash": false, "log": false, "update.available": false,
@@ -240,6 +240,13 @@ func TestVisible(t *testing.T) {
 		if Visible(kind, false) != viewers || !Visible(kind, true) {
 			t.Errorf("%q: viewers %v, owners %v", kind, Visible(kind, false), Visible(kind, true))
 		}
+	}
+	seen := map[string]bool{}
+	for _, ty := range Types {
+		if Visible(ty.Name, false) != ty.Viewers || seen[ty.Name] || ty.Doc == "" {
+			t.Errorf("%+v: visible to viewers %v, listed twice %v", ty, Visible(ty.Name, false), seen[ty.Name])
+		}
+		seen[ty.Name] = true
 	}
 }
 
