@@ -222,7 +222,8 @@ func TestEventStreamResumesOverHTTPS(t *testing.T) {
 	}
 }
 
-// A revoked viewer's stream ends, saying why; the owner's goes on.
+// A revoked viewer's stream ends, saying why; the owner's goes on; the
+// revoked viewer and a request with no credential are refused.
 func TestRevokedViewersStreamEnds(t *testing.T) {
 	d := running(t)
 	ownerToken := owner(t, d)
@@ -240,6 +241,15 @@ func TestRevokedViewersStreamEnds(t *testing.T) {
 	}
 	if len(d.events.bus.Subscriptions()) != 1 {
 		t.Fatalf("subscriptions: %+v", d.events.bus.Subscriptions())
+	}
+	// The revoked viewer, and a request with no credential, get neither
+	// the history nor a new stream.
+	for _, token := range []string{viewerToken, ""} {
+		for _, path := range []string{"/api/v1/events", "/api/v1/events/stream", "/api/v1/events?type=motion"} {
+			if code, b := call(t, d, "GET", path, token, nil); code != http.StatusUnauthorized {
+				t.Errorf("%s with token %q: %d %s", path, token, code, b)
+			}
+		}
 	}
 }
 
@@ -418,5 +428,66 @@ func TestEventTypesOfProducers(t *testing.T) {
 		if producer != catalogue {
 			t.Errorf("%q is %q in the catalogue", producer, catalogue)
 		}
+	}
+}
+
+// Events survive a restart: the history lists them, a phone resumes
+// from the ID it saw before camd stopped, and new IDs continue after the
+// old ones.
+func TestEventsSurviveRestart(t *testing.T) {
+	data := t.TempDir()
+	start := func() (*Daemon, func()) {
+		cfg := Defaults()
+		cfg.Data, cfg.Listen = data, "127.0.0.1:0"
+		cfg.Source, cfg.Passthrough.FIFO = "passthrough", filepath.Join(t.TempDir(), "no-writer.fifo")
+		d, err := New(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { d.Run(ctx); close(done) }()
+		stop := func() { cancel(); <-done }
+		t.Cleanup(stop)
+		return d, stop
+	}
+	list := func(d *Daemon, token, query string) []eventlog.Event {
+		t.Helper()
+		code, b := call(t, d, "GET", "/api/v1/events"+query, token, nil)
+		var evs []eventlog.Event
+		if code != http.StatusOK || json.Unmarshal(b, &evs) != nil {
+			t.Fatalf("events: %d %s", code, b)
+		}
+		return evs
+	}
+	mute := false
+	change := func(d *Daemon, token string) {
+		t.Helper()
+		mute = !mute
+		if code, b := call(t, d, "PATCH", "/api/v1/settings", token, map[string]any{"mute": mute}); code != 200 {
+			t.Fatalf("settings: %d %s", code, b)
+		}
+	}
+
+	d, stop := start()
+	token := owner(t, d)
+	for range 3 {
+		change(d, token)
+	}
+	before := list(d, token, "?after=0")
+	stop()
+
+	d, _ = start()
+	if after := list(d, token, "?after=0"); len(after) < len(before) || !slices.EqualFunc(before, after[:len(before)], func(a, b eventlog.Event) bool {
+		return a.ID == b.ID && a.Kind == b.Kind && a.Time.Equal(b.Time) && a.Data["keys"] == b.Data["keys"]
+	}) {
+		t.Fatalf("before the restart %+v, after %+v", before, after)
+	}
+	seen := before[len(before)-3] // the first settings change
+	s := openStream(t, d, token, strconv.FormatUint(seen.ID, 10))
+	change(d, token)
+	_, got := s.kinds(3)
+	if got[0].ID != seen.ID+1 || got[1].ID != seen.ID+2 || got[2].ID <= before[len(before)-1].ID || got[2].Kind != events.SettingsChanged {
+		t.Fatalf("resumed after %d across the restart: %+v", seen.ID, got)
 	}
 }

@@ -72,8 +72,9 @@ func visibleTo(u pairing.User) func(eventlog.Event) bool {
 
 // handleList lists the event log: newest first, or with ?after=ID oldest
 // first from the event after ID (pages: the last ID of one is the after
-// of the next); ?before=ID, ?type, ?from, ?to, ?limit (default 100, at
-// most 1000).
+// of the next, and a full page says so in a Link rel="next"); ?before=ID
+// pages back from the newest the same way; ?type, ?from, ?to, ?limit
+// (default DefaultEventPage, at most MaxEventPage).
 func (a *Events) handleList(w http.ResponseWriter, r *http.Request) {
 	if a.Log == nil {
 		jsonError(w, http.StatusServiceUnavailable, "events: not available")
@@ -109,14 +110,36 @@ func (a *Events) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	query.Oldest = q.Has("after")
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	query.Limit = min(max(limit, 0), 1000)
+	if limit <= 0 {
+		limit = DefaultEventPage
+	}
+	query.Limit = min(limit, MaxEventPage)
 	list, err := a.Log.Query(query)
 	if err != nil {
 		jsonError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	if len(list) == query.Limit {
+		// A full page: the next one starts past its last event, in the
+		// same direction (RFC 8288's next link; the cursor is an ID).
+		next := r.URL.Query()
+		cursor := "before"
+		if query.Oldest {
+			cursor = "after"
+		}
+		next.Del("after")
+		next.Del("before")
+		next.Set(cursor, strconv.FormatUint(list[len(list)-1].ID, 10))
+		w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.Path, next.Encode()))
+	}
 	writeJSON(w, list)
 }
+
+// Page sizes of GET /api/v1/events.
+const (
+	DefaultEventPage = 100
+	MaxEventPage     = 1000
+)
 
 // Defaults of Events.
 const (

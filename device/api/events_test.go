@@ -55,6 +55,9 @@ func (f *fakeEvents) Query(q eventlog.Query) ([]eventlog.Event, error) {
 	if !q.Oldest {
 		slices.Reverse(out)
 	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
 	return out, nil
 }
 
@@ -98,7 +101,7 @@ func TestEventsList(t *testing.T) {
 	}
 	// No range: all of it, newest first; a viewer sees only media events.
 	answer(t, do(t, routes, request{method: "GET", path: "/api/v1/events?limit=-3", token: "viewer-token"}), 200, &list)
-	if q := f.query(); !q.From.IsZero() || !q.To.IsZero() || q.Limit != 0 || len(list) != 2 || list[0].ID != 3 || list[1].ID != 1 {
+	if q := f.query(); !q.From.IsZero() || !q.To.IsZero() || q.Limit != DefaultEventPage || len(list) != 2 || list[0].ID != 3 || list[1].ID != 1 {
 		t.Fatalf("asked %+v, got %+v", q, list)
 	}
 	// An owner sees every event.
@@ -114,6 +117,19 @@ func TestEventsList(t *testing.T) {
 	answer(t, do(t, routes, request{method: "GET", path: "/api/v1/events?after=0", token: "owner-token"}), 200, &list)
 	if q := f.query(); !q.Oldest || len(list) != 4 || list[0].ID != 1 {
 		t.Fatalf("after=0: asked %+v, got %+v", q, list)
+	}
+	// A full page links to the next one, in its direction.
+	for _, c := range []struct{ path, next string }{
+		{"/api/v1/events?after=0&limit=2&type=motion,recording.*", "/api/v1/events?after=3&limit=2&type=motion%2Crecording.%2A"},
+		{"/api/v1/events?limit=3", "/api/v1/events?before=2&limit=3"},
+		{"/api/v1/events?before=4&limit=2", "/api/v1/events?before=2&limit=2"},
+		{"/api/v1/events?after=2&limit=3", ""},
+	} {
+		resp := do(t, routes, request{method: "GET", path: c.path, token: "owner-token"})
+		link := resp.Header().Get("Link")
+		if want := "<" + c.next + `>; rel="next"`; (c.next == "" && link != "") || (c.next != "" && link != want) {
+			t.Errorf("%s: Link %q, want %q", c.path, link, c.next)
+		}
 	}
 	answer(t, do(t, routes, request{method: "GET", path: "/api/v1/events?before=3", token: "owner-token"}), 200, &list)
 	if q := f.query(); q.Oldest || q.Before != 3 || len(list) != 2 || list[0].ID != 2 {
