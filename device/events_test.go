@@ -25,7 +25,7 @@ import (
 
 // eventStream is an open GET /api/v1/events/stream.
 type eventStream struct {
-	t    *testing.T
+	t    testing.TB
 	resp *http.Response
 	*events.Reader
 }
@@ -42,12 +42,12 @@ func streamClient(http2 bool) *http.Client {
 
 // openEvents opens d's event stream as token, resuming after lastID
 // unless it is "", and waits until the stream is open.
-func openStream(t *testing.T, d *Daemon, token, lastID string) *eventStream {
+func openStream(t testing.TB, d *Daemon, token, lastID string) *eventStream {
 	t.Helper()
 	return openStreamWith(t, d, streamClient(true), token, lastID)
 }
 
-func openStreamWith(t *testing.T, d *Daemon, client *http.Client, token, lastID string) *eventStream {
+func openStreamWith(t testing.TB, d *Daemon, client *http.Client, token, lastID string) *eventStream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)

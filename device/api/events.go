@@ -219,11 +219,12 @@ func (a *Events) handleStream(w http.ResponseWriter, r *http.Request) {
 		m, err := s.Next(r.Context(), wait)
 		switch {
 		case m != nil:
-			if !unflushed {
-				deadline()
-			}
+			// Each write may take WriteTimeout: a stream that always has
+			// another event waiting is flushed by its buffer filling, and
+			// must not be cut while its client reads.
+			deadline()
 			unflushed = true
-			if _, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", m.ID, m.JSON); err != nil {
+			if _, err := w.Write(m.SSE); err != nil {
 				return
 			}
 			continue
@@ -237,7 +238,7 @@ func (a *Events) handleStream(w http.ResponseWriter, r *http.Request) {
 			name := "closed"
 			if errors.Is(err, events.ErrOverflow) {
 				name = "overflow"
-			} else if !errors.Is(err, events.ErrEnded) && !errors.Is(err, events.ErrClosed) {
+			} else if !errors.Is(err, events.ErrEnded) && !errors.Is(err, events.ErrClosed) && a.Logger != nil {
 				a.Logger.Warn("camd: event stream failed", "user", u.ID, "err", err)
 			}
 			reason, _ := json.Marshal(map[string]string{"reason": err.Error()})

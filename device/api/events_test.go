@@ -357,3 +357,59 @@ func TestEventStreamClientLeaves(t *testing.T) {
 		}
 	}
 }
+
+// deadlineWriter is a ResponseWriter that notes, for each write, whether
+// a write deadline was set since the write before it.
+type deadlineWriter struct {
+	h       http.Header
+	armed   bool  // a deadline was set since the last write
+	stale   []int // the writes made without one
+	writes  int   // events written
+	written chan int
+}
+
+func (w *deadlineWriter) Header() http.Header { return w.h }
+func (w *deadlineWriter) WriteHeader(int)     {}
+func (w *deadlineWriter) Flush()              {}
+func (w *deadlineWriter) SetWriteDeadline(time.Time) error {
+	w.armed = true
+	return nil
+}
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	if !w.armed {
+		w.stale = append(w.stale, w.writes)
+	}
+	w.armed = false
+	if strings.HasPrefix(string(b), "id: ") {
+		w.writes++
+		w.written <- w.writes
+	}
+	return len(b), nil
+}
+
+// Every write of a stream has its own deadline: a stream that always has
+// another event waiting (here, 500 missed events read from the log) is
+// not cut off WriteTimeout after the first of them while its client
+// reads.
+func TestEventStreamWriteDeadlineEachWrite(t *testing.T) {
+	f := &fakeEvents{}
+	bus := events.New(events.Options{})
+	for range 500 {
+		f.add(bus, "motion")
+	}
+	h := serve(tokens, discard, (&Events{Log: f, Bus: bus}).routes())
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequestWithContext(ctx, "GET", "/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer viewer-token")
+	req.Header.Set("Last-Event-ID", "0")
+	w := &deadlineWriter{h: http.Header{}, written: make(chan int, 500)}
+	done := make(chan struct{})
+	go func() { h.ServeHTTP(w, req); close(done) }()
+	for n := 0; n < 500; n = <-w.written {
+	}
+	cancel()
+	<-done
+	if len(w.stale) > 0 {
+		t.Fatalf("%d writes without a deadline of their own, the first after event %d", len(w.stale), w.stale[0])
+	}
+}

@@ -41,27 +41,34 @@ type History interface {
 	LastID() (uint64, error)
 }
 
-// Message is an event as subscribers get it.
+// Message is an event as subscribers get it. Subscribers share it: they
+// must not change it.
 type Message struct {
 	ID   uint64
 	Kind string
 	// JSON is the event's JSON, encoded once for every subscriber.
 	JSON []byte
+	// SSE is the event as a block of a server-sent event stream: an
+	// "id:" line, a "data:" line with the JSON, and the empty line.
+	SSE []byte
 }
 
 func message(e eventlog.Event) *Message {
 	b, _ := json.Marshal(e) // an event the log stored encodes
-	return &Message{ID: e.ID, Kind: e.Kind, JSON: b}
+	sse := fmt.Appendf(make([]byte, 0, len(b)+32), "id: %d\ndata: %s\n\n", e.ID, b)
+	return &Message{ID: e.ID, Kind: e.Kind, JSON: b, SSE: sse}
 }
 
 // Bus hands each event published to the subscribers that may see it.
 type Bus struct {
 	opts Options
 
-	mu     sync.Mutex
-	last   uint64 // the newest ID published
-	subs   map[*Subscription]struct{}
-	closed bool
+	mu        sync.Mutex
+	last      uint64 // the newest ID published
+	subs      map[*Subscription]struct{}
+	closed    bool
+	published uint64
+	cutOff    uint64
 }
 
 // New returns a bus with no subscribers.
@@ -83,6 +90,7 @@ func (b *Bus) Publish(e eventlog.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.last = max(b.last, e.ID)
+	b.published++
 	for s := range b.subs {
 		if e.ID <= s.seam || !s.wants(e.Kind) {
 			continue
@@ -90,6 +98,7 @@ func (b *Bus) Publish(e eventlog.Event) {
 		select {
 		case s.live <- m:
 		default:
+			b.cutOff++
 			b.end(s, fmt.Errorf("%w: %d events behind", ErrOverflow, cap(s.live)))
 		}
 	}
@@ -251,6 +260,28 @@ func (b *Bus) Subscriptions() []Held {
 		out = append(out, Held{User: s.sub.User, Owner: s.sub.Owner})
 	}
 	return out
+}
+
+// Stats are a bus's counters.
+type Stats struct {
+	Subscribers int
+	// Published counts the events published; CutOff the subscribers
+	// cut off for falling Options.Buffer events behind.
+	Published, CutOff uint64
+	// MaxQueued is the most events waiting for one subscriber now
+	// (at most Options.Buffer).
+	MaxQueued int
+}
+
+// Stats returns the bus's counters.
+func (b *Bus) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := Stats{Subscribers: len(b.subs), Published: b.published, CutOff: b.cutOff}
+	for s := range b.subs {
+		st.MaxQueued = max(st.MaxQueued, len(s.live))
+	}
+	return st
 }
 
 // EndUser ends the subscriptions of a user, with the reason their

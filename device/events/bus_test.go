@@ -66,7 +66,8 @@ func drain(t *testing.T, s *Subscription) []uint64 {
 			return got
 		}
 		var e eventlog.Event
-		if err := json.Unmarshal(m.JSON, &e); err != nil || e.ID != m.ID || e.Kind != m.Kind || e.Camera != "cam" {
+		if err := json.Unmarshal(m.JSON, &e); err != nil || e.ID != m.ID || e.Kind != m.Kind || e.Camera != "cam" ||
+			string(m.SSE) != fmt.Sprintf("id: %d\ndata: %s\n\n", m.ID, m.JSON) {
 			t.Fatalf("message %d %q: %s (%v)", m.ID, m.Kind, m.JSON, err)
 		}
 		got = append(got, m.ID)
@@ -180,8 +181,8 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 	default:
 		t.Fatal("Done is not closed")
 	}
-	if n := len(h.bus.Subscriptions()); n != 1 {
-		t.Fatalf("%d subscriptions left, want 1", n)
+	if st := h.bus.Stats(); st.Subscribers != 1 || st.CutOff != 1 || st.Published != 12 || st.MaxQueued != 0 {
+		t.Fatalf("stats %+v, want 1 subscriber left, 1 cut off, 12 published, none queued", st)
 	}
 	again, _ := h.bus.Subscribe(h.log, Subscriber{User: "slow", Resume: true, After: first.ID})
 	defer again.Close()
