@@ -189,17 +189,22 @@ func loadRun(b *testing.B, d *Daemon, token string, rate int, duration time.Dura
 					// EventSource comes back.
 					r.cutOff++
 					s.Close()
-					if s, err = dialStream(ctx, d, client, token, strconv.FormatUint(r.last, 10)); err != nil {
+					back, err := dialStream(ctx, d, client, token, strconv.FormatUint(r.last, 10))
+					if err != nil {
 						r.err = err
 						return
 					}
+					s = back
 					continue
 				}
 				if !f.IsEvent() {
 					continue
 				}
-				var e eventlog.Event
-				if f.Event != "" || json.Unmarshal([]byte(f.Data), &e) != nil {
+				var e struct { // what a phone needs to tell it apart
+					ID   uint64    `json:"id"`
+					Time time.Time `json:"time"`
+				}
+				if f.Event != "" || json.Unmarshal([]byte(f.Data), &e) != nil || f.ID != strconv.FormatUint(e.ID, 10) {
 					r.err = fmt.Errorf("after %d events: %+v", r.got, f)
 					return
 				}

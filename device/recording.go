@@ -294,10 +294,11 @@ func (rs *recordingState) storeEvent(se recordings.Event, at time.Time) {
 func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 	if sp.End.IsZero() {
 		rs.log.Info("camd: motion", "cause", sp.Cause)
-		recorded := rs.rec.Mode() != recorder.Off && rs.store.Paused() == nil
 		rs.later(func() {
 			e := eventlog.Event{Time: sp.Start, Kind: events.Motion, Message: "motion (" + sp.Cause + ")", Data: map[string]string{"cause": sp.Cause}}
-			if recorded {
+			// Asked here, not in OnSpan: the recorder calls that with its
+			// lock held.
+			if rs.rec.Mode() != recorder.Off && rs.store.Paused() == nil {
 				e.Clip = &eventlog.Clip{From: sp.Start}
 			}
 			if rs.stills.Available() {

@@ -81,25 +81,32 @@ func (r *Reader) Next() (Frame, error) {
 func (r *Reader) line() ([]byte, error) {
 	var line []byte
 	for {
-		b, err := r.rd.ReadByte()
-		if err != nil {
+		buf, err := r.rd.Peek(max(r.rd.Buffered(), 1))
+		if len(buf) == 0 {
 			if err == io.EOF && len(line) > 0 {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
 		}
-		switch b {
-		case '\n':
-			return line, nil
-		case '\r':
-			if next, err := r.rd.Peek(1); err == nil && next[0] == '\n' {
-				r.rd.ReadByte()
-			}
-			return line, nil
+		end := bytes.IndexAny(buf, "\r\n")
+		if end < 0 {
+			end = len(buf)
 		}
-		if len(line) >= MaxLine {
+		if len(line)+end > MaxLine {
 			return nil, fmt.Errorf("%w (more than %d bytes)", ErrLineTooLong, MaxLine)
 		}
-		line = append(line, b)
+		line = append(line, buf[:end]...)
+		if end == len(buf) {
+			r.rd.Discard(end)
+			continue
+		}
+		cr := buf[end] == '\r'
+		r.rd.Discard(end + 1)
+		if cr {
+			if next, err := r.rd.Peek(1); err == nil && next[0] == '\n' {
+				r.rd.Discard(1)
+			}
+		}
+		return line, nil
 	}
 }
