@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,9 +86,10 @@ func (es *eventState) userChanged(pe pairing.Event) {
 	es.add(e)
 }
 
-// settingsChanged stores that an owner changed settings: which keys,
-// and who.
+// settingsChanged stores that an owner changed settings: which keys
+// (sorted), and who.
 func (es *eventState) settingsChanged(keys []string, by pairing.User) {
+	keys = slices.Sorted(slices.Values(keys))
 	es.add(eventlog.Event{
 		Kind:    events.SettingsChanged,
 		Message: "settings changed: " + strings.Join(keys, ", "),
