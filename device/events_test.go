@@ -491,3 +491,41 @@ func TestEventsSurviveRestart(t *testing.T) {
 		t.Fatalf("resumed after %d across the restart: %+v", seen.ID, got)
 	}
 }
+
+// A phone that keeps reconnecting while events keep being published
+// gets every event once, in order: each time it comes back with the
+// last ID it saw, the events it missed come from the log and the rest
+// live, whatever was being published at the moment it came back.
+func TestEventStreamResumesWhilePublishing(t *testing.T) {
+	const total, per = 600, 40 // events; events read per connection
+	d := running(t)
+	token := owner(t, d)
+	first, _ := d.events.log.LastID()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			d.events.add(eventlog.Event{Kind: events.Motion, Data: map[string]string{"i": strconv.Itoa(i)}})
+		}
+	}()
+	last, reconnects := first, 0
+	for last < first+total {
+		s := openStream(t, d, token, strconv.FormatUint(last, 10))
+		for range per {
+			if last == first+total {
+				break
+			}
+			e := s.next()
+			if e.ID != last+1 {
+				t.Fatalf("after %d (connection %d): event %d", last, reconnects, e.ID)
+			}
+			last = e.ID
+		}
+		s.resp.Body.Close()
+		reconnects++
+	}
+	<-done
+	if reconnects < total/per {
+		t.Fatalf("%d connections", reconnects)
+	}
+}
