@@ -34,7 +34,7 @@ const (
 	StorageNearlyFull = "storage.nearly_full"
 
 	// Who may use the camera (device/pairing): data "user", "name",
-	// "role", "by" (who did it), "reason" (a revocation's).
+	// "role", "by" (who made the invitation), "reason" (a revocation's).
 	UserPaired          = "user.paired"
 	UserRevoked         = "user.revoked"
 	UserRenamed         = "user.renamed"
@@ -93,11 +93,11 @@ var Types = []Type{
 	{RecordingCardChecked, true, false, "the owner's check of the card ran (`outcome`, `exit_code`, `device`)"},
 	{RecordingCardFormatted, true, false, "the owner's format of the card ran (`outcome`, `exit_code`, `device`)"},
 	{StorageNearlyFull, true, false, "the file system cannot hold what the quota still allows (`free_bytes`, `bytes`, `quota_bytes`)"},
-	{UserPaired, false, false, "a user paired (`user`, `name`, `role`, `invitation`, `by`)"},
-	{UserRevoked, false, false, "a user was revoked or expired (`user`, `name`, `role`, `reason`, `by`)"},
+	{UserPaired, false, false, "a user paired (`user`, `name`, `role`; `invitation` and `by`, who made it, for an invited user)"},
+	{UserRevoked, false, false, "a user was revoked (`user`, `name`, `role`; `reason` for each user removed with the last owner)"},
 	{UserRenamed, false, false, "a user was renamed (`user`, `name`, `old_name`)"},
 	{InvitationMade, false, false, "an invitation was made (`invitation`, `role`, `expires`, `by`)"},
-	{InvitationCancelled, false, false, "an invitation was cancelled (`invitation`, `role`, `by`)"},
+	{InvitationCancelled, false, false, "an invitation was cancelled (`invitation`, `role`, `by`: who made it)"},
 	{SettingsChanged, false, false, "settings changed (`keys`, `by`, `by_name`)"},
 	{CrashRecorded, false, false, "a crash report was made from an earlier run's fatal error (`report`, `version`, `uptime_seconds`)"},
 	{DoorbellPressed, true, true, "the doorbell was pressed"},
