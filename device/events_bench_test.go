@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -294,36 +293,6 @@ func loadRun(b *testing.B, d *Daemon, token string, rate int, duration time.Dura
 		c.Close()
 	}
 	return res
-}
-
-// sseConn is an open event stream.
-type sseConn struct {
-	*events.Reader
-	io.Closer
-}
-
-// dialStream opens an event stream, resuming after lastID unless it is
-// "", and reads up to its first comment.
-func dialStream(ctx context.Context, d *Daemon, client *http.Client, token, lastID string) (sseConn, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+d.Addr().String()+"/api/v1/events/stream", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return sseConn{}, err
-	}
-	s := sseConn{events.NewReader(resp.Body), resp.Body}
-	if resp.StatusCode != http.StatusOK {
-		s.Close()
-		return sseConn{}, fmt.Errorf("event stream: %s", resp.Status)
-	}
-	if f, err := s.Next(); err != nil || f.Comment != "camd events" {
-		s.Close()
-		return sseConn{}, fmt.Errorf("the stream's first frame: %+v %v", f, err)
-	}
-	return s, nil
 }
 
 // stalledStream opens an event stream on a connection whose receive

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,11 +24,44 @@ import (
 	"github.com/camd-project/camd/storage/recordings"
 )
 
-// eventStream is an open GET /api/v1/events/stream.
-type eventStream struct {
-	t    testing.TB
-	resp *http.Response
+// sseConn is an open GET /api/v1/events/stream.
+type sseConn struct {
 	*events.Reader
+	resp *http.Response
+}
+
+func (c sseConn) Close() error { return c.resp.Body.Close() }
+
+// dialStream opens d's event stream as token, resuming after lastID
+// unless it is "", and reads up to its first comment: the subscription
+// is in place.
+func dialStream(ctx context.Context, d *Daemon, client *http.Client, token, lastID string) (sseConn, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+d.Addr().String()+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return sseConn{}, err
+	}
+	s := sseConn{events.NewReader(resp.Body), resp}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		s.Close()
+		return sseConn{}, fmt.Errorf("event stream: %s %s", resp.Status, b)
+	}
+	if f, err := s.Next(); err != nil || f.Comment != "camd events" {
+		s.Close()
+		return sseConn{}, fmt.Errorf("the stream's first frame: %+v %v", f, err)
+	}
+	return s, nil
+}
+
+// eventStream is an open event stream that fails its test on errors.
+type eventStream struct {
+	t testing.TB
+	sseConn
 }
 
 // streamClient has no time limit (a stream is long) and its own
@@ -40,7 +74,7 @@ func streamClient(http2 bool) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// openEvents opens d's event stream as token, resuming after lastID
+// openStream opens d's event stream as token, resuming after lastID
 // unless it is "", and waits until the stream is open.
 func openStream(t testing.TB, d *Daemon, token, lastID string) *eventStream {
 	t.Helper()
@@ -51,25 +85,12 @@ func openStreamWith(t testing.TB, d *Daemon, client *http.Client, token, lastID 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+d.Addr().String()+"/api/v1/events/stream", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
-	}
-	resp, err := client.Do(req)
+	s, err := dialStream(ctx, d, client, token, lastID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("event stream: %d %s", resp.StatusCode, b)
-	}
-	s := &eventStream{t: t, resp: resp, Reader: events.NewReader(resp.Body)}
-	if f, err := s.Next(); err != nil || f.Comment != "camd events" {
-		t.Fatalf("the stream's first frame: %+v %v", f, err)
-	}
-	return s
+	t.Cleanup(func() { s.Close() })
+	return &eventStream{t: t, sseConn: s}
 }
 
 // next returns the next event, skipping comments.
@@ -437,19 +458,9 @@ func TestEventTypesOfProducers(t *testing.T) {
 func TestEventsSurviveRestart(t *testing.T) {
 	data := t.TempDir()
 	start := func() (*Daemon, func()) {
-		cfg := Defaults()
-		cfg.Data, cfg.Listen = data, "127.0.0.1:0"
-		cfg.Source, cfg.Passthrough.FIFO = "passthrough", filepath.Join(t.TempDir(), "no-writer.fifo")
-		d, err := New(cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { d.Run(ctx); close(done) }()
-		stop := func() { cancel(); <-done }
-		t.Cleanup(stop)
-		return d, stop
+		cfg := passthroughConfig(t)
+		cfg.Data = data
+		return runningAt(t, cfg)
 	}
 	list := func(d *Daemon, token, query string) []eventlog.Event {
 		t.Helper()
