@@ -32,6 +32,7 @@ type Daemon struct {
 	log     *slog.Logger
 	id      *Identity
 	catalog *storage.Catalog
+	events  *eventState
 	pairing *pairing.Manager
 	control net.Listener
 
@@ -45,6 +46,7 @@ type Daemon struct {
 	sessions  *sessionGuard
 	settings  *settingsState
 	updater   *update.Updater
+	storage   *storageWatch
 
 	api  *api.API
 	http *http.Server
@@ -86,7 +88,8 @@ func (d *Daemon) init() error {
 	if d.catalog.Quarantined != "" {
 		d.log.Warn("camd: catalog was damaged; moved aside and started a new one", "moved_to", d.catalog.Quarantined)
 	}
-	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Logger: d.log}); err != nil {
+	d.events = openEvents(d.catalog, d.id.ID, d.log)
+	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Notify: d.events.userChanged, Logger: d.log}); err != nil {
 		return err
 	}
 	if d.control, err = listenControl(d.cfg.Data); err != nil {
@@ -131,7 +134,7 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
-	if d.recording, err = openRecording(d.cfg, d.catalog, d.hub, live, store.Get(), d.log); err != nil {
+	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
@@ -143,7 +146,8 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
-	d.sessions = newSessionGuard(d.pairing, d.whep, d.log)
+	d.sessions = newSessionGuard(d.pairing, d.whep, d.events.bus, d.log)
+	d.storage = &storageWatch{stats: d.recording.store.Stats, events: d.events, every: storageCheck}
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
 	d.pairing.OnChange(d.sessions.changed)
@@ -157,7 +161,8 @@ func (d *Daemon) init() error {
 		listeners: []func(before, after settings.Settings){
 			d.recording.settingsChanged, d.board.settingsChanged, d.discovery.settingsChanged, updateSettingChanged(d.updater),
 		},
-		log: d.log,
+		events: d.events,
+		log:    d.log,
 	}
 
 	d.conns = connlimit.NewListener(d.tcp, connlimit.Options{
@@ -165,6 +170,8 @@ func (d *Daemon) init() error {
 	})
 	d.api = d.newAPI()
 	d.http = newHTTPServer(d.cfg.HTTP, d.api.Handler(), tlsConfig(d.id.TLS), d.log)
+	// Event streams never end by themselves: Shutdown ends them first.
+	d.http.RegisterOnShutdown(d.events.bus.Close)
 	d.controlHTTP = &http.Server{Handler: controlHandler(d.pairing, d.hostHintFor(), d.reset, d.log), ReadHeaderTimeout: 5 * time.Second}
 	return nil
 }
@@ -214,6 +221,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.whep.Run(runCtx) })
 	wg.Go(func() { d.sessions.run(runCtx) })
 	wg.Go(func() { d.updater.Run(runCtx) })
+	wg.Go(func() { d.storage.run(runCtx) })
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
 
@@ -264,6 +272,9 @@ func (d *Daemon) Close() {
 		}
 		if d.recording != nil {
 			d.recording.close()
+		}
+		if d.events != nil {
+			d.events.bus.Close()
 		}
 		if d.whep != nil {
 			d.whep.Close()

@@ -83,8 +83,8 @@ func useAsOwner(t *testing.T, d *Daemon) oldOwner {
 	if json.Unmarshal(b, &snap); code != http.StatusCreated {
 		t.Fatalf("save a snapshot: %d %s", code, b)
 	}
-	ev := motionEvent(t, d, token, "doorbell", func(e eventlog.Event) bool { return e.Data["snapshot"] != "" && !e.End.IsZero() })
-	o.snapshots = []string{snap.ID, ev.Data["snapshot"]}
+	ev := motionEvent(t, d, token, "doorbell", func(e eventlog.Event) bool { return e.Snapshot != "" && !e.End.IsZero() })
+	o.snapshots = []string{snap.ID, ev.Snapshot}
 	return o
 }
 
@@ -254,17 +254,17 @@ func TestEventSaysItsSnapshotIsGone(t *testing.T) {
 	h264test.NeedFFmpeg(t)
 	d, token := recordingDaemon(t, func(c *Config) { c.Passthrough.SnapshotCommand = snapshotCommand })
 	waitRecorded(t, d, token, 1)
-	ev := motionEvent(t, d, token, "pir", func(e eventlog.Event) bool { return e.Data["snapshot"] != "" })
-	if ev.Data[snapshotMissing] != "" {
+	ev := motionEvent(t, d, token, "pir", func(e eventlog.Event) bool { return e.Snapshot != "" })
+	if ev.SnapshotMissing {
 		t.Fatalf("a snapshot that is there is missing: %+v", ev)
 	}
-	if code, b := call(t, d, "DELETE", "/api/v1/snapshots/"+ev.Data["snapshot"], token, nil); code != http.StatusNoContent {
+	if code, b := call(t, d, "DELETE", "/api/v1/snapshots/"+ev.Snapshot, token, nil); code != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", code, b)
 	}
 	_, b := call(t, d, "GET", "/api/v1/events?kind=motion", token, nil)
 	var evs []eventlog.Event
 	json.Unmarshal(b, &evs)
-	if len(evs) != 1 || evs[0].Data["snapshot"] != ev.Data["snapshot"] || evs[0].Data[snapshotMissing] != "true" {
+	if len(evs) != 1 || evs[0].Snapshot != ev.Snapshot || !evs[0].SnapshotMissing {
 		t.Fatalf("the event of a deleted snapshot: %s", b)
 	}
 }

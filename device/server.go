@@ -36,7 +36,7 @@ func (d *Daemon) newAPI() *api.API {
 			Stills: rs.stills, Player: rs.playbacks, WHEP: d.whep,
 		},
 		Snapshots: snaps,
-		Events:    &api.Events{Log: eventsView{rs.events, rs.snaps}},
+		Events:    &api.Events{Log: eventsView{d.events.log, rs.snaps}, Bus: d.events.bus, Logger: d.log},
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
 		Storage:   storage,
 		Update:    &api.Update{Updater: d.updater},

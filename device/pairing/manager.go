@@ -138,6 +138,10 @@ type Options struct {
 	FailureDelay, MaxFailureDelay time.Duration
 	FailureAddresses              int
 	Logger                        *slog.Logger
+	// Notify, if set, is told of each change of who may use the camera
+	// once it is stored: users paired, renamed and revoked, invitations
+	// made and cancelled (the event log).
+	Notify func(Event)
 }
 
 // User is a paired phone, browser or client.
@@ -357,6 +361,19 @@ func (m *Manager) OnChange(f func()) {
 	m.onChange = append(m.onChange, f)
 }
 
+// notify tells Options.Notify of e, without the user's credential.
+func (m *Manager) notify(e Event) {
+	if m.opts.Notify != nil {
+		e.User = withoutCredential(e.User)
+		m.opts.Notify(e)
+	}
+}
+
+func withoutCredential(u User) User {
+	u.TokenHash = nil
+	return u
+}
+
 func (m *Manager) changed() {
 	m.hookMu.Lock()
 	fs := slices.Clone(m.onChange)
@@ -504,11 +521,12 @@ func (m *Manager) Finish(req FinishRequest) (User, string, error) {
 	if _, _, ok := checkNonce(m.cur.Load().nonceKey, req.Nonce, req.From, req.InviteID, now); !ok {
 		return User{}, "", ErrBadNonce
 	}
-	u, token, first, err := m.finish(req, now)
+	u, token, first, by, err := m.finish(req, now)
 	if err != nil {
 		return User{}, "", err
 	}
 	m.log.Info("pairing: paired", "user", u.ID, "name", u.Name, "role", u.Role, "invited", req.InviteID != "")
+	m.notify(Event{Kind: EventPaired, User: u, Invitation: req.InviteID, By: by})
 	if first {
 		m.changed()
 	}
@@ -516,34 +534,35 @@ func (m *Manager) Finish(req FinishRequest) (User, string, error) {
 }
 
 // finish is Finish under wmu, for a request whose nonce looked live;
-// first reports that the device was unpaired.
-func (m *Manager) finish(req FinishRequest, now time.Time) (u User, token string, first bool, err error) {
+// first reports that the device was unpaired, by who made the invitation
+// used.
+func (m *Manager) finish(req FinishRequest, now time.Time) (u User, token string, first bool, by string, err error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	s := m.cur.Load()
 	// Checked again: a reset since makes a new key.
 	tag, expires, ok := checkNonce(s.nonceKey, req.Nonce, req.From, req.InviteID, now)
 	if _, used := m.used[tag]; !ok || used {
-		return User{}, "", false, ErrBadNonce
+		return User{}, "", false, "", ErrBadNonce
 	}
 	secret, role, access := s.st.Secret, Owner, time.Duration(0)
 	if req.InviteID != "" {
 		inv, err := m.getInvite(s, req.InviteID, now)
 		if err != nil {
-			return User{}, "", false, err
+			return User{}, "", false, "", err
 		}
-		secret, role, access = inv.Secret, inv.Role, inv.Access
+		secret, role, access, by = inv.Secret, inv.Role, inv.Access, inv.By
 	} else if m.locked(s) {
-		return User{}, "", false, ErrLocked
+		return User{}, "", false, "", ErrLocked
 	} else if !m.windowOpen(s, now) {
-		return User{}, "", false, ErrWindowClosed
+		return User{}, "", false, "", ErrWindowClosed
 	} else if s.hasOwner() {
 		role = Viewer
 	}
 	m.used.use(tag, expires, now) // one proof per nonce: a replay finds nothing
 	if !hmac.Equal(Proof(secret, m.opts.DeviceID, req.Nonce, req.Name), req.Proof) {
 		delay := m.throttle.failed(req.From, now)
-		return User{}, "", false, errors.Join(ErrBadProof, m.fail(s, req.From, delay))
+		return User{}, "", false, "", errors.Join(ErrBadProof, m.fail(s, req.From, delay))
 	}
 	token = "camd1." + m.opts.DeviceID + "." + base64.RawURLEncoding.EncodeToString(random(32))
 	h := sha256.Sum256([]byte(token))
@@ -569,9 +588,9 @@ func (m *Manager) finish(req FinishRequest, now time.Time) (u User, token string
 		return putUser(tx, nu)
 	})
 	if err != nil {
-		return User{}, "", false, fmt.Errorf("pairing: saving the new user: %w", err)
+		return User{}, "", false, "", fmt.Errorf("pairing: saving the new user: %w", err)
 	}
-	return *nu, token, len(s.users) == 0, nil
+	return *nu, token, len(s.users) == 0, by, nil
 }
 
 // fail counts a wrong proof from the address from in s; the caller holds
@@ -647,43 +666,61 @@ func (m *Manager) Rename(id, name string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
+	old, renamed, err := m.rename(id, name)
+	if err != nil {
+		return err
+	}
+	m.notify(Event{Kind: EventRenamed, User: renamed, OldName: old})
+	return nil
+}
+
+// rename is Rename under wmu: it returns the old name and the user.
+func (m *Manager) rename(id, name string) (string, User, error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	s := m.cur.Load()
 	u := s.users[id]
 	if u == nil {
-		return ErrNoUser
+		return "", User{}, ErrNoUser
 	}
 	c := *u
 	c.Name = name
 	if err := m.publish(s.with(s.st, []*User{&c}), func(tx *bbolt.Tx) error { return putUser(tx, &c) }); err != nil {
-		return fmt.Errorf("pairing: %w", err)
+		return "", User{}, fmt.Errorf("pairing: %w", err)
 	}
-	return nil
+	return u.Name, c, nil
 }
 
 // Revoke removes a user; its credential stops working at once, and the
 // invitations it made die with it. Removing the last owner removes every
 // user and every invitation, and reopens pairing.
 func (m *Manager) Revoke(id string) error {
-	lastOwner, err := m.revoke(id)
+	gone, lastOwner, err := m.revoke(id)
 	if err != nil {
 		return err
 	}
 	m.log.Info("pairing: user revoked", "user", id, "all_users_removed", lastOwner)
+	for _, u := range gone {
+		e := Event{Kind: EventRevoked, User: u}
+		if u.ID != id {
+			e.Reason = "the last owner was revoked"
+		}
+		m.notify(e)
+	}
 	if lastOwner {
 		m.changed()
 	}
 	return nil
 }
 
-func (m *Manager) revoke(id string) (lastOwner bool, err error) {
+// revoke is Revoke under wmu: it returns the users removed, id first.
+func (m *Manager) revoke(id string) (removed []User, lastOwner bool, err error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	s := m.cur.Load()
 	u := s.users[id]
 	if u == nil {
-		return false, ErrNoUser
+		return nil, false, ErrNoUser
 	}
 	lastOwner = u.Role == Owner
 	for _, o := range s.users {
@@ -713,9 +750,15 @@ func (m *Manager) revoke(id string) (lastOwner bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("pairing: %w", err)
+		return nil, false, fmt.Errorf("pairing: %w", err)
 	}
-	return lastOwner, nil
+	removed = []User{withoutCredential(*u)}
+	for _, g := range gone {
+		if g != id {
+			removed = append(removed, withoutCredential(*s.users[g]))
+		}
+	}
+	return removed, lastOwner, nil
 }
 
 // Reset forgets every user, invitation, counter, exchange and delay and
@@ -748,4 +791,33 @@ func (m *Manager) reset() error {
 		m.throttle.reset()
 	}
 	return err
+}
+
+// Kinds of Event, as the event log names them.
+const (
+	EventPaired              = "user.paired"
+	EventRenamed             = "user.renamed"
+	EventRevoked             = "user.revoked"
+	EventInvited             = "invitation.made"
+	EventInvitationCancelled = "invitation.cancelled"
+)
+
+// Event is a change of who may use the camera, told to Options.Notify
+// once it is stored, outside the manager's locks.
+type Event struct {
+	Kind string
+	// User is the user paired, renamed or revoked, without its
+	// credential; OldName a renamed user's name before.
+	User    User
+	OldName string
+	// Reason says why a user was revoked with another (the last owner).
+	Reason string
+	// Invitation is the invitation made, cancelled, or used to pair; Role
+	// and Expires are the invitation's.
+	Invitation string
+	Role       Role
+	Expires    time.Time
+	// By is the owner who made the invitation (made, cancelled, or used
+	// to pair), "" for pairing with the setup code.
+	By string
 }
