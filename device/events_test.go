@@ -22,6 +22,7 @@ import (
 	"github.com/camd-project/camd/storage/card/cardtest"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/storage/recordings"
+	"github.com/camd-project/camd/update"
 )
 
 // sseConn is an open GET /api/v1/events/stream.
@@ -445,6 +446,9 @@ func TestEventTypesOfProducers(t *testing.T) {
 		recordings.EventPaused:           events.RecordingPaused, recordings.EventResumed: events.RecordingResumed,
 		recordings.EventQuarantined: events.RecordingQuarantined, recordings.EventMissing: events.RecordingVolumeMissing,
 		recordings.EventForeign: events.RecordingForeignFile,
+		update.EventAvailable:   events.UpdateAvailable, update.EventRefused: events.UpdateRefused,
+		update.EventFailed: events.UpdateFailed, update.EventRebooting: events.UpdateRebooting,
+		update.EventInstalled: events.UpdateInstalled, update.EventRolledBack: events.UpdateRolledBack,
 	} {
 		if producer != catalogue {
 			t.Errorf("%q is %q in the catalogue", producer, catalogue)

@@ -60,8 +60,13 @@ const (
 	CallEnded       = "call.ended"
 	CallMissed      = "call.missed"
 
-	// Reserved for updates (#17): data "version".
-	UpdateAvailable = "update.available"
+	// Software updates (update/, docs/updates.md): data "version".
+	UpdateAvailable  = "update.available"
+	UpdateRefused    = "update.refused"
+	UpdateFailed     = "update.failed"
+	UpdateRebooting  = "update.rebooting"
+	UpdateInstalled  = "update.installed"
+	UpdateRolledBack = "update.rolled_back"
 
 	// Reserved for NVR mode (#16): a camera the NVR records comes and
 	// goes (Camera: its ID).
@@ -106,7 +111,12 @@ var Types = []Type{
 	{CallDeclined, true, true, "a phone declined a call (`call`, `user`, `reason`)"},
 	{CallEnded, true, true, "a call ended (`call`, `seconds`)"},
 	{CallMissed, true, true, "nobody answered (`call`); `snapshot`"},
-	{UpdateAvailable, false, true, "a signed update is available (`version`)"},
+	{UpdateAvailable, false, false, "a signed update is available (`version`, `size`, `notes`)"},
+	{UpdateRefused, false, false, "a feed or an image was refused (`reason`: signature, expired, replayed, downgrade, hash, truncated, …)"},
+	{UpdateFailed, false, false, "an update could not be downloaded or installed (`version`, `error`)"},
+	{UpdateRebooting, false, false, "an update was installed and camd reboots into it (`version`)"},
+	{UpdateInstalled, false, false, "the new version passed its health check and was marked good (`version`)"},
+	{UpdateRolledBack, false, false, "the new version was not marked good in time and the old one came back (`version`, `reason`)"},
 	{CameraOnline, true, true, "an NVR's camera is reachable again"},
 	{CameraOffline, true, true, "an NVR's camera cannot be reached"},
 }
