@@ -84,7 +84,7 @@ func (d *Daemon) init() error {
 	if d.catalog.Quarantined != "" {
 		d.log.Warn("camd: catalog was damaged; moved aside and started a new one", "moved_to", d.catalog.Quarantined)
 	}
-	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Logger: d.log}); err != nil {
+	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), StreamKeyRoot: d.id.StreamKeyRoot, Logger: d.log}); err != nil {
 		return err
 	}
 	if d.control, err = listenControl(d.cfg.Data); err != nil {
@@ -157,6 +157,7 @@ func (d *Daemon) init() error {
 	})
 	d.api = d.newAPI()
 	d.http = newHTTPServer(d.cfg.HTTP, d.api.Handler(), tlsConfig(d.id.TLS), d.log)
+	d.http.RegisterOnShutdown(d.api.Snapshots.CloseStreams)
 	d.controlHTTP = &http.Server{Handler: controlHandler(d.pairing, d.hostHintFor(), d.reset, d.log), ReadHeaderTimeout: 5 * time.Second}
 	return nil
 }

@@ -28,7 +28,8 @@ type sessionGuard struct {
 
 func newSessionGuard(p *pairing.Manager, w *whep.Server, log *slog.Logger) *sessionGuard {
 	return &sessionGuard{
-		users:    p.Users,
+		// Stream keys' sessions belong to pairing.KeySubject(id).
+		users:    func() []pairing.User { return append(p.Users(), p.KeyUsers()...) },
 		sessions: func() []whep.SessionStats { return w.Stats().Sessions },
 		end:      w.EndUser,
 		log:      log,

@@ -44,9 +44,9 @@ type streamStats interface{ Stats() media.Stats }
 
 func (a *Live) routes() []Route {
 	return []Route{
-		{"POST /api/v1/whep", Viewer, a.WHEP.HandleOffer},
-		{"PATCH /api/v1/whep/{id}", Viewer, a.WHEP.HandlePatch},
-		{"DELETE /api/v1/whep/{id}", Viewer, a.WHEP.HandleDelete},
+		{"POST /api/v1/whep", Stream, a.WHEP.HandleOffer},
+		{"PATCH /api/v1/whep/{id}", Stream, a.WHEP.HandlePatch},
+		{"DELETE /api/v1/whep/{id}", Stream, a.WHEP.HandleDelete},
 		{"GET /api/v1/stats", Viewer, a.handleStats},
 		{"GET /api/v1/sessions", Owner, a.handleSessions},
 		{"DELETE /api/v1/sessions/{id}", Owner, a.handleEndSession},
