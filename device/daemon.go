@@ -17,6 +17,7 @@ import (
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/rtsp"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
 )
@@ -38,6 +39,7 @@ type Daemon struct {
 	udp       net.PacketConn
 	hub       *media.Hub
 	whep      *whep.Server
+	rtsp      *rtsp.Server // nil: rtsp.listen is off
 	recording *recordingState
 	board     *boardState
 	discovery *announcer
@@ -129,6 +131,9 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
+	if d.rtsp, err = newRTSP(d.cfg.RTSP, d.hub, d.pairing, d.log); err != nil {
+		return err
+	}
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
@@ -141,7 +146,7 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
-	d.sessions = newSessionGuard(d.pairing, d.whep, d.log)
+	d.sessions = newSessionGuard(d.pairing, d.whep, d.rtsp, d.log)
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
 	d.pairing.OnChange(d.sessions.changed)
@@ -259,6 +264,9 @@ func (d *Daemon) Close() {
 		}
 		if d.whep != nil {
 			d.whep.Close()
+		}
+		if d.rtsp != nil {
+			d.rtsp.Close()
 		}
 		if d.hub != nil {
 			d.hub.Close()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/media/rtsp"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -26,14 +27,30 @@ type sessionGuard struct {
 	wake     chan struct{}
 }
 
-func newSessionGuard(p *pairing.Manager, w *whep.Server, log *slog.Logger) *sessionGuard {
+// newSessionGuard guards the sessions of w and of r (nil: RTSP is off).
+// A stream key's sessions belong to the user pairing.KeySubject(id).
+func newSessionGuard(p *pairing.Manager, w *whep.Server, r *rtsp.Server, log *slog.Logger) *sessionGuard {
 	return &sessionGuard{
-		// Stream keys' sessions belong to pairing.KeySubject(id).
-		users:    func() []pairing.User { return append(p.Users(), p.KeyUsers()...) },
-		sessions: func() []whep.SessionStats { return w.Stats().Sessions },
-		end:      w.EndUser,
-		log:      log,
-		wake:     make(chan struct{}, 1),
+		users: func() []pairing.User { return append(p.Users(), p.KeyUsers()...) },
+		sessions: func() []whep.SessionStats {
+			list := w.Stats().Sessions
+			if r != nil {
+				// RTSP sessions are a key's, never an owner's.
+				for _, s := range r.Stats().Sessions {
+					list = append(list, whep.SessionStats{ID: s.ID, User: s.User})
+				}
+			}
+			return list
+		},
+		end: func(user, reason string) int {
+			n := w.EndUser(user, reason)
+			if r != nil {
+				n += r.EndUser(user, reason)
+			}
+			return n
+		},
+		log:  log,
+		wake: make(chan struct{}, 1),
 	}
 }
 

@@ -143,9 +143,9 @@ func (a *Pairing) handleWindow(w http.ResponseWriter, _ *http.Request) {
 // Users is who may use the camera: the caller's own account, and the
 // owner's list, invitations, renames and revocations.
 type Users struct {
-	Accounts accounts       // *pairing.Manager
-	Invites  inviter        // *pairing.Manager
-	Keys     keyring        // *pairing.Manager
+	Accounts accounts // *pairing.Manager
+	Invites  inviter  // *pairing.Manager
+	Keys     keyring  // *pairing.Manager
 	// RTSPPort is the RTSP server's port, for the URL a new key is shown
 	// with (0: the RTSP server is off).
 	RTSPPort int
