@@ -219,6 +219,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.controlHTTP.Serve(d.control) })
 	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),
 		"source", d.settings.live.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
+	if d.rtsp != nil {
+		d.log.Info("camd: rtsp serving", "url", "rtsp://"+d.rtsp.Addr().String()+api.RTSPPath)
+	}
 	d.discovery.start(d.settings.Get().Name)
 
 	var err error

@@ -51,3 +51,12 @@ func rtspPort(s *rtsp.Server) int {
 	}
 	return 0
 }
+
+// rtspStatsOf is the RTSP server for the stats route, or nil when it is
+// off (a nil *rtsp.Server in the interface would not be nil).
+func rtspStatsOf(s *rtsp.Server) interface{ Stats() rtsp.Stats } {
+	if s == nil {
+		return nil
+	}
+	return s
+}

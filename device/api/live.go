@@ -8,6 +8,7 @@ import (
 
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/rtsp"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -21,7 +22,12 @@ type Live struct {
 	// Connections counts the HTTPS connections (*connlimit.Listener);
 	// nil leaves them out.
 	Connections connectionStats
+	// RTSP lists the RTSP sessions (*rtsp.Server); nil: RTSP is off.
+	RTSP rtspStats
 }
+
+// rtspStats lists the RTSP server's sessions.
+type rtspStats interface{ Stats() rtsp.Stats }
 
 // connectionStats counts the HTTPS connections and those refused.
 type connectionStats interface{ Stats() connlimit.Stats }
@@ -118,6 +124,8 @@ func (a *Live) handleStats(w http.ResponseWriter, _ *http.Request) {
 		Goroutines    int      `json:"goroutines"`
 		// Connections counts the HTTPS connections, and those refused.
 		Connections *connlimit.Stats `json:"connections,omitempty"`
+		// RTSP is the RTSP sessions, when the server is on.
+		RTSP []rtspSession `json:"rtsp_sessions,omitempty"`
 	}{
 		Goroutines: runtime.NumGoroutine(),
 		Source:     hs.Source, Published: hs.Published, ForcedKeys: hs.ForcedKeys, TargetBitrate: hs.TargetBitrate,
@@ -129,6 +137,13 @@ func (a *Live) handleStats(w http.ResponseWriter, _ *http.Request) {
 		cs := a.Connections.Stats()
 		out.Connections = &cs
 	}
+	if a.RTSP != nil {
+		out.RTSP = []rtspSession{}
+		for _, s := range a.RTSP.Stats().Sessions {
+			out.RTSP = append(out.RTSP, rtspSession{State: s.State, Transport: s.Transport, FirstFrameMs: ms(s.FirstFrame),
+				Frames: s.Frames, Dropped: s.Dropped, ConnectedSecs: time.Since(s.Created).Seconds()})
+		}
+	}
 	for _, s := range ws.Sessions {
 		out.Viewers = append(out.Viewers, viewer{
 			State: s.State, FirstFrameMs: ms(s.FirstFrame), Frames: s.Frames, Packets: s.Packets, Resent: s.Resent,
@@ -137,6 +152,16 @@ func (a *Live) handleStats(w http.ResponseWriter, _ *http.Request) {
 		})
 	}
 	writeJSON(w, out)
+}
+
+// rtspSession is an RTSP session in GET /api/v1/stats.
+type rtspSession struct {
+	State         string  `json:"state"`
+	Transport     string  `json:"transport"`
+	FirstFrameMs  float64 `json:"first_frame_ms"`
+	Frames        uint64  `json:"frames"`
+	Dropped       uint64  `json:"dropped"`
+	ConnectedSecs float64 `json:"age_s"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

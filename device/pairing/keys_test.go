@@ -215,3 +215,23 @@ func TestStreamKeysDieWithTheirMakerAndTheLastOwner(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkAuthenticateKey is a stream key's check as Basic or bearer
+// credentials: the secret derived again (an HMAC) and compared.
+func BenchmarkAuthenticateKey(b *testing.B) {
+	cat := catalogAt(b, b.TempDir()+"/catalog.db")
+	defer cat.Close()
+	m, err := Open(cat, Options{DeviceID: testDeviceID})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := m.AddKey(KeyOptions{For: "nvr"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := m.Authenticate(k.Token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -42,6 +42,9 @@ type session struct {
 	firstFrame time.Duration
 	frames     uint64
 	lastLost   time.Time
+	// transportName is the transport, read once the session plays
+	// (gortsplib set it at SETUP, before the PLAY that leads here).
+	transportName string
 }
 
 func newSession(srv *Server, ss *gortsplib.ServerSession, id, user string, stream *gortsplib.ServerStream, desc *description.Session) *session {
@@ -57,11 +60,11 @@ func (s *session) play() {
 	if s.playing || s.ctx.Err() != nil {
 		return
 	}
-	s.playing, s.played = true, time.Now()
+	s.playing, s.played, s.transportName = true, time.Now(), s.transport()
 	s.consumer = s.srv.hub.Subscribe(media.ConsumerOptions{Name: "rtsp " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames})
 	c := s.consumer
 	go s.send(c)
-	s.srv.log.Info("rtsp: session playing", "session", s.id, "user", s.user, "transport", s.transport())
+	s.srv.log.Info("rtsp: session playing", "session", s.id, "user", s.user, "transport", s.transportName)
 }
 
 // transport is the session's transport, once set up.
@@ -195,7 +198,7 @@ func (s *session) send(c *media.Consumer) {
 func (s *session) stats() SessionStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := SessionStats{ID: s.id, User: s.user, Created: s.created, FirstFrame: s.firstFrame, Frames: s.frames, State: "setup"}
+	st := SessionStats{ID: s.id, User: s.user, Transport: s.transportName, Created: s.created, FirstFrame: s.firstFrame, Frames: s.frames, State: "setup"}
 	if s.playing {
 		st.State = "playing"
 	}
