@@ -52,9 +52,13 @@ func rtspPort(s *rtsp.Server) int {
 	return 0
 }
 
-// rtspStatsOf is the RTSP server for the stats route, or nil when it is
-// off (a nil *rtsp.Server in the interface would not be nil).
-func rtspStatsOf(s *rtsp.Server) interface{ Stats() rtsp.Stats } {
+// rtspStatsOf is the RTSP server for the stats and sessions routes, or
+// nil when it is off (a nil *rtsp.Server in the interface would not be
+// nil).
+func rtspStatsOf(s *rtsp.Server) interface {
+	Stats() rtsp.Stats
+	EndSession(id string) error
+} {
 	if s == nil {
 		return nil
 	}

@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/whep"
 )
@@ -99,5 +101,36 @@ func TestNewKeyShowsItsRTSPURL(t *testing.T) {
 	code, b := call(t, d, "POST", "/api/v1/keys", owner(t, d), map[string]string{"for": "frigate"})
 	if code != http.StatusCreated || !strings.Contains(string(b), `"rtsp": "rtsp://`) || !strings.Contains(string(b), ":"+strconv.Itoa(rtspPort(d.rtsp))+"/live") {
 		t.Fatalf("%d %s", code, b)
+	}
+}
+
+// TestOwnerSeesAndEndsRTSPSessions: GET /api/v1/sessions lists an RTSP
+// session with its key's user, and DELETE /api/v1/sessions/{id} ends it.
+func TestOwnerSeesAndEndsRTSPSessions(t *testing.T) {
+	ffmpeg := testenv.Tool(t, "ffmpeg")
+	d, _ := runningAt(t, rtspConfig(t))
+	ownerToken := owner(t, d)
+	key := streamKey(t, d, ownerToken, "nvr")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-rtsp_transport", "tcp",
+		"-i", "rtsp://"+key.ID+":"+key.Secret+"@"+d.rtsp.Addr().String()+"/live", "-f", "null", "-")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	var list []api.Session
+	eventually(t, "the owner sees the RTSP session", func() bool {
+		_, b := call(t, d, "GET", "/api/v1/sessions", ownerToken, nil)
+		list = nil
+		json.Unmarshal(b, &list)
+		return len(list) == 1 && list[0].RTSP && list[0].User == "key:"+key.ID && list[0].Frames > 0
+	})
+	if code, b := call(t, d, "DELETE", "/api/v1/sessions/"+list[0].ID, ownerToken, nil); code != http.StatusNoContent {
+		t.Fatalf("end: %d %s", code, b)
+	}
+	eventually(t, "the session ended", func() bool { return len(d.rtsp.Stats().Sessions) == 0 })
+	if code, _ := call(t, d, "DELETE", "/api/v1/sessions/"+list[0].ID, ownerToken, nil); code != http.StatusNotFound {
+		t.Fatalf("ending it again: %d", code)
 	}
 }

@@ -13,11 +13,18 @@ import (
 // frame and exits (digest authentication, DESCRIBE, SETUP, PLAY, the
 // keyframe: an IDR forced by the synthetic camera's encoder, the cached
 // group of pictures of a passthrough stream with a keyframe every 2 s),
-// ffprobe's own start included. Run it with -benchtime=20x.
+// ffprobe's own start included. ffprobe by default first analyses the
+// streams (up to 20 pictures to guess the frame rate): the probe=default
+// runs are what a user of ffprobe sees; probe=none (-analyzeduration 0
+// -probesize 32) leaves that out and is closer to camd's share. Run it
+// with -benchtime=20x.
 func BenchmarkRTSPTimeToFirstFrame(b *testing.B) {
 	need(b, "ffprobe")
-	for _, src := range []string{"synthetic", "passthrough"} {
-		b.Run(src, func(b *testing.B) {
+	for _, run := range []struct{ src, probe string }{
+		{"synthetic", "default"}, {"synthetic", "none"}, {"passthrough", "default"}, {"passthrough", "none"},
+	} {
+		src := run.src
+		b.Run(src+"/probe="+run.probe, func(b *testing.B) {
 			var d *daemon
 			if src == "synthetic" {
 				d = startDaemon(b, "--config", writeConfig(b, "rtsp: {listen: 127.0.0.1:0, rtp_port: 0}\n"))
@@ -30,8 +37,12 @@ func BenchmarkRTSPTimeToFirstFrame(b *testing.B) {
 			for range b.N {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				start := time.Now()
-				out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp",
-					"-select_streams", "v", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame", "-of", "csv=p=0", url).CombinedOutput()
+				args := []string{"-v", "error", "-rtsp_transport", "tcp"}
+				if run.probe == "none" {
+					args = append(args, "-analyzeduration", "0", "-probesize", "32")
+				}
+				args = append(args, "-select_streams", "v", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame", "-of", "csv=p=0", url)
+				out, err := exec.CommandContext(ctx, "ffprobe", args...).CombinedOutput()
 				took := time.Since(start)
 				cancel()
 				if err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "1") {

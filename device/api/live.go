@@ -26,8 +26,12 @@ type Live struct {
 	RTSP rtspStats
 }
 
-// rtspStats lists the RTSP server's sessions.
-type rtspStats interface{ Stats() rtsp.Stats }
+// rtspStats lists the RTSP server's sessions, and ends one
+// (rtsp.ErrNoSession: there is none).
+type rtspStats interface {
+	Stats() rtsp.Stats
+	EndSession(id string) error
+}
 
 // connectionStats counts the HTTPS connections and those refused.
 type connectionStats interface{ Stats() connlimit.Stats }
@@ -61,13 +65,15 @@ func (a *Live) routes() []Route {
 
 // Session is one live or playback session in the owner's list.
 type Session struct {
-	ID       string    `json:"id"`
-	User     string    `json:"user_id"`
-	Owner    bool      `json:"owner"`
-	Playback bool      `json:"playback"`
-	State    string    `json:"state"`
-	Created  time.Time `json:"created"`
-	Frames   uint64    `json:"frames"`
+	ID       string `json:"id"`
+	User     string `json:"user_id"`
+	Owner    bool   `json:"owner"`
+	Playback bool   `json:"playback"`
+	// RTSP marks a session of the RTSP server (a stream key's).
+	RTSP    bool      `json:"rtsp,omitempty"`
+	State   string    `json:"state"`
+	Created time.Time `json:"created"`
+	Frames  uint64    `json:"frames"`
 }
 
 // handleSessions lists every session and who holds it, for an owner: a
@@ -78,15 +84,24 @@ func (a *Live) handleSessions(w http.ResponseWriter, _ *http.Request) {
 		list = append(list, Session{ID: s.ID, User: s.User, Owner: s.Owner, Playback: s.Playback,
 			State: s.State, Created: s.Created, Frames: s.Frames})
 	}
+	if a.RTSP != nil {
+		for _, s := range a.RTSP.Stats().Sessions {
+			list = append(list, Session{ID: s.ID, User: s.User, RTSP: true, State: s.State, Created: s.Created, Frames: s.Frames})
+		}
+	}
 	writeJSON(w, list)
 }
 
 // handleEndSession ends anyone's session: an owner's way to stop a
 // viewer (a viewer ends only its own, with DELETE on its session URL).
 func (a *Live) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	if err := a.Sessions.EndSession(r.PathValue("id")); err != nil {
+	err := a.Sessions.EndSession(r.PathValue("id"))
+	if errors.Is(err, whep.ErrNoSession) && a.RTSP != nil {
+		err = a.RTSP.EndSession(r.PathValue("id"))
+	}
+	if err != nil {
 		code := http.StatusInternalServerError
-		if errors.Is(err, whep.ErrNoSession) {
+		if errors.Is(err, whep.ErrNoSession) || errors.Is(err, rtsp.ErrNoSession) {
 			code = http.StatusNotFound
 		}
 		jsonError(w, code, err.Error())

@@ -188,6 +188,27 @@ func (s *Server) EndUser(user, reason string) int {
 	return len(end)
 }
 
+// ErrNoSession is a session that does not exist.
+var ErrNoSession = errors.New("rtsp: no such session")
+
+// EndSession ends the session id (an owner's request).
+func (s *Server) EndSession(id string) error {
+	s.mu.Lock()
+	var found *session
+	for _, sess := range s.sessions {
+		if sess.id == id {
+			found = sess
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		return ErrNoSession
+	}
+	s.log.Info("rtsp: ending session", "session", id, "user", found.user, "reason", "ended by an owner")
+	found.ss.Close()
+	return nil
+}
+
 // SessionStats describes one RTSP session.
 type SessionStats struct {
 	ID        string
