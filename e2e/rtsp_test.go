@@ -91,7 +91,7 @@ func freeRTPPort(t testing.TB) int {
 
 // rtspWatch is what one RTSP client saw.
 type rtspWatch struct {
-	frames, keyframes, replayed int
+	frames, replayed int
 	// skipped counts the frames missing between two consecutive live
 	// ones (their RTP timestamps one frame interval apart); lostPackets
 	// the gaps in RTP sequence numbers.
@@ -110,8 +110,8 @@ func watchRTSP(ctx context.Context, url string, transport gortsplib.Transport) (
 	if err != nil {
 		return rtspWatch{err: err}
 	}
-	c := gortsplib.Client{Transport: &transport, UDPReadBufferSize: 4 << 20}
-	if err := c.Start(u.Scheme, u.Host); err != nil {
+	c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &transport, UDPReadBufferSize: 4 << 20}
+	if err := c.Start2(); err != nil {
 		return rtspWatch{err: err}
 	}
 	defer c.Close()

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"strings"
 	"sync"
 
@@ -212,6 +211,3 @@ func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteEr
 func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
 	h.log.Debug("rtsp: bad packet from a client", "err", ctx.Error)
 }
-
-// errEnded is the reason of a session that camd ended.
-var errEnded = errors.New("rtsp: session ended")
