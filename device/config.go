@@ -44,6 +44,7 @@ type Config struct {
 	Capture     CaptureConfig     `yaml:"capture"`
 	Live        LiveConfig        `yaml:"live"`
 	HTTP        HTTPConfig        `yaml:"http"`
+	RTSP        RTSPConfig        `yaml:"rtsp"`
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
 	Update      UpdateConfig      `yaml:"update"`
@@ -126,6 +127,21 @@ type HTTPConfig struct {
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 }
 
+// RTSPConfig turns on the RTSP server for NVRs and other standard
+// clients (docs/rtsp.md).
+type RTSPConfig struct {
+	// Listen is the RTSP (TCP) address, e.g. ":8554"; empty: off (the
+	// default for loopback runs; packaging/camd.yaml turns it on).
+	Listen string `yaml:"listen"`
+	// RTPPort is the UDP port of RTP (even; RTCP on the next); 0: TCP
+	// transport only.
+	RTPPort int `yaml:"rtp_port"`
+	// MaxSessions bounds the RTSP sessions at once, MaxSessionsPerKey one
+	// stream key's.
+	MaxSessions       int `yaml:"max_sessions"`
+	MaxSessionsPerKey int `yaml:"max_sessions_per_key"`
+}
+
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).
 type DiscoveryConfig struct {
 	// Enabled announces _camd._tcp over mDNS.
@@ -187,6 +203,7 @@ func Defaults() Config {
 		Capture:     CaptureConfig{Device: "/dev/video0"},
 		Live:        LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second},
 		HTTP:        HTTPConfig{MaxConnections: connlimit.DefaultMax, MaxConnectionsPerAddress: connlimit.DefaultMaxPerAddress, HandshakeTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second},
+		RTSP:        RTSPConfig{RTPPort: 8000, MaxSessions: 16, MaxSessionsPerKey: 8},
 		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
 		Recording:   defaultRecording(),
 		Update:      UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
@@ -237,7 +254,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -290,11 +307,24 @@ func (c *Config) Validate() error {
 		{"live.udp_port", c.Live.UDPPort, 0, 65535},
 		{"http.max_connections", c.HTTP.MaxConnections, 8, 65536},
 		{"http.max_connections_per_address", c.HTTP.MaxConnectionsPerAddress, 1, c.HTTP.MaxConnections},
+		{"rtsp.rtp_port", c.RTSP.RTPPort, 0, 65534},
+		{"rtsp.max_sessions", c.RTSP.MaxSessions, 1, 1000},
+		{"rtsp.max_sessions_per_key", c.RTSP.MaxSessionsPerKey, 1, c.RTSP.MaxSessions},
 	}
 	for _, k := range checks {
 		if k.v < k.lo || k.v > k.hi {
 			return badValue(k.field, k.v, fmt.Sprintf("%d to %d", k.lo, k.hi))
 		}
+	}
+	if c.RTSP.Listen != "" {
+		if host, port, err := net.SplitHostPort(c.RTSP.Listen); err != nil || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
+			return badValue("rtsp.listen", strconv.Quote(c.RTSP.Listen), `HOST:PORT or :PORT, e.g. ":8554", or "" for off`)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return badValue("rtsp.listen", strconv.Quote(c.RTSP.Listen), "a port from 0 to 65535")
+		}
+	}
+	if c.RTSP.RTPPort%2 != 0 {
+		return badValue("rtsp.rtp_port", c.RTSP.RTPPort, "an even port (RTCP takes the next one), or 0 for TCP only")
 	}
 	if c.Video.Width%2 != 0 || c.Video.Height%2 != 0 {
 		return badValue("video.width/height", fmt.Sprintf("%dx%d", c.Video.Width, c.Video.Height), "even numbers (4:2:0 video)")

@@ -17,6 +17,7 @@ import (
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/rtsp"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/update"
@@ -40,6 +41,7 @@ type Daemon struct {
 	udp       net.PacketConn
 	hub       *media.Hub
 	whep      *whep.Server
+	rtsp      *rtsp.Server // nil: rtsp.listen is off
 	recording *recordingState
 	board     *boardState
 	discovery *announcer
@@ -89,7 +91,7 @@ func (d *Daemon) init() error {
 		d.log.Warn("camd: catalog was damaged; moved aside and started a new one", "moved_to", d.catalog.Quarantined)
 	}
 	d.events = openEvents(d.catalog, d.id.ID, d.log)
-	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Notify: d.events.userChanged, Logger: d.log}); err != nil {
+	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), StreamKeyRoot: d.id.StreamKeyRoot, Notify: d.events.userChanged, Logger: d.log}); err != nil {
 		return err
 	}
 	if d.control, err = listenControl(d.cfg.Data); err != nil {
@@ -134,6 +136,9 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
+	if d.rtsp, err = newRTSP(d.cfg.RTSP, d.hub, d.pairing, d.log); err != nil {
+		return err
+	}
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
@@ -146,7 +151,7 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
-	d.sessions = newSessionGuard(d.pairing, d.whep, d.events.bus, d.log)
+	d.sessions = newSessionGuard(d.pairing, d.whep, d.rtsp, d.events.bus, d.log)
 	d.storage = &storageWatch{stats: d.recording.store.Stats, events: d.events, every: storageCheck}
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
@@ -172,6 +177,7 @@ func (d *Daemon) init() error {
 	d.http = newHTTPServer(d.cfg.HTTP, d.api.Handler(), tlsConfig(d.id.TLS), d.log)
 	// Event streams never end by themselves: Shutdown ends them first.
 	d.http.RegisterOnShutdown(d.events.bus.Close)
+	d.http.RegisterOnShutdown(d.api.Snapshots.CloseStreams)
 	d.controlHTTP = &http.Server{Handler: controlHandler(d.pairing, d.hostHintFor(), d.reset, d.log), ReadHeaderTimeout: 5 * time.Second}
 	return nil
 }
@@ -230,6 +236,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.controlHTTP.Serve(d.control) })
 	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),
 		"source", d.settings.live.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
+	if d.rtsp != nil {
+		d.log.Info("camd: rtsp serving", "url", "rtsp://"+d.rtsp.Addr().String()+api.RTSPPath)
+	}
 	d.discovery.start(d.settings.Get().Name)
 
 	var err error
@@ -278,6 +287,9 @@ func (d *Daemon) Close() {
 		}
 		if d.whep != nil {
 			d.whep.Close()
+		}
+		if d.rtsp != nil {
+			d.rtsp.Close()
 		}
 		if d.hub != nil {
 			d.hub.Close()

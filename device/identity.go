@@ -34,6 +34,10 @@ type Identity struct {
 	DTLS webrtc.Certificate
 	// Fingerprint is the SHA-256 of the TLS certificate (DER), in hex.
 	Fingerprint string
+	// StreamKeyRoot derives the secrets of stream keys
+	// (pairing.Options.StreamKeyRoot): a file of its own, so that the
+	// catalog holds no key's secret.
+	StreamKeyRoot []byte
 }
 
 // FingerprintBytes is Fingerprint as bytes.
@@ -45,6 +49,7 @@ const (
 	tlsCert  = "tls.crt"
 	tlsKey   = "tls.key"
 	dtlsFile = "dtls.pem"
+	keyRoot  = "stream-keys.key"
 )
 
 // LoadIdentity reads the identity from dir, creating what is missing.
@@ -64,8 +69,29 @@ func LoadIdentity(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	root, err := loadOrCreateKeyRoot(filepath.Join(dir, keyRoot))
+	if err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(cert.Certificate[0])
-	return &Identity{ID: id, TLS: cert, DTLS: *dtls, Fingerprint: hex.EncodeToString(sum[:])}, nil
+	return &Identity{ID: id, TLS: cert, DTLS: *dtls, Fingerprint: hex.EncodeToString(sum[:]), StreamKeyRoot: root}, nil
+}
+
+// loadOrCreateKeyRoot reads the stream keys' root (32 random bytes), or
+// makes it. A damaged one is replaced: the keys made under it stop
+// working, and the owner makes new ones.
+func loadOrCreateKeyRoot(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil && len(b) == 32 {
+		return b, nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("device: %w", err)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	if err := durable.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 func loadOrCreateID(path string) (string, error) {

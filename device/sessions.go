@@ -7,6 +7,7 @@ import (
 
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/media/rtsp"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -42,9 +43,11 @@ type heldSession struct {
 	Owner bool
 }
 
-func newSessionGuard(p *pairing.Manager, w *whep.Server, bus *events.Bus, log *slog.Logger) *sessionGuard {
-	return &sessionGuard{
-		users: p.Users,
+// A stream key's sessions (WHEP and RTSP; r is nil when RTSP is off)
+// belong to the user pairing.KeySubject(id).
+func newSessionGuard(p *pairing.Manager, w *whep.Server, r *rtsp.Server, bus *events.Bus, log *slog.Logger) *sessionGuard {
+	g := &sessionGuard{
+		users: func() []pairing.User { return append(p.Users(), p.KeyUsers()...) },
 		holders: []sessionHolder{
 			{what: "sessions", end: w.EndUser, held: func() []heldSession {
 				var out []heldSession
@@ -64,6 +67,17 @@ func newSessionGuard(p *pairing.Manager, w *whep.Server, bus *events.Bus, log *s
 		log:  log,
 		wake: make(chan struct{}, 1),
 	}
+	if r != nil {
+		// RTSP sessions are a key's, never an owner's.
+		g.holders = append(g.holders, sessionHolder{what: "RTSP sessions", end: r.EndUser, held: func() []heldSession {
+			var out []heldSession
+			for _, s := range r.Stats().Sessions {
+				out = append(out, heldSession{User: s.User})
+			}
+			return out
+		}})
+	}
+	return g
 }
 
 // changed tells the guard that users changed (pairing's OnChange).

@@ -14,7 +14,7 @@ usage:
   camctl discover [--timeout 1s] [--json] [--onvif] [--watch] [--interface NAMES]
   camctl pair [--addr HOST:PORT] [--name NAME] PAYLOAD
   camctl view [--seconds N] [--video F.h264] [--audio F.ogg] [--from TIME [--to TIME]]
-  camctl users list|invite|rename|revoke|invitations|cancel
+  camctl users list|invite|rename|revoke|invitations|cancel|keys add --for NAME|keys list|keys revoke ID
   camctl settings get|set KEY=VALUE|reset KEY
   camctl recordings list|export|status|delete|trigger [--from TIME] [--to TIME] [--out F.mp4]
   camctl snapshot [--out F.jpg] [--save] | list | get ID | delete ID

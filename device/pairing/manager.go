@@ -137,7 +137,11 @@ type Options struct {
 	// at most FailureAddresses addresses (default 1024).
 	FailureDelay, MaxFailureDelay time.Duration
 	FailureAddresses              int
-	Logger                        *slog.Logger
+	// StreamKeyRoot derives the secrets of stream keys (keys.go); it is
+	// kept outside the catalog. Nil: a random root for this run only (the
+	// keys stop working when the Manager is opened again).
+	StreamKeyRoot []byte
+	Logger        *slog.Logger
 	// Notify, if set, is told of each change of who may use the camera
 	// once it is stored: users paired, renamed and revoked, invitations
 	// made and cancelled (the event log).
@@ -153,6 +157,10 @@ type User struct {
 	// Expires, when set, ends the user's access.
 	Expires   time.Time `json:"expires,omitzero"`
 	TokenHash []byte    `json:"token_hash,omitempty"`
+	// Key is set when the credential was the stream key of that ID:
+	// then ID is KeySubject(Key) and Role Viewer, and the credential
+	// opens only live view (ErrKeyScope elsewhere).
+	Key string `json:"key,omitempty"`
 }
 
 // state is what survives restarts besides users and invitations.
@@ -178,11 +186,12 @@ type snapshot struct {
 	st       state
 	users    map[string]*User
 	byToken  map[[sha256.Size]byte]*User
+	keys     map[string]*keyRecord // stream keys by ID
 	nonceKey []byte
 }
 
 func emptySnapshot(st state, nonceKey []byte) *snapshot {
-	return &snapshot{st: st, users: map[string]*User{}, byToken: map[[sha256.Size]byte]*User{}, nonceKey: nonceKey}
+	return &snapshot{st: st, users: map[string]*User{}, byToken: map[[sha256.Size]byte]*User{}, keys: map[string]*keyRecord{}, nonceKey: nonceKey}
 }
 
 func (s *snapshot) index(u *User) {
@@ -196,12 +205,17 @@ func tokenKey(u *User) (h [sha256.Size]byte) {
 }
 
 // with returns a copy of s with the state st, the users of the IDs drop
-// removed and the users put added (replacing those of the same ID).
+// removed and the users put added (replacing those of the same ID). The
+// stream keys of the users dropped go with them.
 func (s *snapshot) with(st state, put []*User, drop ...string) *snapshot {
 	if len(put) == 0 && len(drop) == 0 {
-		return &snapshot{st: st, users: s.users, byToken: s.byToken, nonceKey: s.nonceKey}
+		return &snapshot{st: st, users: s.users, byToken: s.byToken, keys: s.keys, nonceKey: s.nonceKey}
 	}
 	n := emptySnapshot(st, s.nonceKey)
+	n.keys = cloneKeys(s.keys)
+	for _, id := range keysOf(s.keys, drop) {
+		delete(n.keys, id)
+	}
 	for _, u := range s.users {
 		if !slices.Contains(drop, u.ID) {
 			n.index(u)
@@ -243,7 +257,8 @@ type Manager struct {
 	log      *slog.Logger
 	throttle *throttle
 
-	cur atomic.Pointer[snapshot]
+	cur     atomic.Pointer[snapshot]
+	keyRoot []byte
 
 	wmu  sync.Mutex // serialises writers; guards used
 	used usedNonces
@@ -289,7 +304,11 @@ func Open(cat *storage.Catalog, opts Options) (*Manager, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cat: cat, opts: opts, deviceID: id, log: opts.Logger, used: usedNonces{},
-		throttle: newThrottle(opts.FailureDelay, opts.MaxFailureDelay, opts.FailureAddresses)}
+		throttle: newThrottle(opts.FailureDelay, opts.MaxFailureDelay, opts.FailureAddresses),
+		keyRoot:  opts.StreamKeyRoot}
+	if len(m.keyRoot) == 0 {
+		m.keyRoot = random(32)
+	}
 	if err := m.load(); err != nil {
 		return nil, err
 	}
@@ -310,6 +329,7 @@ func (m *Manager) load() error {
 				return err
 			}
 		}
+		loadKeys(tx, s.keys)
 		return tx.Bucket(storage.BucketUsers).ForEach(func(k, v []byte) error {
 			var u User
 			if err := json.Unmarshal(v, &u); err != nil {
@@ -629,6 +649,9 @@ func (m *Manager) Authenticate(token string) (User, error) {
 	if token == "" {
 		return User{}, ErrNoCredential
 	}
+	if strings.HasPrefix(token, tokenPrefix) {
+		return m.authenticateKeyToken(token)
+	}
 	if dev, _, ok := strings.Cut(strings.TrimPrefix(token, "camd1."), "."); !strings.HasPrefix(token, "camd1.") || !ok {
 		return User{}, ErrUnknownCredential
 	} else if dev != m.opts.DeviceID {
@@ -734,13 +757,22 @@ func (m *Manager) revoke(id string) (removed []User, lastOwner bool, err error) 
 		gone = slices.Collect(maps.Keys(s.users))
 		st.WindowFailures = 0
 	}
-	err = m.publish(s.with(st, nil, gone...), func(tx *bbolt.Tx) error {
+	next := s.with(st, nil, gone...)
+	deadKeys := keysOf(s.keys, gone)
+	if lastOwner {
+		deadKeys = slices.Collect(maps.Keys(s.keys))
+		next.keys = map[string]*keyRecord{}
+	}
+	err = m.publish(next, func(tx *bbolt.Tx) error {
 		for _, g := range gone {
 			if err := tx.Bucket(storage.BucketUsers).Delete([]byte(g)); err != nil {
 				return err
 			}
 		}
 		dead := invitationKeys(tx, func(_ string, inv *invite) bool { return lastOwner || inv.By == id })
+		for _, k := range deadKeys {
+			dead = append(dead, []byte(keyPrefix+k))
+		}
 		if err := deleteKeys(tx, dead); err != nil {
 			return err
 		}
