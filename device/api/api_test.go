@@ -46,7 +46,7 @@ type request struct {
 // do serves r through routes behind the fake credentials.
 func do(t testing.TB, routes []Route, r request) *httptest.ResponseRecorder {
 	t.Helper()
-	return doWith(t, serve(tokens, discard, routes), r)
+	return doWith(t, serve(tokens, discard, routes, nil), r)
 }
 
 func doWith(t testing.TB, h http.Handler, r request) *httptest.ResponseRecorder {
@@ -97,7 +97,7 @@ func TestAuthorize(t *testing.T) {
 		{"GET /public", Public, h},
 		{"GET /viewer", Viewer, h},
 		{"GET /owner", Owner, h},
-	})
+	}, nil)
 	for _, c := range []struct {
 		path, token string
 		code        int
@@ -105,6 +105,8 @@ func TestAuthorize(t *testing.T) {
 		logs        bool
 	}{
 		{"/public", "", 200, "", false},
+		{"/public", "viewer-token", 200, "u-viewer", false},
+		{"/public", "nonsense", 200, "", false},
 		{"/viewer", "", 401, "", false},
 		{"/viewer", "nonsense", 401, "", true},
 		{"/viewer", "viewer-token", 200, "u-viewer", false},
@@ -156,7 +158,7 @@ func TestRoutesTable(t *testing.T) {
 			public = append(public, r.Pattern)
 		}
 	}
-	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, POST /api/v1/pair/start, POST /api/v1/pair/finish"
+	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep"
 	if got := strings.Join(public, ", "); got != want {
 		t.Errorf("public routes: %s\nwant %s", got, want)
 	}

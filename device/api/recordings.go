@@ -68,7 +68,7 @@ type player interface {
 	Play(x *export.File) (whep.Feed, error)
 }
 
-// feedSignalling answers WHEP (RFC 9725) requests with a feed of the
+// feedSignalling answers WHEP (draft-ietf-wish-whep) requests with a feed of the
 // caller's.
 type feedSignalling interface {
 	HandleFeedOffer(w http.ResponseWriter, r *http.Request, feed whep.Feed)
@@ -241,7 +241,7 @@ func (a *Recordings) handleExport(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, name, x.End, x)
 }
 
-// handlePlayback answers a WHEP offer (RFC 9725, as POST /api/v1/whep)
+// handlePlayback answers a WHEP offer (as POST /api/v1/whep)
 // with a session that plays the recordings of ?from&to in real time from
 // the keyframe at or before from; PATCH and DELETE go to
 // /api/v1/recordings/whep/{id}. The session ends a second after the

@@ -67,6 +67,15 @@ func (fakeMotion) Stats() motion.Stats { return motion.Stats{Sensitivity: 7} }
 type fakeWHEP struct{ feed *whep.Feed }
 
 func (f *fakeWHEP) HandleOffer(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) }
+
+// HandleOptions answers as whep.Server does: the ICE servers only for a
+// paired user.
+func (f *fakeWHEP) HandleOptions(w http.ResponseWriter, r *http.Request) {
+	if UserFrom(r.Context()).ID != "" {
+		w.Header().Set("Link", `<stun:stun.example.net>; rel="ice-server"`)
+	}
+	w.WriteHeader(204)
+}
 func (f *fakeWHEP) HandleFeedOffer(w http.ResponseWriter, r *http.Request, feed whep.Feed) {
 	f.feed = &feed
 	w.WriteHeader(201)
