@@ -118,8 +118,10 @@ func TestInteropGo2RTC(t *testing.T) {
 
 // mediamtx runs MediaMTX pulling camd's live view as a WHEP source
 // (wheps:// with sourceFingerprint and whepBearerToken) and re-serving it
-// over RTSP; it returns the RTSP URL once the source is ready.
-func mediamtx(t testing.TB, tool string, d *daemon) string {
+// over RTSP; it returns the RTSP URL once the source is ready, or, with
+// onDemand, once MediaMTX listens (it pulls when a reader comes), and a
+// function that stops MediaMTX (the test's end does too).
+func mediamtx(t testing.TB, tool string, d *daemon, onDemand bool) (string, func()) {
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
@@ -137,7 +139,8 @@ paths:
     source: wheps://%s/api/v1/whep
     sourceFingerprint: %s
     whepBearerToken: %s
-`, port, d.addr, d.fingerprint, d.token(t))
+    sourceOnDemand: %v
+`, port, d.addr, d.fingerprint, d.token(t), onDemand)
 	path := filepath.Join(dir, "mediamtx.yml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -149,21 +152,30 @@ paths:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
+	// Stopped gracefully, MediaMTX ends its WHEP session (DELETE): a
+	// killed one would hold a viewer slot until camd's ICE timeout.
+	stop := sync.OnceFunc(func() {
+		cmd.Process.Signal(os.Interrupt)
+		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
 		cmd.Wait()
+		kill.Stop()
 		if t.Failed() {
 			t.Logf("MediaMTX log:\n%s", logs.String())
 		}
 	})
+	t.Cleanup(stop)
+	ready := "stream is available and online"
+	if onDemand {
+		ready = "[RTSP] started"
+	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs.String(), "stream is available and online") {
+	for !strings.Contains(logs.String(), ready) {
 		if time.Now().After(deadline) {
 			t.Fatalf("MediaMTX's WHEP source never got ready:\n%s", logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port)
+	return fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port), stop
 }
 
 // syncBuffer is a strings.Builder that a process writes while the test
@@ -189,7 +201,7 @@ func TestInteropMediaMTX(t *testing.T) {
 	need(t, "ffprobe")
 	tool := interopTool(t, "mediamtx")
 	d := startDaemon(t)
-	rtsp := mediamtx(t, tool, d)
+	rtsp, _ := mediamtx(t, tool, d, false)
 	stream, n := decodeFrames(t, rtsp, "-rtsp_transport", "tcp")
 	if stream != "h264,1280,720" || n < 30 {
 		t.Fatalf("MediaMTX re-serves %s, %d frames decoded in 3 s", stream, n)

@@ -18,6 +18,8 @@ echo "running credential check under 2,000 slow connections (20 s each: cap rais
 run -bench CredentialCheckUnderSlowConnections -benchtime 20s ./device/
 echo "running time to first frame (20 samples each)..." >&2
 run -bench TimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
+echo "running time to first frame through go2rtc's client and MediaMTX proxying camd (10 samples each)..." >&2
+run -bench InteropTimeToFirstFrame -benchtime 10x -timeout 30m ./e2e/
 echo "running fan-out (1, 10, 50, 100 viewers, 10 s each)..." >&2
 run -bench FanOut -benchtime 1x -timeout 30m ./e2e/
 echo "running discovery (first announcement, camctl discover: 10 samples; 30 s idle; needs root)..." >&2
