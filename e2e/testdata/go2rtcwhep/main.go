@@ -162,8 +162,7 @@ func run(url, token, pin string, want int, out string, timeout time.Duration) er
 			close(done)
 		}
 	})
-	sender.HandleRTP(recv)
-	sender.Start()
+	sender.WithParent(recv).Start()
 	defer sender.Close()
 
 	select {
