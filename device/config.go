@@ -45,6 +45,7 @@ type Config struct {
 	Live        LiveConfig        `yaml:"live"`
 	HTTP        HTTPConfig        `yaml:"http"`
 	RTSP        RTSPConfig        `yaml:"rtsp"`
+	CORS        CORSConfig        `yaml:"cors"`
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
 	Update      UpdateConfig      `yaml:"update"`
@@ -108,6 +109,27 @@ type LiveConfig struct {
 	ICETimeout        time.Duration `yaml:"ice_timeout"`
 	// UDPPort is the WebRTC media port; 0 means the Listen port.
 	UDPPort int `yaml:"udp_port"`
+	// ICEServers are STUN and TURN servers told to WHEP clients (Link
+	// headers, rel="ice-server"); camd itself answers with its own
+	// addresses. None by default.
+	ICEServers []ICEServerConfig `yaml:"ice_servers"`
+}
+
+// ICEServerConfig is one STUN or TURN server.
+type ICEServerConfig struct {
+	// URLs are stun:, stuns:, turn: or turns: URLs.
+	URLs       []string `yaml:"urls"`
+	Username   string   `yaml:"username"`
+	Credential string   `yaml:"credential"`
+}
+
+// CORSConfig lets web pages on other origins call the viewer API.
+type CORSConfig struct {
+	// AllowedOrigins are origins ("https://ha.example:8123": scheme,
+	// host and port, nothing else) whose pages may call the viewer API
+	// (WHEP, snapshots, events, recordings) from a browser, still with a
+	// credential. None by default.
+	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
 // HTTPConfig bounds what clients can hold of the HTTPS server
@@ -364,6 +386,22 @@ func (c *Config) Validate() error {
 			return badValue("discovery.interfaces", strconv.Quote(name), "distinct interface names of 1 to 15 characters, e.g. eth0, wlan0")
 		}
 	}
+	for _, o := range c.CORS.AllowedOrigins {
+		if !validOrigin(o) {
+			return badValue("cors.allowed_origins", strconv.Quote(o), "origins as a browser sends them: scheme://host[:port], e.g. https://ha.example:8123")
+		}
+	}
+	for _, srv := range c.Live.ICEServers {
+		if len(srv.URLs) == 0 {
+			return badValue("live.ice_servers", "[]", "each server with urls")
+		}
+		for _, u := range srv.URLs {
+			scheme, rest, _ := strings.Cut(u, ":")
+			if !slices.Contains([]string{"stun", "stuns", "turn", "turns"}, scheme) || rest == "" || strings.ContainsAny(u, "<>\"\r\n ") {
+				return badValue("live.ice_servers", strconv.Quote(u), "stun:, stuns:, turn: or turns: URLs")
+			}
+		}
+	}
 	if c.Board != "sim" && !board.IsProfilePath(c.Board) && !slices.Contains(board.Profiles(), c.Board) {
 		return badValue("board", strconv.Quote(c.Board), "sim, "+strings.Join(board.Profiles(), ", ")+", or the path of a YAML profile")
 	}
@@ -406,4 +444,12 @@ func (u UpdateConfig) validate() error {
 		return badValue("update.confirm_timeout", u.ConfirmTimeout, "30s to 1h")
 	}
 	return nil
+}
+
+// validOrigin says whether o is a web origin as a browser sends it in
+// Origin: http or https, a host, an optional port, nothing more.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
+		u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.String() == o
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/pairing"
@@ -131,6 +133,7 @@ func (d *Daemon) init() error {
 		MaxBitrate:      d.cfg.Video.MaxBitrate,
 		StartBitrate:    d.cfg.Video.Bitrate,
 		IncludeLoopback: host == "localhost" || (ip != nil && ip.IsLoopback()),
+		ICEServers:      iceServers(d.cfg.Live.ICEServers),
 		Logger:          d.log,
 	})
 	if err != nil {
@@ -307,4 +310,17 @@ func (d *Daemon) Close() {
 		}
 		d.catalog.Close()
 	})
+}
+
+// iceServers converts the configured ICE servers for the WHEP server.
+func iceServers(cs []ICEServerConfig) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, c := range cs {
+		s := webrtc.ICEServer{URLs: c.URLs, Username: c.Username}
+		if c.Credential != "" {
+			s.Credential = c.Credential
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -20,6 +20,8 @@ echo "running events (1,000 events/s for 10 s to 50 SSE streams, one stalled, be
 run -bench EventLoad -benchtime 1x -timeout 10m ./device/
 echo "running time to first frame (20 samples each)..." >&2
 run -bench TimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
+echo "running time to first frame through go2rtc's client and MediaMTX proxying camd (10 samples each)..." >&2
+run -bench InteropTimeToFirstFrame -benchtime 10x -timeout 30m ./e2e/
 echo "running fan-out (1, 10, 50, 100 viewers, 10 s each)..." >&2
 run -bench FanOut -benchtime 1x -timeout 30m ./e2e/
 echo "running RTSP (time to first frame with ffprobe: 20 samples each; 8 RTSP + 8 WebRTC viewers: camd's CPU and RSS)..." >&2

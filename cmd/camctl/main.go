@@ -23,6 +23,7 @@ usage:
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
+Flags go before or after the verb and its arguments.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -34,6 +35,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCommand(args []string, stdout, stderr io.Writer) int {
+	args = verbFirst(args)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2

@@ -49,7 +49,7 @@ func users(args []string, stdout, stderr io.Writer) int {
 	valid := fs.String("valid", "24h", "how long the invitation can be used (at most 168h, 7 days)")
 	access := fs.String("access", "", "how long the invited user may watch (default: until revoked)")
 	png := fs.String("png", "", "also write the invitation's QR code to this PNG `file`")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return 2
 	}
 	cam, err := cf.open()

@@ -53,11 +53,15 @@ type authenticator interface {
 }
 
 // API is every feature's handlers behind one credential check. Every
-// field is required.
+// field is required but AllowedOrigins.
 type API struct {
 	// Credentials checks the credential of every route but the public ones.
 	Credentials authenticator
 	Logger      *slog.Logger
+	// AllowedOrigins are the web origins ("https://ha.example:8123") whose
+	// pages may call the viewer API from a browser (CORS); none by
+	// default.
+	AllowedOrigins []string
 
 	Web        *Web
 	Pairing    *Pairing
@@ -90,16 +94,19 @@ func (a *API) Routes() []Route {
 
 // Handler serves the routes table.
 func (a *API) Handler() http.Handler {
-	return serve(a.Credentials, a.Logger, a.Routes())
+	return serve(a.Credentials, a.Logger, a.Routes(), a.AllowedOrigins)
 }
 
-// serve builds the HTTP handler of a routes table.
-func serve(auth authenticator, log *slog.Logger, routes []Route) http.Handler {
+// serve builds the HTTP handler of a routes table, with CORS for the
+// allowed origins.
+func serve(auth authenticator, log *slog.Logger, routes []Route, origins []string) http.Handler {
 	mux := http.NewServeMux()
+	roles := make(map[string]Role, len(routes))
 	for _, r := range routes {
 		mux.Handle(r.Pattern, authorize(auth, log, r.Role, r.handler))
+		roles[r.Pattern] = r.Role
 	}
-	return securityHeaders(mux)
+	return securityHeaders(cors(origins, mux, roles, mux))
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -125,13 +132,22 @@ func UserFrom(ctx context.Context) pairing.User {
 	return u
 }
 
-// authorize guards a route by role: Public routes answer anyone; the
-// others need a paired credential (Authorization: Bearer), Owner routes
-// the owner role. A stream key (bearer, or Basic on Stream routes) opens
-// only Stream routes.
+// authorize guards a route by role: Public routes answer anyone (a
+// valid credential that comes along names its user to the handler, as
+// OPTIONS on the WHEP endpoint needs); the others need a paired
+// credential (Authorization: Bearer), and Owner routes the owner role.
+// A stream key (bearer, or Basic on Stream routes) opens only Stream
+// routes.
 func authorize(auth authenticator, log *slog.Logger, role Role, h http.HandlerFunc) http.Handler {
 	if role == Public {
-		return h
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+				if u, err := auth.Authenticate(strings.TrimSpace(token)); err == nil {
+					r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
+				}
+			}
+			h(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := credential(auth, r, role == Stream)

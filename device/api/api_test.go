@@ -52,7 +52,7 @@ type request struct {
 // do serves r through routes behind the fake credentials.
 func do(t testing.TB, routes []Route, r request) *httptest.ResponseRecorder {
 	t.Helper()
-	return doWith(t, serve(tokens, discard, routes), r)
+	return doWith(t, serve(tokens, discard, routes, nil), r)
 }
 
 func doWith(t testing.TB, h http.Handler, r request) *httptest.ResponseRecorder {
@@ -104,7 +104,7 @@ func TestAuthorize(t *testing.T) {
 		{"GET /stream", Stream, h},
 		{"GET /viewer", Viewer, h},
 		{"GET /owner", Owner, h},
-	})
+	}, nil)
 	for _, c := range []struct {
 		path, token string
 		code        int
@@ -122,6 +122,8 @@ func TestAuthorize(t *testing.T) {
 		{"/owner", "key-token", 403, "", false},
 		{"/owner", "basic k1:s3cret", 401, "", true},
 		{"/public", "", 200, "", false},
+		{"/public", "viewer-token", 200, "u-viewer", false},
+		{"/public", "nonsense", 200, "", false},
 		{"/viewer", "", 401, "", false},
 		{"/viewer", "nonsense", 401, "", true},
 		{"/viewer", "viewer-token", 200, "u-viewer", false},
@@ -189,7 +191,7 @@ func TestRoutesTable(t *testing.T) {
 			public = append(public, r.Pattern)
 		}
 	}
-	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, POST /api/v1/pair/start, POST /api/v1/pair/finish"
+	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep"
 	if got := strings.Join(public, ", "); got != want {
 		t.Errorf("public routes: %s\nwant %s", got, want)
 	}

@@ -205,7 +205,7 @@ func (s *sseStream) end(t *testing.T) events.Frame {
 
 func streamServer(t *testing.T, a *Events) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewTLSServer(serve(tokens, discard, a.routes()))
+	srv := httptest.NewTLSServer(serve(tokens, discard, a.routes(), nil))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -397,7 +397,7 @@ func TestEventStreamWriteDeadlineEachWrite(t *testing.T) {
 	for range 500 {
 		f.add(bus, "motion")
 	}
-	h := serve(tokens, discard, (&Events{Log: f, Bus: bus}).routes())
+	h := serve(tokens, discard, (&Events{Log: f, Bus: bus}).routes(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	req := httptest.NewRequestWithContext(ctx, "GET", "/api/v1/events/stream", nil)
 	req.Header.Set("Authorization", "Bearer viewer-token")

@@ -39,8 +39,10 @@ type connectionStats interface{ Stats() connlimit.Stats }
 // sessionEnder ends any user's session (whep.ErrNoSession: there is none).
 type sessionEnder interface{ EndSession(id string) error }
 
-// whepSignalling answers WHEP (RFC 9725) requests for the live stream.
+// whepSignalling answers WHEP (draft-ietf-wish-whep) requests for the
+// live stream.
 type whepSignalling interface {
+	HandleOptions(w http.ResponseWriter, r *http.Request)
 	HandleOffer(w http.ResponseWriter, r *http.Request)
 	HandlePatch(w http.ResponseWriter, r *http.Request)
 	HandleDelete(w http.ResponseWriter, r *http.Request)
@@ -54,6 +56,9 @@ type streamStats interface{ Stats() media.Stats }
 
 func (a *Live) routes() []Route {
 	return []Route{
+		// OPTIONS answers anyone (MediaMTX asks before its offer); the
+		// ICE servers only a paired user.
+		{"OPTIONS /api/v1/whep", Public, a.WHEP.HandleOptions},
 		{"POST /api/v1/whep", Stream, a.WHEP.HandleOffer},
 		{"PATCH /api/v1/whep/{id}", Stream, a.WHEP.HandlePatch},
 		{"DELETE /api/v1/whep/{id}", Stream, a.WHEP.HandleDelete},

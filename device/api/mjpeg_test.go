@@ -15,7 +15,7 @@ import (
 // CloseStreams ends the streams being served.
 func TestMJPEG(t *testing.T) {
 	snaps := &Snapshots{Stills: &fakeStills{available: true}, Logger: discard, MJPEGRate: 20, MJPEGClients: 1}
-	srv := httptest.NewServer(serve(tokens, discard, snaps.routes()))
+	srv := httptest.NewServer(serve(tokens, discard, snaps.routes(), nil))
 	defer srv.Close()
 	get := func(auth func(*http.Request)) *http.Response {
 		t.Helper()
