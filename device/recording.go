@@ -288,6 +288,10 @@ func (rs *recordingState) storeEvent(se recordings.Event, at time.Time) {
 	}
 }
 
+// motionStillWait bounds how long a motion event waits for its
+// snapshot; past it, the event is stored without one.
+const motionStillWait = 5 * time.Second
+
 // onMotionSpan records a motion span as an event with a snapshot taken
 // when it starts and, when the recorder keeps it, its clip; its end
 // completes that event and is an event of its own (motion.end).
@@ -302,7 +306,10 @@ func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 				e.Clip = &eventlog.Clip{From: sp.Start}
 			}
 			if rs.stills.Available() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				// Normally the next raw picture, tens of milliseconds; a
+				// loaded camera may take seconds, and an event without its
+				// picture is worth less than one a little late.
+				ctx, cancel := context.WithTimeout(context.Background(), motionStillWait)
 				jpg, at, err := rs.stills.JPEG(ctx, 0)
 				cancel()
 				if err == nil {
