@@ -147,7 +147,7 @@ func openRecording(cfg Config, cat *storage.Catalog, evlog *eventlog.Log, hub *m
 		spans:     map[uint64]uint64{},
 	}
 	opts := recordings.Options{
-		Dir: dir, VolumeSize: volSize, Quota: quota, Logger: log,
+		Dir: dir, VolumeSize: volSize, Quota: quota, Logger: log, EraseMark: filepath.Join(cfg.Data, resetCard),
 		Notify: func(e recordings.Event) {
 			at := time.Now()
 			rs.later(func() { rs.storeEvent(e, at) })

@@ -285,3 +285,63 @@ func TestFactoryResetRefusesARunningCamd(t *testing.T) {
 		}
 	}
 }
+
+// TestFactoryResetWithTheCardOut: the card is out of the camera when the
+// owner resets it. The reset leaves a mark; once the card is back, the
+// new owner sees none of the old recordings and they are gone from the
+// card before the store lists them. Before, the store adopted them as
+// volumes missing from the (new) catalog and showed them to the new
+// owner.
+func TestFactoryResetWithTheCardOut(t *testing.T) {
+	cfg := recordingConfig(t, func(c *Config) {
+		c.Recording.Path = filepath.Join(t.TempDir(), "card", "camd")
+		c.Recording.RequireMount = new(false) // a directory stands for the card
+	})
+	d, stop := runningAt(t, cfg)
+	token := owner(t, d)
+	tl := waitRecorded(t, d, token, 2)
+	from, to := tl.Spans[0].Start, tl.Spans[0].End
+	stop()
+	vols, _ := filepath.Glob(filepath.Join(cfg.Recording.Path, "vol-*.db"))
+	if len(vols) == 0 {
+		t.Fatal("nothing recorded on the card")
+	}
+
+	out := cfg.Recording.Path + ".out"
+	if err := os.Rename(cfg.Recording.Path, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := FactoryReset(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Data, resetCard)); err != nil {
+		t.Fatalf("no mark for the card that was out: %v", err)
+	}
+	if err := os.Rename(out, cfg.Recording.Path); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(cfg.Recording.Path, "notes.txt"), []byte("not camd's\n"), 0o600)
+
+	d2, stop2 := runningAt(t, cfg)
+	defer stop2()
+	token2 := owner(t, d2)
+	rng := "from=" + from.Format(time.RFC3339Nano) + "&to=" + to.Format(time.RFC3339Nano)
+	code, b := call(t, d2, "GET", "/api/v1/recordings?"+rng, token2, nil)
+	var old api.TimelineAnswer
+	if json.Unmarshal(b, &old); code != 200 || len(old.Spans) != 0 {
+		t.Errorf("the new owner sees the old recordings: %d %s", code, b)
+	}
+	for _, v := range vols {
+		if _, err := os.Stat(v); !errors.Is(err, fs.ErrNotExist) {
+			// The ring may make a volume of the same name again; it
+			// must not hold the old range.
+			t.Logf("%s is there again (the new owner's recording)", v)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Data, resetCard)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the mark is left: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Recording.Path, "notes.txt")); err != nil {
+		t.Errorf("a file that is not camd's was erased: %v", err)
+	}
+}
