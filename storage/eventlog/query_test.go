@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/camd-project/camd/storage"
 )
@@ -22,7 +23,7 @@ func openLog(t *testing.T, opts Options) (*Log, *storage.Catalog) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := cat.Check(); err != nil && !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		if err := cat.Check(); err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen) {
 			t.Error(err)
 		}
 		cat.Close()
