@@ -345,7 +345,7 @@ const (
 // ends; then it says offline (or, after Forget, removes everything it
 // published) and disconnects.
 func (c *Client) Run(ctx context.Context) error {
-	sub, err := c.deps.Bus.Subscribe(nil, events.Subscriber{User: By.ID, Owner: true, Kinds: Kinds})
+	sub, err := c.deps.Bus.Subscribe(nil, events.Subscriber{Owner: true, Kinds: Kinds})
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
@@ -383,7 +383,7 @@ func (c *Client) deliver(ctx context.Context, sub *events.Subscription) {
 			// lost for MQTT (the log still has it).
 			c.log.Warn("mqtt: events fell behind; some were not published", "err", err)
 			sub.Close()
-			if sub, err = c.deps.Bus.Subscribe(nil, events.Subscriber{User: By.ID, Owner: true, Kinds: Kinds}); err != nil {
+			if sub, err = c.deps.Bus.Subscribe(nil, events.Subscriber{Owner: true, Kinds: Kinds}); err != nil {
 				return
 			}
 			continue
