@@ -173,4 +173,11 @@ func TestMQTTConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil || cfg.MQTT.Enabled {
 		t.Fatalf("default: %v %+v", err, cfg.MQTT)
 	}
+	// Off by default: no client, nothing leaves the device.
+	if d := running(t); d.mqtt != nil {
+		t.Fatal("an MQTT client was built without a broker")
+	}
+	if d := running(t, func(c *Config) { c.MQTT.Broker = "mqtt://192.0.2.1" }); d.mqtt != nil {
+		t.Fatal("an MQTT client was built with MQTT not enabled")
+	}
 }

@@ -449,3 +449,19 @@ func TestForgetAndRemoveClearDiscovery(t *testing.T) {
 		})
 	}
 }
+
+// A broker that is not there: Run keeps trying, and stops at once when
+// asked.
+func TestStopsWhileBrokerIsDown(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	b.Stop()
+	r := start(t, b, mqtt.Options{})
+	r.publish(events.Motion) // nowhere to go: dropped, not queued forever
+	done := make(chan struct{})
+	go func() { r.stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop while the broker was down")
+	}
+}
