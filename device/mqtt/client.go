@@ -285,7 +285,7 @@ func brokerConfig(opts Options) (string, *tls.Config, error) {
 
 // redact cuts the user information out of a URL for a message.
 func redact(raw string) string {
-	if i := strings.Index(raw, "@"); i >= 0 {
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
 		if j := strings.Index(raw, "://"); j >= 0 && j < i {
 			return raw[:j+3] + "…@" + raw[i+1:]
 		}
@@ -511,11 +511,12 @@ func (c *Client) publishDiscovery(name string) {
 // line; so is a retained command (it would be applied again at each
 // connection).
 func (c *Client) command(_ paho.Client, m paho.Message) {
-	object := strings.TrimSuffix(strings.TrimPrefix(m.Topic(), c.base+"/"), "/set")
+	rest, mine := strings.CutPrefix(m.Topic(), c.base+"/")
+	object, set := strings.CutSuffix(rest, "/set")
 	payload := m.Payload()
 	var e *entity
 	for _, x := range entities() {
-		if x.object == object && x.setting != "" {
+		if mine && set && x.object == object && x.setting != "" {
 			e = &x
 			break
 		}
