@@ -350,7 +350,7 @@ func (c *Client) Run(ctx context.Context) error {
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	c.client = paho.NewClient(c.pahoOptions())
-	c.log.Info("mqtt: connecting", "broker", c.broker, "client_id", c.node, "user", c.opts.Username != "")
+	c.log.Info("mqtt: connecting", "broker", c.broker, "client_id", c.node, "login", c.opts.Username != "")
 	c.client.Connect() // tried again until it connects; OnConnect tells
 	var wg sync.WaitGroup
 	wg.Go(func() { c.deliver(ctx, sub) })
@@ -463,7 +463,10 @@ func (c *Client) pictures(ctx context.Context) {
 // availability, every state and a picture, and subscribes to the
 // commands.
 func (c *Client) announce() {
-	c.client.Subscribe(c.Topic("+/set"), 1, c.command)
+	if t := c.client.Subscribe(c.Topic("+/set"), 1, c.command); !t.WaitTimeout(waitPublish) || t.Error() != nil {
+		// The next connection subscribes again.
+		c.log.Warn("mqtt: cannot subscribe to the commands", "topic", c.Topic("+/set"), "err", t.Error())
+	}
 	c.publishDiscovery(c.deps.Settings.Get().Name)
 	c.client.Publish(c.Topic("availability"), 1, true, online)
 	c.mu.Lock()
