@@ -49,6 +49,7 @@ type Config struct {
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
 	Update      UpdateConfig      `yaml:"update"`
+	MQTT        MQTTConfig        `yaml:"mqtt"`
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
@@ -206,6 +207,33 @@ type UpdateConfig struct {
 	keys []minisign.PublicKey
 }
 
+// MQTTConfig is the owner's MQTT broker, for Home Assistant and other
+// home automation (docs/mqtt.md). Off by default: nothing is sent
+// unless Enabled is set with a Broker.
+type MQTTConfig struct {
+	// Enabled publishes to Broker. Set to false with Broker kept, camd
+	// connects once at its next start to remove what it published
+	// (Home Assistant's discovery configs, retained states).
+	Enabled bool `yaml:"enabled"`
+	// Broker is mqtt://HOST[:1883] or mqtts://HOST[:8883].
+	Broker string `yaml:"broker"`
+	// Username and Password log in to the broker; PasswordFile, a file
+	// holding the password, instead of Password. The password goes to
+	// the broker only: never to the log or the API.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// CAFile trusts a private CA for an mqtts:// broker; PinSHA256
+	// accepts the broker's certificate with this SHA-256 (hex) and no
+	// other (a self-signed broker).
+	CAFile    string `yaml:"ca_file"`
+	PinSHA256 string `yaml:"pin_sha256"`
+	// TopicPrefix is the first level of camd's topics (default camd),
+	// DiscoveryPrefix Home Assistant's (default homeassistant).
+	TopicPrefix     string `yaml:"topic_prefix"`
+	DiscoveryPrefix string `yaml:"discovery_prefix"`
+}
+
 // Defaults is the embedded default: the synthetic camera, data in ./data,
 // and loopback only.
 func Defaults() Config {
@@ -229,6 +257,7 @@ func Defaults() Config {
 		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
 		Recording:   defaultRecording(),
 		Update:      UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
+		MQTT:        MQTTConfig{TopicPrefix: "camd", DiscoveryPrefix: "homeassistant"},
 		Board:       "sim",
 	}
 }
@@ -276,7 +305,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, MQTTConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -409,6 +438,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Update.validate(); err != nil {
+		return err
+	}
+	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
 	if c.Source == "capture" && c.Capture.Device == "" {

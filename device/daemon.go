@@ -51,6 +51,7 @@ type Daemon struct {
 	settings  *settingsState
 	updater   *update.Updater
 	storage   *storageWatch
+	mqtt      *mqttState // nil: MQTT is off
 
 	api  *api.API
 	http *http.Server
@@ -172,6 +173,9 @@ func (d *Daemon) init() error {
 		events: d.events,
 		log:    d.log,
 	}
+	if d.mqtt, err = openMQTT(d.cfg, d.id.ID, d.events.bus, d.settings, d.recording, d.log); err != nil {
+		return err
+	}
 
 	d.conns = connlimit.NewListener(d.tcp, connlimit.Options{
 		Max: d.cfg.HTTP.MaxConnections, MaxPerAddress: d.cfg.HTTP.MaxConnectionsPerAddress, Logger: d.log,
@@ -231,6 +235,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.sessions.run(runCtx) })
 	wg.Go(func() { d.updater.Run(runCtx) })
 	wg.Go(func() { d.storage.run(runCtx) })
+	if d.mqtt != nil {
+		wg.Go(func() { d.mqtt.run(runCtx) })
+	}
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
 
@@ -253,6 +260,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = fmt.Errorf("device: https: %w", err)
 	}
 	d.log.Info("camd: shutting down")
+	if errors.Is(err, ErrFactoryReset) {
+		d.mqtt.forget() // as it stops: the device leaves Home Assistant
+	}
 	d.discovery.stop()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -59,6 +59,9 @@ func newSessionGuard(p *pairing.Manager, w *whep.Server, r *rtsp.Server, bus *ev
 			{what: "event streams", end: bus.EndUser, held: func() []heldSession {
 				var out []heldSession
 				for _, s := range bus.Subscriptions() {
+					if s.User == "" {
+						continue // the device's own sink (MQTT): no user's
+					}
 					out = append(out, heldSession{User: s.User, Owner: s.Owner})
 				}
 				return out

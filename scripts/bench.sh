@@ -10,6 +10,8 @@ raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 run() { go test -run '^$' "$@" 2>&1 | tee -a "$raw" | grep -E '^(Benchmark|FAIL|panic)' >&2 || true; }
 
+# ./device/ includes the events' latency to an SSE stream (EventToSSE)
+# and to an MQTT subscriber through a mosquitto it starts (EventToMQTT).
 echo "running unit benchmarks..." >&2
 run -bench . -skip 'UnderSlowConnections|EventLoad' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/
 echo "running a stranger's flood of pair/finish (10,000 requests)..." >&2

@@ -16,6 +16,9 @@ packages="$packages gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-ar
 packages="$packages qemu-user-static busybox"
 # strace: make bench counts the recorder's fsyncs with it.
 packages="$packages strace"
+# mosquitto: the MQTT tests (device/mqtt) run a real broker, started by the
+# test on a free loopback port with a configuration of its own.
+packages="$packages mosquitto"
 
 # The card tests: ext4 images on loop devices (losetup, mount: util-linux;
 # mkfs.ext4, e2fsck: e2fsprogs), and FAT32 and exFAT made and checked as
