@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,7 +98,9 @@ type env struct {
 	bus *events.Bus
 }
 
-func newEnv(t *testing.T, dir string) *env {
+func newEnv(t *testing.T, dir string) *env { return newEnvTB(t, dir) }
+
+func newEnvTB(t testing.TB, dir string) *env {
 	t.Helper()
 	cat, err := storage.OpenCatalog(filepath.Join(dir, "catalog.db"), storage.CatalogOptions{})
 	if err != nil {
@@ -109,7 +112,7 @@ func newEnv(t *testing.T, dir string) *env {
 	return e
 }
 
-func (e *env) add(t *testing.T, kind string) uint64 {
+func (e *env) add(t testing.TB, kind string) uint64 {
 	t.Helper()
 	id, err := e.log.Add(eventlog.Event{Kind: kind, Message: kind})
 	if err != nil {
@@ -121,7 +124,7 @@ func (e *env) add(t *testing.T, kind string) uint64 {
 // receiver is a webhook endpoint that verifies every message and
 // answers what status says.
 type receiver struct {
-	t      *testing.T
+	t      testing.TB
 	secret atomic.Value // string
 	status atomic.Int32
 	mu     sync.Mutex
@@ -141,7 +144,7 @@ type message struct {
 	At time.Time
 }
 
-func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
+func newReceiver(t testing.TB) (*receiver, *httptest.Server) {
 	r := &receiver{t: t, seen: map[string]int{}, got: make(chan message, 4096)}
 	r.status.Store(200)
 	srv := httptest.NewServer(r)
@@ -174,7 +177,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(status)
 }
 
-func (r *receiver) next(t *testing.T) message {
+func (r *receiver) next(t testing.TB) message {
 	t.Helper()
 	select {
 	case m := <-r.got:
@@ -185,7 +188,9 @@ func (r *receiver) next(t *testing.T) message {
 	}
 }
 
-func newSink(t *testing.T, e *env, opts Options) *Sink {
+func newSink(t *testing.T, e *env, opts Options) *Sink { return newSinkTB(t, e, opts) }
+
+func newSinkTB(t testing.TB, e *env, opts Options) *Sink {
 	t.Helper()
 	opts.Catalog, opts.Bus, opts.History = e.cat, e.bus, e.log
 	s, err := New(opts)
@@ -195,7 +200,7 @@ func newSink(t *testing.T, e *env, opts Options) *Sink {
 	return s
 }
 
-func run(t *testing.T, s *Sink) context.CancelFunc {
+func run(t testing.TB, s *Sink) context.CancelFunc {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -420,4 +425,25 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// BenchmarkEventToWebhook: from storing an event to the receiver on
+// loopback having verified it (p50, p99).
+func BenchmarkEventToWebhook(b *testing.B) {
+	e := newEnvTB(b, b.TempDir())
+	r, srv := newReceiver(b)
+	s := newSinkTB(b, e, Options{})
+	h, _ := s.Add(srv.URL, nil)
+	r.secret.Store(h.Secret)
+	run(b, s)
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		e.add(b, events.Motion)
+		m := r.next(b)
+		lat = append(lat, m.At.Sub(start))
+	}
+	s2 := slices.Sorted(slices.Values(lat))
+	b.ReportMetric(float64(s2[len(s2)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(s2[len(s2)*99/100].Microseconds())/1000, "p99_ms")
 }
