@@ -51,6 +51,7 @@ type Daemon struct {
 	settings  *settingsState
 	updater   *update.Updater
 	storage   *storageWatch
+	notify    *notifyState
 
 	api  *api.API
 	http *http.Server
@@ -163,6 +164,9 @@ func (d *Daemon) init() error {
 	if d.updater, err = openUpdater(d.cfg, d.recording.events, health, store.Get(), d.log); err != nil {
 		return err
 	}
+	if d.notify, err = openNotify(d.cfg, d.catalog, d.events, d.pairing, d.log); err != nil {
+		return err
+	}
 	d.settings = &settingsState{
 		store: store, live: live, build: build,
 		fixedVideo: d.cfg.Source == "passthrough",
@@ -233,6 +237,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.storage.run(runCtx) })
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
+	d.notify.start(runCtx)
 
 	served := make(chan error, 1)
 	wg.Go(func() { served <- d.http.ServeTLS(d.conns, "", "") })
@@ -287,6 +292,9 @@ func (d *Daemon) Close() {
 		}
 		if d.events != nil {
 			d.events.bus.Close()
+		}
+		if d.notify != nil {
+			d.notify.close()
 		}
 		if d.whep != nil {
 			d.whep.Close()

@@ -153,7 +153,12 @@ type Sink struct {
 	wake     chan struct{}     // signalled when a delivery is due earlier
 	closed   bool
 	running  sync.WaitGroup
+	// cursorAt is the cursor as last written (only consume uses it).
+	cursorAt uint64
 }
+
+// cursorLag is how many events without a delivery the cursor may lag.
+const cursorLag = 256
 
 // New opens the webhooks kept in the catalog and loads their queue.
 func New(opts Options) (*Sink, error) {
@@ -463,13 +468,17 @@ func (s *Sink) consume(ctx context.Context) {
 			s.opts.Logger.Warn("webhooks: reading the cursor", "err", err)
 			return
 		}
+		s.cursorAt = cursor
 		sub, err := s.opts.Bus.Subscribe(s.opts.History, events.Subscriber{User: "webhooks", Owner: true, Resume: true, After: cursor})
 		if err != nil {
 			return // the bus is closed: camd is stopping
 		}
 		err = s.follow(ctx, sub)
 		sub.Close()
-		if !errors.Is(err, events.ErrOverflow) {
+		// Cut off (too far behind), or ended by the session guard, which
+		// ends the subscriptions of anyone who is not a user: subscribe
+		// again from the cursor.
+		if !errors.Is(err, events.ErrOverflow) && !errors.Is(err, events.ErrEnded) {
 			if err != nil && ctx.Err() == nil && !errors.Is(err, events.ErrClosed) {
 				s.opts.Logger.Warn("webhooks: events", "err", err)
 			}
@@ -510,7 +519,17 @@ func (s *Sink) enqueue(ctx context.Context, m *events.Message) error {
 	}
 	hooks = slices.DeleteFunc(hooks, func(h Hook) bool { return !h.wants(m.Kind, m.ID) })
 	if len(hooks) == 0 {
-		return nil // the cursor moves with the next event queued
+		// Nothing to queue, nothing written; the cursor moves with the
+		// next event queued, or every cursorLag events, so that a new
+		// subscription does not read far back in the log.
+		if m.ID-s.cursorAt >= cursorLag {
+			err := s.opts.Catalog.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketRoot).Put(keyCursor, seqKey(m.ID)) })
+			if err != nil {
+				return err
+			}
+			s.cursorAt = m.ID
+		}
+		return nil
 	}
 	for {
 		s.mu.Lock()
@@ -558,6 +577,7 @@ func (s *Sink) enqueue(ctx context.Context, m *events.Message) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: queueing: %w", err)
 	}
+	s.cursorAt = m.ID
 	s.mu.Lock()
 	for _, it := range added {
 		heap.Push(&s.due, it)

@@ -146,6 +146,8 @@ type Sink struct {
 	running    sync.WaitGroup
 	// Sent counts pushes a push service accepted; Failed those it did not.
 	sent, failed uint64
+	// cursorAt is the cursor as last written (only consume uses it).
+	cursorAt uint64
 }
 
 type job struct {
@@ -469,6 +471,7 @@ func (s *Sink) consume(ctx context.Context) {
 			}
 			return nil
 		})
+		s.cursorAt = cursor
 		sub, err := s.opts.Bus.Subscribe(s.opts.History, events.Subscriber{User: "webpush", Owner: true, Resume: true, After: cursor})
 		if err != nil {
 			return
@@ -477,7 +480,10 @@ func (s *Sink) consume(ctx context.Context) {
 			m, err := sub.Next(ctx, nil)
 			if err != nil {
 				sub.Close()
-				if !errors.Is(err, events.ErrOverflow) {
+				// Cut off, or ended by the session guard (which ends the
+				// subscriptions of anyone who is not a user): again from
+				// the cursor.
+				if !errors.Is(err, events.ErrOverflow) && !errors.Is(err, events.ErrEnded) {
 					return
 				}
 				break
@@ -504,8 +510,16 @@ type pushed struct {
 // cursor past it.
 func (s *Sink) handle(ctx context.Context, m *events.Message) error {
 	subs, err := s.List("")
-	if err != nil || len(subs) == 0 {
-		return err // no subscription: nothing written, nothing sent
+	if err != nil {
+		return err
+	}
+	if len(subs) == 0 {
+		// Nothing to send; the cursor moves every cursorLag events, so
+		// that a later subscription does not read far back in the log.
+		if m.ID-s.cursorAt < cursorLag {
+			return nil
+		}
+		return s.setCursor(m.ID)
 	}
 	var e eventlog.Event
 	if err := json.Unmarshal(m.JSON, &e); err != nil {
@@ -549,9 +563,20 @@ func (s *Sink) handle(ctx context.Context, m *events.Message) error {
 			}
 		}
 	}
-	return s.opts.Catalog.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketRoot).Put(keyCursor, binary.BigEndian.AppendUint64(nil, m.ID))
+	return s.setCursor(m.ID)
+}
+
+// cursorLag is how many events without a push the cursor may lag.
+const cursorLag = 256
+
+func (s *Sink) setCursor(id uint64) error {
+	err := s.opts.Catalog.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketRoot).Put(keyCursor, binary.BigEndian.AppendUint64(nil, id))
 	})
+	if err == nil {
+		s.cursorAt = id
+	}
+	return err
 }
 
 // wants reports whether user's preferences push kind now (motion at
