@@ -475,17 +475,28 @@ func (s *Sink) consume(ctx context.Context) {
 		}
 		err = s.follow(ctx, sub)
 		sub.Close()
-		// Cut off (too far behind), or ended by the session guard, which
-		// ends the subscriptions of anyone who is not a user: subscribe
-		// again from the cursor.
-		if !errors.Is(err, events.ErrOverflow) && !errors.Is(err, events.ErrEnded) {
-			if err != nil && ctx.Err() == nil && !errors.Is(err, events.ErrClosed) {
-				s.opts.Logger.Warn("webhooks: events", "err", err)
-			}
+		switch {
+		case ctx.Err() != nil, errors.Is(err, events.ErrClosed):
 			return
+		case errors.Is(err, events.ErrOverflow), errors.Is(err, events.ErrEnded):
+			// Cut off (too far behind), or ended by the session guard,
+			// which ends the subscriptions of anyone who is not a user:
+			// subscribe again from the cursor.
+		default:
+			// The catalog or the log failed: try again in a while, from
+			// the cursor, which has not moved past the event.
+			s.opts.Logger.Warn("webhooks: events", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retryConsume):
+			}
 		}
 	}
 }
+
+// retryConsume is how long the sink waits after the catalog failed.
+const retryConsume = 5 * time.Second
 
 func (s *Sink) follow(ctx context.Context, sub *events.Subscription) error {
 	for {
@@ -806,6 +817,11 @@ func (s *Sink) send(ctx context.Context, h Hook, d delivery) Attempt {
 	resp, err := s.opts.Client.Do(req)
 	a.Duration = float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {
+		// Without the URL, whose query may hold the receiver's token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		a.Error, a.Outcome = err.Error(), "retry"
 		return a
 	}

@@ -657,6 +657,12 @@ func (s *Sink) send(ctx context.Context, j job) (int, error) {
 	req.Header.Set("Urgency", j.urgency)
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// Without the endpoint: its path is the subscription's
+		// capability, kept out of logs.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return 0, err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

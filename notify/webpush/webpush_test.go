@@ -189,13 +189,16 @@ func checkVAPID(header, origin string, now time.Time) (key string, err error) {
 	if err != nil || len(pub) != 65 || pub[0] != 4 {
 		return "", errors.New("bad k")
 	}
-	x, y := new(big.Int).SetBytes(pub[1:33]), new(big.Int).SetBytes(pub[33:])
+	pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pub)
+	if err != nil {
+		return "", err
+	}
 	sig, err := dec.DecodeString(parts[2])
 	if err != nil || len(sig) != 64 {
 		return "", errors.New("bad signature encoding")
 	}
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if !ecdsa.Verify(&ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+	if !ecdsa.Verify(pk, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 		return "", errors.New("signature does not verify")
 	}
 	exp := time.Unix(claims.Exp, 0)
