@@ -117,8 +117,15 @@ func TestPushRoutes(t *testing.T) {
 	if code, b := call(t, d, "DELETE", "/api/v1/users/"+meID(t, d, viewerToken), ownerToken, nil); code/100 != 2 {
 		t.Fatalf("revoke: %d %s", code, b)
 	}
-	if code, _ := call(t, d, "GET", "/api/v1/push/subscriptions", viewerToken, nil); code != http.StatusUnauthorized {
-		t.Errorf("a revoked viewer's list: %d", code)
+	for _, r := range d.api.Routes() {
+		method, pattern, _ := strings.Cut(r.Pattern, " ")
+		if !strings.HasPrefix(pattern, "/api/v1/push/") && !strings.HasPrefix(pattern, "/api/v1/webhooks") {
+			continue
+		}
+		path := pathParam.ReplaceAllString(pattern, sub.ID)
+		if code, _ := call(t, d, method, path, viewerToken, map[string]any{}); code != http.StatusUnauthorized {
+			t.Errorf("%s by a revoked viewer: %d", r.Pattern, code)
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for subs, _ := d.notify.push.List(""); len(subs) != 0; subs, _ = d.notify.push.List("") {

@@ -469,7 +469,7 @@ func (s *Sink) consume(ctx context.Context) {
 			return
 		}
 		s.cursorAt = cursor
-		sub, err := s.opts.Bus.Subscribe(s.opts.History, events.Subscriber{User: "webhooks", Owner: true, Resume: true, After: cursor})
+		sub, err := s.opts.Bus.Subscribe(s.opts.History, events.Subscriber{Owner: true, Resume: true, After: cursor})
 		if err != nil {
 			return // the bus is closed: camd is stopping
 		}

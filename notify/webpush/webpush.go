@@ -472,7 +472,7 @@ func (s *Sink) consume(ctx context.Context) {
 			return nil
 		})
 		s.cursorAt = cursor
-		sub, err := s.opts.Bus.Subscribe(s.opts.History, events.Subscriber{User: "webpush", Owner: true, Resume: true, After: cursor})
+		sub, err := s.opts.Bus.Subscribe(s.opts.History, events.Subscriber{Owner: true, Resume: true, After: cursor})
 		if err != nil {
 			return
 		}
