@@ -124,7 +124,7 @@ type Options struct {
 	// MaxQueue bounds the deliveries kept (default 10,000): past it the
 	// sink waits, and the event log holds what it has not queued yet.
 	MaxQueue int
-	// Workers is how many deliveries are sent at once (default 4).
+	// Workers is how many deliveries are sent at once (default 8).
 	Workers int
 	// RetryBase and RetryMax bound the backoff (default 5 s and 1 h):
 	// attempt n waits between half and all of RetryBase·2^(n-1).
@@ -155,6 +155,8 @@ type Sink struct {
 	running  sync.WaitGroup
 	// cursorAt is the cursor as last written (only consume uses it).
 	cursorAt uint64
+	// records take the attempts' outcomes to commits (while Run runs).
+	records chan *record
 }
 
 // cursorLag is how many events without a delivery the cursor may lag.
@@ -172,7 +174,7 @@ func New(opts Options) (*Sink, error) {
 		opts.MaxQueue = 10000
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 4
+		opts.Workers = 8
 	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = 5 * time.Second
@@ -453,10 +455,15 @@ func (s *Sink) Run(ctx context.Context) {
 	s.running.Add(1)
 	s.mu.Unlock()
 	defer s.running.Done()
+	s.records = make(chan *record)
+	var committed sync.WaitGroup
+	committed.Go(s.commits)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.dispatch(ctx) })
 	s.consume(ctx)
-	wg.Wait()
+	wg.Wait() // and every attempt that dispatch started
+	close(s.records)
+	committed.Wait()
 }
 
 // consume subscribes to the bus from the cursor, and again after a cut,
@@ -683,59 +690,119 @@ func (s *Sink) attempt(ctx context.Context, it item) {
 		s.finish(it, true, d.Next)
 		return
 	}
-	var disabled bool
-	err := s.opts.Catalog.Update(func(tx *bbolt.Tx) error {
-		root := tx.Bucket(bucketRoot)
-		hooks, q := root.Bucket(bucketHooks), root.Bucket(bucketQueue)
-		hv := hooks.Get([]byte(h.ID))
-		if hv == nil || q.Get(seqKey(it.seq)) == nil {
-			return nil // removed meanwhile
-		}
-		if err := json.Unmarshal(hv, &h); err != nil {
-			return err
-		}
-		now := s.opts.Now().UTC()
-		if a.Outcome == "delivered" {
-			h.FailingSince, h.LastSuccess = time.Time{}, now
-			if err := q.Delete(seqKey(it.seq)); err != nil {
-				return err
-			}
-		} else {
-			if h.FailingSince.IsZero() {
-				h.FailingSince = now
-			}
-			if now.Sub(h.FailingSince) >= s.opts.DisableAfter {
-				disabled = true
-				h.Disabled = now
-				h.DisabledReason = fmt.Sprintf("failed since %s: %s", h.FailingSince.Format(time.RFC3339), a.Error)
-				a.Outcome = "dropped"
-			} else {
-				d.Next = now.Add(s.backoff(d.Attempts))
-				a.Next = d.Next
-				if err := putJSON(q, seqKey(it.seq), d); err != nil {
-					return err
-				}
-			}
-		}
-		if err := s.logAttempt(root, h.ID, a); err != nil {
-			return err
-		}
-		return putJSON(hooks, []byte(h.ID), h)
-	})
-	if err != nil {
+	r := &record{it: it, d: d, h: h, a: a, done: make(chan error, 1)}
+	s.records <- r
+	if err := <-r.done; err != nil {
 		s.opts.Logger.Warn("webhooks: recording a delivery", "hook", h.ID, "err", err)
 		s.finish(it, true, s.opts.Now().Add(s.backoff(d.Attempts)))
 		return
 	}
 	switch {
-	case disabled:
-		s.finish(it, true, d.Next)
-		s.disable(h)
-	case a.Outcome == "delivered":
+	case r.disabled:
 		s.finish(it, false, time.Time{})
-	default:
-		s.finish(it, true, d.Next)
+		s.disable(r.h)
+	case r.a.Outcome == "retry":
+		s.finish(it, true, r.d.Next)
+	default: // delivered, dropped
+		s.finish(it, false, time.Time{})
 	}
+}
+
+// record is an attempt's outcome, to be written.
+type record struct {
+	it       item
+	d        delivery
+	h        Hook
+	a        Attempt
+	disabled bool // this attempt disabled the hook
+	done     chan error
+}
+
+// maxBatch is the most outcomes written in one transaction.
+const maxBatch = 64
+
+// commits writes the attempts' outcomes until records is closed: those
+// that wait while a commit runs go together in the next one, one fsync
+// for many deliveries.
+func (s *Sink) commits() {
+	for r := range s.records {
+		batch := []*record{r}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.records:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		err := s.opts.Catalog.Update(func(tx *bbolt.Tx) error {
+			root := tx.Bucket(bucketRoot)
+			for _, r := range batch {
+				if err := s.apply(root, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+// apply writes one outcome: a delivery leaves the queue, or waits for
+// its next attempt, or its hook, failing for DisableAfter, is disabled;
+// the attempt goes to the hook's log.
+func (s *Sink) apply(root *bbolt.Bucket, r *record) error {
+	hooks, q := root.Bucket(bucketHooks), root.Bucket(bucketQueue)
+	hv := hooks.Get([]byte(r.h.ID))
+	if hv == nil || q.Get(seqKey(r.it.seq)) == nil {
+		r.a.Outcome = "dropped" // removed meanwhile
+		return nil
+	}
+	if err := json.Unmarshal(hv, &r.h); err != nil {
+		return err
+	}
+	now := s.opts.Now().UTC()
+	switch {
+	case !r.h.Disabled.IsZero():
+		r.a.Outcome = "dropped" // disabled by another attempt
+		if err := q.Delete(seqKey(r.it.seq)); err != nil {
+			return err
+		}
+	case r.a.Outcome == "delivered":
+		r.h.FailingSince, r.h.LastSuccess = time.Time{}, now
+		if err := q.Delete(seqKey(r.it.seq)); err != nil {
+			return err
+		}
+	default:
+		if r.h.FailingSince.IsZero() {
+			r.h.FailingSince = now
+		}
+		if now.Sub(r.h.FailingSince) >= s.opts.DisableAfter {
+			r.disabled = true
+			r.h.Disabled = now
+			r.h.DisabledReason = fmt.Sprintf("failed since %s: %s", r.h.FailingSince.Format(time.RFC3339), r.a.Error)
+			r.a.Outcome = "dropped"
+			if err := q.Delete(seqKey(r.it.seq)); err != nil {
+				return err
+			}
+		} else {
+			r.d.Next = now.Add(s.backoff(r.d.Attempts))
+			r.a.Next = r.d.Next
+			if err := putJSON(q, seqKey(r.it.seq), r.d); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.logAttempt(root, r.h.ID, r.a); err != nil {
+		return err
+	}
+	return putJSON(hooks, []byte(r.h.ID), r.h)
 }
 
 // finish ends an attempt: the delivery waits again until next, or has
