@@ -50,6 +50,7 @@ type Config struct {
 	Recording   RecordingConfig   `yaml:"recording"`
 	Update      UpdateConfig      `yaml:"update"`
 	MQTT        MQTTConfig        `yaml:"mqtt"`
+	Push        PushConfig        `yaml:"push"`
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
@@ -122,6 +123,18 @@ type ICEServerConfig struct {
 	URLs       []string `yaml:"urls"`
 	Username   string   `yaml:"username"`
 	Credential string   `yaml:"credential"`
+}
+
+// PushConfig is Web Push (docs/push.md). Nothing is pushed until a user
+// subscribes a browser or phone.
+type PushConfig struct {
+	// Subject is the contact push services see in the VAPID claims:
+	// "mailto:…" or an https URL (default camd's project page).
+	Subject string `yaml:"subject"`
+	// AllowPrivateEndpoints lets subscriptions point at loopback and
+	// private addresses. For tests only: it lets any paired viewer make
+	// camd connect into the LAN.
+	AllowPrivateEndpoints bool `yaml:"allow_private_endpoints"`
 }
 
 // CORSConfig lets web pages on other origins call the viewer API.
@@ -409,6 +422,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return badValue("source", strconv.Quote(c.Source), "synthetic, passthrough, capture")
+	}
+	if sub := c.Push.Subject; sub != "" && !strings.HasPrefix(sub, "mailto:") && !strings.HasPrefix(sub, "https://") {
+		return badValue("push.subject", strconv.Quote(sub), "mailto:you@example.com or an https:// URL")
 	}
 	for i, name := range c.Discovery.Interfaces {
 		if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t\n") || slices.Contains(c.Discovery.Interfaces[:i], name) {

@@ -52,6 +52,7 @@ type Daemon struct {
 	updater   *update.Updater
 	storage   *storageWatch
 	mqtt      *mqttState // nil: MQTT is off
+	notify    *notifyState
 
 	api  *api.API
 	http *http.Server
@@ -164,6 +165,9 @@ func (d *Daemon) init() error {
 	if d.updater, err = openUpdater(d.cfg, d.recording.events, health, store.Get(), d.log); err != nil {
 		return err
 	}
+	if d.notify, err = openNotify(d.cfg, d.catalog, d.events, d.pairing, d.log); err != nil {
+		return err
+	}
 	d.settings = &settingsState{
 		store: store, live: live, build: build,
 		fixedVideo: d.cfg.Source == "passthrough",
@@ -240,6 +244,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
+	d.notify.start(runCtx)
 
 	served := make(chan error, 1)
 	wg.Go(func() { served <- d.http.ServeTLS(d.conns, "", "") })
@@ -297,6 +302,9 @@ func (d *Daemon) Close() {
 		}
 		if d.events != nil {
 			d.events.bus.Close()
+		}
+		if d.notify != nil {
+			d.notify.close()
 		}
 		if d.whep != nil {
 			d.whep.Close()

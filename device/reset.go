@@ -56,7 +56,7 @@ func recordingDir(cfg Config) string {
 // is added here: TestFactoryResetErasesEverything fails until it is.
 func kept(cfg Config) []string {
 	var pats []string
-	for _, name := range []string{idFile, tlsCert, tlsKey, dtlsFile, keyRoot, resetPending, resetCard, mqttMarker} {
+	for _, name := range []string{idFile, tlsCert, tlsKey, dtlsFile, keyRoot, vapidFile, resetPending, resetCard, mqttMarker} {
 		path := filepath.Join(cfg.Data, name)
 		pats = append(pats, path, atomicTemps(path))
 	}

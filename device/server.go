@@ -41,6 +41,8 @@ func (d *Daemon) newAPI() *api.API {
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
 		Storage:   storage,
 		Update:    &api.Update{Updater: d.updater},
+		Push:      &api.Push{Sink: d.notify.push},
+		Webhooks:  &api.Webhooks{Sink: d.notify.hooks},
 	}
 }
 

@@ -118,7 +118,9 @@ func (g *sessionGuard) check(now time.Time) {
 	for _, h := range g.holders {
 		ended := map[string]bool{}
 		for _, s := range h.held() {
-			if ended[s.User] {
+			// A subscription without a user is the device's own (Web
+			// Push, webhooks: docs/push.md), not a user's stream.
+			if ended[s.User] || s.User == "" {
 				continue
 			}
 			role, ok := may[s.User]

@@ -224,3 +224,24 @@ func sessionsOf(d *Daemon, user string) int {
 	}
 	return n
 }
+
+// The device's own sinks subscribe to the bus with no user: the guard
+// leaves them alone, whatever users change.
+func TestSessionGuardLeavesTheDevicesSinks(t *testing.T) {
+	var ended []string
+	g := &sessionGuard{
+		users: func() []pairing.User { return []pairing.User{{ID: "owner", Role: pairing.Owner}} },
+		holders: []sessionHolder{{
+			what: "event streams",
+			held: func() []heldSession {
+				return []heldSession{{User: "", Owner: true}, {User: "owner", Owner: true}, {User: "gone"}}
+			},
+			end: func(user, reason string) int { ended = append(ended, user); return 1 },
+		}},
+		log: slog.New(slog.DiscardHandler),
+	}
+	g.check(time.Now())
+	if !slices.Equal(ended, []string{"gone"}) {
+		t.Fatalf("ended %q", ended)
+	}
+}

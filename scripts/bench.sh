@@ -42,6 +42,9 @@ echo "  then every crash state around a volume's creation, about 8 min each; det
 export CAMD_BENCH_OUT="${CAMD_BENCH_OUT:-${TMPDIR:-/tmp}/camd-bench}"
 run -bench 'PowerCut$' -benchtime 24x -timeout 90m ./e2e/
 run -bench PowerCutSweep -benchtime 1x -timeout 90m ./e2e/
+echo "running Web Push and webhooks (event to a push service and to a webhook receiver on loopback: 200 each; 1,000 deliveries queued, kill -9, restart: 3 runs)..." >&2
+run -bench 'EventToPushService|EventToWebhook' -benchtime 200x ./notify/...
+run -bench WebhooksKill9 -benchtime 3x -timeout 10m ./e2e/
 echo "running updates (download + verify of a 30 MB image over loopback HTTPS: MB/s, extra RSS)..." >&2
 run -bench DownloadVerify30MB -benchtime 5x ./update/
 echo "running footprint (RSS and CPU, two viewers: 720p30 passthrough, synthetic 720p30 encode; 15 s each)..." >&2

@@ -73,6 +73,8 @@ type API struct {
 	Settings   *Settings
 	Storage    *Storage
 	Update     *Update
+	Push       *Push
+	Webhooks   *Webhooks
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -89,6 +91,8 @@ func (a *API) Routes() []Route {
 		a.Settings.routes(),
 		a.Storage.routes(),
 		a.Update.routes(),
+		a.Push.routes(),
+		a.Webhooks.routes(),
 	)
 }
 

@@ -68,6 +68,12 @@ const (
 	UpdateInstalled  = "update.installed"
 	UpdateRolledBack = "update.rolled_back"
 
+	// The owner's sinks (notify/, docs/push.md). WebhookDisabled: a
+	// webhook failed for 24 h and camd stopped sending to it (data
+	// "webhook", "url" without its query, "failing_since", "dropped":
+	// the deliveries that were queued).
+	WebhookDisabled = "webhook.disabled"
+
 	// Reserved for NVR mode (#16): a camera the NVR records comes and
 	// goes (Camera: its ID).
 	CameraOnline  = "camera.online"
@@ -117,6 +123,7 @@ var Types = []Type{
 	{UpdateRebooting, false, false, "an update was installed and camd reboots into it (`version`)"},
 	{UpdateInstalled, false, false, "the new version passed its health check and was marked good (`version`)"},
 	{UpdateRolledBack, false, false, "the new version was not marked good in time and the old one came back (`version`, `reason`)"},
+	{WebhookDisabled, false, false, "a webhook failed for 24 h and was disabled (`webhook`, `url` without its query, `failing_since`, `dropped`: the deliveries it had queued)"},
 	{CameraOnline, true, true, "an NVR's camera is reachable again"},
 	{CameraOffline, true, true, "an NVR's camera cannot be reached"},
 }

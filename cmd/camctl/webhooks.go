@@ -1,0 +1,121 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/notify/webhooks"
+)
+
+const webhooksUsage = `usage:
+  camctl webhooks list
+  camctl webhooks add [--types motion,call.*] URL
+  camctl webhooks test ID
+  camctl webhooks log ID
+  camctl webhooks remove ID
+
+Webhooks (docs/push.md), owners only: camd POSTs each event as JSON to
+URL, signed per Standard Webhooks (webhook-id, webhook-timestamp,
+webhook-signature). add prints the signing secret: the only time it is
+shown. test sends a webhook.test message now; log shows the deliveries.
+`
+
+func webhooksCmd(args []string, stdout, stderr io.Writer) int {
+	verb := "help"
+	if len(args) > 0 {
+		verb, args = args[0], args[1:]
+	}
+	need := map[string]int{"list": 0, "add": 1, "test": 1, "log": 1, "remove": 1}
+	n, ok := need[verb]
+	if !ok {
+		fmt.Fprint(stderr, webhooksUsage)
+		return 2
+	}
+	flags := flag.NewFlagSet("camctl webhooks "+verb, flag.ContinueOnError)
+	types := flags.String("types", "", "the event types it gets, comma-separated (family.* for a family); none: every type")
+	cam, code := openCamera(flags, args, stderr)
+	if cam == nil {
+		return code
+	}
+	if flags.NArg() != n {
+		fmt.Fprint(stderr, webhooksUsage)
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "camctl: webhooks:", err)
+		return 1
+	}
+	switch verb {
+	case "list":
+		var hooks []webhooks.Hook
+		if err := cam.do("GET", "/api/v1/webhooks", nil, &hooks); err != nil {
+			return fail(err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tURL\tTYPES\tSTATE\tQUEUED")
+		for _, h := range hooks {
+			state := "on"
+			switch {
+			case !h.Disabled.IsZero():
+				state = "disabled: " + h.DisabledReason
+			case !h.FailingSince.IsZero():
+				state = "failing since " + h.FailingSince.Local().Format(time.DateTime)
+			}
+			t := strings.Join(h.Types, ",")
+			if t == "" {
+				t = "all"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", h.ID, h.URL, t, state, h.Queued)
+		}
+		tw.Flush()
+	case "add":
+		req := api.WebhookRequest{URL: flags.Arg(0)}
+		if *types != "" {
+			req.Types = strings.Split(*types, ",")
+		}
+		var h webhooks.Hook
+		if err := cam.do("POST", "/api/v1/webhooks", req, &h); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "webhook %s added\nsecret: %s\n(shown once: give it to the receiver to verify webhook-signature)\n", h.ID, h.Secret)
+	case "test":
+		var a webhooks.Attempt
+		if err := cam.do("POST", "/api/v1/webhooks/"+flags.Arg(0)+"/test", nil, &a); err != nil {
+			return fail(err)
+		}
+		printAttempts(stdout, []webhooks.Attempt{a})
+		if a.Status/100 != 2 {
+			return 1
+		}
+	case "log":
+		var log []webhooks.Attempt
+		if err := cam.do("GET", "/api/v1/webhooks/"+flags.Arg(0)+"/deliveries", nil, &log); err != nil {
+			return fail(err)
+		}
+		printAttempts(stdout, log)
+	case "remove":
+		if err := cam.do("DELETE", "/api/v1/webhooks/"+flags.Arg(0), nil, nil); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "webhook %s removed\n", flags.Arg(0))
+	}
+	return 0
+}
+
+func printAttempts(w io.Writer, log []webhooks.Attempt) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tID\tTYPE\tATTEMPT\tOUTCOME\tSTATUS\tMS\tERROR")
+	for _, a := range log {
+		status := "-"
+		if a.Status != 0 {
+			status = fmt.Sprint(a.Status)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%.1f\t%s\n", a.Time.Local().Format(time.DateTime), a.ID, a.Type, a.Attempt, a.Outcome, status, a.Duration, a.Error)
+	}
+	tw.Flush()
+}
