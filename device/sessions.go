@@ -59,9 +59,6 @@ func newSessionGuard(p *pairing.Manager, w *whep.Server, r *rtsp.Server, bus *ev
 			{what: "event streams", end: bus.EndUser, held: func() []heldSession {
 				var out []heldSession
 				for _, s := range bus.Subscriptions() {
-					if s.User == "" {
-						continue // the device's own sink (MQTT): no user's
-					}
 					out = append(out, heldSession{User: s.User, Owner: s.Owner})
 				}
 				return out
@@ -118,8 +115,8 @@ func (g *sessionGuard) check(now time.Time) {
 	for _, h := range g.holders {
 		ended := map[string]bool{}
 		for _, s := range h.held() {
-			// A subscription without a user is the device's own (Web
-			// Push, webhooks: docs/push.md), not a user's stream.
+			// A subscription without a user is the device's own (MQTT,
+			// Web Push, webhooks), not a user's stream.
 			if ended[s.User] || s.User == "" {
 				continue
 			}
