@@ -446,16 +446,10 @@ func (f *Supplicant) associate(id int) {
 			f.event(3, fmt.Sprintf("CTRL-EVENT-SSID-TEMP-DISABLED id=%d ssid=\"%s\" auth_failures=1 duration=10 reason=WRONG_KEY", id, network.PrintfEncode(ap.SSID)))
 			return
 		}
-		f.current = id
+		// The lease comes with the association: a test of "no lease"
+		// waits for the timeout, one of a lease never races it.
+		f.current, f.address = id, ap.Address
 		f.event(3, fmt.Sprintf("CTRL-EVENT-CONNECTED - Connection to %s completed [id=%d id_str=]", ap.BSSID, id))
-		if ap.Address != "" {
-			addr := ap.Address
-			f.later(time.Millisecond, func() {
-				if f.current == id {
-					f.address = addr
-				}
-			})
-		}
 	})
 }
 

@@ -1,0 +1,104 @@
+package network_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/camd-project/camd/network"
+)
+
+// The setup access point is derived from the secret alone: the same
+// secret gives the same network (the phone computes it), another secret
+// another; the passphrase is a valid WPA2 passphrase.
+func TestSetupNetwork(t *testing.T) {
+	secret := []byte("0123456789abcdef")
+	ap := network.SetupNetwork(secret)
+	if ap != network.SetupNetwork(secret) {
+		t.Fatal("not deterministic")
+	}
+	// A vector for other implementations (the phone app).
+	if ap.SSID != "camd-setup-4449" || ap.Passphrase != "hlbmtntmbxmdvllro6nm" {
+		t.Errorf("vector: %q %q", ap.SSID, ap.Passphrase)
+	}
+	other := network.SetupNetwork([]byte("0123456789abcdeg"))
+	if other.SSID == ap.SSID && other.Passphrase == ap.Passphrase || other.Passphrase == ap.Passphrase {
+		t.Errorf("another secret, the same network: %v", other)
+	}
+	if _, err := (network.Credentials{SSID: ap.SSID, Passphrase: ap.Passphrase}).Check(); err != nil {
+		t.Error(err)
+	}
+	if s := fmt.Sprint(ap) + fmt.Sprintf("%+v", ap); strings.Contains(s, ap.Passphrase) {
+		t.Errorf("formatted with its passphrase: %s", s)
+	}
+}
+
+// fakeAP notes what it serves.
+type fakeAP struct {
+	serving *network.SetupAP
+	starts  int
+	fail    error
+}
+
+func (f *fakeAP) Start(_ context.Context, ap network.SetupAP) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.starts++
+	f.serving = &ap
+	return nil
+}
+
+func (f *fakeAP) Stop() error { f.serving = nil; return nil }
+
+// Setup mode opens at the first boot, closes when the camera joins, and
+// opens again when a join fails; a camera with a saved network boots
+// without it.
+func TestSetupMode(t *testing.T) {
+	ctx := context.Background()
+	secret := []byte("0123456789abcdef")
+	sim := network.NewSim(network.SimNetworks()...)
+	ap := &fakeAP{}
+	s := network.NewSetup(network.SetupOptions{Link: sim, AP: ap, Secret: func() []byte { return secret }, Logger: slog.New(slog.DiscardHandler)})
+	if err := s.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Active() || ap.serving == nil || *ap.serving != network.SetupNetwork(secret) {
+		t.Fatalf("first boot: active %v serving %v", s.Active(), ap.serving)
+	}
+	if st, _ := s.Status(ctx); st.State != network.AccessPoint || st.SSID != ap.serving.SSID {
+		t.Fatalf("status in setup mode: %+v", st)
+	}
+	if _, err := s.Join(ctx, network.Credentials{SSID: "camd-sim-home", Passphrase: "wrong passphrase"}); !errors.Is(err, network.ErrWrongKey) {
+		t.Fatal(err)
+	}
+	if !s.Active() || ap.serving == nil || ap.starts != 2 {
+		t.Fatalf("a failed join does not reopen the access point: %v %d", s.Active(), ap.starts)
+	}
+	if st, err := s.Join(ctx, network.Credentials{SSID: "camd-sim-home", Passphrase: "camd-sim-passphrase"}); err != nil || st.State != network.Connected {
+		t.Fatalf("join: %+v %v", st, err)
+	}
+	if s.Active() || ap.serving != nil {
+		t.Fatal("the access point stays open once joined")
+	}
+	// The next boot has a network saved.
+	again := network.NewSetup(network.SetupOptions{Link: sim, AP: ap, Secret: func() []byte { return secret }})
+	if err := again.Boot(ctx); err != nil || again.Active() {
+		t.Fatalf("boot with a network: %v %v", err, again.Active())
+	}
+	// The pair button asks for it.
+	if err := again.Enter(ctx, "pair button held"); err != nil || !again.Active() {
+		t.Fatal(err)
+	}
+	again.Close()
+	again.Close()
+	if ap.serving != nil {
+		t.Fatal("Close leaves the access point open")
+	}
+	if err := network.NewSetup(network.SetupOptions{Link: network.NewSim(), AP: ap, Secret: func() []byte { return nil }}).Boot(ctx); !errors.Is(err, network.ErrNoSetupSecret) {
+		t.Fatal(err)
+	}
+}
