@@ -17,6 +17,7 @@ import (
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/snapshot"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/update"
@@ -45,6 +46,7 @@ type Daemon struct {
 	sessions  *sessionGuard
 	settings  *settingsState
 	updater   *update.Updater
+	network   *networkState
 
 	api  *api.API
 	http *http.Server
@@ -151,6 +153,13 @@ func (d *Daemon) init() error {
 	if d.updater, err = openUpdater(d.cfg, d.recording.events, health, store.Get(), d.log); err != nil {
 		return err
 	}
+	var grab *snapshot.Grabber
+	if d.cfg.Source != "passthrough" {
+		grab = d.recording.grab
+	}
+	if d.network, err = openNetwork(d.cfg, d.pairing, grab, d.log); err != nil {
+		return err
+	}
 	d.settings = &settingsState{
 		store: store, live: live, build: build,
 		fixedVideo: d.cfg.Source == "passthrough",
@@ -216,6 +225,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.updater.Run(runCtx) })
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
+	d.network.start(runCtx, d.log)
 
 	served := make(chan error, 1)
 	wg.Go(func() { served <- d.http.ServeTLS(d.conns, "", "") })
@@ -258,6 +268,9 @@ func (d *Daemon) Close() {
 	d.closeOnce.Do(func() {
 		if d.discovery != nil {
 			d.discovery.stop()
+		}
+		if d.network != nil {
+			d.network.close()
 		}
 		if d.board != nil {
 			d.board.close()

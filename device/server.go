@@ -40,6 +40,7 @@ func (d *Daemon) newAPI() *api.API {
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
 		Storage:   storage,
 		Update:    &api.Update{Updater: d.updater},
+		Network:   d.network.api(),
 	}
 }
 

@@ -161,7 +161,13 @@ func (s *Setup) Join(ctx context.Context, c Credentials) (Status, error) {
 	if err := s.leave(); err != nil {
 		s.log.Warn("network: setup mode: closing the access point", "err", err)
 	}
+	s.log.Info("network: joining", "wifi", c)
 	st, err := s.opts.Link.Join(ctx, c)
+	if err != nil {
+		s.log.Info("network: join failed; the old network stays", "wifi", c, "why", err)
+	} else {
+		s.log.Info("network: joined", "wifi", c, "address", st.Address)
+	}
 	if err != nil && wasActive {
 		if e := s.opts.AP.Start(context.WithoutCancel(ctx), ap); e != nil {
 			s.log.Error("network: setup mode: could not open the access point again", "err", e)

@@ -443,9 +443,9 @@ func (s *Supplicant) Join(ctx context.Context, c Credentials) (Status, error) {
 	if err != nil || id < 0 {
 		return Status{}, fmt.Errorf("%w: ADD_NETWORK%s", ErrSupplicant, short(reply))
 	}
-	s.log.Info("network: joining", "wifi", c, "id", id)
+	s.log.Debug("network: wpa_supplicant: trying", "wifi", c, "id", id)
 	if err := s.tryJoin(ctx, id, c); err != nil {
-		s.log.Info("network: join failed; going back", "wifi", c, "why", err)
+		s.log.Debug("network: wpa_supplicant: going back", "wifi", c, "why", err)
 		s.restore(id, before)
 		return Status{}, err
 	}

@@ -63,6 +63,7 @@ type API struct {
 	Settings   *Settings
 	Storage    *Storage
 	Update     *Update
+	Network    *Network
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -79,6 +80,7 @@ func (a *API) Routes() []Route {
 		a.Settings.routes(),
 		a.Storage.routes(),
 		a.Update.routes(),
+		a.Network.routes(),
 	)
 }
 
