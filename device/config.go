@@ -22,6 +22,7 @@ import (
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/fielderr"
+	"github.com/camd-project/camd/network"
 )
 
 // Config is camd's configuration. Its zero value is not valid; start from
@@ -193,6 +194,9 @@ type NetworkConfig struct {
 	// (dnsmasq) of the access point.
 	HostapdCommand []string `yaml:"hostapd_command"`
 	DHCPCommand    []string `yaml:"dhcp_command"`
+
+	// simNetworks replaces the simulated radio's neighbourhood in tests.
+	simNetworks []network.SimNetwork
 }
 
 // Defaults is the embedded default: the synthetic camera, data in ./data,

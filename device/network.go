@@ -39,7 +39,11 @@ func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *s
 	case "off":
 		return ns, nil
 	case "sim":
-		link = network.NewSim(network.SimNetworks()...)
+		sims := nc.simNetworks
+		if sims == nil {
+			sims = network.SimNetworks()
+		}
+		link = network.NewSim(sims...)
 	case "wpa_supplicant":
 		opts := network.SupplicantOptions{
 			Socket: nc.ControlSocket, ClientDir: filepath.Join(cfg.Data, networkDir),

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -17,6 +18,8 @@ type SimNetwork struct {
 	// NoLease: the network associates but its DHCP server answers
 	// nothing.
 	NoLease bool
+	// Address is the lease's address (default 192.0.2.10).
+	Address string
 }
 
 // SimNetworks are make run's simulated neighbourhood (docs/network.md).
@@ -160,7 +163,7 @@ func (s *Sim) status() Status {
 	n := s.joined
 	return Status{
 		State: Connected, SSID: n.SSID, BSSID: simBSSID(n.SSID), Security: n.Security,
-		Freq: n.Freq, Channel: Channel(n.Freq), Signal: n.Signal, Address: "192.0.2.10", Saved: true,
+		Freq: n.Freq, Channel: Channel(n.Freq), Signal: n.Signal, Address: cmp.Or(n.Address, "192.0.2.10"), Saved: true,
 	}
 }
 
