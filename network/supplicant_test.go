@@ -201,7 +201,9 @@ func TestSupplicantBadAnswers(t *testing.T) {
 		{"no answer", func() { f.Drop("STATUS", true) }, func() error { _, err := s.Status(ctx); return err }},
 		{"slow answer", func() { f.Slow("STATUS", time.Second) }, func() error { _, err := s.Status(ctx); return err }},
 		{"malformed status", func() { f.Answer("STATUS", "wpa_state\x00COMPLETED\nnonsense") }, func() error { _, err := s.Status(ctx); return err }},
-		{"malformed scan", func() { f.Answer("SCAN_RESULTS", "bssid / frequency / signal level / flags / ssid\n02:00:00:00:01:00\tnot-a-number\t-40\t[ESS]\tx\n") }, func() error { _, err := s.Scan(ctx); return err }},
+		{"malformed scan", func() {
+			f.Answer("SCAN_RESULTS", "bssid / frequency / signal level / flags / ssid\n02:00:00:00:01:00\tnot-a-number\t-40\t[ESS]\tx\n")
+		}, func() error { _, err := s.Scan(ctx); return err }},
 		{"no header", func() { f.Answer("SCAN_RESULTS", "<html>") }, func() error { _, err := s.Scan(ctx); return err }},
 		{"failed set", func() { f.Answer("SET_NETWORK", "FAIL\n") }, func() error {
 			_, err := s.Join(ctx, network.Credentials{SSID: "home", Passphrase: "home passphrase"})
