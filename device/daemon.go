@@ -136,8 +136,15 @@ func (d *Daemon) init() error {
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
+	var grab *snapshot.Grabber
+	if d.cfg.Source != "passthrough" {
+		grab = d.recording.grab
+	}
+	if d.network, err = openNetwork(d.cfg, d.pairing, grab, d.log); err != nil {
+		return err
+	}
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
-		events:   boardEventsFor(d.pairing, d.recording, d.reset, d.log),
+		events:   boardEventsFor(d.pairing, d.recording, d.reset, d.network, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
 		watchdog: d.cfg.Watchdog, log: d.log,
 	})
@@ -151,13 +158,6 @@ func (d *Daemon) init() error {
 	d.pairing.OnChange(d.sessions.changed)
 	health := newHealthCheck(d.hub, d.tcp.Addr(), d.id.TLS)
 	if d.updater, err = openUpdater(d.cfg, d.recording.events, health, store.Get(), d.log); err != nil {
-		return err
-	}
-	var grab *snapshot.Grabber
-	if d.cfg.Source != "passthrough" {
-		grab = d.recording.grab
-	}
-	if d.network, err = openNetwork(d.cfg, d.pairing, grab, d.log); err != nil {
 		return err
 	}
 	d.settings = &settingsState{
@@ -269,11 +269,11 @@ func (d *Daemon) Close() {
 		if d.discovery != nil {
 			d.discovery.stop()
 		}
-		if d.network != nil {
-			d.network.close()
-		}
 		if d.board != nil {
 			d.board.close()
+		}
+		if d.network != nil {
+			d.network.close() // after the board, whose button enters setup mode
 		}
 		if d.recording != nil {
 			d.recording.close()

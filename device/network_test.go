@@ -9,7 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/camd-project/camd/board"
+	"github.com/camd-project/camd/board/sim"
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/network"
 	"github.com/camd-project/camd/network/wpatest"
@@ -155,4 +159,30 @@ func TestSetupModeAtFirstBoot(t *testing.T) {
 	if json.Unmarshal(b, &st); st.State != network.Connected || st.SSID != "camd-sim-home" {
 		t.Fatalf("joined: %s", b)
 	}
+}
+
+// The pair button released after 5 s (and before the 10 s of a factory
+// reset) enters setup mode; a short press opens pairing, as before.
+func TestPairButtonHeld5sEntersSetupMode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := boardDaemon(t)
+		setups := 0
+		d.board.events.setupHold = func() { setups++ }
+		runBoard(t, d)
+		press := func(held time.Duration) {
+			d.board.sim.Press(sim.PairButton)
+			time.Sleep(board.DefaultDebounce + held)
+			d.board.sim.Release(sim.PairButton)
+			time.Sleep(board.DefaultDebounce + time.Millisecond)
+			synctest.Wait()
+		}
+		press(setupHold - 100*time.Millisecond)
+		if _, until, _ := d.pairing.Window(); setups != 0 || until.IsZero() {
+			t.Fatalf("a 4.9 s press: setup %d, pairing window until %v", setups, until)
+		}
+		press(setupHold + 100*time.Millisecond)
+		if setups != 1 || len(d.reset) != 0 {
+			t.Fatalf("a 5.1 s press: setup %d, reset %d", setups, len(d.reset))
+		}
+	})
 }

@@ -93,7 +93,7 @@ func TestCodeReaderJoins(t *testing.T) {
 				l := newLens(t, c.code, 3)
 				r := network.NewCodeReader(network.CodeOptions{Pictures: l, Join: sim.Join})
 				defer r.Close()
-				if st := r.Start(); st.State != network.CodeScanning || st.Until.Sub(time.Now()) != 2*time.Minute {
+				if st := r.Start(); st.State != network.CodeScanning || time.Until(st.Until) != 2*time.Minute {
 					t.Fatalf("start: %+v", st)
 				}
 				st := settled(r)
