@@ -33,6 +33,10 @@ type SupplicantOptions struct {
 	JoinTimeout time.Duration
 	// LeaseTimeout bounds getting an address once associated (default 20 s).
 	LeaseTimeout time.Duration
+	// Keepalive is how often the attached socket is checked with a PING
+	// when no event came (default 10 s): after wpa_supplicant restarts,
+	// camd attaches again.
+	Keepalive time.Duration
 	// Lease waits for the interface's DHCP lease once associated (a
 	// command such as udhcpc -n -q); nil: wait for STATUS to report an
 	// ip_address (the system's DHCP client, hooked on the link, gets it).
@@ -48,14 +52,18 @@ type Supplicant struct {
 
 	cmdMu sync.Mutex
 	cmd   *ctrlConn // nil after a failure: reopened at the next command
-	mon   *ctrlConn
 	seq   atomic.Uint64
+
+	monMu   sync.Mutex
+	mon     *ctrlConn // the attached socket; replaced by listen
+	closing bool
 
 	subMu sync.Mutex
 	subs  map[chan event]struct{}
 
 	joinMu    sync.Mutex // one join or forget at a time
-	done      chan struct{}
+	stop      chan struct{} // closed by Close
+	done      chan struct{} // closed when listen returns
 	closeOnce sync.Once
 }
 
@@ -74,29 +82,43 @@ func OpenSupplicant(opts SupplicantOptions) (*Supplicant, error) {
 	opts.ScanTimeout = cmp.Or(opts.ScanTimeout, 15*time.Second)
 	opts.JoinTimeout = cmp.Or(opts.JoinTimeout, 30*time.Second)
 	opts.LeaseTimeout = cmp.Or(opts.LeaseTimeout, 20*time.Second)
+	opts.Keepalive = cmp.Or(opts.Keepalive, 10*time.Second)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Supplicant{opts: opts, log: opts.Logger, subs: map[chan event]struct{}{}, done: make(chan struct{})}
-	mon, err := s.dial()
+	s := &Supplicant{opts: opts, log: opts.Logger, subs: map[chan event]struct{}{}, stop: make(chan struct{}), done: make(chan struct{})}
+	mon, err := s.attach()
 	if err != nil {
 		return nil, err
-	}
-	if reply, err := roundTrip(mon, "ATTACH", opts.CommandTimeout); err != nil || reply != "OK\n" {
-		mon.Close()
-		return nil, fmt.Errorf("%w: ATTACH: %v%s", ErrSupplicant, err, short(reply))
 	}
 	s.mon = mon
 	go s.listen()
 	return s, nil
 }
 
+// attach opens a socket and attaches it for events.
+func (s *Supplicant) attach() (*ctrlConn, error) {
+	mon, err := s.dial()
+	if err != nil {
+		return nil, err
+	}
+	if reply, err := roundTrip(mon, "ATTACH", s.opts.CommandTimeout); err != nil || reply != "OK\n" {
+		mon.Close()
+		return nil, fmt.Errorf("%w: ATTACH: %v%s", ErrSupplicant, err, short(reply))
+	}
+	return mon, nil
+}
+
 // Close detaches and closes the sockets; it is safe twice.
 func (s *Supplicant) Close() error {
 	s.closeOnce.Do(func() {
-		s.mon.SetDeadline(time.Now().Add(s.opts.CommandTimeout))
+		close(s.stop)
+		s.monMu.Lock()
+		s.closing = true
+		s.mon.SetWriteDeadline(time.Now().Add(s.opts.CommandTimeout))
 		s.mon.Write([]byte("DETACH"))
 		s.mon.Close()
+		s.monMu.Unlock()
 		<-s.done
 		s.cmdMu.Lock()
 		if s.cmd != nil {
@@ -132,12 +154,16 @@ func (s *Supplicant) dial() (*ctrlConn, error) {
 	return &ctrlConn{c, local}, nil
 }
 
+// errNotSent: a command could not be sent (wpa_supplicant's socket is
+// gone), so it can be sent again on a new socket.
+var errNotSent = errors.New("network: not sent")
+
 // roundTrip sends one command and reads its answer, skipping event
 // messages ("<N>…").
 func roundTrip(c *ctrlConn, cmd string, timeout time.Duration) (string, error) {
 	c.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.Write([]byte(cmd)); err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	buf := make([]byte, 64<<10)
 	for {
@@ -178,23 +204,36 @@ func (s *Supplicant) request(ctx context.Context, cmd string) (string, error) {
 		return "", ErrClosed
 	default:
 	}
-	if s.cmd == nil {
-		c, err := s.dial()
-		if err != nil {
-			return "", err
-		}
-		s.cmd = c
-	}
 	timeout := s.opts.CommandTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
-	reply, err := roundTrip(s.cmd, cmd, timeout)
+	var reply string
+	var err error
+	// A socket of ours from before wpa_supplicant restarted cannot send:
+	// the command goes again, once, on a new one.
+	for fresh := false; !fresh; {
+		if s.cmd == nil {
+			c, err := s.dial()
+			if err != nil {
+				return "", err
+			}
+			s.cmd, fresh = c, true
+		}
+		reply, err = roundTrip(s.cmd, cmd, timeout)
+		if err == nil || !errors.Is(err, errNotSent) {
+			break
+		}
+		s.cmd.Close()
+		s.cmd = nil
+	}
 	if err != nil {
 		// A late answer must not be read as the next command's: start
 		// over on a new socket.
-		s.cmd.Close()
-		s.cmd = nil
+		if s.cmd != nil {
+			s.cmd.Close()
+			s.cmd = nil
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return "", fmt.Errorf("%w: %s: no answer within %v", ErrSupplicant, verb, timeout)
@@ -221,15 +260,55 @@ func (s *Supplicant) ok(ctx context.Context, cmd string) error {
 }
 
 // listen reads the attached socket's events and hands them to the
-// subscribers, dropping for one that does not keep up.
+// subscribers, dropping for one that does not keep up. When no event
+// came for a keepalive interval it sends PING (as wpa_cli does); a PING
+// that cannot be sent means wpa_supplicant went away, and listen
+// attaches again, to the one that replaced it.
 func (s *Supplicant) listen() {
 	defer close(s.done)
 	buf := make([]byte, 8<<10)
+	s.monMu.Lock()
+	mon := s.mon
+	s.monMu.Unlock()
 	for {
-		s.mon.SetReadDeadline(time.Time{})
-		n, err := s.mon.Read(buf)
+		mon.SetReadDeadline(time.Now().Add(s.opts.Keepalive))
+		n, err := mon.Read(buf)
 		if err != nil {
-			return
+			s.monMu.Lock()
+			closing := s.closing
+			s.monMu.Unlock()
+			if closing {
+				return
+			}
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				// not a quiet socket but a broken one: pause, then attach again
+				t := time.NewTimer(s.opts.Keepalive)
+				select {
+				case <-t.C:
+				case <-s.stop:
+					t.Stop()
+					return
+				}
+			} else if _, err := mon.Write([]byte("PING")); err == nil {
+				continue
+			}
+			fresh, err := s.attach()
+			if err != nil {
+				s.log.Debug("network: wpa_supplicant: cannot attach again", "err", err)
+				continue // the next keepalive tries again
+			}
+			s.monMu.Lock()
+			if s.closing {
+				s.monMu.Unlock()
+				fresh.Close()
+				return
+			}
+			mon.Close()
+			s.mon, mon = fresh, fresh
+			s.monMu.Unlock()
+			s.log.Info("network: wpa_supplicant came back; attached again")
+			continue
 		}
 		ev, err := parseEvent(string(buf[:n]))
 		if err != nil {

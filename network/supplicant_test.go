@@ -289,3 +289,33 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 		}
 	}
 }
+
+// wpa_supplicant restarting (a new process, a new socket at the same
+// path, none of the old state): camd's next commands reach it, and it
+// attaches again for events, so a join works.
+func TestSupplicantRestarts(t *testing.T) {
+	dir := t.TempDir()
+	f, err := wpatest.Start(dir, neighbourhood()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := network.OpenSupplicant(network.SupplicantOptions{Socket: f.Path, ClientDir: dir, Keepalive: 20 * time.Millisecond, LeaseTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	f, err = wpatest.Start(dir, neighbourhood()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	waitFor(t, func() bool { return f.Attached() > 0 }, "camd attached to the new wpa_supplicant")
+	st, err := s.Join(context.Background(), network.Credentials{SSID: "cafe"})
+	if err != nil || st.State != network.Connected {
+		t.Fatalf("join after a restart: %+v %v", st, err)
+	}
+}

@@ -146,6 +146,13 @@ func (f *Supplicant) Commands() []string {
 	return slices.Clone(f.commands)
 }
 
+// Attached counts the sockets attached for events.
+func (f *Supplicant) Attached() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.monitors)
+}
+
 // Saves counts the successful SAVE_CONFIGs.
 func (f *Supplicant) Saves() int {
 	f.mu.Lock()
