@@ -61,7 +61,7 @@ type Supplicant struct {
 	subMu sync.Mutex
 	subs  map[chan event]struct{}
 
-	joinMu    sync.Mutex // one join or forget at a time
+	joinMu    sync.Mutex    // one join or forget at a time
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when listen returns
 	closeOnce sync.Once
