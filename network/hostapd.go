@@ -34,6 +34,8 @@ type HostapdOptions struct {
 	Address netip.Prefix
 	// Channel is the 2.4 GHz channel (default 6).
 	Channel int
+	// IP is ip(8) (default ["ip"]; tests add "-n NAMESPACE").
+	IP []string
 	Logger  *slog.Logger
 }
 
@@ -58,6 +60,9 @@ func NewHostapd(opts HostapdOptions) *Hostapd {
 		opts.Address = netip.MustParsePrefix("192.168.4.1/24")
 	}
 	opts.Channel = cmp.Or(opts.Channel, 6)
+	if len(opts.IP) == 0 {
+		opts.IP = []string{"ip"}
+	}
 	if len(opts.DHCP) == 0 {
 		base := opts.Address.Masked().Addr().As4()
 		lo, hi := base, base
@@ -112,7 +117,7 @@ func (h *Hostapd) Start(ctx context.Context, ap SetupAP) error {
 	if err := os.WriteFile(conf, []byte(hostapdConf(h.opts.Interface, h.opts.Channel, ctrl, ap)), 0o600); err != nil {
 		return fmt.Errorf("%w: %v", ErrAccessPoint, err)
 	}
-	if out, err := exec.CommandContext(ctx, "ip", "addr", "replace", h.opts.Address.String(), "dev", h.opts.Interface).CombinedOutput(); err != nil {
+	if out, err := h.ip(ctx, "addr", "replace", h.opts.Address.String(), "dev", h.opts.Interface); err != nil {
 		os.Remove(conf)
 		return fmt.Errorf("%w: ip addr: %v: %s", ErrAccessPoint, err, bytes.TrimSpace(out))
 	}
@@ -133,6 +138,12 @@ func (h *Hostapd) Start(ctx context.Context, ap SetupAP) error {
 	return nil
 }
 
+// ip runs ip(8) with args.
+func (h *Hostapd) ip(ctx context.Context, args ...string) ([]byte, error) {
+	argv := append(h.opts.IP[:len(h.opts.IP):len(h.opts.IP)], args...)
+	return exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+}
+
 // stop ends the processes; h.mu is held.
 func (h *Hostapd) stop() {
 	for _, p := range h.procs {
@@ -151,7 +162,7 @@ func (h *Hostapd) Stop() error {
 		return nil
 	}
 	h.stop()
-	exec.Command("ip", "addr", "del", h.opts.Address.String(), "dev", h.opts.Interface).Run()
+	h.ip(context.Background(), "addr", "del", h.opts.Address.String(), "dev", h.opts.Interface)
 	return os.Remove(filepath.Join(h.opts.Dir, "hostapd.conf"))
 }
 
