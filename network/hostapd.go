@@ -35,8 +35,8 @@ type HostapdOptions struct {
 	// Channel is the 2.4 GHz channel (default 6).
 	Channel int
 	// IP is ip(8) (default ["ip"]; tests add "-n NAMESPACE").
-	IP []string
-	Logger  *slog.Logger
+	IP     []string
+	Logger *slog.Logger
 }
 
 // Hostapd serves the setup mode's access point: hostapd with WPA2-PSK,
