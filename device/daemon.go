@@ -239,6 +239,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-d.reset:
 		err = ErrFactoryReset
+		// The Wi-Fi passphrase is the owner's too, kept by
+		// wpa_supplicant outside the data directory.
+		d.network.forget(d.log)
 	case err = <-served:
 		err = fmt.Errorf("device: https: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/pairing"
@@ -136,6 +137,18 @@ func (ns *networkState) api() *api.Network {
 		a.Codes = ns.codes
 	}
 	return a
+}
+
+// forget forgets the saved network, for a factory reset.
+func (ns *networkState) forget(log *slog.Logger) {
+	if ns.setup == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ns.setup.Forget(ctx); err != nil {
+		log.Warn("camd: factory reset: could not forget the Wi-Fi network", "err", err)
+	}
 }
 
 func (ns *networkState) close() {

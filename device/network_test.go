@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -185,4 +186,36 @@ func TestPairButtonHeld5sEntersSetupMode(t *testing.T) {
 			t.Fatalf("a 5.1 s press: setup %d, reset %d", setups, len(d.reset))
 		}
 	})
+}
+
+// A factory reset forgets the Wi-Fi network wpa_supplicant keeps (the
+// owner's passphrase) as it erases the data directory.
+func TestFactoryResetForgetsWiFi(t *testing.T) {
+	dir := t.TempDir()
+	fake, err := wpatest.Start(dir, wpatest.AP{SSID: "home", BSSID: "02:00:00:00:01:00", Freq: 2437, Signal: -50, Security: network.PSK, Passphrase: "home passphrase", Address: "192.168.1.20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	cfg := Defaults()
+	cfg.Data, cfg.Listen = t.TempDir(), "127.0.0.1:0"
+	cfg.Source, cfg.Passthrough.FIFO = "passthrough", filepath.Join(dir, "no-writer.fifo")
+	cfg.Network.WiFi, cfg.Network.ControlSocket = "wpa_supplicant", fake.Path
+	d, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(context.Background()) }()
+	if code, b := call(t, d, "POST", "/api/v1/network/wifi", owner(t, d), api.JoinRequest{SSID: "home", Passphrase: "home passphrase"}); code != 200 {
+		t.Fatalf("join: %d %s", code, b)
+	}
+	saves := fake.Saves()
+	d.reset.request()
+	if err := <-ran; !errors.Is(err, ErrFactoryReset) {
+		t.Fatal(err)
+	}
+	if n := fake.Networks(); len(n) != 0 || fake.Saves() != saves+1 {
+		t.Fatalf("after a factory reset wpa_supplicant keeps %v (saved %d times)", n, fake.Saves()-saves)
+	}
 }
