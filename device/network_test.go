@@ -152,12 +152,23 @@ func TestSetupModeAtFirstBoot(t *testing.T) {
 	if json.Unmarshal(b, &st); st.State != network.AccessPoint || !strings.HasPrefix(st.SSID, "camd-setup-") {
 		t.Fatalf("first boot: %s", b)
 	}
-	code, b := call(t, d, "POST", "/api/v1/network/wifi", owner, api.JoinRequest{SSID: "camd-sim-home", Passphrase: "camd-sim-passphrase"})
+	// A wrong password: the access point opens again, and the phone,
+	// back on it, reads why.
+	code, b := call(t, d, "POST", "/api/v1/network/wifi", owner, api.JoinRequest{SSID: "camd-sim-home", Passphrase: "not the passphrase"})
+	if code != 422 {
+		t.Fatalf("join: %d %s", code, b)
+	}
+	_, b = call(t, d, "GET", "/api/v1/network/wifi", owner, nil)
+	if json.Unmarshal(b, &st); st.State != network.AccessPoint || st.LastJoin == nil || st.LastJoin.Reason != "wrong_key" {
+		t.Fatalf("after a wrong password: %s", b)
+	}
+	code, b = call(t, d, "POST", "/api/v1/network/wifi", owner, api.JoinRequest{SSID: "camd-sim-home", Passphrase: "camd-sim-passphrase"})
 	if code != 200 {
 		t.Fatalf("join: %d %s", code, b)
 	}
 	_, b = call(t, d, "GET", "/api/v1/network/wifi", owner, nil)
-	if json.Unmarshal(b, &st); st.State != network.Connected || st.SSID != "camd-sim-home" {
+	st = api.WiFiStatus{}
+	if json.Unmarshal(b, &st); st.State != network.Connected || st.SSID != "camd-sim-home" || st.LastJoin == nil || st.LastJoin.Reason != "" {
 		t.Fatalf("joined: %s", b)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 )
 
 // SetupAP is the setup mode's access point: WPA2 with a passphrase
@@ -76,6 +77,30 @@ type Setup struct {
 	active bool
 	ap     SetupAP
 	reason string
+	last   *JoinResult
+}
+
+// JoinResult is how the last join ended: in setup mode the phone that
+// asked is cut off by the join (one radio), and reads it once back on
+// the access point, or on the new network.
+type JoinResult struct {
+	SSID string    `json:"ssid"`
+	At   time.Time `json:"at"`
+	// Error and Reason (as network.Reason) say why it failed; empty
+	// when it joined.
+	Error  string `json:"error,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// LastJoin is how the last join ended (nil before the first).
+func (s *Setup) LastJoin() *JoinResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		return nil
+	}
+	r := *s.last
+	return &r
 }
 
 var _ Link = (*Setup)(nil)
@@ -163,8 +188,10 @@ func (s *Setup) Join(ctx context.Context, c Credentials) (Status, error) {
 	}
 	s.log.Info("network: joining", "wifi", c)
 	st, err := s.opts.Link.Join(ctx, c)
+	s.last = &JoinResult{SSID: c.SSID, At: time.Now()}
 	if err != nil {
 		s.log.Info("network: join failed; the old network stays", "wifi", c, "why", err)
+		s.last.Error, s.last.Reason = err.Error(), Reason(err)
 	} else {
 		s.log.Info("network: joined", "wifi", c, "address", st.Address)
 	}

@@ -78,11 +78,18 @@ func TestSetupMode(t *testing.T) {
 	if !s.Active() || ap.serving == nil || ap.starts != 2 {
 		t.Fatalf("a failed join does not reopen the access point: %v %d", s.Active(), ap.starts)
 	}
+	// The phone, back on the access point, reads why.
+	if lj := s.LastJoin(); lj == nil || lj.SSID != "camd-sim-home" || lj.Reason != "wrong_key" || lj.Error == "" {
+		t.Fatalf("last join: %+v", lj)
+	}
 	if st, err := s.Join(ctx, network.Credentials{SSID: "camd-sim-home", Passphrase: "camd-sim-passphrase"}); err != nil || st.State != network.Connected {
 		t.Fatalf("join: %+v %v", st, err)
 	}
 	if s.Active() || ap.serving != nil {
 		t.Fatal("the access point stays open once joined")
+	}
+	if lj := s.LastJoin(); lj.Reason != "" || lj.Error != "" {
+		t.Fatalf("last join after joining: %+v", lj)
 	}
 	// The next boot has a network saved.
 	again := network.NewSetup(network.SetupOptions{Link: sim, AP: ap, Secret: func() []byte { return secret }})

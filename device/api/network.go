@@ -53,6 +53,14 @@ func (a *Network) routes() []Route {
 type WiFiStatus struct {
 	network.Status
 	Code *network.CodeStatus `json:"code,omitempty"`
+	// LastJoin is how the last join ended: a phone in setup mode, cut
+	// off by the join, reads here why it failed.
+	LastJoin *network.JoinResult `json:"last_join,omitempty"`
+}
+
+// lastJoiner remembers how the last join ended (*network.Setup).
+type lastJoiner interface {
+	LastJoin() *network.JoinResult
 }
 
 // ScannedNetwork is one entry of GET /api/v1/network/wifi/scan; ssid_hex
@@ -100,6 +108,9 @@ func (a *Network) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ans := WiFiStatus{Status: st}
+	if lj, ok := a.Link.(lastJoiner); ok {
+		ans.LastJoin = lj.LastJoin()
+	}
 	if a.Codes != nil {
 		c := a.Codes.Status()
 		ans.Code = &c
