@@ -24,9 +24,10 @@ const networkDir = "network"
 // networkState is Wi-Fi setup (docs/network.md): the link manager
 // wrapped in setup mode, and the Wi-Fi code window.
 type networkState struct {
-	setup *network.Setup      // nil with network.wifi: off
-	codes *network.CodeReader // nil without raw pictures
-	sup   *network.Supplicant // nil unless wpa_supplicant
+	setup   *network.Setup      // nil with network.wifi: off
+	noSetup bool                // network.setup: off
+	codes   *network.CodeReader // nil without raw pictures
+	sup     *network.Supplicant // nil unless wpa_supplicant
 }
 
 // openNetwork builds the link manager of cfg.Network. Setup mode derives
@@ -79,7 +80,7 @@ func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *s
 			Interface: nc.Interface, Dir: dir, Hostapd: nc.HostapdCommand, DHCP: nc.DHCPCommand, Logger: log,
 		})
 	case "off":
-		ap = noAP{}
+		ap, ns.noSetup = noAP{}, true
 	}
 	ns.setup = network.NewSetup(network.SetupOptions{
 		Link: link, AP: ap, Logger: log,
@@ -118,7 +119,7 @@ func leaseCommand(argv []string) func(ctx context.Context) error {
 // start enters setup mode at the first boot (no network saved), unless
 // the camera has no network to manage.
 func (ns *networkState) start(ctx context.Context, log *slog.Logger) {
-	if ns.setup == nil {
+	if ns.setup == nil || ns.noSetup {
 		return
 	}
 	if err := ns.setup.Boot(ctx); err != nil {

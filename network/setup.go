@@ -78,6 +78,9 @@ type Setup struct {
 	ap     SetupAP
 	reason string
 	last   *JoinResult
+	// scanned is the scan taken before the access point opened: the
+	// radio serving it cannot scan as a station.
+	scanned []Network
 }
 
 // JoinResult is how the last join ended: in setup mode the phone that
@@ -142,9 +145,14 @@ func (s *Setup) Enter(ctx context.Context, reason string) error {
 		return ErrNoSetupSecret
 	}
 	ap := SetupNetwork(secret)
+	scanned, err := s.opts.Link.Scan(ctx)
+	if err != nil {
+		s.log.Warn("network: setup mode: no scan for the phone", "err", err)
+	}
 	if err := s.opts.AP.Start(ctx, ap); err != nil {
 		return err
 	}
+	s.scanned = scanned
 	s.active, s.ap, s.reason = true, ap, reason
 	s.log.Info("network: setup mode: access point open", "ssid", ap.SSID, "why", reason)
 	return nil
@@ -206,9 +214,16 @@ func (s *Setup) Join(ctx context.Context, c Credentials) (Status, error) {
 }
 
 // Scan lists the networks in range. In setup mode the radio serves the
-// access point; the link's scan may still answer (most drivers scan in
-// AP mode on the AP's channel only).
-func (s *Setup) Scan(ctx context.Context) ([]Network, error) { return s.opts.Link.Scan(ctx) }
+// access point, and the list is the one taken just before it opened.
+func (s *Setup) Scan(ctx context.Context) ([]Network, error) {
+	s.mu.Lock()
+	active, scanned := s.active, s.scanned
+	s.mu.Unlock()
+	if active && scanned != nil {
+		return scanned, nil
+	}
+	return s.opts.Link.Scan(ctx)
+}
 
 // Status is the link's; in setup mode, the access point.
 func (s *Setup) Status(ctx context.Context) (Status, error) {

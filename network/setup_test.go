@@ -72,6 +72,13 @@ func TestSetupMode(t *testing.T) {
 	if st, _ := s.Status(ctx); st.State != network.AccessPoint || st.SSID != ap.serving.SSID {
 		t.Fatalf("status in setup mode: %+v", st)
 	}
+	// The phone on the access point gets the list scanned before it
+	// opened (the radio cannot scan as a station while it serves).
+	sim.SetNetworks(network.SimNetworks()[:1]...)
+	if list, err := s.Scan(ctx); err != nil || len(list) != 4 {
+		t.Fatalf("scan in setup mode: %v %v", list, err)
+	}
+	sim.SetNetworks(network.SimNetworks()...)
 	if _, err := s.Join(ctx, network.Credentials{SSID: "camd-sim-home", Passphrase: "wrong passphrase"}); !errors.Is(err, network.ErrWrongKey) {
 		t.Fatal(err)
 	}
