@@ -167,7 +167,9 @@ func (a *Network) handleJoin(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	st, err := a.Link.Join(r.Context(), c)
+	// The join runs to its end (it has its own time limits) even when
+	// the client goes: in setup mode the join itself cuts the phone off.
+	st, err := a.Link.Join(context.WithoutCancel(r.Context()), c)
 	switch {
 	case err == nil:
 		writeJSON(w, st)

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/camd-project/camd/network"
 )
@@ -131,4 +134,22 @@ func TestNetworkJoin(t *testing.T) {
 	// Without a link manager, or raw pictures, camd says so.
 	answer(t, do(t, (&Network{}).routes(), owner("GET", "/api/v1/network/wifi", "")), 503, nil)
 	answer(t, do(t, (&Network{Link: sim}).routes(), owner("POST", "/api/v1/network/wifi/code", `{}`)), 503, nil)
+}
+
+// A join runs to its end when the client goes away: in setup mode the
+// join itself cuts the phone off the camera's access point.
+func TestNetworkJoinOutlivesItsClient(t *testing.T) {
+	sim := network.NewSim(network.SimNetworks()...)
+	sim.Delay = 10 * time.Millisecond
+	h := serve(tokens, discard, (&Network{Link: sim}).routes())
+	req := httptest.NewRequest("POST", "https://camera/api/v1/network/wifi", strings.NewReader(`{"ssid": "camd-sim-home", "passphrase": "camd-sim-passphrase"}`))
+	req.Header.Set("Authorization", "Bearer owner-token")
+	req.Header.Set("Content-Type", "application/json")
+	ctx, cancel := context.WithCancel(req.Context())
+	cancel() // the phone is gone
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req.WithContext(ctx))
+	if st, _ := sim.Status(t.Context()); st.State != network.Connected {
+		t.Fatalf("the join ended with its client: %d %s, link %+v", w.Code, w.Body, st)
+	}
 }
