@@ -73,7 +73,10 @@ type Setup struct {
 	opts SetupOptions
 	log  *slog.Logger
 
-	mu     sync.Mutex
+	modeMu sync.Mutex // held by Enter, Join and Close: one at a time
+
+	mu     sync.Mutex // the fields below, read while a join runs
+	closed bool
 	active bool
 	ap     SetupAP
 	reason string
@@ -135,9 +138,12 @@ func (s *Setup) Boot(ctx context.Context) error {
 // Enter opens the access point (the reason is logged); already in setup
 // mode, it does nothing.
 func (s *Setup) Enter(ctx context.Context, reason string) error {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.active {
+	active, closed := s.active, s.closed
+	s.mu.Unlock()
+	if active || closed {
 		return nil
 	}
 	secret := s.opts.Secret()
@@ -152,8 +158,10 @@ func (s *Setup) Enter(ctx context.Context, reason string) error {
 	if err := s.opts.AP.Start(ctx, ap); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.scanned = scanned
 	s.active, s.ap, s.reason = true, ap, reason
+	s.mu.Unlock()
 	s.log.Info("network: setup mode: access point open", "ssid", ap.SSID, "why", reason)
 	return nil
 }
@@ -165,49 +173,65 @@ func (s *Setup) Active() bool {
 	return s.active
 }
 
-// leave closes the access point; s.mu is held.
+// leave closes the access point; s.modeMu is held.
 func (s *Setup) leave() error {
-	if !s.active {
+	s.mu.Lock()
+	active, ap := s.active, s.ap
+	s.active = false
+	s.mu.Unlock()
+	if !active {
 		return nil
 	}
-	s.active = false
-	s.log.Info("network: setup mode: access point closed", "ssid", s.ap.SSID)
+	s.log.Info("network: setup mode: access point closed", "ssid", ap.SSID)
 	return s.opts.AP.Stop()
 }
 
-// Close closes the access point.
+// Close closes the access point, waiting for a join under way; it is
+// safe twice.
 func (s *Setup) Close() error {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.closed = true
+	s.mu.Unlock()
 	return s.leave()
 }
 
 // Join closes the access point, if open, and joins; when the join fails
-// the access point opens again, and the error says why.
+// the access point opens again, and the error says why. Status, Scan and
+// LastJoin answer meanwhile; one join or mode change runs at a time.
 func (s *Setup) Join(ctx context.Context, c Credentials) (Status, error) {
 	if _, err := c.Check(); err != nil {
 		return Status{}, err
 	}
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	wasActive, ap := s.active, s.ap
+	s.mu.Unlock()
 	if err := s.leave(); err != nil {
 		s.log.Warn("network: setup mode: closing the access point", "err", err)
 	}
 	s.log.Info("network: joining", "wifi", c)
 	st, err := s.opts.Link.Join(ctx, c)
-	s.last = &JoinResult{SSID: c.SSID, At: time.Now()}
+	last := &JoinResult{SSID: c.SSID, At: time.Now()}
 	if err != nil {
 		s.log.Info("network: join failed; the old network stays", "wifi", c, "why", err)
-		s.last.Error, s.last.Reason = err.Error(), Reason(err)
+		last.Error, last.Reason = err.Error(), Reason(err)
 	} else {
 		s.log.Info("network: joined", "wifi", c, "address", st.Address)
 	}
-	if err != nil && wasActive {
+	s.mu.Lock()
+	s.last = last
+	closed := s.closed
+	s.mu.Unlock()
+	if err != nil && wasActive && !closed {
 		if e := s.opts.AP.Start(context.WithoutCancel(ctx), ap); e != nil {
 			s.log.Error("network: setup mode: could not open the access point again", "err", e)
 		} else {
+			s.mu.Lock()
 			s.active = true
+			s.mu.Unlock()
 		}
 	}
 	return st, err

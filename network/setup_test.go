@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/camd-project/camd/network"
 )
@@ -114,5 +115,46 @@ func TestSetupMode(t *testing.T) {
 	}
 	if err := network.NewSetup(network.SetupOptions{Link: network.NewSim(), AP: ap, Secret: func() []byte { return nil }}).Boot(ctx); !errors.Is(err, network.ErrNoSetupSecret) {
 		t.Fatal(err)
+	}
+}
+
+// While a join runs (up to a minute on a real radio), the status, the
+// scan list and the last join still answer: the phone polls them.
+func TestSetupAnswersDuringAJoin(t *testing.T) {
+	sim := network.NewSim(network.SimNetworks()...)
+	sim.Delay = time.Hour
+	ap := &fakeAP{}
+	s := network.NewSetup(network.SetupOptions{Link: sim, AP: ap, Secret: func() []byte { return []byte("0123456789abcdef") }})
+	defer s.Close()
+	if err := s.Enter(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	joined := make(chan error, 1)
+	go func() {
+		_, err := s.Join(ctx, network.Credentials{SSID: "camd-sim-home", Passphrase: "camd-sim-passphrase"})
+		joined <- err
+	}()
+	for s.Active() {
+		time.Sleep(time.Millisecond) // until the join closed the access point
+	}
+	answered := make(chan struct{})
+	go func() {
+		s.Status(context.Background())
+		s.Scan(context.Background())
+		s.LastJoin()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the status waits for the join")
+	}
+	cancel()
+	if err := <-joined; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if !s.Active() {
+		t.Fatal("the access point did not open again")
 	}
 }
