@@ -45,6 +45,8 @@ type Config struct {
 	Capture     CaptureConfig     `yaml:"capture"`
 	Live        LiveConfig        `yaml:"live"`
 	HTTP        HTTPConfig        `yaml:"http"`
+	RTSP        RTSPConfig        `yaml:"rtsp"`
+	CORS        CORSConfig        `yaml:"cors"`
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
 	Update      UpdateConfig      `yaml:"update"`
@@ -109,6 +111,27 @@ type LiveConfig struct {
 	ICETimeout        time.Duration `yaml:"ice_timeout"`
 	// UDPPort is the WebRTC media port; 0 means the Listen port.
 	UDPPort int `yaml:"udp_port"`
+	// ICEServers are STUN and TURN servers told to WHEP clients (Link
+	// headers, rel="ice-server"); camd itself answers with its own
+	// addresses. None by default.
+	ICEServers []ICEServerConfig `yaml:"ice_servers"`
+}
+
+// ICEServerConfig is one STUN or TURN server.
+type ICEServerConfig struct {
+	// URLs are stun:, stuns:, turn: or turns: URLs.
+	URLs       []string `yaml:"urls"`
+	Username   string   `yaml:"username"`
+	Credential string   `yaml:"credential"`
+}
+
+// CORSConfig lets web pages on other origins call the viewer API.
+type CORSConfig struct {
+	// AllowedOrigins are origins ("https://ha.example:8123": scheme,
+	// host and port, nothing else) whose pages may call the viewer API
+	// (WHEP, snapshots, events, recordings) from a browser, still with a
+	// credential. None by default.
+	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
 // HTTPConfig bounds what clients can hold of the HTTPS server
@@ -126,6 +149,21 @@ type HTTPConfig struct {
 	// ReadTimeout bounds reading a whole request, headers and body. It
 	// does not bound the answer: an export or an event stream runs on.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+}
+
+// RTSPConfig turns on the RTSP server for NVRs and other standard
+// clients (docs/rtsp.md).
+type RTSPConfig struct {
+	// Listen is the RTSP (TCP) address, e.g. ":8554"; empty: off (the
+	// default for loopback runs; packaging/camd.yaml turns it on).
+	Listen string `yaml:"listen"`
+	// RTPPort is the UDP port of RTP (even; RTCP on the next); 0: TCP
+	// transport only.
+	RTPPort int `yaml:"rtp_port"`
+	// MaxSessions bounds the RTSP sessions at once, MaxSessionsPerKey one
+	// stream key's.
+	MaxSessions       int `yaml:"max_sessions"`
+	MaxSessionsPerKey int `yaml:"max_sessions_per_key"`
 }
 
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).
@@ -218,6 +256,7 @@ func Defaults() Config {
 		Capture:     CaptureConfig{Device: "/dev/video0"},
 		Live:        LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second},
 		HTTP:        HTTPConfig{MaxConnections: connlimit.DefaultMax, MaxConnectionsPerAddress: connlimit.DefaultMaxPerAddress, HandshakeTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second},
+		RTSP:        RTSPConfig{RTPPort: 8000, MaxSessions: 16, MaxSessionsPerKey: 8},
 		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
 		Recording:   defaultRecording(),
 		Update:      UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
@@ -272,7 +311,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, NetworkConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, NetworkConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -325,11 +364,24 @@ func (c *Config) Validate() error {
 		{"live.udp_port", c.Live.UDPPort, 0, 65535},
 		{"http.max_connections", c.HTTP.MaxConnections, 8, 65536},
 		{"http.max_connections_per_address", c.HTTP.MaxConnectionsPerAddress, 1, c.HTTP.MaxConnections},
+		{"rtsp.rtp_port", c.RTSP.RTPPort, 0, 65534},
+		{"rtsp.max_sessions", c.RTSP.MaxSessions, 1, 1000},
+		{"rtsp.max_sessions_per_key", c.RTSP.MaxSessionsPerKey, 1, c.RTSP.MaxSessions},
 	}
 	for _, k := range checks {
 		if k.v < k.lo || k.v > k.hi {
 			return badValue(k.field, k.v, fmt.Sprintf("%d to %d", k.lo, k.hi))
 		}
+	}
+	if c.RTSP.Listen != "" {
+		if host, port, err := net.SplitHostPort(c.RTSP.Listen); err != nil || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
+			return badValue("rtsp.listen", strconv.Quote(c.RTSP.Listen), `HOST:PORT or :PORT, e.g. ":8554", or "" for off`)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return badValue("rtsp.listen", strconv.Quote(c.RTSP.Listen), "a port from 0 to 65535")
+		}
+	}
+	if c.RTSP.RTPPort%2 != 0 {
+		return badValue("rtsp.rtp_port", c.RTSP.RTPPort, "an even port (RTCP takes the next one), or 0 for TCP only")
 	}
 	if c.Video.Width%2 != 0 || c.Video.Height%2 != 0 {
 		return badValue("video.width/height", fmt.Sprintf("%dx%d", c.Video.Width, c.Video.Height), "even numbers (4:2:0 video)")
@@ -367,6 +419,22 @@ func (c *Config) Validate() error {
 	for i, name := range c.Discovery.Interfaces {
 		if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t\n") || slices.Contains(c.Discovery.Interfaces[:i], name) {
 			return badValue("discovery.interfaces", strconv.Quote(name), "distinct interface names of 1 to 15 characters, e.g. eth0, wlan0")
+		}
+	}
+	for _, o := range c.CORS.AllowedOrigins {
+		if !validOrigin(o) {
+			return badValue("cors.allowed_origins", strconv.Quote(o), "origins as a browser sends them: scheme://host[:port], e.g. https://ha.example:8123")
+		}
+	}
+	for _, srv := range c.Live.ICEServers {
+		if len(srv.URLs) == 0 {
+			return badValue("live.ice_servers", "[]", "each server with urls")
+		}
+		for _, u := range srv.URLs {
+			scheme, rest, _ := strings.Cut(u, ":")
+			if !slices.Contains([]string{"stun", "stuns", "turn", "turns"}, scheme) || rest == "" || strings.ContainsAny(u, "<>\"\r\n ") {
+				return badValue("live.ice_servers", strconv.Quote(u), "stun:, stuns:, turn: or turns: URLs")
+			}
 		}
 	}
 	if c.Board != "sim" && !board.IsProfilePath(c.Board) && !slices.Contains(board.Profiles(), c.Board) {
@@ -441,4 +509,12 @@ func (u UpdateConfig) validate() error {
 		return badValue("update.confirm_timeout", u.ConfirmTimeout, "30s to 1h")
 	}
 	return nil
+}
+
+// validOrigin says whether o is a web origin as a browser sends it in
+// Origin: http or https, a host, an optional port, nothing more.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
+		u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.String() == o
 }

@@ -12,11 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/rtsp"
 	"github.com/camd-project/camd/media/snapshot"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
@@ -33,6 +36,7 @@ type Daemon struct {
 	log     *slog.Logger
 	id      *Identity
 	catalog *storage.Catalog
+	events  *eventState
 	pairing *pairing.Manager
 	control net.Listener
 
@@ -40,6 +44,7 @@ type Daemon struct {
 	udp       net.PacketConn
 	hub       *media.Hub
 	whep      *whep.Server
+	rtsp      *rtsp.Server // nil: rtsp.listen is off
 	recording *recordingState
 	board     *boardState
 	discovery *announcer
@@ -47,6 +52,7 @@ type Daemon struct {
 	settings  *settingsState
 	updater   *update.Updater
 	network   *networkState
+	storage   *storageWatch
 
 	api  *api.API
 	http *http.Server
@@ -88,7 +94,8 @@ func (d *Daemon) init() error {
 	if d.catalog.Quarantined != "" {
 		d.log.Warn("camd: catalog was damaged; moved aside and started a new one", "moved_to", d.catalog.Quarantined)
 	}
-	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), Logger: d.log}); err != nil {
+	d.events = openEvents(d.catalog, d.id.ID, d.log)
+	if d.pairing, err = pairing.Open(d.catalog, pairing.Options{DeviceID: d.id.ID, Fingerprint: d.id.FingerprintBytes(), StreamKeyRoot: d.id.StreamKeyRoot, Notify: d.events.userChanged, Logger: d.log}); err != nil {
 		return err
 	}
 	if d.control, err = listenControl(d.cfg.Data); err != nil {
@@ -128,12 +135,16 @@ func (d *Daemon) init() error {
 		MaxBitrate:      d.cfg.Video.MaxBitrate,
 		StartBitrate:    d.cfg.Video.Bitrate,
 		IncludeLoopback: host == "localhost" || (ip != nil && ip.IsLoopback()),
+		ICEServers:      iceServers(d.cfg.Live.ICEServers),
 		Logger:          d.log,
 	})
 	if err != nil {
 		return err
 	}
-	if d.recording, err = openRecording(d.cfg, d.catalog, d.hub, live, store.Get(), d.log); err != nil {
+	if d.rtsp, err = newRTSP(d.cfg.RTSP, d.hub, d.pairing, d.log); err != nil {
+		return err
+	}
+	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
 	var grab *snapshot.Grabber
@@ -152,7 +163,8 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
-	d.sessions = newSessionGuard(d.pairing, d.whep, d.log)
+	d.sessions = newSessionGuard(d.pairing, d.whep, d.rtsp, d.events.bus, d.log)
+	d.storage = &storageWatch{stats: d.recording.store.Stats, events: d.events, every: storageCheck}
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
 	d.pairing.OnChange(d.sessions.changed)
@@ -166,7 +178,8 @@ func (d *Daemon) init() error {
 		listeners: []func(before, after settings.Settings){
 			d.recording.settingsChanged, d.board.settingsChanged, d.discovery.settingsChanged, updateSettingChanged(d.updater),
 		},
-		log: d.log,
+		events: d.events,
+		log:    d.log,
 	}
 
 	d.conns = connlimit.NewListener(d.tcp, connlimit.Options{
@@ -174,6 +187,9 @@ func (d *Daemon) init() error {
 	})
 	d.api = d.newAPI()
 	d.http = newHTTPServer(d.cfg.HTTP, d.api.Handler(), tlsConfig(d.id.TLS), d.log)
+	// Event streams never end by themselves: Shutdown ends them first.
+	d.http.RegisterOnShutdown(d.events.bus.Close)
+	d.http.RegisterOnShutdown(d.api.Snapshots.CloseStreams)
 	d.controlHTTP = &http.Server{Handler: controlHandler(d.pairing, d.hostHintFor(), d.reset, d.log), ReadHeaderTimeout: 5 * time.Second}
 	return nil
 }
@@ -223,6 +239,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.whep.Run(runCtx) })
 	wg.Go(func() { d.sessions.run(runCtx) })
 	wg.Go(func() { d.updater.Run(runCtx) })
+	wg.Go(func() { d.storage.run(runCtx) })
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
 	d.network.start(runCtx, d.log)
@@ -232,6 +249,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.controlHTTP.Serve(d.control) })
 	d.log.Info("camd: serving", "addr", "https://"+d.tcp.Addr().String()+"/", "udp", d.udp.LocalAddr().String(),
 		"source", d.settings.live.Info().Name, "device", d.id.ID, "tls_sha256", d.id.Fingerprint)
+	if d.rtsp != nil {
+		d.log.Info("camd: rtsp serving", "url", "rtsp://"+d.rtsp.Addr().String()+api.RTSPPath)
+	}
 	d.discovery.start(d.settings.Get().Name)
 
 	var err error
@@ -281,8 +301,14 @@ func (d *Daemon) Close() {
 		if d.recording != nil {
 			d.recording.close()
 		}
+		if d.events != nil {
+			d.events.bus.Close()
+		}
 		if d.whep != nil {
 			d.whep.Close()
+		}
+		if d.rtsp != nil {
+			d.rtsp.Close()
 		}
 		if d.hub != nil {
 			d.hub.Close()
@@ -300,4 +326,17 @@ func (d *Daemon) Close() {
 		}
 		d.catalog.Close()
 	})
+}
+
+// iceServers converts the configured ICE servers for the WHEP server.
+func iceServers(cs []ICEServerConfig) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, c := range cs {
+		s := webrtc.ICEServer{URLs: c.URLs, Username: c.Username}
+		if c.Credential != "" {
+			s.Credential = c.Credential
+		}
+		out = append(out, s)
+	}
+	return out
 }

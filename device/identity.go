@@ -21,6 +21,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/camd-project/camd/discovery"
 	"github.com/camd-project/camd/internal/durable"
 )
 
@@ -34,6 +35,10 @@ type Identity struct {
 	DTLS webrtc.Certificate
 	// Fingerprint is the SHA-256 of the TLS certificate (DER), in hex.
 	Fingerprint string
+	// StreamKeyRoot derives the secrets of stream keys
+	// (pairing.Options.StreamKeyRoot): a file of its own, so that the
+	// catalog holds no key's secret.
+	StreamKeyRoot []byte
 }
 
 // FingerprintBytes is Fingerprint as bytes.
@@ -45,6 +50,7 @@ const (
 	tlsCert  = "tls.crt"
 	tlsKey   = "tls.key"
 	dtlsFile = "dtls.pem"
+	keyRoot  = "stream-keys.key"
 )
 
 // LoadIdentity reads the identity from dir, creating what is missing.
@@ -56,7 +62,7 @@ func LoadIdentity(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := loadOrCreateTLS(filepath.Join(dir, tlsCert), filepath.Join(dir, tlsKey))
+	cert, err := loadOrCreateTLS(filepath.Join(dir, tlsCert), filepath.Join(dir, tlsKey), discovery.HostName(id))
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +70,29 @@ func LoadIdentity(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	root, err := loadOrCreateKeyRoot(filepath.Join(dir, keyRoot))
+	if err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(cert.Certificate[0])
-	return &Identity{ID: id, TLS: cert, DTLS: *dtls, Fingerprint: hex.EncodeToString(sum[:])}, nil
+	return &Identity{ID: id, TLS: cert, DTLS: *dtls, Fingerprint: hex.EncodeToString(sum[:]), StreamKeyRoot: root}, nil
+}
+
+// loadOrCreateKeyRoot reads the stream keys' root (32 random bytes), or
+// makes it. A damaged one is replaced: the keys made under it stop
+// working, and the owner makes new ones.
+func loadOrCreateKeyRoot(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil && len(b) == 32 {
+		return b, nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("device: %w", err)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	if err := durable.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 func loadOrCreateID(path string) (string, error) {
@@ -87,7 +114,8 @@ func loadOrCreateID(path string) (string, error) {
 
 func newKey() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
 
-func selfSigned(key *ecdsa.PrivateKey, cn string) ([]byte, error) {
+// selfSigned makes the device's certificate for the host names hosts.
+func selfSigned(key *ecdsa.PrivateKey, cn string, hosts ...string) ([]byte, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, err
@@ -100,12 +128,16 @@ func selfSigned(key *ecdsa.PrivateKey, cn string) ([]byte, error) {
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
-		DNSNames:              []string{"camd.local", "localhost"},
+		DNSNames:              hosts,
 	}
 	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 }
 
-func loadOrCreateTLS(certPath, keyPath string) (tls.Certificate, error) {
+// loadOrCreateTLS loads the TLS certificate, or makes one that names the
+// mDNS host name camd announces (mdnsHost), camd.local and localhost.
+// A certificate made before it named mdnsHost is kept: paired clients pin
+// its fingerprint, and a factory reset makes a new one.
+func loadOrCreateTLS(certPath, keyPath, mdnsHost string) (tls.Certificate, error) {
 	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
 		return c, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -115,7 +147,7 @@ func loadOrCreateTLS(certPath, keyPath string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	der, err := selfSigned(key, "camd")
+	der, err := selfSigned(key, "camd", mdnsHost, "camd.local", "localhost")
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -150,7 +182,7 @@ func loadOrCreateDTLS(path string) (*webrtc.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := selfSigned(key, "camd-webrtc")
+	der, err := selfSigned(key, "camd-webrtc", "camd.local", "localhost")
 	if err != nil {
 		return nil, err
 	}

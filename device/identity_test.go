@@ -1,9 +1,13 @@
 package device
 
 import (
+	"crypto/x509"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/camd-project/camd/discovery"
 )
 
 func TestIdentityPersistsWithPrivatePermissions(t *testing.T) {
@@ -57,5 +61,28 @@ func TestDamagedTLSKeyIsAClearError(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, tlsKey), []byte("garbage"), 0o600)
 	if _, err := LoadIdentity(dir); err == nil {
 		t.Fatal("a damaged key was accepted")
+	}
+}
+
+// TestCertificateNamesTheMDNSHost: a client that reached camd through
+// mDNS (camd-xxxxxxxx.local) finds that name in the certificate; it still
+// pins the fingerprint, since nobody signed it.
+func TestCertificateNamesTheMDNSHost(t *testing.T) {
+	id, err := LoadIdentity(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(id.TLS.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := discovery.HostName(id.ID)
+	if !strings.HasPrefix(host, "camd-") || !strings.HasSuffix(host, ".local") {
+		t.Fatalf("mDNS host %q", host)
+	}
+	for _, name := range []string{host, "camd.local", "localhost"} {
+		if err := cert.VerifyHostname(name); err != nil {
+			t.Errorf("certificate for %v: %v", cert.DNSNames, err)
+		}
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os/exec"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/media/whep"
 )
@@ -55,6 +57,25 @@ func TestDaemonLifecycleLeavesNoGoroutines(t *testing.T) {
 		}
 		stop()
 		client.CloseIdleConnections()
+	})
+	t.Run("rtsp", func(t *testing.T) {
+		ffmpeg := testenv.Tool(t, "ffmpeg")
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		d, stop := runningAt(t, rtspConfig(t))
+		key := streamKey(t, d, owner(t, d), "nvr")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cmd := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-rtsp_transport", "tcp",
+			"-i", "rtsp://"+key.ID+":"+key.Secret+"@"+d.rtsp.Addr().String()+"/live", "-f", "null", "-")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "an RTSP session playing", func() bool {
+			s := d.rtsp.Stats().Sessions
+			return len(s) == 1 && s[0].Frames > 0
+		})
+		stop()
+		cmd.Wait()
 	})
 	t.Run("playback", func(t *testing.T) {
 		h264test.NeedFFmpeg(t)

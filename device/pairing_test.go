@@ -102,6 +102,31 @@ func owner(t testing.TB, d *Daemon) string {
 	return paired.Token
 }
 
+// streamKey makes a stream key for name.
+func streamKey(t testing.TB, d *Daemon, ownerToken, name string) pairing.KeyCredential {
+	t.Helper()
+	code, b := call(t, d, "POST", "/api/v1/keys", ownerToken, api.KeyRequest{For: name})
+	var k pairing.KeyCredential
+	if code != http.StatusCreated || json.Unmarshal(b, &k) != nil || k.Secret == "" {
+		t.Fatalf("stream key: %d %s", code, b)
+	}
+	return k
+}
+
+// callBasic makes a request with HTTP Basic credentials and returns the
+// status.
+func callBasic(t testing.TB, d *Daemon, method, path, user, password string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, "https://"+d.Addr().String()+path, nil)
+	req.SetBasicAuth(user, password)
+	resp, err := testClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // viewer pairs a viewer through an invitation.
 func viewer(t testing.TB, d *Daemon, ownerToken string) string {
 	t.Helper()
@@ -133,9 +158,11 @@ func TestEveryRouteNeedsACredential(t *testing.T) {
 	d := running(t)
 	ownerToken := owner(t, d)
 	viewerToken := viewer(t, d, ownerToken)
+	key := streamKey(t, d, ownerToken, "nvr")
 	public := map[string]bool{
 		"GET /health": true, "GET /{$}": true, "GET /app.js": true, "GET /app.css": true, "GET /recordings.js": true,
 		"POST /api/v1/pair/start": true, "POST /api/v1/pair/finish": true,
+		"OPTIONS /api/v1/whep": true, // WHEP clients ask before their offer; ICE servers only with a credential
 	}
 	seen := 0
 	for _, r := range d.api.Routes() {
@@ -160,6 +187,18 @@ func TestEveryRouteNeedsACredential(t *testing.T) {
 			if code, _ := call(t, d, method, path, viewerToken, nil); code != http.StatusForbidden {
 				t.Errorf("%s as a viewer: %d, want 403", r.Pattern, code)
 			}
+		}
+		// A stream key opens live view and nothing else: as a bearer
+		// token 403 elsewhere; as Basic, only live view takes it.
+		code, _ := call(t, d, method, path, key.Token, nil)
+		if r.Role != api.Stream && code != http.StatusForbidden {
+			t.Errorf("%s with a stream key: %d, want 403", r.Pattern, code)
+		}
+		if r.Role == api.Stream && (code == http.StatusForbidden || code == http.StatusUnauthorized) {
+			t.Errorf("%s (live view) with a stream key: %d", r.Pattern, code)
+		}
+		if code := callBasic(t, d, method, path, key.ID, key.Secret); r.Role != api.Stream && code != http.StatusUnauthorized {
+			t.Errorf("%s with a stream key as Basic: %d, want 401", r.Pattern, code)
 		}
 	}
 	if seen < 8 {
@@ -329,7 +368,7 @@ func TestAPIDocListsEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile("(?m)^\\| `([A-Z]+ [^`]+)` \\| (public|viewer|owner) \\|")
+	row := regexp.MustCompile("(?m)^\\| `([A-Z]+ [^`]+)` \\| (public|stream|viewer|owner) \\|")
 	listed := map[string]string{}
 	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
 		listed[m[1]] = m[2]

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/export"
@@ -119,6 +120,11 @@ type recordingState struct {
 
 	mu    sync.Mutex
 	spans map[uint64]uint64 // recorder span → event
+
+	// The pause in force, as the store's events told it: on the task
+	// goroutine only.
+	pausedFor string
+	pausedAt  time.Time
 }
 
 // stream is the recording stream number of the camera's own video.
@@ -127,13 +133,13 @@ const stream = 1
 // openRecording opens the recordings and prepares the recorder, which
 // records what hub carries. Trouble with the card never stops camd:
 // recording pauses with an event.
-func openRecording(cfg Config, cat *storage.Catalog, hub *media.Hub, live *liveSource, s settings.Settings, log *slog.Logger) (*recordingState, error) {
+func openRecording(cfg Config, cat *storage.Catalog, evlog *eventlog.Log, hub *media.Hub, live *liveSource, s settings.Settings, log *slog.Logger) (*recordingState, error) {
 	rc := cfg.Recording
 	dir := recordingDir(cfg)
 	quota, _ := recordings.ParseQuota(rc.Quota)
 	volSize, _ := recordings.ParseSize(rc.VolumeSize)
 	rs := &recordingState{
-		events:    eventlog.New(cat, eventlog.Options{}),
+		events:    evlog,
 		playbacks: newPlaybacks(log),
 		live:      live,
 		log:       log,
@@ -141,9 +147,10 @@ func openRecording(cfg Config, cat *storage.Catalog, hub *media.Hub, live *liveS
 		spans:     map[uint64]uint64{},
 	}
 	opts := recordings.Options{
-		Dir: dir, VolumeSize: volSize, Quota: quota, Logger: log,
+		Dir: dir, VolumeSize: volSize, Quota: quota, Logger: log, EraseMark: filepath.Join(cfg.Data, resetCard),
 		Notify: func(e recordings.Event) {
-			rs.later(func() { rs.events.Add(eventlog.Event{Kind: e.Kind, Message: e.Message, Data: e.Data}) })
+			at := time.Now()
+			rs.later(func() { rs.storeEvent(e, at) })
 		},
 	}
 	var sd *card.Card
@@ -254,24 +261,64 @@ func (rs *recordingState) later(f func()) {
 	}
 }
 
+// storeEvent adds an event of the store (a pause, a resume, a damaged
+// volume) that happened at at. A resume says what it recovered from:
+// the reason of the pause it ends, and for how long recording was
+// paused.
+func (rs *recordingState) storeEvent(se recordings.Event, at time.Time) {
+	e := eventlog.Event{Time: at, Kind: se.Kind, Message: se.Message, Data: se.Data}
+	switch se.Kind {
+	case events.RecordingPaused:
+		if rs.pausedFor == "" {
+			rs.pausedAt = at
+		}
+		rs.pausedFor = se.Data["reason"]
+	case events.RecordingResumed:
+		if rs.pausedFor != "" {
+			if e.Data == nil {
+				e.Data = map[string]string{}
+			}
+			e.Data["recovered_from"] = rs.pausedFor
+			e.Data["paused_seconds"] = strconv.FormatFloat(at.Sub(rs.pausedAt).Seconds(), 'f', 1, 64)
+		}
+		rs.pausedFor = ""
+	}
+	if _, err := rs.events.Add(e); err != nil {
+		rs.log.Warn("camd: an event was not stored", "type", e.Kind, "err", err)
+	}
+}
+
+// motionStillWait bounds how long a motion event waits for its
+// snapshot; past it, the event is stored without one.
+const motionStillWait = 5 * time.Second
+
 // onMotionSpan records a motion span as an event with a snapshot taken
-// when it starts.
+// when it starts and, when the recorder keeps it, its clip; its end
+// completes that event and is an event of its own (motion.end).
 func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 	if sp.End.IsZero() {
 		rs.log.Info("camd: motion", "cause", sp.Cause)
 		rs.later(func() {
-			data := map[string]string{"cause": sp.Cause}
+			e := eventlog.Event{Time: sp.Start, Kind: events.Motion, Message: "motion (" + sp.Cause + ")", Data: map[string]string{"cause": sp.Cause}}
+			// Asked here, not in OnSpan: the recorder calls that with its
+			// lock held.
+			if rs.rec.Mode() != recorder.Off && rs.store.Paused() == nil {
+				e.Clip = &eventlog.Clip{From: sp.Start}
+			}
 			if rs.stills.Available() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				// Normally the next raw picture, tens of milliseconds; a
+				// loaded camera may take seconds, and an event without its
+				// picture is worth less than one a little late.
+				ctx, cancel := context.WithTimeout(context.Background(), motionStillWait)
 				jpg, at, err := rs.stills.JPEG(ctx, 0)
 				cancel()
 				if err == nil {
 					if snap, err := rs.snaps.Save(jpg, snapshots.Snapshot{Time: at, Cause: "motion", Share: snapshots.Motion}); err == nil {
-						data["snapshot"] = snap.ID
+						e.Snapshot = snap.ID
 					}
 				}
 			}
-			id, err := rs.events.Add(eventlog.Event{Time: sp.Start, Kind: "motion", Message: "motion (" + sp.Cause + ")", Data: data})
+			id, err := rs.events.Add(e)
 			if err == nil {
 				rs.mu.Lock()
 				rs.spans[sp.ID] = id
@@ -285,9 +332,19 @@ func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 		id, ok := rs.spans[sp.ID]
 		delete(rs.spans, sp.ID)
 		rs.mu.Unlock()
-		if ok {
-			rs.events.Update(id, func(e *eventlog.Event) { e.End = sp.End })
+		if !ok {
+			return
 		}
+		end := eventlog.Event{Time: sp.End, Kind: events.MotionEnd, Message: "motion ended (" + sp.Cause + ")",
+			Data: map[string]string{"cause": sp.Cause, "start": strconv.FormatUint(id, 10)}}
+		rs.events.Update(id, func(e *eventlog.Event) {
+			e.End = sp.End
+			if e.Clip != nil {
+				e.Clip.To = sp.End
+			}
+			end.Snapshot, end.Clip = e.Snapshot, e.Clip
+		})
+		rs.events.Add(end)
 	})
 }
 
@@ -326,48 +383,6 @@ func (rs *recordingState) close() {
 	rs.store.Close()
 	rs.snaps.Close() // nil-safe
 }
-
-// eventsView is the event log as the API shows it: a motion event whose
-// snapshot is gone (deleted by an owner, or forgotten to make room) says
-// so, with data "snapshot_missing": "true" beside the snapshot's ID. It
-// is checked when the events are read, so no event ever points to a
-// snapshot that is gone without saying so, whatever removed it.
-type eventsView struct {
-	log   *eventlog.Log
-	snaps *snapshots.Store
-}
-
-// List lists the events as eventlog.Log.List does, marking the snapshots
-// that are gone.
-func (v eventsView) List(from, to time.Time, kind string, limit int) ([]eventlog.Event, error) {
-	evs, err := v.log.List(from, to, kind, limit)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range evs {
-		if id := e.Data["snapshot"]; id != "" {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return evs, nil
-	}
-	have, err := v.snaps.Have(ids...)
-	if err != nil {
-		return nil, err
-	}
-	for i, e := range evs {
-		if id := e.Data["snapshot"]; id != "" && !have[id] {
-			evs[i].Data[snapshotMissing] = "true"
-		}
-	}
-	return evs, nil
-}
-
-// snapshotMissing is the key of an event's data that says its snapshot
-// is gone.
-const snapshotMissing = "snapshot_missing"
 
 // stills takes snapshots: from the raw pictures when the source shows
 // them, else with the snapshot command.

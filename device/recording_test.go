@@ -206,8 +206,8 @@ func TestPassthroughSnapshotsThroughACommand(t *testing.T) {
 		t.Errorf("status: %v %s", err, b)
 	}
 	// A motion event from outside the picture gets its snapshot too.
-	ev := motionEvent(t, d, token, "pir", func(e eventlog.Event) bool { return e.Data["snapshot"] != "" })
-	code, jpg := call(t, d, "GET", "/api/v1/snapshots/"+ev.Data["snapshot"], token, nil)
+	ev := motionEvent(t, d, token, "pir", func(e eventlog.Event) bool { return e.Snapshot != "" })
+	code, jpg := call(t, d, "GET", "/api/v1/snapshots/"+ev.Snapshot, token, nil)
 	if _, err := jpeg.Decode(bytes.NewReader(jpg)); code != 200 || err != nil {
 		t.Fatalf("the motion event's snapshot: %d %v", code, err)
 	}

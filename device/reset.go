@@ -11,6 +11,7 @@ import (
 
 	"github.com/camd-project/camd/internal/durable"
 	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/card"
 	"github.com/camd-project/camd/storage/recordings"
 )
 
@@ -25,6 +26,10 @@ const (
 	// resetPending marks a factory reset begun and not finished (a power
 	// cut in the middle): the next start finishes it first.
 	resetPending = "reset-pending"
+	// resetCard marks a reset that ran while the card was out of the
+	// camera: the store erases the card's recordings when it comes back
+	// (recordings.Options.EraseMark).
+	resetCard = "reset-card"
 )
 
 // ErrFactoryReset is returned by Run after a factory reset (the control
@@ -51,7 +56,7 @@ func recordingDir(cfg Config) string {
 // is added here: TestFactoryResetErasesEverything fails until it is.
 func kept(cfg Config) []string {
 	var pats []string
-	for _, name := range []string{idFile, tlsCert, tlsKey, dtlsFile, resetPending} {
+	for _, name := range []string{idFile, tlsCert, tlsKey, dtlsFile, keyRoot, resetPending, resetCard} {
 		path := filepath.Join(cfg.Data, name)
 		pats = append(pats, path, atomicTemps(path))
 	}
@@ -75,8 +80,9 @@ func kept(cfg Config) []string {
 // Files are unlinked, not overwritten (docs/security.md says why). A
 // mark written first and removed last makes the next New finish a reset
 // that stopped half way, so a device never starts with part of its
-// former owner's data. A recording directory that is missing (a card
-// out of the camera) is logged: what the card holds is not erased.
+// former owner's data. A card out of the camera at the reset (the
+// recording directory missing, or no card mounted there) is erased when
+// it is back, before the store shows anything of it (resetCard).
 func FactoryReset(cfg Config, log *slog.Logger) error {
 	unlock, err := lockCatalog(cfg)
 	if err != nil {
@@ -109,8 +115,13 @@ func FactoryReset(cfg Config, log *slog.Logger) error {
 	recDir := recordingDir(cfg)
 	if cfg.Recording.Path == "" {
 		os.Remove(recDir) // when empty: nothing of camd's is left in it
-	} else if _, err := os.Stat(recDir); errors.Is(err, fs.ErrNotExist) {
-		log.Warn("camd: factory reset: the recording directory is missing (is the card out?); the recordings on it were not erased",
+	} else if cardOut(cfg) {
+		// What the card holds is erased when it comes back, before
+		// anything of it is shown to the new owner.
+		if err := durable.WriteFile(filepath.Join(cfg.Data, resetCard), []byte(recDir+"\n"), 0o600); err != nil {
+			errs = append(errs, err)
+		}
+		log.Warn("camd: factory reset: the card is out of the camera; its recordings will be erased when it is back",
 			"recording_path", recDir)
 	}
 	syncDir(recDir)
@@ -127,6 +138,17 @@ func FactoryReset(cfg Config, log *slog.Logger) error {
 	log.Warn("camd: factory reset: erased keys, users, settings, events, snapshots and recordings", "files", erased,
 		"data", cfg.Data, "recording_path", recDir)
 	return nil
+}
+
+// cardOut reports whether the recordings' directory is not there to
+// erase: missing, or, on a card (recording.require_mount), no card
+// mounted there.
+func cardOut(cfg Config) bool {
+	dir := recordingDir(cfg)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	return requireMount(cfg) && card.New(card.Options{Path: dir, Internal: []string{cfg.Data}}).State().Err != nil
 }
 
 // lockCatalog takes the catalog's lock (bbolt's flock) for the time of

@@ -83,8 +83,8 @@ func useAsOwner(t *testing.T, d *Daemon) oldOwner {
 	if json.Unmarshal(b, &snap); code != http.StatusCreated {
 		t.Fatalf("save a snapshot: %d %s", code, b)
 	}
-	ev := motionEvent(t, d, token, "doorbell", func(e eventlog.Event) bool { return e.Data["snapshot"] != "" && !e.End.IsZero() })
-	o.snapshots = []string{snap.ID, ev.Data["snapshot"]}
+	ev := motionEvent(t, d, token, "doorbell", func(e eventlog.Event) bool { return e.Snapshot != "" && !e.End.IsZero() })
+	o.snapshots = []string{snap.ID, ev.Snapshot}
 	return o
 }
 
@@ -254,17 +254,17 @@ func TestEventSaysItsSnapshotIsGone(t *testing.T) {
 	h264test.NeedFFmpeg(t)
 	d, token := recordingDaemon(t, func(c *Config) { c.Passthrough.SnapshotCommand = snapshotCommand })
 	waitRecorded(t, d, token, 1)
-	ev := motionEvent(t, d, token, "pir", func(e eventlog.Event) bool { return e.Data["snapshot"] != "" })
-	if ev.Data[snapshotMissing] != "" {
+	ev := motionEvent(t, d, token, "pir", func(e eventlog.Event) bool { return e.Snapshot != "" })
+	if ev.SnapshotMissing {
 		t.Fatalf("a snapshot that is there is missing: %+v", ev)
 	}
-	if code, b := call(t, d, "DELETE", "/api/v1/snapshots/"+ev.Data["snapshot"], token, nil); code != http.StatusNoContent {
+	if code, b := call(t, d, "DELETE", "/api/v1/snapshots/"+ev.Snapshot, token, nil); code != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", code, b)
 	}
 	_, b := call(t, d, "GET", "/api/v1/events?kind=motion", token, nil)
 	var evs []eventlog.Event
 	json.Unmarshal(b, &evs)
-	if len(evs) != 1 || evs[0].Data["snapshot"] != ev.Data["snapshot"] || evs[0].Data[snapshotMissing] != "true" {
+	if len(evs) != 1 || evs[0].Snapshot != ev.Snapshot || !evs[0].SnapshotMissing {
 		t.Fatalf("the event of a deleted snapshot: %s", b)
 	}
 }
@@ -283,5 +283,65 @@ func TestFactoryResetRefusesARunningCamd(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(cfg.Data, f)); (err == nil) != (f != resetPending) {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+// TestFactoryResetWithTheCardOut: the card is out of the camera when the
+// owner resets it. The reset leaves a mark; once the card is back, the
+// new owner sees none of the old recordings and they are gone from the
+// card before the store lists them. Before, the store adopted them as
+// volumes missing from the (new) catalog and showed them to the new
+// owner.
+func TestFactoryResetWithTheCardOut(t *testing.T) {
+	cfg := recordingConfig(t, func(c *Config) {
+		c.Recording.Path = filepath.Join(t.TempDir(), "card", "camd")
+		c.Recording.RequireMount = new(false) // a directory stands for the card
+	})
+	d, stop := runningAt(t, cfg)
+	token := owner(t, d)
+	tl := waitRecorded(t, d, token, 2)
+	from, to := tl.Spans[0].Start, tl.Spans[0].End
+	stop()
+	vols, _ := filepath.Glob(filepath.Join(cfg.Recording.Path, "vol-*.db"))
+	if len(vols) == 0 {
+		t.Fatal("nothing recorded on the card")
+	}
+
+	out := cfg.Recording.Path + ".out"
+	if err := os.Rename(cfg.Recording.Path, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := FactoryReset(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Data, resetCard)); err != nil {
+		t.Fatalf("no mark for the card that was out: %v", err)
+	}
+	if err := os.Rename(out, cfg.Recording.Path); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(cfg.Recording.Path, "notes.txt"), []byte("not camd's\n"), 0o600)
+
+	d2, stop2 := runningAt(t, cfg)
+	defer stop2()
+	token2 := owner(t, d2)
+	rng := "from=" + from.Format(time.RFC3339Nano) + "&to=" + to.Format(time.RFC3339Nano)
+	code, b := call(t, d2, "GET", "/api/v1/recordings?"+rng, token2, nil)
+	var old api.TimelineAnswer
+	if json.Unmarshal(b, &old); code != 200 || len(old.Spans) != 0 {
+		t.Errorf("the new owner sees the old recordings: %d %s", code, b)
+	}
+	for _, v := range vols {
+		if _, err := os.Stat(v); !errors.Is(err, fs.ErrNotExist) {
+			// The ring may make a volume of the same name again; it
+			// must not hold the old range.
+			t.Logf("%s is there again (the new owner's recording)", v)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Data, resetCard)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the mark is left: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Recording.Path, "notes.txt")); err != nil {
+		t.Errorf("a file that is not camd's was erased: %v", err)
 	}
 }

@@ -25,18 +25,19 @@ func (d *Daemon) newAPI() *api.API {
 		storage.Card = rs.card
 	}
 	return &api.API{
-		Credentials: d.pairing,
-		Logger:      d.log,
-		Web:         &api.Web{Files: web, Version: Version},
-		Pairing:     &api.Pairing{Exchange: d.pairing, Window: d.pairing, DeviceID: d.id.ID},
-		Users:       &api.Users{Accounts: d.pairing, Invites: d.pairing, Settings: d.settings, DeviceID: d.id.ID},
-		Live:        &api.Live{WHEP: d.whep, Viewers: d.whep, Sessions: d.whep, Stream: d.hub, Connections: d.conns},
+		Credentials:    d.pairing,
+		Logger:         d.log,
+		AllowedOrigins: d.cfg.CORS.AllowedOrigins,
+		Web:            &api.Web{Files: web, Version: Version},
+		Pairing:        &api.Pairing{Exchange: d.pairing, Window: d.pairing, DeviceID: d.id.ID},
+		Users:          &api.Users{Accounts: d.pairing, Invites: d.pairing, Keys: d.pairing, RTSPPort: rtspPort(d.rtsp), Settings: d.settings, DeviceID: d.id.ID},
+		Live:           &api.Live{WHEP: d.whep, Viewers: d.whep, Sessions: d.whep, Stream: d.hub, Connections: d.conns, RTSP: rtspStatsOf(d.rtsp)},
 		Recordings: &api.Recordings{
 			Stream: stream, Store: rs.store, Exports: exports{rs.store}, Recorder: rs.rec, Motion: rs.detector,
 			Stills: rs.stills, Player: rs.playbacks, WHEP: d.whep,
 		},
 		Snapshots: snaps,
-		Events:    &api.Events{Log: eventsView{rs.events, rs.snaps}},
+		Events:    &api.Events{Log: eventsView{d.events.log, rs.snaps}, Bus: d.events.bus, Logger: d.log},
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
 		Storage:   storage,
 		Update:    &api.Update{Updater: d.updater},

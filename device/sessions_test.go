@@ -40,19 +40,26 @@ func TestSessionGuardEndsWhoMayNoLongerWatch(t *testing.T) {
 				defer mu.Unlock()
 				return slices.Clone(users)
 			},
-			sessions: func() []whep.SessionStats {
-				mu.Lock()
-				defer mu.Unlock()
-				return slices.Clone(sessions)
-			},
-			end: func(user, reason string) int {
-				mu.Lock()
-				defer mu.Unlock()
-				ended[user] = reason
-				n := len(sessions)
-				sessions = slicesDeleteUser(sessions, user)
-				return n - len(sessions)
-			},
+			holders: []sessionHolder{{
+				what: "sessions",
+				held: func() []heldSession {
+					mu.Lock()
+					defer mu.Unlock()
+					var out []heldSession
+					for _, s := range sessions {
+						out = append(out, heldSession{User: s.User, Owner: s.Owner})
+					}
+					return out
+				},
+				end: func(user, reason string) int {
+					mu.Lock()
+					defer mu.Unlock()
+					ended[user] = reason
+					n := len(sessions)
+					sessions = slicesDeleteUser(sessions, user)
+					return n - len(sessions)
+				},
+			}},
 			log:  slog.New(slog.DiscardHandler),
 			wake: make(chan struct{}, 1),
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/storage"
@@ -28,7 +29,9 @@ type settingsState struct {
 	// listeners are told of each change once the source has it: the
 	// recorder, the board, discovery.
 	listeners []func(before, after settings.Settings)
-	log       *slog.Logger
+	// events hears who changed which settings.
+	events *eventState
+	log    *slog.Logger
 
 	mu sync.Mutex // one change stored and applied at a time
 }
@@ -104,9 +107,10 @@ func applyControls(src media.Source, s settings.Settings) {
 // Get returns the settings in force.
 func (ss *settingsState) Get() settings.Settings { return ss.store.Get() }
 
-// Change stores a patch and applies it. Changes are applied in the order
-// they are stored.
-func (ss *settingsState) Change(patch map[string]json.RawMessage) (settings.Settings, error) {
+// Change stores a patch that the user by asked for and applies it, and
+// tells the event log which settings changed. Changes are applied in the
+// order they are stored.
+func (ss *settingsState) Change(patch map[string]json.RawMessage, by pairing.User) (settings.Settings, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	before, after, err := ss.store.Patch(patch)
@@ -114,6 +118,9 @@ func (ss *settingsState) Change(patch map[string]json.RawMessage) (settings.Sett
 		return before, err
 	}
 	ss.apply(before, after)
+	if changed := settings.Changed(before, after); len(changed) > 0 {
+		ss.events.settingsChanged(changed, by)
+	}
 	return after, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/storage/card"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/storage/recordings"
@@ -23,8 +24,8 @@ const (
 
 // Events of the card's check and format.
 const (
-	eventCardChecked   = "recording.card_checked"
-	eventCardFormatted = "recording.card_formatted"
+	eventCardChecked   = events.RecordingCardChecked
+	eventCardFormatted = events.RecordingCardFormatted
 )
 
 // requireMount reports whether the recordings' directory is on a card

@@ -124,8 +124,12 @@ func TestUpdateOverHTTPS(t *testing.T) {
 	if code != 200 || st.Available == nil || st.Available.Version != "1.1.0" || st.Available.Size != 200_000 || st.Available.Notes == "" {
 		t.Fatalf("check: %d %s", code, b)
 	}
-	if evs := updateEvents(t, d, viewerToken, update.EventAvailable); len(evs) != 1 || evs[0].Data["version"] != "1.1.0" {
+	if evs := updateEvents(t, d, ownerToken, update.EventAvailable); len(evs) != 1 || evs[0].Data["version"] != "1.1.0" {
 		t.Fatalf("available events: %+v", evs)
+	}
+	// Updates are the owner's business: a viewer's event list has none.
+	if evs := updateEvents(t, d, viewerToken, update.EventAvailable); len(evs) != 0 {
+		t.Fatalf("a viewer sees update events: %+v", evs)
 	}
 
 	// A replayed (older) feed is refused, with an event.

@@ -194,12 +194,16 @@ func (a *Announcer) shortID() string {
 	return id[:min(4, len(id))]
 }
 
-// hostName is the host the SRV record points at: derived from the random
-// device ID, never from the system host name (which may carry a MAC or a
-// serial on some boards).
-func (a *Announcer) hostName() string {
-	id := strings.ToLower(a.o.ID)
-	return "camd-" + id[:min(8, len(id))] + ".local."
+// hostName is the host the SRV record points at (HostName).
+func (a *Announcer) hostName() string { return HostName(a.o.ID) + "." }
+
+// HostName is the mDNS host name camd announces for the device ID id
+// ("camd-ab12cd34.local"): derived from the random device ID, never from
+// the system host name (which may carry a MAC or a serial on some
+// boards). The device's TLS certificate names it.
+func HostName(id string) string {
+	id = strings.ToLower(id)
+	return "camd-" + id[:min(8, len(id))] + ".local"
 }
 
 func escapeLabel(s string) string {

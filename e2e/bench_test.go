@@ -41,7 +41,7 @@ func benchSource(b *testing.B, name string) *daemon {
 var benchDirOnce = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "camd-bench-") })
 
 // benchDir keeps fixtures across sub-benchmarks.
-func benchDir(b *testing.B) string {
+func benchDir(b testing.TB) string {
 	d, err := benchDirOnce()
 	if err != nil {
 		b.Fatal(err)
@@ -225,7 +225,7 @@ var _ = chromedp.Navigate
 // share this process's two cores, so a burst can find a viewer not yet
 // scheduled; a 4 MB receive buffer (SO_RCVBUFFORCE, as root) stands in for
 // the phone that each real viewer would be. Losses that remain are camd's.
-func viewerSocket(b *testing.B) net.PacketConn {
+func viewerSocket(b testing.TB) net.PacketConn {
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

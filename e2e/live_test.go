@@ -30,8 +30,15 @@ type viewerState struct {
 }
 
 // browser starts headless Chromium with the flags that work as root on a
-// closed network.
+// closed network, trusting any certificate.
 func browser(t testing.TB) context.Context {
+	t.Helper()
+	return browserWith(t, chromedp.Flag("ignore-certificate-errors", true))
+}
+
+// browserWith starts headless Chromium as browser does, trusting the
+// certificates trust says (a flag).
+func browserWith(t testing.TB, trust chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	need(t, "chromium")
 	opts := []chromedp.ExecAllocatorOption{
@@ -46,7 +53,7 @@ func browser(t testing.TB) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("ignore-certificate-errors", true),
+		trust,
 		chromedp.UserDataDir(t.TempDir()),
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -59,10 +59,10 @@ func leaveData(t *testing.T, d *daemon) ownerData {
 		t.Fatalf("motion: %d", code)
 	}
 	ev := waitEvent(t, d, "motion", time.Time{}, 10*time.Second)
-	if ev.Data["snapshot"] == "" {
+	if ev.Snapshot == "" {
 		t.Fatalf("the motion event has no snapshot: %+v", ev)
 	}
-	o.snapshots = []string{snap.ID, ev.Data["snapshot"]}
+	o.snapshots = []string{snap.ID, ev.Snapshot}
 	return o
 }
 

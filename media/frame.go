@@ -49,6 +49,10 @@ type Frame struct {
 	Key bool
 	// Seq is assigned by the hub: the order in which frames were published.
 	Seq uint64
+	// G711 is, on an audio frame of a source that has the PCM, the same
+	// sound as G.711 µ-law at 8 kHz (media/g711), for RTSP clients
+	// without Opus; nil otherwise.
+	G711 []byte
 
 	epoch uint32
 

@@ -49,6 +49,11 @@ type SourceInfo struct {
 	// KeyframeRequested; false for passthrough, where joiners start from the
 	// cached group of pictures instead.
 	ForcesKeyframes bool
+	// Audio is true when the source publishes audio frames (Opus), and
+	// G711 when they carry the same sound as G.711 µ-law too
+	// (Frame.G711): a source that has the PCM. The RTSP server describes
+	// its tracks from these.
+	Audio, G711 bool
 }
 
 // Hub fans one stream of encoded frames out to many consumers. Each stream

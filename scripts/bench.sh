@@ -11,15 +11,22 @@ trap 'rm -f "$raw"' EXIT
 run() { go test -run '^$' "$@" 2>&1 | tee -a "$raw" | grep -E '^(Benchmark|FAIL|panic)' >&2 || true; }
 
 echo "running unit benchmarks..." >&2
-run -bench . -skip UnderSlowConnections -benchmem ./media/ ./media/h264/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/
+run -bench . -skip 'UnderSlowConnections|EventLoad' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/
 echo "running a stranger's flood of pair/finish (10,000 requests)..." >&2
 run -bench GarbagePairFinish -benchtime 1x ./e2e/
 echo "running credential check under 2,000 slow connections (20 s each: cap raised, default cap)..." >&2
 run -bench CredentialCheckUnderSlowConnections -benchtime 20s ./device/
+echo "running events (1,000 events/s for 10 s to 50 SSE streams, one stalled, beside a 720p recording and 10 hub consumers)..." >&2
+run -bench EventLoad -benchtime 1x -timeout 10m ./device/
 echo "running time to first frame (20 samples each)..." >&2
 run -bench TimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
+echo "running time to first frame through go2rtc's client and MediaMTX proxying camd (10 samples each)..." >&2
+run -bench InteropTimeToFirstFrame -benchtime 10x -timeout 30m ./e2e/
 echo "running fan-out (1, 10, 50, 100 viewers, 10 s each)..." >&2
 run -bench FanOut -benchtime 1x -timeout 30m ./e2e/
+echo "running RTSP (time to first frame with ffprobe: 20 samples each; 8 RTSP + 8 WebRTC viewers: camd's CPU and RSS)..." >&2
+run -bench RTSPTimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
+run -bench RTSPAndWebRTCViewers -benchtime 1x -timeout 30m ./e2e/
 echo "running discovery (first announcement, camctl discover: 10 samples; 30 s idle; needs root)..." >&2
 run -bench 'Discovery(FirstAnnouncement|CamctlLists)' -benchtime 10x ./e2e/
 run -bench DiscoveryIdlePackets -benchtime 1x ./e2e/

@@ -16,6 +16,7 @@ packages="$packages gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-ar
 packages="$packages qemu-user-static busybox"
 # strace: make bench counts the recorder's fsyncs with it.
 packages="$packages strace"
+
 # The card tests: ext4 images on loop devices (losetup, mount: util-linux;
 # mkfs.ext4, e2fsck: e2fsprogs), and FAT32 and exFAT made and checked as
 # image files (dosfstools, exfatprogs), which camd also runs on a card.
@@ -34,7 +35,17 @@ done
 # capture tests open ALSA's "null" PCM through it (no sound card needed).
 # Debian 13 names the package libasound2t64; apt picks it for libasound2.
 dpkg-query -S '*/libasound.so.2' >/dev/null 2>&1 || missing="$missing libasound2"
-[ -z "$missing" ] && exit 0
+# npm: the interop tests' browser WHEP players are npm packages
+# (scripts/interop-tools.sh). A machine may have Node.js with its own npm
+# from elsewhere; Debian's packages otherwise.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
+# The interop tests' independent WHEP clients (MediaMTX, go2rtc's client,
+# the npm players), built once into a cache after the packages.
+interop() { "$(dirname "$0")/interop-tools.sh" >/dev/null; }
+if [ -z "$missing" ]; then
+	interop
+	exit 0
+fi
 
 echo "install-deps: installing$missing"
 SUDO=""
@@ -50,3 +61,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+interop

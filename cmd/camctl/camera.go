@@ -98,7 +98,7 @@ func addCameraFlags(fs *flag.FlagSet) cameraFlags {
 func openCamera(fs *flag.FlagSet, args []string, stderr io.Writer) (*camera, int) {
 	fs.SetOutput(stderr)
 	cf := addCameraFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, 2
 	}
 	cam, err := cf.open()

@@ -30,7 +30,7 @@ func discover(args []string, stdout, stderr io.Writer) int {
 	watch := fs.Bool("watch", false, "print each camera as it appears, changes or leaves (one line each; JSON lines with --json)")
 	ifaces := fs.String("interface", "", "comma-separated `names` of the interfaces to use (default: every multicast-capable one)")
 	storePath := fs.String("store", defaultStore(), "credentials `file` (tells which cameras were added)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 || *timeout <= 0 {

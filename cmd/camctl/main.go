@@ -14,7 +14,7 @@ usage:
   camctl discover [--timeout 1s] [--json] [--onvif] [--watch] [--interface NAMES]
   camctl pair [--addr HOST:PORT] [--name NAME] PAYLOAD
   camctl view [--seconds N] [--video F.h264] [--audio F.ogg] [--from TIME [--to TIME]]
-  camctl users list|invite|rename|revoke|invitations|cancel
+  camctl users list|invite|rename|revoke|invitations|cancel|keys add --for NAME|keys list|keys revoke ID
   camctl settings get|set KEY=VALUE|reset KEY
   camctl recordings list|export|status|delete|trigger [--from TIME] [--to TIME] [--out F.mp4]
   camctl snapshot [--out F.jpg] [--save] | list | get ID | delete ID
@@ -24,6 +24,7 @@ usage:
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
+Flags go before or after the verb and its arguments.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -35,6 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCommand(args []string, stdout, stderr io.Writer) int {
+	args = verbFirst(args)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2

@@ -29,7 +29,7 @@ func pair(args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "", "camera `HOST:PORT` (default: the address in the pairing code)")
 	host, _ := os.Hostname()
 	name := fs.String("name", "camctl on "+host, "the `name` this client registers as")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 1 {

@@ -65,7 +65,7 @@ func recordingsCmd(args []string, stdout, stderr io.Writer) int {
 	seconds := fs.Float64("seconds", 1, "how long the motion lasts")
 	cause := fs.String("cause", "camctl", "what saw the motion")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return 2
 	}
 	cam, err := cf.open()

@@ -28,7 +28,7 @@ func settingsCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cf := addCameraFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return 2
 	}
 	if verb != "get" && fs.NArg() == 0 {

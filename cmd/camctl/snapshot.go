@@ -39,7 +39,7 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) int {
 	cf := addCameraFlags(fs)
 	out := fs.String("out", "snapshot.jpg", "write the JPEG to this `file`")
 	save := fs.Bool("save", false, "keep the snapshot on the camera too")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return 2
 	}
 	cam, err := cf.open()

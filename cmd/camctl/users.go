@@ -28,12 +28,18 @@ const usersUsage = `usage:
   camctl users rename ID NAME
   camctl users revoke ID
   camctl users invitations [--json]
-  camctl users cancel INVITATION-ID`
+  camctl users cancel INVITATION-ID
+  camctl users keys add --for NAME [--scope view] [--json]
+  camctl users keys list [--json]
+  camctl users keys revoke KEY-ID`
 
 func users(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usersUsage)
 		return 2
+	}
+	if args[0] == "keys" {
+		return userKeys(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("camctl users "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,7 +49,7 @@ func users(args []string, stdout, stderr io.Writer) int {
 	valid := fs.String("valid", "24h", "how long the invitation can be used (at most 168h, 7 days)")
 	access := fs.String("access", "", "how long the invited user may watch (default: until revoked)")
 	png := fs.String("png", "", "also write the invitation's QR code to this PNG `file`")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return 2
 	}
 	cam, err := cf.open()
@@ -142,4 +148,86 @@ func printInvitations(w io.Writer, list []pairing.Invitation, asJSON bool) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", inv.ID, inv.Role, by, created, inv.Expires.Local().Format(time.DateTime), access)
 	}
 	tw.Flush()
+}
+
+// keyAnswer is a new stream key as camd answers it: shown once.
+type keyAnswer struct {
+	pairing.KeyCredential
+	RTSP string `json:"rtsp,omitempty"`
+}
+
+// userKeys runs `camctl users keys VERB`: stream keys for NVRs, Home
+// Assistant and other standard clients. Flags may come before or after
+// the verb and its argument.
+func userKeys(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("camctl users keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := addCameraFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	forName := fs.String("for", "", "the paired user (name or ID) or the device (an NVR, home-assistant) the key is for")
+	scope := fs.String("scope", pairing.ScopeView, "what the key may do: view (live video, audio, snapshots)")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(pos) == 0 {
+		fmt.Fprintln(stderr, usersUsage)
+		return 2
+	}
+	cam, err := cf.open()
+	if err != nil {
+		fmt.Fprintln(stderr, "camctl:", err)
+		return 1
+	}
+	switch {
+	case pos[0] == "add" && len(pos) == 1 && *forName != "":
+		var k keyAnswer
+		if err = cam.do("POST", "/api/v1/keys", map[string]string{"for": *forName, "scope": *scope}, &k); err == nil {
+			if *asJSON {
+				printJSON(stdout, k)
+				return 0
+			}
+			fmt.Fprintf(stdout, "stream key %s for %s (%s); its secret is shown only now:\n", k.ID, k.For, k.Scope)
+			fmt.Fprintf(stdout, "  user name:  %s\n  password:   %s\n  bearer:     %s\n", k.ID, k.Secret, k.Token)
+			if k.RTSP != "" {
+				fmt.Fprintf(stdout, "  rtsp:       %s\n", k.RTSP)
+			}
+		}
+	case pos[0] == "list" && len(pos) == 1:
+		var list []pairing.Key
+		if err = cam.do("GET", "/api/v1/keys", nil, &list); err == nil {
+			if *asJSON {
+				printJSON(stdout, list)
+				return 0
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tFOR\tUSER\tSCOPE\tCREATED")
+			for _, k := range list {
+				user := k.User
+				if user == "" {
+					user = "- (a device)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.For, user, k.Scope, k.Created.Local().Format(time.DateTime))
+			}
+			tw.Flush()
+		}
+	case pos[0] == "revoke" && len(pos) == 2:
+		if err = cam.do("DELETE", "/api/v1/keys/"+url.PathEscape(pos[1]), nil, nil); err == nil {
+			fmt.Fprintf(stdout, "stream key %s revoked\n", pos[1])
+		}
+	default:
+		fmt.Fprintln(stderr, usersUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "camctl:", err)
+		return 1
+	}
+	return 0
 }

@@ -107,3 +107,53 @@ func TestUsersInvitationsAndCancel(t *testing.T) {
 		t.Fatalf("cancel without an ID: %d", code)
 	}
 }
+
+// TestUsersKeys: `camctl users keys add --for NAME` prints the key's
+// secret once, in every form a client takes; list shows no secret;
+// revoke deletes. Flags may come before or after the verb.
+func TestUsersKeys(t *testing.T) {
+	created := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	var asked map[string]string
+	revoked := make(chan string, 1)
+	cam := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/api/v1/keys":
+			json.NewDecoder(r.Body).Decode(&asked)
+			w.WriteHeader(http.StatusCreated)
+			json.NewEncoder(w).Encode(map[string]any{"id": "k1", "for": asked["for"], "scope": "view", "created": created,
+				"secret": "s3cret", "token": "camdk1.k1.s3cret", "rtsp": "rtsp://k1:s3cret@cam:8554/live"})
+		case r.Method == "GET" && r.URL.Path == "/api/v1/keys":
+			json.NewEncoder(w).Encode([]pairing.Key{{ID: "k1", For: "frigate", Scope: "view", Created: created}})
+		case r.Method == "DELETE" && r.URL.Path == "/api/v1/keys/k1":
+			revoked <- "k1"
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(map[string]string{"error": "pairing: no such stream key"})
+		}
+	}))
+	defer cam.Close()
+	storePath := pairedWith(t, cam)
+	code, out, errOut := camctlRun(storePath, "users", "keys", "add", "--for", "frigate")
+	if code != 0 || asked["for"] != "frigate" || asked["scope"] != "view" {
+		t.Fatalf("add: %d %q %v", code, errOut, asked)
+	}
+	for _, want := range []string{"k1", "s3cret", "camdk1.k1.s3cret", "rtsp://k1:s3cret@cam:8554/live"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("add printed no %q:\n%s", want, out)
+		}
+	}
+	if code, _, _ := camctlRun(storePath, "users", "keys", "add"); code != 2 {
+		t.Fatalf("add without --for: %d", code)
+	}
+	code, out, _ = camctlRun(storePath, "users", "keys", "list")
+	if code != 0 || !strings.Contains(out, "frigate") || !strings.Contains(out, "a device") || strings.Contains(out, "s3cret") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+	if code, out, errOut = camctlRun(storePath, "users", "keys", "revoke", "k1"); code != 0 || <-revoked != "k1" {
+		t.Fatalf("revoke: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut = camctlRun(storePath, "users", "keys", "revoke", "nope"); code != 1 || !strings.Contains(errOut, "no such stream key") {
+		t.Fatalf("revoke unknown: %d %q", code, errOut)
+	}
+}

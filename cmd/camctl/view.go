@@ -23,7 +23,7 @@ func view(args []string, stdout, stderr io.Writer) int {
 	audioOut := fs.String("audio", "", "write the audio to this Ogg/Opus `file`")
 	from := fs.String("from", "", "watch the recordings from `TIME` instead of live (RFC 3339, -10m, Unix seconds)")
 	to := fs.String("to", "now", "with --from: until `TIME`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return 2
 	}
 	endpoint := "/api/v1/whep"

@@ -22,15 +22,19 @@ const (
 	// Public routes answer anyone: the health check, the web page's static
 	// files (they hold no data) and the pairing exchange.
 	Public Role = iota
-	// Viewer routes need a paired credential: live view, recordings,
-	// snapshots, events.
+	// Stream routes are live view: they take a paired credential or a
+	// stream key (bearer, or HTTP Basic with the key's ID and secret):
+	// WHEP, snapshot.jpg, MJPEG.
+	Stream
+	// Viewer routes need a paired credential: recordings, snapshots,
+	// events. A stream key gets 403.
 	Viewer
 	// Owner routes change the device.
 	Owner
 )
 
 func (r Role) String() string {
-	return [...]string{"public", "viewer", "owner"}[r]
+	return [...]string{"public", "stream", "viewer", "owner"}[r]
 }
 
 // Route is one entry of the HTTP API. Every handler is registered through
@@ -41,17 +45,23 @@ type Route struct {
 	handler http.HandlerFunc
 }
 
-// authenticator checks a bearer credential (*pairing.Manager).
+// authenticator checks a bearer credential, or a stream key's ID and
+// secret (*pairing.Manager).
 type authenticator interface {
 	Authenticate(token string) (pairing.User, error)
+	AuthenticateKey(id, secret string) (pairing.User, error)
 }
 
 // API is every feature's handlers behind one credential check. Every
-// field is required.
+// field is required but AllowedOrigins.
 type API struct {
 	// Credentials checks the credential of every route but the public ones.
 	Credentials authenticator
 	Logger      *slog.Logger
+	// AllowedOrigins are the web origins ("https://ha.example:8123") whose
+	// pages may call the viewer API from a browser (CORS); none by
+	// default.
+	AllowedOrigins []string
 
 	Web        *Web
 	Pairing    *Pairing
@@ -86,16 +96,19 @@ func (a *API) Routes() []Route {
 
 // Handler serves the routes table.
 func (a *API) Handler() http.Handler {
-	return serve(a.Credentials, a.Logger, a.Routes())
+	return serve(a.Credentials, a.Logger, a.Routes(), a.AllowedOrigins)
 }
 
-// serve builds the HTTP handler of a routes table.
-func serve(auth authenticator, log *slog.Logger, routes []Route) http.Handler {
+// serve builds the HTTP handler of a routes table, with CORS for the
+// allowed origins.
+func serve(auth authenticator, log *slog.Logger, routes []Route, origins []string) http.Handler {
 	mux := http.NewServeMux()
+	roles := make(map[string]Role, len(routes))
 	for _, r := range routes {
 		mux.Handle(r.Pattern, authorize(auth, log, r.Role, r.handler))
+		roles[r.Pattern] = r.Role
 	}
-	return securityHeaders(mux)
+	return securityHeaders(cors(origins, mux, roles, mux))
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -121,30 +134,57 @@ func UserFrom(ctx context.Context) pairing.User {
 	return u
 }
 
-// authorize guards a route by role: Public routes answer anyone; the
-// others need a paired credential (Authorization: Bearer), and Owner
-// routes the owner role.
+// authorize guards a route by role: Public routes answer anyone (a
+// valid credential that comes along names its user to the handler, as
+// OPTIONS on the WHEP endpoint needs); the others need a paired
+// credential (Authorization: Bearer), and Owner routes the owner role.
+// A stream key (bearer, or Basic on Stream routes) opens only Stream
+// routes.
 func authorize(auth authenticator, log *slog.Logger, role Role, h http.HandlerFunc) http.Handler {
 	if role == Public {
-		return h
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+				if u, err := auth.Authenticate(strings.TrimSpace(token)); err == nil {
+					r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
+				}
+			}
+			h(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		u, err := auth.Authenticate(strings.TrimSpace(token))
+		u, err := credential(auth, r, role == Stream)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="camd"`)
+			if role == Stream {
+				w.Header().Add("WWW-Authenticate", `Basic realm="camd", charset="UTF-8"`)
+			}
+			w.Header().Add("WWW-Authenticate", `Bearer realm="camd"`)
 			if !errors.Is(err, pairing.ErrNoCredential) {
 				log.Info("camd: credential refused", "path", r.URL.Path, "remote", r.RemoteAddr, "why", err)
 			}
 			jsonError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
-		if role == Owner && u.Role != pairing.Owner {
+		switch {
+		case u.Key != "" && role != Stream:
+			jsonError(w, http.StatusForbidden, pairing.ErrKeyScope.Error())
+			return
+		case role == Owner && u.Role != pairing.Owner:
 			jsonError(w, http.StatusForbidden, "camd: this needs the owner role")
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
 	})
+}
+
+// credential checks the request's credential: a bearer token, or with
+// basic, HTTP Basic with a stream key's ID and secret (what Home
+// Assistant's generic camera and NVRs send for a snapshot or MJPEG URL).
+func credential(auth authenticator, r *http.Request, basic bool) (pairing.User, error) {
+	if id, secret, ok := r.BasicAuth(); ok && basic {
+		return auth.AuthenticateKey(id, secret)
+	}
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return auth.Authenticate(strings.TrimSpace(token))
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

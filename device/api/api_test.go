@@ -31,10 +31,16 @@ func (c credentials) Authenticate(token string) (pairing.User, error) {
 	return u, nil
 }
 
+// AuthenticateKey takes the key "k1" with the secret "s3cret".
+func (c credentials) AuthenticateKey(id, secret string) (pairing.User, error) {
+	return c.Authenticate("basic:" + id + ":" + secret)
+}
+
 var (
 	theOwner  = pairing.User{ID: "u-owner", Name: "owner", Role: pairing.Owner, TokenHash: []byte("secret hash")}
 	theViewer = pairing.User{ID: "u-viewer", Name: "viewer", Role: pairing.Viewer}
-	tokens    = credentials{"owner-token": theOwner, "viewer-token": theViewer}
+	theKey    = pairing.User{ID: pairing.KeySubject("k1"), Name: "nvr", Role: pairing.Viewer, Key: "k1"}
+	tokens    = credentials{"owner-token": theOwner, "viewer-token": theViewer, "key-token": theKey, "basic:k1:s3cret": theKey}
 )
 
 // request is one call of a feature's routes.
@@ -46,7 +52,7 @@ type request struct {
 // do serves r through routes behind the fake credentials.
 func do(t testing.TB, routes []Route, r request) *httptest.ResponseRecorder {
 	t.Helper()
-	return doWith(t, serve(tokens, discard, routes), r)
+	return doWith(t, serve(tokens, discard, routes, nil), r)
 }
 
 func doWith(t testing.TB, h http.Handler, r request) *httptest.ResponseRecorder {
@@ -95,16 +101,29 @@ func TestAuthorize(t *testing.T) {
 	var logged bytes.Buffer
 	srv := serve(tokens, slog.New(slog.NewTextHandler(&logged, nil)), []Route{
 		{"GET /public", Public, h},
+		{"GET /stream", Stream, h},
 		{"GET /viewer", Viewer, h},
 		{"GET /owner", Owner, h},
-	})
+	}, nil)
 	for _, c := range []struct {
 		path, token string
 		code        int
 		user        string
 		logs        bool
 	}{
+		{"/stream", "", 401, "", false},
+		{"/stream", "key-token", 200, "key:k1", false},
+		{"/stream", "basic k1:s3cret", 200, "key:k1", false},
+		{"/stream", "basic k1:wrong", 401, "", true},
+		{"/stream", "viewer-token", 200, "u-viewer", false},
+		{"/stream", "owner-token", 200, "u-owner", false},
+		{"/viewer", "key-token", 403, "", false},
+		{"/viewer", "basic k1:s3cret", 401, "", true},
+		{"/owner", "key-token", 403, "", false},
+		{"/owner", "basic k1:s3cret", 401, "", true},
 		{"/public", "", 200, "", false},
+		{"/public", "viewer-token", 200, "u-viewer", false},
+		{"/public", "nonsense", 200, "", false},
 		{"/viewer", "", 401, "", false},
 		{"/viewer", "nonsense", 401, "", true},
 		{"/viewer", "viewer-token", 200, "u-viewer", false},
@@ -115,12 +134,21 @@ func TestAuthorize(t *testing.T) {
 	} {
 		seen = pairing.User{}
 		logged.Reset()
-		w := doWith(t, srv, request{method: "GET", path: c.path, token: c.token})
+		req := request{method: "GET", path: c.path, token: c.token}
+		if basic, ok := strings.CutPrefix(c.token, "basic "); ok {
+			id, secret, _ := strings.Cut(basic, ":")
+			req = request{method: "GET", path: c.path, header: map[string]string{"Authorization": basicAuth(id, secret)}}
+		}
+		w := doWith(t, srv, req)
 		if w.Code != c.code || seen.ID != c.user {
 			t.Errorf("%s with %q: %d as %q, want %d as %q", c.path, c.token, w.Code, seen.ID, c.code, c.user)
 		}
-		if w.Code == 401 && w.Header().Get("WWW-Authenticate") != `Bearer realm="camd"` {
-			t.Errorf("%s with %q: 401 without WWW-Authenticate", c.path, c.token)
+		want := []string{`Bearer realm="camd"`}
+		if c.path == "/stream" {
+			want = []string{`Basic realm="camd", charset="UTF-8"`, `Bearer realm="camd"`}
+		}
+		if got := w.Header().Values("WWW-Authenticate"); w.Code == 401 && strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s with %q: 401 with WWW-Authenticate %q", c.path, c.token, got)
 		}
 		// A refused credential is logged; a request without one is not.
 		if got := strings.Contains(logged.String(), "credential refused"); got != c.logs {
@@ -131,6 +159,12 @@ func TestAuthorize(t *testing.T) {
 			t.Errorf("%s: security headers %v", c.path, w.Header())
 		}
 	}
+}
+
+func basicAuth(id, secret string) string {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(id, secret)
+	return r.Header.Get("Authorization")
 }
 
 // TestRoutesTable checks the table itself: one entry per pattern, and
@@ -157,7 +191,7 @@ func TestRoutesTable(t *testing.T) {
 			public = append(public, r.Pattern)
 		}
 	}
-	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, POST /api/v1/pair/start, POST /api/v1/pair/finish"
+	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep"
 	if got := strings.Join(public, ", "); got != want {
 		t.Errorf("public routes: %s\nwant %s", got, want)
 	}

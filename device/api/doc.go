@@ -3,7 +3,9 @@
 // Update), each
 // holding only what it uses through small interfaces declared beside it,
 // and the one routes table that puts every route behind the credential
-// check its Role needs.
+// check its Role needs. Stream routes (live view: WHEP, snapshot.jpg,
+// MJPEG) also take a stream key, as a bearer token or HTTP Basic; every
+// other route refuses one.
 //
 // The package knows HTTP and JSON, not how camd is built: the daemon
 // (package device) builds each feature from its components, and tests

@@ -8,6 +8,7 @@ import (
 
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/rtsp"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -21,6 +22,15 @@ type Live struct {
 	// Connections counts the HTTPS connections (*connlimit.Listener);
 	// nil leaves them out.
 	Connections connectionStats
+	// RTSP lists the RTSP sessions (*rtsp.Server); nil: RTSP is off.
+	RTSP rtspStats
+}
+
+// rtspStats lists the RTSP server's sessions, and ends one
+// (rtsp.ErrNoSession: there is none).
+type rtspStats interface {
+	Stats() rtsp.Stats
+	EndSession(id string) error
 }
 
 // connectionStats counts the HTTPS connections and those refused.
@@ -29,8 +39,10 @@ type connectionStats interface{ Stats() connlimit.Stats }
 // sessionEnder ends any user's session (whep.ErrNoSession: there is none).
 type sessionEnder interface{ EndSession(id string) error }
 
-// whepSignalling answers WHEP (RFC 9725) requests for the live stream.
+// whepSignalling answers WHEP (draft-ietf-wish-whep) requests for the
+// live stream.
 type whepSignalling interface {
+	HandleOptions(w http.ResponseWriter, r *http.Request)
 	HandleOffer(w http.ResponseWriter, r *http.Request)
 	HandlePatch(w http.ResponseWriter, r *http.Request)
 	HandleDelete(w http.ResponseWriter, r *http.Request)
@@ -44,9 +56,12 @@ type streamStats interface{ Stats() media.Stats }
 
 func (a *Live) routes() []Route {
 	return []Route{
-		{"POST /api/v1/whep", Viewer, a.WHEP.HandleOffer},
-		{"PATCH /api/v1/whep/{id}", Viewer, a.WHEP.HandlePatch},
-		{"DELETE /api/v1/whep/{id}", Viewer, a.WHEP.HandleDelete},
+		// OPTIONS answers anyone (MediaMTX asks before its offer); the
+		// ICE servers only a paired user.
+		{"OPTIONS /api/v1/whep", Public, a.WHEP.HandleOptions},
+		{"POST /api/v1/whep", Stream, a.WHEP.HandleOffer},
+		{"PATCH /api/v1/whep/{id}", Stream, a.WHEP.HandlePatch},
+		{"DELETE /api/v1/whep/{id}", Stream, a.WHEP.HandleDelete},
 		{"GET /api/v1/stats", Viewer, a.handleStats},
 		{"GET /api/v1/sessions", Owner, a.handleSessions},
 		{"DELETE /api/v1/sessions/{id}", Owner, a.handleEndSession},
@@ -55,13 +70,15 @@ func (a *Live) routes() []Route {
 
 // Session is one live or playback session in the owner's list.
 type Session struct {
-	ID       string    `json:"id"`
-	User     string    `json:"user_id"`
-	Owner    bool      `json:"owner"`
-	Playback bool      `json:"playback"`
-	State    string    `json:"state"`
-	Created  time.Time `json:"created"`
-	Frames   uint64    `json:"frames"`
+	ID       string `json:"id"`
+	User     string `json:"user_id"`
+	Owner    bool   `json:"owner"`
+	Playback bool   `json:"playback"`
+	// RTSP marks a session of the RTSP server (a stream key's).
+	RTSP    bool      `json:"rtsp,omitempty"`
+	State   string    `json:"state"`
+	Created time.Time `json:"created"`
+	Frames  uint64    `json:"frames"`
 }
 
 // handleSessions lists every session and who holds it, for an owner: a
@@ -72,15 +89,24 @@ func (a *Live) handleSessions(w http.ResponseWriter, _ *http.Request) {
 		list = append(list, Session{ID: s.ID, User: s.User, Owner: s.Owner, Playback: s.Playback,
 			State: s.State, Created: s.Created, Frames: s.Frames})
 	}
+	if a.RTSP != nil {
+		for _, s := range a.RTSP.Stats().Sessions {
+			list = append(list, Session{ID: s.ID, User: s.User, RTSP: true, State: s.State, Created: s.Created, Frames: s.Frames})
+		}
+	}
 	writeJSON(w, list)
 }
 
 // handleEndSession ends anyone's session: an owner's way to stop a
 // viewer (a viewer ends only its own, with DELETE on its session URL).
 func (a *Live) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	if err := a.Sessions.EndSession(r.PathValue("id")); err != nil {
+	err := a.Sessions.EndSession(r.PathValue("id"))
+	if errors.Is(err, whep.ErrNoSession) && a.RTSP != nil {
+		err = a.RTSP.EndSession(r.PathValue("id"))
+	}
+	if err != nil {
 		code := http.StatusInternalServerError
-		if errors.Is(err, whep.ErrNoSession) {
+		if errors.Is(err, whep.ErrNoSession) || errors.Is(err, rtsp.ErrNoSession) {
 			code = http.StatusNotFound
 		}
 		jsonError(w, code, err.Error())
@@ -118,6 +144,8 @@ func (a *Live) handleStats(w http.ResponseWriter, _ *http.Request) {
 		Goroutines    int      `json:"goroutines"`
 		// Connections counts the HTTPS connections, and those refused.
 		Connections *connlimit.Stats `json:"connections,omitempty"`
+		// RTSP is the RTSP sessions, when the server is on.
+		RTSP []rtspSession `json:"rtsp_sessions,omitempty"`
 	}{
 		Goroutines: runtime.NumGoroutine(),
 		Source:     hs.Source, Published: hs.Published, ForcedKeys: hs.ForcedKeys, TargetBitrate: hs.TargetBitrate,
@@ -129,6 +157,13 @@ func (a *Live) handleStats(w http.ResponseWriter, _ *http.Request) {
 		cs := a.Connections.Stats()
 		out.Connections = &cs
 	}
+	if a.RTSP != nil {
+		out.RTSP = []rtspSession{}
+		for _, s := range a.RTSP.Stats().Sessions {
+			out.RTSP = append(out.RTSP, rtspSession{State: s.State, Transport: s.Transport, FirstFrameMs: ms(s.FirstFrame),
+				Frames: s.Frames, Dropped: s.Dropped, ConnectedSecs: time.Since(s.Created).Seconds()})
+		}
+	}
 	for _, s := range ws.Sessions {
 		out.Viewers = append(out.Viewers, viewer{
 			State: s.State, FirstFrameMs: ms(s.FirstFrame), Frames: s.Frames, Packets: s.Packets, Resent: s.Resent,
@@ -137,6 +172,16 @@ func (a *Live) handleStats(w http.ResponseWriter, _ *http.Request) {
 		})
 	}
 	writeJSON(w, out)
+}
+
+// rtspSession is an RTSP session in GET /api/v1/stats.
+type rtspSession struct {
+	State         string  `json:"state"`
+	Transport     string  `json:"transport"`
+	FirstFrameMs  float64 `json:"first_frame_ms"`
+	Frames        uint64  `json:"frames"`
+	Dropped       uint64  `json:"dropped"`
+	ConnectedSecs float64 `json:"age_s"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -141,7 +141,7 @@ func TestNetworkJoin(t *testing.T) {
 func TestNetworkJoinOutlivesItsClient(t *testing.T) {
 	sim := network.NewSim(network.SimNetworks()...)
 	sim.Delay = 10 * time.Millisecond
-	h := serve(tokens, discard, (&Network{Link: sim}).routes())
+	h := serve(tokens, discard, (&Network{Link: sim}).routes(), nil)
 	req := httptest.NewRequest("POST", "https://camera/api/v1/network/wifi", strings.NewReader(`{"ssid": "camd-sim-home", "passphrase": "camd-sim-passphrase"}`))
 	req.Header.Set("Authorization", "Bearer owner-token")
 	req.Header.Set("Content-Type", "application/json")

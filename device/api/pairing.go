@@ -143,8 +143,12 @@ func (a *Pairing) handleWindow(w http.ResponseWriter, _ *http.Request) {
 // Users is who may use the camera: the caller's own account, and the
 // owner's list, invitations, renames and revocations.
 type Users struct {
-	Accounts accounts       // *pairing.Manager
-	Invites  inviter        // *pairing.Manager
+	Accounts accounts // *pairing.Manager
+	Invites  inviter  // *pairing.Manager
+	Keys     keyring  // *pairing.Manager
+	// RTSPPort is the RTSP server's port, for the URL a new key is shown
+	// with (0: the RTSP server is off).
+	RTSPPort int
 	Settings settingsReader // the device's name
 	DeviceID string
 }
@@ -173,6 +177,9 @@ func (a *Users) routes() []Route {
 		{"DELETE /api/v1/users/invitations/{id}", Owner, a.handleCancelInvitation},
 		{"PATCH /api/v1/users/{id}", Owner, a.handleRename},
 		{"DELETE /api/v1/users/{id}", Owner, a.handleRevoke},
+		{"GET /api/v1/keys", Owner, a.handleKeys},
+		{"POST /api/v1/keys", Owner, a.handleAddKey},
+		{"DELETE /api/v1/keys/{id}", Owner, a.handleRevokeKey},
 	}
 }
 

@@ -68,7 +68,7 @@ type player interface {
 	Play(x *export.File) (whep.Feed, error)
 }
 
-// feedSignalling answers WHEP (RFC 9725) requests with a feed of the
+// feedSignalling answers WHEP (draft-ietf-wish-whep) requests with a feed of the
 // caller's.
 type feedSignalling interface {
 	HandleFeedOffer(w http.ResponseWriter, r *http.Request, feed whep.Feed)
@@ -127,6 +127,38 @@ func parseAnyTime(s string, now time.Time) (time.Time, error) {
 		return time.Unix(int64(whole), int64(frac*1e9)), nil
 	}
 	return time.Time{}, fmt.Errorf("time %q is not RFC 3339 (2025-06-01T08:00:00Z), now, a relative duration (-60s) or Unix seconds up to %d", s, latestTime.Unix())
+}
+
+// relative says whether a time given to the API depends on when it is
+// read: "now", a duration, or nothing (a default).
+func relative(s string) bool {
+	s = strings.TrimSpace(s)
+	return s == "" || s == "now" || s[0] == '-' || s[0] == '+'
+}
+
+// redirectRelative answers a request whose ?from or ?to is relative with
+// 307 Temporary Redirect to the same request with both absolute (RFC 3339,
+// UTC): every range request and resume of an export then reads the same
+// bytes, and a playback offer (307 keeps the method and body) the same
+// recording. It returns false, having answered nothing, for a request
+// whose times are absolute already, and answers 400 for a time that does
+// not parse.
+func redirectRelative(w http.ResponseWriter, r *http.Request) bool {
+	q := r.URL.Query()
+	if !relative(q.Get("from")) && !relative(q.Get("to")) {
+		return false
+	}
+	from, to, err := rangeParams(r)
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return true
+	}
+	q.Set("from", from.UTC().Format(time.RFC3339Nano))
+	q.Set("to", to.UTC().Format(time.RFC3339Nano))
+	u := *r.URL
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.RequestURI(), http.StatusTemporaryRedirect)
+	return true
 }
 
 // rangeParams reads from and to (defaults: the last hour).
@@ -219,8 +251,12 @@ func (a *Recordings) openExport(w http.ResponseWriter, r *http.Request) *export.
 	return x
 }
 
-// handleExport serves a range as one MP4 file, with range requests.
+// handleExport serves a range as one MP4 file, with range requests; a
+// relative range is redirected to its absolute one first.
 func (a *Recordings) handleExport(w http.ResponseWriter, r *http.Request) {
+	if redirectRelative(w, r) {
+		return
+	}
 	x := a.openExport(w, r)
 	if x == nil {
 		return
@@ -241,12 +277,16 @@ func (a *Recordings) handleExport(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, name, x.End, x)
 }
 
-// handlePlayback answers a WHEP offer (RFC 9725, as POST /api/v1/whep)
+// handlePlayback answers a WHEP offer (as POST /api/v1/whep)
 // with a session that plays the recordings of ?from&to in real time from
 // the keyframe at or before from; PATCH and DELETE go to
 // /api/v1/recordings/whep/{id}. The session ends a second after the
-// recording does.
+// recording does. A relative range is redirected to its absolute one
+// first.
 func (a *Recordings) handlePlayback(w http.ResponseWriter, r *http.Request) {
+	if redirectRelative(w, r) {
+		return
+	}
 	x := a.openExport(w, r)
 	if x == nil {
 		return

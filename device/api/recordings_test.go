@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,15 @@ func (fakeMotion) Stats() motion.Stats { return motion.Stats{Sensitivity: 7} }
 type fakeWHEP struct{ feed *whep.Feed }
 
 func (f *fakeWHEP) HandleOffer(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) }
+
+// HandleOptions answers as whep.Server does: the ICE servers only for a
+// paired user.
+func (f *fakeWHEP) HandleOptions(w http.ResponseWriter, r *http.Request) {
+	if UserFrom(r.Context()).ID != "" {
+		w.Header().Set("Link", `<stun:stun.example.net>; rel="ice-server"`)
+	}
+	w.WriteHeader(204)
+}
 func (f *fakeWHEP) HandleFeedOffer(w http.ResponseWriter, r *http.Request, feed whep.Feed) {
 	f.feed = &feed
 	w.WriteHeader(201)
@@ -137,13 +147,14 @@ func TestExportErrors(t *testing.T) {
 		query string
 		code  int
 	}{
-		{"from=2025-06-01T02:00:00Z", 400},
-		{"from=2025-06-01T03:00:00Z", 400},
-		{"from=2025-06-01T04:00:00Z", 404},
-		{"from=2025-06-01T05:00:00Z", 500},
-		{"from=2025-06-01T06:00:00Z", 429},
+		{"from=2025-06-01T02:00:00Z&to=2025-06-01T02:30:00Z", 400},
+		{"from=2025-06-01T03:00:00Z&to=2025-06-01T03:30:00Z", 400},
+		{"from=2025-06-01T04:00:00Z&to=2025-06-01T04:30:00Z", 404},
+		{"from=2025-06-01T05:00:00Z&to=2025-06-01T05:30:00Z", 500},
+		{"from=2025-06-01T06:00:00Z&to=2025-06-01T06:30:00Z", 429},
 		{"from=yesterday", 400},
 		{"to=later", 400},
+		{"from=2025-06-01T02:00:00Z&to=soon", 400},
 	} {
 		for _, method := range []string{"GET /api/v1/recordings/export", "POST /api/v1/recordings/whep"} {
 			m, path, _ := strings.Cut(method, " ")
@@ -204,7 +215,7 @@ func TestPlaybackWhenShuttingDown(t *testing.T) {
 		},
 	}
 	wh := &fakeWHEP{}
-	w := do(t, recordingsAPI(f, wh), request{method: "POST", path: "/api/v1/recordings/whep?from=-1m", token: "viewer-token"})
+	w := do(t, recordingsAPI(f, wh), request{method: "POST", path: "/api/v1/recordings/whep?from=2025-06-01T08:00:00Z&to=2025-06-01T08:01:00Z", token: "viewer-token"})
 	if w.Code != 503 || !strings.Contains(errorOf(t, w), "shutting down") || wh.feed != nil {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
@@ -214,8 +225,51 @@ func TestPlaybackWhenShuttingDown(t *testing.T) {
 	}
 
 	f.play = func(*export.File) (whep.Feed, error) { return whep.Feed{Start: func() {}}, nil }
-	answer(t, do(t, recordingsAPI(f, wh), request{method: "POST", path: "/api/v1/recordings/whep?from=-1m", token: "viewer-token"}), 201, nil)
+	answer(t, do(t, recordingsAPI(f, wh), request{method: "POST", path: "/api/v1/recordings/whep?from=2025-06-01T08:00:00Z&to=2025-06-01T08:01:00Z", token: "viewer-token"}), 201, nil)
 	if wh.feed == nil || wh.feed.Start == nil {
 		t.Fatal("the playback's feed was not offered")
+	}
+}
+
+// TestRelativeRangesRedirect: an export or playback of a relative range
+// (-2m, now) redirects to the absolute range, so that range requests and
+// resumes read the same bytes; the redirect keeps the other parameters.
+func TestRelativeRangesRedirect(t *testing.T) {
+	var exported [][2]time.Time
+	f := &fakeRecordings{export: func(from, to time.Time) (*export.File, error) {
+		exported = append(exported, [2]time.Time{from, to})
+		return nil, recordings.ErrNoRecording
+	}}
+	routes := recordingsAPI(f, &fakeWHEP{})
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/recordings/export?from=-2m&to=now&download=1"},
+		{"GET", "/api/v1/recordings/export?from=-2m"},
+		{"GET", "/api/v1/recordings/export?from=2025-06-01T08:00:00Z"},
+		{"POST", "/api/v1/recordings/whep?from=-2m&to=-1m"},
+	} {
+		before := time.Now()
+		w := do(t, routes, request{method: c.method, path: c.path, token: "viewer-token"})
+		if w.Code != http.StatusTemporaryRedirect {
+			t.Fatalf("%s %s: %d, want 307", c.method, c.path, w.Code)
+		}
+		loc, err := url.Parse(w.Header().Get("Location"))
+		if err != nil || loc.Path != strings.Split(c.path, "?")[0] {
+			t.Fatalf("%s: Location %q", c.path, w.Header().Get("Location"))
+		}
+		from, err1 := time.Parse(time.RFC3339Nano, loc.Query().Get("from"))
+		to, err2 := time.Parse(time.RFC3339Nano, loc.Query().Get("to"))
+		if err1 != nil || err2 != nil || !to.After(from) || to.Before(before.Add(-time.Minute-time.Second)) {
+			t.Fatalf("%s: redirected to %s", c.path, loc)
+		}
+		if strings.Contains(c.path, "download") && loc.Query().Get("download") != "1" {
+			t.Fatalf("%s: redirect lost download: %s", c.path, loc)
+		}
+		// The absolute range is opened as it is.
+		if w := do(t, routes, request{method: c.method, path: loc.RequestURI(), token: "viewer-token"}); w.Code != http.StatusNotFound {
+			t.Fatalf("%s: %d, want the store's answer", loc, w.Code)
+		}
+	}
+	if len(exported) != 4 {
+		t.Fatalf("%d exports opened; relative ranges must be redirected before", len(exported))
 	}
 }

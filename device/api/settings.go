@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/fielderr"
 )
@@ -27,9 +28,9 @@ type settingsReader interface{ Get() settings.Settings }
 // settingsStore stores a change and applies it (the daemon's settings).
 type settingsStore interface {
 	settingsReader
-	// Change stores a JSON merge patch and applies it; it fails with a
-	// *settings.FieldError for a refused value.
-	Change(patch map[string]json.RawMessage) (settings.Settings, error)
+	// Change stores a JSON merge patch that the user by asked for and
+	// applies it; it fails with a *fielderr.Error for a refused value.
+	Change(patch map[string]json.RawMessage, by pairing.User) (settings.Settings, error)
 }
 
 func (a *Settings) routes() []Route {
@@ -72,7 +73,7 @@ func (a *Settings) handlePatch(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, msg)
 		return
 	}
-	after, err := a.Store.Change(patch)
+	after, err := a.Store.Change(patch, UserFrom(r.Context()))
 	switch {
 	case fieldError(w, err):
 		return

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/fielderr"
 )
@@ -14,10 +15,12 @@ import (
 type fakeSettings struct {
 	s      settings.Settings
 	change func(patch map[string]json.RawMessage) (settings.Settings, error)
+	by     pairing.User // who asked for the last change
 }
 
 func (f *fakeSettings) Get() settings.Settings { return f.s }
-func (f *fakeSettings) Change(patch map[string]json.RawMessage) (settings.Settings, error) {
+func (f *fakeSettings) Change(patch map[string]json.RawMessage, by pairing.User) (settings.Settings, error) {
+	f.by = by
 	return f.change(patch)
 }
 
@@ -47,8 +50,8 @@ func TestSettings(t *testing.T) {
 	}
 	answer(t, do(t, routes, request{method: "PATCH", path: "/api/v1/settings", token: "owner-token",
 		header: map[string]string{"Content-Type": "application/merge-patch+json"}, body: `{"mute": true, "bitrate": null}`}), 200, &got)
-	if !got.Mute || string(patched["mute"]) != "true" || string(patched["bitrate"]) != "null" {
-		t.Fatalf("PATCH: %+v from %v", got, patched)
+	if !got.Mute || string(patched["mute"]) != "true" || string(patched["bitrate"]) != "null" || fake.by.ID != theOwner.ID {
+		t.Fatalf("PATCH: %+v from %v by %+v", got, patched, fake.by)
 	}
 
 	for _, c := range []struct {

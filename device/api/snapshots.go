@@ -20,7 +20,13 @@ type Snapshots struct {
 	// when the snapshot file cannot be opened.
 	Saver   snapshotSaver
 	Library snapshotLibrary
-	Logger  *slog.Logger
+	// MJPEGRate is the frame rate of GET /api/v1/mjpeg, shared by every
+	// client (0: DefaultMJPEGRate); MJPEGClients how many may watch it at
+	// once (0: DefaultMJPEGClients).
+	MJPEGRate, MJPEGClients int
+	Logger                  *slog.Logger
+
+	mjpeg mjpegFeed
 }
 
 // stillTaker takes a JPEG of the current picture.
@@ -47,6 +53,10 @@ type snapshotLibrary interface {
 func (a *Snapshots) routes() []Route {
 	return []Route{
 		{"GET /api/v1/snapshot", Viewer, a.handleTake},
+		// The URLs for Home Assistant's generic camera and NVRs: Basic
+		// with a stream key works here.
+		{"GET /api/v1/snapshot.jpg", Stream, a.handleTake},
+		{"GET /api/v1/mjpeg", Stream, a.handleMJPEG},
 		{"GET /api/v1/snapshots", Viewer, a.handleList},
 		{"POST /api/v1/snapshots", Viewer, a.handleSave},
 		{"GET /api/v1/snapshots/{id}", Viewer, a.handleGet},

@@ -23,6 +23,12 @@
 // them. docs/pairing.md is the specification; docs/security.md the
 // threat model.
 //
+// Stream keys (keys.go) are view-only credentials an owner makes for a
+// user or a device (an NVR): shown once, revocable, dying with their user
+// and maker. Their secrets are derived from a root kept outside the
+// catalog, so that digest protocols (RTSP, ONVIF) can be verified while
+// the catalog holds no secret; VerifyKey is the one check of a key.
+//
 // The Manager commits every change to the catalog before it takes effect,
 // so a failed write changes nothing, and checks credentials against the
 // state last committed, without waiting for a write in progress.

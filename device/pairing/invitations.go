@@ -138,6 +138,20 @@ func (m *Manager) Invite(opts InviteOptions, host netip.AddrPort) (Payload, erro
 	now := time.Now()
 	inv := invite{Secret: secret, Role: opts.Role, Created: now.UTC(), Expires: now.Add(opts.Valid).UTC(), By: opts.By, Access: opts.Access}
 	b, _ := json.Marshal(inv)
+	s, err := m.saveInvite(InviteID(secret), b, now)
+	if err != nil {
+		return Payload{}, err
+	}
+	m.notify(Event{Kind: EventInvited, Invitation: InviteID(secret), Role: opts.Role, By: opts.By, Expires: inv.Expires})
+	p := Payload{Kind: Invite, Role: opts.Role, DeviceID: m.deviceID, Fingerprint: m.opts.Fingerprint, Discriminator: s.st.Discriminator, Host: host}
+	copy(p.Secret[:], secret)
+	return p, nil
+}
+
+// saveInvite stores an invitation (b) under id, with the invitations
+// that can no longer be used at now gone, and returns the state it did
+// so in.
+func (m *Manager) saveInvite(id string, b []byte, now time.Time) (*snapshot, error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	s := m.cur.Load()
@@ -148,13 +162,11 @@ func (m *Manager) Invite(opts InviteOptions, host netip.AddrPort) (Payload, erro
 		if err := deleteKeys(tx, dead); err != nil {
 			return err
 		}
-		return tx.Bucket(storage.BucketPairing).Put([]byte(invitePrefix+InviteID(secret)), b)
+		return tx.Bucket(storage.BucketPairing).Put([]byte(invitePrefix+id), b)
 	}); err != nil {
-		return Payload{}, fmt.Errorf("pairing: saving invitation: %w", err)
+		return nil, fmt.Errorf("pairing: saving invitation: %w", err)
 	}
-	p := Payload{Kind: Invite, Role: opts.Role, DeviceID: m.deviceID, Fingerprint: m.opts.Fingerprint, Discriminator: s.st.Discriminator, Host: host}
-	copy(p.Secret[:], secret)
-	return p, nil
+	return s, nil
 }
 
 // invitationKeys returns the catalog keys of the invitations for which keep
@@ -229,20 +241,36 @@ func (m *Manager) Invitations() []Invitation {
 // an exchange started with it fails. ErrNoInvite if there is none of
 // that ID.
 func (m *Manager) CancelInvitation(id string) error {
+	inv, err := m.cancelInvitation(id)
+	if err != nil {
+		return err
+	}
+	m.log.Info("pairing: invitation cancelled", "invite", id)
+	m.notify(Event{Kind: EventInvitationCancelled, Invitation: id, Role: inv.Role, By: inv.By, Expires: inv.Expires})
+	return nil
+}
+
+// cancelInvitation is CancelInvitation under wmu: it returns the
+// invitation deleted.
+func (m *Manager) cancelInvitation(id string) (invite, error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	k := []byte(invitePrefix + id)
+	var inv invite
 	found := false
 	m.cat.View(func(tx *bbolt.Tx) error {
-		found = tx.Bucket(storage.BucketPairing).Get(k) != nil
+		v := tx.Bucket(storage.BucketPairing).Get(k)
+		found = v != nil
+		if found {
+			json.Unmarshal(v, &inv) // a damaged one is cancelled all the same
+		}
 		return nil
 	})
 	if !found {
-		return ErrNoInvite
+		return inv, ErrNoInvite
 	}
 	if err := m.cat.Update(func(tx *bbolt.Tx) error { return deleteKeys(tx, [][]byte{k}) }); err != nil {
-		return fmt.Errorf("pairing: cancelling invitation: %w", err)
+		return inv, fmt.Errorf("pairing: cancelling invitation: %w", err)
 	}
-	m.log.Info("pairing: invitation cancelled", "invite", id)
-	return nil
+	return inv, nil
 }

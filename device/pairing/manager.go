@@ -137,7 +137,15 @@ type Options struct {
 	// at most FailureAddresses addresses (default 1024).
 	FailureDelay, MaxFailureDelay time.Duration
 	FailureAddresses              int
-	Logger                        *slog.Logger
+	// StreamKeyRoot derives the secrets of stream keys (keys.go); it is
+	// kept outside the catalog. Nil: a random root for this run only (the
+	// keys stop working when the Manager is opened again).
+	StreamKeyRoot []byte
+	Logger        *slog.Logger
+	// Notify, if set, is told of each change of who may use the camera
+	// once it is stored: users paired, renamed and revoked, invitations
+	// made and cancelled (the event log).
+	Notify func(Event)
 }
 
 // User is a paired phone, browser or client.
@@ -149,6 +157,10 @@ type User struct {
 	// Expires, when set, ends the user's access.
 	Expires   time.Time `json:"expires,omitzero"`
 	TokenHash []byte    `json:"token_hash,omitempty"`
+	// Key is set when the credential was the stream key of that ID:
+	// then ID is KeySubject(Key) and Role Viewer, and the credential
+	// opens only live view (ErrKeyScope elsewhere).
+	Key string `json:"key,omitempty"`
 }
 
 // state is what survives restarts besides users and invitations.
@@ -174,11 +186,12 @@ type snapshot struct {
 	st       state
 	users    map[string]*User
 	byToken  map[[sha256.Size]byte]*User
+	keys     map[string]*keyRecord // stream keys by ID
 	nonceKey []byte
 }
 
 func emptySnapshot(st state, nonceKey []byte) *snapshot {
-	return &snapshot{st: st, users: map[string]*User{}, byToken: map[[sha256.Size]byte]*User{}, nonceKey: nonceKey}
+	return &snapshot{st: st, users: map[string]*User{}, byToken: map[[sha256.Size]byte]*User{}, keys: map[string]*keyRecord{}, nonceKey: nonceKey}
 }
 
 func (s *snapshot) index(u *User) {
@@ -192,12 +205,17 @@ func tokenKey(u *User) (h [sha256.Size]byte) {
 }
 
 // with returns a copy of s with the state st, the users of the IDs drop
-// removed and the users put added (replacing those of the same ID).
+// removed and the users put added (replacing those of the same ID). The
+// stream keys of the users dropped go with them.
 func (s *snapshot) with(st state, put []*User, drop ...string) *snapshot {
 	if len(put) == 0 && len(drop) == 0 {
-		return &snapshot{st: st, users: s.users, byToken: s.byToken, nonceKey: s.nonceKey}
+		return &snapshot{st: st, users: s.users, byToken: s.byToken, keys: s.keys, nonceKey: s.nonceKey}
 	}
 	n := emptySnapshot(st, s.nonceKey)
+	n.keys = cloneKeys(s.keys)
+	for _, id := range keysOf(s.keys, drop) {
+		delete(n.keys, id)
+	}
 	for _, u := range s.users {
 		if !slices.Contains(drop, u.ID) {
 			n.index(u)
@@ -239,7 +257,8 @@ type Manager struct {
 	log      *slog.Logger
 	throttle *throttle
 
-	cur atomic.Pointer[snapshot]
+	cur     atomic.Pointer[snapshot]
+	keyRoot []byte
 
 	wmu  sync.Mutex // serialises writers; guards used
 	used usedNonces
@@ -285,7 +304,11 @@ func Open(cat *storage.Catalog, opts Options) (*Manager, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cat: cat, opts: opts, deviceID: id, log: opts.Logger, used: usedNonces{},
-		throttle: newThrottle(opts.FailureDelay, opts.MaxFailureDelay, opts.FailureAddresses)}
+		throttle: newThrottle(opts.FailureDelay, opts.MaxFailureDelay, opts.FailureAddresses),
+		keyRoot:  opts.StreamKeyRoot}
+	if len(m.keyRoot) == 0 {
+		m.keyRoot = random(32)
+	}
 	if err := m.load(); err != nil {
 		return nil, err
 	}
@@ -306,6 +329,7 @@ func (m *Manager) load() error {
 				return err
 			}
 		}
+		loadKeys(tx, s.keys)
 		return tx.Bucket(storage.BucketUsers).ForEach(func(k, v []byte) error {
 			var u User
 			if err := json.Unmarshal(v, &u); err != nil {
@@ -355,6 +379,19 @@ func (m *Manager) OnChange(f func()) {
 	m.hookMu.Lock()
 	defer m.hookMu.Unlock()
 	m.onChange = append(m.onChange, f)
+}
+
+// notify tells Options.Notify of e, without the user's credential.
+func (m *Manager) notify(e Event) {
+	if m.opts.Notify != nil {
+		e.User = withoutCredential(e.User)
+		m.opts.Notify(e)
+	}
+}
+
+func withoutCredential(u User) User {
+	u.TokenHash = nil
+	return u
 }
 
 func (m *Manager) changed() {
@@ -504,11 +541,12 @@ func (m *Manager) Finish(req FinishRequest) (User, string, error) {
 	if _, _, ok := checkNonce(m.cur.Load().nonceKey, req.Nonce, req.From, req.InviteID, now); !ok {
 		return User{}, "", ErrBadNonce
 	}
-	u, token, first, err := m.finish(req, now)
+	u, token, first, by, err := m.finish(req, now)
 	if err != nil {
 		return User{}, "", err
 	}
 	m.log.Info("pairing: paired", "user", u.ID, "name", u.Name, "role", u.Role, "invited", req.InviteID != "")
+	m.notify(Event{Kind: EventPaired, User: u, Invitation: req.InviteID, By: by})
 	if first {
 		m.changed()
 	}
@@ -516,34 +554,35 @@ func (m *Manager) Finish(req FinishRequest) (User, string, error) {
 }
 
 // finish is Finish under wmu, for a request whose nonce looked live;
-// first reports that the device was unpaired.
-func (m *Manager) finish(req FinishRequest, now time.Time) (u User, token string, first bool, err error) {
+// first reports that the device was unpaired, by who made the invitation
+// used.
+func (m *Manager) finish(req FinishRequest, now time.Time) (u User, token string, first bool, by string, err error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	s := m.cur.Load()
 	// Checked again: a reset since makes a new key.
 	tag, expires, ok := checkNonce(s.nonceKey, req.Nonce, req.From, req.InviteID, now)
 	if _, used := m.used[tag]; !ok || used {
-		return User{}, "", false, ErrBadNonce
+		return User{}, "", false, "", ErrBadNonce
 	}
 	secret, role, access := s.st.Secret, Owner, time.Duration(0)
 	if req.InviteID != "" {
 		inv, err := m.getInvite(s, req.InviteID, now)
 		if err != nil {
-			return User{}, "", false, err
+			return User{}, "", false, "", err
 		}
-		secret, role, access = inv.Secret, inv.Role, inv.Access
+		secret, role, access, by = inv.Secret, inv.Role, inv.Access, inv.By
 	} else if m.locked(s) {
-		return User{}, "", false, ErrLocked
+		return User{}, "", false, "", ErrLocked
 	} else if !m.windowOpen(s, now) {
-		return User{}, "", false, ErrWindowClosed
+		return User{}, "", false, "", ErrWindowClosed
 	} else if s.hasOwner() {
 		role = Viewer
 	}
 	m.used.use(tag, expires, now) // one proof per nonce: a replay finds nothing
 	if !hmac.Equal(Proof(secret, m.opts.DeviceID, req.Nonce, req.Name), req.Proof) {
 		delay := m.throttle.failed(req.From, now)
-		return User{}, "", false, errors.Join(ErrBadProof, m.fail(s, req.From, delay))
+		return User{}, "", false, "", errors.Join(ErrBadProof, m.fail(s, req.From, delay))
 	}
 	token = "camd1." + m.opts.DeviceID + "." + base64.RawURLEncoding.EncodeToString(random(32))
 	h := sha256.Sum256([]byte(token))
@@ -569,9 +608,9 @@ func (m *Manager) finish(req FinishRequest, now time.Time) (u User, token string
 		return putUser(tx, nu)
 	})
 	if err != nil {
-		return User{}, "", false, fmt.Errorf("pairing: saving the new user: %w", err)
+		return User{}, "", false, "", fmt.Errorf("pairing: saving the new user: %w", err)
 	}
-	return *nu, token, len(s.users) == 0, nil
+	return *nu, token, len(s.users) == 0, by, nil
 }
 
 // fail counts a wrong proof from the address from in s; the caller holds
@@ -610,6 +649,9 @@ func (m *Manager) Authenticate(token string) (User, error) {
 	if token == "" {
 		return User{}, ErrNoCredential
 	}
+	if strings.HasPrefix(token, tokenPrefix) {
+		return m.authenticateKeyToken(token)
+	}
 	if dev, _, ok := strings.Cut(strings.TrimPrefix(token, "camd1."), "."); !strings.HasPrefix(token, "camd1.") || !ok {
 		return User{}, ErrUnknownCredential
 	} else if dev != m.opts.DeviceID {
@@ -647,43 +689,61 @@ func (m *Manager) Rename(id, name string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
+	old, renamed, err := m.rename(id, name)
+	if err != nil {
+		return err
+	}
+	m.notify(Event{Kind: EventRenamed, User: renamed, OldName: old})
+	return nil
+}
+
+// rename is Rename under wmu: it returns the old name and the user.
+func (m *Manager) rename(id, name string) (string, User, error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	s := m.cur.Load()
 	u := s.users[id]
 	if u == nil {
-		return ErrNoUser
+		return "", User{}, ErrNoUser
 	}
 	c := *u
 	c.Name = name
 	if err := m.publish(s.with(s.st, []*User{&c}), func(tx *bbolt.Tx) error { return putUser(tx, &c) }); err != nil {
-		return fmt.Errorf("pairing: %w", err)
+		return "", User{}, fmt.Errorf("pairing: %w", err)
 	}
-	return nil
+	return u.Name, c, nil
 }
 
 // Revoke removes a user; its credential stops working at once, and the
 // invitations it made die with it. Removing the last owner removes every
 // user and every invitation, and reopens pairing.
 func (m *Manager) Revoke(id string) error {
-	lastOwner, err := m.revoke(id)
+	gone, lastOwner, err := m.revoke(id)
 	if err != nil {
 		return err
 	}
 	m.log.Info("pairing: user revoked", "user", id, "all_users_removed", lastOwner)
+	for _, u := range gone {
+		e := Event{Kind: EventRevoked, User: u}
+		if u.ID != id {
+			e.Reason = "the last owner was revoked"
+		}
+		m.notify(e)
+	}
 	if lastOwner {
 		m.changed()
 	}
 	return nil
 }
 
-func (m *Manager) revoke(id string) (lastOwner bool, err error) {
+// revoke is Revoke under wmu: it returns the users removed, id first.
+func (m *Manager) revoke(id string) (removed []User, lastOwner bool, err error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	s := m.cur.Load()
 	u := s.users[id]
 	if u == nil {
-		return false, ErrNoUser
+		return nil, false, ErrNoUser
 	}
 	lastOwner = u.Role == Owner
 	for _, o := range s.users {
@@ -697,13 +757,22 @@ func (m *Manager) revoke(id string) (lastOwner bool, err error) {
 		gone = slices.Collect(maps.Keys(s.users))
 		st.WindowFailures = 0
 	}
-	err = m.publish(s.with(st, nil, gone...), func(tx *bbolt.Tx) error {
+	next := s.with(st, nil, gone...)
+	deadKeys := keysOf(s.keys, gone)
+	if lastOwner {
+		deadKeys = slices.Collect(maps.Keys(s.keys))
+		next.keys = map[string]*keyRecord{}
+	}
+	err = m.publish(next, func(tx *bbolt.Tx) error {
 		for _, g := range gone {
 			if err := tx.Bucket(storage.BucketUsers).Delete([]byte(g)); err != nil {
 				return err
 			}
 		}
 		dead := invitationKeys(tx, func(_ string, inv *invite) bool { return lastOwner || inv.By == id })
+		for _, k := range deadKeys {
+			dead = append(dead, []byte(keyPrefix+k))
+		}
 		if err := deleteKeys(tx, dead); err != nil {
 			return err
 		}
@@ -713,9 +782,15 @@ func (m *Manager) revoke(id string) (lastOwner bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("pairing: %w", err)
+		return nil, false, fmt.Errorf("pairing: %w", err)
 	}
-	return lastOwner, nil
+	removed = []User{withoutCredential(*u)}
+	for _, g := range gone {
+		if g != id {
+			removed = append(removed, withoutCredential(*s.users[g]))
+		}
+	}
+	return removed, lastOwner, nil
 }
 
 // Reset forgets every user, invitation, counter, exchange and delay and
@@ -748,4 +823,33 @@ func (m *Manager) reset() error {
 		m.throttle.reset()
 	}
 	return err
+}
+
+// Kinds of Event, as the event log names them.
+const (
+	EventPaired              = "user.paired"
+	EventRenamed             = "user.renamed"
+	EventRevoked             = "user.revoked"
+	EventInvited             = "invitation.made"
+	EventInvitationCancelled = "invitation.cancelled"
+)
+
+// Event is a change of who may use the camera, told to Options.Notify
+// once it is stored, outside the manager's locks.
+type Event struct {
+	Kind string
+	// User is the user paired, renamed or revoked, without its
+	// credential; OldName a renamed user's name before.
+	User    User
+	OldName string
+	// Reason says why a user was revoked with another (the last owner).
+	Reason string
+	// Invitation is the invitation made, cancelled, or used to pair; Role
+	// and Expires are the invitation's.
+	Invitation string
+	Role       Role
+	Expires    time.Time
+	// By is the owner who made the invitation (made, cancelled, or used
+	// to pair), "" for pairing with the setup code.
+	By string
 }

@@ -477,3 +477,50 @@ func background(n int, f func() bool) (stop func()) {
 		wg.Wait()
 	}
 }
+
+// Notify hears of each change of who may use the camera once it is
+// stored, with no credential; failed changes say nothing.
+func TestNotifyTellsEachChange(t *testing.T) {
+	var heard []Event
+	f := newFixtureWith(t, t.TempDir(), Options{DeviceID: testDeviceID, Notify: func(e Event) { heard = append(heard, e) }})
+	owner, _, _ := f.pair(f.setupSecret(), "owner", "")
+	inv, _ := f.m.Invite(InviteOptions{Role: Viewer, By: owner.ID}, netip.AddrPort{})
+	invID := InviteID(inv.Secret[:])
+	viewer, _, err := f.pair(inv.Secret[:], "viewer", invID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m.Rename(viewer.ID, "tablet")
+	f.m.Rename(viewer.ID, "")       // refused
+	f.m.Revoke("nobody")            // refused
+	f.m.CancelInvitation("nothing") // refused
+	other, _ := f.m.Invite(InviteOptions{Role: Owner, By: owner.ID}, netip.AddrPort{})
+	f.m.CancelInvitation(InviteID(other.Secret[:]))
+	f.m.Revoke(owner.ID) // the last owner: the viewer goes too
+	want := []Event{
+		{Kind: EventPaired, User: User{ID: owner.ID, Name: "owner", Role: Owner}},
+		{Kind: EventInvited, Invitation: invID, Role: Viewer, By: owner.ID},
+		{Kind: EventPaired, User: User{ID: viewer.ID, Name: "viewer", Role: Viewer}, Invitation: invID, By: owner.ID},
+		{Kind: EventRenamed, User: User{ID: viewer.ID, Name: "tablet", Role: Viewer}, OldName: "viewer"},
+		{Kind: EventInvited, Invitation: InviteID(other.Secret[:]), Role: Owner, By: owner.ID},
+		{Kind: EventInvitationCancelled, Invitation: InviteID(other.Secret[:]), Role: Owner, By: owner.ID},
+		{Kind: EventRevoked, User: User{ID: owner.ID, Name: "owner", Role: Owner}},
+		{Kind: EventRevoked, User: User{ID: viewer.ID, Name: "tablet", Role: Viewer}, Reason: "the last owner was revoked"},
+	}
+	if len(heard) != len(want) {
+		t.Fatalf("heard %d events: %+v", len(heard), heard)
+	}
+	for i, w := range want {
+		h := heard[i]
+		if h.User.TokenHash != nil {
+			t.Errorf("event %d carries a credential", i)
+		}
+		if (w.Kind == EventInvited || w.Kind == EventInvitationCancelled) != !h.Expires.IsZero() {
+			t.Errorf("event %d expires %v", i, h.Expires)
+		}
+		h.User.TokenHash, h.User.Created, h.Expires = nil, time.Time{}, time.Time{}
+		if fmt.Sprint(h) != fmt.Sprint(w) {
+			t.Errorf("event %d:\n got %+v\nwant %+v", i, h, w)
+		}
+	}
+}

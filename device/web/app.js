@@ -278,11 +278,18 @@ $("pairButton").onclick = pairFromPage;
 window.addEventListener("pagehide", stop);
 
 // An invitation link carries the code after #pair=; take it once and
-// drop it from the address bar and history.
-if (location.hash.startsWith("#pair=")) {
+// drop it from the address bar and history. A link opened in a tab that
+// already shows camd changes only the hash: pair then too.
+function pairFromHash() {
+  if (!location.hash.startsWith("#pair=")) {
+    return false;
+  }
   $("code").value = decodeURIComponent(location.hash.slice(6));
   history.replaceState(null, "", location.pathname);
   pairFromPage();
-} else {
+  return true;
+}
+window.addEventListener("hashchange", pairFromHash);
+if (!pairFromHash()) {
   start().catch((e) => fail(String(e)));
 }

@@ -419,7 +419,7 @@ func recovered(c *client) error {
 	}
 	r.Spans, r.Status = tl.Spans, tl.Status
 	var events []struct {
-		Kind    string `json:"kind"`
+		Kind    string `json:"type"`
 		Message string `json:"message"`
 	}
 	if err := c.get("/api/v1/events?limit=1000", &events); err != nil {

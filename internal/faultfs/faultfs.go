@@ -254,7 +254,7 @@ func (f *FS) Unmount() error {
 			return fmt.Errorf("faultfs: server: %w", err)
 		}
 		return nil
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute): // a hung server, not a slow one: a loaded machine took over 10 s
 		f.cmd.Process.Kill()
 		<-f.exit
 		detach(f.Dir)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/encoder"
+	"github.com/camd-project/camd/media/g711"
 )
 
 // Audio timing.
@@ -75,6 +76,7 @@ type audioStage struct {
 	mute  *atomic.Bool
 	log   *slog.Logger
 
+	mulaw   g711.Encoder  // the same sound for RTSP clients without Opus
 	pcm     []int16       // samples not yet encoded
 	next    time.Duration // the PTS of pcm[0]
 	started bool
@@ -128,7 +130,7 @@ func (a *audioStage) write(samples []int16, at time.Time) error {
 		if err != nil {
 			return fmt.Errorf("capture: %w", err)
 		}
-		a.pub.Publish(&media.Frame{Kind: media.Audio, Data: pkt, PTS: a.next, Captured: a.start.Add(a.next)})
+		a.pub.Publish(&media.Frame{Kind: media.Audio, Data: pkt, G711: a.mulaw.Encode(block), PTS: a.next, Captured: a.start.Add(a.next)})
 		a.packets++
 		a.next += blockDur
 	}

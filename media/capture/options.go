@@ -115,7 +115,8 @@ func (s *Source) Options() Options { return s.opts }
 // Info names the source; it encodes itself, so it honours keyframe
 // requests.
 func (s *Source) Info() media.SourceInfo {
-	return media.SourceInfo{Name: "capture " + s.opts.Device, ForcesKeyframes: true}
+	// Its audio is the microphone's PCM: Opus and G.711 of it.
+	return media.SourceInfo{Name: "capture " + s.opts.Device, ForcesKeyframes: true, Audio: !s.opts.NoAudio, G711: !s.opts.NoAudio}
 }
 
 // SetMute replaces the microphone's sound by silence (still sent as Opus

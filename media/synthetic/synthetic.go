@@ -10,6 +10,7 @@ import (
 
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/encoder"
+	"github.com/camd-project/camd/media/g711"
 )
 
 // Source is the synthetic camera. Its methods are safe to call from several
@@ -41,7 +42,8 @@ func (s *Source) Options() Options { return s.opts }
 // Info names the source; it encodes itself, so it honours keyframe
 // requests.
 func (s *Source) Info() media.SourceInfo {
-	return media.SourceInfo{Name: "synthetic", ForcesKeyframes: true}
+	// Its tone is PCM before it is Opus: G.711 of it too.
+	return media.SourceInfo{Name: "synthetic", ForcesKeyframes: true, Audio: !s.opts.NoAudio, G711: !s.opts.NoAudio}
 }
 
 // SetMute replaces the tone by silence (still sent as Opus packets, so the
@@ -137,6 +139,7 @@ func (s *Source) runAudio(ctx context.Context, pub media.Publisher, enc *encoder
 	const rate = encoder.OpusSampleRate
 	gen := tone{hz: float64(s.opts.ToneHz), rate: rate, start: start}
 	pcm := make([]int16, encoder.OpusFrame)
+	var mulaw g711.Encoder
 	tick := time.NewTicker(time.Second * encoder.OpusFrame / rate)
 	defer tick.Stop()
 	var sample uint64 // first sample of the next packet
@@ -163,7 +166,7 @@ func (s *Source) runAudio(ctx context.Context, pub media.Publisher, enc *encoder
 				return fmt.Errorf("synthetic: %w", err)
 			}
 			pts := samplesDur(sample, rate)
-			pub.Publish(&media.Frame{Kind: media.Audio, Data: pkt, PTS: pts, Captured: start.Add(pts)})
+			pub.Publish(&media.Frame{Kind: media.Audio, Data: pkt, G711: mulaw.Encode(pcm), PTS: pts, Captured: start.Add(pts)})
 			sample += encoder.OpusFrame
 		}
 	}

@@ -35,7 +35,7 @@ var (
 // postAs offers, as hdr's user, a viewer that never does ICE.
 func (ts *testServer) postAs(t *testing.T, hdr http.Header) (*http.Response, string) {
 	t.Helper()
-	return doAs(t, hdr, http.MethodPost, ts.url, ContentTypeSDP, offer(t, []webrtc.RTPCodecParameters{h264}, nil))
+	return doAs(t, hdr, http.MethodPost, ts.url, ContentTypeSDP, offer(t, []webrtc.RTPCodecParameters{h264CB}, nil))
 }
 
 func TestSessionsBelongToTheirUser(t *testing.T) {

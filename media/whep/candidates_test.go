@@ -90,7 +90,7 @@ func remoteCandidates(sess *session) []string {
 // pion gets only the loopback ones, so camd sends no check elsewhere.
 func TestCandidatesOutsideTheClientsScopeNeverReachPion(t *testing.T) {
 	ts := newTestServer(t, Options{})
-	o := withCandidates(offer(t, []webrtc.RTPCodecParameters{h264}, nil),
+	o := withCandidates(offer(t, []webrtc.RTPCodecParameters{h264CB}, nil),
 		hostCandidate(1, "127.0.0.1", 40001),
 		hostCandidate(2, "203.0.113.7", 40002),
 		hostCandidate(3, "192.168.1.20", 40003),
@@ -131,7 +131,7 @@ func TestCandidatesOutsideTheClientsScopeNeverReachPion(t *testing.T) {
 
 func TestRemoteAccessLetsEveryScopeThrough(t *testing.T) {
 	ts := newTestServer(t, Options{RemoteAccess: true})
-	o := withCandidates(offer(t, []webrtc.RTPCodecParameters{h264}, nil),
+	o := withCandidates(offer(t, []webrtc.RTPCodecParameters{h264CB}, nil),
 		hostCandidate(1, "127.0.0.1", 40001), hostCandidate(2, "203.0.113.7", 40002))
 	resp, body := do(t, http.MethodPost, ts.url, ContentTypeSDP, o)
 	if resp.StatusCode != http.StatusCreated {
@@ -144,7 +144,7 @@ func TestRemoteAccessLetsEveryScopeThrough(t *testing.T) {
 
 func TestCandidateLimit(t *testing.T) {
 	ts := newTestServer(t, Options{})
-	base := offer(t, []webrtc.RTPCodecParameters{h264}, nil)
+	base := offer(t, []webrtc.RTPCodecParameters{h264CB}, nil)
 	cands := func(from, n int) []string {
 		var cs []string
 		for i := from; i < from+n; i++ {
@@ -161,7 +161,7 @@ func TestCandidateLimit(t *testing.T) {
 		t.Fatalf("17 candidates: %s %q", resp.Status, body)
 	}
 	// Ten candidates in each of two bundled m-sections: ten candidates.
-	both := offer(t, []webrtc.RTPCodecParameters{h264}, []webrtc.RTPCodecParameters{opus})
+	both := offer(t, []webrtc.RTPCodecParameters{h264CB}, []webrtc.RTPCodecParameters{opus})
 	var twice strings.Builder
 	for line := range strings.Lines(both) {
 		twice.WriteString(line)

@@ -1,8 +1,14 @@
-// Package whep serves live view over WebRTC, signalled by WHEP (RFC 9725),
-// and holds the matching client that camctl uses.
+// Package whep serves live view over WebRTC, signalled by WHEP
+// (draft-ietf-wish-whep; RFC 9725 is WHIP, its publishing twin), and holds
+// the matching client that camctl uses.
 //
-// A viewer POSTs an SDP offer and gets the answer with a Location for its
-// session; PATCH trickles ICE candidates and DELETE ends the session. All
+// A viewer POSTs an SDP offer and gets the answer with a Location and an
+// ETag for its session, and the configured ICE servers as Link headers
+// (rel="ice-server"); OPTIONS answers 204; PATCH trickles ICE candidates
+// (If-Match must name the ETag) and DELETE ends the session. The answer
+// names one payload type per codec, the one the session sends: for H.264
+// the first format of the offer with packetization mode 1 and the
+// stream's profile (read from its SPS), else the first with mode 1. All
 // sessions share one UDP port through pion's ICE UDP mux. A session
 // subscribes to the media hub only once DTLS is connected, so the first
 // packet it sends is a fresh keyframe. RTP payloads are cut once per frame

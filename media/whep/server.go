@@ -24,7 +24,8 @@ import (
 // MaxBody is the largest SDP offer or trickle fragment accepted.
 const MaxBody = 64 << 10
 
-// Content types of RFC 9725.
+// Content types of WHEP (draft-ietf-wish-whep, which takes them from
+// WHIP, RFC 9725).
 const (
 	ContentTypeSDP  = "application/sdp"
 	ContentTypeFrag = "application/trickle-ice-sdpfrag"
@@ -102,7 +103,12 @@ type Options struct {
 	ReplayBitrate int
 	// QueueFrames bounds each viewer's queue (default: the hub's).
 	QueueFrames int
-	Logger      *slog.Logger
+	// ICEServers are the STUN and TURN servers offered to viewers in
+	// Link headers (rel="ice-server") of the 201 answer and of an OPTIONS
+	// request from a paired user. camd itself uses none: it answers with
+	// its own host candidates.
+	ICEServers []webrtc.ICEServer
+	Logger     *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -268,19 +274,41 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed)
 		return nil
 	}
 	s.log.Info("whep: viewer joined", "session", sess.id, "user", sess.user.id, "remote", r.RemoteAddr, "audio", info.audio, "feed", feed != nil)
-	w.Header().Set("Content-Type", ContentTypeSDP)
-	w.Header().Set("Location", r.URL.Path+"/"+sess.id)
-	w.Header().Set("Accept-Patch", ContentTypeFrag)
+	h := w.Header()
+	h.Set("Content-Type", ContentTypeSDP)
+	h.Set("Location", r.URL.Path+"/"+sess.id)
+	h.Set("ETag", sess.etag)
+	h.Set("Accept-Patch", ContentTypeFrag)
+	h["Link"] = iceServerLinks(s.opts.ICEServers)
 	w.WriteHeader(http.StatusCreated)
 	io.WriteString(w, answer)
 	return sess
 }
 
+// HandleOptions answers OPTIONS on the WHEP endpoint: 204 with the
+// methods and the offer's content type, and the ICE servers (Link
+// rel="ice-server") when a paired user asks (Options.User names one): a
+// CORS preflight carries no credential and learns no TURN password.
+func (s *Server) HandleOptions(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Allow", "OPTIONS, POST")
+	h.Set("Accept-Post", ContentTypeSDP)
+	if s.opts.User == nil || s.userOf(r).id != "" {
+		h["Link"] = iceServerLinks(s.opts.ICEServers)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // HandlePatch takes trickled ICE candidates for the session named by the
-// "id" path value.
+// "id" path value. An If-Match header must name the session's ETag (or
+// be "*"): 412 otherwise, as for a client holding another ICE session.
 func (s *Server) HandlePatch(w http.ResponseWriter, r *http.Request) {
 	sess := s.lookup(w, r)
 	if sess == nil {
+		return
+	}
+	if !ifMatch(r.Header.Values("If-Match"), sess.etag) {
+		httpError(w, http.StatusPreconditionFailed, ErrETagMismatch.Error())
 		return
 	}
 	body, ok := readBody(w, r, ContentTypeFrag)
@@ -342,9 +370,12 @@ var (
 	// ErrNoSession is a session that does not exist, or not for the
 	// user who asked.
 	ErrNoSession = errors.New("whep: no such session")
-	errFull      = errors.New("whep: viewer limit reached")
-	errUserFull  = errors.New("whep: per-user viewer limit reached")
-	errClosing   = errors.New("whep: shutting down")
+	// ErrETagMismatch is a PATCH whose If-Match names another ICE
+	// session than the one the session has.
+	ErrETagMismatch = errors.New("whep: If-Match does not match the session's ETag")
+	errFull         = errors.New("whep: viewer limit reached")
+	errUserFull     = errors.New("whep: per-user viewer limit reached")
+	errClosing      = errors.New("whep: shutting down")
 )
 
 // reserve takes a viewer slot for a new session of u (of feed, when not
@@ -363,6 +394,8 @@ func (s *Server) reserve(feed *Feed, posted time.Time, u user) (*session, error)
 	var b [16]byte
 	rand.Read(b[:])
 	sess := newSession(s, hex.EncodeToString(b[:]), feed, posted)
+	rand.Read(b[:8])
+	sess.etag = `"` + hex.EncodeToString(b[:8]) + `"`
 	sess.user = u
 	s.sessions[sess.id] = sess
 	s.served++

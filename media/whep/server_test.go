@@ -115,6 +115,7 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /whep", srv.HandleOffer)
+	mux.HandleFunc("OPTIONS /whep", srv.HandleOptions)
 	mux.HandleFunc("PATCH /whep/{id}", srv.HandlePatch)
 	mux.HandleFunc("DELETE /whep/{id}", srv.HandleDelete)
 	// A playback session of the live hub, as device serves recordings.
@@ -235,7 +236,7 @@ func offer(t *testing.T, video, audio []webrtc.RTPCodecParameters) string {
 }
 
 var (
-	h264 = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+	h264CB = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 96}
 	vp8  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 97}
 	opus = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}
@@ -267,7 +268,7 @@ func doAs(t *testing.T, hdr http.Header, method, url, contentType, body string) 
 
 func TestOfferErrors(t *testing.T) {
 	ts := newTestServer(t, Options{})
-	good := offer(t, []webrtc.RTPCodecParameters{h264}, []webrtc.RTPCodecParameters{opus})
+	good := offer(t, []webrtc.RTPCodecParameters{h264CB}, []webrtc.RTPCodecParameters{opus})
 	cases := []struct {
 		name        string
 		contentType string
@@ -305,7 +306,7 @@ func TestOfferErrors(t *testing.T) {
 
 func TestSessionResourceErrors(t *testing.T) {
 	ts := newTestServer(t, Options{})
-	resp, _ := do(t, http.MethodPost, ts.url, ContentTypeSDP, offer(t, []webrtc.RTPCodecParameters{h264}, nil))
+	resp, _ := do(t, http.MethodPost, ts.url, ContentTypeSDP, offer(t, []webrtc.RTPCodecParameters{h264CB}, nil))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %s", resp.Status)
 	}
@@ -344,7 +345,7 @@ func TestSessionResourceErrors(t *testing.T) {
 
 func TestViewerLimitAnswers503(t *testing.T) {
 	ts := newTestServer(t, Options{MaxViewers: 1, ICETimeout: 2 * time.Second})
-	o := offer(t, []webrtc.RTPCodecParameters{h264}, nil)
+	o := offer(t, []webrtc.RTPCodecParameters{h264CB}, nil)
 	first, _ := do(t, http.MethodPost, ts.url, ContentTypeSDP, o)
 	if first.StatusCode != http.StatusCreated {
 		t.Fatalf("first viewer: %s", first.Status)

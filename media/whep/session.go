@@ -31,6 +31,7 @@ const pliGap = 250 * time.Millisecond
 // run; once the session has ended, every later change is ignored.
 type session struct {
 	id      string
+	etag    string // the ICE session's entity tag (quoted), for If-Match
 	srv     *Server
 	user    user  // who offered it
 	feed    *Feed // nil: the live stream
@@ -105,9 +106,10 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	// Stats may read the tracks while the offer is being answered.
-	video, audio := newTrack(webrtc.RTPCodecTypeVideo), (*track)(nil)
+	prof := streamProfile(s.source())
+	video, audio := newTrack(webrtc.RTPCodecTypeVideo, prof), (*track)(nil)
 	if info.audio {
-		audio = newTrack(webrtc.RTPCodecTypeAudio)
+		audio = newTrack(webrtc.RTPCodecTypeAudio, prof)
 	}
 	s.mu.Lock()
 	s.video, s.audio = video, audio
@@ -124,6 +126,9 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 			return "", fmt.Errorf("%w: audio track: %v", errInternal, err)
 		}
 		senders = append(senders, as)
+	}
+	if err := narrowCodecs(pc, prof); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoCodec, err)
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {

@@ -34,7 +34,7 @@ func (ts *testServer) session(t *testing.T, loc string) *session {
 // Location.
 func (ts *testServer) post(t *testing.T) string {
 	t.Helper()
-	resp, body := do(t, http.MethodPost, ts.url, ContentTypeSDP, offer(t, []webrtc.RTPCodecParameters{h264}, nil))
+	resp, body := do(t, http.MethodPost, ts.url, ContentTypeSDP, offer(t, []webrtc.RTPCodecParameters{h264CB}, nil))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %s %s", resp.Status, body)
 	}
@@ -317,7 +317,7 @@ func TestConnectedBeforeBoundWaitsForTheBinding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		video := newTrack(webrtc.RTPCodecTypeVideo)
+		video := newTrack(webrtc.RTPCodecTypeVideo, constrainedBaseline)
 		sess.mu.Lock()
 		sess.video = video
 		sess.mu.Unlock()

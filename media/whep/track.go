@@ -2,7 +2,6 @@ package whep
 
 import (
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +26,7 @@ type track struct {
 	kind     webrtc.RTPCodecType
 	id       string
 	clock    uint32
-	prefer   string // preferred profile-level-id prefix (video)
+	prefer   profile // the stream's H.264 profile (video)
 	fallback time.Duration
 
 	// bound is closed once pion has bound the track: pion may report the
@@ -58,11 +57,13 @@ type sentPacket struct {
 	idx uint16
 }
 
-func newTrack(kind webrtc.RTPCodecType) *track {
+// newTrack returns a track of kind; a video track prefers the H.264
+// format of profile p.
+func newTrack(kind webrtc.RTPCodecType, p profile) *track {
 	t := &track{kind: kind, id: kind.String(), bound: make(chan struct{})}
 	switch kind {
 	case webrtc.RTPCodecTypeVideo:
-		t.clock, t.fallback, t.prefer = 90000, 33*time.Millisecond, "42e0"
+		t.clock, t.fallback, t.prefer = 90000, 33*time.Millisecond, p
 		t.history = make([]sentPacket, historySize)
 	default:
 		t.clock, t.fallback = 48000, 20*time.Millisecond
@@ -77,8 +78,8 @@ func (t *track) RID() string               { return "" }
 func (t *track) StreamID() string          { return "camd" }
 func (t *track) Kind() webrtc.RTPCodecType { return t.kind }
 
-// Bind picks the codec to send among those negotiated: for video an H.264
-// format with packetization mode 1, preferring the stream's profile.
+// Bind picks the codec to send among those negotiated (pickCodec): the
+// session has narrowed them to the one its answer names.
 func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	c, ok := pickCodec(ctx.CodecParameters(), t.kind, t.prefer)
 	if !ok {
@@ -91,28 +92,6 @@ func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	t.pt = uint8(c.PayloadType)
 	t.bindFirst.Do(func() { close(t.bound) })
 	return c, nil
-}
-
-func pickCodec(cs []webrtc.RTPCodecParameters, kind webrtc.RTPCodecType, prefer string) (webrtc.RTPCodecParameters, bool) {
-	var found []webrtc.RTPCodecParameters
-	for _, c := range cs {
-		switch {
-		case kind == webrtc.RTPCodecTypeVideo && strings.EqualFold(c.MimeType, webrtc.MimeTypeH264) &&
-			strings.Contains(c.SDPFmtpLine, "packetization-mode=1"):
-			found = append(found, c)
-		case kind == webrtc.RTPCodecTypeAudio && strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus):
-			found = append(found, c)
-		}
-	}
-	if len(found) == 0 {
-		return webrtc.RTPCodecParameters{}, false
-	}
-	for _, c := range found {
-		if prefer != "" && strings.Contains(strings.ToLower(c.SDPFmtpLine), "profile-level-id="+prefer) {
-			return c, true
-		}
-	}
-	return found[0], true
 }
 
 func (t *track) Unbind(webrtc.TrackLocalContext) error {

@@ -29,7 +29,7 @@ func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 func boundTrack(kind webrtc.RTPCodecType) (*track, *recordingWriter) {
-	t := newTrack(kind)
+	t := newTrack(kind, constrainedBaseline)
 	w := &recordingWriter{}
 	t.w, t.ssrc, t.pt = w, 1234, 102
 	return t, w
@@ -148,16 +148,16 @@ func TestPickCodecPrefersProfile(t *testing.T) {
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, SDPFmtpLine: "packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 3},
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, PayloadType: 4},
 	}
-	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeVideo, "42e0"); !ok || c.PayloadType != 3 {
+	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeVideo, constrainedBaseline); !ok || c.PayloadType != 3 {
 		t.Fatalf("picked %v", c.PayloadType)
 	}
-	if c, ok := pickCodec(cs[:2], webrtc.RTPCodecTypeVideo, "42e0"); !ok || c.PayloadType != 2 {
+	if c, ok := pickCodec(cs[:2], webrtc.RTPCodecTypeVideo, constrainedBaseline); !ok || c.PayloadType != 2 {
 		t.Fatalf("without the preferred profile picked %v", c.PayloadType)
 	}
-	if _, ok := pickCodec(cs[:1], webrtc.RTPCodecTypeVideo, ""); ok {
+	if _, ok := pickCodec(cs[:1], webrtc.RTPCodecTypeVideo, profile{}); ok {
 		t.Fatal("picked packetization-mode 0")
 	}
-	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeAudio, ""); !ok || c.PayloadType != 4 {
+	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeAudio, profile{}); !ok || c.PayloadType != 4 {
 		t.Fatal("no opus")
 	}
 }

@@ -104,6 +104,12 @@ type Options struct {
 	Card cardWatch
 	// CardPoll is how often the store looks at the card.
 	CardPoll time.Duration
+	// EraseMark, when that file exists, says Dir holds a former owner's
+	// recordings: a factory reset ran while the card was out of the
+	// camera. The first time the store finds Dir (the card back), it
+	// erases every file of its own there (Files) before it looks at
+	// them, then removes the mark.
+	EraseMark string
 	// NoSync skips fsync (tests of everything else only).
 	NoSync bool
 	// Notify receives events (nil drops them). It must not block.
@@ -369,8 +375,44 @@ func (s *Store) prepare(opening bool) error {
 			return fmt.Errorf("recordings: %w", err)
 		}
 	}
+	if err := s.eraseFormerOwner(); err != nil {
+		return err
+	}
 	s.sizeQuota()
 	return s.recover()
+}
+
+// eraseFormerOwner erases what the store keeps in Dir while
+// Options.EraseMark exists, then the mark: a card that was out of the
+// camera at a factory reset gives none of its former owner's recordings
+// to the new one.
+func (s *Store) eraseFormerOwner() error {
+	if s.opts.EraseMark == "" {
+		return nil
+	}
+	if _, err := os.Stat(s.opts.EraseMark); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	erased := 0
+	for _, pat := range Files(s.opts.Dir) {
+		matches, _ := filepath.Glob(pat)
+		for _, m := range matches {
+			if err := os.RemoveAll(m); err != nil {
+				return fmt.Errorf("recordings: erasing a former owner's recordings: %w", err)
+			}
+			erased++
+		}
+	}
+	if err := durable.SyncDir(s.opts.Dir); err != nil {
+		return fmt.Errorf("recordings: erasing a former owner's recordings: %w", err)
+	}
+	if err := os.Remove(s.opts.EraseMark); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("recordings: erasing a former owner's recordings: %w", err)
+	}
+	durable.SyncDir(filepath.Dir(s.opts.EraseMark))
+	s.log.Warn("recordings: erased the recordings of the card's former owner (a factory reset ran while it was out)",
+		"files", erased, "dir", s.opts.Dir)
+	return nil
 }
 
 // loadIndex lists the volumes as the catalog has them, without looking

@@ -1,0 +1,299 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/camd-project/camd/internal/testenv"
+)
+
+// The interop tests play camd's live view with clients camd's authors did
+// not write: MediaMTX pulling it as a WHEP source, go2rtc's WebRTC client,
+// and two npm WHEP players in Chromium. Each decodes the stream, sends
+// the paired bearer token, and pins camd's self-signed certificate the
+// way it can. scripts/interop-tools.sh builds them once into a cache.
+
+// interopTool returns the path of a tool that scripts/interop-tools.sh
+// builds (mediamtx, go2rtc, npm), building it on first use.
+func interopTool(t testing.TB, name string) string {
+	t.Helper()
+	var stderr strings.Builder
+	cmd := exec.Command("../scripts/interop-tools.sh", name)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	path := strings.TrimSpace(string(out))
+	testenv.Need(t, err == nil && path != "", "building %s for the interop tests: %v\n%s", name, err, stderr.String())
+	return path
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// decodeFrames decodes the first seconds of a file or URL with ffprobe
+// and returns "codec,width,height" and the number of frames decoded.
+func decodeFrames(t testing.TB, input string, args ...string) (string, int) {
+	t.Helper()
+	out := ffprobe(t, input, append(args, "-select_streams", "v:0", "-count_frames", "-read_intervals", "%+3",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0")...)
+	fields := strings.Split(strings.TrimSpace(strings.Split(out, "\n")[0]), ",")
+	if len(fields) != 4 {
+		t.Fatalf("ffprobe %s: %q", input, out)
+	}
+	n, _ := strconv.Atoi(fields[3])
+	return strings.Join(fields[:3], ","), n
+}
+
+// go2rtcView plays camd's live view with the go2rtc client program and
+// returns its report; the video goes to out.
+type go2rtcReport struct {
+	FirstFrameMs float64 `json:"first_frame_ms"`
+	Frames       int     `json:"frames"`
+	Codec        string  `json:"codec"`
+}
+
+func go2rtcView(t testing.TB, tool string, d *daemon, fingerprint, out string, frames int) (go2rtcReport, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tool, "-url", "https://"+d.addr+"/api/v1/whep", "-token", d.token(t),
+		"-fingerprint", fingerprint, "-frames", strconv.Itoa(frames), "-out", out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return go2rtcReport{}, fmt.Errorf("go2rtc-whep: %v\n%s", err, stderr.String())
+	}
+	var r go2rtcReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("go2rtc-whep printed %q: %v", b, err)
+	}
+	return r, nil
+}
+
+func TestInteropGo2RTC(t *testing.T) {
+	need(t, "ffprobe")
+	tool := interopTool(t, "go2rtc")
+	d := startDaemon(t)
+	out := filepath.Join(t.TempDir(), "go2rtc.h264")
+	r, err := go2rtcView(t, tool, d, d.fingerprint, out, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("go2rtc: first frame after %.0f ms on %s", r.FirstFrameMs, r.Codec)
+	if stream, n := decodeFrames(t, out, "-f", "h264"); stream != "h264,1280,720" || n < 55 {
+		t.Fatalf("go2rtc's video decodes as %s, %d frames; want h264,1280,720 and 60", stream, n)
+	}
+	// A certificate other than the pinned one is refused before any
+	// credential is sent.
+	if _, err := go2rtcView(t, tool, d, strings.Repeat("00", 32), out, 1); err == nil || !strings.Contains(err.Error(), "does not match the pin") {
+		t.Fatalf("another certificate: %v", err)
+	}
+}
+
+// mediamtx runs MediaMTX pulling camd's live view as a WHEP source
+// (wheps:// with sourceFingerprint and whepBearerToken) and re-serving it
+// over RTSP; it returns the RTSP URL once the source is ready, or, with
+// onDemand, once MediaMTX listens (it pulls when a reader comes), and a
+// function that stops MediaMTX (the test's end does too).
+func mediamtx(t testing.TB, tool string, d *daemon, onDemand bool) (string, func()) {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := fmt.Sprintf(`logLevel: debug
+api: false
+rtmp: false
+hls: false
+webrtc: false
+srt: false
+moq: false
+rtspTransports: [tcp]
+rtspAddress: 127.0.0.1:%d
+paths:
+  cam:
+    source: wheps://%s/api/v1/whep
+    sourceFingerprint: %s
+    whepBearerToken: %s
+    sourceOnDemand: %v
+`, port, d.addr, d.fingerprint, d.token(t), onDemand)
+	path := filepath.Join(dir, "mediamtx.yml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(tool, path)
+	cmd.Dir = dir
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped gracefully, MediaMTX ends its WHEP session (DELETE): a
+	// killed one would hold a viewer slot until camd's ICE timeout.
+	stop := sync.OnceFunc(func() {
+		cmd.Process.Signal(os.Interrupt)
+		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+		cmd.Wait()
+		kill.Stop()
+		if t.Failed() {
+			t.Logf("MediaMTX log:\n%s", logs.String())
+		}
+	})
+	t.Cleanup(stop)
+	ready := "stream is available and online"
+	if onDemand {
+		ready = "[RTSP] started"
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), ready) {
+		if time.Now().After(deadline) {
+			t.Fatalf("MediaMTX's WHEP source never got ready:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port), stop
+}
+
+// syncBuffer is a strings.Builder that a process writes while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestInteropMediaMTX(t *testing.T) {
+	need(t, "ffprobe")
+	tool := interopTool(t, "mediamtx")
+	d := startDaemon(t)
+	rtsp, _ := mediamtx(t, tool, d, false)
+	stream, n := decodeFrames(t, rtsp, "-rtsp_transport", "tcp")
+	if stream != "h264,1280,720" || n < 30 {
+		t.Fatalf("MediaMTX re-serves %s, %d frames decoded in 3 s", stream, n)
+	}
+	audio := ffprobe(t, rtsp, "-rtsp_transport", "tcp", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0")
+	if audio != "opus" {
+		t.Errorf("MediaMTX re-serves audio as %q, want opus", audio)
+	}
+	t.Logf("MediaMTX over RTSP: %s, %d frames in 3 s, audio %s", stream, n, audio)
+}
+
+// playerState is window.result of testdata/whepplayers/index.html.
+type playerState struct {
+	Player        string  `json:"player"`
+	Started       bool    `json:"started"`
+	TTFFMs        float64 `json:"ttffMs"`
+	FramesDecoded int     `json:"framesDecoded"`
+	Width         int     `json:"width"`
+	Height        int     `json:"height"`
+	Error         string  `json:"error"`
+}
+
+func (s playerState) pageError() string { return s.Error }
+
+// spkiPin is the base64 SHA-256 of camd's certificate's public key, as
+// Chromium's --ignore-certificate-errors-spki-list pins it.
+func spkiPin(t testing.TB, addr string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sum := sha256.Sum256(conn.ConnectionState().PeerCertificates[0].RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func TestInteropBrowserPlayers(t *testing.T) {
+	need(t, "chromium")
+	bundle := interopTool(t, "npm")
+	// The players' page comes from another origin than camd's, which
+	// camd's configuration allows.
+	mux := http.NewServeMux()
+	mux.Handle("GET /", http.FileServer(http.Dir("testdata/whepplayers")))
+	mux.HandleFunc("GET /players.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		http.ServeFile(w, r, bundle)
+	})
+	page := httptest.NewServer(mux)
+	defer page.Close()
+	conf := filepath.Join(t.TempDir(), "camd.yaml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("cors: {allowed_origins: [%q]}\n", page.URL)), 0o600)
+	d := startDaemon(t, "--config", conf)
+	ctx := browserWith(t, chromedp.Flag("ignore-certificate-errors-spki-list", spkiPin(t, d.addr)))
+
+	open := func(t *testing.T, origin, player string) context.Context {
+		q := url.Values{"player": {player}, "url": {"https://" + d.addr + "/api/v1/whep"}, "token": {d.token(t)}}
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		t.Cleanup(cancel)
+		if _, err := chromedp.Run(tctx, chromedp.Navigate(origin+"/index.html?"+q.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		return tctx
+	}
+	for _, player := range []string{"whip-whep", "eyevinn"} {
+		t.Run(player, func(t *testing.T) {
+			st := pollPage(t, open(t, page.URL, player), "window.result", func(s playerState) bool {
+				return s.FramesDecoded > 10 && s.TTFFMs > 0
+			})
+			if st.Width != 1280 || st.Height != 720 {
+				t.Errorf("decoded %dx%d", st.Width, st.Height)
+			}
+			t.Logf("%s: first frame after %.0f ms, %d frames decoded", player, st.TTFFMs, st.FramesDecoded)
+		})
+	}
+	// The same page from an origin camd does not allow (localhost is not
+	// 127.0.0.1 to a browser) cannot read camd's answers.
+	t.Run("disallowed origin", func(t *testing.T) {
+		other := strings.Replace(page.URL, "127.0.0.1", "localhost", 1)
+		tctx := open(t, other, "whip-whep")
+		for {
+			st, err := chromedp.Run(tctx, chromedp.Evaluate[playerState]("window.result"))
+			if err != nil {
+				t.Fatalf("reading the page: %v", err)
+			}
+			if st.FramesDecoded > 0 || st.Started {
+				t.Fatalf("a disallowed origin played: %+v", st)
+			}
+			if strings.Contains(st.Error, "Failed to fetch") {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
