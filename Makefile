@@ -9,7 +9,7 @@ UPDATE_KEYS ?=
 LDFLAGS := -s -w -X github.com/camd-project/camd/device.Version=$(VERSION) \
 	$(if $(UPDATE_KEYS),-X github.com/camd-project/camd/update.BuildKeys=$(UPDATE_KEYS))
 # Packages with goroutines run under the race detector.
-RACE_PKGS := ./media/... ./device/... ./discovery/... ./board/... ./storage/...
+RACE_PKGS := ./media/... ./device/... ./discovery/... ./board/... ./storage/... ./network/...
 
 .PHONY: run build test deps vet race unit bench lint staticcheck fuzz tidy-check clean cross install
 

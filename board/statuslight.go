@@ -81,8 +81,9 @@ func (s *StatusLight) Set(c Condition, on bool) {
 	} else {
 		s.conds &^= c
 	}
+	changed := old != s.conds // read under the lock: Set runs from several goroutines
 	s.mu.Unlock()
-	if old != s.conds {
+	if changed {
 		s.poke()
 	}
 }

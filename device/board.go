@@ -40,8 +40,15 @@ type boardState struct {
 // calls use it.
 type boardEvents struct {
 	pairPress, resetHold, ring func()
-	motion                     func(active bool)
+	// setupHold is the pair button released after setupHold (5 s) and
+	// before the 10 s of a factory reset: setup mode (docs/network.md).
+	setupHold func()
+	motion    func(active bool)
 }
+
+// setupHold is how long the pair button is held for setup mode; it is
+// released before board.ResetHold.
+const setupHold = 5 * time.Second
 
 // sourceBrightness is the light level taken from the picture, for a
 // board without a light sensor: the brightness of whatever source runs.
@@ -133,9 +140,15 @@ func (bs *boardState) watchInputs() {
 		opts.Debounce = b.Debounce
 		bs.watchers = append(bs.watchers, board.NewWatcher(in, opts))
 	}
+	var down time.Time // callbacks run one at a time
 	watch(b.PairButton, board.WatchOptions{
-		Hold: board.ResetHold,
+		Hold:   board.ResetHold,
+		OnDown: func() { down = time.Now() },
 		OnPress: func() {
+			if time.Since(down) >= setupHold && bs.events.setupHold != nil {
+				bs.events.setupHold()
+				return
+			}
 			bs.events.pairPress()
 			bs.refreshStatus()
 		},
@@ -217,8 +230,18 @@ func (bs *boardState) close() {
 }
 
 // boardEventsFor is what the daemon does on the board's inputs.
-func boardEventsFor(p *pairing.Manager, rec *recordingState, reset resetSignal, log *slog.Logger) boardEvents {
+func boardEventsFor(p *pairing.Manager, rec *recordingState, reset resetSignal, ns *networkState, log *slog.Logger) boardEvents {
 	return boardEvents{
+		setupHold: func() {
+			if ns == nil || ns.setup == nil {
+				log.Info("board: pair button held for 5 s: no Wi-Fi to set up")
+				return
+			}
+			log.Info("board: pair button held for 5 s: setup mode")
+			if err := ns.setup.Enter(context.Background(), "pair button held"); err != nil {
+				log.Warn("board: cannot enter setup mode", "err", err)
+			}
+		},
 		pairPress: func() {
 			log.Info("board: pair button pressed: opening pairing")
 			if err := p.OpenWindow(); err != nil {

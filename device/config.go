@@ -22,6 +22,7 @@ import (
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/fielderr"
+	"github.com/camd-project/camd/network"
 )
 
 // Config is camd's configuration. Its zero value is not valid; start from
@@ -51,6 +52,7 @@ type Config struct {
 	Update      UpdateConfig      `yaml:"update"`
 	MQTT        MQTTConfig        `yaml:"mqtt"`
 	Push        PushConfig        `yaml:"push"`
+	Network     NetworkConfig     `yaml:"network"`
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
@@ -247,6 +249,35 @@ type MQTTConfig struct {
 	DiscoveryPrefix string `yaml:"discovery_prefix"`
 }
 
+// NetworkConfig is how camd joins Wi-Fi (docs/network.md).
+type NetworkConfig struct {
+	// WiFi is the link manager: sim (a simulated radio, for hosts
+	// without Wi-Fi), wpa_supplicant, or off (the owner API answers 503).
+	WiFi string `yaml:"wifi"`
+	// ControlSocket is wpa_supplicant's control socket for the interface
+	// (ctrl_interface DIR, then the interface's name).
+	ControlSocket string `yaml:"control_socket"`
+	// LeaseCommand, if set, gets the DHCP lease after a join and exits 0
+	// once it has one (e.g. [udhcpc, -i, wlan0, -n, -q]); otherwise camd
+	// waits for wpa_supplicant to report the interface's address.
+	LeaseCommand []string `yaml:"lease_command"`
+	// JoinTimeout bounds associating with a new network; the lease has
+	// as long again.
+	JoinTimeout time.Duration `yaml:"join_timeout"`
+	// Setup is the access point of setup mode: sim (simulated), hostapd,
+	// or off.
+	Setup string `yaml:"setup"`
+	// Interface is the radio hostapd serves the access point on.
+	Interface string `yaml:"interface"`
+	// HostapdCommand and DHCPCommand replace hostapd and the DHCP server
+	// (dnsmasq) of the access point.
+	HostapdCommand []string `yaml:"hostapd_command"`
+	DHCPCommand    []string `yaml:"dhcp_command"`
+
+	// simNetworks replaces the simulated radio's neighbourhood in tests.
+	simNetworks []network.SimNetwork
+}
+
 // Defaults is the embedded default: the synthetic camera, data in ./data,
 // and loopback only.
 func Defaults() Config {
@@ -271,7 +302,11 @@ func Defaults() Config {
 		Recording:   defaultRecording(),
 		Update:      UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
 		MQTT:        MQTTConfig{TopicPrefix: "camd", DiscoveryPrefix: "homeassistant"},
-		Board:       "sim",
+		Network: NetworkConfig{
+			WiFi: "sim", ControlSocket: "/var/run/wpa_supplicant/wlan0", JoinTimeout: 30 * time.Second,
+			Setup: "sim", Interface: "wlan0",
+		},
+		Board: "sim",
 	}
 }
 
@@ -318,7 +353,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, MQTTConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, MQTTConfig{}, NetworkConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -459,8 +494,38 @@ func (c *Config) Validate() error {
 	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
+	if err := c.Network.validate(); err != nil {
+		return err
+	}
 	if c.Source == "capture" && c.Capture.Device == "" {
 		return badValue("capture.device", `""`, "a V4L2 device path such as /dev/video0")
+	}
+	return nil
+}
+
+func (n NetworkConfig) validate() error {
+	if !slices.Contains([]string{"sim", "wpa_supplicant", "off"}, n.WiFi) {
+		return badValue("network.wifi", strconv.Quote(n.WiFi), "sim, wpa_supplicant, off")
+	}
+	if n.WiFi == "wpa_supplicant" && !strings.HasPrefix(n.ControlSocket, "/") {
+		return badValue("network.control_socket", strconv.Quote(n.ControlSocket), "an absolute path, e.g. /var/run/wpa_supplicant/wlan0")
+	}
+	if !slices.Contains([]string{"sim", "hostapd", "off"}, n.Setup) {
+		return badValue("network.setup", strconv.Quote(n.Setup), "sim, hostapd, off")
+	}
+	if n.Setup == "hostapd" && (n.Interface == "" || len(n.Interface) > 15 || strings.ContainsAny(n.Interface, "/ \t\n")) {
+		return badValue("network.interface", strconv.Quote(n.Interface), "an interface name of 1 to 15 characters, e.g. wlan0")
+	}
+	if n.JoinTimeout < 5*time.Second || n.JoinTimeout > 5*time.Minute {
+		return badValue("network.join_timeout", n.JoinTimeout, "5s to 5m")
+	}
+	for _, c := range []struct {
+		field string
+		argv  []string
+	}{{"network.lease_command", n.LeaseCommand}, {"network.hostapd_command", n.HostapdCommand}, {"network.dhcp_command", n.DHCPCommand}} {
+		if len(c.argv) > 0 && c.argv[0] == "" {
+			return badValue(c.field, fmt.Sprintf("%q", c.argv), "a program and its arguments, e.g. [udhcpc, -i, wlan0, -n, -q]")
+		}
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/rtsp"
+	"github.com/camd-project/camd/media/snapshot"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/update"
@@ -50,6 +51,7 @@ type Daemon struct {
 	sessions  *sessionGuard
 	settings  *settingsState
 	updater   *update.Updater
+	network   *networkState
 	storage   *storageWatch
 	mqtt      *mqttState // nil: MQTT is off
 	notify    *notifyState
@@ -147,8 +149,15 @@ func (d *Daemon) init() error {
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
+	var grab *snapshot.Grabber
+	if d.cfg.Source != "passthrough" {
+		grab = d.recording.grab
+	}
+	if d.network, err = openNetwork(d.cfg, d.pairing, grab, d.log); err != nil {
+		return err
+	}
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
-		events:   boardEventsFor(d.pairing, d.recording, d.reset, d.log),
+		events:   boardEventsFor(d.pairing, d.recording, d.reset, d.network, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
 		watchdog: d.cfg.Watchdog, log: d.log,
 	})
@@ -245,6 +254,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
 	d.notify.start(runCtx)
+	d.network.start(runCtx, d.log)
 
 	served := make(chan error, 1)
 	wg.Go(func() { served <- d.http.ServeTLS(d.conns, "", "") })
@@ -261,6 +271,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-d.reset:
 		err = ErrFactoryReset
+		// The Wi-Fi passphrase is the owner's too, kept by
+		// wpa_supplicant outside the data directory.
+		d.network.forget(d.log)
 	case err = <-served:
 		err = fmt.Errorf("device: https: %w", err)
 	}
@@ -296,6 +309,9 @@ func (d *Daemon) Close() {
 		}
 		if d.board != nil {
 			d.board.close()
+		}
+		if d.network != nil {
+			d.network.close() // after the board, whose button enters setup mode
 		}
 		if d.recording != nil {
 			d.recording.close()

@@ -64,13 +64,14 @@ func kept(cfg Config) []string {
 		path := filepath.Join(cfg.Data, name)
 		pats = append(pats, path, storage.AsideGlob(path))
 	}
-	pats = append(pats, filepath.Join(cfg.Data, ControlSocket), filepath.Join(cfg.Data, updateDir))
+	pats = append(pats, filepath.Join(cfg.Data, ControlSocket), filepath.Join(cfg.Data, updateDir), filepath.Join(cfg.Data, networkDir))
 	return append(pats, recordings.Files(recordingDir(cfg))...)
 }
 
 // FactoryReset erases what camd keeps for cfg (kept): keys, users,
 // settings, pairing state, the event log, saved snapshots and every
-// recording volume, with what was moved aside. camd keeps no log or
+// recording volume, with what was moved aside. (Run has already had
+// wpa_supplicant forget the Wi-Fi network, which it keeps.) camd keeps no log or
 // crash dump of its own: its log goes to the init system. The next start
 // makes a new identity and opens pairing. camd must not be running on
 // cfg (it refuses with ErrRunning while a camd holds the catalog): Run

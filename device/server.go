@@ -43,6 +43,7 @@ func (d *Daemon) newAPI() *api.API {
 		Update:    &api.Update{Updater: d.updater},
 		Push:      &api.Push{Sink: d.notify.push},
 		Webhooks:  &api.Webhooks{Sink: d.notify.hooks},
+		Network:   d.network.api(),
 	}
 }
 

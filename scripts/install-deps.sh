@@ -27,6 +27,9 @@ packages="$packages util-linux e2fsprogs dosfstools exfatprogs"
 # The power-cut tests (e2e/powercut_*): Debian's kernel booted under
 # qemu-system-x86_64 (its blklogwrites driver logs the card's writes).
 packages="$packages qemu-system-x86 linux-image-cloud-amd64"
+# The Wi-Fi tests (network/): camd's commands checked against the real
+# wpa_supplicant's control interface (its wired driver, no radio).
+packages="$packages wpasupplicant"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -21,6 +21,7 @@ usage:
   camctl storage status|check|format [--card DEVICE]
   camctl update status|check|apply [VERSION]
   camctl webhooks list|add [--types T] URL|test ID|log ID|remove ID
+  camctl wifi status|scan|join SSID|forget|code
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
@@ -62,6 +63,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return updateCmd(args[1:], stdout, stderr)
 	case "webhooks":
 		return webhooksCmd(args[1:], stdout, stderr)
+	case "wifi":
+		return wifiCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -75,6 +75,7 @@ type API struct {
 	Update     *Update
 	Push       *Push
 	Webhooks   *Webhooks
+	Network    *Network
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -93,6 +94,7 @@ func (a *API) Routes() []Route {
 		a.Update.routes(),
 		a.Push.routes(),
 		a.Webhooks.routes(),
+		a.Network.routes(),
 	)
 }
 
