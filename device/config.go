@@ -22,6 +22,7 @@ import (
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/fielderr"
+	"github.com/camd-project/camd/internal/logring"
 )
 
 // Config is camd's configuration. Its zero value is not valid; start from
@@ -47,6 +48,17 @@ type Config struct {
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
 	Update      UpdateConfig      `yaml:"update"`
+	Log         LogConfig         `yaml:"log"`
+	// CrashReports is what happens to the report of a crash
+	// (docs/observability.md): never (only a line in the log), ask (kept
+	// for the owner, who sends or deletes it) or send (uploaded to
+	// CrashReportsURL).
+	CrashReports string `yaml:"crash_reports"`
+	// CrashReportsURL is the https collector reports are sent to.
+	CrashReportsURL string `yaml:"crash_reports_url"`
+	// CrashReportsCAFile holds PEM certificates to trust for the
+	// collector beside the system's; "" for the system's only.
+	CrashReportsCAFile string `yaml:"crash_reports_ca_file"`
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
@@ -168,6 +180,13 @@ type UpdateConfig struct {
 	keys []minisign.PublicKey
 }
 
+// LogConfig is the log camd keeps on the device (docs/observability.md).
+type LogConfig struct {
+	// RingSize bounds the log's files in the data directory, in bytes
+	// (default 2 MiB).
+	RingSize int64 `yaml:"ring_size"`
+}
+
 // Defaults is the embedded default: the synthetic camera, data in ./data,
 // and loopback only.
 func Defaults() Config {
@@ -182,15 +201,17 @@ func Defaults() Config {
 			Bitrate: 2_000_000, MinBitrate: 300_000, MaxBitrate: 4_000_000,
 			KeyframeInterval: 2 * time.Second,
 		},
-		Audio:       AudioConfig{Enabled: true, ToneHz: 440},
-		Passthrough: PassthroughConfig{FPS: 30, Loop: true},
-		Capture:     CaptureConfig{Device: "/dev/video0"},
-		Live:        LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second},
-		HTTP:        HTTPConfig{MaxConnections: connlimit.DefaultMax, MaxConnectionsPerAddress: connlimit.DefaultMaxPerAddress, HandshakeTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second},
-		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
-		Recording:   defaultRecording(),
-		Update:      UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
-		Board:       "sim",
+		Audio:        AudioConfig{Enabled: true, ToneHz: 440},
+		Passthrough:  PassthroughConfig{FPS: 30, Loop: true},
+		Capture:      CaptureConfig{Device: "/dev/video0"},
+		Live:         LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second},
+		HTTP:         HTTPConfig{MaxConnections: connlimit.DefaultMax, MaxConnectionsPerAddress: connlimit.DefaultMaxPerAddress, HandshakeTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second},
+		Discovery:    DiscoveryConfig{Enabled: true, ONVIF: true},
+		Recording:    defaultRecording(),
+		Update:       UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
+		Log:          LogConfig{RingSize: logring.DefaultSize},
+		CrashReports: "ask",
+		Board:        "sim",
 	}
 }
 
@@ -237,7 +258,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, LogConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -342,6 +363,21 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Update.validate(); err != nil {
 		return err
+	}
+	if c.Log.RingSize < logring.MinSize || c.Log.RingSize > 64<<20 {
+		return badValue("log.ring_size", c.Log.RingSize, fmt.Sprintf("%d to %d bytes", logring.MinSize, 64<<20))
+	}
+	switch c.CrashReports {
+	case "never", "ask", "send":
+	default:
+		return badValue("crash_reports", strconv.Quote(c.CrashReports), "never, ask, send")
+	}
+	if u := c.CrashReportsURL; u != "" {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Host == "" {
+			return badValue("crash_reports_url", strconv.Quote(u), "an https URL, e.g. https://crash.example.com/camd")
+		}
+	} else if c.CrashReports == "send" {
+		return badValue("crash_reports_url", `""`, "an https URL: crash_reports is send")
 	}
 	if c.Source == "capture" && c.Capture.Device == "" {
 		return badValue("capture.device", `""`, "a V4L2 device path such as /dev/video0")

@@ -14,8 +14,11 @@ import (
 
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/connlimit"
+	"github.com/camd-project/camd/device/crash"
+	"github.com/camd-project/camd/device/metrics"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/logring"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage"
@@ -45,6 +48,9 @@ type Daemon struct {
 	sessions  *sessionGuard
 	settings  *settingsState
 	updater   *update.Updater
+	ring      *logring.Ring
+	crashes   *crash.Reports
+	metrics   *metrics.Tokens
 
 	api  *api.API
 	http *http.Server
@@ -75,6 +81,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 func (d *Daemon) init() error {
 	err := finishReset(d.cfg, d.log)
 	if err != nil {
+		return err
+	}
+	if d.ring, d.log, err = openLog(d.cfg, d.log); err != nil {
 		return err
 	}
 	if d.id, err = LoadIdentity(d.cfg.Data); err != nil {
@@ -143,6 +152,12 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
+	if d.crashes, err = openCrashes(d.cfg, d.ring, d.recording.events, d.log); err != nil {
+		return err
+	}
+	if d.metrics, err = metrics.OpenTokens(d.cfg.Data); err != nil {
+		return err
+	}
 	d.sessions = newSessionGuard(d.pairing, d.whep, d.log)
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
@@ -214,6 +229,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.whep.Run(runCtx) })
 	wg.Go(func() { d.sessions.run(runCtx) })
 	wg.Go(func() { d.updater.Run(runCtx) })
+	wg.Go(func() { d.crashes.Run(runCtx, 0) })
+	if err := d.crashes.Arm(time.Now()); err != nil {
+		d.log.Warn("camd: a crash will leave no report", "err", err)
+	}
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
 
@@ -243,6 +262,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stop()
 	d.Close()
 	wg.Wait()
+	d.crashes.Disarm()
 	if errors.Is(err, ErrFactoryReset) {
 		if e := FactoryReset(d.cfg, d.log); e != nil {
 			err = e
@@ -283,5 +303,8 @@ func (d *Daemon) Close() {
 			d.control.Close()
 		}
 		d.catalog.Close()
+		if d.ring != nil {
+			d.ring.Close()
+		}
 	})
 }

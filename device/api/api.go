@@ -63,6 +63,9 @@ type API struct {
 	Settings   *Settings
 	Storage    *Storage
 	Update     *Update
+	Logs       *Logs
+	Crashes    *Crashes
+	Metrics    *Metrics
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -79,12 +82,15 @@ func (a *API) Routes() []Route {
 		a.Settings.routes(),
 		a.Storage.routes(),
 		a.Update.routes(),
+		a.Logs.routes(),
+		a.Crashes.routes(),
+		a.Metrics.routes(),
 	)
 }
 
 // Handler serves the routes table.
 func (a *API) Handler() http.Handler {
-	return serve(a.Credentials, a.Logger, a.Routes())
+	return a.Metrics.acceptMetricsToken(serve(a.Credentials, a.Logger, a.Routes()))
 }
 
 // serve builds the HTTP handler of a routes table.

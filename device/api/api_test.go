@@ -141,7 +141,7 @@ func TestRoutesTable(t *testing.T) {
 	a := &API{
 		Web: &Web{}, Pairing: &Pairing{}, Users: &Users{}, Live: &Live{WHEP: &fakeWHEP{}},
 		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{}, Storage: &Storage{},
-		Update: &Update{},
+		Update: &Update{}, Logs: &Logs{}, Crashes: &Crashes{}, Metrics: &Metrics{},
 	}
 	seen := map[string]bool{}
 	var public []string
