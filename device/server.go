@@ -40,6 +40,9 @@ func (d *Daemon) newAPI() *api.API {
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
 		Storage:   storage,
 		Update:    &api.Update{Updater: d.updater},
+		Logs:      &api.Logs{Ring: d.ring},
+		Crashes:   &api.Crashes{Reports: d.crashes},
+		Metrics:   &api.Metrics{Gatherer: d.newMetrics(), Tokens: d.metrics},
 	}
 }
 
