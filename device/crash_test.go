@@ -203,5 +203,3 @@ func lines(ls []json.RawMessage) []string {
 	}
 	return out
 }
-
-

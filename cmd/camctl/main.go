@@ -20,6 +20,8 @@ usage:
   camctl snapshot [--out F.jpg] [--save] | list | get ID | delete ID
   camctl storage status|check|format [--card DEVICE]
   camctl update status|check|apply [VERSION]
+  camctl logs [--level LEVEL] [--since TIME] [--follow] [--json]
+  camctl crashes list|show ID|send ID|delete ID
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
@@ -57,6 +59,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return storageCmd(args[1:], stdout, stderr)
 	case "update":
 		return updateCmd(args[1:], stdout, stderr)
+	case "logs":
+		return logsCmd(args[1:], stdout, stderr)
+	case "crashes":
+		return crashesCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
