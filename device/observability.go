@@ -96,5 +96,6 @@ func (d *Daemon) newMetrics() *prometheus.Registry {
 	rs := d.recording
 	return metrics.NewRegistry(metrics.Sources{
 		Hub: d.hub, Viewers: d.whep, Store: rs.store, Recorder: rs.rec, Pairing: d.pairing,
+		Discovery: d.discovery.answers,
 	})
 }
