@@ -83,7 +83,8 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
-	if d.ring, d.log, err = openLog(d.cfg, d.log); err != nil {
+	var logBefore uint64 // the last line of the runs before
+	if d.ring, d.log, logBefore, err = openLog(d.cfg, d.log); err != nil {
 		return err
 	}
 	if d.id, err = LoadIdentity(d.cfg.Data); err != nil {
@@ -152,7 +153,7 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
-	if d.crashes, err = openCrashes(d.cfg, d.ring, d.recording.events, d.log); err != nil {
+	if d.crashes, err = openCrashes(d.cfg, d.ring, logBefore, d.recording.events, d.log); err != nil {
 		return err
 	}
 	if d.metrics, err = metrics.OpenTokens(d.cfg.Data); err != nil {

@@ -25,14 +25,19 @@ const logsDir = "logs"
 // openLog opens the log ring in the data directory and returns the
 // daemon's logger: every record goes, with its secrets redacted, to
 // base (the init system's log) and to the ring, at the configured level.
-func openLog(cfg Config, base *slog.Logger) (*logring.Ring, *slog.Logger, error) {
+// before is the last line of the runs before this one.
+func openLog(cfg Config, base *slog.Logger) (ring *logring.Ring, log *slog.Logger, before uint64, err error) {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(cfg.LogLevel))
-	ring, err := logring.Open(filepath.Join(cfg.Data, logsDir), logring.Options{Size: cfg.Log.RingSize, Level: lvl})
+	ring, err = logring.Open(filepath.Join(cfg.Data, logsDir), logring.Options{Size: cfg.Log.RingSize, Level: lvl})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return ring, slog.New(logring.Redact(logring.Tee(base.Handler(), ring.Handler()))), nil
+	if _, before, err = ring.Read(logring.Query{Limit: 1}); err != nil {
+		ring.Close()
+		return nil, nil, 0, err
+	}
+	return ring, slog.New(logring.Redact(logring.Tee(base.Handler(), ring.Handler()))), before, nil
 }
 
 // crashEvents is where the crash.recorded event goes: the event log
@@ -42,8 +47,9 @@ type crashEvents interface {
 }
 
 // openCrashes turns the previous run's trace, if it crashed, into a
-// crash report (crash_reports), with the log's last lines before it.
-func openCrashes(cfg Config, ring *logring.Ring, events crashEvents, log *slog.Logger) (*crash.Reports, error) {
+// crash report (crash_reports), with the log's last lines before this
+// run's (through the line numbered before).
+func openCrashes(cfg Config, ring *logring.Ring, before uint64, events crashEvents, log *slog.Logger) (*crash.Reports, error) {
 	client, err := httpsClient(cfg.CrashReportsCAFile, "crash_reports_ca_file")
 	if err != nil {
 		return nil, err
@@ -51,9 +57,9 @@ func openCrashes(cfg Config, ring *logring.Ring, events crashEvents, log *slog.L
 	return crash.Open(crash.Options{
 		Dir: cfg.Data, Mode: cfg.CrashReports, URL: cfg.CrashReportsURL, Client: client,
 		Version: Version, Events: events, Logger: log,
-		LogBefore: func(t time.Time, n int) []json.RawMessage {
-			es, _, err := ring.Read(logring.Query{Until: t, Limit: n, Level: slog.LevelDebug})
-			if err != nil {
+		LogBefore: func(n int) []json.RawMessage {
+			es, _, err := ring.Read(logring.Query{Through: before, Limit: n, Level: slog.LevelDebug})
+			if err != nil || before == 0 {
 				return nil
 			}
 			lines := make([]json.RawMessage, len(es))

@@ -79,9 +79,9 @@ type Options struct {
 	Version string
 	// Events gets the crash.recorded event; nil for none.
 	Events eventAdder
-	// LogBefore returns the log's last n lines logged before t (the
-	// lines of the run that crashed), as JSON lines.
-	LogBefore func(t time.Time, n int) []json.RawMessage
+	// LogBefore returns the log's last n lines of the runs before this
+	// one (the run that crashed), as JSON lines.
+	LogBefore func(n int) []json.RawMessage
 	Logger    *slog.Logger
 }
 
@@ -192,7 +192,7 @@ func (r *Reports) collect() error {
 		rep.Uptime = at.Sub(h.Started)
 	}
 	if r.opts.LogBefore != nil {
-		rep.Log = r.opts.LogBefore(at.Add(time.Millisecond), LogLines)
+		rep.Log = r.opts.LogBefore(LogLines)
 	}
 	if err := r.write(rep); err != nil {
 		return err

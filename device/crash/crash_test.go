@@ -42,10 +42,8 @@ func TestOpenKeepsAReportPerMode(t *testing.T) {
 			dir := t.TempDir()
 			crashed(t, dir, started)
 			var ev events
-			var before time.Time
 			r, err := Open(Options{Dir: dir, Mode: mode, Version: "1.2.4", Events: &ev,
-				LogBefore: func(at time.Time, n int) []json.RawMessage {
-					before = at
+				LogBefore: func(n int) []json.RawMessage {
 					return []json.RawMessage{json.RawMessage(`{"msg":"last words"}`)}
 				}})
 			if err != nil {
@@ -69,8 +67,8 @@ func TestOpenKeepsAReportPerMode(t *testing.T) {
 				t.Fatal(err)
 			}
 			if rep.Version != "1.2.3" || rep.Uptime != time.Hour || !strings.Contains(rep.Trace, "concurrent map writes") ||
-				len(rep.Log) != 1 || !before.After(started.Add(time.Hour)) {
-				t.Fatalf("report %+v (log asked before %v)", rep, before)
+				len(rep.Log) != 1 {
+				t.Fatalf("report %+v", rep)
 			}
 		})
 	}

@@ -321,6 +321,9 @@ type Query struct {
 	Level slog.Level
 	// Since and Until, when set, bound the lines' times: [Since, Until).
 	Since, Until time.Time
+	// Through, when not zero, is the last line selected (the lines of
+	// the runs before the one that started after it).
+	Through uint64
 	// Limit is the most lines returned (default 500).
 	Limit int
 }
@@ -356,7 +359,7 @@ func (r *Ring) Read(q Query) ([]Entry, uint64, error) {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			e, ok := parse(sc.Bytes())
-			if !ok || e.Seq > last || e.Seq <= q.After || e.Level < q.Level ||
+			if !ok || e.Seq > last || e.Seq <= q.After || (q.Through > 0 && e.Seq > q.Through) || e.Level < q.Level ||
 				(!q.Since.IsZero() && e.Time.Before(q.Since)) || (!q.Until.IsZero() && !e.Time.Before(q.Until)) {
 				continue
 			}

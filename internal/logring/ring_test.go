@@ -112,6 +112,8 @@ func TestReadFilters(t *testing.T) {
 		{Query{Limit: 2}, "3,4"},
 		{Query{After: 1, Limit: 2}, "2,3"},
 		{Query{After: 4}, ""},
+		{Query{Through: 2}, "1,2"},
+		{Query{Through: 3, Limit: 1}, "3"},
 	}
 	for _, c := range cases {
 		es, _, err := r.Read(c.q)
