@@ -262,6 +262,17 @@ func (r *Ring) syncer() {
 	}
 }
 
+// Sync makes every line written so far durable (the syncer does so on
+// its own soon after each write).
+func (r *Ring) Sync() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	return r.f.Sync()
+}
+
 // Close syncs and closes the ring; lines logged afterwards are dropped.
 // It is safe to call twice.
 func (r *Ring) Close() error {
