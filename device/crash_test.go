@@ -124,6 +124,7 @@ func TestCrashReport(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			c := newCollector(t)
 			dir := t.TempDir()
+			began := time.Now()
 			crashChild(t, dir, mode, c)
 			d, _ := runningAt(t, crashConfig(dir, mode, c.URL, c.ca))
 			reps, err := d.crashes.List()
@@ -156,9 +157,9 @@ func TestCrashReport(t *testing.T) {
 				t.Fatal(err)
 			}
 			log := strings.Join(lines(rep.Log), "\n")
-			if rep.Version != Version || rep.Uptime <= 0 || !strings.Contains(rep.Trace, "assignment to entry in nil map") ||
+			if rep.Version != Version || rep.Uptime < 0 || rep.Started.Before(began) || !strings.Contains(rep.Trace, "assignment to entry in nil map") ||
 				!strings.Contains(log, "about to crash") || !strings.Contains(log, "camd: serving") {
-				t.Fatalf("report: version %q uptime %v\ntrace %.300s\nlog %s", rep.Version, rep.Uptime, rep.Trace, log)
+				t.Fatalf("report: version %q started %v uptime %v\ntrace %.300s\nlog %s", rep.Version, rep.Started, rep.Uptime, rep.Trace, log)
 			}
 			if strings.Contains(log, crashedSecret) || strings.Contains(rep.Trace, crashedSecret) {
 				t.Fatalf("the crashed run's secret is in the report")

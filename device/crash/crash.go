@@ -189,7 +189,10 @@ func (r *Reports) collect() error {
 		Trace: string(trace),
 	}
 	if !h.Started.IsZero() {
-		rep.Uptime = at.Sub(h.Started)
+		// The file's time has the file system's precision (a tick of
+		// the kernel's coarse clock): a crash within it of the start
+		// would come out negative.
+		rep.Uptime = max(at.Sub(h.Started), 0)
 	}
 	if r.opts.LogBefore != nil {
 		rep.Log = r.opts.LogBefore(LogLines)
