@@ -22,6 +22,7 @@ import (
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/fielderr"
+	"github.com/camd-project/camd/internal/logring"
 	"github.com/camd-project/camd/network"
 )
 
@@ -53,6 +54,17 @@ type Config struct {
 	MQTT        MQTTConfig        `yaml:"mqtt"`
 	Push        PushConfig        `yaml:"push"`
 	Network     NetworkConfig     `yaml:"network"`
+	Log         LogConfig         `yaml:"log"`
+	// CrashReports is what happens to the report of a crash
+	// (docs/observability.md): never (only a line in the log), ask (kept
+	// for the owner, who sends or deletes it) or send (uploaded to
+	// CrashReportsURL).
+	CrashReports string `yaml:"crash_reports"`
+	// CrashReportsURL is the https collector reports are sent to.
+	CrashReportsURL string `yaml:"crash_reports_url"`
+	// CrashReportsCAFile holds PEM certificates to trust for the
+	// collector beside the system's; "" for the system's only.
+	CrashReportsCAFile string `yaml:"crash_reports_ca_file"`
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
@@ -278,6 +290,13 @@ type NetworkConfig struct {
 	simNetworks []network.SimNetwork
 }
 
+// LogConfig is the log camd keeps on the device (docs/observability.md).
+type LogConfig struct {
+	// RingSize bounds the log's files in the data directory, in bytes
+	// (default 2 MiB).
+	RingSize int64 `yaml:"ring_size"`
+}
+
 // Defaults is the embedded default: the synthetic camera, data in ./data,
 // and loopback only.
 func Defaults() Config {
@@ -306,7 +325,9 @@ func Defaults() Config {
 			WiFi: "sim", ControlSocket: "/var/run/wpa_supplicant/wlan0", JoinTimeout: 30 * time.Second,
 			Setup: "sim", Interface: "wlan0",
 		},
-		Board: "sim",
+		Log:          LogConfig{RingSize: logring.DefaultSize},
+		CrashReports: "ask",
+		Board:        "sim",
 	}
 }
 
@@ -353,7 +374,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, MQTTConfig{}, NetworkConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, MQTTConfig{}, NetworkConfig{}, LogConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -496,6 +517,21 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Network.validate(); err != nil {
 		return err
+	}
+	if c.Log.RingSize < logring.MinSize || c.Log.RingSize > 64<<20 {
+		return badValue("log.ring_size", c.Log.RingSize, fmt.Sprintf("%d to %d bytes", logring.MinSize, 64<<20))
+	}
+	switch c.CrashReports {
+	case "never", "ask", "send":
+	default:
+		return badValue("crash_reports", strconv.Quote(c.CrashReports), "never, ask, send")
+	}
+	if u := c.CrashReportsURL; u != "" {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Host == "" {
+			return badValue("crash_reports_url", strconv.Quote(u), "an https URL, e.g. https://crash.example.com/camd")
+		}
+	} else if c.CrashReports == "send" {
+		return badValue("crash_reports_url", `""`, "an https URL: crash_reports is send")
 	}
 	if c.Source == "capture" && c.Capture.Device == "" {
 		return badValue("capture.device", `""`, "a V4L2 device path such as /dev/video0")

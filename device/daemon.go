@@ -16,8 +16,11 @@ import (
 
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/connlimit"
+	"github.com/camd-project/camd/device/crash"
+	"github.com/camd-project/camd/device/metrics"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/logring"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/rtsp"
 	"github.com/camd-project/camd/media/snapshot"
@@ -55,6 +58,9 @@ type Daemon struct {
 	storage   *storageWatch
 	mqtt      *mqttState // nil: MQTT is off
 	notify    *notifyState
+	ring      *logring.Ring
+	crashes   *crash.Reports
+	metrics   *metrics.Tokens
 
 	api  *api.API
 	http *http.Server
@@ -85,6 +91,10 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 func (d *Daemon) init() error {
 	err := finishReset(d.cfg, d.log)
 	if err != nil {
+		return err
+	}
+	var logBefore uint64 // the last line of the runs before
+	if d.ring, d.log, logBefore, err = openLog(d.cfg, d.log); err != nil {
 		return err
 	}
 	if d.id, err = LoadIdentity(d.cfg.Data); err != nil {
@@ -165,6 +175,12 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
+	if d.crashes, err = openCrashes(d.cfg, d.ring, logBefore, d.recording.events, d.log); err != nil {
+		return err
+	}
+	if d.metrics, err = metrics.OpenTokens(d.cfg.Data); err != nil {
+		return err
+	}
 	d.sessions = newSessionGuard(d.pairing, d.whep, d.rtsp, d.events.bus, d.log)
 	d.storage = &storageWatch{stats: d.recording.store.Stats, events: d.events, every: storageCheck}
 	d.pairing.OnChange(d.board.refreshStatus)
@@ -251,6 +267,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.mqtt != nil {
 		wg.Go(func() { d.mqtt.run(runCtx) })
 	}
+	wg.Go(func() { d.crashes.Run(runCtx, 0) })
+	if err := d.crashes.Arm(time.Now()); err != nil {
+		d.log.Warn("camd: a crash will leave no report", "err", err)
+	}
 	d.recording.start(runCtx)
 	d.board.start(runCtx)
 	d.notify.start(runCtx)
@@ -291,6 +311,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stop()
 	d.Close()
 	wg.Wait()
+	d.crashes.Disarm()
 	if errors.Is(err, ErrFactoryReset) {
 		if e := FactoryReset(d.cfg, d.log); e != nil {
 			err = e
@@ -343,6 +364,9 @@ func (d *Daemon) Close() {
 			d.control.Close()
 		}
 		d.catalog.Close()
+		if d.ring != nil {
+			d.ring.Close()
+		}
 	})
 }
 

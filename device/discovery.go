@@ -85,3 +85,12 @@ func (n *announcer) stop() {
 		a.Close()
 	}
 }
+
+// answers counts what discovery sent since Run started it (mDNS
+// responses and announcements, WS-Discovery matches), for the metrics.
+func (n *announcer) answers() uint64 {
+	if a := n.running.Load(); a != nil {
+		return a.Answers()
+	}
+	return 0
+}

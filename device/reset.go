@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/camd-project/camd/device/crash"
+	"github.com/camd-project/camd/device/metrics"
 	"github.com/camd-project/camd/internal/durable"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/card"
@@ -56,7 +58,7 @@ func recordingDir(cfg Config) string {
 // is added here: TestFactoryResetErasesEverything fails until it is.
 func kept(cfg Config) []string {
 	var pats []string
-	for _, name := range []string{idFile, tlsCert, tlsKey, dtlsFile, keyRoot, vapidFile, resetPending, resetCard, mqttMarker} {
+	for _, name := range []string{idFile, tlsCert, tlsKey, dtlsFile, keyRoot, vapidFile, resetPending, resetCard, mqttMarker, metrics.TokenFile} {
 		path := filepath.Join(cfg.Data, name)
 		pats = append(pats, path, atomicTemps(path))
 	}
@@ -64,15 +66,17 @@ func kept(cfg Config) []string {
 		path := filepath.Join(cfg.Data, name)
 		pats = append(pats, path, storage.AsideGlob(path))
 	}
-	pats = append(pats, filepath.Join(cfg.Data, ControlSocket), filepath.Join(cfg.Data, updateDir), filepath.Join(cfg.Data, networkDir))
+	for _, name := range []string{ControlSocket, updateDir, networkDir, logsDir, crash.TraceFile, crash.ReportsDir} {
+		pats = append(pats, filepath.Join(cfg.Data, name))
+	}
 	return append(pats, recordings.Files(recordingDir(cfg))...)
 }
 
 // FactoryReset erases what camd keeps for cfg (kept): keys, users,
-// settings, pairing state, the event log, saved snapshots and every
-// recording volume, with what was moved aside. (Run has already had
-// wpa_supplicant forget the Wi-Fi network, which it keeps.) camd keeps no log or
-// crash dump of its own: its log goes to the init system. The next start
+// settings, pairing state, the event log, saved snapshots, the log
+// ring, crash reports, the metrics token and every recording volume,
+// with what was moved aside. (Run has already had wpa_supplicant forget
+// the Wi-Fi network, which it keeps.) The next start
 // makes a new identity and opens pairing. camd must not be running on
 // cfg (it refuses with ErrRunning while a camd holds the catalog): Run
 // calls FactoryReset once it has closed every file.

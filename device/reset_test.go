@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/crash"
 	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/storage/eventlog"
@@ -158,9 +159,17 @@ func TestFactoryResetErasesEverything(t *testing.T) {
 			}
 			os.MkdirAll(filepath.Join(cfg.Recording.Path, "quarantine"), 0o700)
 			os.WriteFile(filepath.Join(cfg.Recording.Path, "quarantine", "vol-0000000000000009.db.20250101T000000Z"), []byte("old"), 0o600)
+			// A crash of the run before: New keeps a report of it.
+			os.WriteFile(filepath.Join(cfg.Data, crash.TraceFile), []byte("{\"version\":\"old\"}\nfatal error: old owner's crash\n"), 0o600)
 
 			d, err := New(cfg, slog.New(slog.DiscardHandler))
 			if err != nil {
+				t.Fatal(err)
+			}
+			if reps, _ := d.crashes.List(); len(reps) != 1 {
+				t.Fatalf("crash reports: %v", reps)
+			}
+			if _, err := d.metrics.Create(); err != nil {
 				t.Fatal(err)
 			}
 			done := startRun(t, d)

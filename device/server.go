@@ -44,6 +44,9 @@ func (d *Daemon) newAPI() *api.API {
 		Push:      &api.Push{Sink: d.notify.push},
 		Webhooks:  &api.Webhooks{Sink: d.notify.hooks},
 		Network:   d.network.api(),
+		Logs:      &api.Logs{Ring: d.ring},
+		Crashes:   &api.Crashes{Reports: d.crashes},
+		Metrics:   &api.Metrics{Gatherer: d.newMetrics(), Tokens: d.metrics},
 	}
 }
 

@@ -9,10 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
@@ -37,23 +35,9 @@ func openUpdater(cfg Config, events *eventlog.Log, health *healthCheck, s settin
 			return nil, err
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{
-		Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 20 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second, ForceAttemptHTTP2: true,
-	}}
-	if uc.CAFile != "" {
-		pem, err := os.ReadFile(uc.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: update.ca_file: %v", ErrConfig, err)
-		}
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, badValue("update.ca_file", uc.CAFile, "a file of PEM certificates")
-		}
-		client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	client, err := httpsClient(uc.CAFile, "update.ca_file")
+	if err != nil {
+		return nil, err
 	}
 	u, err := update.New(update.Options{
 		FeedURL: uc.FeedURL, Keys: keys, Product: uc.Product, Version: Version,

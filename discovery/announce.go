@@ -66,6 +66,12 @@ type Announcer struct {
 	quiet    string // the reason logged for announcing nothing
 	metadata uint32
 
+	// counted guards answered and the responders Answers reads.
+	counted   sync.Mutex
+	answered  uint64 // by the responders closed
+	countMDNS *mdnsServer
+	countWSD  *wsd.Responder
+
 	refresh chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -267,6 +273,7 @@ func (a *Announcer) apply() {
 	}
 	if a.resp != nil {
 		a.resp.Close()
+		a.retire(nil, a.resp)
 		a.resp = nil
 	}
 	a.metadata++
@@ -281,6 +288,9 @@ func (a *Announcer) apply() {
 		return
 	}
 	a.resp, a.wsdKey = r, wkey
+	a.counted.Lock()
+	a.countWSD = r
+	a.counted.Unlock()
 	log.Info("discovery: answering WS-Discovery probes", "interfaces", strings.Join(ifaceNames(links), ","), "endpoint", wsd.EndpointFor(a.o.ID))
 }
 
@@ -341,6 +351,9 @@ func (a *Announcer) announce(links []link, instance string, txt []string) error 
 			return err
 		}
 		a.mdns = s
+		a.counted.Lock()
+		a.countMDNS = s
+		a.counted.Unlock()
 	}
 	return a.mdns.set(links, service{instance: escapeLabel(instance), host: a.hostName(), port: a.o.Port, txt: txt})
 }
@@ -349,10 +362,41 @@ func (a *Announcer) announce(links []link, instance string, txt []string) error 
 func (a *Announcer) stop() {
 	if a.mdns != nil {
 		a.mdns.close()
+		a.retire(a.mdns, nil)
 		a.mdns, a.mdnsKey = nil, ""
 	}
 	if a.resp != nil {
 		a.resp.Close()
+		a.retire(nil, a.resp)
 		a.resp, a.wsdKey = nil, ""
 	}
+}
+
+// retire keeps the counts of a responder that was closed.
+func (a *Announcer) retire(m *mdnsServer, r *wsd.Responder) {
+	a.counted.Lock()
+	defer a.counted.Unlock()
+	if m != nil && a.countMDNS == m {
+		a.answered += m.sent.Load()
+		a.countMDNS = nil
+	}
+	if r != nil && a.countWSD == r {
+		a.answered += r.Stats().Answered
+		a.countWSD = nil
+	}
+}
+
+// Answers counts what the announcer sent since Start: mDNS responses
+// and announcements, and WS-Discovery probe matches.
+func (a *Announcer) Answers() uint64 {
+	a.counted.Lock()
+	defer a.counted.Unlock()
+	n := a.answered
+	if a.countMDNS != nil {
+		n += a.countMDNS.sent.Load()
+	}
+	if a.countWSD != nil {
+		n += a.countWSD.Stats().Answered
+	}
+	return n
 }

@@ -176,7 +176,16 @@ func TestAnnounceBrowseAcrossNamespaces(t *testing.T) {
 	a.SetName("Back Door")
 	_, next = ev.wait(t, next, 5*time.Second, func(e event) bool { return !e.gone && e.c.Name == "Back Door" })
 
+	// What the browser received was counted, and the count outlives the
+	// responders.
+	sent := a.Answers()
+	if sent == 0 {
+		t.Errorf("Answers() = 0 after the browser found the camera")
+	}
 	a.Close()
+	if after := a.Answers(); after < sent {
+		t.Errorf("Answers() went from %d to %d at Close", sent, after)
+	}
 	ev.wait(t, next, 5*time.Second, func(e event) bool { return e.gone && e.c.Name == "Back Door" })
 	// The IPv4 and IPv6 copies of each packet reach the browser through
 	// two sockets, in either order: let the last goodbye copy land.

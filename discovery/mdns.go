@@ -20,8 +20,10 @@ import (
 // IPv4 and IPv6, joined to the groups on the links chosen. Two goroutines
 // read; one loop owns the responder and sends.
 type mdnsServer struct {
-	v4 *ipv4.PacketConn
-	v6 *ipv6.PacketConn
+	// sent counts the datagrams sent (answers and announcements).
+	sent atomic.Uint64
+	v4   *ipv4.PacketConn
+	v6   *ipv6.PacketConn
 	// joined says where each socket joined its group; owned by the loop
 	joined4, joined6 map[int]bool
 
@@ -254,7 +256,9 @@ func (s *mdnsServer) send(out []outPacket) {
 			if o.to.IsValid() {
 				to = net.UDPAddrFromAddrPort(o.to)
 			}
-			s.v6.WriteTo(o.b, &ipv6.ControlMessage{IfIndex: o.ifIndex}, to)
+			if _, err := s.v6.WriteTo(o.b, &ipv6.ControlMessage{IfIndex: o.ifIndex}, to); err == nil {
+				s.sent.Add(1)
+			}
 			continue
 		}
 		if s.v4 == nil || (!o.to.IsValid() && !s.joined4[o.ifIndex]) {
@@ -264,7 +268,9 @@ func (s *mdnsServer) send(out []outPacket) {
 		if o.to.IsValid() {
 			to = net.UDPAddrFromAddrPort(o.to)
 		}
-		s.v4.WriteTo(o.b, &ipv4.ControlMessage{IfIndex: o.ifIndex}, to)
+		if _, err := s.v4.WriteTo(o.b, &ipv4.ControlMessage{IfIndex: o.ifIndex}, to); err == nil {
+			s.sent.Add(1)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,9 @@ type Hub struct {
 	lastOverflow time.Time
 	closed       bool
 	published    uint64
+	bytes        uint64
+	// gone sums the counters of the consumers that left, by kind.
+	gone map[string]ConsumerStats
 }
 
 // NewHub returns an empty hub.
@@ -121,6 +125,7 @@ func (h *Hub) Publish(f *Frame) {
 	}
 	h.seq++
 	h.published++
+	h.bytes += uint64(len(f.Data))
 	f.Seq = h.seq
 	f.epoch = h.epoch
 	if f.Kind == Video {
@@ -242,10 +247,16 @@ func (h *Hub) startAtKeyframe(c *Consumer) {
 
 // Stats is a snapshot of a hub's counters.
 type Stats struct {
-	Source         string
-	Published      uint64
+	Source    string
+	Published uint64
+	// PublishedBytes is the frames' payload bytes.
+	PublishedBytes uint64
 	ForcedKeys     uint64
 	Consumers      []ConsumerStats
+	// ByKind sums the counters of every consumer since the hub began,
+	// those that left included, by kind (the first word of their name:
+	// "viewer", "recorder"); Queued counts only those still there.
+	ByKind         map[string]ConsumerStats
 	TargetBitrate  int
 	GOPCacheFrames int
 }
@@ -257,13 +268,39 @@ func (h *Hub) Stats() Stats {
 	s := Stats{
 		Source:         h.info.Name,
 		Published:      h.published,
+		PublishedBytes: h.bytes,
 		ForcedKeys:     h.forcedKeys.Load(),
 		TargetBitrate:  h.TargetBitrate(),
 		GOPCacheFrames: len(h.gop),
+		ByKind:         make(map[string]ConsumerStats, len(h.gone)+1),
+	}
+	for k, g := range h.gone {
+		s.ByKind[k] = g
 	}
 	for c := range h.consumers {
-		s.Consumers = append(s.Consumers, c.Stats())
+		cs := c.Stats()
+		s.Consumers = append(s.Consumers, cs)
+		s.ByKind[cs.Kind()] = s.ByKind[cs.Kind()].add(cs)
 	}
+	return s
+}
+
+// Kind is the first word of the consumer's name ("viewer", "recorder"),
+// or "other" for a consumer without a name.
+func (s ConsumerStats) Kind() string {
+	k, _, _ := strings.Cut(s.Name, " ")
+	if k == "" {
+		return "other"
+	}
+	return k
+}
+
+func (s ConsumerStats) add(o ConsumerStats) ConsumerStats {
+	s.Name = o.Kind()
+	s.Delivered += o.Delivered
+	s.Dropped += o.Dropped
+	s.Skipped += o.Skipped
+	s.Queued += o.Queued
 	return s
 }
 
@@ -284,7 +321,16 @@ func (h *Hub) Close() {
 func (h *Hub) remove(c *Consumer) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if _, ok := h.consumers[c]; !ok {
+		return
+	}
 	delete(h.consumers, c)
+	cs := c.Stats()
+	cs.Queued = 0
+	if h.gone == nil {
+		h.gone = make(map[string]ConsumerStats)
+	}
+	h.gone[cs.Kind()] = h.gone[cs.Kind()].add(cs)
 }
 
 type entry struct {

@@ -403,3 +403,32 @@ func BenchmarkHubPublish(b *testing.B) {
 		})
 	}
 }
+
+func TestHubStatsByKindKeepDepartedConsumers(t *testing.T) {
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{ForcesKeyframes: true})
+	a := h.Subscribe(ConsumerOptions{Name: "viewer aaaa", QueueFrames: 1})
+	b := h.Subscribe(ConsumerOptions{Name: "viewer bbbb", QueueFrames: 1})
+	r := h.Subscribe(ConsumerOptions{Name: "recorder", QueueFrames: 8})
+	f := video(true, 0)
+	for range 3 {
+		h.Publish(&Frame{Kind: Video, Key: true, Data: f.Data})
+	}
+	a.Close()
+	s := h.Stats()
+	if s.Published != 3 || s.PublishedBytes != uint64(3*len(f.Data)) {
+		t.Fatalf("published %d frames, %d bytes", s.Published, s.PublishedBytes)
+	}
+	// Each viewer queued one frame and dropped two; the recorder queued three.
+	if v := s.ByKind["viewer"]; v.Dropped != 4 || v.Queued != 1 {
+		t.Errorf("viewers: %+v", v)
+	}
+	if rec := s.ByKind["recorder"]; rec.Dropped != 0 || rec.Queued != 3 {
+		t.Errorf("recorder: %+v", rec)
+	}
+	b.Close()
+	r.Close()
+	if v := h.Stats().ByKind["viewer"]; v.Dropped != 4 {
+		t.Errorf("after the viewers left: %+v", v)
+	}
+}

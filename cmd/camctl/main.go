@@ -22,6 +22,8 @@ usage:
   camctl update status|check|apply [VERSION]
   camctl webhooks list|add [--types T] URL|test ID|log ID|remove ID
   camctl wifi status|scan|join SSID|forget|code
+  camctl logs [--level LEVEL] [--since TIME] [--follow] [--json]
+  camctl crashes list|show ID|send ID|delete ID
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
@@ -65,6 +67,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return webhooksCmd(args[1:], stdout, stderr)
 	case "wifi":
 		return wifiCmd(args[1:], stdout, stderr)
+	case "logs":
+		return logsCmd(args[1:], stdout, stderr)
+	case "crashes":
+		return crashesCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -76,6 +76,9 @@ type API struct {
 	Push       *Push
 	Webhooks   *Webhooks
 	Network    *Network
+	Logs       *Logs
+	Crashes    *Crashes
+	Metrics    *Metrics
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -95,12 +98,15 @@ func (a *API) Routes() []Route {
 		a.Push.routes(),
 		a.Webhooks.routes(),
 		a.Network.routes(),
+		a.Logs.routes(),
+		a.Crashes.routes(),
+		a.Metrics.routes(),
 	)
 }
 
 // Handler serves the routes table.
 func (a *API) Handler() http.Handler {
-	return serve(a.Credentials, a.Logger, a.Routes(), a.AllowedOrigins)
+	return a.Metrics.acceptMetricsToken(serve(a.Credentials, a.Logger, a.Routes(), a.AllowedOrigins))
 }
 
 // serve builds the HTTP handler of a routes table, with CORS for the

@@ -153,6 +153,8 @@ type Server struct {
 	latency  latencyRing
 	served   uint64
 	refused  uint64
+	// nacks and plis sum the counters of the sessions that ended.
+	nacks, plis uint64
 
 	wg sync.WaitGroup
 }
@@ -486,6 +488,10 @@ func (s *Server) forget(sess *session) {
 	defer s.mu.Unlock()
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
+		sess.mu.Lock()
+		s.nacks += sess.nacks
+		s.plis += sess.plis
+		sess.mu.Unlock()
 	}
 }
 
@@ -587,6 +593,9 @@ type Stats struct {
 	Served   uint64
 	Refused  uint64
 	Sessions []SessionStats
+	// NACKs and PLIs count the RTCP NACK and PLI/FIR packets of every
+	// session since the server started, those that ended included.
+	NACKs, PLIs uint64
 	// LatencyP50 and LatencyP99 measure capture to first RTP packet of a
 	// frame, over the last frames sent.
 	LatencyP50, LatencyP99 time.Duration
@@ -595,7 +604,7 @@ type Stats struct {
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Viewers: len(s.sessions), Served: s.served, Refused: s.refused}
+	st := Stats{Viewers: len(s.sessions), Served: s.served, Refused: s.refused, NACKs: s.nacks, PLIs: s.plis}
 	all := make([]*session, 0, len(s.sessions))
 	for _, sess := range s.sessions {
 		all = append(all, sess)
@@ -603,7 +612,10 @@ func (s *Server) Stats() Stats {
 	st.LatencyP50, st.LatencyP99 = s.latency.percentiles()
 	s.mu.Unlock()
 	for _, sess := range all {
-		st.Sessions = append(st.Sessions, sess.stats())
+		ss := sess.stats()
+		st.Sessions = append(st.Sessions, ss)
+		st.NACKs += ss.NACKs
+		st.PLIs += ss.PLIs
 	}
 	slices.SortFunc(st.Sessions, func(a, b SessionStats) int { return a.Created.Compare(b.Created) })
 	return st
