@@ -118,7 +118,7 @@ func parse(r io.Reader) (request, error) {
 			break
 		}
 		if err != nil {
-			return request{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return request{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
