@@ -161,7 +161,7 @@ func (d *Daemon) init() error {
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, portOf(onvifLn), d.id.ID, d.pairing, d.log)
 	if d.onvif, err = newONVIF(d.cfg, onvifLn, onvifDeps{
-		keys: d.pairing, bus: d.events.bus, settings: store.Get,
+		keys: d.pairing, hub: d.hub, bus: d.events.bus, settings: store.Get,
 		rtspPort: rtspPort(d.rtsp), httpsPort: d.tcp.Addr().(*net.TCPAddr).Port,
 		scopes:   d.discovery.announcedScopes(func() string { return store.Get().Name }),
 		deviceID: d.id.ID, log: d.log,

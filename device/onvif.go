@@ -16,6 +16,8 @@ import (
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/discovery"
+	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/h264"
 )
 
 // ONVIF connection caps: as RTSP's, every ONVIF client is a viewer.
@@ -35,6 +37,7 @@ type onvifService struct {
 // onvifDeps are what the ONVIF service answers from.
 type onvifDeps struct {
 	keys      *pairing.Manager
+	hub       *media.Hub
 	bus       *events.Bus
 	settings  func() settings.Settings
 	rtspPort  int
@@ -77,11 +80,7 @@ func newONVIF(cfg Config, ln net.Listener, d onvifDeps) (*onvifService, error) {
 			}
 			return "https://" + net.JoinHostPort(host, strconv.Itoa(d.httpsPort)) + "/api/v1/snapshot.jpg"
 		},
-		Video: func() onvif.Video {
-			s := d.settings()
-			w, h := s.Size()
-			return onvif.Video{Width: w, Height: h, FPS: s.FPS, Bitrate: s.Bitrate}
-		},
+		Video:      func() onvif.Video { return streamVideo(d.settings(), d.hub.LastKeyframe()) },
 		Name:       func() string { return d.settings().Name },
 		Scopes:     d.scopes,
 		Interfaces: onvifInterfaces,
@@ -131,6 +130,41 @@ func (o *onvifService) close() {
 	}
 	o.srv.Close()
 	o.http.Close()
+}
+
+// streamVideo is the stream as the settings describe it, corrected by
+// the SPS of the newest keyframe when there is one: a passthrough
+// stream's size and profile are the hardware encoder's, not the
+// settings'.
+func streamVideo(s settings.Settings, key *media.Frame) onvif.Video {
+	w, h := s.Size()
+	v := onvif.Video{Width: w, Height: h, FPS: s.FPS, Bitrate: s.Bitrate, Profile: "Baseline"}
+	if key == nil {
+		return v
+	}
+	for _, n := range h264.NALUs(key.Data) {
+		if len(n) == 0 || n[0]&0x1f != 7 {
+			continue
+		}
+		if info, err := h264.ParseSPS(n); err == nil {
+			v.Width, v.Height = info.Width, info.Height
+			if info.FPS > 0 {
+				v.FPS = int(info.FPS + 0.5)
+			}
+			switch info.Profile {
+			case 66:
+				v.Profile = "Baseline"
+			case 77:
+				v.Profile = "Main"
+			case 88:
+				v.Profile = "Extended"
+			default:
+				v.Profile = "High"
+			}
+		}
+		break
+	}
+	return v
 }
 
 // onvifInterfaces are the interfaces that are up, not loopback, with

@@ -1,6 +1,7 @@
 package onvif
 
 import (
+	"cmp"
 	"net"
 	"strconv"
 )
@@ -61,7 +62,7 @@ func (s *Server) videoEncoderConfiguration(w *writer, tag string) {
 		elem("tt:Quality", "5").
 		open("tt:RateControl").elem("tt:FrameRateLimit", strconv.Itoa(v.FPS)).elem("tt:EncodingInterval", "1").
 		elem("tt:BitrateLimit", strconv.Itoa(v.Bitrate/1000)).close("tt:RateControl").
-		open("tt:H264").elem("tt:GovLength", strconv.Itoa(2*max(v.FPS, 1))).elem("tt:H264Profile", "Baseline").close("tt:H264").
+		open("tt:H264").elem("tt:GovLength", strconv.Itoa(2*max(v.FPS, 1))).elem("tt:H264Profile", cmp.Or(v.Profile, "Baseline")).close("tt:H264").
 		open("tt:Multicast").open("tt:Address").elem("tt:Type", "IPv4").elem("tt:IPv4Address", "0.0.0.0").close("tt:Address").
 		elem("tt:Port", "0").elem("tt:TTL", "1").elem("tt:AutoStart", "false").close("tt:Multicast").
 		elem("tt:SessionTimeout", "PT60S").

@@ -36,7 +36,8 @@ type Device struct {
 // Video is the stream the one media profile describes.
 type Video struct {
 	Width, Height, FPS int
-	Bitrate            int // bits per second
+	Bitrate            int    // bits per second
+	Profile            string // H.264: Baseline, Main, Extended or High
 }
 
 // Interface is a network interface GetNetworkInterfaces lists.
