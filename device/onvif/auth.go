@@ -74,39 +74,60 @@ func (t token) proves(secret string) bool {
 	return subtle.ConstantTimeCompare(h.Sum(nil), t.Digest) == 1
 }
 
-// nonces remembers the nonces of accepted tokens for as long as their
-// created time is inside the window, so that a captured request cannot
-// be sent again. It holds at most max nonces: when full, the one with
+// nonces remembers the tokens accepted (their nonce and created time:
+// a sniffer can only resend both, as a new created time needs a new
+// digest, which needs the secret) for as long as their created time is
+// inside the window, so that a captured request cannot be sent again. It holds at most max nonces: when full, the one with
 // the oldest created time is forgotten and the floor rises to that time,
 // so a token created at or before the floor is refused as stale. A full
 // cache makes the window shorter; it never lets a replay through.
+//
+// One grace: the same token from the same client address within
+// reuseGrace of its first use is taken. libonvif (onvif-util) makes its
+// nonce from the clock's second, so two of its requests in one
+// millisecond carry the same token; a token sniffed on the LAN and sent
+// from another address, or later, is still refused.
 type nonces struct {
 	mu    sync.Mutex
 	max   int
-	seen  map[string]time.Time // nonce → created
+	seen  map[string]nonceUse
 	floor time.Time
 }
 
-func newNonces(max int) *nonces {
-	return &nonces{max: max, seen: make(map[string]time.Time)}
+type nonceUse struct {
+	created, first time.Time
+	addr           string
 }
 
-// use records nonce (created at created) and reports ErrReplayed when it
-// was seen, ErrStale when created is at or before the floor. now-window
-// is the oldest created time still accepted: older entries are dropped.
-func (c *nonces) use(nonce []byte, created, oldest time.Time) error {
+// reuseGrace is how long after its first use a token may come again from
+// the same address (see nonces).
+const reuseGrace = time.Second
+
+func newNonces(max int) *nonces {
+	return &nonces{max: max, seen: make(map[string]nonceUse)}
+}
+
+// use records the token of nonce and created (used now by a client at
+// addr) and reports ErrReplayed when it was seen (beyond the grace),
+// ErrStale when created is at or before the floor. oldest is the oldest
+// created time still accepted: older entries are dropped when the cache
+// is full.
+func (c *nonces) use(nonce []byte, created, oldest, now time.Time, addr string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !created.After(c.floor) {
 		return ErrStale
 	}
-	k := string(nonce)
-	if _, ok := c.seen[k]; ok {
+	k := created.UTC().Format(time.RFC3339Nano) + "\x00" + string(nonce)
+	if u, ok := c.seen[k]; ok {
+		if u.addr == addr && now.Sub(u.first) <= reuseGrace {
+			return nil
+		}
 		return ErrReplayed
 	}
 	if len(c.seen) >= c.max {
-		for n, t := range c.seen {
-			if t.Before(oldest) {
+		for n, u := range c.seen {
+			if u.created.Before(oldest) {
 				delete(c.seen, n)
 			}
 		}
@@ -114,9 +135,9 @@ func (c *nonces) use(nonce []byte, created, oldest time.Time) error {
 	for len(c.seen) >= c.max {
 		var first string
 		var ft time.Time
-		for n, t := range c.seen {
-			if first == "" || t.Before(ft) {
-				first, ft = n, t
+		for n, u := range c.seen {
+			if first == "" || u.created.Before(ft) {
+				first, ft = n, u.created
 			}
 		}
 		delete(c.seen, first)
@@ -125,6 +146,6 @@ func (c *nonces) use(nonce []byte, created, oldest time.Time) error {
 			return ErrStale
 		}
 	}
-	c.seen[k] = created
+	c.seen[k] = nonceUse{created: created, first: now, addr: addr}
 	return nil
 }

@@ -19,7 +19,7 @@ var actions = map[xml.Name]handler{
 	{Space: nsDevice, Local: "GetDeviceInformation"}:   {answer: (*Server).getDeviceInformation},
 	{Space: nsDevice, Local: "GetScopes"}:              {answer: (*Server).getScopes},
 	{Space: nsDevice, Local: "GetNetworkInterfaces"}:   {answer: (*Server).getNetworkInterfaces},
-	{Space: nsDevice, Local: "GetHostname"}:            {answer: (*Server).getHostname},
+	{Space: nsDevice, Local: "GetHostname"}:            {preAuth: true, answer: (*Server).getHostname},
 
 	{Space: nsMedia, Local: "GetProfiles"}:                     {answer: (*Server).getProfiles},
 	{Space: nsMedia, Local: "GetProfile"}:                      {answer: (*Server).getProfile},

@@ -215,7 +215,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.fault(rw, c, actionNotSupported("camd does not answer "+req.Action.Name.Space+" "+req.Action.Name.Local), 0)
 		return
 	}
-	if !h.preAuth || req.Token != nil {
+	// A PRE_AUTH action ignores any token (libonvif sends one with an
+	// empty user name before it logs in).
+	if !h.preAuth {
 		if f := s.authenticate(c); f != nil {
 			s.fault(rw, c, f, 0)
 			return
@@ -230,8 +232,16 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.fault(rw, c, f, 0)
 		return
 	}
+	reply(rw, http.StatusOK, w.bytes())
+}
+
+// reply writes an answer with its length: libonvif does not read a
+// chunked answer.
+func reply(rw http.ResponseWriter, status int, b []byte) {
 	rw.Header().Set("Content-Type", `application/soap+xml; charset=utf-8`)
-	rw.Write(w.bytes())
+	rw.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	rw.WriteHeader(status)
+	rw.Write(b)
 }
 
 // authenticate checks the request's UsernameToken: its shape, its
@@ -247,7 +257,7 @@ func (s *Server) authenticate(c *call) *fault {
 		} else if c.user, err = s.o.Verify(t.Username, t.proves); err != nil {
 			err = fmt.Errorf("%w: %w", ErrUnknownKey, err)
 		} else {
-			err = s.nonces.use(t.Nonce, t.When, now.Add(-s.o.Window))
+			err = s.nonces.use(t.Nonce, t.When, now.Add(-s.o.Window), now, clientAddr(c.r))
 		}
 	}
 	if err != nil {
@@ -265,9 +275,16 @@ func (s *Server) fault(rw http.ResponseWriter, c *call, f *fault, status int) {
 		status = f.status()
 	}
 	s.o.Logger.Debug("onvif: fault", "action", c.action, "from", c.r.RemoteAddr, "reason", f.Reason)
-	rw.Header().Set("Content-Type", `application/soap+xml; charset=utf-8`)
-	rw.WriteHeader(status)
-	rw.Write(f.envelope())
+	reply(rw, status, f.envelope())
+}
+
+// clientAddr is the client's IP address, without the port.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // hostOf is the host and port the client reached camd at (the Host

@@ -60,16 +60,20 @@ func TestProfileSCalls(t *testing.T) {
 }
 
 // TestPreAuthCalls: GetSystemDateAndTime (and GetCapabilities,
-// GetServices: Profile S's PRE_AUTH class) answer without a token; the
-// others need one.
+// GetServices, GetHostname: Profile S's PRE_AUTH class) answer without a
+// token, or with a bad one (libonvif sends an empty user name before it
+// logs in); the others need one.
 func TestPreAuthCalls(t *testing.T) {
 	f := newFixture(t, nil)
-	for _, body := range []string{`<tds:GetSystemDateAndTime/>`, `<tds:GetCapabilities/>`, `<tds:GetServices><tds:IncludeCapability>true</tds:IncludeCapability></tds:GetServices>`} {
+	for _, body := range []string{`<tds:GetSystemDateAndTime/>`, `<tds:GetCapabilities/>`, `<tds:GetServices><tds:IncludeCapability>true</tds:IncludeCapability></tds:GetServices>`, `<tds:GetHostname/>`} {
 		if a := f.call(nil, body); a.status != http.StatusOK {
 			t.Errorf("%s without a token: %d %s", body, a.status, a.raw)
 		}
+		if a := f.call(&creds{user: "", secret: ""}, body); a.status != http.StatusOK {
+			t.Errorf("%s with an empty user name: %d %s", body, a.status, a.raw)
+		}
 	}
-	for _, body := range []string{`<tds:GetDeviceInformation/>`, `<tds:GetHostname/>`, `<tds:GetScopes/>`, `<tds:GetNetworkInterfaces/>`,
+	for _, body := range []string{`<tds:GetDeviceInformation/>`, `<tds:GetScopes/>`, `<tds:GetNetworkInterfaces/>`,
 		`<trt:GetProfiles/>`, `<trt:GetStreamUri><trt:ProfileToken>main</trt:ProfileToken></trt:GetStreamUri>`,
 		`<trt:GetSnapshotUri><trt:ProfileToken>main</trt:ProfileToken></trt:GetSnapshotUri>`,
 		`<tev:CreatePullPointSubscription/>`} {
@@ -87,9 +91,16 @@ func TestRefusedTokens(t *testing.T) {
 	f := newFixture(t, nil)
 	const body = `<tds:GetDeviceInformation/>`
 	nonce := []byte("0123456789abcdef")
-	if a := f.call(&creds{user: testKey, secret: testSecret, nonce: nonce}, body); a.status != http.StatusOK {
+	first := &creds{user: testKey, secret: testSecret, nonce: nonce, created: f.clock()}
+	if a := f.call(first, body); a.status != http.StatusOK {
 		t.Fatalf("the key: %d %s", a.status, a.raw)
 	}
+	// The same token again at once from the same address: libonvif's
+	// clock-made nonce; taken (the grace, TestNonceCache).
+	if a := f.call(first, `<tds:GetCapabilities/>`); a.status != http.StatusOK {
+		t.Fatalf("the same token at once: %d %s", a.status, a.raw)
+	}
+	f.advance(2 * time.Second)
 	for _, tc := range []struct {
 		name string
 		c    *creds
@@ -98,7 +109,7 @@ func TestRefusedTokens(t *testing.T) {
 		{"wrong secret", &creds{user: testKey, secret: "wrong"}, ""},
 		{"unknown key", &creds{user: "0000000000000000", secret: testSecret}, ""},
 		{"PasswordText", &creds{user: testKey, secret: testSecret, text: true}, ""},
-		{"replayed nonce", &creds{user: testKey, secret: testSecret, nonce: nonce}, ""},
+		{"replayed nonce", first, ""},
 		{"stale created", &creds{user: testKey, secret: testSecret, created: f.clock().Add(-6 * time.Minute)}, ""},
 		{"created ahead", &creds{user: testKey, secret: testSecret, created: f.clock().Add(6 * time.Minute)}, ""},
 		{"short nonce", &creds{user: testKey, secret: testSecret, nonce: []byte("1234")}, ""},
@@ -122,7 +133,7 @@ func TestRefusedTokens(t *testing.T) {
 	if a := f.post(DevicePath, replay); a.status != http.StatusOK {
 		t.Fatalf("first: %d", a.status)
 	}
-	f.advance(30 * time.Second)
+	f.advance(1500 * time.Millisecond)
 	if a := f.post(DevicePath, replay); a.status != http.StatusBadRequest {
 		t.Errorf("the same message again: %d, want 400", a.status)
 	}
@@ -139,31 +150,52 @@ func TestRefusedTokens(t *testing.T) {
 	}
 }
 
-// TestNonceCacheFull: when the cache is full the oldest nonce goes and
-// the floor rises to its created time: that nonce, replayed, is stale.
-func TestNonceCacheFull(t *testing.T) {
+// TestNonceCache: when the cache is full the oldest nonce goes and the
+// floor rises to its created time: that nonce, replayed, is stale. A
+// token (nonce and created time) comes again only from its address
+// within a second of its first use; the nonce with another created time
+// is another token.
+func TestNonceCache(t *testing.T) {
 	c := newNonces(3)
 	base := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
 	oldest := base.Add(-5 * time.Minute)
+	now := base
 	for i := range 3 {
-		if err := c.use([]byte{byte(i)}, base.Add(time.Duration(i)*time.Second), oldest); err != nil {
+		if err := c.use([]byte{byte(i)}, base.Add(time.Duration(i)*time.Second), oldest, now, "10.0.0.2"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := c.use([]byte{3}, base.Add(3*time.Second), oldest); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name    string
+		created time.Time
+		at      time.Duration
+		addr    string
+		want    error
+	}{
+		{"same address at once", base, 0, "10.0.0.2", nil},
+		{"same address within the second", base, time.Second, "10.0.0.2", nil},
+		{"another address", base, 0, "10.0.0.3", ErrReplayed},
+		{"later", base, 1001 * time.Millisecond, "10.0.0.2", ErrReplayed},
+		// A new created time needs the secret: another token.
+		{"another created time", base.Add(time.Millisecond), 0, "10.0.0.3", nil},
+	} {
+		if err := c.use([]byte{0}, tc.created, oldest, now.Add(tc.at), tc.addr); err != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
 	}
-	if err := c.use([]byte{0}, base, oldest); err != ErrStale {
+	// The cache was full: the oldest token went, and the floor rose to
+	// its created time.
+	if err := c.use([]byte{0}, base, oldest, now, "10.0.0.2"); err != ErrStale {
 		t.Errorf("the forgotten nonce again: %v, want ErrStale", err)
 	}
-	if err := c.use([]byte{1}, base.Add(time.Second), oldest); err != ErrReplayed {
+	if err := c.use([]byte{1}, base.Add(time.Second), oldest, now.Add(2*time.Second), "10.0.0.2"); err != ErrReplayed {
 		t.Errorf("a kept nonce again: %v, want ErrReplayed", err)
 	}
 	if len(c.seen) > 3 {
 		t.Errorf("%d nonces kept, max 3", len(c.seen))
 	}
 	// Entries past the window are dropped before anything is evicted.
-	if err := c.use([]byte{9}, base.Add(10*time.Minute), base.Add(5*time.Minute)); err != nil || len(c.seen) != 1 {
+	if err := c.use([]byte{9}, base.Add(10*time.Minute), base.Add(5*time.Minute), now, "10.0.0.2"); err != nil || len(c.seen) != 1 {
 		t.Errorf("after the window: %v, %d kept", err, len(c.seen))
 	}
 }
