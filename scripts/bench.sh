@@ -11,7 +11,7 @@ trap 'rm -f "$raw"' EXIT
 run() { go test -run '^$' "$@" 2>&1 | tee -a "$raw" | grep -E '^(Benchmark|FAIL|panic)' >&2 || true; }
 
 echo "running unit benchmarks..." >&2
-run -bench . -skip 'UnderSlowConnections|EventLoad' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/
+run -bench . -skip 'UnderSlowConnections|EventLoad' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/ ./device/onvif/
 echo "running a stranger's flood of pair/finish (10,000 requests)..." >&2
 run -bench GarbagePairFinish -benchtime 1x ./e2e/
 echo "running credential check under 2,000 slow connections (20 s each: cap raised, default cap)..." >&2

@@ -1,0 +1,82 @@
+package device
+
+import (
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camd-project/camd/device/onvif"
+)
+
+// onvifCall posts one ONVIF action with a stream key's UsernameToken
+// (PasswordDigest) to path on d's ONVIF port.
+func onvifCall(t *testing.T, d *Daemon, path, id, secret, body string) (int, string) {
+	t.Helper()
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	created := time.Now().UTC().Format(time.RFC3339)
+	digest := sha1.Sum([]byte(string(nonce) + created + secret))
+	env := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header>` +
+		`<Security xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><UsernameToken>` +
+		`<Username>` + id + `</Username><Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest">` +
+		base64.StdEncoding.EncodeToString(digest[:]) + `</Password><Nonce>` + base64.StdEncoding.EncodeToString(nonce) + `</Nonce>` +
+		`<Created xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">` + created + `</Created>` +
+		`</UsernameToken></Security></s:Header><s:Body>` + body + `</s:Body></s:Envelope>`
+	res, err := http.Post("http://"+d.onvif.ln.Addr().String()+path, "application/soap+xml", strings.NewReader(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestRevokedKeyEndsONVIF: a stream key reads the device over ONVIF and
+// holds a PullPoint subscription; revoked, its waiting PullMessages ends
+// within a second and every call is refused.
+func TestRevokedKeyEndsONVIF(t *testing.T) {
+	cfg := rtspConfig(t)
+	cfg.ONVIF.Listen = "127.0.0.1:0"
+	d, _ := runningAt(t, cfg)
+	ownerToken := owner(t, d)
+	key := streamKey(t, d, ownerToken, "nvr")
+	const info = `<GetDeviceInformation xmlns="http://www.onvif.org/ver10/device/wsdl"/>`
+	if code, b := onvifCall(t, d, onvif.DevicePath, key.ID, key.Secret, info); code != http.StatusOK || !strings.Contains(b, d.id.ID) {
+		t.Fatalf("GetDeviceInformation with the key: %d %s", code, b)
+	}
+	if code, b := onvifCall(t, d, onvif.DevicePath, key.ID, key.Secret+"x", info); code != http.StatusBadRequest || !strings.Contains(b, "ter:NotAuthorized") {
+		t.Errorf("a wrong secret: %d %s", code, b)
+	}
+	code, b := onvifCall(t, d, onvif.EventsPath, key.ID, key.Secret, `<CreatePullPointSubscription xmlns="http://www.onvif.org/ver10/events/wsdl"/>`)
+	i := strings.Index(b, onvif.SubscriptionPath)
+	if code != http.StatusOK || i < 0 {
+		t.Fatalf("subscribe: %d %s", code, b)
+	}
+	sub := b[i : i+strings.Index(b[i:], "<")]
+	pulled := make(chan string, 1)
+	go func() {
+		_, b := onvifCall(t, d, sub, key.ID, key.Secret, `<PullMessages xmlns="http://www.onvif.org/ver10/events/wsdl"><Timeout>PT60S</Timeout><MessageLimit>10</MessageLimit></PullMessages>`)
+		pulled <- b
+	}()
+	eventually(t, "the key's event subscription", func() bool { return len(d.events.bus.Subscriptions()) == 1 })
+
+	if code, b := call(t, d, "DELETE", "/api/v1/keys/"+key.ID, ownerToken, nil); code != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	select {
+	case b := <-pulled:
+		if !strings.Contains(b, "ter:InvalidSubscription") {
+			t.Errorf("the waiting pull after the revocation: %s", b)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the waiting pull still waits 1 s after the revocation")
+	}
+	if code, b := onvifCall(t, d, onvif.DevicePath, key.ID, key.Secret, info); code != http.StatusBadRequest || !strings.Contains(b, "ter:NotAuthorized") {
+		t.Errorf("GetDeviceInformation with the revoked key: %d %s", code, b)
+	}
+}
