@@ -17,6 +17,15 @@ import (
 // (PasswordDigest) to path on d's ONVIF port.
 func onvifCall(t *testing.T, d *Daemon, path, id, secret, body string) (int, string) {
 	t.Helper()
+	code, b, err := onvifPost(d, path, id, secret, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, b
+}
+
+// onvifPost is onvifCall for another goroutine than the test's.
+func onvifPost(d *Daemon, path, id, secret, body string) (int, string, error) {
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
 	created := time.Now().UTC().Format(time.RFC3339)
@@ -29,11 +38,11 @@ func onvifCall(t *testing.T, d *Daemon, path, id, secret, body string) (int, str
 		`</UsernameToken></Security></s:Header><s:Body>` + body + `</s:Body></s:Envelope>`
 	res, err := http.Post("http://"+d.onvif.ln.Addr().String()+path, "application/soap+xml", strings.NewReader(env))
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
 }
 
 // TestRevokedKeyEndsONVIF: a stream key reads the device over ONVIF and
@@ -60,7 +69,7 @@ func TestRevokedKeyEndsONVIF(t *testing.T) {
 	sub := b[i : i+strings.Index(b[i:], "<")]
 	pulled := make(chan string, 1)
 	go func() {
-		_, b := onvifCall(t, d, sub, key.ID, key.Secret, `<PullMessages xmlns="http://www.onvif.org/ver10/events/wsdl"><Timeout>PT60S</Timeout><MessageLimit>10</MessageLimit></PullMessages>`)
+		_, b, _ := onvifPost(d, sub, key.ID, key.Secret, `<PullMessages xmlns="http://www.onvif.org/ver10/events/wsdl"><Timeout>PT60S</Timeout><MessageLimit>10</MessageLimit></PullMessages>`)
 		pulled <- b
 	}()
 	eventually(t, "the key's event subscription", func() bool { return len(d.events.bus.Subscriptions()) == 1 })
