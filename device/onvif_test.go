@@ -1,9 +1,6 @@
 package device
 
 import (
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -26,16 +23,7 @@ func onvifCall(t *testing.T, d *Daemon, path, id, secret, body string) (int, str
 
 // onvifPost is onvifCall for another goroutine than the test's.
 func onvifPost(d *Daemon, path, id, secret, body string) (int, string, error) {
-	nonce := make([]byte, 16)
-	rand.Read(nonce)
-	created := time.Now().UTC().Format(time.RFC3339)
-	digest := sha1.Sum([]byte(string(nonce) + created + secret))
-	env := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header>` +
-		`<Security xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><UsernameToken>` +
-		`<Username>` + id + `</Username><Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest">` +
-		base64.StdEncoding.EncodeToString(digest[:]) + `</Password><Nonce>` + base64.StdEncoding.EncodeToString(nonce) + `</Nonce>` +
-		`<Created xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">` + created + `</Created>` +
-		`</UsernameToken></Security></s:Header><s:Body>` + body + `</s:Body></s:Envelope>`
+	env := onvif.Envelope(onvif.SecurityHeader(id, secret, time.Now()), body)
 	res, err := http.Post("http://"+d.onvif.ln.Addr().String()+path, "application/soap+xml", strings.NewReader(env))
 	if err != nil {
 		return 0, "", err
