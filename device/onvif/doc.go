@@ -11,10 +11,14 @@
 //
 // Requests are SOAP 1.2 envelopes of bounded size, parsed with
 // encoding/xml as a bounded tree (no DTD). Every action but the few
-// Profile S allows before authentication needs a WS-Security
-// UsernameToken with a PasswordDigest made with a stream key
-// (pairing.Manager.VerifyKey through Options.Verify); its created time
-// must be inside a window around camd's clock and its nonce is not
-// accepted twice (a bounded cache). Unknown actions and bad input are
-// answered with SOAP faults.
+// Profile S allows before authentication (GetSystemDateAndTime,
+// GetCapabilities, GetServices, GetServiceCapabilities, GetHostname)
+// needs a WS-Security UsernameToken with a PasswordDigest made with a
+// stream key (pairing.Manager.VerifyKey through Options.Verify); its
+// created time must be inside a window around camd's clock and the
+// token is not accepted twice (a bounded cache, with a one-second grace
+// for the same token from the same address, as libonvif sends). Unknown
+// actions and bad input are answered with SOAP faults.
+//
+// SecurityHeader and Envelope build requests as a client does.
 package onvif
