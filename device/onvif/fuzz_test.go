@@ -42,3 +42,22 @@ func FuzzSOAP(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParse reads any bytes as a request, without HTTP: no panic, and a
+// request that parses has its one action.
+func FuzzParse(f *testing.F) {
+	fx := newFixture(f, nil)
+	for _, body := range []string{`<tds:GetSystemDateAndTime/>`, `<trt:GetProfiles/>`, `<tev:PullMessages><tev:Timeout>PT1S</tev:Timeout></tev:PullMessages>`} {
+		f.Add(fx.envelope(fx.key(), body))
+	}
+	f.Add(`<!DOCTYPE x><x/>`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := parse(strings.NewReader(body))
+		if err == nil && req.Action == nil {
+			t.Fatal("parsed without an action")
+		}
+		if err == nil {
+			readToken(req.Token)
+		}
+	})
+}
