@@ -47,6 +47,7 @@ type Config struct {
 	Live        LiveConfig        `yaml:"live"`
 	HTTP        HTTPConfig        `yaml:"http"`
 	RTSP        RTSPConfig        `yaml:"rtsp"`
+	ONVIF       ONVIFConfig       `yaml:"onvif"`
 	CORS        CORSConfig        `yaml:"cors"`
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
@@ -190,6 +191,15 @@ type RTSPConfig struct {
 	// stream key's.
 	MaxSessions       int `yaml:"max_sessions"`
 	MaxSessionsPerKey int `yaml:"max_sessions_per_key"`
+}
+
+// ONVIFConfig turns on the ONVIF Profile S service for NVRs and Home
+// Assistant (docs/onvif.md).
+type ONVIFConfig struct {
+	// Listen is the ONVIF service's plain HTTP (TCP) address, e.g. ":80",
+	// the port ONVIF clients try first; empty: off (the default for
+	// loopback runs; packaging/camd.yaml turns it on).
+	Listen string `yaml:"listen"`
 }
 
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).
@@ -374,7 +384,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, MQTTConfig{}, NetworkConfig{}, LogConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, ONVIFConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, MQTTConfig{}, NetworkConfig{}, LogConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -386,6 +396,20 @@ func yamlFields(typeName string) []string {
 			}
 		}
 		return names
+	}
+	return nil
+}
+
+// checkListen checks an optional listen address: "" (off), HOST:PORT or
+// :PORT.
+func checkListen(field, v, example string) error {
+	if v == "" {
+		return nil
+	}
+	if host, port, err := net.SplitHostPort(v); err != nil || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
+		return badValue(field, strconv.Quote(v), `HOST:PORT or :PORT, e.g. "`+example+`", or "" for off`)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return badValue(field, strconv.Quote(v), "a port from 0 to 65535")
 	}
 	return nil
 }
@@ -436,12 +460,11 @@ func (c *Config) Validate() error {
 			return badValue(k.field, k.v, fmt.Sprintf("%d to %d", k.lo, k.hi))
 		}
 	}
-	if c.RTSP.Listen != "" {
-		if host, port, err := net.SplitHostPort(c.RTSP.Listen); err != nil || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
-			return badValue("rtsp.listen", strconv.Quote(c.RTSP.Listen), `HOST:PORT or :PORT, e.g. ":8554", or "" for off`)
-		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			return badValue("rtsp.listen", strconv.Quote(c.RTSP.Listen), "a port from 0 to 65535")
-		}
+	if err := checkListen("rtsp.listen", c.RTSP.Listen, ":8554"); err != nil {
+		return err
+	}
+	if err := checkListen("onvif.listen", c.ONVIF.Listen, ":80"); err != nil {
+		return err
 	}
 	if c.RTSP.RTPPort%2 != 0 {
 		return badValue("rtsp.rtp_port", c.RTSP.RTPPort, "an even port (RTCP takes the next one), or 0 for TCP only")

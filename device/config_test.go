@@ -110,6 +110,9 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 		{"confirm timeout too short", "update: {confirm_timeout: 5s}", []string{"update.confirm_timeout", "5s", "30s to 1h"}},
 		{"no product", "update: {product: ''}", []string{"update.product", `""`}},
 		{"unknown update field", "update: {feed: x}", []string{`unknown field "feed"`, "feed_url, ca_file, product, install_command"}},
+		{"onvif listen without a port", "onvif: {listen: camera}", []string{"onvif.listen", `"camera"`, `":80"`}},
+		{"onvif port out of range", "onvif: {listen: ':70000'}", []string{"onvif.listen", "a port from 0 to 65535"}},
+		{"unknown onvif field", "onvif: {port: 80}", []string{`unknown field "port"`, "listen"}},
 		{"unknown http field", "http: {max_conns: 5}", []string{`unknown field "max_conns"`, "max_connections, max_connections_per_address, handshake_timeout, read_timeout"}},
 	}
 	for _, c := range cases {

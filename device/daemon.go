@@ -18,6 +18,7 @@ import (
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/crash"
 	"github.com/camd-project/camd/device/metrics"
+	"github.com/camd-project/camd/device/onvif"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/logring"
@@ -47,7 +48,8 @@ type Daemon struct {
 	udp       net.PacketConn
 	hub       *media.Hub
 	whep      *whep.Server
-	rtsp      *rtsp.Server // nil: rtsp.listen is off
+	rtsp      *rtsp.Server  // nil: rtsp.listen is off
+	onvif     *onvifService // nil: onvif.listen is off
 	recording *recordingState
 	board     *boardState
 	discovery *announcer
@@ -174,7 +176,19 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
-	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
+	onvifLn, err := listenONVIF(d.cfg, d.log)
+	if err != nil {
+		return err
+	}
+	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, portOf(onvifLn), d.id.ID, d.pairing, d.log)
+	if d.onvif, err = newONVIF(d.cfg, onvifLn, onvifDeps{
+		keys: d.pairing, hub: d.hub, bus: d.events.bus, settings: store.Get,
+		rtspPort: rtspPort(d.rtsp), httpsPort: d.tcp.Addr().(*net.TCPAddr).Port,
+		scopes:   d.discovery.announcedScopes(func() string { return store.Get().Name }),
+		deviceID: d.id.ID, log: d.log,
+	}); err != nil {
+		return err
+	}
 	if d.crashes, err = openCrashes(d.cfg, d.ring, logBefore, d.recording.events, d.log); err != nil {
 		return err
 	}
@@ -284,6 +298,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.rtsp != nil {
 		d.log.Info("camd: rtsp serving", "url", "rtsp://"+d.rtsp.Addr().String()+api.RTSPPath)
 	}
+	if d.onvif != nil {
+		wg.Go(func() {
+			if err := d.onvif.serve(); err != nil {
+				d.log.Warn("camd: onvif stopped", "err", err)
+			}
+		})
+		d.log.Info("camd: onvif serving", "url", "http://"+d.onvif.ln.Addr().String()+onvif.DevicePath)
+	}
 	d.discovery.start(d.settings.Get().Name)
 
 	var err error
@@ -349,6 +371,7 @@ func (d *Daemon) Close() {
 		if d.rtsp != nil {
 			d.rtsp.Close()
 		}
+		d.onvif.close()
 		if d.hub != nil {
 			d.hub.Close()
 		}

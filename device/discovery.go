@@ -25,11 +25,11 @@ type announcer struct {
 }
 
 // newAnnouncer prepares the announcements of the camera that serves
-// HTTPS on port: mDNS/DNS-SD and, unless turned off, WS-Discovery, on the
+// HTTPS on port (and ONVIF on onvifPort, 0: none): mDNS/DNS-SD and, unless turned off, WS-Discovery, on the
 // interfaces chosen from the listen address (none on loopback, as `make
 // run` does; the announcer logs why). The pairing state is read at every
 // announcement.
-func newAnnouncer(cfg Config, port int, deviceID string, p *pairing.Manager, log *slog.Logger) *announcer {
+func newAnnouncer(cfg Config, port, onvifPort int, deviceID string, p *pairing.Manager, log *slog.Logger) *announcer {
 	host, _, _ := net.SplitHostPort(cfg.Listen)
 	return &announcer{
 		enabled: cfg.Discovery.Enabled,
@@ -43,6 +43,7 @@ func newAnnouncer(cfg Config, port int, deviceID string, p *pairing.Manager, log
 			ListenHost: host,
 			Interfaces: cfg.Discovery.Interfaces,
 			ONVIF:      cfg.Discovery.ONVIF,
+			ONVIFPort:  onvifPort,
 			Logger:     log,
 		},
 	}

@@ -36,6 +36,11 @@ type Options struct {
 	Interfaces []string
 	// ONVIF turns on the WS-Discovery responder.
 	ONVIF bool
+	// ONVIFPort is the port of camd's ONVIF device service (plain HTTP,
+	// DeviceServicePath): the WS-Discovery answer's XAddrs point there and
+	// its scopes claim Profile S. 0: no ONVIF service; XAddrs carry the
+	// HTTPS address.
+	ONVIFPort int
 	// WatchInterval is how often interfaces are checked for changes
 	// (default 2 s).
 	WatchInterval time.Duration
@@ -294,17 +299,35 @@ func (a *Announcer) apply() {
 	log.Info("discovery: answering WS-Discovery probes", "interfaces", strings.Join(ifaceNames(links), ","), "endpoint", wsd.EndpointFor(a.o.ID))
 }
 
-// ONVIF scopes camd announces: its type, name and model. No hardware
-// identifier goes in a scope.
-func (a *Announcer) scopes(instance string) []string {
+// DeviceServicePath is the path of the ONVIF device service (package
+// device/onvif serves it) in the XAddrs.
+const DeviceServicePath = "/onvif/device_service"
+
+// ONVIFScopes are the scopes camd announces: its type, name and model,
+// and Profile S when it serves ONVIF. No hardware identifier goes in a
+// scope.
+func ONVIFScopes(instance, model string, profileS bool) []string {
 	s := []string{
 		"onvif://www.onvif.org/type/video_encoder",
 		"onvif://www.onvif.org/name/" + url.PathEscape(instance),
 	}
-	if a.o.Model != "" {
-		s = append(s, "onvif://www.onvif.org/hardware/"+url.PathEscape(a.o.Model))
+	if model != "" {
+		s = append(s, "onvif://www.onvif.org/hardware/"+url.PathEscape(model))
+	}
+	if profileS {
+		s = append(s, "onvif://www.onvif.org/type/Network_Video_Transmitter", "onvif://www.onvif.org/Profile/Streaming")
 	}
 	return s
+}
+
+func (a *Announcer) scopes(instance string) []string {
+	return ONVIFScopes(instance, a.o.Model, a.o.ONVIFPort != 0)
+}
+
+// Scopes are the ONVIF scopes announced now (the name as announced:
+// "camd-XXXX" for the default name, renamed after a conflict).
+func (a *Announcer) Scopes() []string {
+	return a.scopes(a.instance())
 }
 
 // target answers for the WS-Discovery responder: XAddrs carry the
@@ -316,7 +339,7 @@ func (a *Announcer) target(instance string, links []link, metadata uint32) func(
 		Scopes:          a.scopes(instance),
 		MetadataVersion: metadata,
 	}
-	port := strconv.Itoa(a.o.Port)
+	port, onvifPort := strconv.Itoa(a.o.Port), strconv.Itoa(a.o.ONVIFPort)
 	return func(ifIndex int, v6 bool) wsd.Target {
 		t := t
 		for _, l := range links {
@@ -331,7 +354,11 @@ func (a *Announcer) target(instance string, links []link, metadata uint32) func(
 				if ip.Is6() {
 					host = netip.AddrFrom16(ip.As16()).String() // no zone in a URL
 				}
-				t.XAddrs = append(t.XAddrs, "https://"+net.JoinHostPort(host, port)+"/")
+				if a.o.ONVIFPort != 0 {
+					t.XAddrs = append(t.XAddrs, "http://"+net.JoinHostPort(host, onvifPort)+DeviceServicePath)
+				} else {
+					t.XAddrs = append(t.XAddrs, "https://"+net.JoinHostPort(host, port)+"/")
+				}
 				if len(t.XAddrs) == 2 {
 					return t
 				}

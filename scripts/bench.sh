@@ -13,7 +13,7 @@ run() { go test -run '^$' "$@" 2>&1 | tee -a "$raw" | grep -E '^(Benchmark|FAIL|
 # ./device/ includes the events' latency to an SSE stream (EventToSSE)
 # and to an MQTT subscriber through a mosquitto it starts (EventToMQTT).
 echo "running unit benchmarks..." >&2
-run -bench . -skip 'UnderSlowConnections|EventLoad' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/
+run -bench . -skip 'UnderSlowConnections|EventLoad' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/ ./device/onvif/
 echo "running a stranger's flood of pair/finish (10,000 requests)..." >&2
 run -bench GarbagePairFinish -benchtime 1x ./e2e/
 echo "running credential check under 2,000 slow connections (20 s each: cap raised, default cap)..." >&2
@@ -29,6 +29,8 @@ run -bench FanOut -benchtime 1x -timeout 30m ./e2e/
 echo "running RTSP (time to first frame with ffprobe: 20 samples each; 8 RTSP + 8 WebRTC viewers: camd's CPU and RSS)..." >&2
 run -bench RTSPTimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
 run -bench RTSPAndWebRTCViewers -benchtime 1x -timeout 30m ./e2e/
+echo "running ONVIF (GetStreamUri round trips to a running camd, 500 samples)..." >&2
+run -bench ONVIFGetStreamURI -benchtime 500x ./e2e/
 echo "running discovery (first announcement, camctl discover: 10 samples; 30 s idle; needs root)..." >&2
 run -bench 'Discovery(FirstAnnouncement|CamctlLists)' -benchtime 10x ./e2e/
 run -bench DiscoveryIdlePackets -benchtime 1x ./e2e/

@@ -19,6 +19,9 @@ packages="$packages strace"
 # mosquitto: the MQTT tests (device/mqtt) run a real broker, started by the
 # test on a free loopback port with a configuration of its own.
 packages="$packages mosquitto"
+# onvif-tools: onvif-util, an independent ONVIF client (libonvif) that the
+# ONVIF interop test discovers and queries camd with.
+packages="$packages onvif-tools"
 
 # The card tests: ext4 images on loop devices (losetup, mount: util-linux;
 # mkfs.ext4, e2fsck: e2fsprogs), and FAT32 and exFAT made and checked as
@@ -43,7 +46,8 @@ dpkg-query -S '*/libasound.so.2' >/dev/null 2>&1 || missing="$missing libasound2
 # from elsewhere; Debian's packages otherwise.
 command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 # The interop tests' independent WHEP clients (MediaMTX, go2rtc's client,
-# the npm players), built once into a cache after the packages.
+# the npm players) and the npm ONVIF client, built once into a cache after
+# the packages.
 interop() { "$(dirname "$0")/interop-tools.sh" >/dev/null; }
 if [ -z "$missing" ]; then
 	interop

@@ -8,11 +8,13 @@
 #                                  (e2e/testdata/go2rtcwhep, its own module)
 #   npm-players/players.js        @eyevinn/webrtc-player and whip-whep
 #                                  bundled for the browser (esbuild)
+#   npm-onvif/node_modules        the npm ONVIF client `onvif` (Node.js;
+#                                  e2e/testdata/onvif-client.js drives it)
 #
 # None of them enters camd's go.mod. Each is fetched through the ordinary
 # clients (go, npm) and rebuilt only when it is missing. Prints the path
 # of each tool asked for (all three by default), one a line.
-# Usage: scripts/interop-tools.sh [mediamtx|go2rtc|npm]...
+# Usage: scripts/interop-tools.sh [mediamtx|go2rtc|npm|onvif]...
 set -eu
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -23,6 +25,7 @@ MEDIAMTX_VERSION=v1.20.1
 EYEVINN_VERSION=0.13.0
 WHIPWHEP_VERSION=1.2.0
 ESBUILD_VERSION=0.25.12
+ONVIF_NPM_VERSION=0.8.3
 
 log() { echo "interop-tools: $*" >&2; }
 
@@ -92,12 +95,32 @@ JS
 	mv "$out.tmp" "$out"
 }
 
-[ $# -eq 0 ] && set -- mediamtx go2rtc npm
+# The npm ONVIF client (agsh/onvif), for Node.js: installed as is.
+npm_onvif() {
+	out="$dir/npm-onvif"
+	stamp="onvif-$ONVIF_NPM_VERSION"
+	path="$out/node_modules"
+	[ -d "$path/onvif" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ] && return 0
+	log "installing the npm ONVIF client"
+	command -v npm >/dev/null || { log "npm is missing (scripts/install-deps.sh installs it)"; return 1; }
+	rm -rf "$out.tmp"
+	mkdir -p "$out.tmp"
+	cat >"$out.tmp/package.json" <<JSON
+{"name": "camd-interop-onvif", "private": true, "version": "0.0.0"}
+JSON
+	(cd "$out.tmp" && npm install --no-audit --no-fund --loglevel=error "onvif@$ONVIF_NPM_VERSION" >&2)
+	echo "$stamp" >"$out.tmp/stamp"
+	rm -rf "$out"
+	mv "$out.tmp" "$out"
+}
+
+[ $# -eq 0 ] && set -- mediamtx go2rtc npm onvif
 for t in "$@"; do
 	case $t in
 	mediamtx) mediamtx ;;
 	go2rtc) go2rtc ;;
 	npm) npm_players ;;
+	onvif) npm_onvif ;;
 	*) log "unknown tool $t"; exit 2 ;;
 	esac
 	echo "$path"
