@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/onvif"
+	"github.com/camd-project/camd/device/pairing"
 )
 
 // onvifCall posts one ONVIF action with a stream key's UsernameToken
@@ -60,7 +61,14 @@ func TestRevokedKeyEndsONVIF(t *testing.T) {
 		_, b, _ := onvifPost(d, sub, key.ID, key.Secret, `<PullMessages xmlns="http://www.onvif.org/ver10/events/wsdl"><Timeout>PT60S</Timeout><MessageLimit>10</MessageLimit></PullMessages>`)
 		pulled <- b
 	}()
-	eventually(t, "the key's event subscription", func() bool { return len(d.events.bus.Subscriptions()) == 1 })
+	eventually(t, "the key's event subscription", func() bool {
+		for _, s := range d.events.bus.Subscriptions() {
+			if s.User == pairing.KeySubject(key.ID) {
+				return true
+			}
+		}
+		return false
+	})
 
 	if code, b := call(t, d, "DELETE", "/api/v1/keys/"+key.ID, ownerToken, nil); code != http.StatusNoContent {
 		t.Fatalf("revoke: %d %s", code, b)

@@ -3,7 +3,6 @@ package onvif
 import (
 	"crypto/sha256"
 	"encoding/xml"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -226,9 +225,4 @@ func (s *Server) hwAddress(name string) string {
 	h := sha256.Sum256([]byte("camd onvif hwaddress\x00" + s.o.Device.Serial + "\x00" + name))
 	h[0] = h[0]&0xfc | 0x02 // locally administered, unicast
 	return net.HardwareAddr(h[:6]).String()
-}
-
-// duration formats d as an xs:duration in seconds (PT60S).
-func duration(d time.Duration) string {
-	return fmt.Sprintf("PT%dS", int(d.Round(time.Second)/time.Second))
 }
