@@ -36,8 +36,7 @@ type boardState struct {
 
 // boardEvents are what the board's inputs trigger: the daemon opens the
 // pairing window on a short press of the pair button, factory-resets on
-// a 10 s press, records the PIR's motion and logs the doorbell until
-// calls use it.
+// a 10 s press, records the PIR's motion and rings on the doorbell.
 type boardEvents struct {
 	pairPress, resetHold, ring func()
 	motion                     func(active bool)
@@ -217,7 +216,7 @@ func (bs *boardState) close() {
 }
 
 // boardEventsFor is what the daemon does on the board's inputs.
-func boardEventsFor(p *pairing.Manager, rec *recordingState, reset resetSignal, log *slog.Logger) boardEvents {
+func boardEventsFor(p *pairing.Manager, rec *recordingState, cs *callState, reset resetSignal, log *slog.Logger) boardEvents {
 	return boardEvents{
 		pairPress: func() {
 			log.Info("board: pair button pressed: opening pairing")
@@ -229,7 +228,12 @@ func boardEventsFor(p *pairing.Manager, rec *recordingState, reset resetSignal, 
 			log.Warn("board: pair button held for 10 s: factory reset")
 			reset.request()
 		},
-		ring: func() { log.Info("board: doorbell pressed") },
+		ring: func() {
+			log.Info("board: doorbell pressed")
+			if cs != nil {
+				cs.pressed()
+			}
+		},
 		motion: func(active bool) {
 			log.Debug("board: PIR", "motion", active)
 			rec.pir(active)

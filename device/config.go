@@ -49,6 +49,7 @@ type Config struct {
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
 	Update      UpdateConfig      `yaml:"update"`
+	Calls       CallsConfig       `yaml:"calls"`
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
@@ -164,6 +165,14 @@ type RTSPConfig struct {
 	MaxSessionsPerKey int `yaml:"max_sessions_per_key"`
 }
 
+// CallsConfig times the doorbell's calls (docs/calls.md).
+type CallsConfig struct {
+	// RingTimeout: a call nobody answered is missed after it.
+	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// MaxDuration: an answered call ends after it.
+	MaxDuration time.Duration `yaml:"max_duration"`
+}
+
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).
 type DiscoveryConfig struct {
 	// Enabled announces _camd._tcp over mDNS.
@@ -229,6 +238,7 @@ func Defaults() Config {
 		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
 		Recording:   defaultRecording(),
 		Update:      UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
+		Calls:       CallsConfig{RingTimeout: 30 * time.Second, MaxDuration: 3 * time.Minute},
 		Board:       "sim",
 	}
 }
@@ -276,7 +286,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, CallsConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -353,6 +363,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Video.KeyframeInterval < 100*time.Millisecond || c.Video.KeyframeInterval > time.Minute {
 		return badValue("video.keyframe_interval", c.Video.KeyframeInterval, "100ms to 1m")
+	}
+	if c.Calls.RingTimeout < 5*time.Second || c.Calls.RingTimeout > 5*time.Minute {
+		return badValue("calls.ring_timeout", c.Calls.RingTimeout, "5s to 5m")
+	}
+	if c.Calls.MaxDuration < 10*time.Second || c.Calls.MaxDuration > time.Hour {
+		return badValue("calls.max_duration", c.Calls.MaxDuration, "10s to 1h")
 	}
 	if c.Live.ICETimeout < time.Second || c.Live.ICETimeout > 5*time.Minute {
 		return badValue("live.ice_timeout", c.Live.ICETimeout, "1s to 5m")

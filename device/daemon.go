@@ -46,6 +46,7 @@ type Daemon struct {
 	rtsp      *rtsp.Server // nil: rtsp.listen is off
 	recording *recordingState
 	board     *boardState
+	calls     *callState
 	discovery *announcer
 	sessions  *sessionGuard
 	settings  *settingsState
@@ -145,8 +146,9 @@ func (d *Daemon) init() error {
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
+	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, d.log)
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
-		events:   boardEventsFor(d.pairing, d.recording, d.reset, d.log),
+		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
 		watchdog: d.cfg.Watchdog, log: d.log,
 	})
@@ -154,7 +156,8 @@ func (d *Daemon) init() error {
 		return err
 	}
 	d.discovery = newAnnouncer(d.cfg, d.tcp.Addr().(*net.TCPAddr).Port, d.id.ID, d.pairing, d.log)
-	d.sessions = newSessionGuard(d.pairing, d.whep, d.rtsp, d.events.bus, d.log)
+	d.sessions = newSessionGuard(d.pairing, d.whep, d.rtsp, d.events.bus, d.log,
+		sessionHolder{what: "calls", end: d.calls.m.EndUser, held: d.calls.held(d.pairing)})
 	d.storage = &storageWatch{stats: d.recording.store.Stats, events: d.events, every: storageCheck}
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
@@ -281,6 +284,9 @@ func (d *Daemon) Close() {
 		}
 		if d.board != nil {
 			d.board.close()
+		}
+		if d.calls != nil {
+			d.calls.m.Close()
 		}
 		if d.recording != nil {
 			d.recording.close()

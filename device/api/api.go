@@ -73,6 +73,7 @@ type API struct {
 	Settings   *Settings
 	Storage    *Storage
 	Update     *Update
+	Calls      *Calls
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -89,6 +90,7 @@ func (a *API) Routes() []Route {
 		a.Settings.routes(),
 		a.Storage.routes(),
 		a.Update.routes(),
+		a.Calls.routes(),
 	)
 }
 

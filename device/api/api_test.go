@@ -175,7 +175,7 @@ func TestRoutesTable(t *testing.T) {
 	a := &API{
 		Web: &Web{}, Pairing: &Pairing{}, Users: &Users{}, Live: &Live{WHEP: &fakeWHEP{}},
 		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{}, Storage: &Storage{},
-		Update: &Update{},
+		Update: &Update{}, Calls: &Calls{},
 	}
 	seen := map[string]bool{}
 	var public []string

@@ -1,0 +1,107 @@
+package device
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/camd-project/camd/device/calls"
+	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/storage/eventlog"
+)
+
+// callState is the doorbell's calls (docs/calls.md): the state machine,
+// whose transitions become events, rung by the doorbell and the API.
+type callState struct {
+	m      *calls.Manager
+	events *eventState
+	log    *slog.Logger
+}
+
+// openCalls builds the calls of the paired users: every paired user's
+// phone rings (stream keys are no phones).
+func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, log *slog.Logger) *callState {
+	cs := &callState{events: es, log: log}
+	cs.m = calls.New(calls.Options{
+		RingTimeout: c.RingTimeout,
+		MaxDuration: c.MaxDuration,
+		Phones: func() []string {
+			var ids []string
+			for _, u := range p.Users() {
+				ids = append(ids, u.ID)
+			}
+			return ids
+		},
+		Notify: cs.transition,
+		Logger: log,
+	})
+	return cs
+}
+
+// pressed is the doorbell's press: it rings, unless a call is in
+// progress (logged and ignored).
+func (cs *callState) pressed() {
+	if _, err := cs.m.Ring("doorbell", ""); err != nil && !errors.Is(err, calls.ErrInCall) {
+		cs.log.Warn("calls: the doorbell could not ring", "err", err)
+	}
+}
+
+// transition stores a call's change as its event: a press of the
+// doorbell (doorbell.pressed) before the ringing it starts.
+func (cs *callState) transition(t calls.Transition) {
+	c := t.Call
+	data := map[string]string{"call": c.ID, "state": string(t.To)}
+	set := func(k, v string) {
+		if v != "" {
+			data[k] = v
+		}
+	}
+	set("user", t.User)
+	set("reason", t.Reason)
+	e := eventlog.Event{Time: t.Time, Data: data}
+	switch t.To {
+	case calls.Ringing:
+		set("source", c.Source)
+		if c.Source == "doorbell" {
+			cs.events.add(eventlog.Event{Kind: events.DoorbellPressed, Time: t.Time, Message: "the doorbell was pressed", Data: map[string]string{"call": c.ID}})
+		}
+		e.Kind, e.Message = events.CallRinging, "a call is ringing"
+	case calls.Answered:
+		e.Kind, e.Message = events.CallAnswered, "the call was answered"
+	case calls.Declined, calls.Busy:
+		e.Kind, e.Message = events.CallDeclined, "the call was declined ("+t.Reason+")"
+	case calls.Missed:
+		e.Kind, e.Message = events.CallMissed, "missed call"
+	case calls.Ended:
+		e.Kind = events.CallEnded
+		secs := 0
+		if !c.Answered.IsZero() {
+			secs = int(c.Finished.Sub(c.Answered).Round(time.Second) / time.Second)
+		}
+		data["seconds"] = strconv.Itoa(secs)
+		e.Message = fmt.Sprintf("the call ended after %d s (%s)", secs, t.Reason)
+	}
+	cs.events.add(e)
+}
+
+// held is the answered call's user, for the session guard: a revoked
+// user's call ends. The role is theirs now: a role change does not end a
+// call.
+func (cs *callState) held(p *pairing.Manager) func() []heldSession {
+	return func() []heldSession {
+		c, ok := cs.m.Current()
+		if !ok || c.State != calls.Answered {
+			return nil
+		}
+		owner := false
+		for _, u := range p.Users() {
+			if u.ID == c.AnsweredBy {
+				owner = u.Role == pairing.Owner
+			}
+		}
+		return []heldSession{{User: c.AnsweredBy, Owner: owner}}
+	}
+}
