@@ -64,6 +64,8 @@ type Board struct {
 	prof  *board.Profile
 	light *Light
 	ircut *trackedIRCut
+	// Speaker keeps what camd played.
+	Speaker *Speaker
 }
 
 // New builds a simulated board.
@@ -94,6 +96,8 @@ func New(opts Options) (*Board, error) {
 	b.Light = s.light
 	s.ircut = &trackedIRCut{inner: b.IRCut}
 	b.IRCut = s.ircut
+	s.Speaker = NewSpeaker()
+	b.Speaker = s.Speaker
 	s.b = b
 	return s, nil
 }
