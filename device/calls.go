@@ -7,9 +7,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/device/calls"
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/media/talk"
+	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage/eventlog"
 )
 
@@ -18,13 +24,16 @@ import (
 type callState struct {
 	m      *calls.Manager
 	events *eventState
-	log    *slog.Logger
+	// speaker is the board's (nil: none); volume the setting, 0 to 1.
+	speaker func() board.Speaker
+	volume  func() float64
+	log     *slog.Logger
 }
 
 // openCalls builds the calls of the paired users: every paired user's
 // phone rings (stream keys are no phones).
-func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, log *slog.Logger) *callState {
-	cs := &callState{events: es, log: log}
+func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, speaker func() board.Speaker, volume func() float64, log *slog.Logger) *callState {
+	cs := &callState{events: es, speaker: speaker, volume: volume, log: log}
 	cs.m = calls.New(calls.Options{
 		RingTimeout: c.RingTimeout,
 		MaxDuration: c.MaxDuration,
@@ -85,6 +94,26 @@ func (cs *callState) transition(t calls.Transition) {
 		e.Message = fmt.Sprintf("the call ended after %d s (%s)", secs, t.Reason)
 	}
 	cs.events.add(e)
+}
+
+// NewCall is the answered call's media hooks: the phone's audio plays on
+// the speaker (talk.Player) until the session ends; then ended.
+func (cs *callState) NewCall(id string, ended func(reason string)) whep.Call {
+	sp := cs.speaker()
+	if sp == nil {
+		return whep.Call{ID: id, Ended: ended}
+	}
+	p := talk.New(sp, talk.Options{Volume: cs.volume, Logger: cs.log})
+	return whep.Call{
+		ID:   id,
+		Talk: func(c webrtc.RTPCodecParameters, pkt *rtp.Packet) { p.Packet(c.MimeType, pkt) },
+		Ended: func(reason string) {
+			p.Flush()
+			st := p.Stats()
+			cs.log.Info("calls: phone audio", "call", id, "played", st.Played, "concealed", st.Concealed, "late", st.Late, "refused", st.Refused)
+			ended(reason)
+		},
+	}
 }
 
 // held is the answered call's user, for the session guard: a revoked

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/camd-project/camd/board"
 	"log/slog"
 	"net"
 	"net/http"
@@ -146,7 +147,11 @@ func (d *Daemon) init() error {
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
-	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, d.log)
+	// The board is opened next (its doorbell rings): a call is answered
+	// only once it runs.
+	speaker := func() board.Speaker { return d.board.b.Speaker }
+	volume := func() float64 { return float64(store.Get().SpeakerVolume) / 100 }
+	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, speaker, volume, d.log)
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
 		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,

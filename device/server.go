@@ -41,7 +41,7 @@ func (d *Daemon) newAPI() *api.API {
 		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
 		Storage:   storage,
 		Update:    &api.Update{Updater: d.updater},
-		Calls:     &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Media: d.whep},
+		Calls:     &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Media: d.whep, Talk: d.calls},
 	}
 }
 

@@ -22,6 +22,15 @@ type Calls struct {
 	// the camera's video and microphone to the phone, the phone's voice
 	// to the speaker. Nil: calls ring, but cannot be answered (501).
 	Media callMedia
+	// Talk makes the media's view of an answered call: where the phone's
+	// audio goes (the speaker). Nil: nowhere.
+	Talk callTalk
+}
+
+// callTalk makes a call's session hooks: ended is told once why it
+// ended.
+type callTalk interface {
+	NewCall(id string, ended func(reason string)) whep.Call
 }
 
 // callRinger starts a call.
@@ -147,7 +156,11 @@ func (a *Calls) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	ended := func(reason string) { a.Phones.Hangup(id, "", reason) }
-	if !a.Media.HandleCallOffer(w, r, whep.Call{ID: id, Ended: ended}) {
+	c := whep.Call{ID: id, Ended: ended}
+	if a.Talk != nil {
+		c = a.Talk.NewCall(id, ended)
+	}
+	if !a.Media.HandleCallOffer(w, r, c) {
 		a.Phones.Hangup(id, "", calls.ReasonFailed)
 	}
 }

@@ -98,22 +98,29 @@ func talkPreferences(cs []webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters
 	return out
 }
 
-// widenTalk lets the call's audio transceiver receive the phone's G.711
-// as well as Opus (narrowCodecs left it the one codec camd sends).
-func widenTalk(pc *webrtc.PeerConnection) error {
+// talkCodecsOf returns the preferences of the call's audio transceiver
+// before narrowCodecs leaves it the one codec camd sends.
+func talkCodecsOf(pc *webrtc.PeerConnection) []webrtc.RTPCodecParameters {
 	for _, tr := range pc.GetTransceivers() {
-		if tr.Kind() != webrtc.RTPCodecTypeAudio || tr.Sender() == nil {
-			continue
-		}
-		prefs := talkPreferences(tr.Sender().GetParameters().Codecs)
-		if len(prefs) == 0 {
-			return ErrNoTalk
-		}
-		if err := tr.SetCodecPreferences(prefs); err != nil {
-			return err
+		if tr.Kind() == webrtc.RTPCodecTypeAudio && tr.Sender() != nil {
+			return talkPreferences(tr.Sender().GetParameters().Codecs)
 		}
 	}
 	return nil
+}
+
+// widenTalk lets the call's audio transceiver receive the phone's G.711
+// as well as Opus (prefs: talkCodecsOf, taken before narrowCodecs).
+func widenTalk(pc *webrtc.PeerConnection, prefs []webrtc.RTPCodecParameters) error {
+	if len(prefs) == 0 {
+		return ErrNoTalk
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Kind() == webrtc.RTPCodecTypeAudio && tr.Sender() != nil {
+			return tr.SetCodecPreferences(prefs)
+		}
+	}
+	return ErrNoTalk
 }
 
 // readTalk reads the phone's audio until the session ends, handing each

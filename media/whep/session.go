@@ -128,11 +128,15 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 		}
 		senders = append(senders, as)
 	}
+	var talk []webrtc.RTPCodecParameters
+	if s.call != nil {
+		talk = talkCodecsOf(pc)
+	}
 	if err := narrowCodecs(pc, prof); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrNoCodec, err)
 	}
 	if s.call != nil {
-		if err := widenTalk(pc); err != nil {
+		if err := widenTalk(pc, talk); err != nil {
 			return "", fmt.Errorf("%w: %v", ErrNoTalk, err)
 		}
 		pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {

@@ -1,0 +1,394 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/camd-project/camd/board/sim"
+	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/calls"
+	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/media/g711"
+	"github.com/camd-project/camd/storage/eventlog"
+)
+
+// phone is a pion peer that answers a call as a phone app does: audio
+// both ways (it talks a 1 kHz tone in PCMU), video received.
+type phone struct {
+	pc        *webrtc.PeerConnection
+	talk      *webrtc.TrackLocalStaticSample
+	connected chan struct{}
+	heard     atomic.Uint64 // audio packets received from the camera
+	video     atomic.Uint64
+	location  string
+	stop      chan struct{}
+	wg        sync.WaitGroup
+}
+
+func newPhone(t *testing.T) *phone {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &phone{pc: pc, connected: make(chan struct{}), stop: make(chan struct{})}
+	t.Cleanup(p.close)
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	p.talk, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, "audio", "phone")
+	if _, err := pc.AddTransceiverFromTrack(p.talk, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(p.connected) })
+		}
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		n := &p.video
+		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+			n = &p.heard
+		}
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	})
+	return p
+}
+
+// offer is the phone's offer, candidates gathered.
+func (p *phone) offer(t *testing.T) string {
+	t.Helper()
+	o, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := webrtc.GatheringCompletePromise(p.pc)
+	p.pc.SetLocalDescription(o)
+	<-g
+	return p.pc.LocalDescription().SDP
+}
+
+// answer posts the phone's offer to the call and applies the answer; it
+// returns the status and body.
+func (p *phone) answer(t *testing.T, d *Daemon, id, token, offer string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "https://"+d.Addr().String()+"/api/v1/calls/"+id+"/answer", strings.NewReader(offer))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := testClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusCreated {
+		p.location = resp.Header.Get("Location")
+		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, string(b)
+}
+
+// talkTone sends a 1 kHz tone in 20 ms PCMU packets, paced in real time
+// as a phone's microphone is, until stop.
+func (p *phone) talkTone() {
+	p.wg.Go(func() {
+		var enc g711.Encoder
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			pcm := make([]int16, 960)
+			for j := range pcm {
+				pcm[j] = int16(12000 * math.Sin(2*math.Pi*1000*float64(i*960+j)/48000))
+			}
+			if err := p.talk.WriteSample(media.Sample{Data: enc.Encode(pcm), Duration: 20 * time.Millisecond}); err != nil {
+				return
+			}
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+}
+
+func (p *phone) close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	p.pc.Close()
+	p.wg.Wait()
+}
+
+// goertzel is the share of the power of 48 kHz pcm at hz.
+func goertzel(pcm []int16, hz float64) float64 {
+	k := 2 * math.Cos(2*math.Pi*hz/48000)
+	var s1, s2, energy float64
+	for _, x := range pcm {
+		v := float64(x)
+		s1, s2 = v+k*s1-s2, s1
+		energy += v * v
+	}
+	if energy == 0 {
+		return 0
+	}
+	return (s1*s1 + s2*s2 - k*s1*s2) / (energy * float64(len(pcm)) / 2)
+}
+
+// ring starts a call as the owner and returns it.
+func ring(t *testing.T, d *Daemon, ownerToken string) calls.Call {
+	t.Helper()
+	code, b := call(t, d, "POST", "/api/v1/calls", ownerToken, nil)
+	var c calls.Call
+	if code != http.StatusCreated || json.Unmarshal(b, &c) != nil || c.State != calls.Ringing {
+		t.Fatalf("ring: %d %s", code, b)
+	}
+	return c
+}
+
+// callEvents subscribes to the call events from now on.
+func callEvents(t *testing.T, d *Daemon, ownerToken string) *events.Subscription {
+	t.Helper()
+	sub, err := d.events.bus.Subscribe(eventsView{d.events.log, d.recording.snaps}, events.Subscriber{User: userOf(t, d, ownerToken), Owner: true, Kinds: []string{"call.*", "doorbell.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	return sub
+}
+
+// nextEvent waits for the subscription's next event.
+func nextEvent(t *testing.T, sub *events.Subscription) eventlog.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := sub.Next(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e eventlog.Event
+	json.Unmarshal(m.JSON, &e)
+	return e
+}
+
+func syntheticSource(c *Config) {
+	c.Source = "synthetic"
+	c.Video.Width, c.Video.Height, c.Video.FPS = 160, 120, 10
+}
+
+// TestCallPhoneTalksToSpeaker: a phone answers a call with a pion peer;
+// it receives the camera's video and microphone, and its 1 kHz tone
+// comes out of the simulated speaker (Goertzel, not a byte compare); a
+// second phone is told the call was answered elsewhere; DELETE on the
+// answer's Location hangs up; every transition is an event.
+func TestCallPhoneTalksToSpeaker(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	sub := callEvents(t, d, ownerToken)
+	c := ring(t, d, ownerToken)
+	if e := nextEvent(t, sub); e.Kind != events.CallRinging || e.Data["call"] != c.ID || e.Data["source"] != "api" {
+		t.Fatalf("first event %+v", e)
+	}
+
+	p := newPhone(t)
+	code, body := p.answer(t, d, c.ID, viewerToken, p.offer(t))
+	if code != http.StatusCreated || !strings.HasPrefix(p.location, "/api/v1/calls/"+c.ID+"/answer/") {
+		t.Fatalf("answer: %d %s (Location %q)", code, body, p.location)
+	}
+	if e := nextEvent(t, sub); e.Kind != events.CallAnswered || e.Data["user"] != userOf(t, d, viewerToken) {
+		t.Fatalf("answered event %+v", e)
+	}
+	// The owner's phone comes second.
+	p2 := newPhone(t)
+	if code, body := p2.answer(t, d, c.ID, ownerToken, p2.offer(t)); code != http.StatusConflict || !strings.Contains(body, "answered elsewhere") {
+		t.Fatalf("second answer: %d %s", code, body)
+	}
+
+	select {
+	case <-p.connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone did not connect")
+	}
+	p.talkTone()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	spk := d.board.sim.Speaker
+	if err := spk.Wait(ctx, 48000); err != nil { // a second of the phone's voice
+		t.Fatalf("the speaker played nothing: %v", err)
+	}
+	pcm, _ := spk.Played()
+	if g := goertzel(pcm[4800:48000], 1000); g < 0.8 {
+		t.Fatalf("the speaker's sound holds %.2f of its power at 1 kHz", g)
+	}
+	// The camera's microphone (the synthetic tone) and picture reach
+	// the phone.
+	for p.heard.Load() < 10 || p.video.Load() < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the phone got %d audio and %d video packets", p.heard.Load(), p.video.Load())
+		case <-time.After(20 * time.Millisecond): // polls the counters only
+		}
+	}
+
+	// Another user cannot hang up; the answerer can.
+	if code, _ := call(t, d, "DELETE", p.location, ownerToken, nil); code != http.StatusConflict {
+		t.Fatalf("another user's hangup: %d", code)
+	}
+	if code, _ := call(t, d, "DELETE", p.location, viewerToken, nil); code != http.StatusOK {
+		t.Fatalf("hangup: %d", code)
+	}
+	if e := nextEvent(t, sub); e.Kind != events.CallEnded || e.Data["reason"] != calls.ReasonHungUp {
+		t.Fatalf("ended event %+v", e)
+	}
+	code, b := call(t, d, "GET", "/api/v1/calls", viewerToken, nil)
+	var list api.CallList
+	json.Unmarshal(b, &list)
+	if code != http.StatusOK || list.Current != nil || len(list.History) != 1 || list.History[0].State != calls.Ended {
+		t.Fatalf("calls: %d %s", code, b)
+	}
+	// Answering a call that is over.
+	p3 := newPhone(t)
+	if code, _ := p3.answer(t, d, c.ID, viewerToken, p3.offer(t)); code != http.StatusGone {
+		t.Fatalf("answer to an ended call: %d", code)
+	}
+}
+
+// TestCallRoutesRefuse: who may ring, answer and decline, and bad
+// offers, which leave the call ringing.
+func TestCallRoutesRefuse(t *testing.T) {
+	d := running(t)
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	key := streamKey(t, d, ownerToken, "nvr")
+	if code, _ := call(t, d, "POST", "/api/v1/calls", viewerToken, nil); code != http.StatusForbidden {
+		t.Fatalf("a viewer rang: %d", code)
+	}
+	c := ring(t, d, ownerToken)
+	if code, _ := call(t, d, "POST", "/api/v1/calls", ownerToken, nil); code != http.StatusConflict {
+		t.Fatalf("a second call: %d", code)
+	}
+	offer := newPhone(t).offer(t)
+	post := func(token, ct, body string) int {
+		req, _ := http.NewRequest("POST", "https://"+d.Addr().String()+"/api/v1/calls/"+c.ID+"/answer", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("Content-Type", ct)
+		resp, err := testClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	noAudio := offer[:strings.Index(offer, "m=audio")]
+	recvOnly := strings.ReplaceAll(offer, "a=sendrecv", "a=recvonly")
+	for _, tc := range []struct {
+		name, token, ct, body string
+		want                  int
+	}{
+		{"no credential", "", "application/sdp", offer, http.StatusUnauthorized},
+		{"a stream key", key.Token, "application/sdp", offer, http.StatusForbidden},
+		{"not SDP", viewerToken, "text/plain", offer, http.StatusUnsupportedMediaType},
+		{"malformed", viewerToken, "application/sdp", "v=0\r\nnonsense", http.StatusBadRequest},
+		{"no audio", viewerToken, "application/sdp", noAudio, http.StatusUnprocessableEntity},
+		{"audio not sent", viewerToken, "application/sdp", recvOnly, http.StatusUnprocessableEntity},
+	} {
+		if got := post(tc.token, tc.ct, tc.body); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if cur, ok := d.calls.m.Current(); !ok || cur.State != calls.Ringing {
+		t.Fatalf("after bad offers: %+v %v, want still ringing", cur, ok)
+	}
+	if code, _ := call(t, d, "POST", "/api/v1/calls/nope/answer", viewerToken, nil); code != http.StatusUnsupportedMediaType && code != http.StatusNotFound {
+		t.Fatalf("unknown call: %d", code)
+	}
+	if code, _ := call(t, d, "POST", "/api/v1/calls/nope/decline", viewerToken, api.Decline{}); code != http.StatusNotFound {
+		t.Fatalf("decline of an unknown call: %d", code)
+	}
+	if code, _ := call(t, d, "POST", "/api/v1/calls/"+c.ID+"/decline", viewerToken, api.Decline{Reason: "bored"}); code != http.StatusUnprocessableEntity {
+		t.Fatalf("a bad reason: %d", code)
+	}
+	if code, _ := call(t, d, "POST", "/api/v1/calls/"+c.ID+"/decline", key.Token, api.Decline{}); code != http.StatusForbidden {
+		t.Fatalf("a stream key declined: %d", code)
+	}
+	// A revoked viewer can do nothing more.
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/"+userOf(t, d, viewerToken), ownerToken, nil); code != http.StatusNoContent {
+		t.Fatal("revoke")
+	}
+	if got := post(viewerToken, "application/sdp", offer); got != http.StatusUnauthorized {
+		t.Fatalf("a revoked user answered: %d", got)
+	}
+	// The owner, the one phone left, declines busy.
+	code, b := call(t, d, "POST", "/api/v1/calls/"+c.ID+"/decline", ownerToken, api.Decline{Reason: "busy"})
+	if code != http.StatusOK || !bytes.Contains(b, []byte(`"busy"`)) {
+		t.Fatalf("busy: %d %s", code, b)
+	}
+}
+
+// TestDoorbellRings: the simulated board's doorbell rings a call; a
+// press during it is ignored; a revoked user's answered call ends.
+func TestDoorbellRingsAndRevokeEndsCall(t *testing.T) {
+	d := running(t)
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	sub := callEvents(t, d, ownerToken)
+	d.board.sim.Press(sim.Doorbell) // held until it rang: longer than the debounce
+	pressed := nextEvent(t, sub)
+	ringing := nextEvent(t, sub)
+	d.board.sim.Release(sim.Doorbell)
+	if pressed.Kind != events.DoorbellPressed || ringing.Kind != events.CallRinging || ringing.Data["source"] != "doorbell" || pressed.Data["call"] != ringing.Data["call"] {
+		t.Fatalf("events %+v, %+v", pressed, ringing)
+	}
+	id := ringing.Data["call"]
+	// A press during the call rings nothing (logged): held until the
+	// call is answered, which is the next event.
+	d.board.sim.Press(sim.Doorbell)
+	p := newPhone(t)
+	if code, body := p.answer(t, d, id, viewerToken, p.offer(t)); code != http.StatusCreated {
+		t.Fatalf("answer: %d %s", code, body)
+	}
+	if e := nextEvent(t, sub); e.Kind != events.CallAnswered {
+		t.Fatalf("%+v, want the answer (the second press rang nothing)", e)
+	}
+	d.board.sim.Release(sim.Doorbell)
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/"+userOf(t, d, viewerToken), ownerToken, nil); code != http.StatusNoContent {
+		t.Fatal("revoke")
+	}
+	if e := nextEvent(t, sub); e.Kind != events.CallEnded || e.Data["reason"] != "access ended" {
+		t.Fatalf("%+v, want the call ended by the revocation", e)
+	}
+}
