@@ -21,13 +21,15 @@ import (
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/calls"
 	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/media/encoder"
 	"github.com/camd-project/camd/media/g711"
 	"github.com/camd-project/camd/storage/eventlog"
 )
 
 // phone is a pion peer that answers a call as a phone app does: audio
-// both ways (it talks a 1 kHz tone in PCMU), video received.
+// both ways (it talks a 1 kHz tone in PCMU or Opus), video received.
 type phone struct {
+	mime      string
 	pc        *webrtc.PeerConnection
 	talk      *webrtc.TrackLocalStaticSample
 	connected chan struct{}
@@ -38,7 +40,10 @@ type phone struct {
 	wg        sync.WaitGroup
 }
 
-func newPhone(t *testing.T) *phone {
+func newPhone(t *testing.T) *phone { return newPhoneTalking(t, webrtc.MimeTypePCMU) }
+
+// newPhoneTalking is a phone that talks in mime (PCMU or Opus).
+func newPhoneTalking(t *testing.T, mime string) *phone {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -52,12 +57,16 @@ func newPhone(t *testing.T) *phone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &phone{pc: pc, connected: make(chan struct{}), stop: make(chan struct{})}
+	p := &phone{mime: mime, pc: pc, connected: make(chan struct{}), stop: make(chan struct{})}
 	t.Cleanup(p.close)
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		t.Fatal(err)
 	}
-	p.talk, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, "audio", "phone")
+	capability := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}
+	if mime == webrtc.MimeTypeOpus {
+		capability = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	}
+	p.talk, _ = webrtc.NewTrackLocalStaticSample(capability, "audio", "phone")
 	if _, err := pc.AddTransceiverFromTrack(p.talk, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +126,20 @@ func (p *phone) answer(t *testing.T, d *Daemon, id, token, offer string) (int, s
 	return resp.StatusCode, string(b)
 }
 
-// talkTone sends a 1 kHz tone in 20 ms PCMU packets, paced in real time
-// as a phone's microphone is, until stop.
-func (p *phone) talkTone() {
+// talkTone sends a 1 kHz tone in 20 ms packets (PCMU, or Opus in cgo
+// builds), paced in real time as a phone's microphone is, until stop.
+func (p *phone) talkTone(t *testing.T) {
+	var enc g711.Encoder
+	encode := func(pcm []int16) []byte { return enc.Encode(pcm) }
+	if p.mime == webrtc.MimeTypeOpus {
+		o, err := encoder.NewOpus(1, 32000)
+		if err != nil {
+			t.Skip("no Opus encoder in this build:", err)
+		}
+		t.Cleanup(func() { o.Close() })
+		encode = func(pcm []int16) []byte { b, _ := o.Encode(pcm); return b }
+	}
 	p.wg.Go(func() {
-		var enc g711.Encoder
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for i := 0; ; i++ {
@@ -129,7 +147,7 @@ func (p *phone) talkTone() {
 			for j := range pcm {
 				pcm[j] = int16(12000 * math.Sin(2*math.Pi*1000*float64(i*960+j)/48000))
 			}
-			if err := p.talk.WriteSample(media.Sample{Data: enc.Encode(pcm), Duration: 20 * time.Millisecond}); err != nil {
+			if err := p.talk.WriteSample(media.Sample{Data: encode(pcm), Duration: 20 * time.Millisecond}); err != nil {
 				return
 			}
 			select {
@@ -213,6 +231,12 @@ func syntheticSource(c *Config) {
 // second phone is told the call was answered elsewhere; DELETE on the
 // answer's Location hangs up; every transition is an event.
 func TestCallPhoneTalksToSpeaker(t *testing.T) {
+	for _, mime := range []string{webrtc.MimeTypePCMU, webrtc.MimeTypeOpus} {
+		t.Run(mime, func(t *testing.T) { testCallPhoneTalks(t, mime) })
+	}
+}
+
+func testCallPhoneTalks(t *testing.T, mime string) {
 	d := running(t, syntheticSource)
 	ownerToken := owner(t, d)
 	viewerToken := viewer(t, d, ownerToken)
@@ -222,7 +246,7 @@ func TestCallPhoneTalksToSpeaker(t *testing.T) {
 		t.Fatalf("first event %+v", e)
 	}
 
-	p := newPhone(t)
+	p := newPhoneTalking(t, mime)
 	code, body := p.answer(t, d, c.ID, viewerToken, p.offer(t))
 	if code != http.StatusCreated || !strings.HasPrefix(p.location, "/api/v1/calls/"+c.ID+"/answer/") {
 		t.Fatalf("answer: %d %s (Location %q)", code, body, p.location)
@@ -241,7 +265,7 @@ func TestCallPhoneTalksToSpeaker(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the phone did not connect")
 	}
-	p.talkTone()
+	p.talkTone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	spk := d.board.sim.Speaker
