@@ -60,6 +60,9 @@ type Board struct {
 	PIR        Input
 	Light      LightSensor
 	Speaker    Speaker
+	// Chime strikes a mechanical chime when held on for ChimePulse.
+	Chime      Output
+	ChimePulse time.Duration
 	// Debounce is how long an input must stay at a level before it
 	// counts (from the profile; default 30 ms).
 	Debounce time.Duration

@@ -29,6 +29,12 @@ type boardState struct {
 	pairing   *pairing.Manager
 	recording *recordingState
 
+	// A ringing call: the chime, the LED and the ring-back tone
+	// (ringer.go).
+	rings      chan ringRequest
+	ringerDone chan struct{} // closed once the ringer stopped
+	volume     func() float64
+
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -66,6 +72,7 @@ type boardOptions struct {
 	pairing   *pairing.Manager
 	recording *recordingState
 	watchdog  string // the watchdog device (Config.Watchdog)
+	volume    func() float64 // the speaker_volume setting, 0 to 1
 	log       *slog.Logger
 }
 
@@ -73,7 +80,11 @@ type boardOptions struct {
 // runs on it: the status LED, day/night and the inputs. A button held
 // down now (through a restart) acts only once released.
 func openBoard(name string, o boardOptions) (*boardState, error) {
-	bs := &boardState{events: o.events, pairing: o.pairing, recording: o.recording, log: o.log}
+	bs := &boardState{events: o.events, pairing: o.pairing, recording: o.recording, log: o.log,
+		rings: make(chan ringRequest), ringerDone: make(chan struct{}), volume: o.volume}
+	if bs.volume == nil {
+		bs.volume = func() float64 { return 1 }
+	}
 	if name == "sim" {
 		s, err := sim.New(sim.Options{})
 		if err != nil {
@@ -198,6 +209,10 @@ func (bs *boardState) start(ctx context.Context) {
 	if bs.watchdog != nil {
 		bs.wg.Go(func() { bs.watchdog.run(ctx) })
 	}
+	bs.wg.Go(func() {
+		defer close(bs.ringerDone)
+		bs.runRinger(ctx)
+	})
 }
 
 // close stops the board's goroutines, then turns the outputs off and

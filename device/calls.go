@@ -27,13 +27,16 @@ type callState struct {
 	// speaker is the board's (nil: none); volume the setting, 0 to 1.
 	speaker func() board.Speaker
 	volume  func() float64
+	// ringing shows a ringing call on the board (chime, LED, ring-back
+	// tone) or stops; it returns once done.
+	ringing func(on bool)
 	log     *slog.Logger
 }
 
 // openCalls builds the calls of the paired users: every paired user's
 // phone rings (stream keys are no phones).
-func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, speaker func() board.Speaker, volume func() float64, log *slog.Logger) *callState {
-	cs := &callState{events: es, speaker: speaker, volume: volume, log: log}
+func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, speaker func() board.Speaker, volume func() float64, ringing func(on bool), log *slog.Logger) *callState {
+	cs := &callState{events: es, speaker: speaker, volume: volume, ringing: ringing, log: log}
 	cs.m = calls.New(calls.Options{
 		RingTimeout: c.RingTimeout,
 		MaxDuration: c.MaxDuration,
@@ -61,6 +64,12 @@ func (cs *callState) pressed() {
 // transition stores a call's change as its event: a press of the
 // doorbell (doorbell.pressed) before the ringing it starts.
 func (cs *callState) transition(t calls.Transition) {
+	switch {
+	case t.To == calls.Ringing:
+		cs.ringing(true)
+	case t.From == calls.Ringing:
+		cs.ringing(false)
+	}
 	c := t.Call
 	data := map[string]string{"call": c.ID, "state": string(t.To)}
 	set := func(k, v string) {

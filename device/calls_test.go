@@ -251,6 +251,9 @@ func testCallPhoneTalks(t *testing.T, mime string) {
 	if code != http.StatusCreated || !strings.HasPrefix(p.location, "/api/v1/calls/"+c.ID+"/answer/") {
 		t.Fatalf("answer: %d %s (Location %q)", code, body, p.location)
 	}
+	// The ring-back tone played while it rang, and stopped with the
+	// answer: from now on the speaker is the phone's.
+	d.board.sim.Speaker.Reset()
 	if e := nextEvent(t, sub); e.Kind != events.CallAnswered || e.Data["user"] != userOf(t, d, viewerToken) {
 		t.Fatalf("answered event %+v", e)
 	}

@@ -151,11 +151,12 @@ func (d *Daemon) init() error {
 	// only once it runs.
 	speaker := func() board.Speaker { return d.board.b.Speaker }
 	volume := func() float64 { return float64(store.Get().SpeakerVolume) / 100 }
-	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, speaker, volume, d.log)
+	ringing := func(on bool) { d.board.ringing(on) }
+	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, speaker, volume, ringing, d.log)
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
 		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
-		watchdog: d.cfg.Watchdog, log: d.log,
+		watchdog: d.cfg.Watchdog, volume: volume, log: d.log,
 	})
 	if err != nil {
 		return err

@@ -53,6 +53,7 @@ func Profile() *board.Profile {
 		PairButton:  &board.Pin{Pin: "SIM_PAIR", ActiveLow: true, Pull: "up"},
 		Doorbell:    &board.Pin{Pin: "SIM_DOORBELL", ActiveLow: true, Pull: "up"},
 		PIR:         &board.Pin{Pin: "SIM_PIR", Pull: "down"},
+		Chime:       &board.ChimePin{Pin: "SIM_CHIME", Pulse: board.DefaultChimePulse},
 	}
 }
 
@@ -160,6 +161,9 @@ func (s *Board) SetLight(level float64) { s.light.Set(level) }
 func (s *Board) output(name string) bool {
 	return bool(s.pins[name].Read())
 }
+
+// Chime reports whether the chime's output is on (a pulse under way).
+func (s *Board) Chime() bool { return s.output(s.prof.Chime.Pin) }
 
 // StatusLED reports whether the status LED is lit.
 func (s *Board) StatusLED() bool { return s.output(s.prof.StatusLED.Pin) }
