@@ -71,7 +71,7 @@ type boardOptions struct {
 	live      *liveSource       // the picture's brightness, without a light sensor
 	pairing   *pairing.Manager
 	recording *recordingState
-	watchdog  string // the watchdog device (Config.Watchdog)
+	watchdog  string         // the watchdog device (Config.Watchdog)
 	volume    func() float64 // the speaker_volume setting, 0 to 1
 	log       *slog.Logger
 }
