@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pion/rtp"
@@ -30,13 +31,25 @@ type callState struct {
 	// ringing shows a ringing call on the board (chime, LED, ring-back
 	// tone) or stops; it returns once done.
 	ringing func(on bool)
-	log     *slog.Logger
+	// rec keeps a call's clip and snapshot (nil in tests of the board).
+	rec *recordingState
+	log *slog.Logger
+
+	mu   sync.Mutex
+	kept map[string]keptCall // by call ID, until the call finishes
+}
+
+// keptCall is what was kept of a call's press: the clip (nil while the
+// store is paused) and the snapshot's ID, once taken.
+type keptCall struct {
+	clip     *eventlog.Clip
+	snapshot string
 }
 
 // openCalls builds the calls of the paired users: every paired user's
 // phone rings (stream keys are no phones).
-func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, speaker func() board.Speaker, volume func() float64, ringing func(on bool), log *slog.Logger) *callState {
-	cs := &callState{events: es, speaker: speaker, volume: volume, ringing: ringing, log: log}
+func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, rec *recordingState, speaker func() board.Speaker, volume func() float64, ringing func(on bool), log *slog.Logger) *callState {
+	cs := &callState{events: es, rec: rec, speaker: speaker, volume: volume, ringing: ringing, log: log, kept: map[string]keptCall{}}
 	cs.m = calls.New(calls.Options{
 		RingTimeout: c.RingTimeout,
 		MaxDuration: c.MaxDuration,
@@ -67,6 +80,7 @@ func (cs *callState) transition(t calls.Transition) {
 	switch {
 	case t.To == calls.Ringing:
 		cs.ringing(true)
+		cs.keep(t.Call.ID, t.Time)
 	case t.From == calls.Ringing:
 		cs.ringing(false)
 	}
@@ -93,6 +107,16 @@ func (cs *callState) transition(t calls.Transition) {
 		e.Kind, e.Message = events.CallDeclined, "the call was declined ("+t.Reason+")"
 	case calls.Missed:
 		e.Kind, e.Message = events.CallMissed, "missed call"
+		if cs.rec != nil {
+			// After the snapshot's task, on the same goroutine: the
+			// event points to it.
+			cs.rec.later(func() {
+				k := cs.forget(c.ID)
+				e.Snapshot, e.Clip = k.snapshot, k.clip
+				cs.events.add(e)
+			})
+			return
+		}
 	case calls.Ended:
 		e.Kind = events.CallEnded
 		secs := 0
@@ -102,7 +126,43 @@ func (cs *callState) transition(t calls.Transition) {
 		data["seconds"] = strconv.Itoa(secs)
 		e.Message = fmt.Sprintf("the call ended after %d s (%s)", secs, t.Reason)
 	}
+	if t.From == calls.Ringing && t.To != calls.Missed && cs.rec != nil {
+		cs.rec.later(func() { cs.forget(c.ID) })
+	}
 	cs.events.add(e)
+}
+
+// keep keeps the clip and a snapshot of a call that began at at.
+func (cs *callState) keep(id string, at time.Time) {
+	if cs.rec == nil {
+		return
+	}
+	cs.mu.Lock()
+	cs.kept[id] = keptCall{}
+	cs.mu.Unlock()
+	clip := cs.rec.keepCall(at, func(snapshot string) {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		if k, ok := cs.kept[id]; ok {
+			k.snapshot = snapshot
+			cs.kept[id] = k
+		}
+	})
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if k, ok := cs.kept[id]; ok {
+		k.clip = clip
+		cs.kept[id] = k
+	}
+}
+
+// forget returns what was kept of a call and forgets it.
+func (cs *callState) forget(id string) keptCall {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	k := cs.kept[id]
+	delete(cs.kept, id)
+	return k
 }
 
 // NewCall is the answered call's media hooks: the phone's audio plays on

@@ -7,6 +7,10 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +27,7 @@ import (
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/media/encoder"
 	"github.com/camd-project/camd/media/g711"
+	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/storage/eventlog"
 )
 
@@ -417,5 +422,55 @@ func TestDoorbellRingsAndRevokeEndsCall(t *testing.T) {
 	}
 	if e := nextEvent(t, sub); e.Kind != events.CallEnded || e.Data["reason"] != "access ended" {
 		t.Fatalf("%+v, want the call ended by the revocation", e)
+	}
+}
+
+// TestMissedCallKeepsSnapshotAndClip: with recording off, a call nobody
+// answers is missed after calls.ring_timeout; its event points to a
+// snapshot from the press and to a clip from 2 s before it, which was
+// recorded anyway and exports as an MP4 that ffprobe decodes.
+func TestMissedCallKeepsSnapshotAndClip(t *testing.T) {
+	h264test.NeedFFmpeg(t)
+	d := running(t, syntheticSource, func(c *Config) { c.Calls.RingTimeout = 5 * time.Second })
+	ownerToken := owner(t, d)
+	if code, b := patchSettings(t, d, ownerToken, "application/json", `{"recording_mode": "off"}`); code != http.StatusOK {
+		t.Fatalf("recording off: %d %v", code, b)
+	}
+	// The pre-roll fills while nothing rings.
+	time.Sleep(3 * time.Second) // lets the camera run: what the clip's 2 s before the press show
+	sub := callEvents(t, d, ownerToken)
+	c := ring(t, d, ownerToken)
+	nextEvent(t, sub) // ringing
+	missed := nextEvent(t, sub)
+	if missed.Kind != events.CallMissed || missed.Data["call"] != c.ID || missed.Data["reason"] != calls.ReasonTimeout {
+		t.Fatalf("missed event %+v", missed)
+	}
+	if missed.Snapshot == "" || missed.Clip == nil {
+		t.Fatalf("the missed call keeps no snapshot or clip: %+v", missed)
+	}
+	if want := c.Started.Add(-2 * time.Second); !missed.Clip.From.Equal(want) || !missed.Clip.To.Equal(c.Started.Add(8*time.Second)) {
+		t.Fatalf("clip %+v, want 2 s before to 8 s after %v", missed.Clip, c.Started)
+	}
+	resp := get(t, d, "/api/v1/snapshots/"+missed.Snapshot, ownerToken, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("snapshot: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	path := "/api/v1/recordings/export?from=" + missed.Clip.From.Format(time.RFC3339Nano) + "&to=" + missed.Time.Format(time.RFC3339Nano)
+	resp = get(t, d, path, ownerToken, nil)
+	mp4, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp4" {
+		t.Fatalf("clip export: %s, %d bytes", resp.Status, len(mp4))
+	}
+	if start, _ := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Camd-Start")); start.After(c.Started.Add(-time.Second)) {
+		t.Fatalf("the clip starts at %v, %v before the press", start, c.Started.Sub(start))
+	}
+	file := filepath.Join(t.TempDir(), "missed.mp4")
+	os.WriteFile(file, mp4, 0o600)
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).CombinedOutput()
+	if n, _ := strconv.Atoi(strings.TrimSpace(string(out))); err != nil || n < 20 {
+		t.Fatalf("ffprobe: %v: %s", err, out)
 	}
 }

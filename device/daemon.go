@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/camd-project/camd/board"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/pairing"
@@ -152,7 +152,7 @@ func (d *Daemon) init() error {
 	speaker := func() board.Speaker { return d.board.b.Speaker }
 	volume := func() float64 { return float64(store.Get().SpeakerVolume) / 100 }
 	ringing := func(on bool) { d.board.ringing(on) }
-	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, speaker, volume, ringing, d.log)
+	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, d.recording, speaker, volume, ringing, d.log)
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
 		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,

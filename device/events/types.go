@@ -110,7 +110,7 @@ var Types = []Type{
 	{CallAnswered, true, false, "a call was answered (`call`, `user`: the phone that won; the others stop ringing)"},
 	{CallDeclined, true, false, "every phone declined, or one was busy (`call`, `user`: the last, `reason`: declined or busy, `state`)"},
 	{CallEnded, true, false, "an answered call ended (`call`, `seconds`, `reason`: hung up, max duration, connection failed, access ended, …; `user` when a phone hung up)"},
-	{CallMissed, true, false, "nobody answered in `calls.ring_timeout` (`call`, `reason`)"},
+	{CallMissed, true, false, "nobody answered in `calls.ring_timeout` (`call`, `reason`); `snapshot` from the press, `clip` from 2 s before it to 8 s after, recorded whatever the recording mode"},
 	{UpdateAvailable, false, false, "a signed update is available (`version`, `size`, `notes`)"},
 	{UpdateRefused, false, false, "a feed or an image was refused (`reason`: signature, expired, replayed, downgrade, hash, truncated, …)"},
 	{UpdateFailed, false, false, "an update could not be downloaded or installed (`version`, `error`)"},
