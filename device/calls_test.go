@@ -45,10 +45,10 @@ type phone struct {
 	wg        sync.WaitGroup
 }
 
-func newPhone(t *testing.T) *phone { return newPhoneTalking(t, webrtc.MimeTypePCMU) }
+func newPhone(t testing.TB) *phone { return newPhoneTalking(t, webrtc.MimeTypePCMU) }
 
 // newPhoneTalking is a phone that talks in mime (PCMU or Opus).
-func newPhoneTalking(t *testing.T, mime string) *phone {
+func newPhoneTalking(t testing.TB, mime string) *phone {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -97,7 +97,7 @@ func newPhoneTalking(t *testing.T, mime string) *phone {
 }
 
 // offer is the phone's offer, candidates gathered.
-func (p *phone) offer(t *testing.T) string {
+func (p *phone) offer(t testing.TB) string {
 	t.Helper()
 	o, err := p.pc.CreateOffer(nil)
 	if err != nil {
@@ -111,7 +111,7 @@ func (p *phone) offer(t *testing.T) string {
 
 // answer posts the phone's offer to the call and applies the answer; it
 // returns the status and body.
-func (p *phone) answer(t *testing.T, d *Daemon, id, token, offer string) (int, string) {
+func (p *phone) answer(t testing.TB, d *Daemon, id, token, offer string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", "https://"+d.Addr().String()+"/api/v1/calls/"+id+"/answer", strings.NewReader(offer))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -133,7 +133,7 @@ func (p *phone) answer(t *testing.T, d *Daemon, id, token, offer string) (int, s
 
 // talkTone sends a 1 kHz tone in 20 ms packets (PCMU, or Opus in cgo
 // builds), paced in real time as a phone's microphone is, until stop.
-func (p *phone) talkTone(t *testing.T) {
+func (p *phone) talkTone(t testing.TB) {
 	var enc g711.Encoder
 	encode := func(pcm []int16) []byte { return enc.Encode(pcm) }
 	if p.mime == webrtc.MimeTypeOpus {
