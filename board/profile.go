@@ -39,6 +39,14 @@ type Profile struct {
 	// Chime drives a mechanical chime's relay, pulsed once when a call
 	// rings (docs/calls.md).
 	Chime *ChimePin `yaml:"chime"`
+	// Speaker is where a call's phone audio and the ring-back tone play.
+	Speaker *SpeakerOut `yaml:"speaker"`
+}
+
+// SpeakerOut names the speaker's sound device.
+type SpeakerOut struct {
+	// ALSA is the playback PCM ("default", "hw:0,0"; board/alsa).
+	ALSA string `yaml:"alsa"`
 }
 
 // ChimePin is the output that strikes a mechanical chime: held active for

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/board"
+	"github.com/camd-project/camd/board/alsa"
 	"github.com/camd-project/camd/board/hw"
 	"github.com/camd-project/camd/board/sim"
 	"github.com/camd-project/camd/device/pairing"
@@ -99,6 +100,9 @@ func openBoard(name string, o boardOptions) (*boardState, error) {
 		if bs.b, err = hw.Open(p, hw.Options{}); err != nil {
 			return nil, err
 		}
+		if p.Speaker != nil {
+			openSpeaker(bs.b, p.Speaker.ALSA, o.log)
+		}
 	}
 	b, s := bs.b, o.settings
 	bs.log.Info("board: opened", "board", b.Name)
@@ -128,6 +132,25 @@ func openBoard(name string, o boardOptions) (*boardState, error) {
 	bs.watchInputs()
 	bs.watchdog = openWatchdog(o.watchdog, bs.log)
 	return bs, nil
+}
+
+// openSpeaker gives the board its ALSA speaker, closed with the board. A
+// speaker that cannot be opened is logged: calls work without it.
+func openSpeaker(b *board.Board, device string, log *slog.Logger) {
+	sp, err := alsa.Open(device, log)
+	if err != nil {
+		log.Warn("board: no speaker", "device", device, "err", err)
+		return
+	}
+	b.Speaker = sp
+	release := b.Release
+	b.Release = func() error {
+		sp.Close()
+		if release != nil {
+			return release()
+		}
+		return nil
+	}
 }
 
 // watchInputs prepares a watcher for each input the board has. Each reads
