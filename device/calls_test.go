@@ -28,6 +28,7 @@ import (
 	"github.com/camd-project/camd/media/encoder"
 	"github.com/camd-project/camd/media/g711"
 	"github.com/camd-project/camd/media/h264/h264test"
+	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage/eventlog"
 )
 
@@ -472,5 +473,61 @@ func TestMissedCallKeepsSnapshotAndClip(t *testing.T) {
 		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).CombinedOutput()
 	if n, _ := strconv.Atoi(strings.TrimSpace(string(out))); err != nil || n < 20 {
 		t.Fatalf("ffprobe: %v: %s", err, out)
+	}
+}
+
+// TestCallAnsweredByWHEPClient: camctl's client (whep.View with Talk)
+// answers a call: its tone comes out of the speaker, the camera's audio
+// and picture reach it, and it hangs up (DELETE) when it is done.
+func TestCallAnsweredByWHEPClient(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	c := ring(t, d, ownerToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	talked := 0
+	type result struct {
+		st  whep.ViewStats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := whep.View(ctx, "https://"+d.Addr().String()+"/api/v1/calls/"+c.ID+"/answer", whep.ViewOptions{
+			HTTPClient: testClient(), Header: http.Header{"Authorization": {"Bearer " + ownerToken}},
+			Talk: func(pcm []int16) {
+				for i := range pcm {
+					pcm[i] = int16(12000 * math.Sin(2*math.Pi*1000*float64(talked+i)/48000))
+				}
+				talked += len(pcm)
+			},
+		})
+		done <- result{st, err}
+	}()
+	spk := d.board.sim.Speaker
+	// The ring-back tone is done once the call is answered.
+	for cur, _ := d.calls.m.Current(); cur.State != calls.Answered; cur, _ = d.calls.m.Current() {
+		select {
+		case r := <-done:
+			t.Fatalf("the client ended before it answered: %v", r.err)
+		case <-time.After(10 * time.Millisecond): // polls the call's state only
+		}
+	}
+	spk.Reset()
+	if err := spk.Wait(ctx, 48000); err != nil {
+		t.Fatal("the speaker played nothing of the client's voice")
+	}
+	pcm, _ := spk.Played()
+	if g := goertzel(pcm[4800:48000], 1000); g < 0.8 {
+		t.Fatalf("the speaker's sound holds %.2f of its power at 1 kHz", g)
+	}
+	cancel()
+	r := <-done
+	if r.err != nil || r.st.AudioPackets == 0 || r.st.FramesReceived == 0 {
+		t.Fatalf("client: %+v %v", r.st, r.err)
+	}
+	// It hung up as it left.
+	got, err := d.calls.m.Get(c.ID)
+	if err != nil || got.State != calls.Ended {
+		t.Fatalf("after the client left: %+v %v", got, err)
 	}
 }

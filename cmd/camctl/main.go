@@ -20,6 +20,7 @@ usage:
   camctl snapshot [--out F.jpg] [--save] | list | get ID | delete ID
   camctl storage status|check|format [--card DEVICE]
   camctl update status|check|apply [VERSION]
+  camctl call watch|ring|answer [--talk F.wav|--tone HZ] [--listen F.ogg] [--seconds N]|decline [--busy] [CALL]
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
@@ -59,6 +60,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return storageCmd(args[1:], stdout, stderr)
 	case "update":
 		return updateCmd(args[1:], stdout, stderr)
+	case "call":
+		return callCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
