@@ -63,7 +63,7 @@ type Options struct {
 	// forced clip (Force: a doorbell's missed call) has the seconds
 	// before it in every mode.
 	PreRollWhenOff bool
-	Logger *slog.Logger
+	Logger         *slog.Logger
 }
 
 // hub is what the recorder needs of a media.Hub.

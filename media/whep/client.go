@@ -43,7 +43,7 @@ type ViewOptions struct {
 	// answer URL, docs/calls.md): the audio is sendrecv and Talk fills
 	// each 20 ms of 48 kHz mono PCM that is sent to the camera's speaker
 	// (as PCMU).
-	Talk func(pcm []int16)
+	Talk   func(pcm []int16)
 	Logger *slog.Logger
 }
 
