@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camd-project/camd/board"
@@ -33,6 +34,7 @@ type boardState struct {
 	// A ringing call: the chime, the LED and the ring-back tone
 	// (ringer.go).
 	rings      chan ringRequest
+	ringerOn   atomic.Bool   // start has started the ringer
 	ringerDone chan struct{} // closed once the ringer stopped
 	volume     func() float64
 
@@ -232,6 +234,7 @@ func (bs *boardState) start(ctx context.Context) {
 	if bs.watchdog != nil {
 		bs.wg.Go(func() { bs.watchdog.run(ctx) })
 	}
+	bs.ringerOn.Store(true)
 	bs.wg.Go(func() {
 		defer close(bs.ringerDone)
 		bs.runRinger(ctx)

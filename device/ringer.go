@@ -33,6 +33,9 @@ func (bs *boardState) ringing(on bool) {
 	if bs.status != nil {
 		bs.status.Set(board.Ringing, on)
 	}
+	if !bs.ringerOn.Load() {
+		return // not running (yet, or any more)
+	}
 	req := ringRequest{on: on, done: make(chan struct{})}
 	select {
 	case bs.rings <- req:

@@ -9,14 +9,19 @@ import (
 	"github.com/camd-project/camd/board"
 )
 
-// Speaker is a simulated speaker: it keeps every sample played, and when
-// each block arrived, for tests to listen to.
+// Speaker is a simulated speaker: it keeps what was played, for tests to
+// listen to: the last KeepSeconds of it (a daemon run on the simulated
+// board talks for as long as it likes).
 type Speaker struct {
 	mu      sync.Mutex
 	pcm     []int16
+	total   int       // samples played in all
 	first   time.Time // when the first sample was played
 	changed chan struct{}
 }
+
+// KeepSeconds is how much of what was played a Speaker keeps.
+const KeepSeconds = 60
 
 var _ board.Speaker = (*Speaker)(nil)
 
@@ -31,13 +36,17 @@ func (s *Speaker) Play(pcm []int16) error {
 		s.first = time.Now()
 	}
 	s.pcm = append(s.pcm, pcm...)
+	s.total += len(pcm)
+	if over := len(s.pcm) - KeepSeconds*board.SpeakerRate; over > 0 {
+		s.pcm = slices.Delete(s.pcm, 0, over)
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	return nil
 }
 
-// Played returns a copy of every sample played so far, and when the
-// first was.
+// Played returns a copy of the samples kept (the last KeepSeconds of
+// what was played), and when the first sample was played.
 func (s *Speaker) Played() ([]int16, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -48,15 +57,15 @@ func (s *Speaker) Played() ([]int16, time.Time) {
 func (s *Speaker) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pcm, s.first = nil, time.Time{}
+	s.pcm, s.total, s.first = nil, 0, time.Time{}
 }
 
-// Wait returns once at least n samples have been played in all, or
-// ctx's error.
+// Wait returns once at least n samples have been played in all (since
+// the last Reset), or ctx's error.
 func (s *Speaker) Wait(ctx context.Context, n int) error {
 	for {
 		s.mu.Lock()
-		have, ch := len(s.pcm), s.changed
+		have, ch := s.total, s.changed
 		s.mu.Unlock()
 		if have >= n {
 			return nil
