@@ -531,3 +531,39 @@ func TestCallAnsweredByWHEPClient(t *testing.T) {
 		t.Fatalf("after the client left: %+v %v", got, err)
 	}
 }
+
+// TestParallelAnswersOneWins: many answers at once over HTTPS: exactly
+// one 201, the others 409 answered elsewhere.
+func TestParallelAnswersOneWins(t *testing.T) {
+	d := running(t)
+	ownerToken := owner(t, d)
+	c := ring(t, d, ownerToken)
+	p := newPhone(t)
+	offer := p.offer(t)
+	const n = 30
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", "https://"+d.Addr().String()+"/api/v1/calls/"+c.ID+"/answer", strings.NewReader(offer))
+			req.Header.Set("Authorization", "Bearer "+ownerToken)
+			req.Header.Set("Content-Type", "application/sdp")
+			resp, err := testClient().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[http.StatusCreated] != 1 || count[http.StatusConflict] != n-1 {
+		t.Fatalf("answers: %v, want one 201 and %d 409", count, n-1)
+	}
+}
