@@ -567,3 +567,24 @@ func TestParallelAnswersOneWins(t *testing.T) {
 		t.Fatalf("answers: %v, want one 201 and %d 409", count, n-1)
 	}
 }
+
+// TestAnswerOverViewerLimitLeavesCallRinging: a phone the viewer limits
+// refuse (here the one slot, kept for an owner) gets 503 before it
+// claims the call, which rings on for the owner.
+func TestAnswerOverViewerLimitLeavesCallRinging(t *testing.T) {
+	d := running(t, func(c *Config) { c.Live.MaxViewers, c.Live.MaxViewersPerUser = 1, 1 })
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	c := ring(t, d, ownerToken)
+	p := newPhone(t)
+	if code, body := p.answer(t, d, c.ID, viewerToken, p.offer(t)); code != http.StatusServiceUnavailable {
+		t.Fatalf("a viewer over the limit: %d %s", code, body)
+	}
+	if cur, ok := d.calls.m.Current(); !ok || cur.State != calls.Ringing {
+		t.Fatalf("after the refusal: %+v, want ringing", cur)
+	}
+	p2 := newPhone(t)
+	if code, body := p2.answer(t, d, c.ID, ownerToken, p2.offer(t)); code != http.StatusCreated {
+		t.Fatalf("the owner: %d %s", code, body)
+	}
+}

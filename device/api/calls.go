@@ -53,6 +53,7 @@ type callList interface {
 
 // callMedia answers a call's offer and ends its session.
 type callMedia interface {
+	Admits(r *http.Request) error
 	HandleCallOffer(w http.ResponseWriter, r *http.Request, c whep.Call) bool
 	HandlePatch(w http.ResponseWriter, r *http.Request)
 	HandleDelete(w http.ResponseWriter, r *http.Request)
@@ -148,6 +149,13 @@ func (a *Calls) handleAnswer(w http.ResponseWriter, r *http.Request) {
 			code = http.StatusBadRequest
 		}
 		jsonError(w, code, err.Error())
+		return
+	}
+	if err := a.Media.Admits(r); err != nil {
+		// Checked before the call is claimed: the phone that cannot have
+		// a session leaves the call ringing for the others.
+		w.Header().Set("Retry-After", "5")
+		jsonError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	if _, err := a.Phones.Answer(id, user.ID); err != nil {

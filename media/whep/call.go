@@ -74,6 +74,19 @@ func sends(m *sdp.MediaDescription) bool {
 	return m.MediaName.Port.Value != 0
 }
 
+// Admits reports whether the user who made r may have one more session
+// now (the viewer limits), so that a call is not claimed by a phone that
+// would then be refused: errFull or errUserFull, nil when admitted. The
+// offer itself takes the slot later, and may still be refused.
+func (s *Server) Admits(r *http.Request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosing
+	}
+	return s.admitLocked(s.userOf(r))
+}
+
 // HandleCallOffer answers a call's offer as HandleOffer answers a
 // viewer's (201, the answer, Location: the request path + "/" + the
 // session's ID), with audio both ways. It reports whether a session was
