@@ -86,8 +86,9 @@ func (s *StatusLight) Set(c Condition, on bool) {
 	} else {
 		s.conds &^= c
 	}
+	changed := old != s.conds
 	s.mu.Unlock()
-	if old != s.conds {
+	if changed {
 		s.poke()
 	}
 }
