@@ -283,17 +283,22 @@ func (m *Manager) Hangup(id, user, reason string) (Call, error) {
 
 // EndUser ends the answered call of a user who may no longer have it
 // (revoked, expired, role changed: the session guard) and forgets their
-// place among the phones of a ringing call. It returns how many calls it
-// ended (0 or 1).
+// place among the phones of a ringing call, which is declined if every
+// phone left has declined. It returns how many answered calls it ended
+// (0 or 1).
 func (m *Manager) EndUser(user, reason string) int {
 	m.mu.Lock()
 	c := m.current
 	n := 0
 	if c != nil {
 		c.Phones = slices.DeleteFunc(c.Phones, func(p string) bool { return p == user })
-		if c.State == Answered && c.AnsweredBy == user {
+		switch {
+		case c.State == Answered && c.AnsweredBy == user:
 			m.finish(c, Ended, "", reason)
 			n = 1
+		case c.State == Ringing && len(c.Declined) > 0 && m.allDeclined(c):
+			// The phones left have all declined.
+			m.finish(c, Declined, "", ReasonDeclined)
 		}
 	}
 	m.mu.Unlock()

@@ -315,6 +315,20 @@ func TestEndUser(t *testing.T) {
 		if d.State != Declined {
 			t.Fatalf("after bob was revoked, alice's decline: %+v", d)
 		}
+		// Alice declines, then Bob, who had not, is revoked: nobody is
+		// left to answer.
+		m2, rec2 := newManager("alice", "bob")
+		defer m2.Close()
+		c2, _ := m2.Ring("doorbell", "")
+		m2.Decline(c2.ID, "alice", false)
+		m2.EndUser("bob", "access ended")
+		if got, _ := m2.Get(c2.ID); got.State != Declined {
+			t.Fatalf("every phone left declined: %+v", got)
+		}
+		if l := rec2.last(); l.To != Declined || l.User != "" {
+			t.Fatalf("%+v", l)
+		}
+
 		c, _ = m.Ring("doorbell", "")
 		m.Answer(c.ID, "alice")
 		if n := m.EndUser("bob", "access ended"); n != 0 {
