@@ -36,6 +36,17 @@ type IRCut interface {
 	SetNight(night bool) error
 }
 
+// SpeakerRate is the rate of the PCM a Speaker plays: 48 kHz, as the
+// microphone captures.
+const SpeakerRate = 48000
+
+// Speaker plays sound: a doorbell call's phone audio, the ring-back
+// tone. Play queues mono 16-bit PCM at SpeakerRate and returns without
+// waiting for it to be heard.
+type Speaker interface {
+	Play(pcm []int16) error
+}
+
 // Board is one board's hardware. A field is nil when the board lacks
 // that part.
 type Board struct {
@@ -48,6 +59,10 @@ type Board struct {
 	Doorbell   Input
 	PIR        Input
 	Light      LightSensor
+	Speaker    Speaker
+	// Chime strikes a mechanical chime when held on for ChimePulse.
+	Chime      Output
+	ChimePulse time.Duration
 	// Debounce is how long an input must stay at a level before it
 	// counts (from the profile; default 30 ms).
 	Debounce time.Duration

@@ -34,6 +34,7 @@ func TestPatternPriority(t *testing.T) {
 		{board.Recording | board.Unpaired, board.PatternFor(board.Unpaired)},
 		{board.Unpaired | board.Pairing, board.PatternFor(board.Pairing)},
 		{board.Pairing | board.Failure | board.Recording, board.PatternFor(board.Failure)},
+		{board.Failure | board.Ringing, board.Pattern{100 * time.Millisecond, 100 * time.Millisecond}},
 	}
 	for _, c := range cases {
 		if got := board.PatternFor(c.conds); len(got) != len(c.want) || got[0] != c.want[0] {

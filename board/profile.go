@@ -36,7 +36,29 @@ type Profile struct {
 	Doorbell   *Pin          `yaml:"doorbell"`
 	PIR        *Pin          `yaml:"pir"`
 	Light      *LightPins    `yaml:"light"`
+	// Chime drives a mechanical chime's relay, pulsed once when a call
+	// rings (docs/calls.md).
+	Chime *ChimePin `yaml:"chime"`
+	// Speaker is where a call's phone audio and the ring-back tone play.
+	Speaker *SpeakerOut `yaml:"speaker"`
 }
+
+// SpeakerOut names the speaker's sound device.
+type SpeakerOut struct {
+	// ALSA is the playback PCM ("default", "hw:0,0"; board/alsa).
+	ALSA string `yaml:"alsa"`
+}
+
+// ChimePin is the output that strikes a mechanical chime: held active for
+// Pulse (default 250 ms, 50 ms to 2 s), as its solenoid expects.
+type ChimePin struct {
+	Pin       string        `yaml:"pin"`
+	ActiveLow bool          `yaml:"active_low"`
+	Pulse     time.Duration `yaml:"pulse"`
+}
+
+// DefaultChimePulse is how long the chime's output is held by default.
+const DefaultChimePulse = 250 * time.Millisecond
 
 // Pin is one GPIO line.
 type Pin struct {
@@ -188,6 +210,9 @@ func (p *Profile) Pins() []PinUse {
 	if l := p.Light; l != nil {
 		add("light.pin", l.Pin)
 	}
+	if c := p.Chime; c != nil {
+		add("chime.pin", c.Pin)
+	}
 	return u
 }
 
@@ -232,6 +257,17 @@ func (p *Profile) Validate() error {
 		}
 		if err := checkPull(x.pin.Pull); err != nil {
 			return bad(x.field+".pull", fmt.Sprintf("%q", x.pin.Pull), err.Error())
+		}
+	}
+	if c := p.Chime; c != nil {
+		if c.Pin == "" {
+			return bad("chime.pin", `""`, "a pin name such as GPIO26 or gpiochip0/17")
+		}
+		if c.Pulse == 0 {
+			c.Pulse = DefaultChimePulse
+		}
+		if c.Pulse < 50*time.Millisecond || c.Pulse > 2*time.Second {
+			return bad("chime.pulse", c.Pulse.String(), "50ms to 2s")
 		}
 	}
 	if l := p.Light; l != nil {

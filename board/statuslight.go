@@ -22,6 +22,9 @@ const (
 	// Failure: something needs the owner (a source that keeps failing,
 	// storage full); three quick flashes, then a pause.
 	Failure
+	// Ringing: a doorbell call rings; rapid blink (100 ms), so the
+	// visitor sees it ring.
+	Ringing
 )
 
 // Pattern is a blink pattern: durations alternately on and off, starting
@@ -33,6 +36,8 @@ type Pattern []time.Duration
 // camera runs, paired, not recording).
 func PatternFor(c Condition) Pattern {
 	switch {
+	case c&Ringing != 0:
+		return Pattern{100 * time.Millisecond, 100 * time.Millisecond}
 	case c&Failure != 0:
 		return Pattern{100 * time.Millisecond, 150 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond, 100 * time.Millisecond, 1400 * time.Millisecond}
 	case c&Pairing != 0:
@@ -89,8 +94,9 @@ func (s *StatusLight) Set(c Condition, on bool) {
 }
 
 // SetEnabled is the owner's "status LED" setting. Disabled, the LED stays
-// dark except while the pairing window is open (someone at the camera
-// pressed its button and needs to see it respond) or on a failure.
+// dark except while a call rings or the pairing window is open (someone
+// at the camera pressed its button and needs to see it respond) or on a
+// failure.
 func (s *StatusLight) SetEnabled(on bool) {
 	s.mu.Lock()
 	changed := s.enabled != on
@@ -105,7 +111,7 @@ func (s *StatusLight) SetEnabled(on bool) {
 func (s *StatusLight) Pattern() Pattern {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.enabled && s.conds&(Pairing|Failure) == 0 {
+	if !s.enabled && s.conds&(Ringing|Pairing|Failure) == 0 {
 		return nil
 	}
 	return PatternFor(s.conds)

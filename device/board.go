@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camd-project/camd/board"
+	"github.com/camd-project/camd/board/alsa"
 	"github.com/camd-project/camd/board/hw"
 	"github.com/camd-project/camd/board/sim"
 	"github.com/camd-project/camd/device/pairing"
@@ -29,6 +31,13 @@ type boardState struct {
 	pairing   *pairing.Manager
 	recording *recordingState
 
+	// A ringing call: the chime, the LED and the ring-back tone
+	// (ringer.go).
+	rings      chan ringRequest
+	ringerOn   atomic.Bool   // start has started the ringer
+	ringerDone chan struct{} // closed once the ringer stopped
+	volume     func() float64
+
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -36,8 +45,7 @@ type boardState struct {
 
 // boardEvents are what the board's inputs trigger: the daemon opens the
 // pairing window on a short press of the pair button, factory-resets on
-// a 10 s press, records the PIR's motion and logs the doorbell until
-// calls use it.
+// a 10 s press, records the PIR's motion and rings on the doorbell.
 type boardEvents struct {
 	pairPress, resetHold, ring func()
 	// setupHold is the pair button released after setupHold (5 s) and
@@ -73,7 +81,8 @@ type boardOptions struct {
 	live      *liveSource       // the picture's brightness, without a light sensor
 	pairing   *pairing.Manager
 	recording *recordingState
-	watchdog  string // the watchdog device (Config.Watchdog)
+	watchdog  string         // the watchdog device (Config.Watchdog)
+	volume    func() float64 // the speaker_volume setting, 0 to 1
 	log       *slog.Logger
 }
 
@@ -81,7 +90,11 @@ type boardOptions struct {
 // runs on it: the status LED, day/night and the inputs. A button held
 // down now (through a restart) acts only once released.
 func openBoard(name string, o boardOptions) (*boardState, error) {
-	bs := &boardState{events: o.events, pairing: o.pairing, recording: o.recording, log: o.log}
+	bs := &boardState{events: o.events, pairing: o.pairing, recording: o.recording, log: o.log,
+		rings: make(chan ringRequest), ringerDone: make(chan struct{}), volume: o.volume}
+	if bs.volume == nil {
+		bs.volume = func() float64 { return 1 }
+	}
 	if name == "sim" {
 		s, err := sim.New(sim.Options{})
 		if err != nil {
@@ -95,6 +108,9 @@ func openBoard(name string, o boardOptions) (*boardState, error) {
 		}
 		if bs.b, err = hw.Open(p, hw.Options{}); err != nil {
 			return nil, err
+		}
+		if p.Speaker != nil {
+			openSpeaker(bs.b, p.Speaker.ALSA, o.log)
 		}
 	}
 	b, s := bs.b, o.settings
@@ -125,6 +141,25 @@ func openBoard(name string, o boardOptions) (*boardState, error) {
 	bs.watchInputs()
 	bs.watchdog = openWatchdog(o.watchdog, bs.log)
 	return bs, nil
+}
+
+// openSpeaker gives the board its ALSA speaker, closed with the board. A
+// speaker that cannot be opened is logged: calls work without it.
+func openSpeaker(b *board.Board, device string, log *slog.Logger) {
+	sp, err := alsa.Open(device, log)
+	if err != nil {
+		log.Warn("board: no speaker", "device", device, "err", err)
+		return
+	}
+	b.Speaker = sp
+	release := b.Release
+	b.Release = func() error {
+		sp.Close()
+		if release != nil {
+			return release()
+		}
+		return nil
+	}
 }
 
 // watchInputs prepares a watcher for each input the board has. Each reads
@@ -212,6 +247,11 @@ func (bs *boardState) start(ctx context.Context) {
 	if bs.watchdog != nil {
 		bs.wg.Go(func() { bs.watchdog.run(ctx) })
 	}
+	bs.ringerOn.Store(true)
+	bs.wg.Go(func() {
+		defer close(bs.ringerDone)
+		bs.runRinger(ctx)
+	})
 }
 
 // close stops the board's goroutines, then turns the outputs off and
@@ -230,7 +270,7 @@ func (bs *boardState) close() {
 }
 
 // boardEventsFor is what the daemon does on the board's inputs.
-func boardEventsFor(p *pairing.Manager, rec *recordingState, reset resetSignal, ns *networkState, log *slog.Logger) boardEvents {
+func boardEventsFor(p *pairing.Manager, rec *recordingState, cs *callState, reset resetSignal, ns *networkState, log *slog.Logger) boardEvents {
 	return boardEvents{
 		setupHold: func() {
 			if ns == nil || ns.setup == nil {
@@ -252,7 +292,12 @@ func boardEventsFor(p *pairing.Manager, rec *recordingState, reset resetSignal, 
 			log.Warn("board: pair button held for 10 s: factory reset")
 			reset.request()
 		},
-		ring: func() { log.Info("board: doorbell pressed") },
+		ring: func() {
+			log.Info("board: doorbell pressed")
+			if cs != nil {
+				cs.pressed()
+			}
+		},
 		motion: func(active bool) {
 			log.Debug("board: PIR", "motion", active)
 			rec.pir(active)

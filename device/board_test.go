@@ -43,7 +43,7 @@ func boardDaemon(t *testing.T) *Daemon {
 		t.Fatal(err)
 	}
 	d.board, err = openBoard(cfg.Board, boardOptions{
-		events:   boardEventsFor(d.pairing, nil, d.reset, nil, d.log),
+		events:   boardEventsFor(d.pairing, nil, nil, d.reset, nil, d.log),
 		settings: store.Get(), pairing: d.pairing, log: d.log,
 	})
 	if err != nil {

@@ -65,7 +65,8 @@ type Config struct {
 	CrashReportsURL string `yaml:"crash_reports_url"`
 	// CrashReportsCAFile holds PEM certificates to trust for the
 	// collector beside the system's; "" for the system's only.
-	CrashReportsCAFile string `yaml:"crash_reports_ca_file"`
+	CrashReportsCAFile string      `yaml:"crash_reports_ca_file"`
+	Calls              CallsConfig `yaml:"calls"`
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
@@ -200,6 +201,14 @@ type ONVIFConfig struct {
 	// the port ONVIF clients try first; empty: off (the default for
 	// loopback runs; packaging/camd.yaml turns it on).
 	Listen string `yaml:"listen"`
+}
+
+// CallsConfig times the doorbell's calls (docs/calls.md).
+type CallsConfig struct {
+	// RingTimeout: a call nobody answered is missed after it.
+	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// MaxDuration: an answered call ends after it.
+	MaxDuration time.Duration `yaml:"max_duration"`
 }
 
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).
@@ -337,6 +346,7 @@ func Defaults() Config {
 		},
 		Log:          LogConfig{RingSize: logring.DefaultSize},
 		CrashReports: "ask",
+		Calls:        CallsConfig{RingTimeout: 30 * time.Second, MaxDuration: 3 * time.Minute},
 		Board:        "sim",
 	}
 }
@@ -384,7 +394,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, ONVIFConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, MQTTConfig{}, NetworkConfig{}, LogConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, ONVIFConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, CallsConfig{}, MQTTConfig{}, NetworkConfig{}, LogConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -474,6 +484,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Video.KeyframeInterval < 100*time.Millisecond || c.Video.KeyframeInterval > time.Minute {
 		return badValue("video.keyframe_interval", c.Video.KeyframeInterval, "100ms to 1m")
+	}
+	if c.Calls.RingTimeout < 5*time.Second || c.Calls.RingTimeout > 5*time.Minute {
+		return badValue("calls.ring_timeout", c.Calls.RingTimeout, "5s to 5m")
+	}
+	if c.Calls.MaxDuration < 10*time.Second || c.Calls.MaxDuration > time.Hour {
+		return badValue("calls.max_duration", c.Calls.MaxDuration, "10s to 1h")
 	}
 	if c.Live.ICETimeout < time.Second || c.Live.ICETimeout > 5*time.Minute {
 		return badValue("live.ice_timeout", c.Live.ICETimeout, "1s to 5m")

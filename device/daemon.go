@@ -14,6 +14,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/connlimit"
 	"github.com/camd-project/camd/device/crash"
@@ -52,6 +53,7 @@ type Daemon struct {
 	onvif     *onvifService // nil: onvif.listen is off
 	recording *recordingState
 	board     *boardState
+	calls     *callState
 	discovery *announcer
 	sessions  *sessionGuard
 	settings  *settingsState
@@ -168,10 +170,16 @@ func (d *Daemon) init() error {
 	if d.network, err = openNetwork(d.cfg, d.pairing, grab, d.log); err != nil {
 		return err
 	}
+	// The board is opened next (its doorbell rings): a call is answered
+	// only once it runs.
+	speaker := func() board.Speaker { return d.board.b.Speaker }
+	volume := func() float64 { return float64(store.Get().SpeakerVolume) / 100 }
+	ringing := func(on bool) { d.board.ringing(on) }
+	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, d.recording, speaker, volume, ringing, d.log)
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
-		events:   boardEventsFor(d.pairing, d.recording, d.reset, d.network, d.log),
+		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.network, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
-		watchdog: d.cfg.Watchdog, log: d.log,
+		watchdog: d.cfg.Watchdog, volume: volume, log: d.log,
 	})
 	if err != nil {
 		return err
@@ -195,7 +203,8 @@ func (d *Daemon) init() error {
 	if d.metrics, err = metrics.OpenTokens(d.cfg.Data); err != nil {
 		return err
 	}
-	d.sessions = newSessionGuard(d.pairing, d.whep, d.rtsp, d.events.bus, d.log)
+	d.sessions = newSessionGuard(d.pairing, d.whep, d.rtsp, d.events.bus, d.log,
+		sessionHolder{what: "calls", end: d.calls.m.EndUser, held: d.calls.held(d.pairing)})
 	d.storage = &storageWatch{stats: d.recording.store.Stats, events: d.events, every: storageCheck}
 	d.pairing.OnChange(d.board.refreshStatus)
 	d.pairing.OnChange(d.discovery.refresh)
@@ -355,6 +364,9 @@ func (d *Daemon) Close() {
 		}
 		if d.network != nil {
 			d.network.close() // after the board, whose button enters setup mode
+		}
+		if d.calls != nil {
+			d.calls.m.Close()
 		}
 		if d.recording != nil {
 			d.recording.close()

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/media"
@@ -178,6 +179,8 @@ func openRecording(cfg Config, cat *storage.Catalog, evlog *eventlog.Log, hub *m
 		Stream: stream, Mode: recorder.Mode(s.RecordingMode),
 		PreRoll: rc.PreRoll, PostRoll: rc.PostRoll,
 		OnSpan: rs.onMotionSpan, Logger: log,
+		// A doorbell's missed call keeps its clip whatever the mode.
+		PreRollWhenOff: hasDoorbell(cfg.Board),
 	})
 	rs.grab = &snapshot.Grabber{}
 	rs.stills = &stills{grab: rs.grab}
@@ -291,6 +294,48 @@ func (rs *recordingState) storeEvent(se recordings.Event, at time.Time) {
 // motionStillWait bounds how long a motion event waits for its
 // snapshot; past it, the event is stored without one.
 const motionStillWait = 5 * time.Second
+
+// hasDoorbell reports whether the board names a doorbell input.
+func hasDoorbell(name string) bool {
+	if name == "sim" {
+		return true
+	}
+	p, err := board.LoadProfile(name)
+	return err == nil && p.Doorbell != nil
+}
+
+// A call's clip: from callClipBefore before the press to callClipAfter
+// after it (docs/calls.md).
+const (
+	callClipBefore = 2 * time.Second
+	callClipAfter  = 8 * time.Second
+)
+
+// keepCall keeps what the camera saw of a call that began at at: its
+// clip, recorded whatever the mode (recorder.Force), and a snapshot taken
+// on the task goroutine, whose ID (or "") goes to done there. The clip is
+// returned (nil while the store is paused).
+func (rs *recordingState) keepCall(at time.Time, done func(snapshot string)) *eventlog.Clip {
+	rs.rec.Force(at.Add(-callClipBefore), at.Add(callClipAfter))
+	rs.later(func() {
+		id := ""
+		if rs.stills.Available() {
+			ctx, cancel := context.WithTimeout(context.Background(), motionStillWait)
+			jpg, taken, err := rs.stills.JPEG(ctx, 0)
+			cancel()
+			if err == nil {
+				if snap, err := rs.snaps.Save(jpg, snapshots.Snapshot{Time: taken, Cause: "doorbell", Share: snapshots.Motion}); err == nil {
+					id = snap.ID
+				}
+			}
+		}
+		done(id)
+	})
+	if rs.store.Paused() != nil {
+		return nil
+	}
+	return &eventlog.Clip{From: at.Add(-callClipBefore), To: at.Add(callClipAfter)}
+}
 
 // onMotionSpan records a motion span as an event with a snapshot taken
 // when it starts and, when the recorder keeps it, its clip; its end

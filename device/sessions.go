@@ -29,7 +29,8 @@ type sessionGuard struct {
 }
 
 // sessionHolder is what keeps users' sessions: the WHEP server (live view
-// and playbacks), the event bus (event streams).
+// and playbacks), the event bus (event streams), the calls (the answered
+// one).
 type sessionHolder struct {
 	what string // for the log
 	held func() []heldSession
@@ -44,8 +45,9 @@ type heldSession struct {
 }
 
 // A stream key's sessions (WHEP and RTSP; r is nil when RTSP is off)
-// belong to the user pairing.KeySubject(id).
-func newSessionGuard(p *pairing.Manager, w *whep.Server, r *rtsp.Server, bus *events.Bus, log *slog.Logger) *sessionGuard {
+// belong to the user pairing.KeySubject(id). more are other holders (the
+// answered call).
+func newSessionGuard(p *pairing.Manager, w *whep.Server, r *rtsp.Server, bus *events.Bus, log *slog.Logger, more ...sessionHolder) *sessionGuard {
 	g := &sessionGuard{
 		users: func() []pairing.User { return append(p.Users(), p.KeyUsers()...) },
 		holders: []sessionHolder{
@@ -67,6 +69,7 @@ func newSessionGuard(p *pairing.Manager, w *whep.Server, r *rtsp.Server, bus *ev
 		log:  log,
 		wake: make(chan struct{}, 1),
 	}
+	g.holders = append(g.holders, more...)
 	if r != nil {
 		// RTSP sessions are a key's, never an owner's.
 		g.holders = append(g.holders, sessionHolder{what: "RTSP sessions", end: r.EndUser, held: func() []heldSession {

@@ -105,6 +105,12 @@ func (o *opener) open() (*board.Board, error) {
 			return nil, err
 		}
 	}
+	if p := o.p.Chime; p != nil {
+		if b.Chime, err = o.output("chime.pin", p.ActiveLow); err != nil {
+			return nil, err
+		}
+		b.ChimePulse = p.Pulse
+	}
 	for _, x := range []struct {
 		field string
 		pin   *board.Pin

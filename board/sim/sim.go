@@ -53,6 +53,7 @@ func Profile() *board.Profile {
 		PairButton:  &board.Pin{Pin: "SIM_PAIR", ActiveLow: true, Pull: "up"},
 		Doorbell:    &board.Pin{Pin: "SIM_DOORBELL", ActiveLow: true, Pull: "up"},
 		PIR:         &board.Pin{Pin: "SIM_PIR", Pull: "down"},
+		Chime:       &board.ChimePin{Pin: "SIM_CHIME", Pulse: board.DefaultChimePulse},
 	}
 }
 
@@ -64,6 +65,8 @@ type Board struct {
 	prof  *board.Profile
 	light *Light
 	ircut *trackedIRCut
+	// Speaker keeps what camd played.
+	Speaker *Speaker
 }
 
 // New builds a simulated board.
@@ -94,6 +97,8 @@ func New(opts Options) (*Board, error) {
 	b.Light = s.light
 	s.ircut = &trackedIRCut{inner: b.IRCut}
 	b.IRCut = s.ircut
+	s.Speaker = NewSpeaker()
+	b.Speaker = s.Speaker
 	s.b = b
 	return s, nil
 }
@@ -156,6 +161,9 @@ func (s *Board) SetLight(level float64) { s.light.Set(level) }
 func (s *Board) output(name string) bool {
 	return bool(s.pins[name].Read())
 }
+
+// Chime reports whether the chime's output is on (a pulse under way).
+func (s *Board) Chime() bool { return s.output(s.prof.Chime.Pin) }
 
 // StatusLED reports whether the status LED is lit.
 func (s *Board) StatusLED() bool { return s.output(s.prof.StatusLED.Pin) }

@@ -24,6 +24,7 @@ usage:
   camctl wifi status|scan|join SSID|forget|code
   camctl logs [--level LEVEL] [--since TIME] [--follow] [--json]
   camctl crashes list|show ID|send ID|delete ID
+  camctl call watch|ring|answer [--talk F.wav|--tone HZ] [--listen F.ogg] [--seconds N]|decline [--busy] [CALL]
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.
@@ -71,6 +72,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return logsCmd(args[1:], stdout, stderr)
 	case "crashes":
 		return crashesCmd(args[1:], stdout, stderr)
+	case "call":
+		return callCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

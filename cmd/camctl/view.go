@@ -37,12 +37,19 @@ func view(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "camctl:", err)
 		return 1
 	}
-	opts := whep.ViewOptions{HTTPClient: cam.client, Header: cam.header()}
+	return watch(cam, endpoint, *seconds, *videoOut, *audioOut, nil, stdout, stderr)
+}
+
+// watch plays endpoint (live view, a playback, or a call's answer when
+// talk is set: docs/calls.md) for seconds, writes the video and the audio
+// to the files named, and prints what arrived.
+func watch(cam *camera, endpoint string, seconds float64, videoOut, audioOut string, talk func([]int16), stdout, stderr io.Writer) int {
+	opts := whep.ViewOptions{HTTPClient: cam.client, Header: cam.header(), Talk: talk}
 	var closers []func() error
 	for _, o := range []struct {
 		path string
 		dst  *io.Writer
-	}{{*videoOut, &opts.Video}, {*audioOut, &opts.Audio}} {
+	}{{videoOut, &opts.Video}, {audioOut, &opts.Audio}} {
 		if o.path == "" {
 			continue
 		}
@@ -63,7 +70,7 @@ func view(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(*seconds*float64(time.Second)))
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds*float64(time.Second)))
 	defer cancel()
 	st, err := whep.View(ctx, cam.url(endpoint), opts)
 	for _, c := range closers {

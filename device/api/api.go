@@ -79,6 +79,7 @@ type API struct {
 	Logs       *Logs
 	Crashes    *Crashes
 	Metrics    *Metrics
+	Calls      *Calls
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -101,6 +102,7 @@ func (a *API) Routes() []Route {
 		a.Logs.routes(),
 		a.Crashes.routes(),
 		a.Metrics.routes(),
+		a.Calls.routes(),
 	)
 }
 

@@ -175,7 +175,7 @@ func TestRoutesTable(t *testing.T) {
 	a := &API{
 		Web: &Web{}, Pairing: &Pairing{}, Users: &Users{}, Live: &Live{WHEP: &fakeWHEP{}},
 		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{}, Storage: &Storage{},
-		Update: &Update{}, Push: &Push{}, Webhooks: &Webhooks{}, Logs: &Logs{}, Crashes: &Crashes{}, Metrics: &Metrics{},
+		Update: &Update{}, Push: &Push{}, Webhooks: &Webhooks{}, Logs: &Logs{}, Crashes: &Crashes{}, Metrics: &Metrics{}, Calls: &Calls{},
 	}
 	seen := map[string]bool{}
 	var public []string

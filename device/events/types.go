@@ -8,8 +8,8 @@ import (
 // The types of events. A type is "family.name" (or only the family);
 // the family decides who may see it (Visible), and a client asks for a
 // whole family with "family.*" (?type=recording.*). The reserved types
-// are named here so that the issues that publish them (calls, updates,
-// NVR mode) add producers, not a new model; nothing publishes them yet.
+// are named here so that the issues that publish them (NVR mode) add
+// producers, not a new model; nothing publishes them yet.
 const (
 	// Motion: a span starts ("motion", its clip and snapshot when it
 	// has them) and ends ("motion.end", data "start": the ID of the
@@ -50,9 +50,9 @@ const (
 	// "version", "uptime_seconds").
 	CrashRecorded = "crash.recorded"
 
-	// Reserved for calls (#13): a doorbell press rings every paired
-	// phone; the call is answered, declined (busy), ended, or missed
-	// (with a snapshot). Data "call": the call's ID.
+	// Calls (device/calls, docs/calls.md): a doorbell press rings every
+	// paired phone; the call is answered, declined (busy), ended, or
+	// missed. Data "call": the call's ID.
 	DoorbellPressed = "doorbell.pressed"
 	CallRinging     = "call.ringing"
 	CallAnswered    = "call.answered"
@@ -111,12 +111,12 @@ var Types = []Type{
 	{InvitationCancelled, false, false, "an invitation was cancelled (`invitation`, `role`, `by`: who made it)"},
 	{SettingsChanged, false, false, "settings changed (`keys`, `by`, `by_name`)"},
 	{CrashRecorded, false, false, "a crash report was made from an earlier run's fatal error (`report`, `version`, `uptime_seconds`)"},
-	{DoorbellPressed, true, true, "the doorbell was pressed"},
-	{CallRinging, true, true, "a call rings the paired phones (`call`)"},
-	{CallAnswered, true, true, "a call was answered (`call`, `user`)"},
-	{CallDeclined, true, true, "a phone declined a call (`call`, `user`, `reason`)"},
-	{CallEnded, true, true, "a call ended (`call`, `seconds`)"},
-	{CallMissed, true, true, "nobody answered (`call`); `snapshot`"},
+	{DoorbellPressed, true, false, "the doorbell was pressed (`call`: the call it rang; a press during a call rings nothing and is only logged)"},
+	{CallRinging, true, false, "a call rings the paired phones (`call`, `source`: doorbell or api, `user`: who started it from the API)"},
+	{CallAnswered, true, false, "a call was answered (`call`, `user`: the phone that won; the others stop ringing)"},
+	{CallDeclined, true, false, "every phone declined, or one was busy (`call`, `user`: the last, `reason`: declined or busy, `state`)"},
+	{CallEnded, true, false, "an answered call ended (`call`, `seconds`, `reason`: hung up, max duration, connection failed, access ended, …; `user` when a phone hung up)"},
+	{CallMissed, true, false, "nobody answered in `calls.ring_timeout` (`call`, `reason`); `snapshot` from the press, `clip` from 2 s before it to 8 s after, recorded whatever the recording mode"},
 	{UpdateAvailable, false, false, "a signed update is available (`version`, `size`, `notes`)"},
 	{UpdateRefused, false, false, "a feed or an image was refused (`reason`: signature, expired, replayed, downgrade, hash, truncated, …)"},
 	{UpdateFailed, false, false, "an update could not be downloaded or installed (`version`, `error`)"},

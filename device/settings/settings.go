@@ -49,6 +49,9 @@ type Settings struct {
 	RecordingMode string `json:"recording_mode"`
 	// MotionSensitivity is 1 (only large motion) to 100.
 	MotionSensitivity int `json:"motion_sensitivity"`
+	// SpeakerVolume is the speaker's volume, 0 (silent) to 100, for a
+	// call's phone audio and the ring-back tone.
+	SpeakerVolume int `json:"speaker_volume"`
 	// UpdateCheck lets camd check the update feed daily (off by default:
 	// each check tells the update server the camera's address;
 	// docs/updates.md).
@@ -70,6 +73,7 @@ func Defaults() Settings {
 		StatusLED:         true,
 		RecordingMode:     "continuous",
 		MotionSensitivity: 50,
+		SpeakerVolume:     80,
 	}
 }
 
@@ -171,6 +175,9 @@ func fields(l Limits) []field {
 		}},
 		{"motion_sensitivity", "a whole number from 1 to 100", func(s *Settings) bool {
 			return s.MotionSensitivity >= 1 && s.MotionSensitivity <= 100
+		}},
+		{"speaker_volume", "a whole number from 0 to 100", func(s *Settings) bool {
+			return s.SpeakerVolume >= 0 && s.SpeakerVolume <= 100
 		}},
 		{"update_check", "true or false", always},
 	}

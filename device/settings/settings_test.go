@@ -66,7 +66,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := Defaults().Validate(Limits{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity,update_check" {
+	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity,speaker_volume,update_check" {
 		t.Fatalf("keys: %s", got)
 	}
 }

@@ -2,7 +2,9 @@
 // the 48 kHz PCM that camd's encoding sources capture: the sound that
 // NVRs and RTSP clients without Opus can play. A source converts each
 // 20 ms block once, beside its Opus encoding, and the frame carries both
-// (media.Frame.G711); nothing is encoded per client.
+// (media.Frame.G711); nothing is encoded per client. It also expands a
+// call's phone audio (PCMU or PCMA) back to 48 kHz PCM for the speaker
+// (Decoder), in every build: no cgo.
 package g711
 
 import "math"

@@ -58,7 +58,12 @@ type Options struct {
 	// OnSpan is called when a motion span starts (End zero) and when it
 	// ends; it must not block.
 	OnSpan func(Span)
-	Logger *slog.Logger
+	// PreRollWhenOff keeps the pre-roll in memory even while the mode is
+	// off (the recorder stays subscribed, writing nothing), so that a
+	// forced clip (Force: a doorbell's missed call) has the seconds
+	// before it in every mode.
+	PreRollWhenOff bool
+	Logger         *slog.Logger
 }
 
 // hub is what the recorder needs of a media.Hub.
@@ -91,8 +96,43 @@ type Recorder struct {
 	nextSpanID uint64
 	holdTimer  *time.Timer // fires when the first held cause runs out
 	postTimer  *time.Timer
+	forced     []window // ranges recorded whatever the mode (Force)
 	closed     bool
 	stats      Stats
+}
+
+// window is a range of time.
+type window struct{ from, to time.Time }
+
+// Force records from..to whatever the mode, motion or not: from may lie
+// up to the pre-roll in the past (kept in memory in motion mode, and in
+// every mode with Options.PreRollWhenOff). A doorbell's press keeps its
+// clip this way even when recording is off.
+func (r *Recorder) Force(from, to time.Time) {
+	r.mu.Lock()
+	r.forced = append(r.forced, window{from, to})
+	r.mu.Unlock()
+}
+
+// forcedFor reports whether a fragment from start to end overlaps a
+// forced range, and from when the pre-roll should be written; ranges
+// that ended before start are forgotten.
+func (r *Recorder) forcedFor(start, end time.Time) (record bool, from time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := r.forced[:0]
+	for _, w := range r.forced {
+		if !w.to.After(start) {
+			continue
+		}
+		keep = append(keep, w)
+		if w.from.Before(end) && (!record || w.from.Before(from)) {
+			record, from = true, w.from
+		}
+	}
+	clear(r.forced[len(keep):])
+	r.forced = keep
+	return record, from
 }
 
 // Stats counts what the recorder did.
@@ -255,10 +295,10 @@ func (r *Recorder) window(start time.Time) (record bool, from time.Time) {
 }
 
 // Run records until ctx ends. While the mode is off it holds no
-// subscription and does nothing.
+// subscription and does nothing (unless Options.PreRollWhenOff).
 func (r *Recorder) Run(ctx context.Context) {
 	for ctx.Err() == nil {
-		if r.Mode() == Off {
+		if r.Mode() == Off && !r.opts.PreRollWhenOff {
 			select {
 			case <-ctx.Done():
 			case <-r.modeCh:
@@ -292,7 +332,7 @@ func (r *Recorder) consume(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-r.modeCh:
-				if r.Mode() == Off {
+				if r.Mode() == Off && !r.opts.PreRollWhenOff {
 					cancel()
 					return
 				}
@@ -309,7 +349,7 @@ func (r *Recorder) consume(ctx context.Context) {
 	}()
 
 	fr := fmp4.New(r.opts.Fragment)
-	var ring []*fmp4.Fragment // pre-roll, in motion mode
+	var ring []*fmp4.Fragment // pre-roll, in motion mode (and off, with PreRollWhenOff)
 	recording := false
 	handle := func(f *fmp4.Fragment) {
 		mode := r.Mode()
@@ -317,6 +357,9 @@ func (r *Recorder) consume(ctx context.Context) {
 		var from time.Time
 		if mode == Motion {
 			record, from = r.window(f.Start)
+		}
+		if forced, ffrom := r.forcedFor(f.Start, f.End()); forced && !record {
+			record, from = true, ffrom
 		}
 		if record {
 			for _, p := range ring {

@@ -294,3 +294,41 @@ func TestSlowStoreNeverHoldsUpTheHub(t *testing.T) {
 		stop()
 	})
 }
+
+// TestForceRecordsInEveryMode: a forced range (a doorbell's press) is
+// recorded with its seconds before when the mode is off (PreRollWhenOff)
+// or motion without motion, and nothing around it.
+func TestForceRecordsInEveryMode(t *testing.T) {
+	for _, mode := range []Mode{Off, Motion} {
+		t.Run(string(mode), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := &fakeStore{}
+				r, _, stop := start(t, Options{Mode: mode, PreRoll: 5 * time.Second, PreRollWhenOff: true}, st)
+				defer stop()
+				time.Sleep(4 * time.Second)
+				synctest.Wait()
+				if n := len(st.got()); n != 0 {
+					t.Fatalf("%d fragments before the press", n)
+				}
+				press := time.Now()
+				r.Force(press.Add(-2*time.Second), press.Add(8*time.Second))
+				time.Sleep(12 * time.Second)
+				synctest.Wait()
+				frags := st.got()
+				if len(frags) == 0 {
+					t.Fatal("nothing recorded")
+				}
+				first, last := frags[0], frags[len(frags)-1]
+				if first.Start.After(press.Add(-2*time.Second)) || first.Start.Before(press.Add(-4*time.Second)) {
+					t.Errorf("the clip starts %v before the press, want 2 s (and a fragment at most)", press.Sub(first.Start))
+				}
+				if end := last.Start.Add(last.Duration); end.Before(press.Add(8*time.Second)) || end.After(press.Add(10*time.Second)) {
+					t.Errorf("the clip ends %v after the press, want 8 s (and a fragment at most)", end.Sub(press))
+				}
+				if r.Mode() != mode {
+					t.Fatal("the mode changed")
+				}
+			})
+		})
+	}
+}

@@ -39,6 +39,11 @@ type ViewOptions struct {
 	// Frames, when not 0, ends the viewing once this many complete video
 	// frames have arrived, before ctx ends.
 	Frames uint64
+	// Talk, when set, answers a doorbell call (the endpoint is the call's
+	// answer URL, docs/calls.md): the audio is sendrecv and Talk fills
+	// each 20 ms of 48 kHz mono PCM that is sent to the camera's speaker
+	// (as PCMU).
+	Talk   func(pcm []int16)
 	Logger *slog.Logger
 }
 
@@ -86,7 +91,15 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 		return ViewStats{}, err
 	}
 	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+	kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio}
+	var talk *webrtc.TrackLocalStaticSample
+	if opts.Talk != nil {
+		kinds = kinds[:1]
+		if talk, err = addTalk(pc); err != nil {
+			return ViewStats{}, err
+		}
+	}
+	for _, k := range kinds {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return ViewStats{}, err
 		}
@@ -154,11 +167,17 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	case <-ctx.Done():
 		return v.result(), errors.New("whep: did not connect in time")
 	}
+	talkCtx, stopTalk := context.WithCancel(ctx)
+	defer stopTalk()
+	if talk != nil {
+		wg.Go(func() { sendTalk(talkCtx, talk, opts.Talk) })
+	}
 	select {
 	case <-ctx.Done():
 	case <-failed:
 	case <-v.enough:
 	}
+	stopTalk()
 	pc.Close()
 	wg.Wait()
 	v.finish()

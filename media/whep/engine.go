@@ -30,7 +30,7 @@ var (
 const twccURI = sdp.TransportCCURI
 
 // newMediaEngine registers what camd can send: H.264 (packetization mode
-// 1) and Opus.
+// 1) and Opus; and G.711, which a call's phone may send.
 func newMediaEngine() (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
 	for i, p := range h264Profiles {
@@ -57,6 +57,16 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	}
 	if err := m.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
+	}
+	// A call's phone may talk in G.711 (browsers offer it); camd sends
+	// Opus only, so live view's answers never name these.
+	for _, c := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
+	} {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
 	}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: twccURI}, k); err != nil {

@@ -212,7 +212,7 @@ func readBody(w http.ResponseWriter, r *http.Request, contentType string) ([]byt
 // HandleOffer answers POST with an SDP offer: 201 Created with the answer
 // and the session's Location (the request path + "/" + id).
 func (s *Server) HandleOffer(w http.ResponseWriter, r *http.Request) {
-	s.handleOffer(w, r, nil)
+	s.handleOffer(w, r, nil, nil)
 }
 
 // HandleFeedOffer answers an offer as HandleOffer does, with a session that
@@ -222,18 +222,21 @@ func (s *Server) HandleFeedOffer(w http.ResponseWriter, r *http.Request, feed Fe
 	if stopped := feed.Stopped; stopped != nil {
 		feed.Stopped = sync.OnceFunc(stopped) // a session that failed has called it already
 	}
-	if s.handleOffer(w, r, &feed) == nil && feed.Stopped != nil {
+	if s.handleOffer(w, r, &feed, nil) == nil && feed.Stopped != nil {
 		feed.Stopped()
 	}
 }
 
-func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed) *session {
+func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed, call *Call) *session {
 	start := time.Now()
 	body, ok := readBody(w, r, ContentTypeSDP)
 	if !ok {
 		return nil
 	}
 	info, err := checkOffer(body)
+	if err == nil && call != nil {
+		err = CheckCallOffer(body)
+	}
 	if err != nil {
 		code := http.StatusUnprocessableEntity
 		if errors.Is(err, ErrBadSDP) {
@@ -249,7 +252,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed)
 		httpError(w, http.StatusBadRequest, err.Error())
 		return nil
 	}
-	sess, err := s.reserve(feed, start, s.userOf(r))
+	sess, err := s.reserve(feed, call, start, s.userOf(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		httpError(w, http.StatusServiceUnavailable, err.Error())
@@ -275,7 +278,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed)
 		httpError(w, code, err.Error())
 		return nil
 	}
-	s.log.Info("whep: viewer joined", "session", sess.id, "user", sess.user.id, "remote", r.RemoteAddr, "audio", info.audio, "feed", feed != nil)
+	s.log.Info("whep: viewer joined", "session", sess.id, "user", sess.user.id, "remote", r.RemoteAddr, "audio", info.audio, "feed", feed != nil, "call", call != nil)
 	h := w.Header()
 	h.Set("Content-Type", ContentTypeSDP)
 	h.Set("Location", r.URL.Path+"/"+sess.id)
@@ -383,7 +386,7 @@ var (
 // reserve takes a viewer slot for a new session of u (of feed, when not
 // nil) whose offer arrived at posted, and starts the goroutine that owns
 // it.
-func (s *Server) reserve(feed *Feed, posted time.Time, u user) (*session, error) {
+func (s *Server) reserve(feed *Feed, call *Call, posted time.Time, u user) (*session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -396,6 +399,7 @@ func (s *Server) reserve(feed *Feed, posted time.Time, u user) (*session, error)
 	var b [16]byte
 	rand.Read(b[:])
 	sess := newSession(s, hex.EncodeToString(b[:]), feed, posted)
+	sess.call = call
 	rand.Read(b[:8])
 	sess.etag = `"` + hex.EncodeToString(b[:8]) + `"`
 	sess.user = u

@@ -35,6 +35,7 @@ type session struct {
 	srv     *Server
 	user    user  // who offered it
 	feed    *Feed // nil: the live stream
+	call    *Call // a doorbell call's: audio both ways
 	created time.Time
 	posted  time.Time // when the offer arrived
 
@@ -127,8 +128,22 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 		}
 		senders = append(senders, as)
 	}
+	var talk []webrtc.RTPCodecParameters
+	if s.call != nil {
+		talk = talkCodecsOf(pc)
+	}
 	if err := narrowCodecs(pc, prof); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrNoCodec, err)
+	}
+	if s.call != nil {
+		if err := widenTalk(pc, talk); err != nil {
+			return "", fmt.Errorf("%w: %v", ErrNoTalk, err)
+		}
+		pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			if t.Kind() == webrtc.RTPCodecTypeAudio {
+				s.srv.spawn(func() { s.readTalk(t) })
+			}
+		})
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
@@ -257,6 +272,9 @@ func (s *session) teardown() {
 	}
 	if s.feed != nil && s.feed.Stopped != nil {
 		s.feed.Stopped()
+	}
+	if s.call != nil && s.call.Ended != nil {
+		s.call.Ended(reason)
 	}
 	s.srv.log.Info("whep: session ended", "session", s.id, "reason", reason)
 	close(s.done)

@@ -115,7 +115,7 @@ func TestSessionStates(t *testing.T) {
 		h.Begin(media.SourceInfo{Name: "fake", ForcesKeyframes: true})
 		srv := bubbleServer(h, Options{})
 		reserve := func() *session {
-			sess, err := srv.reserve(nil, time.Now(), user{owner: true})
+			sess, err := srv.reserve(nil, nil, time.Now(), user{owner: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,8 +165,8 @@ func TestSessionThatDoesNotConnectIsFreedAtICETimeout(t *testing.T) {
 		stopped := make(chan struct{}, 2)
 		feed := &Feed{Hub: h, Stopped: func() { stopped <- struct{}{} }}
 		srv := bubbleServer(h, Options{ICETimeout: 10 * time.Second})
-		idle, _ := srv.reserve(feed, time.Now(), user{owner: true})
-		viewer, _ := srv.reserve(nil, time.Now(), user{owner: true})
+		idle, _ := srv.reserve(feed, nil, time.Now(), user{owner: true})
+		viewer, _ := srv.reserve(nil, nil, time.Now(), user{owner: true})
 		time.Sleep(5 * time.Second)
 		viewer.onState(webrtc.PeerConnectionStateConnected)
 
@@ -313,7 +313,7 @@ func TestConnectedBeforeBoundWaitsForTheBinding(t *testing.T) {
 		h := media.NewHub(media.HubOptions{})
 		h.Begin(media.SourceInfo{Name: "fake", ForcesKeyframes: true})
 		srv := bubbleServer(h, Options{})
-		sess, err := srv.reserve(nil, time.Now(), user{owner: true})
+		sess, err := srv.reserve(nil, nil, time.Now(), user{owner: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,246 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/camd-project/camd/device/calls"
+	"github.com/camd-project/camd/media/whep"
+)
+
+// Calls are the doorbell's calls (docs/calls.md): the list, a call
+// started by the owner, and a phone's answer, decline and hang-up.
+// Paired users answer (viewers and owners); a stream key cannot.
+type Calls struct {
+	Ringer callRinger // *calls.Manager
+	Phones callPhones // *calls.Manager
+	List   callList   // *calls.Manager
+	// Media makes the answering phone's WebRTC session (*whep.Server):
+	// the camera's video and microphone to the phone, the phone's voice
+	// to the speaker. Nil: calls ring, but cannot be answered (501).
+	Media callMedia
+	// Talk makes the media's view of an answered call: where the phone's
+	// audio goes (the speaker). Nil: nowhere.
+	Talk callTalk
+}
+
+// callTalk makes a call's session hooks: ended is told once why it
+// ended.
+type callTalk interface {
+	NewCall(id string, ended func(reason string)) whep.Call
+}
+
+// callRinger starts a call.
+type callRinger interface {
+	Ring(source, by string) (calls.Call, error)
+}
+
+// callPhones are a phone's answers to a call.
+type callPhones interface {
+	Answer(id, user string) (calls.Call, error)
+	Decline(id, user string, busy bool) (calls.Call, error)
+	Hangup(id, user, reason string) (calls.Call, error)
+}
+
+// callList reads the calls.
+type callList interface {
+	Current() (calls.Call, bool)
+	History() []calls.Call
+}
+
+// callMedia answers a call's offer and ends its session.
+type callMedia interface {
+	Admits(r *http.Request) error
+	HandleCallOffer(w http.ResponseWriter, r *http.Request, c whep.Call) bool
+	HandlePatch(w http.ResponseWriter, r *http.Request)
+	HandleDelete(w http.ResponseWriter, r *http.Request)
+}
+
+// CallList is the answer of GET /api/v1/calls.
+type CallList struct {
+	// Current is the call ringing or under way; null when none.
+	Current *calls.Call  `json:"current"`
+	History []calls.Call `json:"history"`
+}
+
+// Decline is the body of POST /api/v1/calls/{id}/decline.
+type Decline struct {
+	// Reason is "declined" (the default) or "busy" (the phone is in
+	// another call).
+	Reason string `json:"reason"`
+}
+
+func (a *Calls) routes() []Route {
+	return []Route{
+		{"GET /api/v1/calls", Viewer, a.handleList},
+		{"POST /api/v1/calls", Owner, a.handleRing},
+		// The answer's session is "id", as on the WHEP routes.
+		{"POST /api/v1/calls/{call}/answer", Viewer, a.handleAnswer},
+		{"PATCH /api/v1/calls/{call}/answer/{id}", Viewer, a.handlePatch},
+		{"DELETE /api/v1/calls/{call}/answer/{id}", Viewer, a.handleHangup},
+		{"POST /api/v1/calls/{call}/decline", Viewer, a.handleDecline},
+	}
+}
+
+func (a *Calls) handleList(w http.ResponseWriter, r *http.Request) {
+	out := CallList{History: a.List.History()}
+	if c, ok := a.List.Current(); ok {
+		out.Current = &c
+	}
+	if out.History == nil {
+		out.History = []calls.Call{}
+	}
+	writeJSON(w, out)
+}
+
+// handleRing starts a call from the API ("call the owner"): 201 with
+// the call; 409 while another is in progress.
+func (a *Calls) handleRing(w http.ResponseWriter, r *http.Request) {
+	c, err := a.Ringer.Ring("api", UserFrom(r.Context()).ID)
+	if err != nil {
+		callError(w, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/calls/"+c.ID)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(c)
+}
+
+// callError answers an error of the calls manager.
+func callError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, calls.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, calls.ErrInCall), errors.Is(err, calls.ErrAnsweredElsewhere),
+		errors.Is(err, calls.ErrNotAnswerer):
+		code = http.StatusConflict
+	case errors.Is(err, calls.ErrOver):
+		code = http.StatusGone
+	case errors.Is(err, calls.ErrClosed):
+		code = http.StatusServiceUnavailable
+	}
+	jsonError(w, code, err.Error())
+}
+
+// handleAnswer is a phone's answer: a WHEP-style exchange whose offer
+// sends and receives audio (the phone's voice to the speaker) and
+// receives video. The offer is checked before the call is claimed, so a
+// bad offer leaves the call ringing; the first good answer wins (201 with
+// the SDP answer and the session's Location); the others get 409
+// "answered elsewhere"; a call that is over 410.
+func (a *Calls) handleAnswer(w http.ResponseWriter, r *http.Request) {
+	if a.Media == nil {
+		jsonError(w, http.StatusNotImplemented, "calls: no media for calls")
+		return
+	}
+	id, user := r.PathValue("call"), UserFrom(r.Context())
+	body, ok := readSDP(w, r)
+	if !ok {
+		return
+	}
+	if err := whep.CheckCallOffer(body); err != nil {
+		code := http.StatusUnprocessableEntity
+		if errors.Is(err, whep.ErrBadSDP) {
+			code = http.StatusBadRequest
+		}
+		jsonError(w, code, err.Error())
+		return
+	}
+	if err := a.Media.Admits(r); err != nil {
+		// Checked before the call is claimed: the phone that cannot have
+		// a session leaves the call ringing for the others.
+		w.Header().Set("Retry-After", "5")
+		jsonError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if _, err := a.Phones.Answer(id, user.ID); err != nil {
+		callError(w, err)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	ended := func(reason string) { a.Phones.Hangup(id, "", reason) }
+	c := whep.Call{ID: id, Ended: ended}
+	if a.Talk != nil {
+		c = a.Talk.NewCall(id, ended)
+	}
+	if !a.Media.HandleCallOffer(w, r, c) {
+		a.Phones.Hangup(id, "", calls.ReasonFailed)
+	}
+}
+
+// readSDP reads an SDP offer of at most whep.MaxBody bytes.
+func readSDP(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != whep.ContentTypeSDP {
+		jsonError(w, http.StatusUnsupportedMediaType, "calls: Content-Type must be "+whep.ContentTypeSDP)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, whep.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			jsonError(w, http.StatusRequestEntityTooLarge, "calls: offer too large")
+		} else {
+			jsonError(w, http.StatusBadRequest, "calls: reading the offer: "+err.Error())
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+// handlePatch trickles the answering phone's ICE candidates.
+func (a *Calls) handlePatch(w http.ResponseWriter, r *http.Request) {
+	if a.Media == nil {
+		jsonError(w, http.StatusNotImplemented, "calls: no media for calls")
+		return
+	}
+	a.Media.HandlePatch(w, r)
+}
+
+// handleHangup is DELETE on the answer's Location: the phone that
+// answered hangs up (200); another user gets 409, a call that is over
+// 410. The session ends as a WHEP session's DELETE ends it (404 when it is
+// not the user's).
+func (a *Calls) handleHangup(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.Phones.Hangup(r.PathValue("call"), UserFrom(r.Context()).ID, calls.ReasonHungUp); err != nil {
+		callError(w, err)
+		return
+	}
+	if a.Media == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	a.Media.HandleDelete(w, r)
+}
+
+// handleDecline is a phone's refusal: {"reason": "declined"|"busy"}.
+func (a *Calls) handleDecline(w http.ResponseWriter, r *http.Request) {
+	var d Decline
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&d); err != nil {
+			jsonError(w, http.StatusBadRequest, "calls: body: "+err.Error())
+			return
+		}
+	}
+	switch d.Reason {
+	case "", "declined", "busy":
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		json.NewEncoder(w).Encode(map[string]any{
+			"error": "calls: a decline's reason is declined or busy", "field": "reason", "value": d.Reason,
+			"allowed": "declined, busy",
+		})
+		return
+	}
+	c, err := a.Phones.Decline(r.PathValue("call"), UserFrom(r.Context()).ID, d.Reason == "busy")
+	if err != nil {
+		callError(w, err)
+		return
+	}
+	writeJSON(w, c)
+}
