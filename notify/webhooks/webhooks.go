@@ -411,6 +411,10 @@ func (s *Sink) Deliveries(id string) ([]Attempt, error) {
 		}
 		return nil
 	})
+	// Newest first by when they were made: the outcomes of deliveries
+	// are written in batches, so the log's order is the order of the
+	// commits, not of the attempts.
+	slices.SortStableFunc(out, func(a, b Attempt) int { return b.Time.Compare(a.Time) })
 	return out, err
 }
 
