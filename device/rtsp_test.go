@@ -85,7 +85,13 @@ func TestRevokedKeyStopsEverywhere(t *testing.T) {
 	}
 	short, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
-	if _, err := whep.View(short, base+"/api/v1/whep", whep.ViewOptions{HTTPClient: testClient(), Header: http.Header{"Authorization": {"Bearer " + key.Token}}}); err == nil || !strings.Contains(err.Error(), "401") {
+	// The refusal comes before the offer is read: the offer waits for
+	// 100 Continue, or the client (no keep-alive) may still be writing
+	// it when camd closes the connection.
+	expecting := testClient()
+	expecting.Transport.(*http.Transport).ExpectContinueTimeout = 5 * time.Second
+	if _, err := whep.View(short, base+"/api/v1/whep", whep.ViewOptions{HTTPClient: expecting,
+		Header: http.Header{"Authorization": {"Bearer " + key.Token}, "Expect": {"100-continue"}}}); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("WHEP with a revoked key: %v", err)
 	}
 	out, err := exec.CommandContext(short, ffmpeg, "-v", "error", "-rtsp_transport", "tcp", "-i", rtspURL, "-t", "1", "-f", "null", "-").CombinedOutput()
