@@ -663,7 +663,14 @@ func (v *Volume) Inits(stream uint32) ([]InitRecord, error) {
 // more room, but reports a failure to as text alone ("file resize error:
 // %s"), which loses the card's errno. Grown here, the error is the
 // system's own (ENOSPC, EIO), and bbolt finds the room already there.
-// Without fsync (NoSync) bbolt's own growth is left as it is.
+// The new size needs no fsync of its own (bbolt's growth has one): the
+// commit's first fdatasync, which makes its pages durable before its
+// meta page is written, makes the size that holds them durable too
+// (fdatasync flushes the metadata a read of the data needs; the size on
+// ext4, FAT and exFAT alike), and no meta page on the card points past
+// a size that is not. One fsync fewer per step: at 2 Mbps a step of
+// 4 MiB is every 16 s. Without fsync (NoSync) bbolt's own growth is left
+// as it is.
 func (v *Volume) grow(need int64) error {
 	if v.noSync {
 		return nil
@@ -675,10 +682,7 @@ func (v *Volume) grow(need int64) error {
 	if need <= fi.Size() {
 		return nil
 	}
-	if err := v.file.Truncate(min(need+int64(v.db.AllocSize), max(v.maxSize, need))); err != nil {
-		return err
-	}
-	return v.file.Sync()
+	return v.file.Truncate(min(need+int64(v.db.AllocSize), max(v.maxSize, need)))
 }
 
 // view runs fn in a read transaction, turning bbolt's panics on damaged
