@@ -104,6 +104,10 @@ func BenchmarkPowerCut(b *testing.B) {
 					out.printf("cut %d (%v after the first fragment): lost %ss (report lag %ss)\nmissing: %v\nproblems:\n  %s\nfsck: %s\ncard files after: %v\n",
 						cut, prev.cutAfter.Round(time.Millisecond), seconds(r.lost), seconds(r.lag), r.missing,
 						strings.Join(r.problems, "\n  "), r.fsck, next.recovered.filesOrNil())
+					if len(r.missing) > 0 || len(r.problems) > 0 {
+						out.printf("reported before the cut (Unix ns): %v\ncamd's log before the cut:\n  %s\ncamd's log after it:\n  %s\n",
+							prev.required, strings.Join(prev.log, "\n  "), strings.Join(next.log, "\n  "))
+					}
 				}
 			}
 			// The first fill: a boot on the card as formatted records

@@ -377,7 +377,10 @@ type boot struct {
 	// ended; evicted, whether it deleted a volume after that report.
 	required []spanNS
 	evicted  bool
-	cutAfter time.Duration
+	// evictedAtStart: camd's retention took its oldest volume at this
+	// boot's start, before it reported what it recovered.
+	evictedAtStart bool
+	cutAfter       time.Duration
 	// reportLag is how long after a fragment's end camd's timeline
 	// showed it, the median over the boot, and reportLagMax the longest:
 	// the commit (longer when the volume grows), the guest's poll (every
@@ -574,8 +577,15 @@ func (p *powerCut) boot(o bootOptions) *boot {
 				}
 			case "log":
 				b.log = append(b.log, rest)
-				if strings.Contains(rest, "deleted the oldest volume") {
+				// Retention: the oldest volume deleted, or its file
+				// taken for the next volume (the ring). Before camd's
+				// recovery report, it is this boot's doing, after
+				// the cut: what it took is not the cut's loss.
+				if strings.Contains(rest, "deleted the oldest volume") || strings.Contains(rest, "the oldest volume's file holds the next one") {
 					p.evictedSince = true
+					if b.recovered == nil {
+						b.evictedAtStart = true
+					}
 				}
 				if o.cutAtLog != "" && strings.Contains(rest, o.cutAtLog) {
 					if marks++; marks == o.cutAtLogN {
@@ -755,7 +765,7 @@ func (p *powerCut) check(prev, next *boot, fsck string) cutReport {
 	for _, s := range rec.Spans {
 		got = append(got, spanNS{s.Start.UnixNano(), s.End.UnixNano()})
 	}
-	required := requiredBefore(prev, got)
+	required := requiredBefore(prev, next.evictedAtStart, got)
 	r.missing = uncovered(required, got)
 	// The recording lost at the cut: from the end of what survived of
 	// the boot's recording (or its start, if nothing did) to the cut.
@@ -804,11 +814,13 @@ func (p *powerCut) recoveryProblems(next *boot) []string {
 }
 
 // requiredBefore is what camd reported as recorded before the cut that
-// ended b. When camd deleted its oldest volume after its last report, the
-// recording before what survived is retention's, not the cut's.
-func requiredBefore(b *boot, got []spanNS) []spanNS {
+// ended b. When camd deleted its oldest volume (or made the next one in
+// its file) after its last report, or at the next start (evictedAtStart)
+// before reporting what it recovered, the recording before what survived
+// is retention's, not the cut's.
+func requiredBefore(b *boot, evictedAtStart bool, got []spanNS) []spanNS {
 	req := b.required
-	if b.evicted && len(got) > 0 {
+	if (b.evicted || evictedAtStart) && len(got) > 0 {
 		var kept []spanNS
 		for _, s := range req {
 			if s.end > got[0].start {
