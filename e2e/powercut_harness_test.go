@@ -426,7 +426,7 @@ type ioWindow struct {
 // bootOptions say how a boot ends: a power cut cutAfter after camd's
 // first fragment (or after the cutAtLogN-th line of camd's log that
 // contains cutAtLog), or (final > 0) a clean stop after final of
-// recording. measure > 0 measures the card's writes over that long, from
+// recording from camd's first fragment (or 20 s later without one). measure > 0 measures the card's writes over that long, from
 // 5 s after camd's first fragment.
 type bootOptions struct {
 	cutAfter, final, measure time.Duration
@@ -512,7 +512,7 @@ func (p *powerCut) boot(o bootOptions) *boot {
 
 	offset := int64(1) << 62 // host minus guest clock, the least seen
 	var cut, limit <-chan time.Time
-	limit = time.After(4*time.Minute + o.final)
+	limit = time.After(4*time.Minute + o.final + 20*time.Second)
 	var measureStart, measureEnd <-chan time.Time
 	var lastWritten int64
 	var window ioWindow

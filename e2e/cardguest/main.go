@@ -21,8 +21,9 @@
 // camd.token (the credential of an earlier boot), camd.data=card (camd's
 // data directory in the card's second partition rather than on the
 // flash, the recordings in its first) and camd.final=SECONDS
-// (stop camd cleanly after that long, check the files and power off
-// instead of recording until the host cuts the power).
+// (stop camd cleanly that long after its first fragment, or 20 s later
+// without one, check the files and power off, instead of recording
+// until the host cuts the power).
 package main
 
 import (
@@ -156,9 +157,14 @@ func run() error {
 		return err
 	}
 	checkClosed()
+	// A final boot records for its time from camd's first fragment (a
+	// loaded host's guest may take seconds to get there), or stops 20 s
+	// later than that without one (a card camd cannot record to).
 	var deadline <-chan time.Time
-	if s, err := time.ParseDuration(args["final"] + "s"); err == nil && s > 0 {
-		deadline = time.After(s)
+	final, err := time.ParseDuration(args["final"] + "s")
+	recording := false
+	if err == nil && final > 0 {
+		deadline = time.After(final + 20*time.Second)
 	}
 	// The acknowledgements: camd's timeline, as an owner would see it.
 	var last string
@@ -178,6 +184,9 @@ func run() error {
 		if err := c.get("/api/v1/recordings?from=-24h&to=now", &tl); err != nil {
 			report("error timeline: %v", err)
 			continue
+		}
+		if final > 0 && !recording && tl.Status.Written > 0 {
+			recording, deadline = true, time.After(final)
 		}
 		if len(tl.Spans) == 0 {
 			continue
