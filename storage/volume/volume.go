@@ -504,16 +504,21 @@ func (v *Volume) Append(f Fragment, data, init []byte) error {
 	// bbolt panics on some damage it finds while writing, and a page the
 	// card cannot serve faults: either way the handle is given up, as
 	// bbolt may still hold its writer's lock (see fault.go).
+	grew := false
 	panicked, err := v.guard(func() error {
 		return v.db.Update(func(tx *bbolt.Tx) error {
 			// Full when the fragment needs more than the volume's
-			// size: the file grows up to that size and no further, so
-			// that a file reused in place (which has it) never grows.
+			// size, less a margin that keeps bbolt's own allocation
+			// (which also counts what it copies) below the end of its
+			// mapping: the file grows up to that size and no further,
+			// so that a file reused in place (which has it) never
+			// grows.
 			need := tx.Size() + int64(len(data)+len(init)+overhead)
-			if need > v.maxSize {
+			if need+overhead > v.maxSize {
 				return ErrFull
 			}
-			if err := v.grow(need); err != nil {
+			var err error
+			if grew, err = v.grow(need); err != nil {
 				return err
 			}
 			if init != nil {
@@ -534,6 +539,12 @@ func (v *Volume) Append(f Fragment, data, init []byte) error {
 	if panicked {
 		v.abandon()
 		return err
+	}
+	if err != nil && grew && !v.noSync {
+		// The commit that was to make the new size durable (see grow)
+		// failed: the size is made durable alone, or on FAT a cut
+		// would leave the file's cluster chain longer than the file.
+		v.file.Sync()
 	}
 	if errors.Is(err, berrors.ErrMaxSizeReached) {
 		err = ErrFull
@@ -692,24 +703,24 @@ func (v *Volume) Inits(stream uint32) ([]InitRecord, error) {
 // longer than the file, which trimFAT trims when the file is next
 // opened for writing. Without fsync (NoSync) bbolt's own growth is left
 // as it is.
-func (v *Volume) grow(need int64) error {
+func (v *Volume) grow(need int64) (grew bool, err error) {
 	if v.noSync {
-		return nil
+		return false, nil
 	}
 	fi, err := v.file.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if need <= fi.Size() {
-		return nil
+		return false, nil
 	}
 	if err := v.file.Truncate(min(need+int64(v.db.AllocSize), v.maxSize)); err != nil {
-		return err
+		return false, err
 	}
 	if v.fat {
-		return durable.SyncDir(filepath.Dir(v.path))
+		return true, durable.SyncDir(filepath.Dir(v.path))
 	}
-	return nil
+	return true, nil
 }
 
 // view runs fn in a read transaction, turning bbolt's panics on damaged
