@@ -864,13 +864,17 @@ func uncovered(want, have []spanNS) []spanNS {
 // differs by it), a free-cluster count out of date, clusters allocated
 // to no file, and clusters allocated past a file's end (a growth whose
 // new size a cut kept from the card: camd frees them when it next opens
-// the file to write; space leaked until then). A chain shorter than its
-// file, or one through a free cluster, is damage.
+// the file to write; space leaked until then), and the table's two
+// copies differing while both are whole. A chain shorter than its file,
+// or one through a free cluster, is damage.
 var fsckBenign = []string{"fsck.fat ", "There are differences between boot sector and its backup",
 	"This is mostly harmless", "Differences: (offset:original/backup)", "65:01/00", "65:00/01",
 	"Not automatically fixing this", "Dirty bit is set", "Automatically removing dirty bit",
 	"Free cluster summary wrong", "Auto-correcting", "Reclaimed ", "Leaving filesystem unchanged", ".fsck: ",
-	"cluster chain length is > ", "Truncating file to ", "/camd/vol-"}
+	"cluster chain length is > ", "Truncating file to ", "/camd/vol-",
+	// The table's second copy not yet written like the first (the kernel
+	// reads the first).
+	"FATs differ but appear to be intact", "Using first FAT"}
 
 // damage is what of fsck's findings is more than fsckBenign ("" for
 // none).

@@ -181,7 +181,7 @@ func run() error {
 		case <-time.After(200 * time.Millisecond):
 		}
 		var tl timeline
-		if err := c.get("/api/v1/recordings?from=-24h&to=now", &tl); err != nil {
+		if err := c.get(timelineQuery, &tl); err != nil {
 			report("error timeline: %v", err)
 			continue
 		}
@@ -420,10 +420,17 @@ type Recovered struct {
 	Damaged []string `json:"damaged"`
 }
 
+// timelineQuery asks for camd's whole timeline, also what lies ahead of
+// the guest's clock: under emulation on a loaded host a guest's clock
+// may run ahead of the next boot's by tens of seconds, and camd then
+// keeps what it recorded "later" (until retention takes it) while it
+// records on from an earlier time.
+const timelineQuery = "/api/v1/recordings?from=-24h&to=%2B1h"
+
 func recovered(c *client) error {
 	var r Recovered
 	var tl timeline
-	if err := c.get("/api/v1/recordings?from=-24h&to=now", &tl); err != nil {
+	if err := c.get(timelineQuery, &tl); err != nil {
 		return err
 	}
 	r.Spans, r.Status = tl.Spans, tl.Status
