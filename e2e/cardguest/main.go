@@ -21,8 +21,9 @@
 // camd.token (the credential of an earlier boot), camd.data=card (camd's
 // data directory in the card's second partition rather than on the
 // flash, the recordings in its first) and camd.final=SECONDS
-// (stop camd cleanly after that long, check the files and power off
-// instead of recording until the host cuts the power).
+// (stop camd cleanly that long after its first fragment, or 20 s later
+// without one, check the files and power off, instead of recording
+// until the host cuts the power).
 package main
 
 import (
@@ -156,9 +157,14 @@ func run() error {
 		return err
 	}
 	checkClosed()
+	// A final boot records for its time from camd's first fragment (a
+	// loaded host's guest may take seconds to get there), or stops 20 s
+	// later than that without one (a card camd cannot record to).
 	var deadline <-chan time.Time
-	if s, err := time.ParseDuration(args["final"] + "s"); err == nil && s > 0 {
-		deadline = time.After(s)
+	final, err := time.ParseDuration(args["final"] + "s")
+	recording := false
+	if err == nil && final > 0 {
+		deadline = time.After(final + 20*time.Second)
 	}
 	// The acknowledgements: camd's timeline, as an owner would see it.
 	var last string
@@ -175,9 +181,12 @@ func run() error {
 		case <-time.After(200 * time.Millisecond):
 		}
 		var tl timeline
-		if err := c.get("/api/v1/recordings?from=-24h&to=now", &tl); err != nil {
+		if err := c.get(timelineQuery, &tl); err != nil {
 			report("error timeline: %v", err)
 			continue
+		}
+		if final > 0 && !recording && tl.Status.Written > 0 {
+			recording, deadline = true, time.After(final)
 		}
 		if len(tl.Spans) == 0 {
 			continue
@@ -411,10 +420,17 @@ type Recovered struct {
 	Damaged []string `json:"damaged"`
 }
 
+// timelineQuery asks for camd's whole timeline, also what lies ahead of
+// the guest's clock: under emulation on a loaded host a guest's clock
+// may run ahead of the next boot's by tens of seconds, and camd then
+// keeps what it recorded "later" (until retention takes it) while it
+// records on from an earlier time.
+const timelineQuery = "/api/v1/recordings?from=-24h&to=%2B1h"
+
 func recovered(c *client) error {
 	var r Recovered
 	var tl timeline
-	if err := c.get("/api/v1/recordings?from=-24h&to=now", &tl); err != nil {
+	if err := c.get(timelineQuery, &tl); err != nil {
 		return err
 	}
 	r.Spans, r.Status = tl.Spans, tl.Status

@@ -13,14 +13,21 @@ import (
 	"github.com/camd-project/camd/storage/volume"
 )
 
-// volumeFiles lists the volume files in dir with their inode numbers.
-func volumeFiles(t testing.TB, dir string) map[string]uint64 {
+// fileID is a file's inode number and size.
+type fileID struct {
+	ino  uint64
+	size int64
+}
+
+// volumeFiles lists the volume files in dir with their inode numbers and
+// sizes.
+func volumeFiles(t testing.TB, dir string) map[string]fileID {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]uint64{}
+	out := map[string]fileID{}
 	for _, e := range entries {
 		if !ownName(e.Name()) {
 			continue
@@ -29,7 +36,7 @@ func volumeFiles(t testing.TB, dir string) map[string]uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[e.Name()] = fi.Sys().(*syscall.Stat_t).Ino
+		out[e.Name()] = fileID{fi.Sys().(*syscall.Stat_t).Ino, fi.Size()}
 	}
 	return out
 }
@@ -44,7 +51,7 @@ func TestVolumesAreReusedInPlace(t *testing.T) {
 	const quota, volSize = 4 << 20, 1 << 20
 	e := newEnv(t, Options{Quota: Quota{Bytes: quota}, VolumeSize: volSize})
 	rec := &source{Start: day, FrameBytes: 3000, Audio: true}
-	var files map[string]uint64
+	var files map[string]fileID
 	var last Fragment
 	for range 30 {
 		frags := rec.fragments(1, 10*time.Second)
@@ -85,7 +92,7 @@ func TestVolumesAreReusedInPlace(t *testing.T) {
 	}
 }
 
-func maps(a, b map[string]uint64) bool {
+func maps(a, b map[string]fileID) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -199,7 +206,7 @@ func TestUnfinishedOrphansAreRemoved(t *testing.T) {
 		t.Fatalf("files: %v", files)
 	}
 	e.record(rec.fragments(1, 10*time.Second))
-	if files := volumeFiles(t, e.opts.Dir); len(files) != 2 || files[volFile(7)] == 0 {
+	if files := volumeFiles(t, e.opts.Dir); len(files) != 2 || files[volFile(7)].ino == 0 {
 		t.Fatalf("the next volume reuses a number: %v", files)
 	}
 }

@@ -129,6 +129,9 @@ func write(f *os.File, path string, id uint64, opts Options) (*Volume, error) {
 	created := time.Now()
 	err := func() error {
 		defer f.Close()
+		if err := trimFAT(f); err != nil {
+			return err
+		}
 		img, err := image(id, created)
 		if err != nil {
 			return err
@@ -148,6 +151,24 @@ func write(f *os.File, path string, id uint64, opts Options) (*Volume, error) {
 		}
 		if opts.NoSync {
 			return nil
+		}
+		if onFAT(f) {
+			// Linux's vfat writes a file's directory entry (its first
+			// cluster, its size) before the allocation table in one
+			// fsync of the file (exfat, before its allocation bitmap): a card that keeps only some of
+			// those writes holds an entry pointing at clusters the
+			// table calls free, and the kernel makes the card
+			// read-only the moment anything reads past its first
+			// cluster, grows or deletes the file. An fsync of the
+			// directory writes the table, and the entry only as it
+			// was made (empty, no cluster): after it, the file's fsync
+			// writes the entry alone. A cut between the two leaves
+			// clusters allocated to no file (fsck reclaims them) and
+			// the file empty, which the next start makes again.
+			if err := durable.SyncDir(filepath.Dir(path)); err != nil {
+				return err
+			}
+			return f.Sync()
 		}
 		if err := f.Sync(); err != nil {
 			return err

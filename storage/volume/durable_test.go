@@ -37,6 +37,11 @@ func TestReuseMakesANewVolumeInPlace(t *testing.T) {
 	v.Close()
 	before, _ := os.Stat(path)
 	ino := before.Sys().(*syscall.Stat_t).Ino
+	// A full volume's file has the volume's size: the next volume made in
+	// it has all of it without growing it.
+	if before.Size() != 1<<20 {
+		t.Fatalf("a full volume's file is %d bytes, want %d", before.Size(), 1<<20)
+	}
 
 	// A reader holds it: not reused.
 	r, err := Open(path, Options{ReadOnly: true})

@@ -232,3 +232,55 @@ func TestUnreadablePageUnderAnAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGrowingCostsNoFsyncOfItsOwn: appends that grow the file cost the
+// two fdatasyncs of their commits and nothing more, and a power cut right
+// after them keeps every fragment: the commit's fdatasync makes the new
+// size durable with the pages in it.
+func TestGrowingCostsNoFsyncOfItsOwn(t *testing.T) {
+	card := faultfs.MountTempWith(t, faultfs.Options{PowerCut: true})
+	path := filepath.Join(card.Dir, "vol-1.db")
+	v, err := Create(path, 1, Options{MaxSize: 8 << 20}) // grows by 1 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := v.Size()
+	// Counts fsyncs, failing none.
+	if err := card.Set(faultfs.Fault{Ops: faultfs.Fsync}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		if err := v.Append(frag(1, i), data(200_000, byte(i)), []byte("init")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := v.Size()
+	if grown < start+3<<20 {
+		t.Fatalf("the file grew from %d to %d bytes: too few steps to tell", start, grown)
+	}
+	if got := card.Hits(faultfs.Fsync); got != 2*n {
+		t.Errorf("%d appends that grew the file %d bytes made %d fsyncs, want %d (two per commit)", n, grown-start, got, 2*n)
+	}
+	if err := card.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	if card, err = card.PowerUp(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { card.Unmount() })
+	if err := Check(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closes(t, r)
+	for i := range n {
+		if b, err := r.Read(frag(1, i).Key, nil); err != nil || !bytes.Equal(b, data(200_000, byte(i))) {
+			t.Fatalf("fragment %d after the cut: %v", i, err)
+		}
+	}
+}

@@ -146,8 +146,8 @@ func TestVolumeFillsUpToMaxSize(t *testing.T) {
 	if n < 30 {
 		t.Fatalf("only %d fragments of 100 kB fit in 4 MiB", n)
 	}
-	if s := v.Size(); s > max {
-		t.Fatalf("file is %d bytes, bound %d", s, max)
+	if s := v.Size(); s != max {
+		t.Fatalf("full, the file is %d bytes, want the volume's size, %d", s, max)
 	}
 	if err := v.Append(frag(1, n+1), data(10, 0), nil); err != nil {
 		t.Fatalf("a small fragment no longer fits: %v", err)
