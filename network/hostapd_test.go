@@ -33,7 +33,8 @@ func TestHostapdAccessPoint(t *testing.T) {
 	kept := filepath.Join(dir, "kept.conf")
 	h := NewHostapd(HostapdOptions{
 		Interface: "v0", Dir: dir, IP: []string{"ip", "-n", ns},
-		Hostapd: []string{"sh", "-c", `cp "$0" ` + kept + ` && exec sleep 600`},
+		// cp then mv: the test reads the copy once it exists, whole.
+		Hostapd: []string{"sh", "-c", `cp "$0" ` + kept + `.tmp && mv ` + kept + `.tmp ` + kept + ` && exec sleep 600`},
 		DHCP:    []string{"sleep", "600"},
 	})
 	ap := SetupNetwork([]byte("0123456789abcdef"))
