@@ -470,56 +470,20 @@ func (s *Sink) Run(ctx context.Context) {
 	committed.Wait()
 }
 
-// consume subscribes to the bus from the cursor, and again after a cut,
-// and queues each event.
+// consume queues each event after the cursor (events.Follow): after a
+// failure of the catalog or the log, again in a while from the cursor.
 func (s *Sink) consume(ctx context.Context) {
-	for ctx.Err() == nil {
-		cursor, err := s.cursor()
-		if err != nil {
-			s.opts.Logger.Warn("webhooks: reading the cursor", "err", err)
-			return
-		}
-		s.cursorAt = cursor
-		sub, err := s.opts.Bus.Subscribe(s.opts.History, events.Subscriber{Owner: true, Resume: true, After: cursor})
-		if err != nil {
-			return // the bus is closed: camd is stopping
-		}
-		err = s.follow(ctx, sub)
-		sub.Close()
-		switch {
-		case ctx.Err() != nil, errors.Is(err, events.ErrClosed):
-			return
-		case errors.Is(err, events.ErrOverflow), errors.Is(err, events.ErrEnded):
-			// Cut off (too far behind), or ended by the session guard,
-			// which ends the subscriptions of anyone who is not a user:
-			// subscribe again from the cursor.
-		default:
-			// The catalog or the log failed: try again in a while, from
-			// the cursor, which has not moved past the event.
-			s.opts.Logger.Warn("webhooks: events", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(retryConsume):
-			}
-		}
+	cursor := func() (uint64, error) {
+		c, err := s.cursor()
+		s.cursorAt = c
+		return c, err
 	}
+	events.Follow(ctx, s.opts.Bus, s.opts.History, cursor, s.enqueue, retryConsume,
+		func(err error) { s.opts.Logger.Warn("webhooks: events", "err", err) })
 }
 
 // retryConsume is how long the sink waits after the catalog failed.
 const retryConsume = 5 * time.Second
-
-func (s *Sink) follow(ctx context.Context, sub *events.Subscription) error {
-	for {
-		m, err := sub.Next(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if err := s.enqueue(ctx, m); err != nil {
-			return err
-		}
-	}
-}
 
 func (s *Sink) cursor() (uint64, error) {
 	var c uint64

@@ -462,37 +462,28 @@ func (s *Sink) Close() {
 	s.running.Wait()
 }
 
+// consume pushes each event after the cursor (events.Follow); an event
+// that could not be pushed is logged and passed.
 func (s *Sink) consume(ctx context.Context) {
-	for ctx.Err() == nil {
-		var cursor uint64
-		s.opts.Catalog.View(func(tx *bbolt.Tx) error {
+	cursor := func() (uint64, error) {
+		var c uint64
+		err := s.opts.Catalog.View(func(tx *bbolt.Tx) error {
 			if v := tx.Bucket(bucketRoot).Get(keyCursor); len(v) == 8 {
-				cursor = binary.BigEndian.Uint64(v)
+				c = binary.BigEndian.Uint64(v)
 			}
 			return nil
 		})
-		s.cursorAt = cursor
-		sub, err := s.opts.Bus.Subscribe(s.opts.History, events.Subscriber{Owner: true, Resume: true, After: cursor})
-		if err != nil {
-			return
-		}
-		for {
-			m, err := sub.Next(ctx, nil)
-			if err != nil {
-				sub.Close()
-				// Cut off, or ended by the session guard (which ends the
-				// subscriptions of anyone who is not a user): again from
-				// the cursor.
-				if !errors.Is(err, events.ErrOverflow) && !errors.Is(err, events.ErrEnded) {
-					return
-				}
-				break
-			}
-			if err := s.handle(ctx, m); err != nil {
-				s.opts.Logger.Warn("webpush: an event was not pushed", "event", m.ID, "err", err)
-			}
-		}
+		s.cursorAt = c
+		return c, err
 	}
+	handle := func(ctx context.Context, m *events.Message) error {
+		if err := s.handle(ctx, m); err != nil {
+			s.opts.Logger.Warn("webpush: an event was not pushed", "event", m.ID, "err", err)
+		}
+		return nil
+	}
+	events.Follow(ctx, s.opts.Bus, s.opts.History, cursor, handle, time.Second,
+		func(err error) { s.opts.Logger.Warn("webpush: events", "err", err) })
 }
 
 // pushed is what a push carries: enough for a notification; the page
