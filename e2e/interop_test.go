@@ -141,29 +141,7 @@ paths:
     whepBearerToken: %s
     sourceOnDemand: %v
 `, port, d.addr, d.fingerprint, d.token(t), onDemand)
-	path := filepath.Join(dir, "mediamtx.yml")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(tool, path)
-	cmd.Dir = dir
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Stopped gracefully, MediaMTX ends its WHEP session (DELETE): a
-	// killed one would hold a viewer slot until camd's ICE timeout.
-	stop := sync.OnceFunc(func() {
-		cmd.Process.Signal(os.Interrupt)
-		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
-		cmd.Wait()
-		kill.Stop()
-		if t.Failed() {
-			t.Logf("MediaMTX log:\n%s", logs.String())
-		}
-	})
-	t.Cleanup(stop)
+	logs, stop := startMediaMTX(t, tool, dir, conf)
 	ready := "stream is available and online"
 	if onDemand {
 		ready = "[RTSP] started"
@@ -176,6 +154,37 @@ paths:
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port), stop
+}
+
+// startMediaMTX runs MediaMTX with conf in dir until the test ends; it
+// returns its log, which a test reads while MediaMTX writes it, and a
+// function that stops it gracefully (a stopped MediaMTX ends its WHEP
+// session with DELETE: a killed one would hold a viewer slot until
+// camd's ICE timeout). The log is shown when the test failed.
+func startMediaMTX(t testing.TB, tool, dir, conf string) (*syncBuffer, func()) {
+	t.Helper()
+	path := filepath.Join(dir, "mediamtx.yml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(tool, path)
+	cmd.Dir = dir
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := sync.OnceFunc(func() {
+		cmd.Process.Signal(os.Interrupt)
+		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+		cmd.Wait()
+		kill.Stop()
+		if t.Failed() {
+			t.Logf("MediaMTX log:\n%s", logs.String())
+		}
+	})
+	t.Cleanup(stop)
+	return logs, stop
 }
 
 // syncBuffer is a strings.Builder that a process writes while the test

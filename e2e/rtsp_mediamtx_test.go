@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -42,27 +40,7 @@ paths:
     recordPartDuration: 500ms
     recordSegmentDuration: 1h
 `, freePort(t), src, dir)
-	path := filepath.Join(dir, "mediamtx.yml")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(tool, path)
-	cmd.Dir = dir
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stop := sync.OnceFunc(func() {
-		cmd.Process.Signal(os.Interrupt)
-		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
-		cmd.Wait()
-		kill.Stop()
-		if t.Failed() {
-			t.Logf("MediaMTX log:\n%s", logs.String())
-		}
-	})
-	t.Cleanup(stop)
+	_, stop := startMediaMTX(t, tool, dir, conf)
 
 	// Until about 4 s of recording are on disk (15 fps: 60 pictures).
 	var file string
@@ -105,8 +83,11 @@ paths:
 // recordedFrames counts the video pictures ffprobe reads from a
 // recording being written (0 while it cannot read it yet).
 func recordedFrames(file string) int {
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
-		"-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", file).Output()
+	// Decoded pictures, as the test asserts below: packets counted more
+	// (a recording's first packets may not decode), and the wait ended
+	// before the recording held 60 pictures that decode.
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).Output()
 	if err != nil {
 		return 0
 	}
