@@ -22,7 +22,7 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 	case "capture":
 		return capture.New(capture.Options{
 			Device: cfg.Capture.Device, Microphone: cfg.Capture.Microphone,
-			Video: h264, NoAudio: !cfg.Audio.Enabled, Logger: log,
+			Video: h264, NoAudio: !cfg.Audio.Enabled, G711: cfg.RTSP.Listen != "", Logger: log,
 		})
 	case "passthrough":
 		p := cfg.Passthrough
@@ -35,6 +35,7 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 			Video:   h264,
 			ToneHz:  cfg.Audio.ToneHz,
 			NoAudio: !cfg.Audio.Enabled,
+			G711:    cfg.RTSP.Listen != "", // RTSP clients without Opus
 			Logger:  log,
 		})
 	}

@@ -36,7 +36,7 @@ const (
 // runAudio encodes and publishes what the microphone delivers until ctx
 // ends or the microphone stops.
 func (s *Source) runAudio(ctx context.Context, pub media.Publisher, m *mic, enc *encoder.Opus, start time.Time) error {
-	st := &audioStage{enc: enc, pub: pub, start: start, mute: &s.mute, log: s.log}
+	st := &audioStage{enc: enc, pub: pub, start: start, mute: &s.mute, log: s.log, g711: s.opts.G711}
 	defer func() {
 		s.log.Debug("capture: audio stopped", "microphone", m.name, "packets", st.packets,
 			"dropped_samples", st.dropped, "skipped", st.skipped)
@@ -76,6 +76,7 @@ type audioStage struct {
 	mute  *atomic.Bool
 	log   *slog.Logger
 
+	g711    bool          // also carry the sound as G.711 (Options.G711)
 	mulaw   g711.Encoder  // the same sound for RTSP clients without Opus
 	pcm     []int16       // samples not yet encoded
 	next    time.Duration // the PTS of pcm[0]
@@ -130,7 +131,11 @@ func (a *audioStage) write(samples []int16, at time.Time) error {
 		if err != nil {
 			return fmt.Errorf("capture: %w", err)
 		}
-		a.pub.Publish(&media.Frame{Kind: media.Audio, Data: pkt, G711: a.mulaw.Encode(block), PTS: a.next, Captured: a.start.Add(a.next)})
+		f := &media.Frame{Kind: media.Audio, Data: pkt, PTS: a.next, Captured: a.start.Add(a.next)}
+		if a.g711 {
+			f.G711 = a.mulaw.Encode(block)
+		}
+		a.pub.Publish(f)
 		a.packets++
 		a.next += blockDur
 	}

@@ -44,6 +44,10 @@ type Options struct {
 	// NoAudio leaves the microphone out. By default Run records one
 	// alongside the camera, or streams video only if there is none.
 	NoAudio bool
+	// G711 also carries the sound as G.711 µ-law on each audio frame
+	// (media.Frame.G711), for RTSP clients without Opus; off, nothing is
+	// encoded for it.
+	G711 bool
 	// Microphone picks the ALSA capture device: the first whose name or
 	// ID contains it, ignoring case ("USB", "C920", "hw:1"); failing
 	// that, it is opened as an ALSA PCM name ("plughw:CARD=C920,DEV=0",
@@ -116,7 +120,7 @@ func (s *Source) Options() Options { return s.opts }
 // requests.
 func (s *Source) Info() media.SourceInfo {
 	// Its audio is the microphone's PCM: Opus and G.711 of it.
-	return media.SourceInfo{Name: "capture " + s.opts.Device, ForcesKeyframes: true, Audio: !s.opts.NoAudio, G711: !s.opts.NoAudio}
+	return media.SourceInfo{Name: "capture " + s.opts.Device, ForcesKeyframes: true, Audio: !s.opts.NoAudio, G711: !s.opts.NoAudio && s.opts.G711}
 }
 
 // SetMute replaces the microphone's sound by silence (still sent as Opus

@@ -81,7 +81,7 @@ func freeRTPPort(t testing.TB) int {
 
 func startLive(t testing.TB, opts Options) *live {
 	t.Helper()
-	src, err := synthetic.New(synthetic.Options{Video: encoder.H264Options{Width: 320, Height: 240, FPS: 15}})
+	src, err := synthetic.New(synthetic.Options{Video: encoder.H264Options{Width: 320, Height: 240, FPS: 15}, G711: true})
 	if err != nil {
 		t.Fatal(err)
 	}

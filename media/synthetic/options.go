@@ -24,6 +24,10 @@ type Options struct {
 	ToneHz int
 	// NoAudio turns the audio track off.
 	NoAudio bool
+	// G711 also carries the sound as G.711 µ-law on each audio frame
+	// (media.Frame.G711), for RTSP clients without Opus; off, nothing is
+	// encoded for it.
+	G711 bool
 	// Flat leaves the grain out of the picture. The flat picture needs
 	// only about 0.2 Mbps at 640x480 at the encoder's best quality, so
 	// the output stays below any higher target.

@@ -43,7 +43,7 @@ func (s *Source) Options() Options { return s.opts }
 // requests.
 func (s *Source) Info() media.SourceInfo {
 	// Its tone is PCM before it is Opus: G.711 of it too.
-	return media.SourceInfo{Name: "synthetic", ForcesKeyframes: true, Audio: !s.opts.NoAudio, G711: !s.opts.NoAudio}
+	return media.SourceInfo{Name: "synthetic", ForcesKeyframes: true, Audio: !s.opts.NoAudio, G711: !s.opts.NoAudio && s.opts.G711}
 }
 
 // SetMute replaces the tone by silence (still sent as Opus packets, so the
@@ -166,7 +166,11 @@ func (s *Source) runAudio(ctx context.Context, pub media.Publisher, enc *encoder
 				return fmt.Errorf("synthetic: %w", err)
 			}
 			pts := samplesDur(sample, rate)
-			pub.Publish(&media.Frame{Kind: media.Audio, Data: pkt, G711: mulaw.Encode(pcm), PTS: pts, Captured: start.Add(pts)})
+			f := &media.Frame{Kind: media.Audio, Data: pkt, PTS: pts, Captured: start.Add(pts)}
+			if s.opts.G711 {
+				f.G711 = mulaw.Encode(pcm)
+			}
+			pub.Publish(f)
 			sample += encoder.OpusFrame
 		}
 	}

@@ -367,3 +367,20 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Info = %+v", info)
 	}
 }
+
+// G.711 is encoded only when asked for (an RTSP server): the sound is
+// otherwise carried as Opus alone, and the audio path does no more.
+func TestG711OnlyWhenAsked(t *testing.T) {
+	for _, want := range []bool{false, true} {
+		s, err := New(Options{G711: want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Info().G711; got != want {
+			t.Errorf("Options.G711 %v: Info().G711 %v", want, got)
+		}
+	}
+	if s, _ := New(Options{G711: true, NoAudio: true}); s.Info().G711 {
+		t.Error("G.711 without audio")
+	}
+}
