@@ -25,8 +25,14 @@ deps:
 
 test: deps lint race unit
 
+# The lean embedded builds' tags (scripts/cross.sh): their files are
+# vetted and their tests run here, since make unit builds without them.
+LEAN_TAGS := camd_nocapture,camd_notzdata,camd_nometrics,camd_noqrscan
+
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags $(LEAN_TAGS) ./...
+	$(GO) test -count=1 -tags $(LEAN_TAGS) ./device/metrics ./network
 
 # The whole suite; tools the tests need must be present (no skipping).
 unit:

@@ -26,7 +26,7 @@ const networkDir = "network"
 type networkState struct {
 	setup   *network.Setup      // nil with network.wifi: off
 	noSetup bool                // network.setup: off
-	codes   *network.CodeReader // nil without raw pictures
+	codes   *network.CodeReader // nil without raw pictures or network.QRScan
 	sup     *network.Supplicant // nil unless wpa_supplicant
 }
 
@@ -89,7 +89,7 @@ func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *s
 			return p.Secret[:]
 		},
 	})
-	if grab != nil {
+	if grab != nil && network.QRScan {
 		ns.codes = network.NewCodeReader(network.CodeOptions{Pictures: grab, Join: ns.setup.Join, Logger: log})
 	}
 	return ns, nil

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/camd-project/camd/device/crash"
 	"github.com/camd-project/camd/device/metrics"
 	"github.com/camd-project/camd/internal/logring"
@@ -96,11 +94,11 @@ func httpsClient(caFile, field string) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-// newMetrics is the registry GET /metrics answers from: the
-// components' own counters, read at each scrape.
-func (d *Daemon) newMetrics() *prometheus.Registry {
+// newMetrics answers GET /metrics from the components' own counters,
+// read at each scrape.
+func (d *Daemon) newMetrics() http.Handler {
 	rs := d.recording
-	return metrics.NewRegistry(metrics.Sources{
+	return metrics.Handler(metrics.Sources{
 		Hub: d.hub, Viewers: d.whep, Store: rs.store, Recorder: rs.rec, Pairing: d.pairing,
 		Discovery: d.discovery.answers,
 	})

@@ -46,7 +46,7 @@ func (d *Daemon) newAPI() *api.API {
 		Network:   d.network.api(),
 		Logs:      &api.Logs{Ring: d.ring},
 		Crashes:   &api.Crashes{Reports: d.crashes},
-		Metrics:   &api.Metrics{Gatherer: d.newMetrics(), Tokens: d.metrics},
+		Metrics:   &api.Metrics{Scrape: d.newMetrics(), Tokens: d.metrics},
 		Calls:     &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Media: d.whep, Talk: d.calls},
 	}
 }

@@ -155,6 +155,34 @@ func TestPassthroughBuildsRunUnderQEMU(t *testing.T) {
 	}
 }
 
+// sizeBudgets are the largest stripped binaries make cross may produce,
+// in bytes (docs/porting.md, "Size"): a change that grows a build past its
+// budget fails here, and either finds the bytes or moves the budget with
+// its reason in the docs.
+var sizeBudgets = map[string]int64{
+	"linux-arm64":      24_000_000,
+	"linux-armv7":      24_000_000,
+	"linux-armv7-lean": 18_000_000,
+	"linux-armv6":      17_300_000,
+	"linux-mipsle":     19_800_000,
+}
+
+// TestEmbeddedSizes holds every embedded build to its size budget.
+func TestEmbeddedSizes(t *testing.T) {
+	need(t, "aarch64-linux-gnu-gcc", "arm-linux-gnueabihf-gcc")
+	dir := crossBuild(t)
+	for target, budget := range sizeBudgets {
+		fi, err := os.Stat(filepath.Join(dir, target, "camd"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > budget {
+			t.Errorf("%s is %d bytes, over its budget of %d", target, fi.Size(), budget)
+		}
+		t.Logf("%s: %d bytes (budget %d)", target, fi.Size(), budget)
+	}
+}
+
 // TestBusyBoxInitScript runs packaging/S90camd under BusyBox's shell: it
 // starts camd, restarts it after a crash, and stops it.
 func TestBusyBoxInitScript(t *testing.T) {

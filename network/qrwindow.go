@@ -4,13 +4,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"image"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/camd-project/camd/media/snapshot"
 )
@@ -169,24 +165,4 @@ func (r *CodeReader) read(ctx context.Context) (Credentials, error) {
 			return Credentials{}, ctx.Err()
 		}
 	}
-}
-
-// DecodeQR reads a QR code from a raw picture's luma plane.
-func DecodeQR(img *image.YCbCr) (string, bool) {
-	if img == nil || img.Rect.Empty() || img.YStride < img.Rect.Dx() {
-		return "", false
-	}
-	src, err := gozxing.NewPlanarYUVLuminanceSource(img.Y, img.YStride, len(img.Y)/img.YStride, 0, 0, img.Rect.Dx(), img.Rect.Dy(), false)
-	if err != nil {
-		return "", false
-	}
-	bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(src))
-	if err != nil {
-		return "", false
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		return "", false
-	}
-	return res.GetText(), true
 }

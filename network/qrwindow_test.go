@@ -1,3 +1,5 @@
+//go:build !camd_noqrscan
+
 package network_test
 
 import (

@@ -49,6 +49,13 @@ for p in runtime/... crypto/... github.com/pion/srtp/v3/... github.com/pion/rtp/
 	lean_gcflags="$lean_gcflags -gcflags=$p="
 done
 
+# lean_tags leave out of the lean builds what a camera SoC fed by its
+# hardware encoder does without: Prometheus metrics (camd_nometrics: the
+# client and its protobuf code; GET /metrics answers 501) and the Wi-Fi QR
+# code window (camd_noqrscan: the decoder's character set tables; a
+# passthrough camera has no raw pictures to read a code from).
+lean_tags=camd_nometrics,camd_noqrscan
+
 need() {
 	command -v "$1" >/dev/null 2>&1 || {
 		echo "cross: $1 is missing (make deps installs the cross compilers)" >&2
@@ -69,11 +76,11 @@ for t in $targets; do
 	linux-armv7-lean)
 		need arm-linux-gnueabihf-gcc
 		set -- GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++ \
-			CGO_CFLAGS="-Os -g0" GOFLAGS="-tags=camd_nocapture,camd_notzdata $lean_gcflags"
+			CGO_CFLAGS="-Os -g0" GOFLAGS="-tags=camd_nocapture,camd_notzdata,$lean_tags $lean_gcflags"
 		;;
-	linux-armv6) set -- GOARCH=arm GOARM=6 CGO_ENABLED=0 GOFLAGS="$lean_gcflags" ;;
-	linux-mipsle) set -- GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0 GOFLAGS="$lean_gcflags" ;;
-	native-nocgo) set -- CGO_ENABLED=0 GOFLAGS="$lean_gcflags" ;;
+	linux-armv6) set -- GOARCH=arm GOARM=6 CGO_ENABLED=0 GOFLAGS="-tags=$lean_tags $lean_gcflags" ;;
+	linux-mipsle) set -- GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0 GOFLAGS="-tags=$lean_tags $lean_gcflags" ;;
+	native-nocgo) set -- CGO_ENABLED=0 GOFLAGS="-tags=$lean_tags $lean_gcflags" ;;
 	*)
 		echo "cross: unknown target $t (linux-arm64, linux-armv7, linux-armv7-lean, linux-armv6, linux-mipsle, native-nocgo)" >&2
 		exit 2

@@ -5,9 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/camd-project/camd/device/metrics"
 )
 
@@ -16,8 +13,8 @@ import (
 // token the owner makes for a Prometheus server (POST
 // /api/v1/metrics/token: shown once, kept hashed; DELETE revokes it).
 type Metrics struct {
-	Gatherer prometheus.Gatherer
-	Tokens   metricsTokens // *metrics.Tokens
+	Scrape http.Handler  // metrics.Handler
+	Tokens metricsTokens // *metrics.Tokens
 }
 
 // metricsTokens makes, revokes and checks the metrics token.
@@ -36,7 +33,7 @@ func (a *Metrics) routes() []Route {
 }
 
 func (a *Metrics) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	promhttp.HandlerFor(a.Gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	a.Scrape.ServeHTTP(w, r)
 }
 
 // MetricsToken is the body of POST /api/v1/metrics/token: the token, the

@@ -18,7 +18,8 @@ import (
 type Network struct {
 	// Link is nil when camd manages no network.
 	Link link // *network.Setup
-	// Codes is nil when the source gives no raw pictures.
+	// Codes is nil when the source gives no raw pictures or the build
+	// has no QR decoder (network.QRScan).
 	Codes codeWindow // *network.CodeReader
 }
 
@@ -197,13 +198,17 @@ func (a *Network) handleForget(w http.ResponseWriter, r *http.Request) {
 // handleCodeStart opens the 2-minute window in which the camera reads a
 // Wi-Fi QR code (202 with the window; follow it in GET
 // /api/v1/network/wifi); 503 when the source gives no raw pictures.
+// errNoCodeReader answers the Wi-Fi code window's routes on a camera
+// without a code reader.
+const errNoCodeReader = "network: this camera reads no Wi-Fi codes (its source gives no raw pictures, or the build has no QR decoder)"
+
 func (a *Network) handleCodeStart(w http.ResponseWriter, r *http.Request) {
 	var body struct{}
 	if !a.ready(w) || !decode(w, r, &body) {
 		return
 	}
 	if a.Codes == nil {
-		jsonError(w, http.StatusServiceUnavailable, "network: this source gives no raw pictures to read a code from")
+		jsonError(w, http.StatusServiceUnavailable, errNoCodeReader)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -216,7 +221,7 @@ func (a *Network) handleCodeStop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.Codes == nil {
-		jsonError(w, http.StatusServiceUnavailable, "network: this source gives no raw pictures to read a code from")
+		jsonError(w, http.StatusServiceUnavailable, errNoCodeReader)
 		return
 	}
 	a.Codes.Stop()

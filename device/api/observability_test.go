@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -162,7 +163,7 @@ func TestMetricsAuth(t *testing.T) {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "camd_test", Help: "a test gauge"})
 	g.Set(7)
 	reg.MustRegister(g)
-	m := &Metrics{Gatherer: reg, Tokens: toks}
+	m := &Metrics{Scrape: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Tokens: toks}
 	a := &API{Credentials: tokens, Logger: discard, Web: &Web{}, Pairing: &Pairing{}, Users: &Users{}, Live: &Live{WHEP: &fakeWHEP{}},
 		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{}, Storage: &Storage{},
 		Update: &Update{}, Logs: &Logs{}, Crashes: &Crashes{}, Metrics: m}

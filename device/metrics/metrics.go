@@ -1,44 +1,18 @@
+//go:build !camd_nometrics
+
 package metrics
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/camd-project/camd/media"
-	"github.com/camd-project/camd/media/recorder"
-	"github.com/camd-project/camd/media/whep"
-	"github.com/camd-project/camd/storage/recordings"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// The sources a scrape reads, each the one method it calls.
-type (
-	hubStats       interface{ Stats() media.Stats }
-	viewerStats    interface{ Stats() whep.Stats }
-	storeStats     interface{ Stats() recordings.Stats }
-	recorderStats  interface{ Stats() recorder.Stats }
-	pairingFailure interface{ Failures() (window, lifetime int) }
-)
-
-// SinkStats counts the events one sink (web push, webhooks, MQTT)
-// delivered and failed to deliver.
-type SinkStats struct {
-	Sink              string
-	Delivered, Failed uint64
-}
-
-// Sources are what the collector reads at each scrape. A nil source
-// exports nothing.
-type Sources struct {
-	Hub      hubStats
-	Viewers  viewerStats
-	Store    storeStats
-	Recorder recorderStats
-	Pairing  pairingFailure
-	// Discovery returns the answers sent to discovery queries and probes
-	// (mDNS and WS-Discovery).
-	Discovery func() uint64
-	// Sinks returns the event sinks' counters; none exist yet.
-	Sinks func() []SinkStats
+// Handler answers GET /metrics from a registry of src (NewRegistry).
+func Handler(src Sources) http.Handler {
+	return promhttp.HandlerFor(NewRegistry(src), promhttp.HandlerOpts{})
 }
 
 // NewRegistry is a registry of camd's metrics read from src, with Go's

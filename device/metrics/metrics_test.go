@@ -1,3 +1,5 @@
+//go:build !camd_nometrics
+
 package metrics
 
 import (
