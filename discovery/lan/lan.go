@@ -126,8 +126,9 @@ func Find(ctx context.Context, o Options) ([]Camera, error) {
 		err   error
 	}
 	probe := make(chan probed, 1)
-	if p, err := wsd.OpenProbe(wsd.ProbeOptions{Interfaces: o.Interfaces, MaxDevices: o.MaxCameras}); err != nil {
-		probe <- probed{err: err}
+	p, probeErr := wsd.OpenProbe(wsd.ProbeOptions{Interfaces: o.Interfaces, MaxDevices: o.MaxCameras})
+	if probeErr != nil {
+		probe <- probed{err: probeErr}
 	} else {
 		go func() {
 			found, err := p.Gather(ctx)
@@ -139,10 +140,7 @@ func Find(ctx context.Context, o Options) ([]Camera, error) {
 		names[i] = ifi.Name
 	}
 	cams, browseErr := discovery.Browse(ctx, discovery.BrowseOptions{Interfaces: names, Logger: o.Logger})
-	if browseErr != nil {
-		<-ctx.Done() // the probe goes on for the whole window
-	}
-	pr := <-probe
+	pr := <-probe // the probe gathers until ctx ends
 	switch {
 	case browseErr != nil && pr.err != nil:
 		return nil, fmt.Errorf("lan: %w", errors.Join(browseErr, pr.err))
