@@ -153,3 +153,17 @@ func ifaceNames(links []link) []string {
 	}
 	return out
 }
+
+// ChooseInterfaces picks the interfaces to find cameras on by the rules
+// Start announces by (docs/discovery.md, "Where camd announces"): none
+// when camd listens on loopback, the named ones when names is not empty,
+// else those carrying the listen address, or every multicast-capable one
+// that is up with an address when it listens on all addresses. With none,
+// reason says why.
+func ChooseInterfaces(listenHost string, names []string) (ifaces []net.Interface, reason string, err error) {
+	links, reason, err := selectLinks(hostInterfaces, listenHost, names)
+	for _, l := range links {
+		ifaces = append(ifaces, l.Iface)
+	}
+	return ifaces, reason, err
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -162,21 +161,7 @@ type onvifDevice struct {
 }
 
 func describeONVIF(f wsd.Found) onvifDevice {
-	d := onvifDevice{Found: f}
-	for _, s := range f.Scopes {
-		for prefix, dst := range map[string]*string{
-			"onvif://www.onvif.org/name/":     &d.Name,
-			"onvif://www.onvif.org/hardware/": &d.Hardware,
-		} {
-			if v, ok := strings.CutPrefix(s, prefix); ok && *dst == "" {
-				if u, err := url.PathUnescape(v); err == nil {
-					v = u
-				}
-				*dst = v
-			}
-		}
-	}
-	return d
+	return onvifDevice{Found: f, Name: f.Scope(wsd.ScopeName), Hardware: f.Scope(wsd.ScopeHardware)}
 }
 
 func interfacesNamed(names []string) ([]net.Interface, error) {

@@ -176,6 +176,7 @@ func TestRoutesTable(t *testing.T) {
 		Web: &Web{}, Pairing: &Pairing{}, Users: &Users{}, Live: &Live{WHEP: &fakeWHEP{}},
 		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{}, Storage: &Storage{},
 		Update: &Update{}, Push: &Push{}, Webhooks: &Webhooks{}, Logs: &Logs{}, Crashes: &Crashes{}, Metrics: &Metrics{}, Calls: &Calls{},
+		Discovered: &Discovered{},
 	}
 	seen := map[string]bool{}
 	var public []string

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -63,6 +64,27 @@ type Match struct {
 	XAddrs          []string `json:"xaddrs,omitempty"`
 	MetadataVersion uint32   `json:"metadata_version"`
 }
+
+// Scope is the rest of the first scope that starts with prefix, path
+// unescaped ("onvif://www.onvif.org/name/" gives the device's name), or
+// "" when no scope does.
+func (m Match) Scope(prefix string) string {
+	for _, s := range m.Scopes {
+		if v, ok := strings.CutPrefix(s, prefix); ok {
+			if u, err := url.PathUnescape(v); err == nil {
+				v = u
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// ONVIF scope prefixes of a device's name and hardware (model).
+const (
+	ScopeName     = "onvif://www.onvif.org/name/"
+	ScopeHardware = "onvif://www.onvif.org/hardware/"
+)
 
 // Message is what the responder and the client need of a WS-Discovery
 // message.
