@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/media/snapshot"
 	"github.com/camd-project/camd/network"
+	"github.com/camd-project/camd/storage/eventlog"
 )
 
 // networkDir is the access point's directory in the data directory: its
@@ -32,10 +34,12 @@ type networkState struct {
 
 // openNetwork builds the link manager of cfg.Network. Setup mode derives
 // its access point from the pairing setup secret; the code window reads
-// the grabber's raw pictures (nil for a source without them).
-func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *slog.Logger) (*networkState, error) {
+// the grabber's raw pictures (nil for a source without them); the
+// Wi-Fi's events go to the event log.
+func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, es *eventState, log *slog.Logger) (*networkState, error) {
 	nc := cfg.Network
 	ns := &networkState{}
+	tell := es.wifiChanged
 	var link network.Link
 	switch nc.WiFi {
 	case "off":
@@ -45,11 +49,13 @@ func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *s
 		if sims == nil {
 			sims = network.SimNetworks()
 		}
-		link = network.NewSim(sims...)
+		sim := network.NewSim(sims...)
+		sim.Events = tell
+		link = sim
 	case "wpa_supplicant":
 		opts := network.SupplicantOptions{
 			Socket: nc.ControlSocket, ClientDir: filepath.Join(cfg.Data, networkDir),
-			JoinTimeout: nc.JoinTimeout, LeaseTimeout: nc.JoinTimeout, Logger: log,
+			JoinTimeout: nc.JoinTimeout, LeaseTimeout: nc.JoinTimeout, Events: tell, Logger: log,
 		}
 		if len(nc.LeaseCommand) > 0 {
 			opts.Lease = leaseCommand(nc.LeaseCommand)
@@ -83,7 +89,7 @@ func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *s
 		ap, ns.noSetup = noAP{}, true
 	}
 	ns.setup = network.NewSetup(network.SetupOptions{
-		Link: link, AP: ap, Logger: log,
+		Link: link, AP: ap, Events: tell, Logger: log,
 		Secret: func() []byte {
 			p := pm.SetupPayload(netip.AddrPort{})
 			return p.Secret[:]
@@ -162,4 +168,37 @@ func (ns *networkState) close() {
 	if ns.sup != nil {
 		ns.sup.Close()
 	}
+}
+
+// wifiEventTypes are the event types of the Wi-Fi's events.
+var wifiEventTypes = map[network.EventKind]string{
+	network.EventJoined: events.WiFiJoined, network.EventJoinFailed: events.WiFiJoinFailed,
+	network.EventDisconnected: events.WiFiDisconnected, network.EventSetupEntered: events.WiFiSetupEntered,
+	network.EventSetupLeft: events.WiFiSetupLeft,
+}
+
+// wifiChanged stores a Wi-Fi event (network.Setup's, the link's).
+func (es *eventState) wifiChanged(ne network.Event) {
+	e := eventlog.Event{Kind: wifiEventTypes[ne.Kind], Data: map[string]string{}}
+	for k, v := range map[string]string{"ssid": ne.SSID, "security": string(ne.Security), "address": ne.Address, "reason": ne.Reason, "error": ne.Error} {
+		if v != "" {
+			e.Data[k] = v
+		}
+	}
+	switch ne.Kind {
+	case network.EventJoined:
+		e.Message = fmt.Sprintf("joined the Wi-Fi network %q", ne.SSID)
+	case network.EventJoinFailed:
+		e.Message = fmt.Sprintf("could not join the Wi-Fi network %q: %s", ne.SSID, ne.Error)
+	case network.EventDisconnected:
+		e.Message = fmt.Sprintf("lost the Wi-Fi network %q (reason %s)", ne.SSID, ne.Reason)
+	case network.EventSetupEntered:
+		e.Message = fmt.Sprintf("setup mode: access point %q open (%s)", ne.SSID, ne.Reason)
+	case network.EventSetupLeft:
+		e.Message = fmt.Sprintf("setup mode left: joined %q", ne.SSID)
+		if ne.Error != "" {
+			e.Message = "setup mode ended: " + ne.Error
+		}
+	}
+	es.add(e)
 }

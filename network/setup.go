@@ -61,6 +61,10 @@ type SetupOptions struct {
 	AP   accessPoint
 	// Secret is the pairing setup secret now.
 	Secret func() []byte
+	// Events receives setup mode's events and the joins' (nil: none),
+	// in the order of the changes, while the change holds Setup: it must
+	// not call Setup's Enter, Join or Close.
+	Events func(Event)
 	Logger *slog.Logger
 }
 
@@ -116,6 +120,9 @@ func NewSetup(opts SetupOptions) *Setup {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Events == nil {
+		opts.Events = func(Event) {}
+	}
 	return &Setup{opts: opts, log: opts.Logger}
 }
 
@@ -163,6 +170,7 @@ func (s *Setup) Enter(ctx context.Context, reason string) error {
 	s.active, s.ap, s.reason = true, ap, reason
 	s.mu.Unlock()
 	s.log.Info("network: setup mode: access point open", "ssid", ap.SSID, "why", reason)
+	s.opts.Events(Event{Kind: EventSetupEntered, SSID: ap.SSID, Security: PSK, Reason: reason})
 	return nil
 }
 
@@ -201,7 +209,8 @@ func (s *Setup) Close() error {
 // the access point opens again, and the error says why. Status, Scan and
 // LastJoin answer meanwhile; one join or mode change runs at a time.
 func (s *Setup) Join(ctx context.Context, c Credentials) (Status, error) {
-	if _, err := c.Check(); err != nil {
+	checked, err := c.Check()
+	if err != nil {
 		return Status{}, err
 	}
 	s.modeMu.Lock()
@@ -225,9 +234,18 @@ func (s *Setup) Join(ctx context.Context, c Credentials) (Status, error) {
 	s.last = last
 	closed := s.closed
 	s.mu.Unlock()
-	if err != nil && wasActive && !closed {
+	if err == nil {
+		s.opts.Events(Event{Kind: EventJoined, SSID: st.SSID, Security: st.Security, Address: st.Address})
+		if wasActive {
+			s.opts.Events(Event{Kind: EventSetupLeft, SSID: st.SSID})
+		}
+		return st, nil
+	}
+	s.opts.Events(Event{Kind: EventJoinFailed, SSID: c.SSID, Security: checked.Security, Reason: last.Reason, Error: last.Error})
+	if wasActive && !closed {
 		if e := s.opts.AP.Start(context.WithoutCancel(ctx), ap); e != nil {
 			s.log.Error("network: setup mode: could not open the access point again", "err", e)
+			s.opts.Events(Event{Kind: EventSetupLeft, Error: "the access point could not open again: " + e.Error()})
 		} else {
 			s.mu.Lock()
 			s.active = true
