@@ -20,8 +20,13 @@ import (
 )
 
 // networkDir is the access point's directory in the data directory: its
-// hostapd configuration while it is open.
+// hostapd configuration while it is open, the access point kept while
+// setup mode lasts (setupAPFile), wpa_supplicant's client sockets.
 const networkDir = "network"
+
+// setupAPFile keeps setup mode's access point across a restart until the
+// camera has joined a network (network.SetupOptions.Keep).
+const setupAPFile = "setup-ap.json"
 
 // networkState is Wi-Fi setup (docs/network.md): the link manager
 // wrapped in setup mode, and the Wi-Fi code window.
@@ -88,8 +93,13 @@ func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, es *ev
 	case "off":
 		ap, ns.noSetup = noAP{}, true
 	}
+	if err := os.MkdirAll(filepath.Join(cfg.Data, networkDir), 0o700); err != nil {
+		ns.close()
+		return nil, fmt.Errorf("device: %w", err)
+	}
 	ns.setup = network.NewSetup(network.SetupOptions{
 		Link: link, AP: ap, Events: tell, Logger: log,
+		Keep: filepath.Join(cfg.Data, networkDir, setupAPFile),
 		Secret: func() []byte {
 			p := pm.SetupPayload(netip.AddrPort{})
 			return p.Secret[:]
@@ -139,6 +149,9 @@ func (ns *networkState) api() *api.Network {
 	a := &api.Network{}
 	if ns.setup != nil {
 		a.Link = ns.setup
+		if !ns.noSetup {
+			a.Setup = ns.setup
+		}
 	}
 	if ns.codes != nil {
 		a.Codes = ns.codes

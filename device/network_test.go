@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -156,6 +158,16 @@ func TestSetupModeAtFirstBoot(t *testing.T) {
 		t.Fatalf("first boot: %s", b)
 	}
 	setupSSID := st.SSID
+	// The owner paired on the access point (owner: with the setup
+	// code, whose secret pairing replaced): setup mode keeps it.
+	var setupAP api.SetupAccessPoint
+	if code, b := call(t, d, "GET", "/api/v1/network/wifi/setup", owner, nil); json.Unmarshal(b, &setupAP) != nil || code != 200 || setupAP.SSID != setupSSID || !setupAP.Open {
+		t.Fatalf("the open access point: %d %s", code, b)
+	}
+	keep := filepath.Join(d.cfg.Data, networkDir, setupAPFile)
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("setup mode's access point is not kept: %v", err)
+	}
 	// A wrong password: the access point opens again, and the phone,
 	// back on it, reads why.
 	code, b := call(t, d, "POST", "/api/v1/network/wifi", owner, api.JoinRequest{SSID: "camd-sim-home", Passphrase: "not the passphrase"})
@@ -174,6 +186,16 @@ func TestSetupModeAtFirstBoot(t *testing.T) {
 	st = api.WiFiStatus{}
 	if json.Unmarshal(b, &st); st.State != network.Connected || st.SSID != "camd-sim-home" || st.LastJoin == nil || st.LastJoin.Reason != "" {
 		t.Fatalf("joined: %s", b)
+	}
+	// Setup is over: the next setup mode's access point is the new
+	// secret's, which the setup code does not open.
+	var next api.SetupAccessPoint
+	if code, b := call(t, d, "GET", "/api/v1/network/wifi/setup", owner, nil); json.Unmarshal(b, &next) != nil || code != 200 || next.Open ||
+		next.SSID == "" || next.Passphrase == setupAP.Passphrase {
+		t.Fatalf("the next access point: %d %s (the one paired on: %+v)", code, b, setupAP)
+	}
+	if _, err := os.Stat(keep); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("setup is over, its access point is still kept: %v", err)
 	}
 	// Each step was an event, for owners only.
 	var evs []eventlog.Event
