@@ -142,6 +142,7 @@ type wifiStep struct {
 	Error    string            `json:"error"`
 	Reason   string            `json:"reason"`
 	Reached  string            `json:"reached"`
+	Event    *network.Event    `json:"event"`
 	Seconds  string            `json:"seconds"`
 }
 
@@ -154,8 +155,11 @@ type wifiStep struct {
 // point in its scan (WPA2), fails to join with a wrong passphrase (the
 // reason: wrong_key), joins with the derived one, gets a lease from
 // dnsmasq and reaches the camera at 192.168.4.1; when the camera joins
-// its home network the access point closes, the phone is cut off, and
-// joining again finds no such network. docs/network.md, "Real radios",
+// its home network the access point closes, the phone is cut off (its
+// Supplicant tells of the disconnection, from wpa_supplicant's own
+// event), and joining again finds no such network. Setup mode's events
+// come in order. camd's logs of both sides, at
+// debug level, hold neither passphrase. docs/network.md, "Real radios",
 // says what it costs.
 func TestWiFiSetupOnRadios(t *testing.T) {
 	if testing.Short() {
@@ -188,6 +192,7 @@ func TestWiFiSetupOnRadios(t *testing.T) {
 	var console []string
 	steps := map[string]wifiStep{}
 	var apStatus *network.Status
+	var setupEvents []network.Event
 	done := false
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -213,6 +218,12 @@ func TestWiFiSetupOnRadios(t *testing.T) {
 			}
 			steps[name] = s
 			t.Logf("%v: %s (%ss): %s", time.Since(started).Round(time.Second), name, s.Seconds, js)
+		case "event":
+			var e network.Event
+			if err := json.Unmarshal([]byte(rest), &e); err != nil {
+				t.Fatalf("event: %v", err)
+			}
+			setupEvents = append(setupEvents, e)
 		case "done":
 			done = true
 		case "error":
@@ -248,10 +259,29 @@ func TestWiFiSetupOnRadios(t *testing.T) {
 	} else if !strings.HasPrefix(s.Status.Address, "192.168.4.") || s.Reached != "camd" {
 		t.Errorf("after joining: address %q (want a lease in 192.168.4.10-50), the camera answered %q", s.Status.Address, s.Reached)
 	}
-	if s := steps["ap-closed"]; s.Error != "" {
-		t.Errorf("the phone was not cut off when the camera left setup mode: %+v", s)
+	if s := steps["ap-closed"]; s.Error != "" || s.Event == nil || *s.Event != (network.Event{Kind: network.EventDisconnected, SSID: ap.SSID, Reason: s.Event.Reason}) ||
+		s.Event.Reason == "" || s.Status == nil || s.Status.State == network.Connected {
+		t.Errorf("the phone was not cut off when the camera left setup mode, or its Supplicant did not tell: %+v", s)
+	}
+	var kinds []network.EventKind
+	for _, e := range setupEvents {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []network.EventKind{network.EventSetupEntered, network.EventJoined, network.EventSetupLeft}; !slices.Equal(kinds, want) ||
+		setupEvents[0].SSID != ap.SSID {
+		t.Errorf("setup mode's events: %+v, want %v", setupEvents, want)
 	}
 	if s := steps["join-again"]; s.Reason != "not_found" {
 		t.Errorf("joining the closed access point: %+v, want reason not_found", s)
+	}
+	// camd's logs on both sides, at debug level, hold no passphrase.
+	logged := strings.Join(console, "\n")
+	if !strings.Contains(logged, "network: wpa_supplicant: trying") {
+		t.Errorf("the guest's console holds no log of camd's Supplicant")
+	}
+	for _, p := range []string{ap.Passphrase, ap.Passphrase[:len(ap.Passphrase)-1]} {
+		if strings.Contains(logged, p) {
+			t.Errorf("a passphrase is in the guest's log")
+		}
 	}
 }

@@ -6,10 +6,12 @@
 // the setup secret on the kernel command line (camd.secret, hex). The
 // phone is a child in a network namespace of its own, given wlan1's
 // radio: real wpa_supplicant driven by camd's own network.Supplicant,
-// busybox udhcpc for the lease. It reports on the serial console, one
-// line each, prefixed "@wifi ":
+// busybox udhcpc for the lease. Both sides log at debug level to the
+// console, which the test reads for passphrases. It reports on the
+// serial console, one line each, prefixed "@wifi ":
 //
 //	ap JSON            the access point setup mode opened (SSID only)
+//	event JSON         an event of the camera's setup mode
 //	step NAME JSON     what the phone saw: scan, a join with the wrong
 //	                   passphrase, with the right one (its lease and the
 //	                   camera reached at 192.168.4.1), after the camera
@@ -78,7 +80,7 @@ func main() {
 
 // command is what the camera asks of the phone.
 type command struct {
-	Op         string `json:"op"` // scan, join, status, wait-disconnected
+	Op         string `json:"op"` // scan, join, wait-disconnected
 	SSID       string `json:"ssid,omitempty"`
 	Passphrase string `json:"passphrase,omitempty"`
 }
@@ -91,6 +93,8 @@ type answer struct {
 	Reason   string            `json:"reason,omitempty"`
 	// Reached is what the camera answered at cameraAddr after a join.
 	Reached string `json:"reached,omitempty"`
+	// Event is the phone's network.Supplicant's disconnection event.
+	Event *network.Event `json:"event,omitempty"`
 	Seconds string `json:"seconds"`
 }
 
@@ -160,11 +164,12 @@ func camera() error {
 
 	// The camera: setup mode at its first boot (no network saved), the
 	// access point derived from the secret, and something to reach on it.
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	setup := network.NewSetup(network.SetupOptions{
 		Link:   network.NewSim(network.SimNetworks()...),
 		AP:     network.NewHostapd(network.HostapdOptions{Interface: "wlan0", Dir: "/tmp/ap", Logger: log}),
 		Secret: func() []byte { return secret },
+		Events: func(e network.Event) { reportJSON("event", e) },
 		Logger: log,
 	})
 	defer setup.Close()
@@ -266,8 +271,11 @@ func phone() error {
 	// with it).
 	script := filepath.Join(dir, "udhcpc.sh")
 	os.WriteFile(script, []byte("#!/usr/bin/busybox sh\n[ \"$1\" = bound ] && ip addr add \"$ip/$mask\" dev \"$interface\"\nexit 0\n"), 0o755)
+	lost := make(chan network.Event, 16)
 	sup, err := network.OpenSupplicant(network.SupplicantOptions{
+		Events: func(e network.Event) { lost <- e },
 		Socket: sock, ClientDir: dir, JoinTimeout: 45 * time.Second, LeaseTimeout: 30 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Lease: func(ctx context.Context) error {
 			out, err := exec.CommandContext(ctx, "busybox", "udhcpc", "-i", "wlan1", "-n", "-q", "-f", "-t", "10", "-T", "2", "-s", script).CombinedOutput()
 			if err != nil {
@@ -287,7 +295,7 @@ func phone() error {
 			return err
 		}
 		start := time.Now()
-		a := do(sup, c)
+		a := do(sup, c, lost)
 		a.Seconds = strconv.FormatFloat(time.Since(start).Seconds(), 'f', 1, 64)
 		b, _ := json.Marshal(a)
 		fmt.Printf("%s\n", b)
@@ -295,7 +303,7 @@ func phone() error {
 	return in.Err()
 }
 
-func do(sup *network.Supplicant, c command) answer {
+func do(sup *network.Supplicant, c command, lost <-chan network.Event) answer {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var a answer
@@ -311,11 +319,16 @@ func do(sup *network.Supplicant, c command) answer {
 			a.Reached, err = reach()
 		}
 	case "wait-disconnected":
-		err = waitFor(30*time.Second, func() bool {
-			st, err := sup.Status(ctx)
+		// camd's Supplicant tells of it once wpa_supplicant has.
+		select {
+		case e := <-lost:
+			a.Event = &e
+			var st network.Status
+			st, err = sup.Status(ctx)
 			a.Status = &st
-			return err == nil && st.State != network.Connected
-		})
+		case <-time.After(30 * time.Second):
+			err = errors.New("no disconnection event")
+		}
 	default:
 		err = fmt.Errorf("unknown op %q", c.Op)
 	}
