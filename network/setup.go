@@ -175,7 +175,7 @@ func (s *Setup) Enter(ctx context.Context, reason string) error {
 		}
 		ap = SetupNetwork(secret)
 		if s.opts.Keep != "" {
-			b, _ := json.Marshal(keptAP{ap.SSID, ap.Passphrase})
+			b, _ := json.Marshal(keptAP(ap))
 			if err := durable.WriteFile(s.opts.Keep, b, 0o600); err != nil {
 				s.log.Warn("network: setup mode: the access point is not kept across a restart", "err", err)
 			}
@@ -218,7 +218,7 @@ func (s *Setup) kept() (SetupAP, bool) {
 		s.log.Warn("network: setup mode: the kept access point is damaged; deriving it from the setup secret", "file", s.opts.Keep)
 		return SetupAP{}, false
 	}
-	return SetupAP{SSID: k.SSID, Passphrase: k.Passphrase}, true
+	return SetupAP(k), true
 }
 
 // forgetKept removes the kept access point: setup is over.

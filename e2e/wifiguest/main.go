@@ -94,8 +94,8 @@ type answer struct {
 	// Reached is what the camera answered at cameraAddr after a join.
 	Reached string `json:"reached,omitempty"`
 	// Event is the phone's network.Supplicant's disconnection event.
-	Event *network.Event `json:"event,omitempty"`
-	Seconds string `json:"seconds"`
+	Event   *network.Event `json:"event,omitempty"`
+	Seconds string         `json:"seconds"`
 }
 
 func camera() error {
