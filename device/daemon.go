@@ -167,7 +167,7 @@ func (d *Daemon) init() error {
 	if d.cfg.Source != "passthrough" {
 		grab = d.recording.grab
 	}
-	if d.network, err = openNetwork(d.cfg, d.pairing, grab, d.log); err != nil {
+	if d.network, err = openNetwork(d.cfg, d.pairing, grab, d.events, d.log); err != nil {
 		return err
 	}
 	// The board is opened next (its doorbell rings): a call is answered

@@ -12,14 +12,21 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/media/snapshot"
 	"github.com/camd-project/camd/network"
+	"github.com/camd-project/camd/storage/eventlog"
 )
 
 // networkDir is the access point's directory in the data directory: its
-// hostapd configuration while it is open.
+// hostapd configuration while it is open, the access point kept while
+// setup mode lasts (setupAPFile), wpa_supplicant's client sockets.
 const networkDir = "network"
+
+// setupAPFile keeps setup mode's access point across a restart until the
+// camera has joined a network (network.SetupOptions.Keep).
+const setupAPFile = "setup-ap.json"
 
 // networkState is Wi-Fi setup (docs/network.md): the link manager
 // wrapped in setup mode, and the Wi-Fi code window.
@@ -32,10 +39,12 @@ type networkState struct {
 
 // openNetwork builds the link manager of cfg.Network. Setup mode derives
 // its access point from the pairing setup secret; the code window reads
-// the grabber's raw pictures (nil for a source without them).
-func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *slog.Logger) (*networkState, error) {
+// the grabber's raw pictures (nil for a source without them); the
+// Wi-Fi's events go to the event log.
+func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, es *eventState, log *slog.Logger) (*networkState, error) {
 	nc := cfg.Network
 	ns := &networkState{}
+	tell := es.wifiChanged
 	var link network.Link
 	switch nc.WiFi {
 	case "off":
@@ -45,11 +54,13 @@ func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *s
 		if sims == nil {
 			sims = network.SimNetworks()
 		}
-		link = network.NewSim(sims...)
+		sim := network.NewSim(sims...)
+		sim.Events = tell
+		link = sim
 	case "wpa_supplicant":
 		opts := network.SupplicantOptions{
 			Socket: nc.ControlSocket, ClientDir: filepath.Join(cfg.Data, networkDir),
-			JoinTimeout: nc.JoinTimeout, LeaseTimeout: nc.JoinTimeout, Logger: log,
+			JoinTimeout: nc.JoinTimeout, LeaseTimeout: nc.JoinTimeout, Events: tell, Logger: log,
 		}
 		if len(nc.LeaseCommand) > 0 {
 			opts.Lease = leaseCommand(nc.LeaseCommand)
@@ -82,8 +93,13 @@ func openNetwork(cfg Config, pm *pairing.Manager, grab *snapshot.Grabber, log *s
 	case "off":
 		ap, ns.noSetup = noAP{}, true
 	}
+	if err := os.MkdirAll(filepath.Join(cfg.Data, networkDir), 0o700); err != nil {
+		ns.close()
+		return nil, fmt.Errorf("device: %w", err)
+	}
 	ns.setup = network.NewSetup(network.SetupOptions{
-		Link: link, AP: ap, Logger: log,
+		Link: link, AP: ap, Events: tell, Logger: log,
+		Keep: filepath.Join(cfg.Data, networkDir, setupAPFile),
 		Secret: func() []byte {
 			p := pm.SetupPayload(netip.AddrPort{})
 			return p.Secret[:]
@@ -133,6 +149,9 @@ func (ns *networkState) api() *api.Network {
 	a := &api.Network{}
 	if ns.setup != nil {
 		a.Link = ns.setup
+		if !ns.noSetup {
+			a.Setup = ns.setup
+		}
 	}
 	if ns.codes != nil {
 		a.Codes = ns.codes
@@ -162,4 +181,37 @@ func (ns *networkState) close() {
 	if ns.sup != nil {
 		ns.sup.Close()
 	}
+}
+
+// wifiEventTypes are the event types of the Wi-Fi's events.
+var wifiEventTypes = map[network.EventKind]string{
+	network.EventJoined: events.WiFiJoined, network.EventJoinFailed: events.WiFiJoinFailed,
+	network.EventDisconnected: events.WiFiDisconnected, network.EventSetupEntered: events.WiFiSetupEntered,
+	network.EventSetupLeft: events.WiFiSetupLeft,
+}
+
+// wifiChanged stores a Wi-Fi event (network.Setup's, the link's).
+func (es *eventState) wifiChanged(ne network.Event) {
+	e := eventlog.Event{Kind: wifiEventTypes[ne.Kind], Data: map[string]string{}}
+	for k, v := range map[string]string{"ssid": ne.SSID, "security": string(ne.Security), "address": ne.Address, "reason": ne.Reason, "error": ne.Error} {
+		if v != "" {
+			e.Data[k] = v
+		}
+	}
+	switch ne.Kind {
+	case network.EventJoined:
+		e.Message = fmt.Sprintf("joined the Wi-Fi network %q", ne.SSID)
+	case network.EventJoinFailed:
+		e.Message = fmt.Sprintf("could not join the Wi-Fi network %q: %s", ne.SSID, ne.Error)
+	case network.EventDisconnected:
+		e.Message = fmt.Sprintf("lost the Wi-Fi network %q (reason %s)", ne.SSID, ne.Reason)
+	case network.EventSetupEntered:
+		e.Message = fmt.Sprintf("setup mode: access point %q open (%s)", ne.SSID, ne.Reason)
+	case network.EventSetupLeft:
+		e.Message = fmt.Sprintf("setup mode left: joined %q", ne.SSID)
+		if ne.Error != "" {
+			e.Message = "setup mode ended: " + ne.Error
+		}
+	}
+	es.add(e)
 }

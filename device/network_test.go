@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +19,10 @@ import (
 	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/board/sim"
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/network"
 	"github.com/camd-project/camd/network/wpatest"
+	"github.com/camd-project/camd/storage/eventlog"
 )
 
 // logBuffer is a log output that several goroutines write.
@@ -152,6 +157,17 @@ func TestSetupModeAtFirstBoot(t *testing.T) {
 	if json.Unmarshal(b, &st); st.State != network.AccessPoint || !strings.HasPrefix(st.SSID, "camd-setup-") {
 		t.Fatalf("first boot: %s", b)
 	}
+	setupSSID := st.SSID
+	// The owner paired on the access point (owner: with the setup
+	// code, whose secret pairing replaced): setup mode keeps it.
+	var setupAP api.SetupAccessPoint
+	if code, b := call(t, d, "GET", "/api/v1/network/wifi/setup", owner, nil); json.Unmarshal(b, &setupAP) != nil || code != 200 || setupAP.SSID != setupSSID || !setupAP.Open {
+		t.Fatalf("the open access point: %d %s", code, b)
+	}
+	keep := filepath.Join(d.cfg.Data, networkDir, setupAPFile)
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("setup mode's access point is not kept: %v", err)
+	}
 	// A wrong password: the access point opens again, and the phone,
 	// back on it, reads why.
 	code, b := call(t, d, "POST", "/api/v1/network/wifi", owner, api.JoinRequest{SSID: "camd-sim-home", Passphrase: "not the passphrase"})
@@ -170,6 +186,52 @@ func TestSetupModeAtFirstBoot(t *testing.T) {
 	st = api.WiFiStatus{}
 	if json.Unmarshal(b, &st); st.State != network.Connected || st.SSID != "camd-sim-home" || st.LastJoin == nil || st.LastJoin.Reason != "" {
 		t.Fatalf("joined: %s", b)
+	}
+	// Setup is over: the next setup mode's access point is the new
+	// secret's, which the setup code does not open.
+	var next api.SetupAccessPoint
+	if code, b := call(t, d, "GET", "/api/v1/network/wifi/setup", owner, nil); json.Unmarshal(b, &next) != nil || code != 200 || next.Open ||
+		next.SSID == "" || next.Passphrase == setupAP.Passphrase {
+		t.Fatalf("the next access point: %d %s (the one paired on: %+v)", code, b, setupAP)
+	}
+	if _, err := os.Stat(keep); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("setup is over, its access point is still kept: %v", err)
+	}
+	// Each step was an event, for owners only.
+	var evs []eventlog.Event
+	_, b = call(t, d, "GET", "/api/v1/events?type=wifi.*&after=0", owner, nil)
+	json.Unmarshal(b, &evs)
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []string{events.WiFiSetupEntered, events.WiFiJoinFailed, events.WiFiJoined, events.WiFiSetupLeft}; !slices.Equal(kinds, want) {
+		t.Fatalf("events %v, want %v: %s", kinds, want, b)
+	}
+	if e := evs[0]; e.Data["ssid"] != setupSSID || e.Data["reason"] != "no network saved" {
+		t.Errorf("setup mode entered: %+v", e)
+	}
+	if e := evs[1]; e.Data["ssid"] != "camd-sim-home" || e.Data["reason"] != "wrong_key" || e.Data["security"] != "psk" {
+		t.Errorf("join failed: %+v", e)
+	}
+	if e := evs[2]; e.Data["ssid"] != "camd-sim-home" || e.Data["address"] == "" {
+		t.Errorf("joined: %+v", e)
+	}
+	if strings.Contains(string(b), "not the passphrase") || strings.Contains(string(b), "camd-sim-passphrase") {
+		t.Errorf("an event holds a passphrase: %s", b)
+	}
+	_, b = call(t, d, "GET", "/api/v1/events?type=wifi.*&after=0", viewer(t, d, owner), nil)
+	if evs = nil; json.Unmarshal(b, &evs) != nil || len(evs) != 0 {
+		t.Errorf("a viewer sees the Wi-Fi's events: %s", b)
+	}
+}
+
+// The Wi-Fi's events are named as the catalogue names them.
+func TestWiFiEventTypes(t *testing.T) {
+	for _, k := range []network.EventKind{network.EventJoined, network.EventJoinFailed, network.EventDisconnected, network.EventSetupEntered, network.EventSetupLeft} {
+		if ty := wifiEventTypes[k]; ty != "wifi."+string(k) || !slices.ContainsFunc(events.Types, func(t events.Type) bool { return t.Name == ty }) {
+			t.Errorf("%s is %q", k, ty)
+		}
 	}
 }
 

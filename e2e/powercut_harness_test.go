@@ -232,6 +232,21 @@ func (w *cpioWriter) close() []byte {
 	return w.buf.Bytes()
 }
 
+// guestQEMU is the command that boots kernel and initrd with cmdline
+// under TCG, one CPU and memMB of memory, its serial console on standard
+// input and output, and the devices of args; a guest that reboots ends
+// QEMU. The power-cut and the Wi-Fi guests boot this way.
+func guestQEMU(kernel, initrd, cmdline string, memMB int, args ...string) *exec.Cmd {
+	// no_timer_check: on a loaded host the guest's check of its timer
+	// interrupt can time out under TCG, and the kernel panics at boot
+	// ("IO-APIC + timer doesn't work!").
+	return exec.Command("qemu-system-x86_64", append([]string{"-machine", "pc,accel=tcg", "-cpu", "max",
+		"-m", strconv.Itoa(memMB), "-smp", "1",
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
+		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 quiet no_timer_check " + cmdline}, args...)...)
+}
+
 // spanNS is a stretch of recording in Unix ns.
 type spanNS struct{ start, end int64 }
 
@@ -457,10 +472,7 @@ func (p *powerCut) boot(o bootOptions) *boot {
 			"-blockdev", "driver=blklogwrites,file="+name+"-file,log="+name+"-log,node-name="+name,
 			"-device", "virtio-blk-pci,drive="+name+",serial="+name)
 	}
-	// no_timer_check: on a loaded host the guest's check of its timer
-	// interrupt can time out under TCG, and the kernel panics at boot
-	// ("IO-APIC + timer doesn't work!").
-	cmdline := "console=ttyS0 panic=-1 quiet no_timer_check camd.fs=" + p.fs.name
+	cmdline := "camd.fs=" + p.fs.name
 	if p.token != "" {
 		cmdline += " camd.token=" + p.token
 	}
@@ -470,11 +482,7 @@ func (p *powerCut) boot(o bootOptions) *boot {
 	if o.final > 0 {
 		cmdline += " camd.final=" + strconv.Itoa(int(o.final.Seconds()))
 	}
-	args = append([]string{"-machine", "pc,accel=tcg", "-cpu", "max", "-m", "768", "-smp", "1",
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
-		"-kernel", p.kernel, "-initrd", p.rd, "-append", cmdline}, args...)
-	cmd := exec.Command("qemu-system-x86_64", args...)
+	cmd := guestQEMU(p.kernel, p.rd, cmdline, 768, args...)
 	// A pipe of our own: reading it to its end, after QEMU exited, gets
 	// every line (exec's StdoutPipe is closed by Wait).
 	stdout, w, err := os.Pipe()

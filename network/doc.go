@@ -13,5 +13,11 @@
 //
 // ParseWiFiCode reads the WIFI: payload of the Wi-Fi QR codes phones show
 // (WIFI:T:WPA;S:home;P:secret;;); Setup derives the setup mode's access
-// point (SSID and WPA2 passphrase) from the pairing setup secret.
+// point (SSID and WPA2 passphrase) from the pairing setup secret, keeps
+// it while setup mode lasts (a restart included), and serves it with
+// Hostapd (hostapd and dnsmasq).
+//
+// Events (joined, join failed, disconnected, setup mode entered and
+// left) go to a func(Event) given to Setup and to the links; device
+// stores them as the event types wifi.*.
 package network

@@ -6,12 +6,18 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/camd-project/camd/internal/durable"
 )
 
 // SetupAP is the setup mode's access point: WPA2 with a passphrase
@@ -61,6 +67,17 @@ type SetupOptions struct {
 	AP   accessPoint
 	// Secret is the pairing setup secret now.
 	Secret func() []byte
+	// Keep is a file (0600) that holds the access point (SSID and
+	// passphrase, not the secret) while setup mode lasts, so that a restart before the camera joined
+	// a network opens the same access point: the phone that paired on
+	// it, whose setup code pairing replaced, comes back to it. Removed
+	// when the camera joins a network or boots with one saved. "": kept
+	// in memory only.
+	Keep string
+	// Events receives setup mode's events and the joins' (nil: none),
+	// in the order of the changes, while the change holds Setup: it must
+	// not call Setup's Enter, Join or Close.
+	Events func(Event)
 	Logger *slog.Logger
 }
 
@@ -116,6 +133,9 @@ func NewSetup(opts SetupOptions) *Setup {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Events == nil {
+		opts.Events = func(Event) {}
+	}
 	return &Setup{opts: opts, log: opts.Logger}
 }
 
@@ -130,6 +150,7 @@ func (s *Setup) Boot(ctx context.Context) error {
 		return err
 	}
 	if st.Saved {
+		s.forgetKept()
 		return nil
 	}
 	return s.Enter(ctx, "no network saved")
@@ -146,11 +167,20 @@ func (s *Setup) Enter(ctx context.Context, reason string) error {
 	if active || closed {
 		return nil
 	}
-	secret := s.opts.Secret()
-	if len(secret) == 0 {
-		return ErrNoSetupSecret
+	ap, ok := s.kept()
+	if !ok {
+		secret := s.opts.Secret()
+		if len(secret) == 0 {
+			return ErrNoSetupSecret
+		}
+		ap = SetupNetwork(secret)
+		if s.opts.Keep != "" {
+			b, _ := json.Marshal(keptAP(ap))
+			if err := durable.WriteFile(s.opts.Keep, b, 0o600); err != nil {
+				s.log.Warn("network: setup mode: the access point is not kept across a restart", "err", err)
+			}
+		}
 	}
-	ap := SetupNetwork(secret)
 	scanned, err := s.opts.Link.Scan(ctx)
 	if err != nil {
 		s.log.Warn("network: setup mode: no scan for the phone", "err", err)
@@ -163,7 +193,66 @@ func (s *Setup) Enter(ctx context.Context, reason string) error {
 	s.active, s.ap, s.reason = true, ap, reason
 	s.mu.Unlock()
 	s.log.Info("network: setup mode: access point open", "ssid", ap.SSID, "why", reason)
+	s.opts.Events(Event{Kind: EventSetupEntered, SSID: ap.SSID, Security: PSK, Reason: reason})
 	return nil
+}
+
+// keptAP is the Keep file: the access point of a setup mode under way
+// (not the secret it was derived from).
+type keptAP struct {
+	SSID       string `json:"ssid"`
+	Passphrase string `json:"passphrase"`
+}
+
+// kept is the access point of a setup mode that a restart interrupted.
+func (s *Setup) kept() (SetupAP, bool) {
+	if s.opts.Keep == "" {
+		return SetupAP{}, false
+	}
+	b, err := os.ReadFile(s.opts.Keep)
+	if err != nil {
+		return SetupAP{}, false
+	}
+	var k keptAP
+	if json.Unmarshal(b, &k) != nil || k.SSID == "" || len(k.Passphrase) < 8 {
+		s.log.Warn("network: setup mode: the kept access point is damaged; deriving it from the setup secret", "file", s.opts.Keep)
+		return SetupAP{}, false
+	}
+	return SetupAP(k), true
+}
+
+// forgetKept removes the kept access point: setup is over.
+func (s *Setup) forgetKept() {
+	if s.opts.Keep == "" {
+		return
+	}
+	if err := os.Remove(s.opts.Keep); err == nil {
+		durable.SyncDir(filepath.Dir(s.opts.Keep))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("network: setup mode: cannot remove the kept access point", "err", err)
+	}
+}
+
+// AccessPoint is the access point setup mode has open, or opens next:
+// the one kept from a setup mode under way, else the one derived from
+// the setup secret now. Once pairing replaced the secret in the setup
+// code, the owner's phone learns it here (GET
+// /api/v1/network/wifi/setup) to find the camera in setup mode again.
+func (s *Setup) AccessPoint() (SetupAP, error) {
+	s.mu.Lock()
+	active, ap := s.active, s.ap
+	s.mu.Unlock()
+	if active {
+		return ap, nil
+	}
+	if ap, ok := s.kept(); ok {
+		return ap, nil
+	}
+	secret := s.opts.Secret()
+	if len(secret) == 0 {
+		return SetupAP{}, ErrNoSetupSecret
+	}
+	return SetupNetwork(secret), nil
 }
 
 // Active says whether the access point is open.
@@ -201,7 +290,8 @@ func (s *Setup) Close() error {
 // the access point opens again, and the error says why. Status, Scan and
 // LastJoin answer meanwhile; one join or mode change runs at a time.
 func (s *Setup) Join(ctx context.Context, c Credentials) (Status, error) {
-	if _, err := c.Check(); err != nil {
+	checked, err := c.Check()
+	if err != nil {
 		return Status{}, err
 	}
 	s.modeMu.Lock()
@@ -225,9 +315,22 @@ func (s *Setup) Join(ctx context.Context, c Credentials) (Status, error) {
 	s.last = last
 	closed := s.closed
 	s.mu.Unlock()
-	if err != nil && wasActive && !closed {
+	if err == nil {
+		// Setup is over: the next setup mode derives its access point
+		// from the secret then (a pairing since replaced the one in the
+		// setup code, which opens it no more).
+		s.forgetKept()
+		s.opts.Events(Event{Kind: EventJoined, SSID: st.SSID, Security: st.Security, Address: st.Address})
+		if wasActive {
+			s.opts.Events(Event{Kind: EventSetupLeft, SSID: st.SSID})
+		}
+		return st, nil
+	}
+	s.opts.Events(Event{Kind: EventJoinFailed, SSID: c.SSID, Security: checked.Security, Reason: last.Reason, Error: last.Error})
+	if wasActive && !closed {
 		if e := s.opts.AP.Start(context.WithoutCancel(ctx), ap); e != nil {
 			s.log.Error("network: setup mode: could not open the access point again", "err", e)
+			s.opts.Events(Event{Kind: EventSetupLeft, Error: "the access point could not open again: " + e.Error()})
 		} else {
 			s.mu.Lock()
 			s.active = true

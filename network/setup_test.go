@@ -1,10 +1,15 @@
 package network_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +161,90 @@ func TestSetupAnswersDuringAJoin(t *testing.T) {
 	}
 	if !s.Active() {
 		t.Fatal("the access point did not open again")
+	}
+}
+
+// Pairing replaces the secret in the setup code; setup mode keeps the
+// access point it opened with until the camera has joined a network, a
+// restart included, so that the phone that paired on it comes back to
+// it. Then the next setup mode derives its access point from the secret
+// now: the setup code that was scanned opens it no more.
+func TestSetupSecretAfterPairing(t *testing.T) {
+	ctx := context.Background()
+	sticker, paired := []byte("0123456789abcdef"), []byte("fedcba9876543210")
+	secret := sticker
+	keep := filepath.Join(t.TempDir(), "setup-ap.json")
+	sim := network.NewSim(network.SimNetworks()...)
+	ap := &fakeAP{}
+	open := func() *network.Setup {
+		return network.NewSetup(network.SetupOptions{Link: sim, AP: ap, Secret: func() []byte { return secret }, Keep: keep})
+	}
+	s := open()
+	if err := s.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := network.SetupNetwork(sticker)
+	if ap.serving == nil || *ap.serving != first {
+		t.Fatalf("first boot: %v, want the sticker's", ap.serving)
+	}
+	info, err := os.Stat(keep)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("kept: %v %v", info, err)
+	}
+	if b, _ := os.ReadFile(keep); bytes.Contains(b, sticker) || strings.Contains(string(b), hex.EncodeToString(sticker)) {
+		t.Errorf("the kept file holds the secret: %s", b)
+	}
+	// The phone pairs on the access point: the secret is replaced. A
+	// failed join opens the same access point again.
+	secret = paired
+	if _, err := s.Join(ctx, network.Credentials{SSID: "camd-sim-home", Passphrase: "wrong passphrase"}); !errors.Is(err, network.ErrWrongKey) {
+		t.Fatal(err)
+	}
+	if ap.serving == nil || *ap.serving != first {
+		t.Fatalf("after pairing and a failed join: %v, want the same access point", ap.serving)
+	}
+	if got, err := s.AccessPoint(); err != nil || got != first {
+		t.Errorf("access point: %v %v", got, err)
+	}
+	// A restart before the camera joined: the same access point, not the
+	// one of the new secret, which the phone does not know.
+	s.Close()
+	s = open()
+	defer s.Close()
+	if err := s.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ap.serving == nil || *ap.serving != first {
+		t.Fatalf("after a restart: %v, want the access point the phone paired on", ap.serving)
+	}
+	if _, err := s.Join(ctx, network.Credentials{SSID: "camd-sim-home", Passphrase: "camd-sim-passphrase"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(keep); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("setup is over, the access point is still kept: %v", err)
+	}
+	// Setup mode again (the pair button): the new secret's access point,
+	// which the owner reads from the API; the sticker's opens it no more.
+	next := network.SetupNetwork(paired)
+	if got, err := s.AccessPoint(); err != nil || got != next {
+		t.Errorf("the next access point: %v %v, want the new secret's", got, err)
+	}
+	if err := s.Enter(ctx, "pair button held"); err != nil {
+		t.Fatal(err)
+	}
+	if ap.serving == nil || *ap.serving != next || next.Passphrase == first.Passphrase {
+		t.Fatalf("setup mode after setup: %v, want %v", ap.serving, next)
+	}
+	// A boot with a network saved drops an access point kept from a
+	// setup mode it no longer needs.
+	s.Close()
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("setup mode under way is not kept: %v", err)
+	}
+	if err := open().Boot(ctx); err != nil || ap.serving != nil {
+		t.Fatalf("boot with a network saved: %v %v", err, ap.serving)
+	}
+	if _, err := os.Stat(keep); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a boot with a network saved keeps the old access point: %v", err)
 	}
 }

@@ -37,6 +37,9 @@ func SimNetworks() []SimNetwork {
 type Sim struct {
 	// Delay is how long associating and the DHCP lease take.
 	Delay time.Duration
+	// Events receives EventDisconnected when the joined network goes out
+	// of range (SetNetworks); set before the Sim is used.
+	Events func(Event)
 
 	mu       sync.Mutex
 	networks []SimNetwork
@@ -54,10 +57,17 @@ func NewSim(networks ...SimNetwork) *Sim { return &Sim{networks: networks} }
 // it is gone.
 func (s *Sim) SetNetworks(networks ...SimNetwork) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.networks = networks
-	if s.joined != nil && s.find(s.joined.SSID) == nil {
+	var lost *Event
+	if s.joined != nil && s.up && s.find(s.joined.SSID) == nil {
 		s.up = false
+		// 4: disassociated for inactivity, as a station that stops
+		// hearing its access point reports it.
+		lost = &Event{Kind: EventDisconnected, SSID: s.joined.SSID, Reason: "4"}
+	}
+	s.mu.Unlock()
+	if lost != nil && s.Events != nil {
+		s.Events(*lost)
 	}
 }
 

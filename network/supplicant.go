@@ -40,7 +40,11 @@ type SupplicantOptions struct {
 	// Lease waits for the interface's DHCP lease once associated (a
 	// command such as udhcpc -n -q); nil: wait for STATUS to report an
 	// ip_address (the system's DHCP client, hooked on the link, gets it).
-	Lease  func(ctx context.Context) error
+	Lease func(ctx context.Context) error
+	// Events receives EventDisconnected when the camera loses its
+	// network without camd asking (nil: none); joins and forgetting
+	// tell of nothing here (Setup does).
+	Events func(Event)
 	Logger *slog.Logger
 }
 
@@ -61,7 +65,12 @@ type Supplicant struct {
 	subMu sync.Mutex
 	subs  map[chan event]struct{}
 
-	joinMu    sync.Mutex    // one join or forget at a time
+	joinMu sync.Mutex // one join or forget at a time
+	// up: associated as far as the events tell (true at start: unknown,
+	// so the first disconnection is checked); lost checks a
+	// disconnection's cause.
+	up        atomic.Bool
+	lost      sync.WaitGroup
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when listen returns
 	closeOnce sync.Once
@@ -92,6 +101,7 @@ func OpenSupplicant(opts SupplicantOptions) (*Supplicant, error) {
 		return nil, err
 	}
 	s.mon = mon
+	s.up.Store(true)
 	go s.listen()
 	return s, nil
 }
@@ -120,6 +130,7 @@ func (s *Supplicant) Close() error {
 		s.mon.Close()
 		s.monMu.Unlock()
 		<-s.done
+		s.lost.Wait()
 		s.cmdMu.Lock()
 		if s.cmd != nil {
 			s.cmd.Close()
@@ -313,6 +324,14 @@ func (s *Supplicant) listen() {
 		ev, err := parseEvent(string(buf[:n]))
 		if err != nil {
 			continue // an answer to DETACH or PING, or noise
+		}
+		switch ev.Name {
+		case "CTRL-EVENT-CONNECTED":
+			s.up.Store(true)
+		case "CTRL-EVENT-DISCONNECTED":
+			if s.up.Swap(false) && s.opts.Events != nil {
+				s.lost.Go(func() { s.disconnected(ev) })
+			}
 		}
 		s.subMu.Lock()
 		for ch := range s.subs {
@@ -650,6 +669,28 @@ func (s *Supplicant) restore(id int, before []saved) {
 			}
 		}
 	}
+}
+
+// disconnected tells of a disconnection camd did not cause: none while
+// a join or forget of camd's runs (their own), none when the link is
+// connected again or no network is saved (forgotten).
+func (s *Supplicant) disconnected(ev event) {
+	if !s.joinMu.TryLock() {
+		return
+	}
+	defer s.joinMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*s.opts.CommandTimeout)
+	defer cancel()
+	st, err := s.Status(ctx)
+	if err != nil || st.State == Connected {
+		return
+	}
+	saved, err := s.networks(ctx)
+	if err != nil || len(saved) == 0 {
+		return
+	}
+	s.log.Info("network: disconnected", "ssid", saved[0].SSID, "bssid", ev.Fields["bssid"], "reason", ev.Fields["reason"])
+	s.opts.Events(Event{Kind: EventDisconnected, SSID: saved[0].SSID, Reason: ev.Fields["reason"]})
 }
 
 // Forget disconnects, removes every network and saves.

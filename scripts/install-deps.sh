@@ -31,8 +31,13 @@ packages="$packages util-linux e2fsprogs dosfstools exfatprogs"
 # qemu-system-x86_64 (its blklogwrites driver logs the card's writes).
 packages="$packages qemu-system-x86 linux-image-cloud-amd64"
 # The Wi-Fi tests (network/): camd's commands checked against the real
-# wpa_supplicant's control interface (its wired driver, no radio).
-packages="$packages wpasupplicant"
+# wpa_supplicant's control interface (its wired driver, no radio). Setup
+# mode on simulated radios (e2e/wifi_test.go): Debian's generic kernel,
+# whose mac80211_hwsim the cloud kernel lacks, booted under QEMU with
+# hostapd and dnsmasq (the camera's access point and DHCP server),
+# wpa_supplicant and busybox's udhcpc (the phone) and iw copied into its
+# initramfs. dnsmasq-base: the program without the system service.
+packages="$packages wpasupplicant linux-image-amd64 hostapd dnsmasq-base iw"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -20,6 +20,7 @@ const wifiUsage = `usage:
   camctl wifi join [--security psk|sae|psk+sae|open] [--hidden] [--passphrase-file FILE] SSID
   camctl wifi forget
   camctl wifi code [--wait=false]
+  camctl wifi setup
 
 Wi-Fi setup (docs/network.md), owners only. join reads the passphrase
 from --passphrase-file, or from the first line of standard input ("-"):
@@ -27,6 +28,9 @@ never from the command line, where other users and the shell history
 see it. A join that fails keeps the camera on its old network and says
 why. code opens the 2-minute window in which the camera reads a Wi-Fi
 QR code (WIFI:T:WPA;S:…;P:…;;) shown to its lens, and follows it.
+setup shows the access point the camera opens in setup mode (the pair
+button held 5 s): once pairing replaced the setup code's secret, the
+code no longer tells it.
 `
 
 // wifiPoll is how often code --wait asks how the window goes.
@@ -38,7 +42,7 @@ func wifiCmd(args []string, stdout, stderr io.Writer) int {
 		verb, args = args[0], args[1:]
 	}
 	switch verb {
-	case "status", "scan", "join", "forget", "code":
+	case "status", "scan", "join", "forget", "code", "setup":
 	default:
 		fmt.Fprint(stderr, wifiUsage)
 		return 2
@@ -99,6 +103,16 @@ func wifiCmd(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		printWiFi(stdout, st)
+	case "setup":
+		var ap api.SetupAccessPoint
+		if err := cam.do("GET", "/api/v1/network/wifi/setup", nil, &ap); err != nil {
+			return fail(err)
+		}
+		state := "opens in setup mode"
+		if ap.Open {
+			state = "open now"
+		}
+		fmt.Fprintf(stdout, "access point %s (WPA2, %s)\npassphrase   %s\n", ap.SSID, state, ap.Passphrase)
 	case "forget":
 		if err := cam.do("DELETE", "/api/v1/network/wifi", nil, nil); err != nil {
 			return fail(err)

@@ -25,6 +25,8 @@ func TestWiFiVerbs(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 		case r.Method == "GET" && r.URL.Path == "/api/v1/network/wifi/scan":
 			w.Write([]byte(`[{"ssid": "home", "signal_dbm": -48, "channel": 6, "security": "psk"}, {"ssid": "evil\u001b[2J", "signal_dbm": -70, "channel": 11, "security": "open"}, {"ssid": "\ufffd", "ssid_hex": "ff", "signal_dbm": -80, "channel": 1, "security": "sae"}]`))
+		case r.Method == "GET" && r.URL.Path == "/api/v1/network/wifi/setup":
+			w.Write([]byte(`{"ssid": "camd-setup-4449", "passphrase": "hlbmtntmbxmdvllro6nm", "open": false}`))
 		case r.Method == "POST" && r.URL.Path == "/api/v1/network/wifi":
 			var body map[string]any
 			json.NewDecoder(r.Body).Decode(&body)
@@ -65,6 +67,10 @@ func TestWiFiVerbs(t *testing.T) {
 	code, out, errOut = camctlRun(storePath, "wifi", "scan")
 	if code != 0 || !strings.Contains(out, "home") || !strings.Contains(out, "hex:ff") || strings.Contains(out, "\x1b") {
 		t.Errorf("scan: %d %q %s", code, out, errOut)
+	}
+	code, out, errOut = camctlRun(storePath, "wifi", "setup")
+	if code != 0 || !strings.Contains(out, "access point camd-setup-4449 (WPA2, opens in setup mode)") || !strings.Contains(out, "passphrase   hlbmtntmbxmdvllro6nm") {
+		t.Errorf("setup: %d %q %s", code, out, errOut)
 	}
 	if code, _, _ := camctlRun(storePath, "wifi", "join"); code != 2 {
 		t.Errorf("join without an SSID: %d", code)

@@ -21,6 +21,14 @@ type Network struct {
 	// Codes is nil when the source gives no raw pictures or the build
 	// has no QR decoder (network.QRScan).
 	Codes codeWindow // *network.CodeReader
+	// Setup is nil without setup mode (network.setup: off).
+	Setup setupMode // *network.Setup
+}
+
+// setupMode tells which access point setup mode opens.
+type setupMode interface {
+	AccessPoint() (network.SetupAP, error)
+	Active() bool
 }
 
 // link is the link manager.
@@ -46,6 +54,7 @@ func (a *Network) routes() []Route {
 		{"DELETE /api/v1/network/wifi", Owner, a.handleForget},
 		{"POST /api/v1/network/wifi/code", Owner, a.handleCodeStart},
 		{"DELETE /api/v1/network/wifi/code", Owner, a.handleCodeStop},
+		{"GET /api/v1/network/wifi/setup", Owner, a.handleSetupAP},
 	}
 }
 
@@ -182,6 +191,35 @@ func (a *Network) handleJoin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnprocessableEntity)
 		writeJSON(w, JoinFailed{Error: err.Error(), Reason: network.Reason(err), Status: now})
 	}
+}
+
+// SetupAccessPoint is the body of GET /api/v1/network/wifi/setup: the
+// access point setup mode has open (Open), or opens next.
+type SetupAccessPoint struct {
+	SSID       string `json:"ssid"`
+	Passphrase string `json:"passphrase"`
+	Open       bool   `json:"open"`
+}
+
+// handleSetupAP answers the setup access point's SSID and passphrase,
+// which the owner's phone keeps: once pairing replaced the secret in the
+// setup code, nothing else tells them (docs/network.md, "After
+// pairing"). Over TLS only, as a join; 503 without setup mode.
+func (a *Network) handleSetupAP(w http.ResponseWriter, r *http.Request) {
+	if a.Setup == nil {
+		jsonError(w, http.StatusServiceUnavailable, "network: no setup mode here (network.setup: off)")
+		return
+	}
+	if r.TLS == nil {
+		jsonError(w, http.StatusForbidden, "network: the setup access point only over HTTPS")
+		return
+	}
+	ap, err := a.Setup.AccessPoint()
+	if err != nil {
+		jsonError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, SetupAccessPoint{SSID: ap.SSID, Passphrase: ap.Passphrase, Open: a.Setup.Active()})
 }
 
 func (a *Network) handleForget(w http.ResponseWriter, r *http.Request) {

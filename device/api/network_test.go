@@ -30,8 +30,10 @@ func (f *fakeCodes) Status() network.CodeStatus { return f.status }
 func TestNetworkRoutesNeedTheOwner(t *testing.T) {
 	sim := network.NewSim(network.SimNetworks()...)
 	codes := &fakeCodes{}
-	routes := (&Network{Link: sim, Codes: codes}).routes()
+	setup := network.NewSetup(network.SetupOptions{Link: sim, AP: &network.SimAP{}, Secret: func() []byte { return []byte("0123456789abcdef") }})
+	routes := (&Network{Link: sim, Codes: codes, Setup: setup}).routes()
 	for _, c := range []request{
+		{method: "GET", path: "https://camera/api/v1/network/wifi/setup"},
 		{method: "GET", path: "/api/v1/network/wifi"},
 		{method: "GET", path: "/api/v1/network/wifi/scan"},
 		{method: "POST", path: "https://camera/api/v1/network/wifi", body: `{"ssid": "camd-sim-home", "passphrase": "camd-sim-passphrase"}`},
@@ -43,7 +45,7 @@ func TestNetworkRoutesNeedTheOwner(t *testing.T) {
 			c.token = token
 			w := do(t, routes, c)
 			answer(t, w, code, nil)
-			if strings.Contains(w.Body.String(), "camd-sim-passphrase") {
+			if strings.Contains(w.Body.String(), "camd-sim-passphrase") || strings.Contains(w.Body.String(), network.SetupNetwork([]byte("0123456789abcdef")).Passphrase) {
 				t.Errorf("%s %s answers the passphrase", c.method, c.path)
 			}
 		}
@@ -152,4 +154,30 @@ func TestNetworkJoinOutlivesItsClient(t *testing.T) {
 	if st, _ := sim.Status(t.Context()); st.State != network.Connected {
 		t.Fatalf("the join ended with its client: %d %s, link %+v", w.Code, w.Body, st)
 	}
+}
+
+// The owner reads the access point setup mode opens: over HTTPS only,
+// whether it is open, and 503 without setup mode.
+func TestNetworkSetupAccessPoint(t *testing.T) {
+	secret := []byte("0123456789abcdef")
+	sim := network.NewSim(network.SimNetworks()...)
+	setup := network.NewSetup(network.SetupOptions{Link: sim, AP: &network.SimAP{}, Secret: func() []byte { return secret }})
+	defer setup.Close()
+	routes := (&Network{Link: setup, Setup: setup}).routes()
+	get := func(path string) request { return request{method: "GET", path: path, token: "owner-token"} }
+	answer(t, do(t, routes, get("/api/v1/network/wifi/setup")), 403, nil) // not over TLS
+	var ap SetupAccessPoint
+	answer(t, do(t, routes, get("https://camera/api/v1/network/wifi/setup")), 200, &ap)
+	want := network.SetupNetwork(secret)
+	if ap.SSID != want.SSID || ap.Passphrase != want.Passphrase || ap.Open {
+		t.Fatalf("before setup mode: %+v, want %v closed", ap, want)
+	}
+	if err := setup.Enter(t.Context(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	answer(t, do(t, routes, get("https://camera/api/v1/network/wifi/setup")), 200, &ap)
+	if ap.SSID != want.SSID || !ap.Open {
+		t.Fatalf("in setup mode: %+v", ap)
+	}
+	answer(t, do(t, (&Network{Link: sim}).routes(), get("https://camera/api/v1/network/wifi/setup")), 503, nil)
 }

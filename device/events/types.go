@@ -68,6 +68,16 @@ const (
 	UpdateInstalled  = "update.installed"
 	UpdateRolledBack = "update.rolled_back"
 
+	// Wi-Fi (network/, docs/network.md): the joins the owner asked for
+	// (the API, the Wi-Fi code), the network lost, setup mode. Data
+	// "ssid", and as each has them "security", "address", "reason",
+	// "error"; never a passphrase.
+	WiFiJoined       = "wifi.joined"
+	WiFiJoinFailed   = "wifi.join_failed"
+	WiFiDisconnected = "wifi.disconnected"
+	WiFiSetupEntered = "wifi.setup_entered"
+	WiFiSetupLeft    = "wifi.setup_left"
+
 	// The owner's sinks (notify/, docs/push.md). WebhookDisabled: a
 	// webhook failed for 24 h and camd stopped sending to it (data
 	// "webhook", "url" without its query, "failing_since", "dropped":
@@ -123,6 +133,11 @@ var Types = []Type{
 	{UpdateRebooting, false, false, "an update was installed and camd reboots into it (`version`)"},
 	{UpdateInstalled, false, false, "the new version passed its health check and was marked good (`version`)"},
 	{UpdateRolledBack, false, false, "the new version was not marked good in time and the old one came back (`version`, `reason`)"},
+	{WiFiJoined, false, false, "the camera joined the network the owner gave (`ssid`, `security`, `address`)"},
+	{WiFiJoinFailed, false, false, "a join failed and the old network (or setup mode) is back (`ssid`, `security`, `reason`: wrong_key, not_found, no_lease, timeout, rejected, credentials; `error`)"},
+	{WiFiDisconnected, false, false, "the camera lost its network without being asked (`ssid`, `reason`: the IEEE 802.11 reason code); wpa_supplicant keeps trying to join it again"},
+	{WiFiSetupEntered, false, false, "setup mode's access point opened (`ssid`: the access point's, `reason`: no network saved, pair button held, …)"},
+	{WiFiSetupLeft, false, false, "setup mode ended: the camera joined `ssid`, or its access point could not open again (`error`)"},
 	{WebhookDisabled, false, false, "a webhook failed for 24 h and was disabled (`webhook`, `url` without its query, `failing_since`, `dropped`: the deliveries it had queued)"},
 	{CameraOnline, true, true, "an NVR's camera is reachable again"},
 	{CameraOffline, true, true, "an NVR's camera cannot be reached"},

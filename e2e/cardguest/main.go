@@ -47,6 +47,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/e2e/guestinit"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/volume"
 )
@@ -81,23 +82,12 @@ func main() {
 }
 
 func run() error {
-	for _, m := range []struct{ src, dst, fs string }{
-		{"proc", "/proc", "proc"}, {"sys", "/sys", "sysfs"}, {"dev", "/dev", "devtmpfs"}, {"tmp", "/tmp", "tmpfs"},
-	} {
-		os.MkdirAll(m.dst, 0o755)
-		if err := unix.Mount(m.src, m.dst, m.fs, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("mount %s: %w", m.dst, err)
-		}
+	if err := guestinit.Mount(); err != nil {
+		return err
 	}
 	go ticks()
-	b, _ := os.ReadFile("/proc/cmdline")
-	args := map[string]string{}
-	for _, f := range strings.Fields(string(b)) {
-		if k, v, ok := strings.Cut(f, "="); ok && strings.HasPrefix(k, "camd.") {
-			args[strings.TrimPrefix(k, "camd.")] = v
-		}
-	}
-	if err := loadModules("/modules"); err != nil {
+	args := guestinit.Args()
+	if err := guestinit.LoadModules("/modules", nil); err != nil {
 		return err
 	}
 	// The data directory is on the flash, or (camd.data=card) in the
@@ -113,7 +103,7 @@ func run() error {
 		return err
 	}
 	report("mount card %s", mountOptions("/card"))
-	if err := loopbackUp(); err != nil {
+	if err := guestinit.LoopbackUp(); err != nil {
 		return err
 	}
 	// The directories camd is given exist before it starts, durably: on
@@ -229,30 +219,6 @@ func ticks() {
 	}
 }
 
-// loadModules loads the kernel modules listed in dir/order, in order.
-func loadModules(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "order"))
-	if err != nil {
-		return err
-	}
-	for _, name := range strings.Fields(string(b)) {
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		flags := 0
-		if !strings.HasSuffix(name, ".ko") { // .ko.xz, .ko.zst: the kernel unpacks it
-			flags = unix.MODULE_INIT_COMPRESSED_FILE
-		}
-		err = unix.FinitModule(int(f.Fd()), "", flags)
-		f.Close()
-		if err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("loading %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
 // disks are the devices mounted, by mount point.
 var disks = map[string]string{}
 
@@ -292,21 +258,6 @@ func mountOptions(dir string) string {
 		}
 	}
 	return "?"
-}
-
-// loopbackUp brings up lo, where camd listens.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	ifr.SetUint16(unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 type client struct {

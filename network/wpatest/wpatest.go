@@ -99,6 +99,20 @@ func (f *Supplicant) SetAPs(aps ...AP) {
 	f.aps = aps
 }
 
+// Deauth has the access point in use drop the association with the IEEE
+// 802.11 reason code (3: it left, 6 and 7: it no longer knows the
+// station); wpa_supplicant tells of it with CTRL-EVENT-DISCONNECTED.
+func (f *Supplicant) Deauth(reason int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.current < 0 {
+		return
+	}
+	ap := f.apFor(f.nets[f.current])
+	f.current, f.address = -1, ""
+	f.event(3, fmt.Sprintf("CTRL-EVENT-DISCONNECTED bssid=%s reason=%d", ap.BSSID, reason))
+}
+
 // Slow delays the answers to verb ("" for every command).
 func (f *Supplicant) Slow(verb string, d time.Duration) {
 	f.mu.Lock()
