@@ -225,7 +225,7 @@ func (d *Daemon) init() error {
 		events: d.events,
 		log:    d.log,
 	}
-	if d.mqtt, err = openMQTT(d.cfg, d.id.ID, d.events.bus, d.settings, d.recording, d.log); err != nil {
+	if d.mqtt, err = openMQTT(d.cfg, d.id.ID, d.catalog, d.events, d.settings, d.recording, d.log); err != nil {
 		return err
 	}
 

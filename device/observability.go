@@ -102,6 +102,21 @@ func (d *Daemon) newMetrics() *prometheus.Registry {
 	rs := d.recording
 	return metrics.NewRegistry(metrics.Sources{
 		Hub: d.hub, Viewers: d.whep, Store: rs.store, Recorder: rs.rec, Pairing: d.pairing,
-		Discovery: d.discovery.answers,
+		Discovery: d.discovery.answers, Sinks: d.sinkStats,
 	})
+}
+
+// sinkStats is the counters of the sinks that carry events off the
+// device: Web Push and webhooks always (they send nothing until a user
+// subscribes or the owner adds a hook), MQTT when it is on.
+func (d *Daemon) sinkStats() []metrics.SinkStats {
+	p, h := d.notify.push.Stats(), d.notify.hooks.Stats()
+	out := []metrics.SinkStats{
+		{Sink: "webpush", Delivered: p.Delivered, Failed: p.Failed, Dropped: p.Dropped, Queued: p.Queued},
+		{Sink: "webhooks", Delivered: h.Delivered, Failed: h.Failed, Dropped: h.Dropped, Queued: h.Queued},
+	}
+	if m, ok := d.mqtt.stats(); ok {
+		out = append(out, metrics.SinkStats{Sink: "mqtt", Delivered: m.Delivered, Failed: m.Failed, Dropped: m.Dropped, Queued: m.Queued})
+	}
+	return out
 }

@@ -19,11 +19,18 @@ type (
 	pairingFailure interface{ Failures() (window, lifetime int) }
 )
 
-// SinkStats counts the events one sink (web push, webhooks, MQTT)
-// delivered and failed to deliver.
+// SinkStats counts what one sink (web push, webhooks, MQTT) did with
+// the events it carries off the device since camd started.
 type SinkStats struct {
-	Sink              string
-	Delivered, Failed uint64
+	Sink string
+	// Delivered: taken by the receiver (a push service's 2xx, a
+	// webhook's 2xx, the broker's PUBACK). Failed: attempts that were
+	// not (a webhook's retry counts each time). Dropped: given up
+	// (too old, a disabled webhook's queue, an MQTT backlog over its
+	// bound).
+	Delivered, Failed, Dropped uint64
+	// Queued is how many wait to be sent now.
+	Queued int
 }
 
 // Sources are what the collector reads at each scrape. A nil source
@@ -37,7 +44,7 @@ type Sources struct {
 	// Discovery returns the answers sent to discovery queries and probes
 	// (mDNS and WS-Discovery).
 	Discovery func() uint64
-	// Sinks returns the event sinks' counters; none exist yet.
+	// Sinks returns the counters of the event sinks that run.
 	Sinks func() []SinkStats
 }
 
@@ -73,7 +80,9 @@ var (
 	descDiscovery       = desc("discovery_answers_total", "Answers sent to discovery queries and probes.")
 	descPairingFailures = desc("pairing_failures_total", "Wrong pairing proofs in the device's lifetime (until factory reset).")
 	descSinkDelivered   = desc("events_delivered_total", "Events delivered, by sink.", "sink")
-	descSinkFailed      = desc("events_failed_total", "Event deliveries that failed, by sink.", "sink")
+	descSinkFailed      = desc("events_failed_total", "Event delivery attempts that failed, by sink.", "sink")
+	descSinkDropped     = desc("events_dropped_total", "Events a sink gave up on (too old, a disabled webhook's queue, a backlog over its bound), by sink.", "sink")
+	descSinkQueued      = desc("events_queued", "Deliveries waiting to be sent, by sink.", "sink")
 )
 
 // collector reads src at each scrape.
@@ -84,6 +93,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descViewers, descSessions, descRefused, descPublished, descPublishedBytes, descDelivered, descDropped,
 		descTargetBitrate, descNACK, descPLI, descRecBytes, descRecFsyncs, descRecDropped, descRecPaused,
 		descRecStoreBytes, descStorageFree, descDiscovery, descPairingFailures, descSinkDelivered, descSinkFailed,
+		descSinkDropped, descSinkQueued,
 	} {
 		ch <- d
 	}
@@ -143,6 +153,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, k := range s.Sinks() {
 			counter(descSinkDelivered, k.Delivered, k.Sink)
 			counter(descSinkFailed, k.Failed, k.Sink)
+			counter(descSinkDropped, k.Dropped, k.Sink)
+			gauge(descSinkQueued, float64(k.Queued), k.Sink)
 		}
 	}
 }
