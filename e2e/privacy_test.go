@@ -1,0 +1,279 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/camd-project/camd/discovery/netnstest"
+)
+
+// frame is one frame a capture saw, told in a line; lan is whether it is
+// what a device on a LAN sends without anyone asking (address
+// resolution, multicast group reports, camd's discovery announcements).
+type frame struct {
+	desc string
+	lan  bool
+}
+
+// capture is a packet socket on an interface of a namespace: every frame
+// that arrives from the other end of the link, in order.
+type capture struct {
+	f    *os.File
+	mu   sync.Mutex
+	seen []frame
+	wake chan struct{} // closed and replaced at each frame
+	done chan struct{}
+}
+
+// captureOn opens a packet socket on ifname in namespace ns and reads
+// it until the test ends.
+func captureOn(t *testing.T, ns, ifname string) *capture {
+	t.Helper()
+	c := &capture{wake: make(chan struct{}), done: make(chan struct{})}
+	proto := int(htons(unix.ETH_P_ALL))
+	err := netnstest.Do(ns, func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, proto)
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index}); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		// Non-blocking: the runtime's poller reads it, and Close ends a
+		// read that waits.
+		c.f = os.NewFile(uintptr(fd), "packet socket on "+ns+"/"+ifname)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("packet socket in %s: %v", ns, err)
+	}
+	go c.read()
+	t.Cleanup(func() { c.f.Close(); <-c.done })
+	return c
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func (c *capture) read() {
+	defer close(c.done)
+	raw, err := c.f.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 65536)
+	for {
+		var n int
+		var from unix.Sockaddr
+		var rerr error
+		err := raw.Read(func(fd uintptr) bool {
+			n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return !errors.Is(rerr, unix.EAGAIN)
+		})
+		if err != nil || rerr != nil {
+			return // closed
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue // sent from this side
+		}
+		fr := describe(buf[:n])
+		c.mu.Lock()
+		c.seen = append(c.seen, fr)
+		close(c.wake)
+		c.wake = make(chan struct{})
+		c.mu.Unlock()
+	}
+}
+
+// lanGroups are the multicast groups and ports camd's discovery
+// announces on, on by default (docs/discovery.md): mDNS and WS-Discovery.
+var lanGroups = map[netip.AddrPort]bool{
+	netip.MustParseAddrPort("224.0.0.251:5353"):     true,
+	netip.MustParseAddrPort("239.255.255.250:3702"): true,
+	netip.MustParseAddrPort("[ff02::fb]:5353"):      true,
+	netip.MustParseAddrPort("[ff02::c]:3702"):       true,
+}
+
+// describe tells what an Ethernet frame carries and whether it is LAN
+// chatter (lan) or data on its way somewhere.
+func describe(b []byte) frame {
+	if len(b) < 14 {
+		return frame{desc: "runt frame"}
+	}
+	et, p := binary.BigEndian.Uint16(b[12:14]), b[14:]
+	switch et {
+	case unix.ETH_P_ARP:
+		return frame{desc: "arp", lan: true}
+	case unix.ETH_P_IP:
+		if len(p) < 20 {
+			return frame{desc: "short ipv4"}
+		}
+		ihl := int(p[0]&0x0f) * 4
+		src, _ := netip.AddrFromSlice(p[12:16])
+		dst, _ := netip.AddrFromSlice(p[16:20])
+		if p[9] == 2 {
+			return frame{desc: fmt.Sprintf("igmp %s → %s", src, dst), lan: true}
+		}
+		return transport(p[9], src, dst, p[min(ihl, len(p)):])
+	case unix.ETH_P_IPV6:
+		if len(p) < 40 {
+			return frame{desc: "short ipv6"}
+		}
+		src, _ := netip.AddrFromSlice(p[8:24])
+		dst, _ := netip.AddrFromSlice(p[24:40])
+		next, rest := p[6], p[40:]
+		if next == 0 && len(rest) >= 2 { // hop-by-hop options (MLD reports)
+			next, rest = rest[0], rest[min(int(rest[1]+1)*8, len(rest)):]
+		}
+		if next == 58 && len(rest) > 0 {
+			// Neighbour discovery and multicast listener reports: the
+			// kernel's, for the link.
+			typ := rest[0]
+			return frame{desc: fmt.Sprintf("icmpv6 type %d %s → %s", typ, src, dst), lan: typ >= 133 && typ <= 137 || typ == 143 || typ == 130 || typ == 131 || typ == 132}
+		}
+		return transport(next, src, dst, rest)
+	}
+	return frame{desc: fmt.Sprintf("ethertype %#04x", et)}
+}
+
+// transport tells a TCP or UDP packet by its addresses and ports.
+func transport(proto byte, src, dst netip.Addr, p []byte) frame {
+	name := map[byte]string{6: "tcp", 17: "udp", 1: "icmp"}[proto]
+	if name == "" {
+		name = fmt.Sprintf("protocol %d", proto)
+	}
+	if (proto != 6 && proto != 17) || len(p) < 4 {
+		return frame{desc: fmt.Sprintf("%s %s → %s", name, src, dst)}
+	}
+	from := netip.AddrPortFrom(src, binary.BigEndian.Uint16(p[0:2]))
+	to := netip.AddrPortFrom(dst, binary.BigEndian.Uint16(p[2:4]))
+	flags := ""
+	if proto == 6 && len(p) >= 14 && p[13]&0x02 != 0 {
+		flags = " SYN"
+	}
+	return frame{desc: fmt.Sprintf("%s %s → %s%s", name, from, to, flags), lan: proto == 17 && lanGroups[to]}
+}
+
+// frames returns what was seen so far.
+func (c *capture) frames() []frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]frame(nil), c.seen...)
+}
+
+// waitFor waits until a frame whose line contains s arrives.
+func (c *capture) waitFor(t *testing.T, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		c.mu.Lock()
+		for _, f := range c.seen {
+			if strings.Contains(f.desc, s) {
+				c.mu.Unlock()
+				return
+			}
+		}
+		wake := c.wake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-deadline:
+			t.Fatalf("the capture saw no %q within %v; it saw %v", s, d, c.frames())
+		}
+	}
+}
+
+// camctlIn runs camctl inside namespace ns.
+func camctlIn(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, filepath.Join(bin, "camctl")}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("camctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// blackhole is where the world would be: an address of TEST-NET-3
+// (RFC 5737) that the namespace routes to the capture's side.
+const blackhole = "203.0.113.7"
+
+// Nothing leaves the device unless the owner turned it on
+// (docs/privacy.md): camd runs with its default configuration in a
+// namespace whose every route, IPv4 and IPv6, leads to a link where a
+// packet socket watches; the phone (camctl) talks to it over the
+// namespace's loopback. First boot, pairing, live view, a snapshot,
+// recording, motion and a doorbell ring send nothing but LAN chatter
+// (address resolution, group reports, camd's discovery announcements).
+// Then the owner adds a webhook to an address out there: the capture
+// sees camd connect to it (the test can fail), and to nothing else.
+func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
+	netnstest.Need(t)
+	p := netnstest.NewPair(t)
+	for _, r := range [][]string{
+		{"-n", p.A, "route", "replace", "default", "via", p.AddrB, "dev", "eth0"},
+		{"-n", p.A, "-6", "route", "replace", "default", "via", p.AddrB6, "dev", "eth0"},
+	} {
+		if out, err := exec.Command("ip", r...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(r, " "), err, out)
+		}
+	}
+	c := captureOn(t, p.B, "eth0")
+
+	// First boot, default configuration, on every address of the
+	// namespace (as a camera on a LAN: discovery announces), on a free port.
+	d := startInNetns(t, p.A)
+	out, err := exec.Command(filepath.Join(bin, "camd"), "qr", "--data", d.data).CombinedOutput()
+	if err != nil {
+		t.Fatalf("camd qr: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	store := filepath.Join(t.TempDir(), "credentials.json")
+	camctlIn(t, p.A, "pair", "--store", store, "--name", "privacy", "--addr", "127.0.0.1:"+d.port(t), lines[len(lines)-1])
+	camctlIn(t, p.A, "view", "--store", store, "--seconds", "2")
+	camctlIn(t, p.A, "snapshot", "--store", store, "--out", filepath.Join(t.TempDir(), "still.jpg"))
+	camctlIn(t, p.A, "recordings", "trigger", "--store", store, "--seconds", "1")
+	camctlIn(t, p.A, "call", "ring", "--store", store)
+	camctlIn(t, p.A, "recordings", "list", "--store", store, "--from", "-5m")
+	waitLog(t, d, `msg="camd: motion"`)
+	waitLog(t, d, `msg="calls: ringing"`)
+
+	// The owner turns a sink on: a webhook to an address out there.
+	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--types", "settings.*", "http://"+blackhole+"/hook")
+	camctlIn(t, p.A, "settings", "set", "--store", store, "name=Porch")
+	c.waitFor(t, "→ "+blackhole+":80 SYN", 30*time.Second)
+
+	// The frames are in the order they crossed the link: whatever camd
+	// sent on its own before the webhook's would be among them.
+	var lan, hook int
+	for _, f := range c.frames() {
+		switch {
+		case f.lan:
+			lan++
+		case strings.Contains(f.desc, "→ "+blackhole+":80"):
+			hook++
+		default:
+			t.Errorf("sent without the owner turning anything on: %s", f.desc)
+		}
+	}
+	t.Logf("frames on the link: %d of LAN chatter, %d to the webhook", lan, hook)
+}
