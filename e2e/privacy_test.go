@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,12 +218,16 @@ func camctlIn(t *testing.T, ns string, args ...string) string {
 // (RFC 5737) that the namespace routes to the capture's side.
 const blackhole = "203.0.113.7"
 
+// resolver is the namespace's DNS server, out there as well.
+const resolver = "203.0.113.53"
+
 // Nothing leaves the device unless the owner turned it on
 // (docs/privacy.md): camd runs with its default configuration in a
 // namespace whose every route, IPv4 and IPv6, leads to a link where a
 // packet socket watches; the phone (camctl) talks to it over the
 // namespace's loopback. First boot, pairing, live view, a snapshot,
-// recording, motion and a doorbell ring send nothing but LAN chatter
+// recording, motion, a doorbell ring, a crash and a restart send nothing
+// but LAN chatter
 // (address resolution, group reports, camd's discovery announcements).
 // Then the owner adds a webhook to an address out there: the capture
 // sees camd connect to it (the test can fail), and to nothing else.
@@ -236,6 +241,18 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 		if out, err := exec.Command("ip", r...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %s: %v\n%s", strings.Join(r, " "), err, out)
 		}
+	}
+	// The namespace's resolver is out there too (ip netns exec mounts
+	// this file on /etc/resolv.conf): a name looked up is a packet the
+	// capture sees, whatever resolver the host uses (127.0.0.53 would
+	// keep it on the loopback).
+	etc := filepath.Join("/etc/netns", p.A)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(etc) })
+	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver "+resolver+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	c := captureOn(t, p.B, "eth0")
 
@@ -257,23 +274,45 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	waitLog(t, d, `msg="camd: motion"`)
 	waitLog(t, d, `msg="calls: ringing"`)
 
+	// A crash (SIGQUIT: the runtime's trace goes to the crash file, as
+	// a fatal error's does) and a restart: the report stays on the
+	// device (crash_reports: ask).
+	d.cmd.Process.Signal(syscall.SIGQUIT)
+	if err := <-d.done; err == nil {
+		t.Fatal("camd exited cleanly on SIGQUIT")
+	}
+	d = &daemon{t: t, data: d.data}
+	d.start(t, netnstest.Command(p.A, filepath.Join(bin, "camd"), runArgs(d.data, "0.0.0.0:0")...), 30*time.Second)
+	waitLog(t, d, "camd: the previous run crashed; a crash report is kept")
+	addr := "127.0.0.1:" + d.port(t)
+	if out := strings.TrimSpace(camctlIn(t, p.A, "crashes", "list", "--store", store, "--addr", addr)); strings.Count(out, "\n") != 0 || !strings.HasSuffix(out, "not sent") {
+		t.Fatalf("crash reports: %s", out)
+	}
+
 	// The owner turns a sink on: a webhook to an address out there.
-	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--types", "settings.*", "http://"+blackhole+"/hook")
-	camctlIn(t, p.A, "settings", "set", "--store", store, "name=Porch")
+	before := len(c.frames())
+	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://"+blackhole+"/hook")
+	camctlIn(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch")
 	c.waitFor(t, "→ "+blackhole+":80 SYN", 30*time.Second)
+	// A webhook named by its host: the capture sees the lookup.
+	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://hooks.example.net/hook")
+	camctlIn(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch 2")
+	c.waitFor(t, "→ "+resolver+":53", 30*time.Second)
 
 	// The frames are in the order they crossed the link: whatever camd
 	// sent on its own before the webhook's would be among them.
 	var lan, hook int
-	for _, f := range c.frames() {
+	for i, f := range c.frames() {
 		switch {
 		case f.lan:
 			lan++
-		case strings.Contains(f.desc, "→ "+blackhole+":80"):
+		case i >= before && (strings.Contains(f.desc, "→ "+blackhole+":80") || strings.Contains(f.desc, "→ "+resolver+":53")):
 			hook++
-		default:
+		case i < before:
 			t.Errorf("sent without the owner turning anything on: %s", f.desc)
+		default:
+			t.Errorf("sent to a host the owner did not name: %s", f.desc)
 		}
 	}
-	t.Logf("frames on the link: %d of LAN chatter, %d to the webhook", lan, hook)
+	t.Logf("frames on the link: %d of LAN chatter, %d to the webhooks and their name's lookup", lan, hook)
 }
