@@ -221,6 +221,7 @@ func (d *Daemon) init() error {
 		fixedVideo: d.cfg.Source == "passthrough",
 		listeners: []func(before, after settings.Settings){
 			d.recording.settingsChanged, d.board.settingsChanged, d.discovery.settingsChanged, updateSettingChanged(d.updater),
+			crashSettingChanged(d.crashes),
 		},
 		events: d.events,
 		log:    d.log,

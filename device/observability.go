@@ -15,6 +15,7 @@ import (
 
 	"github.com/camd-project/camd/device/crash"
 	"github.com/camd-project/camd/device/metrics"
+	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/logring"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -69,6 +70,15 @@ func openCrashes(cfg Config, ring *logring.Ring, before uint64, events crashEven
 			return lines
 		},
 	})
+}
+
+// crashSettingChanged applies the owner's crash_reports setting.
+func crashSettingChanged(r *crash.Reports) func(before, after settings.Settings) {
+	return func(before, after settings.Settings) {
+		if before.CrashReports != after.CrashReports {
+			r.SetMode(after.CrashReports)
+		}
+	}
 }
 
 // httpsClient is a client for an https server camd reaches out to (the
