@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 type frame struct {
 	desc string
 	lan  bool
+	to   netip.AddrPort // a TCP or UDP packet's destination
 }
 
 // capture is a packet socket on an interface of a namespace: every frame
@@ -169,7 +171,7 @@ func transport(proto byte, src, dst netip.Addr, p []byte) frame {
 	if proto == 6 && len(p) >= 14 && p[13]&0x02 != 0 {
 		flags = " SYN"
 	}
-	return frame{desc: fmt.Sprintf("%s %s → %s%s", name, from, to, flags), lan: proto == 17 && lanGroups[to]}
+	return frame{desc: fmt.Sprintf("%s %s → %s%s", name, from, to, flags), lan: proto == 17 && lanGroups[to], to: to}
 }
 
 // frames returns what was seen so far.
@@ -229,8 +231,10 @@ const resolver = "203.0.113.53"
 // recording, motion, a doorbell ring, a crash and a restart send nothing
 // but LAN chatter
 // (address resolution, group reports, camd's discovery announcements).
-// Then the owner adds a webhook to an address out there: the capture
-// sees camd connect to it (the test can fail), and to nothing else.
+// Then the owner turns sinks on one at a time (a webhook to an address,
+// one to a host name, an MQTT broker and a crash collector in the
+// configuration, a report sent): the capture sees camd reach each once
+// it is on (so the test can fail), and nothing else.
 func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	netnstest.Need(t)
 	p := netnstest.NewPair(t)
@@ -289,30 +293,83 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 		t.Fatalf("crash reports: %s", out)
 	}
 
-	// The owner turns a sink on: a webhook to an address out there.
-	before := len(c.frames())
-	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://"+blackhole+"/hook")
+	// The owner turns sinks on, one at a time; each phase's frames may
+	// go to what the owner named so far, and nowhere else. The frames
+	// are in the order they crossed the link.
+	type phase struct {
+		from    int              // the first frame of the phase
+		allowed []netip.AddrPort // named by the owner up to this phase
+	}
+	var phases []phase
+	turnOn := func(hosts ...string) {
+		var allowed []netip.AddrPort
+		if len(phases) > 0 {
+			allowed = phases[len(phases)-1].allowed
+		}
+		for _, h := range hosts {
+			allowed = append(allowed, netip.MustParseAddrPort(h))
+		}
+		phases = append(phases, phase{from: len(c.frames()), allowed: allowed})
+	}
+
+	// A webhook to an address out there.
+	hook := blackhole + ":80"
+	turnOn(hook)
+	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://"+hook+"/hook")
 	camctlIn(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch")
-	c.waitFor(t, "→ "+blackhole+":80 SYN", 30*time.Second)
+	c.waitFor(t, "→ "+hook+" SYN", 30*time.Second)
 	// A webhook named by its host: the capture sees the lookup.
+	turnOn(resolver + ":53")
 	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://hooks.example.net/hook")
 	camctlIn(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch 2")
 	c.waitFor(t, "→ "+resolver+":53", 30*time.Second)
 
-	// The frames are in the order they crossed the link: whatever camd
-	// sent on its own before the webhook's would be among them.
-	var lan, hook int
-	for i, f := range c.frames() {
+	// The configuration names an MQTT broker (on) and a crash
+	// collector (crash_reports stays ask): camd connects to the broker
+	// at start, and to the collector only when the owner sends the
+	// report.
+	broker, collector := "203.0.113.8:1883", "203.0.113.9:443"
+	conf := filepath.Join(t.TempDir(), "camd.yaml")
+	yaml := "mqtt: {enabled: true, broker: \"mqtt://" + broker + "\"}\ncrash_reports_url: \"https://" + collector + "/crash\"\n"
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.stop()
+	turnOn(broker)
+	d = &daemon{t: t, data: d.data}
+	d.start(t, netnstest.Command(p.A, filepath.Join(bin, "camd"), runArgs(d.data, "0.0.0.0:0", "--config", conf)...), 30*time.Second)
+	addr = "127.0.0.1:" + d.port(t)
+	c.waitFor(t, "→ "+broker+" SYN", 30*time.Second)
+	crashID := strings.Fields(camctlIn(t, p.A, "crashes", "list", "--store", store, "--addr", addr))[0]
+	turnOn(collector)
+	// The collector never answers: camctl waits for camd's attempt, and
+	// is stopped once the capture saw it.
+	send := exec.Command("ip", "netns", "exec", p.A, filepath.Join(bin, "camctl"), "crashes", "send", "--store", store, "--addr", addr, crashID)
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { send.Process.Kill(); send.Wait() })
+	c.waitFor(t, "→ "+collector+" SYN", 30*time.Second)
+
+	var lan, named int
+	frames := c.frames()
+	for i, f := range frames {
+		ph := -1
+		for j := range phases {
+			if i >= phases[j].from {
+				ph = j
+			}
+		}
 		switch {
 		case f.lan:
 			lan++
-		case i >= before && (strings.Contains(f.desc, "→ "+blackhole+":80") || strings.Contains(f.desc, "→ "+resolver+":53")):
-			hook++
-		case i < before:
+		case ph < 0:
 			t.Errorf("sent without the owner turning anything on: %s", f.desc)
+		case slices.Contains(phases[ph].allowed, f.to):
+			named++
 		default:
-			t.Errorf("sent to a host the owner did not name: %s", f.desc)
+			t.Errorf("sent to a host the owner had not named (phase %d): %s", ph, f.desc)
 		}
 	}
-	t.Logf("frames on the link: %d of LAN chatter, %d to the webhooks and their name's lookup", lan, hook)
+	t.Logf("frames on the link: %d of LAN chatter, %d to the hosts the owner named", lan, named)
 }
