@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,7 +26,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/discovery/netnstest"
+	"github.com/camd-project/camd/notify/webpush"
 )
 
 // frame is one frame a capture saw, told in a line; lan is whether it is
@@ -216,6 +225,39 @@ func camctlIn(t *testing.T, ns string, args ...string) string {
 	return string(out)
 }
 
+// subscribePush subscribes a browser's push endpoint with the owner's
+// token, over a connection made inside namespace ns to camd at addr.
+func subscribePush(t *testing.T, ns, addr, token, endpoint string) {
+	t.Helper()
+	k, _ := ecdh.P256().GenerateKey(rand.Reader)
+	auth := make([]byte, 16)
+	rand.Read(auth)
+	body, _ := json.Marshal(api.SubscribeRequest{Endpoint: endpoint, Keys: webpush.Keys{
+		P256dh: base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes()), Auth: base64.RawURLEncoding.EncodeToString(auth)}})
+	client := insecureClient()
+	client.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		var conn net.Conn
+		err := netnstest.Do(ns, func() error {
+			var err error
+			conn, err = (&net.Dialer{}).DialContext(ctx, network, address)
+			return err
+		})
+		return conn, err
+	}
+	req, _ := http.NewRequest("POST", "https://"+addr+"/api/v1/push/subscriptions", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("push subscription: %d %s", resp.StatusCode, b)
+	}
+}
+
 // blackhole is where the world would be: an address of TEST-NET-3
 // (RFC 5737) that the namespace routes to the capture's side.
 const blackhole = "203.0.113.7"
@@ -232,7 +274,7 @@ const resolver = "203.0.113.53"
 // but LAN chatter
 // (address resolution, group reports, camd's discovery announcements).
 // Then the owner turns sinks on one at a time (a webhook to an address,
-// one to a host name, an MQTT broker and a crash collector in the
+// Web Push to a push service's host name, an MQTT broker and a crash collector in the
 // configuration, a report sent): the capture sees camd reach each once
 // it is on (so the test can fail), and nothing else.
 func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
@@ -318,10 +360,13 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://"+hook+"/hook")
 	camctlIn(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch")
 	c.waitFor(t, "→ "+hook+" SYN", 30*time.Second)
-	// A webhook named by its host: the capture sees the lookup.
+	// Web Push: the owner's browser subscribes a push service named by
+	// its host (as they are); the doorbell pushes by default, and the
+	// capture sees the push service's name looked up.
 	turnOn(resolver + ":53")
-	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://hooks.example.net/hook")
-	camctlIn(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch 2")
+	d.store = store
+	subscribePush(t, p.A, addr, d.token(t), "https://push.example.net/wpush/v2/abc")
+	camctlIn(t, p.A, "call", "ring", "--store", store, "--addr", addr)
 	c.waitFor(t, "→ "+resolver+":53", 30*time.Second)
 
 	// The configuration names an MQTT broker (on) and a crash
