@@ -603,3 +603,36 @@ func TestReplaysMissedEvents(t *testing.T) {
 	}
 	waitStats(r3, mqtt.Stats{Delivered: 2, Dropped: 3})
 }
+
+// MQTT turned on for the first time, or again after Remove (turned
+// off), publishes nothing from before: the cursor starts at the log's
+// newest event.
+func TestTurnedOnPublishesNothingOlder(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	set := openSettings(t)
+	old := eventlog.New(set.cat, eventlog.Options{})
+	for range 3 {
+		if _, err := old.Add(eventlog.Event{Kind: events.Motion, Message: "before MQTT"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub := b.Subscribe(mqtttest.Login{}, "camd/#")
+	seen := map[uint64]bool{}
+	for round := range 2 {
+		r := startOn(t, b, set, mqtt.Options{})
+		sub.Wait(topic("availability"), payload("online"))
+		id := r.publish(events.MotionEnd)
+		if got := eventIDs(t, sub, seen, 1); got[0] != id {
+			t.Fatalf("round %d: published %v first, want %d", round, got, id)
+		}
+		r.stop()
+		// Turned off: what was published is removed, the cursor too;
+		// events happen meanwhile.
+		if err := mqtt.Remove(context.Background(), mqtt.Options{Broker: b.URL, DeviceID: deviceID},
+			mqtt.Deps{Bus: r.bus, History: r.events, Catalog: set.cat, Settings: set, Status: func() mqtt.Status { return mqtt.Status{} }}); err != nil {
+			t.Fatal(err)
+		}
+		r.publish(events.Motion)
+		sub.Forget()
+	}
+}
