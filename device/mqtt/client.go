@@ -452,7 +452,7 @@ func (c *Client) Stats() Stats {
 	return Stats{Delivered: c.delivered, Failed: c.failed, Dropped: c.dropped, Queued: int(last - min(last, c.cursor))}
 }
 
-// cursorKey is where the catalog keeps the cursor.
+// cursorBucket and cursorKey are where the catalog keeps the cursor.
 var (
 	cursorBucket = []byte("mqtt")
 	cursorKey    = []byte("cursor")
@@ -575,14 +575,22 @@ func (c *Client) handle(ctx context.Context, m *events.Message) error {
 		return err
 	}
 	t := c.client.Publish(c.Topic("events"), 1, false, m.JSON)
-	if !t.WaitTimeout(publishWait) || t.Error() != nil {
+	timer := time.NewTimer(publishWait)
+	defer timer.Stop()
+	var err error
+	select {
+	case <-t.Done():
+		err = t.Error()
+	case <-timer.C:
+		err = errors.New("no PUBACK in time")
+	case <-ctx.Done():
+		return ctx.Err() // stopping: the cursor stays before m
+	}
+	if err != nil {
 		c.mu.Lock()
 		c.failed++
 		c.mu.Unlock()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("mqtt: event %d not acknowledged: %v", m.ID, t.Error())
+		return fmt.Errorf("mqtt: event %d not acknowledged: %w", m.ID, err)
 	}
 	c.mu.Lock()
 	c.delivered++
