@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -204,4 +205,40 @@ func lines(ls []json.RawMessage) []string {
 		out[i] = string(l)
 	}
 	return out
+}
+
+// crash_reports is the owner's setting: with the configuration's ask,
+// the owner turns send on (the report kept is uploaded at once) and
+// never (the reports are deleted); send is refused where no collector
+// is configured.
+func TestCrashReportsSetting(t *testing.T) {
+	c := newCollector(t)
+	dir := t.TempDir()
+	crashChild(t, dir, crash.Ask, c)
+	d, _ := runningAt(t, crashConfig(dir, crash.Ask, c.URL, c.ca))
+	tok := owner(t, d)
+	if reps, _ := d.crashes.List(); len(reps) != 1 || c.conns.Load() != 0 {
+		t.Fatalf("ask: reports %v, %d connections", reps, c.conns.Load())
+	}
+	if code, out := patchSettings(t, d, tok, "application/json", `{"crash_reports": "send"}`); code != http.StatusOK || out["crash_reports"] != "send" {
+		t.Fatalf("PATCH send: %d %v", code, out)
+	}
+	for deadline := time.Now().Add(20 * time.Second); c.uploads.Load() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("send: %d uploads", c.uploads.Load())
+		}
+	}
+	if code, out := patchSettings(t, d, tok, "application/json", `{"crash_reports": "never"}`); code != http.StatusOK {
+		t.Fatalf("PATCH never: %d %v", code, out)
+	}
+	if reps, err := d.crashes.List(); err != nil || len(reps) != 0 || d.crashes.Mode() != crash.Never {
+		t.Fatalf("never: %v %v, mode %s", err, reps, d.crashes.Mode())
+	}
+
+	// No collector configured: send is not a choice.
+	d2 := running(t)
+	code, out := patchSettings(t, d2, owner(t, d2), "application/json", `{"crash_reports": "send"}`)
+	if code != http.StatusUnprocessableEntity || out["field"] != "crash_reports" || !strings.Contains(fmt.Sprint(out["allowed"]), "no crash_reports_url") {
+		t.Fatalf("send without a collector: %d %v", code, out)
+	}
 }

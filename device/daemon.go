@@ -221,11 +221,12 @@ func (d *Daemon) init() error {
 		fixedVideo: d.cfg.Source == "passthrough",
 		listeners: []func(before, after settings.Settings){
 			d.recording.settingsChanged, d.board.settingsChanged, d.discovery.settingsChanged, updateSettingChanged(d.updater),
+			crashSettingChanged(d.crashes),
 		},
 		events: d.events,
 		log:    d.log,
 	}
-	if d.mqtt, err = openMQTT(d.cfg, d.id.ID, d.events.bus, d.settings, d.recording, d.log); err != nil {
+	if d.mqtt, err = openMQTT(d.cfg, d.id.ID, d.catalog, d.events, d.settings, d.recording, d.log); err != nil {
 		return err
 	}
 

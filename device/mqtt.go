@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/mqtt"
 	"github.com/camd-project/camd/internal/durable"
+	"github.com/camd-project/camd/storage"
 )
 
 // mqttMarker, in the data directory, says that camd published to the
@@ -59,7 +59,7 @@ type mqttState struct {
 
 // openMQTT builds the MQTT client from the configuration: nil when MQTT
 // is off and nothing is left to remove.
-func openMQTT(cfg Config, deviceID string, bus *events.Bus, ss *settingsState, rs *recordingState, log *slog.Logger) (*mqttState, error) {
+func openMQTT(cfg Config, deviceID string, cat *storage.Catalog, es *eventState, ss *settingsState, rs *recordingState, log *slog.Logger) (*mqttState, error) {
 	m := cfg.MQTT
 	marker := filepath.Join(cfg.Data, mqttMarker)
 	_, err := os.Stat(marker)
@@ -78,7 +78,7 @@ func openMQTT(cfg Config, deviceID string, bus *events.Bus, ss *settingsState, r
 	opts := m.options(deviceID, password)
 	opts.Logger = log
 	st := &mqttState{marker: marker, log: log, deps: mqtt.Deps{
-		Bus: bus, Settings: ss,
+		Bus: es.bus, History: es.log, Catalog: cat, Settings: ss,
 		Status: func() mqtt.Status { return recordingStatus(rs, ss.Get().RecordingMode) },
 	}}
 	if cfg.Source != "passthrough" || len(cfg.Passthrough.SnapshotCommand) > 0 {
@@ -132,6 +132,14 @@ func (m *mqttState) run(ctx context.Context) {
 		m.log.Warn("camd: mqtt", "err", err)
 	}
 	m.log.Info("camd: mqtt is off; removed the discovery configs and retained states from the broker")
+}
+
+// stats is the client's counters; none when MQTT is off.
+func (m *mqttState) stats() (mqtt.Stats, bool) {
+	if m == nil || m.client == nil {
+		return mqtt.Stats{}, false
+	}
+	return m.client.Stats(), true
 }
 
 // forget makes a running client remove what it published as it stops

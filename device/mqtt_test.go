@@ -110,6 +110,8 @@ func TestMQTTWithHomeAssistant(t *testing.T) {
 	sub.Wait(topic("motion"), is("ON"))
 	sub.Wait(topic("events"), func(m mqtttest.Message) bool { return bytes.Contains(m.Payload, []byte(`"type":"motion"`)) })
 	sub.Wait(topic("motion"), is("OFF"))
+	// Counted in the metrics: the settings changes and the motion.
+	waitMetric(t, d, tok, 3, "camd_events_delivered_total", "sink", "mqtt")
 
 	// A factory reset removes the device from Home Assistant.
 	d.reset.request()

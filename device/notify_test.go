@@ -224,4 +224,21 @@ func TestWebhookRoutesAndNothingSentUntilOn(t *testing.T) {
 	if n := conns.Load(); n != 0 {
 		t.Errorf("%d connections to sinks that were turned off", n)
 	}
+	// The sinks' series: the delivery (not the test) counted; the
+	// hook removed with nothing queued dropped nothing.
+	waitMetric(t, d, ownerToken, 1, "camd_events_delivered_total", "sink", "webhooks")
+	fams := scrape(t, d, ownerToken)
+	for name, want := range map[string]float64{
+		"camd_events_delivered_total": 1, "camd_events_failed_total": 0, "camd_events_dropped_total": 0, "camd_events_queued": 0,
+	} {
+		if got := value(fams, name, "sink", "webhooks"); got != want {
+			t.Errorf("%s{sink=webhooks} = %v, want %v", name, got, want)
+		}
+		if got := value(fams, name, "sink", "webpush"); got != 0 {
+			t.Errorf("%s{sink=webpush} = %v, want 0", name, got)
+		}
+	}
+	if value(fams, "camd_events_delivered_total", "sink", "mqtt") != -1 {
+		t.Error("an MQTT series with MQTT off")
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/camd-project/camd/device/crash"
 	"github.com/camd-project/camd/device/metrics"
+	"github.com/camd-project/camd/device/settings"
 	"github.com/camd-project/camd/internal/logring"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -69,6 +70,15 @@ func openCrashes(cfg Config, ring *logring.Ring, before uint64, events crashEven
 	})
 }
 
+// crashSettingChanged applies the owner's crash_reports setting.
+func crashSettingChanged(r *crash.Reports) func(before, after settings.Settings) {
+	return func(before, after settings.Settings) {
+		if before.CrashReports != after.CrashReports {
+			r.SetMode(after.CrashReports)
+		}
+	}
+}
+
 // httpsClient is a client for an https server camd reaches out to (the
 // update feed, the crash collector), trusting the PEM certificates of
 // caFile beside the system's; field names caFile in errors.
@@ -100,6 +110,21 @@ func (d *Daemon) newMetrics() http.Handler {
 	rs := d.recording
 	return metrics.Handler(metrics.Sources{
 		Hub: d.hub, Viewers: d.whep, Store: rs.store, Recorder: rs.rec, Pairing: d.pairing,
-		Discovery: d.discovery.answers,
+		Discovery: d.discovery.answers, Sinks: d.sinkStats,
 	})
+}
+
+// sinkStats is the counters of the sinks that carry events off the
+// device: Web Push and webhooks always (they send nothing until a user
+// subscribes or the owner adds a hook), MQTT when it is on.
+func (d *Daemon) sinkStats() []metrics.SinkStats {
+	p, h := d.notify.push.Stats(), d.notify.hooks.Stats()
+	out := []metrics.SinkStats{
+		{Sink: "webpush", Delivered: p.Delivered, Failed: p.Failed, Dropped: p.Dropped, Queued: p.Queued},
+		{Sink: "webhooks", Delivered: h.Delivered, Failed: h.Failed, Dropped: h.Dropped, Queued: h.Queued},
+	}
+	if m, ok := d.mqtt.stats(); ok {
+		out = append(out, metrics.SinkStats{Sink: "mqtt", Delivered: m.Delivered, Failed: m.Failed, Dropped: m.Dropped, Queued: m.Queued})
+	}
+	return out
 }

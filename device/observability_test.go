@@ -61,6 +61,23 @@ next:
 	return -1
 }
 
+// waitMetric scrapes until the series named with labels reaches at
+// least want.
+func waitMetric(t *testing.T, d *Daemon, token string, want float64, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := value(scrape(t, d, token), name, labels...)
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v = %v, want at least %v", name, labels, got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // The metrics move with what really happens: a viewer that connects is
 // counted, its frames delivered; one that leaves is not, and its frames
 // stay counted. A metrics token scrapes; a wrong one, a viewer's

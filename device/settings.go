@@ -44,7 +44,9 @@ func settingsDefaults(cfg Config) (settings.Settings, settings.Limits) {
 	s.Resolution = fmt.Sprintf("%dx%d", cfg.Video.Width, cfg.Video.Height)
 	s.FPS = cfg.Video.FPS
 	s.Bitrate = cfg.Video.Bitrate
-	return s, settings.Limits{MinBitrate: cfg.Video.MinBitrate, MaxBitrate: cfg.Video.MaxBitrate}
+	s.CrashReports = cfg.CrashReports
+	return s, settings.Limits{MinBitrate: cfg.Video.MinBitrate, MaxBitrate: cfg.Video.MaxBitrate,
+		CrashCollector: cfg.CrashReportsURL != ""}
 }
 
 // withSettings is cfg with the settings that shape the source and the
@@ -54,6 +56,7 @@ func withSettings(cfg Config, s settings.Settings) Config {
 	cfg.Video.Width, cfg.Video.Height = s.Size()
 	cfg.Video.FPS = s.FPS
 	cfg.Video.Bitrate = s.Bitrate
+	cfg.CrashReports = s.CrashReports
 	return cfg
 }
 

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camd-project/camd/internal/durable"
@@ -116,6 +117,9 @@ type Reports struct {
 	mu   sync.Mutex // one writer of the reports' files at a time
 	// wake asks Run to upload (Send mode).
 	wake chan struct{}
+	// mode is Options.Mode, then what SetMode set (the owner's
+	// crash_reports setting).
+	mode atomic.Value
 }
 
 // Open collects the previous run's trace, if it crashed, into a report
@@ -131,6 +135,7 @@ func Open(opts Options) (*Reports, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Reports{opts: opts, wake: make(chan struct{}, 1)}
+	r.mode.Store(opts.Mode)
 	if err := r.collect(); err != nil {
 		return nil, err
 	}
@@ -178,7 +183,7 @@ func (r *Reports) collect() error {
 	}
 	at := fi.ModTime()
 	log := r.opts.Logger
-	if r.opts.Mode == Never {
+	if r.Mode() == Never {
 		log.Warn("camd: the previous run crashed; crash_reports is never, so no report is kept",
 			"crashed", at, "version", h.Version, "started", h.Started)
 		os.Remove(path)
@@ -204,16 +209,16 @@ func (r *Reports) collect() error {
 	durable.SyncDir(r.opts.Dir)
 	r.prune()
 	log.Warn("camd: the previous run crashed; a crash report is kept", "crash", rep.ID, "version", rep.Version,
-		"uptime", rep.Uptime.Round(time.Second), "crash_reports", r.opts.Mode)
+		"uptime", rep.Uptime.Round(time.Second), "crash_reports", r.Mode())
 	if r.opts.Events != nil {
 		if _, err := r.opts.Events.Add(eventlog.Event{
 			Time: at, Kind: EventRecorded, Message: "camd crashed and restarted",
-			Data: map[string]string{"crash_id": rep.ID, "version": rep.Version, "mode": r.opts.Mode},
+			Data: map[string]string{"crash_id": rep.ID, "version": rep.Version, "mode": r.Mode()},
 		}); err != nil {
 			log.Warn("camd: crash event not recorded", "err", err)
 		}
 	}
-	if r.opts.Mode == Send {
+	if r.Mode() == Send {
 		r.kick()
 	}
 	return nil
@@ -380,12 +385,37 @@ func (r *Reports) kick() {
 	}
 }
 
-// Run uploads the reports not sent yet, in Send mode only, retrying
-// every retry (default 10 minutes) until ctx ends. In the other modes it
-// returns at once.
+// Mode is what happens to a crash's report now: Never, Ask or Send.
+func (r *Reports) Mode() string { return r.mode.Load().(string) }
+
+// SetMode changes the mode (the owner changed crash_reports): Send
+// uploads the reports not sent yet at once; Never deletes the reports
+// kept. It reports whether mode is one of the three.
+func (r *Reports) SetMode(mode string) bool {
+	switch mode {
+	case Never:
+		r.mode.Store(mode)
+		r.mu.Lock()
+		os.RemoveAll(r.dir())
+		r.mu.Unlock()
+	case Ask:
+		r.mode.Store(mode)
+	case Send:
+		r.mode.Store(mode)
+		r.kick()
+	default:
+		return false
+	}
+	r.opts.Logger.Info("camd: crash reports", "crash_reports", mode)
+	return true
+}
+
+// Run uploads the reports not sent yet while the mode is Send, at once
+// when it becomes Send and then every retry (default 10 minutes), until
+// ctx ends.
 func (r *Reports) Run(ctx context.Context, retry time.Duration) {
-	if r.opts.Mode != Send {
-		return
+	if r.Mode() == Send {
+		r.kick()
 	}
 	if retry <= 0 {
 		retry = 10 * time.Minute
@@ -399,6 +429,9 @@ func (r *Reports) Run(ctx context.Context, retry time.Duration) {
 		case <-r.wake:
 		case <-t.C:
 			t.Reset(retry)
+		}
+		if r.Mode() != Send {
+			continue
 		}
 		sums, _ := r.List()
 		for _, s := range sums {

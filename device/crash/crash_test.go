@@ -136,3 +136,46 @@ func TestSendOnlyWhenAsked(t *testing.T) {
 		t.Errorf("send without a collector: %v", err)
 	}
 }
+
+// The owner changes the mode while camd runs: send uploads what was
+// kept at once, never deletes what is left.
+func TestSetMode(t *testing.T) {
+	uploads := make(chan struct{}, 4)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { uploads <- struct{}{} }))
+	defer srv.Close()
+	dir := t.TempDir()
+	crashed(t, dir, time.Now().Add(-time.Hour))
+	r, err := Open(Options{Dir: dir, Mode: Ask, URL: srv.URL, Client: srv.Client(), Version: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx, time.Hour); close(done) }()
+	defer func() { cancel(); <-done }()
+	if r.SetMode("sometimes") || r.Mode() != Ask {
+		t.Fatalf("took an unknown mode: %s", r.Mode())
+	}
+	select {
+	case <-uploads:
+		t.Fatal("sent while the mode was ask")
+	default:
+	}
+	r.SetMode(Send)
+	select {
+	case <-uploads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not sent once the mode was send")
+	}
+	waitSent := time.Now().Add(10 * time.Second)
+	for list, _ := r.List(); len(list) != 1 || list[0].Sent.IsZero(); list, _ = r.List() {
+		if time.Now().After(waitSent) {
+			t.Fatalf("not marked sent: %+v", list)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.SetMode(Never)
+	if list, err := r.List(); err != nil || len(list) != 0 {
+		t.Fatalf("kept with never: %v %+v", err, list)
+	}
+}

@@ -3,7 +3,8 @@
 //
 // Nothing is counted for metrics on the media path: the collector reads
 // the counters the components keep anyway (the hub's, the WHEP server's,
-// the recording store's) when a scrape asks, so a frame costs what it
+// the recording store's, the event sinks': Web Push, webhooks, MQTT)
+// when a scrape asks, so a frame costs what it
 // cost before. Consumers are labelled by kind (viewer, recorder), never
 // by session, so the series stay few whatever the viewers do.
 //

@@ -47,7 +47,9 @@ var (
 	descDiscovery       = desc("discovery_answers_total", "Answers sent to discovery queries and probes.")
 	descPairingFailures = desc("pairing_failures_total", "Wrong pairing proofs in the device's lifetime (until factory reset).")
 	descSinkDelivered   = desc("events_delivered_total", "Events delivered, by sink.", "sink")
-	descSinkFailed      = desc("events_failed_total", "Event deliveries that failed, by sink.", "sink")
+	descSinkFailed      = desc("events_failed_total", "Event delivery attempts that failed, by sink.", "sink")
+	descSinkDropped     = desc("events_dropped_total", "Events a sink gave up on (too old, a disabled webhook's queue, a backlog over its bound), by sink.", "sink")
+	descSinkQueued      = desc("events_queued", "Deliveries waiting to be sent, by sink.", "sink")
 )
 
 // collector reads src at each scrape.
@@ -58,6 +60,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descViewers, descSessions, descRefused, descPublished, descPublishedBytes, descDelivered, descDropped,
 		descTargetBitrate, descNACK, descPLI, descRecBytes, descRecFsyncs, descRecDropped, descRecPaused,
 		descRecStoreBytes, descStorageFree, descDiscovery, descPairingFailures, descSinkDelivered, descSinkFailed,
+		descSinkDropped, descSinkQueued,
 	} {
 		ch <- d
 	}
@@ -117,6 +120,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, k := range s.Sinks() {
 			counter(descSinkDelivered, k.Delivered, k.Sink)
 			counter(descSinkFailed, k.Failed, k.Sink)
+			counter(descSinkDropped, k.Dropped, k.Sink)
+			gauge(descSinkQueued, float64(k.Queued), k.Sink)
 		}
 	}
 }

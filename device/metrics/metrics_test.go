@@ -132,3 +132,37 @@ func BenchmarkHubStats(b *testing.B) {
 		hub.Stats()
 	}
 }
+
+// Each sink gets its own series of the four counts.
+func TestCollectorReadsTheSinks(t *testing.T) {
+	reg := NewRegistry(Sources{Sinks: func() []SinkStats {
+		return []SinkStats{
+			{Sink: "webpush", Delivered: 3, Failed: 1},
+			{Sink: "webhooks", Delivered: 5, Failed: 7, Dropped: 2, Queued: 4},
+			{Sink: "mqtt", Delivered: 11, Dropped: 6, Queued: 1},
+		}
+	}})
+	fams := expose(t, reg)
+	want := map[string]map[string]float64{
+		"camd_events_delivered_total": {"webpush": 3, "webhooks": 5, "mqtt": 11},
+		"camd_events_failed_total":    {"webpush": 1, "webhooks": 7, "mqtt": 0},
+		"camd_events_dropped_total":   {"webpush": 0, "webhooks": 2, "mqtt": 6},
+		"camd_events_queued":          {"webpush": 0, "webhooks": 4, "mqtt": 1},
+	}
+	for name, bySink := range want {
+		f := fams[name]
+		if f == nil {
+			t.Fatalf("%s missing", name)
+		}
+		got := map[string]float64{}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+		if fmt.Sprint(got) != fmt.Sprint(bySink) {
+			t.Errorf("%s = %v, want %v", name, got, bySink)
+		}
+	}
+	if fams["camd_events_queued"].GetType() != dto.MetricType_GAUGE || fams["camd_events_dropped_total"].GetType() != dto.MetricType_COUNTER {
+		t.Errorf("types: queued %v, dropped %v", fams["camd_events_queued"].GetType(), fams["camd_events_dropped_total"].GetType())
+	}
+}

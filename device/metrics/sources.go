@@ -16,11 +16,18 @@ type (
 	pairingFailure interface{ Failures() (window, lifetime int) }
 )
 
-// SinkStats counts the events one sink (web push, webhooks, MQTT)
-// delivered and failed to deliver.
+// SinkStats counts what one sink (web push, webhooks, MQTT) did with
+// the events it carries off the device since camd started.
 type SinkStats struct {
-	Sink              string
-	Delivered, Failed uint64
+	Sink string
+	// Delivered: taken by the receiver (a push service's 2xx, a
+	// webhook's 2xx, the broker's PUBACK). Failed: attempts that were
+	// not (a webhook's retry counts each time). Dropped: given up
+	// (too old, a disabled webhook's queue, an MQTT backlog over its
+	// bound).
+	Delivered, Failed, Dropped uint64
+	// Queued is how many wait to be sent now.
+	Queued int
 }
 
 // Sources are what the collector reads at each scrape. A nil source
@@ -34,6 +41,6 @@ type Sources struct {
 	// Discovery returns the answers sent to discovery queries and probes
 	// (mDNS and WS-Discovery).
 	Discovery func() uint64
-	// Sinks returns the event sinks' counters; none exist yet.
+	// Sinks returns the counters of the event sinks that run.
 	Sinks func() []SinkStats
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,10 +22,13 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"go.etcd.io/bbolt"
 
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/eventlog"
 )
 
 // ErrConfig marks an MQTT configuration that cannot work: a broker URL,
@@ -67,7 +71,11 @@ type Options struct {
 	// between tries after a connection was lost (default 2 min; paho
 	// doubles it from 1 s).
 	RetryInterval, MaxReconnectInterval time.Duration
-	Logger                              *slog.Logger
+	// MaxReplay bounds what is published late (default 1,000): after a
+	// reconnect or a restart, events from the newest MaxReplay of the
+	// log on are published; the older ones missed are passed over.
+	MaxReplay int
+	Logger    *slog.Logger
 }
 
 // Status is what the storage and recording sensors show.
@@ -94,8 +102,13 @@ type stills interface {
 
 // Deps are what a Client uses of the daemon.
 type Deps struct {
-	// Bus is where the events come from.
-	Bus *events.Bus
+	// Bus is where the events come from; History is the event log that
+	// the events missed while the broker was away are read from.
+	Bus     *events.Bus
+	History events.History
+	// Catalog keeps the cursor: the last event handled, so that a
+	// restart or a reconnect publishes what was missed.
+	Catalog *storage.Catalog
 	// Settings are read for the switches and selects and changed by
 	// their commands.
 	Settings settingsChanger
@@ -133,8 +146,18 @@ type Client struct {
 	forget    atomic.Bool
 
 	mu     sync.Mutex
-	motion bool   // the motion sensor's state
-	named  string // the device name in the discovery configs published
+	motion bool          // the motion sensor's state
+	named  string        // the device name in the discovery configs published
+	up     chan struct{} // closed while connected
+	// cursor is the last event handled, saved is when it was last
+	// written to the catalog, stale that late events changed the
+	// entities' states without publishing them.
+	cursor    uint64
+	saved     time.Time
+	stale     bool
+	delivered uint64
+	failed    uint64
+	dropped   uint64
 }
 
 // New checks the options and builds a client; nothing is sent until Run.
@@ -157,14 +180,18 @@ func New(opts Options, deps Deps) (*Client, error) {
 	if opts.MaxReconnectInterval <= 0 {
 		opts.MaxReconnectInterval = 2 * time.Minute
 	}
-	if deps.Bus == nil || deps.Settings == nil || deps.Status == nil {
-		return nil, errors.New("mqtt: Deps.Bus, Settings and Status are required")
+	if opts.MaxReplay <= 0 {
+		opts.MaxReplay = 1000
+	}
+	if deps.Bus == nil || deps.History == nil || deps.Catalog == nil || deps.Settings == nil || deps.Status == nil {
+		return nil, errors.New("mqtt: Deps.Bus, History, Catalog, Settings and Status are required")
 	}
 	c := &Client{
 		opts: opts, deps: deps, log: opts.Logger,
 		node:      NodeID(opts.DeviceID),
 		connected: make(chan struct{}, 1),
 		imageReq:  make(chan struct{}, 1),
+		up:        make(chan struct{}),
 	}
 	if c.node == "camd_" {
 		return nil, fmt.Errorf("%w: no device ID", ErrConfig)
@@ -319,12 +346,14 @@ func (c *Client) pahoOptions() *paho.ClientOptions {
 		SetMaxReconnectInterval(c.opts.MaxReconnectInterval).
 		SetOnConnectHandler(func(paho.Client) {
 			c.log.Info("mqtt: connected", "broker", c.broker)
+			c.setUp(true)
 			select {
 			case c.connected <- struct{}{}:
 			default:
 			}
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			c.setUp(false)
 			c.log.Warn("mqtt: connection lost; reconnecting", "broker", c.broker, "err", err)
 		})
 	if c.tls != nil {
@@ -341,19 +370,47 @@ const (
 	waitPublish = 3 * time.Second
 )
 
+// setUp records whether the connection is open: deliver waits for it.
+func (c *Client) setUp(up bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.up:
+		if !up {
+			c.up = make(chan struct{})
+		}
+	default:
+		if up {
+			close(c.up)
+		}
+	}
+}
+
+// waitUp waits until the connection is open or ctx ends.
+func (c *Client) waitUp(ctx context.Context) error {
+	c.mu.Lock()
+	up := c.up
+	c.mu.Unlock()
+	select {
+	case <-up:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Run connects (trying again until it can) and publishes until ctx
 // ends; then it says offline (or, after Forget, removes everything it
 // published) and disconnects.
 func (c *Client) Run(ctx context.Context) error {
-	sub, err := c.deps.Bus.Subscribe(nil, events.Subscriber{Owner: true, Kinds: Kinds})
-	if err != nil {
-		return fmt.Errorf("mqtt: %w", err)
+	if err := c.loadCursor(); err != nil {
+		return err
 	}
 	c.client = paho.NewClient(c.pahoOptions())
 	c.log.Info("mqtt: connecting", "broker", c.broker, "client_id", c.node, "login", c.opts.Username != "")
 	c.client.Connect() // tried again until it connects; OnConnect tells
 	var wg sync.WaitGroup
-	wg.Go(func() { c.deliver(ctx, sub) })
+	wg.Go(func() { c.deliver(ctx) })
 	wg.Go(func() { c.pictures(ctx) })
 	tick := time.NewTicker(c.opts.StateInterval)
 	defer tick.Stop()
@@ -373,49 +430,229 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// deliver publishes the events of sub until ctx ends or the bus closes.
-func (c *Client) deliver(ctx context.Context, sub *events.Subscription) {
-	defer func() { sub.Close() }()
-	for {
-		m, err := sub.Next(ctx, nil)
-		if errors.Is(err, events.ErrOverflow) {
-			// The broker is too slow to keep up: what fell behind is
-			// lost for MQTT (the log still has it).
-			c.log.Warn("mqtt: events fell behind; some were not published", "err", err)
-			sub.Close()
-			if sub, err = c.deps.Bus.Subscribe(nil, events.Subscriber{Owner: true, Kinds: Kinds}); err != nil {
-				return
+// Stats counts the events the client handled since it started (the
+// metrics' sink series).
+type Stats struct {
+	// Delivered: events the broker acknowledged (PUBACK); Failed:
+	// publications it did not acknowledge in time (published again).
+	Delivered, Failed uint64
+	// Dropped: events of the kinds published that were passed over,
+	// past MaxReplay after a long absence.
+	Dropped uint64
+	// Queued: events of the log (of every kind) the client has not gone
+	// through yet: those waiting for the broker.
+	Queued int
+}
+
+// Stats reads the counters.
+func (c *Client) Stats() Stats {
+	last, _ := c.deps.History.LastID()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Delivered: c.delivered, Failed: c.failed, Dropped: c.dropped, Queued: int(last - min(last, c.cursor))}
+}
+
+// cursorBucket and cursorKey are where the catalog keeps the cursor.
+var (
+	cursorBucket = []byte("mqtt")
+	cursorKey    = []byte("cursor")
+)
+
+// loadCursor reads the cursor; with none (MQTT just turned on) it
+// starts at the log's newest event: nothing from before is published.
+func (c *Client) loadCursor() error {
+	var cur uint64
+	found := false
+	err := c.deps.Catalog.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(cursorBucket); b != nil {
+			if v := b.Get(cursorKey); len(v) == 8 {
+				cur, found = binary.BigEndian.Uint64(v), true
 			}
-			continue
 		}
+		return nil
+	})
+	if err == nil && !found {
+		if cur, err = c.deps.History.LastID(); err == nil {
+			err = c.saveCursor(cur)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("mqtt: cursor: %w", err)
+	}
+	c.mu.Lock()
+	c.cursor = cur
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) saveCursor(id uint64) error {
+	return c.deps.Catalog.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(cursorBucket)
 		if err != nil {
-			return
+			return err
 		}
-		if m != nil {
-			c.event(m)
+		return b.Put(cursorKey, binary.BigEndian.AppendUint64(nil, id))
+	})
+}
+
+// saveEvery is how often the cursor is written while events flow: a
+// crash publishes again at most that much (QoS 1 is at least once; the
+// event IDs tell duplicates apart).
+const saveEvery = time.Second
+
+// moveCursor moves the cursor past id, and writes it when saveEvery
+// has passed (or now, when force).
+func (c *Client) moveCursor(id uint64, force bool) {
+	c.mu.Lock()
+	c.cursor = id
+	write := force || time.Since(c.saved) >= saveEvery
+	if write {
+		c.saved = time.Now()
+	}
+	c.mu.Unlock()
+	if write {
+		if err := c.saveCursor(id); err != nil {
+			c.log.Warn("mqtt: cannot keep the cursor", "err", err)
 		}
 	}
 }
 
-// event publishes one event: its JSON on "events", and what it changes
-// of the entities.
+// replayCursor is where a subscription resumes: the cursor, or, when
+// more than MaxReplay events came after it, the start of the newest
+// MaxReplay (the events passed over are counted as dropped).
+func (c *Client) replayCursor() (uint64, error) {
+	last, err := c.deps.History.LastID()
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	cur := c.cursor
+	c.mu.Unlock()
+	bound := uint64(c.opts.MaxReplay)
+	if last <= cur+bound {
+		return cur, nil
+	}
+	from := last - bound
+	// Count the passed-over events of the kinds published; Keep sees
+	// each and keeps none, so nothing is held in memory.
+	var n uint64
+	if _, err := c.deps.History.Query(eventlog.Query{After: cur, Before: from + 1, Kinds: Kinds,
+		Keep: func(eventlog.Event) bool { n++; return false }}); err != nil {
+		return 0, err
+	}
+	c.log.Warn("mqtt: events missed while the broker was away are not all published", "passed_over", n, "published_from", from+1)
+	c.mu.Lock()
+	c.dropped += n
+	c.mu.Unlock()
+	c.moveCursor(from, true)
+	return from, nil
+}
+
+// publishWait bounds how long an event waits for the broker's PUBACK
+// before it is published again.
+const publishWait = 10 * time.Second
+
+// deliver publishes the events after the cursor in order until ctx
+// ends or the bus closes (events.Follow): while the broker is away it
+// waits, and those missed are read from the log once it is back.
+func (c *Client) deliver(ctx context.Context) {
+	events.Follow(ctx, c.deps.Bus, c.deps.History, c.replayCursor, c.handle, time.Second,
+		func(err error) { c.log.Warn("mqtt: events", "err", err) })
+	c.mu.Lock()
+	cur := c.cursor
+	c.mu.Unlock()
+	c.moveCursor(cur, true)
+}
+
+// handle publishes m when it is of Kinds, once the broker acknowledges
+// it, and moves the cursor past it.
+func (c *Client) handle(ctx context.Context, m *events.Message) error {
+	if !eventlog.KindMatches(Kinds, m.Kind) {
+		c.moveCursor(m.ID, false)
+		return nil
+	}
+	if err := c.waitUp(ctx); err != nil {
+		return err
+	}
+	t := c.client.Publish(c.Topic("events"), 1, false, m.JSON)
+	timer := time.NewTimer(publishWait)
+	defer timer.Stop()
+	var err error
+	select {
+	case <-t.Done():
+		err = t.Error()
+	case <-timer.C:
+		err = errors.New("no PUBACK in time")
+	case <-ctx.Done():
+		return ctx.Err() // stopping: the cursor stays before m
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.failed++
+		c.mu.Unlock()
+		return fmt.Errorf("mqtt: event %d not acknowledged: %w", m.ID, err)
+	}
+	c.mu.Lock()
+	c.delivered++
+	c.mu.Unlock()
+	c.event(m)
+	c.moveCursor(m.ID, false)
+	return nil
+}
+
+// lateAfter is how old an event is when it counts as late: published on
+// the events topic, but not pressed on the doorbell or flipped on the
+// motion sensor (an automation would act on it late).
+const lateAfter = 30 * time.Second
+
+// event publishes what m changes of the entities: at once when it is
+// fresh; when it is late, the states once the client has caught up.
 func (c *Client) event(m *events.Message) {
-	c.client.Publish(c.Topic("events"), 1, false, m.JSON)
+	var e struct {
+		Time time.Time `json:"time"`
+	}
+	json.Unmarshal(m.JSON, &e)
+	late := time.Since(e.Time) > lateAfter
 	switch {
 	case m.Kind == events.Motion || m.Kind == events.MotionEnd:
 		on := m.Kind == events.Motion
 		c.mu.Lock()
 		c.motion = on
+		c.stale = c.stale || late
 		c.mu.Unlock()
-		c.client.Publish(c.Topic("motion"), 1, true, onOff(on))
-		if on {
-			c.wantPicture()
+		if !late {
+			c.client.Publish(c.Topic("motion"), 1, true, onOff(on))
+			if on {
+				c.wantPicture()
+			}
 		}
 	case m.Kind == events.DoorbellPressed:
-		b, _ := json.Marshal(map[string]any{"event_type": "press", "event_id": m.ID})
-		c.client.Publish(c.Topic("doorbell"), 1, false, b)
-		c.wantPicture()
+		if !late {
+			b, _ := json.Marshal(map[string]any{"event_type": "press", "event_id": m.ID})
+			c.client.Publish(c.Topic("doorbell"), 1, false, b)
+			c.wantPicture()
+		}
 	case m.Kind == events.SettingsChanged || strings.HasPrefix(m.Kind, "recording.") || strings.HasPrefix(m.Kind, "storage."):
+		if late {
+			c.mu.Lock()
+			c.stale = true
+			c.mu.Unlock()
+		} else {
+			c.publishState()
+		}
+	}
+	c.mu.Lock()
+	stale, motion := c.stale, c.motion
+	c.mu.Unlock()
+	if !stale {
+		return
+	}
+	if last, err := c.deps.History.LastID(); err == nil && m.ID >= last {
+		// Caught up: the states as they are now.
+		c.mu.Lock()
+		c.stale = false
+		c.mu.Unlock()
+		c.client.Publish(c.Topic("motion"), 1, true, onOff(motion))
 		c.publishState()
 	}
 }
@@ -613,5 +850,11 @@ func Remove(ctx context.Context, opts Options, deps Deps) error {
 	}
 	c.Forget()
 	c.stop()
-	return nil
+	// Turned on again later, MQTT starts from then.
+	return c.deps.Catalog.Update(func(tx *bbolt.Tx) error {
+		if tx.Bucket(cursorBucket) == nil {
+			return nil
+		}
+		return tx.DeleteBucket(cursorBucket)
+	})
 }

@@ -30,6 +30,7 @@ const deviceID = "ABCDEFGH234567QRSTUVWXYZ23"
 // store, and who changed what.
 type settingsStore struct {
 	*settings.Store
+	cat     *storage.Catalog
 	mu      sync.Mutex
 	by      []string
 	changed chan []string // the keys of each Change
@@ -58,7 +59,7 @@ func openSettings(t *testing.T) *settingsStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &settingsStore{Store: st, changed: make(chan []string, 16)}
+	return &settingsStore{Store: st, cat: cat, changed: make(chan []string, 16)}
 }
 
 // stills hands out a small JPEG.
@@ -94,18 +95,29 @@ func (l *logBuffer) String() string {
 }
 
 type rig struct {
+	t      testing.TB
 	bus    *events.Bus
+	events *eventlog.Log
 	set    *settingsStore
 	log    *logBuffer
 	client *mqtt.Client
 	stop   func() // ends Run and waits for it
-	nextID uint64
 }
 
 // start runs a Client against b with opts on top of the rig's.
 func start(t *testing.T, b *mqtttest.Broker, opts mqtt.Options) *rig {
 	t.Helper()
-	r := &rig{bus: events.New(events.Options{}), set: openSettings(t), log: &logBuffer{}}
+	return startOn(t, b, openSettings(t), opts)
+}
+
+// startOn is start on the catalog of set: a second start resumes from
+// the cursor the first kept.
+func startOn(t *testing.T, b *mqtttest.Broker, set *settingsStore, opts mqtt.Options) *rig {
+	t.Helper()
+	bus := events.New(events.Options{})
+	t.Cleanup(bus.Close)
+	r := &rig{t: t, bus: bus, set: set, log: &logBuffer{},
+		events: eventlog.New(set.cat, eventlog.Options{Notify: bus.Publish})}
 	opts.Broker = b.URL
 	opts.DeviceID = deviceID
 	opts.Version = "test"
@@ -113,7 +125,7 @@ func start(t *testing.T, b *mqtttest.Broker, opts mqtt.Options) *rig {
 	opts.RetryInterval = 200 * time.Millisecond
 	opts.Logger = slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := mqtt.New(opts, mqtt.Deps{
-		Bus: r.bus, Settings: r.set, Stills: stills{},
+		Bus: r.bus, History: r.events, Catalog: set.cat, Settings: r.set, Stills: stills{},
 		Status: func() mqtt.Status { return mqtt.Status{UsedBytes: 1 << 30, FreeBytes: 5 << 30, Recording: "recording"} },
 	})
 	if err != nil {
@@ -137,10 +149,17 @@ func start(t *testing.T, b *mqtttest.Broker, opts mqtt.Options) *rig {
 	return r
 }
 
+// publish adds an event of kind to the log, which tells the bus.
 func (r *rig) publish(kind string) uint64 {
-	r.nextID++
-	r.bus.Publish(eventlog.Event{ID: r.nextID, Kind: kind, Time: time.Now(), Message: kind, Camera: deviceID})
-	return r.nextID
+	return r.publishAt(kind, time.Now())
+}
+
+func (r *rig) publishAt(kind string, at time.Time) uint64 {
+	id, err := r.events.Add(eventlog.Event{Kind: kind, Time: at, Message: kind, Camera: deviceID})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return id
 }
 
 var node = mqtt.NodeID(deviceID)
@@ -431,7 +450,7 @@ func TestForgetAndRemoveClearDiscovery(t *testing.T) {
 			case "remove":
 				r.stop()
 				err := mqtt.Remove(context.Background(), mqtt.Options{Broker: b.URL, DeviceID: deviceID},
-					mqtt.Deps{Bus: r.bus, Settings: r.set, Status: func() mqtt.Status { return mqtt.Status{} }})
+					mqtt.Deps{Bus: r.bus, History: r.events, Catalog: r.set.cat, Settings: r.set, Status: func() mqtt.Status { return mqtt.Status{} }})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -463,5 +482,157 @@ func TestStopsWhileBrokerIsDown(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not stop while the broker was down")
+	}
+}
+
+// eventIDs reads the next n events published on the events topic from
+// sub, in the order the broker delivered them, skipping those in seen
+// (the broker delivers at least once too: a QoS 1 message the
+// subscriber took just as the broker stopped comes again) and adding
+// the new ones to it.
+func eventIDs(t *testing.T, sub *mqtttest.Subscriber, seen map[uint64]bool, n int) []uint64 {
+	t.Helper()
+	var ids []uint64
+	deadline := time.After(20 * time.Second)
+	for len(ids) < n {
+		select {
+		case m := <-sub.C:
+			if m.Topic != topic("events") {
+				continue
+			}
+			var e eventlog.Event
+			if err := json.Unmarshal(m.Payload, &e); err != nil {
+				t.Fatalf("event: %v: %s", err, m.Payload)
+			}
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				ids = append(ids, e.ID)
+			}
+		case <-deadline:
+			t.Fatalf("%d events of %d came: %v", len(ids), n, ids)
+		}
+	}
+	return ids
+}
+
+// waitLog waits until the client's log says s.
+func (r *rig) waitLog(s string) {
+	r.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(r.log.String(), s) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("log lacks %q:\n%s", s, r.log)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a log: no event to wait on
+	}
+}
+
+// Events that happen while the broker is down, or while camd is
+// stopped, are published once both are back, in order, from the cursor
+// kept in the catalog; at most MaxReplay of them.
+func TestReplaysMissedEvents(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{Persistent: true})
+	// Home Assistant's session outlives the broker's restart: what camd
+	// publishes while it reconnects is kept for it.
+	ha := mqtttest.Login{Session: "ha-replay"}
+	sub := b.Subscribe(ha, "camd/#")
+	set := openSettings(t)
+	r := startOn(t, b, set, mqtt.Options{})
+	sub.Wait(topic("availability"), payload("online"))
+	seen := map[uint64]bool{}
+	first := r.publish(events.Motion)
+	if ids := eventIDs(t, sub, seen, 1); ids[0] != first {
+		t.Fatalf("live: %v", ids)
+	}
+
+	// The broker goes away; camd notices; events happen.
+	b.Stop()
+	r.waitLog("mqtt: connection lost")
+	want := []uint64{
+		r.publish(events.MotionEnd),
+		r.publishAt(events.DoorbellPressed, time.Now().Add(-time.Minute)), // late: not pressed again
+	}
+	r.publish(events.UserPaired) // not MQTT's
+	want = append(want, r.publish(events.RecordingPaused), r.publishAt(events.Motion, time.Now().Add(-time.Minute)))
+	b.Restart()
+	sub = b.Subscribe(ha, "camd/#")
+	if got := eventIDs(t, sub, seen, len(want)); !slices.Equal(got, want) {
+		t.Fatalf("after the broker's restart: events %v, want %v (%+v)", got, want, r.client.Stats())
+	}
+	// The motion sensor follows the fresh motion.end at once, and the
+	// late motion once the client has caught up; the late press is not
+	// pressed on the doorbell entity.
+	off := sub.Wait(topic("motion"), payload("OFF"))
+	sub.Wait(topic("motion"), func(m mqtttest.Message) bool { return string(m.Payload) == "ON" && m.At.After(off.At) })
+	if _, ok := sub.Last(topic("doorbell")); ok {
+		t.Error("a late doorbell press was pressed again")
+	}
+	waitStats := func(r *rig, want mqtt.Stats) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for r.client.Stats() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("stats %+v, want %+v", r.client.Stats(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Each once from camd (what the broker acknowledged).
+	waitStats(r, mqtt.Stats{Delivered: 5})
+
+	// camd stops; events happen; camd starts again from its cursor.
+	r.stop()
+	sub.Forget()
+	r2 := startOn(t, b, set, mqtt.Options{})
+	want = []uint64{r2.publish(events.MotionEnd), r2.publish(events.RecordingResumed)}
+	if got := eventIDs(t, sub, seen, len(want)); !slices.Equal(got, want) {
+		t.Fatalf("after camd's restart: events %v, want %v", got, want)
+	}
+	waitStats(r2, mqtt.Stats{Delivered: 2})
+
+	// Away longer than MaxReplay events: the newest are published, the
+	// others counted as dropped.
+	r2.stop()
+	r3log := []uint64{}
+	for range 5 {
+		r3log = append(r3log, r2.publish(events.RecordingPaused))
+	}
+	r3 := startOn(t, b, set, mqtt.Options{MaxReplay: 2})
+	if got := eventIDs(t, sub, seen, 2); !slices.Equal(got, r3log[3:]) {
+		t.Fatalf("over the bound: events %v, want %v", got, r3log[3:])
+	}
+	waitStats(r3, mqtt.Stats{Delivered: 2, Dropped: 3})
+}
+
+// MQTT turned on for the first time, or again after Remove (turned
+// off), publishes nothing from before: the cursor starts at the log's
+// newest event.
+func TestTurnedOnPublishesNothingOlder(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	set := openSettings(t)
+	old := eventlog.New(set.cat, eventlog.Options{})
+	for range 3 {
+		if _, err := old.Add(eventlog.Event{Kind: events.Motion, Message: "before MQTT"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub := b.Subscribe(mqtttest.Login{}, "camd/#")
+	seen := map[uint64]bool{}
+	for round := range 2 {
+		r := startOn(t, b, set, mqtt.Options{})
+		sub.Wait(topic("availability"), payload("online"))
+		id := r.publish(events.MotionEnd)
+		if got := eventIDs(t, sub, seen, 1); got[0] != id {
+			t.Fatalf("round %d: published %v first, want %d", round, got, id)
+		}
+		r.stop()
+		// Turned off: what was published is removed, the cursor too;
+		// events happen meanwhile.
+		if err := mqtt.Remove(context.Background(), mqtt.Options{Broker: b.URL, DeviceID: deviceID},
+			mqtt.Deps{Bus: r.bus, History: r.events, Catalog: set.cat, Settings: set, Status: func() mqtt.Status { return mqtt.Status{} }}); err != nil {
+			t.Fatal(err)
+		}
+		r.publish(events.Motion)
+		sub.Forget()
 	}
 }

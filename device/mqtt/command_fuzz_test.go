@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/eventlog"
 )
 
 // message is a paho.Message of a test's making.
@@ -46,10 +49,16 @@ func FuzzCommand(f *testing.F) {
 		"mute": {"true", "false"}, "status_led": {"true", "false"},
 		"night_mode": {`"auto"`, `"day"`, `"night"`}, "recording_mode": {`"continuous"`, `"motion"`, `"off"`},
 	}
+	cat, err := storage.OpenCatalog(filepath.Join(f.TempDir(), "catalog.db"), storage.CatalogOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { cat.Close() })
+	history := eventlog.New(cat, eventlog.Options{})
 	f.Fuzz(func(t *testing.T, level string, payload []byte, retained bool) {
 		p := &patches{}
 		c, err := New(Options{Broker: "mqtt://127.0.0.1", DeviceID: "X"}, Deps{
-			Bus: events.New(events.Options{}), Settings: p, Status: func() Status { return Status{} },
+			Bus: events.New(events.Options{}), History: history, Catalog: cat, Settings: p, Status: func() Status { return Status{} },
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -5,8 +5,11 @@
 // status LED, night mode and the recording mode that change the settings
 // when Home Assistant commands them.
 //
-// A Client subscribes to the event bus (device/events) and publishes
-// each event it wants with QoS 1; it announces itself online on its
+// A Client follows the event log from a cursor kept in the catalog
+// (events.Follow) and publishes each event it wants with QoS 1, moving
+// the cursor once the broker acknowledged it: the events missed while
+// the broker was away, or camd stopped, are published when both are
+// back, at most Options.MaxReplay of them. It announces itself online on its
 // availability topic, with a retained last will that says offline, and
 // reconnects with a growing pause (paho's backoff) when the broker goes
 // away. Nothing is sent unless the owner configured a broker: camd

@@ -56,6 +56,11 @@ type Settings struct {
 	// each check tells the update server the camera's address;
 	// docs/updates.md).
 	UpdateCheck bool `json:"update_check"`
+	// CrashReports is what happens to the report of a crash: never
+	// (none is kept), ask (kept until the owner sends or deletes it) or
+	// send (uploaded at once to the collector the configuration names:
+	// crash_reports_url; docs/observability.md).
+	CrashReports string `json:"crash_reports"`
 }
 
 // Defaults are the settings of a new camera, before the device's
@@ -74,6 +79,7 @@ func Defaults() Settings {
 		RecordingMode:     "continuous",
 		MotionSensitivity: 50,
 		SpeakerVolume:     80,
+		CrashReports:      "ask",
 	}
 }
 
@@ -107,6 +113,9 @@ type Limits struct {
 	// MinBitrate and MaxBitrate bound Bitrate (the configuration's
 	// video.min_bitrate and video.max_bitrate).
 	MinBitrate, MaxBitrate int
+	// CrashCollector says the configuration names a collector
+	// (crash_reports_url): without one, crash_reports may not be send.
+	CrashCollector bool
 }
 
 func (l Limits) withDefaults() Limits {
@@ -180,7 +189,18 @@ func fields(l Limits) []field {
 			return s.SpeakerVolume >= 0 && s.SpeakerVolume <= 100
 		}},
 		{"update_check", "true or false", always},
+		crashReports(l.CrashCollector, oneOf),
 	}
+}
+
+// crashReports is the crash_reports field: send only with a collector.
+func crashReports(collector bool, oneOf func(string, ...string) bool) field {
+	if !collector {
+		return field{"crash_reports", `"never" or "ask" (no crash_reports_url is configured to send to)`,
+			func(s *Settings) bool { return oneOf(s.CrashReports, "never", "ask") }}
+	}
+	return field{"crash_reports", `"never", "ask" or "send"`,
+		func(s *Settings) bool { return oneOf(s.CrashReports, "never", "ask", "send") }}
 }
 
 // Keys lists every setting's key.

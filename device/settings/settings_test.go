@@ -66,7 +66,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := Defaults().Validate(Limits{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity,speaker_volume,update_check" {
+	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity,speaker_volume,update_check,crash_reports" {
 		t.Fatalf("keys: %s", got)
 	}
 }
@@ -386,4 +386,31 @@ func FuzzPatch(f *testing.F) {
 			t.Fatalf("patch %s left invalid settings: %v (patch error %v)", js, verr, err)
 		}
 	})
+}
+
+// crash_reports may be send only when the configuration names a
+// collector; never and ask always.
+func TestCrashReportsSendNeedsACollector(t *testing.T) {
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	s, _ := Open(c, Options{})
+	if s.Get().CrashReports != "ask" {
+		t.Fatalf("default %q", s.Get().CrashReports)
+	}
+	_, err := patch(t, s, `{"crash_reports": "send"}`)
+	var fe *fielderr.Error
+	if !errors.As(err, &fe) || fe.Field != "crash_reports" || !strings.Contains(fe.Allowed, "no crash_reports_url") {
+		t.Fatalf("send without a collector: %v", err)
+	}
+	for _, v := range []string{"never", "ask"} {
+		if g, err := patch(t, s, `{"crash_reports": "`+v+`"}`); err != nil || g.CrashReports != v {
+			t.Fatalf("%s: %v %+v", v, err, g)
+		}
+	}
+	s, _ = Open(c, Options{Limits: Limits{CrashCollector: true}})
+	if g, err := patch(t, s, `{"crash_reports": "send"}`); err != nil || g.CrashReports != "send" {
+		t.Fatalf("send with a collector: %v %+v", err, g)
+	}
+	if _, err := patch(t, s, `{"crash_reports": "always"}`); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("always: %v", err)
+	}
 }

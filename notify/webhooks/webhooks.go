@@ -157,6 +157,8 @@ type Sink struct {
 	cursorAt uint64
 	// records take the attempts' outcomes to commits (while Run runs).
 	records chan *record
+	// The counts since camd started (Stats).
+	delivered, failed, dropped uint64
 }
 
 // cursorLag is how many events without a delivery the cursor may lag.
@@ -235,6 +237,38 @@ func (s *Sink) Queued() int {
 }
 
 func (s *Sink) queuedLocked() int { return len(s.due) + len(s.inflight) - len(s.gone) }
+
+// Stats counts the queued deliveries' attempts since camd started
+// (the metrics' sink series); a Test's are not among them.
+type Stats struct {
+	// Delivered: answered 2xx. Failed: attempts answered otherwise or
+	// not at all (each retry counts). Dropped: deliveries given up,
+	// their hook disabled or removed.
+	Delivered, Failed, Dropped uint64
+	// Queued is Queued().
+	Queued int
+}
+
+// Stats reads the counters.
+func (s *Sink) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Delivered: s.delivered, Failed: s.failed, Dropped: s.dropped, Queued: s.queuedLocked()}
+}
+
+// count counts an attempt's outcome.
+func (s *Sink) count(outcome string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch outcome {
+	case "delivered":
+		s.delivered++
+	case "retry":
+		s.failed++
+	case "dropped":
+		s.dropped++
+	}
+}
 
 // perHook counts the deliveries queued for each hook.
 func (s *Sink) perHook() map[string]int {
@@ -379,6 +413,7 @@ func (s *Sink) forget(hook string, seqs []uint64) {
 	for _, seq := range seqs {
 		gone[seq] = true
 	}
+	s.dropped += uint64(len(seqs))
 	s.due = slices.DeleteFunc(s.due, func(it item) bool { return gone[it.seq] })
 	heap.Init(&s.due)
 	for seq := range gone {
@@ -665,6 +700,9 @@ func (s *Sink) attempt(ctx context.Context, it item) {
 		s.finish(it, true, s.opts.Now().Add(s.backoff(d.Attempts)))
 		return
 	}
+	if !r.removed {
+		s.count(r.a.Outcome)
+	}
 	switch {
 	case r.disabled:
 		s.finish(it, false, time.Time{})
@@ -683,6 +721,7 @@ type record struct {
 	h        Hook
 	a        Attempt
 	disabled bool // this attempt disabled the hook
+	removed  bool // the delivery was removed meanwhile (and counted then)
 	done     chan error
 }
 
@@ -730,6 +769,7 @@ func (s *Sink) apply(root *bbolt.Bucket, r *record) error {
 	hv := hooks.Get([]byte(r.h.ID))
 	if hv == nil || q.Get(seqKey(r.it.seq)) == nil {
 		r.a.Outcome = "dropped" // removed meanwhile
+		r.removed = true
 		return nil
 	}
 	if err := json.Unmarshal(hv, &r.h); err != nil {

@@ -278,6 +278,9 @@ func TestRetriesAfterFailureThenDelivers(t *testing.T) {
 	if !list[0].FailingSince.IsZero() || list[0].LastSuccess.IsZero() {
 		t.Fatalf("hook after success %+v", list[0])
 	}
+	if st := s.Stats(); st != (Stats{Delivered: 1, Failed: 3}) {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 func TestBackoffGrowsWithJitter(t *testing.T) {
@@ -332,6 +335,10 @@ func TestFailingForADayDisables(t *testing.T) {
 	if list[0].Disabled.IsZero() || list[0].DisabledReason == "" {
 		t.Fatalf("hook %+v", list[0])
 	}
+	// Both deliveries were given up, each counted once.
+	if st := s.Stats(); st.Dropped != 2 || st.Delivered != 0 || st.Queued != 0 {
+		t.Fatalf("stats %+v", st)
+	}
 	// A disabled hook queues nothing.
 	m := &events.Message{ID: e.add(t, events.Motion), Kind: events.Motion, JSON: []byte(`{}`)}
 	if err := s.enqueue(context.Background(), m); err != nil || s.Queued() != 0 {
@@ -349,6 +356,9 @@ func TestRemoveDropsQueueAndLog(t *testing.T) {
 	}
 	if err := s.Remove(h.ID); err != nil || s.Queued() != 0 {
 		t.Fatalf("Remove: %v, %d queued", err, s.Queued())
+	}
+	if st := s.Stats(); st != (Stats{Dropped: 1}) {
+		t.Fatalf("stats %+v", st)
 	}
 	if err := s.Remove(h.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Remove again: %v", err)

@@ -144,8 +144,9 @@ type Sink struct {
 	jobs       chan job
 	closed     bool
 	running    sync.WaitGroup
-	// Sent counts pushes a push service accepted; Failed those it did not.
-	sent, failed uint64
+	// sent counts pushes a push service accepted, failed those it did
+	// not, old the events too old to push when they were reached.
+	sent, failed, old uint64
 	// cursorAt is the cursor as last written (only consume uses it).
 	cursorAt uint64
 }
@@ -522,7 +523,11 @@ func (s *Sink) handle(ctx context.Context, m *events.Message) error {
 		}
 	}
 	now := s.opts.Now()
-	if now.Sub(e.Time) <= s.opts.MaxAge {
+	if now.Sub(e.Time) > s.opts.MaxAge {
+		s.mu.Lock()
+		s.old++
+		s.mu.Unlock()
+	} else {
 		roles := map[string]pairing.Role{}
 		for _, u := range s.opts.Users.Users() {
 			if u.Expires.IsZero() || u.Expires.After(now) {
@@ -661,11 +666,23 @@ func (s *Sink) send(ctx context.Context, j job) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// Stats counts the pushes accepted and failed since camd started.
-func (s *Sink) Stats() (sent, failed uint64) {
+// Stats counts what the sink did since camd started.
+type Stats struct {
+	// Delivered: pushes a push service accepted; Failed: those it did
+	// not (after its retries).
+	Delivered, Failed uint64
+	// Dropped: events with subscriptions that were older than MaxAge
+	// when the sink reached them (catching up after a restart).
+	Dropped uint64
+	// Queued: pushes waiting for a worker.
+	Queued int
+}
+
+// Stats reads the counters (the metrics' sink series).
+func (s *Sink) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sent, s.failed
+	return Stats{Delivered: s.sent, Failed: s.failed, Dropped: s.old, Queued: len(s.jobs)}
 }
 
 func putJSON(b *bbolt.Bucket, k []byte, v any) error {

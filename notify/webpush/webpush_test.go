@@ -454,6 +454,10 @@ func TestPushesEncryptedSignedByPreference(t *testing.T) {
 			t.Fatalf("an extra push %+v", got)
 		}
 	}
+	waitFor(t, func() bool { return e.sink.Stats().Delivered == 7 })
+	if st := e.sink.Stats(); st != (Stats{Delivered: 7}) {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 func TestExpiredSubscriptionIsRemoved(t *testing.T) {
@@ -471,7 +475,26 @@ func TestExpiredSubscriptionIsRemoved(t *testing.T) {
 				subs, _ := e.sink.List("owner")
 				return len(subs) == 1 && subs[0].ID != gone.ID
 			})
+			waitFor(t, func() bool { return e.sink.Stats() == (Stats{Delivered: 1, Failed: 1}) })
 		})
+	}
+}
+
+// An event older than MaxAge when the sink reaches it (camd catching up
+// after a restart) is not pushed, and counted as dropped.
+func TestOldEventsAreDropped(t *testing.T) {
+	e := newEnv(t)
+	e.subscribe(t, "owner", "/owner")
+	if _, err := e.log.Add(eventlog.Event{Kind: events.DoorbellPressed, Time: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	id := e.add(t, events.DoorbellPressed)
+	if d := e.ps.next(t); d.msg.ID != id {
+		t.Fatalf("pushed %+v", d.msg)
+	}
+	waitFor(t, func() bool { return e.sink.Stats().Delivered == 1 })
+	if st := e.sink.Stats(); st != (Stats{Delivered: 1, Dropped: 1}) {
+		t.Fatalf("stats %+v", st)
 	}
 }
 

@@ -39,6 +39,11 @@ type Options struct {
 	// TLS serves MQTT over TLS with a certificate for 127.0.0.1 signed
 	// by a CA of the test's (Broker.CAFile, Broker.CertSHA256).
 	TLS bool
+	// Persistent keeps the broker's state across Stop and Restart (a
+	// file in the test's directory, written as it stops): retained
+	// messages, and the sessions of subscribers with a Login.Session
+	// with the messages queued for them while they were away.
+	Persistent bool
 }
 
 // Broker is a running mosquitto.
@@ -82,9 +87,13 @@ func Start(tb testing.TB, opts Options) *Broker {
 	b.Addr = l.Addr().String()
 	l.Close()
 	_, port, _ := net.SplitHostPort(b.Addr)
+	persistence := "persistence false"
+	if opts.Persistent {
+		persistence = "persistence true\npersistence_location " + dir + "/"
+	}
 	conf := []string{
 		"listener " + port + " 127.0.0.1",
-		"persistence false",
+		persistence,
 		"log_dest stderr",
 		"log_type error", "log_type warning", "log_type notice", "log_type information",
 	}
@@ -176,7 +185,7 @@ func (b *Broker) Stop() {
 }
 
 // Restart stops the broker and starts it again on the same port; it
-// keeps nothing (no persistence): clients must publish again.
+// keeps nothing unless Options.Persistent: clients must publish again.
 func (b *Broker) Restart() {
 	b.tb.Helper()
 	b.Stop()
@@ -253,7 +262,11 @@ type Subscriber struct {
 }
 
 // Login is a Subscriber's user name and password (empty: anonymous).
-type Login struct{ User, Password string }
+// Session, if set, is its client ID with a session the broker keeps
+// (clean session off): a Subscriber with the same Session later gets
+// what was published to its topics meanwhile, across a Restart with
+// Options.Persistent.
+type Login struct{ User, Password, Session string }
 
 // Subscribe connects to b and subscribes to topics (filters, with + and
 // #) until the test ends.
@@ -263,6 +276,10 @@ func (b *Broker) Subscribe(login Login, topics ...string) *Subscriber {
 	po := paho.NewClientOptions().AddBroker(strings.Replace(strings.Replace(b.URL, "mqtts://", "ssl://", 1), "mqtt://", "tcp://", 1)).
 		SetClientID("mqtttest-" + strconv.FormatInt(time.Now().UnixNano(), 36)).
 		SetUsername(login.User).SetPassword(login.Password).SetAutoReconnect(false)
+	if login.Session != "" {
+		// The kept session's messages come before Subscribe is called.
+		po.SetClientID(login.Session).SetCleanSession(false).SetDefaultPublishHandler(s.keep)
+	}
 	if b.CAFile != "" {
 		pool := x509.NewCertPool()
 		pemBytes, _ := os.ReadFile(b.CAFile)
