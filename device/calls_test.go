@@ -594,3 +594,83 @@ func TestAnswerOverViewerLimitLeavesCallRinging(t *testing.T) {
 		t.Fatalf("the owner: %d %s", code, body)
 	}
 }
+
+// TestHangupByCall: DELETE /api/v1/calls/{call} (camctl call hangup, from
+// a process that does not hold the answer's session) ends the call of the
+// user who answered it, and with it the phone's WebRTC session; nobody
+// else may: no credential 401, a stream key 403, another viewer and the
+// owner 409, a revoked user 401; a call that is over 410, an unknown one
+// 404.
+func TestHangupByCall(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	otherToken := viewer(t, d, ownerToken)
+	key := streamKey(t, d, ownerToken, "nvr")
+	sub := callEvents(t, d, ownerToken)
+	c := ring(t, d, ownerToken)
+	nextEvent(t, sub) // ringing
+	p := newPhone(t)
+	closed := make(chan struct{})
+	var once sync.Once
+	p.pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateClosed || s == webrtc.ICEConnectionStateDisconnected || s == webrtc.ICEConnectionStateFailed {
+			once.Do(func() { close(closed) })
+		}
+	})
+	if code, body := p.answer(t, d, c.ID, viewerToken, p.offer(t)); code != http.StatusCreated {
+		t.Fatalf("answer: %d %s", code, body)
+	}
+	nextEvent(t, sub) // answered
+	select {
+	case <-p.connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone did not connect")
+	}
+	path := "/api/v1/calls/" + c.ID
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no credential", "", http.StatusUnauthorized},
+		{"a stream key", key.Token, http.StatusForbidden},
+		{"another viewer", otherToken, http.StatusConflict},
+		{"the owner, who did not answer", ownerToken, http.StatusConflict},
+		{"an unknown call", viewerToken, http.StatusNotFound},
+	} {
+		pth := path
+		if tc.name == "an unknown call" {
+			pth = "/api/v1/calls/nope"
+		}
+		if code, _ := call(t, d, "DELETE", pth, tc.token, nil); code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
+		}
+	}
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/"+userOf(t, d, otherToken), ownerToken, nil); code != http.StatusNoContent {
+		t.Fatal("revoke")
+	}
+	if code, _ := call(t, d, "DELETE", path, otherToken, nil); code != http.StatusUnauthorized {
+		t.Errorf("a revoked user: %d, want 401", code)
+	}
+	if cur, ok := d.calls.m.Current(); !ok || cur.State != calls.Answered {
+		t.Fatalf("after the refusals: %+v %v, want still answered", cur, ok)
+	}
+
+	code, b := call(t, d, "DELETE", path, viewerToken, nil)
+	var got calls.Call
+	if code != http.StatusOK || json.Unmarshal(b, &got) != nil || got.State != calls.Ended {
+		t.Fatalf("hangup: %d %s", code, b)
+	}
+	if e := nextEvent(t, sub); e.Kind != events.CallEnded || e.Data["reason"] != calls.ReasonHungUp || e.Data["user"] != userOf(t, d, viewerToken) {
+		t.Fatalf("%+v, want hung up by the viewer", e)
+	}
+	// The session ended with the call: the phone's connection closes.
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the phone's connection outlived the call")
+	}
+	if code, _ := call(t, d, "DELETE", path, viewerToken, nil); code != http.StatusGone {
+		t.Errorf("a second hangup: %d, want 410", code)
+	}
+}

@@ -27,13 +27,16 @@ const callUsage = `usage:
   camctl call ring
   camctl call answer [--talk FILE.wav | --tone HZ] [--listen OUT.ogg] [--video OUT.h264] [--seconds N] [CALL]
   camctl call decline [--busy] [CALL]
+  camctl call hangup [CALL]
 
 Doorbell calls (docs/calls.md). watch prints the ring events as they
 come (Ctrl-C ends it); ring starts a call (owners: tests, a camera with
 no button); answer takes the ringing call (or CALL), talks the WAV file
 (48 kHz mono 16-bit) or a tone to the camera's speaker, writes what the
 camera hears (Ogg/Opus) and sees, and hangs up after --seconds or on
-Ctrl-C; decline refuses it (--busy: this phone is in another call).
+Ctrl-C; decline refuses it (--busy: this phone is in another call);
+hangup ends the call this user answered (on any of its devices), or
+the one the owner rang that still rings.
 `
 
 func callCmd(args []string, stdout, stderr io.Writer) int {
@@ -41,7 +44,7 @@ func callCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		verb, args = args[0], args[1:]
 	}
-	if !slices.Contains([]string{"watch", "ring", "answer", "decline"}, verb) {
+	if !slices.Contains([]string{"watch", "ring", "answer", "decline", "hangup"}, verb) {
 		fmt.Fprint(stderr, callUsage)
 		return 2
 	}
@@ -80,10 +83,21 @@ func callCmd(args []string, stdout, stderr io.Writer) int {
 		if err := cam.do("GET", "/api/v1/calls", nil, &list); err != nil {
 			return fail(err)
 		}
-		if list.Current == nil || list.Current.State != calls.Ringing {
+		switch {
+		case list.Current == nil:
+			return fail(errors.New("no call is in progress"))
+		case verb != "hangup" && list.Current.State != calls.Ringing:
 			return fail(errors.New("no call is ringing"))
 		}
 		id = list.Current.ID
+	}
+	if verb == "hangup" {
+		var c calls.Call
+		if err := cam.do("DELETE", "/api/v1/calls/"+id, nil, &c); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "%s %s\n", c.ID, c.State)
+		return 0
 	}
 	if verb == "decline" {
 		reason := "declined"

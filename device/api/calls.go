@@ -56,7 +56,6 @@ type callMedia interface {
 	Admits(r *http.Request) error
 	HandleCallOffer(w http.ResponseWriter, r *http.Request, c whep.Call) bool
 	HandlePatch(w http.ResponseWriter, r *http.Request)
-	HandleDelete(w http.ResponseWriter, r *http.Request)
 }
 
 // CallList is the answer of GET /api/v1/calls.
@@ -81,6 +80,9 @@ func (a *Calls) routes() []Route {
 		{"POST /api/v1/calls/{call}/answer", Viewer, a.handleAnswer},
 		{"PATCH /api/v1/calls/{call}/answer/{id}", Viewer, a.handlePatch},
 		{"DELETE /api/v1/calls/{call}/answer/{id}", Viewer, a.handleHangup},
+		// The same without the session: camctl call hangup, from another
+		// process than the one that answered.
+		{"DELETE /api/v1/calls/{call}", Viewer, a.handleHangup},
 		{"POST /api/v1/calls/{call}/decline", Viewer, a.handleDecline},
 	}
 }
@@ -201,20 +203,19 @@ func (a *Calls) handlePatch(w http.ResponseWriter, r *http.Request) {
 	a.Media.HandlePatch(w, r)
 }
 
-// handleHangup is DELETE on the answer's Location: the phone that
-// answered hangs up (200); another user gets 409, a call that is over
-// 410. The session ends as a WHEP session's DELETE ends it (404 when it is
-// not the user's).
+// handleHangup is DELETE on the answer's Location, or on the call: the
+// phone that answered hangs up (200 with the call; the owner who rang
+// from the API may also end the call while it rings); another user gets
+// 409, a call that is over 410. The call's end ends its media session
+// (device/calls.go), so camd knows who hung up before the connection
+// closes.
 func (a *Calls) handleHangup(w http.ResponseWriter, r *http.Request) {
-	if _, err := a.Phones.Hangup(r.PathValue("call"), UserFrom(r.Context()).ID, calls.ReasonHungUp); err != nil {
+	c, err := a.Phones.Hangup(r.PathValue("call"), UserFrom(r.Context()).ID, calls.ReasonHungUp)
+	if err != nil {
 		callError(w, err)
 		return
 	}
-	if a.Media == nil {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	a.Media.HandleDelete(w, r)
+	writeJSON(w, c)
 }
 
 // handleDecline is a phone's refusal: {"reason": "declined"|"busy"}.

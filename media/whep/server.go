@@ -469,6 +469,25 @@ func (s *Server) EndSession(id string) error {
 	return nil
 }
 
+// EndCall ends the sessions of the doorbell call id (Call.ID: the
+// answering phone's), without waiting for their teardown: the call's
+// state machine tells it from a transition that the teardown's
+// Call.Ended reports back to. It returns how many it ended.
+func (s *Server) EndCall(id, reason string) int {
+	s.mu.Lock()
+	var ended []*session
+	for _, sess := range s.sessions {
+		if sess.call != nil && sess.call.ID == id {
+			ended = append(ended, sess)
+		}
+	}
+	s.mu.Unlock()
+	for _, sess := range ended {
+		sess.end(reason)
+	}
+	return len(ended)
+}
+
 // spawn runs f on a goroutine that Close waits for, unless the server is
 // closed. Every goroutine of the server's sessions starts here: the
 // WaitGroup grows only under the lock while the server is open, so no Add
