@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -458,6 +459,13 @@ func TestMissedCallKeepsSnapshotAndClip(t *testing.T) {
 	if want := c.Started.Add(-2 * time.Second); !missed.Clip.From.Equal(want) || !missed.Clip.To.Equal(c.Started.Add(8*time.Second)) {
 		t.Fatalf("clip %+v, want 2 s before to 8 s after %v", missed.Clip, c.Started)
 	}
+	// The history points to them too.
+	code, b := call(t, d, "GET", "/api/v1/calls", ownerToken, nil)
+	var list api.CallList
+	if json.Unmarshal(b, &list) != nil || code != http.StatusOK || len(list.History) != 1 || list.History[0].Snapshot != missed.Snapshot ||
+		list.History[0].Clip == nil || !list.History[0].Clip.From.Equal(missed.Clip.From) || list.History[0].State != calls.Missed {
+		t.Fatalf("history of the missed call: %d %s", code, b)
+	}
 	resp := get(t, d, "/api/v1/snapshots/"+missed.Snapshot, ownerToken, nil)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" {
@@ -672,5 +680,109 @@ func TestHangupByCall(t *testing.T) {
 	}
 	if code, _ := call(t, d, "DELETE", path, viewerToken, nil); code != http.StatusGone {
 		t.Errorf("a second hangup: %d, want 410", code)
+	}
+}
+
+// TestCallHistorySurvivesRestart: GET /api/v1/calls's history is read
+// from the event log, so it survives a restart: each call's transitions,
+// who answered, how long, why it ended; pages by limit with a Link to the
+// older ones; viewers read it, a stream key and a revoked user cannot.
+func TestCallHistorySurvivesRestart(t *testing.T) {
+	cfg := Defaults()
+	cfg.Data = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Source = "passthrough"
+	cfg.Passthrough.FIFO = filepath.Join(cfg.Data, "no-writer.fifo")
+	d, stop := runningAt(t, cfg)
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	revokedToken := viewer(t, d, ownerToken)
+	key := streamKey(t, d, ownerToken, "nvr")
+	ownerID, viewerID := userOf(t, d, ownerToken), userOf(t, d, viewerToken)
+
+	// Answered and hung up (the manager's own requests: the media is
+	// not what this test is about).
+	a := ring(t, d, ownerToken)
+	if _, err := d.calls.m.Answer(a.ID, ownerID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.calls.m.Hangup(a.ID, ownerID, calls.ReasonHungUp); err != nil {
+		t.Fatal(err)
+	}
+	// Busy.
+	b := ring(t, d, ownerToken)
+	if code, _ := call(t, d, "POST", "/api/v1/calls/"+b.ID+"/decline", viewerToken, api.Decline{Reason: "busy"}); code != http.StatusOK {
+		t.Fatal("busy")
+	}
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/"+userOf(t, d, revokedToken), ownerToken, nil); code != http.StatusNoContent {
+		t.Fatal("revoke")
+	}
+	// Ringing as camd stops: missed.
+	c := ring(t, d, ownerToken)
+	stop()
+
+	d, _ = runningAt(t, cfg)
+	code, body := call(t, d, "GET", "/api/v1/calls", viewerToken, nil)
+	var list api.CallList
+	if code != http.StatusOK || json.Unmarshal(body, &list) != nil {
+		t.Fatalf("calls: %d %s", code, body)
+	}
+	if list.Current != nil || len(list.History) != 3 {
+		t.Fatalf("after the restart: %s, want three calls and none current", body)
+	}
+	steps := func(r api.CallRecord) (s []calls.State) {
+		for _, st := range r.Transitions {
+			s = append(s, st.State)
+		}
+		return s
+	}
+	gotC, gotB, gotA := list.History[0], list.History[1], list.History[2]
+	if gotC.ID != c.ID || gotC.State != calls.Missed || gotC.Reason != calls.ReasonStopping || !slices.Equal(steps(gotC), []calls.State{calls.Ringing, calls.Missed}) {
+		t.Errorf("the call ringing at the stop: %+v", gotC)
+	}
+	if gotB.ID != b.ID || gotB.State != calls.Busy || gotB.EndedBy != viewerID || gotB.Reason != calls.ReasonBusy {
+		t.Errorf("the busy call: %+v", gotB)
+	}
+	if gotA.ID != a.ID || gotA.State != calls.Ended || gotA.AnsweredBy != ownerID || gotA.EndedBy != ownerID ||
+		gotA.Reason != calls.ReasonHungUp || gotA.Source != "api" || gotA.By != ownerID || !gotA.Started.Equal(a.Started) ||
+		gotA.Answered.IsZero() || gotA.Finished.Before(gotA.Answered) ||
+		!slices.Equal(steps(gotA), []calls.State{calls.Ringing, calls.Answered, calls.Ended}) {
+		t.Errorf("the answered call: %+v", gotA)
+	}
+
+	// Pages: the newest, then a Link to the older ones.
+	resp := get(t, d, "/api/v1/calls?limit=2", viewerToken, nil)
+	var page api.CallList
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	link := resp.Header.Get("Link")
+	if len(page.History) != 2 || page.History[1].ID != b.ID || !strings.HasSuffix(link, `>; rel="next"`) {
+		t.Fatalf("first page: %+v, Link %q", page.History, link)
+	}
+	resp = get(t, d, strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`), viewerToken, nil)
+	page = api.CallList{}
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if len(page.History) != 1 || page.History[0].ID != a.ID || resp.Header.Get("Link") != "" {
+		t.Fatalf("next page: %+v, Link %q", page.History, resp.Header.Get("Link"))
+	}
+	for _, tc := range []struct {
+		name, path, token string
+		want              int
+	}{
+		{"no credential", "/api/v1/calls", "", http.StatusUnauthorized},
+		{"a stream key", "/api/v1/calls", key.Token, http.StatusForbidden},
+		{"a revoked user", "/api/v1/calls", revokedToken, http.StatusUnauthorized},
+		{"a bad limit", "/api/v1/calls?limit=-1", viewerToken, http.StatusBadRequest},
+		{"a bad time", "/api/v1/calls?from=yesterday", viewerToken, http.StatusBadRequest},
+	} {
+		if code, _ := call(t, d, "GET", tc.path, tc.token, nil); code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
+		}
+	}
+	code, body = call(t, d, "GET", "/api/v1/calls?from="+c.Started.Add(time.Nanosecond).Format(time.RFC3339Nano), viewerToken, nil)
+	page = api.CallList{}
+	if json.Unmarshal(body, &page) != nil || code != http.StatusOK || page.History == nil || len(page.History) != 0 {
+		t.Errorf("calls after the last: %d %s", code, body)
 	}
 }

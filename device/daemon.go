@@ -339,6 +339,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("camd: https shutdown", "err", e)
 	}
 	d.controlHTTP.Shutdown(shutCtx)
+	if d.calls != nil {
+		// Before the goroutines stop: a call ringing now is missed,
+		// and its event is written by the recording's task goroutine.
+		d.calls.m.Close()
+	}
 	stop()
 	d.Close()
 	wg.Wait()
