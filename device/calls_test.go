@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -42,6 +43,10 @@ type phone struct {
 	connected chan struct{}
 	heard     atomic.Uint64 // audio packets received from the camera
 	video     atomic.Uint64
+	// heardMime is the codec of the camera's audio; onAudio, if set
+	// before the answer, gets each of its packets.
+	heardMime atomic.Value
+	onAudio   func(*rtp.Packet)
 	location  string
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -56,6 +61,31 @@ func newPhoneTalking(t testing.TB, mime string) *phone {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
+	return newPhoneOn(t, mime, m)
+}
+
+// newPhoneWithoutOpus is a phone that knows only PCMU for audio (and
+// H.264 for video), as a SIP-minded app or an old phone.
+func newPhoneWithoutOpus(t testing.TB) *phone {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	for _, c := range []struct {
+		p webrtc.RTPCodecParameters
+		k webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}, webrtc.RTPCodecTypeAudio},
+	} {
+		if err := m.RegisterCodec(c.p, c.k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newPhoneOn(t, webrtc.MimeTypePCMU, m)
+}
+
+// newPhoneOn is a phone talking in mime with the codecs of m.
+func newPhoneOn(t testing.TB, mime string, m *webrtc.MediaEngine) *phone {
+	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -85,12 +115,18 @@ func newPhoneTalking(t testing.TB, mime string) *phone {
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		n := &p.video
-		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+		audio := tr.Kind() == webrtc.RTPCodecTypeAudio
+		if audio {
 			n = &p.heard
+			p.heardMime.Store(tr.Codec().MimeType)
 		}
 		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
+			}
+			if audio && p.onAudio != nil {
+				p.onAudio(pkt)
 			}
 			n.Add(1)
 		}
@@ -784,5 +820,68 @@ func TestCallHistorySurvivesRestart(t *testing.T) {
 	page = api.CallList{}
 	if json.Unmarshal(body, &page) != nil || code != http.StatusOK || page.History == nil || len(page.History) != 0 {
 		t.Errorf("calls after the last: %d %s", code, body)
+	}
+}
+
+// TestCallPhoneWithoutOpusHearsG711: a phone that offers PCMU and no
+// Opus answers: camd sends it the camera's microphone as G.711 µ-law (the
+// synthetic 440 Hz tone, decoded and found by Goertzel), and plays the
+// phone's PCMU on the speaker.
+func TestCallPhoneWithoutOpusHearsG711(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	c := ring(t, d, ownerToken)
+	p := newPhoneWithoutOpus(t)
+	var (
+		mu  sync.Mutex
+		dec g711.Decoder
+		pcm []int16
+	)
+	enough := make(chan struct{})
+	p.onAudio = func(pkt *rtp.Packet) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(pcm) < 48000 {
+			pcm = dec.Decode(pcm, pkt.Payload)
+			if len(pcm) >= 48000 {
+				close(enough)
+			}
+		}
+	}
+	offer := p.offer(t)
+	if strings.Contains(strings.ToLower(offer), "opus") {
+		t.Fatal("the phone offers Opus")
+	}
+	if code, body := p.answer(t, d, c.ID, ownerToken, offer); code != http.StatusCreated {
+		t.Fatalf("answer: %d %s", code, body)
+	}
+	select {
+	case <-p.connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone did not connect")
+	}
+	p.talkTone(t)
+	select {
+	case <-enough:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the phone heard %d packets", p.heard.Load())
+	}
+	if m, _ := p.heardMime.Load().(string); !strings.EqualFold(m, webrtc.MimeTypePCMU) {
+		t.Fatalf("the camera's audio came as %q", m)
+	}
+	// The loudest 50 ms is the middle of a beep: 440 Hz (880 Hz every
+	// tenth second).
+	mu.Lock()
+	beep, rms := loudest(pcm, 2400)
+	mu.Unlock()
+	if g := max(goertzel(beep, 440), goertzel(beep, 880)); rms < 300 || g < 0.5 {
+		t.Fatalf("the camera's beep at the phone: RMS %.0f, %.2f of its power at 440 or 880 Hz", rms, g)
+	}
+	// And the phone's voice reaches the speaker.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.board.sim.Speaker.Reset()
+	if err := d.board.sim.Speaker.Wait(ctx, 24000); err != nil {
+		t.Fatalf("the speaker played nothing: %v", err)
 	}
 }

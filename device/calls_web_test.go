@@ -65,6 +65,22 @@ func toneWAV(t *testing.T, seconds int) string {
 	return path
 }
 
+// loudest returns the loudest n samples of pcm (in steps of n/10) and
+// their RMS.
+func loudest(pcm []int16, n int) ([]int16, float64) {
+	best, at := 0.0, 0
+	for i := 0; i+n <= len(pcm); i += n / 10 {
+		var e float64
+		for _, v := range pcm[i : i+n] {
+			e += float64(v) * float64(v)
+		}
+		if e > best {
+			best, at = e, i
+		}
+	}
+	return pcm[at : at+n], math.Sqrt(best / float64(n))
+}
+
 // phoneBrowser starts headless Chromium as a phone: its fake microphone
 // plays wav, and the page may use it without asking.
 func phoneBrowser(t *testing.T, wav string) context.Context {
@@ -193,18 +209,8 @@ func TestWebPageAnswersDoorbell(t *testing.T) {
 	}
 	pcm, _ := spk.Played()
 	// The loudest 100 ms: the phone's burst, at 1 kHz.
-	best, at := 0.0, 0
-	for i := 0; i+4800 <= len(pcm); i += 480 {
-		var e float64
-		for _, v := range pcm[i : i+4800] {
-			e += float64(v) * float64(v)
-		}
-		if e > best {
-			best, at = e, i
-		}
-	}
-	rms := math.Sqrt(best / 4800)
-	if g := goertzel(pcm[at:at+4800], 1000); rms < 300 || g < 0.5 {
+	burst, rms := loudest(pcm, 4800)
+	if g := goertzel(burst, 1000); rms < 300 || g < 0.5 {
 		t.Fatalf("the speaker's loudest 100 ms: RMS %.0f, %.2f of its power at 1 kHz", rms, g)
 	}
 	t.Logf("page: %d frames decoded, %d audio packets received, %d sent; speaker: RMS %.0f at its loudest", st.FramesDecoded, st.AudioReceived, st.AudioSent, rms)

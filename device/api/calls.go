@@ -63,6 +63,7 @@ type callList interface {
 
 // callMedia answers a call's offer and ends its session.
 type callMedia interface {
+	CheckCallOffer(offer []byte) error
 	Admits(r *http.Request) error
 	HandleCallOffer(w http.ResponseWriter, r *http.Request, c whep.Call) bool
 	HandlePatch(w http.ResponseWriter, r *http.Request)
@@ -288,7 +289,7 @@ func (a *Calls) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := whep.CheckCallOffer(body); err != nil {
+	if err := a.Media.CheckCallOffer(body); err != nil {
 		code := http.StatusUnprocessableEntity
 		if errors.Is(err, whep.ErrBadSDP) {
 			code = http.StatusBadRequest

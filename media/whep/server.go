@@ -235,7 +235,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed,
 	}
 	info, err := checkOffer(body)
 	if err == nil && call != nil {
-		err = CheckCallOffer(body)
+		err = s.CheckCallOffer(body)
 	}
 	if err != nil {
 		code := http.StatusUnprocessableEntity
