@@ -56,9 +56,10 @@ type callPhones interface {
 	Hangup(id, user, reason string) (calls.Call, error)
 }
 
-// callList reads the call in progress.
+// callList reads the call in progress, and recent calls by ID.
 type callList interface {
 	Current() (calls.Call, bool)
+	Get(id string) (calls.Call, error)
 }
 
 // callMedia answers a call's offer and ends its session.
@@ -190,7 +191,7 @@ func (a *Calls) handleList(w http.ResponseWriter, r *http.Request) {
 			case out.Current != nil && c.ID == out.Current.ID:
 			case c.Started.Before(from), !to.IsZero() && !c.Started.Before(to):
 			default:
-				out.History = append(out.History, c)
+				out.History = append(out.History, a.finished(c))
 			}
 		}
 	}
@@ -201,6 +202,23 @@ func (a *Calls) handleList(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.Path, next.Encode()))
 	}
 	writeJSON(w, out)
+}
+
+// finished completes a record whose end the log does not have yet (its
+// event is being committed) from the manager's recent calls.
+func (a *Calls) finished(c CallRecord) CallRecord {
+	if !c.State.Live() {
+		return c
+	}
+	m, err := a.List.Get(c.ID)
+	if err != nil || m.State.Live() {
+		return c // a call camd did not see end (it crashed)
+	}
+	c.State, c.Finished, c.Reason = m.State, m.Finished, m.Reason
+	if !m.Answered.IsZero() {
+		c.Seconds = int(m.Finished.Sub(m.Answered).Round(time.Second) / time.Second)
+	}
+	return c
 }
 
 // callRecords folds calls' events (oldest first) into one record per

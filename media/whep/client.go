@@ -145,7 +145,7 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	if err != nil {
 		return ViewStats{}, err
 	}
-	defer func() {
+	leave := sync.OnceFunc(func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(dctx, http.MethodDelete, location, nil)
@@ -155,7 +155,8 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 		if resp, err := opts.HTTPClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
-	}()
+	})
+	defer leave()
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return ViewStats{}, fmt.Errorf("whep: bad answer: %w", err)
 	}
@@ -178,6 +179,9 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	case <-v.enough:
 	}
 	stopTalk()
+	// DELETE before the connection closes: a call's camd hears that the
+	// phone hung up, not that its connection closed.
+	leave()
 	pc.Close()
 	wg.Wait()
 	v.finish()
