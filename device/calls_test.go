@@ -885,3 +885,36 @@ func TestCallPhoneWithoutOpusHearsG711(t *testing.T) {
 		t.Fatalf("the speaker played nothing: %v", err)
 	}
 }
+
+// TestCallAnsweredForG711Listener: camctl's client answering with
+// ViewOptions.PCM (answer --listen OUT.wav) offers PCMU alone and gets
+// the camera's microphone as G.711, decoded: its beep at 440 Hz (880 Hz
+// every tenth second).
+func TestCallAnsweredForG711Listener(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	c := ring(t, d, ownerToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var heard []int16
+	st, err := whep.View(ctx, "https://"+d.Addr().String()+"/api/v1/calls/"+c.ID+"/answer", whep.ViewOptions{
+		HTTPClient: testClient(), Header: http.Header{"Authorization": {"Bearer " + ownerToken}},
+		Talk: func([]int16) {},
+		PCM: func(pcm []int16) {
+			heard = append(heard, pcm...)
+			if len(heard) >= 2*48000 {
+				cancel()
+			}
+		},
+	})
+	if len(heard) < 2*48000 || st.FramesReceived == 0 {
+		t.Fatalf("heard %d samples, %+v %v", len(heard), st, err)
+	}
+	beep, rms := loudest(heard, 2400)
+	if g := max(goertzel(beep, 440), goertzel(beep, 880)); rms < 300 || g < 0.5 {
+		t.Fatalf("the camera's beep: RMS %.0f, %.2f of its power at 440 or 880 Hz", rms, g)
+	}
+	if got, _ := d.calls.m.Get(c.ID); got.State != calls.Ended || got.Reason != calls.ReasonHungUp {
+		t.Fatalf("after the client left: %+v", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,5 +93,25 @@ func TestReadWAV(t *testing.T) {
 	}
 	if _, err := readWAV(wav(48000, 2, []int16{1, 2})); err == nil {
 		t.Fatal("stereo accepted")
+	}
+}
+
+// TestWAVFileReadsBack: what answer --listen OUT.wav writes reads back
+// as the samples written, with the sizes filled in at close.
+func TestWAVFileReadsBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "heard.wav")
+	w, err := createWAV(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int16{0, 1, -1, 32767, -32768, 1234}
+	w.write(want[:3])
+	w.write(want[3:])
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readWAV(path)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("read back %v %v, want %v", got, err, want)
 	}
 }
