@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,15 +22,17 @@ import (
 
 // callScreen mirrors window.camdCall in the web page (device/web/call.js).
 type callScreen struct {
-	Events        string `json:"events"`
-	ID            string `json:"id"`
-	State         string `json:"state"`
-	Reason        string `json:"reason"`
-	FramesDecoded int    `json:"framesDecoded"`
-	AudioReceived int    `json:"audioReceived"`
-	AudioSent     int    `json:"audioSent"`
-	Ringing       bool   `json:"ringing"`
-	Error         string `json:"error"`
+	Events        string  `json:"events"`
+	ID            string  `json:"id"`
+	State         string  `json:"state"`
+	Reason        string  `json:"reason"`
+	FramesDecoded int     `json:"framesDecoded"`
+	AudioReceived int     `json:"audioReceived"`
+	AudioSent     int     `json:"audioSent"`
+	AudioCodec    string  `json:"audioCodec"`
+	AudioEnergy   float64 `json:"audioEnergy"`
+	Ringing       bool    `json:"ringing"`
+	Error         string  `json:"error"`
 }
 
 // toneWAV writes seconds of 48 kHz mono 16-bit WAV: 1 kHz bursts of
@@ -133,6 +136,82 @@ func waitScreen(t *testing.T, ctx context.Context, what string, done func(callSc
 	}
 }
 
+// phonePage opens the web page in a fresh Chromium phone, paired with
+// token, and waits until it holds the event stream open; it returns the
+// tab's context (60 s) and the page's address.
+func phonePage(t *testing.T, d *Daemon, token string) (context.Context, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(phoneBrowser(t, toneWAV(t, 10)), 60*time.Second)
+	t.Cleanup(cancel)
+	page := "https://" + d.Addr().String() + "/"
+	for _, a := range []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(page),
+		chromedp.Evaluate[chromedp.Void](`localStorage.setItem("camd-token", ` + strconv.Quote(token) + `)`),
+		chromedp.Navigate(page),
+	} {
+		if _, err := chromedp.Run(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ctx, page
+}
+
+// talkedBoth checks an answered call's media both ways: the page decodes
+// the camera's picture and hears its microphone (codec mime, energy above
+// silence), and the camera's simulated speaker plays the page's fake
+// microphone: 1 kHz bursts (RMS and Goertzel on its loudest 100 ms).
+func talkedBoth(t *testing.T, ctx context.Context, d *Daemon, mime string) {
+	t.Helper()
+	// The ring-back tone stopped with the answer: from now on the
+	// speaker is the phone's.
+	spk := d.board.sim.Speaker
+	spk.Reset()
+	st := waitScreen(t, ctx, "the camera's picture and sound", func(s callScreen) bool {
+		return s.State == "connected" && s.FramesDecoded > 10 && s.AudioReceived > 50 && s.AudioSent > 50 && s.AudioEnergy > 0
+	})
+	if !strings.EqualFold(st.AudioCodec, mime) {
+		t.Errorf("the camera's audio came as %q, want %s", st.AudioCodec, mime)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := spk.Wait(wctx, 2*board.SpeakerRate); err != nil {
+		t.Fatalf("the speaker played nothing of the phone's voice: %v", err)
+	}
+	pcm, _ := spk.Played()
+	burst, rms := loudest(pcm, 4800)
+	if g := goertzel(burst, 1000); rms < 300 || g < 0.5 {
+		t.Fatalf("the speaker's loudest 100 ms: RMS %.0f, %.2f of its power at 1 kHz", rms, g)
+	}
+	t.Logf("page: %d frames decoded, %d audio packets received (%s, energy %.3g), %d sent; speaker: RMS %.0f at its loudest",
+		st.FramesDecoded, st.AudioReceived, st.AudioCodec, st.AudioEnergy, st.AudioSent, rms)
+}
+
+// TestWebPageTalksPCMU: a page that offers PCMU alone for the call's
+// audio (as a phone without Opus): the camera's microphone reaches it as
+// G.711 and decodes to sound, its voice reaches the speaker.
+func TestWebPageTalksPCMU(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	sub := callEvents(t, d, ownerToken)
+	ctx, _ := phonePage(t, d, ownerToken)
+	waitScreen(t, ctx, "the event stream", func(s callScreen) bool { return s.Events == "open" })
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.camdCall.audioCodecs = ["audio/PCMU"]`)); err != nil {
+		t.Fatal(err)
+	}
+	c := ring(t, d, ownerToken)
+	nextEvent(t, sub) // ringing
+	waitScreen(t, ctx, "the ring", func(s callScreen) bool { return s.State == "ringing" && s.ID == c.ID })
+	click(t, ctx, "answer")
+	if e := nextEvent(t, sub); e.Kind != events.CallAnswered {
+		t.Fatalf("%+v, want the answer", e)
+	}
+	talkedBoth(t, ctx, d, "audio/PCMU")
+	click(t, ctx, "hangup")
+	if e := nextEvent(t, sub); e.Kind != events.CallEnded || e.Data["reason"] != calls.ReasonHungUp {
+		t.Fatalf("%+v, want the page's hang-up", e)
+	}
+}
+
 // click clicks the page's button of that ID.
 func click(t *testing.T, ctx context.Context, id string) {
 	t.Helper()
@@ -154,20 +233,7 @@ func TestWebPageAnswersDoorbell(t *testing.T) {
 	ownerToken := owner(t, d)
 	me := userOf(t, d, ownerToken)
 	sub := callEvents(t, d, ownerToken)
-	browser := phoneBrowser(t, toneWAV(t, 10))
-	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
-	defer cancel()
-
-	page := "https://" + d.Addr().String() + "/"
-	for _, a := range []chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(page),
-		chromedp.Evaluate[chromedp.Void](`localStorage.setItem("camd-token", ` + strconv.Quote(ownerToken) + `)`),
-		chromedp.Navigate(page),
-	} {
-		if _, err := chromedp.Run(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, page := phonePage(t, d, ownerToken)
 	// A second phone: another tab of the same user (the same user's
 	// other device rings too).
 	other, cancelOther := chromedp.NewContext(ctx)
@@ -199,21 +265,7 @@ func TestWebPageAnswersDoorbell(t *testing.T) {
 	// speaker is the phone's.
 	spk := d.board.sim.Speaker
 	spk.Reset()
-	st := waitScreen(t, ctx, "the camera's picture and sound", func(s callScreen) bool {
-		return s.State == "connected" && s.FramesDecoded > 10 && s.AudioReceived > 10 && s.AudioSent > 50
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer wcancel()
-	if err := spk.Wait(wctx, 2*board.SpeakerRate); err != nil {
-		t.Fatalf("the speaker played nothing of the phone's voice: %v", err)
-	}
-	pcm, _ := spk.Played()
-	// The loudest 100 ms: the phone's burst, at 1 kHz.
-	burst, rms := loudest(pcm, 4800)
-	if g := goertzel(burst, 1000); rms < 300 || g < 0.5 {
-		t.Fatalf("the speaker's loudest 100 ms: RMS %.0f, %.2f of its power at 1 kHz", rms, g)
-	}
-	t.Logf("page: %d frames decoded, %d audio packets received, %d sent; speaker: RMS %.0f at its loudest", st.FramesDecoded, st.AudioReceived, st.AudioSent, rms)
+	talkedBoth(t, ctx, d, "audio/opus")
 
 	click(t, ctx, "hangup")
 	if e := nextEvent(t, sub); e.Kind != events.CallEnded || e.Data["reason"] != calls.ReasonHungUp || e.Data["user"] != me {

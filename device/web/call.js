@@ -16,6 +16,11 @@
     framesDecoded: 0,
     audioReceived: 0, // the camera's microphone, packets received
     audioSent: 0, // the phone's microphone, packets sent
+    audioCodec: null, // what the camera's audio came as
+    audioEnergy: 0, // of what was heard (not silence when above 0)
+    // audioCodecs, when set (["audio/PCMU"]), narrows the call's audio to
+    // those codecs, as a phone without Opus would offer.
+    audioCodecs: null,
     muted: false,
     ringing: false, // the ring sounds in the page
     error: null,
@@ -78,7 +83,7 @@
     if (cs.id === id && cs.state !== "idle") return;
     teardown();
     mine = false;
-    Object.assign(cs, { id, framesDecoded: 0, audioReceived: 0, audioSent: 0, muted: false, error: null });
+    Object.assign(cs, { id, framesDecoded: 0, audioReceived: 0, audioSent: 0, audioCodec: null, audioEnergy: 0, muted: false, error: null });
     set("ringing");
   }
 
@@ -185,7 +190,11 @@
     video.muted = false;
     $("sound").textContent = "Mute";
     pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver(mic.getAudioTracks()[0], { direction: "sendrecv", streams: [mic] });
+    const talk = pc.addTransceiver(mic.getAudioTracks()[0], { direction: "sendrecv", streams: [mic] });
+    if (cs.audioCodecs && talk.setCodecPreferences) {
+      const all = RTCRtpReceiver.getCapabilities("audio").codecs;
+      talk.setCodecPreferences(all.filter((c) => cs.audioCodecs.includes(c.mimeType)));
+    }
     pc.ontrack = (e) => stream.addTrack(e.track);
     pc.onconnectionstatechange = () => {
       if (!pc) return;
@@ -224,9 +233,15 @@
 
   async function stats() {
     if (!pc) return;
-    (await pc.getStats()).forEach((s) => {
+    const report = await pc.getStats();
+    report.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") cs.framesDecoded = s.framesDecoded || 0;
-      if (s.type === "inbound-rtp" && s.kind === "audio") cs.audioReceived = s.packetsReceived || 0;
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        cs.audioReceived = s.packetsReceived || 0;
+        cs.audioEnergy = s.totalAudioEnergy || 0;
+        const codec = s.codecId && report.get(s.codecId);
+        if (codec) cs.audioCodec = codec.mimeType;
+      }
       if (s.type === "outbound-rtp" && s.kind === "audio") cs.audioSent = s.packetsSent || 0;
     });
   }
