@@ -4,7 +4,8 @@
 //
 // The package holds the contracts (Output, Input, LightSensor, IRCut),
 // with no hardware imports, the board profiles that map them to pins, and
-// the behaviour built on the contracts: debounced inputs and buttons with
+// the behaviour built on the contracts: debounced inputs (or reported on
+// their first edge, WatchOptions.Leading: the doorbell) and buttons with
 // a long press (Watcher), status LED patterns (StatusLight), the pulsed
 // IR-cut filter (PulsedIRCut) and automatic day/night switching with
 // hysteresis (DayNight). They keep time with the time package itself

@@ -20,6 +20,13 @@ type WatchOptions struct {
 	// Poll bounds how long a wait for an edge lasts before Run checks
 	// whether to stop (default 250 ms).
 	Poll time.Duration
+	// Leading reports a press on its first edge instead of once it held
+	// Debounce: the window that follows only swallows the contacts'
+	// bounces, and the release still counts once it held Debounce. A
+	// doorbell rings 30 ms sooner; the price is that a glitch on the
+	// line (a spike shorter than Debounce) is a press too, where the
+	// default ignores it.
+	Leading bool
 
 	// OnChange receives every debounced change of level.
 	OnChange func(active bool)
@@ -130,9 +137,16 @@ func (b *button) deadline() time.Time {
 	return next
 }
 
-// observe notes a raw level: any edge restarts the debounce window.
+// observe notes a raw level: any edge restarts the debounce window. With
+// Leading, the first edge of a press from a settled release counts at
+// once, and its window only swallows the bounces.
 func (b *button) observe(raw bool, now time.Time) {
 	if raw == b.stable && b.settles.IsZero() {
+		return
+	}
+	if b.opts.Leading && raw && !b.stable && b.armed && b.settles.IsZero() {
+		b.settles = now.Add(b.opts.Debounce)
+		b.change(raw, now)
 		return
 	}
 	b.settles = now.Add(b.opts.Debounce)
@@ -151,6 +165,11 @@ func (b *button) tick(raw bool, now time.Time) {
 	if raw == b.stable {
 		return
 	}
+	b.change(raw, now)
+}
+
+// change makes raw the debounced level, and reports it.
+func (b *button) change(raw bool, now time.Time) {
 	b.stable = raw
 	if b.opts.OnChange != nil {
 		b.opts.OnChange(raw)

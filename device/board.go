@@ -189,7 +189,11 @@ func (bs *boardState) watchInputs() {
 		},
 		OnHold: func() { bs.events.resetHold() },
 	})
-	watch(b.Doorbell, board.WatchOptions{OnDown: func() { bs.events.ring() }})
+	// The doorbell rings on its first edge: a visitor's press is never
+	// shorter than the debounce, and a chime button's bounces follow
+	// that edge. A glitch on the line rings too, at most once a call (a
+	// press during a call is ignored).
+	watch(b.Doorbell, board.WatchOptions{Leading: true, OnDown: func() { bs.events.ring() }})
 	watch(b.PIR, board.WatchOptions{OnChange: func(a bool) { bs.events.motion(a) }})
 }
 

@@ -33,10 +33,18 @@ type callState struct {
 	ringing func(on bool)
 	// rec keeps a call's clip and snapshot (nil in tests of the board).
 	rec *recordingState
-	log *slog.Logger
+	// media ends an answered call's WebRTC session when the call ends
+	// (hung up by its route, max duration, access ended); nil: none.
+	media callSessions
+	log   *slog.Logger
 
 	mu   sync.Mutex
 	kept map[string]keptCall // by call ID, until the call finishes
+}
+
+// callSessions ends a call's media sessions (*whep.Server).
+type callSessions interface {
+	EndCall(id, reason string) int
 }
 
 // keptCall is what was kept of a call's press: the clip (nil while the
@@ -48,8 +56,8 @@ type keptCall struct {
 
 // openCalls builds the calls of the paired users: every paired user's
 // phone rings (stream keys are no phones).
-func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, rec *recordingState, speaker func() board.Speaker, volume func() float64, ringing func(on bool), log *slog.Logger) *callState {
-	cs := &callState{events: es, rec: rec, speaker: speaker, volume: volume, ringing: ringing, log: log, kept: map[string]keptCall{}}
+func openCalls(c CallsConfig, es *eventState, p *pairing.Manager, rec *recordingState, media callSessions, speaker func() board.Speaker, volume func() float64, ringing func(on bool), log *slog.Logger) *callState {
+	cs := &callState{events: es, rec: rec, media: media, speaker: speaker, volume: volume, ringing: ringing, log: log, kept: map[string]keptCall{}}
 	cs.m = calls.New(calls.Options{
 		RingTimeout: c.RingTimeout,
 		MaxDuration: c.MaxDuration,
@@ -118,6 +126,11 @@ func (cs *callState) transition(t calls.Transition) {
 			return
 		}
 	case calls.Ended:
+		if cs.media != nil {
+			// The session's own end (the phone left, the connection
+			// failed) comes back here too: it is ended already.
+			cs.media.EndCall(c.ID, t.Reason)
+		}
 		e.Kind = events.CallEnded
 		secs := 0
 		if !c.Answered.IsZero() {

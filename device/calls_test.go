@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -41,6 +43,10 @@ type phone struct {
 	connected chan struct{}
 	heard     atomic.Uint64 // audio packets received from the camera
 	video     atomic.Uint64
+	// heardMime is the codec of the camera's audio; onAudio, if set
+	// before the answer, gets each of its packets.
+	heardMime atomic.Value
+	onAudio   func(*rtp.Packet)
 	location  string
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -55,6 +61,31 @@ func newPhoneTalking(t testing.TB, mime string) *phone {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
+	return newPhoneOn(t, mime, m)
+}
+
+// newPhoneWithoutOpus is a phone that knows only PCMU for audio (and
+// H.264 for video), as a SIP-minded app or an old phone.
+func newPhoneWithoutOpus(t testing.TB) *phone {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	for _, c := range []struct {
+		p webrtc.RTPCodecParameters
+		k webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}, webrtc.RTPCodecTypeAudio},
+	} {
+		if err := m.RegisterCodec(c.p, c.k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newPhoneOn(t, webrtc.MimeTypePCMU, m)
+}
+
+// newPhoneOn is a phone talking in mime with the codecs of m.
+func newPhoneOn(t testing.TB, mime string, m *webrtc.MediaEngine) *phone {
+	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -84,12 +115,18 @@ func newPhoneTalking(t testing.TB, mime string) *phone {
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		n := &p.video
-		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+		audio := tr.Kind() == webrtc.RTPCodecTypeAudio
+		if audio {
 			n = &p.heard
+			p.heardMime.Store(tr.Codec().MimeType)
 		}
 		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
+			}
+			if audio && p.onAudio != nil {
+				p.onAudio(pkt)
 			}
 			n.Add(1)
 		}
@@ -458,6 +495,13 @@ func TestMissedCallKeepsSnapshotAndClip(t *testing.T) {
 	if want := c.Started.Add(-2 * time.Second); !missed.Clip.From.Equal(want) || !missed.Clip.To.Equal(c.Started.Add(8*time.Second)) {
 		t.Fatalf("clip %+v, want 2 s before to 8 s after %v", missed.Clip, c.Started)
 	}
+	// The history points to them too.
+	code, b := call(t, d, "GET", "/api/v1/calls", ownerToken, nil)
+	var list api.CallList
+	if json.Unmarshal(b, &list) != nil || code != http.StatusOK || len(list.History) != 1 || list.History[0].Snapshot != missed.Snapshot ||
+		list.History[0].Clip == nil || !list.History[0].Clip.From.Equal(missed.Clip.From) || list.History[0].State != calls.Missed {
+		t.Fatalf("history of the missed call: %d %s", code, b)
+	}
 	resp := get(t, d, "/api/v1/snapshots/"+missed.Snapshot, ownerToken, nil)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" {
@@ -592,5 +636,285 @@ func TestAnswerOverViewerLimitLeavesCallRinging(t *testing.T) {
 	p2 := newPhone(t)
 	if code, body := p2.answer(t, d, c.ID, ownerToken, p2.offer(t)); code != http.StatusCreated {
 		t.Fatalf("the owner: %d %s", code, body)
+	}
+}
+
+// TestHangupByCall: DELETE /api/v1/calls/{call} (camctl call hangup, from
+// a process that does not hold the answer's session) ends the call of the
+// user who answered it, and with it the phone's WebRTC session; nobody
+// else may: no credential 401, a stream key 403, another viewer and the
+// owner 409, a revoked user 401; a call that is over 410, an unknown one
+// 404.
+func TestHangupByCall(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	otherToken := viewer(t, d, ownerToken)
+	key := streamKey(t, d, ownerToken, "nvr")
+	sub := callEvents(t, d, ownerToken)
+	c := ring(t, d, ownerToken)
+	nextEvent(t, sub) // ringing
+	p := newPhone(t)
+	closed := make(chan struct{})
+	var once sync.Once
+	p.pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateClosed || s == webrtc.ICEConnectionStateDisconnected || s == webrtc.ICEConnectionStateFailed {
+			once.Do(func() { close(closed) })
+		}
+	})
+	if code, body := p.answer(t, d, c.ID, viewerToken, p.offer(t)); code != http.StatusCreated {
+		t.Fatalf("answer: %d %s", code, body)
+	}
+	nextEvent(t, sub) // answered
+	select {
+	case <-p.connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone did not connect")
+	}
+	path := "/api/v1/calls/" + c.ID
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no credential", "", http.StatusUnauthorized},
+		{"a stream key", key.Token, http.StatusForbidden},
+		{"another viewer", otherToken, http.StatusConflict},
+		{"the owner, who did not answer", ownerToken, http.StatusConflict},
+		{"an unknown call", viewerToken, http.StatusNotFound},
+	} {
+		pth := path
+		if tc.name == "an unknown call" {
+			pth = "/api/v1/calls/nope"
+		}
+		if code, _ := call(t, d, "DELETE", pth, tc.token, nil); code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
+		}
+	}
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/"+userOf(t, d, otherToken), ownerToken, nil); code != http.StatusNoContent {
+		t.Fatal("revoke")
+	}
+	if code, _ := call(t, d, "DELETE", path, otherToken, nil); code != http.StatusUnauthorized {
+		t.Errorf("a revoked user: %d, want 401", code)
+	}
+	if cur, ok := d.calls.m.Current(); !ok || cur.State != calls.Answered {
+		t.Fatalf("after the refusals: %+v %v, want still answered", cur, ok)
+	}
+
+	code, b := call(t, d, "DELETE", path, viewerToken, nil)
+	var got calls.Call
+	if code != http.StatusOK || json.Unmarshal(b, &got) != nil || got.State != calls.Ended {
+		t.Fatalf("hangup: %d %s", code, b)
+	}
+	if e := nextEvent(t, sub); e.Kind != events.CallEnded || e.Data["reason"] != calls.ReasonHungUp || e.Data["user"] != userOf(t, d, viewerToken) {
+		t.Fatalf("%+v, want hung up by the viewer", e)
+	}
+	// The session ended with the call: the phone's connection closes.
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the phone's connection outlived the call")
+	}
+	if code, _ := call(t, d, "DELETE", path, viewerToken, nil); code != http.StatusGone {
+		t.Errorf("a second hangup: %d, want 410", code)
+	}
+}
+
+// TestCallHistorySurvivesRestart: GET /api/v1/calls's history is read
+// from the event log, so it survives a restart: each call's transitions,
+// who answered, how long, why it ended; pages by limit with a Link to the
+// older ones; viewers read it, a stream key and a revoked user cannot.
+func TestCallHistorySurvivesRestart(t *testing.T) {
+	cfg := Defaults()
+	cfg.Data = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Source = "passthrough"
+	cfg.Passthrough.FIFO = filepath.Join(cfg.Data, "no-writer.fifo")
+	d, stop := runningAt(t, cfg)
+	ownerToken := owner(t, d)
+	viewerToken := viewer(t, d, ownerToken)
+	revokedToken := viewer(t, d, ownerToken)
+	key := streamKey(t, d, ownerToken, "nvr")
+	ownerID, viewerID := userOf(t, d, ownerToken), userOf(t, d, viewerToken)
+
+	// Answered and hung up (the manager's own requests: the media is
+	// not what this test is about).
+	a := ring(t, d, ownerToken)
+	if _, err := d.calls.m.Answer(a.ID, ownerID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.calls.m.Hangup(a.ID, ownerID, calls.ReasonHungUp); err != nil {
+		t.Fatal(err)
+	}
+	// Busy.
+	b := ring(t, d, ownerToken)
+	if code, _ := call(t, d, "POST", "/api/v1/calls/"+b.ID+"/decline", viewerToken, api.Decline{Reason: "busy"}); code != http.StatusOK {
+		t.Fatal("busy")
+	}
+	if code, _ := call(t, d, "DELETE", "/api/v1/users/"+userOf(t, d, revokedToken), ownerToken, nil); code != http.StatusNoContent {
+		t.Fatal("revoke")
+	}
+	// Ringing as camd stops: missed.
+	c := ring(t, d, ownerToken)
+	stop()
+
+	d, _ = runningAt(t, cfg)
+	code, body := call(t, d, "GET", "/api/v1/calls", viewerToken, nil)
+	var list api.CallList
+	if code != http.StatusOK || json.Unmarshal(body, &list) != nil {
+		t.Fatalf("calls: %d %s", code, body)
+	}
+	if list.Current != nil || len(list.History) != 3 {
+		t.Fatalf("after the restart: %s, want three calls and none current", body)
+	}
+	steps := func(r api.CallRecord) (s []calls.State) {
+		for _, st := range r.Transitions {
+			s = append(s, st.State)
+		}
+		return s
+	}
+	gotC, gotB, gotA := list.History[0], list.History[1], list.History[2]
+	if gotC.ID != c.ID || gotC.State != calls.Missed || gotC.Reason != calls.ReasonStopping || !slices.Equal(steps(gotC), []calls.State{calls.Ringing, calls.Missed}) {
+		t.Errorf("the call ringing at the stop: %+v", gotC)
+	}
+	if gotB.ID != b.ID || gotB.State != calls.Busy || gotB.EndedBy != viewerID || gotB.Reason != calls.ReasonBusy {
+		t.Errorf("the busy call: %+v", gotB)
+	}
+	if gotA.ID != a.ID || gotA.State != calls.Ended || gotA.AnsweredBy != ownerID || gotA.EndedBy != ownerID ||
+		gotA.Reason != calls.ReasonHungUp || gotA.Source != "api" || gotA.By != ownerID || !gotA.Started.Equal(a.Started) ||
+		gotA.Answered.IsZero() || gotA.Finished.Before(gotA.Answered) ||
+		!slices.Equal(steps(gotA), []calls.State{calls.Ringing, calls.Answered, calls.Ended}) {
+		t.Errorf("the answered call: %+v", gotA)
+	}
+
+	// Pages: the newest, then a Link to the older ones.
+	resp := get(t, d, "/api/v1/calls?limit=2", viewerToken, nil)
+	var page api.CallList
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	link := resp.Header.Get("Link")
+	if len(page.History) != 2 || page.History[1].ID != b.ID || !strings.HasSuffix(link, `>; rel="next"`) {
+		t.Fatalf("first page: %+v, Link %q", page.History, link)
+	}
+	resp = get(t, d, strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`), viewerToken, nil)
+	page = api.CallList{}
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if len(page.History) != 1 || page.History[0].ID != a.ID || resp.Header.Get("Link") != "" {
+		t.Fatalf("next page: %+v, Link %q", page.History, resp.Header.Get("Link"))
+	}
+	for _, tc := range []struct {
+		name, path, token string
+		want              int
+	}{
+		{"no credential", "/api/v1/calls", "", http.StatusUnauthorized},
+		{"a stream key", "/api/v1/calls", key.Token, http.StatusForbidden},
+		{"a revoked user", "/api/v1/calls", revokedToken, http.StatusUnauthorized},
+		{"a bad limit", "/api/v1/calls?limit=-1", viewerToken, http.StatusBadRequest},
+		{"a bad time", "/api/v1/calls?from=yesterday", viewerToken, http.StatusBadRequest},
+	} {
+		if code, _ := call(t, d, "GET", tc.path, tc.token, nil); code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
+		}
+	}
+	code, body = call(t, d, "GET", "/api/v1/calls?from="+c.Started.Add(time.Nanosecond).Format(time.RFC3339Nano), viewerToken, nil)
+	page = api.CallList{}
+	if json.Unmarshal(body, &page) != nil || code != http.StatusOK || page.History == nil || len(page.History) != 0 {
+		t.Errorf("calls after the last: %d %s", code, body)
+	}
+}
+
+// TestCallPhoneWithoutOpusHearsG711: a phone that offers PCMU and no
+// Opus answers: camd sends it the camera's microphone as G.711 µ-law (the
+// synthetic 440 Hz tone, decoded and found by Goertzel), and plays the
+// phone's PCMU on the speaker.
+func TestCallPhoneWithoutOpusHearsG711(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	c := ring(t, d, ownerToken)
+	p := newPhoneWithoutOpus(t)
+	var (
+		mu  sync.Mutex
+		dec g711.Decoder
+		pcm []int16
+	)
+	enough := make(chan struct{})
+	p.onAudio = func(pkt *rtp.Packet) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(pcm) < 48000 {
+			pcm = dec.Decode(pcm, pkt.Payload)
+			if len(pcm) >= 48000 {
+				close(enough)
+			}
+		}
+	}
+	offer := p.offer(t)
+	if strings.Contains(strings.ToLower(offer), "opus") {
+		t.Fatal("the phone offers Opus")
+	}
+	if code, body := p.answer(t, d, c.ID, ownerToken, offer); code != http.StatusCreated {
+		t.Fatalf("answer: %d %s", code, body)
+	}
+	select {
+	case <-p.connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone did not connect")
+	}
+	p.talkTone(t)
+	select {
+	case <-enough:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the phone heard %d packets", p.heard.Load())
+	}
+	if m, _ := p.heardMime.Load().(string); !strings.EqualFold(m, webrtc.MimeTypePCMU) {
+		t.Fatalf("the camera's audio came as %q", m)
+	}
+	// The loudest 50 ms is the middle of a beep: 440 Hz (880 Hz every
+	// tenth second).
+	mu.Lock()
+	beep, rms := loudest(pcm, 2400)
+	mu.Unlock()
+	if g := max(goertzel(beep, 440), goertzel(beep, 880)); rms < 300 || g < 0.5 {
+		t.Fatalf("the camera's beep at the phone: RMS %.0f, %.2f of its power at 440 or 880 Hz", rms, g)
+	}
+	// And the phone's voice reaches the speaker.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.board.sim.Speaker.Reset()
+	if err := d.board.sim.Speaker.Wait(ctx, 24000); err != nil {
+		t.Fatalf("the speaker played nothing: %v", err)
+	}
+}
+
+// TestCallAnsweredForG711Listener: camctl's client answering with
+// ViewOptions.PCM (answer --listen OUT.wav) offers PCMU alone and gets
+// the camera's microphone as G.711, decoded: its beep at 440 Hz (880 Hz
+// every tenth second).
+func TestCallAnsweredForG711Listener(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	c := ring(t, d, ownerToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var heard []int16
+	st, err := whep.View(ctx, "https://"+d.Addr().String()+"/api/v1/calls/"+c.ID+"/answer", whep.ViewOptions{
+		HTTPClient: testClient(), Header: http.Header{"Authorization": {"Bearer " + ownerToken}},
+		Talk: func([]int16) {},
+		PCM: func(pcm []int16) {
+			heard = append(heard, pcm...)
+			if len(heard) >= 2*48000 {
+				cancel()
+			}
+		},
+	})
+	if len(heard) < 2*48000 || st.FramesReceived == 0 {
+		t.Fatalf("heard %d samples, %+v %v", len(heard), st, err)
+	}
+	beep, rms := loudest(heard, 2400)
+	if g := max(goertzel(beep, 440), goertzel(beep, 880)); rms < 300 || g < 0.5 {
+		t.Fatalf("the camera's beep: RMS %.0f, %.2f of its power at 440 or 880 Hz", rms, g)
+	}
+	if got, _ := d.calls.m.Get(c.ID); got.State != calls.Ended || got.Reason != calls.ReasonHungUp {
+		t.Fatalf("after the client left: %+v", got)
 	}
 }

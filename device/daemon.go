@@ -175,7 +175,7 @@ func (d *Daemon) init() error {
 	speaker := func() board.Speaker { return d.board.b.Speaker }
 	volume := func() float64 { return float64(store.Get().SpeakerVolume) / 100 }
 	ringing := func(on bool) { d.board.ringing(on) }
-	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, d.recording, speaker, volume, ringing, d.log)
+	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, d.recording, d.whep, speaker, volume, ringing, d.log)
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
 		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.network, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
@@ -340,6 +340,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("camd: https shutdown", "err", e)
 	}
 	d.controlHTTP.Shutdown(shutCtx)
+	if d.calls != nil {
+		// Before the goroutines stop: a call ringing now is missed,
+		// and its event is written by the recording's task goroutine.
+		d.calls.m.Close()
+	}
 	stop()
 	d.Close()
 	wg.Wait()

@@ -160,7 +160,7 @@ func TestEveryRouteNeedsACredential(t *testing.T) {
 	viewerToken := viewer(t, d, ownerToken)
 	key := streamKey(t, d, ownerToken, "nvr")
 	public := map[string]bool{
-		"GET /health": true, "GET /{$}": true, "GET /app.js": true, "GET /app.css": true, "GET /recordings.js": true,
+		"GET /health": true, "GET /{$}": true, "GET /app.js": true, "GET /app.css": true, "GET /recordings.js": true, "GET /call.js": true,
 		"POST /api/v1/pair/start": true, "POST /api/v1/pair/finish": true,
 		"OPTIONS /api/v1/whep": true, // WHEP clients ask before their offer; ICE servers only with a credential
 	}

@@ -47,7 +47,7 @@ func (d *Daemon) newAPI() *api.API {
 		Logs:      &api.Logs{Ring: d.ring},
 		Crashes:   &api.Crashes{Reports: d.crashes},
 		Metrics:   &api.Metrics{Scrape: d.newMetrics(), Tokens: d.metrics},
-		Calls:     &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Media: d.whep, Talk: d.calls},
+		Calls:     &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Log: eventsView{d.events.log, rs.snaps}, Media: d.whep, Talk: d.calls},
 		// The NVR's catalog goes in place of nil once NVR mode is wired.
 		Discovered: &api.Discovered{Finder: newLANFinder(d.cfg, d.id.ID, nil, d.log)},
 	}

@@ -3,6 +3,7 @@ package device
 import (
 	"log/slog"
 
+	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/capture"
 	"github.com/camd-project/camd/media/encoder"
@@ -12,6 +13,9 @@ import (
 
 // newSource builds the media source the configuration names.
 func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
+	// G.711 µ-law rides on each audio frame for RTSP clients without
+	// Opus, and for a call's phone without it (a board that takes calls).
+	g711 := cfg.RTSP.Listen != "" || takesCalls(cfg.Board)
 	v := cfg.Video
 	h264 := encoder.H264Options{
 		Width: v.Width, Height: v.Height, FPS: v.FPS,
@@ -22,7 +26,7 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 	case "capture":
 		return capture.New(capture.Options{
 			Device: cfg.Capture.Device, Microphone: cfg.Capture.Microphone,
-			Video: h264, NoAudio: !cfg.Audio.Enabled, G711: cfg.RTSP.Listen != "", Logger: log,
+			Video: h264, NoAudio: !cfg.Audio.Enabled, G711: g711, Logger: log,
 		})
 	case "passthrough":
 		p := cfg.Passthrough
@@ -35,8 +39,18 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 			Video:   h264,
 			ToneHz:  cfg.Audio.ToneHz,
 			NoAudio: !cfg.Audio.Enabled,
-			G711:    cfg.RTSP.Listen != "", // RTSP clients without Opus
+			G711:    g711,
 			Logger:  log,
 		})
 	}
+}
+
+// takesCalls reports whether the board named rings calls on a speaker:
+// the simulated board, or a profile with a doorbell or a speaker.
+func takesCalls(name string) bool {
+	if name == "sim" {
+		return true
+	}
+	p, err := board.LoadProfile(name)
+	return err == nil && (p.Doorbell != nil || p.Speaker != nil)
 }

@@ -22,6 +22,8 @@ echo "running events (1,000 events/s for 10 s to 50 SSE streams, one stalled, be
 run -bench EventLoad -benchtime 1x -timeout 10m ./device/
 echo "running calls (doorbell press to ring event; answer to the phone's first audio out of the speaker: 20 samples each)..." >&2
 run -bench 'DoorbellToRingEvent|AnswerToFirstAudio' -benchtime 20x ./device/
+echo "running one call's CPU and RSS (60 s answered, two-way audio and video, against 10 s idle)..." >&2
+run -bench CallFootprint -benchtime 1x -timeout 10m ./e2e/
 echo "running time to first frame (20 samples each)..." >&2
 run -bench TimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
 echo "running time to first frame through go2rtc's client and MediaMTX proxying camd (10 samples each)..." >&2

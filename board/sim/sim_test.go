@@ -28,6 +28,12 @@ type buttonRig struct {
 }
 
 func newButtonRig(t *testing.T, input sim.Button, before func(*sim.Board)) *buttonRig {
+	return newRig(t, input, before, false)
+}
+
+// newRig is newButtonRig, with leading: the watcher reports a press on
+// its first edge (WatchOptions.Leading, the doorbell's).
+func newRig(t *testing.T, input sim.Button, before func(*sim.Board), leading bool) *buttonRig {
 	s, err := sim.New(sim.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,8 +46,9 @@ func newButtonRig(t *testing.T, input sim.Button, before func(*sim.Board)) *butt
 	rec := func(e string) func() { return func() { r.events <- e } }
 	in := map[sim.Button]board.Input{sim.PairButton: s.Board().PairButton, sim.Doorbell: s.Board().Doorbell, sim.PIR: s.Board().PIR}[input]
 	w := board.NewWatcher(in, board.WatchOptions{
-		Hold:   board.ResetHold,
-		OnDown: rec("down"), OnPress: rec("press"), OnHold: rec("hold"),
+		Leading: leading,
+		Hold:    board.ResetHold,
+		OnDown:  rec("down"), OnPress: rec("press"), OnHold: rec("hold"),
 		OnChange: func(a bool) {
 			if a {
 				r.events <- "active"
@@ -154,6 +161,69 @@ func TestDoorbellRingsOnPress(t *testing.T) {
 		r := newButtonRig(t, sim.Doorbell, nil)
 		r.sim.Press(sim.Doorbell)
 		r.expect(debounce, "active down")
+	})
+}
+
+// chatter toggles the button's contacts n times a millisecond apart
+// (on the bubble's clock), ending at active: a real chime button's
+// bounce spread over time.
+func (r *buttonRig) chatter(b sim.Button, n int, active bool) {
+	for i := range n {
+		if i%2 == 0 == active {
+			r.sim.Press(b)
+		} else {
+			r.sim.Release(b)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+	}
+	if active {
+		r.sim.Press(b)
+	} else {
+		r.sim.Release(b)
+	}
+}
+
+// TestDoorbellRingsOnFirstEdge: with Leading (the doorbell's watcher) a
+// press counts at its first edge, at once; its bounces, spread over 6 ms,
+// are swallowed; the release counts once it held the debounce, and the
+// next press again at its first edge. A button held through a restart
+// still waits for its release. The price, documented: a glitch shorter
+// than the debounce is a press.
+func TestDoorbellRingsOnFirstEdge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, sim.Doorbell, nil, true)
+		r.chatter(sim.Doorbell, 7, true) // 6 ms of bounce, ending down
+		if got := r.after(0); got != "active down" {
+			t.Fatalf("during the bounce: %q, want the press at its first edge", got)
+		}
+		r.expect(5*time.Second, "") // held (the rig holds 10 s for OnHold): nothing more
+		r.chatter(sim.Doorbell, 5, false)
+		r.expect(debounce, "inactive press")
+		r.sim.Press(sim.Doorbell)
+		if got := r.after(0); got != "active down" {
+			t.Fatalf("second press: %q", got)
+		}
+		r.sim.Release(sim.Doorbell)
+		r.expect(debounce, "inactive press")
+
+		// A glitch: a press too.
+		r.sim.Press(sim.Doorbell)
+		if got := r.after(time.Millisecond); got != "active down" {
+			t.Fatalf("a glitch: %q", got)
+		}
+		r.sim.Release(sim.Doorbell)
+		r.expect(debounce, "inactive press")
+	})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, sim.Doorbell, func(s *sim.Board) { s.Press(sim.Doorbell) }, true)
+		r.expect(time.Minute, "")
+		r.sim.Release(sim.Doorbell)
+		r.expect(debounce, "inactive")
+		r.sim.Press(sim.Doorbell)
+		if got := r.after(0); got != "active down" {
+			t.Fatalf("the first press after the release: %q", got)
+		}
 	})
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -25,15 +26,19 @@ import (
 const callUsage = `usage:
   camctl call watch
   camctl call ring
-  camctl call answer [--talk FILE.wav | --tone HZ] [--listen OUT.ogg] [--video OUT.h264] [--seconds N] [CALL]
+  camctl call answer [--talk FILE.wav | --tone HZ] [--listen OUT.wav|OUT.ogg] [--video OUT.h264] [--seconds N] [CALL]
   camctl call decline [--busy] [CALL]
+  camctl call hangup [CALL]
 
 Doorbell calls (docs/calls.md). watch prints the ring events as they
 come (Ctrl-C ends it); ring starts a call (owners: tests, a camera with
 no button); answer takes the ringing call (or CALL), talks the WAV file
 (48 kHz mono 16-bit) or a tone to the camera's speaker, writes what the
-camera hears (Ogg/Opus) and sees, and hangs up after --seconds or on
-Ctrl-C; decline refuses it (--busy: this phone is in another call).
+camera hears (a .wav name: 48 kHz mono 16-bit WAV, sent as G.711; else
+Ogg/Opus) and sees, and hangs up after --seconds or on
+Ctrl-C; decline refuses it (--busy: this phone is in another call);
+hangup ends the call this user answered (on any of its devices), or
+the one the owner rang that still rings.
 `
 
 func callCmd(args []string, stdout, stderr io.Writer) int {
@@ -41,7 +46,7 @@ func callCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		verb, args = args[0], args[1:]
 	}
-	if !slices.Contains([]string{"watch", "ring", "answer", "decline"}, verb) {
+	if !slices.Contains([]string{"watch", "ring", "answer", "decline", "hangup"}, verb) {
 		fmt.Fprint(stderr, callUsage)
 		return 2
 	}
@@ -49,7 +54,7 @@ func callCmd(args []string, stdout, stderr io.Writer) int {
 	busy := flags.Bool("busy", false, "decline as busy")
 	talkFile := flags.String("talk", "", "talk this WAV `file` (48 kHz mono 16-bit)")
 	tone := flags.Float64("tone", 0, "talk a tone of `HZ` instead")
-	listen := flags.String("listen", "", "write the camera's audio to this Ogg/Opus `file`")
+	listen := flags.String("listen", "", "write the camera's audio to this `file` (.wav: WAV; else Ogg/Opus)")
 	video := flags.String("video", "", "write the camera's video to this Annex-B H.264 `file`")
 	seconds := flags.Float64("seconds", 30, "hang up after this long")
 	cam, code := openCamera(flags, args, stderr)
@@ -80,10 +85,21 @@ func callCmd(args []string, stdout, stderr io.Writer) int {
 		if err := cam.do("GET", "/api/v1/calls", nil, &list); err != nil {
 			return fail(err)
 		}
-		if list.Current == nil || list.Current.State != calls.Ringing {
+		switch {
+		case list.Current == nil:
+			return fail(errors.New("no call is in progress"))
+		case verb != "hangup" && list.Current.State != calls.Ringing:
 			return fail(errors.New("no call is ringing"))
 		}
 		id = list.Current.ID
+	}
+	if verb == "hangup" {
+		var c calls.Call
+		if err := cam.do("DELETE", "/api/v1/calls/"+id, nil, &c); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "%s %s\n", c.ID, c.State)
+		return 0
 	}
 	if verb == "decline" {
 		reason := "declined"
@@ -165,6 +181,65 @@ func readWAV(path string) ([]int16, error) {
 		p += 8 + size + size%2
 	}
 	return nil, fmt.Errorf("%s: no data chunk", path)
+}
+
+// wavFile writes 48 kHz mono 16-bit PCM as a WAV file; close fills in
+// the sizes.
+type wavFile struct {
+	f   *os.File
+	w   *bufio.Writer
+	n   int // samples written
+	err error
+}
+
+func createWAV(path string) (*wavFile, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	w := &wavFile{f: f, w: bufio.NewWriter(f)}
+	w.w.Write(wavHeader(0))
+	return w, nil
+}
+
+// wavHeader is the 44-byte header of n samples of 48 kHz mono 16-bit PCM.
+func wavHeader(n int) []byte {
+	h := make([]byte, 0, 44)
+	h = append(h, "RIFF"...)
+	h = binary.LittleEndian.AppendUint32(h, uint32(36+2*n))
+	h = append(h, "WAVEfmt "...)
+	h = binary.LittleEndian.AppendUint32(h, 16)
+	h = binary.LittleEndian.AppendUint16(h, 1) // PCM
+	h = binary.LittleEndian.AppendUint16(h, 1) // mono
+	h = binary.LittleEndian.AppendUint32(h, 48000)
+	h = binary.LittleEndian.AppendUint32(h, 2*48000)
+	h = binary.LittleEndian.AppendUint16(h, 2)
+	h = binary.LittleEndian.AppendUint16(h, 16)
+	h = append(h, "data"...)
+	return binary.LittleEndian.AppendUint32(h, uint32(2*n))
+}
+
+func (w *wavFile) write(pcm []int16) {
+	for _, s := range pcm {
+		if w.err == nil {
+			w.err = binary.Write(w.w, binary.LittleEndian, s)
+		}
+	}
+	w.n += len(pcm)
+}
+
+func (w *wavFile) close() error {
+	err := w.err
+	if e := w.w.Flush(); err == nil {
+		err = e
+	}
+	if _, e := w.f.WriteAt(wavHeader(w.n), 0); err == nil {
+		err = e
+	}
+	if e := w.f.Close(); err == nil {
+		err = e
+	}
+	return err
 }
 
 // watchCalls prints the doorbell's and the calls' events until Ctrl-C.

@@ -7,14 +7,17 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // TestCallVerbs: ring prints the call's ID; decline takes the ringing
-// call and says busy; watch prints the ring events of the stream.
+// call and says busy; hangup ends the call in progress; watch prints the
+// ring events of the stream.
 func TestCallVerbs(t *testing.T) {
 	var declined map[string]string
+	hungUp := false
 	cam := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Header.Get("Authorization") != "Bearer t":
@@ -27,6 +30,9 @@ func TestCallVerbs(t *testing.T) {
 		case r.Method == "POST" && r.URL.Path == "/api/v1/calls/c1/decline":
 			json.NewDecoder(r.Body).Decode(&declined)
 			w.Write([]byte(`{"id": "c1", "state": "busy"}`))
+		case r.Method == "DELETE" && r.URL.Path == "/api/v1/calls/c1":
+			hungUp = true
+			w.Write([]byte(`{"id": "c1", "state": "ended"}`))
 		case r.URL.Path == "/api/v1/events/stream":
 			if got := r.URL.Query().Get("type"); got != "call.*,doorbell.*" {
 				t.Errorf("watch asks for %q", got)
@@ -45,6 +51,12 @@ func TestCallVerbs(t *testing.T) {
 	}
 	if code, out, errOut := camctlRun(storePath, "call", "decline", "--busy"); code != 0 || !strings.Contains(out, "c1 busy") || declined["reason"] != "busy" {
 		t.Fatalf("decline: %d %q %s (sent %v)", code, out, errOut, declined)
+	}
+	if code, out, errOut := camctlRun(storePath, "call", "hangup"); code != 0 || !strings.Contains(out, "c1 ended") || !hungUp {
+		t.Fatalf("hangup: %d %q %s", code, out, errOut)
+	}
+	if code, _, errOut := camctlRun(storePath, "call", "hangup", "c2"); code != 1 || !strings.Contains(errOut, "404") {
+		t.Fatalf("hangup of an unknown call: %d %s", code, errOut)
 	}
 	code, out, errOut := camctlRun(storePath, "call", "watch")
 	if !strings.Contains(out, `call.ringing call="c1" source="doorbell"`) || code != 1 || !strings.Contains(errOut, "camd stopping") {
@@ -81,5 +93,25 @@ func TestReadWAV(t *testing.T) {
 	}
 	if _, err := readWAV(wav(48000, 2, []int16{1, 2})); err == nil {
 		t.Fatal("stereo accepted")
+	}
+}
+
+// TestWAVFileReadsBack: what answer --listen OUT.wav writes reads back
+// as the samples written, with the sizes filled in at close.
+func TestWAVFileReadsBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "heard.wav")
+	w, err := createWAV(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int16{0, 1, -1, 32767, -32768, 1234}
+	w.write(want[:3])
+	w.write(want[3:])
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readWAV(path)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("read back %v %v, want %v", got, err, want)
 	}
 }

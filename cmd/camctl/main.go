@@ -25,7 +25,7 @@ usage:
   camctl logs [--level LEVEL] [--since TIME] [--follow] [--json]
   camctl crashes list|show ID|send ID|delete ID
   camctl cameras discovered [--window 2s] [--json]
-  camctl call watch|ring|answer [--talk F.wav|--tone HZ] [--listen F.ogg] [--seconds N]|decline [--busy] [CALL]
+  camctl call watch|ring|answer [--talk F.wav|--tone HZ] [--listen F.wav|F.ogg] [--seconds N]|decline [--busy] [CALL]|hangup [CALL]
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
 --device ID (default: the last camera paired) and --addr HOST:PORT.

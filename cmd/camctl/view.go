@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/camd-project/camd/media/whep"
@@ -43,9 +44,22 @@ func view(args []string, stdout, stderr io.Writer) int {
 // watch plays endpoint (live view, a playback, or a call's answer when
 // talk is set: docs/calls.md) for seconds, writes the video and the audio
 // to the files named, and prints what arrived.
+// watch views endpoint for seconds, writing the video to videoOut and
+// the audio to audioOut (Ogg/Opus; a call's answer, talking: a .wav name
+// asks for G.711 and writes it decoded as WAV), and prints what came.
 func watch(cam *camera, endpoint string, seconds float64, videoOut, audioOut string, talk func([]int16), stdout, stderr io.Writer) int {
 	opts := whep.ViewOptions{HTTPClient: cam.client, Header: cam.header(), Talk: talk}
 	var closers []func() error
+	if talk != nil && strings.HasSuffix(strings.ToLower(audioOut), ".wav") {
+		wav, err := createWAV(audioOut)
+		if err != nil {
+			fmt.Fprintln(stderr, "camctl:", err)
+			return 1
+		}
+		opts.PCM = wav.write
+		closers = append(closers, wav.close)
+		audioOut = ""
+	}
 	for _, o := range []struct {
 		path string
 		dst  *io.Writer

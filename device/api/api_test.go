@@ -192,7 +192,7 @@ func TestRoutesTable(t *testing.T) {
 			public = append(public, r.Pattern)
 		}
 	}
-	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep"
+	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, GET /call.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep"
 	if got := strings.Join(public, ", "); got != want {
 		t.Errorf("public routes: %s\nwant %s", got, want)
 	}

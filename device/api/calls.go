@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/camd-project/camd/device/calls"
+	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/media/whep"
+	"github.com/camd-project/camd/storage/eventlog"
 )
 
 // Calls are the doorbell's calls (docs/calls.md): the list, a call
@@ -18,6 +25,10 @@ type Calls struct {
 	Ringer callRinger // *calls.Manager
 	Phones callPhones // *calls.Manager
 	List   callList   // *calls.Manager
+	// Log is the event log the calls' history is read from: every
+	// transition is a call.* event there, kept across restarts. Nil: the
+	// history is empty.
+	Log eventHistory
 	// Media makes the answering phone's WebRTC session (*whep.Server):
 	// the camera's video and microphone to the phone, the phone's voice
 	// to the speaker. Nil: calls ring, but cannot be answered (501).
@@ -45,26 +56,74 @@ type callPhones interface {
 	Hangup(id, user, reason string) (calls.Call, error)
 }
 
-// callList reads the calls.
+// callList reads the call in progress, and recent calls by ID.
 type callList interface {
 	Current() (calls.Call, bool)
-	History() []calls.Call
+	Get(id string) (calls.Call, error)
 }
 
 // callMedia answers a call's offer and ends its session.
 type callMedia interface {
+	CheckCallOffer(offer []byte) error
 	Admits(r *http.Request) error
 	HandleCallOffer(w http.ResponseWriter, r *http.Request, c whep.Call) bool
 	HandlePatch(w http.ResponseWriter, r *http.Request)
-	HandleDelete(w http.ResponseWriter, r *http.Request)
 }
 
 // CallList is the answer of GET /api/v1/calls.
 type CallList struct {
 	// Current is the call ringing or under way; null when none.
-	Current *calls.Call  `json:"current"`
-	History []calls.Call `json:"history"`
+	Current *calls.Call `json:"current"`
+	// History is the other calls, newest first, as the event log tells
+	// them.
+	History []CallRecord `json:"history"`
 }
+
+// CallRecord is a call as its events in the log tell it: when it rang,
+// each change of state, who answered, how long it lasted, why it ended,
+// and for a missed call its snapshot and clip.
+type CallRecord struct {
+	ID    string      `json:"id"`
+	State calls.State `json:"state"`
+	// Source is what started it (doorbell, api); By who started it from
+	// the API.
+	Source     string    `json:"source,omitempty"`
+	By         string    `json:"by,omitempty"`
+	Started    time.Time `json:"started"`
+	Answered   time.Time `json:"answered,omitzero"`
+	AnsweredBy string    `json:"answered_by,omitempty"`
+	Finished   time.Time `json:"finished,omitzero"`
+	// Seconds is how long an answered call lasted.
+	Seconds int `json:"seconds"`
+	// Reason says why it finished; EndedBy is the user who ended it (who
+	// hung up or declined last), empty when camd did.
+	Reason  string `json:"reason,omitempty"`
+	EndedBy string `json:"ended_by,omitempty"`
+	// Snapshot and Clip are a missed call's (GET /api/v1/snapshots/{id},
+	// GET /api/v1/recordings/export?from&to).
+	Snapshot        string         `json:"snapshot,omitempty"`
+	SnapshotMissing bool           `json:"snapshot_missing,omitempty"`
+	Clip            *eventlog.Clip `json:"clip,omitempty"`
+	Transitions     []CallStep     `json:"transitions"`
+}
+
+// CallStep is one transition of a call: its event.
+type CallStep struct {
+	Event  uint64      `json:"event"` // the event's ID
+	State  calls.State `json:"state"`
+	Time   time.Time   `json:"time"`
+	User   string      `json:"user,omitempty"`
+	Reason string      `json:"reason,omitempty"`
+}
+
+// Pages of the calls' history.
+const (
+	DefaultCallPage = 50
+	MaxCallPage     = 1000
+	// callEventScan bounds the events read for one page: the log keeps
+	// at most this many (eventlog.Options.Max's default).
+	callEventScan = 10000
+)
 
 // Decline is the body of POST /api/v1/calls/{id}/decline.
 type Decline struct {
@@ -81,19 +140,124 @@ func (a *Calls) routes() []Route {
 		{"POST /api/v1/calls/{call}/answer", Viewer, a.handleAnswer},
 		{"PATCH /api/v1/calls/{call}/answer/{id}", Viewer, a.handlePatch},
 		{"DELETE /api/v1/calls/{call}/answer/{id}", Viewer, a.handleHangup},
+		// The same without the session: camctl call hangup, from another
+		// process than the one that answered.
+		{"DELETE /api/v1/calls/{call}", Viewer, a.handleHangup},
 		{"POST /api/v1/calls/{call}/decline", Viewer, a.handleDecline},
 	}
 }
 
+// handleList is the call in progress and the history: the calls that
+// began in [from, to) (default: all the log keeps), newest first, at
+// most limit (default DefaultCallPage); a full page has a Link rel=next
+// to the older ones.
 func (a *Calls) handleList(w http.ResponseWriter, r *http.Request) {
-	out := CallList{History: a.List.History()}
+	q := r.URL.Query()
+	var from, to time.Time
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if s := q.Get(f.name); s != "" {
+			t, err := parseTime(s, time.Now())
+			if err != nil {
+				jsonError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			*f.dst = t
+		}
+	}
+	limit := DefaultCallPage
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			jsonError(w, http.StatusBadRequest, fmt.Sprintf("calls: limit=%q: want a positive number", s))
+			return
+		}
+		limit = min(n, MaxCallPage)
+	}
+	out := CallList{History: []CallRecord{}}
 	if c, ok := a.List.Current(); ok {
 		out.Current = &c
 	}
-	if out.History == nil {
-		out.History = []calls.Call{}
+	if a.Log != nil {
+		list, err := a.Log.Query(eventlog.Query{From: from, Kinds: []string{"call.*"}, Oldest: true, Limit: callEventScan})
+		if err != nil {
+			jsonError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		for _, c := range callRecords(list) {
+			switch {
+			case out.Current != nil && c.ID == out.Current.ID:
+			case c.Started.Before(from), !to.IsZero() && !c.Started.Before(to):
+			default:
+				out.History = append(out.History, a.finished(c))
+			}
+		}
+	}
+	if len(out.History) > limit {
+		out.History = out.History[:limit]
+		next := r.URL.Query()
+		next.Set("to", out.History[limit-1].Started.Format(time.RFC3339Nano))
+		w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.Path, next.Encode()))
 	}
 	writeJSON(w, out)
+}
+
+// finished completes a record whose end the log does not have yet (its
+// event is being committed) from the manager's recent calls.
+func (a *Calls) finished(c CallRecord) CallRecord {
+	if !c.State.Live() {
+		return c
+	}
+	m, err := a.List.Get(c.ID)
+	if err != nil || m.State.Live() {
+		return c // a call camd did not see end (it crashed)
+	}
+	c.State, c.Finished, c.Reason = m.State, m.Finished, m.Reason
+	if !m.Answered.IsZero() {
+		c.Seconds = int(m.Finished.Sub(m.Answered).Round(time.Second) / time.Second)
+	}
+	return c
+}
+
+// callRecords folds calls' events (oldest first) into one record per
+// call that rang among them, newest first. A call whose ringing is not
+// among them (older than the range, or pruned from the log) is left out.
+func callRecords(list []eventlog.Event) []CallRecord {
+	byID := map[string]*CallRecord{}
+	var order []*CallRecord
+	for _, e := range list {
+		d := e.Data
+		c := byID[d["call"]]
+		if e.Kind == events.CallRinging {
+			c = &CallRecord{ID: d["call"], Source: d["source"], By: d["user"], Started: e.Time}
+			byID[c.ID] = c
+			order = append(order, c)
+		}
+		if c == nil {
+			continue
+		}
+		st := calls.State(d["state"])
+		if st == "" {
+			st = calls.State(strings.TrimPrefix(e.Kind, "call."))
+		}
+		c.State = st
+		c.Transitions = append(c.Transitions, CallStep{Event: e.ID, State: st, Time: e.Time, User: d["user"], Reason: d["reason"]})
+		switch e.Kind {
+		case events.CallAnswered:
+			c.Answered, c.AnsweredBy = e.Time, d["user"]
+		case events.CallDeclined, events.CallMissed, events.CallEnded:
+			c.Finished, c.Reason, c.EndedBy = e.Time, d["reason"], d["user"]
+			c.Seconds, _ = strconv.Atoi(d["seconds"])
+			c.Snapshot, c.SnapshotMissing, c.Clip = e.Snapshot, e.SnapshotMissing, e.Clip
+		}
+	}
+	out := make([]CallRecord, 0, len(order))
+	for _, c := range slices.Backward(order) {
+		out = append(out, *c)
+	}
+	return out
 }
 
 // handleRing starts a call from the API ("call the owner"): 201 with
@@ -143,7 +307,7 @@ func (a *Calls) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := whep.CheckCallOffer(body); err != nil {
+	if err := a.Media.CheckCallOffer(body); err != nil {
 		code := http.StatusUnprocessableEntity
 		if errors.Is(err, whep.ErrBadSDP) {
 			code = http.StatusBadRequest
@@ -201,20 +365,19 @@ func (a *Calls) handlePatch(w http.ResponseWriter, r *http.Request) {
 	a.Media.HandlePatch(w, r)
 }
 
-// handleHangup is DELETE on the answer's Location: the phone that
-// answered hangs up (200); another user gets 409, a call that is over
-// 410. The session ends as a WHEP session's DELETE ends it (404 when it is
-// not the user's).
+// handleHangup is DELETE on the answer's Location, or on the call: the
+// phone that answered hangs up (200 with the call; the owner who rang
+// from the API may also end the call while it rings); another user gets
+// 409, a call that is over 410. The call's end ends its media session
+// (device/calls.go), so camd knows who hung up before the connection
+// closes.
 func (a *Calls) handleHangup(w http.ResponseWriter, r *http.Request) {
-	if _, err := a.Phones.Hangup(r.PathValue("call"), UserFrom(r.Context()).ID, calls.ReasonHungUp); err != nil {
+	c, err := a.Phones.Hangup(r.PathValue("call"), UserFrom(r.Context()).ID, calls.ReasonHungUp)
+	if err != nil {
 		callError(w, err)
 		return
 	}
-	if a.Media == nil {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	a.Media.HandleDelete(w, r)
+	writeJSON(w, c)
 }
 
 // handleDecline is a phone's refusal: {"reason": "declined"|"busy"}.

@@ -7,8 +7,8 @@ import (
 
 // Web serves the web page and the health check.
 type Web struct {
-	// Files are the web page's files: index.html, app.js, app.css and
-	// recordings.js.
+	// Files are the web page's files: index.html, app.js, app.css,
+	// recordings.js and call.js.
 	Files   fs.FS
 	Version string
 }
@@ -21,6 +21,7 @@ func (a *Web) routes() []Route {
 		{"GET /app.js", Public, static},
 		{"GET /app.css", Public, static},
 		{"GET /recordings.js", Public, static},
+		{"GET /call.js", Public, static},
 	}
 }
 

@@ -25,7 +25,8 @@ type Options struct {
 	// NoAudio turns the audio track off.
 	NoAudio bool
 	// G711 also carries the sound as G.711 µ-law on each audio frame
-	// (media.Frame.G711), for RTSP clients without Opus; off, nothing is
+	// (media.Frame.G711), for RTSP clients and call phones without Opus;
+	// off, nothing is
 	// encoded for it.
 	G711 bool
 	// Flat leaves the grain out of the picture. The flat picture needs

@@ -38,9 +38,14 @@ var talkCodecs = []string{webrtc.MimeTypeOpus, webrtc.MimeTypePCMU, webrtc.MimeT
 
 // CheckCallOffer checks a call's offer before the call is claimed: an
 // offer WHEP accepts (video received as H.264) whose audio is sendrecv
-// with a codec camd plays. A syntax error is ErrBadSDP; the rest is
-// ErrNoTalk or WHEP's errors.
-func CheckCallOffer(raw []byte) error {
+// with a codec camd plays, and that receives a codec camd sends: Opus,
+// or PCMU when the live stream carries G.711 (media.SourceInfo.G711). A
+// syntax error is ErrBadSDP; the rest is ErrNoTalk or WHEP's errors.
+func (s *Server) CheckCallOffer(raw []byte) error {
+	return checkCallOffer(raw, s.hub.Info().G711)
+}
+
+func checkCallOffer(raw []byte, g711 bool) error {
 	if _, err := checkOffer(raw); err != nil {
 		return err
 	}
@@ -52,10 +57,13 @@ func CheckCallOffer(raw []byte) error {
 		if m.MediaName.Media != "audio" || !receives(m) || !sends(m) {
 			continue
 		}
-		if hasCodec(m, "opus", "") {
+		if hasCodec(m, "opus", "") || g711 && hasCodec(m, "pcmu", "") {
 			return nil
 		}
 		if hasCodec(m, "pcmu", "") || hasCodec(m, "pcma", "") {
+			if g711 {
+				return fmt.Errorf("%w: camd sends Opus or PCMU: offer one of them", ErrNoTalk)
+			}
 			return fmt.Errorf("%w: camd sends Opus: offer it too", ErrNoTalk)
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
+
+	"github.com/camd-project/camd/media/g711"
 )
 
 // ViewOptions configure View. The zero value means defaults.
@@ -43,7 +45,12 @@ type ViewOptions struct {
 	// answer URL, docs/calls.md): the audio is sendrecv and Talk fills
 	// each 20 ms of 48 kHz mono PCM that is sent to the camera's speaker
 	// (as PCMU).
-	Talk   func(pcm []int16)
+	Talk func(pcm []int16)
+	// PCM, when set, asks for the camera's audio as G.711 (PCMU, the
+	// only audio codec offered: a call's answer, since live view sends
+	// Opus only) and receives it decoded, 48 kHz mono 16-bit, a packet's
+	// block at a time, on the track's goroutine. Audio gets nothing then.
+	PCM    func(pcm []int16)
 	Logger *slog.Logger
 }
 
@@ -71,7 +78,11 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if opts.PCM != nil {
+		if err := registerG711Only(m); err != nil {
+			return ViewStats{}, err
+		}
+	} else if err := m.RegisterDefaultCodecs(); err != nil {
 		return ViewStats{}, err
 	}
 	reg := &interceptor.Registry{}
@@ -145,7 +156,7 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	if err != nil {
 		return ViewStats{}, err
 	}
-	defer func() {
+	leave := sync.OnceFunc(func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(dctx, http.MethodDelete, location, nil)
@@ -155,7 +166,8 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 		if resp, err := opts.HTTPClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
-	}()
+	})
+	defer leave()
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return ViewStats{}, fmt.Errorf("whep: bad answer: %w", err)
 	}
@@ -178,6 +190,9 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	case <-v.enough:
 	}
 	stopTalk()
+	// DELETE before the connection closes: a call's camd hears that the
+	// phone hung up, not that its connection closed.
+	leave()
 	pc.Close()
 	wg.Wait()
 	v.finish()
@@ -299,7 +314,38 @@ func (v *viewer) frame(au []byte) {
 	}
 }
 
+// registerG711Only registers H.264 (packetization mode 1) for video and
+// PCMU alone for audio: a viewer that asks for G.711.
+func registerG711Only(m *webrtc.MediaEngine) error {
+	h264 := webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}},
+		},
+		PayloadType: 102,
+	}
+	if err := m.RegisterCodec(h264, webrtc.RTPCodecTypeVideo); err != nil {
+		return err
+	}
+	pcmu := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: g711.Rate}, PayloadType: 0}
+	return m.RegisterCodec(pcmu, webrtc.RTPCodecTypeAudio)
+}
+
 func (v *viewer) readAudio(t *webrtc.TrackRemote) {
+	if v.opts.PCM != nil && strings.EqualFold(t.Codec().MimeType, webrtc.MimeTypePCMU) {
+		var dec g711.Decoder
+		var pcm []int16
+		for {
+			p, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			v.audio(p)
+			pcm = dec.Decode(pcm[:0], p.Payload)
+			v.opts.PCM(pcm)
+		}
+	}
 	var ogg *oggwriter.OggWriter
 	if v.opts.Audio != nil {
 		var err error

@@ -69,9 +69,9 @@ func fmtpProfile(fmtp string) (profile, bool) {
 // pickCodec chooses the one format a track sends among those negotiated,
 // which are in the offer's order. Video: H.264 with packetization mode 1,
 // the first of the stream's profile (want), else the first. Audio: the
-// first Opus.
-func pickCodec(cs []webrtc.RTPCodecParameters, kind webrtc.RTPCodecType, want profile) (webrtc.RTPCodecParameters, bool) {
-	var found []webrtc.RTPCodecParameters
+// first Opus; with g711 (a call's phone), else the first PCMU.
+func pickCodec(cs []webrtc.RTPCodecParameters, kind webrtc.RTPCodecType, want profile, g711 bool) (webrtc.RTPCodecParameters, bool) {
+	var found, pcmu []webrtc.RTPCodecParameters
 	for _, c := range cs {
 		switch {
 		case kind == webrtc.RTPCodecTypeVideo && strings.EqualFold(c.MimeType, webrtc.MimeTypeH264) &&
@@ -79,7 +79,12 @@ func pickCodec(cs []webrtc.RTPCodecParameters, kind webrtc.RTPCodecType, want pr
 			found = append(found, c)
 		case kind == webrtc.RTPCodecTypeAudio && strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus):
 			found = append(found, c)
+		case kind == webrtc.RTPCodecTypeAudio && g711 && strings.EqualFold(c.MimeType, webrtc.MimeTypePCMU):
+			pcmu = append(pcmu, c)
 		}
+	}
+	if len(found) == 0 {
+		found = pcmu
 	}
 	if len(found) == 0 {
 		return webrtc.RTPCodecParameters{}, false
@@ -105,7 +110,8 @@ func narrowCodecs(pc *webrtc.PeerConnection, want profile) error {
 			continue
 		}
 		kind := snd.Track().Kind()
-		c, ok := pickCodec(snd.GetParameters().Codecs, kind, want)
+		t, _ := snd.Track().(*track)
+		c, ok := pickCodec(snd.GetParameters().Codecs, kind, want, t != nil && t.g711)
 		if !ok {
 			return ErrNoCodec
 		}

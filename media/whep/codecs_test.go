@@ -39,7 +39,7 @@ func TestPickCodecFollowsStreamProfile(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, ok := pickCodec(offered, webrtc.RTPCodecTypeVideo, c.stream)
+			got, ok := pickCodec(offered, webrtc.RTPCodecTypeVideo, c.stream, false)
 			if !ok || got.PayloadType != c.want {
 				t.Fatalf("picked %d (%v), want %d", got.PayloadType, ok, c.want)
 			}

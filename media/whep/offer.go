@@ -21,7 +21,8 @@ var (
 
 // offerInfo is what the server needs to know about a valid offer.
 type offerInfo struct {
-	audio bool
+	audio bool // Opus received
+	pcmu  bool // PCMU received (a call's phone without Opus)
 	ufrag string
 }
 
@@ -50,6 +51,9 @@ func checkOffer(raw []byte) (offerInfo, error) {
 		case "audio":
 			if hasCodec(m, "opus", "") && receives(m) {
 				info.audio = true
+			}
+			if hasCodec(m, "pcmu", "") && receives(m) {
+				info.pcmu = true
 			}
 		}
 	}

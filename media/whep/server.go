@@ -235,7 +235,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed,
 	}
 	info, err := checkOffer(body)
 	if err == nil && call != nil {
-		err = CheckCallOffer(body)
+		err = s.CheckCallOffer(body)
 	}
 	if err != nil {
 		code := http.StatusUnprocessableEntity
@@ -467,6 +467,25 @@ func (s *Server) EndSession(id string) error {
 	}
 	sess.close("ended by an owner")
 	return nil
+}
+
+// EndCall ends the sessions of the doorbell call id (Call.ID: the
+// answering phone's), without waiting for their teardown: the call's
+// state machine tells it from a transition that the teardown's
+// Call.Ended reports back to. It returns how many it ended.
+func (s *Server) EndCall(id, reason string) int {
+	s.mu.Lock()
+	var ended []*session
+	for _, sess := range s.sessions {
+		if sess.call != nil && sess.call.ID == id {
+			ended = append(ended, sess)
+		}
+	}
+	s.mu.Unlock()
+	for _, sess := range ended {
+		sess.end(reason)
+	}
+	return len(ended)
 }
 
 // spawn runs f on a goroutine that Close waits for, unless the server is

@@ -109,8 +109,12 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 	// Stats may read the tracks while the offer is being answered.
 	prof := streamProfile(s.source())
 	video, audio := newTrack(webrtc.RTPCodecTypeVideo, prof), (*track)(nil)
-	if info.audio {
+	// A call's phone that receives PCMU but not Opus hears the stream's
+	// G.711, when it carries one.
+	g711 := s.call != nil && info.pcmu && s.source().Info().G711
+	if info.audio || g711 {
 		audio = newTrack(webrtc.RTPCodecTypeAudio, prof)
+		audio.g711 = g711
 	}
 	s.mu.Lock()
 	s.video, s.audio = video, audio

@@ -2,6 +2,7 @@ package whep
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ type track struct {
 	clock    uint32
 	prefer   profile // the stream's H.264 profile (video)
 	fallback time.Duration
+	// g711 lets an audio track send PCMU (Frame.G711) when the peer
+	// takes no Opus: a call's phone. Set before the track is added.
+	g711 bool
 
 	// bound is closed once pion has bound the track: pion may report the
 	// connection connected a moment before it binds the senders.
@@ -38,6 +42,7 @@ type track struct {
 	w       webrtc.TrackLocalWriter
 	ssrc    uint32
 	pt      uint8
+	pcmu    bool // bound to PCMU: sends Frame.G711 on an 8 kHz clock
 	seq     uint16
 	started bool
 	lastTS  uint32
@@ -81,12 +86,15 @@ func (t *track) Kind() webrtc.RTPCodecType { return t.kind }
 // Bind picks the codec to send among those negotiated (pickCodec): the
 // session has narrowed them to the one its answer names.
 func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	c, ok := pickCodec(ctx.CodecParameters(), t.kind, t.prefer)
+	c, ok := pickCodec(ctx.CodecParameters(), t.kind, t.prefer, t.g711)
 	if !ok {
 		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.pcmu = strings.EqualFold(c.MimeType, webrtc.MimeTypePCMU); t.pcmu {
+		t.clock = 8000
+	}
 	t.w = ctx.WriteStream()
 	t.ssrc = uint32(ctx.SSRC())
 	t.pt = uint8(c.PayloadType)
@@ -130,6 +138,12 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 	defer t.mu.Unlock()
 	if t.w == nil {
 		return 0, errNotBound
+	}
+	if t.pcmu {
+		if len(f.G711) == 0 {
+			return 0, nil
+		}
+		payloads = [][]byte{f.G711}
 	}
 	ts := t.timestamp(f, replay)
 	for i, p := range payloads {

@@ -148,16 +148,27 @@ func TestPickCodecPrefersProfile(t *testing.T) {
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, SDPFmtpLine: "packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 3},
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, PayloadType: 4},
 	}
-	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeVideo, constrainedBaseline); !ok || c.PayloadType != 3 {
+	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeVideo, constrainedBaseline, false); !ok || c.PayloadType != 3 {
 		t.Fatalf("picked %v", c.PayloadType)
 	}
-	if c, ok := pickCodec(cs[:2], webrtc.RTPCodecTypeVideo, constrainedBaseline); !ok || c.PayloadType != 2 {
+	if c, ok := pickCodec(cs[:2], webrtc.RTPCodecTypeVideo, constrainedBaseline, false); !ok || c.PayloadType != 2 {
 		t.Fatalf("without the preferred profile picked %v", c.PayloadType)
 	}
-	if _, ok := pickCodec(cs[:1], webrtc.RTPCodecTypeVideo, profile{}); ok {
+	if _, ok := pickCodec(cs[:1], webrtc.RTPCodecTypeVideo, profile{}, false); ok {
 		t.Fatal("picked packetization-mode 0")
 	}
-	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeAudio, profile{}); !ok || c.PayloadType != 4 {
+	if c, ok := pickCodec(cs, webrtc.RTPCodecTypeAudio, profile{}, false); !ok || c.PayloadType != 4 {
 		t.Fatal("no opus")
+	}
+	// A call's phone: Opus first, else PCMU.
+	pcmu := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}
+	if c, ok := pickCodec(append([]webrtc.RTPCodecParameters{pcmu}, cs...), webrtc.RTPCodecTypeAudio, profile{}, true); !ok || c.PayloadType != 4 {
+		t.Fatalf("with Opus and PCMU picked %v", c.PayloadType)
+	}
+	if c, ok := pickCodec([]webrtc.RTPCodecParameters{pcmu}, webrtc.RTPCodecTypeAudio, profile{}, true); !ok || c.PayloadType != 0 {
+		t.Fatalf("with PCMU only picked %v %v", c.PayloadType, ok)
+	}
+	if _, ok := pickCodec([]webrtc.RTPCodecParameters{pcmu}, webrtc.RTPCodecTypeAudio, profile{}, false); ok {
+		t.Fatal("picked PCMU for live view")
 	}
 }
