@@ -44,6 +44,7 @@ func settingsDefaults(cfg Config) (settings.Settings, settings.Limits) {
 	s.Resolution = fmt.Sprintf("%dx%d", cfg.Video.Width, cfg.Video.Height)
 	s.FPS = cfg.Video.FPS
 	s.Bitrate = cfg.Video.Bitrate
+	s.CORSAllowedOrigins = settings.NewOrigins(cfg.CORS.AllowedOrigins...)
 	return s, settings.Limits{MinBitrate: cfg.Video.MinBitrate, MaxBitrate: cfg.Video.MaxBitrate}
 }
 
@@ -153,8 +154,9 @@ func (ss *settingsState) apply(before, after settings.Settings) {
 	}
 	// The rest are read where they are used: night mode and the status
 	// LED by the board, the name by discovery, recording_mode and
-	// motion_sensitivity by the recorder (all listeners), auto start at
-	// boot (AutoStart).
+	// motion_sensitivity by the recorder, whip_url and whip_token by the
+	// WHIP publish (all listeners), auto start at boot (AutoStart),
+	// cors_allowed_origins by the API at each request.
 	for _, f := range ss.listeners {
 		f(before, after)
 	}
