@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,6 +164,19 @@ paths:
 // camd's ICE timeout). The log is shown when the test failed.
 func startMediaMTX(t testing.TB, tool, dir, conf string) (*syncBuffer, func()) {
 	t.Helper()
+	m := runMediaMTX(t, tool, dir, conf)
+	return m.logs, m.stop
+}
+
+// mediaMTXProcess is a running MediaMTX: its log, stop (graceful) and
+// kill (SIGKILL: an SFU that crashes).
+type mediaMTXProcess struct {
+	logs       *syncBuffer
+	stop, kill func()
+}
+
+func runMediaMTX(t testing.TB, tool, dir, conf string) mediaMTXProcess {
+	t.Helper()
 	path := filepath.Join(dir, "mediamtx.yml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -174,17 +188,22 @@ func startMediaMTX(t testing.TB, tool, dir, conf string) (*syncBuffer, func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	stop := sync.OnceFunc(func() {
-		cmd.Process.Signal(os.Interrupt)
-		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
-		cmd.Wait()
-		kill.Stop()
-		if t.Failed() {
-			t.Logf("MediaMTX log:\n%s", logs.String())
-		}
-	})
+	var ended sync.Once
+	end := func(sig os.Signal) {
+		ended.Do(func() {
+			cmd.Process.Signal(sig)
+			kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+			cmd.Wait()
+			kill.Stop()
+			if t.Failed() {
+				t.Logf("MediaMTX log:\n%s", logs.String())
+			}
+		})
+	}
+	stop := func() { end(os.Interrupt) }
+	kill := func() { end(os.Kill) }
 	t.Cleanup(stop)
-	return logs, stop
+	return mediaMTXProcess{logs: logs, stop: stop, kill: kill}
 }
 
 // syncBuffer is a strings.Builder that a process writes while the test
@@ -305,4 +324,136 @@ func TestInteropBrowserPlayers(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+}
+
+// whipStatus is GET /api/v1/whip.
+type whipStatus struct {
+	State    string `json:"state"`
+	Endpoint string `json:"endpoint"`
+	Error    string `json:"error"`
+	Failures int    `json:"failures"`
+	Frames   uint64 `json:"frames"`
+}
+
+// waitWHIP waits until camd's publish is in state, and returns its
+// status.
+func waitWHIP(t *testing.T, d *daemon, state string) whipStatus {
+	t.Helper()
+	var st whipStatus
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if code := d.api(t, "/api/v1/whip", &st); code != http.StatusOK {
+			t.Fatalf("GET /api/v1/whip: %d", code)
+		}
+		if st.State == state {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the publish never got %s: %+v", state, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestInteropWHIPToMediaMTX: camd publishes its live stream with WHIP to
+// MediaMTX v1.20.1 (an internal user allowed to publish one path, the
+// credential as "Bearer user:pass"); ffprobe decodes what MediaMTX
+// re-serves over RTSP. An unreachable endpoint is retried; a wrong token
+// is refused once and not retried; MediaMTX killed mid-stream and started
+// again on the same ports is published to again.
+func TestInteropWHIPToMediaMTX(t *testing.T) {
+	need(t, "ffprobe")
+	tool := interopTool(t, "mediamtx")
+	d := startDaemon(t)
+	rtspPort, whipPort, udpPort := freePort(t), freePort(t), freePort(t)
+	conf := fmt.Sprintf(`logLevel: debug
+api: false
+rtmp: false
+hls: false
+srt: false
+moq: false
+rtspTransports: [tcp]
+rtspAddress: 127.0.0.1:%d
+webrtcAddress: 127.0.0.1:%d
+webrtcLocalUDPAddress: 127.0.0.1:%d
+webrtcLocalTCPAddress: ""
+webrtcIPsFromInterfaces: false
+webrtcAdditionalHosts: [127.0.0.1]
+authInternalUsers:
+  - user: cam
+    pass: s3cret-publish
+    ips: []
+    permissions:
+      - action: publish
+        path: porch
+  - user: any
+    pass:
+    ips: [127.0.0.1]
+    permissions:
+      - action: read
+        path: porch
+paths:
+  porch: {}
+`, rtspPort, whipPort, udpPort)
+	dir := t.TempDir()
+	set := func(args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := camctl(t, ctx, append([]string{"settings", "set", "--store", d.store}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d/porch/whip", whipPort)
+	rtsp := fmt.Sprintf("rtsp://127.0.0.1:%d/porch", rtspPort)
+
+	// Nothing listens yet: camd retries.
+	set("whip_url="+endpoint, "whip_token=cam:s3cret-publish")
+	if st := waitWHIP(t, d, "retrying"); !strings.Contains(st.Error, "connection refused") || st.Endpoint != fmt.Sprintf("http://127.0.0.1:%d", whipPort) {
+		t.Errorf("unreachable: %+v", st)
+	}
+
+	sfu := runMediaMTX(t, tool, dir, conf)
+	st := waitWHIP(t, d, "publishing")
+	stream, n := decodeFrames(t, rtsp, "-rtsp_transport", "tcp")
+	if stream != "h264,1280,720" || n < 30 {
+		t.Fatalf("MediaMTX re-serves %s, %d frames decoded in 3 s", stream, n)
+	}
+	audio := ffprobe(t, rtsp, "-rtsp_transport", "tcp", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0")
+	if audio != "opus" {
+		t.Errorf("MediaMTX re-serves audio as %q, want opus", audio)
+	}
+	t.Logf("camd → WHIP → MediaMTX → RTSP: %s, %d frames in 3 s, audio %s; status %+v", stream, n, audio, st)
+
+	// MediaMTX crashes, and comes back on the same ports.
+	sfu.kill()
+	waitWHIP(t, d, "retrying")
+	sfu = runMediaMTX(t, tool, dir, conf)
+	waitWHIP(t, d, "publishing")
+	if stream, n := decodeFrames(t, rtsp, "-rtsp_transport", "tcp"); stream != "h264,1280,720" || n < 30 {
+		t.Fatalf("after MediaMTX restarted: %s, %d frames decoded in 3 s", stream, n)
+	}
+	var events []struct {
+		Type string            `json:"type"`
+		Data map[string]string `json:"data"`
+	}
+	d.api(t, "/api/v1/events?type=whip.*", &events)
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, e.Type)
+	}
+	if !slices.Contains(kinds, "whip.failed") || !slices.Contains(kinds, "whip.recovered") {
+		t.Errorf("events %v", kinds)
+	}
+
+	// A wrong token: refused (MediaMTX answers 401), not retried.
+	set("whip_token=cam:wrong")
+	st = waitWHIP(t, d, "refused")
+	if !strings.Contains(st.Error, "401") || st.Failures != 1 {
+		t.Errorf("wrong token: %+v", st)
+	}
+	sfu.stop()
+	if strings.Contains(d.log(), "s3cret-publish") {
+		t.Error("camd logged the token")
+	}
 }
