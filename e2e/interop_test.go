@@ -173,6 +173,7 @@ func startMediaMTX(t testing.TB, tool, dir, conf string) (*syncBuffer, func()) {
 type mediaMTXProcess struct {
 	logs       *syncBuffer
 	stop, kill func()
+	pid        int
 }
 
 func runMediaMTX(t testing.TB, tool, dir, conf string) mediaMTXProcess {
@@ -203,7 +204,7 @@ func runMediaMTX(t testing.TB, tool, dir, conf string) mediaMTXProcess {
 	stop := func() { end(os.Interrupt) }
 	kill := func() { end(os.Kill) }
 	t.Cleanup(stop)
-	return mediaMTXProcess{logs: logs, stop: stop, kill: kill}
+	return mediaMTXProcess{logs: logs, stop: stop, kill: kill, pid: cmd.Process.Pid}
 }
 
 // syncBuffer is a strings.Builder that a process writes while the test
@@ -355,18 +356,12 @@ func waitWHIP(t *testing.T, d *daemon, state string) whipStatus {
 	}
 }
 
-// TestInteropWHIPToMediaMTX: camd publishes its live stream with WHIP to
-// MediaMTX v1.20.1 (an internal user allowed to publish one path, the
-// credential as "Bearer user:pass"); ffprobe decodes what MediaMTX
-// re-serves over RTSP. An unreachable endpoint is retried; a wrong token
-// is refused once and not retried; MediaMTX killed mid-stream and started
-// again on the same ports is published to again.
-func TestInteropWHIPToMediaMTX(t *testing.T) {
-	need(t, "ffprobe")
-	tool := interopTool(t, "mediamtx")
-	d := startDaemon(t)
-	rtspPort, whipPort, udpPort := freePort(t), freePort(t), freePort(t)
-	conf := fmt.Sprintf(`logLevel: debug
+// whipMediaMTXConf is MediaMTX as a WHIP server on loopback: WHIP and
+// WHEP on whipPort (path "porch"), its WebRTC media on udpPort, RTSP on
+// rtspPort. User cam (password s3cret-publish) may publish; anyone on
+// 127.0.0.1 may read.
+func whipMediaMTXConf(rtspPort, whipPort, udpPort int) string {
+	return fmt.Sprintf(`logLevel: debug
 api: false
 rtmp: false
 hls: false
@@ -395,6 +390,20 @@ authInternalUsers:
 paths:
   porch: {}
 `, rtspPort, whipPort, udpPort)
+}
+
+// TestInteropWHIPToMediaMTX: camd publishes its live stream with WHIP to
+// MediaMTX v1.20.1 (an internal user allowed to publish one path, the
+// credential as "Bearer user:pass"); ffprobe decodes what MediaMTX
+// re-serves over RTSP. An unreachable endpoint is retried; a wrong token
+// is refused once and not retried; MediaMTX killed mid-stream and started
+// again on the same ports is published to again.
+func TestInteropWHIPToMediaMTX(t *testing.T) {
+	need(t, "ffprobe")
+	tool := interopTool(t, "mediamtx")
+	d := startDaemon(t)
+	rtspPort, whipPort := freePort(t), freePort(t)
+	conf := whipMediaMTXConf(rtspPort, whipPort, freePort(t))
 	dir := t.TempDir()
 	set := func(args ...string) {
 		t.Helper()

@@ -413,12 +413,20 @@ func (pub *publish) run(ctx context.Context) (time.Duration, time.Duration, erro
 		}
 	})
 	prof := streamProfile(p.hub)
-	video, audio := newTrack(webrtc.RTPCodecTypeVideo, prof), newTrack(webrtc.RTPCodecTypeAudio, prof)
+	video, audio := newTrack(webrtc.RTPCodecTypeVideo, prof), (*track)(nil)
+	tracks := []*track{video}
+	// An audio track only when the source has sound: an SFU waits for
+	// every track it was offered before it serves the stream (MediaMTX:
+	// 2 s).
+	if p.hub.Info().Audio {
+		audio = newTrack(webrtc.RTPCodecTypeAudio, prof)
+		tracks = append(tracks, audio)
+	}
 	pub.mu.Lock()
 	pub.video = video
 	pub.mu.Unlock()
 	var senders []*webrtc.RTPSender
-	for _, t := range []*track{video, audio} {
+	for _, t := range tracks {
 		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return 0, 0, fmt.Errorf("whep: %s track: %w", t.kind, err)

@@ -106,7 +106,7 @@ func TestPublishSendsTheStreamAndDeletesOnStop(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
-	waitFor(t, "60 frames at the endpoint", func() bool { n, _ := e.Frames(1); return n >= 60 })
+	waitFor(t, "60 frames and audio at the endpoint", func() bool { n, _ := e.Frames(1); return n >= 60 && e.Audio(1) > 0 })
 	if _, key := e.Frames(1); !key {
 		t.Error("the first frame the endpoint got is not a keyframe")
 	}
@@ -159,6 +159,65 @@ func TestPublishReconnectsAfterTheEndpointDrops(t *testing.T) {
 	if st := p.Status(); st.Error == "" || st.Failures != 0 {
 		t.Errorf("after recovering: %+v", st)
 	}
+}
+
+// TestPublishOffersAudioOnlyWithSound: a source without sound (a
+// passthrough stream) is published without an audio track, which an SFU
+// would wait for before it serves the stream.
+func TestPublishOffersAudioOnlyWithSound(t *testing.T) {
+	e := newEndpoint(t)
+	h := media.NewHub(media.HubOptions{})
+	defer h.Close()
+	h.Begin(media.SourceInfo{Name: "passthrough"}) // no audio, no forced keyframes
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ctx.Err() == nil; i++ {
+			<-tick.C
+			h.Publish(&media.Frame{Kind: media.Video, Key: i%30 == 0, PTS: time.Duration(i) * 10 * time.Millisecond, Data: fakeAU(i%30 == 0, i)})
+		}
+	})
+	spy := &offerSpy{}
+	p, err := NewPublisher(h, PublishOptions{URL: e.URL, Token: testToken, IncludeLoopback: true,
+		HTTPClient: &http.Client{Transport: spy}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { p.Run(ctx) })
+	waitFor(t, "frames at the endpoint", func() bool { n, _ := e.Frames(1); return n >= 10 })
+	if offer := spy.last(); strings.Contains(offer, "m=audio") || !strings.Contains(offer, "m=video") {
+		t.Errorf("offer:\n%s", offer)
+	}
+	if n, key := e.Frames(1); !key || e.Audio(1) != 0 {
+		t.Errorf("%d frames, first a keyframe: %v, %d audio packets", n, key, e.Audio(1))
+	}
+}
+
+// offerSpy keeps the SDP offer of the POST it passes on.
+type offerSpy struct {
+	mu    sync.Mutex
+	offer string
+}
+
+func (s *offerSpy) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.offer = string(b)
+		s.mu.Unlock()
+		r.Body = io.NopCloser(strings.NewReader(string(b)))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (s *offerSpy) last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offer
 }
 
 func stateNames(s []PublishState) []string {

@@ -33,6 +33,7 @@ type Endpoint struct {
 	n        int
 	frames   map[int]int
 	firstKey map[int]bool
+	audio    map[int]int
 	deleted  []int
 	methods  []string
 	wg       sync.WaitGroup
@@ -40,7 +41,7 @@ type Endpoint struct {
 
 // New starts an endpoint; Close stops it.
 func New(token string) *Endpoint {
-	e := &Endpoint{Token: token, pcs: map[int]*webrtc.PeerConnection{}, frames: map[int]int{}, firstKey: map[int]bool{}}
+	e := &Endpoint{Token: token, pcs: map[int]*webrtc.PeerConnection{}, frames: map[int]int{}, firstKey: map[int]bool{}, audio: map[int]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/whip", e.serve)
 	mux.HandleFunc("DELETE /whip/{id}", e.delete)
@@ -73,6 +74,13 @@ func (e *Endpoint) Frames(n int) (int, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.frames[n], e.firstKey[n]
+}
+
+// Audio returns the audio packets that the n-th session received.
+func (e *Endpoint) Audio(n int) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.audio[n]
 }
 
 // Deleted returns the sessions ended with DELETE.
@@ -144,7 +152,18 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if tr.Kind() == webrtc.RTPCodecTypeVideo {
 			e.wg.Go(func() { e.count(id, tr) })
+			return
 		}
+		e.wg.Go(func() {
+			for {
+				if _, _, err := tr.ReadRTP(); err != nil {
+					return
+				}
+				e.mu.Lock()
+				e.audio[id]++
+				e.mu.Unlock()
+			}
+		})
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
