@@ -226,19 +226,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// mediaMTXReserves checks what MediaMTX re-serves of camd's live view
+// over RTSP: ffprobe decodes 720p H.264 (30 frames in 3 s at least) and
+// Opus.
+func mediaMTXReserves(t *testing.T, rtsp string) (stream string, frames int, audio string) {
+	t.Helper()
+	stream, frames = decodeFrames(t, rtsp, "-rtsp_transport", "tcp")
+	if stream != "h264,1280,720" || frames < 30 {
+		t.Fatalf("MediaMTX re-serves %s, %d frames decoded in 3 s", stream, frames)
+	}
+	audio = ffprobe(t, rtsp, "-rtsp_transport", "tcp", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0")
+	if audio != "opus" {
+		t.Errorf("MediaMTX re-serves audio as %q, want opus", audio)
+	}
+	return stream, frames, audio
+}
+
 func TestInteropMediaMTX(t *testing.T) {
 	need(t, "ffprobe")
 	tool := interopTool(t, "mediamtx")
 	d := startDaemon(t)
 	rtsp, _ := mediamtx(t, tool, d, false)
-	stream, n := decodeFrames(t, rtsp, "-rtsp_transport", "tcp")
-	if stream != "h264,1280,720" || n < 30 {
-		t.Fatalf("MediaMTX re-serves %s, %d frames decoded in 3 s", stream, n)
-	}
-	audio := ffprobe(t, rtsp, "-rtsp_transport", "tcp", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0")
-	if audio != "opus" {
-		t.Errorf("MediaMTX re-serves audio as %q, want opus", audio)
-	}
+	stream, n, audio := mediaMTXReserves(t, rtsp)
 	t.Logf("MediaMTX over RTSP: %s, %d frames in 3 s, audio %s", stream, n, audio)
 }
 
@@ -424,14 +433,7 @@ func TestInteropWHIPToMediaMTX(t *testing.T) {
 
 	sfu := runMediaMTX(t, tool, dir, conf)
 	st := waitWHIP(t, d, "publishing")
-	stream, n := decodeFrames(t, rtsp, "-rtsp_transport", "tcp")
-	if stream != "h264,1280,720" || n < 30 {
-		t.Fatalf("MediaMTX re-serves %s, %d frames decoded in 3 s", stream, n)
-	}
-	audio := ffprobe(t, rtsp, "-rtsp_transport", "tcp", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0")
-	if audio != "opus" {
-		t.Errorf("MediaMTX re-serves audio as %q, want opus", audio)
-	}
+	stream, n, audio := mediaMTXReserves(t, rtsp)
 	t.Logf("camd → WHIP → MediaMTX → RTSP: %s, %d frames in 3 s, audio %s; status %+v", stream, n, audio, st)
 
 	// MediaMTX crashes, and comes back on the same ports.
