@@ -161,7 +161,7 @@ func (d *Daemon) init() error {
 	if d.rtsp, err = newRTSP(d.cfg.RTSP, d.hub, d.pairing, d.log); err != nil {
 		return err
 	}
-	d.whip = newWHIP(d.hub, &d.id.DTLS, store.Get(), d.events, d.log)
+	d.whip = newWHIP(d.hub, d.whep, &d.id.DTLS, store.Get(), d.events, d.log)
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}

@@ -32,7 +32,10 @@ func whipTargetOf(s settings.Settings) whipTarget { return whipTarget{s.WHIPURL,
 // session) and starts the next one. The log hears once per outage that
 // the publish failed, and when it is back.
 type whipState struct {
-	hub    *media.Hub
+	hub *media.Hub
+	// slots is the WHEP server's viewer limit: the publish holds one of
+	// live.max_viewers while it is connected (it counts as one viewer).
+	slots  slotHolder
 	cert   *webrtc.Certificate
 	events *eventState
 	log    *slog.Logger
@@ -49,8 +52,11 @@ type whipState struct {
 	since   time.Time
 }
 
-func newWHIP(hub *media.Hub, cert *webrtc.Certificate, s settings.Settings, es *eventState, log *slog.Logger) *whipState {
-	return &whipState{hub: hub, cert: cert, events: es, log: log, want: whipTargetOf(s), wake: make(chan struct{}, 1)}
+// slotHolder holds viewer slots outside the WHEP server (*whep.Server).
+type slotHolder interface{ SetHeld(n int) }
+
+func newWHIP(hub *media.Hub, slots slotHolder, cert *webrtc.Certificate, s settings.Settings, es *eventState, log *slog.Logger) *whipState {
+	return &whipState{hub: hub, slots: slots, cert: cert, events: es, log: log, want: whipTargetOf(s), wake: make(chan struct{}, 1)}
 }
 
 // settingsChanged is the settings' listener: a new endpoint or token
@@ -128,8 +134,14 @@ func (w *whipState) publisher(target whipTarget) (*whep.Publisher, error) {
 	})
 }
 
-// changed tells the event log of an outage's start and end.
+// changed holds a viewer slot while the publish is connected, and tells
+// the event log of an outage's start and end.
 func (w *whipState) changed(st whep.PublishStatus) {
+	if st.State == whep.Publishing {
+		w.slots.SetHeld(1)
+	} else {
+		w.slots.SetHeld(0)
+	}
 	w.mu.Lock()
 	var e *eventlog.Event
 	switch {

@@ -105,6 +105,10 @@ func TestWHIPPublishFollowsTheSettings(t *testing.T) {
 	if st := whipStatus(t, d, ownerToken); st.State != "publishing" || st.Frames == 0 || st.Connected == nil {
 		t.Errorf("publishing: %+v", st)
 	}
+	// It holds one viewer slot.
+	if held := d.whep.Stats().Held; held != 1 {
+		t.Errorf("the publish holds %d viewer slots, want 1", held)
+	}
 	// The SFU restarts: the publish comes back, and the log hears of it.
 	sfu.Drop()
 	eventually(t, "a second session", func() bool { n, _ := sfu.Frames(2); return n >= 10 })
@@ -129,8 +133,9 @@ func TestWHIPPublishFollowsTheSettings(t *testing.T) {
 	// (The first, which the SFU dropped, was deleted when camd saw it
 	// break.)
 	eventually(t, "the session deleted", func() bool { return slices.Equal(sfu.Deleted(), []int{1, 2}) })
-	if st := whipStatus(t, d, ownerToken); st.State != "off" {
-		t.Errorf("after turning it off: %+v", st)
+	eventually(t, "the publish off", func() bool { return whipStatus(t, d, ownerToken).State == "off" })
+	if held := d.whep.Stats().Held; held != 0 {
+		t.Errorf("after turning it off, %d viewer slots held", held)
 	}
 	for _, s := range []string{answers.String(), log.String()} {
 		if strings.Contains(s, whipToken) {
