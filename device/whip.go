@@ -22,14 +22,16 @@ import (
 
 // whipTarget is where the owner's settings say to publish: nothing when
 // url is "".
-type whipTarget struct{ url, token string }
+type whipTarget struct{ url, token, pin string }
 
-func whipTargetOf(s settings.Settings) whipTarget { return whipTarget{s.WHIPURL, s.WHIPToken} }
+func whipTargetOf(s settings.Settings) whipTarget {
+	return whipTarget{s.WHIPURL, s.WHIPToken, s.WHIPPinSHA256}
+}
 
-// whipState publishes the live stream to the owner's SFU (the whip_url
-// and whip_token settings; docs/whip.md). One goroutine, run, owns the
-// publisher: a change of either setting ends the publish (DELETE of its
-// session) and starts the next one. The log hears once per outage that
+// whipState publishes the live stream to the owner's SFU (the whip_url,
+// whip_token and whip_pin_sha256 settings; docs/whip.md). One goroutine,
+// run, owns the publisher: a change of any of them ends the publish
+// (DELETE of its session) and starts the next one. The log hears once per outage that
 // the publish failed, and when it is back.
 type whipState struct {
 	hub *media.Hub
@@ -59,8 +61,8 @@ func newWHIP(hub *media.Hub, slots slotHolder, cert *webrtc.Certificate, s setti
 	return &whipState{hub: hub, slots: slots, cert: cert, events: es, log: log, want: whipTargetOf(s), wake: make(chan struct{}, 1)}
 }
 
-// settingsChanged is the settings' listener: a new endpoint or token
-// replaces the publish.
+// settingsChanged is the settings' listener: a new endpoint, token or
+// pin replaces the publish.
 func (w *whipState) settingsChanged(before, after settings.Settings) {
 	if whipTargetOf(before) == whipTargetOf(after) {
 		return
@@ -122,10 +124,14 @@ func (w *whipState) publisher(target whipTarget) (*whep.Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", whep.ErrPublishURL, err)
 	}
+	pin, ok := settings.PinBytes(target.pin)
+	if !ok {
+		return nil, whep.ErrPin
+	}
 	host := u.Hostname()
 	ip := net.ParseIP(host)
 	return whep.NewPublisher(w.hub, whep.PublishOptions{
-		URL: target.url, Token: target.token, Certificate: w.cert,
+		URL: target.url, Token: target.token, PinSHA256: pin, Certificate: w.cert,
 		// An SFU on this host (tests, a local MediaMTX) is reached over
 		// loopback.
 		IncludeLoopback: host == "localhost" || (ip != nil && ip.IsLoopback()),

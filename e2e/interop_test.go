@@ -2,11 +2,19 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -467,4 +475,70 @@ func TestInteropWHIPToMediaMTX(t *testing.T) {
 	if strings.Contains(d.log(), "s3cret-publish") {
 		t.Error("camd logged the token")
 	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
+// (PEM) into dir, and returns their paths and the certificate's SHA-256
+// in hex.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile, pin string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sfu"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "sfu.crt"), filepath.Join(dir, "sfu.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	sum := sha256.Sum256(der)
+	return certFile, keyFile, hex.EncodeToString(sum[:])
+}
+
+// TestInteropWHIPToMediaMTXOverHTTPS: MediaMTX's WHIP endpoint over HTTPS
+// with a self-signed certificate: camd publishes when the owner pins it
+// (whip_pin_sha256), and not when another is pinned.
+func TestInteropWHIPToMediaMTXOverHTTPS(t *testing.T) {
+	need(t, "ffprobe")
+	tool := interopTool(t, "mediamtx")
+	d := startDaemon(t)
+	dir := t.TempDir()
+	certFile, keyFile, pin := selfSigned(t, dir)
+	rtspPort, whipPort := freePort(t), freePort(t)
+	conf := whipMediaMTXConf(rtspPort, whipPort, freePort(t)) +
+		fmt.Sprintf("webrtcEncryption: true\nwebrtcServerKey: %s\nwebrtcServerCert: %s\n", keyFile, certFile)
+	sfu := runMediaMTX(t, tool, dir, conf)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(sfu.logs.String(), "[WebRTC] started with listeners"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("MediaMTX's WebRTC server never started:\n%s", sfu.logs.String())
+		}
+	}
+	set := func(args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := camctl(t, ctx, append([]string{"settings", "set", "--store", d.store}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := strings.Repeat("ab", 32)
+	set(fmt.Sprintf("whip_url=https://127.0.0.1:%d/porch/whip", whipPort), "whip_token=cam:s3cret-publish", "whip_pin_sha256="+other)
+	if st := waitWHIP(t, d, "retrying"); !strings.Contains(st.Error, "not the pinned one") {
+		t.Errorf("another pin: %+v", st)
+	}
+	set("whip_pin_sha256=" + pin)
+	waitWHIP(t, d, "publishing")
+	stream, n, _ := mediaMTXReserves(t, fmt.Sprintf("rtsp://127.0.0.1:%d/porch", rtspPort))
+	t.Logf("camd → WHIP over HTTPS (pinned) → MediaMTX → RTSP: %s, %d frames in 3 s", stream, n)
 }

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,10 @@ type Settings struct {
 	// WHIPTokenSet is not a setting: Redacted sets it when a WHIPToken
 	// is.
 	WHIPTokenSet bool `json:"whip_token_set"`
+	// WHIPPinSHA256 pins the certificate of an https:// WHIPURL by its
+	// SHA-256 (64 hex digits, colons allowed): an SFU with a self-signed
+	// certificate. "" (the default) checks it against the system's roots.
+	WHIPPinSHA256 string `json:"whip_pin_sha256"`
 	// CORSAllowedOrigins are the web origins ("https://ha.example:8123")
 	// whose pages may call the viewer API from a browser, still with a
 	// credential (docs/security.md). Default: the configuration's
@@ -259,6 +264,10 @@ func fields(l Limits) []field {
 		{"whip_url", `"" (off) or the SFU's WHIP endpoint, an https:// (or http://) URL without user:password@, up to 2048 characters`,
 			func(s *Settings) bool { return s.WHIPURL == "" || WHIPURLAllowed(s.WHIPURL) }},
 		{"whip_token", `up to 4096 visible ASCII characters (no spaces), or ""`, func(s *Settings) bool { return tokenAllowed(s.WHIPToken) }},
+		{"whip_pin_sha256", `"" or the SHA-256 of the SFU's certificate, 64 hex digits (colons allowed), with an https:// whip_url`, func(s *Settings) bool {
+			_, ok := PinBytes(s.WHIPPinSHA256)
+			return ok && (s.WHIPPinSHA256 == "" || !strings.HasPrefix(s.WHIPURL, "http://"))
+		}},
 		{"cors_allowed_origins", fmt.Sprintf("a list of up to %d distinct origins as a browser sends them: scheme://host[:port], e.g. [\"https://ha.example:8123\"]", maxOrigins),
 			func(s *Settings) bool { return OriginsAllowed(s.CORSAllowedOrigins.List()) }},
 	}
@@ -274,6 +283,16 @@ func WHIPURLAllowed(u string) bool {
 	p, err := url.Parse(u)
 	return err == nil && len(u) <= 2048 && (p.Scheme == "https" || p.Scheme == "http") && p.Host != "" &&
 		p.User == nil && p.Fragment == "" && !strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f })
+}
+
+// PinBytes reads a certificate pin: 64 hex digits, colons allowed
+// between them; "" is no pin (nil, true).
+func PinBytes(pin string) ([]byte, bool) {
+	if pin == "" {
+		return nil, true
+	}
+	b, err := hex.DecodeString(strings.ReplaceAll(pin, ":", ""))
+	return b, err == nil && len(b) == 32
 }
 
 // tokenAllowed: a bearer token fits in one header line (RFC 6750's

@@ -66,7 +66,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := Defaults().Validate(Limits{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity,speaker_volume,update_check,whip_url,whip_token,cors_allowed_origins" {
+	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity,speaker_volume,update_check,whip_url,whip_token,whip_pin_sha256,cors_allowed_origins" {
 		t.Fatalf("keys: %s", got)
 	}
 }
@@ -131,6 +131,8 @@ func TestBadValuesNameFieldValueAndAllowed(t *testing.T) {
 		{"WHIP URL not http", `{"whip_url": "rtmp://sfu/live"}`, []string{"whip_url", `"rtmp://sfu/live"`, "https://"}},
 		{"WHIP URL with a password", `{"whip_url": "https://u:p@sfu/whip"}`, []string{"whip_url", "without user:password@"}},
 		{"WHIP URL with a space", `{"whip_url": "https://sfu/a b"}`, []string{"whip_url"}},
+		{"pin not hex", `{"whip_pin_sha256": "zz"}`, []string{"whip_pin_sha256", "64 hex digits"}},
+		{"pin with http", `{"whip_url": "http://sfu/whip", "whip_pin_sha256": "` + strings.Repeat("ab", 32) + `"}`, []string{"whip_pin_sha256", "https://"}},
 		{"origin with a path", `{"cors_allowed_origins": ["https://ha.example/x"]}`, []string{"cors_allowed_origins", "https://ha.example/x", "scheme://host[:port]"}},
 		{"origin twice", `{"cors_allowed_origins": ["https://a.example", "https://a.example"]}`, []string{"cors_allowed_origins", "distinct"}},
 		{"origin with a space", `{"cors_allowed_origins": ["https://a.example https://b.example"]}`, []string{"cors_allowed_origins"}},
@@ -196,6 +198,18 @@ func TestWHIPTokenIsNeverShown(t *testing.T) {
 	}
 	if _, err := patch(t, s, `{"whip_token_set": false}`); err == nil {
 		t.Error("whip_token_set is not a setting")
+	}
+	// A pin, with colons or without; the URL can then be turned off.
+	for _, pin := range []string{strings.Repeat("0A", 32), strings.TrimSuffix(strings.Repeat("0a:", 32), ":")} {
+		if _, err := patch(t, s, `{"whip_pin_sha256": "`+pin+`"}`); err != nil {
+			t.Errorf("pin %s: %v", pin, err)
+		}
+	}
+	if b, ok := PinBytes(s.Get().WHIPPinSHA256); !ok || len(b) != 32 || b[0] != 0x0a {
+		t.Errorf("pin %x", b)
+	}
+	if _, err := patch(t, s, `{"whip_url": ""}`); err != nil {
+		t.Errorf("off with a pin: %v", err)
 	}
 	// null takes the token away.
 	after, err = patch(t, s, `{"whip_token": null}`)

@@ -2,6 +2,9 @@ package whep
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,8 +48,13 @@ type PublishOptions struct {
 	// never logged.
 	Token string
 	// HTTPClient makes the WHIP requests (default: a client with a 15 s
-	// timeout that verifies certificates with the system's roots).
+	// timeout that verifies certificates with the system's roots, or by
+	// PinSHA256).
 	HTTPClient *http.Client
+	// PinSHA256, when set, is the SHA-256 of the endpoint's certificate
+	// (DER): an SFU with a self-signed certificate. Only that certificate
+	// is accepted, and the chain is not checked.
+	PinSHA256 []byte
 	// Certificate is the DTLS certificate (default: one made for each
 	// connection).
 	Certificate *webrtc.Certificate
@@ -80,6 +88,14 @@ type PublishOptions struct {
 func (o *PublishOptions) defaults() {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+		if len(o.PinSHA256) > 0 {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = &tls.Config{
+				InsecureSkipVerify: true, // VerifyConnection checks the pin instead
+				VerifyConnection:   pinned(o.PinSHA256),
+			}
+			o.HTTPClient.Transport = tr
+		}
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
@@ -99,6 +115,23 @@ func (o *PublishOptions) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ErrPin is an endpoint whose certificate is not the pinned one.
+var ErrPin = errors.New("whep: the WHIP endpoint's certificate is not the pinned one")
+
+// pinned checks that a TLS peer's certificate has the SHA-256 pin.
+func pinned(pin []byte) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return ErrPin
+		}
+		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+		if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
+			return fmt.Errorf("%w (it is %x)", ErrPin, sum)
+		}
+		return nil
 	}
 }
 
@@ -170,6 +203,9 @@ func NewPublisher(h source, opts PublishOptions) (*Publisher, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return nil, ErrPublishURL
+	}
+	if len(opts.PinSHA256) != 0 && (len(opts.PinSHA256) != sha256.Size || u.Scheme != "https") {
+		return nil, fmt.Errorf("%w: a pin is the 32-byte SHA-256 of an https:// endpoint's certificate", ErrPin)
 	}
 	opts.defaults()
 	api, err := newPublishAPI(opts)

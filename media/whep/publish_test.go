@@ -3,6 +3,7 @@ package whep
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"log/slog"
@@ -330,6 +331,37 @@ func TestPublishRetryAfter(t *testing.T) {
 			t.Errorf("status %+v", st)
 		}
 	})
+}
+
+// TestPublishPinnedCertificate: an SFU with a self-signed certificate is
+// published to when its certificate is pinned, and not when another is.
+func TestPublishPinnedCertificate(t *testing.T) {
+	e := whiptest.NewTLS(testToken)
+	t.Cleanup(e.Close)
+	right := sha256.Sum256(e.Certificate())
+	p, _, _ := runPublisher(t, PublishOptions{URL: e.URL, Token: testToken, PinSHA256: right[:]})
+	waitFor(t, "frames over HTTPS", func() bool { n, _ := e.Frames(1); return n >= 10 })
+	if st := p.Status(); st.State != Publishing {
+		t.Errorf("pinned: %+v", st)
+	}
+
+	other := sha256.Sum256([]byte("another certificate"))
+	p, _, _ = runPublisher(t, PublishOptions{URL: e.URL, Token: testToken, PinSHA256: other[:]})
+	waitFor(t, "the other pin refused", func() bool { return p.Status().State == PublishRetrying })
+	if st := p.Status(); !strings.Contains(st.Error, "not the pinned one") {
+		t.Errorf("another pin: %+v", st)
+	}
+	// Without a pin, the self-signed certificate is refused.
+	p, _, _ = runPublisher(t, PublishOptions{URL: e.URL, Token: testToken})
+	waitFor(t, "the unknown certificate refused", func() bool { return p.Status().State == PublishRetrying })
+	if st := p.Status(); !strings.Contains(st.Error, "certificate") {
+		t.Errorf("no pin: %+v", st)
+	}
+	for _, bad := range []PublishOptions{{URL: e.URL, PinSHA256: right[:8]}, {URL: "http://sfu/whip", PinSHA256: right[:]}} {
+		if _, err := NewPublisher(media.NewHub(media.HubOptions{}), bad); !errors.Is(err, ErrPin) {
+			t.Errorf("%s, %d-byte pin: %v", bad.URL, len(bad.PinSHA256), err)
+		}
+	}
 }
 
 func TestNewPublisherRefusesBadURLs(t *testing.T) {

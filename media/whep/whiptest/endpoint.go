@@ -39,16 +39,25 @@ type Endpoint struct {
 	wg       sync.WaitGroup
 }
 
-// New starts an endpoint; Close stops it.
-func New(token string) *Endpoint {
+// New starts an endpoint over HTTP; Close stops it.
+func New(token string) *Endpoint { return start(token, httptest.NewServer) }
+
+// NewTLS starts an endpoint over HTTPS with a self-signed certificate
+// (Certificate); Close stops it.
+func NewTLS(token string) *Endpoint { return start(token, httptest.NewTLSServer) }
+
+func start(token string, serve func(http.Handler) *httptest.Server) *Endpoint {
 	e := &Endpoint{Token: token, pcs: map[int]*webrtc.PeerConnection{}, frames: map[int]int{}, firstKey: map[int]bool{}, audio: map[int]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/whip", e.serve)
 	mux.HandleFunc("DELETE /whip/{id}", e.delete)
-	e.srv = httptest.NewServer(mux)
+	e.srv = serve(mux)
 	e.URL = e.srv.URL + "/whip"
 	return e
 }
+
+// Certificate is the DER of an HTTPS endpoint's certificate.
+func (e *Endpoint) Certificate() []byte { return e.srv.Certificate().Raw }
 
 // Close ends every session and stops the endpoint.
 func (e *Endpoint) Close() {
