@@ -344,6 +344,16 @@ func TestInteropBrowserPlayers(t *testing.T) {
 	})
 }
 
+// setSettings changes settings with camctl (KEY=VALUE...) as the owner.
+func (d *daemon) setSettings(t testing.TB, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := camctl(t, ctx, append([]string{"settings", "set", "--store", d.store}, args...)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // whipStatus is GET /api/v1/whip.
 type whipStatus struct {
 	State    string `json:"state"`
@@ -422,19 +432,11 @@ func TestInteropWHIPToMediaMTX(t *testing.T) {
 	rtspPort, whipPort := freePort(t), freePort(t)
 	conf := whipMediaMTXConf(rtspPort, whipPort, freePort(t))
 	dir := t.TempDir()
-	set := func(args ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := camctl(t, ctx, append([]string{"settings", "set", "--store", d.store}, args...)...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d/porch/whip", whipPort)
 	rtsp := fmt.Sprintf("rtsp://127.0.0.1:%d/porch", rtspPort)
 
 	// Nothing listens yet: camd retries.
-	set("whip_url="+endpoint, "whip_token=cam:s3cret-publish")
+	d.setSettings(t, "whip_url="+endpoint, "whip_token=cam:s3cret-publish")
 	if st := waitWHIP(t, d, "retrying"); !strings.Contains(st.Error, "connection refused") || st.Endpoint != fmt.Sprintf("http://127.0.0.1:%d", whipPort) {
 		t.Errorf("unreachable: %+v", st)
 	}
@@ -466,7 +468,7 @@ func TestInteropWHIPToMediaMTX(t *testing.T) {
 	}
 
 	// A wrong token: refused (MediaMTX answers 401), not retried.
-	set("whip_token=cam:wrong")
+	d.setSettings(t, "whip_token=cam:wrong")
 	st = waitWHIP(t, d, "refused")
 	if !strings.Contains(st.Error, "401") || st.Failures != 1 {
 		t.Errorf("wrong token: %+v", st)
@@ -524,20 +526,12 @@ func TestInteropWHIPToMediaMTXOverHTTPS(t *testing.T) {
 			t.Fatalf("MediaMTX's WebRTC server never started:\n%s", sfu.logs.String())
 		}
 	}
-	set := func(args ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := camctl(t, ctx, append([]string{"settings", "set", "--store", d.store}, args...)...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	other := strings.Repeat("ab", 32)
-	set(fmt.Sprintf("whip_url=https://127.0.0.1:%d/porch/whip", whipPort), "whip_token=cam:s3cret-publish", "whip_pin_sha256="+other)
+	d.setSettings(t, fmt.Sprintf("whip_url=https://127.0.0.1:%d/porch/whip", whipPort), "whip_token=cam:s3cret-publish", "whip_pin_sha256="+other)
 	if st := waitWHIP(t, d, "retrying"); !strings.Contains(st.Error, "not the pinned one") {
 		t.Errorf("another pin: %+v", st)
 	}
-	set("whip_pin_sha256=" + pin)
+	d.setSettings(t, "whip_pin_sha256="+pin)
 	waitWHIP(t, d, "publishing")
 	stream, n, _ := mediaMTXReserves(t, fmt.Sprintf("rtsp://127.0.0.1:%d/porch", rtspPort))
 	t.Logf("camd → WHIP over HTTPS (pinned) → MediaMTX → RTSP: %s, %d frames in 3 s", stream, n)

@@ -52,12 +52,7 @@ func whipToSFU(b *testing.B, n int, watch time.Duration) {
 
 	rtspPort, whipPort := freePort(b), freePort(b)
 	sfu := runMediaMTX(b, tool, b.TempDir(), whipMediaMTXConf(rtspPort, whipPort, freePort(b)))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	if _, err := camctl(b, ctx, "settings", "set", "--store", d.store,
-		fmt.Sprintf("whip_url=http://127.0.0.1:%d/porch/whip", whipPort), "whip_token=cam:s3cret-publish"); err != nil {
-		b.Fatal(err)
-	}
-	cancel()
+	d.setSettings(b, fmt.Sprintf("whip_url=http://127.0.0.1:%d/porch/whip", whipPort), "whip_token=cam:s3cret-publish")
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		var st whipStatus
 		d.api(b, "/api/v1/whip", &st)
