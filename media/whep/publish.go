@@ -572,8 +572,12 @@ func (pub *publish) post(ctx context.Context, offer string) (string, time.Durati
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return "", 0, fmt.Errorf("%w (%s)", ErrUnauthorized, resp.Status)
 	case resp.StatusCode != http.StatusCreated:
+		said := strings.TrimSpace(string(body))
+		if p.opts.Token != "" {
+			said = strings.ReplaceAll(said, p.opts.Token, "(token)") // an SFU that echoes the request
+		}
 		return "", retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("whep: %s answered the offer with %s: %s",
-			p.endpoint, resp.Status, truncate(strings.TrimSpace(string(body)), 200))
+			p.endpoint, resp.Status, truncate(said, 200))
 	}
 	loc, err := resp.Location()
 	if err != nil {

@@ -317,7 +317,7 @@ func TestPublishRetryAfter(t *testing.T) {
 				return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
 			}
 			return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable",
-				Body: io.NopCloser(strings.NewReader("busy")), Header: http.Header{"Retry-After": {"20"}}, Request: r}, nil
+				Body: io.NopCloser(strings.NewReader("busy, and your " + r.Header.Get("Authorization"))), Header: http.Header{"Retry-After": {"20"}}, Request: r}, nil
 		}}
 		at, st := bubblePublisher(t, tr, PublishOptions{}, 61*time.Second)
 		// OPTIONS and POST at 0, 20 s, 40 s and 60 s.
@@ -327,7 +327,7 @@ func TestPublishRetryAfter(t *testing.T) {
 		if gap := at[2] - at[1]; gap != 20*time.Second {
 			t.Errorf("next attempt after %s, want the 20 s of Retry-After", gap)
 		}
-		if !strings.Contains(st.Error, "503") || !strings.Contains(st.Error, "busy") {
+		if !strings.Contains(st.Error, "503") || !strings.Contains(st.Error, "busy") || strings.Contains(st.Error, testToken) {
 			t.Errorf("status %+v", st)
 		}
 	})
