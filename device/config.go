@@ -158,7 +158,8 @@ type CORSConfig struct {
 	// AllowedOrigins are origins ("https://ha.example:8123": scheme,
 	// host and port, nothing else) whose pages may call the viewer API
 	// (WHEP, snapshots, events, recordings) from a browser, still with a
-	// credential. None by default.
+	// credential. None by default. They are the default of the owner's
+	// cors_allowed_origins setting, which replaces them once set.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
@@ -527,9 +528,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, o := range c.CORS.AllowedOrigins {
-		if !validOrigin(o) {
+		if !settings.OriginAllowed(o) {
 			return badValue("cors.allowed_origins", strconv.Quote(o), "origins as a browser sends them: scheme://host[:port], e.g. https://ha.example:8123")
 		}
+	}
+	if !settings.OriginsAllowed(c.CORS.AllowedOrigins) {
+		return badValue("cors.allowed_origins", strconv.Itoa(len(c.CORS.AllowedOrigins))+" origins", "at most 32 distinct origins")
 	}
 	for _, srv := range c.Live.ICEServers {
 		if len(srv.URLs) == 0 {
@@ -632,12 +636,4 @@ func (u UpdateConfig) validate() error {
 		return badValue("update.confirm_timeout", u.ConfirmTimeout, "30s to 1h")
 	}
 	return nil
-}
-
-// validOrigin says whether o is a web origin as a browser sends it in
-// Origin: http or https, a host, an optional port, nothing more.
-func validOrigin(o string) bool {
-	u, err := url.Parse(o)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
-		u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.String() == o
 }

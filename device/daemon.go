@@ -49,7 +49,8 @@ type Daemon struct {
 	udp       net.PacketConn
 	hub       *media.Hub
 	whep      *whep.Server
-	rtsp      *rtsp.Server  // nil: rtsp.listen is off
+	rtsp      *rtsp.Server // nil: rtsp.listen is off
+	whip      *whipState
 	onvif     *onvifService // nil: onvif.listen is off
 	recording *recordingState
 	board     *boardState
@@ -160,6 +161,7 @@ func (d *Daemon) init() error {
 	if d.rtsp, err = newRTSP(d.cfg.RTSP, d.hub, d.pairing, d.log); err != nil {
 		return err
 	}
+	d.whip = newWHIP(d.hub, d.whep, &d.id.DTLS, store.Get(), d.events, d.log)
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
@@ -222,6 +224,7 @@ func (d *Daemon) init() error {
 		listeners: []func(before, after settings.Settings){
 			d.recording.settingsChanged, d.board.settingsChanged, d.discovery.settingsChanged, updateSettingChanged(d.updater),
 			crashSettingChanged(d.crashes),
+			d.whip.settingsChanged,
 		},
 		events: d.events,
 		log:    d.log,
@@ -285,6 +288,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { media.Supervise(runCtx, d.settings.live, d.hub, media.SuperviseOptions{Logger: d.log}) })
 	wg.Go(func() { d.whep.Run(runCtx) })
+	wg.Go(func() { d.whip.run(runCtx) })
 	wg.Go(func() { d.sessions.run(runCtx) })
 	wg.Go(func() { d.updater.Run(runCtx) })
 	wg.Go(func() { d.storage.run(runCtx) })

@@ -25,13 +25,13 @@ func (d *Daemon) newAPI() *api.API {
 		storage.Card = rs.card
 	}
 	return &api.API{
-		Credentials:    d.pairing,
-		Logger:         d.log,
-		AllowedOrigins: d.cfg.CORS.AllowedOrigins,
-		Web:            &api.Web{Files: web, Version: Version},
-		Pairing:        &api.Pairing{Exchange: d.pairing, Window: d.pairing, DeviceID: d.id.ID},
-		Users:          &api.Users{Accounts: d.pairing, Invites: d.pairing, Keys: d.pairing, RTSPPort: rtspPort(d.rtsp), Settings: d.settings, DeviceID: d.id.ID},
-		Live:           &api.Live{WHEP: d.whep, Viewers: d.whep, Sessions: d.whep, Stream: d.hub, Connections: d.conns, RTSP: rtspStatsOf(d.rtsp)},
+		Credentials: d.pairing,
+		Logger:      d.log,
+		Origins:     func() []string { return d.settings.Get().CORSAllowedOrigins.List() },
+		Web:         &api.Web{Files: web, Version: Version},
+		Pairing:     &api.Pairing{Exchange: d.pairing, Window: d.pairing, DeviceID: d.id.ID},
+		Users:       &api.Users{Accounts: d.pairing, Invites: d.pairing, Keys: d.pairing, RTSPPort: rtspPort(d.rtsp), Settings: d.settings, DeviceID: d.id.ID},
+		Live:        &api.Live{WHEP: d.whep, Viewers: d.whep, Sessions: d.whep, Stream: d.hub, Connections: d.conns, RTSP: rtspStatsOf(d.rtsp), Publish: d.whip},
 		Recordings: &api.Recordings{
 			Stream: stream, Store: rs.store, Exports: exports{rs.store}, Recorder: rs.rec, Motion: rs.detector,
 			Stills: rs.stills, Player: rs.playbacks, WHEP: d.whep,

@@ -45,6 +45,7 @@ func settingsDefaults(cfg Config) (settings.Settings, settings.Limits) {
 	s.FPS = cfg.Video.FPS
 	s.Bitrate = cfg.Video.Bitrate
 	s.CrashReports = cfg.CrashReports
+	s.CORSAllowedOrigins = settings.NewOrigins(cfg.CORS.AllowedOrigins...)
 	return s, settings.Limits{MinBitrate: cfg.Video.MinBitrate, MaxBitrate: cfg.Video.MaxBitrate,
 		CrashCollector: cfg.CrashReportsURL != ""}
 }
@@ -156,8 +157,9 @@ func (ss *settingsState) apply(before, after settings.Settings) {
 	}
 	// The rest are read where they are used: night mode and the status
 	// LED by the board, the name by discovery, recording_mode and
-	// motion_sensitivity by the recorder (all listeners), auto start at
-	// boot (AutoStart).
+	// motion_sensitivity by the recorder, whip_url and whip_token by the
+	// WHIP publish (all listeners), auto start at boot (AutoStart),
+	// cors_allowed_origins by the API at each request.
 	for _, f := range ss.listeners {
 		f(before, after)
 	}

@@ -2,11 +2,19 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,6 +172,20 @@ paths:
 // camd's ICE timeout). The log is shown when the test failed.
 func startMediaMTX(t testing.TB, tool, dir, conf string) (*syncBuffer, func()) {
 	t.Helper()
+	m := runMediaMTX(t, tool, dir, conf)
+	return m.logs, m.stop
+}
+
+// mediaMTXProcess is a running MediaMTX: its log, stop (graceful) and
+// kill (SIGKILL: an SFU that crashes).
+type mediaMTXProcess struct {
+	logs       *syncBuffer
+	stop, kill func()
+	pid        int
+}
+
+func runMediaMTX(t testing.TB, tool, dir, conf string) mediaMTXProcess {
+	t.Helper()
 	path := filepath.Join(dir, "mediamtx.yml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -174,17 +197,22 @@ func startMediaMTX(t testing.TB, tool, dir, conf string) (*syncBuffer, func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	stop := sync.OnceFunc(func() {
-		cmd.Process.Signal(os.Interrupt)
-		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
-		cmd.Wait()
-		kill.Stop()
-		if t.Failed() {
-			t.Logf("MediaMTX log:\n%s", logs.String())
-		}
-	})
+	var ended sync.Once
+	end := func(sig os.Signal) {
+		ended.Do(func() {
+			cmd.Process.Signal(sig)
+			kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+			cmd.Wait()
+			kill.Stop()
+			if t.Failed() {
+				t.Logf("MediaMTX log:\n%s", logs.String())
+			}
+		})
+	}
+	stop := func() { end(os.Interrupt) }
+	kill := func() { end(os.Kill) }
 	t.Cleanup(stop)
-	return logs, stop
+	return mediaMTXProcess{logs: logs, stop: stop, kill: kill, pid: cmd.Process.Pid}
 }
 
 // syncBuffer is a strings.Builder that a process writes while the test
@@ -206,19 +234,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// mediaMTXReserves checks what MediaMTX re-serves of camd's live view
+// over RTSP: ffprobe decodes 720p H.264 (30 frames in 3 s at least) and
+// Opus.
+func mediaMTXReserves(t *testing.T, rtsp string) (stream string, frames int, audio string) {
+	t.Helper()
+	stream, frames = decodeFrames(t, rtsp, "-rtsp_transport", "tcp")
+	if stream != "h264,1280,720" || frames < 30 {
+		t.Fatalf("MediaMTX re-serves %s, %d frames decoded in 3 s", stream, frames)
+	}
+	audio = ffprobe(t, rtsp, "-rtsp_transport", "tcp", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0")
+	if audio != "opus" {
+		t.Errorf("MediaMTX re-serves audio as %q, want opus", audio)
+	}
+	return stream, frames, audio
+}
+
 func TestInteropMediaMTX(t *testing.T) {
 	need(t, "ffprobe")
 	tool := interopTool(t, "mediamtx")
 	d := startDaemon(t)
 	rtsp, _ := mediamtx(t, tool, d, false)
-	stream, n := decodeFrames(t, rtsp, "-rtsp_transport", "tcp")
-	if stream != "h264,1280,720" || n < 30 {
-		t.Fatalf("MediaMTX re-serves %s, %d frames decoded in 3 s", stream, n)
-	}
-	audio := ffprobe(t, rtsp, "-rtsp_transport", "tcp", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0")
-	if audio != "opus" {
-		t.Errorf("MediaMTX re-serves audio as %q, want opus", audio)
-	}
+	stream, n, audio := mediaMTXReserves(t, rtsp)
 	t.Logf("MediaMTX over RTSP: %s, %d frames in 3 s, audio %s", stream, n, audio)
 }
 
@@ -305,4 +342,197 @@ func TestInteropBrowserPlayers(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+}
+
+// setSettings changes settings with camctl (KEY=VALUE...) as the owner.
+func (d *daemon) setSettings(t testing.TB, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := camctl(t, ctx, append([]string{"settings", "set", "--store", d.store}, args...)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// whipStatus is GET /api/v1/whip.
+type whipStatus struct {
+	State    string `json:"state"`
+	Endpoint string `json:"endpoint"`
+	Error    string `json:"error"`
+	Failures int    `json:"failures"`
+	Frames   uint64 `json:"frames"`
+}
+
+// waitWHIP waits until camd's publish is in state, and returns its
+// status.
+func waitWHIP(t *testing.T, d *daemon, state string) whipStatus {
+	t.Helper()
+	var st whipStatus
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if code := d.api(t, "/api/v1/whip", &st); code != http.StatusOK {
+			t.Fatalf("GET /api/v1/whip: %d", code)
+		}
+		if st.State == state {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the publish never got %s: %+v", state, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// whipMediaMTXConf is MediaMTX as a WHIP server on loopback: WHIP and
+// WHEP on whipPort (path "porch"), its WebRTC media on udpPort, RTSP on
+// rtspPort. User cam (password s3cret-publish) may publish; anyone on
+// 127.0.0.1 may read.
+func whipMediaMTXConf(rtspPort, whipPort, udpPort int) string {
+	return fmt.Sprintf(`logLevel: debug
+api: false
+rtmp: false
+hls: false
+srt: false
+moq: false
+rtspTransports: [tcp]
+rtspAddress: 127.0.0.1:%d
+webrtcAddress: 127.0.0.1:%d
+webrtcLocalUDPAddress: 127.0.0.1:%d
+webrtcLocalTCPAddress: ""
+webrtcIPsFromInterfaces: false
+webrtcAdditionalHosts: [127.0.0.1]
+authInternalUsers:
+  - user: cam
+    pass: s3cret-publish
+    ips: []
+    permissions:
+      - action: publish
+        path: porch
+  - user: any
+    pass:
+    ips: [127.0.0.1]
+    permissions:
+      - action: read
+        path: porch
+paths:
+  porch: {}
+`, rtspPort, whipPort, udpPort)
+}
+
+// TestInteropWHIPToMediaMTX: camd publishes its live stream with WHIP to
+// MediaMTX v1.20.1 (an internal user allowed to publish one path, the
+// credential as "Bearer user:pass"); ffprobe decodes what MediaMTX
+// re-serves over RTSP. An unreachable endpoint is retried; a wrong token
+// is refused once and not retried; MediaMTX killed mid-stream and started
+// again on the same ports is published to again.
+func TestInteropWHIPToMediaMTX(t *testing.T) {
+	need(t, "ffprobe")
+	tool := interopTool(t, "mediamtx")
+	d := startDaemon(t)
+	rtspPort, whipPort := freePort(t), freePort(t)
+	conf := whipMediaMTXConf(rtspPort, whipPort, freePort(t))
+	dir := t.TempDir()
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d/porch/whip", whipPort)
+	rtsp := fmt.Sprintf("rtsp://127.0.0.1:%d/porch", rtspPort)
+
+	// Nothing listens yet: camd retries.
+	d.setSettings(t, "whip_url="+endpoint, "whip_token=cam:s3cret-publish")
+	if st := waitWHIP(t, d, "retrying"); !strings.Contains(st.Error, "connection refused") || st.Endpoint != fmt.Sprintf("http://127.0.0.1:%d", whipPort) {
+		t.Errorf("unreachable: %+v", st)
+	}
+
+	sfu := runMediaMTX(t, tool, dir, conf)
+	st := waitWHIP(t, d, "publishing")
+	stream, n, audio := mediaMTXReserves(t, rtsp)
+	t.Logf("camd → WHIP → MediaMTX → RTSP: %s, %d frames in 3 s, audio %s; status %+v", stream, n, audio, st)
+
+	// MediaMTX crashes, and comes back on the same ports.
+	sfu.kill()
+	waitWHIP(t, d, "retrying")
+	sfu = runMediaMTX(t, tool, dir, conf)
+	waitWHIP(t, d, "publishing")
+	if stream, n := decodeFrames(t, rtsp, "-rtsp_transport", "tcp"); stream != "h264,1280,720" || n < 30 {
+		t.Fatalf("after MediaMTX restarted: %s, %d frames decoded in 3 s", stream, n)
+	}
+	var events []struct {
+		Type string            `json:"type"`
+		Data map[string]string `json:"data"`
+	}
+	d.api(t, "/api/v1/events?type=whip.*", &events)
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, e.Type)
+	}
+	if !slices.Contains(kinds, "whip.failed") || !slices.Contains(kinds, "whip.recovered") {
+		t.Errorf("events %v", kinds)
+	}
+
+	// A wrong token: refused (MediaMTX answers 401), not retried.
+	d.setSettings(t, "whip_token=cam:wrong")
+	st = waitWHIP(t, d, "refused")
+	if !strings.Contains(st.Error, "401") || st.Failures != 1 {
+		t.Errorf("wrong token: %+v", st)
+	}
+	sfu.stop()
+	if strings.Contains(d.log(), "s3cret-publish") {
+		t.Error("camd logged the token")
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
+// (PEM) into dir, and returns their paths and the certificate's SHA-256
+// in hex.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile, pin string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sfu"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "sfu.crt"), filepath.Join(dir, "sfu.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	sum := sha256.Sum256(der)
+	return certFile, keyFile, hex.EncodeToString(sum[:])
+}
+
+// TestInteropWHIPToMediaMTXOverHTTPS: MediaMTX's WHIP endpoint over HTTPS
+// with a self-signed certificate: camd publishes when the owner pins it
+// (whip_pin_sha256), and not when another is pinned.
+func TestInteropWHIPToMediaMTXOverHTTPS(t *testing.T) {
+	need(t, "ffprobe")
+	tool := interopTool(t, "mediamtx")
+	d := startDaemon(t)
+	dir := t.TempDir()
+	certFile, keyFile, pin := selfSigned(t, dir)
+	rtspPort, whipPort := freePort(t), freePort(t)
+	conf := whipMediaMTXConf(rtspPort, whipPort, freePort(t)) +
+		fmt.Sprintf("webrtcEncryption: true\nwebrtcServerKey: %s\nwebrtcServerCert: %s\n", keyFile, certFile)
+	sfu := runMediaMTX(t, tool, dir, conf)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(sfu.logs.String(), "[WebRTC] started with listeners"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("MediaMTX's WebRTC server never started:\n%s", sfu.logs.String())
+		}
+	}
+	other := strings.Repeat("ab", 32)
+	d.setSettings(t, fmt.Sprintf("whip_url=https://127.0.0.1:%d/porch/whip", whipPort), "whip_token=cam:s3cret-publish", "whip_pin_sha256="+other)
+	if st := waitWHIP(t, d, "retrying"); !strings.Contains(st.Error, "not the pinned one") {
+		t.Errorf("another pin: %+v", st)
+	}
+	d.setSettings(t, "whip_pin_sha256="+pin)
+	waitWHIP(t, d, "publishing")
+	stream, n, _ := mediaMTXReserves(t, fmt.Sprintf("rtsp://127.0.0.1:%d/porch", rtspPort))
+	t.Logf("camd → WHIP over HTTPS (pinned) → MediaMTX → RTSP: %s, %d frames in 3 s", stream, n)
 }

@@ -212,17 +212,20 @@ func (c *capture) waitFor(t *testing.T, s string, d time.Duration) {
 	}
 }
 
-// camctlIn runs camctl inside namespace ns.
-func camctlIn(t *testing.T, ns string, args ...string) string {
+// camctlMust runs camctl inside namespace ns and fails the test when it fails.
+func camctlMust(t *testing.T, ns string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, filepath.Join(bin, "camctl")}, args...)...)
-	out, err := cmd.CombinedOutput()
+	out, err := camctlIn(t, ctx, ns, args...)
 	if err != nil {
-		t.Fatalf("camctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("camctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
-	return string(out)
+	return out
 }
 
 // subscribePush subscribes a browser's push endpoint with the owner's
@@ -311,12 +314,12 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	store := filepath.Join(t.TempDir(), "credentials.json")
-	camctlIn(t, p.A, "pair", "--store", store, "--name", "privacy", "--addr", "127.0.0.1:"+d.port(t), lines[len(lines)-1])
-	camctlIn(t, p.A, "view", "--store", store, "--seconds", "2")
-	camctlIn(t, p.A, "snapshot", "--store", store, "--out", filepath.Join(t.TempDir(), "still.jpg"))
-	camctlIn(t, p.A, "recordings", "trigger", "--store", store, "--seconds", "1")
-	camctlIn(t, p.A, "call", "ring", "--store", store)
-	camctlIn(t, p.A, "recordings", "list", "--store", store, "--from", "-5m")
+	camctlMust(t, p.A, "pair", "--store", store, "--name", "privacy", "--addr", "127.0.0.1:"+d.port(t), lines[len(lines)-1])
+	camctlMust(t, p.A, "view", "--store", store, "--seconds", "2")
+	camctlMust(t, p.A, "snapshot", "--store", store, "--out", filepath.Join(t.TempDir(), "still.jpg"))
+	camctlMust(t, p.A, "recordings", "trigger", "--store", store, "--seconds", "1")
+	camctlMust(t, p.A, "call", "ring", "--store", store)
+	camctlMust(t, p.A, "recordings", "list", "--store", store, "--from", "-5m")
 	waitLog(t, d, `msg="camd: motion"`)
 	waitLog(t, d, `msg="calls: ringing"`)
 
@@ -331,7 +334,7 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	d.start(t, netnstest.Command(p.A, filepath.Join(bin, "camd"), runArgs(d.data, "0.0.0.0:0")...), 30*time.Second)
 	waitLog(t, d, "camd: the previous run crashed; a crash report is kept")
 	addr := "127.0.0.1:" + d.port(t)
-	if out := strings.TrimSpace(camctlIn(t, p.A, "crashes", "list", "--store", store, "--addr", addr)); strings.Count(out, "\n") != 0 || !strings.HasSuffix(out, "not sent") {
+	if out := strings.TrimSpace(camctlMust(t, p.A, "crashes", "list", "--store", store, "--addr", addr)); strings.Count(out, "\n") != 0 || !strings.HasSuffix(out, "not sent") {
 		t.Fatalf("crash reports: %s", out)
 	}
 
@@ -357,8 +360,8 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	// A webhook to an address out there.
 	hook := blackhole + ":80"
 	turnOn(hook)
-	camctlIn(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://"+hook+"/hook")
-	camctlIn(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch")
+	camctlMust(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://"+hook+"/hook")
+	camctlMust(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch")
 	c.waitFor(t, "→ "+hook+" SYN", 30*time.Second)
 	// Web Push: the owner's browser subscribes a push service named by
 	// its host (as they are); the doorbell pushes by default, and the
@@ -366,7 +369,7 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	turnOn(resolver + ":53")
 	d.store = store
 	subscribePush(t, p.A, addr, d.token(t), "https://push.example.net/wpush/v2/abc")
-	camctlIn(t, p.A, "call", "ring", "--store", store, "--addr", addr)
+	camctlMust(t, p.A, "call", "ring", "--store", store, "--addr", addr)
 	c.waitFor(t, "→ "+resolver+":53", 30*time.Second)
 
 	// The configuration names an MQTT broker (on) and a crash
@@ -385,7 +388,7 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	d.start(t, netnstest.Command(p.A, filepath.Join(bin, "camd"), runArgs(d.data, "0.0.0.0:0", "--config", conf)...), 30*time.Second)
 	addr = "127.0.0.1:" + d.port(t)
 	c.waitFor(t, "→ "+broker+" SYN", 30*time.Second)
-	crashID := strings.Fields(camctlIn(t, p.A, "crashes", "list", "--store", store, "--addr", addr))[0]
+	crashID := strings.Fields(camctlMust(t, p.A, "crashes", "list", "--store", store, "--addr", addr))[0]
 	turnOn(collector)
 	// The collector never answers: camctl waits for camd's attempt, and
 	// is stopped once the capture saw it.

@@ -33,6 +33,8 @@ run -bench FanOut -benchtime 1x -timeout 30m ./e2e/
 echo "running RTSP (time to first frame with ffprobe: 20 samples each; 8 RTSP + 8 WebRTC viewers: camd's CPU and RSS)..." >&2
 run -bench RTSPTimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
 run -bench RTSPAndWebRTCViewers -benchtime 1x -timeout 30m ./e2e/
+echo "running WHIP to MediaMTX (camd's CPU and RSS with the publish and 0 or 50 SFU viewers)..." >&2
+run -bench WHIPToSFU -benchtime 1x -timeout 30m ./e2e/
 echo "running ONVIF (GetStreamUri round trips to a running camd, 500 samples)..." >&2
 run -bench ONVIFGetStreamURI -benchtime 500x ./e2e/
 echo "running discovery (first announcement, camctl discover: 10 samples; 30 s idle; needs root)..." >&2

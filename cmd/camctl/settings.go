@@ -61,6 +61,11 @@ func settingsCmd(args []string, stdout, stderr io.Writer) int {
 			default:
 				patch[key] = settingValue(cur[key], value)
 			}
+			if _, shown := cur[key]; !shown {
+				if _, ok := cur[key+"_set"]; ok {
+					key += "_set" // a write-only secret (whip_token): whether it is set
+				}
+			}
 			show = append(show, key)
 		}
 		var after map[string]json.RawMessage
@@ -75,8 +80,9 @@ func settingsCmd(args []string, stdout, stderr io.Writer) int {
 
 // settingValue turns the text after KEY= into JSON of the type the
 // setting has now: true/false (also on/off, yes/no), a number (with a k
-// or M suffix: 1.5M is 1500000), or text. Anything else is sent as text
-// and the camera says what is allowed.
+// or M suffix: 1.5M is 1500000), a list (comma-separated; empty: none),
+// or text. Anything else is sent as text and the camera says what is
+// allowed.
 func settingValue(now json.RawMessage, text string) json.RawMessage {
 	quoted, _ := json.Marshal(text)
 	var v any
@@ -101,6 +107,15 @@ func settingValue(now json.RawMessage, text string) json.RawMessage {
 		if f, err := strconv.ParseFloat(t, 64); err == nil {
 			return json.RawMessage(strconv.FormatFloat(f*mult, 'f', -1, 64))
 		}
+	case []any:
+		list := []string{}
+		for _, item := range strings.Split(text, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		b, _ := json.Marshal(list)
+		return b
 	}
 	return quoted
 }

@@ -19,6 +19,8 @@ func TestSettingValueFollowsTheCurrentType(t *testing.T) {
 		{`"camd"`, "Front door", `"Front door"`},
 		{`"camd"`, "42", `"42"`}, // a name stays text
 		{``, "2", `"2"`},         // an unknown key: sent as text
+		{`[]`, "https://a.example, https://b.example:8123", `["https://a.example","https://b.example:8123"]`},
+		{`["https://a.example"]`, "", `[]`},
 	}
 	for _, c := range cases {
 		got := settingValue(json.RawMessage(c.now), c.text)

@@ -53,15 +53,15 @@ type authenticator interface {
 }
 
 // API is every feature's handlers behind one credential check. Every
-// field is required but AllowedOrigins.
+// field is required but Origins.
 type API struct {
 	// Credentials checks the credential of every route but the public ones.
 	Credentials authenticator
 	Logger      *slog.Logger
-	// AllowedOrigins are the web origins ("https://ha.example:8123") whose
-	// pages may call the viewer API from a browser (CORS); none by
-	// default.
-	AllowedOrigins []string
+	// Origins returns the web origins ("https://ha.example:8123") whose
+	// pages may call the viewer API from a browser (CORS), asked at each
+	// request; nil allows none.
+	Origins func() []string
 
 	Web        *Web
 	Pairing    *Pairing
@@ -110,12 +110,12 @@ func (a *API) Routes() []Route {
 
 // Handler serves the routes table.
 func (a *API) Handler() http.Handler {
-	return a.Metrics.acceptMetricsToken(serve(a.Credentials, a.Logger, a.Routes(), a.AllowedOrigins))
+	return a.Metrics.acceptMetricsToken(serve(a.Credentials, a.Logger, a.Routes(), a.Origins))
 }
 
 // serve builds the HTTP handler of a routes table, with CORS for the
 // allowed origins.
-func serve(auth authenticator, log *slog.Logger, routes []Route, origins []string) http.Handler {
+func serve(auth authenticator, log *slog.Logger, routes []Route, origins func() []string) http.Handler {
 	mux := http.NewServeMux()
 	roles := make(map[string]Role, len(routes))
 	for _, r := range routes {

@@ -21,15 +21,23 @@ const (
 // itself still needs its credential, and any other route (owner, pairing,
 // the page) or origin gets no CORS header, so the browser keeps its
 // answer from the page.
-func cors(origins []string, mux *http.ServeMux, roles map[string]Role, h http.Handler) http.Handler {
-	if len(origins) == 0 {
+//
+// origins is asked at each request (the owner's cors_allowed_origins
+// setting changes at run time); nil allows none.
+func cors(origins func() []string, mux *http.ServeMux, roles map[string]Role, h http.Handler) http.Handler {
+	if origins == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		allowed := origins()
+		if len(allowed) == 0 {
+			h.ServeHTTP(w, r)
+			return
+		}
 		hd := w.Header()
 		hd.Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")
-		if origin == "" || !slices.Contains(origins, origin) {
+		if origin == "" || !slices.Contains(allowed, origin) {
 			h.ServeHTTP(w, r)
 			return
 		}

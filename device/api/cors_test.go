@@ -10,7 +10,7 @@ func corsAPI() http.Handler {
 	routes := append((&Live{WHEP: &fakeWHEP{}}).routes(), recordingsAPI(&fakeRecordings{}, &fakeWHEP{})...)
 	routes = append(routes, Route{"PATCH /api/v1/settings", Owner, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }})
 	routes = append(routes, Route{"POST /api/v1/pair/start", Public, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }})
-	return serve(tokens, discard, routes, []string{"https://ha.example:8123"})
+	return serve(tokens, discard, routes, func() []string { return []string{"https://ha.example:8123"} })
 }
 
 const allowed, stranger = "https://ha.example:8123", "https://evil.example"

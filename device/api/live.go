@@ -24,6 +24,36 @@ type Live struct {
 	Connections connectionStats
 	// RTSP lists the RTSP sessions (*rtsp.Server); nil: RTSP is off.
 	RTSP rtspStats
+	// Publish is the WHIP publish to the owner's SFU; nil answers "off".
+	Publish whipPublish
+}
+
+// whipPublish tells what the WHIP publish is doing.
+type whipPublish interface{ Status() WHIPStatus }
+
+// WHIPStatus is the publish of the live stream to the owner's SFU
+// (GET /api/v1/whip, docs/whip.md). It never holds the token, nor the
+// endpoint's path (a cloud SFU's may hold a stream key): the owner reads
+// the URL from the settings.
+type WHIPStatus struct {
+	// State is off, connecting, publishing, retrying, refused (the SFU
+	// refused the token: no attempt until the settings change) or
+	// stopped.
+	State string `json:"state"`
+	// Endpoint is the URL's scheme and host.
+	Endpoint string    `json:"endpoint,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
+	// Error is the last failure; Failures counts those in a row.
+	Error       string     `json:"error,omitempty"`
+	Failures    int        `json:"failures"`
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	Connected   *time.Time `json:"connected,omitempty"`
+	// Counters over every connection since the settings last changed.
+	Frames  uint64 `json:"frames"`
+	Packets uint64 `json:"packets"`
+	Resent  uint64 `json:"resent"`
+	PLIs    uint64 `json:"plis"`
+	NACKs   uint64 `json:"nacks"`
 }
 
 // rtspStats lists the RTSP server's sessions, and ends one
@@ -65,7 +95,17 @@ func (a *Live) routes() []Route {
 		{"GET /api/v1/stats", Viewer, a.handleStats},
 		{"GET /api/v1/sessions", Owner, a.handleSessions},
 		{"DELETE /api/v1/sessions/{id}", Owner, a.handleEndSession},
+		{"GET /api/v1/whip", Owner, a.handleWHIP},
 	}
+}
+
+// handleWHIP tells the owner what the publish to their SFU is doing.
+func (a *Live) handleWHIP(w http.ResponseWriter, _ *http.Request) {
+	if a.Publish == nil {
+		writeJSON(w, WHIPStatus{State: "off"})
+		return
+	}
+	writeJSON(w, a.Publish.Status())
 }
 
 // Session is one live or playback session in the owner's list.

@@ -98,3 +98,35 @@ func TestLiveSessions(t *testing.T) {
 		t.Fatalf("ended %v", ender)
 	}
 }
+
+type fakePublish WHIPStatus
+
+func (f fakePublish) Status() WHIPStatus { return WHIPStatus(f) }
+
+// TestWHIPStatus: the owner reads the publish's state; "off" without
+// one; a viewer gets 403.
+func TestWHIPStatus(t *testing.T) {
+	next := time.Now().Add(4 * time.Second).UTC()
+	for _, tc := range []struct {
+		name string
+		pub  whipPublish
+		want WHIPStatus
+	}{
+		{"off", nil, WHIPStatus{State: "off"}},
+		{"retrying", fakePublish{State: "retrying", Endpoint: "https://sfu.example", Error: "whep: 503", Failures: 2, NextAttempt: &next},
+			WHIPStatus{State: "retrying", Endpoint: "https://sfu.example", Error: "whep: 503", Failures: 2, NextAttempt: &next}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			routes := (&Live{WHEP: &fakeWHEP{}, Publish: tc.pub}).routes()
+			var got WHIPStatus
+			answer(t, do(t, routes, request{method: "GET", path: "/api/v1/whip", token: "owner-token"}), 200, &got)
+			if got.State != tc.want.State || got.Endpoint != tc.want.Endpoint || got.Error != tc.want.Error || got.Failures != tc.want.Failures ||
+				(tc.want.NextAttempt != nil && (got.NextAttempt == nil || !got.NextAttempt.Equal(next))) {
+				t.Errorf("%+v, want %+v", got, tc.want)
+			}
+			if rec := do(t, routes, request{method: "GET", path: "/api/v1/whip", token: "viewer-token"}); rec.Code != 403 {
+				t.Errorf("a viewer: %d", rec.Code)
+			}
+		})
+	}
+}

@@ -40,8 +40,10 @@ func (a *Settings) routes() []Route {
 	}
 }
 
+// handleGet answers the settings without the WHIP token
+// (settings.Settings.Redacted).
 func (a *Settings) handleGet(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, a.Store.Get())
+	writeJSON(w, a.Store.Get().Redacted())
 }
 
 // handlePatch changes the settings named in a JSON object (a merge patch:
@@ -82,7 +84,7 @@ func (a *Settings) handlePatch(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, after)
+	writeJSON(w, after.Redacted())
 }
 
 // strictObject checks that b is one JSON object and nothing after it,

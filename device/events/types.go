@@ -84,6 +84,12 @@ const (
 	// the deliveries that were queued).
 	WebhookDisabled = "webhook.disabled"
 
+	// The owner's WHIP publish to an SFU (docs/whip.md). WHIPFailed: the
+	// publish failed or broke, once per outage; WHIPRecovered: it is
+	// back.
+	WHIPFailed    = "whip.failed"
+	WHIPRecovered = "whip.recovered"
+
 	// Reserved for NVR mode (#16): a camera the NVR records comes and
 	// goes (Camera: its ID).
 	CameraOnline  = "camera.online"
@@ -139,6 +145,8 @@ var Types = []Type{
 	{WiFiSetupEntered, false, false, "setup mode's access point opened (`ssid`: the access point's, `reason`: no network saved, pair button held, …)"},
 	{WiFiSetupLeft, false, false, "setup mode ended: the camera joined `ssid`, or its access point could not open again (`error`)"},
 	{WebhookDisabled, false, false, "a webhook failed for 24 h and was disabled (`webhook`, `url` without its query, `failing_since`, `dropped`: the deliveries it had queued)"},
+	{WHIPFailed, false, false, "the publish to the owner's SFU failed or broke, once until it is back (`endpoint`: scheme and host, `error`, `state`: retrying, or refused when the SFU refused the token)"},
+	{WHIPRecovered, false, false, "the publish to the owner's SFU is back (`endpoint`, `down_seconds`)"},
 	{CameraOnline, true, true, "an NVR's camera is reachable again"},
 	{CameraOffline, true, true, "an NVR's camera cannot be reached"},
 }

@@ -1,10 +1,13 @@
 package settings
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +64,77 @@ type Settings struct {
 	// send (uploaded at once to the collector the configuration names:
 	// crash_reports_url; docs/observability.md).
 	CrashReports string `json:"crash_reports"`
+	// WHIPURL is the WHIP endpoint (RFC 9725) of an SFU that camd
+	// publishes its live stream to, so that the SFU serves the viewers
+	// the camera could not; "" (the default) publishes nothing.
+	WHIPURL string `json:"whip_url"`
+	// WHIPToken is the bearer token sent to WHIPURL. It is write-only:
+	// Redacted, what the API answers, leaves it out and says in
+	// WHIPTokenSet whether one is set; errors and logs never quote it.
+	WHIPToken string `json:"whip_token,omitempty"`
+	// WHIPTokenSet is not a setting: Redacted sets it when a WHIPToken
+	// is.
+	WHIPTokenSet bool `json:"whip_token_set"`
+	// WHIPPinSHA256 pins the certificate of an https:// WHIPURL by its
+	// SHA-256 (64 hex digits, colons allowed): an SFU with a self-signed
+	// certificate. "" (the default) checks it against the system's roots.
+	WHIPPinSHA256 string `json:"whip_pin_sha256"`
+	// CORSAllowedOrigins are the web origins ("https://ha.example:8123")
+	// whose pages may call the viewer API from a browser, still with a
+	// credential (docs/security.md). Default: the configuration's
+	// cors.allowed_origins, none unless set there.
+	CORSAllowedOrigins Origins `json:"cors_allowed_origins"`
+}
+
+// Origins is a list of web origins, a JSON array in the API. It is kept
+// as one string so that Settings stay comparable and a copy shares
+// nothing with the store.
+type Origins string
+
+// NewOrigins makes a list of origins. The origins are not checked
+// (Validate does): none may contain a space.
+func NewOrigins(list ...string) Origins { return Origins(strings.Join(list, " ")) }
+
+// List returns the origins.
+func (o Origins) List() []string { return strings.Fields(string(o)) }
+
+// MarshalJSON writes the list as a JSON array.
+func (o Origins) MarshalJSON() ([]byte, error) {
+	list := o.List()
+	if list == nil {
+		list = []string{}
+	}
+	return json.Marshal(list)
+}
+
+// UnmarshalJSON reads a JSON array of strings; an empty origin or one
+// with white space in it is kept as one that Validate refuses.
+func (o *Origins) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return err
+	}
+	for i, s := range list {
+		if s == "" || strings.ContainsFunc(s, unicode.IsSpace) {
+			// One field that is never an origin (a URL has no NUL).
+			list[i] = "\x00" + strings.Map(func(r rune) rune {
+				if unicode.IsSpace(r) {
+					return '_'
+				}
+				return r
+			}, s)
+		}
+	}
+	*o = NewOrigins(list...)
+	return nil
+}
+
+// Redacted is s as the API shows it: without the WHIP token, and with
+// WHIPTokenSet telling whether there is one.
+func (s Settings) Redacted() Settings {
+	s.WHIPTokenSet = s.WHIPToken != ""
+	s.WHIPToken = ""
+	return s
 }
 
 // Defaults are the settings of a new camera, before the device's
@@ -145,6 +219,13 @@ type field struct {
 	ok      func(s *Settings) bool
 }
 
+// secret reports whether a setting's value is a secret, never quoted in
+// an error.
+func secret(key string) bool { return key == "whip_token" }
+
+// hidden stands for a secret's value in errors.
+const hidden = `"(not shown)"`
+
 // fields is every setting, in the order they are checked and listed.
 func fields(l Limits) []field {
 	l = l.withDefaults()
@@ -190,6 +271,15 @@ func fields(l Limits) []field {
 		}},
 		{"update_check", "true or false", always},
 		crashReports(l.CrashCollector, oneOf),
+		{"whip_url", `"" (off) or the SFU's WHIP endpoint, an https:// (or http://) URL without user:password@, up to 2048 characters`,
+			func(s *Settings) bool { return s.WHIPURL == "" || WHIPURLAllowed(s.WHIPURL) }},
+		{"whip_token", `up to 4096 visible ASCII characters (no spaces), or ""`, func(s *Settings) bool { return tokenAllowed(s.WHIPToken) }},
+		{"whip_pin_sha256", `"" or the SHA-256 of the SFU's certificate, 64 hex digits (colons allowed), with an https:// whip_url`, func(s *Settings) bool {
+			_, ok := PinBytes(s.WHIPPinSHA256)
+			return ok && (s.WHIPPinSHA256 == "" || !strings.HasPrefix(s.WHIPURL, "http://"))
+		}},
+		{"cors_allowed_origins", fmt.Sprintf("a list of up to %d distinct origins as a browser sends them: scheme://host[:port], e.g. [\"https://ha.example:8123\"]", maxOrigins),
+			func(s *Settings) bool { return OriginsAllowed(s.CORSAllowedOrigins.List()) }},
 	}
 }
 
@@ -201,6 +291,56 @@ func crashReports(collector bool, oneOf func(string, ...string) bool) field {
 	}
 	return field{"crash_reports", `"never", "ask" or "send"`,
 		func(s *Settings) bool { return oneOf(s.CrashReports, "never", "ask", "send") }}
+}
+
+// maxOrigins bounds cors_allowed_origins.
+const maxOrigins = 32
+
+// WHIPURLAllowed reports whether u may be a WHIP endpoint: an http or
+// https URL with a host, no user information and no fragment, of at most
+// 2048 characters.
+func WHIPURLAllowed(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && len(u) <= 2048 && (p.Scheme == "https" || p.Scheme == "http") && p.Host != "" &&
+		p.User == nil && p.Fragment == "" && !strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f })
+}
+
+// PinBytes reads a certificate pin: 64 hex digits, colons allowed
+// between them; "" is no pin (nil, true).
+func PinBytes(pin string) ([]byte, bool) {
+	if pin == "" {
+		return nil, true
+	}
+	b, err := hex.DecodeString(strings.ReplaceAll(pin, ":", ""))
+	return b, err == nil && len(b) == 32
+}
+
+// tokenAllowed: a bearer token fits in one header line (RFC 6750's
+// token68 and more: any visible ASCII).
+func tokenAllowed(t string) bool {
+	return len(t) <= 4096 && !strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' })
+}
+
+// OriginAllowed reports whether o is a web origin as a browser sends it
+// in an Origin header: scheme://host[:port] and nothing else.
+func OriginAllowed(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
+		u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.String() == o
+}
+
+// OriginsAllowed reports whether a list of origins may be
+// cors_allowed_origins: at most 32, each allowed, none twice.
+func OriginsAllowed(origins []string) bool {
+	if len(origins) > maxOrigins {
+		return false
+	}
+	for i, o := range origins {
+		if !OriginAllowed(o) || slices.Contains(origins[:i], o) {
+			return false
+		}
+	}
+	return true
 }
 
 // Keys lists every setting's key.
@@ -216,7 +356,11 @@ func Keys() []string {
 func (s Settings) Validate(l Limits) error {
 	for _, f := range fields(l) {
 		if !f.ok(&s) {
-			return invalid(f.key, s.value(f.key), f.allowed)
+			v := hidden
+			if !secret(f.key) {
+				v = s.value(f.key)
+			}
+			return invalid(f.key, v, f.allowed)
 		}
 	}
 	return nil
@@ -292,7 +436,11 @@ func (s *Settings) set(key string, raw json.RawMessage, l Limits) error {
 	}
 	v := reflect.New(f.Type())
 	if err := json.Unmarshal(raw, v.Interface()); err != nil {
-		return invalid(key, short(raw), spec.allowed)
+		shown := short(raw)
+		if secret(key) {
+			shown = hidden
+		}
+		return invalid(key, shown, spec.allowed)
 	}
 	f.Set(v.Elem())
 	return nil

@@ -66,7 +66,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := Defaults().Validate(Limits{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity,speaker_volume,update_check,crash_reports" {
+	if got := strings.Join(Keys(), ","); got != "name,time_zone,auto_start,mute,resolution,fps,bitrate,flip,mirror,night_mode,status_led,recording_mode,motion_sensitivity,speaker_volume,update_check,crash_reports,whip_url,whip_token,whip_pin_sha256,cors_allowed_origins" {
 		t.Fatalf("keys: %s", got)
 	}
 }
@@ -128,6 +128,16 @@ func TestBadValuesNameFieldValueAndAllowed(t *testing.T) {
 		{"time zone", `{"time_zone": "Mars/Olympus"}`, []string{"time_zone", "Mars/Olympus", "IANA"}},
 		{"time zone Local", `{"time_zone": "Local"}`, []string{"time_zone"}},
 		{"object value", `{"flip": {"x": 1}}`, []string{"flip", "true or false"}},
+		{"WHIP URL not http", `{"whip_url": "rtmp://sfu/live"}`, []string{"whip_url", `"rtmp://sfu/live"`, "https://"}},
+		{"WHIP URL with a password", `{"whip_url": "https://u:p@sfu/whip"}`, []string{"whip_url", "without user:password@"}},
+		{"WHIP URL with a space", `{"whip_url": "https://sfu/a b"}`, []string{"whip_url"}},
+		{"pin not hex", `{"whip_pin_sha256": "zz"}`, []string{"whip_pin_sha256", "64 hex digits"}},
+		{"pin with http", `{"whip_url": "http://sfu/whip", "whip_pin_sha256": "` + strings.Repeat("ab", 32) + `"}`, []string{"whip_pin_sha256", "https://"}},
+		{"origin with a path", `{"cors_allowed_origins": ["https://ha.example/x"]}`, []string{"cors_allowed_origins", "https://ha.example/x", "scheme://host[:port]"}},
+		{"origin twice", `{"cors_allowed_origins": ["https://a.example", "https://a.example"]}`, []string{"cors_allowed_origins", "distinct"}},
+		{"origin with a space", `{"cors_allowed_origins": ["https://a.example https://b.example"]}`, []string{"cors_allowed_origins"}},
+		{"empty origin", `{"cors_allowed_origins": [""]}`, []string{"cors_allowed_origins"}},
+		{"origins as text", `{"cors_allowed_origins": "https://a.example"}`, []string{"cors_allowed_origins"}},
 	}
 	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
 	s, err := Open(c, Options{Limits: Limits{MinBitrate: 300_000, MaxBitrate: 4_000_000}})
@@ -153,6 +163,97 @@ func TestBadValuesNameFieldValueAndAllowed(t *testing.T) {
 	}
 	if s.Get() != Defaults() || raw(t, c, "settings") != "" {
 		t.Fatal("a refused value changed the settings")
+	}
+}
+
+// TestWHIPTokenIsNeverShown: a refused token is not quoted in the
+// error, and the settings as the API shows them carry no token.
+func TestWHIPTokenIsNeverShown(t *testing.T) {
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	s, err := Open(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`"tok en-secret"`, `"secret\r\nX: y"`, `7`, `["secret"]`} {
+		_, err := patch(t, s, `{"whip_token": `+bad+`}`)
+		fe, ok := fielderr.As(err)
+		if !ok || fe.Field != "whip_token" || strings.Contains(err.Error(), "secret") || strings.Contains(fe.Value, "secret") {
+			t.Errorf("%s: %v (value %q)", bad, err, fe.Value)
+		}
+	}
+	after, err := patch(t, s, `{"whip_url": "https://sfu.example/cam/whip", "whip_token": "a.b-c_d~e+f/g="}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.WHIPToken != "a.b-c_d~e+f/g=" {
+		t.Fatalf("token %q", after.WHIPToken)
+	}
+	shown, _ := json.Marshal(after.Redacted())
+	if strings.Contains(string(shown), "a.b-c") || !strings.Contains(string(shown), `"whip_token_set":true`) ||
+		!strings.Contains(string(shown), `"whip_url":"https://sfu.example/cam/whip"`) {
+		t.Errorf("shown: %s", shown)
+	}
+	if shown, _ := json.Marshal(Defaults().Redacted()); strings.Contains(string(shown), `"whip_token":`) || !strings.Contains(string(shown), `"whip_token_set":false`) {
+		t.Errorf("no token: %s", shown)
+	}
+	if _, err := patch(t, s, `{"whip_token_set": false}`); err == nil {
+		t.Error("whip_token_set is not a setting")
+	}
+	// A pin, with colons or without; the URL can then be turned off.
+	for _, pin := range []string{strings.Repeat("0A", 32), strings.TrimSuffix(strings.Repeat("0a:", 32), ":")} {
+		if _, err := patch(t, s, `{"whip_pin_sha256": "`+pin+`"}`); err != nil {
+			t.Errorf("pin %s: %v", pin, err)
+		}
+	}
+	if b, ok := PinBytes(s.Get().WHIPPinSHA256); !ok || len(b) != 32 || b[0] != 0x0a {
+		t.Errorf("pin %x", b)
+	}
+	if _, err := patch(t, s, `{"whip_url": ""}`); err != nil {
+		t.Errorf("off with a pin: %v", err)
+	}
+	// null takes the token away.
+	after, err = patch(t, s, `{"whip_token": null}`)
+	if err != nil || after.WHIPToken != "" {
+		t.Fatalf("%v, %q", err, after.WHIPToken)
+	}
+}
+
+func TestCORSOrigins(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	c := openCatalog(t, path)
+	def := Defaults()
+	def.CORSAllowedOrigins = NewOrigins("https://config.example")
+	s, err := Open(c, Options{Defaults: &def})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Get().CORSAllowedOrigins.List(); len(got) != 1 || got[0] != "https://config.example" {
+		t.Fatalf("default %q", got)
+	}
+	after, err := patch(t, s, `{"cors_allowed_origins": ["https://ha.example:8123", "http://192.168.1.5:8123"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(after); !strings.Contains(string(b), `"cors_allowed_origins":["https://ha.example:8123","http://192.168.1.5:8123"]`) {
+		t.Errorf("JSON: %s", b)
+	}
+	c.Close()
+	c = openCatalog(t, path)
+	if s, err = Open(c, Options{Defaults: &def}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Get() != after {
+		t.Fatalf("after reopen %q", s.Get().CORSAllowedOrigins)
+	}
+	after, err = patch(t, s, `{"cors_allowed_origins": []}`)
+	if err != nil || len(after.CORSAllowedOrigins.List()) != 0 {
+		t.Fatalf("none: %v %q", err, after.CORSAllowedOrigins)
+	}
+	if b, _ := json.Marshal(after); !strings.Contains(string(b), `"cors_allowed_origins":[]`) {
+		t.Errorf("JSON: %s", b)
+	}
+	if after, err = patch(t, s, `{"cors_allowed_origins": null}`); err != nil || after.CORSAllowedOrigins != def.CORSAllowedOrigins {
+		t.Fatalf("null: %v %q", err, after.CORSAllowedOrigins)
 	}
 }
 

@@ -224,3 +224,26 @@ func TestLastSlotKeptForOwner(t *testing.T) {
 		t.Fatalf("the owner beyond the limit: %s %q", resp.Status, body)
 	}
 }
+
+// TestHeldSlotsCount: a slot held outside the server (the WHIP publish)
+// counts against MaxViewers, the owner's kept slot included.
+func TestHeldSlotsCount(t *testing.T) {
+	ts := newTestServer(t, Options{User: headerUser, MaxViewers: 3})
+	ts.srv.SetHeld(1)
+	if resp, body := ts.postAs(t, alice); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("alice: %s %s", resp.Status, body)
+	}
+	if resp, body := ts.postAs(t, bob); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "kept for an owner") {
+		t.Fatalf("bob with the publish holding a slot: %s %q", resp.Status, body)
+	}
+	if resp, body := ts.postAs(t, olga); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("the owner in the kept slot: %s %s", resp.Status, body)
+	}
+	ts.srv.SetHeld(0)
+	if resp, body := ts.postAs(t, bob); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "kept for an owner") {
+		t.Fatalf("bob: %s %q", resp.Status, body)
+	}
+	if resp, body := ts.postAs(t, asUser("olga", true)); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("the owner once the publish let go: %s %s", resp.Status, body)
+	}
+}

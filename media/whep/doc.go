@@ -1,6 +1,7 @@
 // Package whep serves live view over WebRTC, signalled by WHEP
 // (draft-ietf-wish-whep; RFC 9725 is WHIP, its publishing twin), and holds
-// the matching client that camctl uses.
+// the matching client that camctl uses, and the WHIP publisher
+// (Publisher) that sends the live stream to an SFU.
 //
 // A viewer POSTs an SDP offer and gets the answer with a Location and an
 // ETag for its session, and the configured ICE servers as Link headers
@@ -29,4 +30,12 @@
 // hub, starts sending and tears the session down, so a state change that
 // arrives after the end is ignored. Every goroutine of a session starts
 // while the server is open and Server.Close waits for all of them.
+//
+// A Publisher is a WHIP client (RFC 9725): one more consumer of the hub,
+// from a fresh keyframe, whose frames go out on the same tracks as a
+// viewer's. It asks the endpoint for ICE servers (OPTIONS, Link
+// headers), offers every candidate at once (no trickle), answers PLI and
+// NACK as a session does, deletes its session resource when a connection
+// ends, and connects again after a pause that doubles up to a cap; an
+// endpoint that refuses the token (401, 403) is not tried again.
 package whep

@@ -1,8 +1,10 @@
 package whep
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pion/webrtc/v4"
@@ -78,4 +80,69 @@ func TestCreatedCarriesETagAndICEServers(t *testing.T) {
 		})
 	}
 	do(t, http.MethodDelete, loc, "", "")
+}
+
+func TestParseICEServerLinks(t *testing.T) {
+	// What camd's own server (and MediaMTX) writes reads back.
+	got := parseICEServerLinks(wantLinks)
+	want := []webrtc.ICEServer{
+		{URLs: []string{"stun:stun.example.net"}},
+		{URLs: []string{"turn:turn.example.net?transport=udp"}, Username: "user", Credential: `pa"ss`, CredentialType: webrtc.ICECredentialTypePassword},
+		{URLs: []string{"turns:turn.example.net"}, Username: "user", Credential: `pa"ss`, CredentialType: webrtc.ICECredentialTypePassword},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("camd's links read as\n%+v\nwant\n%+v", got, want)
+	}
+	for _, tc := range []struct {
+		name   string
+		values []string
+		want   string
+	}{
+		{"several in one value", []string{`<stun:a>; rel="ice-server", <stun:b>;rel=ice-server`}, "[stun:a stun:b]"},
+		{"other relations", []string{`</next>; rel="next"`, `<stun:a>; rel="ICE-Server"`}, "[stun:a]"},
+		{"not STUN or TURN", []string{`<https://x>; rel="ice-server"`, `<stun:>; rel="ice-server"`}, "[]"},
+		{"unterminated quote", []string{`<stun:a>; rel="ice-server"; username="x`}, "[]"},
+		{"no angle brackets", []string{`stun:a; rel="ice-server"`}, "[]"},
+		{"first rel counts", []string{`<stun:a>; rel="next"; rel="ice-server"`}, "[]"},
+		{"a comma inside quotes", []string{`<turn:a>; rel="ice-server"; username="u,v"; credential=c`}, "[turn:a]"},
+		{"at most eight", []string{strings.Repeat(`<stun:a>; rel="ice-server", `, 20)}, "[stun:a stun:a stun:a stun:a stun:a stun:a stun:a stun:a]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var urls []string
+			for _, s := range parseICEServerLinks(tc.values) {
+				urls = append(urls, s.URLs...)
+			}
+			if got := fmt.Sprint(urls); got != tc.want {
+				t.Errorf("%q: %s, want %s", tc.values, got, tc.want)
+			}
+		})
+	}
+	if s := parseICEServerLinks([]string{`<turn:a>; rel="ice-server"; username="u,v"; credential=c`}); s[0].Username != "u,v" || s[0].Credential != "c" {
+		t.Errorf("credentials %+v", s[0])
+	}
+}
+
+// FuzzParseICEServerLinks: any header reads without panic into at most
+// maxICEServerLinks STUN or TURN servers, and the servers read format
+// into links that read back the same.
+func FuzzParseICEServerLinks(f *testing.F) {
+	for _, l := range wantLinks {
+		f.Add(l)
+	}
+	f.Add(`<stun:a>; rel="ice-server", <turn:b>;rel=ice-server;username=u;credential="p\\q"`)
+	f.Fuzz(func(t *testing.T, v string) {
+		got := parseICEServerLinks([]string{v})
+		if len(got) > maxICEServerLinks {
+			t.Fatalf("%d servers", len(got))
+		}
+		for _, s := range got {
+			if len(s.URLs) != 1 || !iceURL(s.URLs[0]) || strings.ContainsAny(s.URLs[0], "<>") {
+				t.Fatalf("server %+v", s)
+			}
+		}
+		again := parseICEServerLinks(iceServerLinks(got))
+		if fmt.Sprint(again) != fmt.Sprint(got) {
+			t.Fatalf("%q: %+v, formatted and read again %+v", v, got, again)
+		}
+	})
 }

@@ -149,6 +149,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	held     int // viewer slots held outside the server (SetHeld)
 	closed   bool
 	latency  latencyRing
 	served   uint64
@@ -423,13 +424,23 @@ func (s *Server) admitLocked(u user) error {
 			return fmt.Errorf("%w (%d sessions; end one first)", errUserFull, s.opts.MaxViewersPerUser)
 		}
 	}
-	switch {
-	case len(s.sessions) >= s.opts.MaxViewers:
+	switch n := len(s.sessions) + s.held; {
+	case n >= s.opts.MaxViewers:
 		return fmt.Errorf("%w (%d)", errFull, s.opts.MaxViewers)
-	case !u.owner && len(s.sessions) >= s.opts.MaxViewers-1:
+	case !u.owner && n >= s.opts.MaxViewers-1:
 		return fmt.Errorf("%w (%d, the last kept for an owner)", errFull, s.opts.MaxViewers)
 	}
 	return nil
+}
+
+// SetHeld says how many of MaxViewers slots are held by consumers of the
+// live stream outside the server (the WHIP publish to an SFU counts as
+// one viewer): new sessions are admitted within what they leave. Sessions
+// already running are not ended.
+func (s *Server) SetHeld(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = max(n, 0)
 }
 
 // EndUser ends every session, live and playback, of the user id (revoked,
@@ -612,7 +623,9 @@ func (s *Server) Close() error {
 
 // Stats is a snapshot of the server's sessions.
 type Stats struct {
-	Viewers  int
+	Viewers int
+	// Held counts the viewer slots held outside the server (SetHeld).
+	Held     int
 	Served   uint64
 	Refused  uint64
 	Sessions []SessionStats
@@ -627,7 +640,7 @@ type Stats struct {
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Viewers: len(s.sessions), Served: s.served, Refused: s.refused, NACKs: s.nacks, PLIs: s.plis}
+	st := Stats{Viewers: len(s.sessions), Held: s.held, Served: s.served, Refused: s.refused, NACKs: s.nacks, PLIs: s.plis}
 	all := make([]*session, 0, len(s.sessions))
 	for _, sess := range s.sessions {
 		all = append(all, sess)

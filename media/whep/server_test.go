@@ -49,7 +49,7 @@ func fakeAU(key bool, n int) []byte {
 // publishLoop plays a fake encoder: 100 fps video with a keyframe every 30
 // frames (and on request), and 50 packets/s of audio.
 func publishLoop(ctx context.Context, h *media.Hub) {
-	h.Begin(media.SourceInfo{Name: "fake", ForcesKeyframes: true})
+	h.Begin(media.SourceInfo{Name: "fake", ForcesKeyframes: true, Audio: true})
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for i := 0; ; i++ {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camd-project/camd/media"
@@ -286,92 +285,32 @@ func (s *session) teardown() {
 
 // send forwards the hub's frames to the viewer until the session ends.
 func (s *session) send(c *media.Consumer, video, audio *track) {
-	// The first frame waits for pion to bind the tracks: it may report
-	// the connection connected just before (seen under load: the first
-	// keyframe failed with errNotBound and the viewer got nothing).
-	for _, t := range []*track{video, audio} {
-		if t == nil {
-			continue
+	err := forward(s.ctx, c, video, audio, s.srv.opts.ReplayBitrate, func(f *media.Frame, caughtUp bool) {
+		s.mu.Lock()
+		if s.frames == 0 {
+			s.firstFrame = time.Since(s.posted)
 		}
-		select {
-		case <-t.bound:
-		case <-s.ctx.Done():
-			return
+		s.frames++
+		s.mu.Unlock()
+		if caughtUp && !f.Captured.IsZero() {
+			s.srv.recordLatency(time.Since(f.Captured))
 		}
+	})
+	if errors.Is(err, errSend) {
+		s.end(err.Error())
+		return
 	}
-	// Latency is sampled once the viewer has caught up with live: frames
-	// that queued up while the cached group of pictures was replayed are
-	// late by design.
-	caughtUp := false
-	for {
-		f, replay, err := c.Next(s.ctx)
-		if err != nil {
-			s.end("stream ended") // its hub closed: a feed played to its end
-			return
-		}
-		if !caughtUp && !replay && c.Len() == 0 {
-			caughtUp = true
-		}
-		t := video
-		if f.Kind == media.Audio {
-			t = audio
-			if t == nil {
-				continue
-			}
-		}
-		if _, err := t.writeFrame(f, replay); err != nil {
-			s.end("send failed: " + err.Error())
-			return
-		}
-		if replay {
-			// The cached group of pictures goes out faster than real time
-			// but paced, so that it does not overflow the viewer's socket
-			// or a Wi-Fi queue. The keyframe itself leaves at once.
-			pause := time.Duration(len(f.Data)) * 8 * time.Second / time.Duration(s.srv.opts.ReplayBitrate)
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(pause):
-			}
-		}
-		if f.Kind == media.Video {
-			s.mu.Lock()
-			if s.frames == 0 {
-				s.firstFrame = time.Since(s.posted)
-			}
-			s.frames++
-			s.mu.Unlock()
-			if caughtUp && !f.Captured.IsZero() {
-				s.srv.recordLatency(time.Since(f.Captured))
-			}
-		}
-	}
+	s.end("stream ended") // its hub closed (a feed played to its end), or the session ended
 }
 
 // readRTCP reads a sender's RTCP, which also drives the interceptors
 // (sender reports, congestion control), and answers NACK, PLI and FIR.
 func (s *session) readRTCP(snd *webrtc.RTPSender) {
-	for {
-		pkts, _, err := snd.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.TransportLayerNack:
-				s.mu.Lock()
-				s.nacks++
-				s.mu.Unlock()
-				for _, pair := range p.Nacks {
-					for _, seq := range pair.PacketList() {
-						s.video.resend(seq)
-					}
-				}
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				s.keyframe()
-			}
-		}
-	}
+	readRTCP(snd, s.video, func() {
+		s.mu.Lock()
+		s.nacks++
+		s.mu.Unlock()
+	}, s.keyframe)
 }
 
 func (s *session) keyframe() {

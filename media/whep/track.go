@@ -1,11 +1,14 @@
 package whep
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -196,4 +199,92 @@ func (t *track) counters() (packets, resent uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.packets, t.resent
+}
+
+// errSend is a frame that could not be written to a track.
+var errSend = errors.New("send failed")
+
+// forward sends the consumer's frames on the tracks (audio may be nil:
+// its frames are skipped) until ctx ends, the consumer's hub closes or a
+// write fails (errSend). The first frame waits for pion to bind the
+// tracks. A replayed group of pictures (passthrough) is paced at
+// replayBitrate. sent is called after each video frame, with whether the
+// consumer had caught up with live then.
+func forward(ctx context.Context, c *media.Consumer, video, audio *track, replayBitrate int, sent func(f *media.Frame, caughtUp bool)) error {
+	// pion may report the connection connected just before it binds the
+	// senders (seen under load: the first keyframe failed with
+	// errNotBound and the viewer got nothing).
+	for _, t := range []*track{video, audio} {
+		if t == nil {
+			continue
+		}
+		select {
+		case <-t.bound:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// Latency is sampled once the viewer has caught up with live: frames
+	// that queued up while the cached group of pictures was replayed are
+	// late by design.
+	caughtUp := false
+	for {
+		f, replay, err := c.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if !caughtUp && !replay && c.Len() == 0 {
+			caughtUp = true
+		}
+		t := video
+		if f.Kind == media.Audio {
+			t = audio
+			if t == nil {
+				continue
+			}
+		}
+		if _, err := t.writeFrame(f, replay); err != nil {
+			return fmt.Errorf("%w: %w", errSend, err)
+		}
+		if replay {
+			// The cached group of pictures goes out faster than real time
+			// but paced, so that it does not overflow the viewer's socket
+			// or a Wi-Fi queue. The keyframe itself leaves at once.
+			pause := time.Duration(len(f.Data)) * 8 * time.Second / time.Duration(replayBitrate)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(pause):
+			}
+		}
+		if f.Kind == media.Video {
+			sent(f, caughtUp)
+		}
+	}
+}
+
+// readRTCP reads a sender's RTCP until the sender closes, which also
+// drives the interceptors (sender reports, congestion control): a NACK
+// resends from the video track's history (nack is told of each), a PLI
+// or FIR calls key.
+func readRTCP(snd *webrtc.RTPSender, video *track, nack, key func()) {
+	for {
+		pkts, _, err := snd.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.TransportLayerNack:
+				nack()
+				for _, pair := range p.Nacks {
+					for _, seq := range pair.PacketList() {
+						video.resend(seq)
+					}
+				}
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				key()
+			}
+		}
+	}
 }
