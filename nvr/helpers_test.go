@@ -37,15 +37,20 @@ import (
 // the NVR finds one on its LAN.
 type camdCamera struct {
 	data, listen string
+	tweak        func(*device.Config)
 	d            *device.Daemon
 	cancel       context.CancelFunc
 	done         chan struct{}
 	owner        string
 }
 
-func startCamd(t *testing.T) *camdCamera {
+func startCamd(t *testing.T, tweaks ...func(*device.Config)) *camdCamera {
 	t.Helper()
-	c := &camdCamera{data: t.TempDir(), listen: "127.0.0.1:0"}
+	c := &camdCamera{data: t.TempDir(), listen: "127.0.0.1:0", tweak: func(cfg *device.Config) {
+		for _, f := range tweaks {
+			f(cfg)
+		}
+	}}
 	c.start(t)
 	c.owner = c.pairOwner(t)
 	t.Cleanup(c.stop)
@@ -56,6 +61,7 @@ func (c *camdCamera) start(t *testing.T) {
 	t.Helper()
 	cfg := device.Defaults()
 	cfg.Data, cfg.Listen = c.data, c.listen
+	c.tweak(&cfg)
 	d, err := device.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -388,4 +394,13 @@ func (b *nvrBox) exportAndProbe(t *testing.T, stream uint32, from time.Time) int
 	return frames
 }
 
-var _ = net.Listen
+// freePort is a TCP port on loopback that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

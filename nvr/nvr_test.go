@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
+	"github.com/camd-project/camd/device"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/nvr"
@@ -290,4 +292,41 @@ func TestCamdCameraRestarts(t *testing.T) {
 	e = box.waitEvent(t, nvr.EventOnline, c.ID, restarted, 30*time.Second)
 	t.Logf("online %s after the restart", e.at.Sub(restarted).Round(time.Millisecond))
 	waitFor(t, 20*time.Second, "recording resumed", func() bool { return box.fragments(c.Stream) >= before+2 })
+}
+
+// An ONVIF camera (camd with its ONVIF and RTSP services on) is added by
+// its address and a stream key: the NVR asks it for its stream's address
+// and records it over RTSP. A wrong password is refused.
+func TestONVIFCameraIsRecorded(t *testing.T) {
+	onvifAddr := freePort(t)
+	cam := startCamd(t, func(cfg *device.Config) {
+		cfg.ONVIF.Listen = onvifAddr
+		cfg.RTSP.Listen = "127.0.0.1:0"
+	})
+	var key pairing.KeyCredential
+	if code := cam.call(t, "POST", "/api/v1/keys", cam.owner, map[string]string{"for": "nvr"}, &key); code != http.StatusCreated {
+		t.Fatalf("stream key: %d", code)
+	}
+	box := newNVR(t, "", nil)
+	ctx := context.Background()
+	if _, err := box.m.Add(ctx, nvr.AddRequest{ONVIF: onvifAddr, User: key.ID, Password: "wrong"}); !errors.Is(err, nvr.ErrRefused) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := box.m.Add(ctx, nvr.AddRequest{ONVIF: "not an address"}); !errors.Is(err, nvr.ErrBadRequest) {
+		t.Fatalf("bad address: %v", err)
+	}
+	start := time.Now()
+	c, err := box.m.Add(ctx, nvr.AddRequest{ONVIF: onvifAddr, User: key.ID, Password: key.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kind != nvr.KindONVIF || c.Address != onvifAddr {
+		t.Fatalf("added %+v", c)
+	}
+	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
+	box.exportAndProbe(t, c.Stream, start)
+	if _, err := box.m.Add(ctx, nvr.AddRequest{ONVIF: onvifAddr, User: key.ID, Password: key.Secret}); !errors.Is(err, nvr.ErrExists) {
+		t.Fatalf("added twice: %v", err)
+	}
 }
