@@ -35,6 +35,9 @@ const (
 	// Unauthorized: the camera refused the NVR's credential (revoked);
 	// tried again rarely.
 	Unauthorized State = "unauthorized"
+	// Removed: the owner removed the camera but kept its recordings;
+	// its credential is deleted and it is not pulled.
+	Removed State = "removed"
 )
 
 // Camera is what the NVR knows of one camera that the owner added, as the
@@ -51,6 +54,8 @@ type Camera struct {
 	// DeviceID is a camd camera's device ID.
 	DeviceID string    `json:"device_id,omitempty"`
 	Added    time.Time `json:"added"`
+	// RemovedAt is when the owner removed the camera (State Removed).
+	RemovedAt time.Time `json:"removed,omitzero"`
 
 	State State `json:"state"`
 	// Since is when the camera entered State.
@@ -95,6 +100,8 @@ var (
 	ErrNoVideo = errors.New("nvr: no H.264 video")
 	// ErrTooMany: Options.MaxCameras are added.
 	ErrTooMany = errors.New("nvr: too many cameras")
+	// ErrRemoved: the camera was removed; only its recordings are left.
+	ErrRemoved = errors.New("nvr: camera removed")
 	// ErrClosed: the manager is closed.
 	ErrClosed = errors.New("nvr: closed")
 )

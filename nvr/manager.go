@@ -138,8 +138,14 @@ func Open(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	for _, r := range recs {
-		r.Camera.State, r.Camera.Since = Connecting, time.Now()
-		m.cameras[r.Camera.ID] = &entry{rec: r, hub: media.NewHub(media.HubOptions{})}
+		e := &entry{rec: r}
+		if r.Camera.RemovedAt.IsZero() {
+			e.rec.Camera.State, e.rec.Camera.Since = Connecting, time.Now()
+			e.hub = media.NewHub(media.HubOptions{})
+		} else {
+			e.rec.Camera.State, e.rec.Camera.Since = Removed, r.Camera.RemovedAt
+		}
+		m.cameras[r.Camera.ID] = e
 	}
 	return m, nil
 }
@@ -167,12 +173,14 @@ func (m *Manager) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range m.cameras {
-		e.hub.Close()
+		if e.hub != nil {
+			e.hub.Close()
+		}
 	}
 }
 
 func (m *Manager) startLocked(e *entry) {
-	if m.ctx == nil || m.ctx.Err() != nil {
+	if m.ctx == nil || m.ctx.Err() != nil || e.hub == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
@@ -212,35 +220,61 @@ func (m *Manager) Hub(id string) (*media.Hub, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.cameras[id]
-	if !ok {
+	switch {
+	case !ok:
 		return nil, ErrNotFound
+	case e.hub == nil:
+		return nil, ErrRemoved
 	}
 	return e.hub, nil
 }
 
-// Remove stops pulling the camera and deletes its record and its
-// credential. Its recordings stay (its stream number is not reused).
-func (m *Manager) Remove(id string) (Camera, error) {
+// Remove stops pulling the camera and deletes its credential. Unless
+// forget is set, the camera stays listed as Removed, without secret, so
+// that its recordings can still be found by its ID; forget removes it
+// from the list too (its stream number is never reused: its fragments
+// stay in the volumes until loop overwrite or a deletion of recordings
+// takes them). Removing a removed camera with forget forgets it.
+func (m *Manager) Remove(id string, forget bool) (Camera, error) {
 	m.mu.Lock()
 	e, ok := m.cameras[id]
-	if !ok {
+	if !ok || (e.hub == nil && !forget) {
 		m.mu.Unlock()
+		if ok {
+			return e.rec.Camera, ErrRemoved
+		}
 		return Camera{}, ErrNotFound
 	}
-	delete(m.cameras, id)
-	r := e.run
-	e.run = nil
+	r, hub := e.run, e.hub
+	e.run, e.hub = nil, nil
 	m.mu.Unlock()
 	if r != nil {
 		r.cancel()
 		<-r.done
 	}
-	e.hub.Close()
-	if err := m.cat.remove(id); err != nil {
-		return e.rec.Camera, fmt.Errorf("nvr: %w", err)
+	if hub != nil {
+		hub.Close()
 	}
-	m.log.Info("nvr: camera removed", "camera", id, "stream", e.rec.Camera.Stream)
-	return e.rec.Camera, nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := e.rec.Camera
+	var err error
+	if forget {
+		delete(m.cameras, id)
+		err = m.cat.remove(id)
+	} else {
+		now := time.Now().UTC().Truncate(time.Second)
+		c.State, c.Since, c.RemovedAt, c.LastError = Removed, now, now, ""
+		rec := record{Camera: c}
+		rec.Camera.Frames, rec.Camera.Attempts = 0, 0
+		e.rec = record{Camera: c}
+		err = m.cat.put(rec)
+	}
+	if err != nil {
+		return c, fmt.Errorf("nvr: %w", err)
+	}
+	m.log.Info("nvr: camera removed", "camera", id, "stream", c.Stream, "forgotten", forget)
+	return c, nil
 }
 
 // Add adds a camera: a camd camera is paired with its invitation code
@@ -351,11 +385,17 @@ func (m *Manager) reserve(key string) error {
 		return ErrExists
 	}
 	for _, e := range m.cameras {
-		if e.key() == key {
+		if e.hub != nil && e.key() == key {
 			return fmt.Errorf("%w (%s)", ErrExists, e.rec.Camera.ID)
 		}
 	}
-	if len(m.cameras)+len(m.adding) >= m.opts.MaxCameras {
+	n := len(m.adding)
+	for _, e := range m.cameras {
+		if e.hub != nil {
+			n++
+		}
+	}
+	if n >= m.opts.MaxCameras {
 		return ErrTooMany
 	}
 	m.adding[key] = true

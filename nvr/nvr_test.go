@@ -1,6 +1,7 @@
 package nvr_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
+	"go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
 	"github.com/camd-project/camd/device"
@@ -119,18 +121,38 @@ func TestRTSPCameraIsRecorded(t *testing.T) {
 	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	box.exportAndProbe(t, c.Stream, start)
 
-	if _, err := box.m.Remove(c.ID); err != nil {
+	// Removed, it is listed without being pulled; its recordings stay,
+	// in its stream.
+	if _, err := box.m.Remove(c.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := box.m.Get(c.ID); !errors.Is(err, nvr.ErrNotFound) {
-		t.Fatalf("removed camera: %v", err)
+	if got, err := box.m.Get(c.ID); err != nil || got.State != nvr.Removed || got.RemovedAt.IsZero() {
+		t.Fatalf("removed camera: %+v %v", got, err)
 	}
-	// Its recordings stay, in its stream.
+	if _, err := box.m.Hub(c.ID); !errors.Is(err, nvr.ErrRemoved) {
+		t.Fatalf("removed camera's hub: %v", err)
+	}
+	box.cat.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket([]byte("nvr")).Bucket([]byte("cameras")).Get([]byte(c.ID)); bytes.Contains(v, []byte("s3cret")) {
+			t.Errorf("the removed camera's password is still in the catalog: %s", v)
+		}
+		return nil
+	})
 	box.exportAndProbe(t, c.Stream, start)
 	// Added again, it gets a new stream.
 	c2, err := box.m.Add(ctx, nvr.AddRequest{RTSP: cam.url("nvr", "s3cret")})
 	if err != nil || c2.Stream == c.Stream {
 		t.Fatalf("added again: %+v %v", c2, err)
+	}
+	// Forgotten, it is gone from the list.
+	if _, err := box.m.Remove(c.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := box.m.Get(c.ID); !errors.Is(err, nvr.ErrNotFound) {
+		t.Fatalf("forgotten camera: %v", err)
+	}
+	if n := len(box.m.List()); n != 1 {
+		t.Fatalf("%d cameras listed", n)
 	}
 }
 

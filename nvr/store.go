@@ -79,6 +79,17 @@ func (c catalog) add(r *record) error {
 	})
 }
 
+// put replaces a record.
+func (c catalog) put(r record) error {
+	return c.db.Update(func(tx *bbolt.Tx) error {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketRoot).Bucket(bucketCameras).Put([]byte(r.Camera.ID), b)
+	})
+}
+
 // remove deletes the record and with it the secret.
 func (c catalog) remove(id string) error {
 	return c.db.Update(func(tx *bbolt.Tx) error {
