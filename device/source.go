@@ -1,6 +1,7 @@
 package device
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/camd-project/camd/media"
@@ -19,6 +20,8 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 		KeyframeInterval: v.KeyframeInterval,
 	}
 	switch cfg.Source {
+	case "none":
+		return noSource{}, nil
 	case "capture":
 		return capture.New(capture.Options{
 			Device: cfg.Capture.Device, Microphone: cfg.Capture.Microphone,
@@ -39,4 +42,15 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 			Logger:  log,
 		})
 	}
+}
+
+// noSource is the camera of an NVR with no lens (source: none): it
+// publishes nothing until it is stopped.
+type noSource struct{}
+
+func (noSource) Info() media.SourceInfo { return media.SourceInfo{Name: "none"} }
+
+func (noSource) Run(ctx context.Context, _ media.Publisher) error {
+	<-ctx.Done()
+	return ctx.Err()
 }

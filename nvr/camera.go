@@ -20,6 +20,16 @@ const (
 	KindONVIF Kind = "onvif"
 )
 
+// Recording is a camera's recording mode. The NVR has no pictures of a
+// camera to detect motion in, so there is no motion mode (yet).
+type Recording string
+
+// Recording modes.
+const (
+	RecordContinuous Recording = "continuous"
+	RecordOff        Recording = "off"
+)
+
 // State is a camera's health.
 type State string
 
@@ -51,6 +61,9 @@ type Camera struct {
 	// Address is where the camera is: HOST:PORT for camd and ONVIF, the
 	// RTSP URL without its user and password for RTSP.
 	Address string `json:"address"`
+	// Recording is the camera's recording mode: continuous (the
+	// default) or off.
+	Recording Recording `json:"recording"`
 	// DeviceID is a camd camera's device ID.
 	DeviceID string    `json:"device_id,omitempty"`
 	Added    time.Time `json:"added"`

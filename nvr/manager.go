@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/storage"
@@ -20,9 +21,9 @@ import (
 
 // Event types the manager tells Options.Event of (device/events).
 const (
-	EventOnline       = "camera.online"
-	EventOffline      = "camera.offline"
-	EventUnauthorized = "camera.unauthorized"
+	EventOnline       = events.CameraOnline
+	EventOffline      = events.CameraOffline
+	EventUnauthorized = events.CameraUnauthorized
 )
 
 // Options configure a Manager. The zero value of each field but Catalog
@@ -36,6 +37,9 @@ type Options struct {
 	// hub, to attach its consumers (the recorder); the function it
 	// returns is called when the puller stops, after the last frame.
 	Attach func(c Camera, hub *media.Hub) (detach func())
+	// Changed tells of a change the owner made to a camera (Set): its
+	// name or its recording mode.
+	Changed func(c Camera)
 	// Event tells of a camera's change of state: EventOnline,
 	// EventOffline (data "error"), EventUnauthorized.
 	Event func(kind string, c Camera, data map[string]string)
@@ -63,6 +67,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Attach == nil {
 		o.Attach = func(Camera, *media.Hub) func() { return func() {} }
+	}
+	if o.Changed == nil {
+		o.Changed = func(Camera) {}
 	}
 	if o.Event == nil {
 		o.Event = func(string, Camera, map[string]string) {}
@@ -104,6 +111,72 @@ type AddRequest struct {
 	User     string `json:"user,omitempty"`
 	Password string `json:"password,omitempty"`
 	Name     string `json:"name,omitempty"`
+	// Recording is the camera's recording mode (default continuous).
+	Recording Recording `json:"recording,omitempty"`
+}
+
+// Change is what the owner changes of a camera; nil fields stay.
+type Change struct {
+	Name      *string    `json:"name,omitempty"`
+	Recording *Recording `json:"recording,omitempty"`
+}
+
+// maxName bounds a camera's name, in bytes.
+const maxName = 64
+
+func checkName(name string) error {
+	if len(name) > maxName || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%w: a name is at most %d bytes, without control characters", ErrBadRequest, maxName)
+	}
+	return nil
+}
+
+func checkRecording(r Recording) error {
+	if r != RecordContinuous && r != RecordOff {
+		return fmt.Errorf("%w: recording %q is not continuous or off", ErrBadRequest, r)
+	}
+	return nil
+}
+
+// Set changes a camera's name or recording mode, and tells
+// Options.Changed.
+func (m *Manager) Set(id string, ch Change) (Camera, error) {
+	if ch.Name != nil {
+		if err := checkName(*ch.Name); err != nil {
+			return Camera{}, err
+		}
+	}
+	if ch.Recording != nil {
+		if err := checkRecording(*ch.Recording); err != nil {
+			return Camera{}, err
+		}
+	}
+	m.mu.Lock()
+	e, ok := m.cameras[id]
+	switch {
+	case !ok:
+		m.mu.Unlock()
+		return Camera{}, ErrNotFound
+	case e.hub == nil:
+		m.mu.Unlock()
+		return Camera{}, ErrRemoved
+	}
+	rec := e.rec
+	if ch.Name != nil && *ch.Name != "" {
+		rec.Camera.Name = *ch.Name
+	}
+	if ch.Recording != nil {
+		rec.Camera.Recording = *ch.Recording
+	}
+	if err := m.cat.put(rec); err != nil {
+		m.mu.Unlock()
+		return Camera{}, fmt.Errorf("nvr: %w", err)
+	}
+	e.rec.Camera.Name, e.rec.Camera.Recording = rec.Camera.Name, rec.Camera.Recording
+	c := e.rec.Camera
+	m.mu.Unlock()
+	m.opts.Changed(c)
+	return c, nil
 }
 
 // Manager keeps the NVR's cameras and pulls each into a hub of its own.
@@ -138,6 +211,9 @@ func Open(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	for _, r := range recs {
+		if r.Camera.Recording == "" {
+			r.Camera.Recording = RecordContinuous
+		}
 		e := &entry{rec: r}
 		if r.Camera.RemovedAt.IsZero() {
 			e.rec.Camera.State, e.rec.Camera.Since = Connecting, time.Now()
@@ -291,9 +367,18 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (Camera, error) {
 	if n != 1 {
 		return Camera{}, fmt.Errorf("%w: give exactly one of code, rtsp and onvif", ErrBadRequest)
 	}
+	if err := checkName(req.Name); err != nil {
+		return Camera{}, err
+	}
+	if req.Recording == "" {
+		req.Recording = RecordContinuous
+	}
+	if err := checkRecording(req.Recording); err != nil {
+		return Camera{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*m.opts.Timeout)
 	defer cancel()
-	rec := record{Camera: Camera{ID: newID(), Name: req.Name, Added: time.Now().UTC().Truncate(time.Second)}}
+	rec := record{Camera: Camera{ID: newID(), Name: req.Name, Recording: req.Recording, Added: time.Now().UTC().Truncate(time.Second)}}
 	var key string
 	switch {
 	case req.Code != "":

@@ -109,3 +109,51 @@ func postJSON(ctx context.Context, client *http.Client, addr, path string, body,
 	}
 	return nil
 }
+
+// ErrNoSnapshot: the camera gives no snapshot (not a camd camera).
+var ErrNoSnapshot = errors.New("nvr: the camera gives no snapshot")
+
+// Snapshot asks a camd camera for a JPEG of its picture
+// (GET /api/v1/snapshot, with the NVR's credential); other cameras are
+// ErrNoSnapshot.
+func (m *Manager) Snapshot(ctx context.Context, id string) ([]byte, error) {
+	m.mu.Lock()
+	e, ok := m.cameras[id]
+	var rec record
+	if ok {
+		rec = e.rec
+	}
+	m.mu.Unlock()
+	switch {
+	case !ok:
+		return nil, ErrNotFound
+	case rec.Camera.State == Removed:
+		return nil, ErrRemoved
+	case rec.Camera.Kind != KindCamd:
+		return nil, ErrNoSnapshot
+	}
+	client := camdClient(rec.Secret.Fingerprint, nil)
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+rec.Camera.Address+"/api/v1/snapshot", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+rec.Secret.Token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("%w: %s", ErrRefused, resp.Status)
+	case resp.StatusCode == http.StatusNotImplemented:
+		return nil, fmt.Errorf("%w: the camera takes none (%s)", ErrNoSnapshot, resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%w: snapshot: %s", ErrUnreachable, resp.Status)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	return b, nil
+}

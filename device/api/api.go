@@ -80,6 +80,7 @@ type API struct {
 	Crashes    *Crashes
 	Metrics    *Metrics
 	Calls      *Calls
+	Cameras    *Cameras
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -103,6 +104,7 @@ func (a *API) Routes() []Route {
 		a.Crashes.routes(),
 		a.Metrics.routes(),
 		a.Calls.routes(),
+		a.Cameras.routes(),
 	)
 }
 

@@ -74,10 +74,11 @@ const (
 	// the deliveries that were queued).
 	WebhookDisabled = "webhook.disabled"
 
-	// Reserved for NVR mode (#16): a camera the NVR records comes and
-	// goes (Camera: its ID).
-	CameraOnline  = "camera.online"
-	CameraOffline = "camera.offline"
+	// NVR mode (nvr/, docs/nvr.md): a camera the NVR records comes and
+	// goes (Camera: its ID; data "name", "state", "error").
+	CameraOnline       = "camera.online"
+	CameraOffline      = "camera.offline"
+	CameraUnauthorized = "camera.unauthorized"
 )
 
 // Type describes one type of event.
@@ -124,8 +125,9 @@ var Types = []Type{
 	{UpdateInstalled, false, false, "the new version passed its health check and was marked good (`version`)"},
 	{UpdateRolledBack, false, false, "the new version was not marked good in time and the old one came back (`version`, `reason`)"},
 	{WebhookDisabled, false, false, "a webhook failed for 24 h and was disabled (`webhook`, `url` without its query, `failing_since`, `dropped`: the deliveries it had queued)"},
-	{CameraOnline, true, true, "an NVR's camera is reachable again"},
-	{CameraOffline, true, true, "an NVR's camera cannot be reached"},
+	{CameraOnline, true, false, "an NVR's camera sends frames again after it was offline or unauthorized (`name`, `state`)"},
+	{CameraOffline, true, false, "an NVR's camera sent no frame for 8 s, or cannot be reached, or sends what is not H.264 (`name`, `state`, `error`); tried again with backoff"},
+	{CameraUnauthorized, true, false, "an NVR's camera refused the NVR's credential: its owner revoked the NVR (`name`, `state`, `error`); tried again every 5 min"},
 }
 
 // viewerFamilies are the families of the media events: what the camera
