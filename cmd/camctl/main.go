@@ -24,6 +24,7 @@ usage:
   camctl wifi status|scan|join SSID|forget|code
   camctl logs [--level LEVEL] [--since TIME] [--follow] [--json]
   camctl crashes list|show ID|send ID|delete ID
+  camctl cameras list|add CODE|add-rtsp URL|add-onvif HOST:PORT|set ID|remove ID
   camctl call watch|ring|answer [--talk F.wav|--tone HZ] [--listen F.ogg] [--seconds N]|decline [--busy] [CALL]
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),
@@ -74,6 +75,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return crashesCmd(args[1:], stdout, stderr)
 	case "call":
 		return callCmd(args[1:], stdout, stderr)
+	case "cameras":
+		return camerasCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
