@@ -44,7 +44,7 @@ type Options struct {
 	// EventOffline (data "error"), EventUnauthorized.
 	Event func(kind string, c Camera, data map[string]string)
 	// Silence is how long a camera may send nothing before it is
-	// offline (default 8 s: the event comes within 10 s).
+	// offline (default 6 s: the event comes within 10 s, with room for a loaded machine).
 	Silence time.Duration
 	// MinBackoff and MaxBackoff bound the wait before trying an offline
 	// camera again: it doubles from MinBackoff (default 1 s) up to
@@ -75,7 +75,7 @@ func (o Options) withDefaults() Options {
 		o.Event = func(string, Camera, map[string]string) {}
 	}
 	if o.Silence <= 0 {
-		o.Silence = 8 * time.Second
+		o.Silence = 6 * time.Second
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = time.Second

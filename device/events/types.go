@@ -126,7 +126,7 @@ var Types = []Type{
 	{UpdateRolledBack, false, false, "the new version was not marked good in time and the old one came back (`version`, `reason`)"},
 	{WebhookDisabled, false, false, "a webhook failed for 24 h and was disabled (`webhook`, `url` without its query, `failing_since`, `dropped`: the deliveries it had queued)"},
 	{CameraOnline, true, false, "an NVR's camera sends frames again after it was offline or unauthorized (`name`, `state`)"},
-	{CameraOffline, true, false, "an NVR's camera sent no frame for 8 s, or cannot be reached, or sends what is not H.264 (`name`, `state`, `error`); tried again with backoff"},
+	{CameraOffline, true, false, "an NVR's camera sent no frame for 6 s, or cannot be reached, or sends what is not H.264 (`name`, `state`, `error`); tried again with backoff"},
 	{CameraUnauthorized, true, false, "an NVR's camera refused the NVR's credential: its owner revoked the NVR (`name`, `state`, `error`); tried again every 5 min"},
 }
 
