@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // nvrCamera is a camera as `camctl cameras list --json` shows it.
@@ -235,4 +237,45 @@ func TestNVRRecordsCamdAndRTSPCameras(t *testing.T) {
 	if box.cameras(t)[b.ID].State != "online" {
 		t.Errorf("camera B went with A: %+v", box.cameras(t)[b.ID])
 	}
+}
+
+// nvrPage is the web page's state on an NVR: the viewer's, and the
+// cameras it lists.
+type nvrPage struct {
+	viewerState
+	Cameras []string `json:"cameras"`
+}
+
+// TestChromiumWatchesNVRCamera: a browser paired with the NVR lists the
+// NVR's camera, switches to it and decodes its live view, re-served by
+// the NVR (the browser has no credential of the camera).
+func TestChromiumWatchesNVRCamera(t *testing.T) {
+	need(t, "chromium")
+	cam := startDaemon(t, "--config", writeConfig(t, "video: {width: 320, height: 240, fps: 15}\n"))
+	box := startDaemon(t, "--config", writeConfig(t, "source: none\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := camctl(t, ctx, "cameras", "add", cam.inviteCode(t), "--name", "porch", "--store", box.store, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c nvrCamera
+	json.Unmarshal([]byte(out), &c)
+
+	page := browser(t)
+	if _, err := chromedp.Run(page, chromedp.Navigate(box.inviteLink(t))); err != nil {
+		t.Fatal(err)
+	}
+	pollPage(t, page, `window.camd`, func(st nvrPage) bool { return len(st.Cameras) == 1 && st.Cameras[0] == c.ID })
+	pick := fmt.Sprintf(`(() => { const s = document.getElementById("camera"); s.value = %q; s.dispatchEvent(new Event("change")); return true })()`, c.ID)
+	if _, err := chromedp.Run(page, chromedp.Evaluate[bool](pick)); err != nil {
+		t.Fatal(err)
+	}
+	st := pollPage(t, page, `window.camd`, func(st nvrPage) bool {
+		return st.Watching == "camera:"+c.ID && st.FramesDecoded > 10 && st.TTFFMs > 0
+	})
+	if st.Width != 320 || st.Height != 240 {
+		t.Errorf("decoded %dx%d, want the camera's 320x240", st.Width, st.Height)
+	}
+	t.Logf("Chromium through the NVR: first frame after %.0f ms, %d frames decoded", st.TTFFMs, st.FramesDecoded)
 }

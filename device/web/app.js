@@ -121,6 +121,7 @@ async function pairFromPage() {
     await pairWith($("code").value, $("who").value || "Browser");
     $("pair").hidden = true;
     $("error").hidden = true;
+    listCameras().catch(() => {});
     await start();
   } catch (e) {
     fail("pairing failed: " + e.message);
@@ -157,11 +158,16 @@ async function stop() {
 // second after the recording does).
 async function start(url = endpoint) {
   await stop();
-  const range = url === endpoint ? null : url.split("?")[1] || "";
+  // An NVR's camera (docs/nvr.md): /api/v1/cameras/{camera}/whep.
+  const camera = (url.match(/^\/api\/v1\/cameras\/([^/?]+)\/whep$/) || [])[1];
+  const range = url === endpoint || camera ? null : url.split("?")[1] || "";
   const from = range && Date.parse(new URLSearchParams(range).get("from"));
-  camd.watching = range === null ? "live" : range;
-  $("watching").textContent =
-    range === null ? "live" : "recording" + (from ? " from " + new Date(from).toLocaleTimeString() : "");
+  camd.watching = camera ? "camera:" + decodeURIComponent(camera) : range === null ? "live" : range;
+  $("watching").textContent = camera
+    ? "live: " + ($("camera").selectedOptions[0] || {}).textContent
+    : range === null
+      ? "live"
+      : "recording" + (from ? " from " + new Date(from).toLocaleTimeString() : "");
   if (!token()) {
     askToPair();
     return;
@@ -267,7 +273,30 @@ async function start(url = endpoint) {
   }, 250);
 }
 
-$("connect").onclick = () => start().catch((e) => fail(String(e)));
+// The cameras an NVR records (GET /api/v1/cameras): a list to switch
+// between them, shown when there are any.
+async function listCameras() {
+  if (!token()) return;
+  const res = await fetch("/api/v1/cameras", { headers: auth() });
+  if (!res.ok) return;
+  const list = (await res.json()).filter((c) => c.state !== "removed");
+  const pick = $("camera");
+  pick.replaceChildren(pick.options[0]);
+  for (const c of list) {
+    const o = document.createElement("option");
+    o.value = c.id;
+    o.textContent = c.name + (c.state === "online" ? "" : " (" + c.state + ")");
+    pick.append(o);
+  }
+  $("cameraPick").hidden = list.length === 0;
+  camd.cameras = list.map((c) => c.id);
+}
+const watchPicked = () => {
+  const id = $("camera").value;
+  return start(id ? "/api/v1/cameras/" + encodeURIComponent(id) + "/whep" : endpoint);
+};
+$("camera").onchange = () => watchPicked().catch((e) => fail(String(e)));
+$("connect").onclick = () => watchPicked().catch((e) => fail(String(e)));
 window.camdWatch = (url) => start(url).catch((e) => fail(String(e)));
 $("sound").onclick = () => {
   const v = $("video");
@@ -293,3 +322,4 @@ window.addEventListener("hashchange", pairFromHash);
 if (!pairFromHash()) {
   start().catch((e) => fail(String(e)));
 }
+listCameras().catch(() => {});
