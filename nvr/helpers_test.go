@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/camd-project/camd/device"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/internal/testenv"
@@ -230,6 +232,8 @@ type nvrBox struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	logs lockedBuffer
+
 	mu     sync.Mutex
 	events []event
 	recs   map[uint32]*recorder.Recorder
@@ -280,6 +284,7 @@ func newNVR(t *testing.T, dir string, tweak func(*nvr.Options)) *nvrBox {
 		},
 		MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second,
 		Timeout: 5 * time.Second,
+		Logger:  slog.New(slog.NewTextHandler(&b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -304,6 +309,60 @@ func (b *nvrBox) close() {
 	b.store.Close()
 	b.cat.Close()
 	b.cancel = nil
+}
+
+// lockedBuffer is a log written by many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// secrets are the secrets the catalog keeps: the camd cameras' tokens
+// and the RTSP passwords.
+func (b *nvrBox) secrets(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	b.cat.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("nvr")).Bucket([]byte("cameras")).ForEach(func(_, v []byte) error {
+			var r struct {
+				Secret struct{ Token, Password string }
+			}
+			json.Unmarshal(v, &r)
+			for _, s := range []string{r.Secret.Token, r.Secret.Password} {
+				if s != "" {
+					out = append(out, s)
+				}
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+// noSecretLogged fails when the NVR's log shows a secret.
+func (b *nvrBox) noSecretLogged(t *testing.T, secrets []string) {
+	t.Helper()
+	if len(secrets) == 0 {
+		t.Fatal("no secret to look for")
+	}
+	logs := b.logs.String()
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("the log shows a secret:\n%s", logs)
+		}
+	}
 }
 
 // waitEvent waits for an event of kind about camera after since.

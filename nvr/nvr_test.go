@@ -42,6 +42,7 @@ func TestCamdCameraByInvitationIsRecorded(t *testing.T) {
 	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
 	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	box.exportAndProbe(t, c.Stream, start)
+	box.noSecretLogged(t, box.secrets(t))
 
 	// The same camera again: refused before its invitation is spent.
 	if _, err := box.m.Add(context.Background(), nvr.AddRequest{Code: cam.invite(t)}); !errors.Is(err, nvr.ErrExists) {
@@ -120,6 +121,7 @@ func TestRTSPCameraIsRecorded(t *testing.T) {
 	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
 	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	box.exportAndProbe(t, c.Stream, start)
+	box.noSecretLogged(t, []string{"s3cret"})
 
 	// Removed, it is listed without being pulled; its recordings stay,
 	// in its stream.
