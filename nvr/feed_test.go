@@ -1,9 +1,13 @@
 package nvr
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/h264/h264test"
 )
 
@@ -64,4 +68,42 @@ func TestClockUnwraps(t *testing.T) {
 	if d := c.at(9000); d != 200*time.Millisecond {
 		t.Fatalf("across the wrap: %s", d)
 	}
+}
+
+// FuzzFeedVideo feeds arbitrary bytes, as a camera's access unit, through
+// the checks and the parameter sets: nothing panics, a keyframe always
+// carries an SPS, a PPS and an IDR, and the hub gets only what passed.
+func FuzzFeedVideo(f *testing.F) {
+	sps, pps := h264test.SPS320x240(), h264test.PPS320x240()
+	f.Add(h264test.Join([]byte{0, 0, 0, 1}, sps, []byte{0, 0, 0, 1}, pps, h264test.Slice(true, 0)))
+	f.Add(h264test.Slice(false, 0))
+	f.Add([]byte{0, 0, 1, 0x65, 0x88, 0, 0, 1})
+	f.Add([]byte{0xff, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, au []byte) {
+		hub := media.NewHub(media.HubOptions{})
+		defer hub.Close()
+		c := hub.Subscribe(media.ConsumerOptions{})
+		fd := newFeed(hub, "fuzz", false, func() {}, func(error) {})
+		fd.params = params{sps: sps, pps: pps}
+		fd.videoAnnexB(au, 3000, false)
+		for c.Len() > 0 {
+			fr, _, err := c.Next(context.Background())
+			if err != nil {
+				return
+			}
+			var nalus mch264.AnnexB
+			if err := nalus.Unmarshal(fr.Data); err != nil || !plausible(nalus) {
+				t.Fatalf("published what is not H.264: %x", fr.Data)
+			}
+			if fr.Key {
+				seen := map[mch264.NALUType]bool{}
+				for _, n := range nalus {
+					seen[mch264.NALUType(n[0]&0x1f)] = true
+				}
+				if !seen[mch264.NALUTypeSPS] || !seen[mch264.NALUTypePPS] || !seen[mch264.NALUTypeIDR] {
+					t.Fatalf("a keyframe without its parameter sets: %x", fr.Data)
+				}
+			}
+		}
+	})
 }
