@@ -237,3 +237,59 @@ func TestCameraRoutesRefuseRevokedUsers(t *testing.T) {
 		t.Fatalf("%d camera routes", n)
 	}
 }
+
+// An RTSP camera (camd's own RTSP server, a stream key as its user and
+// password) is recorded by the NVR, and its snapshot is
+// nvr.snapshot_command's JPEG of its newest keyframe; without the
+// command it has none (501). The API never shows its password.
+func TestNVRRecordsAnRTSPCameraWithSnapshots(t *testing.T) {
+	ffprobe := testenv.Tool(t, "ffprobe")
+	ffmpeg := testenv.Tool(t, "ffmpeg")
+	camCfg := testConfig(t)
+	camCfg.RTSP.Listen, camCfg.RTSP.RTPPort = "127.0.0.1:0", 0
+	cam, _ := runningAt(t, camCfg)
+	key := streamKey(t, cam, owner(t, cam), "nvr")
+	url := "rtsp://" + key.ID + ":" + key.Secret + "@" + cam.rtsp.Addr().String() + "/live"
+
+	cfg := nvrConfig(t)
+	cfg.NVR.SnapshotCommand = []string{ffmpeg, "-loglevel", "error", "-f", "h264", "-i", "-", "-frames:v", "1", "-f", "mjpeg", "-"}
+	box, _ := runningAt(t, cfg)
+	ownerToken := owner(t, box)
+	code, b := call(t, box, "POST", "/api/v1/cameras", ownerToken, nvr.AddRequest{RTSP: url})
+	var c nvr.Camera
+	if code != http.StatusCreated || json.Unmarshal(b, &c) != nil {
+		t.Fatalf("add: %d %s", code, b)
+	}
+	waitCamera(t, box, ownerToken, c.ID, func(c nvr.Camera) bool { return c.State == nvr.Online && c.Frames > 30 })
+	_, list := call(t, box, "GET", "/api/v1/cameras", ownerToken, nil)
+	if strings.Contains(string(list), key.Secret) || strings.Contains(string(b), key.Secret) {
+		t.Fatalf("the API shows the camera's password: %s", list)
+	}
+
+	req, _ := http.NewRequest("GET", "https://"+box.Addr().String()+"/api/v1/cameras/"+c.ID+"/snapshot", nil)
+	req.Header.Set("Authorization", "Bearer "+ownerToken)
+	resp, err := testClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(jpg) < 100 {
+		t.Fatalf("snapshot: %d %s", resp.StatusCode, jpg)
+	}
+	path := filepath.Join(t.TempDir(), "snap.jpg")
+	os.WriteFile(path, jpg, 0o600)
+	if out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0", path).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "mjpeg,320" {
+		t.Fatalf("the snapshot: %v %s", err, out)
+	}
+
+	plain, _ := runningAt(t, nvrConfig(t))
+	plainOwner := owner(t, plain)
+	code, b = call(t, plain, "POST", "/api/v1/cameras", plainOwner, nvr.AddRequest{RTSP: url})
+	if code != http.StatusCreated || json.Unmarshal(b, &c) != nil {
+		t.Fatalf("add: %d %s", code, b)
+	}
+	if code, b := call(t, plain, "GET", "/api/v1/cameras/"+c.ID+"/snapshot", plainOwner, nil); code != http.StatusNotImplemented {
+		t.Fatalf("snapshot without a command: %d %s", code, b)
+	}
+}
