@@ -128,6 +128,17 @@ func TestNVRRecordsACamdCamera(t *testing.T) {
 	}
 	exportAndProbe()
 
+	// Its recordings played back over WebRTC.
+	pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer pcancel()
+	from := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	to := time.Now().UTC().Format(time.RFC3339)
+	st, err = whep.View(pctx, "https://"+box.Addr().String()+"/api/v1/cameras/"+c.ID+"/recordings/whep?from="+from+"&to="+to, whep.ViewOptions{
+		HTTPClient: testClient(), Header: http.Header{"Authorization": {"Bearer " + viewerToken}}, Frames: 10})
+	if err != nil || st.FramesReceived < 10 || st.Width != 320 {
+		t.Fatalf("playback: %+v %v", st, err)
+	}
+
 	req, _ := http.NewRequest("GET", "https://"+box.Addr().String()+"/api/v1/cameras/"+c.ID+"/snapshot", nil)
 	req.Header.Set("Authorization", "Bearer "+viewerToken)
 	resp, err := testClient().Do(req)
