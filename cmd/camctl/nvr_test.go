@@ -55,6 +55,9 @@ func TestCamerasVerbs(t *testing.T) {
 	if code, _, errOut := camctlRun(storePath, "cameras", "add-rtsp", "--user", "u", "--password", "p", "rtsp://10.0.0.5/live"); code != 0 {
 		t.Errorf("add-rtsp: %d %s", code, errOut)
 	}
+	if code, _, errOut := camctlRun(storePath, "cameras", "add-onvif", "--user", "k", "--password", "s", "10.0.0.6:80"); code != 0 {
+		t.Errorf("add-onvif: %d %s", code, errOut)
+	}
 	code, out, _ := camctlRun(storePath, "cameras", "list")
 	if code != 0 || !strings.Contains(out, "cam-2") || !strings.Contains(out, "offline") || !strings.Contains(out, "nvr: no frame") {
 		t.Errorf("list: %d %s", code, out)
@@ -70,13 +73,14 @@ func TestCamerasVerbs(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"POST /api/v1/cameras", "POST /api/v1/cameras", "POST /api/v1/cameras", "GET /api/v1/cameras",
+	want := []string{"POST /api/v1/cameras", "POST /api/v1/cameras", "POST /api/v1/cameras", "POST /api/v1/cameras", "GET /api/v1/cameras",
 		"PATCH /api/v1/cameras/cam-1", "DELETE /api/v1/cameras/cam-1?recordings=delete"}
 	if strings.Join(paths, ",") != strings.Join(want, ",") {
 		t.Fatalf("requests: %q", paths)
 	}
 	if bodies[0]["code"] != "CAMD1:GOOD" || bodies[0]["name"] != "gate" || bodies[2]["rtsp"] != "rtsp://10.0.0.5/live" ||
-		bodies[2]["user"] != "u" || bodies[2]["password"] != "p" || bodies[4]["recording"] != "off" {
+		bodies[2]["user"] != "u" || bodies[2]["password"] != "p" || bodies[3]["onvif"] != "10.0.0.6:80" || bodies[3]["user"] != "k" ||
+		bodies[5]["recording"] != "off" {
 		t.Fatalf("bodies: %v", bodies)
 	}
 }
