@@ -156,8 +156,16 @@ async function stop() {
 // start watches a WHEP endpoint: the live stream, or a recording played
 // back over WebRTC (/api/v1/recordings/whep?from&to, which camd ends a
 // second after the recording does).
+// generation counts the starts: a start that another one followed (the
+// viewer switched cameras while it was connecting) gives up at its next
+// step, leaving nothing behind.
+let generation = 0;
+
 async function start(url = endpoint) {
+  const gen = ++generation;
+  const stale = () => gen !== generation;
   await stop();
+  if (stale()) return;
   // An NVR's camera (docs/nvr.md): /api/v1/cameras/{camera}/whep.
   const camera = (url.match(/^\/api\/v1\/cameras\/([^/?]+)\/whep$/) || [])[1];
   const range = url === endpoint || camera ? null : url.split("?")[1] || "";
@@ -203,7 +211,9 @@ async function start(url = endpoint) {
   };
 
   const offer = await pc.createOffer();
+  if (stale()) return;
   await pc.setLocalDescription(offer);
+  if (stale()) return;
 
   const t0 = performance.now();
   const first = () => {
@@ -226,8 +236,17 @@ async function start(url = endpoint) {
       body: pc.localDescription.sdp,
     });
   } catch (err) {
+    if (stale()) return;
     show("failed");
     fail("camd is not reachable: " + err);
+    return;
+  }
+  if (stale()) {
+    // Another start took over: leave the session this one made.
+    if (res.status === 201) {
+      const loc = new URL(res.headers.get("Location"), location.href).href;
+      fetch(loc, { method: "DELETE", headers: auth(), keepalive: true }).catch(() => {});
+    }
     return;
   }
   if (res.status === 401) {
@@ -243,7 +262,9 @@ async function start(url = endpoint) {
     return;
   }
   session = new URL(res.headers.get("Location"), location.href).href;
-  await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+  const answer = await res.text();
+  if (stale()) return;
+  await pc.setRemoteDescription({ type: "answer", sdp: answer });
   trickle(pending.splice(0));
 
   let last = null;
