@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camd-project/camd/device/metrics"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/recorder"
 	"github.com/camd-project/camd/media/snapshot"
@@ -105,6 +106,22 @@ func (n *nvrState) Recorder(id string) (recorder.Stats, bool) {
 		return recorder.Stats{}, false
 	}
 	return rec.Stats(), true
+}
+
+// stats are the cameras' counters for /metrics.
+func (n *nvrState) stats() []metrics.CameraStats {
+	var out []metrics.CameraStats
+	for _, c := range n.m.List() {
+		if c.State == nvr.Removed {
+			continue
+		}
+		st := metrics.CameraStats{Camera: c.ID, Online: c.State == nvr.Online, Frames: c.Frames}
+		if rs, ok := n.Recorder(c.ID); ok {
+			st.Fragments, st.Dropped = rs.Fragments, rs.Dropped
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // Snapshot is a JPEG of a camera's picture: a camd camera's own, or

@@ -127,6 +127,10 @@ func TestNVRRecordsACamdCamera(t *testing.T) {
 		}
 	}
 	exportAndProbe()
+	if _, m := call(t, box, "GET", "/metrics", ownerToken, nil); !strings.Contains(string(m), `camd_nvr_camera_up{camera="`+c.ID+`"} 1`) ||
+		!strings.Contains(string(m), `camd_nvr_camera_fragments_total{camera="`+c.ID+`"}`) {
+		t.Errorf("metrics show no camera up:\n%s", m)
+	}
 
 	// Its recordings played back over WebRTC.
 	pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -103,5 +103,6 @@ func (d *Daemon) newMetrics() *prometheus.Registry {
 	return metrics.NewRegistry(metrics.Sources{
 		Hub: d.hub, Viewers: d.whep, Store: rs.store, Recorder: rs.rec, Pairing: d.pairing,
 		Discovery: d.discovery.answers,
+		Cameras:   d.nvr.stats,
 	})
 }

@@ -26,6 +26,16 @@ type SinkStats struct {
 	Delivered, Failed uint64
 }
 
+// CameraStats is one camera of an NVR (docs/nvr.md).
+type CameraStats struct {
+	Camera string
+	// Online is true while frames arrive.
+	Online bool
+	// Frames counts the frames received, Fragments the fragments its
+	// recorder wrote and Dropped those it could not.
+	Frames, Fragments, Dropped uint64
+}
+
 // Sources are what the collector reads at each scrape. A nil source
 // exports nothing.
 type Sources struct {
@@ -39,6 +49,8 @@ type Sources struct {
 	Discovery func() uint64
 	// Sinks returns the event sinks' counters; none exist yet.
 	Sinks func() []SinkStats
+	// Cameras returns an NVR's cameras (removed ones left out).
+	Cameras func() []CameraStats
 }
 
 // NewRegistry is a registry of camd's metrics read from src, with Go's
@@ -74,6 +86,10 @@ var (
 	descPairingFailures = desc("pairing_failures_total", "Wrong pairing proofs in the device's lifetime (until factory reset).")
 	descSinkDelivered   = desc("events_delivered_total", "Events delivered, by sink.", "sink")
 	descSinkFailed      = desc("events_failed_total", "Event deliveries that failed, by sink.", "sink")
+	descCameraUp        = desc("nvr_camera_up", "1 while the NVR's camera sends frames, by camera.", "camera")
+	descCameraFrames    = desc("nvr_camera_frames_total", "Frames received from the NVR's camera since camd started, by camera.", "camera")
+	descCameraFragments = desc("nvr_camera_fragments_total", "Fragments recorded of the NVR's camera while it was pulled, by camera.", "camera")
+	descCameraDropped   = desc("nvr_camera_fragments_dropped_total", "Fragments of the NVR's camera not recorded (queue full, paused), by camera.", "camera")
 )
 
 // collector reads src at each scrape.
@@ -84,6 +100,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descViewers, descSessions, descRefused, descPublished, descPublishedBytes, descDelivered, descDropped,
 		descTargetBitrate, descNACK, descPLI, descRecBytes, descRecFsyncs, descRecDropped, descRecPaused,
 		descRecStoreBytes, descStorageFree, descDiscovery, descPairingFailures, descSinkDelivered, descSinkFailed,
+		descCameraUp, descCameraFrames, descCameraFragments, descCameraDropped,
 	} {
 		ch <- d
 	}
@@ -143,6 +160,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, k := range s.Sinks() {
 			counter(descSinkDelivered, k.Delivered, k.Sink)
 			counter(descSinkFailed, k.Failed, k.Sink)
+		}
+	}
+	if s.Cameras != nil {
+		for _, c := range s.Cameras() {
+			up := 0.0
+			if c.Online {
+				up = 1
+			}
+			gauge(descCameraUp, up, c.Camera)
+			counter(descCameraFrames, c.Frames, c.Camera)
+			counter(descCameraFragments, c.Fragments, c.Camera)
+			counter(descCameraDropped, c.Dropped, c.Camera)
 		}
 	}
 }
