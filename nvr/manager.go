@@ -173,7 +173,7 @@ func (m *Manager) Set(id string, ch Change) (Camera, error) {
 		return Camera{}, fmt.Errorf("nvr: %w", err)
 	}
 	e.rec.Camera.Name, e.rec.Camera.Recording = rec.Camera.Name, rec.Camera.Recording
-	c := e.rec.Camera
+	c := e.camera()
 	m.mu.Unlock()
 	m.opts.Changed(c)
 	return c, nil
@@ -274,7 +274,7 @@ func (m *Manager) List() []Camera {
 	defer m.mu.Unlock()
 	out := make([]Camera, 0, len(m.cameras))
 	for _, e := range m.cameras {
-		out = append(out, e.rec.Camera)
+		out = append(out, e.camera())
 	}
 	slices.SortFunc(out, func(a, b Camera) int { return int(a.Stream) - int(b.Stream) })
 	return out
@@ -288,7 +288,7 @@ func (m *Manager) Get(id string) (Camera, error) {
 	if !ok {
 		return Camera{}, ErrNotFound
 	}
-	return e.rec.Camera, nil
+	return e.camera(), nil
 }
 
 // Hub returns the hub a camera's frames are published into.
@@ -341,10 +341,8 @@ func (m *Manager) Remove(id string, forget bool) (Camera, error) {
 	} else {
 		now := time.Now().UTC().Truncate(time.Second)
 		c.State, c.Since, c.RemovedAt, c.LastError = Removed, now, now, ""
-		rec := record{Camera: c}
-		rec.Camera.Frames, rec.Camera.Attempts = 0, 0
 		e.rec = record{Camera: c}
-		err = m.cat.put(rec)
+		err = m.cat.put(e.rec)
 	}
 	if err != nil {
 		return c, fmt.Errorf("nvr: %w", err)
@@ -491,6 +489,15 @@ func (m *Manager) release(key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.adding, key)
+}
+
+// camera is the entry's camera with its runner's counters.
+func (e *entry) camera() Camera {
+	c := e.rec.Camera
+	if e.run != nil {
+		c.Frames, c.Attempts = e.run.frames.Load(), e.run.attempts.Load()
+	}
+	return c
 }
 
 // key identifies the camera behind a record, whatever its ID.

@@ -354,3 +354,38 @@ func TestONVIFCameraIsRecorded(t *testing.T) {
 		t.Fatalf("added twice: %v", err)
 	}
 }
+
+// The owner renames a camera and turns its recording off: the change is
+// kept and told (Options.Changed); a mode that does not exist is refused.
+func TestSetNameAndRecording(t *testing.T) {
+	cam := startRTSP(t, "")
+	dir := t.TempDir()
+	changed := make(chan nvr.Camera, 4)
+	box := newNVR(t, dir, func(o *nvr.Options) { o.Changed = func(c nvr.Camera) { changed <- c } })
+	c, err := box.m.Add(context.Background(), nvr.AddRequest{RTSP: cam.url("nvr", "s3cret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Recording != nvr.RecordContinuous {
+		t.Fatalf("default recording %q", c.Recording)
+	}
+	name, off, motion := "gate", nvr.RecordOff, nvr.Recording("motion")
+	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &motion}); !errors.Is(err, nvr.ErrBadRequest) {
+		t.Fatalf("motion: %v", err)
+	}
+	if _, err := box.m.Set("cam-nope", nvr.Change{Name: &name}); !errors.Is(err, nvr.ErrNotFound) {
+		t.Fatalf("unknown camera: %v", err)
+	}
+	got, err := box.m.Set(c.ID, nvr.Change{Name: &name, Recording: &off})
+	if err != nil || got.Name != "gate" || got.Recording != nvr.RecordOff {
+		t.Fatalf("set: %+v %v", got, err)
+	}
+	if told := <-changed; told.ID != c.ID || told.Recording != nvr.RecordOff {
+		t.Fatalf("told %+v", told)
+	}
+	box.close()
+	box = newNVR(t, dir, nil)
+	if got, err := box.m.Get(c.ID); err != nil || got.Name != "gate" || got.Recording != nvr.RecordOff {
+		t.Fatalf("after a restart: %+v %v", got, err)
+	}
+}

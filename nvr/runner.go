@@ -20,8 +20,10 @@ type runner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	last   atomic.Int64 // Unix ns of the newest frame of this pull
-	frames atomic.Uint64
+	last     atomic.Int64 // Unix ns of the newest frame of this pull
+	frames   atomic.Uint64
+	attempts atomic.Uint64
+	online   atomic.Bool // the camera's state is Online
 }
 
 func (r *runner) run(ctx context.Context, rec record) {
@@ -60,7 +62,7 @@ func (r *runner) pullOnce(ctx context.Context, rec record) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.last.Store(time.Now().UnixNano())
-	r.m.update(r.id, func(c *Camera) { c.Attempts++ })
+	r.attempts.Add(1)
 	silence := r.m.opts.Silence
 	watch := make(chan struct{})
 	go func() {
@@ -99,13 +101,13 @@ func (r *runner) pullOnce(ctx context.Context, rec record) error {
 	return err
 }
 
-// frame notes a frame; the first after a failure makes the camera
-// online.
+// frame notes a frame, without a lock: it runs for every frame on the
+// puller's receiving goroutine. The first after a failure makes the
+// camera online.
 func (r *runner) frame() {
 	r.last.Store(time.Now().UnixNano())
-	n := r.frames.Add(1)
-	c, ok := r.m.update(r.id, func(c *Camera) { c.Frames = n })
-	if ok && c.State != Online {
+	r.frames.Add(1)
+	if !r.online.Load() {
 		r.set(Online, nil)
 	}
 }
@@ -118,6 +120,7 @@ func (r *runner) set(state State, err error) {
 	if err != nil {
 		msg = err.Error()
 	}
+	r.online.Store(state == Online)
 	c, ok := r.m.update(r.id, func(c *Camera) {
 		before = c.State
 		if c.State != state {
