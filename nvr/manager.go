@@ -262,9 +262,10 @@ func (m *Manager) startLocked(e *entry) {
 	ctx, cancel := context.WithCancel(m.ctx)
 	r := &runner{m: m, id: e.rec.Camera.ID, hub: e.hub, cancel: cancel, done: make(chan struct{})}
 	e.run = r
+	rec := e.rec // read under the lock: Set changes e.rec
 	m.wg.Go(func() {
 		defer close(r.done)
-		r.run(ctx, e.rec)
+		r.run(ctx, rec)
 	})
 }
 
