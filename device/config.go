@@ -38,7 +38,8 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// Name is the camera's friendly name.
 	Name string `yaml:"name"`
-	// Source is synthetic, passthrough or capture.
+	// Source is synthetic, passthrough, capture, or none: an NVR with no
+	// lens, which records the cameras it adds (docs/nvr.md).
 	Source      string            `yaml:"source"`
 	Video       VideoConfig       `yaml:"video"`
 	Audio       AudioConfig       `yaml:"audio"`
@@ -48,6 +49,7 @@ type Config struct {
 	HTTP        HTTPConfig        `yaml:"http"`
 	RTSP        RTSPConfig        `yaml:"rtsp"`
 	ONVIF       ONVIFConfig       `yaml:"onvif"`
+	NVR         NVRConfig         `yaml:"nvr"`
 	CORS        CORSConfig        `yaml:"cors"`
 	Discovery   DiscoveryConfig   `yaml:"discovery"`
 	Recording   RecordingConfig   `yaml:"recording"`
@@ -204,6 +206,18 @@ type ONVIFConfig struct {
 	Listen string `yaml:"listen"`
 }
 
+// NVRConfig bounds the cameras camd records besides its own (NVR mode,
+// docs/nvr.md).
+type NVRConfig struct {
+	// MaxCameras bounds the cameras added.
+	MaxCameras int `yaml:"max_cameras"`
+	// SnapshotCommand, like passthrough.snapshot_command, prints one JPEG
+	// of the newest keyframe (H.264 Annex-B on its standard input) of a
+	// camera that gives none itself (RTSP, ONVIF); unset: those cameras
+	// have no snapshots.
+	SnapshotCommand []string `yaml:"snapshot_command"`
+}
+
 // CallsConfig times the doorbell's calls (docs/calls.md).
 type CallsConfig struct {
 	// RingTimeout: a call nobody answered is missed after it.
@@ -337,6 +351,7 @@ func Defaults() Config {
 		Live:        LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second},
 		HTTP:        HTTPConfig{MaxConnections: connlimit.DefaultMax, MaxConnectionsPerAddress: connlimit.DefaultMaxPerAddress, HandshakeTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second},
 		RTSP:        RTSPConfig{RTPPort: 8000, MaxSessions: 16, MaxSessionsPerKey: 8},
+		NVR:         NVRConfig{MaxCameras: 16},
 		Discovery:   DiscoveryConfig{Enabled: true, ONVIF: true},
 		Recording:   defaultRecording(),
 		Update:      UpdateConfig{Product: "camd", ConfirmTimeout: 10 * time.Minute},
@@ -464,6 +479,7 @@ func (c *Config) Validate() error {
 		{"http.max_connections_per_address", c.HTTP.MaxConnectionsPerAddress, 1, c.HTTP.MaxConnections},
 		{"rtsp.rtp_port", c.RTSP.RTPPort, 0, 65534},
 		{"rtsp.max_sessions", c.RTSP.MaxSessions, 1, 1000},
+		{"nvr.max_cameras", c.NVR.MaxCameras, 1, 64},
 		{"rtsp.max_sessions_per_key", c.RTSP.MaxSessionsPerKey, 1, c.RTSP.MaxSessions},
 	}
 	for _, k := range checks {
@@ -501,8 +517,11 @@ func (c *Config) Validate() error {
 	if c.HTTP.ReadTimeout < time.Second || c.HTTP.ReadTimeout > 10*time.Minute {
 		return badValue("http.read_timeout", c.HTTP.ReadTimeout, "1s to 10m")
 	}
+	if sc := c.NVR.SnapshotCommand; len(sc) > 0 && sc[0] == "" {
+		return badValue("nvr.snapshot_command", fmt.Sprintf("%q", sc), "a program and its arguments, e.g. [/usr/bin/snap, --jpeg]")
+	}
 	switch c.Source {
-	case "synthetic", "capture":
+	case "synthetic", "capture", "none":
 	case "passthrough":
 		n := 0
 		for _, set := range []bool{c.Passthrough.File != "", c.Passthrough.FIFO != "", len(c.Passthrough.Command) > 0} {
@@ -517,7 +536,7 @@ func (c *Config) Validate() error {
 			return badValue("passthrough.snapshot_command", fmt.Sprintf("%q", sc), "a program and its arguments, e.g. [/usr/bin/snap, --jpeg]")
 		}
 	default:
-		return badValue("source", strconv.Quote(c.Source), "synthetic, passthrough, capture")
+		return badValue("source", strconv.Quote(c.Source), "synthetic, passthrough, capture, none")
 	}
 	if sub := c.Push.Subject; sub != "" && !strings.HasPrefix(sub, "mailto:") && !strings.HasPrefix(sub, "https://") {
 		return badValue("push.subject", strconv.Quote(sub), "mailto:you@example.com or an https:// URL")

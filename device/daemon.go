@@ -53,6 +53,7 @@ type Daemon struct {
 	whip      *whipState
 	onvif     *onvifService // nil: onvif.listen is off
 	recording *recordingState
+	nvr       *nvrState
 	board     *boardState
 	calls     *callState
 	discovery *announcer
@@ -165,6 +166,9 @@ func (d *Daemon) init() error {
 	if d.recording, err = openRecording(d.cfg, d.catalog, d.events.log, d.hub, live, store.Get(), d.log); err != nil {
 		return err
 	}
+	if d.nvr, err = openNVR(d.cfg, d.catalog, d.recording, d.events.log, d.log); err != nil {
+		return err
+	}
 	var grab *snapshot.Grabber
 	if d.cfg.Source != "passthrough" {
 		grab = d.recording.grab
@@ -212,6 +216,9 @@ func (d *Daemon) init() error {
 	d.pairing.OnChange(d.discovery.refresh)
 	d.pairing.OnChange(d.sessions.changed)
 	health := newHealthCheck(d.hub, d.tcp.Addr(), d.id.TLS)
+	if d.cfg.Source == "none" {
+		health.hub = nil // no lens, no frames of its own
+	}
 	if d.updater, err = openUpdater(d.cfg, d.recording.events, health, store.Get(), d.log); err != nil {
 		return err
 	}
@@ -300,6 +307,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("camd: a crash will leave no report", "err", err)
 	}
 	d.recording.start(runCtx)
+	d.nvr.start(runCtx)
 	d.board.start(runCtx)
 	d.notify.start(runCtx)
 	d.network.start(runCtx, d.log)
@@ -377,6 +385,9 @@ func (d *Daemon) Close() {
 		}
 		if d.calls != nil {
 			d.calls.m.Close()
+		}
+		if d.nvr != nil {
+			d.nvr.close() // its recorders write to the recording store
 		}
 		if d.recording != nil {
 			d.recording.close()

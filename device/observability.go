@@ -111,6 +111,7 @@ func (d *Daemon) newMetrics() http.Handler {
 	return metrics.Handler(metrics.Sources{
 		Hub: d.hub, Viewers: d.whep, Store: rs.store, Recorder: rs.rec, Pairing: d.pairing,
 		Discovery: d.discovery.answers, Sinks: d.sinkStats,
+		Cameras: d.nvr.stats,
 	})
 }
 

@@ -162,7 +162,8 @@ func TestEveryRouteNeedsACredential(t *testing.T) {
 	public := map[string]bool{
 		"GET /health": true, "GET /{$}": true, "GET /app.js": true, "GET /app.css": true, "GET /recordings.js": true, "GET /call.js": true,
 		"POST /api/v1/pair/start": true, "POST /api/v1/pair/finish": true,
-		"OPTIONS /api/v1/whep": true, // WHEP clients ask before their offer; ICE servers only with a credential
+		"OPTIONS /api/v1/whep":                  true, // WHEP clients ask before their offer; ICE servers only with a credential
+		"OPTIONS /api/v1/cameras/{camera}/whep": true,
 	}
 	seen := 0
 	for _, r := range d.api.Routes() {

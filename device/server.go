@@ -24,6 +24,10 @@ func (d *Daemon) newAPI() *api.API {
 	if rs.card != nil {
 		storage.Card = rs.card
 	}
+	recs := &api.Recordings{
+		Stream: stream, Store: rs.store, Exports: exports{rs.store}, Recorder: rs.rec, Motion: rs.detector,
+		Stills: rs.stills, Player: rs.playbacks, WHEP: d.whep,
+	}
 	return &api.API{
 		Credentials: d.pairing,
 		Logger:      d.log,
@@ -32,24 +36,22 @@ func (d *Daemon) newAPI() *api.API {
 		Pairing:     &api.Pairing{Exchange: d.pairing, Window: d.pairing, DeviceID: d.id.ID},
 		Users:       &api.Users{Accounts: d.pairing, Invites: d.pairing, Keys: d.pairing, RTSPPort: rtspPort(d.rtsp), Settings: d.settings, DeviceID: d.id.ID},
 		Live:        &api.Live{WHEP: d.whep, Viewers: d.whep, Sessions: d.whep, Stream: d.hub, Connections: d.conns, RTSP: rtspStatsOf(d.rtsp), Publish: d.whip},
-		Recordings: &api.Recordings{
-			Stream: stream, Store: rs.store, Exports: exports{rs.store}, Recorder: rs.rec, Motion: rs.detector,
-			Stills: rs.stills, Player: rs.playbacks, WHEP: d.whep,
-		},
-		Snapshots: snaps,
-		Events:    &api.Events{Log: eventsView{d.events.log, rs.snaps}, Bus: d.events.bus, Logger: d.log},
-		Settings:  &api.Settings{Store: d.settings, Logger: d.log},
-		Storage:   storage,
-		Update:    &api.Update{Updater: d.updater},
-		Push:      &api.Push{Sink: d.notify.push},
-		Webhooks:  &api.Webhooks{Sink: d.notify.hooks},
-		Network:   d.network.api(),
-		Logs:      &api.Logs{Ring: d.ring},
-		Crashes:   &api.Crashes{Reports: d.crashes},
-		Metrics:   &api.Metrics{Scrape: d.newMetrics(), Tokens: d.metrics},
-		Calls:     &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Log: eventsView{d.events.log, rs.snaps}, Media: d.whep, Talk: d.calls},
+		Recordings:  recs,
+		Snapshots:   snaps,
+		Events:      &api.Events{Log: eventsView{d.events.log, rs.snaps}, Bus: d.events.bus, Logger: d.log},
+		Settings:    &api.Settings{Store: d.settings, Logger: d.log},
+		Storage:     storage,
+		Update:      &api.Update{Updater: d.updater},
+		Push:        &api.Push{Sink: d.notify.push},
+		Webhooks:    &api.Webhooks{Sink: d.notify.hooks},
+		Network:     d.network.api(),
+		Logs:        &api.Logs{Ring: d.ring},
+		Crashes:     &api.Crashes{Reports: d.crashes},
+		Metrics:     &api.Metrics{Scrape: d.newMetrics(), Tokens: d.metrics},
+		Calls:       &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Log: eventsView{d.events.log, rs.snaps}, Media: d.whep, Talk: d.calls},
 		// The NVR's catalog goes in place of nil once NVR mode is wired.
 		Discovered: &api.Discovered{Finder: newLANFinder(d.cfg, d.id.ID, nil, d.log)},
+		Cameras:    &api.Cameras{List: d.nvr.m, Admin: d.nvr, Media: d.nvr, Recordings: recs, WHEP: d.whep},
 	}
 }
 

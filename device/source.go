@@ -1,6 +1,7 @@
 package device
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/camd-project/camd/board"
@@ -23,6 +24,8 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 		KeyframeInterval: v.KeyframeInterval,
 	}
 	switch cfg.Source {
+	case "none":
+		return noSource{}, nil
 	case "capture":
 		return capture.New(capture.Options{
 			Device: cfg.Capture.Device, Microphone: cfg.Capture.Microphone,
@@ -53,4 +56,15 @@ func takesCalls(name string) bool {
 	}
 	p, err := board.LoadProfile(name)
 	return err == nil && (p.Doorbell != nil || p.Speaker != nil)
+}
+
+// noSource is the camera of an NVR with no lens (source: none): it
+// publishes nothing until it is stopped.
+type noSource struct{}
+
+func (noSource) Info() media.SourceInfo { return media.SourceInfo{Name: "none"} }
+
+func (noSource) Run(ctx context.Context, _ media.Publisher) error {
+	<-ctx.Done()
+	return ctx.Err()
 }

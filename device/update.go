@@ -65,7 +65,8 @@ func updateSettingChanged(u *update.Updater) func(before, after settings.Setting
 
 // healthCheck is a new version's health: media flowing (the hub
 // published frames since the last check) and the API answering (GET
-// /health over the HTTPS port, the device's certificate pinned).
+// /health over the HTTPS port, the device's certificate pinned). An NVR
+// with no lens (source: none; hub nil) is checked on the API alone.
 type healthCheck struct {
 	hub    *media.Hub
 	addr   string // the HTTPS port, reachable from the device
@@ -108,9 +109,11 @@ func pinned(cert tls.Certificate) func([][]byte, [][]*x509.Certificate) error {
 var errNoFrames = errors.New("device: no frames published")
 
 func (h *healthCheck) check(ctx context.Context) error {
-	published := h.hub.Stats().Published
-	if before := h.frames.Swap(published); published == 0 || published == before {
-		return errNoFrames
+	if h.hub != nil {
+		published := h.hub.Stats().Published
+		if before := h.frames.Swap(published); published == 0 || published == before {
+			return errNoFrames
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, "GET", "https://"+h.addr+"/health", nil)
 	if err != nil {

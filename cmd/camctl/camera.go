@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/internal/durable"
 )
 
@@ -194,18 +193,6 @@ func pinnedClient(fingerprint string) (*http.Client, error) {
 	if err != nil || len(want) != sha256.Size {
 		return nil, fmt.Errorf("fingerprint %q is not a SHA-256 in hex", fingerprint)
 	}
-	cfg := &tls.Config{
-		InsecureSkipVerify: true, // replaced by the pin below
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) == 0 {
-				return errors.New("camera sent no certificate")
-			}
-			got := sha256.Sum256(raw[0])
-			if !bytes.Equal(got[:], want) {
-				return fmt.Errorf("camera certificate %x does not match the pinned fingerprint", got)
-			}
-			return nil
-		},
-	}
+	cfg := pairing.PinnedTLS(want)
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 30 * time.Second}, nil
 }

@@ -16,27 +16,9 @@ import (
 	"github.com/camd-project/camd/discovery/lan"
 )
 
-const camerasUsage = `usage:
-  camctl cameras discovered [--window 2s] [--json]
-
-An NVR's cameras. discovered lists the cameras on the NVR's LAN that it
-has not added (owners only): camd cameras (mDNS) and cameras of other
-makes (ONVIF WS-Discovery), each once, asked for --window (500ms to 5s).
-`
-
-func camerasCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, camerasUsage)
-		return 2
-	}
-	switch args[0] {
-	case "discovered":
-		return camerasDiscovered(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "camctl cameras: unknown verb %q\n%s", args[0], camerasUsage)
-	return 2
-}
-
+// camerasDiscovered lists the cameras on the NVR's LAN that it has not
+// added (owners only): camd cameras (mDNS) and cameras of other makes
+// (ONVIF WS-Discovery), each once, asked for --window (500ms to 5s).
 func camerasDiscovered(args []string, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("camctl cameras discovered", flag.ContinueOnError)
 	window := flags.Duration("window", api.DefaultDiscoveryWindow, "how long the NVR asks the LAN")

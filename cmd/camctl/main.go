@@ -24,7 +24,7 @@ usage:
   camctl wifi status|scan|join SSID|forget|code
   camctl logs [--level LEVEL] [--since TIME] [--follow] [--json]
   camctl crashes list|show ID|send ID|delete ID
-  camctl cameras discovered [--window 2s] [--json]
+  camctl cameras list|discovered [--window 2s] [--json]|add CODE|add-rtsp URL|add-onvif HOST:PORT|set ID|remove ID
   camctl call watch|ring|answer [--talk F.wav|--tone HZ] [--listen F.wav|F.ogg] [--seconds N]|decline [--busy] [CALL]|hangup [CALL]
 
 Verbs that talk to a camera take --store FILE (credentials, 0600),

@@ -81,6 +81,7 @@ type API struct {
 	Metrics    *Metrics
 	Calls      *Calls
 	Discovered *Discovered
+	Cameras    *Cameras
 }
 
 // Routes is every route camd serves, gathered from each feature's group.
@@ -105,6 +106,7 @@ func (a *API) Routes() []Route {
 		a.Metrics.routes(),
 		a.Calls.routes(),
 		a.Discovered.routes(),
+		a.Cameras.routes(),
 	)
 }
 

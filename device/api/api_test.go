@@ -177,6 +177,7 @@ func TestRoutesTable(t *testing.T) {
 		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{}, Storage: &Storage{},
 		Update: &Update{}, Push: &Push{}, Webhooks: &Webhooks{}, Logs: &Logs{}, Crashes: &Crashes{}, Metrics: &Metrics{}, Calls: &Calls{},
 		Discovered: &Discovered{},
+		Cameras: &Cameras{WHEP: &fakeWHEP{}},
 	}
 	seen := map[string]bool{}
 	var public []string
@@ -192,7 +193,7 @@ func TestRoutesTable(t *testing.T) {
 			public = append(public, r.Pattern)
 		}
 	}
-	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, GET /call.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep"
+	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, GET /call.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep, OPTIONS /api/v1/cameras/{camera}/whep"
 	if got := strings.Join(public, ", "); got != want {
 		t.Errorf("public routes: %s\nwant %s", got, want)
 	}

@@ -212,6 +212,11 @@ type TimelineAnswer struct {
 }
 
 func (a *Recordings) handleTimeline(w http.ResponseWriter, r *http.Request) {
+	a.timeline(w, r, a.Stream)
+}
+
+// timeline answers the spans and gaps of stream in the request's range.
+func (a *Recordings) timeline(w http.ResponseWriter, r *http.Request, stream uint32) {
 	if !a.ready(w) {
 		return
 	}
@@ -220,7 +225,7 @@ func (a *Recordings) handleTimeline(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	tl, err := a.Store.Timeline(a.Stream, from, to)
+	tl, err := a.Store.Timeline(stream, from, to)
 	if err != nil {
 		rangeError(w, err)
 		return
@@ -229,10 +234,10 @@ func (a *Recordings) handleTimeline(w http.ResponseWriter, r *http.Request) {
 		Recorded: tl.Recorded.Seconds(), Status: a.status()})
 }
 
-// openExport opens the recordings of the request's ?from&to and sets the
-// X-Camd-Start and X-Camd-End headers; on failure it answers and returns
-// nil.
-func (a *Recordings) openExport(w http.ResponseWriter, r *http.Request) *export.File {
+// openExport opens the recordings of stream in the request's ?from&to
+// and sets the X-Camd-Start and X-Camd-End headers; on failure it
+// answers and returns nil.
+func (a *Recordings) openExport(w http.ResponseWriter, r *http.Request, stream uint32) *export.File {
 	if !a.ready(w) {
 		return nil
 	}
@@ -241,7 +246,7 @@ func (a *Recordings) openExport(w http.ResponseWriter, r *http.Request) *export.
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return nil
 	}
-	x, err := a.Exports.Export(a.Stream, from, to)
+	x, err := a.Exports.Export(stream, from, to)
 	if err != nil {
 		rangeError(w, err)
 		return nil
@@ -254,10 +259,15 @@ func (a *Recordings) openExport(w http.ResponseWriter, r *http.Request) *export.
 // handleExport serves a range as one MP4 file, with range requests; a
 // relative range is redirected to its absolute one first.
 func (a *Recordings) handleExport(w http.ResponseWriter, r *http.Request) {
+	a.export(w, r, a.Stream)
+}
+
+// export serves a range of stream as one MP4 file.
+func (a *Recordings) export(w http.ResponseWriter, r *http.Request, stream uint32) {
 	if redirectRelative(w, r) {
 		return
 	}
-	x := a.openExport(w, r)
+	x := a.openExport(w, r, stream)
 	if x == nil {
 		return
 	}
@@ -284,10 +294,16 @@ func (a *Recordings) handleExport(w http.ResponseWriter, r *http.Request) {
 // recording does. A relative range is redirected to its absolute one
 // first.
 func (a *Recordings) handlePlayback(w http.ResponseWriter, r *http.Request) {
+	a.playback(w, r, a.Stream)
+}
+
+// playback answers a WHEP offer with a session that plays a range of
+// stream.
+func (a *Recordings) playback(w http.ResponseWriter, r *http.Request, stream uint32) {
 	if redirectRelative(w, r) {
 		return
 	}
-	x := a.openExport(w, r)
+	x := a.openExport(w, r, stream)
 	if x == nil {
 		return
 	}

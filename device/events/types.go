@@ -90,10 +90,11 @@ const (
 	WHIPFailed    = "whip.failed"
 	WHIPRecovered = "whip.recovered"
 
-	// Reserved for NVR mode (#16): a camera the NVR records comes and
-	// goes (Camera: its ID).
-	CameraOnline  = "camera.online"
-	CameraOffline = "camera.offline"
+	// NVR mode (nvr/, docs/nvr.md): a camera the NVR records comes and
+	// goes (Camera: its ID; data "name", "state", "error").
+	CameraOnline       = "camera.online"
+	CameraOffline      = "camera.offline"
+	CameraUnauthorized = "camera.unauthorized"
 )
 
 // Type describes one type of event.
@@ -147,8 +148,9 @@ var Types = []Type{
 	{WebhookDisabled, false, false, "a webhook failed for 24 h and was disabled (`webhook`, `url` without its query, `failing_since`, `dropped`: the deliveries it had queued)"},
 	{WHIPFailed, false, false, "the publish to the owner's SFU failed or broke, once until it is back (`endpoint`: scheme and host, `error`, `state`: retrying, or refused when the SFU refused the token)"},
 	{WHIPRecovered, false, false, "the publish to the owner's SFU is back (`endpoint`, `down_seconds`)"},
-	{CameraOnline, true, true, "an NVR's camera is reachable again"},
-	{CameraOffline, true, true, "an NVR's camera cannot be reached"},
+	{CameraOnline, true, false, "an NVR's camera sends frames again after it was offline or unauthorized (`name`, `state`)"},
+	{CameraOffline, true, false, "an NVR's camera sent no frame for 6 s, or cannot be reached, or sends what is not H.264 (`name`, `state`, `error`); tried again with backoff"},
+	{CameraUnauthorized, true, false, "an NVR's camera refused the NVR's credential: its owner revoked the NVR (`name`, `state`, `error`); tried again every 5 min"},
 }
 
 // viewerFamilies are the families of the media events: what the camera

@@ -50,6 +50,10 @@ var (
 	descSinkFailed      = desc("events_failed_total", "Event delivery attempts that failed, by sink.", "sink")
 	descSinkDropped     = desc("events_dropped_total", "Events a sink gave up on (too old, a disabled webhook's queue, a backlog over its bound), by sink.", "sink")
 	descSinkQueued      = desc("events_queued", "Deliveries waiting to be sent, by sink.", "sink")
+	descCameraUp        = desc("nvr_camera_up", "1 while the NVR's camera sends frames, by camera.", "camera")
+	descCameraFrames    = desc("nvr_camera_frames_total", "Frames received from the NVR's camera since camd started, by camera.", "camera")
+	descCameraFragments = desc("nvr_camera_fragments_total", "Fragments recorded of the NVR's camera while it was pulled, by camera.", "camera")
+	descCameraDropped   = desc("nvr_camera_fragments_dropped_total", "Fragments of the NVR's camera not recorded (queue full, paused), by camera.", "camera")
 )
 
 // collector reads src at each scrape.
@@ -61,6 +65,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descTargetBitrate, descNACK, descPLI, descRecBytes, descRecFsyncs, descRecDropped, descRecPaused,
 		descRecStoreBytes, descStorageFree, descDiscovery, descPairingFailures, descSinkDelivered, descSinkFailed,
 		descSinkDropped, descSinkQueued,
+		descCameraUp, descCameraFrames, descCameraFragments, descCameraDropped,
 	} {
 		ch <- d
 	}
@@ -122,6 +127,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descSinkFailed, k.Failed, k.Sink)
 			counter(descSinkDropped, k.Dropped, k.Sink)
 			gauge(descSinkQueued, float64(k.Queued), k.Sink)
+		}
+	}
+	if s.Cameras != nil {
+		for _, c := range s.Cameras() {
+			up := 0.0
+			if c.Online {
+				up = 1
+			}
+			gauge(descCameraUp, up, c.Camera)
+			counter(descCameraFrames, c.Frames, c.Camera)
+			counter(descCameraFragments, c.Fragments, c.Camera)
+			counter(descCameraDropped, c.Dropped, c.Camera)
 		}
 	}
 }

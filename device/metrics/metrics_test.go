@@ -68,6 +68,9 @@ func TestCollectorReadsTheSources(t *testing.T) {
 		Store:     fakeStore{recordings.Stats{Written: 4096, Fragments: 4, Paused: "card full", FreeBytes: 1 << 30}},
 		Pairing:   fakePairing{5},
 		Discovery: func() uint64 { return 9 },
+		Cameras: func() []CameraStats {
+			return []CameraStats{{Camera: "cam-1", Online: true, Frames: 300, Fragments: 10, Dropped: 1}, {Camera: "cam-2"}}
+		},
 	})
 	fams := expose(t, reg)
 	get := func(name string) []*dto.Metric {
@@ -96,6 +99,13 @@ func TestCollectorReadsTheSources(t *testing.T) {
 	for _, m := range dropped {
 		if m.GetLabel()[0].GetValue() == "viewer" && m.GetCounter().GetValue() != 10 {
 			t.Errorf("viewers dropped %v, want 10", m.GetCounter().GetValue())
+		}
+	}
+	for name, want := range map[string]float64{"camd_nvr_camera_up": 1, "camd_nvr_camera_frames_total": 300,
+		"camd_nvr_camera_fragments_total": 10, "camd_nvr_camera_fragments_dropped_total": 1} {
+		ms := get(name)
+		if len(ms) != 2 || ms[0].GetLabel()[0].GetValue() != "cam-1" || ms[0].GetGauge().GetValue()+ms[0].GetCounter().GetValue() != want {
+			t.Errorf("%s: %v, want %v for cam-1", name, ms, want)
 		}
 	}
 	if fams["camd_events_delivered_total"] != nil {

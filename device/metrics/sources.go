@@ -30,6 +30,16 @@ type SinkStats struct {
 	Queued int
 }
 
+// CameraStats is one camera of an NVR (docs/nvr.md).
+type CameraStats struct {
+	Camera string
+	// Online is true while frames arrive.
+	Online bool
+	// Frames counts the frames received, Fragments the fragments its
+	// recorder wrote and Dropped those it could not.
+	Frames, Fragments, Dropped uint64
+}
+
 // Sources are what the collector reads at each scrape. A nil source
 // exports nothing.
 type Sources struct {
@@ -43,4 +53,6 @@ type Sources struct {
 	Discovery func() uint64
 	// Sinks returns the counters of the event sinks that run.
 	Sinks func() []SinkStats
+	// Cameras returns an NVR's cameras (removed ones left out).
+	Cameras func() []CameraStats
 }

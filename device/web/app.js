@@ -121,6 +121,7 @@ async function pairFromPage() {
     await pairWith($("code").value, $("who").value || "Browser");
     $("pair").hidden = true;
     $("error").hidden = true;
+    listCameras().catch(() => {});
     await start();
   } catch (e) {
     fail("pairing failed: " + e.message);
@@ -155,13 +156,26 @@ async function stop() {
 // start watches a WHEP endpoint: the live stream, or a recording played
 // back over WebRTC (/api/v1/recordings/whep?from&to, which camd ends a
 // second after the recording does).
+// generation counts the starts: a start that another one followed (the
+// viewer switched cameras while it was connecting) gives up at its next
+// step, leaving nothing behind.
+let generation = 0;
+
 async function start(url = endpoint) {
+  const gen = ++generation;
+  const stale = () => gen !== generation;
   await stop();
-  const range = url === endpoint ? null : url.split("?")[1] || "";
+  if (stale()) return;
+  // An NVR's camera (docs/nvr.md): /api/v1/cameras/{camera}/whep.
+  const camera = (url.match(/^\/api\/v1\/cameras\/([^/?]+)\/whep$/) || [])[1];
+  const range = url === endpoint || camera ? null : url.split("?")[1] || "";
   const from = range && Date.parse(new URLSearchParams(range).get("from"));
-  camd.watching = range === null ? "live" : range;
-  $("watching").textContent =
-    range === null ? "live" : "recording" + (from ? " from " + new Date(from).toLocaleTimeString() : "");
+  camd.watching = camera ? "camera:" + decodeURIComponent(camera) : range === null ? "live" : range;
+  $("watching").textContent = camera
+    ? "live: " + ($("camera").selectedOptions[0] || {}).textContent
+    : range === null
+      ? "live"
+      : "recording" + (from ? " from " + new Date(from).toLocaleTimeString() : "");
   if (!token()) {
     askToPair();
     return;
@@ -197,7 +211,9 @@ async function start(url = endpoint) {
   };
 
   const offer = await pc.createOffer();
+  if (stale()) return;
   await pc.setLocalDescription(offer);
+  if (stale()) return;
 
   const t0 = performance.now();
   const first = () => {
@@ -220,8 +236,17 @@ async function start(url = endpoint) {
       body: pc.localDescription.sdp,
     });
   } catch (err) {
+    if (stale()) return;
     show("failed");
     fail("camd is not reachable: " + err);
+    return;
+  }
+  if (stale()) {
+    // Another start took over: leave the session this one made.
+    if (res.status === 201) {
+      const loc = new URL(res.headers.get("Location"), location.href).href;
+      fetch(loc, { method: "DELETE", headers: auth(), keepalive: true }).catch(() => {});
+    }
     return;
   }
   if (res.status === 401) {
@@ -237,7 +262,9 @@ async function start(url = endpoint) {
     return;
   }
   session = new URL(res.headers.get("Location"), location.href).href;
-  await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+  const answer = await res.text();
+  if (stale()) return;
+  await pc.setRemoteDescription({ type: "answer", sdp: answer });
   trickle(pending.splice(0));
 
   let last = null;
@@ -267,7 +294,30 @@ async function start(url = endpoint) {
   }, 250);
 }
 
-$("connect").onclick = () => start().catch((e) => fail(String(e)));
+// The cameras an NVR records (GET /api/v1/cameras): a list to switch
+// between them, shown when there are any.
+async function listCameras() {
+  if (!token()) return;
+  const res = await fetch("/api/v1/cameras", { headers: auth() });
+  if (!res.ok) return;
+  const list = (await res.json()).filter((c) => c.state !== "removed");
+  const pick = $("camera");
+  pick.replaceChildren(pick.options[0]);
+  for (const c of list) {
+    const o = document.createElement("option");
+    o.value = c.id;
+    o.textContent = c.name + (c.state === "online" ? "" : " (" + c.state + ")");
+    pick.append(o);
+  }
+  $("cameraPick").hidden = list.length === 0;
+  camd.cameras = list.map((c) => c.id);
+}
+const watchPicked = () => {
+  const id = $("camera").value;
+  return start(id ? "/api/v1/cameras/" + encodeURIComponent(id) + "/whep" : endpoint);
+};
+$("camera").onchange = () => watchPicked().catch((e) => fail(String(e)));
+$("connect").onclick = () => watchPicked().catch((e) => fail(String(e)));
 window.camdWatch = (url) => start(url).catch((e) => fail(String(e)));
 $("sound").onclick = () => {
   const v = $("video");
@@ -293,3 +343,4 @@ window.addEventListener("hashchange", pairFromHash);
 if (!pairFromHash()) {
   start().catch((e) => fail(String(e)));
 }
+listCameras().catch(() => {});

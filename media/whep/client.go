@@ -50,9 +50,21 @@ type ViewOptions struct {
 	// only audio codec offered: a call's answer, since live view sends
 	// Opus only) and receives it decoded, 48 kHz mono 16-bit, a packet's
 	// block at a time, on the track's goroutine. Audio gets nothing then.
-	PCM    func(pcm []int16)
-	Logger *slog.Logger
+	PCM func(pcm []int16)
+	// OnVideo, when set, receives each complete video access unit
+	// (Annex-B) from the first keyframe on, with its RTP timestamp
+	// (90 kHz) and whether it is an IDR; OnAudio each Opus packet with its
+	// RTP timestamp (48 kHz). They are called on the receiving goroutines
+	// and must not keep au or payload past the call. An NVR records a
+	// camd camera through them, without re-encoding.
+	OnVideo func(au []byte, rtpTime uint32, key bool)
+	OnAudio func(payload []byte, rtpTime uint32)
+	Logger  *slog.Logger
 }
+
+// ErrRefused is wrapped by View's error when the endpoint answered 401
+// or 403: the credential is unknown or revoked.
+var ErrRefused = errors.New("whep: credential refused")
 
 // ViewStats is what a viewer saw.
 type ViewStats struct {
@@ -219,6 +231,9 @@ func post(ctx context.Context, opts ViewOptions, endpoint, offer string) (string
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return "", "", fmt.Errorf("%w: %s: %s", ErrRefused, resp.Status, strings.TrimSpace(string(body)))
+	}
 	if resp.StatusCode != http.StatusCreated {
 		return "", "", fmt.Errorf("whep: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
@@ -258,7 +273,7 @@ func (v *viewer) read(t *webrtc.TrackRemote) {
 }
 
 func (v *viewer) readVideo(t *webrtc.TrackRemote) {
-	a := &assembler{onFrame: func(au []byte, _ uint32) { v.frame(au) }}
+	a := &assembler{onFrame: v.frame}
 	defer func() {
 		v.mu.Lock()
 		v.stats.FramesLost = a.lost + a.pendingLost(time.Now())
@@ -274,7 +289,7 @@ func (v *viewer) readVideo(t *webrtc.TrackRemote) {
 }
 
 // frame takes one complete access unit in Annex-B form.
-func (v *viewer) frame(au []byte) {
+func (v *viewer) frame(au []byte, ts uint32) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.stats.FramesReceived++
@@ -311,6 +326,9 @@ func (v *viewer) frame(au []byte) {
 			v.opts.Video.Write([]byte{0, 0, 0, 1})
 		}
 		v.opts.Video.Write(au)
+	}
+	if v.started && v.opts.OnVideo != nil {
+		v.opts.OnVideo(au, ts, key)
 	}
 }
 
@@ -370,6 +388,9 @@ func (v *viewer) audio(p *rtp.Packet) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.stats.AudioPackets++
+	if v.opts.OnAudio != nil && len(p.Payload) > 0 {
+		v.opts.OnAudio(p.Payload, p.Timestamp)
+	}
 	if v.ogg != nil {
 		v.ogg.WriteRTP(p)
 	}

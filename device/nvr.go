@@ -1,0 +1,197 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/camd-project/camd/device/metrics"
+	"github.com/camd-project/camd/media"
+	"github.com/camd-project/camd/media/recorder"
+	"github.com/camd-project/camd/media/snapshot"
+	"github.com/camd-project/camd/media/whep"
+	"github.com/camd-project/camd/nvr"
+	"github.com/camd-project/camd/storage"
+	"github.com/camd-project/camd/storage/eventlog"
+)
+
+// nvrState is NVR mode (docs/nvr.md): the cameras camd records besides
+// its own, each pulled into a hub of its own by the manager, each hub
+// recorded by a recorder of the camera's stream into the one recording
+// store.
+type nvrState struct {
+	m     *nvr.Manager
+	rs    *recordingState
+	snapc []string // nvr.snapshot_command
+	log   *slog.Logger
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	recs  map[string]*recorder.Recorder // camera ID → its recorder, while pulled
+	snaps map[string]*snapshot.Command  // camera ID → its snapshot command
+}
+
+func openNVR(cfg Config, cat *storage.Catalog, rs *recordingState, evlog *eventlog.Log, log *slog.Logger) (*nvrState, error) {
+	n := &nvrState{rs: rs, snapc: cfg.NVR.SnapshotCommand, log: log,
+		recs: map[string]*recorder.Recorder{}, snaps: map[string]*snapshot.Command{}}
+	var err error
+	n.m, err = nvr.Open(nvr.Options{
+		Catalog:    cat,
+		Name:       "camd NVR " + cfg.Name,
+		Attach:     n.attach,
+		Changed:    n.changed,
+		MaxCameras: cfg.NVR.MaxCameras,
+		Event: func(kind string, c nvr.Camera, data map[string]string) {
+			if data == nil {
+				data = map[string]string{}
+			}
+			data["name"], data["state"] = c.Name, string(c.State)
+			evlog.Add(eventlog.Event{Kind: kind, Camera: c.ID, Data: data})
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// attach records a camera's hub while it is pulled.
+func (n *nvrState) attach(c nvr.Camera, hub *media.Hub) func() {
+	mode := recorder.Continuous
+	if c.Recording == nvr.RecordOff {
+		mode = recorder.Off
+	}
+	rec := recorder.New(hub, n.rs.store, recorder.Options{Stream: c.Stream, Mode: mode, Logger: n.log.With("camera", c.ID)})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { rec.Run(ctx) })
+	n.mu.Lock()
+	n.recs[c.ID] = rec
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		delete(n.recs, c.ID)
+		n.mu.Unlock()
+		cancel()
+		wg.Wait()
+	}
+}
+
+// changed follows a camera's recording mode.
+func (n *nvrState) changed(c nvr.Camera) {
+	n.mu.Lock()
+	rec := n.recs[c.ID]
+	n.mu.Unlock()
+	if rec == nil {
+		return
+	}
+	if c.Recording == nvr.RecordOff {
+		rec.SetMode(recorder.Off)
+	} else {
+		rec.SetMode(recorder.Continuous)
+	}
+}
+
+// Recorder is the recorder of a camera while it is pulled (nil when not).
+func (n *nvrState) Recorder(id string) (recorder.Stats, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rec := n.recs[id]
+	if rec == nil {
+		return recorder.Stats{}, false
+	}
+	return rec.Stats(), true
+}
+
+// stats are the cameras' counters for /metrics.
+func (n *nvrState) stats() []metrics.CameraStats {
+	var out []metrics.CameraStats
+	for _, c := range n.m.List() {
+		if c.State == nvr.Removed {
+			continue
+		}
+		st := metrics.CameraStats{Camera: c.ID, Online: c.State == nvr.Online, Frames: c.Frames}
+		if rs, ok := n.Recorder(c.ID); ok {
+			st.Fragments, st.Dropped = rs.Fragments, rs.Dropped
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Snapshot is a JPEG of a camera's picture: a camd camera's own, or
+// nvr.snapshot_command's of the camera's newest keyframe.
+func (n *nvrState) Snapshot(ctx context.Context, id string) ([]byte, time.Time, error) {
+	jpeg, err := n.m.Snapshot(ctx, id)
+	if err == nil {
+		return jpeg, time.Now(), nil
+	}
+	if !errors.Is(err, nvr.ErrNoSnapshot) || len(n.snapc) == 0 {
+		return nil, time.Time{}, err
+	}
+	hub, err := n.m.Hub(id)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	n.mu.Lock()
+	cmd := n.snaps[id]
+	if cmd == nil {
+		cmd = &snapshot.Command{Argv: n.snapc, Keyframe: func() ([]byte, time.Time) {
+			if k := hub.LastKeyframe(); k != nil {
+				return k.Data, k.Captured
+			}
+			return nil, time.Time{}
+		}}
+		n.snaps[id] = cmd
+	}
+	n.mu.Unlock()
+	return cmd.JPEG(ctx, 85)
+}
+
+// start pulls the cameras until ctx ends (or close).
+func (n *nvrState) start(ctx context.Context) {
+	ctx, n.cancel = context.WithCancel(ctx)
+	n.wg.Go(func() { n.m.Run(ctx) })
+}
+
+// close stops the pullers and their recorders, and closes the cameras'
+// hubs (their viewers' sessions end). It is safe to call twice.
+func (n *nvrState) close() {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	n.m.Close()
+}
+
+// Add adds a camera (api.Cameras).
+func (n *nvrState) Add(ctx context.Context, req nvr.AddRequest) (nvr.Camera, error) {
+	return n.m.Add(ctx, req)
+}
+
+// Set changes a camera (api.Cameras).
+func (n *nvrState) Set(id string, ch nvr.Change) (nvr.Camera, error) { return n.m.Set(id, ch) }
+
+// Feed is a camera's live view for a WHEP session: its hub, which the
+// session plays from the cached group of pictures.
+func (n *nvrState) Feed(id string) (whep.Feed, error) {
+	hub, err := n.m.Hub(id)
+	if err != nil {
+		return whep.Feed{}, err
+	}
+	return whep.Feed{Hub: hub}, nil
+}
+
+// Remove removes a camera (and forgets it with forget).
+func (n *nvrState) Remove(id string, forget bool) (nvr.Camera, error) {
+	c, err := n.m.Remove(id, forget)
+	n.mu.Lock()
+	delete(n.snaps, id)
+	n.mu.Unlock()
+	return c, err
+}
