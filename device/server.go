@@ -49,8 +49,7 @@ func (d *Daemon) newAPI() *api.API {
 		Crashes:     &api.Crashes{Reports: d.crashes},
 		Metrics:     &api.Metrics{Scrape: d.newMetrics(), Tokens: d.metrics},
 		Calls:       &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Log: eventsView{d.events.log, rs.snaps}, Media: d.whep, Talk: d.calls},
-		// The NVR's catalog goes in place of nil once NVR mode is wired.
-		Discovered: &api.Discovered{Finder: newLANFinder(d.cfg, d.id.ID, nil, d.log)},
+		Discovered: &api.Discovered{Finder: newLANFinder(d.cfg, d.id.ID, d.nvr.m, d.log)},
 		Cameras:    &api.Cameras{List: d.nvr.m, Admin: d.nvr, Media: d.nvr, Recordings: recs, WHEP: d.whep},
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -539,3 +541,35 @@ func hostOf(addr string) string {
 }
 
 var errSilent = errors.New("nvr: no frame from the camera")
+
+// Added reports whether a camera the NVR records (removed ones left
+// out) is one a LAN search found: a camd camera by its device ID, any
+// camera by the address it was added with. GET
+// /api/v1/cameras/discovered lists only the cameras not added.
+func (m *Manager) Added(id string, addrs []netip.Addr) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.cameras {
+		c := e.camera()
+		if c.State == Removed {
+			continue
+		}
+		if id != "" && c.DeviceID == id {
+			return true
+		}
+		host := hostOf(c.Address)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+		if err != nil {
+			continue
+		}
+		for _, b := range addrs {
+			if a.Unmap() == b.Unmap() {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,10 @@ func TestCamdCameraByInvitationIsRecorded(t *testing.T) {
 	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	box.exportAndProbe(t, c.Stream, start)
 	box.noSecretLogged(t, box.secrets(t))
+	// A LAN search leaves it out by its device ID.
+	if !box.m.Added(c.DeviceID, nil) || box.m.Added("another", nil) {
+		t.Fatal("Added by device ID")
+	}
 
 	// The same camera again: refused before its invitation is spent.
 	if _, err := box.m.Add(context.Background(), nvr.AddRequest{Code: cam.invite(t)}); !errors.Is(err, nvr.ErrExists) {
@@ -122,6 +127,11 @@ func TestRTSPCameraIsRecorded(t *testing.T) {
 	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	box.exportAndProbe(t, c.Stream, start)
 	box.noSecretLogged(t, []string{"s3cret"})
+	// A LAN search leaves it out by the address it was added with.
+	loopback := []netip.Addr{netip.MustParseAddr("::ffff:127.0.0.1")}
+	if !box.m.Added("", loopback) || box.m.Added("", []netip.Addr{netip.MustParseAddr("192.0.2.1")}) {
+		t.Fatal("Added by address")
+	}
 
 	// Removed, it is listed without being pulled; its recordings stay,
 	// in its stream.
@@ -133,6 +143,9 @@ func TestRTSPCameraIsRecorded(t *testing.T) {
 	}
 	if _, err := box.m.Hub(c.ID); !errors.Is(err, nvr.ErrRemoved) {
 		t.Fatalf("removed camera's hub: %v", err)
+	}
+	if box.m.Added("", loopback) {
+		t.Fatal("a removed camera is still Added")
 	}
 	box.cat.View(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket([]byte("nvr")).Bucket([]byte("cameras")).Get([]byte(c.ID)); bytes.Contains(v, []byte("s3cret")) {
