@@ -26,6 +26,8 @@ echo "running time to first frame (20 samples each)..." >&2
 run -bench TimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
 echo "running time to first frame through go2rtc's client and MediaMTX proxying camd (10 samples each)..." >&2
 run -bench InteropTimeToFirstFrame -benchtime 10x -timeout 30m ./e2e/
+echo "running glass-to-glass latency in Chromium (5 viewers of 6 s each: synthetic, passthrough; playout-delay 0 and off)..." >&2
+run -bench GlassToGlass -benchtime 5x -timeout 30m ./e2e/
 echo "running fan-out (1, 10, 50, 100 viewers, 10 s each)..." >&2
 run -bench FanOut -benchtime 1x -timeout 30m ./e2e/
 echo "running RTSP (time to first frame with ffprobe: 20 samples each; 8 RTSP + 8 WebRTC viewers: camd's CPU and RSS)..." >&2

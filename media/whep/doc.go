@@ -13,7 +13,12 @@
 // subscribes to the media hub only once DTLS is connected, so the first
 // packet it sends is a fresh keyframe. RTP payloads are cut once per frame
 // and shared by every viewer; each viewer keeps only a ring of references
-// to them to answer NACKs. The viewers' transport-wide congestion-control
+// to them to answer NACKs. When the offer names them, the first packet of
+// each video frame carries the frame's capture wall clock
+// (abs-capture-time: a browser can tell how old the picture it shows is)
+// and a playout delay of zero (playout-delay: the browser shows each frame
+// once decoded, so that a replayed group of pictures catches up with live
+// at once). The viewers' transport-wide congestion-control
 // estimates (GCC) steer the encoder's bitrate within configured bounds.
 //
 // A session belongs to the user who offered it (Options.User): another

@@ -27,7 +27,17 @@ var (
 	}
 )
 
-const twccURI = sdp.TransportCCURI
+// Header extensions. twccURI carries transport-wide sequence numbers for
+// congestion control. absCaptureTimeURI carries each video frame's capture
+// wall clock (Frame.Captured), so that a browser can tell how old the
+// picture it shows is (requestVideoFrameCallback's captureTime);
+// playoutDelayURI asks the browser to play each frame as soon as it is
+// decoded (min = max = 0). Each is sent only when the offer names it.
+const (
+	twccURI           = sdp.TransportCCURI
+	absCaptureTimeURI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time"
+	playoutDelayURI   = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+)
 
 // newMediaEngine registers what camd can send: H.264 (packetization mode
 // 1) and Opus; and G.711, which a call's phone may send.
@@ -70,6 +80,11 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: twccURI}, k); err != nil {
+			return nil, err
+		}
+	}
+	for _, uri := range []string{absCaptureTimeURI, playoutDelayURI} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverDirectionSendonly); err != nil {
 			return nil, err
 		}
 	}

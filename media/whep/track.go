@@ -44,6 +44,10 @@ type track struct {
 	lastPTS time.Duration
 	epoch   uint32
 	history []sentPacket // video only: Opus is not retransmitted
+	// The header extension IDs the answer negotiated (0: not negotiated):
+	// abs-capture-time and playout-delay go on the first packet of each
+	// video frame.
+	absCaptureID, playoutID uint8
 
 	packets, resent uint64
 }
@@ -90,6 +94,17 @@ func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	t.w = ctx.WriteStream()
 	t.ssrc = uint32(ctx.SSRC())
 	t.pt = uint8(c.PayloadType)
+	t.absCaptureID, t.playoutID = 0, 0
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		for _, e := range ctx.HeaderExtensions() {
+			switch e.URI {
+			case absCaptureTimeURI:
+				t.absCaptureID = uint8(e.ID)
+			case playoutDelayURI:
+				t.playoutID = uint8(e.ID)
+			}
+		}
+	}
 	t.bindFirst.Do(func() { close(t.bound) })
 	return c, nil
 }
@@ -137,7 +152,7 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 		if t.history != nil {
 			t.history[t.seq%historySize] = sentPacket{f: f, ts: ts, seq: t.seq, idx: uint16(i)}
 		}
-		if err := t.send(p, ts, t.seq, t.kind == webrtc.RTPCodecTypeVideo && i == len(payloads)-1); err != nil {
+		if err := t.send(f, i, p, ts, t.seq); err != nil {
 			return i, err
 		}
 	}
@@ -145,14 +160,29 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 	return len(payloads), nil
 }
 
-func (t *track) send(payload []byte, ts uint32, seq uint16, marker bool) error {
+// send writes payload, the i-th of frame f, as one RTP packet. The last
+// packet of a video frame carries the marker; the first carries the
+// negotiated header extensions: the frame's capture time and a playout
+// delay of zero.
+func (t *track) send(f *media.Frame, i int, payload []byte, ts uint32, seq uint16) error {
+	video := t.kind == webrtc.RTPCodecTypeVideo
 	h := rtp.Header{
 		Version:        2,
 		PayloadType:    t.pt,
 		SequenceNumber: seq,
 		Timestamp:      ts,
 		SSRC:           t.ssrc,
-		Marker:         marker,
+		Marker:         video && i == len(f.Payloads())-1,
+	}
+	if video && i == 0 {
+		if t.absCaptureID != 0 && !f.Captured.IsZero() {
+			b, _ := rtp.NewAbsCaptureTimeExtension(f.Captured).Marshal()
+			h.SetExtension(t.absCaptureID, b)
+		}
+		if t.playoutID != 0 {
+			b, _ := rtp.PlayoutDelayExtension{}.Marshal()
+			h.SetExtension(t.playoutID, b)
+		}
 	}
 	_, err := t.w.WriteRTP(&h, payload)
 	return err
@@ -170,8 +200,7 @@ func (t *track) resend(seq uint16) bool {
 	if t.w == nil || sp.f == nil || sp.seq != seq {
 		return false
 	}
-	payloads := sp.f.Payloads()
-	if t.send(payloads[sp.idx], sp.ts, seq, int(sp.idx) == len(payloads)-1) != nil {
+	if t.send(sp.f, int(sp.idx), sp.f.Payloads()[sp.idx], sp.ts, seq) != nil {
 		return false
 	}
 	t.resent++
