@@ -13,7 +13,12 @@
 // subscribes to the media hub only once DTLS is connected, so the first
 // packet it sends is a fresh keyframe. RTP payloads are cut once per frame
 // and shared by every viewer; each viewer keeps only a ring of references
-// to them to answer NACKs. When the offer names them, the first packet of
+// to them to answer NACKs. The send path allocates nothing per packet: a
+// track reuses one RTP header, and camd's own interceptor stamps the
+// transport-wide sequence numbers (pion's allocates for each). A frame's
+// packets to one viewer leave in one sendmmsg (golang.org/x/net/ipv4
+// WriteBatch) on the shared socket, under pion's ICE mux (batchConn).
+// When the offer names them, the first packet of
 // each video frame carries the frame's capture wall clock
 // (abs-capture-time: a browser can tell how old the picture it shows is)
 // and a playout delay of zero (playout-delay: the browser shows each frame

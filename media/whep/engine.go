@@ -11,7 +11,6 @@ import (
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -98,6 +97,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 type engine struct {
 	api, plainAPI *webrtc.API
 	mux           ice.UDPMux
+	// batch sends each frame's packets in one system call; nil when the
+	// socket is not a UDP socket.
+	batch *batchConn
 	// estimators receives each new peer connection's bandwidth estimator;
 	// the server takes it right after creating the connection.
 	estimators chan cc.BandwidthEstimator
@@ -148,16 +150,14 @@ func newEngine(o engineOptions) (*engine, error) {
 	// Interceptors added later wrap earlier ones: the header extension
 	// must be stamped before congestion control sees the packet.
 	reg.Add(twccOnlyFactory{ccf})
-	hdr, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(hdr)
-	plain.Add(hdr)
+	reg.Add(twccStamperFactory{})
+	plain.Add(twccStamperFactory{})
 
 	logs := pionLogs{log: o.logger}
 	se := webrtc.SettingEngine{LoggerFactory: logs}
-	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), o.conn)
+	conn := newBatchConn(o.conn, o.logger)
+	e.batch, _ = conn.(*batchConn)
+	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), conn)
 	se.SetICEUDPMux(e.mux)
 	se.SetIncludeLoopbackCandidate(o.includeLoopback)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})

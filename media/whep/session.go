@@ -315,7 +315,10 @@ func (s *session) send(c *media.Consumer, video, audio *track) {
 				continue
 			}
 		}
-		if _, err := t.writeFrame(f, replay); err != nil {
+		s.srv.eng.batch.cork()
+		_, err = t.writeFrame(f, replay)
+		s.srv.eng.batch.uncork()
+		if err != nil {
 			s.end("send failed: " + err.Error())
 			return
 		}

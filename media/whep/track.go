@@ -48,6 +48,12 @@ type track struct {
 	// abs-capture-time and playout-delay go on the first packet of each
 	// video frame.
 	absCaptureID, playoutID uint8
+	// hdr, exts and extBuf are reused by every packet (under mu): the
+	// send path allocates nothing per packet. Writes are synchronous, so
+	// nothing downstream keeps them.
+	hdr    rtp.Header
+	exts   [4]rtp.Extension // ours, and room for the TWCC interceptor's
+	extBuf [8 + 3]byte      // abs-capture-time, playout-delay
 
 	packets, resent uint64
 }
@@ -166,26 +172,40 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 // delay of zero.
 func (t *track) send(f *media.Frame, i int, payload []byte, ts uint32, seq uint16) error {
 	video := t.kind == webrtc.RTPCodecTypeVideo
-	h := rtp.Header{
+	h := &t.hdr
+	*h = rtp.Header{
 		Version:        2,
 		PayloadType:    t.pt,
 		SequenceNumber: seq,
 		Timestamp:      ts,
 		SSRC:           t.ssrc,
 		Marker:         video && i == len(f.Payloads())-1,
+		Extensions:     t.exts[:0],
 	}
 	if video && i == 0 {
 		if t.absCaptureID != 0 && !f.Captured.IsZero() {
-			b, _ := rtp.NewAbsCaptureTimeExtension(f.Captured).Marshal()
+			b := t.extBuf[:8]
+			rtp.AbsCaptureTimeExtension{Timestamp: ntpTime(f.Captured)}.MarshalTo(b)
 			h.SetExtension(t.absCaptureID, b)
 		}
 		if t.playoutID != 0 {
-			b, _ := rtp.PlayoutDelayExtension{}.Marshal()
+			b := t.extBuf[8:11]
+			rtp.PlayoutDelayExtension{}.MarshalTo(b)
 			h.SetExtension(t.playoutID, b)
 		}
 	}
-	_, err := t.w.WriteRTP(&h, payload)
+	_, err := t.w.WriteRTP(h, payload)
 	return err
+}
+
+// ntpTime is t as a 64-bit NTP timestamp (RFC 5905: seconds since 1900
+// and a 32-bit fraction), as abs-capture-time carries it.
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	ns := t.UnixNano()
+	secs := uint64(ns/1e9) + unixToNTP
+	frac := uint64(ns%1e9) << 32 / 1e9
+	return secs<<32 | frac
 }
 
 // resend answers a NACK for seq from the history. It reports whether the
