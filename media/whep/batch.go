@@ -22,8 +22,9 @@ const (
 // written while a sender is corked (cork, then uncork once its frame is
 // written) waits in the pending batch, and the batch goes out in one
 // sendmmsg when the sender uncorks or batchMax packets wait: a frame of
-// 17 packets costs one system call instead of 17. Writes outside a cork
-// (ICE, DTLS, RTCP, retransmissions) go out at once. A batch that fails
+// 17 packets costs one system call instead of 17; so do the packets one
+// NACK asks to have resent. Writes outside a cork (ICE, DTLS, RTCP) go
+// out at once. A batch that fails
 // is lost as packets on the network are: pion never learns of the error.
 //
 // Batching needs an IPv4 socket (golang.org/x/net/ipv4 cannot address

@@ -361,11 +361,14 @@ func (s *session) readRTCP(snd *webrtc.RTPSender) {
 				s.mu.Lock()
 				s.nacks++
 				s.mu.Unlock()
+				// The packets a NACK asks for leave together.
+				s.srv.eng.batch.cork()
 				for _, pair := range p.Nacks {
 					for _, seq := range pair.PacketList() {
 						s.video.resend(seq)
 					}
 				}
+				s.srv.eng.batch.uncork()
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				s.keyframe()
 			}
