@@ -2,6 +2,7 @@ package whep
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -349,11 +350,25 @@ func (s *session) send(c *media.Consumer, video, audio *track) {
 
 // readRTCP reads a sender's RTCP, which also drives the interceptors
 // (sender reports, congestion control), and answers NACK, PLI and FIR.
+//
+// Most of a viewer's RTCP is receiver reports and transport-wide feedback
+// (several a second, each naming every packet received), which only the
+// interceptors read: a compound packet without NACK, PLI or FIR is not
+// parsed here, and one that is reuses the interceptors' parse when they
+// made one.
 func (s *session) readRTCP(snd *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
 	for {
-		pkts, _, err := snd.ReadRTCP()
+		n, attrs, err := snd.Read(buf)
 		if err != nil {
 			return
+		}
+		if !wantRTCP(buf[:n]) {
+			continue
+		}
+		pkts, err := attrs.GetRTCPPackets(buf[:n])
+		if err != nil {
+			continue
 		}
 		for _, p := range pkts {
 			switch p := p.(type) {
@@ -374,6 +389,24 @@ func (s *session) readRTCP(snd *webrtc.RTPSender) {
 			}
 		}
 	}
+}
+
+// wantRTCP says whether a compound RTCP packet holds a NACK (RTPFB, FMT
+// 1), a PLI (PSFB, FMT 1) or a FIR (PSFB, FMT 4): what readRTCP answers.
+func wantRTCP(b []byte) bool {
+	for len(b) >= 4 {
+		fmt, pt := b[0]&0x1f, rtcp.PacketType(b[1])
+		if pt == rtcp.TypeTransportSpecificFeedback && fmt == rtcp.FormatTLN ||
+			pt == rtcp.TypePayloadSpecificFeedback && (fmt == rtcp.FormatPLI || fmt == rtcp.FormatFIR) {
+			return true
+		}
+		next := 4 * (int(binary.BigEndian.Uint16(b[2:4])) + 1)
+		if next > len(b) {
+			return false
+		}
+		b = b[next:]
+	}
+	return false
 }
 
 func (s *session) keyframe() {
