@@ -2,6 +2,7 @@ package whep
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -124,6 +125,8 @@ func viewExtensions(t *testing.T, ts *testServer, frames int, uris ...string) (s
 	select {
 	case <-enough:
 	case <-ctx.Done():
+		mu.Lock()
+		defer mu.Unlock()
 		t.Fatalf("timed out: %d frames", len(got))
 	}
 	pc.Close()
@@ -132,7 +135,7 @@ func viewExtensions(t *testing.T, ts *testServer, frames int, uris ...string) (s
 }
 
 // captures records the capture time of every video frame the hub
-// publishes, by PTS.
+// publishes, by PTS; get returns a copy.
 func captures(t *testing.T, h *media.Hub) (get func() map[time.Duration]time.Time) {
 	c := h.Subscribe(media.ConsumerOptions{Name: "captures", QueueFrames: 1024})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -157,7 +160,7 @@ func captures(t *testing.T, h *media.Hub) (get func() map[time.Duration]time.Tim
 	return func() map[time.Duration]time.Time {
 		mu.Lock()
 		defer mu.Unlock()
-		return byPTS
+		return maps.Clone(byPTS)
 	}
 }
 
