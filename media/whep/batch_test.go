@@ -76,11 +76,12 @@ func TestBatchConnSendsCorkedPacketsTogether(t *testing.T) {
 	expect(peers[0], 0, 1, 1)
 
 	// A full batch goes out without waiting for uncork.
+	full := (batchBytes + 1199) / 1200
 	c.cork()
-	for i := range batchMax {
+	for i := range full {
 		c.WriteToAddrPort(packet(i), addrs[0])
 	}
-	expect(peers[0], 0, batchMax, 1)
+	expect(peers[0], 0, full, 1)
 	c.uncork()
 
 	var none *batchConn
