@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -123,10 +124,42 @@ type camdStats struct {
 	Goroutines   int     `json:"goroutines"`
 	Viewers      []struct {
 		Frames  uint64 `json:"frames"`
+		Packets uint64 `json:"packets"`
 		Dropped uint64 `json:"dropped"`
 		NACKs   uint64 `json:"nacks"`
 		Resent  uint64 `json:"resent"`
 	} `json:"viewers"`
+}
+
+// packets counts the RTP packets sent to the viewers.
+func (s camdStats) packets() (n uint64) {
+	for _, v := range s.Viewers {
+		n += v.Packets
+	}
+	return n
+}
+
+// mallocs reads camd's count of heap allocations (GET /metrics).
+func mallocs(b *testing.B, d *daemon) uint64 {
+	req, _ := http.NewRequest("GET", "https://"+d.addr+"/metrics", nil)
+	req.Header = d.viewHeader(b)
+	resp, err := insecureClient().Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_mallocs_total "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return uint64(f)
+		}
+	}
+	b.Fatalf("no go_memstats_mallocs_total in GET /metrics (%s)", resp.Status)
+	return 0
 }
 
 func stats(b *testing.B, d *daemon) camdStats {
@@ -182,11 +215,12 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	// Measure once everyone is connected and settled.
 	time.Sleep(watch / 3)
 	_, cpu0 := procStat(b, pid)
+	mallocs0, packets0 := mallocs(b, d), stats(b, d).packets()
 	t0 := time.Now()
 	time.Sleep(watch / 2)
 	rss1, cpu1 := procStat(b, pid)
 	cpuShare := float64(cpu1-cpu0) / float64(time.Since(t0))
-	st := stats(b, d)
+	mallocs1, st := mallocs(b, d), stats(b, d)
 	wg.Wait()
 
 	var frames []float64
@@ -203,6 +237,7 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 		nacks += v.NACKs
 		resent += v.Resent
 	}
+	b.ReportMetric(float64(mallocs1-mallocs0)/float64(st.packets()-packets0), "allocs/packet")
 	b.ReportMetric(float64(rss1)/(1<<20), "rss-MB")
 	b.ReportMetric(float64(rss1-rss0)/float64(n)/1024, "KB/viewer")
 	b.ReportMetric(cpuShare*100, "cpu-%")

@@ -13,7 +13,7 @@ run() { go test -run '^$' "$@" 2>&1 | tee -a "$raw" | grep -E '^(Benchmark|FAIL|
 # ./device/ includes the events' latency to an SSE stream (EventToSSE)
 # and to an MQTT subscriber through a mosquitto it starts (EventToMQTT).
 echo "running unit benchmarks..." >&2
-run -bench . -skip 'UnderSlowConnections|EventLoad|DoorbellToRingEvent|AnswerToFirstAudio' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/ ./device/onvif/
+run -bench . -skip 'UnderSlowConnections|EventLoad|DoorbellToRingEvent|AnswerToFirstAudio|SendFanOut' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/ ./device/onvif/
 echo "running a stranger's flood of pair/finish (10,000 requests)..." >&2
 run -bench GarbagePairFinish -benchtime 1x ./e2e/
 echo "running credential check under 2,000 slow connections (20 s each: cap raised, default cap)..." >&2
@@ -28,6 +28,10 @@ echo "running time to first frame (20 samples each)..." >&2
 run -bench TimeToFirstFrame -benchtime 20x -timeout 30m ./e2e/
 echo "running time to first frame through go2rtc's client and MediaMTX proxying camd (10 samples each)..." >&2
 run -bench InteropTimeToFirstFrame -benchtime 10x -timeout 30m ./e2e/
+echo "running the send path (one frame to 1, 10, 100 connected viewers that drop it: 300 frames each)..." >&2
+run -bench SendFanOut -benchtime 300x -benchmem ./media/whep/
+echo "running glass-to-glass latency in Chromium (5 viewers of 6 s each: synthetic, passthrough; playout-delay 0 and off)..." >&2
+run -bench GlassToGlass -benchtime 5x -timeout 30m ./e2e/
 echo "running fan-out (1, 10, 50, 100 viewers, 10 s each)..." >&2
 run -bench FanOut -benchtime 1x -timeout 30m ./e2e/
 echo "running RTSP (time to first frame with ffprobe: 20 samples each; 8 RTSP + 8 WebRTC viewers: camd's CPU and RSS)..." >&2

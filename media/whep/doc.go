@@ -14,7 +14,17 @@
 // subscribes to the media hub only once DTLS is connected, so the first
 // packet it sends is a fresh keyframe. RTP payloads are cut once per frame
 // and shared by every viewer; each viewer keeps only a ring of references
-// to them to answer NACKs. The viewers' transport-wide congestion-control
+// to them to answer NACKs. The send path allocates nothing per packet: a
+// track reuses one RTP header, and camd's own interceptor stamps the
+// transport-wide sequence numbers (pion's allocates for each). A frame's
+// packets to one viewer leave in one sendmmsg (golang.org/x/net/ipv4
+// WriteBatch) on the shared socket, under pion's ICE mux (batchConn).
+// When the offer names them, the first packet of
+// each video frame carries the frame's capture wall clock
+// (abs-capture-time: a browser can tell how old the picture it shows is)
+// and a playout delay of zero (playout-delay: the browser shows each frame
+// once decoded, so that a replayed group of pictures catches up with live
+// at once). The viewers' transport-wide congestion-control
 // estimates (GCC) steer the encoder's bitrate within configured bounds.
 //
 // A session belongs to the user who offered it (Options.User): another

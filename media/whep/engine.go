@@ -11,7 +11,6 @@ import (
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -27,7 +26,17 @@ var (
 	}
 )
 
-const twccURI = sdp.TransportCCURI
+// Header extensions. twccURI carries transport-wide sequence numbers for
+// congestion control. absCaptureTimeURI carries each video frame's capture
+// wall clock (Frame.Captured), so that a browser can tell how old the
+// picture it shows is (requestVideoFrameCallback's captureTime);
+// playoutDelayURI asks the browser to play each frame as soon as it is
+// decoded (min = max = 0). Each is sent only when the offer names it.
+const (
+	twccURI           = sdp.TransportCCURI
+	absCaptureTimeURI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time"
+	playoutDelayURI   = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+)
 
 // newMediaEngine registers what camd can send: H.264 (packetization mode
 // 1) and Opus; and G.711, which a call's phone may send.
@@ -73,6 +82,11 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 			return nil, err
 		}
 	}
+	for _, uri := range []string{absCaptureTimeURI, playoutDelayURI} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverDirectionSendonly); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -83,6 +97,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 type engine struct {
 	api, plainAPI *webrtc.API
 	mux           ice.UDPMux
+	// batch sends each frame's packets in one system call; nil when the
+	// socket is not a UDP socket.
+	batch *batchConn
 	// estimators receives each new peer connection's bandwidth estimator;
 	// the server takes it right after creating the connection.
 	estimators chan cc.BandwidthEstimator
@@ -133,16 +150,14 @@ func newEngine(o engineOptions) (*engine, error) {
 	// Interceptors added later wrap earlier ones: the header extension
 	// must be stamped before congestion control sees the packet.
 	reg.Add(twccOnlyFactory{ccf})
-	hdr, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(hdr)
-	plain.Add(hdr)
+	reg.Add(twccStamperFactory{})
+	plain.Add(twccStamperFactory{})
 
 	logs := pionLogs{log: o.logger}
 	se := webrtc.SettingEngine{LoggerFactory: logs}
-	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), o.conn)
+	conn := newBatchConn(o.conn, o.logger)
+	e.batch, _ = conn.(*batchConn)
+	e.mux = webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), conn)
 	se.SetICEUDPMux(e.mux)
 	se.SetIncludeLoopbackCandidate(o.includeLoopback)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})

@@ -497,7 +497,7 @@ func (pub *publish) run(ctx context.Context) (time.Duration, time.Duration, erro
 	}
 	for _, snd := range senders {
 		pub.wg.Go(func() {
-			readRTCP(snd, video, func() {
+			readRTCP(snd, video, nil, func() {
 				pub.mu.Lock()
 				pub.nacks++
 				pub.mu.Unlock()
@@ -534,7 +534,7 @@ func (pub *publish) run(ctx context.Context) (time.Duration, time.Duration, erro
 	sendCtx, stop := context.WithCancel(ctx)
 	sent := make(chan error, 1)
 	pub.wg.Go(func() {
-		sent <- forward(sendCtx, c, video, audio, p.opts.ReplayBitrate, func(*media.Frame, bool) {
+		sent <- forward(sendCtx, c, video, audio, nil, p.opts.ReplayBitrate, func(*media.Frame, bool) {
 			pub.mu.Lock()
 			pub.frames++
 			pub.mu.Unlock()

@@ -285,7 +285,7 @@ func (s *session) teardown() {
 
 // send forwards the hub's frames to the viewer until the session ends.
 func (s *session) send(c *media.Consumer, video, audio *track) {
-	err := forward(s.ctx, c, video, audio, s.srv.opts.ReplayBitrate, func(f *media.Frame, caughtUp bool) {
+	err := forward(s.ctx, c, video, audio, s.srv.eng.batch, s.srv.opts.ReplayBitrate, func(f *media.Frame, caughtUp bool) {
 		s.mu.Lock()
 		if s.frames == 0 {
 			s.firstFrame = time.Since(s.posted)
@@ -303,10 +303,9 @@ func (s *session) send(c *media.Consumer, video, audio *track) {
 	s.end("stream ended") // its hub closed (a feed played to its end), or the session ended
 }
 
-// readRTCP reads a sender's RTCP, which also drives the interceptors
-// (sender reports, congestion control), and answers NACK, PLI and FIR.
+// readRTCP reads the viewer's RTCP (readRTCP), counting its NACKs.
 func (s *session) readRTCP(snd *webrtc.RTPSender) {
-	readRTCP(snd, s.video, func() {
+	readRTCP(snd, s.video, s.srv.eng.batch, func() {
 		s.mu.Lock()
 		s.nacks++
 		s.mu.Unlock()

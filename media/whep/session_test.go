@@ -12,6 +12,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -341,4 +342,37 @@ func TestConnectedBeforeBoundWaitsForTheBinding(t *testing.T) {
 		}
 		srv.Close()
 	})
+}
+
+// readRTCP parses only compound packets that carry what it answers.
+func TestWantRTCP(t *testing.T) {
+	marshal := func(pkts ...rtcp.Packet) []byte {
+		b, err := rtcp.Marshal(pkts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rr := &rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: 2}}}
+	twcc := &rtcp.TransportLayerCC{SenderSSRC: 1, MediaSSRC: 2, PacketStatusCount: 1,
+		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 1}},
+		RecvDeltas:   []*rtcp.RecvDelta{{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250}}}
+	nack := &rtcp.TransportLayerNack{SenderSSRC: 1, MediaSSRC: 2, Nacks: []rtcp.NackPair{{PacketID: 7}}}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want bool
+	}{
+		{"receiver report", marshal(rr), false},
+		{"transport-wide feedback", marshal(rr, twcc), false},
+		{"NACK after a report", marshal(rr, nack), true},
+		{"PLI", marshal(&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: 2}), true},
+		{"FIR", marshal(&rtcp.FullIntraRequest{SenderSSRC: 1, MediaSSRC: 2, FIR: []rtcp.FIREntry{{SSRC: 2}}}), true},
+		{"truncated", marshal(rr, nack)[:10], false},
+		{"empty", nil, false},
+	} {
+		if got := wantRTCP(tc.raw); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

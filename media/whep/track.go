@@ -2,6 +2,7 @@ package whep
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -52,6 +53,16 @@ type track struct {
 	lastPTS time.Duration
 	epoch   uint32
 	history []sentPacket // video only: Opus is not retransmitted
+	// The header extension IDs the answer negotiated (0: not negotiated):
+	// abs-capture-time and playout-delay go on the first packet of each
+	// video frame.
+	absCaptureID, playoutID uint8
+	// hdr, exts and extBuf are reused by every packet (under mu): the
+	// send path allocates nothing per packet. Writes are synchronous, so
+	// nothing downstream keeps them.
+	hdr    rtp.Header
+	exts   [4]rtp.Extension // ours, and room for the TWCC interceptor's
+	extBuf [8 + 3]byte      // abs-capture-time, playout-delay
 
 	packets, resent uint64
 }
@@ -101,6 +112,17 @@ func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	t.w = ctx.WriteStream()
 	t.ssrc = uint32(ctx.SSRC())
 	t.pt = uint8(c.PayloadType)
+	t.absCaptureID, t.playoutID = 0, 0
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		for _, e := range ctx.HeaderExtensions() {
+			switch e.URI {
+			case absCaptureTimeURI:
+				t.absCaptureID = uint8(e.ID)
+			case playoutDelayURI:
+				t.playoutID = uint8(e.ID)
+			}
+		}
+	}
 	t.bindFirst.Do(func() { close(t.bound) })
 	return c, nil
 }
@@ -154,7 +176,7 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 		if t.history != nil {
 			t.history[t.seq%historySize] = sentPacket{f: f, ts: ts, seq: t.seq, idx: uint16(i)}
 		}
-		if err := t.send(p, ts, t.seq, t.kind == webrtc.RTPCodecTypeVideo && i == len(payloads)-1); err != nil {
+		if err := t.send(f, i, p, ts, t.seq); err != nil {
 			return i, err
 		}
 	}
@@ -162,17 +184,46 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 	return len(payloads), nil
 }
 
-func (t *track) send(payload []byte, ts uint32, seq uint16, marker bool) error {
-	h := rtp.Header{
+// send writes payload, the i-th of frame f, as one RTP packet. The last
+// packet of a video frame carries the marker; the first carries the
+// negotiated header extensions: the frame's capture time and a playout
+// delay of zero.
+func (t *track) send(f *media.Frame, i int, payload []byte, ts uint32, seq uint16) error {
+	video := t.kind == webrtc.RTPCodecTypeVideo
+	h := &t.hdr
+	*h = rtp.Header{
 		Version:        2,
 		PayloadType:    t.pt,
 		SequenceNumber: seq,
 		Timestamp:      ts,
 		SSRC:           t.ssrc,
-		Marker:         marker,
+		Marker:         video && i == len(f.Payloads())-1,
+		Extensions:     t.exts[:0],
 	}
-	_, err := t.w.WriteRTP(&h, payload)
+	if video && i == 0 {
+		if t.absCaptureID != 0 && !f.Captured.IsZero() {
+			b := t.extBuf[:8]
+			rtp.AbsCaptureTimeExtension{Timestamp: ntpTime(f.Captured)}.MarshalTo(b)
+			h.SetExtension(t.absCaptureID, b)
+		}
+		if t.playoutID != 0 {
+			b := t.extBuf[8:11]
+			rtp.PlayoutDelayExtension{}.MarshalTo(b)
+			h.SetExtension(t.playoutID, b)
+		}
+	}
+	_, err := t.w.WriteRTP(h, payload)
 	return err
+}
+
+// ntpTime is t as a 64-bit NTP timestamp (RFC 5905: seconds since 1900
+// and a 32-bit fraction), as abs-capture-time carries it.
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	ns := t.UnixNano()
+	secs := uint64(ns/1e9) + unixToNTP
+	frac := uint64(ns%1e9) << 32 / 1e9
+	return secs<<32 | frac
 }
 
 // resend answers a NACK for seq from the history. It reports whether the
@@ -187,8 +238,7 @@ func (t *track) resend(seq uint16) bool {
 	if t.w == nil || sp.f == nil || sp.seq != seq {
 		return false
 	}
-	payloads := sp.f.Payloads()
-	if t.send(payloads[sp.idx], sp.ts, seq, int(sp.idx) == len(payloads)-1) != nil {
+	if t.send(sp.f, int(sp.idx), sp.f.Payloads()[sp.idx], sp.ts, seq) != nil {
 		return false
 	}
 	t.resent++
@@ -210,7 +260,7 @@ var errSend = errors.New("send failed")
 // tracks. A replayed group of pictures (passthrough) is paced at
 // replayBitrate. sent is called after each video frame, with whether the
 // consumer had caught up with live then.
-func forward(ctx context.Context, c *media.Consumer, video, audio *track, replayBitrate int, sent func(f *media.Frame, caughtUp bool)) error {
+func forward(ctx context.Context, c *media.Consumer, video, audio *track, batch *batchConn, replayBitrate int, sent func(f *media.Frame, caughtUp bool)) error {
 	// pion may report the connection connected just before it binds the
 	// senders (seen under load: the first keyframe failed with
 	// errNotBound and the viewer got nothing).
@@ -243,7 +293,12 @@ func forward(ctx context.Context, c *media.Consumer, video, audio *track, replay
 				continue
 			}
 		}
-		if _, err := t.writeFrame(f, replay); err != nil {
+		// A frame's packets leave in one sendmmsg (batch: nil sends each
+		// packet as it is written).
+		batch.cork()
+		_, err = t.writeFrame(f, replay)
+		batch.uncork()
+		if err != nil {
 			return fmt.Errorf("%w: %w", errSend, err)
 		}
 		if replay {
@@ -265,26 +320,61 @@ func forward(ctx context.Context, c *media.Consumer, video, audio *track, replay
 
 // readRTCP reads a sender's RTCP until the sender closes, which also
 // drives the interceptors (sender reports, congestion control): a NACK
-// resends from the video track's history (nack is told of each), a PLI
-// or FIR calls key.
-func readRTCP(snd *webrtc.RTPSender, video *track, nack, key func()) {
+// resends from the video track's history (nack is told of each; the
+// packets it asks for leave together through batch), a PLI or FIR calls
+// key.
+//
+// Most of a viewer's RTCP is receiver reports and transport-wide feedback
+// (several a second, each naming every packet received), which only the
+// interceptors read: a compound packet without NACK, PLI or FIR is not
+// parsed here, and one that is reuses the interceptors' parse when they
+// made one.
+func readRTCP(snd *webrtc.RTPSender, video *track, batch *batchConn, nack, key func()) {
+	buf := make([]byte, 1500)
 	for {
-		pkts, _, err := snd.ReadRTCP()
+		n, attrs, err := snd.Read(buf)
 		if err != nil {
 			return
+		}
+		if !wantRTCP(buf[:n]) {
+			continue
+		}
+		pkts, err := attrs.GetRTCPPackets(buf[:n])
+		if err != nil {
+			continue
 		}
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.TransportLayerNack:
 				nack()
+				batch.cork()
 				for _, pair := range p.Nacks {
 					for _, seq := range pair.PacketList() {
 						video.resend(seq)
 					}
 				}
+				batch.uncork()
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				key()
 			}
 		}
 	}
+}
+
+// wantRTCP says whether a compound RTCP packet holds a NACK (RTPFB, FMT
+// 1), a PLI (PSFB, FMT 1) or a FIR (PSFB, FMT 4): what readRTCP answers.
+func wantRTCP(b []byte) bool {
+	for len(b) >= 4 {
+		fmt, pt := b[0]&0x1f, rtcp.PacketType(b[1])
+		if pt == rtcp.TypeTransportSpecificFeedback && fmt == rtcp.FormatTLN ||
+			pt == rtcp.TypePayloadSpecificFeedback && (fmt == rtcp.FormatPLI || fmt == rtcp.FormatFIR) {
+			return true
+		}
+		next := 4 * (int(binary.BigEndian.Uint16(b[2:4])) + 1)
+		if next > len(b) {
+			return false
+		}
+		b = b[next:]
+	}
+	return false
 }

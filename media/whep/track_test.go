@@ -21,7 +21,16 @@ type recordingWriter struct {
 func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.headers = append(w.headers, *h)
+	// A deep copy: the track may reuse the header's buffers.
+	raw, err := h.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	var c rtp.Header
+	if _, err := c.Unmarshal(raw); err != nil {
+		return 0, err
+	}
+	w.headers = append(w.headers, c)
 	w.sizes = append(w.sizes, len(payload))
 	return len(payload), nil
 }
@@ -139,6 +148,61 @@ func TestTrackResendFromHistory(t *testing.T) {
 	if audio.resend(audio.seq) {
 		t.Fatal("audio keeps no retransmit history")
 	}
+}
+
+// The first packet of each video frame carries the frame's capture time
+// (abs-capture-time) and a playout delay of zero when they were
+// negotiated, and nothing when they were not; a resent first packet
+// carries them again.
+func TestTrackStampsCaptureTime(t *testing.T) {
+	captured := time.Date(2026, 12, 7, 10, 0, 0, 123_456_789, time.UTC)
+	f := &media.Frame{Kind: media.Video, Key: true, Captured: captured, Data: fakeAU(true, 0)}
+	check := func(t *testing.T, h rtp.Header, want bool) {
+		t.Helper()
+		b := h.GetExtension(3)
+		if !want {
+			if b != nil || h.GetExtension(5) != nil {
+				t.Fatalf("packet %d carries extensions %v", h.SequenceNumber, h.Extensions)
+			}
+			return
+		}
+		var ext rtp.AbsCaptureTimeExtension
+		if err := ext.Unmarshal(b); err != nil {
+			t.Fatalf("packet %d: abs-capture-time %x: %v", h.SequenceNumber, b, err)
+		}
+		if d := ext.CaptureTime().Sub(captured); d < -time.Microsecond || d > time.Microsecond {
+			t.Fatalf("abs-capture-time says %v, the frame was captured at %v", ext.CaptureTime(), captured)
+		}
+		var pd rtp.PlayoutDelayExtension
+		if err := pd.Unmarshal(h.GetExtension(5)); err != nil || pd.MinDelay != 0 || pd.MaxDelay != 0 {
+			t.Fatalf("playout delay %x: %+v %v", h.GetExtension(5), pd, err)
+		}
+	}
+	t.Run("negotiated", func(t *testing.T) {
+		tr, w := boundTrack(webrtc.RTPCodecTypeVideo)
+		tr.absCaptureID, tr.playoutID = 3, 5
+		n, err := tr.writeFrame(f, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, h := range w.headers {
+			check(t, h, i == 0)
+		}
+		if !tr.resend(w.headers[0].SequenceNumber) || !tr.resend(w.headers[n-1].SequenceNumber) {
+			t.Fatal("not resent")
+		}
+		check(t, w.headers[n], true)
+		check(t, w.headers[n+1], false)
+	})
+	t.Run("not negotiated", func(t *testing.T) {
+		tr, w := boundTrack(webrtc.RTPCodecTypeVideo)
+		if _, err := tr.writeFrame(f, false); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range w.headers {
+			check(t, h, false)
+		}
+	})
 }
 
 func TestPickCodecPrefersProfile(t *testing.T) {

@@ -1,0 +1,186 @@
+package whep
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/pion/ice/v4"
+	"golang.org/x/net/ipv4"
+)
+
+// A batch goes out once it holds batchMax packets or batchBytes bytes;
+// at most maxBatches are filled or being sent at once (a sender in
+// sendmmsg gives up its thread, so many can be), beyond which a packet
+// goes out on its own. Together they bound what batching holds to about
+// 600 KB.
+const (
+	batchMax   = 64
+	batchBytes = 16 << 10
+	maxBatches = 32
+)
+
+// batchConn is the shared UDP socket under pion's ICE mux. A packet
+// written while a sender is corked (cork, then uncork once its frame is
+// written) waits in the pending batch, and the batch goes out in one
+// sendmmsg when the sender uncorks or the batch is full: a frame of 13
+// packets (16 KB) costs one system call instead of 13; so do the packets
+// one NACK asks to have resent. Writes outside a cork (ICE, DTLS, RTCP)
+// go out at once. A batch that fails is lost as packets on the network
+// are: pion never learns of the error.
+//
+// Batching needs an IPv4 socket (golang.org/x/net/ipv4 cannot address
+// IPv4 peers from a dual-stack socket); on any other, cork does nothing.
+type batchConn struct {
+	*net.UDPConn
+	pc  *ipv4.PacketConn // nil: no batching
+	log *slog.Logger
+
+	mu      sync.Mutex
+	corks   int
+	cur     *batch
+	free    []*batch
+	batches int // allocated
+}
+
+// batch is a set of packets copied for one sendmmsg.
+type batch struct {
+	data  []byte // the packets, back to back
+	ends  [batchMax]int
+	n     int
+	addrs [batchMax]net.UDPAddr
+	ips   [batchMax][4]byte
+	iovs  [batchMax][1][]byte
+	msgs  []ipv4.Message
+}
+
+var (
+	_ net.PacketConn           = (*batchConn)(nil)
+	_ ice.AddrPortReaderWriter = (*batchConn)(nil)
+)
+
+// newBatchConn wraps conn when it is a UDP socket; anything else (a test's
+// fake) is returned as it is.
+func newBatchConn(conn net.PacketConn, log *slog.Logger) net.PacketConn {
+	u, ok := conn.(*net.UDPConn)
+	if !ok {
+		return conn
+	}
+	c := &batchConn{UDPConn: u, log: log}
+	if la, ok := u.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
+		c.pc = ipv4.NewPacketConn(u)
+	}
+	return c
+}
+
+// cork holds the packets written from now until uncork for one sendmmsg.
+// It is safe on a nil batchConn.
+func (c *batchConn) cork() {
+	if c == nil || c.pc == nil {
+		return
+	}
+	c.mu.Lock()
+	c.corks++
+	c.mu.Unlock()
+}
+
+// uncork ends a cork and sends the packets waiting, those of senders
+// still corked included: no packet waits longer than the frame it was
+// written with.
+func (c *batchConn) uncork() {
+	if c == nil || c.pc == nil {
+		return
+	}
+	c.mu.Lock()
+	c.corks--
+	b := c.takeLocked()
+	c.mu.Unlock()
+	c.send(b)
+}
+
+// takeLocked returns the pending batch, if it has packets, and starts a
+// new one.
+func (c *batchConn) takeLocked() *batch {
+	b := c.cur
+	if b == nil || b.n == 0 {
+		return nil
+	}
+	c.cur = nil
+	return b
+}
+
+func (c *batchConn) send(b *batch) {
+	if b == nil {
+		return
+	}
+	b.msgs = b.msgs[:0]
+	start := 0
+	for i := range b.n {
+		b.iovs[i][0] = b.data[start:b.ends[i]]
+		b.msgs = append(b.msgs, ipv4.Message{Buffers: b.iovs[i][:], Addr: &b.addrs[i]})
+		start = b.ends[i]
+	}
+	for sent := 0; sent < len(b.msgs); {
+		n, err := c.pc.WriteBatch(b.msgs[sent:], 0)
+		if err != nil {
+			c.log.Debug("whep: batched write failed", "err", err, "packets", len(b.msgs)-sent)
+			break
+		}
+		sent += n
+	}
+	b.data, b.n = b.data[:0], 0
+	c.mu.Lock()
+	c.free = append(c.free, b)
+	c.mu.Unlock()
+}
+
+// WriteToAddrPort writes one packet (pion's ICE mux writes this way).
+func (c *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	if c.pc == nil || !addr.Addr().Unmap().Is4() {
+		return c.UDPConn.WriteToUDPAddrPort(p, addr)
+	}
+	c.mu.Lock()
+	if c.corks == 0 {
+		c.mu.Unlock()
+		return c.UDPConn.WriteToUDPAddrPort(p, addr)
+	}
+	if c.cur == nil {
+		switch n := len(c.free); {
+		case n > 0:
+			c.cur, c.free = c.free[n-1], c.free[:n-1]
+		case c.batches < maxBatches:
+			c.batches++
+			c.cur = &batch{data: make([]byte, 0, batchBytes+1500), msgs: make([]ipv4.Message, 0, batchMax)}
+		default:
+			c.mu.Unlock()
+			return c.UDPConn.WriteToUDPAddrPort(p, addr)
+		}
+	}
+	b := c.cur
+	b.data = append(b.data, p...)
+	b.ends[b.n] = len(b.data)
+	b.ips[b.n] = addr.Addr().Unmap().As4()
+	b.addrs[b.n] = net.UDPAddr{IP: b.ips[b.n][:], Port: int(addr.Port())}
+	b.n++
+	var full *batch
+	if b.n == batchMax || len(b.data) >= batchBytes {
+		full = c.takeLocked()
+	}
+	c.mu.Unlock()
+	c.send(full)
+	return len(p), nil
+}
+
+// ReadFromAddrPort reads one packet (pion's ICE mux reads this way).
+func (c *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return c.UDPConn.ReadFromUDPAddrPort(p)
+}
+
+// WriteTo writes one packet, batched as WriteToAddrPort.
+func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		return c.WriteToAddrPort(p, ua.AddrPort())
+	}
+	return c.UDPConn.WriteTo(p, addr)
+}
