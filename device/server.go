@@ -49,8 +49,8 @@ func (d *Daemon) newAPI() *api.API {
 		Crashes:     &api.Crashes{Reports: d.crashes},
 		Metrics:     &api.Metrics{Scrape: d.newMetrics(), Tokens: d.metrics},
 		Calls:       &api.Calls{Ringer: d.calls.m, Phones: d.calls.m, List: d.calls.m, Log: eventsView{d.events.log, rs.snaps}, Media: d.whep, Talk: d.calls},
-		Discovered: &api.Discovered{Finder: newLANFinder(d.cfg, d.id.ID, d.nvr.m, d.log)},
-		Cameras:    &api.Cameras{List: d.nvr.m, Admin: d.nvr, Media: d.nvr, Recordings: recs, WHEP: d.whep},
+		Discovered:  &api.Discovered{Finder: newLANFinder(d.cfg, d.id.ID, d.nvr.m, d.log)},
+		Cameras:     &api.Cameras{List: d.nvr.m, Admin: d.nvr, Media: d.nvr, Recordings: recs, WHEP: d.whep},
 	}
 }
 
