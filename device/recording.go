@@ -372,6 +372,7 @@ func (rs *recordingState) onMotionSpan(sp recorder.Span) {
 		})
 		return
 	}
+	rs.log.Info("camd: motion ended", "cause", sp.Cause, "seconds", sp.End.Sub(sp.Start).Seconds())
 	rs.later(func() {
 		rs.mu.Lock()
 		id, ok := rs.spans[sp.ID]

@@ -317,11 +317,16 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	camctlMust(t, p.A, "pair", "--store", store, "--name", "privacy", "--addr", "127.0.0.1:"+d.port(t), lines[len(lines)-1])
 	camctlMust(t, p.A, "view", "--store", store, "--seconds", "2")
 	camctlMust(t, p.A, "snapshot", "--store", store, "--out", filepath.Join(t.TempDir(), "still.jpg"))
-	camctlMust(t, p.A, "recordings", "trigger", "--store", store, "--seconds", "1")
+	// A minute of motion (the synthetic camera's moving picture, and a
+	// trigger) with a ring in it: the capture watches that minute. The
+	// wait is the window observed, not a synchronisation.
+	motion := time.Now()
+	camctlMust(t, p.A, "recordings", "trigger", "--store", store, "--seconds", "60")
 	camctlMust(t, p.A, "call", "ring", "--store", store)
 	camctlMust(t, p.A, "recordings", "list", "--store", store, "--from", "-5m")
 	waitLog(t, d, `msg="camd: motion"`)
 	waitLog(t, d, `msg="calls: ringing"`)
+	<-time.After(time.Until(motion.Add(time.Minute)))
 
 	// A crash (SIGQUIT: the runtime's trace goes to the crash file, as
 	// a fatal error's does) and a restart: the report stays on the
@@ -363,6 +368,11 @@ func TestNothingLeavesUnlessTurnedOn(t *testing.T) {
 	camctlMust(t, p.A, "webhooks", "add", "--store", store, "--addr", addr, "--types", "settings.*", "http://"+hook+"/hook")
 	camctlMust(t, p.A, "settings", "set", "--store", store, "--addr", addr, "name=Porch")
 	c.waitFor(t, "→ "+hook+" SYN", 30*time.Second)
+	// WHIP publish to the owner's SFU (docs/whip.md).
+	sfu := "203.0.113.10:8889"
+	turnOn(sfu)
+	camctlMust(t, p.A, "settings", "set", "--store", store, "--addr", addr, "whip_url=http://"+sfu+"/cam/whip")
+	c.waitFor(t, "→ "+sfu+" SYN", 30*time.Second)
 	// Web Push: the owner's browser subscribes a push service named by
 	// its host (as they are); the doorbell pushes by default, and the
 	// capture sees the push service's name looked up.
