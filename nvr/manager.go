@@ -311,9 +311,9 @@ func (m *Manager) Hub(id string) (*media.Hub, error) {
 // Remove stops pulling the camera and deletes its credential. Unless
 // forget is set, the camera stays listed as Removed, without secret, so
 // that its recordings can still be found by its ID; forget removes it
-// from the list too (its stream number is never reused: its fragments
-// stay in the volumes until loop overwrite or a deletion of recordings
-// takes them). Removing a removed camera with forget forgets it.
+// from the list too (its stream number is never reused; the daemon
+// deletes the stream's recordings before it forgets the camera).
+// Removing a removed camera with forget forgets it.
 func (m *Manager) Remove(id string, forget bool) (Camera, error) {
 	m.mu.Lock()
 	e, ok := m.cameras[id]

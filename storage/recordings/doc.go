@@ -43,6 +43,12 @@
 // whoever filled it, costs camd's own oldest volumes first: recording
 // pauses only with nothing of its own left to delete.
 //
+// DeleteStream deletes one stream's recordings (an NVR's camera removed
+// with them): hidden from the timeline and clips in one catalog
+// transaction, then cut out of each volume in one transaction per
+// volume, a deletion a crash interrupted being finished at the next
+// start.
+//
 // Files names what a store keeps in its directory, for a factory reset
 // to erase.
 package recordings

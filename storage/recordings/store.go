@@ -217,6 +217,9 @@ type Store struct {
 	clips     map[*Clip]struct{} // open clips, closed by Close
 	pins      map[uint64]int     // volumes that open clips read: not reused
 	stats     Stats
+	// pendingDrops: deletions of streams are left to finish (see
+	// DeleteStream). Guarded by mu.
+	pendingDrops bool
 	// noReuse makes every volume in a new file (benchmarks of the ring
 	// against its absence).
 	noReuse bool
@@ -379,7 +382,13 @@ func (s *Store) prepare(opening bool) error {
 		return err
 	}
 	s.sizeQuota()
-	return s.recover()
+	if err := s.recover(); err != nil {
+		return err
+	}
+	// Deletions of streams a crash interrupted; recovery may have read
+	// the streams' spans again from the volumes.
+	s.finishDeletions()
+	return nil
 }
 
 // eraseFormerOwner erases what the store keeps in Dir while
@@ -866,14 +875,8 @@ func (s *Store) saveRecords(changed []*vol, drop []uint64) error {
 	}
 	err := s.cat.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(storage.BucketRecordings)
-		for _, r := range changed {
-			buf, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(volKey(r.ID), buf); err != nil {
-				return err
-			}
+		if err := putRecords(b, changed); err != nil {
+			return err
 		}
 		for _, id := range drop {
 			if err := b.Delete(volKey(id)); err != nil {
@@ -889,6 +892,20 @@ func (s *Store) saveRecords(changed []*vol, drop []uint64) error {
 		s.mu.Lock()
 		s.dropLater = slices.DeleteFunc(s.dropLater, func(id uint64) bool { return slices.Contains(later, id) })
 		s.mu.Unlock()
+	}
+	return nil
+}
+
+// putRecords writes records in the catalog's recordings bucket.
+func putRecords(b *bbolt.Bucket, recs []*vol) error {
+	for _, r := range recs {
+		buf, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(volKey(r.ID), buf); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -1096,10 +1113,26 @@ func (s *Store) replace(r *vol) {
 	}
 }
 
-// rotate closes the active volume and starts a new one.
+// rotate closes the active volume and starts a new one, and finishes
+// the deletions of streams left pending (DeleteStream).
 func (s *Store) rotate() error {
 	s.closeActive()
-	return s.create()
+	if err := s.create(); err != nil {
+		return err
+	}
+	s.finishPending()
+	return nil
+}
+
+// finishPending finishes the deletions of streams left pending, if any;
+// what still fails stays pending.
+func (s *Store) finishPending() {
+	s.mu.Lock()
+	pending := s.pendingDrops
+	s.mu.Unlock()
+	if pending {
+		s.finishDeletions()
+	}
 }
 
 // closeActive closes the active volume's handle; its record stays active
@@ -1157,9 +1190,8 @@ func (s *Store) makeRoom(need int64) error {
 	}
 }
 
-// deleteOldest removes the oldest volume other than the active one: its
-// record first, then the file (a crash in between leaves an orphan that
-// the next start adopts, so nothing is lost unaccounted).
+// deleteOldest removes the oldest volume other than the active one
+// (removeVolume).
 func (s *Store) deleteOldest() bool {
 	s.mu.Lock()
 	if len(s.vols) < 2 {
@@ -1167,7 +1199,18 @@ func (s *Store) deleteOldest() bool {
 		return false
 	}
 	r := s.vols[0]
-	s.vols = s.vols[1:]
+	s.mu.Unlock()
+	s.removeVolume(r)
+	s.log.Debug("recordings: deleted the oldest volume", "file", r.File, "bytes", r.Bytes, "first", r.first())
+	return true
+}
+
+// removeVolume deletes a volume other than the active one: its record
+// first, then the file (a crash in between leaves an orphan that the
+// next start adopts, so nothing is lost unaccounted).
+func (s *Store) removeVolume(r *vol) {
+	s.mu.Lock()
+	s.vols = slices.DeleteFunc(s.vols, func(v *vol) bool { return v.ID == r.ID })
 	s.stats.Deleted++
 	s.mu.Unlock()
 	if err := s.saveRecords(nil, []uint64{r.ID}); err != nil {
@@ -1189,8 +1232,6 @@ func (s *Store) deleteOldest() bool {
 	if pending {
 		s.saveRecords(nil, nil)
 	}
-	s.log.Debug("recordings: deleted the oldest volume", "file", r.File, "bytes", r.Bytes, "first", r.first())
-	return true
 }
 
 // freeSpace gives the card room after it said it is full: it deletes

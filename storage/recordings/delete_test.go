@@ -1,0 +1,170 @@
+package recordings
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/camd-project/camd/storage/volume"
+)
+
+// twoStreams records stream 2 alone for a while (volumes of its own),
+// then streams 2 and 3 together (volumes of both), the last one being
+// written: what an NVR holds after adding a second camera.
+func twoStreams(e *env) (end time.Time) {
+	a := &source{Start: day, FrameBytes: 3000}
+	e.record(a.fragments(2, 120*time.Second))
+	b := &source{Start: day.Add(120 * time.Second), FrameBytes: 1000}
+	a2 := &source{Start: day.Add(120 * time.Second), FrameBytes: 3000}
+	for range 120 {
+		e.record(a2.fragments(2, time.Second))
+		e.record(b.fragments(3, time.Second))
+	}
+	return day.Add(240 * time.Second)
+}
+
+// streamIn counts stream's fragments in the volume files, read from the
+// files themselves.
+func streamIn(t *testing.T, e *env, stream uint32) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(e.opts.Dir, "vol-*.db"))
+	n := 0
+	for _, f := range files {
+		v, err := volume.Open(f, volume.Options{ReadOnly: true, LockTimeout: time.Millisecond})
+		if errors.Is(err, volume.ErrLocked) && e.store.active != nil && e.store.active.Path() == f {
+			v = e.store.active // the volume being written: the store's handle
+		} else if err != nil {
+			t.Fatal(err)
+		} else {
+			defer v.Close()
+		}
+		err = v.Fragments(stream, 0, func(volume.Fragment) bool { n++; return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// checkGone checks that stream 2's recordings are gone, from the
+// timeline, clips and the volumes, and that stream 3's are all there.
+func checkGone(t *testing.T, e *env, end time.Time) {
+	t.Helper()
+	tl, err := e.store.Timeline(2, day, end)
+	if err != nil || len(tl.Spans) != 0 {
+		t.Fatalf("timeline of the deleted stream: %v %+v", err, tl.Spans)
+	}
+	if _, err := e.store.Clip(2, day, end); !errors.Is(err, ErrNoRecording) {
+		t.Fatalf("clip of the deleted stream: %v", err)
+	}
+	if n := streamIn(t, e, 2); n != 0 {
+		t.Fatalf("the volumes still hold %d fragments of the deleted stream", n)
+	}
+	tl, err = e.store.Timeline(3, day, end)
+	if err != nil || len(tl.Spans) != 1 || tl.Recorded < 119*time.Second {
+		t.Fatalf("timeline of the other stream: %v %+v", err, tl)
+	}
+	c, err := e.store.Clip(3, day.Add(120*time.Second), end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if checkClip(t, c); len(c.Parts()) != 120 {
+		t.Fatalf("the other stream's clip has %d parts, want 120", len(c.Parts()))
+	}
+	pending, err := e.store.pendingDeletions()
+	if err != nil || len(pending) != 0 {
+		t.Fatalf("deletions left pending: %v %v", pending, err)
+	}
+}
+
+// TestDeleteStream deletes one of two streams: its volumes of its own
+// are deleted whole (their bytes back to the quota), the shared ones
+// lose its fragments; the other stream's recordings stay, and recording
+// goes on into the volume the deletion freed pages of.
+func TestDeleteStream(t *testing.T) {
+	e := newEnv(t, Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 64 << 20}})
+	end := twoStreams(e)
+	before := e.store.Stats()
+	n, err := e.store.DeleteStream(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < before.Volumes-1 {
+		t.Fatalf("deleted the stream from %d volumes, want all %d but the one made before it", n, before.Volumes)
+	}
+	checkGone(t, e, end)
+	after := e.store.Stats()
+	if after.Volumes >= before.Volumes || after.Bytes >= before.Bytes {
+		t.Fatalf("volumes %d → %d, bytes %d → %d: the stream's own volumes were not deleted",
+			before.Volumes, after.Volumes, before.Bytes, after.Bytes)
+	}
+	// Deleting it again, or a stream never recorded, does nothing.
+	for _, s := range []uint32{2, 9} {
+		if n, err := e.store.DeleteStream(s); n != 0 || err != nil {
+			t.Fatalf("deleting stream %d again: %d %v", s, n, err)
+		}
+	}
+	b := &source{Start: end, FrameBytes: 1000}
+	e.record(b.fragments(3, 10*time.Second))
+	e.close()
+	e.open()
+	checkGone(t, e, end)
+}
+
+// TestDeleteStreamInterrupted: a crash after the catalog listed the
+// deletion and before the volumes lost the stream's fragments (recovery
+// reads the active volume's spans again, the stream's among them): the
+// next start finishes it.
+func TestDeleteStreamInterrupted(t *testing.T) {
+	e := newEnv(t, Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 64 << 20}})
+	end := twoStreams(e)
+	e.store.writeMu.Lock()
+	err := e.store.startDeletion(2)
+	e.store.writeMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl, _ := e.store.Timeline(2, day, end); len(tl.Spans) != 0 {
+		t.Fatalf("listed as deleted, the stream is still in the timeline: %+v", tl.Spans)
+	}
+	if streamIn(t, e, 2) == 0 {
+		t.Fatal("the volumes lost the stream before the deletion ran")
+	}
+	e.crash()
+	checkGone(t, e, end)
+}
+
+// TestDeleteStreamWaitsForAnExport: a volume an export reads loses the
+// stream's fragments once it is closed (at the next new volume), not
+// under the export; the timeline does not show them meanwhile.
+func TestDeleteStreamWaitsForAnExport(t *testing.T) {
+	e := newEnv(t, Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 64 << 20}})
+	end := twoStreams(e)
+	c, err := e.store.Clip(2, day.Add(130*time.Second), day.Add(140*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.DeleteStream(2); err != nil {
+		t.Fatal(err)
+	}
+	if tl, _ := e.store.Timeline(2, day, end); len(tl.Spans) != 0 {
+		t.Fatalf("the deleted stream is in the timeline: %+v", tl.Spans)
+	}
+	if pending, _ := e.store.pendingDeletions(); len(pending[2]) == 0 {
+		t.Fatal("the volume being read was not left for later")
+	}
+	c.Close()
+	b := &source{Start: end, FrameBytes: 3000}
+	vols := e.store.Stats().Volumes
+	for e.store.Stats().Volumes == vols {
+		e.record(b.fragments(3, 10*time.Second))
+		if b.n > 600 {
+			t.Fatal("no new volume")
+		}
+	}
+	if streamIn(t, e, 2) != 0 {
+		t.Fatal("the deletion was not finished at the next volume")
+	}
+}
