@@ -12,11 +12,15 @@ import (
 // twoStreams records stream 2 alone for a while (volumes of its own),
 // then streams 2 and 3 together (volumes of both), the last one being
 // written: what an NVR holds after adding a second camera.
-func twoStreams(e *env) (end time.Time) {
-	a := &source{Start: day, FrameBytes: 3000}
+func twoStreams(e *env) (end time.Time) { return twoStreamsOf(e, 3000) }
+
+// twoStreamsOf is twoStreams with pictures of frameBytes for stream 2,
+// and a third of that for stream 3.
+func twoStreamsOf(e *env, frameBytes int) (end time.Time) {
+	a := &source{Start: day, FrameBytes: frameBytes}
 	e.record(a.fragments(2, 120*time.Second))
-	b := &source{Start: day.Add(120 * time.Second), FrameBytes: 1000}
-	a2 := &source{Start: day.Add(120 * time.Second), FrameBytes: 3000}
+	b := &source{Start: day.Add(120 * time.Second), FrameBytes: frameBytes / 3}
+	a2 := &source{Start: day.Add(120 * time.Second), FrameBytes: frameBytes}
 	for range 120 {
 		e.record(a2.fragments(2, time.Second))
 		e.record(b.fragments(3, time.Second))
