@@ -67,6 +67,7 @@ func (n *nvrState) attach(c nvr.Camera, hub *media.Hub) func() {
 	if c.Recording == nvr.RecordOff {
 		mode = recorder.Off
 	}
+	n.rs.store.SetShare(c.Stream, c.QuotaShare/100)
 	rec := recorder.New(hub, n.rs.store, recorder.Options{Stream: c.Stream, Mode: mode, Logger: n.log.With("camera", c.ID)})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -83,8 +84,9 @@ func (n *nvrState) attach(c nvr.Camera, hub *media.Hub) func() {
 	}
 }
 
-// changed follows a camera's recording mode.
+// changed follows a camera's recording mode and share of the quota.
 func (n *nvrState) changed(c nvr.Camera) {
+	n.rs.store.SetShare(c.Stream, c.QuotaShare/100)
 	n.mu.Lock()
 	rec := n.recs[c.ID]
 	n.mu.Unlock()

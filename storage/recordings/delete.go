@@ -213,6 +213,13 @@ func (s *Store) deleteFrom(stream uint32, id uint64) error {
 	r.Spans = slices.DeleteFunc(r.Spans, func(sp Span) bool { return sp.Stream == stream })
 	pinned := s.pins[id] > 0
 	s.mu.Unlock()
+	w := s.writers[r.Stream]
+	if w != nil && w.v.ID() == id && r.Stream == stream && !pinned {
+		// The stream's own volume being written (the stream is no
+		// longer recorded): deleted whole, as a closed one.
+		s.closeActive(stream)
+		r.State, w = stateClosed, nil
+	}
 	switch {
 	case r.State == stateQuarantined || r.State == stateCreating:
 		return nil
@@ -222,10 +229,12 @@ func (s *Store) deleteFrom(stream uint32, id uint64) error {
 	}
 	var err error
 	size := r.Bytes
-	if s.active != nil && s.active.ID() == id {
-		_, err = s.active.DeleteStream(stream)
-		delete(s.inits, stream)
-		size = s.active.Size()
+	if w != nil && w.v.ID() == id {
+		_, err = w.v.DeleteStream(stream)
+		if r.Stream == stream {
+			w.init = nil
+		}
+		size = w.v.Size()
 	} else if pinned {
 		return errPinned
 	} else {
