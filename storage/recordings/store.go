@@ -846,18 +846,6 @@ func (s *Store) setActive(stream uint32, v *volume.Volume) {
 	s.handleMu.Unlock()
 }
 
-// handle returns the handle of volume id if it is being written.
-func (s *Store) handle(id uint64) *volume.Volume {
-	s.handleMu.RLock()
-	defer s.handleMu.RUnlock()
-	for _, w := range s.writers {
-		if w.v.ID() == id {
-			return w.v
-		}
-	}
-	return nil
-}
-
 // mergeGap is the largest hole between fragments that still counts as
 // continuous recording.
 const mergeGap = 250 * time.Millisecond
