@@ -2,6 +2,7 @@ package recordings
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -189,5 +190,53 @@ func TestDeleteStreamWaitsForAnExport(t *testing.T) {
 	}
 	if streamIn(t, e, 2) != 0 {
 		t.Fatal("the deletion was not finished at the next volume")
+	}
+}
+
+// TestDeleteStreamFromAMixedVolume: a volume that holds two streams
+// (written before volumes were per stream) loses one stream's fragments
+// in one transaction and keeps the other's, which read back as recorded.
+func TestDeleteStreamFromAMixedVolume(t *testing.T) {
+	e := newEnv(t, Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 64 << 20}})
+	e.record((&source{Start: day}).fragments(1, 5*time.Second))
+	e.close()
+	v, err := volume.Create(filepath.Join(e.opts.Dir, volFile(100)), 100, volume.Options{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := day.Add(time.Hour)
+	for stream, src := range map[uint32]*source{1: {Start: later}, 3: {Start: later, FrameBytes: 300}} {
+		for i, f := range src.fragments(stream, 20*time.Second) {
+			vf := volume.Fragment{Key: volume.Key{Stream: stream, Start: f.Start.UnixNano()}, Duration: f.Duration, Flags: volume.Keyframe}
+			var init []byte
+			if i == 0 {
+				init = f.Init
+			}
+			if err := v.Append(vf, f.Data, init); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	v.Close()
+	e.open() // adopts the volume, spans of both streams
+	if tl, _ := e.store.Timeline(3, later, later.Add(time.Minute)); tl.Recorded != 20*time.Second {
+		t.Fatalf("the adopted volume's stream 3: %+v", tl)
+	}
+	if n, err := e.store.DeleteStream(3); n != 1 || err != nil {
+		t.Fatalf("deleted from %d volumes: %v", n, err)
+	}
+	if n := streamIn(t, e, 3); n != 0 {
+		t.Fatalf("%d fragments of stream 3 left", n)
+	}
+	c, err := e.store.Clip(1, later, later.Add(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if checkClip(t, c); len(c.Parts()) != 20 {
+		t.Fatalf("stream 1 in the mixed volume: %d parts", len(c.Parts()))
+	}
+	if _, err := os.Stat(filepath.Join(e.opts.Dir, volFile(100))); err != nil {
+		t.Fatalf("the mixed volume: %v", err)
 	}
 }
