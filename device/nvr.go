@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -66,6 +67,7 @@ func (n *nvrState) attach(c nvr.Camera, hub *media.Hub) func() {
 	if c.Recording == nvr.RecordOff {
 		mode = recorder.Off
 	}
+	n.rs.store.SetShare(c.Stream, c.QuotaShare/100)
 	rec := recorder.New(hub, n.rs.store, recorder.Options{Stream: c.Stream, Mode: mode, Logger: n.log.With("camera", c.ID)})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -82,8 +84,9 @@ func (n *nvrState) attach(c nvr.Camera, hub *media.Hub) func() {
 	}
 }
 
-// changed follows a camera's recording mode.
+// changed follows a camera's recording mode and share of the quota.
 func (n *nvrState) changed(c nvr.Camera) {
+	n.rs.store.SetShare(c.Stream, c.QuotaShare/100)
 	n.mu.Lock()
 	rec := n.recs[c.ID]
 	n.mu.Unlock()
@@ -187,11 +190,24 @@ func (n *nvrState) Feed(id string) (whep.Feed, error) {
 	return whep.Feed{Hub: hub}, nil
 }
 
-// Remove removes a camera (and forgets it with forget).
+// Remove removes a camera; with forget it also deletes the camera's
+// recordings from the store, then forgets the camera. The camera is
+// stopped first (its recorder with it), and forgotten only once its
+// recordings are deleted: a deletion the catalog refuses leaves it
+// listed as removed, for the owner to ask again.
 func (n *nvrState) Remove(id string, forget bool) (nvr.Camera, error) {
-	c, err := n.m.Remove(id, forget)
 	n.mu.Lock()
 	delete(n.snaps, id)
 	n.mu.Unlock()
-	return c, err
+	if !forget {
+		return n.m.Remove(id, false)
+	}
+	c, err := n.m.Remove(id, false)
+	if err != nil && !errors.Is(err, nvr.ErrRemoved) {
+		return c, err
+	}
+	if _, err := n.rs.store.DeleteStream(c.Stream); err != nil {
+		return c, fmt.Errorf("device: deleting the recordings of camera %s: %w", id, err)
+	}
+	return n.m.Remove(id, true)
 }

@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/nvr"
+	"github.com/camd-project/camd/storage/recordings"
 )
 
 // nvrConfig is an NVR with no lens.
@@ -306,5 +308,67 @@ func TestNVRRecordsAnRTSPCameraWithSnapshots(t *testing.T) {
 	}
 	if code, b := call(t, plain, "GET", "/api/v1/cameras/"+c.ID+"/snapshot", plainOwner, nil); code != http.StatusNotImplemented {
 		t.Fatalf("snapshot without a command: %d %s", code, b)
+	}
+}
+
+// Removing a camera with ?recordings=delete deletes its recordings from
+// the store (the timeline and clips of its stream are empty) and leaves
+// another camera's: one camd camera added twice, by invitation and by
+// RTSP, is two cameras of the NVR with a stream each.
+func TestNVRRemoveDeletesOnlyThatCamerasRecordings(t *testing.T) {
+	camCfg := testConfig(t)
+	camCfg.RTSP.Listen, camCfg.RTSP.RTPPort = "127.0.0.1:0", 0
+	cam, _ := runningAt(t, camCfg)
+	camOwner := owner(t, cam)
+	key := streamKey(t, cam, camOwner, "nvr")
+	box, _ := runningAt(t, nvrConfig(t))
+	ownerToken := owner(t, box)
+
+	var gone, kept nvr.Camera
+	for _, add := range []struct {
+		req nvr.AddRequest
+		c   *nvr.Camera
+	}{
+		{nvr.AddRequest{Code: invitation(t, cam, camOwner)}, &gone},
+		{nvr.AddRequest{RTSP: "rtsp://" + key.ID + ":" + key.Secret + "@" + cam.rtsp.Addr().String() + "/live"}, &kept},
+	} {
+		code, b := call(t, box, "POST", "/api/v1/cameras", ownerToken, add.req)
+		if code != http.StatusCreated || json.Unmarshal(b, add.c) != nil {
+			t.Fatalf("add: %d %s", code, b)
+		}
+	}
+	recorded := func(c nvr.Camera) float64 {
+		t.Helper()
+		var tl api.TimelineAnswer
+		code, b := call(t, box, "GET", "/api/v1/cameras/"+c.ID+"/recordings?from=-10m", ownerToken, nil)
+		if code != http.StatusOK || json.Unmarshal(b, &tl) != nil {
+			t.Fatalf("timeline of %s: %d %s", c.ID, code, b)
+		}
+		return tl.Recorded
+	}
+	for deadline := time.Now().Add(30 * time.Second); recorded(gone) < 2 || recorded(kept) < 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not recorded: %v s and %v s", recorded(gone), recorded(kept))
+		}
+	}
+	if code, b := call(t, box, "DELETE", "/api/v1/cameras/"+gone.ID+"?recordings=delete", ownerToken, nil); code != http.StatusOK {
+		t.Fatalf("remove with its recordings: %d %s", code, b)
+	}
+	store := box.recording.store
+	from, to := time.Now().Add(-10*time.Minute), time.Now().Add(time.Minute)
+	if tl, err := store.Timeline(gone.Stream, from, to); err != nil || len(tl.Spans) != 0 {
+		t.Fatalf("the removed camera's stream is still recorded: %v %+v", err, tl.Spans)
+	}
+	if _, err := store.Clip(gone.Stream, from, to); !errors.Is(err, recordings.ErrNoRecording) {
+		t.Fatalf("a clip of the removed camera's stream: %v", err)
+	}
+	if code, _ := call(t, box, "GET", "/api/v1/cameras/"+gone.ID+"/recordings", ownerToken, nil); code != http.StatusNotFound {
+		t.Fatalf("the removed camera's timeline: %d", code)
+	}
+	if s := recorded(kept); s < 2 {
+		t.Fatalf("the other camera kept %v s", s)
+	}
+	if code, mp4 := call(t, box, "GET", "/api/v1/cameras/"+kept.ID+"/recordings/export?from=-10m&to=now", ownerToken, nil); code != http.StatusOK || len(mp4) < 1000 {
+		t.Fatalf("export of the other camera: %d, %d bytes", code, len(mp4))
 	}
 }

@@ -64,6 +64,9 @@ type Camera struct {
 	// Recording is the camera's recording mode: continuous (the
 	// default) or off.
 	Recording Recording `json:"recording"`
+	// QuotaShare is the camera's share of the recording quota, in
+	// percent; 0: an equal part of what the others' shares leave.
+	QuotaShare float64 `json:"quota_share,omitempty"`
 	// DeviceID is a camd camera's device ID.
 	DeviceID string    `json:"device_id,omitempty"`
 	Added    time.Time `json:"added"`

@@ -115,12 +115,16 @@ type AddRequest struct {
 	Name     string `json:"name,omitempty"`
 	// Recording is the camera's recording mode (default continuous).
 	Recording Recording `json:"recording,omitempty"`
+	// QuotaShare is the camera's share of the recording quota in
+	// percent (default 0: an equal part).
+	QuotaShare float64 `json:"quota_share,omitempty"`
 }
 
 // Change is what the owner changes of a camera; nil fields stay.
 type Change struct {
-	Name      *string    `json:"name,omitempty"`
-	Recording *Recording `json:"recording,omitempty"`
+	Name       *string    `json:"name,omitempty"`
+	Recording  *Recording `json:"recording,omitempty"`
+	QuotaShare *float64   `json:"quota_share,omitempty"`
 }
 
 // maxName bounds a camera's name, in bytes.
@@ -133,6 +137,13 @@ func checkName(name string) error {
 	return nil
 }
 
+func checkShare(p float64) error {
+	if !(p >= 0 && p <= 100) {
+		return fmt.Errorf("%w: quota_share %v is not a percentage (0: an equal part)", ErrBadRequest, p)
+	}
+	return nil
+}
+
 func checkRecording(r Recording) error {
 	if r != RecordContinuous && r != RecordOff {
 		return fmt.Errorf("%w: recording %q is not continuous or off", ErrBadRequest, r)
@@ -140,7 +151,8 @@ func checkRecording(r Recording) error {
 	return nil
 }
 
-// Set changes a camera's name or recording mode, and tells
+// Set changes a camera's name, recording mode or share of the quota,
+// and tells
 // Options.Changed.
 func (m *Manager) Set(id string, ch Change) (Camera, error) {
 	if ch.Name != nil {
@@ -150,6 +162,11 @@ func (m *Manager) Set(id string, ch Change) (Camera, error) {
 	}
 	if ch.Recording != nil {
 		if err := checkRecording(*ch.Recording); err != nil {
+			return Camera{}, err
+		}
+	}
+	if ch.QuotaShare != nil {
+		if err := checkShare(*ch.QuotaShare); err != nil {
 			return Camera{}, err
 		}
 	}
@@ -170,11 +187,14 @@ func (m *Manager) Set(id string, ch Change) (Camera, error) {
 	if ch.Recording != nil {
 		rec.Camera.Recording = *ch.Recording
 	}
+	if ch.QuotaShare != nil {
+		rec.Camera.QuotaShare = *ch.QuotaShare
+	}
 	if err := m.cat.put(rec); err != nil {
 		m.mu.Unlock()
 		return Camera{}, fmt.Errorf("nvr: %w", err)
 	}
-	e.rec.Camera.Name, e.rec.Camera.Recording = rec.Camera.Name, rec.Camera.Recording
+	e.rec.Camera.Name, e.rec.Camera.Recording, e.rec.Camera.QuotaShare = rec.Camera.Name, rec.Camera.Recording, rec.Camera.QuotaShare
 	c := e.camera()
 	m.mu.Unlock()
 	m.opts.Changed(c)
@@ -311,9 +331,9 @@ func (m *Manager) Hub(id string) (*media.Hub, error) {
 // Remove stops pulling the camera and deletes its credential. Unless
 // forget is set, the camera stays listed as Removed, without secret, so
 // that its recordings can still be found by its ID; forget removes it
-// from the list too (its stream number is never reused: its fragments
-// stay in the volumes until loop overwrite or a deletion of recordings
-// takes them). Removing a removed camera with forget forgets it.
+// from the list too (its stream number is never reused; the daemon
+// deletes the stream's recordings before it forgets the camera).
+// Removing a removed camera with forget forgets it.
 func (m *Manager) Remove(id string, forget bool) (Camera, error) {
 	m.mu.Lock()
 	e, ok := m.cameras[id]
@@ -377,9 +397,12 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (Camera, error) {
 	if err := checkRecording(req.Recording); err != nil {
 		return Camera{}, err
 	}
+	if err := checkShare(req.QuotaShare); err != nil {
+		return Camera{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*m.opts.Timeout)
 	defer cancel()
-	rec := record{Camera: Camera{ID: newID(), Name: req.Name, Recording: req.Recording, Added: time.Now().UTC().Truncate(time.Second)}}
+	rec := record{Camera: Camera{ID: newID(), Name: req.Name, Recording: req.Recording, QuotaShare: req.QuotaShare, Added: time.Now().UTC().Truncate(time.Second)}}
 	var key string
 	switch {
 	case req.Code != "":

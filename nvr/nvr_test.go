@@ -370,7 +370,7 @@ func TestONVIFCameraIsRecorded(t *testing.T) {
 
 // The owner renames a camera and turns its recording off: the change is
 // kept and told (Options.Changed); a mode that does not exist is refused.
-func TestSetNameAndRecording(t *testing.T) {
+func TestSetNameRecordingAndShare(t *testing.T) {
 	cam := startRTSP(t, "")
 	dir := t.TempDir()
 	changed := make(chan nvr.Camera, 4)
@@ -389,16 +389,22 @@ func TestSetNameAndRecording(t *testing.T) {
 	if _, err := box.m.Set("cam-nope", nvr.Change{Name: &name}); !errors.Is(err, nvr.ErrNotFound) {
 		t.Fatalf("unknown camera: %v", err)
 	}
-	got, err := box.m.Set(c.ID, nvr.Change{Name: &name, Recording: &off})
-	if err != nil || got.Name != "gate" || got.Recording != nvr.RecordOff {
+	for _, bad := range []float64{-1, 101} {
+		if _, err := box.m.Set(c.ID, nvr.Change{QuotaShare: &bad}); !errors.Is(err, nvr.ErrBadRequest) {
+			t.Fatalf("quota_share %v: %v", bad, err)
+		}
+	}
+	share := 25.0
+	got, err := box.m.Set(c.ID, nvr.Change{Name: &name, Recording: &off, QuotaShare: &share})
+	if err != nil || got.Name != "gate" || got.Recording != nvr.RecordOff || got.QuotaShare != 25 {
 		t.Fatalf("set: %+v %v", got, err)
 	}
-	if told := <-changed; told.ID != c.ID || told.Recording != nvr.RecordOff {
+	if told := <-changed; told.ID != c.ID || told.Recording != nvr.RecordOff || told.QuotaShare != 25 {
 		t.Fatalf("told %+v", told)
 	}
 	box.close()
 	box = newNVR(t, dir, nil)
-	if got, err := box.m.Get(c.ID); err != nil || got.Name != "gate" || got.Recording != nvr.RecordOff {
+	if got, err := box.m.Get(c.ID); err != nil || got.Name != "gate" || got.Recording != nvr.RecordOff || got.QuotaShare != 25 {
 		t.Fatalf("after a restart: %+v %v", got, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -123,27 +124,34 @@ func (s *Store) checkCard() {
 	}
 }
 
-// activeGone reports an error when the file of the volume being written
+// activeGone reports an error when the file of a volume being written
 // is no longer the one at its path: the card it is on was unmounted
 // (lazily: the store could go on writing to it unseen) or replaced.
 func (s *Store) activeGone() error {
-	s.mu.Lock()
-	fi := s.activeFile
-	s.mu.Unlock()
-	if fi == nil {
-		return nil
+	for _, fi := range s.writerFiles() {
+		now, err := os.Stat(filepath.Join(s.opts.Dir, fi.Name()))
+		if err == nil && os.SameFile(fi, now) {
+			continue
+		}
+		if !slices.Contains(s.writerFiles(), fi) {
+			continue // a rotation meanwhile
+		}
+		return fmt.Errorf("%w: %s is no longer on the file system mounted at %s", card.ErrNoCard, fi.Name(), s.opts.Dir)
 	}
-	now, err := os.Stat(filepath.Join(s.opts.Dir, fi.Name()))
-	if err == nil && os.SameFile(fi, now) {
-		return nil
+	return nil
+}
+
+// writerFiles returns the files of the volumes being written.
+func (s *Store) writerFiles() []os.FileInfo {
+	s.handleMu.RLock()
+	defer s.handleMu.RUnlock()
+	var files []os.FileInfo
+	for _, w := range s.writers {
+		if w.file != nil {
+			files = append(files, w.file)
+		}
 	}
-	s.mu.Lock()
-	moved := s.activeFile == fi // not a rotation meanwhile
-	s.mu.Unlock()
-	if !moved {
-		return nil
-	}
-	return fmt.Errorf("%w: %s is no longer on the file system mounted at %s", card.ErrNoCard, fi.Name(), s.opts.Dir)
+	return files
 }
 
 // cardLost pauses recording until the card is back, with an event, and

@@ -254,9 +254,11 @@ func (c *Clip) Read(i int, buf []byte) ([]byte, error) {
 // being written, a read-only one otherwise.
 func (c *Clip) withVolume(id uint64, fn func(*volume.Volume) error) error {
 	c.s.handleMu.RLock()
-	if a := c.s.active; a != nil && a.ID() == id {
-		defer c.s.handleMu.RUnlock()
-		return fn(a)
+	for _, w := range c.s.writers {
+		if w.v.ID() == id {
+			defer c.s.handleMu.RUnlock()
+			return fn(w.v)
+		}
 	}
 	c.s.handleMu.RUnlock()
 	if c.ro == nil || c.roID != id {
@@ -290,8 +292,8 @@ func (s *Store) heldFor() string {
 func (s *Store) isActiveRecord(id uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(s.vols)
-	return n > 0 && s.vols[n-1].ID == id && s.vols[n-1].State == stateActive
+	r := s.record(id)
+	return r != nil && r.State == stateActive
 }
 
 func (c *Clip) closeRO() {

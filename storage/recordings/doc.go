@@ -1,13 +1,17 @@
 // Package recordings keeps a camera's recordings: a ring of recording
 // volumes (package volume) indexed in the catalog, under a quota.
 //
-// A Store appends fragments to the newest volume, starting a new one when
-// it is full, and deletes the oldest whole volume whenever the bytes it
-// accounts for (the sizes of its own files, not what the file system says
-// is used) would pass the quota: loop overwrite, checked at every
-// fragment. Once the volumes fill the quota, the next volume is made in
-// the oldest one's file, in place: on FAT, neither the allocation table
-// nor the directory is written while recording. A volume is listed as
+// A Store appends each stream's fragments to that stream's newest volume
+// (volumes are per stream), starting a new one when it is full, and
+// deletes a whole volume whenever the bytes it accounts for (the sizes of
+// its own files, not what the file system says is used) would pass the
+// quota: loop overwrite, checked at every fragment. The volume it takes
+// is the oldest of the stream furthest over its share of the quota
+// (SetShare; equal parts by default), so that on an NVR a busy camera
+// loops within its share and a quiet one keeps its history. Once the
+// volumes fill the quota, the next volume is made in that volume's file,
+// in place: on FAT, neither the allocation table nor the directory is
+// written while recording. A volume is listed as
 // being made before its file is touched and as written only once it is
 // on stable storage, so that a power cut at any point leaves a file the
 // next start knows for its own and makes again. The catalog's recordings bucket lists the volumes with their
@@ -42,6 +46,12 @@
 // back. Hold lets go of the card for a check or a format. A full card,
 // whoever filled it, costs camd's own oldest volumes first: recording
 // pauses only with nothing of its own left to delete.
+//
+// DeleteStream deletes one stream's recordings (an NVR's camera removed
+// with them): hidden from the timeline and clips in one catalog
+// transaction, then its volumes deleted (and its fragments cut out of
+// any volume it shares, in one transaction per volume), a deletion a
+// crash interrupted being finished at the next start.
 //
 // Files names what a store keeps in its directory, for a factory reset
 // to erase.

@@ -429,7 +429,7 @@ func cardFailingReads(t *testing.T, card *faultfs.FS, crash bool, files string) 
 		// As after a kill: the volume's handle goes, the catalog
 		// keeps the record written when the volume was created.
 		e.store.writeMu.Lock()
-		e.store.closeActive()
+		e.store.closeActive(1)
 		e.store.writeMu.Unlock()
 	} else if err := e.store.Close(); err != nil {
 		t.Fatal(err)
@@ -501,20 +501,18 @@ func TestUnreadablePageUnderTheWriter(t *testing.T) {
 func unreadablePageUnderTheWriter(t *testing.T, card *faultfs.FS) {
 	const retry = time.Minute
 	e := newEnv(t, Options{Dir: filepath.Join(card.Dir, "rec"), VolumeSize: 4 << 20, RetryPause: retry, Quota: Quota{Bytes: 1 << 30}})
-	// Two streams: their init segments give the inits bucket a page of
-	// its own, which reopening does not read through the mapping, and
-	// the first append after it does (the store writes the stream's init
-	// segment again).
-	recs := []*source{
-		{Audio: true, Start: day, FrameBytes: 3000},
-		{Audio: true, Start: day, FrameBytes: 3000},
+	// An init segment changed at every fragment: they give the inits
+	// bucket a page of its own, which reopening does not read through
+	// the mapping, and the first append after it does (the store writes
+	// the stream's init segment again).
+	recs := []*source{{Audio: true, Start: day, FrameBytes: 3000}}
+	var last [1]Fragment
+	frags := recs[0].fragments(1, 5*time.Second)
+	for i := range frags {
+		frags[i].Init = append(frags[i].Init, byte(i))
 	}
-	var last [2]Fragment
-	for i, r := range recs {
-		frags := r.fragments(uint32(i+1), 5*time.Second)
-		e.record(frags)
-		last[i] = frags[len(frags)-1]
-	}
+	e.record(frags)
+	last[0] = frags[len(frags)-1]
 	e.store.Close()
 	e.cat.Close()
 	e.store = nil
@@ -591,7 +589,7 @@ func TestCrashDuringRotationOnACardWhoseReadsFail(t *testing.T) {
 	// The kill: the handle goes, the catalog lists the first volume as
 	// being written, with no spans, and not the second.
 	e.store.writeMu.Lock()
-	e.store.closeActive()
+	e.store.closeActive(1)
 	e.store.writeMu.Unlock()
 	e.cat.Close()
 	e.store = nil

@@ -199,7 +199,7 @@ func readOnlyCard(t *testing.T, card string) {
 	// The kernel remounts a failing card read-only after the write errors
 	// that made the store let go of its volume: stand in for both.
 	e.store.writeMu.Lock()
-	e.store.dropActive()
+	e.store.dropActive(1)
 	e.store.writeMu.Unlock()
 	remount(t, card, "ro")
 	failed := 0

@@ -128,39 +128,7 @@ func (c *cutEnv) checkAfterCut(acked []Fragment, rec *source) []Fragment {
 	if moved, _ := os.ReadDir(filepath.Join(c.opts.Dir, quarantineDir)); len(moved) != 0 {
 		c.t.Fatalf("moved aside after the cut: %v", moved)
 	}
-	if len(acked) > 0 {
-		last := acked[len(acked)-1]
-		if st.Newest.Before(last.Start.Add(last.Duration)) {
-			c.t.Fatalf("the newest recording ends at %v, the last fragment acknowledged at %v", st.Newest, last.Start.Add(last.Duration))
-		}
-		var want []Fragment
-		for _, f := range acked {
-			if !f.Start.Before(st.Oldest) {
-				want = append(want, f)
-			}
-		}
-		if len(want) == 0 {
-			c.t.Fatalf("nothing acknowledged kept: the oldest recording starts at %v", st.Oldest)
-		}
-		cl, err := c.store.Clip(1, want[0].Start, last.Start.Add(last.Duration))
-		if err != nil {
-			c.t.Fatalf("clip of what was acknowledged: %v", err)
-		}
-		have := map[int64]int{}
-		for i, p := range cl.Parts() {
-			have[p.Start.UnixNano()] = i
-		}
-		for _, f := range want {
-			i, ok := have[f.Start.UnixNano()]
-			if !ok {
-				c.t.Fatalf("fragment at %v acknowledged, lost at the cut", f.Start.Sub(day))
-			}
-			if b, err := cl.Read(i, nil); err != nil || !bytes.Equal(b, f.Data) {
-				c.t.Fatalf("fragment at %v: %v", f.Start.Sub(day), err)
-			}
-		}
-		cl.Close()
-	}
+	c.checkAcked(1, acked, st.Oldest)
 	// bbolt's checks, with the store closed.
 	c.store.Close()
 	if err := c.cat.Check(); err != nil {
@@ -180,6 +148,49 @@ func (c *cutEnv) checkAfterCut(acked []Fragment, rec *source) []Fragment {
 	more := rec.fragments(1, time.Second)
 	c.record(more)
 	return more
+}
+
+// checkAcked checks that every fragment of stream in acked since oldest
+// is in the store with its bytes, the last one included.
+func (c *cutEnv) checkAcked(stream uint32, acked []Fragment, oldest time.Time) {
+	c.t.Helper()
+	if len(acked) > 0 {
+		last := acked[len(acked)-1]
+		tl, err := c.store.Timeline(stream, day, last.Start.Add(time.Hour))
+		if err != nil || len(tl.Spans) == 0 {
+			c.t.Fatalf("timeline of stream %d: %v %+v", stream, err, tl)
+		}
+		if newest := tl.Spans[len(tl.Spans)-1].End; newest.Before(last.Start.Add(last.Duration)) {
+			c.t.Fatalf("the newest recording ends at %v, the last fragment acknowledged at %v", newest, last.Start.Add(last.Duration))
+		}
+		var want []Fragment
+		for _, f := range acked {
+			if !f.Start.Before(oldest) {
+				want = append(want, f)
+			}
+		}
+		if len(want) == 0 {
+			c.t.Fatalf("nothing acknowledged kept: the oldest recording starts at %v", oldest)
+		}
+		cl, err := c.store.Clip(stream, want[0].Start, last.Start.Add(last.Duration))
+		if err != nil {
+			c.t.Fatalf("clip of what was acknowledged: %v", err)
+		}
+		have := map[int64]int{}
+		for i, p := range cl.Parts() {
+			have[p.Start.UnixNano()] = i
+		}
+		for _, f := range want {
+			i, ok := have[f.Start.UnixNano()]
+			if !ok {
+				c.t.Fatalf("fragment at %v acknowledged, lost at the cut", f.Start.Sub(day))
+			}
+			if b, err := cl.Read(i, nil); err != nil || !bytes.Equal(b, f.Data) {
+				c.t.Fatalf("fragment at %v: %v", f.Start.Sub(day), err)
+			}
+		}
+		cl.Close()
+	}
 }
 
 // sizes of the cut tests: volumes of 1 MiB, four of them in the quota,
@@ -313,4 +324,71 @@ func TestPowerCutsWhileRecording(t *testing.T) {
 	if st := c.store.Stats(); !st.Oldest.After(day) {
 		t.Fatalf("the quota never filled: %+v", st)
 	}
+}
+
+// TestPowerCutsWhileRecordingTwoStreams: as TestPowerCutsWhileRecording,
+// with two streams at different rates, each in volumes of its own: after
+// each cut, each stream has every fragment acknowledged since its own
+// oldest recording, and the quiet one kept more of its history than the
+// busy one.
+func TestPowerCutsWhileRecordingTwoStreams(t *testing.T) {
+	c := newCutEnv(t, Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 6 << 20}})
+	rng := rand.New(rand.NewPCG(56, 78))
+	recs := map[uint32]*source{1: cutSource(), 2: {Start: day, FrameBytes: 1000}}
+	acked := map[uint32][]Fragment{}
+	for cut := range 10 {
+		for range 20 {
+			for _, stream := range []uint32{1, 2} {
+				f := recs[stream].fragments(stream, time.Second)
+				c.record(f)
+				acked[stream] = append(acked[stream], f...)
+			}
+		}
+		if err := c.card.CutAfter(1 + rng.IntN(150)); err != nil {
+			t.Fatal(err)
+		}
+	recording:
+		for {
+			for _, stream := range []uint32{1, 2} {
+				got := c.recordUntilCut(recs[stream].fragments(stream, time.Second))
+				acked[stream] = append(acked[stream], got...)
+				if len(got) == 0 {
+					break recording
+				}
+			}
+		}
+		seed := uint64(0)
+		if cut%2 == 1 {
+			seed = rng.Uint64()
+		}
+		c.powerCut(seed)
+		if k := c.eventKinds(); len(k) != 0 || c.store.Paused() != nil || c.store.Stats().Quarantined != 0 {
+			t.Fatalf("after cut %d: events %v, paused %v, %+v", cut, k, c.store.Paused(), c.store.Stats())
+		}
+		oldest := map[uint32]time.Time{}
+		for _, stream := range []uint32{1, 2} {
+			last := acked[stream][len(acked[stream])-1]
+			tl, _ := c.store.Timeline(stream, day, last.Start.Add(time.Hour))
+			if len(tl.Spans) == 0 {
+				t.Fatalf("after cut %d: nothing of stream %d", cut, stream)
+			}
+			oldest[stream] = tl.Spans[0].Start
+			c.checkAcked(stream, acked[stream], oldest[stream])
+		}
+		if cut == 9 && !oldest[2].Before(oldest[1]) {
+			t.Fatalf("the quiet stream's history starts at %v, the busy one's at %v", oldest[2], oldest[1])
+		}
+	}
+	c.store.Close()
+	c.cat.Close()
+	c.store = nil
+	entries, _ := os.ReadDir(c.opts.Dir)
+	for _, e := range entries {
+		if ownName(e.Name()) {
+			if err := volume.Check(filepath.Join(c.opts.Dir, e.Name()), volume.Options{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.open()
 }

@@ -1,6 +1,7 @@
 package recordings
 
 import (
+	"cmp"
 	"errors"
 	"io/fs"
 	"path/filepath"
@@ -41,9 +42,9 @@ func ownName(name string) bool {
 // for camd's own and makes again (complete). Nothing in the file itself
 // could tell: on FAT a new file's clusters hold whatever a deleted file
 // left in them.
-func (s *Store) create() error {
+func (s *Store) create(stream uint32) error {
 	for {
-		r, reused, err := s.begin()
+		r, reused, err := s.begin(stream)
 		if err == nil {
 			return s.completeWithRoom(r, !reused)
 		}
@@ -55,15 +56,15 @@ func (s *Store) create() error {
 	}
 }
 
-// begin lists a new volume in the catalog as being made, and reports
-// whether it is made in the file of the oldest one.
-func (s *Store) begin() (r *vol, reused bool, err error) {
+// begin lists a new volume of stream in the catalog as being made, and
+// reports whether it is made in the file of another (victim).
+func (s *Store) begin(stream uint32) (r *vol, reused bool, err error) {
 	s.mu.Lock()
 	id := s.nextID
 	s.nextID++
 	old := s.takeReusable()
 	s.mu.Unlock()
-	r = &vol{ID: id, File: volFile(id), State: stateCreating, Created: time.Now()}
+	r = &vol{ID: id, File: volFile(id), Stream: stream, State: stateCreating, Created: time.Now()}
 	var drop []uint64
 	if old != nil {
 		r.File, r.Bytes = old.File, old.Bytes
@@ -72,7 +73,8 @@ func (s *Store) begin() (r *vol, reused bool, err error) {
 	if err := s.saveRecords([]*vol{r}, drop); err != nil {
 		if old != nil {
 			s.mu.Lock()
-			s.vols = append([]*vol{old}, s.vols...)
+			s.vols = append(s.vols, old)
+			slices.SortFunc(s.vols, func(a, b *vol) int { return cmp.Compare(a.ID, b.ID) })
 			s.stats.Deleted--
 			s.mu.Unlock()
 		}
@@ -102,26 +104,91 @@ func (s *Store) completeWithRoom(r *vol, fresh bool) error {
 	}
 }
 
-// takeReusable takes the oldest volume out of the index when the next
-// volume is to be made in its file: the volumes fill the quota (one more
-// file would pass it), and the oldest is closed, read by no clip and no
-// larger than a volume. Its recordings go, as when retention deletes it.
-// The caller holds s.mu.
+// takeReusable takes the volume loop overwrite takes next (victim) out
+// of the index when the next volume is to be made in its file: the
+// volumes fill the quota (one more file would pass it), and that volume
+// is closed, read by no clip and no larger than a volume. Its
+// recordings go, as when retention deletes it. The caller holds s.mu.
 func (s *Store) takeReusable() *vol {
-	if s.noReuse || len(s.vols) < 2 {
+	if s.noReuse {
 		return nil
 	}
 	used := int64(0)
 	for _, v := range s.vols {
 		used += v.Bytes
 	}
-	old := s.vols[0]
-	if used+s.volumeSize <= s.quota || old.State != stateClosed || s.pins[old.ID] > 0 || old.Bytes > s.volumeSize {
+	if used+s.volumeSize <= s.quota {
 		return nil
 	}
-	s.vols = s.vols[1:]
+	old := s.victim()
+	if old == nil || old.State != stateClosed || s.pins[old.ID] > 0 || old.Bytes > s.volumeSize {
+		return nil
+	}
+	s.vols = slices.DeleteFunc(s.vols, func(v *vol) bool { return v == old })
 	s.stats.Deleted++
 	return old
+}
+
+// victim returns the volume that loop overwrite takes next: the oldest
+// volume not being written or made of the stream furthest over its
+// share of the quota (share), or nil when there is none. Each stream
+// has volumes of its own, so that a busy camera of an NVR loops over its
+// share while a quiet one keeps its history; a camera's own recording
+// (one stream) loses its oldest volume, as ever. The caller holds s.mu.
+func (s *Store) victim() *vol {
+	used := map[uint32]int64{}
+	oldest := map[uint32]*vol{}
+	for _, r := range s.vols {
+		used[r.Stream] += r.Bytes
+		if r.State != stateActive && r.State != stateCreating && oldest[r.Stream] == nil {
+			oldest[r.Stream] = r
+		}
+	}
+	var best *vol
+	most := 0.0
+	for st, r := range oldest {
+		over := float64(used[st]) / s.share(st, used)
+		if best == nil || over > most || (over == most && r.ID < best.ID) {
+			best, most = r, over
+		}
+	}
+	return best
+}
+
+// share is stream's share of the quota, a fraction: the one SetShare
+// set, or an equal part of what those leave to the other streams that
+// have volumes (used). The caller holds s.mu.
+func (s *Store) share(stream uint32, used map[uint32]int64) float64 {
+	if f, ok := s.shares[stream]; ok {
+		return f
+	}
+	left, n := 1.0, 0
+	for st := range used {
+		if f, ok := s.shares[st]; ok {
+			left -= f
+		} else {
+			n++
+		}
+	}
+	return max(left, minShare) / float64(max(n, 1))
+}
+
+// minShare is what the streams without a share of their own split when
+// the shares set leave them nothing.
+const minShare = 0.01
+
+// SetShare sets stream's share of the quota, a fraction in (0, 1]: once
+// the volumes fill the quota, the stream furthest over its share loses
+// its oldest volume first. 0 gives the stream back the default: an
+// equal part of what the shares set leave to the streams without one.
+func (s *Store) SetShare(stream uint32, share float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if share <= 0 {
+		delete(s.shares, stream)
+		return
+	}
+	s.shares[stream] = min(share, 1)
 }
 
 // complete makes the empty volume that the record r (being made, the
@@ -134,9 +201,11 @@ func (s *Store) complete(r *vol, fresh bool) error {
 	s.mu.Lock()
 	size := max(s.volumeSize, r.Bytes)
 	var prev *vol
-	if i := slices.Index(s.vols, r); i > 0 && s.vols[i-1].State == stateActive {
-		prev = copyVol(s.vols[i-1])
-		prev.State = stateClosed
+	for _, v := range s.vols {
+		if v != r && v.Stream == r.Stream && v.State == stateActive && v.ID < r.ID {
+			prev = copyVol(v)
+			prev.State = stateClosed
+		}
 	}
 	s.mu.Unlock()
 	path := filepath.Join(s.opts.Dir, r.File)
@@ -168,7 +237,7 @@ func (s *Store) complete(r *vol, fresh bool) error {
 		v.Close()
 		return err
 	}
-	s.setActive(v)
+	s.setActive(r.Stream, v)
 	s.replace(a)
 	if prev != nil {
 		s.replace(prev)

@@ -151,8 +151,13 @@ const (
 
 // vol is a volume's catalog record.
 type vol struct {
-	ID      uint64    `json:"id"`
-	File    string    `json:"file"`
+	ID   uint64 `json:"id"`
+	File string `json:"file"`
+	// Stream is the stream the volume is written for: each stream has
+	// volumes of its own (see victim). Records written before volumes
+	// were per stream have none: they count as stream 1's (a camera's
+	// own), which they held on a camera.
+	Stream  uint32    `json:"stream,omitempty"`
 	State   string    `json:"state"`
 	Bytes   int64     `json:"bytes"`
 	Created time.Time `json:"created"`
@@ -182,11 +187,11 @@ type Store struct {
 	// recovered: the directory was reconciled with the catalog (recover)
 	// since the store opened or the card came back. Guarded by writeMu.
 	recovered bool
-	// handleMu guards the active volume's handle: readers hold it shared
-	// while they read, rotation exclusively while it closes the handle.
+	// handleMu guards the handles of the volumes being written: readers
+	// hold it shared while they read, rotation exclusively while it
+	// closes a handle.
 	handleMu sync.RWMutex
-	active   *volume.Volume
-	inits    map[uint32][]byte // last init written per stream, active volume
+	writers  map[uint32]*writer // per stream, its volume being written
 
 	// readers holds a token per open clip (Options.MaxReaders).
 	readers chan struct{}
@@ -208,15 +213,17 @@ type Store struct {
 	cardErr error
 	held    string
 	lastErr string
-	// activeFile is the file of the volume being written, to tell that
-	// the card it is on went away.
-	activeFile os.FileInfo
+	// shares are the streams' shares of the quota set by SetShare.
+	shares map[uint32]float64
 	// dropLater lists the volumes deleted whose records a failed catalog
 	// update left: every catalog update drops them.
 	dropLater []uint64
 	clips     map[*Clip]struct{} // open clips, closed by Close
 	pins      map[uint64]int     // volumes that open clips read: not reused
 	stats     Stats
+	// pendingDrops: deletions of streams are left to finish (see
+	// DeleteStream). Guarded by mu.
+	pendingDrops bool
 	// noReuse makes every volume in a new file (benchmarks of the ring
 	// against its absence).
 	noReuse bool
@@ -226,6 +233,14 @@ type Store struct {
 	cardMu   sync.Mutex
 	stop     chan struct{}
 	watching sync.WaitGroup
+}
+
+// writer is the volume being written for a stream.
+type writer struct {
+	v    *volume.Volume
+	init []byte // the last init segment written in v
+	// file is v's file, to tell that the card it is on went away.
+	file os.FileInfo
 }
 
 // Stats is a store's state and counters.
@@ -334,7 +349,7 @@ func Open(cat *storage.Catalog, opts Options) (*Store, error) {
 	if opts.CardPoll <= 0 {
 		opts.CardPoll = time.Second
 	}
-	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, inits: map[uint32][]byte{},
+	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, writers: map[uint32]*writer{}, shares: map[uint32]float64{},
 		readers: make(chan struct{}, opts.MaxReaders), clips: map[*Clip]struct{}{}, pins: map[uint64]int{}}
 	if err := s.prepare(true); err != nil {
 		s.pause(err)
@@ -379,7 +394,13 @@ func (s *Store) prepare(opening bool) error {
 		return err
 	}
 	s.sizeQuota()
-	return s.recover()
+	if err := s.recover(); err != nil {
+		return err
+	}
+	// Deletions of streams a crash interrupted; recovery may have read
+	// the streams' spans again from the volumes.
+	s.finishDeletions()
+	return nil
 }
 
 // eraseFormerOwner erases what the store keeps in Dir while
@@ -529,10 +550,11 @@ func (s *Store) recover() error {
 	keep = append(keep, adopted...)
 	slices.SortFunc(keep, func(a, b *vol) int { return cmp.Compare(a.ID, b.ID) })
 
-	// A volume being made is made again if it is the newest; another
-	// (none, but for a catalog changed by hand) holds nothing: removed.
-	for i := 0; i < len(keep)-1; i++ {
-		if r := keep[i]; r.State == stateCreating {
+	// A volume being made is made again if it is its stream's newest;
+	// another (none, but for a catalog changed by hand) holds nothing:
+	// removed.
+	for i := 0; i < len(keep); i++ {
+		if r := keep[i]; r.State == stateCreating && !newestOf(keep, i) {
 			if err := volume.Remove(filepath.Join(s.opts.Dir, r.File)); err != nil {
 				s.log.Warn("recordings: cannot remove an unfinished volume", "file", r.File, "err", err)
 				continue
@@ -543,13 +565,13 @@ func (s *Store) recover() error {
 		}
 	}
 
-	// Only the newest volume may be written; any other "active" one (two
-	// after a crash in the middle of a rotation) is closed. Its record
-	// holds the spans of its last save, not what was written since: they
-	// are rebuilt from the volume, now or, if the card cannot read it, at
-	// a later start.
+	// Only each stream's newest volume may be written; any other
+	// "active" one (two after a crash in the middle of a rotation) is
+	// closed. Its record holds the spans of its last save, not what was
+	// written since: they are rebuilt from the volume, now or, if the
+	// card cannot read it, at a later start.
 	for i, r := range keep {
-		if r.State == stateActive && i != len(keep)-1 {
+		if r.State == stateActive && !newestOf(keep, i) {
 			r.State, r.Rescan = stateClosed, true
 			changed = append(changed, r)
 		}
@@ -560,14 +582,19 @@ func (s *Store) recover() error {
 		}
 	}
 	var cardErr error
-	n := len(keep)
-	if n > 0 && keep[n-1].State == stateActive {
-		last := keep[n-1]
+	var creating []*vol
+	for _, last := range keep {
+		if last.State == stateCreating {
+			creating = append(creating, last)
+		}
+		if last.State != stateActive {
+			continue
+		}
 		if err := s.openActive(last); err != nil {
 			if last.State == stateActive {
 				// The card, not the volume: it is left alone and
 				// recording pauses until a retry can read it.
-				cardErr = err
+				cardErr = cmpFirst(cardErr, err)
 			} else {
 				changed = append(changed, last)
 			}
@@ -588,12 +615,25 @@ func (s *Store) recover() error {
 	s.vols = keep
 	s.mu.Unlock()
 	s.recovered = true
-	if n > 0 && keep[n-1].State == stateCreating {
+	for _, r := range creating {
 		// Finish what a power cut interrupted (the card's errors pause
 		// recording; the retry finishes it).
-		return s.completeWithRoom(keep[n-1], false)
+		if err := s.completeWithRoom(r, false); err != nil {
+			return err
+		}
 	}
 	return cardErr
+}
+
+// newestOf reports whether recs[i] is the newest record of its stream
+// in recs (ascending ID).
+func newestOf(recs []*vol, i int) bool {
+	for _, r := range recs[i+1:] {
+		if r.Stream == recs[i].Stream {
+			return false
+		}
+	}
+	return true
 }
 
 // readRecords reads the volumes' records from the catalog, but for those
@@ -610,6 +650,9 @@ func (s *Store) readRecords() ([]*vol, error) {
 			if err := json.Unmarshal(v, &r); err != nil || !ownName(r.File) {
 				s.log.Warn("recordings: unreadable catalog record dropped", "key", fmt.Sprintf("%x", k))
 				continue
+			}
+			if r.Stream == 0 {
+				r.Stream = 1
 			}
 			if !slices.Contains(gone, r.ID) {
 				recs = append(recs, &r)
@@ -660,11 +703,11 @@ func (s *Store) adopt(name string, byID map[uint64]*vol, onDisk map[string]bool)
 		// start.
 		s.unreadable(k, "recordings: a volume missing from the catalog cannot be read; adopted, its recordings listed once it can",
 			"file", name, "err", err)
-		return &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: fi.ModTime(), Rescan: true}, nil
+		return &vol{ID: id, File: name, State: stateClosed, Bytes: fi.Size(), Created: fi.ModTime(), Rescan: true, Stream: 1}, nil
 	default:
 		s.notify(EventQuarantined, "recordings: a damaged volume was found and quarantined",
 			"volume", name, "reason", err.Error())
-		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error()}, nil
+		return &vol{ID: id, File: name, State: stateQuarantined, Bytes: fi.Size(), Created: fi.ModTime(), Reason: err.Error(), Stream: 1}, nil
 	}
 	if r := byID[v.ID()]; r != nil {
 		if !onDisk[r.File] {
@@ -673,7 +716,10 @@ func (s *Store) adopt(name string, byID map[uint64]*vol, onDisk map[string]bool)
 		s.moveAside(path, fmt.Errorf("it holds volume %d, which %s holds", v.ID(), r.File))
 		return nil, nil
 	}
-	r := &vol{ID: v.ID(), File: name, State: stateClosed, Bytes: fi.Size(), Created: v.Created(), Spans: spans}
+	r := &vol{ID: v.ID(), File: name, State: stateClosed, Bytes: fi.Size(), Created: v.Created(), Spans: spans, Stream: 1}
+	if len(spans) > 0 {
+		r.Stream = spans[0].Stream
+	}
 	s.log.Info("recordings: adopted a volume missing from the catalog", "file", name, "spans", len(r.Spans))
 	return r, nil
 }
@@ -788,23 +834,16 @@ func (s *Store) openActive(r *vol) error {
 	}
 	r.Spans = spans
 	r.Bytes = v.Size()
-	s.setActive(v)
+	s.setActive(r.Stream, v)
 	return nil
 }
 
-// setActive makes v the volume being written.
-func (s *Store) setActive(v *volume.Volume) {
+// setActive makes v the volume being written for stream.
+func (s *Store) setActive(stream uint32, v *volume.Volume) {
+	fi, _ := os.Stat(v.Path())
 	s.handleMu.Lock()
-	s.active = v
+	s.writers[stream] = &writer{v: v, file: fi}
 	s.handleMu.Unlock()
-	s.inits = map[uint32][]byte{}
-	fi, err := os.Stat(v.Path())
-	s.mu.Lock()
-	s.activeFile = nil
-	if err == nil {
-		s.activeFile = fi
-	}
-	s.mu.Unlock()
 }
 
 // mergeGap is the largest hole between fragments that still counts as
@@ -866,14 +905,8 @@ func (s *Store) saveRecords(changed []*vol, drop []uint64) error {
 	}
 	err := s.cat.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(storage.BucketRecordings)
-		for _, r := range changed {
-			buf, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(volKey(r.ID), buf); err != nil {
-				return err
-			}
+		if err := putRecords(b, changed); err != nil {
+			return err
 		}
 		for _, id := range drop {
 			if err := b.Delete(volKey(id)); err != nil {
@@ -889,6 +922,20 @@ func (s *Store) saveRecords(changed []*vol, drop []uint64) error {
 		s.mu.Lock()
 		s.dropLater = slices.DeleteFunc(s.dropLater, func(id uint64) bool { return slices.Contains(later, id) })
 		s.mu.Unlock()
+	}
+	return nil
+}
+
+// putRecords writes records in the catalog's recordings bucket.
+func putRecords(b *bbolt.Bucket, recs []*vol) error {
+	for _, r := range recs {
+		buf, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(volKey(r.ID), buf); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -968,32 +1015,37 @@ func (s *Store) append(f Fragment) error {
 	if f.Start.Before(minTime) || f.Start.After(maxTime) || f.Duration < 0 || f.Duration > volume.MaxDuration || len(f.Data) > volume.MaxFragment {
 		return fmt.Errorf("%w: %d bytes at %v for %v is out of range", ErrFragment, len(f.Data), f.Start, f.Duration)
 	}
-	if s.active == nil {
-		if err := s.reopen(); err != nil {
+	if s.writers[f.Stream] == nil {
+		if err := s.reopen(f.Stream); err != nil {
 			return err
 		}
 	}
 	// Keys of a stream grow: a clock set back starts a new volume.
-	if last, ok := s.active.Last(f.Stream); ok && f.Start.UnixNano() <= last.Start {
+	if last, ok := s.writers[f.Stream].v.Last(f.Stream); ok && f.Start.UnixNano() <= last.Start {
 		s.log.Warn("recordings: time went back; starting a new volume", "last", time.Unix(0, last.Start), "now", f.Start)
-		if err := s.rotate(); err != nil {
+		if err := s.rotate(f.Stream); err != nil {
 			return err
 		}
 	}
 	for attempt := 0; ; attempt++ {
+		w := s.writers[f.Stream]
 		init := f.Init
-		if bytes.Equal(s.inits[f.Stream], f.Init) {
+		if bytes.Equal(w.init, f.Init) {
 			init = nil
 		}
 		// The quota counts files: what the file grows by, nothing
 		// while it has room (a file reused in place always has).
-		grow, err := s.active.Growth(len(f.Data) + len(init))
+		grow, err := w.v.Growth(len(f.Data) + len(init))
 		if err != nil {
-			s.dropActive()
+			s.dropActive(f.Stream)
 			return err
 		}
-		if err := s.makeRoom(grow); err != nil {
+		if err := s.makeRoom(grow, f.Stream); err != nil {
 			return err
+		}
+		if w = s.writers[f.Stream]; w == nil {
+			// makeRoom started the stream afresh and could not.
+			return fmt.Errorf("%w: no volume to write", ErrUnexpected)
 		}
 		vf := volume.Fragment{Key: volume.Key{Stream: f.Stream, Start: f.Start.UnixNano()}, Duration: f.Duration}
 		if f.Key {
@@ -1002,45 +1054,68 @@ func (s *Store) append(f Fragment) error {
 		if f.Audio {
 			vf.Flags |= volume.Audio
 		}
-		err = s.active.Append(vf, f.Data, init)
+		err = w.v.Append(vf, f.Data, init)
 		switch {
 		case err == nil:
 			if init != nil {
-				s.inits[f.Stream] = f.Init
+				w.init = f.Init
 			}
-			size := s.active.Size()
+			size := w.v.Size()
 			s.mu.Lock()
-			a := s.vols[len(s.vols)-1]
-			a.Spans = addSpan(a.Spans, nil, f.Stream, f.Start, f.Start.Add(f.Duration))
-			a.Bytes = size
+			if a := s.record(w.v.ID()); a != nil {
+				a.Spans = addSpan(a.Spans, nil, f.Stream, f.Start, f.Start.Add(f.Duration))
+				a.Bytes = size
+			}
 			s.stats.Fragments++
 			s.stats.Written += int64(len(f.Data) + len(init))
 			s.mu.Unlock()
 			return nil
 		case errors.Is(err, volume.ErrFull) && attempt == 0:
-			if err := s.rotate(); err != nil {
+			if err := s.rotate(f.Stream); err != nil {
 				return err
 			}
-		case s.roomHelps(err) && s.freeSpace():
+		case s.roomHelps(err) && s.freeSpace(f.Stream):
 			// The card filled (with other files, or our accounting lags
 			// behind the file system's): camd's oldest recordings go,
 			// whoever filled it, and the fragment is written again.
 		case classify(err) == refused:
 			return err
 		default:
-			s.dropActive()
+			s.dropActive(f.Stream)
 			return err
 		}
 	}
 }
 
-// reopen opens the active volume again after a failure, or creates the
-// first one.
-func (s *Store) reopen() error {
+// record returns the index's record of volume id, or nil; the caller
+// holds s.mu.
+func (s *Store) record(id uint64) *vol {
+	for _, r := range s.vols {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// newest returns the newest record of stream, or nil; the caller holds
+// s.mu.
+func (s *Store) newest(stream uint32) *vol {
+	for i := len(s.vols) - 1; i >= 0; i-- {
+		if s.vols[i].Stream == stream {
+			return s.vols[i]
+		}
+	}
+	return nil
+}
+
+// reopen opens the stream's volume being written again after a failure,
+// or creates its first one.
+func (s *Store) reopen(stream uint32) error {
 	if !s.recovered {
 		// The card was out, or could not be read, since the store
 		// opened: it may be another card, or have been checked.
-		if err := s.prepare(false); err != nil || s.active != nil {
+		if err := s.prepare(false); err != nil || s.writers[stream] != nil {
 			return err
 		}
 	}
@@ -1052,10 +1127,10 @@ func (s *Store) reopen() error {
 		return fmt.Errorf("%w: quota %d bytes, a volume needs %d", errQuotaTooSmall, q, MinVolumeSize)
 	}
 	var last, creating *vol
-	if n := len(s.vols); n > 0 && s.vols[n-1].State == stateActive {
-		last = copyVol(s.vols[n-1])
-	} else if n > 0 && s.vols[n-1].State == stateCreating {
-		creating = s.vols[n-1]
+	if r := s.newest(stream); r != nil && r.State == stateActive {
+		last = copyVol(r)
+	} else if r != nil && r.State == stateCreating {
+		creating = r
 	}
 	s.mu.Unlock()
 	if _, err := os.Stat(s.opts.Dir); err != nil {
@@ -1080,9 +1155,9 @@ func (s *Store) reopen() error {
 		if err := s.saveRecords([]*vol{last}, nil); err != nil {
 			return err
 		}
-		return s.create()
+		return s.create(stream)
 	}
-	return s.create()
+	return s.create(stream)
 }
 
 // replace puts an updated copy of a record in the index.
@@ -1096,38 +1171,67 @@ func (s *Store) replace(r *vol) {
 	}
 }
 
-// rotate closes the active volume and starts a new one.
-func (s *Store) rotate() error {
-	s.closeActive()
-	return s.create()
+// rotate closes the stream's volume being written and starts a new one,
+// and finishes the deletions of streams left pending (DeleteStream).
+func (s *Store) rotate(stream uint32) error {
+	s.closeActive(stream)
+	if err := s.create(stream); err != nil {
+		return err
+	}
+	s.finishPending()
+	return nil
 }
 
-// closeActive closes the active volume's handle; its record stays active
-// until create closes it in the catalog.
-func (s *Store) closeActive() {
+// finishPending finishes the deletions of streams left pending, if any;
+// what still fails stays pending.
+func (s *Store) finishPending() {
+	s.mu.Lock()
+	pending := s.pendingDrops
+	s.mu.Unlock()
+	if pending {
+		s.finishDeletions()
+	}
+}
+
+// closeActive closes the handle of the stream's volume being written;
+// its record stays active until create closes it in the catalog.
+func (s *Store) closeActive(stream uint32) {
 	s.handleMu.Lock()
-	v := s.active
-	s.active = nil
+	w := s.writers[stream]
+	delete(s.writers, stream)
 	s.handleMu.Unlock()
-	if v != nil {
-		v.Close()
+	if w != nil {
+		w.v.Close()
 		s.mu.Lock()
-		if n := len(s.vols); n > 0 && s.vols[n-1].ID == v.ID() {
-			s.vols[n-1].Bytes = v.Size()
+		if r := s.record(w.v.ID()); r != nil {
+			r.Bytes = w.v.Size()
 		}
-		s.activeFile = nil
 		s.mu.Unlock()
 	}
 }
 
-// dropActive closes the active handle after a write error: the next
-// attempt reopens (and checks) it.
-func (s *Store) dropActive() { s.closeActive() }
+// closeAll closes the handles of every volume being written.
+func (s *Store) closeAll() {
+	s.handleMu.RLock()
+	var streams []uint32
+	for st := range s.writers {
+		streams = append(streams, st)
+	}
+	s.handleMu.RUnlock()
+	for _, st := range streams {
+		s.closeActive(st)
+	}
+}
 
-// makeRoom deletes the oldest volumes until need more bytes fit in the
-// quota. The active volume is deleted only after a rotation, when it is
-// alone and too big for a quota smaller than a volume.
-func (s *Store) makeRoom(need int64) error {
+// dropActive closes the stream's handle after a write error: the next
+// attempt reopens (and checks) it.
+func (s *Store) dropActive(stream uint32) { s.closeActive(stream) }
+
+// makeRoom deletes volumes (victim) until need more bytes fit in the
+// quota. When no volume is left but those being written, the stream's
+// own is closed so that it can go (a quota smaller than the volumes
+// being written), if it holds recordings.
+func (s *Store) makeRoom(need int64, stream uint32) error {
 	for {
 		s.mu.Lock()
 		used := int64(0)
@@ -1135,9 +1239,9 @@ func (s *Store) makeRoom(need int64) error {
 			used += v.Bytes
 		}
 		over := used+need > s.quota
-		deletable := len(s.vols) > 1
-		alone := len(s.vols) == 1 && s.vols[0].State == stateActive
-		hasSpans := len(s.vols) == 1 && len(s.vols[0].Spans) > 0
+		deletable := s.victim() != nil
+		r := s.newest(stream)
+		hasSpans := r != nil && r.State == stateActive && len(r.Spans) > 0
 		s.mu.Unlock()
 		if !over {
 			return nil
@@ -1146,9 +1250,10 @@ func (s *Store) makeRoom(need int64) error {
 			s.deleteOldest()
 			continue
 		}
-		if alone && hasSpans && s.active != nil {
-			// The one volume holds the whole quota: start afresh.
-			if err := s.rotate(); err != nil {
+		if hasSpans && s.writers[stream] != nil {
+			// The stream's volume holds what is left of the quota: start
+			// afresh.
+			if err := s.rotate(stream); err != nil {
 				return err
 			}
 			continue
@@ -1157,17 +1262,26 @@ func (s *Store) makeRoom(need int64) error {
 	}
 }
 
-// deleteOldest removes the oldest volume other than the active one: its
-// record first, then the file (a crash in between leaves an orphan that
-// the next start adopts, so nothing is lost unaccounted).
+// deleteOldest removes the volume loop overwrite takes next (victim;
+// removeVolume).
 func (s *Store) deleteOldest() bool {
 	s.mu.Lock()
-	if len(s.vols) < 2 {
-		s.mu.Unlock()
+	r := s.victim()
+	s.mu.Unlock()
+	if r == nil {
 		return false
 	}
-	r := s.vols[0]
-	s.vols = s.vols[1:]
+	s.removeVolume(r)
+	s.log.Debug("recordings: deleted the oldest volume", "file", r.File, "bytes", r.Bytes, "first", r.first())
+	return true
+}
+
+// removeVolume deletes a volume other than the active one: its record
+// first, then the file (a crash in between leaves an orphan that the
+// next start adopts, so nothing is lost unaccounted).
+func (s *Store) removeVolume(r *vol) {
+	s.mu.Lock()
+	s.vols = slices.DeleteFunc(s.vols, func(v *vol) bool { return v.ID == r.ID })
 	s.stats.Deleted++
 	s.mu.Unlock()
 	if err := s.saveRecords(nil, []uint64{r.ID}); err != nil {
@@ -1189,8 +1303,6 @@ func (s *Store) deleteOldest() bool {
 	if pending {
 		s.saveRecords(nil, nil)
 	}
-	s.log.Debug("recordings: deleted the oldest volume", "file", r.File, "bytes", r.Bytes, "first", r.first())
-	return true
 }
 
 // freeSpace gives the card room after it said it is full: it deletes
@@ -1198,14 +1310,15 @@ func (s *Store) deleteOldest() bool {
 // it holds recordings, makes the next volume in its place (its
 // recordings go: create deletes it if the card has no room for both).
 // It reports false when nothing of the store's is left to delete.
-func (s *Store) freeSpace() bool {
+func (s *Store) freeSpace(stream uint32) bool {
 	if s.deleteOldest() {
 		return true
 	}
 	s.mu.Lock()
-	alone := len(s.vols) == 1 && s.vols[0].State == stateActive && len(s.vols[0].Spans) > 0
+	r := s.newest(stream)
+	alone := r != nil && r.State == stateActive && len(r.Spans) > 0
 	s.mu.Unlock()
-	return alone && s.active != nil && s.rotate() == nil
+	return alone && s.writers[stream] != nil && s.rotate(stream) == nil
 }
 
 // roomHelps reports whether deleting volumes may let an operation that
@@ -1231,7 +1344,7 @@ func (s *Store) Delete(before time.Time) (int, error) {
 	defer s.writeMu.Unlock()
 	all := before.IsZero()
 	if all {
-		s.closeActive()
+		s.closeAll()
 	}
 	s.mu.Lock()
 	var gone []*vol
@@ -1361,14 +1474,16 @@ func (s *Store) Close() error {
 	return s.closeWriter()
 }
 
-// closeWriter closes the volume being written and saves its spans in
+// closeWriter closes the volumes being written and saves their spans in
 // the catalog; the caller holds writeMu.
 func (s *Store) closeWriter() error {
-	s.closeActive()
+	s.closeAll()
 	s.mu.Lock()
 	var last []*vol
-	if n := len(s.vols); n > 0 && s.vols[n-1].State == stateActive {
-		last = []*vol{copyVol(s.vols[n-1])}
+	for _, r := range s.vols {
+		if r.State == stateActive {
+			last = append(last, copyVol(r))
+		}
 	}
 	s.mu.Unlock()
 	return s.saveRecords(last, nil)

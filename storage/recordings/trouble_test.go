@@ -82,7 +82,7 @@ func TestUnexpectedErrorIsNotTheCards(t *testing.T) {
 		rec := &source{Start: day, Audio: true}
 		e.record(rec.fragments(1, 5*time.Second))
 		e.store.handleMu.RLock()
-		e.store.active.Close()
+		e.store.writers[1].v.Close()
 		e.store.handleMu.RUnlock()
 
 		err := e.store.Append(rec.fragments(1, time.Second)[0])

@@ -489,51 +489,67 @@ func (v *Volume) Append(f Fragment, data, init []byte) error {
 	f.Size = len(data)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.using.RLock()
-	defer v.using.RUnlock()
 	if last, ok := v.last[f.Stream]; ok && f.Start <= last.Start {
 		return fmt.Errorf("%w: stream %d start %d after %d", ErrOrder, f.Stream, f.Start, last.Start)
 	}
+	key := f.Key.Bytes()
+	err := v.update(func(tx *bbolt.Tx) (grew bool, err error) {
+		// Full when the fragment needs more than the volume's size,
+		// less a margin that keeps bbolt's own allocation (which also
+		// counts what it copies) below the end of its mapping: the file
+		// grows up to that size and no further, so that a file reused
+		// in place (which has it) never grows.
+		need := tx.Size() + int64(len(data)+len(init)+overhead)
+		if need+overhead > v.maxSize {
+			return false, ErrFull
+		}
+		if grew, err = v.grow(need); err != nil {
+			return grew, err
+		}
+		if init != nil {
+			if err := tx.Bucket(bucketInits).Put(key, init); err != nil {
+				return grew, err
+			}
+		}
+		b, err := tx.Bucket(bucketFrags).CreateBucket(key)
+		if err != nil {
+			return grew, err
+		}
+		if err := b.Put(keyData, data); err != nil {
+			return grew, err
+		}
+		return grew, b.SetSequence(pack(f))
+	})
+	if errors.Is(err, ErrFull) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("volume: append to %s: %w", v.path, err)
+	}
+	v.last[f.Stream] = f.Key
+	return nil
+}
+
+// update runs fn in a write transaction, committed (fsynced) before it
+// returns; fn reports whether it grew the file (grow). bbolt panics on
+// some damage it finds while writing, and a page the card cannot serve
+// faults: either way the handle is given up, as bbolt may still hold its
+// writer's lock (see fault.go). The caller holds v.mu.
+func (v *Volume) update(fn func(tx *bbolt.Tx) (grew bool, err error)) error {
+	v.using.RLock()
+	defer v.using.RUnlock()
 	if err := v.usable(); err != nil {
 		return err
 	}
 	if err := v.probeMeta(); err != nil {
 		return err
 	}
-	key := f.Key.Bytes()
-	// bbolt panics on some damage it finds while writing, and a page the
-	// card cannot serve faults: either way the handle is given up, as
-	// bbolt may still hold its writer's lock (see fault.go).
 	grew := false
 	panicked, err := v.guard(func() error {
 		return v.db.Update(func(tx *bbolt.Tx) error {
-			// Full when the fragment needs more than the volume's
-			// size, less a margin that keeps bbolt's own allocation
-			// (which also counts what it copies) below the end of its
-			// mapping: the file grows up to that size and no further,
-			// so that a file reused in place (which has it) never
-			// grows.
-			need := tx.Size() + int64(len(data)+len(init)+overhead)
-			if need+overhead > v.maxSize {
-				return ErrFull
-			}
 			var err error
-			if grew, err = v.grow(need); err != nil {
-				return err
-			}
-			if init != nil {
-				if err := tx.Bucket(bucketInits).Put(key, init); err != nil {
-					return err
-				}
-			}
-			b, err := tx.Bucket(bucketFrags).CreateBucket(key)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(keyData, data); err != nil {
-				return err
-			}
-			return b.SetSequence(pack(f))
+			grew, err = fn(tx)
+			return err
 		})
 	})
 	if panicked {
@@ -549,14 +565,59 @@ func (v *Volume) Append(f Fragment, data, init []byte) error {
 	if errors.Is(err, berrors.ErrMaxSizeReached) {
 		err = ErrFull
 	}
-	if err != nil {
-		if errors.Is(err, ErrFull) {
-			return err
-		}
-		return fmt.Errorf("volume: append to %s: %w", v.path, err)
+	return err
+}
+
+// DeleteStream deletes every fragment and init segment of stream, in one
+// transaction fsynced before it returns: a power cut leaves the volume
+// with all of them or none, never a part. It returns how many fragments
+// it deleted. Their pages go to the volume's freelist, where the
+// volume's next appends take them (a closed volume keeps them until its
+// file is reused); the file does not shrink.
+func (v *Volume) DeleteStream(stream uint32) (int, error) {
+	if v.readOnly {
+		return 0, ErrReadOnly
 	}
-	v.last[f.Stream] = f.Key
-	return nil
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	err := v.update(func(tx *bbolt.Tx) (grew bool, err error) {
+		// The copied leaf and branch pages may need room that the
+		// pages freed here cannot give before the commit.
+		if grew, err = v.grow(min(tx.Size()+overhead, v.maxSize)); err != nil {
+			return grew, err
+		}
+		prefix := binary.BigEndian.AppendUint32(nil, stream)
+		frags := tx.Bucket(bucketFrags)
+		var keys [][]byte
+		c := frags.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := frags.DeleteBucket(k); err != nil {
+				return grew, fmt.Errorf("%w: fragment %x: %w", ErrDamaged, k, err)
+			}
+		}
+		n = len(keys)
+		inits := tx.Bucket(bucketInits)
+		keys = keys[:0]
+		c = inits.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := inits.Delete(k); err != nil {
+				return grew, err
+			}
+		}
+		return grew, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("volume: delete stream %d from %s: %w", stream, v.path, err)
+	}
+	delete(v.last, stream)
+	return n, nil
 }
 
 // Fragments calls fn for stream's fragments in time order, starting with

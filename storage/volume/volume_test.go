@@ -337,3 +337,100 @@ func TestKeyRoundTrip(t *testing.T) {
 		t.Errorf("pack/unpack: %+v -> %+v", f, got)
 	}
 }
+
+// TestDeleteStream deletes one stream's fragments and inits from a full
+// volume and leaves the other's: the volume stays consistent and reopens
+// with the same contents.
+func TestDeleteStream(t *testing.T) {
+	v := mustVolume(t, Options{MaxSize: 1 << 20})
+	n := 0
+	for i := 0; ; i++ {
+		err := v.Append(frag(uint32(1+i%2), i), data(20000, byte(i)), []byte{byte(i % 2)})
+		if errors.Is(err, ErrFull) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	deleted, err := v.DeleteStream(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deleted != n/2 {
+		t.Fatalf("deleted %d fragments, want %d", deleted, n/2)
+	}
+	check := func(v *Volume) {
+		t.Helper()
+		if f, i := countStream(t, v, 2); f != 0 || i != 0 {
+			t.Fatalf("stream 2 keeps %d fragments and %d inits", f, i)
+		}
+		if f, i := countStream(t, v, 1); f != n-n/2 || i == 0 {
+			t.Fatalf("stream 1 has %d fragments and %d inits, want %d and some", f, i, n-n/2)
+		}
+		if err := v.Check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(v)
+	if _, ok := v.Last(2); ok {
+		t.Fatal("the deleted stream still has a last key")
+	}
+	if _, err := v.DeleteStream(3); err != nil {
+		t.Fatalf("deleting a stream the volume does not hold: %v", err)
+	}
+	path := v.Path()
+	v.Close()
+	v, err = Open(path, Options{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	check(v)
+}
+
+// TestDeleteStreamFreesPagesForAppends: the pages a deletion frees in the
+// volume being written hold its next fragments, which do not raise its
+// high-water mark.
+func TestDeleteStreamFreesPagesForAppends(t *testing.T) {
+	v := mustVolume(t, Options{MaxSize: 4 << 20})
+	for i := range 40 {
+		if err := v.Append(frag(uint32(1+i%2), i), data(20000, byte(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := highWater(t, v)
+	if _, err := v.DeleteStream(2); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 15 {
+		if err := v.Append(frag(1, 40+i), data(20000, byte(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := highWater(t, v); after > before {
+		t.Fatalf("the volume's pages grew from %d to %d bytes: the freed ones were not used", before, after)
+	}
+}
+
+func highWater(t *testing.T, v *Volume) int64 {
+	t.Helper()
+	var n int64
+	if err := v.view(func(tx *bbolt.Tx) error { n = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func countStream(t *testing.T, v *Volume, stream uint32) (frags, inits int) {
+	t.Helper()
+	if err := v.Fragments(stream, 0, func(Fragment) bool { frags++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := v.Inits(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frags, len(recs)
+}
