@@ -59,15 +59,15 @@ type loopCamera struct {
 	down bool
 	// start > 0 counts the ticks before the camera starts at the file's
 	// first access unit (set by PLAY).
-	start    int
-	playing  bool
-	next     int // index of the next access unit
-	seq      uint16
-	ts       uint32
-	firstAt  time.Time // the first packet after the newest PLAY
-	frames   atomic.Uint64
-	bytes    atomic.Uint64 // H.264 bytes sent
-	paused   atomic.Bool
+	start   int
+	playing bool
+	next    int // index of the next access unit
+	seq     uint16
+	ts      uint32
+	firstAt time.Time // the first packet after the newest PLAY
+	frames  atomic.Uint64
+	bytes   atomic.Uint64 // H.264 bytes sent
+	paused  atomic.Bool
 }
 
 // startLoopCameras serves n cameras playing file (Annex-B H.264 at fps)
