@@ -163,7 +163,9 @@ func nvrCameras(b *testing.B, n int, window time.Duration) {
 		}
 	}
 
-	// The window: every camera recorded at once.
+	// The window: every camera recorded at once, after 5 s for the
+	// fragments the adds queued to reach the disk.
+	time.Sleep(5 * time.Second)
 	var st0, st1 recStatus
 	c.do(b, "GET", "/api/v1/recordings/status", nil, &st0)
 	sent0 := cams.bytesSent()
