@@ -21,6 +21,7 @@ import (
 type nvrCamera struct {
 	ID, Name, Kind, State, Address string
 	LastError                      string `json:"last_error"`
+	Attempts                       uint64
 }
 
 // inviteCode makes a viewer invitation on d and returns its CAMD1 code.

@@ -54,6 +54,8 @@ echo "  then every crash state around a volume's creation, about 8 min each; det
 export CAMD_BENCH_OUT="${CAMD_BENCH_OUT:-${TMPDIR:-/tmp}/camd-bench}"
 run -bench 'PowerCut$' -benchtime 24x -timeout 90m ./e2e/
 run -bench PowerCutSweep -benchtime 1x -timeout 90m ./e2e/
+echo "running NVR (16, 32 and 64 RTSP test cameras of 2 Mbps recorded at once for 30 s each: losses, CPU and RSS per camera, disk per media byte, add and restart to recording)..." >&2
+run -bench NVRCameras -benchtime 1x -timeout 20m ./e2e/
 echo "running Web Push and webhooks (event to a push service and to a webhook receiver on loopback: 200 each; 1,000 deliveries queued, kill -9, restart: 3 runs)..." >&2
 run -bench 'EventToPushService|EventToWebhook' -benchtime 200x ./notify/...
 run -bench WebhooksKill9 -benchtime 3x -timeout 10m ./e2e/
