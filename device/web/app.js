@@ -110,10 +110,10 @@ async function pairWith(text, name) {
   localStorage.setItem(tokenKey, done.token);
 }
 
-function askToPair(msg) {
+function askToPair(msg = camdShell.text.pairFirst) {
   show("not paired");
   $("pair").hidden = false;
-  if (msg) fail(msg);
+  fail(msg);
 }
 
 async function pairFromPage() {
@@ -124,7 +124,7 @@ async function pairFromPage() {
     listCameras().catch(() => {});
     await start();
   } catch (e) {
-    fail("pairing failed: " + e.message);
+    fail("Pairing failed: " + e.message);
   }
 }
 
@@ -238,7 +238,7 @@ async function start(url = endpoint) {
   } catch (err) {
     if (stale()) return;
     show("failed");
-    fail("camd is not reachable: " + err);
+    fail(camdShell.text.unreachable);
     return;
   }
   if (stale()) {
@@ -253,12 +253,12 @@ async function start(url = endpoint) {
     localStorage.removeItem(tokenKey);
     pc.close();
     pc = null;
-    askToPair("this browser's credential was refused: " + (await res.text()));
+    askToPair(camdShell.text.unpaired);
     return;
   }
   if (res.status !== 201) {
     show("failed");
-    fail("camd refused: " + res.status + " " + (await res.text()));
+    fail((await res.json().catch(() => ({}))).error || camdShell.text.refused(res.status));
     return;
   }
   session = new URL(res.headers.get("Location"), location.href).href;

@@ -1,0 +1,122 @@
+package device
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The owner's app (device/web, docs/app.md) in headless Chromium at a
+// phone's size.
+
+// appPage opens the app in a fresh Chromium, 360×740 CSS pixels (a small
+// phone), paired with token ("" leaves it unpaired), on screen ("#live",
+// "#events", …); it returns the tab's context (90 s).
+func appPage(t *testing.T, d *Daemon, token, screen string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(phoneBrowser(t, toneWAV(t, 1)), 90*time.Second)
+	t.Cleanup(cancel)
+	page := "https://" + d.Addr().String() + "/"
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.EmulateViewport(360, 740),
+		chromedp.Navigate(page + "health"), // the origin, to set its storage
+		chromedp.Evaluate[chromedp.Void](`localStorage.setItem("camd-token", ` + strconv.Quote(token) + `)`),
+		chromedp.Navigate(page + screen),
+	}
+	if token == "" {
+		steps[2] = chromedp.Evaluate[chromedp.Void](`localStorage.clear()`)
+	}
+	for _, a := range steps {
+		if _, err := chromedp.Run(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ctx
+}
+
+// eval runs JavaScript in the page and returns its value (a promise's,
+// once it settles).
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+// waitPage waits until the JavaScript condition holds in the page (it
+// polls in the page, until the tab's context ends).
+func waitPage(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	js := `new Promise((resolve) => {
+		const check = () => {
+			let ok = false;
+			try { ok = !!(` + cond + `); } catch {}
+			if (ok) resolve(true); else setTimeout(check, 50);
+		};
+		check();
+	})`
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(wctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise)); err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({live: window.camd, shell: window.camdShell, error: document.getElementById("error").textContent})`))
+		t.Fatalf("waiting for %s (%s): %v; the page: %s", what, cond, err, state)
+	}
+}
+
+// fits asserts that the page does not scroll sideways.
+func fits(t *testing.T, ctx context.Context, screen string) {
+	t.Helper()
+	w := eval[[]int](t, ctx, `[document.scrollingElement.scrollWidth, innerWidth]`)
+	if w[0] > w[1] {
+		t.Errorf("%s: the page is %d px wide in a %d px window: it scrolls sideways", screen, w[0], w[1])
+	}
+}
+
+// TestAppFitsPhone: every screen of the app, paired and not, fits a
+// 360 px wide phone; before pairing, the app says how to pair and an
+// action says "pair this phone first", in words, not JSON.
+func TestAppFitsPhone(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	viewer(t, d, ownerToken)
+	ctx := appPage(t, d, ownerToken, "#live")
+	ready := map[string]string{
+		"live":     `camd.framesDecoded > 0`,
+		"timeline": `camdRec.spans >= 0 && document.querySelector("#recStatus").textContent !== ""`,
+		"events":   `camdShell.events === "open"`,
+		"settings": `camdSettings.loaded`,
+		"users":    `camdUsers.users.length === 2`,
+	}
+	for _, s := range []string{"live", "timeline", "events", "settings", "users"} {
+		eval[bool](t, ctx, `document.querySelector('#nav a[data-screen="`+s+`"]').click(), true`)
+		waitPage(t, ctx, s, `!document.getElementById("`+s+`").hidden && `+ready[s])
+		if cur := eval[string](t, ctx, `document.querySelector("#nav [aria-current=page]").dataset.screen`); cur != s {
+			t.Errorf("the navigation marks %q, on %s", cur, s)
+		}
+		fits(t, ctx, s)
+	}
+
+	un := appPage(t, d, "", "#live")
+	waitPage(t, un, "the pairing screen", `!document.getElementById("pair").hidden`)
+	fits(t, un, "pairing")
+	if msg := eval[string](t, un, `document.getElementById("error").textContent`); !strings.Contains(msg, "Pair this phone first") {
+		t.Errorf("before pairing, the live screen says %q", msg)
+	}
+	eval[bool](t, un, `location.hash = "#timeline", document.getElementById("snapButton").click(), true`)
+	waitPage(t, un, "the snapshot's error", `!document.getElementById("recError").hidden`)
+	if msg := eval[string](t, un, `document.getElementById("recError").textContent`); !strings.Contains(msg, "Pair this phone first") || strings.Contains(msg, "{") {
+		t.Errorf("a snapshot before pairing says %q", msg)
+	}
+	for _, s := range []string{"events", "settings", "users"} {
+		eval[bool](t, un, `location.hash = "#`+s+`", true`)
+		status := map[string]string{"events": "evStatus", "settings": "setStatus", "users": "usersStatus"}[s]
+		waitPage(t, un, s+" before pairing", `document.getElementById("`+status+`").textContent.includes("Pair this phone first")`)
+		fits(t, un, s+" before pairing")
+	}
+}
