@@ -1,13 +1,22 @@
 package device
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"image/png"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/camd-project/camd/device/api"
 )
 
 // The owner's app (device/web, docs/app.md) in headless Chromium at a
@@ -119,4 +128,78 @@ func TestAppFitsPhone(t *testing.T) {
 		waitPage(t, un, s+" before pairing", `document.getElementById("`+status+`").textContent.includes("Pair this phone first")`)
 		fits(t, un, s+" before pairing")
 	}
+}
+
+// TestAppInstallable: the web manifest parses, with no error, and names
+// icons that are PNGs of their stated sizes; Chromium finds the app
+// installable; the service worker controls the page and keeps the app
+// shell and nothing else: an API answer read through it twice is fresh
+// the second time, and the cache holds exactly the shell's files.
+func TestAppInstallable(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	ctx := appPage(t, d, ownerToken, "#live")
+
+	m, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (page.GetAppManifestResult, error) {
+		return cdp.Call(ctx, tg, page.GetAppManifest, page.GetAppManifestParams{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range m.Errors {
+		t.Errorf("manifest: %s (line %d)", e.Message, e.Line)
+	}
+	var manifest struct {
+		Name, StartURL, Display string
+		Icons                   []struct{ Src, Sizes, Type string }
+	}
+	if err := json.Unmarshal([]byte(m.Data), &manifest); err != nil || manifest.Name != "camd" || len(manifest.Icons) == 0 {
+		t.Fatalf("manifest %q: %v", m.Data, err)
+	}
+	for _, ic := range manifest.Icons {
+		code, b := call(t, d, "GET", ic.Src, "", nil)
+		cfg, err := png.DecodeConfig(bytes.NewReader(b))
+		if code != http.StatusOK || err != nil || ic.Type != "image/png" || strconv.Itoa(cfg.Width)+"x"+strconv.Itoa(cfg.Height) != ic.Sizes {
+			t.Errorf("icon %s (%s, %s): %d, %dx%d, %v", ic.Src, ic.Sizes, ic.Type, code, cfg.Width, cfg.Height, err)
+		}
+	}
+
+	// The service worker: ready and in control of the page.
+	waitPage(t, ctx, "the service worker", `camdShell.sw === "ready" && navigator.serviceWorker.controller`)
+	inst, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (page.GetInstallabilityErrorsResult, error) {
+		return cdp.Call(ctx, tg, page.GetInstallabilityErrors, cdp.Empty{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range inst.InstallabilityErrors {
+		t.Errorf("not installable: %s", e.ErrorID)
+	}
+
+	// An API answer read twice through the service worker: the second is
+	// the new one, and the cache holds the shell only.
+	me := `fetch("/api/v1/me", {headers: {Authorization: "Bearer " + localStorage.getItem("camd-token")}}).then(r => r.json()).then(j => j.user.name)`
+	if name := eval[string](t, ctx, me); name != "owner" {
+		t.Fatalf("me: %q", name)
+	}
+	_, b := call(t, d, "GET", "/api/v1/me", ownerToken, nil)
+	var mine struct{ User struct{ ID string } }
+	json.Unmarshal(b, &mine)
+	if code, b := call(t, d, "PATCH", "/api/v1/users/"+mine.User.ID, ownerToken, map[string]string{"name": "renamed"}); code != http.StatusNoContent {
+		t.Fatalf("rename: %d %s", code, b)
+	}
+	if name := eval[string](t, ctx, me); name != "renamed" {
+		t.Errorf("the second answer: %q, want the new name", name)
+	}
+	cached := eval[[]string](t, ctx, `caches.keys().then(ks => Promise.all(ks.map(k => caches.open(k).then(c => c.keys())))).then(ls => ls.flat().map(r => new URL(r.url).pathname).sort())`)
+	want := append([]string{"/"}, api.WebFiles...)
+	want = slices.DeleteFunc(want, func(f string) bool { return f == "sw.js" })
+	for i, f := range want[1:] {
+		want[i+1] = "/" + f
+	}
+	slices.Sort(want)
+	if !slices.Equal(cached, want) {
+		t.Errorf("the cache holds %q\nwant the shell %q", cached, want)
+	}
+
 }

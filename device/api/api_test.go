@@ -177,7 +177,7 @@ func TestRoutesTable(t *testing.T) {
 		Recordings: &Recordings{WHEP: &fakeWHEP{}}, Snapshots: &Snapshots{}, Events: &Events{}, Settings: &Settings{}, Storage: &Storage{},
 		Update: &Update{}, Push: &Push{}, Webhooks: &Webhooks{}, Logs: &Logs{}, Crashes: &Crashes{}, Metrics: &Metrics{}, Calls: &Calls{},
 		Discovered: &Discovered{},
-		Cameras: &Cameras{WHEP: &fakeWHEP{}},
+		Cameras:    &Cameras{WHEP: &fakeWHEP{}},
 	}
 	seen := map[string]bool{}
 	var public []string
