@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"net/http"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/settings"
 )
 
 // The owner's app (device/web, docs/app.md) in headless Chromium at a
@@ -202,4 +204,62 @@ func TestAppInstallable(t *testing.T) {
 		t.Errorf("the cache holds %q\nwant the shell %q", cached, want)
 	}
 
+}
+
+// settingsNow reads the settings through the API.
+func settingsNow(t *testing.T, d *Daemon, token string) settings.Settings {
+	t.Helper()
+	var s settings.Settings
+	if code, b := call(t, d, "GET", "/api/v1/settings", token, nil); code != http.StatusOK || json.Unmarshal(b, &s) != nil {
+		t.Fatalf("settings: %d %s", code, b)
+	}
+	return s
+}
+
+// TestAppSettings: the settings screen shows every setting camd answers,
+// typed; a value camd refuses is explained next to its field and nothing
+// is saved; a good value is saved with one PATCH.
+func TestAppSettings(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	ctx := appPage(t, d, ownerToken, "#settings")
+	waitPage(t, ctx, "the settings", `camdSettings.loaded`)
+
+	_, b := call(t, d, "GET", "/api/v1/settings", ownerToken, nil)
+	var all map[string]any
+	json.Unmarshal(b, &all)
+	for key, v := range all {
+		if key == "whip_token_set" {
+			continue
+		}
+		want := map[string]string{"bool": "checkbox", "float64": "number", "string": "text", "[]interface {}": "textarea"}[fmt.Sprintf("%T", v)]
+		if key == "night_mode" || key == "recording_mode" || key == "crash_reports" {
+			want = "select-one"
+		}
+		if got := eval[string](t, ctx, `(document.getElementById("set-`+key+`") || {}).type || "missing"`); got != want {
+			t.Errorf("setting %s (%v): input %s, want %s", key, v, got, want)
+		}
+	}
+
+	// A refused value: the sentence under its own input, nothing saved.
+	eval[bool](t, ctx, `document.getElementById("set-motion_sensitivity").value = "500", document.getElementById("set-mirror").checked = true, document.getElementById("setSave").click(), true`)
+	waitPage(t, ctx, "the field's error", `camdSettings.fieldErrors.motion_sensitivity`)
+	next := eval[string](t, ctx, `(() => { const p = document.getElementById("set-motion_sensitivity").nextElementSibling; return p.hidden ? "" : p.textContent })()`)
+	if !strings.Contains(next, "500 is not allowed") || strings.Contains(next, "{") {
+		t.Errorf("next to motion sensitivity: %q", next)
+	}
+	if s := settingsNow(t, d, ownerToken); s.Mirror {
+		t.Errorf("a refused change saved the others: %+v", s)
+	}
+
+	// Fixed: saved, the error gone.
+	eval[bool](t, ctx, `document.getElementById("set-motion_sensitivity").value = "42", document.getElementById("setSave").click(), true`)
+	waitPage(t, ctx, "saved", `camdSettings.saved === 1`)
+	if s := settingsNow(t, d, ownerToken); s.MotionSensitivity != 42 || !s.Mirror {
+		t.Errorf("after save: %+v", s)
+	}
+	if shown := eval[bool](t, ctx, `!document.getElementById("set-motion_sensitivity-error").hidden`); shown {
+		t.Error("the error stayed after the value was fixed")
+	}
+	fits(t, ctx, "settings")
 }
