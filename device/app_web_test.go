@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
 	"image/png"
 	"net/http"
 	"slices"
@@ -18,7 +19,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/network"
 )
 
 // The owner's app (device/web, docs/app.md) in headless Chromium at a
@@ -262,4 +265,97 @@ func TestAppSettings(t *testing.T) {
 		t.Error("the error stayed after the value was fixed")
 	}
 	fits(t, ctx, "settings")
+}
+
+// TestAppUsers: the users screen invites (a QR code on screen that reads
+// back as the link, the link, when it expires), lists the invitation and
+// cancels one, renames a user and revokes one: the user is gone from the
+// screen and from camd.
+func TestAppUsers(t *testing.T) {
+	d := running(t, syntheticSource)
+	ownerToken := owner(t, d)
+	viewer(t, d, ownerToken)
+	ctx := appPage(t, d, ownerToken, "#users")
+	waitPage(t, ctx, "the users", `camdUsers.users.length === 2`)
+
+	eval[bool](t, ctx, `document.getElementById("invite").click(), true`)
+	waitPage(t, ctx, "the invitation", `camdUsers.invite && !document.getElementById("invShown").hidden`)
+	type shownInvite struct {
+		ID, Link, Expires string
+		QR                int
+	}
+	inv := eval[shownInvite](t, ctx, `camdUsers.invite`)
+	if !strings.Contains(inv.Link, "/#pair=CAMD1:") || inv.Expires == "" || inv.QR < 21 {
+		t.Fatalf("invitation shown: %+v", inv)
+	}
+	if got := eval[string](t, ctx, `document.getElementById("invLink").href`); got != inv.Link {
+		t.Errorf("the link on screen: %q, want %q", got, inv.Link)
+	}
+	if got := eval[string](t, ctx, `document.getElementById("invExpires").textContent`); !strings.Contains(got, "until") {
+		t.Errorf("the expiry on screen: %q", got)
+	}
+	// The canvas holds the QR code of the link.
+	rows := eval[[]string](t, ctx, `(() => { const c = document.getElementById("invQR"), d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data, rows = [];
+		for (let y = 0; y < c.height; y++) { let r = ""; for (let x = 0; x < c.width; x++) r += d[4 * (y * c.width + x)] < 128 ? "1" : "0"; rows.push(r); } return rows; })()`)
+	if got := readQR(t, rows); network.QRScan && got != inv.Link {
+		t.Errorf("the QR code on screen reads %q, want the link %q", got, inv.Link)
+	}
+	waitPage(t, ctx, "the invitation listed", `document.querySelector('#invList li[data-id="`+inv.ID+`"]')`)
+	if got := eval[string](t, ctx, `document.querySelector('#invList li[data-id="`+inv.ID+`"]').textContent`); !strings.Contains(got, "viewer invitation by owner") {
+		t.Errorf("the invitation listed: %q", got)
+	}
+
+	// Cancel it: gone from the screen and from camd.
+	eval[bool](t, ctx, `document.querySelector('#invList li[data-id="`+inv.ID+`"] button').click(), true`)
+	waitPage(t, ctx, "the invitation cancelled", `!document.querySelector('#invList li[data-id="`+inv.ID+`"]')`)
+	if _, b := call(t, d, "GET", "/api/v1/users/invitations", ownerToken, nil); bytes.Contains(b, []byte(inv.ID)) {
+		t.Errorf("the cancelled invitation is still listed: %s", b)
+	}
+
+	// Rename the viewer, then revoke it (a second tap confirms).
+	var users []pairing.User
+	_, b := call(t, d, "GET", "/api/v1/users", ownerToken, nil)
+	json.Unmarshal(b, &users)
+	i := slices.IndexFunc(users, func(u pairing.User) bool { return u.Role == pairing.Viewer })
+	row := `document.querySelector('#userList li[data-id="` + users[i].ID + `"]')`
+	eval[bool](t, ctx, `(() => { const li = `+row+`; li.querySelector("input").value = "Ana's phone"; li.querySelectorAll("button")[0].click(); return true })()`)
+	waitPage(t, ctx, "the rename", `camdUsers.users.some((u) => u.name === "Ana's phone") && document.getElementById("usersStatus").textContent === "Renamed."`)
+	_, b = call(t, d, "GET", "/api/v1/users", ownerToken, nil)
+	if !bytes.Contains(b, []byte("Ana's phone")) {
+		t.Errorf("after rename: %s", b)
+	}
+	eval[bool](t, ctx, `(() => { const b = `+row+`.querySelectorAll("button")[1]; b.click(); b.click(); return true })()`)
+	waitPage(t, ctx, "the revoke", `!`+row+` && camdUsers.users.length === 1`)
+	_, b = call(t, d, "GET", "/api/v1/users", ownerToken, nil)
+	if bytes.Contains(b, []byte(users[i].ID)) {
+		t.Errorf("the revoked user is still listed: %s", b)
+	}
+	fits(t, ctx, "users")
+}
+
+// readQR decodes a QR code drawn as rows of "1" (dark) and "0", as a
+// camera would see it: 4 pixels a module, a quiet zone of 4 modules
+// ("" in a build without the decoder: network.QRScan).
+func readQR(t *testing.T, rows []string) string {
+	t.Helper()
+	const scale, quiet = 4, 4
+	n := (len(rows) + 2*quiet) * scale
+	img := image.NewYCbCr(image.Rect(0, 0, n, n), image.YCbCrSubsampleRatio420)
+	for i := range img.Y {
+		img.Y[i] = 255
+	}
+	for y, row := range rows {
+		for x, m := range row {
+			if m != '1' {
+				continue
+			}
+			for dy := range scale {
+				for dx := range scale {
+					img.Y[((y+quiet)*scale+dy)*img.YStride+(x+quiet)*scale+dx] = 0
+				}
+			}
+		}
+	}
+	text, _ := network.DecodeQR(img)
+	return text
 }
