@@ -34,21 +34,28 @@ func appPage(t *testing.T, d *Daemon, token, screen string) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(phoneBrowser(t, toneWAV(t, 1)), 90*time.Second)
 	t.Cleanup(cancel)
-	page := "https://" + d.Addr().String() + "/"
+	url := "https://" + d.Addr().String() + "/"
 	steps := []chromedp.Action[chromedp.Void]{
 		chromedp.EmulateViewport(360, 740),
-		chromedp.Navigate(page + "health"), // the origin, to set its storage
+		chromedp.Navigate(url + "health"), // the origin, to set its storage
 		chromedp.Evaluate[chromedp.Void](`localStorage.setItem("camd-token", ` + strconv.Quote(token) + `)`),
-		chromedp.Navigate(page + screen),
+		// Not chromedp.Navigate: the page's load event waits for the
+		// live video's first frame, which a camera without a picture
+		// never sends.
+		func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, tg, page.Navigate, page.NavigateParams{URL: url + screen})
+			return chromedp.Void{}, err
+		},
 	}
 	if token == "" {
 		steps[2] = chromedp.Evaluate[chromedp.Void](`localStorage.clear()`)
 	}
-	for _, a := range steps {
+	for i, a := range steps {
 		if _, err := chromedp.Run(ctx, a); err != nil {
-			t.Fatal(err)
+			t.Fatalf("opening the app, step %d: %v", i, err)
 		}
 	}
+	waitPage(t, ctx, "the app", `document.readyState !== "loading" && window.camdShell && camdShell.screen === "`+strings.TrimPrefix(screen, "#")+`"`)
 	return ctx
 }
 
@@ -78,7 +85,7 @@ func waitPage(t *testing.T, ctx context.Context, what, cond string) {
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := chromedp.Run(wctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise)); err != nil {
-		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({live: window.camd, shell: window.camdShell, error: document.getElementById("error").textContent})`))
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({live: window.camd, events: window.camdEvents, shellEvents: window.camdShell.events, screen: window.camdShell.screen, error: document.getElementById("error").textContent, evList: document.getElementById("evList").innerText})`))
 		t.Fatalf("waiting for %s (%s): %v; the page: %s", what, cond, err, state)
 	}
 }
@@ -358,4 +365,67 @@ func readQR(t *testing.T, rows []string) string {
 	}
 	text, _ := network.DecodeQR(img)
 	return text
+}
+
+// TestAppEvents: the events screen shows a motion trigger without a reload
+// (from the event stream), counts the events not seen on the
+// navigation's badge while another screen is shown, and filters by type.
+func TestAppEvents(t *testing.T) {
+	// No picture (passthrough without a writer): the motion is the API's
+	// alone, with its end a second after.
+	d := running(t, func(c *Config) { c.Recording.PostRoll = time.Second })
+	ownerToken := owner(t, d)
+	ctx := appPage(t, d, ownerToken, "#events")
+	waitPage(t, ctx, "the event stream", `camdShell.events === "open" && camdEvents.shown > 0`) // user.paired, at least
+
+	if code, b := call(t, d, "POST", "/api/v1/motion", ownerToken, api.MotionTrigger{Seconds: 1}); code/100 != 2 {
+		t.Fatalf("motion: %d %s", code, b)
+	}
+	waitPage(t, ctx, "the motion on the list, live", `camdEvents.live > 0 && document.querySelector('#evList li[data-type="motion"]')`)
+	if n := eval[int](t, ctx, `camdEvents.unread`); n != 0 {
+		t.Errorf("%d unread with the list on screen", n)
+	}
+
+	// heard changes a setting (settings.changed) and waits for the page
+	// to hear of it.
+	n := 0
+	heard := func() {
+		t.Helper()
+		live := eval[int](t, ctx, `camdEvents.live`)
+		n++
+		if code, b := call(t, d, "PATCH", "/api/v1/settings", ownerToken, map[string]string{"name": "cam " + strconv.Itoa(n)}); code != http.StatusOK {
+			t.Fatalf("settings: %d %s", code, b)
+		}
+		waitPage(t, ctx, "the settings change heard", `camdEvents.live > `+strconv.Itoa(live))
+	}
+
+	// On another screen: counted on the badge, until the list is shown.
+	eval[bool](t, ctx, `location.hash = "#live", true`)
+	waitPage(t, ctx, "the live screen", `camdShell.screen === "live"`)
+	heard()
+	if b := eval[string](t, ctx, `document.getElementById("unread").hidden ? "" : document.getElementById("unread").textContent`); b != "1" {
+		t.Errorf("badge %q, want 1", b)
+	}
+	eval[bool](t, ctx, `location.hash = "#events", true`)
+	waitPage(t, ctx, "the badge cleared", `document.getElementById("unread").hidden && camdEvents.unread === 0`)
+
+	// The filter: motion only; a settings change does not join it.
+	eval[bool](t, ctx, `(() => { const s = document.getElementById("evType"); s.value = "motion"; s.dispatchEvent(new Event("change")); return true })()`)
+	waitPage(t, ctx, "the filtered list", `!document.querySelector('#evList li:not([data-type="motion"])')`)
+	heard()
+	if types := eval[[]string](t, ctx, `camdEvents.types`); slices.ContainsFunc(types, func(ty string) bool { return ty != "motion" }) || len(types) == 0 {
+		t.Errorf("with the motion filter the list shows %q", types)
+	}
+	fits(t, ctx, "events")
+}
+
+// TestAppEventThumbnail: an event with a snapshot (the synthetic
+// picture's motion) shows it small in the list.
+func TestAppEventThumbnail(t *testing.T) {
+	d := running(t, syntheticSource)
+	ctx := appPage(t, d, owner(t, d), "#events")
+	waitPage(t, ctx, "a thumbnail", `document.querySelector('#evList li[data-type="motion"] canvas[data-loaded="1"]')`)
+	if w := eval[int](t, ctx, `document.querySelector('#evList canvas[data-loaded="1"]').width`); w != 192 {
+		t.Errorf("thumbnail %d px wide, want 192", w)
+	}
 }

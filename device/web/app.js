@@ -161,7 +161,12 @@ async function stop() {
 // step, leaving nothing behind.
 let generation = 0;
 
+// playing: a start was asked for since the viewer last left the Live
+// screen (set at once, before start's first await).
+let playing = false;
+
 async function start(url = endpoint) {
+  playing = true;
   const gen = ++generation;
   const stale = () => gen !== generation;
   await stop();
@@ -340,7 +345,18 @@ function pairFromHash() {
   return true;
 }
 window.addEventListener("hashchange", pairFromHash);
-if (!pairFromHash()) {
-  start().catch((e) => fail(String(e)));
-}
+// Live view plays while the Live screen is shown, and stops when the
+// viewer leaves it (a viewer slot and the camera's work are not spent on
+// a screen nobody sees). The first screen comes with the page
+// (shell.js), after an invitation link paired.
+document.addEventListener("camd:screen", (e) => {
+  if (e.detail === "live") {
+    if (!playing) start().catch((err) => fail(String(err)));
+  } else if (playing && !(window.camdCall && window.camdCall.state === "connected")) {
+    playing = false;
+    generation++; // a start under way gives up
+    stop();
+  }
+});
+pairFromHash();
 listCameras().catch(() => {});
