@@ -116,7 +116,11 @@ function askToPair(msg = camdShell.text.pairFirst) {
   fail(msg);
 }
 
+// pairingNow: a pairing is under way; live view starts after it.
+let pairingNow = false;
+
 async function pairFromPage() {
+  pairingNow = true;
   try {
     await pairWith($("code").value, $("who").value || "Browser");
     $("pair").hidden = true;
@@ -125,6 +129,8 @@ async function pairFromPage() {
     await start();
   } catch (e) {
     fail("Pairing failed: " + e.message);
+  } finally {
+    pairingNow = false;
   }
 }
 
@@ -351,7 +357,7 @@ window.addEventListener("hashchange", pairFromHash);
 // (shell.js), after an invitation link paired.
 document.addEventListener("camd:screen", (e) => {
   if (e.detail === "live") {
-    if (!playing) start().catch((err) => fail(String(err)));
+    if (!playing && !pairingNow) start().catch((err) => fail(String(err)));
   } else if (playing && !(window.camdCall && window.camdCall.state === "connected")) {
     playing = false;
     generation++; // a start under way gives up
