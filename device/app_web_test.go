@@ -8,6 +8,8 @@ import (
 	"image"
 	"image/png"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,8 +101,26 @@ func fits(t *testing.T, ctx context.Context, screen string) {
 	}
 }
 
+// screenshot keeps a picture of the page in $CAMD_SCREENSHOTS, when set
+// (a test artifact for people to look at).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("CAMD_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+	}
+}
+
 // TestAppFitsPhone: every screen of the app, paired and not, fits a
-// 360 px wide phone; before pairing, the app says how to pair and an
+// 360 px wide phone, and a 1280×800 desktop (screenshots of each in
+// $CAMD_SCREENSHOTS when set); before pairing, the app says how to pair and an
 // action says "pair this phone first", in words, not JSON.
 func TestAppFitsPhone(t *testing.T) {
 	d := running(t, syntheticSource)
@@ -114,13 +134,19 @@ func TestAppFitsPhone(t *testing.T) {
 		"settings": `camdSettings.loaded`,
 		"users":    `camdUsers.users.length === 2`,
 	}
-	for _, s := range []string{"live", "timeline", "events", "settings", "users"} {
-		eval[bool](t, ctx, `document.querySelector('#nav a[data-screen="`+s+`"]').click(), true`)
-		waitPage(t, ctx, s, `!document.getElementById("`+s+`").hidden && `+ready[s])
-		if cur := eval[string](t, ctx, `document.querySelector("#nav [aria-current=page]").dataset.screen`); cur != s {
-			t.Errorf("the navigation marks %q, on %s", cur, s)
+	for _, size := range [][2]int64{{360, 740}, {1280, 800}} {
+		if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(size[0], size[1])); err != nil {
+			t.Fatal(err)
 		}
-		fits(t, ctx, s)
+		for _, s := range []string{"live", "timeline", "events", "settings", "users"} {
+			eval[bool](t, ctx, `document.querySelector('#nav a[data-screen="`+s+`"]').click(), true`)
+			waitPage(t, ctx, s, `!document.getElementById("`+s+`").hidden && `+ready[s])
+			if cur := eval[string](t, ctx, `document.querySelector("#nav [aria-current=page]").dataset.screen`); cur != s {
+				t.Errorf("the navigation marks %q, on %s", cur, s)
+			}
+			fits(t, ctx, fmt.Sprintf("%s at %d×%d", s, size[0], size[1]))
+			screenshot(t, ctx, fmt.Sprintf("%s-%dx%d.png", s, size[0], size[1]))
+		}
 	}
 
 	un := appPage(t, d, "", "#live")

@@ -362,6 +362,7 @@ document.addEventListener("camd:screen", (e) => {
     playing = false;
     generation++; // a start under way gives up
     stop();
+    show("stopped");
   }
 });
 pairFromHash();
