@@ -152,6 +152,9 @@ func TestAppFitsPhone(t *testing.T) {
 	un := appPage(t, d, "", "#live")
 	waitPage(t, un, "the pairing screen", `!document.getElementById("pair").hidden`)
 	fits(t, un, "pairing")
+	if shown := eval[bool](t, un, `document.getElementById("video").offsetParent !== null || document.getElementById("connect").offsetParent !== null`); shown {
+		t.Error("before pairing, the live controls show")
+	}
 	if msg := eval[string](t, un, `document.getElementById("error").textContent`); !strings.Contains(msg, "Pair this phone first") {
 		t.Errorf("before pairing, the live screen says %q", msg)
 	}

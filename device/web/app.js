@@ -112,6 +112,7 @@ async function pairWith(text, name) {
 
 function askToPair(msg = camdShell.text.pairFirst) {
   show("not paired");
+  document.body.classList.add("unpaired");
   $("pair").hidden = false;
   fail(msg);
 }
@@ -124,6 +125,7 @@ async function pairFromPage() {
   try {
     await pairWith($("code").value, $("who").value || "Browser");
     $("pair").hidden = true;
+    document.body.classList.remove("unpaired");
     $("error").hidden = true;
     listCameras().catch(() => {});
     await start();

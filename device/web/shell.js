@@ -80,6 +80,7 @@
   function show(name) {
     if (!screens.includes(name)) name = "live";
     shell.screen = name;
+    document.body.classList.toggle("unpaired", !paired());
     for (const s of screens) $(s).hidden = s !== name;
     for (const a of document.querySelectorAll("#nav a")) {
       if (a.dataset.screen === name) a.setAttribute("aria-current", "page");
