@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/skip2/go-qrcode"
+
 	"github.com/camd-project/camd/device/pairing"
 )
 
@@ -231,7 +233,31 @@ func (a *Users) handleInvite(w http.ResponseWriter, r *http.Request) {
 	}
 	// The invitation's secret goes to the owner who asked, over TLS; it
 	// is one-time and never logged.
-	writeJSON(w, map[string]any{"payload": p.String(), "invite_id": pairing.InviteID(p.Secret[:]), "link": "https://" + r.Host + "/#pair=" + p.String()})
+	link := "https://" + r.Host + "/#pair=" + p.String()
+	writeJSON(w, map[string]any{"payload": p.String(), "invite_id": pairing.InviteID(p.Secret[:]), "link": link, "qr": qrRows(link)})
+}
+
+// qrRows is text's QR code (medium error correction, no quiet zone) as
+// rows of "1" (dark) and "0" (light), for the app to draw on screen
+// without a QR library; nil if text does not fit in one.
+func qrRows(text string) []string {
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		return nil
+	}
+	q.DisableBorder = true
+	var rows []string
+	for _, row := range q.Bitmap() {
+		b := make([]byte, len(row))
+		for i, dark := range row {
+			b[i] = '0'
+			if dark {
+				b[i] = '1'
+			}
+		}
+		rows = append(rows, string(b))
+	}
+	return rows
 }
 
 // handleInvitations lists the invitations that can still be used.

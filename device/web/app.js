@@ -110,21 +110,29 @@ async function pairWith(text, name) {
   localStorage.setItem(tokenKey, done.token);
 }
 
-function askToPair(msg) {
+function askToPair(msg = camdShell.text.pairFirst) {
   show("not paired");
+  document.body.classList.add("unpaired");
   $("pair").hidden = false;
-  if (msg) fail(msg);
+  fail(msg);
 }
 
+// pairingNow: a pairing is under way; live view starts after it.
+let pairingNow = false;
+
 async function pairFromPage() {
+  pairingNow = true;
   try {
     await pairWith($("code").value, $("who").value || "Browser");
     $("pair").hidden = true;
+    document.body.classList.remove("unpaired");
     $("error").hidden = true;
     listCameras().catch(() => {});
     await start();
   } catch (e) {
-    fail("pairing failed: " + e.message);
+    fail("Pairing failed: " + e.message);
+  } finally {
+    pairingNow = false;
   }
 }
 
@@ -161,7 +169,12 @@ async function stop() {
 // step, leaving nothing behind.
 let generation = 0;
 
+// playing: a start was asked for since the viewer last left the Live
+// screen (set at once, before start's first await).
+let playing = false;
+
 async function start(url = endpoint) {
+  playing = true;
   const gen = ++generation;
   const stale = () => gen !== generation;
   await stop();
@@ -238,7 +251,7 @@ async function start(url = endpoint) {
   } catch (err) {
     if (stale()) return;
     show("failed");
-    fail("camd is not reachable: " + err);
+    fail(camdShell.text.unreachable);
     return;
   }
   if (stale()) {
@@ -253,12 +266,12 @@ async function start(url = endpoint) {
     localStorage.removeItem(tokenKey);
     pc.close();
     pc = null;
-    askToPair("this browser's credential was refused: " + (await res.text()));
+    askToPair(camdShell.text.unpaired);
     return;
   }
   if (res.status !== 201) {
     show("failed");
-    fail("camd refused: " + res.status + " " + (await res.text()));
+    fail((await res.json().catch(() => ({}))).error || camdShell.text.refused(res.status));
     return;
   }
   session = new URL(res.headers.get("Location"), location.href).href;
@@ -340,7 +353,19 @@ function pairFromHash() {
   return true;
 }
 window.addEventListener("hashchange", pairFromHash);
-if (!pairFromHash()) {
-  start().catch((e) => fail(String(e)));
-}
+// Live view plays while the Live screen is shown, and stops when the
+// viewer leaves it (a viewer slot and the camera's work are not spent on
+// a screen nobody sees). The first screen comes with the page
+// (shell.js), after an invitation link paired.
+document.addEventListener("camd:screen", (e) => {
+  if (e.detail === "live") {
+    if (!playing && !pairingNow) start().catch((err) => fail(String(err)));
+  } else if (playing && !(window.camdCall && window.camdCall.state === "connected")) {
+    playing = false;
+    generation++; // a start under way gives up
+    stop();
+    show("stopped");
+  }
+});
+pairFromHash();
 listCameras().catch(() => {});

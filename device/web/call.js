@@ -9,7 +9,7 @@
   // tests. state: idle, ringing, answering, connected, answered elsewhere,
   // declined, ended (the call is over), failed.
   const cs = (window.camdCall = {
-    events: "closed", // the event stream: open, reconnecting, closed
+    // events: the event stream (below): open, reconnecting, closed
     id: null,
     state: "idle",
     reason: null,
@@ -115,51 +115,13 @@
     }
   }
 
-  // follow reads the event stream (server-sent events, read with fetch
-  // so that the credential goes in a header) and resumes it from the last
-  // event seen.
-  async function follow() {
-    let last = null;
-    for (;;) {
-      if (!token()) {
-        // Not paired yet: app.js pairs, then the stream opens.
-        await new Promise((r) => setTimeout(r, 1000));
-        continue;
-      }
-      try {
-        const h = auth({ Accept: "text/event-stream" });
-        if (last) h["Last-Event-ID"] = last;
-        const res = await fetch("/api/v1/events/stream?type=call.*", { headers: h });
-        if (!res.ok) throw new Error(res.status); // 401: app.js asks to pair again
-        // A call that rang before the stream opened.
-        const now = await (await fetch("/api/v1/calls", { headers: auth() })).json();
-        if (now.current && now.current.state === "ringing") ringing(now.current.id);
-        cs.events = "open";
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buf = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += value;
-          let end;
-          while ((end = buf.indexOf("\n\n")) >= 0) {
-            let name = "message", data = "";
-            for (const line of buf.slice(0, end).split("\n")) {
-              if (line.startsWith("id:")) last = line.slice(3).trim();
-              else if (line.startsWith("event:")) name = line.slice(6).trim();
-              else if (line.startsWith("data:")) data += line.slice(5).trim();
-            }
-            buf = buf.slice(end + 2);
-            if (name === "message" && data) onEvent(JSON.parse(data));
-          }
-        }
-      } catch {
-        // reconnect below
-      }
-      cs.events = "reconnecting";
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-  }
+  // The shell's event stream (shell.js) brings the calls' events; when
+  // it opens, a call that rang before it did.
+  camdShell.follow(onEvent, async () => {
+    const now = await camdShell.json("GET", "/api/v1/calls");
+    if (now.current && now.current.state === "ringing") ringing(now.current.id);
+  });
+  Object.defineProperty(cs, "events", { get: () => camdShell.events, enumerable: true });
 
   // teardown closes this page's side of a call.
   function teardown() {
@@ -280,5 +242,4 @@
   window.addEventListener("pagehide", () => {
     if (answer) fetch(answer, { method: "DELETE", headers: auth(), keepalive: true }).catch(() => {});
   });
-  follow();
 })();

@@ -4,7 +4,6 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const authHeaders = () => ({ Authorization: "Bearer " + localStorage.getItem("camd-token") });
 
   // window.camdRec exposes the state for people and for tests.
   const rec = (window.camdRec = { spans: 0, recordedS: 0, playing: null, playedS: 0, snapshot: null, error: null });
@@ -22,19 +21,15 @@
     $("recError").hidden = false;
   }
 
-  async function api(path) {
-    const res = await fetch(path, { headers: authHeaders() });
-    if (!res.ok) throw new Error(res.status + " " + (await res.text()));
-    return res;
-  }
+  const api = (path) => camdShell.api("GET", path);
 
   async function refresh() {
-    if (!localStorage.getItem("camd-token")) return;
+    if (!camdShell.paired()) return;
     let tl;
     try {
       tl = await (await api("/api/v1/recordings?from=-" + hours() + "h&to=now")).json();
     } catch (e) {
-      fail("timeline: " + e.message);
+      fail("Timeline: " + e.message);
       return;
     }
     $("recError").hidden = true;
@@ -94,12 +89,14 @@
   // watch plays the span over WebRTC in the live player (app.js), in real
   // time; camd ends the session when the span does.
   function watch(start, end) {
+    location.hash = "#live";
     window.camdWatch("/api/v1/recordings/whep?" + spanQuery(start, end).q);
   }
 
   // play fetches the span as one MP4 and plays it.
   async function play(start, end) {
     const { s, q } = spanQuery(start, end);
+    location.hash = "#timeline";
     rec.playing = q;
     rec.playedS = 0;
     try {
@@ -120,15 +117,13 @@
       };
       $("recDownload").hidden = false;
     } catch (err) {
-      fail("playback: " + err.message);
+      fail("Playback: " + err.message);
     }
   }
 
   async function snapshot() {
     try {
-      const res = await fetch("/api/v1/snapshots", { method: "POST", headers: authHeaders() });
-      if (!res.ok) throw new Error(res.status + " " + (await res.text()));
-      const snap = await res.json();
+      const snap = await camdShell.json("POST", "/api/v1/snapshots");
       const img = await createImageBitmap(await (await api("/api/v1/snapshots/" + snap.id)).blob());
       const c = $("snapshot");
       c.width = img.width;
@@ -137,7 +132,7 @@
       c.hidden = false;
       rec.snapshot = { id: snap.id, width: img.width, height: img.height };
     } catch (err) {
-      fail("snapshot: " + err.message);
+      fail("Snapshot: " + err.message);
     }
   }
 

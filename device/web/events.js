@@ -1,0 +1,138 @@
+// camd's events screen: the event history with thumbnails, filtered by
+// type, kept up to date by the event stream (shell.js), and the count of
+// events not seen yet on the navigation's badge.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const seenKey = "camd-events-seen";
+
+  // window.camdEvents exposes the screen's state for people and tests.
+  const ev = (window.camdEvents = { shown: 0, unread: 0, types: [], live: 0, error: null });
+
+  const seen = () => Number(localStorage.getItem(seenKey)) || 0;
+  let newest = 0; // the newest event ID this page knows
+  let unread = new Set();
+
+  function badge() {
+    ev.unread = unread.size;
+    $("unread").textContent = unread.size > 99 ? "99+" : String(unread.size);
+    $("unread").hidden = unread.size === 0;
+    $("unread").setAttribute("aria-label", unread.size + " not seen");
+  }
+
+  // markSeen: the events on screen have been seen.
+  function markSeen() {
+    if (newest > seen()) localStorage.setItem(seenKey, String(newest));
+    unread.clear();
+    badge();
+  }
+
+  // matches reports whether an event's type is in the filter (a list of
+  // types, family.* for a family; "" for all).
+  function matches(type, filter) {
+    if (!filter) return true;
+    return filter.split(",").some((f) => (f.endsWith(".*") ? type.startsWith(f.slice(0, -1)) : type === f));
+  }
+
+  const when = (t) => new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
+
+  // thumbnail draws an event's snapshot small, fetched with the
+  // credential (the page's policy allows no blob: images).
+  async function thumbnail(canvas, id) {
+    try {
+      const blob = await (await camdShell.api("GET", "/api/v1/snapshots/" + encodeURIComponent(id))).blob();
+      const img = await createImageBitmap(blob, { resizeWidth: 192, resizeHeight: 108 });
+      canvas.width = img.width;
+      canvas.height = img.height;
+      canvas.getContext("2d").drawImage(img, 0, 0);
+      canvas.dataset.loaded = "1";
+    } catch {
+      canvas.title = "no picture";
+    }
+  }
+
+  function item(e) {
+    const li = document.createElement("li");
+    li.dataset.id = e.id;
+    li.dataset.type = e.type;
+    if (e.id > seen()) li.classList.add("new");
+    if (e.snapshot && !e.snapshot_missing) {
+      const c = document.createElement("canvas");
+      c.setAttribute("role", "img");
+      c.setAttribute("aria-label", "picture of the event");
+      thumbnail(c, e.snapshot);
+      li.append(c);
+    }
+    const body = document.createElement("div");
+    body.className = "grow";
+    const what = document.createElement("div");
+    what.textContent = e.message || e.type;
+    const meta = document.createElement("div");
+    meta.className = "muted";
+    meta.textContent = when(e.time) + " · " + e.type;
+    body.append(what, meta);
+    li.append(body);
+    if (e.clip) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = "Play clip";
+      b.onclick = () => window.camdRecPlay(e.clip.from, e.clip.to);
+      li.append(b);
+    }
+    return li;
+  }
+
+  function status(msg) {
+    $("evStatus").textContent = msg;
+  }
+
+  async function load() {
+    const type = $("evType").value;
+    const q = new URLSearchParams({ limit: "50" });
+    if (type) q.set("type", type);
+    let list;
+    try {
+      list = await camdShell.json("GET", "/api/v1/events?" + q);
+    } catch (err) {
+      ev.error = err.message;
+      status(err.message);
+      return;
+    }
+    ev.error = null;
+    $("evList").replaceChildren(...list.map(item));
+    ev.shown = list.length;
+    ev.types = list.map((e) => e.type);
+    for (const e of list) {
+      newest = Math.max(newest, e.id);
+      if (e.id > seen()) unread.add(e.id);
+    }
+    status(list.length ? "" : "No events" + (type ? " of this kind" : "") + " yet.");
+    if (camdShell.screen === "events") markSeen();
+    else badge();
+  }
+
+  // A live event: on the list when it passes the filter, unread unless
+  // the list is on screen.
+  camdShell.follow((e) => {
+    newest = Math.max(newest, e.id);
+    ev.live++;
+    if (matches(e.type, $("evType").value)) {
+      $("evList").prepend(item(e));
+      ev.shown++;
+      ev.types.unshift(e.type);
+      status("");
+    }
+    if (camdShell.screen === "events" && !document.hidden) markSeen();
+    else {
+      unread.add(e.id);
+      badge();
+    }
+  }, load);
+
+  document.addEventListener("camd:screen", (s) => {
+    if (s.detail === "events") load();
+  });
+  $("evType").onchange = load;
+  $("evRefresh").onclick = load;
+})();
