@@ -3,5 +3,7 @@
 // buffer, decoded to 48 kHz PCM (G.711 µ-law and A-law in Go in every
 // build, Opus through libopus in cgo builds), lost packets concealed
 // (G.711: the last packet repeated and faded; Opus: libopus's own), at
-// the speaker volume setting.
+// the speaker volume setting; and a call's half-duplex echo suppressor
+// (Gate): a voice activity detector on what the speaker plays holds the
+// camera's microphone down while the phone talks, and a hang time after.
 package talk
