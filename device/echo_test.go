@@ -4,9 +4,11 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/camd-project/camd/device/calls"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -74,5 +76,46 @@ func TestHalfDuplexSuppressesEcho(t *testing.T) {
 	}
 	if half-full < 20 {
 		t.Fatalf("half duplex suppressed the echo by %.1f dB, want at least 20", half-full)
+	}
+}
+
+// TestCallWithoutCameraAudioPlaysG711: a camera with no microphone (the
+// passthrough source, what CGO-free builds stream) answers a phone that
+// offers PCMU alone with its audio recvonly, and the phone's G.711 comes
+// out of the speaker. Before, 422: there was no G.711 to send it.
+func TestCallWithoutCameraAudioPlaysG711(t *testing.T) {
+	d := running(t) // passthrough: no audio
+	if d.hub.Info().Audio {
+		t.Fatal("the passthrough source has audio")
+	}
+	ownerToken := owner(t, d)
+	c := ring(t, d, ownerToken)
+	p := newPhoneWithoutOpus(t)
+	code, answer := p.answer(t, d, c.ID, ownerToken, p.offer(t))
+	if code != http.StatusCreated {
+		t.Fatalf("answer: %d %s", code, answer)
+	}
+	_, audio, _ := strings.Cut(answer, "m=audio")
+	if !strings.Contains(audio, "a=recvonly") || !strings.Contains(audio, "PCMU/8000") {
+		t.Fatalf("the answer's audio is not PCMU recvonly:\n%s", answer)
+	}
+	select {
+	case <-p.connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone did not connect")
+	}
+	p.talkTone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.board.sim.Speaker.Wait(ctx, 24000); err != nil {
+		t.Fatalf("the speaker played nothing: %v", err)
+	}
+	pcm, _ := d.board.sim.Speaker.Played()
+	tone, rms := loudest(pcm, 4800)
+	if g := goertzel(tone, 1000); rms < 1000 || g < 0.5 {
+		t.Fatalf("the speaker: RMS %.0f, %.2f of its power at 1 kHz", rms, g)
+	}
+	if got, _ := d.calls.m.Get(c.ID); got.State != calls.Answered {
+		t.Fatalf("the call: %+v", got)
 	}
 }
