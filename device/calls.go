@@ -199,7 +199,7 @@ func (cs *callState) NewCall(id string, ended func(reason string)) whep.Call {
 		Ended: func(reason string) {
 			p.Flush()
 			st := p.Stats()
-			cs.log.Info("calls: phone audio", "call", id, "played", st.Played, "concealed", st.Concealed, "late", st.Late, "refused", st.Refused)
+			cs.log.Info("calls: phone audio", "call", id, "played", st.Played, "concealed", st.Concealed, "late", st.Late, "refused", st.Refused, "jitter", st.Jitter, "depth", st.Depth)
 			ended(reason)
 		},
 	}
