@@ -83,6 +83,7 @@ type boardOptions struct {
 	recording *recordingState
 	watchdog  string         // the watchdog device (Config.Watchdog)
 	volume    func() float64 // the speaker_volume setting, 0 to 1
+	echo      *sim.Echo      // the simulated board's speaker-to-microphone loop (nil: none)
 	log       *slog.Logger
 }
 
@@ -96,7 +97,7 @@ func openBoard(name string, o boardOptions) (*boardState, error) {
 		bs.volume = func() float64 { return 1 }
 	}
 	if name == "sim" {
-		s, err := sim.New(sim.Options{})
+		s, err := sim.New(sim.Options{Echo: o.echo})
 		if err != nil {
 			return nil, err
 		}

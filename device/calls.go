@@ -36,7 +36,10 @@ type callState struct {
 	// media ends an answered call's WebRTC session when the call ends
 	// (hung up by its route, max duration, access ended); nil: none.
 	media callSessions
-	log   *slog.Logger
+	// gate turns the microphone down while the phone talks (half
+	// duplex); nil: full duplex.
+	gate *talk.Gate
+	log  *slog.Logger
 
 	mu   sync.Mutex
 	kept map[string]keptCall // by call ID, until the call finishes
@@ -185,14 +188,18 @@ func (cs *callState) NewCall(id string, ended func(reason string)) whep.Call {
 	if sp == nil {
 		return whep.Call{ID: id, Ended: ended}
 	}
-	p := talk.New(sp, talk.Options{Volume: cs.volume, Logger: cs.log})
+	var out interface{ Play([]int16) error } = sp
+	if cs.gate != nil {
+		out = cs.gate.Speaker(sp)
+	}
+	p := talk.New(out, talk.Options{Volume: cs.volume, Logger: cs.log})
 	return whep.Call{
 		ID:   id,
 		Talk: func(c webrtc.RTPCodecParameters, pkt *rtp.Packet) { p.Packet(c.MimeType, pkt) },
 		Ended: func(reason string) {
 			p.Flush()
 			st := p.Stats()
-			cs.log.Info("calls: phone audio", "call", id, "played", st.Played, "concealed", st.Concealed, "late", st.Late, "refused", st.Refused)
+			cs.log.Info("calls: phone audio", "call", id, "played", st.Played, "concealed", st.Concealed, "late", st.Late, "refused", st.Refused, "jitter", st.Jitter, "depth", st.Depth)
 			ended(reason)
 		},
 	}

@@ -72,6 +72,8 @@ type Config struct {
 	// Board is the hardware: sim (the simulated board), a built-in
 	// profile (rpi, gpiochip) or the path of a YAML profile.
 	Board string `yaml:"board"`
+	// Sim sets up the simulated board.
+	Sim SimConfig `yaml:"sim"`
 	// Watchdog is the hardware watchdog device to kick while camd runs
 	// (e.g. /dev/watchdog; "" for none). A device that does not exist is
 	// skipped.
@@ -224,6 +226,21 @@ type CallsConfig struct {
 	RingTimeout time.Duration `yaml:"ring_timeout"`
 	// MaxDuration: an answered call ends after it.
 	MaxDuration time.Duration `yaml:"max_duration"`
+	// Duplex is how the camera's microphone is handled while the phone's
+	// voice plays on the speaker: half turns it down (a voice activity
+	// detector with a hang time, media/talk.Gate), full leaves it as it
+	// is (no echo cancellation yet: the phone hears its own echo).
+	Duplex string `yaml:"duplex"`
+}
+
+// SimConfig sets up the simulated board (board: sim) for tests.
+type SimConfig struct {
+	// Echo loops the speaker into the microphone, EchoDelay later and
+	// EchoLoss dB quieter (defaults 30 ms and 0 dB), so a call's echo
+	// handling can be tested.
+	Echo      bool          `yaml:"echo"`
+	EchoDelay time.Duration `yaml:"echo_delay"`
+	EchoLoss  float64       `yaml:"echo_loss"`
 }
 
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).
@@ -362,7 +379,7 @@ func Defaults() Config {
 		},
 		Log:          LogConfig{RingSize: logring.DefaultSize},
 		CrashReports: "ask",
-		Calls:        CallsConfig{RingTimeout: 30 * time.Second, MaxDuration: 3 * time.Minute},
+		Calls:        CallsConfig{RingTimeout: 30 * time.Second, MaxDuration: 3 * time.Minute, Duplex: "half"},
 		Board:        "sim",
 	}
 }
@@ -410,7 +427,7 @@ func explainYAML(err error) string {
 
 // yamlFields lists the yaml names of the config struct called typeName.
 func yamlFields(typeName string) []string {
-	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, ONVIFConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, CallsConfig{}, MQTTConfig{}, NetworkConfig{}, LogConfig{}} {
+	for _, v := range []any{Config{}, VideoConfig{}, AudioConfig{}, PassthroughConfig{}, CaptureConfig{}, LiveConfig{}, HTTPConfig{}, RTSPConfig{}, ONVIFConfig{}, DiscoveryConfig{}, RecordingConfig{}, UpdateConfig{}, CallsConfig{}, SimConfig{}, MQTTConfig{}, NetworkConfig{}, LogConfig{}} {
 		t := reflect.TypeOf(v)
 		if "device."+t.Name() != typeName {
 			continue
@@ -507,6 +524,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.MaxDuration < 10*time.Second || c.Calls.MaxDuration > time.Hour {
 		return badValue("calls.max_duration", c.Calls.MaxDuration, "10s to 1h")
+	}
+	if c.Calls.Duplex != "half" && c.Calls.Duplex != "full" {
+		return badValue("calls.duplex", c.Calls.Duplex, "half or full")
+	}
+	if c.Sim.EchoDelay < 0 || c.Sim.EchoDelay > time.Second || c.Sim.EchoLoss < 0 || c.Sim.EchoLoss > 100 {
+		return badValue("sim.echo_delay/echo_loss", fmt.Sprintf("%v/%g", c.Sim.EchoDelay, c.Sim.EchoLoss), "0 to 1s, 0 to 100 dB")
 	}
 	if c.Live.ICETimeout < time.Second || c.Live.ICETimeout > 5*time.Minute {
 		return badValue("live.ice_timeout", c.Live.ICETimeout, "1s to 5m")

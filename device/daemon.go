@@ -56,6 +56,7 @@ type Daemon struct {
 	nvr       *nvrState
 	board     *boardState
 	calls     *callState
+	mic       *micChain
 	discovery *announcer
 	sessions  *sessionGuard
 	settings  *settingsState
@@ -126,7 +127,8 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
-	build := sourceBuilder(d.cfg, d.log)
+	d.mic = newMicChain(d.cfg)
+	build := sourceBuilder(d.cfg, d.mic.fn(d.cfg), d.log)
 	d.cfg = withSettings(d.cfg, store.Get())
 	live, err := buildLiveSource(build, store.Get())
 	if err != nil {
@@ -182,13 +184,17 @@ func (d *Daemon) init() error {
 	volume := func() float64 { return float64(store.Get().SpeakerVolume) / 100 }
 	ringing := func(on bool) { d.board.ringing(on) }
 	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, d.recording, d.whep, speaker, volume, ringing, d.log)
+	d.calls.gate = d.mic.gate
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
 		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.network, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
-		watchdog: d.cfg.Watchdog, volume: volume, log: d.log,
+		watchdog: d.cfg.Watchdog, volume: volume, echo: simEcho(d.cfg), log: d.log,
 	})
 	if err != nil {
 		return err
+	}
+	if d.board.sim != nil && simEcho(d.cfg) != nil {
+		d.mic.room.Store(d.board.sim.Speaker)
 	}
 	onvifLn, err := listenONVIF(d.cfg, d.log)
 	if err != nil {

@@ -69,10 +69,10 @@ func openSettings(cat *storage.Catalog, cfg Config, log *slog.Logger) (*settings
 }
 
 // sourceBuilder makes the sources that base names, shaped by the
-// settings.
-func sourceBuilder(base Config, log *slog.Logger) func(settings.Settings) (media.Source, error) {
+// settings, their microphone through mic (nil: none).
+func sourceBuilder(base Config, mic media.MicFunc, log *slog.Logger) func(settings.Settings) (media.Source, error) {
 	return func(s settings.Settings) (media.Source, error) {
-		return newSource(withSettings(base, s), log)
+		return newSource(withSettings(base, s), mic, log)
 	}
 }
 

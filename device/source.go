@@ -13,7 +13,7 @@ import (
 )
 
 // newSource builds the media source the configuration names.
-func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
+func newSource(cfg Config, mic media.MicFunc, log *slog.Logger) (media.Source, error) {
 	// G.711 µ-law rides on each audio frame for RTSP clients without
 	// Opus, and for a call's phone without it (a board that takes calls).
 	g711 := cfg.RTSP.Listen != "" || takesCalls(cfg.Board)
@@ -29,7 +29,7 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 	case "capture":
 		return capture.New(capture.Options{
 			Device: cfg.Capture.Device, Microphone: cfg.Capture.Microphone,
-			Video: h264, NoAudio: !cfg.Audio.Enabled, G711: g711, Logger: log,
+			Video: h264, NoAudio: !cfg.Audio.Enabled, G711: g711, Mic: mic, Logger: log,
 		})
 	case "passthrough":
 		p := cfg.Passthrough
@@ -43,6 +43,7 @@ func newSource(cfg Config, log *slog.Logger) (media.Source, error) {
 			ToneHz:  cfg.Audio.ToneHz,
 			NoAudio: !cfg.Audio.Enabled,
 			G711:    g711,
+			Mic:     mic,
 			Logger:  log,
 		})
 	}

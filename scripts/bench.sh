@@ -13,15 +13,15 @@ run() { go test -run '^$' "$@" 2>&1 | tee -a "$raw" | grep -E '^(Benchmark|FAIL|
 # ./device/ includes the events' latency to an SSE stream (EventToSSE)
 # and to an MQTT subscriber through a mosquitto it starts (EventToMQTT).
 echo "running unit benchmarks..." >&2
-run -bench . -skip 'UnderSlowConnections|EventLoad|DoorbellToRingEvent|AnswerToFirstAudio|SendFanOut' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/ ./device/onvif/
+run -bench . -skip 'UnderSlowConnections|EventLoad|DoorbellToRingEvent|AnswerToFirstAudio|MouthToEar|SendFanOut' -benchmem ./media/ ./media/h264/ ./media/g711/ ./media/synthetic/... ./media/whep/ ./device/ ./device/api/ ./device/pairing/ ./device/onvif/
 echo "running a stranger's flood of pair/finish (10,000 requests)..." >&2
 run -bench GarbagePairFinish -benchtime 1x ./e2e/
 echo "running credential check under 2,000 slow connections (20 s each: cap raised, default cap)..." >&2
 run -bench CredentialCheckUnderSlowConnections -benchtime 20s ./device/
 echo "running events (1,000 events/s for 10 s to 50 SSE streams, one stalled, beside a 720p recording and 10 hub consumers)..." >&2
 run -bench EventLoad -benchtime 1x -timeout 10m ./device/
-echo "running calls (doorbell press to ring event; answer to the phone's first audio out of the speaker: 20 samples each)..." >&2
-run -bench 'DoorbellToRingEvent|AnswerToFirstAudio' -benchtime 20x ./device/
+echo "running calls (doorbell press to ring event; answer to the phone's first audio out of the speaker; mouth to ear both ways: 20 samples each)..." >&2
+run -bench 'DoorbellToRingEvent|AnswerToFirstAudio|MouthToEar' -benchtime 20x ./device/
 echo "running one call's CPU and RSS (60 s answered, two-way audio and video, against 10 s idle)..." >&2
 run -bench CallFootprint -benchtime 1x -timeout 10m ./e2e/
 echo "running time to first frame (20 samples each)..." >&2

@@ -38,6 +38,10 @@ type Options struct {
 	Light float64
 	// NoLight starts in darkness.
 	NoLight bool
+	// Echo, when set, loops the speaker into the microphone
+	// (Board.Microphone): the room's echo, for tests of a call's echo
+	// handling.
+	Echo *Echo
 }
 
 // Profile is the simulated board's profile: every part, on pins named
@@ -98,6 +102,7 @@ func New(opts Options) (*Board, error) {
 	s.ircut = &trackedIRCut{inner: b.IRCut}
 	b.IRCut = s.ircut
 	s.Speaker = NewSpeaker()
+	s.Speaker.echo = opts.Echo
 	b.Speaker = s.Speaker
 	s.b = b
 	return s, nil

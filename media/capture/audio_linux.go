@@ -36,7 +36,7 @@ const (
 // runAudio encodes and publishes what the microphone delivers until ctx
 // ends or the microphone stops.
 func (s *Source) runAudio(ctx context.Context, pub media.Publisher, m *mic, enc *encoder.Opus, start time.Time) error {
-	st := &audioStage{enc: enc, pub: pub, start: start, mute: &s.mute, log: s.log, g711: s.opts.G711}
+	st := &audioStage{enc: enc, pub: pub, start: start, mute: &s.mute, log: s.log, g711: s.opts.G711, mic: s.opts.Mic}
 	defer func() {
 		s.log.Debug("capture: audio stopped", "microphone", m.name, "packets", st.packets,
 			"dropped_samples", st.dropped, "skipped", st.skipped)
@@ -77,6 +77,7 @@ type audioStage struct {
 	log   *slog.Logger
 
 	g711    bool          // also carry the sound as G.711 (Options.G711)
+	mic     media.MicFunc // Options.Mic
 	mulaw   g711.Encoder  // the same sound for RTSP clients without Opus
 	pcm     []int16       // samples not yet encoded
 	next    time.Duration // the PTS of pcm[0]
@@ -126,6 +127,9 @@ func (a *audioStage) write(samples []int16, at time.Time) error {
 		block := a.pcm[n : n+encoder.OpusFrame]
 		if a.mute.Load() {
 			clear(block)
+		}
+		if a.mic != nil {
+			a.mic(block, a.start.Add(a.next))
 		}
 		pkt, err := a.enc.Encode(block)
 		if err != nil {

@@ -48,6 +48,9 @@ type Options struct {
 	// (media.Frame.G711), for RTSP clients without Opus; off, nothing is
 	// encoded for it.
 	G711 bool
+	// Mic, when set, receives each block of the microphone before it is
+	// encoded, and may change it (media.MicFunc).
+	Mic media.MicFunc
 	// Microphone picks the ALSA capture device: the first whose name or
 	// ID contains it, ignoring case ("USB", "C920", "hw:1"); failing
 	// that, it is opened as an ALSA PCM name ("plughw:CARD=C920,DEV=0",

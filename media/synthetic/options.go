@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/encoder"
 )
 
@@ -29,6 +30,9 @@ type Options struct {
 	// off, nothing is
 	// encoded for it.
 	G711 bool
+	// Mic, when set, receives each block of the tone before it is
+	// encoded, and may change it (media.MicFunc).
+	Mic media.MicFunc
 	// Flat leaves the grain out of the picture. The flat picture needs
 	// only about 0.2 Mbps at 640x480 at the encoder's best quality, so
 	// the output stays below any higher target.

@@ -161,11 +161,14 @@ func (s *Source) runAudio(ctx context.Context, pub media.Publisher, enc *encoder
 			} else {
 				gen.fill(pcm, sample)
 			}
+			pts := samplesDur(sample, rate)
+			if s.opts.Mic != nil {
+				s.opts.Mic(pcm, start.Add(pts))
+			}
 			pkt, err := enc.Encode(pcm)
 			if err != nil {
 				return fmt.Errorf("synthetic: %w", err)
 			}
-			pts := samplesDur(sample, rate)
 			f := &media.Frame{Kind: media.Audio, Data: pkt, PTS: pts, Captured: start.Add(pts)}
 			if s.opts.G711 {
 				f.G711 = mulaw.Encode(pcm)

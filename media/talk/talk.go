@@ -3,8 +3,10 @@ package talk
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -29,10 +31,21 @@ type decoder interface {
 // Options configure a Player. The zero value of each field means its
 // default.
 type Options struct {
-	// Depth is how many later packets the jitter buffer holds while it
-	// waits for a missing one before it gives the missing one up
-	// (default 3: 60 ms of 20 ms packets). In-order packets play at once.
+	// Depth, when set, is how many later packets the jitter buffer
+	// holds while it waits for a missing one before it gives the missing
+	// one up. In-order packets play at once. Unset, the depth follows
+	// the measured jitter (RFC 3550's interarrival jitter estimate):
+	// JitterMultiple times the jitter, in packets, rounded up, from
+	// MinDepth to MaxDepth.
 	Depth int
+	// MinDepth and MaxDepth bound the depth that follows the jitter
+	// (defaults 2 and 10: 40 ms and 200 ms of 20 ms packets).
+	MinDepth, MaxDepth int
+	// JitterMultiple is how many times the jitter the buffer waits for
+	// a missing packet (default 3).
+	JitterMultiple float64
+	// Now is the clock packets arrive on (default time.Now).
+	Now func() time.Time
 	// Volume is the speaker volume from 0 to 1, read for each packet
 	// (default: 1).
 	Volume func() float64
@@ -54,18 +67,52 @@ type Player struct {
 	next    uint16                 // the sequence number to play next
 	held    map[uint16]*rtp.Packet // arrived ahead of next
 	last    int                    // samples in the last packet played
+	jitter  jitterEstimate
 	stats   Stats
 }
 
 // Stats counts what a Player did.
 type Stats struct {
 	Played, Concealed, Late, Refused uint64
+	// Jitter is the interarrival jitter estimate; Depth the buffer's
+	// depth in packets now.
+	Jitter time.Duration
+	Depth  int
+}
+
+// jitterEstimate is RFC 3550's interarrival jitter (section 6.4.1):
+// J += (|D| - J) / 16, D the difference between two packets' spacing in
+// arrival time and in RTP timestamp.
+type jitterEstimate struct {
+	j       float64 // seconds
+	arrived time.Time
+	ts      uint32
+	started bool
+}
+
+// observe takes a packet's arrival time and RTP timestamp, at clock
+// rate hz.
+func (e *jitterEstimate) observe(at time.Time, ts uint32, hz float64) {
+	if e.started {
+		d := at.Sub(e.arrived).Seconds() - float64(int32(ts-e.ts))/hz
+		e.j += (math.Abs(d) - e.j) / 16
+	}
+	e.arrived, e.ts, e.started = at, ts, true
 }
 
 // New returns a player for sp.
 func New(sp speaker, opts Options) *Player {
-	if opts.Depth <= 0 {
-		opts.Depth = 3
+	if opts.MinDepth <= 0 {
+		opts.MinDepth = 2
+	}
+	if opts.MaxDepth < opts.MinDepth {
+		opts.MaxDepth = max(10, opts.MinDepth)
+	}
+	if opts.JitterMultiple <= 0 {
+		opts.JitterMultiple = 3
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.Volume == nil {
 		opts.Volume = func() float64 { return 1 }
@@ -106,8 +153,10 @@ func (p *Player) Packet(mime string, pkt *rtp.Packet) {
 			return
 		}
 		p.dec, p.mime, p.started = d, mime, false
+		p.jitter = jitterEstimate{}
 		clear(p.held)
 	}
+	p.jitter.observe(p.opts.Now(), pkt.Timestamp, clockRate(mime))
 	seq := pkt.SequenceNumber
 	if !p.started {
 		p.started, p.next = true, seq
@@ -116,7 +165,7 @@ func (p *Player) Packet(mime string, pkt *rtp.Packet) {
 		p.stats.Late++ // given up on, or played already
 		return
 	}
-	if int16(seq-p.next) > int16(4*p.opts.Depth) {
+	if int16(seq-p.next) > int16(4*p.farAhead()) {
 		// Far ahead (the phone restarted, or a long outage): start again
 		// from here rather than conceal the whole gap.
 		clear(p.held)
@@ -126,8 +175,40 @@ func (p *Player) Packet(mime string, pkt *rtp.Packet) {
 	p.drain(false)
 }
 
+// clockRate is the RTP clock rate of a codec's MIME type.
+func clockRate(mime string) float64 {
+	if strings.EqualFold(mime, "audio/opus") {
+		return 48000
+	}
+	return 8000
+}
+
+// depth is how many later packets the buffer holds while it waits for a
+// missing one: Options.Depth, or JitterMultiple times the jitter in
+// packets (of the last one's length, 20 ms before any), rounded up and
+// bounded.
+func (p *Player) depth() int {
+	if p.opts.Depth > 0 {
+		return p.opts.Depth
+	}
+	packet := 0.020
+	if p.last > 0 {
+		packet = float64(p.last) / 48000
+	}
+	n := int(math.Ceil(p.opts.JitterMultiple * p.jitter.j / packet))
+	return min(max(n, p.opts.MinDepth), p.opts.MaxDepth)
+}
+
+// farAhead is how many depths ahead a packet restarts the buffer.
+func (p *Player) farAhead() int {
+	if p.opts.Depth > 0 {
+		return p.opts.Depth
+	}
+	return p.opts.MaxDepth
+}
+
 // drain plays what is due: the next packet while it is here, and past a
-// missing one once Depth later packets are held (or all, with flush).
+// missing one once depth() later packets are held (or all, with flush).
 func (p *Player) drain(flush bool) {
 	var pcm []int16
 	for len(p.held) > 0 {
@@ -145,7 +226,7 @@ func (p *Player) drain(flush bool) {
 				p.last = len(pcm) - n
 				p.stats.Played++
 			}
-		case flush || len(p.held) >= p.opts.Depth:
+		case flush || len(p.held) >= p.depth():
 			pcm = p.dec.conceal(pcm, max(p.last, 960))
 			p.stats.Concealed++
 		default:
@@ -185,7 +266,10 @@ func (p *Player) Flush() {
 func (p *Player) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stats
+	st := p.stats
+	st.Jitter = time.Duration(p.jitter.j * float64(time.Second))
+	st.Depth = p.depth()
+	return st
 }
 
 // g711Decoder decodes PCMU or PCMA and conceals a loss by repeating the

@@ -39,13 +39,16 @@ var talkCodecs = []string{webrtc.MimeTypeOpus, webrtc.MimeTypePCMU, webrtc.MimeT
 // CheckCallOffer checks a call's offer before the call is claimed: an
 // offer WHEP accepts (video received as H.264) whose audio is sendrecv
 // with a codec camd plays, and that receives a codec camd sends: Opus,
-// or PCMU when the live stream carries G.711 (media.SourceInfo.G711). A
+// or PCMU when the live stream carries G.711 (media.SourceInfo.G711).
+// A camera with no microphone (a passthrough stream) sends no audio, so
+// any codec camd plays will do; its answer's audio is recvonly. A
 // syntax error is ErrBadSDP; the rest is ErrNoTalk or WHEP's errors.
 func (s *Server) CheckCallOffer(raw []byte) error {
-	return checkCallOffer(raw, s.hub.Info().G711)
+	info := s.hub.Info()
+	return checkCallOffer(raw, info.G711, !info.Audio)
 }
 
-func checkCallOffer(raw []byte, g711 bool) error {
+func checkCallOffer(raw []byte, g711, micless bool) error {
 	if _, err := checkOffer(raw); err != nil {
 		return err
 	}
@@ -57,7 +60,8 @@ func checkCallOffer(raw []byte, g711 bool) error {
 		if m.MediaName.Media != "audio" || !receives(m) || !sends(m) {
 			continue
 		}
-		if hasCodec(m, "opus", "") || g711 && hasCodec(m, "pcmu", "") {
+		if hasCodec(m, "opus", "") || g711 && hasCodec(m, "pcmu", "") ||
+			micless && (hasCodec(m, "pcmu", "") || hasCodec(m, "pcma", "")) {
 			return nil
 		}
 		if hasCodec(m, "pcmu", "") || hasCodec(m, "pcma", "") {
@@ -119,29 +123,44 @@ func talkPreferences(cs []webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters
 	return out
 }
 
+// talkTransceiver is the call's audio transceiver: the one that sends
+// the camera's audio, or, when camd sends the phone none (a camera with
+// no microphone), the receive-only one the offer made.
+func talkTransceiver(pc *webrtc.PeerConnection) *webrtc.RTPTransceiver {
+	var recvonly *webrtc.RTPTransceiver
+	for _, tr := range pc.GetTransceivers() {
+		switch {
+		case tr.Kind() != webrtc.RTPCodecTypeAudio:
+		case tr.Sender() != nil:
+			return tr
+		case recvonly == nil:
+			recvonly = tr
+		}
+	}
+	return recvonly
+}
+
 // talkCodecsOf returns the preferences of the call's audio transceiver
 // before narrowCodecs leaves it the one codec camd sends.
 func talkCodecsOf(pc *webrtc.PeerConnection) []webrtc.RTPCodecParameters {
-	for _, tr := range pc.GetTransceivers() {
-		if tr.Kind() == webrtc.RTPCodecTypeAudio && tr.Sender() != nil {
-			return talkPreferences(tr.Sender().GetParameters().Codecs)
-		}
+	tr := talkTransceiver(pc)
+	if tr == nil {
+		return nil
 	}
-	return nil
+	if tr.Sender() == nil {
+		return talkPreferences(tr.Receiver().GetParameters().Codecs)
+	}
+	return talkPreferences(tr.Sender().GetParameters().Codecs)
 }
 
 // widenTalk lets the call's audio transceiver receive the phone's G.711
 // as well as Opus (prefs: talkCodecsOf, taken before narrowCodecs).
 func widenTalk(pc *webrtc.PeerConnection, prefs []webrtc.RTPCodecParameters) error {
-	if len(prefs) == 0 {
+	tr := talkTransceiver(pc)
+	if len(prefs) == 0 || tr == nil {
 		return ErrNoTalk
 	}
-	for _, tr := range pc.GetTransceivers() {
-		if tr.Kind() == webrtc.RTPCodecTypeAudio && tr.Sender() != nil {
-			return tr.SetCodecPreferences(prefs)
-		}
-	}
-	return ErrNoTalk
+	return tr.SetCodecPreferences(prefs)
 }
 
 // readTalk reads the phone's audio until the session ends, handing each
