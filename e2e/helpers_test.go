@@ -181,6 +181,13 @@ func (d *daemon) token(t testing.TB) string {
 // inviteLink makes a viewer invitation link for a browser.
 func (d *daemon) inviteLink(t testing.TB) string {
 	t.Helper()
+	return d.invite(t, "https://")
+}
+
+// invite makes a viewer invitation with camctl and returns the line of
+// its answer that starts with prefix (the link, or the CAMD1 code).
+func (d *daemon) invite(t testing.TB, prefix string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := camctl(t, ctx, "users", "invite", "--store", d.store)
@@ -188,11 +195,11 @@ func (d *daemon) inviteLink(t testing.TB) string {
 		t.Fatal(err)
 	}
 	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "https://") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, prefix) {
 			return l
 		}
 	}
-	t.Fatalf("no link in:\n%s", out)
+	t.Fatalf("no %s line in:\n%s", prefix, out)
 	return ""
 }
 

@@ -27,19 +27,7 @@ type nvrCamera struct {
 // inviteCode makes a viewer invitation on d and returns its CAMD1 code.
 func (d *daemon) inviteCode(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := camctl(t, ctx, "users", "invite", "--store", d.store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "CAMD1:") {
-			return l
-		}
-	}
-	t.Fatalf("no code in:\n%s", out)
-	return ""
+	return d.invite(t, "CAMD1:")
 }
 
 // get is an HTTPS GET on d with its owner's credential.
