@@ -124,8 +124,10 @@ func TestWHIPStatus(t *testing.T) {
 				(tc.want.NextAttempt != nil && (got.NextAttempt == nil || !got.NextAttempt.Equal(next))) {
 				t.Errorf("%+v, want %+v", got, tc.want)
 			}
-			if rec := do(t, routes, request{method: "GET", path: "/api/v1/whip", token: "viewer-token"}); rec.Code != 403 {
-				t.Errorf("a viewer: %d", rec.Code)
+			for token, code := range map[string]int{"viewer-token": 403, "revoked-token": 401, "": 401} {
+				if rec := do(t, routes, request{method: "GET", path: "/api/v1/whip", token: token}); rec.Code != code {
+					t.Errorf("token %q: %d, want %d", token, rec.Code, code)
+				}
 			}
 		})
 	}
