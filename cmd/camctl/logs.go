@@ -118,32 +118,16 @@ sent otherwise); delete removes it.
 `
 
 func crashesCmd(args []string, stdout, stderr io.Writer) int {
-	verb := "help"
-	if len(args) > 0 {
-		verb, args = args[0], args[1:]
-	}
-	if !slices.Contains([]string{"list", "show", "send", "delete"}, verb) {
-		fmt.Fprint(stderr, crashesUsage)
-		return 2
-	}
-	flags := flag.NewFlagSet("camctl crashes "+verb, flag.ContinueOnError)
+	flags := flag.NewFlagSet("camctl crashes", flag.ContinueOnError)
 	flags.Usage = func() { fmt.Fprint(stderr, crashesUsage) }
-	cam, code := openCamera(flags, args, stderr)
-	if cam == nil {
-		return code
-	}
-	if (verb == "list") != (flags.NArg() == 0) || flags.NArg() > 1 {
-		fmt.Fprint(stderr, crashesUsage)
-		return 2
-	}
-	id := url.PathEscape(flags.Arg(0))
-	var err error
-	switch verb {
-	case "list":
-		var ans struct {
-			Crashes []crash.Summary `json:"crashes"`
-		}
-		if err = cam.do("GET", "/api/v1/crashes", nil, &ans); err == nil {
+	return runVerb(flags, crashesUsage, map[string]verb{
+		"list": {0, func(cam *camera, _ []string) error {
+			var ans struct {
+				Crashes []crash.Summary `json:"crashes"`
+			}
+			if err := cam.do("GET", "/api/v1/crashes", nil, &ans); err != nil {
+				return err
+			}
 			if len(ans.Crashes) == 0 {
 				fmt.Fprintln(stdout, "no crash reports")
 			}
@@ -154,29 +138,34 @@ func crashesCmd(args []string, stdout, stderr io.Writer) int {
 				}
 				fmt.Fprintf(stdout, "%s  %s  version %s  up %s  %s\n", c.ID, c.Time.Local().Format(time.DateTime), c.Version, c.Uptime.Round(time.Second), sent)
 			}
-		}
-	case "show":
-		var rep crash.Report
-		if err = cam.do("GET", "/api/v1/crashes/"+id, nil, &rep); err == nil {
+			return nil
+		}},
+		"show": {1, func(cam *camera, args []string) error {
+			var rep crash.Report
+			if err := cam.do("GET", "/api/v1/crashes/"+url.PathEscape(args[0]), nil, &rep); err != nil {
+				return err
+			}
 			fmt.Fprintf(stdout, "crash    %s\ntime     %s\nversion  %s\nuptime   %s\n\n%s\n", rep.ID, rep.Time.Local().Format(time.RFC3339), rep.Version, rep.Uptime.Round(time.Second), rep.Trace)
 			fmt.Fprintf(stdout, "\nthe log's last %d lines:\n", len(rep.Log))
 			for _, l := range rep.Log {
 				printLogLine(stdout, l, false)
 			}
-		}
-	case "send":
-		var s crash.Summary
-		if err = cam.do("POST", "/api/v1/crashes/"+id+"/send", struct{}{}, &s); err == nil {
+			return nil
+		}},
+		"send": {1, func(cam *camera, args []string) error {
+			var s crash.Summary
+			if err := cam.do("POST", "/api/v1/crashes/"+url.PathEscape(args[0])+"/send", struct{}{}, &s); err != nil {
+				return err
+			}
 			fmt.Fprintf(stdout, "sent %s\n", s.ID)
-		}
-	case "delete":
-		if err = cam.do("DELETE", "/api/v1/crashes/"+id, nil, nil); err == nil {
-			fmt.Fprintf(stdout, "deleted %s\n", flags.Arg(0))
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "camctl: crashes:", err)
-		return 1
-	}
-	return 0
+			return nil
+		}},
+		"delete": {1, func(cam *camera, args []string) error {
+			if err := cam.do("DELETE", "/api/v1/crashes/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "deleted %s\n", args[0])
+			return nil
+		}},
+	}, args, stderr)
 }

@@ -30,21 +30,16 @@ const camerasUsage = `usage (NVR mode, docs/nvr.md):
   camctl cameras add-rtsp [--name NAME] [--user U --password P] URL
   camctl cameras add-onvif [--name NAME] --user U --password P HOST:PORT
   camctl cameras set [--name NAME] [--recording continuous|off] ID
-  camctl cameras remove [--delete-recordings] ID`
+  camctl cameras remove [--delete-recordings] ID
+`
 
 // camerasCmd manages the cameras of an NVR: the camd camera that
 // camctl talks to is the NVR.
 func camerasCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, camerasUsage)
-		return 2
-	}
-	if args[0] == "discovered" {
+	if len(args) > 0 && args[0] == "discovered" {
 		return camerasDiscovered(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("camctl cameras "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cf := addCameraFlags(fs)
+	fs := flag.NewFlagSet("camctl cameras", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
 	name := fs.String("name", "", "the camera's `name`")
 	recording := fs.String("recording", "", "recording `mode`: continuous or off")
@@ -52,70 +47,66 @@ func camerasCmd(args []string, stdout, stderr io.Writer) int {
 	user := fs.String("user", "", "RTSP or ONVIF `user`")
 	password := fs.String("password", "", "RTSP or ONVIF `password`")
 	deleteRecordings := fs.Bool("delete-recordings", false, "forget the camera and its recordings too")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return 2
+	// each changes one camera and prints it as camd answers.
+	each := func(method string, path func(arg string) string, body func(arg string) map[string]string) verb {
+		return verb{1, func(cam *camera, args []string) error {
+			var c nvrCamera
+			var b any
+			if body != nil {
+				b = omitEmpty(body(args[0]))
+			}
+			if err := cam.do(method, path(args[0]), b, &c); err != nil {
+				return err
+			}
+			if *asJSON {
+				printJSON(stdout, c)
+				return nil
+			}
+			fmt.Fprintf(stdout, "%s %s (%s, %s): %s\n", c.ID, c.Name, c.Kind, c.Address, c.State)
+			return nil
+		}}
 	}
-	want := 1
-	if args[0] == "list" {
-		want = 0
+	cameras := func(string) string { return "/api/v1/cameras" }
+	one := func(id string) string { return "/api/v1/cameras/" + url.PathEscape(id) }
+	adding := func(field string) func(string) map[string]string {
+		return func(arg string) map[string]string {
+			b := map[string]string{"name": *name, "recording": *recording, "user": *user, "password": *password, field: arg}
+			if field == "code" {
+				b["addr"] = *camAddr
+			}
+			return b
+		}
 	}
-	if fs.NArg() != want {
-		fmt.Fprintln(stderr, camerasUsage)
-		return 2
-	}
-	cam, err := cf.open()
-	if err != nil {
-		fmt.Fprintln(stderr, "camctl:", err)
-		return 1
-	}
-	body := map[string]string{"name": *name, "recording": *recording, "user": *user, "password": *password}
-	var c nvrCamera
-	switch args[0] {
-	case "list":
-		var cs []nvrCamera
-		if err = cam.do("GET", "/api/v1/cameras", nil, &cs); err == nil {
+	return runVerb(fs, camerasUsage, map[string]verb{
+		"list": {0, func(cam *camera, _ []string) error {
+			var cs []nvrCamera
+			if err := cam.do("GET", "/api/v1/cameras", nil, &cs); err != nil {
+				return err
+			}
 			if *asJSON {
 				printJSON(stdout, cs)
-				return 0
+				return nil
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tKIND\tSTATE\tRECORDING\tADDRESS\tLAST ERROR")
 			for _, c := range cs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Kind, c.State, c.Recording, c.Address, c.LastError)
 			}
-			tw.Flush()
-		}
-		return done(err, stderr)
-	case "add":
-		body["code"], body["addr"] = fs.Arg(0), *camAddr
-		err = cam.do("POST", "/api/v1/cameras", omitEmpty(body), &c)
-	case "add-rtsp":
-		body["rtsp"] = fs.Arg(0)
-		err = cam.do("POST", "/api/v1/cameras", omitEmpty(body), &c)
-	case "add-onvif":
-		body["onvif"] = fs.Arg(0)
-		err = cam.do("POST", "/api/v1/cameras", omitEmpty(body), &c)
-	case "set":
-		err = cam.do("PATCH", "/api/v1/cameras/"+url.PathEscape(fs.Arg(0)), omitEmpty(map[string]string{"name": *name, "recording": *recording}), &c)
-	case "remove":
-		path := "/api/v1/cameras/" + url.PathEscape(fs.Arg(0))
-		if *deleteRecordings {
-			path += "?recordings=delete"
-		}
-		err = cam.do("DELETE", path, nil, &c)
-	default:
-		fmt.Fprintln(stderr, camerasUsage)
-		return 2
-	}
-	if err != nil {
-		return done(err, stderr)
-	}
-	if *asJSON {
-		printJSON(stdout, c)
-		return 0
-	}
-	fmt.Fprintf(stdout, "%s %s (%s, %s): %s\n", c.ID, c.Name, c.Kind, c.Address, c.State)
-	return 0
+			return tw.Flush()
+		}},
+		"add":       each("POST", cameras, adding("code")),
+		"add-rtsp":  each("POST", cameras, adding("rtsp")),
+		"add-onvif": each("POST", cameras, adding("onvif")),
+		"set": each("PATCH", one, func(string) map[string]string {
+			return map[string]string{"name": *name, "recording": *recording}
+		}),
+		"remove": each("DELETE", func(id string) string {
+			if *deleteRecordings {
+				return one(id) + "?recordings=delete"
+			}
+			return one(id)
+		}, nil),
+	}, args, stderr)
 }
 
 // omitEmpty leaves out the fields not given.
@@ -126,12 +117,4 @@ func omitEmpty(m map[string]string) map[string]string {
 		}
 	}
 	return m
-}
-
-func done(err error, stderr io.Writer) int {
-	if err != nil {
-		fmt.Fprintln(stderr, "camctl:", err)
-		return 1
-	}
-	return 0
 }

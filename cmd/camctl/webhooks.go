@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,85 +27,74 @@ shown. test sends a webhook.test message now; log shows the deliveries.
 `
 
 func webhooksCmd(args []string, stdout, stderr io.Writer) int {
-	verb := "help"
-	if len(args) > 0 {
-		verb, args = args[0], args[1:]
-	}
-	need := map[string]int{"list": 0, "add": 1, "test": 1, "log": 1, "remove": 1}
-	n, ok := need[verb]
-	if !ok {
-		fmt.Fprint(stderr, webhooksUsage)
-		return 2
-	}
-	flags := flag.NewFlagSet("camctl webhooks "+verb, flag.ContinueOnError)
+	flags := flag.NewFlagSet("camctl webhooks", flag.ContinueOnError)
 	types := flags.String("types", "", "the event types it gets, comma-separated (family.* for a family); none: every type")
-	cam, code := openCamera(flags, args, stderr)
-	if cam == nil {
-		return code
-	}
-	if flags.NArg() != n {
-		fmt.Fprint(stderr, webhooksUsage)
-		return 2
-	}
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "camctl: webhooks:", err)
-		return 1
-	}
-	switch verb {
-	case "list":
-		var hooks []webhooks.Hook
-		if err := cam.do("GET", "/api/v1/webhooks", nil, &hooks); err != nil {
-			return fail(err)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tURL\tTYPES\tSTATE\tQUEUED")
-		for _, h := range hooks {
-			state := "on"
-			switch {
-			case !h.Disabled.IsZero():
-				state = "disabled: " + h.DisabledReason
-			case !h.FailingSince.IsZero():
-				state = "failing since " + h.FailingSince.Local().Format(time.DateTime)
+	return runVerb(flags, webhooksUsage, map[string]verb{
+		"list": {0, func(cam *camera, _ []string) error {
+			var hooks []webhooks.Hook
+			if err := cam.do("GET", "/api/v1/webhooks", nil, &hooks); err != nil {
+				return err
 			}
-			t := strings.Join(h.Types, ",")
-			if t == "" {
-				t = "all"
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tURL\tTYPES\tSTATE\tQUEUED")
+			for _, h := range hooks {
+				state := "on"
+				switch {
+				case !h.Disabled.IsZero():
+					state = "disabled: " + h.DisabledReason
+				case !h.FailingSince.IsZero():
+					state = "failing since " + h.FailingSince.Local().Format(time.DateTime)
+				}
+				t := strings.Join(h.Types, ",")
+				if t == "" {
+					t = "all"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", h.ID, h.URL, t, state, h.Queued)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", h.ID, h.URL, t, state, h.Queued)
-		}
-		tw.Flush()
-	case "add":
-		req := api.WebhookRequest{URL: flags.Arg(0)}
-		if *types != "" {
-			req.Types = strings.Split(*types, ",")
-		}
-		var h webhooks.Hook
-		if err := cam.do("POST", "/api/v1/webhooks", req, &h); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "webhook %s added\nsecret: %s\n(shown once: give it to the receiver to verify webhook-signature)\n", h.ID, h.Secret)
-	case "test":
-		var a webhooks.Attempt
-		if err := cam.do("POST", "/api/v1/webhooks/"+flags.Arg(0)+"/test", nil, &a); err != nil {
-			return fail(err)
-		}
-		printAttempts(stdout, []webhooks.Attempt{a})
-		if a.Status/100 != 2 {
-			return 1
-		}
-	case "log":
-		var log []webhooks.Attempt
-		if err := cam.do("GET", "/api/v1/webhooks/"+flags.Arg(0)+"/deliveries", nil, &log); err != nil {
-			return fail(err)
-		}
-		printAttempts(stdout, log)
-	case "remove":
-		if err := cam.do("DELETE", "/api/v1/webhooks/"+flags.Arg(0), nil, nil); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "webhook %s removed\n", flags.Arg(0))
-	}
-	return 0
+			return tw.Flush()
+		}},
+		"add": {1, func(cam *camera, args []string) error {
+			req := api.WebhookRequest{URL: args[0]}
+			if *types != "" {
+				req.Types = strings.Split(*types, ",")
+			}
+			var h webhooks.Hook
+			if err := cam.do("POST", "/api/v1/webhooks", req, &h); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "webhook %s added\nsecret: %s\n(shown once: give it to the receiver to verify webhook-signature)\n", h.ID, h.Secret)
+			return nil
+		}},
+		"test": {1, func(cam *camera, args []string) error {
+			var a webhooks.Attempt
+			if err := cam.do("POST", "/api/v1/webhooks/"+url.PathEscape(args[0])+"/test", nil, &a); err != nil {
+				return err
+			}
+			printAttempts(stdout, []webhooks.Attempt{a})
+			if a.Status/100 != 2 {
+				if a.Status == 0 {
+					return fmt.Errorf("the test message was not delivered: %s", a.Error)
+				}
+				return fmt.Errorf("the receiver answered the test message with %d", a.Status)
+			}
+			return nil
+		}},
+		"log": {1, func(cam *camera, args []string) error {
+			var log []webhooks.Attempt
+			if err := cam.do("GET", "/api/v1/webhooks/"+url.PathEscape(args[0])+"/deliveries", nil, &log); err != nil {
+				return err
+			}
+			printAttempts(stdout, log)
+			return nil
+		}},
+		"remove": {1, func(cam *camera, args []string) error {
+			if err := cam.do("DELETE", "/api/v1/webhooks/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "webhook %s removed\n", args[0])
+			return nil
+		}},
+	}, args, stderr)
 }
 
 func printAttempts(w io.Writer, log []webhooks.Attempt) {

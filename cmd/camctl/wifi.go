@@ -37,117 +37,112 @@ code no longer tells it.
 const wifiPoll = time.Second
 
 func wifiCmd(args []string, stdout, stderr io.Writer) int {
-	verb := "help"
-	if len(args) > 0 {
-		verb, args = args[0], args[1:]
-	}
-	switch verb {
-	case "status", "scan", "join", "forget", "code", "setup":
-	default:
-		fmt.Fprint(stderr, wifiUsage)
-		return 2
-	}
-	flags := flag.NewFlagSet("camctl wifi "+verb, flag.ContinueOnError)
+	flags := flag.NewFlagSet("camctl wifi", flag.ContinueOnError)
 	security := flags.String("security", "", "open, psk, sae or psk+sae (default psk with a passphrase)")
 	hidden := flags.Bool("hidden", false, "the network does not broadcast its SSID")
 	passFile := flags.String("passphrase-file", "-", `a file whose first line is the passphrase ("-": standard input)`)
 	wait := flags.Bool("wait", true, "follow the code window until it closes")
-	cam, code := openCamera(flags, args, stderr)
-	if cam == nil {
-		return code
-	}
-	if (verb == "join") != (flags.NArg() == 1) || flags.NArg() > 1 {
-		fmt.Fprint(stderr, wifiUsage)
-		return 2
-	}
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "camctl: wifi:", err)
-		return 1
-	}
-	switch verb {
-	case "status":
-		var st api.WiFiStatus
-		if err := cam.do("GET", "/api/v1/network/wifi", nil, &st); err != nil {
-			return fail(err)
-		}
-		printWiFi(stdout, st)
-	case "scan":
-		cam.client.Timeout = time.Minute
-		var list []api.ScannedNetwork
-		if err := cam.do("GET", "/api/v1/network/wifi/scan", nil, &list); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "%-32s %7s %7s  %s\n", "SSID", "SIGNAL", "CHANNEL", "SECURITY")
-		for _, n := range list {
-			ssid := n.SSID
-			if n.SSIDHex != "" {
-				ssid = "hex:" + n.SSIDHex
-			}
-			fmt.Fprintf(stdout, "%-32s %4d dBm %7d  %s\n", ssid, n.Signal, n.Channel, n.Security)
-		}
-	case "join":
-		req := api.JoinRequest{SSID: flags.Arg(0), Security: network.Security(*security), Hidden: *hidden}
-		if hexSSID, ok := strings.CutPrefix(req.SSID, "hex:"); ok {
-			req.SSID, req.SSIDHex = "", hexSSID
-		}
-		if req.Security != network.Open {
-			pass, err := readPassphrase(*passFile)
-			if err != nil {
-				return fail(err)
-			}
-			req.Passphrase = pass
-		}
-		cam.client.Timeout = 3 * time.Minute
-		var st api.WiFiStatus
-		if err := cam.do("POST", "/api/v1/network/wifi", req, &st.Status); err != nil {
-			return fail(err)
-		}
-		printWiFi(stdout, st)
-	case "setup":
-		var ap api.SetupAccessPoint
-		if err := cam.do("GET", "/api/v1/network/wifi/setup", nil, &ap); err != nil {
-			return fail(err)
-		}
-		state := "opens in setup mode"
-		if ap.Open {
-			state = "open now"
-		}
-		fmt.Fprintf(stdout, "access point %s (WPA2, %s)\npassphrase   %s\n", ap.SSID, state, ap.Passphrase)
-	case "forget":
-		if err := cam.do("DELETE", "/api/v1/network/wifi", nil, nil); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintln(stdout, "forgotten")
-	case "code":
-		var cs network.CodeStatus
-		if err := cam.do("POST", "/api/v1/network/wifi/code", struct{}{}, &cs); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "show the Wi-Fi QR code to the camera's lens (until %s)\n", cs.Until.Local().Format(time.TimeOnly))
-		if !*wait {
-			return 0
-		}
-		for cs.State == network.CodeScanning || cs.State == network.CodeJoining {
-			time.Sleep(wifiPoll)
+	return runVerb(flags, wifiUsage, map[string]verb{
+		"status": {0, func(cam *camera, _ []string) error {
 			var st api.WiFiStatus
 			if err := cam.do("GET", "/api/v1/network/wifi", nil, &st); err != nil {
-				return fail(err)
+				return err
 			}
-			if st.Code == nil {
-				return fail(errors.New("the camera lost the code window"))
+			printWiFi(stdout, st)
+			return nil
+		}},
+		"scan": {0, func(cam *camera, _ []string) error {
+			cam.client.Timeout = time.Minute
+			var list []api.ScannedNetwork
+			if err := cam.do("GET", "/api/v1/network/wifi/scan", nil, &list); err != nil {
+				return err
 			}
-			cs = *st.Code
-		}
-		switch cs.State {
-		case network.CodeJoined:
-			fmt.Fprintf(stdout, "joined %s\n", cs.SSID)
-		case network.CodeFailed:
-			return fail(fmt.Errorf("%s: %s (the old network stays)", cs.SSID, cs.Error))
-		default:
-			return fail(fmt.Errorf("no Wi-Fi code read (%s)", cs.State))
-		}
+			fmt.Fprintf(stdout, "%-32s %7s %7s  %s\n", "SSID", "SIGNAL", "CHANNEL", "SECURITY")
+			for _, n := range list {
+				ssid := n.SSID
+				if n.SSIDHex != "" {
+					ssid = "hex:" + n.SSIDHex
+				}
+				fmt.Fprintf(stdout, "%-32s %4d dBm %7d  %s\n", ssid, n.Signal, n.Channel, n.Security)
+			}
+			return nil
+		}},
+		"join": {1, func(cam *camera, args []string) error {
+			req := api.JoinRequest{SSID: args[0], Security: network.Security(*security), Hidden: *hidden}
+			if hexSSID, ok := strings.CutPrefix(req.SSID, "hex:"); ok {
+				req.SSID, req.SSIDHex = "", hexSSID
+			}
+			if req.Security != network.Open {
+				pass, err := readPassphrase(*passFile)
+				if err != nil {
+					return err
+				}
+				req.Passphrase = pass
+			}
+			cam.client.Timeout = 3 * time.Minute
+			var st api.WiFiStatus
+			if err := cam.do("POST", "/api/v1/network/wifi", req, &st.Status); err != nil {
+				return err
+			}
+			printWiFi(stdout, st)
+			return nil
+		}},
+		"setup": {0, func(cam *camera, _ []string) error {
+			var ap api.SetupAccessPoint
+			if err := cam.do("GET", "/api/v1/network/wifi/setup", nil, &ap); err != nil {
+				return err
+			}
+			state := "opens in setup mode"
+			if ap.Open {
+				state = "open now"
+			}
+			fmt.Fprintf(stdout, "access point %s (WPA2, %s)\npassphrase   %s\n", ap.SSID, state, ap.Passphrase)
+			return nil
+		}},
+		"forget": {0, func(cam *camera, _ []string) error {
+			if err := cam.do("DELETE", "/api/v1/network/wifi", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "forgotten")
+			return nil
+		}},
+		"code": {0, func(cam *camera, _ []string) error {
+			return wifiCode(cam, *wait, stdout)
+		}},
+	}, args, stderr)
+}
+
+// wifiCode opens the window in which the camera reads a Wi-Fi QR code
+// and, with wait, follows it until it closes.
+func wifiCode(cam *camera, wait bool, stdout io.Writer) error {
+	var cs network.CodeStatus
+	if err := cam.do("POST", "/api/v1/network/wifi/code", struct{}{}, &cs); err != nil {
+		return err
 	}
-	return 0
+	fmt.Fprintf(stdout, "show the Wi-Fi QR code to the camera's lens (until %s)\n", cs.Until.Local().Format(time.TimeOnly))
+	if !wait {
+		return nil
+	}
+	for cs.State == network.CodeScanning || cs.State == network.CodeJoining {
+		time.Sleep(wifiPoll)
+		var st api.WiFiStatus
+		if err := cam.do("GET", "/api/v1/network/wifi", nil, &st); err != nil {
+			return err
+		}
+		if st.Code == nil {
+			return errors.New("the camera lost the code window")
+		}
+		cs = *st.Code
+	}
+	switch cs.State {
+	case network.CodeJoined:
+		fmt.Fprintf(stdout, "joined %s\n", cs.SSID)
+		return nil
+	case network.CodeFailed:
+		return fmt.Errorf("%s: %s (the old network stays)", cs.SSID, cs.Error)
+	default:
+		return fmt.Errorf("no Wi-Fi code read (%s)", cs.State)
+	}
 }
 
 // readPassphrase reads the first line of path ("-": standard input).
