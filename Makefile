@@ -39,7 +39,7 @@ unit:
 	CAMD_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 20m ./...
 
 race:
-	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 
 tidy-check:
 	$(GO) mod tidy -diff

@@ -19,6 +19,7 @@ import (
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage/card/cardtest"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/storage/recordings"
@@ -397,7 +398,7 @@ func TestStorageNearlyFull(t *testing.T) {
 	ownerToken := owner(t, d)
 	viewerToken := viewer(t, d, ownerToken)
 	var evs []eventlog.Event
-	eventually(t, "a storage event", func() bool {
+	testenv.Eventually(t, "a storage event", func() bool {
 		_, b := call(t, d, "GET", "/api/v1/events?type=storage.*", viewerToken, nil)
 		return json.Unmarshal(b, &evs) == nil && len(evs) > 0
 	})

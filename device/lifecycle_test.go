@@ -70,7 +70,7 @@ func TestDaemonLifecycleLeavesNoGoroutines(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "an RTSP session playing", func() bool {
+		testenv.Eventually(t, "an RTSP session playing", func() bool {
 			s := d.rtsp.Stats().Sessions
 			return len(s) == 1 && s[0].Frames > 0
 		})
@@ -93,7 +93,7 @@ func TestDaemonLifecycleLeavesNoGoroutines(t *testing.T) {
 				whep.ViewOptions{HTTPClient: client, Header: http.Header{"Authorization": {"Bearer " + token}}})
 			viewing <- err
 		}()
-		eventually(t, "a playback", func() bool { return playing(d) == 1 })
+		testenv.Eventually(t, "a playback", func() bool { return playing(d) == 1 })
 		stop()
 		if n := playing(d); n != 0 {
 			t.Fatalf("%d playbacks after Run", n)

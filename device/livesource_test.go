@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media"
 )
 
@@ -51,14 +52,14 @@ func TestLiveSourceSwitchesWithoutTheSupervisor(t *testing.T) {
 	done := make(chan error, 1)
 	hub.Begin(l.Info())
 	go func() { done <- l.Run(ctx, hub) }()
-	eventually(t, "a runs", func() bool { r, _ := a.seen(); return r == 1 })
+	testenv.Eventually(t, "a runs", func() bool { r, _ := a.seen(); return r == 1 })
 	// No viewer: the encoder aims at the bitrate setting.
 	if _, target := a.seen(); target != 1_000_000 {
 		t.Fatalf("target %d", target)
 	}
 
 	l.replace(b)
-	eventually(t, "b runs", func() bool { r, _ := b.seen(); return r == 1 })
+	testenv.Eventually(t, "b runs", func() bool { r, _ := b.seen(); return r == 1 })
 	if hub.Info().Name != "b" {
 		t.Fatalf("hub did not begin b's epoch: %q", hub.Info().Name)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/camd-project/camd/device/onvif"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // onvifCall posts one ONVIF action with a stream key's UsernameToken
@@ -69,7 +70,7 @@ func TestRevokedKeyEndsONVIF(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, "the key's event subscription", func() bool {
+	testenv.Eventually(t, "the key's event subscription", func() bool {
 		for _, s := range d.events.bus.Subscriptions() {
 			if s.User == pairing.KeySubject(key.ID) {
 				return true

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -254,8 +255,8 @@ func TestSnapshotCommandThatFailsIsA503(t *testing.T) {
 func TestPIRStartsAMotionSpan(t *testing.T) {
 	d, _ := runningAt(t, passthroughConfig(t))
 	d.board.sim.SetMotion(true)
-	eventually(t, "motion from the PIR", func() bool { return d.recording.rec.Stats().Motion })
-	eventually(t, "a motion event", func() bool {
+	testenv.Eventually(t, "motion from the PIR", func() bool { return d.recording.rec.Stats().Motion })
+	testenv.Eventually(t, "a motion event", func() bool {
 		evs, _ := d.recording.events.List(time.Time{}, time.Time{}, "motion", 10)
 		return len(evs) == 1 && evs[0].Data["cause"] == "pir"
 	})

@@ -53,7 +53,7 @@ func TestRevokedKeyStopsEverywhere(t *testing.T) {
 		_, err := whep.View(ctx, base+"/api/v1/whep", whep.ViewOptions{HTTPClient: testClient(), Header: http.Header{"Authorization": {"Bearer " + key.Token}}})
 		viewing <- err
 	}()
-	eventually(t, "an RTSP and a WHEP session of the key, both playing", func() bool {
+	testenv.Eventually(t, "an RTSP and a WHEP session of the key, both playing", func() bool {
 		r, w := d.rtsp.Stats().Sessions, d.whep.Stats().Sessions
 		return len(r) == 1 && r[0].Frames > 5 && len(w) == 1 && w[0].Frames > 5 && w[0].User == "key:"+key.ID
 	})
@@ -62,7 +62,7 @@ func TestRevokedKeyStopsEverywhere(t *testing.T) {
 		t.Fatalf("revoke: %d %s", code, b)
 	}
 	revoked := time.Now()
-	eventually(t, "no session of the revoked key", func() bool {
+	testenv.Eventually(t, "no session of the revoked key", func() bool {
 		return len(d.rtsp.Stats().Sessions) == 0 && len(d.whep.Stats().Sessions) == 0
 	})
 	if took := time.Since(revoked); took > time.Second {
@@ -126,7 +126,7 @@ func TestOwnerSeesAndEndsRTSPSessions(t *testing.T) {
 	}
 	defer cmd.Wait()
 	var list []api.Session
-	eventually(t, "the owner sees the RTSP session", func() bool {
+	testenv.Eventually(t, "the owner sees the RTSP session", func() bool {
 		_, b := call(t, d, "GET", "/api/v1/sessions", ownerToken, nil)
 		list = nil
 		json.Unmarshal(b, &list)
@@ -135,7 +135,7 @@ func TestOwnerSeesAndEndsRTSPSessions(t *testing.T) {
 	if code, b := call(t, d, "DELETE", "/api/v1/sessions/"+list[0].ID, ownerToken, nil); code != http.StatusNoContent {
 		t.Fatalf("end: %d %s", code, b)
 	}
-	eventually(t, "the session ended", func() bool { return len(d.rtsp.Stats().Sessions) == 0 })
+	testenv.Eventually(t, "the session ended", func() bool { return len(d.rtsp.Stats().Sessions) == 0 })
 	if code, _ := call(t, d, "DELETE", "/api/v1/sessions/"+list[0].ID, ownerToken, nil); code != http.StatusNotFound {
 		t.Fatalf("ending it again: %d", code)
 	}

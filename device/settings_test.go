@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/synthetic"
 )
 
@@ -90,7 +90,7 @@ func TestSettingsOverHTTPS(t *testing.T) {
 	}
 	// Applied live: the sim board's IR-cut moves, the LED follows the
 	// setting, the encoder's ceiling is the new bitrate.
-	eventually(t, "night mode applied", func() bool { return d.board.sim.Night() && d.board.sim.IRLED() })
+	testenv.Eventually(t, "night mode applied", func() bool { return d.board.sim.Night() && d.board.sim.IRLED() })
 	if d.board.dayNight.Mode() != board.ModeNight {
 		t.Fatal("day/night mode not set")
 	}
@@ -143,7 +143,7 @@ func TestSettingsOverHTTPS(t *testing.T) {
 	if !s.Mute || s.NightMode != "night" || s.StatusLED || s.Bitrate != 1_000_000 || s.RecordingMode != "motion" {
 		t.Fatalf("after restart: %+v", s)
 	}
-	eventually(t, "night mode after restart", func() bool { return d.board.sim.Night() })
+	testenv.Eventually(t, "night mode after restart", func() bool { return d.board.sim.Night() })
 	if d.board.status.Pattern() != nil {
 		t.Fatal("status LED not off after restart")
 	}
@@ -207,15 +207,5 @@ func TestSettingsNameOutOfConfigRange(t *testing.T) {
 	code, out := patchSettings(t, d, tok, "application/json", string(bytes.TrimSpace(body)))
 	if code != 422 || out["field"] != "name" {
 		t.Fatalf("%d %v", code, out)
-	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/update"
@@ -153,7 +154,7 @@ func TestUpdateOverHTTPS(t *testing.T) {
 	if code, b := call(t, d, "POST", "/api/v1/update/apply", ownerToken, api.ApplyRequest{Version: "1.1.0"}); code != http.StatusAccepted {
 		t.Fatalf("apply: %d %s", code, b)
 	}
-	eventually(t, "the reboot into 1.1.0", func() bool { return ab.Reboots() == 1 })
+	testenv.Eventually(t, "the reboot into 1.1.0", func() bool { return ab.Reboots() == 1 })
 	if ab.Version() != "1.1.0" || ab.Primary() != "a" {
 		t.Fatalf("booted %s, primary %s", ab.Version(), ab.Primary())
 	}

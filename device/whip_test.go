@@ -10,6 +10,7 @@ import (
 
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/whep/whiptest"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -82,11 +83,11 @@ func TestWHIPPublishFollowsTheSettings(t *testing.T) {
 	if code := patch(ownerToken, `{"whip_url": "`+sfu.URL+`", "whip_token": "wrong-`+whipToken+`"}`); code != http.StatusOK {
 		t.Fatalf("PATCH: %d", code)
 	}
-	eventually(t, "the wrong token refused", func() bool { return whipStatus(t, d, ownerToken).State == "refused" })
+	testenv.Eventually(t, "the wrong token refused", func() bool { return whipStatus(t, d, ownerToken).State == "refused" })
 	if st := whipStatus(t, d, ownerToken); !strings.Contains(st.Error, "refused the token") || st.Endpoint+"/whip" != sfu.URL {
 		t.Errorf("refused: %+v", st)
 	}
-	eventually(t, "whip.failed (refused)", func() bool {
+	testenv.Eventually(t, "whip.failed (refused)", func() bool {
 		ev := whipEvents(t, d)
 		return len(ev) == 1 && ev[0].Kind == events.WHIPFailed && ev[0].Data["state"] == "refused"
 	})
@@ -95,7 +96,7 @@ func TestWHIPPublishFollowsTheSettings(t *testing.T) {
 	if code := patch(ownerToken, `{"whip_token": "`+whipToken+`"}`); code != http.StatusOK {
 		t.Fatalf("PATCH: %d", code)
 	}
-	eventually(t, "30 frames at the SFU", func() bool { n, _ := sfu.Frames(1); return n >= 30 })
+	testenv.Eventually(t, "30 frames at the SFU", func() bool { n, _ := sfu.Frames(1); return n >= 30 })
 	if _, key := sfu.Frames(1); !key {
 		t.Error("the SFU's first frame is not a keyframe")
 	}
@@ -111,8 +112,8 @@ func TestWHIPPublishFollowsTheSettings(t *testing.T) {
 	}
 	// The SFU restarts: the publish comes back, and the log hears of it.
 	sfu.Drop()
-	eventually(t, "a second session", func() bool { n, _ := sfu.Frames(2); return n >= 10 })
-	eventually(t, "whip.recovered", func() bool {
+	testenv.Eventually(t, "a second session", func() bool { n, _ := sfu.Frames(2); return n >= 10 })
+	testenv.Eventually(t, "whip.recovered", func() bool {
 		ev := whipEvents(t, d)
 		return len(ev) == 3 && ev[1].Kind == events.WHIPFailed && ev[2].Kind == events.WHIPRecovered
 	})
@@ -132,8 +133,8 @@ func TestWHIPPublishFollowsTheSettings(t *testing.T) {
 	}
 	// (The first, which the SFU dropped, was deleted when camd saw it
 	// break.)
-	eventually(t, "the session deleted", func() bool { return slices.Equal(sfu.Deleted(), []int{1, 2}) })
-	eventually(t, "the publish off", func() bool { return whipStatus(t, d, ownerToken).State == "off" })
+	testenv.Eventually(t, "the session deleted", func() bool { return slices.Equal(sfu.Deleted(), []int{1, 2}) })
+	testenv.Eventually(t, "the publish off", func() bool { return whipStatus(t, d, ownerToken).State == "off" })
 	if held := d.whep.Stats().Held; held != 0 {
 		t.Errorf("after turning it off, %d viewer slots held", held)
 	}

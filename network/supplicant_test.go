@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/network"
 	"github.com/camd-project/camd/network/wpatest"
 )
@@ -116,7 +117,7 @@ func TestSupplicantJoin(t *testing.T) {
 			if slices.ContainsFunc(f.Commands()[cmds:], func(cmd string) bool { return strings.HasPrefix(cmd, "SAVE_CONFIG") }) {
 				t.Errorf("a failed join saved the configuration")
 			}
-			waitFor(t, func() bool { return f.Current() == "home" }, "back on home")
+			testenv.Eventually(t, "back on home", func() bool { return f.Current() == "home" })
 			if nets := f.Networks(); len(nets) != 1 || slices.Collect(mapValues(nets))[0] != "home" {
 				t.Errorf("networks after a failed join: %v", nets)
 			}
@@ -268,18 +269,6 @@ func TestSupplicantNeedsASocket(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 5 s for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 	return func(yield func(V) bool) {
 		for _, v := range m {
@@ -313,7 +302,7 @@ func TestSupplicantRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	waitFor(t, func() bool { return f.Attached() > 0 }, "camd attached to the new wpa_supplicant")
+	testenv.Eventually(t, "camd attached to the new wpa_supplicant", func() bool { return f.Attached() > 0 })
 	st, err := s.Join(context.Background(), network.Credentials{SSID: "cafe"})
 	if err != nil || st.State != network.Connected {
 		t.Fatalf("join after a restart: %+v %v", st, err)

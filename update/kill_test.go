@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/update"
 	"github.com/camd-project/camd/update/updatetest"
 )
@@ -75,7 +76,7 @@ func TestKill9ResumesDownload(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- child.Wait() }()
 	// The child has written everything the server sent before it held.
-	waitFor(t, "the child's partial download", func() bool {
+	testenv.Eventually(t, "the child's partial download", func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("child exited: %v\n%s", err, out)
@@ -103,7 +104,7 @@ func TestKill9ResumesDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.events.wait(t, update.EventRebooting)
-	waitFor(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
+	testenv.Eventually(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
 	if r.ab.Version() != "1.1.0" {
 		t.Fatalf("booted %s", r.ab.Version())
 	}

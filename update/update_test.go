@@ -13,6 +13,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage/eventlog"
 	"github.com/camd-project/camd/update"
 	"github.com/camd-project/camd/update/updatetest"
@@ -116,6 +117,30 @@ func run(t *testing.T, u *update.Updater) {
 	done := make(chan struct{})
 	go func() { u.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// installAndReboot publishes version (an image of size bytes), has an
+// updater check, apply it and reboot into it, and stops that updater as
+// the reboot stops camd. It returns the stopped updater.
+func (r *rig) installAndReboot(t *testing.T, version string, size int) *update.Updater {
+	t.Helper()
+	img := updatetest.Image(version, size)
+	r.feed.Publish(updatetest.Manifest(version, 1, img), img)
+	u := r.updater(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { u.Run(ctx); close(done) }()
+	if _, err := u.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Apply(version); err != nil {
+		t.Fatal(err)
+	}
+	r.events.wait(t, update.EventRebooting)
+	testenv.Eventually(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
+	cancel()
+	<-done
+	return u
 }
 
 func TestCheckOffersANewerVersion(t *testing.T) {
@@ -276,7 +301,7 @@ func TestApplyRefusesBadImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.events.wait(t, update.EventRebooting)
-		waitFor(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
+		testenv.Eventually(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
 		if r.ab.Version() != "1.1.0" {
 			t.Fatalf("booted %s", r.ab.Version())
 		}
@@ -301,20 +326,8 @@ func TestApplyRefusesBadImages(t *testing.T) {
 
 func waitIdle(t *testing.T, u *update.Updater) {
 	t.Helper()
-	waitFor(t, "idle", func() bool { return u.Status().State == update.Idle })
+	testenv.Eventually(t, "idle", func() bool { return u.Status().State == update.Idle })
 }
-
-// waitFor polls cond (a file the hooks write, the updater's state).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited a minute for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -329,22 +342,7 @@ func contains(list []string, s string) bool {
 // feed offering the old version is a downgrade.
 func TestWholeCycle(t *testing.T) {
 	r := newRig(t)
-	img := updatetest.Image("1.1.0", 1<<20)
-	r.feed.Publish(updatetest.Manifest("1.1.0", 1, img), img)
-	u := r.updater(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { u.Run(ctx); close(done) }()
-	if _, err := u.Check(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := u.Apply("1.1.0"); err != nil {
-		t.Fatal(err)
-	}
-	r.events.wait(t, update.EventRebooting)
-	waitFor(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
-	cancel()
-	<-done // the reboot: camd stops
+	u := r.installAndReboot(t, "1.1.0", 1<<20)
 	if r.ab.Booted() != "b" || r.ab.Primary() != "a" || r.ab.Version() != "1.1.0" {
 		t.Fatalf("after the reboot: booted %s, primary %s, version %s", r.ab.Booted(), r.ab.Primary(), r.ab.Version())
 	}
@@ -382,22 +380,8 @@ func TestWholeCycle(t *testing.T) {
 // slot boots again and the event says why.
 func TestRollbackWhenUnhealthy(t *testing.T) {
 	r := newRig(t)
-	img := updatetest.Image("1.1.0", 100_000)
-	r.feed.Publish(updatetest.Manifest("1.1.0", 1, img), img)
-	u := r.updater(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { u.Run(ctx); close(done) }()
-	u.Check(ctx)
-	if err := u.Apply("1.1.0"); err != nil {
-		t.Fatal(err)
-	}
-	r.events.wait(t, update.EventRebooting)
-	waitFor(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
-	cancel()
-	<-done
-
-	u = r.updater(t, func(o *update.Options) {
+	r.installAndReboot(t, "1.1.0", 100_000)
+	u := r.updater(t, func(o *update.Options) {
 		o.Healthy = func(context.Context) error { return errors.New("no frames for 10 s") }
 	})
 	run(t, u)
@@ -405,7 +389,7 @@ func TestRollbackWhenUnhealthy(t *testing.T) {
 	if ev.Data["version"] != "1.1.0" || !strings.Contains(ev.Message, "no frames") {
 		t.Fatalf("rolled back: %+v", ev)
 	}
-	waitFor(t, "the rollback's reboot", func() bool { return r.ab.Reboots() == 2 })
+	testenv.Eventually(t, "the rollback's reboot", func() bool { return r.ab.Reboots() == 2 })
 	if r.ab.Booted() != "a" || r.ab.Version() != "1.0.0" || r.ab.Primary() != "a" {
 		t.Fatalf("after the rollback: booted %s (%s), primary %s", r.ab.Booted(), r.ab.Version(), r.ab.Primary())
 	}
@@ -444,28 +428,15 @@ func TestRollbackWhenTheNewVersionDidNotStart(t *testing.T) {
 // rolled back at the timeout, the hook's failure published once.
 func TestRollbackWhenMarkGoodFails(t *testing.T) {
 	r := newRig(t)
-	img := updatetest.Image("1.1.0", 1000)
-	r.feed.Publish(updatetest.Manifest("1.1.0", 1, img), img)
-	u := r.updater(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { u.Run(ctx); close(done) }()
-	u.Check(ctx)
-	if err := u.Apply("1.1.0"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the reboot", func() bool { return r.ab.Reboots() == 1 })
-	cancel()
-	<-done
-
+	r.installAndReboot(t, "1.1.0", 1000)
 	r.ab.Fail("mark-good", true)
-	u = r.updater(t)
+	u := r.updater(t)
 	run(t, u)
 	ev := r.events.wait(t, update.EventRolledBack)
 	if !strings.Contains(ev.Message, "mark-good failed") {
 		t.Fatalf("rolled back: %+v", ev)
 	}
-	waitFor(t, "the rollback's reboot", func() bool { return r.ab.Reboots() == 2 })
+	testenv.Eventually(t, "the rollback's reboot", func() bool { return r.ab.Reboots() == 2 })
 	if r.ab.Version() != "1.0.0" {
 		t.Fatalf("after the rollback: %s", r.ab.Version())
 	}

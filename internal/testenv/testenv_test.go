@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // recorder is a testing.TB that records how a test ended instead of
@@ -72,3 +73,31 @@ func TestTool(t *testing.T) {
 		t.Errorf("ended %q, want %q", got, want)
 	}
 }
+
+func TestEventually(t *testing.T) {
+	n := 0
+	Eventually(t, "three polls", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("polled %d times, want 3", n)
+	}
+	// A binary whose deadline is 2 s away: Eventually gives up 1 s
+	// before it (the least margin), saying what it waited for.
+	r := &soonRecorder{end: time.Now().Add(2 * time.Second)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Eventually(r, "the impossible", func() bool { return false })
+	}()
+	<-done
+	if r.ended != "fatal: never: the impossible" {
+		t.Fatalf("a condition that never holds: %q", r.ended)
+	}
+}
+
+// soonRecorder is a recorder in a test binary whose deadline is end.
+type soonRecorder struct {
+	recorder
+	end time.Time
+}
+
+func (r *soonRecorder) Deadline() (time.Time, bool) { return r.end, true }

@@ -212,7 +212,7 @@ func TestRevokedKeyEndsItsSessions(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	waitFor(t, func() bool {
+	testenv.Eventually(t, "one session past ten frames", func() bool {
 		s := l.srv.Stats().Sessions
 		return len(s) == 1 && s[0].Frames > 10
 	})
@@ -225,21 +225,8 @@ func TestRevokedKeyEndsItsSessions(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("ffmpeg still running 20 s after its session ended\n%s", stderr.String())
 	}
-	waitFor(t, func() bool { return len(l.srv.Stats().Sessions) == 0 })
+	testenv.Eventually(t, "no session", func() bool { return len(l.srv.Stats().Sessions) == 0 })
 	if _, stderr, err := probe(t, l.url("k1", "s3cret"), "tcp"); err == nil || !strings.Contains(stderr, "401") {
 		t.Fatalf("a revoked key: %v %s", err, stderr)
-	}
-}
-
-// waitFor polls cond until it holds (a process outside the test moves
-// it), for at most 30 s.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 30 s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -241,7 +242,7 @@ func TestDeliversSignedEventsOfItsTypes(t *testing.T) {
 	if len(list) != 1 || list[0].Secret != "" {
 		t.Fatalf("List shows %+v", list)
 	}
-	waitFor(t, func() bool { l, _ := s.Deliveries(h.ID); return len(l) == 2 })
+	testenv.Eventually(t, "two deliveries logged", func() bool { l, _ := s.Deliveries(h.ID); return len(l) == 2 })
 	l, _ := s.Deliveries(h.ID)
 	if l[0].Outcome != "delivered" || l[0].Status != 200 || l[1].Outcome != "delivered" {
 		t.Fatalf("log %+v", l)
@@ -269,7 +270,7 @@ func TestRetriesAfterFailureThenDelivers(t *testing.T) {
 	if m.Body.Data.ID != id {
 		t.Fatalf("got %+v", m)
 	}
-	waitFor(t, func() bool { return s.Queued() == 0 })
+	testenv.Eventually(t, "an empty queue", func() bool { return s.Queued() == 0 })
 	l, _ := s.Deliveries(h.ID)
 	if len(l) != 4 || l[0].Outcome != "delivered" || l[0].Attempt != 4 || l[3].Outcome != "retry" || l[3].Status != 500 || l[3].Next.IsZero() {
 		t.Fatalf("log %+v", l)
@@ -317,7 +318,7 @@ func TestFailingForADayDisables(t *testing.T) {
 	run(t, s)
 	e.add(t, events.Motion)
 	e.add(t, events.Motion)
-	waitFor(t, func() bool { return hits.Load() >= 2 })
+	testenv.Eventually(t, "two hits at the receiver", func() bool { return hits.Load() >= 2 })
 	mu.Lock()
 	now = now.Add(24 * time.Hour)
 	mu.Unlock()
@@ -330,7 +331,7 @@ func TestFailingForADayDisables(t *testing.T) {
 	if ev.Kind != events.WebhookDisabled || ev.Data["webhook"] != h.ID || strings.Contains(ev.Data["url"], "secret") || strings.Contains(ev.Message, "secret") {
 		t.Fatalf("event %+v", ev)
 	}
-	waitFor(t, func() bool { return s.Queued() == 0 })
+	testenv.Eventually(t, "an empty queue", func() bool { return s.Queued() == 0 })
 	list, _ := s.List()
 	if list[0].Disabled.IsZero() || list[0].DisabledReason == "" {
 		t.Fatalf("hook %+v", list[0])
@@ -424,21 +425,10 @@ func TestBoundedQueueWaitsAndLosesNothing(t *testing.T) {
 	for range 20 {
 		e.add(t, events.Motion)
 	}
-	waitFor(t, func() bool { return s.Queued() == 5 })
+	testenv.Eventually(t, "five queued", func() bool { return s.Queued() == 5 })
 	close(gate)
 	for range 20 {
 		r.next(t)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -454,7 +455,7 @@ func TestPushesEncryptedSignedByPreference(t *testing.T) {
 			t.Fatalf("an extra push %+v", got)
 		}
 	}
-	waitFor(t, func() bool { return e.sink.Stats().Delivered == 7 })
+	testenv.Eventually(t, "seven delivered", func() bool { return e.sink.Stats().Delivered == 7 })
 	if st := e.sink.Stats(); st != (Stats{Delivered: 7}) {
 		t.Fatalf("stats %+v", st)
 	}
@@ -471,11 +472,11 @@ func TestExpiredSubscriptionIsRemoved(t *testing.T) {
 			e.ps.mu.Unlock()
 			e.add(t, events.DoorbellPressed)
 			e.ps.expectOnly(t, "/ok")
-			waitFor(t, func() bool {
+			testenv.Eventually(t, "the gone subscription removed", func() bool {
 				subs, _ := e.sink.List("owner")
 				return len(subs) == 1 && subs[0].ID != gone.ID
 			})
-			waitFor(t, func() bool { return e.sink.Stats() == (Stats{Delivered: 1, Failed: 1}) })
+			testenv.Eventually(t, "one delivered, one failed", func() bool { return e.sink.Stats() == (Stats{Delivered: 1, Failed: 1}) })
 		})
 	}
 }
@@ -492,7 +493,7 @@ func TestOldEventsAreDropped(t *testing.T) {
 	if d := e.ps.next(t); d.msg.ID != id {
 		t.Fatalf("pushed %+v", d.msg)
 	}
-	waitFor(t, func() bool { return e.sink.Stats().Delivered == 1 })
+	testenv.Eventually(t, "one delivered", func() bool { return e.sink.Stats().Delivered == 1 })
 	if st := e.sink.Stats(); st != (Stats{Delivered: 1, Dropped: 1}) {
 		t.Fatalf("stats %+v", st)
 	}
@@ -508,7 +509,7 @@ func TestRevokedUserLosesSubscriptions(t *testing.T) {
 	e.log.Add(eventlog.Event{Kind: events.UserRevoked, Data: map[string]string{"user": "viewer"}})
 	e.add(t, events.DoorbellPressed)
 	e.ps.expectOnly(t, "/owner")
-	waitFor(t, func() bool { subs, _ := e.sink.List("viewer"); return len(subs) == 0 })
+	testenv.Eventually(t, "the viewer's subscription removed", func() bool { subs, _ := e.sink.List("viewer"); return len(subs) == 0 })
 }
 
 func TestSubscriptionsAreTheirUsers(t *testing.T) {
@@ -622,17 +623,6 @@ func TestVAPIDKeyKept(t *testing.T) {
 	}
 	if k, err := checkVAPID(h, "https://push.example.net", time.Now()); err != nil || k != k1.Public() {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
