@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"text/tabwriter"
 	"time"
 )
 
@@ -83,16 +82,9 @@ func camerasCmd(args []string, stdout, stderr io.Writer) int {
 			if err := cam.do("GET", "/api/v1/cameras", nil, &cs); err != nil {
 				return err
 			}
-			if *asJSON {
-				printJSON(stdout, cs)
-				return nil
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tKIND\tSTATE\tRECORDING\tADDRESS\tLAST ERROR")
-			for _, c := range cs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Kind, c.State, c.Recording, c.Address, c.LastError)
-			}
-			return tw.Flush()
+			return printList(stdout, *asJSON, cs, "ID\tNAME\tKIND\tSTATE\tRECORDING\tADDRESS\tLAST ERROR", func(c nvrCamera) []string {
+				return []string{c.ID, c.Name, c.Kind, c.State, c.Recording, c.Address, c.LastError}
+			})
 		}},
 		"add":       each("POST", cameras, adding("code")),
 		"add-rtsp":  each("POST", cameras, adding("rtsp")),

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"text/tabwriter"
 	"time"
 
 	"github.com/skip2/go-qrcode"
@@ -50,20 +49,13 @@ func users(args []string, stdout, stderr io.Writer) int {
 			if err := cam.do("GET", "/api/v1/users", nil, &us); err != nil {
 				return err
 			}
-			if *asJSON {
-				printJSON(stdout, us)
-				return nil
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tROLE\tPAIRED\tEXPIRES")
-			for _, u := range us {
+			return printList(stdout, *asJSON, us, "ID\tNAME\tROLE\tPAIRED\tEXPIRES", func(u user) []string {
 				exp := "-"
 				if !u.Expires.IsZero() {
 					exp = u.Expires.Local().Format(time.DateTime)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Role, u.Created.Local().Format(time.DateTime), exp)
-			}
-			return tw.Flush()
+				return []string{u.ID, u.Name, u.Role, u.Created.Local().Format(time.DateTime), exp}
+			})
 		}},
 		"invite": {0, func(cam *camera, _ []string) error {
 			var inv struct {
@@ -99,8 +91,7 @@ func users(args []string, stdout, stderr io.Writer) int {
 			if err := cam.do("GET", "/api/v1/users/invitations", nil, &list); err != nil {
 				return err
 			}
-			printInvitations(stdout, list, *asJSON)
-			return nil
+			return printInvitations(stdout, list, *asJSON)
 		}},
 		"cancel": {1, func(cam *camera, args []string) error {
 			if err := cam.do("DELETE", "/api/v1/users/invitations/"+url.PathEscape(args[0]), nil, nil); err != nil {
@@ -114,14 +105,8 @@ func users(args []string, stdout, stderr io.Writer) int {
 
 // printInvitations prints the invitations not used yet: a table, or
 // JSON.
-func printInvitations(w io.Writer, list []pairing.Invitation, asJSON bool) {
-	if asJSON {
-		printJSON(w, list)
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tROLE\tBY\tCREATED\tEXPIRES\tACCESS")
-	for _, inv := range list {
+func printInvitations(w io.Writer, list []pairing.Invitation, asJSON bool) error {
+	return printList(w, asJSON, list, "ID\tROLE\tBY\tCREATED\tEXPIRES\tACCESS", func(inv pairing.Invitation) []string {
 		by, created, access := "-", "-", "until revoked"
 		switch {
 		case inv.ByName != "":
@@ -135,9 +120,8 @@ func printInvitations(w io.Writer, list []pairing.Invitation, asJSON bool) {
 		if inv.Access > 0 {
 			access = inv.Access.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", inv.ID, inv.Role, by, created, inv.Expires.Local().Format(time.DateTime), access)
-	}
-	tw.Flush()
+		return []string{inv.ID, inv.Role.String(), by, created, inv.Expires.Local().Format(time.DateTime), access}
+	})
 }
 
 // keyAnswer is a new stream key as camd answers it: shown once.
@@ -179,20 +163,13 @@ func userKeys(args []string, stdout, stderr io.Writer) int {
 			if err := cam.do("GET", "/api/v1/keys", nil, &list); err != nil {
 				return err
 			}
-			if *asJSON {
-				printJSON(stdout, list)
-				return nil
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tFOR\tUSER\tSCOPE\tCREATED")
-			for _, k := range list {
+			return printList(stdout, *asJSON, list, "ID\tFOR\tUSER\tSCOPE\tCREATED", func(k pairing.Key) []string {
 				user := k.User
 				if user == "" {
 					user = "- (a device)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.For, user, k.Scope, k.Created.Local().Format(time.DateTime))
-			}
-			return tw.Flush()
+				return []string{k.ID, k.For, user, k.Scope, k.Created.Local().Format(time.DateTime)}
+			})
 		}},
 		"revoke": {1, func(cam *camera, args []string) error {
 			if err := cam.do("DELETE", "/api/v1/keys/"+url.PathEscape(args[0]), nil, nil); err != nil {

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
 )
 
 // A verb is one action of a command that talks to a camera (`camctl
@@ -54,4 +56,19 @@ func runVerb(fs *flag.FlagSet, usage string, verbs map[string]verb, args []strin
 		return 1
 	}
 	return 0
+}
+
+// printList prints list as JSON with asJSON, else as a table: the
+// header's tab-separated columns, then a row of cells per item.
+func printList[T any](w io.Writer, asJSON bool, list []T, header string, row func(T) []string) error {
+	if asJSON {
+		printJSON(w, list)
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, x := range list {
+		fmt.Fprintln(tw, strings.Join(row(x), "\t"))
+	}
+	return tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,9 +36,7 @@ func webhooksCmd(args []string, stdout, stderr io.Writer) int {
 			if err := cam.do("GET", "/api/v1/webhooks", nil, &hooks); err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tURL\tTYPES\tSTATE\tQUEUED")
-			for _, h := range hooks {
+			return printList(stdout, false, hooks, "ID\tURL\tTYPES\tSTATE\tQUEUED", func(h webhooks.Hook) []string {
 				state := "on"
 				switch {
 				case !h.Disabled.IsZero():
@@ -49,9 +48,8 @@ func webhooksCmd(args []string, stdout, stderr io.Writer) int {
 				if t == "" {
 					t = "all"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", h.ID, h.URL, t, state, h.Queued)
-			}
-			return tw.Flush()
+				return []string{h.ID, h.URL, t, state, strconv.Itoa(h.Queued)}
+			})
 		}},
 		"add": {1, func(cam *camera, args []string) error {
 			req := api.WebhookRequest{URL: args[0]}
