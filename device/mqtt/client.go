@@ -338,6 +338,7 @@ func (c *Client) pahoOptions() *paho.ClientOptions {
 		SetPassword(c.opts.Password).
 		SetBinaryWill(c.Topic("availability"), []byte(offline), 1, true).
 		SetCleanSession(true).
+		SetStore(newCopyingStore()).
 		SetKeepAlive(30 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetAutoReconnect(true).
