@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -234,10 +235,11 @@ type nvrBox struct {
 
 	logs lockedBuffer
 
-	mu     sync.Mutex
-	events []event
-	recs   map[uint32]*recorder.Recorder
-	wake   chan struct{}
+	mu      sync.Mutex
+	events  []event
+	recs    map[uint32]*recorder.Recorder
+	motions map[string][]bool // camera ID → the motion it reported
+	wake    chan struct{}
 }
 
 type event struct {
@@ -260,11 +262,12 @@ func newNVR(t *testing.T, dir string, tweak func(*nvr.Options)) *nvrBox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &nvrBox{cat: cat, store: store, recs: map[uint32]*recorder.Recorder{}, wake: make(chan struct{}, 1)}
+	b := &nvrBox{cat: cat, store: store, recs: map[uint32]*recorder.Recorder{}, motions: map[string][]bool{}, wake: make(chan struct{}, 1)}
 	opts := nvr.Options{
 		Catalog: cat,
 		Attach: func(c nvr.Camera, hub *media.Hub) func() {
-			rec := recorder.New(hub, store, recorder.Options{Stream: c.Stream, Mode: recorder.Continuous})
+			mode := recorder.Mode(c.Recording) // the same names
+			rec := recorder.New(hub, store, recorder.Options{Stream: c.Stream, Mode: mode, PreRoll: 2 * time.Second, PostRoll: time.Second})
 			b.mu.Lock()
 			b.recs[c.Stream] = rec
 			b.mu.Unlock()
@@ -272,6 +275,14 @@ func newNVR(t *testing.T, dir string, tweak func(*nvr.Options)) *nvrBox {
 			done := make(chan struct{})
 			go func() { rec.Run(ctx); close(done) }()
 			return func() { cancel(); <-done }
+		},
+		Motion: func(c nvr.Camera, active bool, at time.Time) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.motions[c.ID] = append(b.motions[c.ID], active)
+			if r := b.recs[c.Stream]; r != nil {
+				r.SetMotion("camera", active, at)
+			}
 		},
 		Event: func(kind string, c nvr.Camera, data map[string]string) {
 			b.mu.Lock()
@@ -395,6 +406,13 @@ func (b *nvrBox) fragments(stream uint32) uint64 {
 		return 0
 	}
 	return r.Stats().Fragments
+}
+
+// motion is the motion camera id reported, in order.
+func (b *nvrBox) motion(id string) []bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.motions[id])
 }
 
 // waitFor polls cond (a state outside the test's reach) until it holds.

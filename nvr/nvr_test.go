@@ -369,7 +369,8 @@ func TestONVIFCameraIsRecorded(t *testing.T) {
 }
 
 // The owner renames a camera and turns its recording off: the change is
-// kept and told (Options.Changed); a mode that does not exist is refused.
+// kept and told (Options.Changed); a mode that does not exist is refused,
+// and so is motion for a camera that reports none.
 func TestSetNameRecordingAndShare(t *testing.T) {
 	cam := startRTSP(t, "")
 	dir := t.TempDir()
@@ -382,8 +383,12 @@ func TestSetNameRecordingAndShare(t *testing.T) {
 	if c.Recording != nvr.RecordContinuous {
 		t.Fatalf("default recording %q", c.Recording)
 	}
-	name, off, motion := "gate", nvr.RecordOff, nvr.Recording("motion")
-	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &motion}); !errors.Is(err, nvr.ErrBadRequest) {
+	name, off, motion, bogus := "gate", nvr.RecordOff, nvr.RecordMotion, nvr.Recording("sometimes")
+	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &bogus}); !errors.Is(err, nvr.ErrBadRequest) {
+		t.Fatalf("mode %q: %v", bogus, err)
+	}
+	// An RTSP camera reports no motion (TestRTSPCameraMotionModeRefused).
+	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &motion}); !errors.Is(err, nvr.ErrNoMotion) {
 		t.Fatalf("motion: %v", err)
 	}
 	if _, err := box.m.Set("cam-nope", nvr.Change{Name: &name}); !errors.Is(err, nvr.ErrNotFound) {
