@@ -442,6 +442,25 @@ func (b *nvrBox) waitState(t *testing.T, id string, state nvr.State, within time
 func (b *nvrBox) exportAndProbe(t *testing.T, stream uint32, from time.Time) int {
 	t.Helper()
 	ffprobe := testenv.Tool(t, "ffprobe")
+	path := b.export(t, stream, from)
+	res, err := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, res)
+	}
+	var codec string
+	var frames int
+	fmt.Sscanf(strings.ReplaceAll(strings.TrimSpace(string(res)), ",", " "), "%s %d", &codec, &frames)
+	if codec != "h264" || frames == 0 {
+		t.Fatalf("ffprobe decoded %q", res)
+	}
+	return frames
+}
+
+// export writes the camera's recordings from from to now as MP4 and
+// returns the file's path.
+func (b *nvrBox) export(t *testing.T, stream uint32, from time.Time) string {
+	t.Helper()
 	c, err := b.store.Clip(stream, from, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -457,18 +476,7 @@ func (b *nvrBox) exportAndProbe(t *testing.T, stream uint32, from time.Time) int
 		t.Fatal(err)
 	}
 	out.Close()
-	res, err := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, res)
-	}
-	var codec string
-	var frames int
-	fmt.Sscanf(strings.ReplaceAll(strings.TrimSpace(string(res)), ",", " "), "%s %d", &codec, &frames)
-	if codec != "h264" || frames == 0 {
-		t.Fatalf("ffprobe decoded %q", res)
-	}
-	return frames
+	return path
 }
 
 // freePort is a TCP port on loopback that was free a moment ago.

@@ -82,6 +82,7 @@ func (r *runner) setMode(mode Recording) {
 func (r *runner) watchMotion(ctx context.Context, rec record) {
 	backoff := r.m.opts.MinBackoff
 	log := r.m.log.With("camera", r.id)
+	following := func() { log.Debug("nvr: following the camera's motion") }
 	for ctx.Err() == nil {
 		active := false
 		report := func(on bool) {
@@ -94,9 +95,9 @@ func (r *runner) watchMotion(ctx context.Context, rec record) {
 		start := time.Now()
 		switch rec.Camera.Kind {
 		case KindCamd:
-			err = camdMotion(ctx, rec, report)
+			err = camdMotion(ctx, rec, following, report)
 		default:
-			err = onvifMotion(ctx, rec, r.m.opts.Timeout, report)
+			err = onvifMotion(ctx, rec, r.m.opts.Timeout, following, report)
 		}
 		report(false)
 		if ctx.Err() != nil {
@@ -118,8 +119,9 @@ func (r *runner) watchMotion(ctx context.Context, rec record) {
 }
 
 // camdMotion follows a camd camera's event stream (its motion and
-// motion.end events) until it ends.
-func camdMotion(ctx context.Context, rec record, report func(bool)) error {
+// motion.end events) until it ends; following is called once the camera
+// answered (it subscribed the stream before).
+func camdMotion(ctx context.Context, rec record, following func(), report func(bool)) error {
 	client := camdClient(rec.Secret.Fingerprint, nil)
 	client.Timeout = 0 // a stream: ctx ends it
 	defer client.CloseIdleConnections()
@@ -136,6 +138,7 @@ func camdMotion(ctx context.Context, rec record, report func(bool)) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%w: events: %s", ErrUnreachable, resp.Status)
 	}
+	following()
 	return followMotion(resp.Body, report)
 }
 
@@ -171,8 +174,9 @@ const (
 // onvifMotion subscribes to an ONVIF camera's events (a PullPoint) and
 // pulls its messages until ctx ends or the camera fails; the motion
 // topics (RuleEngine/CellMotionDetector/Motion IsMotion,
-// VideoSource/MotionAlarm State) are reported.
-func onvifMotion(ctx context.Context, rec record, timeout time.Duration, report func(bool)) error {
+// VideoSource/MotionAlarm State) are reported. following is called once
+// the subscription is made.
+func onvifMotion(ctx context.Context, rec record, timeout time.Duration, following func(), report func(bool)) error {
 	c := &onvifClient{http: &http.Client{Timeout: timeout + 10*time.Second}, user: rec.Secret.User, password: rec.Secret.Password}
 	defer c.http.CloseIdleConnections()
 	var sub struct {
@@ -191,6 +195,7 @@ func onvifMotion(ctx context.Context, rec record, timeout time.Duration, report 
 		var none struct{}
 		c.call(ctx, pull, `<wsnt:Unsubscribe xmlns:wsnt="`+wsnNS+`"/>`, &none)
 	}()
+	following()
 	renewed := time.Now()
 	for {
 		var msgs pullMessages

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/camd-project/camd/device"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/nvr"
 )
@@ -365,6 +367,26 @@ func TestONVIFCameraIsRecorded(t *testing.T) {
 	box.exportAndProbe(t, c.Stream, start)
 	if _, err := box.m.Add(ctx, nvr.AddRequest{ONVIF: onvifAddr, User: key.ID, Password: key.Secret}); !errors.Is(err, nvr.ErrExists) {
 		t.Fatalf("added twice: %v", err)
+	}
+}
+
+// An RTSP camera's Opus audio is recorded with its video (camd's RTSP
+// server offers Opus and G.711; the NVR takes the Opus).
+func TestRTSPCameraAudioIsRecorded(t *testing.T) {
+	ffprobe := testenv.Tool(t, "ffprobe")
+	cam := startRTSP(t, "")
+	box := newNVR(t, "", nil)
+	start := time.Now()
+	c, err := box.m.Add(context.Background(), nvr.AddRequest{RTSP: cam.url("nvr", "s3cret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
+	path := box.export(t, c.Stream, start)
+	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "h264,video") || !strings.Contains(string(out), "opus,audio") {
+		t.Fatalf("the export's streams: %v\n%s", err, out)
 	}
 }
 

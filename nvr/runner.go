@@ -99,7 +99,7 @@ func (r *runner) pullOnce(ctx context.Context, rec record) error {
 	default:
 		err = pullRTSP(ctx, rec.Secret.URL, rec.Secret, f, r.m.opts.Timeout, log)
 	}
-	if cause := context.Cause(ctx); cause != nil && (errors.Is(cause, errSilent) || errors.Is(cause, ErrBadStream)) {
+	if cause := context.Cause(ctx); cause != nil && (errors.Is(cause, errSilent) || errors.Is(cause, ErrBadStream) || errors.Is(cause, ErrBFrames)) {
 		return cause
 	}
 	if err == nil {
