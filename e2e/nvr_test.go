@@ -427,8 +427,9 @@ func TestNVRRecordsCamdAndRTSPCameras(t *testing.T) {
 	// Each minute exported: the MP4 decodes, and lasts the stretch of
 	// recordings it covers (from the keyframe at or before the minute to
 	// the end of the fragment that holds its end) within 1.5 s; the
-	// timeline has at least 55 s of the minute (a source that falls
-	// behind on a loaded machine, ffmpeg, leaves a gap of its own).
+	// timeline has at least 55 s of the minute (the ffmpeg camera's
+	// recording had a gap of 2.5-2.8 s in some runs on a loaded machine,
+	// docs/nvr.md).
 	for _, c := range added {
 		var tl timelineAnswer
 		box.getJSON(t, "/api/v1/cameras/"+c.ID+"/recordings?"+url.Values{"from": {from.Format(time.RFC3339Nano)}, "to": {to.Format(time.RFC3339Nano)}}.Encode(), &tl)
