@@ -26,7 +26,10 @@ type nvrState struct {
 	m     *nvr.Manager
 	rs    *recordingState
 	snapc []string // nvr.snapshot_command
-	log   *slog.Logger
+	// preRoll, postRoll are recording.pre_roll and post_roll, for the
+	// cameras in motion mode.
+	preRoll, postRoll time.Duration
+	log               *slog.Logger
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -37,7 +40,7 @@ type nvrState struct {
 }
 
 func openNVR(cfg Config, cat *storage.Catalog, rs *recordingState, evlog *eventlog.Log, log *slog.Logger) (*nvrState, error) {
-	n := &nvrState{rs: rs, snapc: cfg.NVR.SnapshotCommand, log: log,
+	n := &nvrState{rs: rs, snapc: cfg.NVR.SnapshotCommand, log: log, preRoll: cfg.Recording.PreRoll, postRoll: cfg.Recording.PostRoll,
 		recs: map[string]*recorder.Recorder{}, snaps: map[string]*snapshot.Command{}}
 	var err error
 	n.m, err = nvr.Open(nvr.Options{
@@ -45,6 +48,7 @@ func openNVR(cfg Config, cat *storage.Catalog, rs *recordingState, evlog *eventl
 		Name:       "camd NVR " + cfg.Name,
 		Attach:     n.attach,
 		Changed:    n.changed,
+		Motion:     n.motion,
 		MaxCameras: cfg.NVR.MaxCameras,
 		Event: func(kind string, c nvr.Camera, data map[string]string) {
 			if data == nil {
@@ -61,14 +65,22 @@ func openNVR(cfg Config, cat *storage.Catalog, rs *recordingState, evlog *eventl
 	return n, nil
 }
 
+// recorderMode is the recorder's mode for a camera's recording mode.
+func recorderMode(r nvr.Recording) recorder.Mode {
+	switch r {
+	case nvr.RecordOff:
+		return recorder.Off
+	case nvr.RecordMotion:
+		return recorder.Motion
+	}
+	return recorder.Continuous
+}
+
 // attach records a camera's hub while it is pulled.
 func (n *nvrState) attach(c nvr.Camera, hub *media.Hub) func() {
-	mode := recorder.Continuous
-	if c.Recording == nvr.RecordOff {
-		mode = recorder.Off
-	}
 	n.rs.store.SetShare(c.Stream, c.QuotaShare/100)
-	rec := recorder.New(hub, n.rs.store, recorder.Options{Stream: c.Stream, Mode: mode, Logger: n.log.With("camera", c.ID)})
+	rec := recorder.New(hub, n.rs.store, recorder.Options{Stream: c.Stream, Mode: recorderMode(c.Recording),
+		PreRoll: n.preRoll, PostRoll: n.postRoll, Logger: n.log.With("camera", c.ID)})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(ctx) })
@@ -93,10 +105,17 @@ func (n *nvrState) changed(c nvr.Camera) {
 	if rec == nil {
 		return
 	}
-	if c.Recording == nvr.RecordOff {
-		rec.SetMode(recorder.Off)
-	} else {
-		rec.SetMode(recorder.Continuous)
+	rec.SetMode(recorderMode(c.Recording))
+}
+
+// motion is the motion a camera in motion mode reports, for its
+// recorder (its pre-roll and post-roll as a camera's own).
+func (n *nvrState) motion(c nvr.Camera, active bool, at time.Time) {
+	n.mu.Lock()
+	rec := n.recs[c.ID]
+	n.mu.Unlock()
+	if rec != nil {
+		rec.SetMotion("camera", active, at)
 	}
 }
 

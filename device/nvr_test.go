@@ -177,6 +177,57 @@ func TestNVRRecordsACamdCamera(t *testing.T) {
 	}
 }
 
+// A camd camera in motion mode on the NVR is recorded on the motion it
+// reports (its event stream): nothing before, the motion with the NVR's
+// pre-roll after; the owner switches it to continuous.
+func TestNVRRecordsACamdCameraOnItsMotion(t *testing.T) {
+	camCfg := testConfig(t)
+	camCfg.Recording.PostRoll = time.Second
+	cam, stop := runningAt(t, camCfg)
+	camOwner := owner(t, cam)
+	// The camera's own recording off: it looks for no motion in its
+	// (moving, synthetic) picture; motion comes from POST /api/v1/motion.
+	// Started again with it, so that no motion it saw before can end
+	// later.
+	if code, b := call(t, cam, "PATCH", "/api/v1/settings", camOwner, map[string]any{"recording_mode": "off"}); code != http.StatusOK {
+		t.Fatalf("recording_mode off: %d %s", code, b)
+	}
+	stop()
+	camCfg.Listen = cam.Addr().String()
+	cam, _ = runningAt(t, camCfg)
+	cfg := nvrConfig(t)
+	cfg.Recording.PreRoll, cfg.Recording.PostRoll = time.Second, time.Second
+	box, _ := runningAt(t, cfg)
+	ownerToken := owner(t, box)
+	code, b := call(t, box, "POST", "/api/v1/cameras", ownerToken, nvr.AddRequest{Code: invitation(t, cam, camOwner), Recording: nvr.RecordMotion})
+	var c nvr.Camera
+	if code != http.StatusCreated || json.Unmarshal(b, &c) != nil || c.Recording != nvr.RecordMotion {
+		t.Fatalf("add: %d %s", code, b)
+	}
+	recorded := func() float64 {
+		var tl api.TimelineAnswer
+		_, b := call(t, box, "GET", "/api/v1/cameras/"+c.ID+"/recordings?from=-1m", ownerToken, nil)
+		json.Unmarshal(b, &tl)
+		return tl.Recorded
+	}
+	waitCamera(t, box, ownerToken, c.ID, func(c nvr.Camera) bool { return c.State == nvr.Online && c.Frames > 30 })
+	if r := recorded(); r != 0 {
+		t.Fatalf("recorded %.1f s without motion", r)
+	}
+	if code, b := call(t, cam, "POST", "/api/v1/motion", camOwner, api.MotionTrigger{Seconds: 2}); code != http.StatusOK {
+		t.Fatalf("motion on the camera: %d %s", code, b)
+	}
+	for deadline := time.Now().Add(30 * time.Second); recorded() < 3; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the motion was not recorded: %.1f s", recorded())
+		}
+	}
+	code, b = call(t, box, "PATCH", "/api/v1/cameras/"+c.ID, ownerToken, map[string]string{"recording": "continuous"})
+	if code != http.StatusOK || !strings.Contains(string(b), `"continuous"`) {
+		t.Fatalf("to continuous: %d %s", code, b)
+	}
+}
+
 // Bad requests to POST /api/v1/cameras: the errors say what went wrong
 // and nothing is added.
 func TestNVRAddRefusesBadCameras(t *testing.T) {
@@ -190,7 +241,9 @@ func TestNVRAddRefusesBadCameras(t *testing.T) {
 		{map[string]string{"code": "CAMD1:NOT-A-CODE"}, http.StatusBadRequest},
 		{map[string]string{"rtsp": "http://example.com/"}, http.StatusBadRequest},
 		{map[string]string{"rtsp": "rtsp://127.0.0.1:1/live"}, http.StatusBadGateway},
-		{map[string]string{"rtsp": "rtsp://127.0.0.1:1/live", "recording": "motion"}, http.StatusBadRequest},
+		{map[string]string{"rtsp": "rtsp://127.0.0.1:1/live", "recording": "sometimes"}, http.StatusBadRequest},
+		// An RTSP camera reports no motion: refused before it is asked.
+		{map[string]string{"rtsp": "rtsp://127.0.0.1:1/live", "recording": "motion"}, http.StatusUnprocessableEntity},
 		{map[string]string{"rtsp": "rtsp://127.0.0.1:1/live", "name": strings.Repeat("x", 65)}, http.StatusBadRequest},
 		{map[string]string{"bogus": "x"}, http.StatusBadRequest},
 	} {

@@ -188,19 +188,7 @@ func (d *daemon) inviteLink(t testing.TB) string {
 // its answer that starts with prefix (the link, or the CAMD1 code).
 func (d *daemon) invite(t testing.TB, prefix string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := camctl(t, ctx, "users", "invite", "--store", d.store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, prefix) {
-			return l
-		}
-	}
-	t.Fatalf("no %s line in:\n%s", prefix, out)
-	return ""
+	return invitation(t, "", d.store, prefix)
 }
 
 // viewOptions lets a benchmark view with the owner's credential.

@@ -37,8 +37,9 @@ func browser(t testing.TB) context.Context {
 }
 
 // browserWith starts headless Chromium as browser does, trusting the
-// certificates trust says (a flag).
-func browserWith(t testing.TB, trust chromedp.ExecAllocatorOption) context.Context {
+// certificates trust says (a flag); more are further options (where
+// Chromium runs).
+func browserWith(t testing.TB, trust chromedp.ExecAllocatorOption, more ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	need(t, "chromium")
 	opts := []chromedp.ExecAllocatorOption{
@@ -56,6 +57,7 @@ func browserWith(t testing.TB, trust chromedp.ExecAllocatorOption) context.Conte
 		trust,
 		chromedp.UserDataDir(t.TempDir()),
 	}
+	opts = append(opts, more...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)

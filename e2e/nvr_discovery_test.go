@@ -13,16 +13,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/discovery/lan"
 	"github.com/camd-project/camd/discovery/netnstest"
 	"github.com/camd-project/camd/discovery/wsd"
 )
 
-// camctlIn runs camctl inside namespace ns and returns its stdout.
+// camctlIn runs camctl inside namespace ns ("": the host's) and returns
+// its stdout.
 func camctlIn(t testing.TB, ctx context.Context, ns string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, filepath.Join(bin, "camctl")}, args...)...)
+	if ns == "" {
+		cmd = exec.CommandContext(ctx, filepath.Join(bin, "camctl"), args...)
+	}
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -64,22 +67,6 @@ func httpIn(ns string) *http.Client {
 	return c
 }
 
-// getIn is an HTTPS GET on d, reached at addr from namespace ns, with
-// the credential in d.store; it decodes the JSON answer into out.
-func (d *daemon) getIn(t testing.TB, ns, addr, path string, out any) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", "https://"+addr+path, nil)
-	req.Header.Set("Authorization", "Bearer "+d.token(t))
-	resp, err := httpIn(ns).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s: %s: %v", path, resp.Status, err)
-	}
-}
-
 // TestNVRListsDiscoveredCameras: an NVR (camd) in namespace B; in
 // namespace A a camd camera (at a second address of A's) and a camera
 // of another make (an ONVIF responder and an RTSP server at A's first
@@ -116,8 +103,7 @@ func TestNVRListsDiscoveredCameras(t *testing.T) {
 	rtspCam := startLoopCameras(t, fixture(t, t.TempDir(), "320x240", 15, 4, 15, "300k", "baseline"), 15, 1, l)
 	waitLog(t, cam, "discovery: answering WS-Discovery probes")
 	camID, nvrID := cam.deviceID(t), nvr.deviceID(t)
-	store := pairIn(t, p.B, nvr, nvrAddr)
-	nvr.store = store
+	nvr.store = pairIn(t, p.B, nvr, nvrAddr)
 
 	porch := "urn:uuid:0a0b0c0d-0000-4000-8000-00000000abcd"
 	var r *wsd.Responder
@@ -137,28 +123,8 @@ func TestNVRListsDiscoveredCameras(t *testing.T) {
 	}
 	defer r.Close()
 
-	// Ask the NVR, 2 s at a time, until ok accepts the list (the camera
-	// answers once it has probed for its name), for at most 30 s.
-	discovered := func(ok func([]lan.Camera) bool) []lan.Camera {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			out, err := camctlIn(t, ctx, p.B, "cameras", "discovered", "--json", "--store", store)
-			cancel()
-			if err != nil {
-				t.Fatalf("camctl cameras discovered: %v\n%s%s", err, out, err.(*exec.ExitError).Stderr)
-			}
-			var ans api.DiscoveredAnswer
-			if err := json.Unmarshal([]byte(out), &ans); err != nil {
-				t.Fatalf("%v: %s", err, out)
-			}
-			if ok(ans.Cameras) || time.Now().After(deadline) {
-				t.Logf("NVR listed (%d ms, on %v): %s", ans.WindowMs, ans.Interfaces, out)
-				return ans.Cameras
-			}
-		}
-	}
+	box := &nvrBox{daemon: nvr, ns: p.B, at: nvrAddr}
+	discovered := func(ok func([]lan.Camera) bool) []lan.Camera { t.Helper(); return box.discovered(t, ok) }
 	find := func(cams []lan.Camera, match func(lan.Camera) bool) (lan.Camera, bool) {
 		i := slices.IndexFunc(cams, match)
 		if i < 0 {
@@ -198,7 +164,7 @@ func TestNVRListsDiscoveredCameras(t *testing.T) {
 	// The table, as a person reads it.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := camctlIn(t, ctx, p.B, "cameras", "discovered", "--store", store)
+	out, err := box.camctl(t, ctx, "discovered")
 	if err != nil || !strings.Contains(out, "KIND") {
 		t.Errorf("table: %v\n%s", err, out)
 	}
@@ -207,27 +173,7 @@ func TestNVRListsDiscoveredCameras(t *testing.T) {
 	// The owner invites the NVR (a viewer invitation, from A); the NVR
 	// adds the camera by the code: it leaves the list, the porch camera
 	// stays.
-	out, err = camctlIn(t, ctx, p.A, "users", "invite", "--store", owner)
-	if err != nil {
-		t.Fatalf("camctl users invite: %v\n%s", err, out)
-	}
-	code := ""
-	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "CAMD1:") {
-			code = l
-		}
-	}
-	add := func(args ...string) nvrCamera {
-		t.Helper()
-		out, err := camctlIn(t, ctx, p.B, append([]string{"cameras"}, append(args, "--json", "--store", store)...)...)
-		if err != nil {
-			t.Fatalf("camctl cameras %s: %v\n%s%s", args[0], err, out, err.(*exec.ExitError).Stderr)
-		}
-		var c nvrCamera
-		json.Unmarshal([]byte(out), &c)
-		return c
-	}
-	a := add("add", code)
+	a := box.add(t, ctx, "add", invitation(t, p.A, owner, "CAMD1:"))
 	cams = discovered(func(cams []lan.Camera) bool {
 		_, c := find(cams, isCam)
 		_, o := find(cams, isPorch)
@@ -238,7 +184,7 @@ func TestNVRListsDiscoveredCameras(t *testing.T) {
 	}
 	// The porch camera added by its RTSP URL (at its address): the list
 	// is empty.
-	ro := add("add-rtsp", rtspCam.url(0))
+	ro := box.add(t, ctx, "add-rtsp", rtspCam.url(0))
 	cams = discovered(func(cams []lan.Camera) bool { return len(cams) == 0 })
 	if len(cams) != 0 {
 		t.Errorf("after adding both, the NVR lists %+v", cams)
@@ -247,7 +193,7 @@ func TestNVRListsDiscoveredCameras(t *testing.T) {
 	// Both recorded.
 	recorded := func(id string) float64 {
 		var tl timelineAnswer
-		nvr.getIn(t, p.B, nvrAddr, "/api/v1/cameras/"+id+"/recordings?from=-2m", &tl)
+		box.getJSON(t, "/api/v1/cameras/"+id+"/recordings?from=-2m", &tl)
 		return tl.Recorded
 	}
 	for deadline := time.Now().Add(30 * time.Second); recorded(a.ID) < 2 || recorded(ro.ID) < 2; time.Sleep(250 * time.Millisecond) {
@@ -274,14 +220,14 @@ func TestNVRListsDiscoveredCameras(t *testing.T) {
 	revoked := time.Now()
 	var got nvrCamera
 	for deadline := time.Now().Add(20 * time.Second); got.State != "unauthorized"; time.Sleep(200 * time.Millisecond) {
-		nvr.getIn(t, p.B, nvrAddr, "/api/v1/cameras/"+a.ID, &got)
+		box.getJSON(t, "/api/v1/cameras/"+a.ID, &got)
 		if time.Now().After(deadline) {
 			t.Fatalf("not unauthorized 20 s after the revocation: %+v", got)
 		}
 	}
 	t.Logf("unauthorized after %s: %s", time.Since(revoked).Round(time.Millisecond), got.LastError)
 	var events []struct{ Camera string }
-	nvr.getIn(t, p.B, nvrAddr, "/api/v1/events?type=camera.unauthorized", &events)
+	box.getJSON(t, "/api/v1/events?type=camera.unauthorized", &events)
 	if !slices.ContainsFunc(events, func(e struct{ Camera string }) bool { return e.Camera == a.ID }) {
 		t.Errorf("no camera.unauthorized event for %s: %+v", a.ID, events)
 	}
@@ -289,13 +235,13 @@ func TestNVRListsDiscoveredCameras(t *testing.T) {
 	// unauthorized one after 5 minutes.
 	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
 		var now nvrCamera
-		nvr.getIn(t, p.B, nvrAddr, "/api/v1/cameras/"+a.ID, &now)
+		box.getJSON(t, "/api/v1/cameras/"+a.ID, &now)
 		if now.Attempts != got.Attempts || now.State != "unauthorized" {
 			t.Fatalf("tried again: %+v, was %+v", now, got)
 		}
 	}
 	var rc nvrCamera
-	nvr.getIn(t, p.B, nvrAddr, "/api/v1/cameras/"+ro.ID, &rc)
+	box.getJSON(t, "/api/v1/cameras/"+ro.ID, &rc)
 	if rc.State != "online" {
 		t.Errorf("the RTSP camera went with the camd one: %+v", rc)
 	}

@@ -20,14 +20,17 @@ const (
 	KindONVIF Kind = "onvif"
 )
 
-// Recording is a camera's recording mode. The NVR has no pictures of a
-// camera to detect motion in, so there is no motion mode (yet).
+// Recording is a camera's recording mode.
 type Recording string
 
 // Recording modes.
 const (
 	RecordContinuous Recording = "continuous"
-	RecordOff        Recording = "off"
+	// RecordMotion records around the motion the camera reports (the NVR
+	// has no pictures to look at): a camd camera's motion events, an
+	// ONVIF camera's motion topics. Other cameras: ErrNoMotion.
+	RecordMotion Recording = "motion"
+	RecordOff    Recording = "off"
 )
 
 // State is a camera's health.
@@ -62,7 +65,7 @@ type Camera struct {
 	// RTSP URL without its user and password for RTSP.
 	Address string `json:"address"`
 	// Recording is the camera's recording mode: continuous (the
-	// default) or off.
+	// default), motion or off.
 	Recording Recording `json:"recording"`
 	// QuotaShare is the camera's share of the recording quota, in
 	// percent; 0: an equal part of what the others' shares leave.
@@ -96,6 +99,9 @@ type secret struct {
 	// URL is the RTSP URL without user and password (RTSP and ONVIF: what
 	// GetStreamUri gave).
 	URL string `json:"url,omitempty"`
+	// Events is an ONVIF camera's events service (GetCapabilities), ""
+	// when it has none.
+	Events string `json:"events,omitempty"`
 }
 
 // Errors of adding and pulling cameras.

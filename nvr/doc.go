@@ -17,6 +17,11 @@
 // NVR) is unauthorized (an event) and tried again only every
 // Options.UnauthorizedRetry.
 //
+// A camera in motion mode is recorded on the motion it reports (a camd
+// camera's event stream, an ONVIF camera's PullPoint subscription),
+// through Options.Motion. RTSP cameras' Opus audio is pulled with their
+// video; H.264 with B-frames is refused (ErrBFrames).
+//
 // Secrets are never logged, and Camera, the record the API returns,
 // holds none.
 package nvr

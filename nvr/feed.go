@@ -15,6 +15,11 @@ import (
 // H.264 (garbage RTP).
 var ErrBadStream = errors.New("nvr: the camera's video is not H.264")
 
+// ErrBFrames: the camera's H.264 has B-frames (pictures sent out of
+// their order). The recording format and the WebRTC viewers take
+// pictures in the order they are shown (docs/nvr.md, "B-frames").
+var ErrBFrames = fmt.Errorf("%w: the camera sends B-frames, which the NVR does not record; turn them off on the camera (baseline profile, or 0 B-frames)", ErrNoVideo)
+
 // badLimit is how many access units that are not H.264 a pull takes,
 // when they outnumber the good ones, before it gives up.
 const badLimit = 50
@@ -92,6 +97,11 @@ func (f *feed) video(nalus [][]byte, annexB []byte, ts uint32) {
 		return
 	}
 	f.good++
+	if bFrame(nalus) {
+		f.mu.Unlock()
+		f.fail(ErrBFrames)
+		return
+	}
 	au, key, changed := f.params.complete(nalus)
 	if au == nil || (!f.begun && !key) {
 		f.mu.Unlock()
@@ -159,6 +169,66 @@ func plausible(nalus [][]byte) bool {
 		}
 	}
 	return slice
+}
+
+// bFrame reports whether nalus hold a B slice: a non-IDR slice whose
+// slice_type (the second Exp-Golomb number of its header, after
+// first_mb_in_slice) is B (1 or 6). The header's first bits can hold no
+// emulation prevention byte: that needs 16 zero bits, a first_mb_in_slice
+// beyond any picture.
+func bFrame(nalus [][]byte) bool {
+	for _, n := range nalus {
+		if len(n) < 2 || mch264.NALUType(n[0]&0x1f) != mch264.NALUTypeNonIDR {
+			continue
+		}
+		r := bitReader{b: n[1:]}
+		if _, ok := r.ue(); !ok {
+			continue
+		}
+		if t, ok := r.ue(); ok && t%5 == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// bitReader reads Exp-Golomb numbers, most significant bit first.
+type bitReader struct {
+	b   []byte
+	pos int // in bits
+}
+
+func (r *bitReader) bit() (uint32, bool) {
+	if r.pos >= 8*len(r.b) {
+		return 0, false
+	}
+	v := uint32(r.b[r.pos/8]>>(7-r.pos%8)) & 1
+	r.pos++
+	return v, true
+}
+
+// ue reads an unsigned Exp-Golomb number (at most 31 leading zeros).
+func (r *bitReader) ue() (uint32, bool) {
+	zeros := 0
+	for {
+		b, ok := r.bit()
+		if !ok || zeros > 31 {
+			return 0, false
+		}
+		if b == 1 {
+			break
+		}
+		zeros++
+	}
+	v := uint32(0)
+	for range zeros {
+		b, ok := r.bit()
+		if !ok {
+			return 0, false
+		}
+		v = v<<1 | b
+	}
+	return v + 1<<zeros - 1, true
 }
 
 // params are the newest SPS and PPS of a stream.

@@ -2,6 +2,7 @@ package nvr
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -104,6 +105,68 @@ func FuzzFeedVideo(f *testing.F) {
 					t.Fatalf("a keyframe without its parameter sets: %x", fr.Data)
 				}
 			}
+		}
+	})
+}
+
+func TestBFrame(t *testing.T) {
+	sps, pps := h264test.SPS320x240(), h264test.PPS320x240()
+	idr, p := h264test.Slice(true, 0, 1, 2, 3)[4:], h264test.Slice(false, 0, 1, 2)[4:]
+	for _, tc := range []struct {
+		name  string
+		nalus [][]byte
+		b     bool
+	}{
+		{"idr", [][]byte{sps, pps, idr}, false},
+		{"p slice", [][]byte{p}, false},
+		// first_mb_in_slice 0 ("1"), then slice_type: 1 ("010"), 6
+		// ("00111"), 0 ("1"), 2 ("011"), 7 ("0001000").
+		{"b slice", [][]byte{{0x01, 0xa8, 0x11}}, true},
+		{"b slice, all of the picture", [][]byte{{0x21, 0x9e, 0x11}}, true},
+		{"p slice by hand", [][]byte{{0x41, 0xc0, 0x11}}, false},
+		{"i slice", [][]byte{{0x41, 0xb0, 0x11}}, false},
+		{"i slice, all of the picture", [][]byte{{0x41, 0x88, 0x11}}, false},
+		{"b slice after an aud and a p slice", [][]byte{{0x09, 0xf0}, p, {0x01, 0xa8}}, true},
+		{"header cut short", [][]byte{{0x01, 0x00}}, false},
+		{"no header", [][]byte{{0x01}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bFrame(tc.nalus); got != tc.b {
+				t.Fatalf("bFrame = %v", got)
+			}
+		})
+	}
+}
+
+// A pull fails with ErrBFrames at the first B slice, and publishes
+// nothing of it.
+func TestFeedRefusesBFrames(t *testing.T) {
+	hub := media.NewHub(media.HubOptions{})
+	defer hub.Close()
+	failed := make(chan error, 1)
+	f := newFeed(hub, "test", false, func() {}, func(err error) { failed <- err })
+	sps, pps := h264test.SPS320x240(), h264test.PPS320x240()
+	idr := h264test.Slice(true, 0, 1, 2, 3)[4:]
+	f.video([][]byte{sps, pps, idr}, nil, 0)
+	f.video([][]byte{{0x01, 0xa8, 0x11}}, nil, 3000)
+	select {
+	case err := <-failed:
+		if !errors.Is(err, ErrBFrames) || !errors.Is(err, ErrNoVideo) {
+			t.Fatalf("failed with %v", err)
+		}
+	default:
+		t.Fatal("a B slice was taken")
+	}
+}
+
+// FuzzBFrame: any NAL unit is read without a panic, and a B slice is
+// never an IDR.
+func FuzzBFrame(f *testing.F) {
+	f.Add([]byte{0x01, 0xa8, 0x11})
+	f.Add([]byte{0x41, 0x88})
+	f.Fuzz(func(t *testing.T, n []byte) {
+		if bFrame([][]byte{n}) && n[0]&0x1f != 1 {
+			t.Fatalf("a B slice in NAL unit type %d", n[0]&0x1f)
 		}
 	})
 }

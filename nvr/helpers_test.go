@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -234,10 +235,11 @@ type nvrBox struct {
 
 	logs lockedBuffer
 
-	mu     sync.Mutex
-	events []event
-	recs   map[uint32]*recorder.Recorder
-	wake   chan struct{}
+	mu      sync.Mutex
+	events  []event
+	recs    map[uint32]*recorder.Recorder
+	motions map[string][]bool // camera ID → the motion it reported
+	wake    chan struct{}
 }
 
 type event struct {
@@ -260,11 +262,12 @@ func newNVR(t *testing.T, dir string, tweak func(*nvr.Options)) *nvrBox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &nvrBox{cat: cat, store: store, recs: map[uint32]*recorder.Recorder{}, wake: make(chan struct{}, 1)}
+	b := &nvrBox{cat: cat, store: store, recs: map[uint32]*recorder.Recorder{}, motions: map[string][]bool{}, wake: make(chan struct{}, 1)}
 	opts := nvr.Options{
 		Catalog: cat,
 		Attach: func(c nvr.Camera, hub *media.Hub) func() {
-			rec := recorder.New(hub, store, recorder.Options{Stream: c.Stream, Mode: recorder.Continuous})
+			mode := recorder.Mode(c.Recording) // the same names
+			rec := recorder.New(hub, store, recorder.Options{Stream: c.Stream, Mode: mode, PreRoll: 2 * time.Second, PostRoll: time.Second})
 			b.mu.Lock()
 			b.recs[c.Stream] = rec
 			b.mu.Unlock()
@@ -272,6 +275,14 @@ func newNVR(t *testing.T, dir string, tweak func(*nvr.Options)) *nvrBox {
 			done := make(chan struct{})
 			go func() { rec.Run(ctx); close(done) }()
 			return func() { cancel(); <-done }
+		},
+		Motion: func(c nvr.Camera, active bool, at time.Time) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.motions[c.ID] = append(b.motions[c.ID], active)
+			if r := b.recs[c.Stream]; r != nil {
+				r.SetMotion("camera", active, at)
+			}
 		},
 		Event: func(kind string, c nvr.Camera, data map[string]string) {
 			b.mu.Lock()
@@ -397,6 +408,13 @@ func (b *nvrBox) fragments(stream uint32) uint64 {
 	return r.Stats().Fragments
 }
 
+// motion is the motion camera id reported, in order.
+func (b *nvrBox) motion(id string) []bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.motions[id])
+}
+
 // waitFor polls cond (a state outside the test's reach) until it holds.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -424,6 +442,25 @@ func (b *nvrBox) waitState(t *testing.T, id string, state nvr.State, within time
 func (b *nvrBox) exportAndProbe(t *testing.T, stream uint32, from time.Time) int {
 	t.Helper()
 	ffprobe := testenv.Tool(t, "ffprobe")
+	path := b.export(t, stream, from)
+	res, err := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, res)
+	}
+	var codec string
+	var frames int
+	fmt.Sscanf(strings.ReplaceAll(strings.TrimSpace(string(res)), ",", " "), "%s %d", &codec, &frames)
+	if codec != "h264" || frames == 0 {
+		t.Fatalf("ffprobe decoded %q", res)
+	}
+	return frames
+}
+
+// export writes the camera's recordings from from to now as MP4 and
+// returns the file's path.
+func (b *nvrBox) export(t *testing.T, stream uint32, from time.Time) string {
+	t.Helper()
 	c, err := b.store.Clip(stream, from, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -439,18 +476,7 @@ func (b *nvrBox) exportAndProbe(t *testing.T, stream uint32, from time.Time) int
 		t.Fatal(err)
 	}
 	out.Close()
-	res, err := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, res)
-	}
-	var codec string
-	var frames int
-	fmt.Sscanf(strings.ReplaceAll(strings.TrimSpace(string(res)), ",", " "), "%s %d", &codec, &frames)
-	if codec != "h264" || frames == 0 {
-		t.Fatalf("ffprobe decoded %q", res)
-	}
-	return frames
+	return path
 }
 
 // freePort is a TCP port on loopback that was free a moment ago.

@@ -42,6 +42,9 @@ type Options struct {
 	// Changed tells of a change the owner made to a camera (Set): its
 	// name or its recording mode.
 	Changed func(c Camera)
+	// Motion tells of the motion a camera in motion mode reports
+	// (active, then not), for its recorder.
+	Motion func(c Camera, active bool, at time.Time)
 	// Event tells of a camera's change of state: EventOnline,
 	// EventOffline (data "error"), EventUnauthorized.
 	Event func(kind string, c Camera, data map[string]string)
@@ -72,6 +75,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Changed == nil {
 		o.Changed = func(Camera) {}
+	}
+	if o.Motion == nil {
+		o.Motion = func(Camera, bool, time.Time) {}
 	}
 	if o.Event == nil {
 		o.Event = func(string, Camera, map[string]string) {}
@@ -145,8 +151,8 @@ func checkShare(p float64) error {
 }
 
 func checkRecording(r Recording) error {
-	if r != RecordContinuous && r != RecordOff {
-		return fmt.Errorf("%w: recording %q is not continuous or off", ErrBadRequest, r)
+	if r != RecordContinuous && r != RecordMotion && r != RecordOff {
+		return fmt.Errorf("%w: recording %q is not continuous, motion or off", ErrBadRequest, r)
 	}
 	return nil
 }
@@ -181,6 +187,10 @@ func (m *Manager) Set(id string, ch Change) (Camera, error) {
 		return Camera{}, ErrRemoved
 	}
 	rec := e.rec
+	if ch.Recording != nil && *ch.Recording == RecordMotion && !rec.motionSource() {
+		m.mu.Unlock()
+		return Camera{}, ErrNoMotion
+	}
 	if ch.Name != nil && *ch.Name != "" {
 		rec.Camera.Name = *ch.Name
 	}
@@ -195,6 +205,9 @@ func (m *Manager) Set(id string, ch Change) (Camera, error) {
 		return Camera{}, fmt.Errorf("nvr: %w", err)
 	}
 	e.rec.Camera.Name, e.rec.Camera.Recording, e.rec.Camera.QuotaShare = rec.Camera.Name, rec.Camera.Recording, rec.Camera.QuotaShare
+	if e.run != nil {
+		e.run.setMode(rec.Camera.Recording)
+	}
 	c := e.camera()
 	m.mu.Unlock()
 	m.opts.Changed(c)
@@ -282,7 +295,7 @@ func (m *Manager) startLocked(e *entry) {
 		return
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runner{m: m, id: e.rec.Camera.ID, hub: e.hub, cancel: cancel, done: make(chan struct{})}
+	r := &runner{m: m, id: e.rec.Camera.ID, hub: e.hub, cancel: cancel, done: make(chan struct{}), modes: make(chan Recording, 1)}
 	e.run = r
 	rec := e.rec // read under the lock: Set changes e.rec
 	m.wg.Go(func() {
@@ -400,6 +413,9 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (Camera, error) {
 	if err := checkShare(req.QuotaShare); err != nil {
 		return Camera{}, err
 	}
+	if req.RTSP != "" && req.Recording == RecordMotion {
+		return Camera{}, ErrNoMotion // known before asking the camera
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*m.opts.Timeout)
 	defer cancel()
 	rec := record{Camera: Camera{ID: newID(), Name: req.Name, Recording: req.Recording, QuotaShare: req.QuotaShare, Added: time.Now().UTC().Truncate(time.Second)}}
@@ -449,7 +465,7 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (Camera, error) {
 			return Camera{}, err
 		}
 		defer m.release(key)
-		uri, err := onvifStreamURI(ctx, addr, req.User, req.Password, m.opts.Timeout)
+		uri, events, err := onvifStreamURI(ctx, addr, req.User, req.Password, m.opts.Timeout)
 		if err != nil {
 			return Camera{}, err
 		}
@@ -464,7 +480,10 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (Camera, error) {
 			return Camera{}, err
 		}
 		rec.Camera.Kind, rec.Camera.Address = KindONVIF, addr
-		rec.Secret = secret{URL: clean, User: user, Password: password}
+		rec.Secret = secret{URL: clean, User: user, Password: password, Events: events}
+	}
+	if rec.Camera.Recording == RecordMotion && !rec.motionSource() {
+		return Camera{}, ErrNoMotion
 	}
 	if rec.Camera.Name == "" {
 		rec.Camera.Name = hostOf(rec.Camera.Address)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/camd-project/camd/device"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/nvr"
 )
@@ -368,8 +370,29 @@ func TestONVIFCameraIsRecorded(t *testing.T) {
 	}
 }
 
+// An RTSP camera's Opus audio is recorded with its video (camd's RTSP
+// server offers Opus and G.711; the NVR takes the Opus).
+func TestRTSPCameraAudioIsRecorded(t *testing.T) {
+	ffprobe := testenv.Tool(t, "ffprobe")
+	cam := startRTSP(t, "")
+	box := newNVR(t, "", nil)
+	start := time.Now()
+	c, err := box.m.Add(context.Background(), nvr.AddRequest{RTSP: cam.url("nvr", "s3cret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
+	path := box.export(t, c.Stream, start)
+	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "h264,video") || !strings.Contains(string(out), "opus,audio") {
+		t.Fatalf("the export's streams: %v\n%s", err, out)
+	}
+}
+
 // The owner renames a camera and turns its recording off: the change is
-// kept and told (Options.Changed); a mode that does not exist is refused.
+// kept and told (Options.Changed); a mode that does not exist is refused,
+// and so is motion for a camera that reports none.
 func TestSetNameRecordingAndShare(t *testing.T) {
 	cam := startRTSP(t, "")
 	dir := t.TempDir()
@@ -382,8 +405,12 @@ func TestSetNameRecordingAndShare(t *testing.T) {
 	if c.Recording != nvr.RecordContinuous {
 		t.Fatalf("default recording %q", c.Recording)
 	}
-	name, off, motion := "gate", nvr.RecordOff, nvr.Recording("motion")
-	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &motion}); !errors.Is(err, nvr.ErrBadRequest) {
+	name, off, motion, bogus := "gate", nvr.RecordOff, nvr.RecordMotion, nvr.Recording("sometimes")
+	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &bogus}); !errors.Is(err, nvr.ErrBadRequest) {
+		t.Fatalf("mode %q: %v", bogus, err)
+	}
+	// An RTSP camera reports no motion (TestRTSPCameraMotionModeRefused).
+	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &motion}); !errors.Is(err, nvr.ErrNoMotion) {
 		t.Fatalf("motion: %v", err)
 	}
 	if _, err := box.m.Set("cam-nope", nvr.Change{Name: &name}); !errors.Is(err, nvr.ErrNotFound) {

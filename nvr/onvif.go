@@ -23,30 +23,32 @@ const (
 
 // onvifStreamURI asks the ONVIF service at addr (HOST:PORT, or a device
 // service URL) for the RTSP address of its first media profile:
-// GetCapabilities for the media service, GetProfiles, GetStreamUri
-// (RTP-Unicast over RTSP), each signed with a WS-Security UsernameToken
-// digest of user and password.
-func onvifStreamURI(ctx context.Context, addr, user, password string, timeout time.Duration) (string, error) {
+// GetCapabilities for the media and events services, GetProfiles,
+// GetStreamUri (RTP-Unicast over RTSP), each signed with a WS-Security
+// UsernameToken digest of user and password. events is the events
+// service's address ("" when the camera has none).
+func onvifStreamURI(ctx context.Context, addr, user, password string, timeout time.Duration) (uri, events string, err error) {
 	device := addr
 	if !strings.Contains(addr, "://") {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
+			return "", "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
 		}
 		device = "http://" + addr + "/onvif/device_service"
 	}
 	if u, err := url.Parse(device); err != nil || u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
+		return "", "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
 	}
 	c := &onvifClient{http: &http.Client{Timeout: timeout}, user: user, password: password}
 	defer c.http.CloseIdleConnections()
 
 	var caps struct {
-		XAddr string `xml:"Body>GetCapabilitiesResponse>Capabilities>Media>XAddr"`
+		Media  string `xml:"Body>GetCapabilitiesResponse>Capabilities>Media>XAddr"`
+		Events string `xml:"Body>GetCapabilitiesResponse>Capabilities>Events>XAddr"`
 	}
-	if err := c.call(ctx, device, `<tds:GetCapabilities xmlns:tds="`+onvifDeviceNS+`"><tds:Category>Media</tds:Category></tds:GetCapabilities>`, &caps); err != nil {
-		return "", err
+	if err := c.call(ctx, device, `<tds:GetCapabilities xmlns:tds="`+onvifDeviceNS+`"><tds:Category>All</tds:Category></tds:GetCapabilities>`, &caps); err != nil {
+		return "", "", err
 	}
-	media := strings.TrimSpace(caps.XAddr)
+	media := strings.TrimSpace(caps.Media)
 	if media == "" {
 		media = device
 	}
@@ -56,12 +58,12 @@ func onvifStreamURI(ctx context.Context, addr, user, password string, timeout ti
 		} `xml:"Body>GetProfilesResponse>Profiles"`
 	}
 	if err := c.call(ctx, media, `<trt:GetProfiles xmlns:trt="`+onvifMediaNS+`"/>`, &profiles); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if len(profiles.Profiles) == 0 {
-		return "", fmt.Errorf("%w: the ONVIF camera has no media profile", ErrNoVideo)
+		return "", "", fmt.Errorf("%w: the ONVIF camera has no media profile", ErrNoVideo)
 	}
-	var uri struct {
+	var ans struct {
 		URI string `xml:"Body>GetStreamUriResponse>MediaUri>Uri"`
 	}
 	var token bytes.Buffer
@@ -69,13 +71,13 @@ func onvifStreamURI(ctx context.Context, addr, user, password string, timeout ti
 	req := `<trt:GetStreamUri xmlns:trt="` + onvifMediaNS + `" xmlns:tt="` + onvifSchemaNS + `"><trt:StreamSetup>` +
 		`<tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>` +
 		`<trt:ProfileToken>` + token.String() + `</trt:ProfileToken></trt:GetStreamUri>`
-	if err := c.call(ctx, media, req, &uri); err != nil {
-		return "", err
+	if err := c.call(ctx, media, req, &ans); err != nil {
+		return "", "", err
 	}
-	if uri.URI == "" {
-		return "", fmt.Errorf("%w: the ONVIF camera gave no stream address", ErrNoVideo)
+	if ans.URI == "" {
+		return "", "", fmt.Errorf("%w: the ONVIF camera gave no stream address", ErrNoVideo)
 	}
-	return strings.TrimSpace(uri.URI), nil
+	return strings.TrimSpace(ans.URI), strings.TrimSpace(caps.Events), nil
 }
 
 type onvifClient struct {

@@ -123,8 +123,10 @@ func probeRTSP(ctx context.Context, raw, user, password string, timeout time.Dur
 
 // pullRTSP plays the camera's H.264 over RTSP (gortsplib picks UDP, then
 // TCP) and feeds each access unit into f, the SDP's parameter sets put
-// in front of an IDR that lacks them (until the stream carries its own). Audio is not pulled. It returns
-// when ctx ends or the session fails.
+// in front of an IDR that lacks them (until the stream carries its own),
+// and the camera's Opus audio when it has some (the recording format's;
+// other audio, AAC or G.711, is not pulled). It returns when ctx ends or
+// the session fails.
 func pullRTSP(ctx context.Context, raw string, s secret, f *feed, timeout time.Duration, log *slog.Logger) error {
 	u, err := rtspURL(raw, s.User, s.Password)
 	if err != nil {
@@ -142,9 +144,24 @@ func pullRTSP(ctx context.Context, raw string, s secret, f *feed, timeout time.D
 	if _, err := c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
 		return rtspError(err)
 	}
+	var opus *format.Opus
+	audio := desc.FindFormat(&opus)
+	if audio != nil {
+		if _, err := c.Setup(desc.BaseURL, audio, 0, 0); err != nil {
+			return rtspError(err)
+		}
+		c.OnPacketRTP(audio, opus, func(pkt *rtp.Packet) {
+			if len(pkt.Payload) > 0 {
+				f.audioFrame(pkt.Payload, pkt.Timestamp)
+			}
+		})
+	} else if other := otherAudio(desc); other != "" {
+		log.Debug("nvr: the camera's audio is not recorded (Opus only)", "codec", other)
+	}
 	sps, pps := h264.SafeParams()
 	f.mu.Lock()
 	f.params = params{sps: sps, pps: pps}
+	f.audio = audio != nil
 	f.mu.Unlock()
 	c.OnPacketRTP(medi, h264, func(pkt *rtp.Packet) {
 		nalus, err := dec.Decode(pkt)
@@ -166,4 +183,15 @@ func pullRTSP(ctx context.Context, raw string, s secret, f *feed, timeout time.D
 		return ctx.Err()
 	}
 	return rtspError(err)
+}
+
+// otherAudio names the camera's audio when it is not Opus ("" if it has
+// none).
+func otherAudio(desc *description.Session) string {
+	for _, m := range desc.Medias {
+		if m.Type == description.MediaTypeAudio && len(m.Formats) > 0 {
+			return m.Formats[0].Codec()
+		}
+	}
+	return ""
 }

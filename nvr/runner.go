@@ -19,6 +19,7 @@ type runner struct {
 	hub    *media.Hub
 	cancel context.CancelFunc
 	done   chan struct{}
+	modes  chan Recording // the recording mode the owner changed to
 
 	last     atomic.Int64 // Unix ns of the newest frame of this pull
 	frames   atomic.Uint64
@@ -29,6 +30,12 @@ type runner struct {
 func (r *runner) run(ctx context.Context, rec record) {
 	detach := r.m.opts.Attach(rec.Camera, r.hub)
 	defer detach()
+	motion := make(chan struct{})
+	go func() {
+		defer close(motion)
+		r.motionLoop(ctx, rec)
+	}()
+	defer func() { <-motion }() // before detach: no motion after it
 	backoff := r.m.opts.MinBackoff
 	for {
 		before := r.frames.Load()
@@ -92,7 +99,7 @@ func (r *runner) pullOnce(ctx context.Context, rec record) error {
 	default:
 		err = pullRTSP(ctx, rec.Secret.URL, rec.Secret, f, r.m.opts.Timeout, log)
 	}
-	if cause := context.Cause(ctx); cause != nil && (errors.Is(cause, errSilent) || errors.Is(cause, ErrBadStream)) {
+	if cause := context.Cause(ctx); cause != nil && (errors.Is(cause, errSilent) || errors.Is(cause, ErrBadStream) || errors.Is(cause, ErrBFrames)) {
 		return cause
 	}
 	if err == nil {

@@ -25,10 +25,10 @@ type nvrCamera struct {
 const camerasUsage = `usage (NVR mode, docs/nvr.md):
   camctl cameras list [--json]
   camctl cameras discovered [--window 2s] [--json]
-  camctl cameras add [--name NAME] [--recording continuous|off] [--camera-addr HOST:PORT] CODE
+  camctl cameras add [--name NAME] [--recording continuous|motion|off] [--camera-addr HOST:PORT] CODE
   camctl cameras add-rtsp [--name NAME] [--user U --password P] URL
   camctl cameras add-onvif [--name NAME] --user U --password P HOST:PORT
-  camctl cameras set [--name NAME] [--recording continuous|off] ID
+  camctl cameras set [--name NAME] [--recording continuous|motion|off] ID
   camctl cameras remove [--delete-recordings] ID
 `
 
@@ -41,7 +41,7 @@ func camerasCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camctl cameras", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
 	name := fs.String("name", "", "the camera's `name`")
-	recording := fs.String("recording", "", "recording `mode`: continuous or off")
+	recording := fs.String("recording", "", "recording `mode`: continuous, motion (cameras that report motion) or off")
 	camAddr := fs.String("camera-addr", "", "the camd camera's `HOST:PORT` (default: the address in the code)")
 	user := fs.String("user", "", "RTSP or ONVIF `user`")
 	password := fs.String("password", "", "RTSP or ONVIF `password`")

@@ -83,9 +83,10 @@ func cameraError(w http.ResponseWriter, err error) {
 		code = http.StatusBadRequest
 	case errors.Is(err, nvr.ErrExists), errors.Is(err, nvr.ErrTooMany):
 		code = http.StatusConflict
-	case errors.Is(err, nvr.ErrRefused), errors.Is(err, nvr.ErrNoVideo):
-		// The camera refused, or sends what cannot be recorded: the
-		// request is understood, and cannot be done.
+	case errors.Is(err, nvr.ErrRefused), errors.Is(err, nvr.ErrNoVideo), errors.Is(err, nvr.ErrNoMotion):
+		// The camera refused, sends what cannot be recorded, or reports
+		// no motion for motion mode: the request is understood, and
+		// cannot be done.
 		code = http.StatusUnprocessableEntity
 	case errors.Is(err, nvr.ErrUnreachable):
 		code = http.StatusBadGateway
