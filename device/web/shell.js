@@ -5,7 +5,7 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const screens = ["live", "timeline", "events", "settings", "users"];
+  const screens = ["live", "timeline", "events", "settings", "users", "snapshots", "device"];
 
   // text holds the sentences the shell shows, in one place.
   const text = {
