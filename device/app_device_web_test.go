@@ -19,7 +19,9 @@ import (
 
 	"github.com/camd-project/camd/device/crash"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/storage/card/cardtest"
 	"github.com/camd-project/camd/storage/snapshots"
+	"github.com/camd-project/camd/update/updatetest"
 )
 
 // The owner's app (device/web, docs/app.md): the snapshots gallery,
@@ -458,4 +460,75 @@ func TestAppPairByLink(t *testing.T) {
 	if got := textOf(t, ctx, "#devPin"); !strings.HasPrefix(got, want) {
 		t.Errorf("the device screen's certificate: %q, want %q", got, want)
 	}
+}
+
+// TestAppCardCheckAndFormat: with the recordings on a card, the device
+// screen shows it (mounted, its file system and device); Check and Format
+// each ask first (one tap does nothing), then run and say how they ended.
+func TestAppCardCheckAndFormat(t *testing.T) {
+	mnt := t.TempDir()
+	dev := cardtest.Loop(t, 32<<20, "mkfs.ext4", "-F", "-q")
+	cardtest.Mount(t, dev, mnt)
+	d := running(t, func(c *Config) { c.Recording.Path = filepath.Join(mnt, "camd") })
+	tok := owner(t, d)
+	ctx := appPage(t, d, tok, "#device")
+	waitPage(t, ctx, "the card", `camdDevice.loaded && camdDevice.card && camdDevice.card.present`)
+	if got := textOf(t, ctx, "#devStorage"); !strings.Contains(got, "mounted, ext4 ("+dev+")") {
+		t.Errorf("storage: %q", got)
+	}
+
+	tap(t, ctx, "#devCheck")
+	if got := textOf(t, ctx, "#devCheck"); !strings.Contains(got, "Check it?") || textOf(t, ctx, "#devStorageStatus") != "" {
+		t.Fatalf("one tap on Check: the button says %q, the status %q", got, textOf(t, ctx, "#devStorageStatus"))
+	}
+	tap(t, ctx, "#devCheck")
+	waitPage(t, ctx, "checked", `/^Done: (clean|repaired)\.$/.test(document.getElementById("devStorageStatus").textContent)`)
+
+	eval[bool](t, ctx, `document.getElementById("devStorageStatus").textContent = "", true`)
+	tap(t, ctx, "#devFormat")
+	if got := textOf(t, ctx, "#devFormat"); got != "Erase everything on "+dev+"?" {
+		t.Fatalf("one tap on Format: the button says %q", got)
+	}
+	tap(t, ctx, "#devFormat")
+	waitPage(t, ctx, "formatted", `!["", "Formatting the card…"].includes(document.getElementById("devStorageStatus").textContent)`)
+	if got := textOf(t, ctx, "#devStorageStatus"); got != "Done: formatted." {
+		t.Errorf("format: %q", got)
+	}
+	fits(t, ctx, "device with a card")
+}
+
+// TestAppUpdate: the device screen checks the signed feed when the owner
+// taps Check now, shows the update offered (version, size, notes), and
+// installs it only after a second tap on Install: the fake A/B slots
+// boot the new version.
+func TestAppUpdate(t *testing.T) {
+	feed := updatetest.NewFeed(t)
+	ab := updatetest.NewFakeAB(t, "1.0.0")
+	img := updatetest.Image("1.1.0", 200_000)
+	feed.Publish(updatetest.Manifest("1.1.0", 1, img), img)
+	d := updating(t, feed, ab)
+	tok := owner(t, d)
+	ctx := appPage(t, d, tok, "#device")
+	waitPage(t, ctx, "the device screen", `camdDevice.loaded && camdDevice.update`)
+	if got := textOf(t, ctx, "#devUpdate"); !strings.Contains(got, "Checking for updates is off") {
+		t.Errorf("while off: %q", got)
+	}
+	if code, b := patchSettings(t, d, tok, "application/json", `{"update_check": true}`); code != http.StatusOK {
+		t.Fatalf("update_check: %d %v", code, b)
+	}
+	tap(t, ctx, "#devUpdCheck")
+	waitPage(t, ctx, "the update offered", `camdDevice.update.offered === "1.1.0" && !document.getElementById("devUpdApply").hidden`)
+	if got := textOf(t, ctx, "#devUpdate"); !strings.Contains(got, "Version 1.1.0 is offered (200.0 KB)") {
+		t.Errorf("offered: %q", got)
+	}
+	tap(t, ctx, "#devUpdApply")
+	if got := textOf(t, ctx, "#devUpdApply"); !strings.Contains(got, "Install 1.1.0? The camera restarts.") || ab.Reboots() != 0 {
+		t.Fatalf("one tap on Install: the button says %q, %d reboots", got, ab.Reboots())
+	}
+	tap(t, ctx, "#devUpdApply")
+	eventually(t, "the reboot into 1.1.0", func() bool { return ab.Reboots() == 1 })
+	if ab.Version() != "1.1.0" {
+		t.Errorf("booted %s", ab.Version())
+	}
+	waitPage(t, ctx, "installing said", `document.getElementById("devUpdStatus").textContent.startsWith("Installing")`)
 }
