@@ -89,16 +89,22 @@
     $(id).className = isError ? "error" : "";
   }
 
-  // act runs an action, says it is under way and how it ended, and
-  // reloads its part of the screen.
+  // act runs an action, says it is under way, reloads its part of the
+  // screen, and then says how the action ended.
   async function act(id, doing, f, reload) {
     say(id, doing);
+    let msg, failed = false;
     try {
-      say(id, (await f()) || text.done);
+      msg = (await f()) || text.done;
     } catch (err) {
-      say(id, err.message, true);
+      [msg, failed] = [err.message, true];
     }
-    if (reload) await reload().catch((err) => say(id, err.message, true));
+    if (reload) {
+      await reload().catch((err) => {
+        if (!failed) [msg, failed] = [err.message, true];
+      });
+    }
+    say(id, msg, failed);
   }
 
   // confirmed asks for a second tap on b before something that cannot be
@@ -146,10 +152,12 @@
   }
 
   function rename() {
+    // A refused name stays in the box, to be fixed.
     act("devStatus", text.renaming, async () => {
       await camdShell.json("PATCH", "/api/v1/settings", { name: $("devName").value });
+      await loadAbout();
       return text.renamed;
-    }, loadAbout);
+    });
   }
 
   // Storage and its card.

@@ -60,9 +60,20 @@
     b.append(c, cap);
     b.onclick = () => open(s);
     li.append(b);
-    draw(c, s.id, 192).catch(() => {});
+    c.dataset.id = s.id;
+    seen.observe(c);
     return li;
   }
+
+  // seen draws a thumbnail once it scrolls into view: a full store holds
+  // hundreds, and a phone asks for the ones it shows.
+  const seen = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      seen.unobserve(e.target);
+      draw(e.target, e.target.dataset.id, 192).catch(() => {});
+    }
+  });
 
   async function load() {
     try {
@@ -70,6 +81,7 @@
       sn.owner = me.user.role === "owner";
       list.sort((a, b) => (a.time < b.time ? 1 : -1));
       sn.ids = list.map((s) => s.id);
+      seen.disconnect();
       $("snapList").replaceChildren(...list.map(item));
       if (sn.open && !sn.ids.includes(sn.open)) close();
       sn.loaded = true;
