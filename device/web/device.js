@@ -107,27 +107,7 @@
     say(id, msg, failed);
   }
 
-  // confirmed asks for a second tap on b before something that cannot be
-  // undone.
-  function confirmed(b, question) {
-    if (b.dataset.armed) {
-      delete b.dataset.armed;
-      b.textContent = b.dataset.label;
-      return true;
-    }
-    b.dataset.label = b.textContent;
-    b.dataset.armed = "1";
-    b.textContent = question;
-    return false;
-  }
-
-  function button(label, onclick) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.textContent = label;
-    b.onclick = onclick;
-    return b;
-  }
+  const { button, confirmed } = camdShell;
 
   function pairs(dl, rows) {
     const out = [];

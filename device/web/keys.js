@@ -33,15 +33,8 @@
     const what = document.createElement("span");
     what.className = "grow";
     what.textContent = text.item(k);
-    const revoke = document.createElement("button");
-    revoke.type = "button";
-    revoke.textContent = "Revoke";
-    revoke.onclick = async () => {
-      if (!revoke.dataset.armed) {
-        revoke.dataset.armed = "1";
-        revoke.textContent = text.confirmRevoke(k.for);
-        return;
-      }
+    const revoke = camdShell.button("Revoke", async () => {
+      if (!camdShell.confirmed(revoke, text.confirmRevoke(k.for))) return;
       status(text.revoking);
       try {
         await camdShell.json("DELETE", "/api/v1/keys/" + encodeURIComponent(k.id));
@@ -51,7 +44,7 @@
       } catch (err) {
         status(err.message, true);
       }
-    };
+    });
     li.append(what, revoke);
     return li;
   }

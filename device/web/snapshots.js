@@ -104,8 +104,7 @@
     shown = null;
     $("snapWhen").textContent = when(s.time);
     $("snapDelete").hidden = !sn.owner;
-    $("snapDelete").textContent = "Delete";
-    delete $("snapDelete").dataset.armed;
+    if ($("snapDelete").dataset.armed) camdShell.confirmed($("snapDelete"), ""); // disarm: another snapshot
     $("snapView").hidden = false;
     try {
       shown = await draw($("snapBig"), s.id, 0);
@@ -137,12 +136,7 @@
 
   // remove deletes the open snapshot after a second tap.
   async function remove(e) {
-    const b = e.target;
-    if (!b.dataset.armed) {
-      b.dataset.armed = "1";
-      b.textContent = text.confirmDelete;
-      return;
-    }
+    if (!camdShell.confirmed(e.target, text.confirmDelete)) return;
     const id = sn.open;
     status(text.deleting);
     try {
