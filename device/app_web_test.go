@@ -134,11 +134,12 @@ func TestAppFitsPhone(t *testing.T) {
 		"settings": `camdSettings.loaded`,
 		"users":    `camdUsers.users.length === 2`,
 	}
+	ready["snapshots"], ready["device"] = `camdSnapshots.loaded`, `camdDevice.loaded` // app_device_web_test.go
 	for _, size := range [][2]int64{{360, 740}, {1280, 800}} {
 		if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(size[0], size[1])); err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range []string{"live", "timeline", "events", "settings", "users"} {
+		for _, s := range []string{"live", "timeline", "events", "settings", "users", "snapshots", "device"} {
 			eval[bool](t, ctx, `document.querySelector('#nav a[data-screen="`+s+`"]').click(), true`)
 			waitPage(t, ctx, s, `!document.getElementById("`+s+`").hidden && `+ready[s])
 			if cur := eval[string](t, ctx, `document.querySelector("#nav [aria-current=page]").dataset.screen`); cur != s {
@@ -163,9 +164,9 @@ func TestAppFitsPhone(t *testing.T) {
 	if msg := eval[string](t, un, `document.getElementById("recError").textContent`); !strings.Contains(msg, "Pair this phone first") || strings.Contains(msg, "{") {
 		t.Errorf("a snapshot before pairing says %q", msg)
 	}
-	for _, s := range []string{"events", "settings", "users"} {
+	for _, s := range []string{"events", "settings", "users", "snapshots", "device"} {
 		eval[bool](t, un, `location.hash = "#`+s+`", true`)
-		status := map[string]string{"events": "evStatus", "settings": "setStatus", "users": "usersStatus"}[s]
+		status := map[string]string{"events": "evStatus", "settings": "setStatus", "users": "usersStatus", "snapshots": "snapStatus", "device": "devStatus"}[s]
 		waitPage(t, un, s+" before pairing", `document.getElementById("`+status+`").textContent.includes("Pair this phone first")`)
 		fits(t, un, s+" before pairing")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/camd-project/camd/device"
+	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/internal/durable"
 )
 
@@ -133,13 +134,36 @@ func greet(d *device.Daemon, cfg device.Config, w io.Writer) {
 	}
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && w == io.Writer(os.Stderr) {
 		payload := d.SetupPayload()
-		if q, err := qrcode.New(payload, qrcode.Medium); err == nil {
+		if q, err := qrcode.New(setupQR(payload), qrcode.Medium); err == nil {
 			fmt.Fprint(w, q.ToSmallString(false))
 		}
-		fmt.Fprintf(w, "Scan this code with the camd app, or run:\n  camctl pair %s\n\n", payload)
+		fmt.Fprintf(w, "%s  camctl pair %s\n\n", scanHint(payload), payload)
 		return
 	}
 	fmt.Fprintf(w, "Not paired yet. Show the pairing code with: %s qr --data %s\n\n", os.Args[0], cfg.Data)
+}
+
+// setupQR is what the pairing QR code shown on the device holds: when the
+// code names the camera's address, a link to its web app's pairing screen
+// with the code in the fragment (a phone's camera app opens it, and a
+// fragment is never sent to a server, so it reaches no log), else the
+// code itself. camctl and apps read either (pairing.Parse).
+func setupQR(payload string) string {
+	p, err := pairing.Parse(payload)
+	if err != nil || !p.Host.IsValid() {
+		return payload
+	}
+	return "https://" + p.Host.String() + "/#pair=" + payload
+}
+
+// scanHint says under the QR code what to do with it.
+func scanHint(payload string) string {
+	if link := setupQR(payload); link != payload {
+		return "Scan this code with your phone's camera: it opens " + link + "\n" +
+			"(your browser asks you to accept the camera's certificate: docs/app.md). Or pair with camctl:\n"
+	}
+	return "This code names no address (camd listens on every interface): open https://ADDRESS:PORT/\n" +
+		"on your phone and paste the code there, or pair with camctl:\n"
 }
 
 // configFlags are the flags that say where camd keeps its data and how
@@ -215,14 +239,14 @@ func qr(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	payload := strings.TrimSpace(out)
-	q, err := qrcode.New(payload, qrcode.Medium)
-	if err != nil {
-		fmt.Fprintln(stderr, "camd:", err)
-		return 1
-	}
 	if *png != "" {
+		// A sticker outlives an address: the PNG holds the code alone.
+		q, err := qrcode.New(payload, qrcode.Medium)
 		// The setup code carries the pairing secret: owner-only.
-		b, err := q.PNG(*size)
+		var b []byte
+		if err == nil {
+			b, err = q.PNG(*size)
+		}
 		if err == nil {
 			err = durable.WriteFile(*png, b, 0o600)
 		}
@@ -233,8 +257,13 @@ func qr(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "wrote %s\n", *png)
 		return 0
 	}
-	fmt.Fprint(stdout, q.ToSmallString(false))
-	fmt.Fprintln(stdout, payload)
+	q, err := qrcode.New(setupQR(payload), qrcode.Medium)
+	if err != nil {
+		fmt.Fprintln(stderr, "camd:", err)
+		return 1
+	}
+	// The code is the last line, for scripts.
+	fmt.Fprint(stdout, q.ToSmallString(false), scanHint(payload), payload, "\n")
 	return 0
 }
 

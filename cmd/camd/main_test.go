@@ -1,10 +1,13 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/camd-project/camd/device/pairing"
 )
 
 func TestRunRefusesBadConfig(t *testing.T) {
@@ -76,5 +79,28 @@ func TestFactoryResetReadsTheConfig(t *testing.T) {
 		if _, err := os.Stat(f); (err == nil) == erased {
 			t.Errorf("%s: erased %v, want %v", f, err != nil, erased)
 		}
+	}
+}
+
+// TestSetupQRIsTheAppLink: the pairing QR code shown on the device opens
+// the web app's pairing screen, the code in the fragment, when the code
+// names the camera's address; the text under it says what is true (no
+// "camd app", which does not exist) and ends with the code for camctl.
+func TestSetupQRIsTheAppLink(t *testing.T) {
+	p := pairing.Payload{Kind: pairing.Setup, Role: pairing.Owner, Host: netip.MustParseAddrPort("192.168.1.20:8443")}
+	code := p.String()
+	link := setupQR(code)
+	if link != "https://192.168.1.20:8443/#pair="+code {
+		t.Errorf("QR %q", link)
+	}
+	if back, err := pairing.Parse(link); err != nil || back != p {
+		t.Errorf("the link reads back as %+v, %v", back, err)
+	}
+	if hint := scanHint(code); !strings.Contains(hint, "phone's camera") || !strings.Contains(hint, link) || strings.Contains(hint, "camd app") {
+		t.Errorf("hint %q", hint)
+	}
+	p.Host = netip.AddrPort{}
+	if bare := p.String(); setupQR(bare) != bare || strings.Contains(scanHint(bare), "camd app") {
+		t.Errorf("without an address: QR %q, hint %q", setupQR(bare), scanHint(bare))
 	}
 }

@@ -20,6 +20,7 @@ type Web struct {
 var WebFiles = []string{
 	"app.js", "app.css", "recordings.js", "call.js",
 	"shell.js", "events.js", "settings.js", "users.js",
+	"keys.js", "snapshots.js", "device.js", "pairing.js",
 	"sw.js", "manifest.json", "icon-192.png", "icon-512.png",
 }
 

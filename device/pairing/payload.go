@@ -92,10 +92,18 @@ func (p Payload) String() string {
 	return Prefix + enc.EncodeToString(b)
 }
 
-// Parse decodes a payload. It accepts lower case and surrounding space.
+// Parse decodes a payload. It accepts lower case and surrounding space,
+// and the link that opens the web app's pairing screen with the payload
+// in its fragment (`https://HOST:PORT/#pair=CAMD1:…`, what invitations and
+// the device's own QR code carry).
 func Parse(s string) (Payload, error) {
 	var p Payload
 	s = strings.ToUpper(strings.TrimSpace(s))
+	if strings.HasPrefix(s, "HTTPS://") {
+		if _, code, ok := strings.Cut(s, "/#PAIR="); ok {
+			s = code
+		}
+	}
 	if !strings.HasPrefix(s, "CAMD") {
 		return p, ErrNotPayload
 	}

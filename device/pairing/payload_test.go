@@ -89,6 +89,26 @@ func TestParseAcceptsLowerCaseAndSpace(t *testing.T) {
 	}
 }
 
+// TestParseAcceptsTheAppLink: the link in the device's QR code and in
+// invitations (the web app's pairing screen, the code in the fragment)
+// reads as its code; a link to anything else does not.
+func TestParseAcceptsTheAppLink(t *testing.T) {
+	want, _ := Parse(golden[1].want)
+	for _, link := range []string{
+		"https://192.168.1.20:8443/#pair=" + golden[1].want,
+		" https://[fe80::1]:8443/#pair=" + strings.ToLower(golden[1].want) + "\n",
+	} {
+		if p, err := Parse(link); err != nil || p != want {
+			t.Errorf("Parse(%q) = %+v, %v", link, p, err)
+		}
+	}
+	for _, link := range []string{"https://camera.example/#live", "https://camera.example/?pair=" + golden[1].want} {
+		if _, err := Parse(link); !errors.Is(err, ErrNotPayload) {
+			t.Errorf("Parse(%q) = %v, want ErrNotPayload", link, err)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	good := golden[1].want
 	flip := []byte(good)

@@ -78,9 +78,13 @@ function parseCode(text) {
   return {
     invite: (body[1] & 2) !== 0,
     deviceID: base32Encode(body.slice(2, 12)),
+    fingerprint: body.slice(12, 44),
     secret: body.slice(44, 60),
   };
 }
+
+// fingerprintText is a certificate fingerprint as camd prints it (hex).
+const fingerprintText = (bytes) => Array.from(bytes, (x) => x.toString(16).padStart(2, "0")).join("");
 
 const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
 const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -108,6 +112,7 @@ async function pairWith(text, name) {
   const proof = new Uint8Array(await crypto.subtle.sign("HMAC", key, msg));
   const done = await post("/api/v1/pair/finish", { nonce: start.nonce, name, proof: b64(proof), invite_id: inviteID });
   localStorage.setItem(tokenKey, done.token);
+  localStorage.setItem("camd-pin", fingerprintText(code.fingerprint)); // pairing.js
 }
 
 function askToPair(msg = camdShell.text.pairFirst) {

@@ -5,7 +5,7 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const screens = ["live", "timeline", "events", "settings", "users"];
+  const screens = ["live", "timeline", "events", "settings", "users", "snapshots", "device"];
 
   // text holds the sentences the shell shows, in one place.
   const text = {
@@ -20,7 +20,30 @@
   };
 
   // window.camdShell exposes the shell for the other scripts and tests.
-  const shell = (window.camdShell = { screen: "live", events: "closed", sw: "none", text, api, json, follow, paired });
+  const shell = (window.camdShell = { screen: "live", events: "closed", sw: "none", text, api, json, follow, paired, button, confirmed });
+
+  // button makes a button for the screens' lists.
+  function button(label, onclick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.onclick = onclick;
+    return b;
+  }
+
+  // confirmed asks for a second tap on b before what cannot be undone:
+  // the first tap asks the question on the button and answers false.
+  function confirmed(b, question) {
+    if (b.dataset.armed) {
+      delete b.dataset.armed;
+      b.textContent = b.dataset.label;
+      return true;
+    }
+    b.dataset.label = b.textContent;
+    b.dataset.armed = "1";
+    b.textContent = question;
+    return false;
+  }
 
   function paired() {
     return !!localStorage.getItem("camd-token");

@@ -5,7 +5,7 @@
 // request but the shell's to the network, untouched.
 "use strict";
 
-const cacheName = "camd-shell-1";
+const cacheName = "camd-shell-2";
 const shellFiles = [
   "/",
   "/app.css",
@@ -16,6 +16,10 @@ const shellFiles = [
   "/events.js",
   "/settings.js",
   "/users.js",
+  "/keys.js",
+  "/snapshots.js",
+  "/device.js",
+  "/pairing.js",
   "/manifest.json",
   "/icon-192.png",
   "/icon-512.png",
@@ -57,4 +61,19 @@ self.addEventListener("fetch", (e) => {
       })
       .catch(() => caches.match(url.pathname).then((hit) => hit || Response.error())),
   );
+});
+
+// A push (docs/push.md) shows its event; a tap opens the events screen.
+// The message is the event's sentence: the rest is read from the API.
+self.addEventListener("push", (e) => {
+  let m = {};
+  try {
+    m = e.data ? e.data.json() : {};
+  } catch {}
+  e.waitUntil(self.registration.showNotification(m.camera || "camd", { body: m.message || "Something happened.", tag: m.type, data: { id: m.id } }));
+});
+
+self.addEventListener("notificationclick", (e) => {
+  e.notification.close();
+  e.waitUntil(self.clients.openWindow("/#events"));
 });

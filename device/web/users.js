@@ -30,13 +30,7 @@
     await load(true);
   }
 
-  function button(label, onclick) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.textContent = label;
-    b.onclick = onclick;
-    return b;
-  }
+  const button = camdShell.button;
 
   // confirmed asks for a second tap: a revoke cannot be undone.
   function confirmed(b, question) {
