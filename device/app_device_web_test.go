@@ -19,6 +19,7 @@ import (
 
 	"github.com/camd-project/camd/device/crash"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage/card/cardtest"
 	"github.com/camd-project/camd/storage/snapshots"
 	"github.com/camd-project/camd/update/updatetest"
@@ -526,7 +527,7 @@ func TestAppUpdate(t *testing.T) {
 		t.Fatalf("one tap on Install: the button says %q, %d reboots", got, ab.Reboots())
 	}
 	tap(t, ctx, "#devUpdApply")
-	eventually(t, "the reboot into 1.1.0", func() bool { return ab.Reboots() == 1 })
+	testenv.Eventually(t, "the reboot into 1.1.0", func() bool { return ab.Reboots() == 1 })
 	if ab.Version() != "1.1.0" {
 		t.Errorf("booted %s", ab.Version())
 	}
