@@ -12,14 +12,14 @@ import (
 )
 
 // A batch goes out once it holds batchMax packets or batchBytes bytes;
-// at most maxBatches are filled or being sent at once (a sender in
-// sendmmsg gives up its thread, so many can be), beyond which a packet
-// goes out on its own. Together they bound what batching holds to about
-// 1 MB.
+// at most maxBatches are filled or being sent at once (the fan-out's
+// shards, NACK answers, recordings' viewers), beyond which a packet goes
+// out on its own. Together they bound what batching holds to about
+// 540 KB.
 const (
 	batchMax   = 128
 	batchBytes = 64 << 10
-	maxBatches = 16
+	maxBatches = 8
 )
 
 // A run of packets to one address goes to the kernel as one message of

@@ -16,10 +16,12 @@ import (
 	"github.com/camd-project/camd/media"
 )
 
-// historySize is how many sent packets a viewer can ask to have resent
-// (about 5 s of 2 Mbps video). Entries reference the shared payloads of
-// Frame.Payloads, so the per-viewer cost is the ring itself.
-const historySize = 1024
+// historySize is how many sent packets a viewer can ask to have resent:
+// about 2.5 s of 2 Mbps video, 1 s of 5 Mbps, well beyond the time a
+// receiver waits for a repair (WebRTC's jitter buffers give up within a
+// second). Entries reference the shared payloads of Frame.Payloads, so
+// the per-viewer cost is the ring itself (8 KB).
+const historySize = 512
 
 var errNotBound = errors.New("whep: track not bound")
 
