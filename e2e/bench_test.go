@@ -179,7 +179,8 @@ func stats(b *testing.B, d *daemon) camdStats {
 
 // BenchmarkFanOut runs N viewers (pion receivers in this process, camd in
 // its own) of a 720p 2 Mbps passthrough stream for 10 s and reports camd's
-// CPU and memory, what each viewer got, and camd's internal latency.
+// CPU and memory, what each viewer got, and camd's internal latency. It
+// fails if any viewer lost a frame or camd dropped one.
 func BenchmarkFanOut(b *testing.B) {
 	for _, n := range []int{1, 10, 50, 100} {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
@@ -236,6 +237,10 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 		dropped += v.Dropped
 		nacks += v.NACKs
 		resent += v.Resent
+	}
+	// Speed is never bought with loss: every frame reaches every viewer.
+	if lost > 0 || dropped > 0 {
+		b.Errorf("%d frames lost by the viewers, %d dropped by camd's hub", lost, dropped)
 	}
 	b.ReportMetric(float64(mallocs1-mallocs0)/float64(st.packets()-packets0), "allocs/packet")
 	b.ReportMetric(float64(rss1)/(1<<20), "rss-MB")

@@ -198,6 +198,11 @@ type ConsumerOptions struct {
 	Name string
 	// QueueFrames overrides the hub's queue bound for this consumer.
 	QueueFrames int
+	// Notify, when set, also receives a token (without blocking: give it
+	// a buffer of one) whenever a frame is queued or the consumer closes,
+	// so that one goroutine can serve many consumers with TryNext; a
+	// channel may be shared by many consumers.
+	Notify chan struct{}
 }
 
 // Subscribe adds a consumer. It starts at a keyframe: for an encoding
@@ -214,6 +219,7 @@ func (h *Hub) Subscribe(opts ConsumerOptions) *Consumer {
 		name:   opts.Name,
 		queue:  make([]entry, n),
 		signal: make(chan struct{}, 1),
+		notify: opts.Notify,
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -343,6 +349,7 @@ type Consumer struct {
 	hub    *Hub
 	name   string
 	signal chan struct{}
+	notify chan struct{} // ConsumerOptions.Notify
 
 	mu        sync.Mutex
 	queue     []entry
@@ -417,6 +424,12 @@ func (c *Consumer) wake() {
 	case c.signal <- struct{}{}:
 	default:
 	}
+	if c.notify != nil {
+		select {
+		case c.notify <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Next returns the next frame, waiting for one. replay is true for frames
@@ -424,20 +437,9 @@ func (c *Consumer) wake() {
 // are older than live and should be shown at once.
 func (c *Consumer) Next(ctx context.Context) (f *Frame, replay bool, err error) {
 	for {
-		c.mu.Lock()
-		if c.n > 0 {
-			e := c.queue[c.head]
-			c.queue[c.head] = entry{}
-			c.head = (c.head + 1) % len(c.queue)
-			c.n--
-			c.delivered++
-			c.mu.Unlock()
-			return e.f, e.replay, nil
-		}
-		closed := c.closed
-		c.mu.Unlock()
-		if closed {
-			return nil, false, ErrClosed
+		f, replay, err := c.TryNext()
+		if f != nil || err != nil {
+			return f, replay, err
 		}
 		select {
 		case <-c.signal:
@@ -445,6 +447,25 @@ func (c *Consumer) Next(ctx context.Context) (f *Frame, replay bool, err error) 
 			return nil, false, ctx.Err()
 		}
 	}
+}
+
+// TryNext returns the next frame without waiting: nil when none is
+// queued, and ErrClosed once the consumer or its hub is closed.
+func (c *Consumer) TryNext() (f *Frame, replay bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n > 0 {
+		e := c.queue[c.head]
+		c.queue[c.head] = entry{}
+		c.head = (c.head + 1) % len(c.queue)
+		c.n--
+		c.delivered++
+		return e.f, e.replay, nil
+	}
+	if c.closed {
+		return nil, false, ErrClosed
+	}
+	return nil, false, nil
 }
 
 // RequestKeyframe asks for a fresh start point after the consumer's

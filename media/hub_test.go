@@ -432,3 +432,48 @@ func TestHubStatsByKindKeepDepartedConsumers(t *testing.T) {
 		t.Errorf("after the viewers left: %+v", v)
 	}
 }
+
+// TestConsumersShareNotify: consumers that share a Notify channel put a
+// token in it for each frame queued and when they close; TryNext returns
+// each consumer's frames in order without waiting, nil once the queue is
+// empty and ErrClosed after the close.
+func TestConsumersShareNotify(t *testing.T) {
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{Name: "test"})
+	notify := make(chan struct{}, 1)
+	a := h.Subscribe(ConsumerOptions{Notify: notify})
+	b := h.Subscribe(ConsumerOptions{Notify: notify})
+	select {
+	case <-notify:
+		t.Fatal("a token before any frame")
+	default:
+	}
+	frames := []*Frame{video(true, 0), video(false, 33*time.Millisecond)}
+	for _, f := range frames {
+		h.Publish(f)
+	}
+	select {
+	case <-notify:
+	default:
+		t.Fatal("no token after the frames were published")
+	}
+	for _, c := range []*Consumer{a, b} {
+		for i, want := range frames {
+			if f, _, err := c.TryNext(); f != want || err != nil {
+				t.Fatalf("frame %d: %v %v", i, f, err)
+			}
+		}
+		if f, _, err := c.TryNext(); f != nil || err != nil {
+			t.Fatalf("an empty queue gave %v %v", f, err)
+		}
+	}
+	a.Close()
+	select {
+	case <-notify:
+	default:
+		t.Fatal("no token after a close")
+	}
+	if _, _, err := a.TryNext(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}

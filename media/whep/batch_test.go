@@ -88,3 +88,73 @@ func TestBatchConnSendsCorkedPacketsTogether(t *testing.T) {
 	none.cork()
 	none.uncork()
 }
+
+// TestBatchConnSegments: with UDP GSO, a frame's packets to one viewer
+// (a longer first packet, then packets of one size and a shorter last)
+// leave as two messages, the second cut by the kernel, and arrive intact
+// and in order; packets to different viewers are never in one message.
+func TestBatchConnSegments(t *testing.T) {
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	c := newBatchConn(udp, testLogger()).(*batchConn)
+	if !c.gso.Load() {
+		t.Skip("the kernel does not segment UDP")
+	}
+	var peers [2]*net.UDPConn
+	var addrs [2]netip.AddrPort
+	for i := range peers {
+		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		pc.SetReadBuffer(1 << 20)
+		peers[i], addrs[i] = pc, pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	// A frame of 6 packets: 1220, 4 × 1200, 700 bytes.
+	frame := func(viewer int) [][]byte {
+		var f [][]byte
+		for i, n := range []int{1220, 1200, 1200, 1200, 1200, 700} {
+			f = append(f, bytes.Repeat([]byte{byte(16*viewer + i)}, n))
+		}
+		return f
+	}
+	c.cork()
+	for v := range peers {
+		for _, p := range frame(v) {
+			c.WriteToAddrPort(p, addrs[v])
+		}
+	}
+	c.mu.Lock()
+	b := c.cur
+	b.messages(0, true)
+	var layout []string
+	for _, m := range b.msgs {
+		layout = append(layout, fmt.Sprintf("%d/%d", len(m.Buffers[0]), len(m.OOB)))
+	}
+	c.mu.Unlock()
+	want := fmt.Sprintf("[1220/0 5500/%d 1220/0 5500/%d]", gsoSpace, gsoSpace)
+	if got := fmt.Sprint(layout); got != want {
+		t.Errorf("messages (bytes/control) %s, want %s", got, want)
+	}
+	c.uncork()
+	buf := make([]byte, 2000)
+	for v, p := range peers {
+		for i, want := range frame(v) {
+			p.SetReadDeadline(deadline(t))
+			n, _, err := p.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("viewer %d, packet %d: %v", v, i, err)
+			}
+			if !bytes.Equal(buf[:n], want) {
+				t.Fatalf("viewer %d, packet %d: got %d bytes of %d, want %d of %d", v, i, n, buf[0], len(want), want[0])
+			}
+		}
+	}
+	if !c.gso.Load() {
+		t.Error("segmentation was turned off on loopback")
+	}
+}

@@ -131,15 +131,18 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	v := &viewer{opts: opts, enough: make(chan struct{})}
 	connected := make(chan struct{})
 	failed := make(chan struct{})
-	var once sync.Once
+	var once, connectOnce sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		opts.Logger.Debug("whep: viewer connection", "state", s)
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
-			v.mu.Lock()
-			v.stats.Connected = time.Since(v.posted)
-			v.mu.Unlock()
-			close(connected)
+			// Connected again after "disconnected": the first counts.
+			connectOnce.Do(func() {
+				v.mu.Lock()
+				v.stats.Connected = time.Since(v.posted)
+				v.mu.Unlock()
+				close(connected)
+			})
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			once.Do(func() { close(failed) })
 		}

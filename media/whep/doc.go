@@ -16,9 +16,16 @@
 // and shared by every viewer; each viewer keeps only a ring of references
 // to them to answer NACKs. The send path allocates nothing per packet: a
 // track reuses one RTP header, and camd's own interceptor stamps the
-// transport-wide sequence numbers (pion's allocates for each). A frame's
-// packets to one viewer leave in one sendmmsg (golang.org/x/net/ipv4
-// WriteBatch) on the shared socket, under pion's ICE mux (batchConn).
+// transport-wide sequence numbers (pion's allocates for each). The live
+// stream is sent by one goroutine per core (fanout): a frame wakes each
+// shard once, and the shard writes it to each of its viewers in turn, so
+// that the packets of several viewers leave in one sendmmsg
+// (golang.org/x/net/ipv4 WriteBatch) on the shared socket, under pion's
+// ICE mux (batchConn); where the kernel has UDP GSO, a frame's packets to
+// one viewer are one message that the kernel segments. Each viewer keeps
+// its own hub queue, so a viewer that falls behind drops frames alone,
+// and a joining viewer's replayed group of pictures is paced by a
+// deadline of its own.
 // When the offer names them, the first packet of
 // each video frame carries the frame's capture wall clock
 // (abs-capture-time: a browser can tell how old the picture it shows is)

@@ -157,6 +157,11 @@ type Server struct {
 	// nacks and plis sum the counters of the sessions that ended.
 	nacks, plis uint64
 
+	// fan sends the live stream to its viewers; its shards run from
+	// their first viewer until stop is closed.
+	fan  *fanout
+	stop chan struct{}
+
 	wg sync.WaitGroup
 }
 
@@ -181,7 +186,29 @@ func NewServer(h hub, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, hub: h, eng: eng, log: opts.Logger, sessions: make(map[string]*session)}, nil
+	return newServer(h, opts, eng), nil
+}
+
+// newServer returns a server on eng; opts has its defaults.
+func newServer(h hub, opts Options, eng *engine) *Server {
+	return &Server{opts: opts, hub: h, eng: eng, log: opts.Logger, sessions: make(map[string]*session),
+		fan: newFanout(eng.batch, opts.ReplayBitrate), stop: make(chan struct{})}
+}
+
+// shard picks the fan-out shard for a new live viewer (fanout.pick) and
+// starts its goroutine the first time; nil once the server is closed.
+func (s *Server) shard() *shard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.fan.pick()
+	if !sh.running {
+		if !s.spawnLocked(func() { sh.run(s.stop) }) {
+			sh.release()
+			return nil
+		}
+		sh.running = true
+	}
+	return sh
 }
 
 // httpError writes a plain-text error.
@@ -617,6 +644,7 @@ func (s *Server) Close() error {
 	for _, sess := range all {
 		sess.end("server closing")
 	}
+	close(s.stop)
 	s.wg.Wait()
 	return s.eng.close()
 }

@@ -223,12 +223,23 @@ func (s *session) run() {
 
 // connect starts the media once ICE and DTLS are up, from a fresh
 // keyframe: no media is sent into the handshake. A connection that comes
-// back after "disconnected" carries on with the same consumer.
+// back after "disconnected" carries on with the same consumer. A viewer
+// of the live stream is served by a shard of the server's fan-out; a
+// recording's viewer (its own hub) by a goroutine of its own.
 func (s *session) connect() {
 	if s.consumer != nil {
 		return
 	}
-	c := s.source().Subscribe(media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames})
+	opts := media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames}
+	var sh *shard
+	if s.feed == nil {
+		if sh = s.srv.shard(); sh == nil {
+			s.end("server closing")
+			return
+		}
+		opts.Notify = sh.notify
+	}
+	c := s.source().Subscribe(opts)
 	s.mu.Lock()
 	s.connectedAt = time.Now()
 	s.consumer = c
@@ -237,7 +248,20 @@ func (s *session) connect() {
 	if s.feed != nil && s.feed.Start != nil {
 		s.feed.Start()
 	}
-	if !s.srv.spawn(func() { s.send(c, video, audio) }) {
+	start := func() { s.send(c, video, audio) }
+	if sh != nil {
+		start = func() {
+			if waitBound(s.ctx, video, audio) != nil {
+				sh.release()
+				return
+			}
+			sh.add(&outlet{c: c, video: video, audio: audio, sent: s.sent, done: s.sendDone})
+		}
+	}
+	if !s.srv.spawn(start) {
+		if sh != nil {
+			sh.release()
+		}
 		s.end("server closing")
 	}
 }
@@ -285,17 +309,26 @@ func (s *session) teardown() {
 
 // send forwards the hub's frames to the viewer until the session ends.
 func (s *session) send(c *media.Consumer, video, audio *track) {
-	err := forward(s.ctx, c, video, audio, s.srv.eng.batch, s.srv.opts.ReplayBitrate, func(f *media.Frame, caughtUp bool) {
-		s.mu.Lock()
-		if s.frames == 0 {
-			s.firstFrame = time.Since(s.posted)
-		}
-		s.frames++
-		s.mu.Unlock()
-		if caughtUp && !f.Captured.IsZero() {
-			s.srv.recordLatency(time.Since(f.Captured))
-		}
-	})
+	s.sendDone(forward(s.ctx, c, video, audio, s.srv.eng.batch, s.srv.opts.ReplayBitrate, s.sent))
+}
+
+// sent counts a video frame sent, and samples its latency once the
+// viewer has caught up with live.
+func (s *session) sent(f *media.Frame, caughtUp bool) {
+	s.mu.Lock()
+	if s.frames == 0 {
+		s.firstFrame = time.Since(s.posted)
+	}
+	s.frames++
+	s.mu.Unlock()
+	if caughtUp && !f.Captured.IsZero() {
+		s.srv.recordLatency(time.Since(f.Captured))
+	}
+}
+
+// sendDone ends the session once its frames stop: a write failed
+// (errSend), its hub closed or the session ended.
+func (s *session) sendDone(err error) {
 	if errors.Is(err, errSend) {
 		s.end(err.Error())
 		return

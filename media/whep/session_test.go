@@ -99,7 +99,7 @@ func (noMux) Close() error { return nil }
 // logic and timers.
 func bubbleServer(h hub, opts Options) *Server {
 	opts.defaults()
-	return &Server{opts: opts, hub: h, eng: &engine{mux: noMux{}}, log: opts.Logger, sessions: make(map[string]*session)}
+	return newServer(h, opts, &engine{mux: noMux{}})
 }
 
 func consumers(h *media.Hub) int { return len(h.Stats().Consumers) }

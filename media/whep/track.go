@@ -16,10 +16,12 @@ import (
 	"github.com/camd-project/camd/media"
 )
 
-// historySize is how many sent packets a viewer can ask to have resent
-// (about 5 s of 2 Mbps video). Entries reference the shared payloads of
-// Frame.Payloads, so the per-viewer cost is the ring itself.
-const historySize = 1024
+// historySize is how many sent packets a viewer can ask to have resent:
+// about 2.5 s of 2 Mbps video, 1 s of 5 Mbps, well beyond the time a
+// receiver waits for a repair (WebRTC's jitter buffers give up within a
+// second). Entries reference the shared payloads of Frame.Payloads, so
+// the per-viewer cost is the ring itself (8 KB).
+const historySize = 512
 
 var errNotBound = errors.New("whep: track not bound")
 
@@ -261,18 +263,8 @@ var errSend = errors.New("send failed")
 // replayBitrate. sent is called after each video frame, with whether the
 // consumer had caught up with live then.
 func forward(ctx context.Context, c *media.Consumer, video, audio *track, batch *batchConn, replayBitrate int, sent func(f *media.Frame, caughtUp bool)) error {
-	// pion may report the connection connected just before it binds the
-	// senders (seen under load: the first keyframe failed with
-	// errNotBound and the viewer got nothing).
-	for _, t := range []*track{video, audio} {
-		if t == nil {
-			continue
-		}
-		select {
-		case <-t.bound:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := waitBound(ctx, video, audio); err != nil {
+		return err
 	}
 	// Latency is sampled once the viewer has caught up with live: frames
 	// that queued up while the cached group of pictures was replayed are
@@ -302,14 +294,10 @@ func forward(ctx context.Context, c *media.Consumer, video, audio *track, batch 
 			return fmt.Errorf("%w: %w", errSend, err)
 		}
 		if replay {
-			// The cached group of pictures goes out faster than real time
-			// but paced, so that it does not overflow the viewer's socket
-			// or a Wi-Fi queue. The keyframe itself leaves at once.
-			pause := time.Duration(len(f.Data)) * 8 * time.Second / time.Duration(replayBitrate)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(pause):
+			case <-time.After(replayPause(f, replayBitrate)):
 			}
 		}
 		if f.Kind == media.Video {

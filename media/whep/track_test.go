@@ -16,11 +16,15 @@ type recordingWriter struct {
 	mu      sync.Mutex
 	headers []rtp.Header
 	sizes   []int
+	fail    error // returned by every write, when set
 }
 
 func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.fail != nil {
+		return 0, w.fail
+	}
 	// A deep copy: the track may reuse the header's buffers.
 	raw, err := h.Marshal()
 	if err != nil {
