@@ -62,8 +62,9 @@ func BenchmarkPowerCut(b *testing.B) {
 		b.Run(fs, func(b *testing.B) {
 			p := newPowerCut(b, fs, false)
 			out, findings := newDetails(b), 0
-			var lost, ready, lags []time.Duration
+			var lost, ready, lags, lagMaxes []time.Duration
 			var ackLost, unusable, problems, damaged, leaked int
+			var ackLostSeconds time.Duration
 			// A card camd cannot record to stays so (the kernel makes a
 			// damaged FAT read-only at every mount): the owner repairs it
 			// with fsck, and the cuts go on.
@@ -80,12 +81,16 @@ func BenchmarkPowerCut(b *testing.B) {
 				if prev.newRecordings {
 					lost = append(lost, r.lost)
 					lags = append(lags, r.lag)
+					lagMaxes = append(lagMaxes, r.lagMax)
 				}
 				if r.unusable {
 					out.printf("cut %d left the card unusable; repaired: %s\n", cut, p.repair())
 				}
 				if len(r.missing) > 0 {
 					ackLost++
+				}
+				for _, m := range r.missing {
+					ackLostSeconds += time.Duration(m.end - m.start)
 				}
 				if r.unusable {
 					unusable++
@@ -138,6 +143,7 @@ func BenchmarkPowerCut(b *testing.B) {
 				problems++
 			}
 			out.printf("lost at each cut (s): %v", lost)
+			out.printf("report lag before each cut, median and longest (s): %v %v", lags, lagMaxes)
 			out.summary(findings)
 			slices.Sort(lost)
 			if len(lost) > 0 {
@@ -146,7 +152,11 @@ func BenchmarkPowerCut(b *testing.B) {
 				b.ReportMetric(lost[len(lost)-1].Seconds(), "lost_s_max")
 			}
 			b.ReportMetric(mean(lags).Seconds(), "report_lag_s")
+			if len(lagMaxes) > 0 {
+				b.ReportMetric(slices.Max(lagMaxes).Seconds(), "report_lag_s_max")
+			}
 			b.ReportMetric(float64(ackLost), "cuts_losing_reported")
+			b.ReportMetric(ackLostSeconds.Seconds(), "reported_lost_s")
 			b.ReportMetric(float64(unusable), "cards_unusable")
 			b.ReportMetric(float64(problems), "cuts_with_recovery_problems")
 			b.ReportMetric(float64(damaged), "fsck_damaged")
