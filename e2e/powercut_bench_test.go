@@ -64,7 +64,7 @@ func BenchmarkPowerCut(b *testing.B) {
 			out, findings := newDetails(b), 0
 			var lost, ready, lags, lagMaxes []time.Duration
 			var ackLost, unusable, problems, damaged, leaked int
-			var ackLostSeconds time.Duration
+			var ackLostTime time.Duration
 			// A card camd cannot record to stays so (the kernel makes a
 			// damaged FAT read-only at every mount): the owner repairs it
 			// with fsck, and the cuts go on.
@@ -90,7 +90,7 @@ func BenchmarkPowerCut(b *testing.B) {
 					ackLost++
 				}
 				for _, m := range r.missing {
-					ackLostSeconds += time.Duration(m.end - m.start)
+					ackLostTime += time.Duration(m.end - m.start)
 				}
 				if r.unusable {
 					unusable++
@@ -112,6 +112,12 @@ func BenchmarkPowerCut(b *testing.B) {
 					if len(r.missing) > 0 || len(r.problems) > 0 {
 						out.printf("reported before the cut (Unix ns): %v\ncamd's log before the cut:\n  %s\ncamd's log after it:\n  %s\n",
 							prev.required, strings.Join(prev.log, "\n  "), strings.Join(next.log, "\n  "))
+					} else {
+						// What camd was doing (a new volume, a stall):
+						// its last lines, and the cut on the guest's clock.
+						out.printf("cut at %s (guest clock), after camd's last report by %ss; camd's last lines:\n  %s\n",
+							time.Unix(0, prev.cutAt).UTC().Format(time.StampMilli), seconds(time.Duration(prev.cutAt-prev.lastAck)),
+							strings.Join(prev.log[max(0, len(prev.log)-6):], "\n  "))
 					}
 				}
 			}
@@ -156,7 +162,7 @@ func BenchmarkPowerCut(b *testing.B) {
 				b.ReportMetric(slices.Max(lagMaxes).Seconds(), "report_lag_s_max")
 			}
 			b.ReportMetric(float64(ackLost), "cuts_losing_reported")
-			b.ReportMetric(ackLostSeconds.Seconds(), "reported_lost_s")
+			b.ReportMetric(ackLostTime.Seconds(), "reported_lost_s")
 			b.ReportMetric(float64(unusable), "cards_unusable")
 			b.ReportMetric(float64(problems), "cuts_with_recovery_problems")
 			b.ReportMetric(float64(damaged), "fsck_damaged")

@@ -62,6 +62,9 @@ func (c *cutEnv) unmount() {
 		c.cat.Close()
 		c.store = nil
 	}
+	if c.card == nil {
+		return // PowerUp failed, and said so
+	}
 	if err := c.card.Unmount(); err != nil {
 		c.t.Error(err)
 	}
