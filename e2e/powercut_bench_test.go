@@ -62,8 +62,9 @@ func BenchmarkPowerCut(b *testing.B) {
 		b.Run(fs, func(b *testing.B) {
 			p := newPowerCut(b, fs, false)
 			out, findings := newDetails(b), 0
-			var lost, ready, lags []time.Duration
+			var lost, ready, lags, lagMaxes []time.Duration
 			var ackLost, unusable, problems, damaged, leaked int
+			var ackLostTime time.Duration
 			// A card camd cannot record to stays so (the kernel makes a
 			// damaged FAT read-only at every mount): the owner repairs it
 			// with fsck, and the cuts go on.
@@ -80,12 +81,16 @@ func BenchmarkPowerCut(b *testing.B) {
 				if prev.newRecordings {
 					lost = append(lost, r.lost)
 					lags = append(lags, r.lag)
+					lagMaxes = append(lagMaxes, r.lagMax)
 				}
 				if r.unusable {
 					out.printf("cut %d left the card unusable; repaired: %s\n", cut, p.repair())
 				}
 				if len(r.missing) > 0 {
 					ackLost++
+				}
+				for _, m := range r.missing {
+					ackLostTime += time.Duration(m.end - m.start)
 				}
 				if r.unusable {
 					unusable++
@@ -107,6 +112,12 @@ func BenchmarkPowerCut(b *testing.B) {
 					if len(r.missing) > 0 || len(r.problems) > 0 {
 						out.printf("reported before the cut (Unix ns): %v\ncamd's log before the cut:\n  %s\ncamd's log after it:\n  %s\n",
 							prev.required, strings.Join(prev.log, "\n  "), strings.Join(next.log, "\n  "))
+					} else {
+						// What camd was doing (a new volume, a stall):
+						// its last lines, and the cut on the guest's clock.
+						out.printf("cut at %s (guest clock), after camd's last report by %ss; camd's last lines:\n  %s\n",
+							time.Unix(0, prev.cutAt).UTC().Format(time.StampMilli), seconds(time.Duration(prev.cutAt-prev.lastAck)),
+							strings.Join(prev.log[max(0, len(prev.log)-6):], "\n  "))
 					}
 				}
 			}
@@ -138,6 +149,7 @@ func BenchmarkPowerCut(b *testing.B) {
 				problems++
 			}
 			out.printf("lost at each cut (s): %v", lost)
+			out.printf("report lag before each cut, median and longest (s): %v %v", lags, lagMaxes)
 			out.summary(findings)
 			slices.Sort(lost)
 			if len(lost) > 0 {
@@ -146,7 +158,11 @@ func BenchmarkPowerCut(b *testing.B) {
 				b.ReportMetric(lost[len(lost)-1].Seconds(), "lost_s_max")
 			}
 			b.ReportMetric(mean(lags).Seconds(), "report_lag_s")
+			if len(lagMaxes) > 0 {
+				b.ReportMetric(slices.Max(lagMaxes).Seconds(), "report_lag_s_max")
+			}
 			b.ReportMetric(float64(ackLost), "cuts_losing_reported")
+			b.ReportMetric(ackLostTime.Seconds(), "reported_lost_s")
 			b.ReportMetric(float64(unusable), "cards_unusable")
 			b.ReportMetric(float64(problems), "cuts_with_recovery_problems")
 			b.ReportMetric(float64(damaged), "fsck_damaged")

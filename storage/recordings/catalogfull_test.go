@@ -42,7 +42,7 @@ func TestFullCatalogLeavesNoRecordOfADeletedVolume(t *testing.T) {
 	}
 	deleted := e.store.Stats().Deleted
 	setFaults(t, card, faultfs.Fault{Ops: faultfs.Write | faultfs.Fsync | faultfs.Truncate, Err: syscall.ENOSPC, Files: "catalog.db"})
-	for _, f := range rec.fragments(1, 5*time.Second) {
+	for _, f := range rec.fragments(1, 10*time.Second) {
 		if err := e.store.Append(f); err != nil {
 			t.Fatalf("append while the catalog is full: %v", err)
 		}

@@ -69,7 +69,10 @@ func (s *Store) startDeletion(stream uint32) error {
 	var ids []uint64
 	var changed []*vol
 	for _, r := range s.vols {
-		has := slices.ContainsFunc(r.Spans, func(sp Span) bool { return sp.Stream == stream })
+		// An empty volume of the stream's own (the next one, started
+		// early: startNextEarly) goes with the stream.
+		has := slices.ContainsFunc(r.Spans, func(sp Span) bool { return sp.Stream == stream }) ||
+			(r.Stream == stream && len(r.Spans) == 0)
 		if r.State == stateQuarantined || r.State == stateCreating || (!has && !r.Rescan) {
 			continue
 		}

@@ -2,7 +2,9 @@
 // volumes (package volume) indexed in the catalog, under a quota.
 //
 // A Store appends each stream's fragments to that stream's newest volume
-// (volumes are per stream), starting a new one when it is full, and
+// (volumes are per stream), starting a new one as soon as it has no room
+// for another fragment of the size just stored (while the next fragment
+// is built, not while it waits to be written), and
 // deletes a whole volume whenever the bytes it accounts for (the sizes of
 // its own files, not what the file system says is used) would pass the
 // quota: loop overwrite, checked at every fragment. The volume it takes

@@ -62,6 +62,9 @@ func (c *cutEnv) unmount() {
 		c.cat.Close()
 		c.store = nil
 	}
+	if c.card == nil {
+		return // PowerUp failed, and said so
+	}
 	if err := c.card.Unmount(); err != nil {
 		c.t.Error(err)
 	}
@@ -270,7 +273,9 @@ func sweepVolumeCreation(t *testing.T, full int) {
 		// of what was not durable on its own.
 		for _, seed := range []uint64{0, uint64(n)} {
 			if seed != 0 {
+				// A fresh copy: the strict cut's check recorded on.
 				c.unmount()
+				backing = t.TempDir()
 				copyTree(t, template, backing)
 				c = mountCutEnv(t, mnt, backing, cutOpts)
 				c.card.CutAfter(n)

@@ -260,3 +260,29 @@ func TestShortNamesAreCamds(t *testing.T) {
 		t.Fatalf("Files: %v", kept)
 	}
 }
+
+// TestNextVolumeStartsEarly: the append that leaves a volume no room for
+// another fragment of its size also starts the next volume (catalog
+// commits, file, fsyncs), so that the fragment after it waits for its
+// own commit alone, as every other fragment does: a power cut while it
+// waited would lose it with the one being built.
+func TestNextVolumeStartsEarly(t *testing.T) {
+	e := newEnv(t, Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 64 << 20}})
+	rec := &source{Start: day, FrameBytes: 3000}
+	for range 60 {
+		e.record(rec.fragments(1, time.Second))
+		recs := records(t, e)
+		if len(recs) < 2 {
+			continue
+		}
+		if len(recs) != 2 || recs[0].State != stateClosed || recs[1].State != stateActive || len(recs[1].Spans) != 0 {
+			t.Fatalf("after the append that filled the first volume: %+v", recs)
+		}
+		e.record(rec.fragments(1, time.Second))
+		if recs = records(t, e); len(recs) != 2 || len(recs[1].Spans) != 1 {
+			t.Fatalf("the next fragment is not in the volume started for it: %+v", recs)
+		}
+		return
+	}
+	t.Fatal("the first volume never filled")
+}

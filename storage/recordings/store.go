@@ -1069,6 +1069,7 @@ func (s *Store) append(f Fragment) error {
 			s.stats.Fragments++
 			s.stats.Written += int64(len(f.Data) + len(init))
 			s.mu.Unlock()
+			s.startNextEarly(f.Stream, len(f.Data))
 			return nil
 		case errors.Is(err, volume.ErrFull) && attempt == 0:
 			if err := s.rotate(f.Stream); err != nil {
@@ -1084,6 +1085,28 @@ func (s *Store) append(f Fragment) error {
 			s.dropActive(f.Stream)
 			return err
 		}
+	}
+}
+
+// startNextEarly starts the stream's next volume as soon as its volume
+// has no room left for another fragment of n bytes (the size of the one
+// just stored), rather than when the fragment that does not fit is due:
+// the card's time for it (the catalog's two commits, the file made or
+// reused and its fsyncs) is then spent while the next fragment is being
+// built, not while that fragment waits to be written, where a power cut
+// would lose it. A volume may so close up to a fragment short of full.
+// A failure is left to the next Append, which makes the volume again
+// (reopen) and reports what fails; the fragment just stored is stored.
+func (s *Store) startNextEarly(stream uint32, n int) {
+	w := s.writers[stream]
+	if w == nil {
+		return
+	}
+	if fits, err := w.v.Fits(n); err != nil || fits {
+		return
+	}
+	if err := s.rotate(stream); err != nil {
+		s.log.Debug("recordings: could not start the next volume early", "err", err)
 	}
 }
 

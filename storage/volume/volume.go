@@ -463,6 +463,18 @@ func (v *Volume) Growth(n int) (int64, error) {
 	return min(need+int64(v.db.AllocSize), v.maxSize) - fi.Size(), nil
 }
 
+// Fits reports whether n more bytes appended now would fit in the
+// volume (Append's test for ErrFull), so that a caller can start the
+// next volume while nothing waits for the card, rather than when the
+// fragment that does not fit is due.
+func (v *Volume) Fits(n int) (bool, error) {
+	var used int64
+	if err := v.view(func(tx *bbolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		return false, err
+	}
+	return used+int64(n)+2*overhead <= v.maxSize, nil
+}
+
 // Last returns the last key appended for stream.
 func (v *Volume) Last(stream uint32) (Key, bool) {
 	v.mu.Lock()
