@@ -228,8 +228,9 @@ type CallsConfig struct {
 	MaxDuration time.Duration `yaml:"max_duration"`
 	// Duplex is how the camera's microphone is handled while the phone's
 	// voice plays on the speaker: half turns it down (a voice activity
-	// detector with a hang time, media/talk.Gate), full leaves it as it
-	// is (no echo cancellation yet: the phone hears its own echo).
+	// detector with a hang time, media/talk.Gate), full cancels the
+	// speaker's echo out of it (media/talk.Canceller, speexdsp through
+	// cgo; a build without it runs half and says so).
 	Duplex string `yaml:"duplex"`
 }
 
