@@ -242,6 +242,11 @@ type SimConfig struct {
 	Echo      bool          `yaml:"echo"`
 	EchoDelay time.Duration `yaml:"echo_delay"`
 	EchoLoss  float64       `yaml:"echo_loss"`
+	// SpeakerFile, when set, is a file the simulated speaker also writes
+	// what it plays to (raw 48 kHz mono 16-bit little-endian PCM,
+	// truncated at start): tests of camd in a process of its own
+	// (e2e/calls_qemu_test.go) hear it there.
+	SpeakerFile string `yaml:"speaker_file"`
 }
 
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).

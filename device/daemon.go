@@ -188,7 +188,7 @@ func (d *Daemon) init() error {
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
 		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.network, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
-		watchdog: d.cfg.Watchdog, volume: volume, echo: simEcho(d.cfg), log: d.log,
+		watchdog: d.cfg.Watchdog, volume: volume, echo: simEcho(d.cfg), speakerFile: d.cfg.Sim.SpeakerFile, log: d.log,
 	})
 	if err != nil {
 		return err
