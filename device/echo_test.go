@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -244,11 +245,44 @@ func TestFullDuplexCancelsEcho(t *testing.T) {
 	if st.Blocks < 100 || st.In/float64(st.Blocks*960) < raw/2 {
 		t.Fatalf("the canceller heard %+v: no echo came back (%.0f expected a sample)", st, raw)
 	}
+	if att := 20 * math.Log10(0.3*32767/beep); att > 6 {
+		t.Fatalf("the camera's beep reached the phone %.1f dB down while the phone talked", att)
+	}
+	// A synthetic microphone that fell 200 ms behind skips ahead: the
+	// echo of what played in the time it skipped comes back in the
+	// blocks after, which the filter has no far end for (it takes
+	// silence for the time skipped, up to its tail): a machine loaded
+	// so that the microphone skipped more than a few times in 6 s
+	// measures the load, not the canceller.
+	if st.Jumps > 5 {
+		t.Skipf("the synthetic microphone skipped ahead %d times in 6 s (a loaded machine): ERLE %.1f dB not judged", st.Jumps, erle)
+	}
 	if erle < 25 {
 		t.Fatalf("ERLE %.1f dB, want at least 25", erle)
 	}
-	if att := 20 * math.Log10(0.3*32767/beep); att > 6 {
-		t.Fatalf("the camera's beep reached the phone %.1f dB down while the phone talked", att)
+}
+
+// TestFullDuplexNeverLeavesTheEcho: calls.duplex: full runs the echo
+// canceller, or, in a build without one (no cgo), the half-duplex gate
+// with a warning in the log; never nothing.
+func TestFullDuplexNeverLeavesTheEcho(t *testing.T) {
+	var log logBuffer
+	m := newMicChain(Config{Calls: CallsConfig{Duplex: "full"}}, slog.New(slog.NewTextHandler(&log, nil)))
+	_, err := talk.NewCanceller(talk.CancellerOptions{})
+	switch {
+	case err == nil:
+		if m.aec == nil || m.gate != nil {
+			t.Fatalf("full duplex with a canceller: %+v", m)
+		}
+	case errors.Is(err, talk.ErrNoEchoCanceller):
+		if m.gate == nil || !strings.Contains(log.String(), "calls are half duplex") {
+			t.Fatalf("full duplex without a canceller: %+v, log %q", m, log.String())
+		}
+	default:
+		t.Fatal(err)
+	}
+	if m.fn(Config{}) == nil {
+		t.Fatal("the microphone goes through nothing")
 	}
 }
 

@@ -48,9 +48,12 @@ const aecFrame = Rate / 50
 const farLine = 2 * time.Second
 
 // engine cancels the echo of far in near, one aecFrame at a time, into
-// out (speexdsp's echo canceller and preprocessor).
+// out (speexdsp's echo canceller and preprocessor); silence feeds the
+// filter n frames of silence at both ends, which clears the far end's
+// history without adapting.
 type engine interface {
 	cancel(near, far, out []int16)
+	silence(n int)
 }
 
 // Canceller is a full-duplex call's acoustic echo canceller: it keeps
@@ -81,8 +84,11 @@ type Canceller struct {
 type CancellerStats struct {
 	Blocks  uint64
 	In, Out float64
-	// Jumps counts the blocks that did not follow the one before (the
-	// microphone lost samples).
+	// Jumps counts the blocks that did not follow the one before them
+	// that the filter took (the microphone lost samples, or the
+	// canceller was idle): the filter takes silence for the time
+	// between, up to Tail, so that it does not adapt to a far end whose
+	// echo came back unheard.
 	Jumps uint64
 }
 
@@ -177,6 +183,9 @@ func (c *Canceller) Mic(pcm []int16, captured time.Time) {
 	}
 	if !c.next.IsZero() && !captured.Equal(c.next) {
 		c.stats.Jumps++
+		if gap := captured.Sub(c.next); gap > 0 {
+			c.eng.silence(min(durSamples(gap), durSamples(c.opts.Tail)+aecFrame-1) / aecFrame)
+		}
 	}
 	c.next = captured.Add(samplesDur(len(pcm)))
 	c.stats.Blocks++

@@ -75,4 +75,15 @@ func (e *speex) cancel(near, far, out []int16) {
 	runtime.KeepAlive(e)
 }
 
+func (e *speex) silence(n int) {
+	if n <= 0 {
+		return
+	}
+	zero := make([]int16, 3*aecFrame)
+	for range n {
+		C.speex_echo_cancellation(e.st, pcmPtr(zero[:aecFrame]), pcmPtr(zero[aecFrame:2*aecFrame]), pcmPtr(zero[2*aecFrame:]))
+	}
+	runtime.KeepAlive(e)
+}
+
 func pcmPtr(pcm []int16) *C.spx_int16_t { return (*C.spx_int16_t)(unsafe.Pointer(&pcm[0])) }

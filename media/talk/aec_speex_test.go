@@ -40,6 +40,13 @@ func farVoice(rng *rand.Rand, n int) []int16 {
 // blocks on a fake clock; it returns the microphone before (echo and
 // near end) and after the canceller, and the echo alone.
 func echoRun(t testing.TB, opts CancellerOptions, far, near []int16) (mic, out, echo []int16) {
+	mic, out, echo, _ = echoRunSkipping(t, opts, far, near, -1, 0)
+	return mic, out, echo
+}
+
+// echoRunSkipping is echoRun with a microphone that loses the blocks
+// from skipFrom for skip of them (the canceller does not see them).
+func echoRunSkipping(t testing.TB, opts CancellerOptions, far, near []int16, skipFrom, skip int) (mic, out, echo []int16, st CancellerStats) {
 	t.Helper()
 	now := time.Unix(1000, 0)
 	opts.Now = func() time.Time { return now }
@@ -68,10 +75,26 @@ func echoRun(t testing.TB, opts CancellerOptions, far, near []int16) (mic, out, 
 			mic[j] = int16(max(-32768, min(32767, int(echo[j])+int(near[j]))))
 		}
 		copy(out[i:i+block], mic[i:i+block])
-		c.Mic(out[i:i+block], at)
+		if b := i / block; b < skipFrom || b >= skipFrom+skip {
+			c.Mic(out[i:i+block], at)
+		}
 		now = now.Add(20 * time.Millisecond)
 	}
-	return mic, out, echo
+	return mic, out, echo, c.Stats()
+}
+
+// TestCancellerAfterJump: a microphone that loses 300 ms at 3 s (a
+// loaded machine) is counted, and the echo is cancelled again a second
+// later (ERLE at least 25 dB from 4 s on).
+func TestCancellerAfterJump(t *testing.T) {
+	far := farVoice(rand.New(rand.NewPCG(1, 2)), 6*Rate)
+	_, out, echo, st := echoRunSkipping(t, CancellerOptions{}, far, make([]int16, len(far)), 150, 15)
+	erle := db(power(echo[4*Rate:]) / power(out[4*Rate:]))
+	t.Logf("ERLE 3.3 to 4 s: %.1f dB", db(power(echo[33*Rate/10:4*Rate])/power(out[33*Rate/10:4*Rate])))
+	t.Logf("ERLE from 4 s on: %.1f dB; %+v", erle, st)
+	if st.Jumps != 1 || erle < 25 {
+		t.Fatalf("ERLE %.1f dB after a jump, %d jumps", erle, st.Jumps)
+	}
 }
 
 func power(pcm []int16) float64 {
