@@ -2,8 +2,11 @@ package device
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +87,10 @@ type boardOptions struct {
 	watchdog  string         // the watchdog device (Config.Watchdog)
 	volume    func() float64 // the speaker_volume setting, 0 to 1
 	echo      *sim.Echo      // the simulated board's speaker-to-microphone loop (nil: none)
-	log       *slog.Logger
+	// speakerFile is where the simulated speaker also writes what it
+	// plays ("": nowhere).
+	speakerFile string
+	log         *slog.Logger
 }
 
 // openBoard opens the board the configuration names and prepares what
@@ -102,6 +108,12 @@ func openBoard(name string, o boardOptions) (*boardState, error) {
 			return nil, err
 		}
 		bs.sim, bs.b = s, s.Board()
+		if o.speakerFile != "" {
+			if err := recordSpeaker(bs.b, o.speakerFile); err != nil {
+				bs.b.Close()
+				return nil, err
+			}
+		}
 	} else {
 		p, err := board.LoadProfile(name)
 		if err != nil {
@@ -142,6 +154,39 @@ func openBoard(name string, o boardOptions) (*boardState, error) {
 	bs.watchInputs()
 	bs.watchdog = openWatchdog(o.watchdog, bs.log)
 	return bs, nil
+}
+
+// recordSpeaker has the board's speaker also write what it plays to
+// the file at path (raw 48 kHz mono 16-bit little-endian PCM), closed
+// with the board.
+func recordSpeaker(b *board.Board, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("board: speaker file: %w", err)
+	}
+	b.Speaker = fileSpeaker{b.Speaker, f}
+	release := b.Release
+	b.Release = func() error {
+		f.Close()
+		if release != nil {
+			return release()
+		}
+		return nil
+	}
+	return nil
+}
+
+// fileSpeaker is a speaker that also writes what it plays to a file.
+type fileSpeaker struct {
+	board.Speaker
+	f *os.File
+}
+
+func (s fileSpeaker) Play(pcm []int16) error {
+	if err := binary.Write(s.f, binary.LittleEndian, pcm); err != nil {
+		return fmt.Errorf("board: speaker file: %w", err)
+	}
+	return s.Speaker.Play(pcm)
 }
 
 // openSpeaker gives the board its ALSA speaker, closed with the board. A

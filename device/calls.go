@@ -36,10 +36,10 @@ type callState struct {
 	// media ends an answered call's WebRTC session when the call ends
 	// (hung up by its route, max duration, access ended); nil: none.
 	media callSessions
-	// gate turns the microphone down while the phone talks (half
-	// duplex); nil: full duplex.
-	gate *talk.Gate
-	log  *slog.Logger
+	// mic hears what the speaker plays: the half-duplex gate or the
+	// echo canceller (nil: nothing does).
+	mic *micChain
+	log *slog.Logger
 
 	mu   sync.Mutex
 	kept map[string]keptCall // by call ID, until the call finishes
@@ -188,9 +188,9 @@ func (cs *callState) NewCall(id string, ended func(reason string)) whep.Call {
 	if sp == nil {
 		return whep.Call{ID: id, Ended: ended}
 	}
-	var out interface{ Play([]int16) error } = sp
-	if cs.gate != nil {
-		out = cs.gate.Speaker(sp)
+	var out player = sp
+	if cs.mic != nil {
+		out = cs.mic.speaker(sp)
 	}
 	p := talk.New(out, talk.Options{Volume: cs.volume, Logger: cs.log})
 	return whep.Call{

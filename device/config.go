@@ -228,8 +228,9 @@ type CallsConfig struct {
 	MaxDuration time.Duration `yaml:"max_duration"`
 	// Duplex is how the camera's microphone is handled while the phone's
 	// voice plays on the speaker: half turns it down (a voice activity
-	// detector with a hang time, media/talk.Gate), full leaves it as it
-	// is (no echo cancellation yet: the phone hears its own echo).
+	// detector with a hang time, media/talk.Gate), full cancels the
+	// speaker's echo out of it (media/talk.Canceller, speexdsp through
+	// cgo; a build without it runs half and says so).
 	Duplex string `yaml:"duplex"`
 }
 
@@ -241,6 +242,11 @@ type SimConfig struct {
 	Echo      bool          `yaml:"echo"`
 	EchoDelay time.Duration `yaml:"echo_delay"`
 	EchoLoss  float64       `yaml:"echo_loss"`
+	// SpeakerFile, when set, is a file the simulated speaker also writes
+	// what it plays to (raw 48 kHz mono 16-bit little-endian PCM,
+	// truncated at start): tests of camd in a process of its own
+	// (e2e/calls_qemu_test.go) hear it there.
+	SpeakerFile string `yaml:"speaker_file"`
 }
 
 // DiscoveryConfig sets what camd announces on the LAN (docs/discovery.md).

@@ -127,7 +127,7 @@ func (d *Daemon) init() error {
 	if err != nil {
 		return err
 	}
-	d.mic = newMicChain(d.cfg)
+	d.mic = newMicChain(d.cfg, d.log)
 	build := sourceBuilder(d.cfg, d.mic.fn(d.cfg), d.log)
 	d.cfg = withSettings(d.cfg, store.Get())
 	live, err := buildLiveSource(build, store.Get())
@@ -184,11 +184,11 @@ func (d *Daemon) init() error {
 	volume := func() float64 { return float64(store.Get().SpeakerVolume) / 100 }
 	ringing := func(on bool) { d.board.ringing(on) }
 	d.calls = openCalls(d.cfg.Calls, d.events, d.pairing, d.recording, d.whep, speaker, volume, ringing, d.log)
-	d.calls.gate = d.mic.gate
+	d.calls.mic = d.mic
 	d.board, err = openBoard(d.cfg.Board, boardOptions{
 		events:   boardEventsFor(d.pairing, d.recording, d.calls, d.reset, d.network, d.log),
 		settings: store.Get(), live: live, pairing: d.pairing, recording: d.recording,
-		watchdog: d.cfg.Watchdog, volume: volume, echo: simEcho(d.cfg), log: d.log,
+		watchdog: d.cfg.Watchdog, volume: volume, echo: simEcho(d.cfg), speakerFile: d.cfg.Sim.SpeakerFile, log: d.log,
 	})
 	if err != nil {
 		return err

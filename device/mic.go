@@ -1,6 +1,8 @@
 package device
 
 import (
+	"errors"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -11,20 +13,58 @@ import (
 
 // micChain is what the camera's microphone goes through before it is
 // encoded (docs/calls.md, Echo): the simulated board's loop from the
-// speaker (board: sim with sim.echo), then the call's half-duplex gate
-// (calls.duplex: half), which every listener hears through: live
-// viewers hear the camera's microphone, not the phone's echo.
+// speaker (board: sim with sim.echo), then the call's echo handling:
+// the half-duplex gate (calls.duplex: half) or the acoustic echo
+// canceller (full), which every listener hears through: live viewers
+// hear the camera's microphone, not the phone's echo.
 type micChain struct {
-	gate *talk.Gate // nil: full duplex
+	gate *talk.Gate      // half duplex, or full in a build without an echo canceller
+	aec  *talk.Canceller // full duplex
 	room atomic.Pointer[sim.Speaker]
 }
 
-func newMicChain(cfg Config) *micChain {
+// player is what a call's phone audio plays on (board.Speaker).
+type player interface {
+	Play(pcm []int16) error
+}
+
+func newMicChain(cfg Config, log *slog.Logger) *micChain {
 	m := &micChain{}
-	if cfg.Calls.Duplex == "half" {
-		m.gate = talk.NewGate(talk.GateOptions{})
+	if cfg.Calls.Duplex == "full" {
+		// The simulated speaker knows what it played when, as a
+		// driver that reports its playout would.
+		aec, err := talk.NewCanceller(talk.CancellerOptions{Playout: m.playout})
+		if err == nil {
+			m.aec = aec
+			return m
+		}
+		if !errors.Is(err, talk.ErrNoEchoCanceller) {
+			log.Error("calls: the echo canceller did not start: half duplex", "err", err)
+		} else {
+			log.Warn("calls: full duplex needs an acoustic echo canceller, which this build lacks (speexdsp through cgo): calls are half duplex")
+		}
 	}
+	m.gate = talk.NewGate(talk.GateOptions{})
 	return m
+}
+
+// speaker returns sp with the call's echo handling listening to what it
+// plays.
+func (m *micChain) speaker(sp player) player {
+	switch {
+	case m.aec != nil:
+		return m.aec.Speaker(sp)
+	case m.gate != nil:
+		return m.gate.Speaker(sp)
+	}
+	return sp
+}
+
+// playout is what the simulated board's speaker played from at on
+// (false: not a simulated board with its loop).
+func (m *micChain) playout(dst []int16, at time.Time) bool {
+	room := m.room.Load()
+	return room != nil && room.Playout(dst, at)
 }
 
 // echo is the simulated board's loop the configuration asks for (nil:
@@ -38,7 +78,7 @@ func simEcho(cfg Config) *sim.Echo {
 
 // fn is the chain as the sources take it; nil when it would do nothing.
 func (m *micChain) fn(cfg Config) media.MicFunc {
-	if m.gate == nil && simEcho(cfg) == nil {
+	if m.gate == nil && m.aec == nil && simEcho(cfg) == nil {
 		return nil
 	}
 	return m.mic
@@ -48,7 +88,10 @@ func (m *micChain) mic(pcm []int16, captured time.Time) {
 	if room := m.room.Load(); room != nil {
 		room.Microphone(pcm, captured)
 	}
-	if m.gate != nil {
+	switch {
+	case m.aec != nil:
+		m.aec.Mic(pcm, captured)
+	case m.gate != nil:
 		m.gate.Mic(pcm, captured)
 	}
 }

@@ -128,7 +128,7 @@ func callFootprint(b *testing.B, talk time.Duration) {
 }
 
 // callList reads GET /api/v1/calls as the owner.
-func callList(b *testing.B, d *daemon) api.CallList {
+func callList(b testing.TB, d *daemon) api.CallList {
 	b.Helper()
 	req, _ := http.NewRequest("GET", "https://"+d.addr+"/api/v1/calls", nil)
 	req.Header = d.viewHeader(b)

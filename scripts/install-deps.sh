@@ -14,6 +14,9 @@ packages="chromium ffmpeg iproute2 avahi-daemon avahi-utils dbus"
 packages="$packages gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross"
 packages="$packages gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross"
 packages="$packages qemu-user-static busybox"
+# libspeexdsp-dev: the acoustic echo canceller of full-duplex calls
+# (media/talk, through cgo; linked statically into camd).
+packages="$packages libspeexdsp-dev"
 # strace: make bench counts the recorder's fsyncs with it.
 packages="$packages strace"
 # mosquitto: the MQTT tests (device/mqtt) run a real broker, started by the

@@ -134,8 +134,7 @@ func (s *Speaker) Microphone(pcm []int16, captured time.Time) {
 		delay = 30 * time.Millisecond
 	}
 	gain := math.Pow(10, -s.echo.Loss/20)
-	from := captured.Add(-delay).Sub(s.lineStart)
-	first := int(math.Round(from.Seconds() * board.SpeakerRate))
+	first := s.index(captured.Add(-delay))
 	for i := range pcm {
 		j := first + i
 		if j < 0 || j >= len(s.line) {
@@ -144,6 +143,34 @@ func (s *Speaker) Microphone(pcm []int16, captured time.Time) {
 		v := float64(pcm[i]) + gain*float64(s.line[j])
 		pcm[i] = int16(max(-32768, min(32767, v)))
 	}
+}
+
+// Playout copies into dst what the speaker played from at on, silence
+// where it played nothing (or no longer keeps it): the far end of a
+// call's echo canceller, as a speaker driver that knows its playout
+// gives it. It knows only with Echo; without, it returns false.
+func (s *Speaker) Playout(dst []int16, at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.echo == nil {
+		return false
+	}
+	clear(dst)
+	if len(s.line) == 0 {
+		return true
+	}
+	first := s.index(at)
+	for i := range dst {
+		if j := first + i; j >= 0 && j < len(s.line) {
+			dst[i] = s.line[j]
+		}
+	}
+	return true
+}
+
+// index is the place on the echo line of the sample played at t.
+func (s *Speaker) index(t time.Time) int {
+	return int(math.Round(t.Sub(s.lineStart).Seconds() * board.SpeakerRate))
 }
 
 func samplesDur(n int) time.Duration {

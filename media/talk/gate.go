@@ -120,10 +120,7 @@ func (g *Gate) Mic(pcm []int16, captured time.Time) {
 
 // level is pcm's RMS in dB below full scale.
 func level(pcm []int16) float64 {
-	var e float64
-	for _, s := range pcm {
-		e += float64(s) * float64(s)
-	}
+	e := energy(pcm)
 	if e == 0 {
 		return math.Inf(-1)
 	}
