@@ -411,6 +411,8 @@ func TestAppEvents(t *testing.T) {
 		t.Fatalf("motion: %d %s", code, b)
 	}
 	waitPage(t, ctx, "the motion on the list, live", `camdEvents.live > 0 && document.querySelector('#evList li[data-type="motion"]')`)
+	// Its end (a second later) too, before the count below starts.
+	waitPage(t, ctx, "the motion's end on the list", `document.querySelector('#evList li[data-type="motion.end"]')`)
 	if n := eval[int](t, ctx, `camdEvents.unread`); n != 0 {
 		t.Errorf("%d unread with the list on screen", n)
 	}

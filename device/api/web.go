@@ -21,6 +21,7 @@ var WebFiles = []string{
 	"app.js", "app.css", "recordings.js", "call.js",
 	"shell.js", "events.js", "settings.js", "users.js",
 	"sw.js", "manifest.json", "icon-192.png", "icon-512.png",
+	"live.js",
 }
 
 func (a *Web) routes() []Route {

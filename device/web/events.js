@@ -1,5 +1,5 @@
 // camd's events screen: the event history with thumbnails, filtered by
-// type, kept up to date by the event stream (shell.js), and the count of
+// type and day, the calls among them (rung, answered, missed), kept up to date by the event stream (shell.js), and the count of
 // events not seen yet on the navigation's badge.
 "use strict";
 
@@ -33,6 +33,25 @@
   function matches(type, filter) {
     if (!filter) return true;
     return filter.split(",").some((f) => (f.endsWith(".*") ? type.startsWith(f.slice(0, -1)) : type === f));
+  }
+
+  // callKind marks the calls' history on the list: rung, answered,
+  // missed (and declined, ended).
+  const callKind = {
+    "doorbell.pressed": "rung",
+    "call.ringing": "rung",
+    "call.answered": "answered",
+    "call.ended": "answered",
+    "call.declined": "missed",
+    "call.missed": "missed",
+  };
+
+  // day is the chosen day's range ("" for any day), local time.
+  function day() {
+    const v = $("evDay").value;
+    if (!v) return null;
+    const [y, m, d] = v.split("-").map(Number);
+    return [new Date(y, m - 1, d), new Date(y, m - 1, d + 1)];
   }
 
   const when = (t) => new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
@@ -73,11 +92,13 @@
     meta.textContent = when(e.time) + " · " + e.type;
     body.append(what, meta);
     li.append(body);
+    if (callKind[e.type]) li.classList.add("call", callKind[e.type]);
     if (e.clip) {
+      // The clip plays at its time on the timeline.
       const b = document.createElement("button");
       b.type = "button";
       b.textContent = "Play clip";
-      b.onclick = () => window.camdRecPlay(e.clip.from, e.clip.to);
+      b.onclick = () => window.camdRecPlay(e.clip.from);
       li.append(b);
     }
     return li;
@@ -91,6 +112,11 @@
     const type = $("evType").value;
     const q = new URLSearchParams({ limit: "50" });
     if (type) q.set("type", type);
+    const d = day();
+    if (d) {
+      q.set("from", d[0].toISOString());
+      q.set("to", d[1].toISOString());
+    }
     let list;
     try {
       list = await camdShell.json("GET", "/api/v1/events?" + q);
@@ -107,7 +133,7 @@
       newest = Math.max(newest, e.id);
       if (e.id > seen()) unread.add(e.id);
     }
-    status(list.length ? "" : "No events" + (type ? " of this kind" : "") + " yet.");
+    status(list.length ? "" : "No events" + (type ? " of this kind" : "") + (d ? " on this day." : " yet."));
     if (camdShell.screen === "events") markSeen();
     else badge();
   }
@@ -117,7 +143,9 @@
   camdShell.follow((e) => {
     newest = Math.max(newest, e.id);
     ev.live++;
-    if (matches(e.type, $("evType").value)) {
+    const d = day();
+    const t = Date.parse(e.time);
+    if (matches(e.type, $("evType").value) && (!d || (t >= d[0] && t < d[1]))) {
       $("evList").prepend(item(e));
       ev.shown++;
       ev.types.unshift(e.type);
@@ -134,5 +162,6 @@
     if (s.detail === "events") load();
   });
   $("evType").onchange = load;
+  $("evDay").onchange = load;
   $("evRefresh").onclick = load;
 })();

@@ -5,13 +5,14 @@
 // request but the shell's to the network, untouched.
 "use strict";
 
-const cacheName = "camd-shell-1";
+const cacheName = "camd-shell-2";
 const shellFiles = [
   "/",
   "/app.css",
   "/shell.js",
   "/app.js",
   "/recordings.js",
+  "/live.js",
   "/call.js",
   "/events.js",
   "/settings.js",
