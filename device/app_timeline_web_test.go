@@ -215,19 +215,13 @@ func TestAppLiveControls(t *testing.T) {
 	eval[bool](t, ctx, `document.exitFullscreen().then(() => true)`)
 
 	waitPage(t, ctx, "the connection's quality", `camd.bitrate > 0 && camd.fps > 0 && camd.rttMs !== null`)
-	var q struct {
-		Bitrate, FPS, LossPct float64
-		RTTMs                 *float64
-	}
-	q = eval[struct {
-		Bitrate, FPS, LossPct float64
-		RTTMs                 *float64
-	}](t, ctx, `({bitrate: camd.bitrate, fps: camd.fps, lossPct: camd.lossPct, rttMs: camd.rttMs})`)
+	type quality struct{ Bitrate, FPS, LossPct, RTTMs float64 }
+	q := eval[quality](t, ctx, `({bitrate: camd.bitrate, fps: camd.fps, lossPct: camd.lossPct, rttMs: camd.rttMs})`)
 	shown := eval[string](t, ctx, `document.getElementById("quality").textContent`)
 	if !strings.Contains(shown, "Mbit/s") || !strings.Contains(shown, "fps") || !strings.Contains(shown, "lost") || !strings.HasSuffix(shown, " ms") {
 		t.Errorf("the quality shown: %q", shown)
 	}
-	t.Logf("quality: %.0f bit/s, %.1f fps, %.1f %% lost, round trip %.1f ms: %q", q.Bitrate, q.FPS, q.LossPct, *q.RTTMs, shown)
+	t.Logf("quality: %.0f bit/s, %.1f fps, %.1f %% lost, round trip %.1f ms: %q", q.Bitrate, q.FPS, q.LossPct, q.RTTMs, shown)
 
 	eval[bool](t, ctx, `document.getElementById("sound").click(), true`)
 	if eval[bool](t, ctx, `document.getElementById("video").muted`) {

@@ -108,7 +108,19 @@
     $("evStatus").textContent = msg;
   }
 
+  // passes reports whether an event passes the filters of type and day.
+  function passes(e) {
+    const d = day();
+    const t = Date.parse(e.time);
+    return matches(e.type, $("evType").value) && (!d || (t >= d[0] && t < d[1]));
+  }
+
+  // heard: the latest live events, for a list answered before they came.
+  const heard = [];
+  let loads = 0; // counts the loads: only the latest one's answer shows
+
   async function load() {
+    const g = ++loads;
     const type = $("evType").value;
     const q = new URLSearchParams({ limit: "50" });
     if (type) q.set("type", type);
@@ -121,11 +133,16 @@
     try {
       list = await camdShell.json("GET", "/api/v1/events?" + q);
     } catch (err) {
+      if (g !== loads) return;
       ev.error = err.message;
       status(err.message);
       return;
     }
+    if (g !== loads) return;
     ev.error = null;
+    // The events heard while the list was on its way, newest first.
+    const top = list.length ? list[0].id : 0;
+    list = heard.filter((e) => e.id > top && passes(e)).reverse().concat(list);
     $("evList").replaceChildren(...list.map(item));
     ev.shown = list.length;
     ev.types = list.map((e) => e.type);
@@ -143,9 +160,9 @@
   camdShell.follow((e) => {
     newest = Math.max(newest, e.id);
     ev.live++;
-    const d = day();
-    const t = Date.parse(e.time);
-    if (matches(e.type, $("evType").value) && (!d || (t >= d[0] && t < d[1]))) {
+    heard.push(e);
+    if (heard.length > 50) heard.shift();
+    if (passes(e)) {
       $("evList").prepend(item(e));
       ev.shown++;
       ev.types.unshift(e.type);

@@ -26,6 +26,7 @@
 
   // text holds the screen's sentences, in one place.
   const text = {
+    nothingRecorded: "Nothing recorded on this day.",
     nothingAfter: (t) => "Nothing recorded after " + fmt(t) + " on this day.",
     end: "The end of the recordings.",
     noEvent: (later) => "No " + (later ? "later" : "earlier") + " event on this day.",
@@ -105,6 +106,13 @@
       "mode " + st.recorder.mode + ", " + (st.bytes / 1048576).toFixed(1) + " MiB of " +
       (st.quota_bytes / 1048576).toFixed(0) + " MiB" + (st.paused ? ", PAUSED: " + st.paused : "") +
       "; " + duration(tl.recorded_s) + " recorded this day";
+    // Export: the last minute recorded, until a tap chooses.
+    const last = spans[spans.length - 1];
+    if (last && !$("exFrom").value) {
+      $("exFrom").value = timeOfDay(Math.max(last.start, last.end - minute));
+      $("exTo").value = timeOfDay(last.end);
+    }
+    if (!spans.length) say(text.nothingRecorded);
     render();
   }
 
@@ -158,7 +166,7 @@
     movePlayhead();
     const short = v.to - v.from <= 10 * minute ? fmt : hm;
     $("recFrom").textContent = short(v.from);
-    $("recTo").textContent = short(v.to);
+    $("recTo").textContent = v.to === dayRange()[1] ? "24:00" : short(v.to);
   }
 
   function movePlayhead() {
@@ -175,12 +183,22 @@
     bar.setAttribute("aria-valuetext", t === null ? "nothing playing" : fmt(t));
   }
 
-  // A tap on the bar plays from the time under it.
-  $("recBar").addEventListener("click", (e) => {
+  // under is the time under a pointer on the bar.
+  function under(e) {
     const r = $("recBar").getBoundingClientRect();
     const v = rec.view;
-    if (!v || r.width === 0) return;
-    playFrom(v.from + ((e.clientX - r.left) / r.width) * (v.to - v.from));
+    if (!v || r.width === 0) return null;
+    return v.from + (Math.min(Math.max(e.clientX - r.left, 0), r.width) / r.width) * (v.to - v.from);
+  }
+  // A finger or a mouse dragged along the bar shows the time under it; a
+  // tap (or the release of a drag) plays from there.
+  $("recBar").addEventListener("pointermove", (e) => {
+    const t = e.buttons ? under(e) : null;
+    if (t !== null) $("tlAt").textContent = "▸ " + fmt(t);
+  });
+  $("recBar").addEventListener("click", (e) => {
+    const t = under(e);
+    if (t !== null) playFrom(t);
   });
   $("recBar").addEventListener("keydown", (e) => {
     if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
@@ -272,7 +290,9 @@
   }
 
   let lastTime = 0;
-  $("playback").addEventListener("seeked", () => (lastTime = $("playback").currentTime));
+  // A seek (to the tapped time, or the viewer's) is not time played.
+  $("playback").addEventListener("seeking", () => (lastTime = $("playback").currentTime));
+  $("playback").addEventListener("emptied", () => (lastTime = 0));
   $("playback").addEventListener("timeupdate", () => {
     const v = $("playback");
     if (!cur) return;
