@@ -167,6 +167,13 @@ func TestAppTimelinePlaysFromATap(t *testing.T) {
 	if !strings.Contains(probe.Format.FormatName, "mp4") || len(probe.Streams) == 0 || probe.Streams[0].CodecName != "h264" || secs < 4 || secs > 8 {
 		t.Errorf("the file exported: %s", out)
 	}
+
+	// The day before: nothing recorded, said so; and back.
+	eval[bool](t, ctx, `document.getElementById("tlPrevDay").click(), true`)
+	yesterday := time.Now().AddDate(0, 0, -1).Format("2006-01-02")
+	waitPage(t, ctx, "yesterday", `camdRec.day === "`+yesterday+`" && camdRec.spans === 0 && document.getElementById("tlAt").textContent === "Nothing recorded on this day."`)
+	eval[bool](t, ctx, `document.getElementById("tlNextDay").click(), true`)
+	waitPage(t, ctx, "today again", `camdRec.day === "`+time.Now().Format("2006-01-02")+`" && camdRec.spans > 0 && document.querySelector("#recBar .span")`)
 	fits(t, ctx, "timeline")
 }
 
@@ -298,4 +305,63 @@ func TestAppEventsDayAndCalls(t *testing.T) {
 	waitPage(t, ctx, "the clip playing", `camdShell.screen === "timeline" && Math.abs(camdRec.tapped - `+jsTime(missed[0].Clip.From)+`) < 2 && camdRec.playedS > 0.3`)
 	waitPage(t, ctx, "the missed call on the timeline", `document.querySelector("#recBar .marker.missed")`)
 	fits(t, ctx, "events")
+}
+
+// TestAppTimelineAnHourBack: a recording of an hour ago (the first
+// seconds recorded, stored again an hour earlier) shows on today's bar
+// zoomed to 6 h, a tap near it plays it, and zoomed to 10 min around it
+// a tap plays from the point tapped.
+func TestAppTimelineAnHourBack(t *testing.T) {
+	if time.Now().Add(-time.Hour-time.Minute).Day() != time.Now().Day() {
+		t.Skip("an hour ago was yesterday")
+	}
+	d := running(t, syntheticSource)
+	token := owner(t, d)
+	first := waitRecorded(t, d, token, 7).Spans[0]
+	c, err := d.recording.store.Clip(stream, first.Start, first.Start.Add(6*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range c.Parts() {
+		data, err := c.Read(i, nil)
+		if err == nil {
+			err = d.recording.store.Append(recordings.Fragment{Stream: stream, Start: p.Start.Add(-time.Hour), Duration: p.Duration,
+				Key: p.Key, Audio: p.Audio, Init: p.Init, Data: data})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	back := c.Parts()[0].Start.Add(-time.Hour)
+	backEnd := c.Parts()[len(c.Parts())-1].End().Add(-time.Hour)
+
+	ctx := appPage(t, d, token, "#timeline")
+	waitPage(t, ctx, "the recording an hour back", `camdRec.spans >= 2`)
+	zoom := func(minutes string) {
+		eval[bool](t, ctx, `(() => { const z = document.getElementById("tlZoom"); z.value = "`+minutes+`"; z.dispatchEvent(new Event("change")); return true })()`)
+	}
+	// 6 h on a phone's bar: about a minute a pixel. A tap half a minute
+	// before the stretch lands in it or in the gap before it, which plays
+	// from the stretch's start.
+	zoom("360")
+	tapAt(t, ctx, back.Add(-30*time.Second))
+	waitPage(t, ctx, "playing an hour back", `camdRec.playedS > 0.5 && camdRec.windowStart >= `+jsTime(back)+` && camdRec.windowStart < `+jsTime(backEnd))
+
+	// Zoomed to 10 min around the playhead: a tap 3 s into the stretch
+	// plays from there.
+	zoom("10")
+	want := back.Add(3 * time.Second)
+	tapped := tapAt(t, ctx, want)
+	if tapped.Sub(want).Abs() > 2*time.Second {
+		t.Fatalf("a tap at %v plays from %v", want, tapped)
+	}
+	waitPage(t, ctx, "playing from the tap", `camdRec.tapped === `+jsTime(tapped)+` && camdRec.playedS > 0.5`)
+	st := eval[recState](t, ctx, `camdRec`)
+	if ws := fromJS(st.WindowStart); ws.After(tapped) || tapped.Sub(ws) > 3*time.Second {
+		t.Errorf("the window played starts at %v for a tap at %v", ws, tapped)
+	}
+	if head := fromJS(st.Playhead); head.Before(tapped) || head.After(backEnd) {
+		t.Errorf("the playhead is at %v, for a tap at %v in the stretch %v to %v", head, tapped, back, backEnd)
+	}
 }

@@ -233,6 +233,7 @@
 
   // playFrom plays the recording from t (a tap, an event, a clip).
   async function playFrom(t) {
+    t = Math.round(t);
     const g = ++gen;
     if (camdShell.screen !== "timeline") location.hash = "#timeline";
     rec.tapped = t;
