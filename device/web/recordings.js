@@ -235,6 +235,10 @@
   async function playFrom(t) {
     t = Math.round(t);
     const g = ++gen;
+    // The window playing stops: its time is no longer the playhead's.
+    $("playback").pause();
+    if (cur) URL.revokeObjectURL(cur.url);
+    cur = next = null;
     if (camdShell.screen !== "timeline") location.hash = "#timeline";
     rec.tapped = t;
     rec.playedS = 0;
@@ -408,6 +412,9 @@
   window.camdRecWatch = watch;
   setDay(dayOf(Date.now()));
   refresh();
+  document.addEventListener("camd:screen", (e) => {
+    if (e.detail === "timeline") refresh();
+  });
   setInterval(() => {
     if (camdShell.screen === "timeline") refresh();
   }, 10000);
