@@ -14,6 +14,12 @@ const camd = (window.camd = {
   height: 0,
   audioPackets: 0,
   audioSamples: 0,
+  // The connection's quality (getStats): bits per second, frames per
+  // second, the share of video packets lost, the round trip.
+  bitrate: 0,
+  fps: 0,
+  lossPct: 0,
+  rttMs: null,
   error: null,
 });
 
@@ -199,7 +205,7 @@ async function start(url = endpoint) {
     return;
   }
   $("error").hidden = true;
-  Object.assign(camd, { ttffMs: null, framesDecoded: 0, width: 0, height: 0, audioPackets: 0, audioSamples: 0, error: null });
+  Object.assign(camd, { ttffMs: null, framesDecoded: 0, width: 0, height: 0, audioPackets: 0, audioSamples: 0, bitrate: 0, fps: 0, lossPct: 0, rttMs: null, error: null });
   $("ttff").textContent = "–";
 
   pc = new RTCPeerConnection();
@@ -289,26 +295,42 @@ async function start(url = endpoint) {
   statsTimer = setInterval(async () => {
     if (!pc) return;
     const report = await pc.getStats();
+    let rtt = null;
     report.forEach((s) => {
+      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.currentRoundTripTime !== undefined) {
+        rtt = s.currentRoundTripTime;
+      }
       if (s.type !== "inbound-rtp") return;
       if (s.kind === "video") {
         camd.framesDecoded = s.framesDecoded || 0;
         camd.width = s.frameWidth || 0;
         camd.height = s.frameHeight || 0;
+        camd.fps = s.framesPerSecond || 0;
         $("frames").textContent = camd.framesDecoded;
         $("resolution").textContent = camd.width ? camd.width + "×" + camd.height : "–";
         $("fps").textContent = s.framesPerSecond ? s.framesPerSecond.toFixed(0) + " fps" : "–";
-        if (last) {
-          const bps = (8 * (s.bytesReceived - last.bytes)) / ((s.timestamp - last.t) / 1000);
-          $("bitrate").textContent = (bps / 1e6).toFixed(2) + " Mbit/s";
+        if (last && s.timestamp > last.t) {
+          camd.bitrate = (8 * (s.bytesReceived - last.bytes)) / ((s.timestamp - last.t) / 1000);
+          $("bitrate").textContent = (camd.bitrate / 1e6).toFixed(2) + " Mbit/s";
         }
         last = { bytes: s.bytesReceived, t: s.timestamp };
+        const lost = Math.max(s.packetsLost || 0, 0), got = s.packetsReceived || 0;
+        camd.lossPct = got + lost ? (100 * lost) / (got + lost) : 0;
+        $("lost").textContent = lost + " (" + camd.lossPct.toFixed(1) + " %)";
       } else if (s.kind === "audio") {
         camd.audioPackets = s.packetsReceived || 0;
         camd.audioSamples = s.totalSamplesReceived || 0;
         $("audio").textContent = camd.audioPackets;
       }
     });
+    if (rtt !== null) {
+      camd.rttMs = rtt * 1000;
+      $("rtt").textContent = camd.rttMs.toFixed(0) + " ms";
+    }
+    // The connection's quality, small, on the video.
+    $("quality").textContent =
+      (camd.bitrate / 1e6).toFixed(2) + " Mbit/s · " + camd.fps.toFixed(0) + " fps · " +
+      camd.lossPct.toFixed(1) + " % lost" + (camd.rttMs === null ? "" : " · " + camd.rttMs.toFixed(0) + " ms");
   }, 250);
 }
 

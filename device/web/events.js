@@ -1,5 +1,5 @@
 // camd's events screen: the event history with thumbnails, filtered by
-// type, kept up to date by the event stream (shell.js), and the count of
+// type and day, the calls among them (rung, answered, missed), kept up to date by the event stream (shell.js), and the count of
 // events not seen yet on the navigation's badge.
 "use strict";
 
@@ -33,6 +33,25 @@
   function matches(type, filter) {
     if (!filter) return true;
     return filter.split(",").some((f) => (f.endsWith(".*") ? type.startsWith(f.slice(0, -1)) : type === f));
+  }
+
+  // callKind marks the calls' history on the list: rung, answered,
+  // missed (and declined, ended).
+  const callKind = {
+    "doorbell.pressed": "rung",
+    "call.ringing": "rung",
+    "call.answered": "answered",
+    "call.ended": "answered",
+    "call.declined": "missed",
+    "call.missed": "missed",
+  };
+
+  // day is the chosen day's range ("" for any day), local time.
+  function day() {
+    const v = $("evDay").value;
+    if (!v) return null;
+    const [y, m, d] = v.split("-").map(Number);
+    return [new Date(y, m - 1, d), new Date(y, m - 1, d + 1)];
   }
 
   const when = (t) => new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
@@ -73,11 +92,13 @@
     meta.textContent = when(e.time) + " · " + e.type;
     body.append(what, meta);
     li.append(body);
+    if (callKind[e.type]) li.classList.add("call", callKind[e.type]);
     if (e.clip) {
+      // The clip plays at its time on the timeline.
       const b = document.createElement("button");
       b.type = "button";
       b.textContent = "Play clip";
-      b.onclick = () => window.camdRecPlay(e.clip.from, e.clip.to);
+      b.onclick = () => window.camdRecPlay(e.clip.from);
       li.append(b);
     }
     return li;
@@ -87,19 +108,41 @@
     $("evStatus").textContent = msg;
   }
 
+  // passes reports whether an event passes the filters of type and day.
+  function passes(e) {
+    const d = day();
+    const t = Date.parse(e.time);
+    return matches(e.type, $("evType").value) && (!d || (t >= d[0] && t < d[1]));
+  }
+
+  // heard: the latest live events, for a list answered before they came.
+  const heard = [];
+  let loads = 0; // counts the loads: only the latest one's answer shows
+
   async function load() {
+    const g = ++loads;
     const type = $("evType").value;
     const q = new URLSearchParams({ limit: "50" });
     if (type) q.set("type", type);
+    const d = day();
+    if (d) {
+      q.set("from", d[0].toISOString());
+      q.set("to", d[1].toISOString());
+    }
     let list;
     try {
       list = await camdShell.json("GET", "/api/v1/events?" + q);
     } catch (err) {
+      if (g !== loads) return;
       ev.error = err.message;
       status(err.message);
       return;
     }
+    if (g !== loads) return;
     ev.error = null;
+    // The events heard while the list was on its way, newest first.
+    const top = list.length ? list[0].id : 0;
+    list = heard.filter((e) => e.id > top && passes(e)).reverse().concat(list);
     $("evList").replaceChildren(...list.map(item));
     ev.shown = list.length;
     ev.types = list.map((e) => e.type);
@@ -107,7 +150,7 @@
       newest = Math.max(newest, e.id);
       if (e.id > seen()) unread.add(e.id);
     }
-    status(list.length ? "" : "No events" + (type ? " of this kind" : "") + " yet.");
+    status(list.length ? "" : "No events" + (type ? " of this kind" : "") + (d ? " on this day." : " yet."));
     if (camdShell.screen === "events") markSeen();
     else badge();
   }
@@ -117,7 +160,9 @@
   camdShell.follow((e) => {
     newest = Math.max(newest, e.id);
     ev.live++;
-    if (matches(e.type, $("evType").value)) {
+    heard.push(e);
+    if (heard.length > 50) heard.shift();
+    if (passes(e)) {
       $("evList").prepend(item(e));
       ev.shown++;
       ev.types.unshift(e.type);
@@ -134,5 +179,6 @@
     if (s.detail === "events") load();
   });
   $("evType").onchange = load;
+  $("evDay").onchange = load;
   $("evRefresh").onclick = load;
 })();

@@ -12,6 +12,7 @@ const shellFiles = [
   "/shell.js",
   "/app.js",
   "/recordings.js",
+  "/live.js",
   "/call.js",
   "/events.js",
   "/settings.js",
