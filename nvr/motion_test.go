@@ -11,6 +11,7 @@ import (
 
 	"github.com/camd-project/camd/device"
 	"github.com/camd-project/camd/device/pairing"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/nvr"
 )
 
@@ -46,7 +47,7 @@ func motionCamera(t *testing.T, onvifAddr string) *camdCamera {
 // times (its log says so once the camera answered).
 func (b *nvrBox) waitFollowing(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "the NVR follows the camera's motion", func() bool {
+	testenv.Eventually(t, "the NVR follows the camera's motion", func() bool {
 		return strings.Count(b.logs.String(), "nvr: following the camera's motion") >= n
 	})
 }
@@ -58,11 +59,11 @@ func (b *nvrBox) waitFollowing(t *testing.T, n int) {
 // ended and its post-roll ran out; the recording decodes.
 func recordsOnMotion(t *testing.T, box *nvrBox, cam *camdCamera, c nvr.Camera) {
 	t.Helper()
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	box.waitState(t, c.ID, nvr.Online)
 	// Frames and no motion: nothing recorded.
 	online := time.Now()
 	frames := func() uint64 { c, _ := box.m.Get(c.ID); return c.Frames }
-	waitFor(t, 60*time.Second, "15 frames", func() bool { return frames() >= 15 })
+	testenv.Eventually(t, "15 frames", func() bool { return frames() >= 15 })
 	t.Logf("15 frames in %v", time.Since(online).Round(time.Millisecond))
 	if n := box.fragments(c.Stream); n != 0 || len(box.motion(c.ID)) != 0 {
 		t.Fatalf("without motion: %d fragments recorded, motion %v", n, box.motion(c.ID))
@@ -72,23 +73,23 @@ func recordsOnMotion(t *testing.T, box *nvrBox, cam *camdCamera, c nvr.Camera) {
 	if code := cam.call(t, "POST", "/api/v1/motion", cam.owner, map[string]any{"seconds": 2}, nil); code != http.StatusOK {
 		t.Fatalf("motion on the camera: %d", code)
 	}
-	waitFor(t, 20*time.Second, "motion reported and ended", func() bool {
+	testenv.Eventually(t, "motion reported and ended", func() bool {
 		return slices.Equal(box.motion(c.ID), []bool{true, false})
 	})
 	reported := time.Since(start)
-	waitFor(t, 20*time.Second, "the motion recorded", func() bool { return box.fragments(c.Stream) > 0 })
+	testenv.Eventually(t, "the motion recorded", func() bool { return box.fragments(c.Stream) > 0 })
 	// The span ends a post-roll after the motion did; then nothing more
 	// is written.
 	box.mu.Lock()
 	rec := box.recs[c.Stream]
 	box.mu.Unlock()
-	waitFor(t, 20*time.Second, "the span ended", func() bool { return !rec.Stats().Motion })
+	testenv.Eventually(t, "the span ended", func() bool { return !rec.Stats().Motion })
 	ended := time.Now()
 	// Then nothing more is recorded over the next 15 frames but the
 	// fragment that was open when the span ended (it started before the
 	// end; a fragment is at most a few seconds).
 	now := frames()
-	waitFor(t, 60*time.Second, "15 more frames", func() bool { return frames() >= now+15 })
+	testenv.Eventually(t, "15 more frames", func() bool { return frames() >= now+15 })
 	after, err := box.store.Timeline(c.Stream, start.Add(-time.Minute), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestCamdCameraSetToMotion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	box.waitState(t, c.ID, nvr.Online)
 	motion, continuous := nvr.RecordMotion, nvr.RecordContinuous
 	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &motion}); err != nil {
 		t.Fatal(err)
@@ -190,12 +191,12 @@ func TestCamdCameraSetToMotion(t *testing.T) {
 	if code := cam.call(t, "POST", "/api/v1/motion", cam.owner, map[string]any{"seconds": 10}, nil); code != http.StatusOK {
 		t.Fatalf("motion on the camera: %d", code)
 	}
-	waitFor(t, 20*time.Second, "motion reported", func() bool { return len(box.motion(c.ID)) > 0 })
+	testenv.Eventually(t, "motion reported", func() bool { return len(box.motion(c.ID)) > 0 })
 	if _, err := box.m.Set(c.ID, nvr.Change{Recording: &continuous}); err != nil {
 		t.Fatal(err)
 	}
 	// Back to continuous: the watch ends, motion that was on is ended.
-	waitFor(t, 20*time.Second, "motion ended", func() bool {
+	testenv.Eventually(t, "motion ended", func() bool {
 		m := box.motion(c.ID)
 		return len(m) > 0 && !m[len(m)-1]
 	})

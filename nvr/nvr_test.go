@@ -42,8 +42,8 @@ func TestCamdCameraByInvitationIsRecorded(t *testing.T) {
 	if c.Kind != nvr.KindCamd || c.Stream < 2 || c.DeviceID == "" {
 		t.Fatalf("added %+v", c)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
-	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
+	box.waitState(t, c.ID, nvr.Online)
+	testenv.Eventually(t, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	box.exportAndProbe(t, c.Stream, start)
 	box.noSecretLogged(t, box.secrets(t))
 	// A LAN search leaves it out by its device ID.
@@ -66,7 +66,7 @@ func TestCamdCameraByInvitationIsRecorded(t *testing.T) {
 	if err != nil || got.Stream != c.Stream || got.DeviceID != c.DeviceID {
 		t.Fatalf("after a restart: %+v, %v", got, err)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	box.waitState(t, c.ID, nvr.Online)
 }
 
 // A code whose secret is not the invitation's is refused by the camera;
@@ -125,8 +125,8 @@ func TestRTSPCameraIsRecorded(t *testing.T) {
 	if _, err := box.m.Add(ctx, nvr.AddRequest{RTSP: cam.url("", ""), User: "nvr", Password: "s3cret"}); !errors.Is(err, nvr.ErrExists) {
 		t.Fatalf("added twice: %v", err)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
-	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
+	box.waitState(t, c.ID, nvr.Online)
+	testenv.Eventually(t, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	box.exportAndProbe(t, c.Stream, start)
 	box.noSecretLogged(t, []string{"s3cret"})
 	// A LAN search leaves it out by the address it was added with.
@@ -184,8 +184,8 @@ func TestCameraOfflineAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
-	waitFor(t, 20*time.Second, "a fragment recorded", func() bool { return box.fragments(c.Stream) >= 1 })
+	box.waitState(t, c.ID, nvr.Online)
+	testenv.Eventually(t, "a fragment recorded", func() bool { return box.fragments(c.Stream) >= 1 })
 
 	addr := cam.addr
 	killed := time.Now()
@@ -198,7 +198,7 @@ func TestCameraOfflineAndBack(t *testing.T) {
 	startRTSP(t, addr)
 	e = box.waitEvent(t, nvr.EventOnline, c.ID, restarted, 20*time.Second)
 	t.Logf("online %s after the restart", e.at.Sub(restarted).Round(time.Millisecond))
-	waitFor(t, 20*time.Second, "recording resumed", func() bool { return box.fragments(c.Stream) >= before+2 })
+	testenv.Eventually(t, "recording resumed", func() bool { return box.fragments(c.Stream) >= before+2 })
 }
 
 // A camd camera whose owner revokes the NVR is unauthorized, with an
@@ -210,12 +210,12 @@ func TestRevokedCamdCameraIsUnauthorized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	box.waitState(t, c.ID, nvr.Online)
 	revoked := time.Now()
 	cam.revoke(t, "the nvr")
 	e := box.waitEvent(t, nvr.EventUnauthorized, c.ID, revoked, 20*time.Second)
 	t.Logf("unauthorized after %s: %s", e.at.Sub(revoked).Round(time.Millisecond), e.data["error"])
-	got := box.waitState(t, c.ID, nvr.Unauthorized, time.Second)
+	got := box.waitState(t, c.ID, nvr.Unauthorized)
 	if !strings.Contains(got.LastError, "401") && !strings.Contains(got.LastError, "403") {
 		t.Fatalf("last error %q", got.LastError)
 	}
@@ -288,7 +288,7 @@ func TestGarbageRTPIsOffline(t *testing.T) {
 	}()
 	e := box.waitEvent(t, nvr.EventOffline, c.ID, time.Time{}, 20*time.Second)
 	t.Log(e.data["error"])
-	waitFor(t, 20*time.Second, "tried again", func() bool { return f.plays() >= 2 })
+	testenv.Eventually(t, "tried again", func() bool { return f.plays() >= 2 })
 	if got, _ := box.m.Get(c.ID); got.State == nvr.Online {
 		t.Fatalf("garbage made it online: %+v", got)
 	}
@@ -304,7 +304,7 @@ func TestSilentCameraOfflineWithin10s(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	box.waitState(t, c.ID, nvr.Online)
 	silenced := time.Now()
 	cam.cancel() // the source stops; the RTSP session stays
 	e := box.waitEvent(t, nvr.EventOffline, c.ID, silenced, 10*time.Second)
@@ -320,7 +320,7 @@ func TestCamdCameraRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
+	box.waitState(t, c.ID, nvr.Online)
 	killed := time.Now()
 	cam.stop()
 	e := box.waitEvent(t, nvr.EventOffline, c.ID, killed, 10*time.Second)
@@ -330,7 +330,7 @@ func TestCamdCameraRestarts(t *testing.T) {
 	cam.start(t)
 	e = box.waitEvent(t, nvr.EventOnline, c.ID, restarted, 30*time.Second)
 	t.Logf("online %s after the restart", e.at.Sub(restarted).Round(time.Millisecond))
-	waitFor(t, 20*time.Second, "recording resumed", func() bool { return box.fragments(c.Stream) >= before+2 })
+	testenv.Eventually(t, "recording resumed", func() bool { return box.fragments(c.Stream) >= before+2 })
 }
 
 // An ONVIF camera (camd with its ONVIF and RTSP services on) is added by
@@ -362,8 +362,8 @@ func TestONVIFCameraIsRecorded(t *testing.T) {
 	if c.Kind != nvr.KindONVIF || c.Address != onvifAddr {
 		t.Fatalf("added %+v", c)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
-	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
+	box.waitState(t, c.ID, nvr.Online)
+	testenv.Eventually(t, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	box.exportAndProbe(t, c.Stream, start)
 	if _, err := box.m.Add(ctx, nvr.AddRequest{ONVIF: onvifAddr, User: key.ID, Password: key.Secret}); !errors.Is(err, nvr.ErrExists) {
 		t.Fatalf("added twice: %v", err)
@@ -381,8 +381,8 @@ func TestRTSPCameraAudioIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box.waitState(t, c.ID, nvr.Online, 20*time.Second)
-	waitFor(t, 20*time.Second, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
+	box.waitState(t, c.ID, nvr.Online)
+	testenv.Eventually(t, "3 fragments recorded", func() bool { return box.fragments(c.Stream) >= 3 })
 	path := box.export(t, c.Stream, start)
 	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", path).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "h264,video") || !strings.Contains(string(out), "opus,audio") {
