@@ -30,6 +30,7 @@ import (
 	"github.com/camd-project/camd/media/encoder"
 	"github.com/camd-project/camd/media/g711"
 	"github.com/camd-project/camd/media/h264/h264test"
+	"github.com/camd-project/camd/media/tonetest"
 	"github.com/camd-project/camd/media/whep"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -212,21 +213,6 @@ func (p *phone) close() {
 	p.wg.Wait()
 }
 
-// goertzel is the share of the power of 48 kHz pcm at hz.
-func goertzel(pcm []int16, hz float64) float64 {
-	k := 2 * math.Cos(2*math.Pi*hz/48000)
-	var s1, s2, energy float64
-	for _, x := range pcm {
-		v := float64(x)
-		s1, s2 = v+k*s1-s2, s1
-		energy += v * v
-	}
-	if energy == 0 {
-		return 0
-	}
-	return (s1*s1 + s2*s2 - k*s1*s2) / (energy * float64(len(pcm)) / 2)
-}
-
 // ring starts a call as the owner and returns it.
 func ring(t *testing.T, d *Daemon, ownerToken string) calls.Call {
 	t.Helper()
@@ -319,7 +305,7 @@ func testCallPhoneTalks(t *testing.T, mime string) {
 		t.Fatalf("the speaker played nothing: %v", err)
 	}
 	pcm, _ := spk.Played()
-	if g := goertzel(pcm[4800:48000], 1000); g < 0.8 {
+	if g := tonetest.Share(pcm[4800:48000], 1000); g < 0.8 {
 		t.Fatalf("the speaker's sound holds %.2f of its power at 1 kHz", g)
 	}
 	// The camera's microphone (the synthetic tone) and picture reach
@@ -567,7 +553,7 @@ func TestCallAnsweredByWHEPClient(t *testing.T) {
 		t.Fatal("the speaker played nothing of the client's voice")
 	}
 	pcm, _ := spk.Played()
-	if g := goertzel(pcm[4800:48000], 1000); g < 0.8 {
+	if g := tonetest.Share(pcm[4800:48000], 1000); g < 0.8 {
 		t.Fatalf("the speaker's sound holds %.2f of its power at 1 kHz", g)
 	}
 	cancel()
@@ -875,7 +861,7 @@ func TestCallPhoneWithoutOpusHearsG711(t *testing.T) {
 	mu.Lock()
 	beep, rms := loudest(pcm, 2400)
 	mu.Unlock()
-	if g := max(goertzel(beep, 440), goertzel(beep, 880)); rms < 300 || g < 0.5 {
+	if g := max(tonetest.Share(beep, 440), tonetest.Share(beep, 880)); rms < 300 || g < 0.5 {
 		t.Fatalf("the camera's beep at the phone: RMS %.0f, %.2f of its power at 440 or 880 Hz", rms, g)
 	}
 	// And the phone's voice reaches the speaker.
@@ -912,7 +898,7 @@ func TestCallAnsweredForG711Listener(t *testing.T) {
 		t.Fatalf("heard %d samples, %+v %v", len(heard), st, err)
 	}
 	beep, rms := loudest(heard, 2400)
-	if g := max(goertzel(beep, 440), goertzel(beep, 880)); rms < 300 || g < 0.5 {
+	if g := max(tonetest.Share(beep, 440), tonetest.Share(beep, 880)); rms < 300 || g < 0.5 {
 		t.Fatalf("the camera's beep: RMS %.0f, %.2f of its power at 440 or 880 Hz", rms, g)
 	}
 	if got, _ := d.calls.m.Get(c.ID); got.State != calls.Ended || got.Reason != calls.ReasonHungUp {

@@ -18,6 +18,7 @@ import (
 	"github.com/camd-project/camd/device/calls"
 	"github.com/camd-project/camd/device/events"
 	"github.com/camd-project/camd/internal/testenv"
+	"github.com/camd-project/camd/media/tonetest"
 )
 
 // callScreen mirrors window.camdCall in the web page (device/web/call.js).
@@ -179,7 +180,7 @@ func talkedBoth(t *testing.T, ctx context.Context, d *Daemon, mime string) {
 	}
 	pcm, _ := spk.Played()
 	burst, rms := loudest(pcm, 4800)
-	if g := goertzel(burst, 1000); rms < 300 || g < 0.5 {
+	if g := tonetest.Share(burst, 1000); rms < 300 || g < 0.5 {
 		t.Fatalf("the speaker's loudest 100 ms: RMS %.0f, %.2f of its power at 1 kHz", rms, g)
 	}
 	t.Logf("page: %d frames decoded, %d audio packets received (%s, energy %.3g), %d sent; speaker: RMS %.0f at its loudest",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/camd-project/camd/device/calls"
 	"github.com/camd-project/camd/media/talk"
+	"github.com/camd-project/camd/media/tonetest"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -319,7 +320,7 @@ func TestCallWithoutCameraAudioPlaysG711(t *testing.T) {
 	}
 	pcm, _ := d.board.sim.Speaker.Played()
 	tone, rms := loudest(pcm, 4800)
-	if g := goertzel(tone, 1000); rms < 1000 || g < 0.5 {
+	if g := tonetest.Share(tone, 1000); rms < 1000 || g < 0.5 {
 		t.Fatalf("the speaker: RMS %.0f, %.2f of its power at 1 kHz", rms, g)
 	}
 	if got, _ := d.calls.m.Get(c.ID); got.State != calls.Answered {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/board"
+	"github.com/camd-project/camd/media/tonetest"
 )
 
 // TestRingerChimeToneAndLED: while a call rings the chime is struck once
@@ -35,7 +36,7 @@ func TestRingerChimeToneAndLED(t *testing.T) {
 		if len(pcm) < 5*board.SpeakerRate-960 || len(pcm) > 5*board.SpeakerRate+960 {
 			t.Fatalf("%d samples in 5 s", len(pcm))
 		}
-		if g := goertzel(pcm[:board.SpeakerRate], ringHz); g < 0.9 {
+		if g := tonetest.Share(pcm[:board.SpeakerRate], ringHz); g < 0.9 {
 			t.Fatalf("the first second holds %.2f of its power at %d Hz", g, ringHz)
 		}
 		for _, x := range pcm[board.SpeakerRate+10 : 5*board.SpeakerRate-10] {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/calls"
+	"github.com/camd-project/camd/media/tonetest"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -106,25 +107,10 @@ func TestCallUnderQEMU(t *testing.T) {
 				e += float64(s) * float64(s)
 			}
 			rms := math.Sqrt(e / float64(len(tone)))
-			if g := goertzel(tone, 1000); rms < 3000 || g < 0.8 {
+			if g := tonetest.Share(tone, 1000); rms < 3000 || g < 0.8 {
 				t.Fatalf("the speaker's last 0.5 s: RMS %.0f, %.2f of its power at 1 kHz", rms, g)
 			}
 			t.Logf("%s: the speaker played %.1f s, the phone's tone at RMS %.0f", c.target, float64(len(pcm))/48000, rms)
 		})
 	}
-}
-
-// goertzel is the share of the power of pcm (48 kHz) at hz.
-func goertzel(pcm []int16, hz float64) float64 {
-	k := 2 * math.Cos(2*math.Pi*hz/48000)
-	var s1, s2, energy float64
-	for _, x := range pcm {
-		v := float64(x)
-		s1, s2 = v+k*s1-s2, s1
-		energy += v * v
-	}
-	if energy == 0 {
-		return 0
-	}
-	return (s1*s1 + s2*s2 - k*s1*s2) / (energy * float64(len(pcm)) / 2)
 }

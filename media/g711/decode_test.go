@@ -3,6 +3,8 @@ package g711
 import (
 	"math"
 	"testing"
+
+	"github.com/camd-project/camd/media/tonetest"
 )
 
 // TestALawRoundTrip: the standard codes, and every sample back within
@@ -22,20 +24,6 @@ func TestALawRoundTrip(t *testing.T) {
 			t.Fatalf("%d came back as %d", s, back)
 		}
 	}
-}
-
-// goertzel is the power of hz in 48 kHz pcm, normalised to the
-// signal's: near 1 for a pure tone of hz.
-func goertzel(pcm []int16, hz float64) float64 {
-	k := 2 * math.Cos(2*math.Pi*hz/48000)
-	var s1, s2, energy float64
-	for _, x := range pcm {
-		v := float64(x)
-		s1, s2 = v+k*s1-s2, s1
-		energy += v * v
-	}
-	p := s1*s1 + s2*s2 - k*s1*s2
-	return p / (energy * float64(len(pcm)) / 2)
 }
 
 // TestDecoderRoundTrip: a 1 kHz tone encoded to µ-law and A-law at 8 kHz
@@ -58,7 +46,7 @@ func TestDecoderRoundTrip(t *testing.T) {
 			t.Fatalf("%d samples", len(out))
 		}
 		body := out[960:]
-		if g := goertzel(body, 1000); g < 0.9 {
+		if g := tonetest.Share(body, 1000); g < 0.9 {
 			t.Errorf("law %d: 1 kHz holds %.2f of the power", law, g)
 		}
 		var sum float64

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/camd-project/camd/media/encoder"
+	"github.com/camd-project/camd/media/tonetest"
 )
 
 // TestOpusPlaysAndConceals: a 1 kHz tone in Opus (camd's own encoder)
@@ -42,7 +43,7 @@ func TestOpusPlaysAndConceals(t *testing.T) {
 	if len(sp.pcm) != 50*960 {
 		t.Fatalf("%d samples", len(sp.pcm))
 	}
-	if g := goertzel(sp.pcm[10*960:], 1000); g < 0.8 {
+	if g := tonetest.Share(sp.pcm[10*960:], 1000); g < 0.8 {
 		t.Fatalf("1 kHz holds %.2f of the power", g)
 	}
 }

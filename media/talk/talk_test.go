@@ -8,6 +8,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/camd-project/camd/media/g711"
+	"github.com/camd-project/camd/media/tonetest"
 )
 
 type fakeSpeaker struct {
@@ -35,22 +36,6 @@ func pcmuTone(seq uint16, n int) []*rtp.Packet {
 	}
 	return out
 }
-
-// goertzel is the share of the power of pcm (48 kHz) at hz.
-func goertzel(pcm []int16, hz float64) float64 {
-	k := 2 * math.Cos(2*math.Pi*hz/48000)
-	var s1, s2, energy float64
-	for _, x := range pcm {
-		v := float64(x)
-		s1, s2 = v+k*s1-s2, s1
-		energy += v * v
-	}
-	if energy == 0 {
-		return 0
-	}
-	return (s1*s1 + s2*s2 - k*s1*s2) / (energy * float64(len(pcm)) / 2)
-}
-
 func TestPlaysInOrderAtOnce(t *testing.T) {
 	sp := &fakeSpeaker{}
 	p := New(sp, Options{})
@@ -60,7 +45,7 @@ func TestPlaysInOrderAtOnce(t *testing.T) {
 			t.Fatalf("after packet %d: %d samples played, want %d (in order plays at once)", i, got, (i+1)*960)
 		}
 	}
-	if g := goertzel(sp.pcm[960:], 1000); g < 0.9 {
+	if g := tonetest.Share(sp.pcm[960:], 1000); g < 0.9 {
 		t.Fatalf("1 kHz holds %.2f of the power", g)
 	}
 	if s := p.Stats(); s.Played != 50 || s.Concealed != 0 {
@@ -86,7 +71,7 @@ func TestReordersAndConceals(t *testing.T) {
 		t.Fatalf("%d samples, want %d: the lost packet is made up", len(sp.pcm), 10*960)
 	}
 	// The concealed packet repeats the tone, faded, not silence.
-	if g := goertzel(sp.pcm[4*960:5*960], 1000); g < 0.5 {
+	if g := tonetest.Share(sp.pcm[4*960:5*960], 1000); g < 0.5 {
 		t.Fatalf("concealment holds %.2f of its power at 1 kHz", g)
 	}
 }
