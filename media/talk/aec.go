@@ -110,17 +110,7 @@ func NewCanceller(opts CancellerOptions) (*Canceller, error) {
 }
 
 // Speaker returns sp with the canceller listening to what it plays.
-func (c *Canceller) Speaker(sp speaker) speaker { return cancelledSpeaker{c, sp} }
-
-type cancelledSpeaker struct {
-	c  *Canceller
-	sp speaker
-}
-
-func (s cancelledSpeaker) Play(pcm []int16) error {
-	s.c.Far(pcm)
-	return s.sp.Play(pcm)
-}
+func (c *Canceller) Speaker(sp speaker) speaker { return heard{c.Far, sp} }
 
 // Far takes 48 kHz PCM about to play on the speaker: it plays after
 // what the speaker still has queued, or at once when the speaker is

@@ -56,17 +56,7 @@ func NewGate(opts GateOptions) *Gate {
 }
 
 // Speaker returns sp with the gate listening to what it plays.
-func (g *Gate) Speaker(sp speaker) speaker { return gatedSpeaker{g, sp} }
-
-type gatedSpeaker struct {
-	g  *Gate
-	sp speaker
-}
-
-func (s gatedSpeaker) Play(pcm []int16) error {
-	s.g.Far(pcm)
-	return s.sp.Play(pcm)
-}
+func (g *Gate) Speaker(sp speaker) speaker { return heard{g.Far, sp} }
 
 // Far takes 48 kHz PCM about to play on the speaker: when it is voice,
 // the microphone is held down until it has played, and Hang after.

@@ -21,6 +21,18 @@ type speaker interface {
 	Play(pcm []int16) error
 }
 
+// heard is a speaker whose audio the echo handling (the Gate, the
+// Canceller) hears as the far end before it plays.
+type heard struct {
+	far func(pcm []int16)
+	sp  speaker
+}
+
+func (s heard) Play(pcm []int16) error {
+	s.far(pcm)
+	return s.sp.Play(pcm)
+}
+
 // decoder turns one packet's payload into 48 kHz PCM appended to dst;
 // conceal makes up a lost packet of n samples.
 type decoder interface {
