@@ -73,11 +73,7 @@ func reopen(t *testing.T, ctx context.Context, d *Daemon, screen, script string)
 // saveSnapshot saves a snapshot through the API.
 func saveSnapshot(t *testing.T, d *Daemon, token string) snapshots.Snapshot {
 	t.Helper()
-	var s snapshots.Snapshot
-	if code, b := call(t, d, "POST", "/api/v1/snapshots", token, nil); code != http.StatusCreated || json.Unmarshal(b, &s) != nil {
-		t.Fatalf("save a snapshot: %d %s", code, b)
-	}
-	return s
+	return callFor[snapshots.Snapshot](t, d, "POST", "/api/v1/snapshots", token, nil, http.StatusCreated)
 }
 
 // TestAppSnapshots: the gallery lists the saved snapshots newest first

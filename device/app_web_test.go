@@ -249,11 +249,7 @@ func TestAppInstallable(t *testing.T) {
 // settingsNow reads the settings through the API.
 func settingsNow(t *testing.T, d *Daemon, token string) settings.Settings {
 	t.Helper()
-	var s settings.Settings
-	if code, b := call(t, d, "GET", "/api/v1/settings", token, nil); code != http.StatusOK || json.Unmarshal(b, &s) != nil {
-		t.Fatalf("settings: %d %s", code, b)
-	}
-	return s
+	return callFor[settings.Settings](t, d, "GET", "/api/v1/settings", token, nil, http.StatusOK)
 }
 
 // TestAppSettings: the settings screen shows every setting camd answers,

@@ -50,6 +50,17 @@ func testClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}, Timeout: 10 * time.Second}
 }
 
+// callFor makes a JSON request as call does and decodes the answer,
+// failing the test unless camd answered with want.
+func callFor[T any](t testing.TB, d *Daemon, method, path, token string, body any, want int) T {
+	t.Helper()
+	var v T
+	if code, b := call(t, d, method, path, token, body); code != want || json.Unmarshal(b, &v) != nil {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, code, b, want)
+	}
+	return v
+}
+
 // call makes a JSON request with an optional credential.
 func call(t testing.TB, d *Daemon, method, path, token string, body any) (int, []byte) {
 	t.Helper()

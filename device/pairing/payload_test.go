@@ -140,6 +140,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("CAMD1:")
 	f.Add("CAMD1:AEAQ")
+	f.Add("https://192.168.1.20:8443/#pair=" + golden[1].want)
 	f.Fuzz(func(t *testing.T, s string) {
 		p, err := Parse(s)
 		if err != nil {

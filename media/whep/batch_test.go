@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // TestBatchConnSendsCorkedPacketsTogether: packets written while corked
@@ -23,17 +25,7 @@ func TestBatchConnSendsCorkedPacketsTogether(t *testing.T) {
 	if !ok || c.pc == nil {
 		t.Fatalf("an IPv4 UDP socket is not batched: %T", c)
 	}
-	var peers [2]*net.UDPConn
-	var addrs [2]netip.AddrPort
-	for i := range peers {
-		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		pc.SetReadBuffer(1 << 20)
-		peers[i], addrs[i] = pc, pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	}
+	peers, addrs := udpPeers(t)
 	packet := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("%04d", i)), 300) }
 	pending := func(p *net.UDPConn) bool {
 		p.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
@@ -100,20 +92,8 @@ func TestBatchConnSegments(t *testing.T) {
 	}
 	defer udp.Close()
 	c := newBatchConn(udp, testLogger()).(*batchConn)
-	if !c.gso.Load() {
-		t.Skip("the kernel does not segment UDP")
-	}
-	var peers [2]*net.UDPConn
-	var addrs [2]netip.AddrPort
-	for i := range peers {
-		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		pc.SetReadBuffer(1 << 20)
-		peers[i], addrs[i] = pc, pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	}
+	testenv.Need(t, c.gso.Load(), "the kernel does not segment UDP (UDP_SEGMENT)")
+	peers, addrs := udpPeers(t)
 	// A frame of 6 packets: 1220, 4 × 1200, 700 bytes.
 	frame := func(viewer int) [][]byte {
 		var f [][]byte
@@ -157,4 +137,20 @@ func TestBatchConnSegments(t *testing.T) {
 	if !c.gso.Load() {
 		t.Error("segmentation was turned off on loopback")
 	}
+}
+
+// udpPeers are two viewers' sockets on loopback and their addresses;
+// they close when the test ends.
+func udpPeers(t *testing.T) (peers [2]*net.UDPConn, addrs [2]netip.AddrPort) {
+	t.Helper()
+	for i := range peers {
+		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		pc.SetReadBuffer(1 << 20)
+		peers[i], addrs[i] = pc, pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	return peers, addrs
 }

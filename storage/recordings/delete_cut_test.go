@@ -4,12 +4,8 @@ package recordings
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/camd-project/camd/storage/volume"
 )
 
 // TestPowerCutWhileDeletingAStream cuts the power at every operation on
@@ -95,16 +91,6 @@ func checkDeletionAfterCut(t *testing.T, c *cutEnv, end time.Time) {
 		}
 	}
 	checkGone(t, c.env, end)
-	c.store.Close()
-	c.cat.Close()
-	c.store = nil
-	entries, _ := os.ReadDir(c.opts.Dir)
-	for _, e := range entries {
-		if ownName(e.Name()) {
-			if err := volume.Check(filepath.Join(c.opts.Dir, e.Name()), volume.Options{}); err != nil {
-				t.Fatalf("after the cut: %v", err)
-			}
-		}
-	}
+	c.checkClosed()
 	c.open()
 }

@@ -132,7 +132,17 @@ func (c *cutEnv) checkAfterCut(acked []Fragment, rec *source) []Fragment {
 		c.t.Fatalf("moved aside after the cut: %v", moved)
 	}
 	c.checkAcked(1, acked, st.Oldest)
-	// bbolt's checks, with the store closed.
+	c.checkClosed()
+	c.open()
+	more := rec.fragments(1, time.Second)
+	c.record(more)
+	return more
+}
+
+// checkClosed closes the store and runs bbolt's checks on the catalog
+// and on each of camd's volumes.
+func (c *cutEnv) checkClosed() {
+	c.t.Helper()
 	c.store.Close()
 	if err := c.cat.Check(); err != nil {
 		c.t.Fatalf("catalog after the cut: %v", err)
@@ -147,10 +157,6 @@ func (c *cutEnv) checkAfterCut(acked []Fragment, rec *source) []Fragment {
 			}
 		}
 	}
-	c.open()
-	more := rec.fragments(1, time.Second)
-	c.record(more)
-	return more
 }
 
 // checkAcked checks that every fragment of stream in acked since oldest
@@ -384,16 +390,6 @@ func TestPowerCutsWhileRecordingTwoStreams(t *testing.T) {
 			t.Fatalf("the quiet stream's history starts at %v, the busy one's at %v", oldest[2], oldest[1])
 		}
 	}
-	c.store.Close()
-	c.cat.Close()
-	c.store = nil
-	entries, _ := os.ReadDir(c.opts.Dir)
-	for _, e := range entries {
-		if ownName(e.Name()) {
-			if err := volume.Check(filepath.Join(c.opts.Dir, e.Name()), volume.Options{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	c.checkClosed()
 	c.open()
 }
