@@ -131,6 +131,12 @@ type LiveConfig struct {
 	ICETimeout        time.Duration `yaml:"ice_timeout"`
 	// UDPPort is the WebRTC media port; 0 means the Listen port.
 	UDPPort int `yaml:"udp_port"`
+	// ReplayBitrate paces the cached group of pictures (up to a keyframe
+	// interval old) that a viewer of a passthrough source starts with, in
+	// bits per second: the viewer's picture is live once that replay has
+	// caught up. Faster is sooner live, up to what the link to the phones
+	// carries without queueing in camd's socket (docs/benchmarks.md).
+	ReplayBitrate int `yaml:"replay_bitrate"`
 	// ICEServers are STUN and TURN servers told to WHEP clients (Link
 	// headers, rel="ice-server"); camd itself answers with its own
 	// addresses. None by default.
@@ -371,7 +377,7 @@ func Defaults() Config {
 		Audio:       AudioConfig{Enabled: true, ToneHz: 440},
 		Passthrough: PassthroughConfig{FPS: 30, Loop: true},
 		Capture:     CaptureConfig{Device: "/dev/video0"},
-		Live:        LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second},
+		Live:        LiveConfig{MaxViewers: 16, MaxViewersPerUser: 4, ICETimeout: 10 * time.Second, ReplayBitrate: 20_000_000},
 		HTTP:        HTTPConfig{MaxConnections: connlimit.DefaultMax, MaxConnectionsPerAddress: connlimit.DefaultMaxPerAddress, HandshakeTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second},
 		RTSP:        RTSPConfig{RTPPort: 8000, MaxSessions: 16, MaxSessionsPerKey: 8},
 		NVR:         NVRConfig{MaxCameras: 16},
@@ -498,6 +504,7 @@ func (c *Config) Validate() error {
 		{"live.max_viewers", c.Live.MaxViewers, 1, 1000},
 		{"live.max_viewers_per_user", c.Live.MaxViewersPerUser, 1, 1000},
 		{"live.udp_port", c.Live.UDPPort, 0, 65535},
+		{"live.replay_bitrate", c.Live.ReplayBitrate, 1_000_000, 1_000_000_000},
 		{"http.max_connections", c.HTTP.MaxConnections, 8, 65536},
 		{"http.max_connections_per_address", c.HTTP.MaxConnectionsPerAddress, 1, c.HTTP.MaxConnections},
 		{"rtsp.rtp_port", c.RTSP.RTPPort, 0, 65534},

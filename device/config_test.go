@@ -89,6 +89,7 @@ func TestBadConfigNamesFieldValueAndAllowed(t *testing.T) {
 		{"origin wildcard", "cors: {allowed_origins: ['*']}", []string{"cors.allowed_origins", `"*"`}},
 		{"ICE server of another scheme", "live: {ice_servers: [{urls: ['http://stun.example']}]}", []string{"live.ice_servers", "http://stun.example", "stun:"}},
 		{"no viewer per user", "live: {max_viewers_per_user: 0}", []string{"live.max_viewers_per_user", "0", "1 to 1000"}},
+		{"replay slower than a stream", "live: {replay_bitrate: 500000}", []string{"live.replay_bitrate", "500000", "1000000 to 1000000000"}},
 		{"unknown field", "video:\n  fsp: 30\n", []string{"line 2", `unknown field "fsp"`, "width, height, fps"}},
 		{"wrong type", "video: {fps: fast}", []string{"fast", "int"}},
 		{"not yaml", "video: [", []string{"config"}},

@@ -156,6 +156,7 @@ func (d *Daemon) init() error {
 		StartBitrate:    d.cfg.Video.Bitrate,
 		IncludeLoopback: host == "localhost" || (ip != nil && ip.IsLoopback()),
 		ICEServers:      iceServers(d.cfg.Live.ICEServers),
+		ReplayBitrate:   d.cfg.Live.ReplayBitrate,
 		Logger:          d.log,
 	})
 	if err != nil {
