@@ -18,20 +18,29 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/whep"
 )
 
 // benchSource starts camd on the synthetic camera or on a 720p 2 Mbps
-// passthrough file with a keyframe every 2 s.
+// passthrough file with a keyframe every 2 s ("passthrough", and
+// "passthrough-1G" with the cached group of pictures replayed at 1 Gbps).
 func benchSource(b *testing.B, name string) *daemon {
 	b.Helper()
 	switch name {
 	case "synthetic":
 		return startDaemon(b)
-	case "passthrough":
+	case "passthrough", "passthrough-1G":
 		need(b, "ffmpeg")
 		file := fixture(b, benchDir(b), "1280x720", 30, 20, 60, "2M", "high")
-		return startDaemon(b, "--config", writeConfig(b, "source: passthrough\npassthrough: {file: "+file+"}\nlive: {max_viewers: 200, max_viewers_per_user: 200}\n"+
+		// passthrough-1G replays the cached group of pictures at 1 Gbps
+		// (live.replay_bitrate): as fast as camd writes it on loopback.
+		replay := 20_000_000
+		if name == "passthrough-1G" {
+			replay = 1_000_000_000
+		}
+		return startDaemon(b, "--config", writeConfig(b, "source: passthrough\npassthrough: {file: "+file+"}\n"+
+			fmt.Sprintf("live: {max_viewers: 200, max_viewers_per_user: 200, replay_bitrate: %d}\n", replay)+
 			// All the viewers come from 127.0.0.1, at once.
 			"http: {max_connections_per_address: 256}\n"))
 	}
@@ -140,7 +149,11 @@ func (s camdStats) packets() (n uint64) {
 }
 
 // mallocs reads camd's count of heap allocations (GET /metrics).
-func mallocs(b *testing.B, d *daemon) uint64 {
+// goMetrics reads the Go runtime's figures of camd's GET /metrics:
+// mallocs, heap and stack bytes in use.
+type goMetrics struct{ mallocs, heap, stack float64 }
+
+func readGoMetrics(b *testing.B, d *daemon) goMetrics {
 	req, _ := http.NewRequest("GET", "https://"+d.addr+"/metrics", nil)
 	req.Header = d.viewHeader(b)
 	resp, err := insecureClient().Do(req)
@@ -149,17 +162,24 @@ func mallocs(b *testing.B, d *daemon) uint64 {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	var m goMetrics
+	found := 0
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "go_memstats_mallocs_total "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				b.Fatal(err)
+		for name, v := range map[string]*float64{"go_memstats_mallocs_total": &m.mallocs, "go_memstats_heap_inuse_bytes": &m.heap, "go_memstats_stack_inuse_bytes": &m.stack} {
+			if x, ok := strings.CutPrefix(line, name+" "); ok {
+				f, err := strconv.ParseFloat(x, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				*v = f
+				found++
 			}
-			return uint64(f)
 		}
 	}
-	b.Fatalf("no go_memstats_mallocs_total in GET /metrics (%s)", resp.Status)
-	return 0
+	if found != 3 {
+		b.Fatalf("GET /metrics (%s) lacks the go_memstats mallocs, heap or stack figures", resp.Status)
+	}
+	return m
 }
 
 func stats(b *testing.B, d *daemon) camdStats {
@@ -196,7 +216,7 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	pid := d.cmd.Process.Pid
 	time.Sleep(time.Second)
 	rss0, _ := procStat(b, pid)
-	g0 := stats(b, d).Goroutines
+	g0, m0 := stats(b, d).Goroutines, readGoMetrics(b, d)
 
 	hdr := d.viewHeader(b)
 	ctx, cancel := context.WithTimeout(context.Background(), watch)
@@ -216,12 +236,13 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	// Measure once everyone is connected and settled.
 	time.Sleep(watch / 3)
 	_, cpu0 := procStat(b, pid)
-	mallocs0, packets0 := mallocs(b, d), stats(b, d).packets()
+	mallocs0, packets0 := readGoMetrics(b, d).mallocs, stats(b, d).packets()
 	t0 := time.Now()
 	time.Sleep(watch / 2)
 	rss1, cpu1 := procStat(b, pid)
 	cpuShare := float64(cpu1-cpu0) / float64(time.Since(t0))
-	mallocs1, st := mallocs(b, d), stats(b, d)
+	m1, st := readGoMetrics(b, d), stats(b, d)
+	profile(b, d)
 	wg.Wait()
 
 	var frames []float64
@@ -242,9 +263,11 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	if lost > 0 || dropped > 0 {
 		b.Errorf("%d frames lost by the viewers, %d dropped by camd's hub", lost, dropped)
 	}
-	b.ReportMetric(float64(mallocs1-mallocs0)/float64(st.packets()-packets0), "allocs/packet")
+	b.ReportMetric((m1.mallocs-mallocs0)/float64(st.packets()-packets0), "allocs/packet")
 	b.ReportMetric(float64(rss1)/(1<<20), "rss-MB")
 	b.ReportMetric(float64(rss1-rss0)/float64(n)/1024, "KB/viewer")
+	b.ReportMetric((m1.heap-m0.heap)/float64(n)/1024, "heap-KB/viewer")
+	b.ReportMetric((m1.stack-m0.stack)/float64(n)/1024, "stack-KB/viewer")
 	b.ReportMetric(cpuShare*100, "cpu-%")
 	b.ReportMetric(percentile(frames, 0), "frames-min")
 	b.ReportMetric(percentile(frames, 0.5), "frames-p50")
@@ -260,6 +283,25 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 }
 
 var _ = chromedp.Navigate
+
+// profile has camd write its heap and goroutine profiles while the
+// viewers watch, when the benchmark runs with CAMD_PROFILE=PREFIX (camd
+// inherits it; cmd/camd's profileOnSignal).
+func profile(b *testing.B, d *daemon) {
+	prefix := os.Getenv("CAMD_PROFILE")
+	if prefix == "" {
+		return
+	}
+	os.Remove(prefix + ".goroutine")
+	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		b.Fatal(err)
+	}
+	testenv.Eventually(b, "camd's profiles", func() bool {
+		_, err := os.Stat(prefix + ".goroutine")
+		return err == nil
+	})
+	b.Logf("profiles: %s.heap, %s.goroutine", prefix, prefix)
+}
 
 // viewerSocket is one viewer's UDP socket. All viewers of the benchmark
 // share this process's two cores, so a burst can find a viewer not yet

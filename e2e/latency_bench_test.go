@@ -31,6 +31,21 @@ type glassState struct {
 	OfferExtensions []string     `json:"offerExtensions"`
 	// Captures maps RTP timestamps to capture times.
 	Captures map[uint32]float64 `json:"captures"`
+	// Inbound is the video's inbound-rtp statistics at the end.
+	Inbound inboundStats `json:"inbound"`
+}
+
+// inboundStats are the fields of Chromium's inbound-rtp statistics the
+// benchmark reports: what its jitter buffer held the frames (seconds,
+// summed over the frames it emitted) and the repairs it needed.
+type inboundStats struct {
+	JitterBufferDelay        float64 `json:"jitterBufferDelay"`
+	JitterBufferTargetDelay  float64 `json:"jitterBufferTargetDelay"`
+	JitterBufferMinimumDelay float64 `json:"jitterBufferMinimumDelay"`
+	JitterBufferEmitted      float64 `json:"jitterBufferEmittedCount"`
+	NACKs                    float64 `json:"nackCount"`
+	PacketsLost              float64 `json:"packetsLost"`
+	FramesDropped            float64 `json:"framesDropped"`
 }
 
 func (s glassState) pageError() string { return s.Error }
@@ -40,11 +55,15 @@ func (s glassState) pageError() string { return s.Error }
 // capture to display, capture to the last packet's arrival, and arrival to
 // display (decoding and the browser's jitter buffer), each per frame.
 type glassView struct {
-	toLive                    float64
+	toLive float64
+	// liveReceived is when the first live frame's last packet arrived
+	// (ms after the POST), firstShown when the first frame was shown.
+	liveReceived, firstShown  float64
 	display, network, browser []float64
 	frames                    int
 	// uncaptured counts frames shown without a captureTime.
 	uncaptured int
+	inbound    inboundStats
 }
 
 // liveWithin is how close to its capture a shown frame must be for the
@@ -63,9 +82,12 @@ func (s glassState) view() (glassView, error) {
 			continue
 		}
 		age := *f.Display - *f.Capture
+		if v.firstShown == 0 {
+			v.firstShown = *f.Display
+		}
 		if live < 0 && age <= liveWithin {
 			live = *f.Display
-			v.toLive = live
+			v.toLive, v.liveReceived = live, *f.Receive
 		}
 		if live >= 0 && *f.Display >= live+1000 {
 			v.display = append(v.display, age)
@@ -74,6 +96,7 @@ func (s glassState) view() (glassView, error) {
 		}
 	}
 	v.frames = len(s.Frames)
+	v.inbound = s.Inbound
 	if live < 0 || len(v.display) == 0 {
 		return v, fmt.Errorf("never within %.0f ms of live in %d frames (%d without captureTime)", liveWithin, len(s.Frames), v.uncaptured)
 	}
@@ -88,12 +111,16 @@ func (s glassState) view() (glassView, error) {
 // jitter buffer, render) each add. camd stamps every video frame with its
 // capture time (abs-capture-time), which requestVideoFrameCallback
 // reports as captureTime. Sub-benchmarks: the synthetic source (a fresh
-// keyframe for each viewer) and passthrough (the cached group of pictures,
-// up to 2 s old, replayed fast); with playout-delay in the offer (as
+// keyframe for each viewer), passthrough (the cached group of pictures,
+// up to 2 s old, replayed at live.replay_bitrate's default 20 Mbps) and
+// passthrough-1G (replayed at 1 Gbps); with playout-delay in the offer (as
 // Chromium offers it by default: camd sends min = max = 0) and without it.
-// Run with -benchtime=5x for 5 viewers each.
+// Chromium's own inbound-rtp statistics at each viewer's end give what its
+// jitter buffer held the frames (jitterBufferDelay per emitted frame) and
+// the repairs it needed (NACKs, packets lost). Run with -benchtime=5x for
+// 5 viewers each.
 func BenchmarkGlassToGlass(b *testing.B) {
-	for _, src := range []string{"synthetic", "passthrough"} {
+	for _, src := range []string{"synthetic", "passthrough", "passthrough-1G"} {
 		for _, delay := range []bool{false, true} {
 			name := src + "/playout-delay=off"
 			if delay {
@@ -105,12 +132,17 @@ func BenchmarkGlassToGlass(b *testing.B) {
 				ctx := browser(b)
 				token := d.token(b)
 				var toLive, display, network, browser []float64
+				var jb, jbFrames, nacks, lost float64
 				for range b.N {
 					v := glassToGlass(b, ctx, d.addr, token, delay, 6*time.Second)
 					toLive = append(toLive, v.toLive)
 					display = append(display, v.display...)
 					network = append(network, v.network...)
 					browser = append(browser, v.browser...)
+					jb += v.inbound.JitterBufferDelay
+					jbFrames += v.inbound.JitterBufferEmitted
+					nacks += v.inbound.NACKs
+					lost += v.inbound.PacketsLost
 				}
 				b.ReportMetric(percentile(toLive, 0.5), "to-live-ms-p50")
 				b.ReportMetric(percentile(toLive, 1), "to-live-ms-max")
@@ -119,6 +151,9 @@ func BenchmarkGlassToGlass(b *testing.B) {
 				b.ReportMetric(percentile(network, 0.5), "net-ms-p50")
 				b.ReportMetric(percentile(browser, 0.5), "browser-ms-p50")
 				b.ReportMetric(percentile(browser, 0.99), "browser-ms-p99")
+				b.ReportMetric(1000*jb/max(1, jbFrames), "jitterbuf-ms-mean")
+				b.ReportMetric(nacks, "nacks")
+				b.ReportMetric(lost, "packets-lost")
 				b.ReportMetric(0, "ns/op")
 			})
 		}
@@ -142,6 +177,10 @@ func glassToGlass(b *testing.B, ctx context.Context, addr, token string, playout
 	if err != nil {
 		b.Fatalf("%v\noffer's extensions: %q\nanswer:\n%s", err, st.OfferExtensions, st.Answer)
 	}
-	b.Logf("%d frames shown (%d without a capture time), live %.0f ms after the POST", v.frames, v.uncaptured, v.toLive)
+	in := v.inbound
+	b.Logf("%d frames shown (%d without a capture time), first at %.0f ms, live %.0f ms after the POST (its last packet at %.0f ms); jitter buffer %.1f ms a frame (target %.0f, minimum %.0f ms), %.0f NACKs, %.0f packets lost, %.0f frames dropped",
+		v.frames, v.uncaptured, v.firstShown, v.toLive, v.liveReceived, 1000*in.JitterBufferDelay/max(1, in.JitterBufferEmitted),
+		1000*in.JitterBufferTargetDelay/max(1, in.JitterBufferEmitted), 1000*in.JitterBufferMinimumDelay/max(1, in.JitterBufferEmitted),
+		in.NACKs, in.PacketsLost, in.FramesDropped)
 	return v
 }

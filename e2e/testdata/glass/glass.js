@@ -65,6 +65,9 @@
     v.requestVideoFrameCallback(onFrame);
     setTimeout(async () => {
       clearInterval(poller);
+      for (const s of (await pc.getStats()).values()) {
+        if (s.type === "inbound-rtp" && s.kind === "video") r.inbound = s;
+      }
       r.done = true;
       pc.close();
       await fetch(session, { method: "DELETE", headers: { Authorization: "Bearer " + token } }).catch(() => {});
