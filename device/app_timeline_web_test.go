@@ -127,6 +127,17 @@ func TestAppTimelinePlaysFromATap(t *testing.T) {
 		t.Errorf("next event went to %v, past the missed call at %v", nextAt, event)
 	}
 
+	// A tap on the markers' row, a few pixels beside the missed call's
+	// mark, plays from the missed call's time.
+	missedAt := eval[float64](t, ctx, `(() => { const b = document.getElementById("recBar"), r = b.getBoundingClientRect(), v = camdRec.view;
+		const m = camdRec.markers.find((m) => m.type === "call.missed");
+		const x = r.left + ((m.time - v.from) / (v.to - v.from)) * r.width + 5;
+		b.dispatchEvent(new MouseEvent("click", {bubbles: true, clientX: x, clientY: r.top + 2}));
+		return m.time })()`)
+	if tapped := eval[float64](t, ctx, `camdRec.tapped`); tapped != missedAt {
+		t.Errorf("a tap beside the missed call's mark plays from %v, want the missed call's %v", fromJS(tapped), fromJS(missedAt))
+	}
+
 	// Export 5 s of the stretch: the progress reaches the whole file, the
 	// outcome is a sentence, and the file saved is an MP4 of about 5 s.
 	from := span.Start.Add(2 * time.Second).Truncate(time.Second).Add(time.Second)

@@ -145,18 +145,17 @@
       el.style.setProperty("width", Math.max(pos(b) - pos(a), 0.3) + "%");
       bar.append(el);
     }
+    // The markers are drawn, not buttons of their own (8 px is too small
+    // a target for a finger): a tap on the markers' row plays from the
+    // nearest within reach (click, below); ◀ Event and Event ▶ reach
+    // them by keyboard.
     for (const m of rec.markers) {
       if (m.time < v.from || m.time >= v.to) continue;
-      const b = document.createElement("button");
-      b.type = "button";
+      const b = document.createElement("span");
       b.className = "marker " + markerClass[m.type];
       b.dataset.type = m.type;
-      b.title = b.ariaLabel = text.labels[m.type] + " at " + fmt(m.time);
+      b.title = text.labels[m.type] + " at " + fmt(m.time);
       b.style.setProperty("left", pos(m.time) + "%");
-      b.onclick = (e) => {
-        e.stopPropagation();
-        playFrom(m.time);
-      };
       bar.append(b);
     }
     const head = document.createElement("div");
@@ -190,6 +189,19 @@
     if (!v || r.width === 0) return null;
     return v.from + (Math.min(Math.max(e.clientX - r.left, 0), r.width) / r.width) * (v.to - v.from);
   }
+  // markerAt is the marker a tap on the markers' row (the bar's top
+  // third) reaches: the nearest within 12 px (a 24 px target).
+  function markerAt(e) {
+    const r = $("recBar").getBoundingClientRect();
+    if (e.clientY - r.top > r.height / 3) return null;
+    let best = null, dist = 12;
+    for (const m of rec.markers) {
+      if (m.time < rec.view.from || m.time >= rec.view.to) continue;
+      const x = r.left + (pos(m.time) / 100) * r.width;
+      if (Math.abs(x - e.clientX) <= dist) [best, dist] = [m, Math.abs(x - e.clientX)];
+    }
+    return best;
+  }
   // A finger or a mouse dragged along the bar shows the time under it; a
   // tap (or the release of a drag) plays from there.
   $("recBar").addEventListener("pointermove", (e) => {
@@ -198,7 +210,9 @@
   });
   $("recBar").addEventListener("click", (e) => {
     const t = under(e);
-    if (t !== null) playFrom(t);
+    if (t === null) return;
+    const m = markerAt(e);
+    playFrom(m ? m.time : t);
   });
   $("recBar").addEventListener("keydown", (e) => {
     if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;

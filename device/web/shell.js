@@ -139,7 +139,9 @@
       try {
         const h = { Authorization: "Bearer " + localStorage.getItem("camd-token"), Accept: "text/event-stream" };
         if (last) h["Last-Event-ID"] = last;
-        const res = await fetch("/api/v1/events/stream", { headers: h });
+        // Low priority: the stream stays open for as long as the page
+        // does, and must not hold up what the page loads.
+        const res = await fetch("/api/v1/events/stream", { headers: h, priority: "low" });
         if (!res.ok) throw new Error(res.status); // 401: app.js asks to pair again
         await Promise.all(openers.map((f) => f().catch(() => {})));
         shell.events = "open";
