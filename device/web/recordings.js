@@ -24,18 +24,7 @@
     snapshot: null, error: null,
   });
 
-  // text holds the screen's sentences, in one place.
-  const text = {
-    nothingRecorded: "Nothing recorded on this day.",
-    nothingAfter: (t) => "Nothing recorded after " + fmt(t) + " on this day.",
-    end: "The end of the recordings.",
-    noEvent: (later) => "No " + (later ? "later" : "earlier") + " event on this day.",
-    badRange: "Choose a start and an end after it, on this day.",
-    exporting: (a, b) => "Exporting " + a + " to " + b + "…",
-    exported: (a, b, secs, size) => "Exported " + a + " to " + b + " (" + secs + " s of video, " + size + "): save it below.",
-    exportFailed: (msg) => "The export failed: " + msg,
-    labels: { motion: "motion", "doorbell.pressed": "ring", "call.missed": "missed call" },
-  };
+  const text = camdText.rec; // text.js
   const markerClass = { motion: "motion", "doorbell.pressed": "ring", "call.missed": "missed" };
 
   const fmt = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -91,7 +80,7 @@
       const q = new URLSearchParams({ type: Object.keys(markerClass).join(","), from: iso(from), to: iso(to), limit: "1000" });
       evs = await camdShell.json("GET", "/api/v1/events?" + q);
     } catch (e) {
-      fail("Timeline: " + e.message);
+      fail(text.timelineFailed(e.message));
       return;
     }
     $("recError").hidden = true;
@@ -102,10 +91,7 @@
       .map((e) => ({ id: e.id, type: e.type, time: Date.parse(e.time), message: e.message || e.type }))
       .sort((a, b) => a.time - b.time);
     const st = tl.status;
-    $("recStatus").textContent =
-      "mode " + st.recorder.mode + ", " + (st.bytes / 1048576).toFixed(1) + " MiB of " +
-      (st.quota_bytes / 1048576).toFixed(0) + " MiB" + (st.paused ? ", PAUSED: " + st.paused : "") +
-      "; " + duration(tl.recorded_s) + " recorded this day";
+    $("recStatus").textContent = text.status(st.recorder.mode, (st.bytes / 1048576).toFixed(1), (st.quota_bytes / 1048576).toFixed(0), st.paused, duration(tl.recorded_s));
     // Export: the last minute recorded, until a tap chooses.
     const last = spans[spans.length - 1];
     if (last && !$("exFrom").value) {
@@ -154,7 +140,7 @@
       const b = document.createElement("span");
       b.className = "marker " + markerClass[m.type];
       b.dataset.type = m.type;
-      b.title = text.labels[m.type] + " at " + fmt(m.time);
+      b.title = text.markerAt(text.labels[m.type], fmt(m.time));
       b.style.setProperty("left", pos(m.time) + "%");
       bar.append(b);
     }
@@ -179,7 +165,7 @@
     const bar = $("recBar");
     const [from] = dayRange();
     bar.setAttribute("aria-valuenow", t === null ? "0" : String(Math.round((t - from) / 1000)));
-    bar.setAttribute("aria-valuetext", t === null ? "nothing playing" : fmt(t));
+    bar.setAttribute("aria-valuetext", t === null ? text.nothingPlaying : fmt(t));
   }
 
   // under is the time under a pointer on the bar.
@@ -266,12 +252,12 @@
     movePlayhead();
     $("exFrom").value = timeOfDay(t);
     $("exTo").value = timeOfDay(Math.min(t + minute, dayRange()[1] - 1000));
-    say("Loading " + fmt(t) + "…");
+    say(text.loading(fmt(t)));
     let w;
     try {
       w = await loadWindow(t);
     } catch (e) {
-      if (g === gen) fail("Playback: " + e.message);
+      if (g === gen) fail(text.playbackFailed(e.message));
       return;
     }
     if (g !== gen) {
@@ -281,7 +267,7 @@
     if (!w) {
       const s = nextSpan(t);
       if (s) return playFrom(s.start);
-      say(text.nothingAfter(t));
+      say(text.nothingAfter(fmt(t)));
       return;
     }
     show(w, t);
@@ -305,7 +291,7 @@
       },
       { once: true },
     );
-    say("Playing from " + fmt(t));
+    say(text.playing(fmt(t)));
   }
 
   let lastTime = 0;
@@ -420,7 +406,7 @@
   $("tlPrevEvent").onclick = () => step(-1);
   $("tlNextEvent").onclick = () => step(1);
   $("exGo").onclick = exportRange;
-  $("snapButton").onclick = () => window.camdLive.snapshot($("snapshot")).catch((e) => fail("Snapshot: " + e.message));
+  $("snapButton").onclick = () => window.camdLive.snapshot($("snapshot")).catch((e) => fail(text.snapshotFailed(e.message)));
   // camdRecPlay plays from a time (an event's clip: its start).
   window.camdRecPlay = (from) => playFrom(Date.parse(from));
   window.camdRecWatch = watch;

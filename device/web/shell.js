@@ -7,17 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const screens = ["live", "timeline", "events", "settings", "users", "snapshots", "device"];
 
-  // text holds the sentences the shell shows, in one place.
-  const text = {
-    pairFirst: "Pair this phone first: paste the camera's pairing code or open an invitation link.",
-    unreachable: "The camera cannot be reached. Check that this phone is on its network.",
-    unpaired: "The camera no longer knows this phone (its pairing was revoked): pair it again.",
-    ownerOnly: "Only the camera's owner can do this.",
-    notFound: "The camera does not know this any more.",
-    busy: "The camera is busy: try again in a moment.",
-    refused: (status) => "The camera refused (" + status + ").",
-    notAllowed: (value, allowed) => value + " is not allowed. Allowed: " + allowed + ".",
-  };
+  const text = camdText.shell; // text.js
 
   // window.camdShell exposes the shell for the other scripts and tests.
   const shell = (window.camdShell = { screen: "live", events: "closed", sw: "none", text, api, json, follow, paired, button, confirmed });
