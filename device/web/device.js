@@ -196,7 +196,12 @@
     const body = { ssid };
     if (!$("devPass").parentElement.hidden) body.passphrase = $("devPass").value;
     act("devWifiStatus", text.joining(ssid), async () => {
-      await camdShell.json("POST", "/api/v1/network/wifi", body);
+      try {
+        await camdShell.json("POST", "/api/v1/network/wifi", body);
+      } catch (err) {
+        if (text.joinFailed[err.reason]) err.message = text.joinFailed[err.reason];
+        throw err;
+      }
       $("devJoin").hidden = true;
       $("devPass").value = "";
       return text.joined(ssid);

@@ -305,7 +305,11 @@
     if (d > 0 && d < 1) rec.playedS += d;
     lastTime = v.currentTime;
     rec.playhead = cur.start + v.currentTime * 1000;
-    if (rec.view && (rec.playhead >= rec.view.to || rec.playhead < rec.view.from) && dayOf(rec.playhead) === rec.day) render();
+    if (dayOf(rec.playhead) !== rec.day) {
+      // Played past midnight: the next day's bar, with the playhead on it.
+      setDay(dayOf(rec.playhead));
+      refresh();
+    } else if (rec.view && (rec.playhead >= rec.view.to || rec.playhead < rec.view.from)) render();
     else movePlayhead();
     // The next window, fetched half way through this one.
     if (!next && cur.end - rec.playhead < windowMs / 2) {

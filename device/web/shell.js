@@ -40,12 +40,14 @@
   }
 
   // APIError is what api throws: message is a sentence for people; a
-  // refused value names its field.
+  // refused value names its field; reason is camd's word for why, when
+  // it gives one (a Wi-Fi join's wrong_key…), for the screen to say.
   class APIError extends Error {
-    constructor(message, status, field) {
+    constructor(message, status, field, reason) {
       super(message);
       this.status = status;
       this.field = field || null;
+      this.reason = reason || null;
     }
   }
 
@@ -80,7 +82,7 @@
       case 503:
         throw new APIError(text.busy, res.status);
     }
-    throw new APIError(j.error || text.refused(res.status + " " + res.statusText), res.status);
+    throw new APIError(j.error || text.refused(res.status + " " + res.statusText), res.status, null, j.reason);
   }
 
   // json calls camd and reads the answer's JSON (null for 204).

@@ -200,6 +200,16 @@ self.camdText = {
     join: "Join",
     joining: (ssid) => "Joining " + ssid + "…",
     joined: (ssid) => "Joined " + ssid + ".",
+    // Why a join failed (camd's reason); the camera stays on the network
+    // it was on.
+    joinFailed: {
+      wrong_key: "The password is wrong. The camera stays on the network it was on.",
+      not_found: "The camera cannot find that network: check its name, and that it is in range.",
+      no_lease: "The camera joined, but the network gave it no address (DHCP). It stays on the network it was on.",
+      timeout: "Joining took too long. The camera stays on the network it was on.",
+      rejected: "The network's access point turned the camera away.",
+      credentials: "That network's name, security or password cannot be used.",
+    },
     confirmForget: "Forget it? The camera leaves the network.",
     forgetting: "Forgetting…",
     forgotten: "The network was forgotten.",
