@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +55,10 @@ func TestAppLighthouse(t *testing.T) {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, node, script, modules, chromium, "https://"+d.Addr().String()+"/", ownerToken,
 		base64.StdEncoding.EncodeToString(pin[:]), string(ready))
+	// Node and the Chromium it starts in a group of their own: a test
+	// that times out kills both.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
