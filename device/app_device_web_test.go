@@ -279,8 +279,8 @@ func TestAppDevice(t *testing.T) {
 	eval[bool](t, ctx, `document.getElementById("devPass").value = "wrong-passphrase", true`)
 	tap(t, ctx, "#devJoinGo")
 	waitPage(t, ctx, "the refused join", `document.getElementById("devWifiStatus").className === "error"`)
-	if msg := textOf(t, ctx, "#devWifiStatus"); strings.Contains(msg, "{") || msg == "" {
-		t.Errorf("a wrong password says %q", msg)
+	if msg := textOf(t, ctx, "#devWifiStatus"); !strings.HasPrefix(msg, "The password is wrong.") || msg != eval[string](t, ctx, `camdText.device.joinFailed.wrong_key`) {
+		t.Errorf("a wrong password says %q, want camd's reason (wrong_key) in words", msg)
 	}
 	eval[bool](t, ctx, `document.getElementById("devPass").value = "camd-sim-passphrase", true`)
 	tap(t, ctx, "#devJoinGo")

@@ -127,6 +127,17 @@ func TestAppTimelinePlaysFromATap(t *testing.T) {
 		t.Errorf("next event went to %v, past the missed call at %v", nextAt, event)
 	}
 
+	// A tap on the markers' row, a few pixels beside the missed call's
+	// mark, plays from the missed call's time.
+	missedAt := eval[float64](t, ctx, `(() => { const b = document.getElementById("recBar"), r = b.getBoundingClientRect(), v = camdRec.view;
+		const m = camdRec.markers.find((m) => m.type === "call.missed");
+		const x = r.left + ((m.time - v.from) / (v.to - v.from)) * r.width + 5;
+		b.dispatchEvent(new MouseEvent("click", {bubbles: true, clientX: x, clientY: r.top + 2}));
+		return m.time })()`)
+	if tapped := eval[float64](t, ctx, `camdRec.tapped`); tapped != missedAt {
+		t.Errorf("a tap beside the missed call's mark plays from %v, want the missed call's %v", fromJS(tapped), fromJS(missedAt))
+	}
+
 	// Export 5 s of the stretch: the progress reaches the whole file, the
 	// outcome is a sentence, and the file saved is an MP4 of about 5 s.
 	from := span.Start.Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
@@ -310,7 +321,8 @@ func TestAppEventsDayAndCalls(t *testing.T) {
 // TestAppTimelineAnHourBack: a recording of an hour ago (the first
 // seconds recorded, stored again an hour earlier) shows on today's bar
 // zoomed to 6 h, a tap near it plays it, and zoomed to 10 min around it
-// a tap plays from the point tapped.
+// a tap plays from the point tapped; the same seconds stored across last
+// midnight play from yesterday's bar onto today's, the playhead on it.
 func TestAppTimelineAnHourBack(t *testing.T) {
 	if time.Now().Add(-time.Hour-time.Minute).Day() != time.Now().Day() {
 		t.Skip("an hour ago was yesterday")
@@ -326,6 +338,21 @@ func TestAppTimelineAnHourBack(t *testing.T) {
 		data, err := c.Read(i, nil)
 		if err == nil {
 			err = d.recording.store.Append(recordings.Fragment{Stream: stream, Start: p.Start.Add(-time.Hour), Duration: p.Duration,
+				Key: p.Key, Audio: p.Audio, Init: p.Init, Data: data})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same seconds again across last midnight, 3 s before to 3 s
+	// after.
+	now := time.Now()
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local)
+	shift := midnight.Add(-3 * time.Second).Sub(c.Parts()[0].Start)
+	for i, p := range c.Parts() {
+		data, err := c.Read(i, nil)
+		if err == nil {
+			err = d.recording.store.Append(recordings.Fragment{Stream: stream, Start: p.Start.Add(shift), Duration: p.Duration,
 				Key: p.Key, Audio: p.Audio, Init: p.Init, Data: data})
 		}
 		if err != nil {
@@ -364,4 +391,12 @@ func TestAppTimelineAnHourBack(t *testing.T) {
 	if head := fromJS(st.Playhead); head.Before(tapped) || head.After(backEnd) {
 		t.Errorf("the playhead is at %v, for a tap at %v in the stretch %v to %v", head, tapped, back, backEnd)
 	}
+
+	// Played from 3 s before midnight: yesterday's bar, then past 24:00
+	// today's, with the playhead on it.
+	yesterday := midnight.Add(-time.Hour).Format("2006-01-02")
+	eval[bool](t, ctx, `camdRecPlay(`+strconv.Quote(midnight.Add(-3*time.Second).Format(time.RFC3339))+`), true`)
+	waitPage(t, ctx, "yesterday's bar", `camdRec.day === "`+yesterday+`" && camdRec.playedS > 0.2 && camdRec.playhead < `+jsTime(midnight))
+	waitPage(t, ctx, "past midnight, today's bar", `camdRec.day === "`+midnight.Format("2006-01-02")+`" && camdRec.playhead >= `+jsTime(midnight)+
+		` && camdRec.view.from <= camdRec.playhead && !document.getElementById("playhead").hidden`)
 }

@@ -176,7 +176,9 @@ func TestAppFitsPhone(t *testing.T) {
 // icons that are PNGs of their stated sizes; Chromium finds the app
 // installable; the service worker controls the page and keeps the app
 // shell and nothing else: an API answer read through it twice is fresh
-// the second time, and the cache holds exactly the shell's files.
+// the second time, and the cache holds exactly the shell's files. With
+// the camera gone (camd stopped), the app opens from the cache and says
+// so in a sentence, and still nothing but the shell is cached.
 func TestAppInstallable(t *testing.T) {
 	d := running(t, syntheticSource)
 	ownerToken := owner(t, d)
@@ -233,6 +235,44 @@ func TestAppInstallable(t *testing.T) {
 	if name := eval[string](t, ctx, me); name != "renamed" {
 		t.Errorf("the second answer: %q, want the new name", name)
 	}
+	shellOnly(t, ctx, "after an API answer")
+
+	// The camera goes away, after live view played and a snapshot was
+	// read through the service worker: the app opened again comes from
+	// the cache and says in a sentence that the camera cannot be
+	// reached; the cache still holds the shell and nothing else.
+	waitPage(t, ctx, "live view", `camd.framesDecoded > 0`)
+	eval[bool](t, ctx, `camdLive.snapshot().then(() => true)`)
+	stopDaemon(d)
+	if _, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		// Another address than the page's (a reload), so that Navigate
+		// returns once the new page is there; "/?" is the shell's "/".
+		_, err := cdp.Call(ctx, tg, page.Navigate, page.NavigateParams{URL: "https://" + d.Addr().String() + "/?again#live"})
+		return chromedp.Void{}, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the shell, offline", `window.camdShell && camdShell.screen === "live" && !document.getElementById("error").hidden`)
+	said := eval[[]string](t, ctx, `[document.getElementById("error").textContent, camdShell.text.unreachable, document.body.innerText]`)
+	if said[0] != said[1] || !strings.Contains(said[0], "cannot be reached") {
+		t.Errorf("offline, the app says %q, want %q", said[0], said[1])
+	}
+	for _, raw := range []string{"Failed to fetch", "TypeError", "NetworkError", "{"} {
+		if strings.Contains(said[2], raw) {
+			t.Errorf("offline, the page shows %q: %q", raw, said[2])
+		}
+	}
+	if !eval[bool](t, ctx, `!!navigator.serviceWorker.controller`) {
+		t.Error("the page opened offline has no service worker")
+	}
+	shellOnly(t, ctx, "offline")
+}
+
+// shellOnly asserts that the page's Cache Storage holds the app shell
+// (the page and api.WebFiles but the service worker) and nothing else:
+// no API answer, no media.
+func shellOnly(t *testing.T, ctx context.Context, when string) {
+	t.Helper()
 	cached := eval[[]string](t, ctx, `caches.keys().then(ks => Promise.all(ks.map(k => caches.open(k).then(c => c.keys())))).then(ls => ls.flat().map(r => new URL(r.url).pathname).sort())`)
 	want := append([]string{"/"}, api.WebFiles...)
 	want = slices.DeleteFunc(want, func(f string) bool { return f == "sw.js" })
@@ -241,9 +281,8 @@ func TestAppInstallable(t *testing.T) {
 	}
 	slices.Sort(want)
 	if !slices.Equal(cached, want) {
-		t.Errorf("the cache holds %q\nwant the shell %q", cached, want)
+		t.Errorf("%s, the cache holds %q\nwant the shell %q", when, cached, want)
 	}
-
 }
 
 // settingsNow reads the settings through the API.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,8 +40,21 @@ func running(t testing.TB, tweaks ...func(*Config)) *Daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	stops.Store(d, stop)
+	t.Cleanup(stop)
 	return d
+}
+
+// stops holds, for each daemon running started, the function that stops
+// it (stopDaemon).
+var stops sync.Map
+
+// stopDaemon stops a daemon that running started, before the test ends:
+// the camera goes away.
+func stopDaemon(d *Daemon) {
+	stop, _ := stops.Load(d)
+	stop.(func())()
 }
 
 // testClient makes a new connection for each request and closes it

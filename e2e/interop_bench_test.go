@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // BenchmarkInteropTimeToFirstFrame measures time to first frame through
@@ -29,7 +31,7 @@ func BenchmarkInteropTimeToFirstFrame(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	}
 	b.Run("go2rtc", func(b *testing.B) {
-		tool := interopTool(b, "go2rtc")
+		tool := testenv.Interop(b, "go2rtc")
 		d := benchSource(b, "synthetic")
 		out := filepath.Join(b.TempDir(), "v.h264")
 		var samples []float64
@@ -58,7 +60,7 @@ func BenchmarkInteropTimeToFirstFrame(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			need(b, "ffprobe")
-			tool := interopTool(b, "mediamtx")
+			tool := testenv.Interop(b, "mediamtx")
 			d := benchSource(b, "synthetic")
 			url, stop := "", func() {}
 			if !cold {

@@ -38,20 +38,8 @@ import (
 // not write: MediaMTX pulling it as a WHEP source, go2rtc's WebRTC client,
 // and two npm WHEP players in Chromium. Each decodes the stream, sends
 // the paired bearer token, and pins camd's self-signed certificate the
-// way it can. scripts/interop-tools.sh builds them once into a cache.
-
-// interopTool returns the path of a tool that scripts/interop-tools.sh
-// builds (mediamtx, go2rtc, npm), building it on first use.
-func interopTool(t testing.TB, name string) string {
-	t.Helper()
-	var stderr strings.Builder
-	cmd := exec.Command("../scripts/interop-tools.sh", name)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	path := strings.TrimSpace(string(out))
-	testenv.Need(t, err == nil && path != "", "building %s for the interop tests: %v\n%s", name, err, stderr.String())
-	return path
-}
+// way it can. scripts/interop-tools.sh builds them once into a cache
+// (testenv.Interop).
 
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
@@ -107,7 +95,7 @@ func go2rtcView(t testing.TB, tool string, d *daemon, fingerprint, out string, f
 
 func TestInteropGo2RTC(t *testing.T) {
 	need(t, "ffprobe")
-	tool := interopTool(t, "go2rtc")
+	tool := testenv.Interop(t, "go2rtc")
 	d := startDaemon(t)
 	out := filepath.Join(t.TempDir(), "go2rtc.h264")
 	r, err := go2rtcView(t, tool, d, d.fingerprint, out, 60)
@@ -252,7 +240,7 @@ func mediaMTXReserves(t *testing.T, rtsp string) (stream string, frames int, aud
 
 func TestInteropMediaMTX(t *testing.T) {
 	need(t, "ffprobe")
-	tool := interopTool(t, "mediamtx")
+	tool := testenv.Interop(t, "mediamtx")
 	d := startDaemon(t)
 	rtsp, _ := mediamtx(t, tool, d, false)
 	stream, n, audio := mediaMTXReserves(t, rtsp)
@@ -287,7 +275,7 @@ func spkiPin(t testing.TB, addr string) string {
 
 func TestInteropBrowserPlayers(t *testing.T) {
 	need(t, "chromium")
-	bundle := interopTool(t, "npm")
+	bundle := testenv.Interop(t, "npm")
 	// The players' page comes from another origin than camd's, which
 	// camd's configuration allows.
 	mux := http.NewServeMux()
@@ -427,7 +415,7 @@ paths:
 // again on the same ports is published to again.
 func TestInteropWHIPToMediaMTX(t *testing.T) {
 	need(t, "ffprobe")
-	tool := interopTool(t, "mediamtx")
+	tool := testenv.Interop(t, "mediamtx")
 	d := startDaemon(t)
 	rtspPort, whipPort := freePort(t), freePort(t)
 	conf := whipMediaMTXConf(rtspPort, whipPort, freePort(t))
@@ -513,7 +501,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile, pin string) {
 // (whip_pin_sha256), and not when another is pinned.
 func TestInteropWHIPToMediaMTXOverHTTPS(t *testing.T) {
 	need(t, "ffprobe")
-	tool := interopTool(t, "mediamtx")
+	tool := testenv.Interop(t, "mediamtx")
 	d := startDaemon(t)
 	dir := t.TempDir()
 	certFile, keyFile, pin := selfSigned(t, dir)

@@ -27,6 +27,7 @@ import (
 	"github.com/camd-project/camd/discovery/lan"
 	"github.com/camd-project/camd/discovery/netnstest"
 	"github.com/camd-project/camd/discovery/wsd"
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // nvrCamera is a camera as `camctl cameras list --json` shows it.
@@ -262,7 +263,7 @@ func (b *nvrBox) export(t testing.TB, camera string, from, to time.Time) (codec 
 // recorded again, the gap in its own timeline only.
 func TestNVRRecordsCamdAndRTSPCameras(t *testing.T) {
 	netnstest.Need(t, "ffmpeg", "ffprobe", "chromium")
-	mediamtx := interopTool(t, "mediamtx")
+	mediamtx := testenv.Interop(t, "mediamtx")
 	n := newLAN(t, "nvr", "cam1", "cam2", "cam3", "porch", "phone")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -498,7 +499,7 @@ func TestNVRRecordsCamdAndRTSPCameras(t *testing.T) {
 // docs/nvr.md, "B-frames").
 func TestNVRRefusesRTSPBFrames(t *testing.T) {
 	need(t, "ffmpeg")
-	mediamtx := interopTool(t, "mediamtx")
+	mediamtx := testenv.Interop(t, "mediamtx")
 	box := &nvrBox{daemon: startDaemon(t, "--config", writeConfig(t, "source: none\n"))}
 	box.at = box.addr
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/discovery/netnstest"
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // Interop with independent ONVIF clients (docs/onvif.md): the npm
@@ -38,7 +39,7 @@ func (d *daemon) onvifAddr(t testing.TB) (string, string) {
 // lines come on the channel, which closes when it exits.
 func nodeONVIF(t testing.TB, ctx context.Context, wrap func(*exec.Cmd) *exec.Cmd, args ...string) <-chan map[string]json.RawMessage {
 	t.Helper()
-	modules := interopTool(t, "onvif")
+	modules := testenv.Interop(t, "onvif")
 	script, _ := filepath.Abs("testdata/onvif-client.js")
 	cmd := wrap(exec.CommandContext(ctx, "node", append([]string{script}, args...)...))
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // TestInteropMediaMTXRecordsRTSP: MediaMTX v1.20.1 pulls camd's live
@@ -16,7 +18,7 @@ import (
 // stores as PCM).
 func TestInteropMediaMTXRecordsRTSP(t *testing.T) {
 	need(t, "ffprobe")
-	tool := interopTool(t, "mediamtx")
+	tool := testenv.Interop(t, "mediamtx")
 	d := startDaemon(t, "--config", writeConfig(t, "rtsp: {listen: 127.0.0.1:0, rtp_port: 0}\nvideo: {width: 640, height: 360, fps: 15}\n"))
 	id, secret, _ := d.streamKey(t, "mediamtx")
 	src := d.rtspURL(t, id, secret)

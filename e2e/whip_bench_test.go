@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -44,7 +45,7 @@ func busyOver(b *testing.B, pid int, d time.Duration) (float64, int64) {
 }
 
 func whipToSFU(b *testing.B, n int, watch time.Duration) {
-	tool := interopTool(b, "mediamtx")
+	tool := testenv.Interop(b, "mediamtx")
 	d := benchSource(b, "passthrough")
 	pid := d.cmd.Process.Pid
 	time.Sleep(2 * time.Second)

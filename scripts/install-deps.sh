@@ -54,8 +54,8 @@ dpkg-query -S '*/libasound.so.2' >/dev/null 2>&1 || missing="$missing libasound2
 # from elsewhere; Debian's packages otherwise.
 command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 # The interop tests' independent WHEP clients (MediaMTX, go2rtc's client,
-# the npm players) and the npm ONVIF client, built once into a cache after
-# the packages.
+# the npm players), the npm ONVIF client and Lighthouse (the app's
+# accessibility audit), built once into a cache after the packages.
 interop() { "$(dirname "$0")/interop-tools.sh" >/dev/null; }
 if [ -z "$missing" ]; then
 	interop

@@ -10,11 +10,14 @@
 #                                  bundled for the browser (esbuild)
 #   npm-onvif/node_modules        the npm ONVIF client `onvif` (Node.js;
 #                                  e2e/testdata/onvif-client.js drives it)
+#   npm-lighthouse/node_modules/.bin/lighthouse
+#                                  Lighthouse, which audits the owner's app
+#                                  (device: TestAppLighthouse)
 #
 # None of them enters camd's go.mod. Each is fetched through the ordinary
 # clients (go, npm) and rebuilt only when it is missing. Prints the path
 # of each tool asked for (all three by default), one a line.
-# Usage: scripts/interop-tools.sh [mediamtx|go2rtc|npm|onvif]...
+# Usage: scripts/interop-tools.sh [mediamtx|go2rtc|npm|onvif|lighthouse]...
 set -eu
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -26,6 +29,9 @@ EYEVINN_VERSION=0.13.0
 WHIPWHEP_VERSION=1.2.0
 ESBUILD_VERSION=0.25.12
 ONVIF_NPM_VERSION=0.8.3
+# 12.8.2: the last Lighthouse that runs on Debian 13's Node.js 20 (13.x
+# wants Node.js 22).
+LIGHTHOUSE_VERSION=12.8.2
 
 log() { echo "interop-tools: $*" >&2; }
 
@@ -114,13 +120,34 @@ JSON
 	mv "$out.tmp" "$out"
 }
 
-[ $# -eq 0 ] && set -- mediamtx go2rtc npm onvif
+# Lighthouse (Node.js), installed as is; the test drives its command
+# line against a Chromium it starts itself.
+npm_lighthouse() {
+	out="$dir/npm-lighthouse"
+	stamp="lighthouse-$LIGHTHOUSE_VERSION"
+	path="$out/node_modules/.bin/lighthouse"
+	[ -x "$path" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ] && return 0
+	log "installing Lighthouse"
+	command -v npm >/dev/null || { log "npm is missing (scripts/install-deps.sh installs it)"; return 1; }
+	rm -rf "$out.tmp"
+	mkdir -p "$out.tmp"
+	cat >"$out.tmp/package.json" <<JSON
+{"name": "camd-lighthouse", "private": true, "version": "0.0.0"}
+JSON
+	(cd "$out.tmp" && npm install --no-audit --no-fund --loglevel=error "lighthouse@$LIGHTHOUSE_VERSION" >&2)
+	echo "$stamp" >"$out.tmp/stamp"
+	rm -rf "$out"
+	mv "$out.tmp" "$out"
+}
+
+[ $# -eq 0 ] && set -- mediamtx go2rtc npm onvif lighthouse
 for t in "$@"; do
 	case $t in
 	mediamtx) mediamtx ;;
 	go2rtc) go2rtc ;;
 	npm) npm_players ;;
 	onvif) npm_onvif ;;
+	lighthouse) npm_lighthouse ;;
 	*) log "unknown tool $t"; exit 2 ;;
 	esac
 	echo "$path"

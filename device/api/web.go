@@ -22,7 +22,7 @@ var WebFiles = []string{
 	"shell.js", "events.js", "settings.js", "users.js",
 	"keys.js", "snapshots.js", "device.js", "pairing.js",
 	"sw.js", "manifest.json", "icon-192.png", "icon-512.png",
-	"live.js",
+	"live.js", "text.js",
 }
 
 func (a *Web) routes() []Route {

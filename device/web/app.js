@@ -3,6 +3,7 @@
 
 const endpoint = "/api/v1/whep";
 const $ = (id) => document.getElementById(id);
+const appText = camdText.app; // text.js
 
 // window.camd exposes the viewer's state for people and for tests.
 const camd = (window.camd = {
@@ -40,7 +41,7 @@ function base32(s) {
   const out = [];
   for (const ch of s) {
     const v = abc.indexOf(ch);
-    if (v < 0) throw new Error("not a pairing code");
+    if (v < 0) throw new Error(appText.notACode);
     value = (value << 5) | v;
     bits += 5;
     if (bits >= 8) {
@@ -77,10 +78,10 @@ function crc16(bytes) {
 
 function parseCode(text) {
   const s = text.trim().toUpperCase();
-  if (!s.startsWith("CAMD1:")) throw new Error("not a camd pairing code");
+  if (!s.startsWith("CAMD1:")) throw new Error(appText.notACode);
   const b = base32(s.slice(6));
   const body = b.slice(0, b.length - 2);
-  if (crc16(body) !== ((b[b.length - 2] << 8) | b[b.length - 1])) throw new Error("the pairing code is damaged");
+  if (crc16(body) !== ((b[b.length - 2] << 8) | b[b.length - 1])) throw new Error(appText.damaged);
   return {
     invite: (body[1] & 2) !== 0,
     deviceID: base32Encode(body.slice(2, 12)),
@@ -110,7 +111,7 @@ async function pairWith(text, name) {
     inviteID = Array.from(digest.slice(0, 8), (x) => x.toString(16).padStart(2, "0")).join("");
   }
   const start = await post("/api/v1/pair/start", { invite_id: inviteID });
-  if (start.device_id !== code.deviceID) throw new Error("this code belongs to another camera");
+  if (start.device_id !== code.deviceID) throw new Error(appText.otherCamera);
   const key = await crypto.subtle.importKey("raw", code.secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const enc = new TextEncoder();
   const nonce = unb64(start.nonce);
@@ -134,14 +135,14 @@ let pairingNow = false;
 async function pairFromPage() {
   pairingNow = true;
   try {
-    await pairWith($("code").value, $("who").value || "Browser");
+    await pairWith($("code").value, $("who").value || appText.browser);
     $("pair").hidden = true;
     document.body.classList.remove("unpaired");
     $("error").hidden = true;
     listCameras().catch(() => {});
     await start();
   } catch (e) {
-    fail("Pairing failed: " + e.message);
+    fail(appText.pairFailed(e.message));
   } finally {
     pairingNow = false;
   }
@@ -150,7 +151,7 @@ async function pairFromPage() {
 function show(state) {
   camd.state = state;
   const el = $("state");
-  el.textContent = state;
+  el.textContent = appText.states[state] || state;
   el.className = "state " + state;
 }
 
@@ -196,10 +197,12 @@ async function start(url = endpoint) {
   const from = range && Date.parse(new URLSearchParams(range).get("from"));
   camd.watching = camera ? "camera:" + decodeURIComponent(camera) : range === null ? "live" : range;
   $("watching").textContent = camera
-    ? "live: " + ($("camera").selectedOptions[0] || {}).textContent
+    ? appText.liveOf(($("camera").selectedOptions[0] || {}).textContent)
     : range === null
-      ? "live"
-      : "recording" + (from ? " from " + new Date(from).toLocaleTimeString() : "");
+      ? appText.live
+      : from
+        ? appText.recordingFrom(new Date(from).toLocaleTimeString())
+        : appText.recording;
   if (!token()) {
     askToPair();
     return;
@@ -362,7 +365,7 @@ window.camdWatch = (url) => start(url).catch((e) => fail(String(e)));
 $("sound").onclick = () => {
   const v = $("video");
   v.muted = !v.muted;
-  $("sound").textContent = v.muted ? "Unmute" : "Mute";
+  $("sound").textContent = v.muted ? appText.unmute : appText.mute;
 };
 $("pairButton").onclick = pairFromPage;
 window.addEventListener("pagehide", stop);

@@ -8,6 +8,7 @@
   // window.camdCall exposes the call screen's state for people and for
   // tests. state: idle, ringing, answering, connected, answered elsewhere,
   // declined, ended (the call is over), failed.
+  const text = camdText.call; // text.js
   const cs = (window.camdCall = {
     // events: the event stream (below): open, reconnecting, closed
     id: null,
@@ -38,7 +39,8 @@
     cs.reason = reason;
     const live = state === "ringing" || state === "answering" || state === "connected";
     $("call").hidden = state === "idle";
-    $("callState").textContent = reason ? state + " (" + reason + ")" : state;
+    const shown = text.states[state] || state;
+    $("callState").textContent = reason ? text.stateWhy(shown, reason) : shown;
     $("answer").hidden = $("decline").hidden = state !== "ringing";
     $("hangup").hidden = $("mute").hidden = !(state === "answering" || state === "connected");
     $("callClose").hidden = live;
@@ -141,7 +143,7 @@
       mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
     } catch (err) {
       set("ringing");
-      callFail("no microphone: " + err.message);
+      callFail(text.noMicrophone(err.message));
       return;
     }
     await stop(); // the call carries the picture; live view would be a second session
@@ -150,7 +152,7 @@
     const video = $("video");
     video.srcObject = stream;
     video.muted = false;
-    $("sound").textContent = "Mute";
+    $("sound").textContent = camdText.app.mute;
     pc.addTransceiver("video", { direction: "recvonly" });
     const talk = pc.addTransceiver(mic.getAudioTracks()[0], { direction: "sendrecv", streams: [mic] });
     if (cs.audioCodecs && talk.setCodecPreferences) {
@@ -161,7 +163,7 @@
     pc.onconnectionstatechange = () => {
       if (!pc) return;
       if (pc.connectionState === "connected") set("connected");
-      if (pc.connectionState === "failed") hangup("failed");
+      if (pc.connectionState === "failed") hangup(text.states.failed);
     };
     await pc.setLocalDescription(await pc.createOffer());
     // Loopback and LAN candidates come within moments; camd answers with
@@ -181,10 +183,10 @@
       const why = (await res.json().catch(() => ({}))).error || res.status;
       teardown();
       if (res.status === 409) set("answered elsewhere");
-      else if (res.status === 410) set("ended", "over");
+      else if (res.status === 410) set("ended", text.over);
       else {
         set("failed");
-        callFail("camd refused the answer: " + why);
+        callFail(text.refused(why));
       }
       return;
     }
@@ -209,7 +211,7 @@
   }
 
   // hangup ends the call from the page; camd's call.ended follows.
-  async function hangup(why = "hung up") {
+  async function hangup(why = text.hungUp) {
     const url = answer;
     set("ended", why);
     // DELETE first: closing the connection first would tell camd only
@@ -221,13 +223,13 @@
 
   async function decline() {
     const id = cs.id;
-    set("declined", "by you");
+    set("declined", text.byYou);
     const res = await fetch("/api/v1/calls/" + id + "/decline", {
       method: "POST",
       headers: auth({ "Content-Type": "application/json" }),
       body: JSON.stringify({ reason: "declined" }),
     });
-    if (!res.ok && res.status !== 409 && res.status !== 410) callFail("decline: " + res.status);
+    if (!res.ok && res.status !== 409 && res.status !== 410) callFail(text.declineFailed(res.status));
   }
 
   $("answer").onclick = () => accept().catch((err) => callFail(String(err)));
@@ -236,7 +238,7 @@
   $("mute").onclick = () => {
     cs.muted = !cs.muted;
     if (mic) mic.getAudioTracks().forEach((t) => (t.enabled = !cs.muted));
-    $("mute").textContent = cs.muted ? "Unmute mic" : "Mute mic";
+    $("mute").textContent = cs.muted ? text.unmuteMic : text.muteMic;
   };
   $("callClose").onclick = () => set("idle");
   window.addEventListener("pagehide", () => {

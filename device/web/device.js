@@ -9,68 +9,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
 
-  // text holds the screen's sentences, in one place.
-  const text = {
-    renaming: "Renaming…",
-    renamed: "Renamed.",
-    pinUnknown: "not known (this phone paired before the app kept it)",
-    pinNote: " (from the pairing code: your browser's certificate details should show the same)",
-    noCard: "The recordings are not on a removable card.",
-    used: (used, quota) => size(used) + " of " + size(quota) + " used by recordings",
-    free: (b) => size(b) + " free",
-    span: (a, b) => "from " + when(a) + " to " + when(b),
-    cardState: (c) =>
-      (c.present ? (c.mounted ? "mounted" : "not mounted") : "no card") +
-      (c.read_only ? ", read-only" : "") +
-      (c.fs_type ? ", " + c.fs_type : "") +
-      (c.device ? " (" + c.device + ")" : ""),
-    confirmCheck: "Check it? Recording pauses meanwhile.",
-    confirmFormat: (dev) => "Erase everything on " + dev + "?",
-    checking: "Checking the card (recording pauses)…",
-    formatting: "Formatting the card…",
-    cardDone: (r) => "Done: " + (r.outcome || "the command ran") + ".",
-    updOff: "Checking for updates is off (Settings: Check for updates daily).",
-    updNone: "No update offered",
-    updOffer: (o) => "Version " + o.version + " is offered (" + size(o.size) + ")" + (o.notes ? ": " + o.notes : "."),
-    updState: { downloading: "Downloading the update…", installing: "Installing the update…", rebooting: "Restarting…", confirming: "Checking the new version works…" },
-    updUnavailable: "Updates are not available on this camera.",
-    updChecking: "Checking…",
-    updChecked: "Checked.",
-    confirmApply: (v) => "Install " + v + "? The camera restarts.",
-    applying: "Installing: the camera restarts when it is done.",
-    wifi: (s) =>
-      ({ connected: "Connected to " + s.ssid, connecting: "Joining " + (s.ssid || "a network") + "…", disconnected: "Not connected", access_point: "In setup mode (its own access point)" }[s.state] || s.state) +
-      (s.signal_dbm ? ", signal " + s.signal_dbm + " dBm" : "") +
-      (s.address ? ", address " + s.address : "") +
-      ".",
-    wifiOff: "This camera has no Wi-Fi.",
-    scanning: "Looking for networks…",
-    scanned: (n) => (n ? "Tap a network to join it." : "No network in range."),
-    joining: (ssid) => "Joining " + ssid + "…",
-    joined: (ssid) => "Joined " + ssid + ".",
-    confirmForget: "Forget it? The camera leaves the network.",
-    forgotten: "The network was forgotten.",
-    logLoading: "Reading the log…",
-    logEmpty: "Nothing in the log at this level.",
-    logLines: (n) => n + " lines, newest last.",
-    crashNone: "No crash reports.",
-    crash: (c) => "camd " + c.version + " crashed " + when(c.time) + (c.sent ? " · sent " + when(c.sent) : ""),
-    sending: "Sending the report…",
-    sent: "Sent.",
-    confirmDelete: "Delete it?",
-    deleted: "Deleted.",
-    push: {
-      unsupported: "This browser cannot show the camera's notifications.",
-      blocked: "Notifications are blocked for this site: allow them in the browser's site settings.",
-      off: "Off: this phone is not told of doorbell rings and missed calls.",
-      on: "On: this phone is told of doorbell rings and missed calls.",
-    },
-    pushOn: "Turn on notifications",
-    pushOff: "Turn off notifications",
-    pushAsking: "Asking the browser…",
-    pushDenied: "Notifications were not allowed.",
-    done: "Done.",
-  };
+  const text = camdText.device; // text.js
 
   // window.camdDevice exposes the screen's state for people and tests.
   const dv = (window.camdDevice = { loaded: false, owner: false, push: "unknown", crashes: [], nets: [], log: 0 });
@@ -145,14 +84,15 @@
   async function loadStorage() {
     const s = await camdShell.json("GET", "/api/v1/recordings/status");
     card = s.card || null;
+    const l = text.storage;
     pairs($("devStorage"), [
-      ["Recordings", text.used(s.bytes, s.quota_bytes)],
-      ["Space", s.free_bytes ? text.free(s.free_bytes) : null],
-      ["Kept", s.oldest && s.newest ? text.span(s.oldest, s.newest) : null],
-      ["Paused", s.paused || null],
-      ["Card", card ? text.cardState(card) : text.noCard],
-      ["Card error", card && (card.error || card.last_error) ? card.error || card.last_error : null],
-      ["Card is", card && card.busy ? card.busy : null],
+      [l.recordings, text.used(size(s.bytes), size(s.quota_bytes))],
+      [l.space, s.free_bytes ? text.free(size(s.free_bytes)) : null],
+      [l.kept, s.oldest && s.newest ? text.span(when(s.oldest), when(s.newest)) : null],
+      [l.paused, s.paused || null],
+      [l.card, card ? text.cardState(card) : text.noCard],
+      [l.cardError, card && (card.error || card.last_error) ? card.error || card.last_error : null],
+      [l.cardIs, card && card.busy ? card.busy : null],
     ]);
     $("devCheck").hidden = $("devFormat").hidden = !card;
     dv.card = card ? { present: card.present, device: card.device || "" } : null;
@@ -164,7 +104,7 @@
   }
 
   function formatCard(e) {
-    const dev = (card && card.device) || "the card";
+    const dev = (card && card.device) || text.theCard;
     if (!confirmed(e.target, text.confirmFormat(dev))) return;
     act("devStorageStatus", text.formatting, async () => text.cardDone(await camdShell.json("POST", "/api/v1/storage/format", { confirm: "format " + dev })), loadStorage);
   }
@@ -175,13 +115,13 @@
     offered = u.available ? u.available.version : null;
     const parts = [];
     if (u.state && text.updState[u.state]) parts.push(text.updState[u.state]);
-    if (u.progress && u.progress.total) parts.push(Math.round((100 * u.progress.done) / u.progress.total) + " % downloaded.");
-    parts.push(u.available ? text.updOffer(u.available) : text.updNone + (u.last_check ? " (checked " + when(u.last_check) + ")." : "."));
+    if (u.progress && u.progress.total) parts.push(text.updProgress(Math.round((100 * u.progress.done) / u.progress.total)));
+    parts.push(u.available ? text.updOffer(u.available, size(u.available.size)) : text.updNone(u.last_check && when(u.last_check)));
     if (!u.enabled) parts.push(text.updOff);
     if (u.last_error) parts.push(u.last_error);
     $("devUpdate").textContent = parts.join(" ");
     $("devUpdApply").hidden = !offered || (u.state && u.state !== "idle");
-    $("devUpdApply").textContent = offered ? "Install " + offered : "Install";
+    $("devUpdApply").textContent = text.install(offered);
     dv.update = { enabled: u.enabled, offered };
   }
 
@@ -243,7 +183,7 @@
           const li = document.createElement("li");
           li.dataset.ssid = n.ssid;
           const what = Object.assign(document.createElement("span"), { className: "grow", textContent: n.ssid + " · " + n.security + " · " + n.signal_dbm + " dBm" });
-          li.append(what, button("Join", () => pick(n)));
+          li.append(what, button(text.join, () => pick(n)));
           return li;
         }),
       );
@@ -256,7 +196,12 @@
     const body = { ssid };
     if (!$("devPass").parentElement.hidden) body.passphrase = $("devPass").value;
     act("devWifiStatus", text.joining(ssid), async () => {
-      await camdShell.json("POST", "/api/v1/network/wifi", body);
+      try {
+        await camdShell.json("POST", "/api/v1/network/wifi", body);
+      } catch (err) {
+        if (text.joinFailed[err.reason]) err.message = text.joinFailed[err.reason];
+        throw err;
+      }
       $("devJoin").hidden = true;
       $("devPass").value = "";
       return text.joined(ssid);
@@ -265,7 +210,7 @@
 
   function forget(e) {
     if (!confirmed(e.target, text.confirmForget)) return;
-    act("devWifiStatus", "…", async () => {
+    act("devWifiStatus", text.forgetting, async () => {
       await camdShell.json("DELETE", "/api/v1/network/wifi");
       return text.forgotten;
     }, loadWifi);
@@ -297,9 +242,9 @@
       ...list.map((c) => {
         const li = document.createElement("li");
         li.dataset.id = c.id;
-        const what = Object.assign(document.createElement("span"), { className: "grow", textContent: text.crash(c) });
+        const what = Object.assign(document.createElement("span"), { className: "grow", textContent: text.crash(c, when(c.time), c.sent && when(c.sent)) });
         const trace = Object.assign(document.createElement("pre"), { hidden: true });
-        const view = button("Show", async () => {
+        const view = button(text.show, async () => {
           try {
             trace.textContent = (await camdShell.json("GET", path(c))).trace;
             trace.hidden = !trace.hidden;
@@ -307,15 +252,15 @@
             say("devCrashStatus", err.message, true);
           }
         });
-        const send = button("Send", () =>
+        const send = button(text.send, () =>
           act("devCrashStatus", text.sending, async () => {
             await camdShell.json("POST", path(c) + "/send");
             return text.sent;
           }, loadCrashes),
         );
-        const del = button("Delete", (e) => {
+        const del = button(text.delete, (e) => {
           if (!confirmed(e.target, text.confirmDelete)) return;
-          act("devCrashStatus", "…", async () => {
+          act("devCrashStatus", text.deleting, async () => {
             await camdShell.json("DELETE", path(c));
             return text.deleted;
           }, loadCrashes);

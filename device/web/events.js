@@ -6,6 +6,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const seenKey = "camd-events-seen";
+  const text = camdText.events; // text.js
 
   // window.camdEvents exposes the screen's state for people and tests.
   const ev = (window.camdEvents = { shown: 0, unread: 0, types: [], live: 0, error: null });
@@ -18,7 +19,7 @@
     ev.unread = unread.size;
     $("unread").textContent = unread.size > 99 ? "99+" : String(unread.size);
     $("unread").hidden = unread.size === 0;
-    $("unread").setAttribute("aria-label", unread.size + " not seen");
+    $("unread").setAttribute("aria-label", text.unread(unread.size));
   }
 
   // markSeen: the events on screen have been seen.
@@ -67,7 +68,7 @@
       canvas.getContext("2d").drawImage(img, 0, 0);
       canvas.dataset.loaded = "1";
     } catch {
-      canvas.title = "no picture";
+      canvas.title = text.noPicture;
     }
   }
 
@@ -79,7 +80,7 @@
     if (e.snapshot && !e.snapshot_missing) {
       const c = document.createElement("canvas");
       c.setAttribute("role", "img");
-      c.setAttribute("aria-label", "picture of the event");
+      c.setAttribute("aria-label", text.picture);
       thumbnail(c, e.snapshot);
       li.append(c);
     }
@@ -97,7 +98,7 @@
       // The clip plays at its time on the timeline.
       const b = document.createElement("button");
       b.type = "button";
-      b.textContent = "Play clip";
+      b.textContent = text.playClip;
       b.onclick = () => window.camdRecPlay(e.clip.from);
       li.append(b);
     }
@@ -150,7 +151,7 @@
       newest = Math.max(newest, e.id);
       if (e.id > seen()) unread.add(e.id);
     }
-    status(list.length ? "" : "No events" + (type ? " of this kind" : "") + (d ? " on this day." : " yet."));
+    status(list.length ? "" : text.none(!!type, !!d));
     if (camdShell.screen === "events") markSeen();
     else badge();
   }

@@ -6,17 +6,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
 
-  // text holds the section's sentences, in one place.
-  const text = {
-    none: "None.",
-    making: "Making a key…",
-    made: "Made. Copy it now: it is not shown again.",
-    revoking: "Revoking…",
-    revoked: (f) => "The key for " + f + " was revoked: it stops at once.",
-    confirmRevoke: (f) => "Revoke the key for " + f + "?",
-    forWhom: "Say whom or what the key is for.",
-    item: (k) => "for " + k.for + (k.user ? " (a user)" : " (a device)") + ", " + k.scope + " only, made " + new Date(k.created).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }),
-  };
+  const text = camdText.keys; // text.js
 
   // window.camdKeys exposes the section's state for people and tests.
   const ks = (window.camdKeys = { keys: [], shown: null, loads: 0, error: null });
@@ -32,8 +22,8 @@
     li.dataset.id = k.id;
     const what = document.createElement("span");
     what.className = "grow";
-    what.textContent = text.item(k);
-    const revoke = camdShell.button("Revoke", async () => {
+    what.textContent = text.item(k, new Date(k.created).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }));
+    const revoke = camdShell.button(text.revoke, async () => {
       if (!camdShell.confirmed(revoke, text.confirmRevoke(k.for))) return;
       status(text.revoking);
       try {

@@ -9,14 +9,7 @@
   // window.camdLive exposes the controls' state for people and tests.
   const live = (window.camdLive = { snapshot, snap: null, picture: null, pictureSaved: 0, error: null });
 
-  // text holds the screen's sentences, in one place.
-  const text = {
-    noFullscreen: "This browser cannot show the video fullscreen.",
-    taking: "Taking a snapshot…",
-    saved: (t) => "Snapshot saved on the camera at " + t + ".",
-    saving: "Saving…",
-    savedPicture: "Saved.",
-  };
+  const text = camdText.live; // text.js
 
   function status(msg) {
     $("liveStatus").textContent = msg;
@@ -32,7 +25,7 @@
     }
   };
   document.addEventListener("fullscreenchange", () => {
-    $("fullscreen").textContent = document.fullscreenElement ? "Exit fullscreen" : "Fullscreen";
+    $("fullscreen").textContent = document.fullscreenElement ? text.exitFullscreen : text.fullscreen;
   });
 
   // snapshot saves a picture of now on the camera (POST

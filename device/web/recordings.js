@@ -24,18 +24,7 @@
     snapshot: null, error: null,
   });
 
-  // text holds the screen's sentences, in one place.
-  const text = {
-    nothingRecorded: "Nothing recorded on this day.",
-    nothingAfter: (t) => "Nothing recorded after " + fmt(t) + " on this day.",
-    end: "The end of the recordings.",
-    noEvent: (later) => "No " + (later ? "later" : "earlier") + " event on this day.",
-    badRange: "Choose a start and an end after it, on this day.",
-    exporting: (a, b) => "Exporting " + a + " to " + b + "…",
-    exported: (a, b, secs, size) => "Exported " + a + " to " + b + " (" + secs + " s of video, " + size + "): save it below.",
-    exportFailed: (msg) => "The export failed: " + msg,
-    labels: { motion: "motion", "doorbell.pressed": "ring", "call.missed": "missed call" },
-  };
+  const text = camdText.rec; // text.js
   const markerClass = { motion: "motion", "doorbell.pressed": "ring", "call.missed": "missed" };
 
   const fmt = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -91,7 +80,7 @@
       const q = new URLSearchParams({ type: Object.keys(markerClass).join(","), from: iso(from), to: iso(to), limit: "1000" });
       evs = await camdShell.json("GET", "/api/v1/events?" + q);
     } catch (e) {
-      fail("Timeline: " + e.message);
+      fail(text.timelineFailed(e.message));
       return;
     }
     $("recError").hidden = true;
@@ -102,10 +91,7 @@
       .map((e) => ({ id: e.id, type: e.type, time: Date.parse(e.time), message: e.message || e.type }))
       .sort((a, b) => a.time - b.time);
     const st = tl.status;
-    $("recStatus").textContent =
-      "mode " + st.recorder.mode + ", " + (st.bytes / 1048576).toFixed(1) + " MiB of " +
-      (st.quota_bytes / 1048576).toFixed(0) + " MiB" + (st.paused ? ", PAUSED: " + st.paused : "") +
-      "; " + duration(tl.recorded_s) + " recorded this day";
+    $("recStatus").textContent = text.status(st.recorder.mode, (st.bytes / 1048576).toFixed(1), (st.quota_bytes / 1048576).toFixed(0), st.paused, duration(tl.recorded_s));
     // Export: the last minute recorded, until a tap chooses.
     const last = spans[spans.length - 1];
     if (last && !$("exFrom").value) {
@@ -145,18 +131,17 @@
       el.style.setProperty("width", Math.max(pos(b) - pos(a), 0.3) + "%");
       bar.append(el);
     }
+    // The markers are drawn, not buttons of their own (8 px is too small
+    // a target for a finger): a tap on the markers' row plays from the
+    // nearest within reach (click, below); ◀ Event and Event ▶ reach
+    // them by keyboard.
     for (const m of rec.markers) {
       if (m.time < v.from || m.time >= v.to) continue;
-      const b = document.createElement("button");
-      b.type = "button";
+      const b = document.createElement("span");
       b.className = "marker " + markerClass[m.type];
       b.dataset.type = m.type;
-      b.title = b.ariaLabel = text.labels[m.type] + " at " + fmt(m.time);
+      b.title = text.markerAt(text.labels[m.type], fmt(m.time));
       b.style.setProperty("left", pos(m.time) + "%");
-      b.onclick = (e) => {
-        e.stopPropagation();
-        playFrom(m.time);
-      };
       bar.append(b);
     }
     const head = document.createElement("div");
@@ -180,7 +165,7 @@
     const bar = $("recBar");
     const [from] = dayRange();
     bar.setAttribute("aria-valuenow", t === null ? "0" : String(Math.round((t - from) / 1000)));
-    bar.setAttribute("aria-valuetext", t === null ? "nothing playing" : fmt(t));
+    bar.setAttribute("aria-valuetext", t === null ? text.nothingPlaying : fmt(t));
   }
 
   // under is the time under a pointer on the bar.
@@ -190,6 +175,19 @@
     if (!v || r.width === 0) return null;
     return v.from + (Math.min(Math.max(e.clientX - r.left, 0), r.width) / r.width) * (v.to - v.from);
   }
+  // markerAt is the marker a tap on the markers' row (the bar's top
+  // third) reaches: the nearest within 12 px (a 24 px target).
+  function markerAt(e) {
+    const r = $("recBar").getBoundingClientRect();
+    if (e.clientY - r.top > r.height / 3) return null;
+    let best = null, dist = 12;
+    for (const m of rec.markers) {
+      if (m.time < rec.view.from || m.time >= rec.view.to) continue;
+      const x = r.left + (pos(m.time) / 100) * r.width;
+      if (Math.abs(x - e.clientX) <= dist) [best, dist] = [m, Math.abs(x - e.clientX)];
+    }
+    return best;
+  }
   // A finger or a mouse dragged along the bar shows the time under it; a
   // tap (or the release of a drag) plays from there.
   $("recBar").addEventListener("pointermove", (e) => {
@@ -198,7 +196,9 @@
   });
   $("recBar").addEventListener("click", (e) => {
     const t = under(e);
-    if (t !== null) playFrom(t);
+    if (t === null) return;
+    const m = markerAt(e);
+    playFrom(m ? m.time : t);
   });
   $("recBar").addEventListener("keydown", (e) => {
     if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
@@ -252,12 +252,12 @@
     movePlayhead();
     $("exFrom").value = timeOfDay(t);
     $("exTo").value = timeOfDay(Math.min(t + minute, dayRange()[1] - 1000));
-    say("Loading " + fmt(t) + "…");
+    say(text.loading(fmt(t)));
     let w;
     try {
       w = await loadWindow(t);
     } catch (e) {
-      if (g === gen) fail("Playback: " + e.message);
+      if (g === gen) fail(text.playbackFailed(e.message));
       return;
     }
     if (g !== gen) {
@@ -267,7 +267,7 @@
     if (!w) {
       const s = nextSpan(t);
       if (s) return playFrom(s.start);
-      say(text.nothingAfter(t));
+      say(text.nothingAfter(fmt(t)));
       return;
     }
     show(w, t);
@@ -291,7 +291,7 @@
       },
       { once: true },
     );
-    say("Playing from " + fmt(t));
+    say(text.playing(fmt(t)));
   }
 
   let lastTime = 0;
@@ -305,7 +305,11 @@
     if (d > 0 && d < 1) rec.playedS += d;
     lastTime = v.currentTime;
     rec.playhead = cur.start + v.currentTime * 1000;
-    if (rec.view && (rec.playhead >= rec.view.to || rec.playhead < rec.view.from) && dayOf(rec.playhead) === rec.day) render();
+    if (dayOf(rec.playhead) !== rec.day) {
+      // Played past midnight: the next day's bar, with the playhead on it.
+      setDay(dayOf(rec.playhead));
+      refresh();
+    } else if (rec.view && (rec.playhead >= rec.view.to || rec.playhead < rec.view.from)) render();
     else movePlayhead();
     // The next window, fetched half way through this one.
     if (!next && cur.end - rec.playhead < windowMs / 2) {
@@ -406,7 +410,7 @@
   $("tlPrevEvent").onclick = () => step(-1);
   $("tlNextEvent").onclick = () => step(1);
   $("exGo").onclick = exportRange;
-  $("snapButton").onclick = () => window.camdLive.snapshot($("snapshot")).catch((e) => fail("Snapshot: " + e.message));
+  $("snapButton").onclick = () => window.camdLive.snapshot($("snapshot")).catch((e) => fail(text.snapshotFailed(e.message)));
   // camdRecPlay plays from a time (an event's clip: its start).
   window.camdRecPlay = (from) => playFrom(Date.parse(from));
   window.camdRecWatch = watch;

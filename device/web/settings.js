@@ -9,30 +9,9 @@
   // window.camdSettings exposes the screen's state for people and tests.
   const st = (window.camdSettings = { loaded: false, saved: 0, fieldErrors: {}, error: null });
 
-  // labels and choices: the text of the settings camd knows of today; a
-  // setting not listed here still shows, under its key.
-  const labels = {
-    name: "Camera name",
-    time_zone: "Time zone (e.g. Europe/Paris)",
-    auto_start: "Start when the device boots",
-    mute: "Mute the microphone",
-    resolution: "Resolution (WIDTHxHEIGHT)",
-    fps: "Frame rate (frames per second)",
-    bitrate: "Video bitrate (bits per second)",
-    flip: "Flip the picture upside down",
-    mirror: "Mirror the picture",
-    night_mode: "Night mode",
-    status_led: "Status light",
-    recording_mode: "Recording",
-    motion_sensitivity: "Motion sensitivity (1–100)",
-    speaker_volume: "Speaker volume (0–100)",
-    update_check: "Check for updates daily",
-    crash_reports: "Crash reports",
-    whip_url: "Publish to an SFU: WHIP URL (empty: off)",
-    whip_token: "WHIP token (write-only)",
-    whip_pin_sha256: "SFU certificate pin (SHA-256)",
-    cors_allowed_origins: "Web origins allowed to call camd (one a line)",
-  };
+  const text = camdText.settings; // text.js
+  const labels = text.labels;
+  // choices: the values of the settings that take one of a few.
   const choices = {
     night_mode: ["auto", "day", "night"],
     recording_mode: ["continuous", "motion", "off"],
@@ -93,7 +72,7 @@
       const label = document.createElement("label");
       label.htmlFor = el.id;
       label.textContent = labels[key] || key.replaceAll("_", " ");
-      if (key === "whip_token") el.placeholder = values.whip_token_set ? "set (type to replace)" : "not set";
+      if (key === "whip_token") el.placeholder = values.whip_token_set ? text.tokenSet : text.tokenNotSet;
       const err = document.createElement("p");
       err.className = "field-error";
       err.id = "set-" + key + "-error";
@@ -157,22 +136,22 @@
     }
     for (const [k, v] of Object.entries(patch)) {
       if (Number.isNaN(v)) {
-        fieldError(k, "Type a number.");
-        status("Nothing was saved: one value needs fixing.", true);
+        fieldError(k, text.typeANumber);
+        status(text.fixOne, true);
         return;
       }
     }
     if (Object.keys(patch).length === 0) {
-      status("Nothing changed.");
+      status(text.nothingChanged);
       return;
     }
-    status("Saving…");
+    status(text.saving);
     try {
       render(await camdShell.json("PATCH", "/api/v1/settings", patch));
       st.saved++;
-      status("Saved.");
+      status(text.saved);
     } catch (err) {
-      if (err.field && fieldError(err.field, err.message)) status("Nothing was saved: one value needs fixing.", true);
+      if (err.field && fieldError(err.field, err.message)) status(text.fixOne, true);
       else status(err.message, true);
     }
   }

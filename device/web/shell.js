@@ -7,17 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const screens = ["live", "timeline", "events", "settings", "users", "snapshots", "device"];
 
-  // text holds the sentences the shell shows, in one place.
-  const text = {
-    pairFirst: "Pair this phone first: paste the camera's pairing code or open an invitation link.",
-    unreachable: "The camera cannot be reached. Check that this phone is on its network.",
-    unpaired: "The camera no longer knows this phone (its pairing was revoked): pair it again.",
-    ownerOnly: "Only the camera's owner can do this.",
-    notFound: "The camera does not know this any more.",
-    busy: "The camera is busy: try again in a moment.",
-    refused: (status) => "The camera refused (" + status + ").",
-    notAllowed: (value, allowed) => value + " is not allowed. Allowed: " + allowed + ".",
-  };
+  const text = camdText.shell; // text.js
 
   // window.camdShell exposes the shell for the other scripts and tests.
   const shell = (window.camdShell = { screen: "live", events: "closed", sw: "none", text, api, json, follow, paired, button, confirmed });
@@ -50,12 +40,14 @@
   }
 
   // APIError is what api throws: message is a sentence for people; a
-  // refused value names its field.
+  // refused value names its field; reason is camd's word for why, when
+  // it gives one (a Wi-Fi join's wrong_key…), for the screen to say.
   class APIError extends Error {
-    constructor(message, status, field) {
+    constructor(message, status, field, reason) {
       super(message);
       this.status = status;
       this.field = field || null;
+      this.reason = reason || null;
     }
   }
 
@@ -90,7 +82,7 @@
       case 503:
         throw new APIError(text.busy, res.status);
     }
-    throw new APIError(j.error || text.refused(res.status + " " + res.statusText), res.status);
+    throw new APIError(j.error || text.refused(res.status + " " + res.statusText), res.status, null, j.reason);
   }
 
   // json calls camd and reads the answer's JSON (null for 204).
@@ -139,7 +131,9 @@
       try {
         const h = { Authorization: "Bearer " + localStorage.getItem("camd-token"), Accept: "text/event-stream" };
         if (last) h["Last-Event-ID"] = last;
-        const res = await fetch("/api/v1/events/stream", { headers: h });
+        // Low priority: the stream stays open for as long as the page
+        // does, and must not hold up what the page loads.
+        const res = await fetch("/api/v1/events/stream", { headers: h, priority: "low" });
         if (!res.ok) throw new Error(res.status); // 401: app.js asks to pair again
         await Promise.all(openers.map((f) => f().catch(() => {})));
         shell.events = "open";

@@ -6,19 +6,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
 
-  // text holds the screen's sentences, in one place.
-  const text = {
-    none: "No snapshots saved yet.",
-    count: (n) => (n === 1 ? "1 snapshot." : n + " snapshots."),
-    taking: "Taking a snapshot…",
-    taken: "Snapshot saved.",
-    deleting: "Deleting…",
-    deleted: "The snapshot was deleted.",
-    confirmDelete: "Delete it?",
-    downloading: "Downloading…",
-    downloaded: "Downloaded.",
-    cause: { manual: "saved", motion: "motion" },
-  };
+  const text = camdText.snapshots; // text.js
 
   // window.camdSnapshots exposes the screen's state for people and tests.
   const sn = (window.camdSnapshots = { loaded: false, ids: [], open: null, owner: false, download: null, error: null });
@@ -51,7 +39,7 @@
     li.dataset.id = s.id;
     const b = document.createElement("button");
     b.type = "button";
-    b.setAttribute("aria-label", "open the snapshot of " + when(s.time));
+    b.setAttribute("aria-label", text.open(when(s.time)));
     const c = document.createElement("canvas");
     c.width = 1;
     c.height = 1;

@@ -5,9 +5,12 @@
 // request but the shell's to the network, untouched.
 "use strict";
 
-const cacheName = "camd-shell-2";
+importScripts("/text.js"); // self.camdText: the notification's fallback sentence
+
+const cacheName = "camd-shell-3";
 const shellFiles = [
   "/",
+  "/text.js",
   "/app.css",
   "/shell.js",
   "/app.js",
@@ -71,7 +74,7 @@ self.addEventListener("push", (e) => {
   try {
     m = e.data ? e.data.json() : {};
   } catch {}
-  e.waitUntil(self.registration.showNotification(m.camera || "camd", { body: m.message || "Something happened.", tag: m.type, data: { id: m.id } }));
+  e.waitUntil(self.registration.showNotification(m.camera || "camd", { body: m.message || self.camdText.sw.somethingHappened, tag: m.type, data: { id: m.id } }));
 });
 
 self.addEventListener("notificationclick", (e) => {

@@ -7,6 +7,7 @@
   const $ = (id) => document.getElementById(id);
 
   // window.camdUsers exposes the screen's state for people and tests.
+  const text = camdText.users; // text.js
   const us = (window.camdUsers = { users: [], invitations: [], invite: null, error: null });
 
   const when = (t) => new Date(t).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
@@ -45,17 +46,17 @@
     li.dataset.id = u.id;
     const name = document.createElement("input");
     name.value = u.name;
-    name.setAttribute("aria-label", "name of " + u.name);
+    name.setAttribute("aria-label", text.nameOf(u.name));
     name.className = "grow";
     const meta = document.createElement("span");
     meta.className = "muted";
-    meta.textContent = u.role + (u.id === me ? " · you" : "") + (u.expires ? " · until " + when(u.expires) : "");
-    const rename = button("Rename", () =>
-      act("Renaming…", "Renamed.", () => camdShell.json("PATCH", "/api/v1/users/" + encodeURIComponent(u.id), { name: name.value })),
+    meta.textContent = [u.role, u.id === me ? text.you : "", u.expires ? text.until(when(u.expires)) : ""].filter(Boolean).join(" · ");
+    const rename = button(text.rename, () =>
+      act(text.renaming, text.renamed, () => camdShell.json("PATCH", "/api/v1/users/" + encodeURIComponent(u.id), { name: name.value })),
     );
-    const revoke = button("Revoke", (e) => {
-      if (!confirmed(e.target, "Revoke " + u.name + "?")) return;
-      act("Revoking…", u.name + " was revoked.", () => camdShell.json("DELETE", "/api/v1/users/" + encodeURIComponent(u.id)));
+    const revoke = button(text.revoke, (e) => {
+      if (!confirmed(e.target, text.confirmRevoke(u.name))) return;
+      act(text.revoking, text.revoked(u.name), () => camdShell.json("DELETE", "/api/v1/users/" + encodeURIComponent(u.id)));
     });
     li.append(name, meta, rename, revoke);
     return li;
@@ -66,9 +67,9 @@
     li.dataset.id = inv.id;
     const what = document.createElement("span");
     what.className = "grow";
-    what.textContent = inv.role + " invitation by " + (inv.by_name || inv.by) + ", expires " + when(inv.expires);
-    const cancel = button("Cancel", () =>
-      act("Cancelling…", "The invitation was cancelled.", () =>
+    what.textContent = text.invitation(inv.role, inv.by_name || inv.by, when(inv.expires));
+    const cancel = button(text.cancel, () =>
+      act(text.cancelling, text.cancelled, () =>
         camdShell.json("DELETE", "/api/v1/users/invitations/" + encodeURIComponent(inv.id)),
       ),
     );
@@ -87,7 +88,7 @@
       us.invitations = invitations.map((i) => i.id);
       $("userList").replaceChildren(...users.map((u) => userItem(u, me.user.id)));
       $("invList").replaceChildren(...invitations.map(invitationItem));
-      if (!invitations.length) $("invList").replaceChildren(Object.assign(document.createElement("li"), { textContent: "None." }));
+      if (!invitations.length) $("invList").replaceChildren(Object.assign(document.createElement("li"), { textContent: text.none }));
       if (!quiet) status("");
     } catch (err) {
       status(err.message, true);
@@ -110,13 +111,13 @@
   async function invite() {
     const body = { role: $("invRole").value, valid: $("invValid").value };
     if ($("invAccess").value) body.access = $("invAccess").value;
-    await act("Making an invitation…", "Show the QR code to the phone's camera, or send the link.", async () => {
+    await act(text.inviting, text.invited, async () => {
       const inv = await camdShell.json("POST", "/api/v1/users/invite", body);
       const listed = (await camdShell.json("GET", "/api/v1/users/invitations")).find((i) => i.id === inv.invite_id);
       drawQR($("invQR"), inv.qr || []);
       $("invLink").href = inv.link;
       $("invLink").textContent = inv.link;
-      $("invExpires").textContent = listed ? "It works once, until " + when(listed.expires) + "." : "";
+      $("invExpires").textContent = listed ? text.worksUntil(when(listed.expires)) : "";
       $("invShown").hidden = false;
       us.invite = { id: inv.invite_id, link: inv.link, qr: (inv.qr || []).length, expires: listed ? listed.expires : null };
     });

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -71,4 +72,21 @@ func OpenFiles(tb testing.TB, dirs ...string) []string {
 		}
 	}
 	return open
+}
+
+// Interop returns the path of a tool that scripts/interop-tools.sh
+// builds or installs into its cache (mediamtx, go2rtc, npm, onvif,
+// lighthouse), doing so on first use, after Need: it skips or fails tb
+// when the script cannot (no npm, no network on a first run).
+func Interop(tb testing.TB, name string) string {
+	tb.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "interop-tools.sh")
+	var stderr strings.Builder
+	cmd := exec.Command(script, name)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	path := strings.TrimSpace(string(out))
+	Need(tb, err == nil && path != "", "building %s for the interop tests: %v\n%s", name, err, stderr.String())
+	return path
 }
