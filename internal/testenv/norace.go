@@ -1,0 +1,6 @@
+//go:build !race
+
+package testenv
+
+// Race is true in a build with the race detector (go test -race).
+const Race = false
