@@ -134,10 +134,10 @@ func TestEchoCancellerUnderQEMU(t *testing.T) {
 		{"armv7", "qemu-arm-static", "/usr/arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", []string{"GOARCH=arm", "GOARM=7"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			need(t, c.qemu, c.cc)
+			need(t, c.qemu, c.cc, strings.Replace(c.cc, "-gcc", "-g++", 1))
 			bin := filepath.Join(t.TempDir(), "talk.test")
 			build := exec.CommandContext(t.Context(), "go", "test", "-c", "-tags", "camd_speexdsp", "-o", bin, "../media/talk")
-			build.Env = append(os.Environ(), append(c.env, "GOOS=linux", "CGO_ENABLED=1", "CC="+c.cc)...)
+			build.Env = append(os.Environ(), append(c.env, "GOOS=linux", "CGO_ENABLED=1", "CC="+c.cc, "CXX="+strings.Replace(c.cc, "-gcc", "-g++", 1))...)
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("go test -c for %s: %v\n%s", c.name, err, out)
 			}
