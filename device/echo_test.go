@@ -50,8 +50,16 @@ func echoCall(t *testing.T, duplex string, seconds float64, talk func(pcm []int1
 	})
 	ownerToken := owner(t, d)
 	c := ring(t, d, ownerToken)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// No deadline of its own: on a loaded machine (the race detector)
+	// the call takes what it takes; the test binary's -timeout, less a
+	// tenth of what is left for the report, bounds it.
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	if end, ok := t.Deadline(); ok {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, end.Add(-time.Until(end)/10))
+		defer stop()
+	}
 	want := int(seconds * 48000)
 	var sent int
 	st, err := whep.View(ctx, "https://"+d.Addr().String()+"/api/v1/calls/"+c.ID+"/answer", whep.ViewOptions{
@@ -249,15 +257,9 @@ func TestFullDuplexCancelsEcho(t *testing.T) {
 	if att := 20 * math.Log10(0.3*32767/beep); att > 6 {
 		t.Fatalf("the camera's beep reached the phone %.1f dB down while the phone talked", att)
 	}
-	// A synthetic microphone that fell 200 ms behind skips ahead: the
-	// echo of what played in the time it skipped comes back in the
-	// blocks after, which the filter has no far end for (it takes
-	// silence for the time skipped, up to its tail): a machine loaded
-	// so that the microphone skipped more than a few times in 6 s
-	// measures the load, not the canceller.
-	if st.Jumps > 5 {
-		t.Skipf("the synthetic microphone skipped ahead %d times in 6 s (a loaded machine): ERLE %.1f dB not judged", st.Jumps, erle)
-	}
+	// The synthetic microphone delivers its blocks late on a loaded
+	// machine rather than skipping them (up to 2 s behind), so the
+	// ERLE is judged however loaded the machine is.
 	if erle < 25 {
 		t.Fatalf("ERLE %.1f dB, want at least 25", erle)
 	}

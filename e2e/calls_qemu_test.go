@@ -7,7 +7,9 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +113,57 @@ func TestCallUnderQEMU(t *testing.T) {
 				t.Fatalf("the speaker's last 0.5 s: RMS %.0f, %.2f of its power at 1 kHz", rms, g)
 			}
 			t.Logf("%s: the speaker played %.1f s, the phone's tone at RMS %.0f", c.target, float64(len(pcm))/48000, rms)
+		})
+	}
+}
+
+// TestEchoCancellerUnderQEMU: the ARM cgo builds have the acoustic echo
+// canceller of full-duplex calls (speexdsp, the target's static library
+// from Debian's multiarch packages, with the tag camd_speexdsp as make
+// cross builds them): media/talk's tests, cross-compiled for arm64 and
+// armv7, run under qemu-user and cancel the echo as on amd64
+// (TestCancellerRemovesEcho: ERLE at least 25 dB after 2 s, the near end
+// through in double talk; TestCancellerAfterJump). BenchmarkCanceller's
+// figures under emulation are logged (an emulated core, not a board's).
+func TestEchoCancellerUnderQEMU(t *testing.T) {
+	for _, c := range []struct {
+		name, qemu, sysroot, cc string
+		env                     []string
+	}{
+		{"arm64", "qemu-aarch64-static", "/usr/aarch64-linux-gnu", "aarch64-linux-gnu-gcc", []string{"GOARCH=arm64"}},
+		{"armv7", "qemu-arm-static", "/usr/arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", []string{"GOARCH=arm", "GOARM=7"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			need(t, c.qemu, c.cc, strings.Replace(c.cc, "-gcc", "-g++", 1))
+			bin := filepath.Join(t.TempDir(), "talk.test")
+			build := exec.CommandContext(t.Context(), "go", "test", "-c", "-tags", "camd_speexdsp", "-o", bin, "../media/talk")
+			build.Env = append(os.Environ(), append(c.env, "GOOS=linux", "CGO_ENABLED=1", "CC="+c.cc, "CXX="+strings.Replace(c.cc, "-gcc", "-g++", 1))...)
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("go test -c for %s: %v\n%s", c.name, err, out)
+			}
+			run := func(args ...string) string {
+				t.Helper()
+				cmd := exec.CommandContext(t.Context(), c.qemu, append(qemuSysroot(c.sysroot), append([]string{bin}, args...)...)...)
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%s %v: %v\n%s", bin, args, err, out)
+				}
+				return string(out)
+			}
+			// -short: emulated, the filter costs many times its
+			// native CPU (BenchmarkCanceller, logged below).
+			out := run("-test.short", "-test.run", "^(TestCancellerRemovesEcho|TestCancellerAfterJump)$", "-test.v")
+			for _, name := range []string{"TestCancellerRemovesEcho", "TestCancellerAfterJump"} {
+				if !strings.Contains(out, "--- PASS: "+name+" ") {
+					t.Fatalf("%s did not pass under %s (no canceller in the build?):\n%s", name, c.qemu, out)
+				}
+			}
+			bench := run("-test.run", "^$", "-test.bench", "^BenchmarkCanceller$", "-test.benchtime", "100x")
+			for _, l := range strings.Split(out+bench, "\n") {
+				if strings.Contains(l, "ERLE") || strings.Contains(l, "double talk") || strings.HasPrefix(l, "BenchmarkCanceller") {
+					t.Logf("%s: %s", c.name, strings.TrimSpace(l))
+				}
+			}
 		})
 	}
 }

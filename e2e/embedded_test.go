@@ -109,6 +109,17 @@ func smokeRun(t *testing.T, bin string, machine elf.Machine, config, started str
 	t.Logf("%s recorded %v", bin, recorded)
 }
 
+// qemuSysroot are qemu-user's arguments that run a dynamically linked
+// binary on the cross compiler's C library in sysroot. Its library path
+// is given too: with Debian's multiarch packages of the target installed
+// (libspeexdsp-dev:arm64 brings libc6:arm64, for make cross), the host's
+// /etc/ld.so.cache lists the target's libraries under /lib/TRIPLET, and
+// a program whose loader comes from sysroot and libc from there hung at
+// start.
+func qemuSysroot(sysroot string) []string {
+	return []string{"-L", sysroot, "-E", "LD_LIBRARY_PATH=" + filepath.Join(sysroot, "lib")}
+}
+
 // TestARMBinariesRunUnderQEMU is the smoke run of the embedded builds with
 // the cgo codecs: the arm64, armv7 and armv7-lean binaries start on the
 // synthetic camera under qemu-user and encode.
@@ -127,7 +138,7 @@ func TestARMBinariesRunUnderQEMU(t *testing.T) {
 		t.Run(c.target, func(t *testing.T) {
 			need(t, c.qemu, c.cc, strings.Replace(c.cc, "-gcc", "-g++", 1))
 			smokeRun(t, filepath.Join(crossBuild(t), c.target, "camd"), c.machine, config,
-				`msg="media: source started" source=synthetic`, c.qemu, "-L", c.sysroot)
+				`msg="media: source started" source=synthetic`, append([]string{c.qemu}, qemuSysroot(c.sysroot)...)...)
 		})
 	}
 }

@@ -1,9 +1,13 @@
 #!/bin/sh
 # make cross: camd for the boards it targets, stripped and version-stamped.
 #
-#   linux-arm64   cgo: openh264 + Opus (synthetic and V4L2 sources)
-#   linux-armv7   cgo: openh264 + Opus
-#   linux-armv7-lean  cgo: openh264 + Opus, for camera SoCs: no V4L2/ALSA
+#   linux-arm64   cgo: openh264 + Opus (synthetic and V4L2 sources),
+#                 speexdsp's echo canceller (tag camd_speexdsp: the
+#                 target's libspeexdsp.a from Debian's multiarch
+#                 libspeexdsp-dev:arm64, linked statically)
+#   linux-armv7   cgo: openh264 + Opus, speexdsp (libspeexdsp-dev:armhf)
+#   linux-armv7-lean  cgo: openh264 + Opus, no echo canceller (full
+#                 duplex calls run half duplex), for camera SoCs: no V4L2/ALSA
 #                 capture (tag camd_nocapture), no embedded time zone
 #                 database (camd_notzdata: the firmware ships zoneinfo), C
 #                 code built with -Os, and Go inlining kept only where
@@ -63,15 +67,30 @@ need() {
 	}
 }
 
+# speexdsp CC ARCH: the cross compiler finds the target's static
+# speexdsp (Debian's multiarch path, /usr/lib/TRIPLET, is on its search
+# path, and the headers are /usr/include/speex).
+speexdsp() {
+	case $("$1" -print-file-name=libspeexdsp.a) in
+	/*) ;;
+	*)
+		echo "cross: $1 finds no libspeexdsp.a (make deps installs libspeexdsp-dev:$2)" >&2
+		exit 1
+		;;
+	esac
+}
+
 for t in $targets; do
 	case $t in
 	linux-arm64)
 		need aarch64-linux-gnu-gcc
-		set -- GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++
+		speexdsp aarch64-linux-gnu-gcc arm64
+		set -- GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ GOFLAGS=-tags=camd_speexdsp
 		;;
 	linux-armv7)
 		need arm-linux-gnueabihf-gcc
-		set -- GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++
+		speexdsp arm-linux-gnueabihf-gcc armhf
+		set -- GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++ GOFLAGS=-tags=camd_speexdsp
 		;;
 	linux-armv7-lean)
 		need arm-linux-gnueabihf-gcc
@@ -96,7 +115,7 @@ printf '%-17s %12s %9s  %s\n' target bytes MiB codecs
 for t in $targets; do
 	size=$(wc -c <"$out/$t/camd")
 	case $t in
-	linux-arm64 | linux-armv7) codecs="openh264, Opus (cgo); V4L2/ALSA capture" ;;
+	linux-arm64 | linux-armv7) codecs="openh264, Opus, speexdsp AEC (cgo); V4L2/ALSA capture" ;;
 	linux-armv7-lean) codecs="openh264, Opus (cgo); no capture, no tz database, lean inlining" ;;
 	*) codecs="none: passthrough only; lean inlining" ;;
 	esac

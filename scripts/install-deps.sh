@@ -15,8 +15,13 @@ packages="$packages gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-
 packages="$packages gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross"
 packages="$packages qemu-user-static busybox"
 # libspeexdsp-dev: the acoustic echo canceller of full-duplex calls
-# (media/talk, through cgo; linked statically into camd).
-packages="$packages libspeexdsp-dev"
+# (media/talk, through cgo; linked statically into camd). The ARM cgo
+# builds link the target's libspeexdsp.a: Debian's multiarch packages
+# for arm64 and armhf (Multi-Arch: same, beside the amd64 one; the cross
+# compilers search /usr/lib/TRIPLET), so dpkg is told of those
+# architectures below.
+packages="$packages libspeexdsp-dev libspeexdsp-dev:arm64 libspeexdsp-dev:armhf"
+foreign="arm64 armhf"
 # strace: make bench counts the recorder's fsyncs with it.
 packages="$packages strace"
 # mosquitto: the MQTT tests (device/mqtt) run a real broker, started by the
@@ -66,6 +71,10 @@ echo "install-deps: installing$missing"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+for a in $foreign; do
+	[ "$a" = "$(dpkg --print-architecture)" ] || dpkg --print-foreign-architectures | grep -qx "$a" ||
+		$SUDO dpkg --add-architecture "$a"
+done
 $SUDO apt-get update -qq
 # Installing avahi-daemon must not start it on this machine's own
 # interfaces: deny service starts for the length of the install.

@@ -128,13 +128,20 @@ func (s *Source) runVideo(ctx context.Context, pub media.Publisher, enc *encoder
 	}
 }
 
-// maxAudioLag is how far audio may fall behind real time (a stalled
-// process, a suspended host) before it skips ahead instead of catching up
-// in a burst.
-const maxAudioLag = 200 * time.Millisecond
+// maxAudioLag is how far audio may fall behind real time before it
+// skips ahead instead of catching up: a microphone's capture buffer
+// holds that much. Below it, a late goroutine (a loaded machine) still
+// delivers every block, late and in a burst, with its capture time on
+// the sample clock, so the simulated board's echo loop and a call's echo
+// canceller (which keep 2 s of what the speaker played) see the blocks
+// as captured; beyond it (a stalled process, a suspended host) the
+// blocks are lost, as in a capture buffer's overrun.
+const maxAudioLag = 2 * time.Second
 
 // runAudio publishes one 20 ms Opus packet per 20 ms of real time, each
-// once its last sample is due, as a microphone would.
+// once its last sample is due, as a microphone would: paced by its own
+// sample clock, a late block is delivered late, not skipped (up to
+// maxAudioLag).
 func (s *Source) runAudio(ctx context.Context, pub media.Publisher, enc *encoder.Opus, start time.Time) error {
 	const rate = encoder.OpusSampleRate
 	gen := tone{hz: float64(s.opts.ToneHz), rate: rate, start: start}

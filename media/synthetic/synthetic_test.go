@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -154,7 +155,8 @@ func TestRunPublishesVideoAndAudio(t *testing.T) {
 	}
 
 	// Audio: a 20 ms Opus packet every 20 ms, never ahead of real time.
-	// A source that falls far behind skips ahead: allow a few gaps.
+	// A source that falls more than maxAudioLag behind skips ahead:
+	// allow a few gaps.
 	pub.mu.Lock()
 	sent := pub.audioSent
 	pub.mu.Unlock()
@@ -183,6 +185,64 @@ func TestRunPublishesVideoAndAudio(t *testing.T) {
 	}
 	if gaps > len(audio)/10 {
 		t.Errorf("%d gaps in %d audio packets", gaps, len(audio))
+	}
+}
+
+// TestLateMicrophoneDeliversEveryBlock: a microphone whose goroutine
+// falls behind (here it stalls in its Mic callback, on synctest's
+// clock) delivers every block it owes, late, with capture times on its
+// own sample clock, as a capture buffer would, so that the simulated
+// board's echo loop and a call's echo canceller see no jump; only a
+// stall longer than its buffer (maxAudioLag) loses blocks.
+func TestLateMicrophoneDeliversEveryBlock(t *testing.T) {
+	for _, c := range []struct {
+		stall time.Duration
+		lost  bool
+	}{{300 * time.Millisecond, false}, {1500 * time.Millisecond, false}, {maxAudioLag + time.Second, true}} {
+		t.Run(c.stall.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				enc, err := encoder.NewOpus(1, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer enc.Close()
+				start := time.Now()
+				var captured []time.Time
+				stalled := false
+				src, err := New(Options{Mic: func(pcm []int16, at time.Time) {
+					captured = append(captured, at)
+					if !stalled && at.Sub(start) >= time.Second {
+						stalled = true
+						time.Sleep(c.stall)
+					}
+				}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				pub := &fakePub{stop: cancel, until: func(_, audio int) bool { return audio >= 200 }}
+				src.runAudio(ctx, pub, enc, start)
+
+				_, audio := pub.frames()
+				var gaps int
+				var late time.Duration
+				for i, f := range audio {
+					if !f.Captured.Equal(start.Add(f.PTS)) || !captured[i].Equal(f.Captured) {
+						t.Fatalf("packet %d: PTS %v captured %v, the Mic saw %v (start %v)", i, f.PTS, f.Captured, captured[i], start)
+					}
+					if i > 0 && f.PTS-audio[i-1].PTS != 20*time.Millisecond {
+						gaps++
+					}
+					late = max(late, pub.audioSent[i].Sub(f.Captured.Add(20*time.Millisecond)))
+				}
+				if c.lost != (gaps > 0) {
+					t.Fatalf("a stall of %v: %d gaps in the blocks (lost: %v)", c.stall, gaps, c.lost)
+				}
+				if !c.lost && late < c.stall-20*time.Millisecond {
+					t.Fatalf("a stall of %v: the latest block was %v late", c.stall, late)
+				}
+			})
+		})
 	}
 }
 
