@@ -160,14 +160,9 @@ func TestBatchOnAFailingCard(t *testing.T) {
 // with fragments handed over in batches of 1 to 5: after each cut every
 // fragment of the batches' stored parts is there.
 func TestPowerCutsWhileRecordingBatches(t *testing.T) {
-	c := newCutEnv(t, cutOpts)
-	rng := rand.New(rand.NewPCG(90, 12))
 	rec := cutSource()
-	var acked []Fragment
-	for cut := range 12 {
-		if err := c.card.CutAfter(1 + rng.IntN(150)); err != nil {
-			t.Fatal(err)
-		}
+	cutsWhileRecording(t, rand.New(rand.NewPCG(90, 12)), rec, 12, func(c *cutEnv, rng *rand.Rand) []Fragment {
+		var acked []Fragment
 		for {
 			batch := rec.fragments(1, time.Duration(1+rng.IntN(5))*time.Second)
 			n, err := c.store.AppendBatch(batch)
@@ -176,17 +171,8 @@ func TestPowerCutsWhileRecordingBatches(t *testing.T) {
 				if !errors.Is(err, ErrPaused) {
 					t.Fatalf("append at the cut: %v", err)
 				}
-				break
+				return acked
 			}
 		}
-		seed := uint64(0)
-		if cut%2 == 1 {
-			seed = rng.Uint64()
-		}
-		c.powerCut(seed)
-		acked = append(acked, c.checkAfterCut(acked, rec)...)
-	}
-	if st := c.store.Stats(); !st.Oldest.After(day) {
-		t.Fatalf("the quota never filled: %+v", st)
-	}
+	})
 }
