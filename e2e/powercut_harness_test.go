@@ -440,6 +440,63 @@ type ioWindow struct {
 	media, bytes       int64
 	flushes, writes    int
 	fromEntry, toEntry int
+	// fatBytes: on FAT32, the bytes written to the allocation tables
+	// (and the reserved sectors before them); zeros: sectors written
+	// with nothing but zeros (a file system filling a file's growth,
+	// the empty part of bbolt's pages).
+	fatBytes, zeros int64
+}
+
+// sectorsOf sees the sectors a log entry writes (Log.Apply writes to it).
+type sectorsOf struct {
+	size int64
+	each func(at int64, data []byte)
+}
+
+func (s sectorsOf) WriteAt(p []byte, off int64) (int, error) {
+	for i := int64(0); i < int64(len(p)); i += s.size {
+		s.each(off+i, p[i:min(i+s.size, int64(len(p)))])
+	}
+	return len(p), nil
+}
+
+// cardWrites counts, of the writes of entries from..to of a card's log
+// (its file system at the start of image), those to the reserved
+// sectors and allocation tables of a FAT32 card, and the sectors written
+// with zeros.
+func cardWrites(t testing.TB, fat32 bool, image string, l *logwrites.Log, from, to int) (fat, zeros int64) {
+	t.Helper()
+	dataStart := int64(0)
+	if fat32 {
+		f, err := os.Open(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		bpb := make([]byte, 512)
+		if _, err := f.ReadAt(bpb, 0); err != nil {
+			t.Fatal(err)
+		}
+		sector := int64(binary.LittleEndian.Uint16(bpb[11:]))
+		dataStart = (int64(binary.LittleEndian.Uint16(bpb[14:])) + int64(bpb[16])*int64(binary.LittleEndian.Uint32(bpb[36:]))) * sector
+	}
+	see := sectorsOf{size: l.SectorSize, each: func(at int64, data []byte) {
+		if !slices.ContainsFunc(data, func(b byte) bool { return b != 0 }) {
+			zeros += int64(len(data))
+		}
+		if at < dataStart {
+			fat += int64(len(data))
+		}
+	}}
+	for i := from; i < min(to, len(l.Entries)); i++ {
+		if l.Entries[i].Flags&logwrites.Discard != 0 {
+			continue
+		}
+		if err := l.Apply(see, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fat, zeros
 }
 
 // bootOptions say how a boot ends: a power cut cutAfter after camd's
@@ -682,6 +739,9 @@ func (p *powerCut) boot(o bootOptions) *boot {
 		w.bytes = b.cardLog.Bytes(w.toEntry) - b.cardLog.Bytes(w.fromEntry)
 		w.flushes = b.cardLog.Flushes(w.toEntry) - b.cardLog.Flushes(w.fromEntry)
 		w.writes = b.cardLog.Writes(w.toEntry) - b.cardLog.Writes(w.fromEntry)
+		if !p.dataOnCard {
+			w.fatBytes, w.zeros = cardWrites(t, p.fs.name == "vfat", p.card, b.cardLog, w.fromEntry, w.toEntry)
+		}
 	}
 	// Earlier boots' disks are no longer needed.
 	if prev := filepath.Join(p.dir, fmt.Sprintf("boot%d", p.boots-1)); p.boots > 1 {

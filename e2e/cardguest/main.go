@@ -432,9 +432,13 @@ func checkClosed() {
 		if locked(v) {
 			continue // camd writes it
 		}
-		if err := volume.Check(v, volume.Options{}); err != nil {
+		err := volume.Check(v, volume.Options{})
+		switch {
+		case errors.Is(err, volume.ErrLocked):
+			// camd took it since: the volume it started meanwhile.
+		case err != nil:
 			report("check %s %v", filepath.Base(v), err)
-		} else {
+		default:
 			report("check %s ok", filepath.Base(v))
 		}
 	}

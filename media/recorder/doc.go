@@ -16,7 +16,11 @@
 // on keyframes; a kill or power cut then loses at most the fragment being
 // built. The store is written from a goroutine of its own behind a short
 // queue: a slow or failing card never holds up the hub, and the hub never
-// holds up live view.
+// holds up live view. That goroutine has one commit in flight at a time:
+// a fragment that finds the store idle is committed at once, alone, and
+// those that arrive during a commit go together in the next one
+// (recordings.Store.AppendBatch), so a slow card is written less often
+// rather than falling further behind.
 //
 // Its clock is the time package's: the post-roll, the holds of triggers
 // (one timer for the first to run out) and the fragments' times. The

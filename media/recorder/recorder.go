@@ -53,7 +53,9 @@ type Options struct {
 	// Fragment tunes the fragments.
 	Fragment fmp4.Options
 	// Queue bounds the fragments waiting for the store (default 8); when
-	// the store falls that far behind, fragments are dropped.
+	// the store falls that far behind, fragments are dropped. The writer
+	// hands the store every fragment waiting at once (one commit), so
+	// the queue fills only when one commit takes that long.
 	Queue int
 	// OnSpan is called when a motion span starts (End zero) and when it
 	// ends; it must not block.
@@ -74,7 +76,7 @@ type hub interface {
 
 // store is what the recorder needs of a recordings.Store.
 type store interface {
-	Append(recordings.Fragment) error
+	AppendBatch([]recordings.Fragment) (int, error)
 }
 
 // Recorder is the hub consumer that cuts the stream into fragments and
@@ -422,22 +424,64 @@ func (r *Recorder) enqueue(writes chan<- recordings.Fragment, f *fmp4.Fragment) 
 	}
 }
 
-// write appends fragments to the store. The store pauses recording and
-// tells the owner when the card fails; the recorder only counts.
+// write appends fragments to the store, with one commit in flight at a
+// time: a fragment that arrives while nothing is being written is
+// written at once, alone, and those that arrive during a commit wait for
+// it and are then written together, in one commit (AppendBatch). A slow
+// card so costs fewer commits rather than a queue that grows: a fragment
+// waits for at most the commit in flight and its own, and a power cut
+// loses the fragment being built and at most those two commits' worth,
+// whatever the queue held. Each fragment counts as recorded only once
+// its commit returned. The store pauses recording and tells the owner
+// when the card fails; the recorder only counts.
 func (r *Recorder) write(writes <-chan recordings.Fragment) {
+	batch := make([]recordings.Fragment, 0, r.opts.Queue+1)
 	for f := range writes {
-		err := r.store.Append(f)
+		batch = append(batch[:0], f)
+	drain:
+		for {
+			select {
+			case g, ok := <-writes:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, g)
+			default:
+				break drain
+			}
+		}
+		r.commit(batch)
+		clear(batch) // let the fragments' data go
+	}
+}
+
+// commit writes a batch and counts what the store stored, refused and
+// dropped.
+func (r *Recorder) commit(batch []recordings.Fragment) {
+	for len(batch) > 0 {
+		n, err := r.store.AppendBatch(batch)
 		r.mu.Lock()
-		if err != nil {
-			r.stats.Failed++
-			r.stats.LastError = err.Error()
-		} else {
+		for _, f := range batch[:n] {
 			r.stats.Fragments++
 			r.stats.Bytes += int64(len(f.Data))
 			r.stats.LastEnd = f.Start.Add(f.Duration)
 			r.stats.LastError = ""
 		}
+		if err == nil {
+			r.mu.Unlock()
+			return
+		}
+		r.stats.LastError = err.Error()
+		if errors.Is(err, recordings.ErrFragment) {
+			// That fragment alone: the ones after it go on.
+			r.stats.Failed++
+			r.mu.Unlock()
+			batch = batch[n+1:]
+			continue
+		}
+		r.stats.Failed += uint64(len(batch) - n)
 		r.mu.Unlock()
+		return
 	}
 }
 

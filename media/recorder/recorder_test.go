@@ -2,6 +2,8 @@ package recorder
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -17,17 +19,26 @@ import (
 type fakeStore struct {
 	mu    sync.Mutex
 	frags []recordings.Fragment
-	block chan struct{} // when set, Append waits on it
+	block chan struct{} // when set, AppendBatch waits on it
+	// commit is how long each AppendBatch takes (the card's commit).
+	commit  time.Duration
+	batches []int       // the size of each batch stored
+	acked   []time.Time // when each fragment was stored
 }
 
-func (s *fakeStore) Append(f recordings.Fragment) error {
+func (s *fakeStore) AppendBatch(fs []recordings.Fragment) (int, error) {
 	if s.block != nil {
 		<-s.block
 	}
+	time.Sleep(s.commit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.frags = append(s.frags, f)
-	return nil
+	s.frags = append(s.frags, fs...)
+	s.batches = append(s.batches, len(fs))
+	for range fs {
+		s.acked = append(s.acked, time.Now())
+	}
+	return len(fs), nil
 }
 
 func (s *fakeStore) got() []recordings.Fragment {
@@ -329,6 +340,137 @@ func TestForceRecordsInEveryMode(t *testing.T) {
 					t.Fatal("the mode changed")
 				}
 			})
+		})
+	}
+}
+
+// TestSlowCardGetsFragmentsInBatches: with commits slower than the
+// fragments come, the writer hands the store every fragment waiting at
+// once, so nothing is dropped and a fragment waits for at most the
+// commit in flight and its own, however long the recording; with
+// commits faster than that, each fragment is committed alone, at once.
+func TestSlowCardGetsFragmentsInBatches(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		commit time.Duration
+	}{{"slow", 2500 * time.Millisecond}, {"fast", 300 * time.Millisecond}} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := &fakeStore{commit: c.commit}
+				r, _, stop := start(t, Options{}, st)
+				time.Sleep(40 * time.Second)
+				stop()
+				stats := r.Stats()
+				if stats.Dropped != 0 || stats.Failed != 0 {
+					t.Fatalf("%s commits of %v: %+v", c.name, c.commit, stats)
+				}
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				if len(st.frags) < 40 || uint64(len(st.frags)) != stats.Fragments {
+					t.Fatalf("%d fragments stored in 40 s, %d counted", len(st.frags), stats.Fragments)
+				}
+				frame := 10 * time.Millisecond
+				var worst time.Duration
+				for i, f := range st.frags {
+					if i > 0 && !f.Start.Equal(st.frags[i-1].Start.Add(st.frags[i-1].Duration)) {
+						t.Fatalf("fragment %d does not follow the one before", i)
+					}
+					worst = max(worst, st.acked[i].Sub(f.Start.Add(f.Duration)))
+				}
+				if c.commit < 800*time.Millisecond {
+					// Faster than the fragments: no fragment waits for
+					// another, and none waits before its commit.
+					for i, n := range st.batches {
+						if n != 1 {
+							t.Fatalf("commit %d held %d fragments with commits of %v", i, n, c.commit)
+						}
+					}
+					if worst > c.commit+frame {
+						t.Fatalf("a fragment was stored %v after its end, commits take %v", worst, c.commit)
+					}
+					return
+				}
+				// The commit in flight when a fragment ends, then its own:
+				// not the queue that one commit a fragment would grow (and
+				// drop from) at this pace.
+				if worst > 2*c.commit+frame {
+					t.Fatalf("a fragment was stored %v after its end, commits take %v", worst, c.commit)
+				}
+				if len(st.batches) > int(40*time.Second/c.commit)+1 {
+					t.Fatalf("%d commits of %v in 40 s", len(st.batches), c.commit)
+				}
+				if slices.Max(st.batches) < 2 {
+					t.Fatalf("batches %v: no fragments grouped", st.batches)
+				}
+			})
+		})
+	}
+}
+
+// scriptStore stores what each call's script allows.
+type scriptStore struct {
+	calls [][]recordings.Fragment
+	// answer gives each call's result from the batch it got.
+	answer func(call int, fs []recordings.Fragment) (int, error)
+}
+
+func (s *scriptStore) AppendBatch(fs []recordings.Fragment) (int, error) {
+	s.calls = append(s.calls, fs)
+	return s.answer(len(s.calls)-1, fs)
+}
+
+// TestBatchErrorsAreCounted: what the store stored of a batch counts as
+// recorded, and only that; a fragment it refused alone lets the rest of
+// the batch go on; a failure (recording paused) fails the rest.
+func TestBatchErrorsAreCounted(t *testing.T) {
+	batch := func() []recordings.Fragment {
+		var fs []recordings.Fragment
+		for i := range 5 {
+			fs = append(fs, recordings.Fragment{Stream: 1, Start: time.Unix(int64(i), 0), Duration: time.Second, Data: make([]byte, 100)})
+		}
+		return fs
+	}
+	paused := fmt.Errorf("%w: storage full", recordings.ErrPaused)
+	for _, c := range []struct {
+		name           string
+		answer         func(int, []recordings.Fragment) (int, error)
+		stored, failed uint64
+		calls          int
+		lastStored     int // the last fragment stored, -1 none
+		lastErrSet     bool
+	}{
+		{"all", func(int, []recordings.Fragment) (int, error) { return 5, nil }, 5, 0, 1, 4, false},
+		{"paused midway", func(int, []recordings.Fragment) (int, error) { return 2, paused }, 2, 3, 1, 1, true},
+		{"paused at once", func(int, []recordings.Fragment) (int, error) { return 0, paused }, 0, 5, 1, -1, true},
+		{"one refused", func(call int, fs []recordings.Fragment) (int, error) {
+			if call == 0 {
+				return 1, fmt.Errorf("%w: too large", recordings.ErrFragment)
+			}
+			return len(fs), nil
+		}, 4, 1, 2, 4, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &scriptStore{answer: c.answer}
+			r := New(nil, st, Options{})
+			fs := batch()
+			r.commit(fs)
+			s := r.Stats()
+			if s.Fragments != c.stored || s.Failed != c.failed || len(st.calls) != c.calls {
+				t.Fatalf("stats %+v after %d calls, want %d stored, %d failed, %d calls", s, len(st.calls), c.stored, c.failed, c.calls)
+			}
+			if c.calls == 2 && (len(st.calls[1]) != 3 || !st.calls[1][0].Start.Equal(fs[2].Start)) {
+				t.Fatalf("after the refused fragment the store got %d fragments", len(st.calls[1]))
+			}
+			var want time.Time
+			if c.lastStored >= 0 {
+				want = fs[c.lastStored].Start.Add(time.Second)
+			}
+			if !s.LastEnd.Equal(want) {
+				t.Errorf("last end %v, want %v", s.LastEnd, want)
+			}
+			if (s.LastError != "") != c.lastErrSet {
+				t.Errorf("last error %q", s.LastError)
+			}
 		})
 	}
 }

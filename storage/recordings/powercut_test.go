@@ -310,21 +310,31 @@ func sweepVolumeCreation(t *testing.T, full int) {
 // ones), strictly or as a card that wrote part of what was not durable:
 // after each cut nothing acknowledged is lost and nothing quarantined.
 func TestPowerCutsWhileRecording(t *testing.T) {
-	c := newCutEnv(t, cutOpts)
-	rng := rand.New(rand.NewPCG(12, 34))
 	rec := cutSource()
-	var acked []Fragment
-	for cut := range 16 {
-		if err := c.card.CutAfter(1 + rng.IntN(150)); err != nil {
-			t.Fatal(err)
-		}
+	cutsWhileRecording(t, rand.New(rand.NewPCG(12, 34)), rec, 16, func(c *cutEnv, _ *rand.Rand) []Fragment {
+		var acked []Fragment
 		for {
 			got := c.recordUntilCut(rec.fragments(1, 10*time.Second))
 			acked = append(acked, got...)
 			if len(got) < 10 {
-				break
+				return acked
 			}
 		}
+	})
+}
+
+// cutsWhileRecording cuts the power cuts times, at random, while record
+// records stream 1 of rec until the cut (returning what the store
+// acknowledged), and checks after each cut that nothing acknowledged is
+// lost and nothing quarantined; the quota must have filled.
+func cutsWhileRecording(t *testing.T, rng *rand.Rand, rec *source, cuts int, record func(*cutEnv, *rand.Rand) []Fragment) {
+	c := newCutEnv(t, cutOpts)
+	var acked []Fragment
+	for cut := range cuts {
+		if err := c.card.CutAfter(1 + rng.IntN(150)); err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, record(c, rng)...)
 		seed := uint64(0)
 		if cut%2 == 1 {
 			seed = rng.Uint64()

@@ -970,121 +970,203 @@ var errQuotaTooSmall = errors.New("recordings: quota smaller than the least volu
 // first if the quota would be passed. While recording is paused it drops
 // the fragment and returns ErrPaused until it is time to try again.
 func (s *Store) Append(f Fragment) error {
+	_, err := s.AppendBatch([]Fragment{f})
+	return err
+}
+
+// AppendBatch stores frags in order as Append does, in as few commits as
+// it can: all of a stream's fragments that fit in its volume in one
+// transaction (two flushes of the card for the batch, not two a
+// fragment), and the rest, when the volume fills in the middle, in one
+// more in the next volume. It returns how many it stored: the first n,
+// durable when it returns. When err is not nil, frags[n] was not stored
+// and err says why: ErrFragment when the store cannot hold that one
+// fragment (out of range, too large), and recording goes on (the caller
+// may pass the ones after it again); any other error drops frags[n:]
+// (recording paused, as Append's errors do).
+func (s *Store) AppendBatch(frags []Fragment) (n int, err error) {
+	if len(frags) == 0 {
+		return 0, nil
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if s.cardErr != nil || (s.paused != nil && time.Now().Before(s.retryAt)) {
 		// Until the retry; or, for the card's absence, until it is back.
-		s.stats.Dropped++
+		s.stats.Dropped += uint64(len(frags))
 		err := s.paused
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %s", ErrPaused, reason(err))
+		return 0, fmt.Errorf("%w: %s", ErrPaused, reason(err))
 	}
 	wasPaused := s.paused != nil
 	s.mu.Unlock()
 
-	err := s.append(f)
-	if err != nil {
-		s.mu.Lock()
-		s.stats.Dropped++
-		s.mu.Unlock()
-		if classify(err) == refused {
-			return err // the fragment, not the card: recording goes on
-		}
-		if classify(err) == unexpected {
-			err = fmt.Errorf("%w: %w", ErrUnexpected, err)
-		}
-		s.pause(err)
-		return fmt.Errorf("%w: %s: %w", ErrPaused, reason(err), err)
-	}
-	if wasPaused {
+	n, err = s.appendBatch(frags)
+	if n > 0 && wasPaused {
 		s.mu.Lock()
 		s.paused = nil
 		s.mu.Unlock()
 		s.notify(EventResumed, "recordings: recording resumed")
 	}
-	return nil
+	if err == nil {
+		return n, nil
+	}
+	s.mu.Lock()
+	if classify(err) == refused {
+		s.stats.Dropped++
+	} else {
+		s.stats.Dropped += uint64(len(frags) - n)
+	}
+	s.mu.Unlock()
+	if classify(err) == refused {
+		return n, err // the fragment, not the card: recording goes on
+	}
+	if classify(err) == unexpected {
+		err = fmt.Errorf("%w: %w", ErrUnexpected, err)
+	}
+	s.pause(err)
+	return n, fmt.Errorf("%w: %s: %w", ErrPaused, reason(err), err)
 }
 
-// append does Append's work; it holds writeMu.
-func (s *Store) append(f Fragment) error {
+// appendBatch does AppendBatch's work, a run of one stream's fragments
+// at a time; it holds writeMu.
+func (s *Store) appendBatch(frags []Fragment) (int, error) {
+	done := 0
+	for done < len(frags) {
+		n, err := s.appendRun(frags[done:])
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// checkFragment refuses a fragment the store cannot hold.
+func checkFragment(f Fragment) error {
 	if f.Start.Before(minTime) || f.Start.After(maxTime) || f.Duration < 0 || f.Duration > volume.MaxDuration || len(f.Data) > volume.MaxFragment {
 		return fmt.Errorf("%w: %d bytes at %v for %v is out of range", ErrFragment, len(f.Data), f.Start, f.Duration)
 	}
+	return nil
+}
+
+// appendRun stores the run of fragments at the start of frags that are
+// of one stream, each starting after the one before, in one commit in
+// the stream's volume (and one in the next when it fills). It returns
+// how many it stored, all of the run when err is nil.
+func (s *Store) appendRun(frags []Fragment) (int, error) {
+	f := frags[0]
+	if err := checkFragment(f); err != nil {
+		return 0, err
+	}
+	run := 1
+	for run < len(frags) && frags[run].Stream == f.Stream && frags[run].Start.After(frags[run-1].Start) && checkFragment(frags[run]) == nil {
+		run++
+	}
+	frags = frags[:run]
 	if s.writers[f.Stream] == nil {
 		if err := s.reopen(f.Stream); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// Keys of a stream grow: a clock set back starts a new volume.
 	if last, ok := s.writers[f.Stream].v.Last(f.Stream); ok && f.Start.UnixNano() <= last.Start {
 		s.log.Warn("recordings: time went back; starting a new volume", "last", time.Unix(0, last.Start), "now", f.Start)
 		if err := s.rotate(f.Stream); err != nil {
-			return err
+			return 0, err
 		}
 	}
+	stored := 0
 	for attempt := 0; ; attempt++ {
 		w := s.writers[f.Stream]
-		init := f.Init
-		if bytes.Equal(w.init, f.Init) {
-			init = nil
-		}
+		_, size := w.items(frags[stored:])
 		// The quota counts files: what the file grows by, nothing
 		// while it has room (a file reused in place always has).
-		grow, err := w.v.Growth(len(f.Data) + len(init))
+		grow, err := w.v.Growth(size)
 		if err != nil {
 			s.dropActive(f.Stream)
-			return err
+			return stored, err
 		}
 		if err := s.makeRoom(grow, f.Stream); err != nil {
-			return err
+			return stored, err
 		}
 		if w = s.writers[f.Stream]; w == nil {
 			// makeRoom started the stream afresh and could not.
-			return fmt.Errorf("%w: no volume to write", ErrUnexpected)
+			return stored, fmt.Errorf("%w: no volume to write", ErrUnexpected)
 		}
-		vf := volume.Fragment{Key: volume.Key{Stream: f.Stream, Start: f.Start.UnixNano()}, Duration: f.Duration}
-		if f.Key {
-			vf.Flags |= volume.Keyframe
+		items, _ := w.items(frags[stored:])
+		n, err := w.v.AppendBatch(items)
+		if n > 0 {
+			s.stored(w, frags[stored:stored+n], items[:n])
+			stored += n
 		}
-		if f.Audio {
-			vf.Flags |= volume.Audio
-		}
-		err = w.v.Append(vf, f.Data, init)
 		switch {
 		case err == nil:
-			if init != nil {
-				w.init = f.Init
-			}
-			size := w.v.Size()
-			s.mu.Lock()
-			if a := s.record(w.v.ID()); a != nil {
-				a.Spans = addSpan(a.Spans, nil, f.Stream, f.Start, f.Start.Add(f.Duration))
-				a.Bytes = size
-			}
-			s.stats.Fragments++
-			s.stats.Written += int64(len(f.Data) + len(init))
-			s.mu.Unlock()
-			s.startNextEarly(f.Stream, len(f.Data))
-			return nil
-		case errors.Is(err, volume.ErrFull) && attempt == 0:
+			s.startNextEarly(f.Stream, len(frags[stored-1].Data))
+			return stored, nil
+		case errors.Is(err, volume.ErrFull) && (attempt == 0 || n > 0):
+			// The volume is full, maybe in the middle of the batch (the
+			// fragments before are stored): the rest go in the next,
+			// where not fitting is an error.
 			if err := s.rotate(f.Stream); err != nil {
-				return err
+				return stored, err
 			}
+			attempt = 0
 		case s.roomHelps(err) && s.freeSpace(f.Stream):
 			// The card filled (with other files, or our accounting lags
 			// behind the file system's): camd's oldest recordings go,
-			// whoever filled it, and the fragment is written again.
+			// whoever filled it, and the fragments are written again.
 		case classify(err) == refused:
-			return err
+			return stored, err
 		default:
 			s.dropActive(f.Stream)
-			return err
+			return stored, err
 		}
+	}
+}
+
+// items makes volume items of frags for w, each with its init segment
+// only where it changes, and counts their bytes.
+func (w *writer) items(frags []Fragment) (items []volume.Item, size int) {
+	items = make([]volume.Item, len(frags))
+	in := w.init
+	for i, f := range frags {
+		it := volume.Item{Fragment: volume.Fragment{Key: volume.Key{Stream: f.Stream, Start: f.Start.UnixNano()}, Duration: f.Duration}, Data: f.Data}
+		if f.Key {
+			it.Flags |= volume.Keyframe
+		}
+		if f.Audio {
+			it.Flags |= volume.Audio
+		}
+		if !bytes.Equal(in, f.Init) {
+			it.Init, in = f.Init, f.Init
+		}
+		items[i] = it
+		size += len(it.Data) + len(it.Init)
+	}
+	return items, size
+}
+
+// stored puts fragments w's volume just stored (as items) in the index.
+func (s *Store) stored(w *writer, frags []Fragment, items []volume.Item) {
+	w.init = frags[len(frags)-1].Init
+	size := w.v.Size()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.record(w.v.ID())
+	for i, f := range frags {
+		if a != nil {
+			a.Spans = addSpan(a.Spans, nil, f.Stream, f.Start, f.Start.Add(f.Duration))
+		}
+		s.stats.Fragments++
+		s.stats.Written += int64(len(items[i].Data) + len(items[i].Init))
+	}
+	if a != nil {
+		a.Bytes = size
 	}
 }
 

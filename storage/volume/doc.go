@@ -13,7 +13,8 @@
 // they apply to; "camd" holds the magic, format, volume number and
 // creation time. docs/storage.md describes the format in full.
 //
-// Appends go in key order and each is one fsynced transaction. Only the
+// Appends go in key order; each append, of one fragment or of a batch
+// (AppendBatch), is one fsynced transaction. Only the
 // newest volume is written; older ones are opened read-only when needed,
 // and retention deletes a whole volume with one unlink (Remove) or makes
 // the next volume in its file, in place (Reuse). Create and Reuse write a

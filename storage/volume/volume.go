@@ -492,54 +492,121 @@ const overhead = 64 << 10
 // transaction, fsynced before it returns. Keys of a stream must grow.
 // ErrFull means the fragment does not fit: start a new volume.
 func (v *Volume) Append(f Fragment, data, init []byte) error {
+	_, err := v.AppendBatch([]Item{{Fragment: f, Data: data, Init: init}})
+	return err
+}
+
+// Item is a fragment to append with its data, and its init segment when
+// the stream's configuration changed (nil otherwise).
+type Item struct {
+	Fragment
+	Data, Init []byte
+}
+
+// perItem is what each fragment of a batch after the first may add to
+// the file besides its bytes (overhead counts the first's): its last
+// page partly filled, its entry in the parent's leaf.
+const perItem = 8 << 10
+
+// AppendBatch stores items in order in one transaction, fsynced before
+// it returns: the card sees one commit (two fdatasyncs) for all of them.
+// It returns how many it stored; the first n are durable, and the rest
+// are not stored at all. err says why it stopped before the end:
+// ErrFull when items[n] does not fit (the first n still do, and are
+// stored: start a new volume for the rest), ErrOrder or ErrTooLarge for
+// items[n] itself (the ones before it are stored). Any other error is
+// the commit's, with n = 0: none is stored.
+func (v *Volume) AppendBatch(items []Item) (n int, err error) {
 	if v.readOnly {
-		return ErrReadOnly
+		return 0, ErrReadOnly
 	}
-	if len(data) > MaxFragment || f.Duration > MaxDuration || f.Duration < 0 {
-		return fmt.Errorf("%w: %d bytes, %v", ErrTooLarge, len(data), f.Duration)
-	}
-	f.Size = len(data)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if last, ok := v.last[f.Stream]; ok && f.Start <= last.Start {
-		return fmt.Errorf("%w: stream %d start %d after %d", ErrOrder, f.Stream, f.Start, last.Start)
+	// Each stream's keys grow: the items up to the first that would
+	// break that (or is too large) go in.
+	last := map[uint32]int64{}
+	var stop error
+	for i, it := range items {
+		prev, ok := last[it.Stream]
+		if k, had := v.last[it.Stream]; !ok && had {
+			prev, ok = k.Start, true
+		}
+		switch {
+		case len(it.Data) > MaxFragment || it.Duration > MaxDuration || it.Duration < 0:
+			stop = fmt.Errorf("%w: %d bytes, %v", ErrTooLarge, len(it.Data), it.Duration)
+		case ok && it.Start <= prev:
+			stop = fmt.Errorf("%w: stream %d start %d after %d", ErrOrder, it.Stream, it.Start, prev)
+		}
+		if stop != nil {
+			items = items[:i]
+			break
+		}
+		last[it.Stream] = it.Start
 	}
-	key := f.Key.Bytes()
-	err := v.update(func(tx *bbolt.Tx) (grew bool, err error) {
-		// Full when the fragment needs more than the volume's size,
+	if len(items) == 0 {
+		return 0, stop
+	}
+	err = v.update(func(tx *bbolt.Tx) (grew bool, err error) {
+		// Full when the fragments need more than the volume's size,
 		// less a margin that keeps bbolt's own allocation (which also
 		// counts what it copies) below the end of its mapping: the file
 		// grows up to that size and no further, so that a file reused
-		// in place (which has it) never grows.
-		need := tx.Size() + int64(len(data)+len(init)+overhead)
-		if need+overhead > v.maxSize {
+		// in place (which has it) never grows. The fragments that fit
+		// go in; the first that does not ends the batch.
+		need := tx.Size() + overhead
+		n = 0
+		for i, it := range items {
+			more := int64(len(it.Data) + len(it.Init))
+			if i > 0 {
+				more += perItem
+			}
+			if need+more+overhead > v.maxSize {
+				break
+			}
+			need += more
+			n++
+		}
+		if n == 0 {
 			return false, ErrFull
 		}
 		if grew, err = v.grow(need); err != nil {
 			return grew, err
 		}
-		if init != nil {
-			if err := tx.Bucket(bucketInits).Put(key, init); err != nil {
+		for _, it := range items[:n] {
+			key := it.Key.Bytes()
+			if it.Init != nil {
+				if err := tx.Bucket(bucketInits).Put(key, it.Init); err != nil {
+					return grew, err
+				}
+			}
+			b, err := tx.Bucket(bucketFrags).CreateBucket(key)
+			if err != nil {
+				return grew, err
+			}
+			if err := b.Put(keyData, it.Data); err != nil {
+				return grew, err
+			}
+			f := it.Fragment
+			f.Size = len(it.Data)
+			if err := b.SetSequence(pack(f)); err != nil {
 				return grew, err
 			}
 		}
-		b, err := tx.Bucket(bucketFrags).CreateBucket(key)
-		if err != nil {
-			return grew, err
-		}
-		if err := b.Put(keyData, data); err != nil {
-			return grew, err
-		}
-		return grew, b.SetSequence(pack(f))
+		return grew, nil
 	})
 	if errors.Is(err, ErrFull) {
-		return err
+		return 0, err
 	}
 	if err != nil {
-		return fmt.Errorf("volume: append to %s: %w", v.path, err)
+		return 0, fmt.Errorf("volume: append to %s: %w", v.path, err)
 	}
-	v.last[f.Stream] = f.Key
-	return nil
+	for _, it := range items[:n] {
+		v.last[it.Stream] = it.Key
+	}
+	if n < len(items) {
+		return n, ErrFull
+	}
+	return n, stop
 }
 
 // update runs fn in a write transaction, committed (fsynced) before it

@@ -434,3 +434,78 @@ func countStream(t *testing.T, v *Volume, stream uint32) (frags, inits int) {
 	}
 	return frags, len(recs)
 }
+
+// TestAppendBatch: a batch goes in one transaction up to the first
+// fragment that does not fit (ErrFull: those before it are stored) or
+// breaks the order (ErrOrder, likewise); a volume filled by batches
+// holds about as much as one filled a fragment at a time, and everything
+// stored reads back after reopening.
+func TestAppendBatch(t *testing.T) {
+	const max = 4 << 20
+	v := mustVolume(t, Options{MaxSize: max})
+	item := func(i int) Item {
+		var init []byte
+		if i == 0 {
+			init = []byte("init")
+		}
+		return Item{Fragment: frag(1, i), Data: data(100_000, byte(i)), Init: init}
+	}
+	n := 0
+	var full error
+	for full == nil {
+		batch := []Item{item(n), item(n + 1), item(n + 2)}
+		var k int
+		k, full = v.AppendBatch(batch)
+		n += k
+		if full != nil && (!errors.Is(full, ErrFull) || k == len(batch)) {
+			t.Fatalf("batch at %d: %d stored: %v", n, k, full)
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d fragments of 100 kB fit in 4 MiB in batches of 3", n)
+	}
+	// A batch counts a little room per fragment after its first: alone,
+	// a fragment or two more may fit, not more.
+	extra := 0
+	for {
+		k, err := v.AppendBatch([]Item{item(n)})
+		if errors.Is(err, ErrFull) && k == 0 {
+			break
+		}
+		if err != nil || k != 1 {
+			t.Fatal(err)
+		}
+		n++
+		extra++
+	}
+	if extra > 2 {
+		t.Fatalf("batches of 3 stopped %d fragments short of full", extra)
+	}
+	// Out of order in the middle: the ones before go in.
+	w := mustVolume(t, Options{})
+	k, err := w.AppendBatch([]Item{item(0), item(1), item(1), item(2)})
+	if k != 2 || !errors.Is(err, ErrOrder) {
+		t.Fatalf("a batch out of order in its middle: %d stored: %v", k, err)
+	}
+	if k, err := w.AppendBatch([]Item{item(1)}); k != 0 || !errors.Is(err, ErrOrder) {
+		t.Fatalf("a batch before the last fragment: %d stored: %v", k, err)
+	}
+	path := v.Path()
+	v.Close()
+	r, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := 0
+	r.All(func(f Fragment) bool {
+		if b, err := r.Read(f.Key, nil); err != nil || !bytes.Equal(b, data(100_000, byte(got))) || f.Key != frag(1, got).Key {
+			t.Fatalf("fragment %d: %v", got, err)
+		}
+		got++
+		return true
+	})
+	if got != n {
+		t.Fatalf("%d fragments stored, %d after reopening", n, got)
+	}
+}
