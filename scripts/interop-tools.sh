@@ -101,43 +101,34 @@ JS
 	mv "$out.tmp" "$out"
 }
 
-# The npm ONVIF client (agsh/onvif), for Node.js: installed as is.
-npm_onvif() {
-	out="$dir/npm-onvif"
-	stamp="onvif-$ONVIF_NPM_VERSION"
+# npm_install DIR PACKAGE VERSION WHAT: an npm package installed as is
+# into $dir/DIR (once per version); path is its node_modules.
+npm_install() {
+	out="$dir/$1"
+	stamp="$2-$3"
 	path="$out/node_modules"
-	[ -d "$path/onvif" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ] && return 0
-	log "installing the npm ONVIF client"
+	[ -d "$path/$2" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ] && return 0
+	log "installing $4"
 	command -v npm >/dev/null || { log "npm is missing (scripts/install-deps.sh installs it)"; return 1; }
 	rm -rf "$out.tmp"
 	mkdir -p "$out.tmp"
 	cat >"$out.tmp/package.json" <<JSON
-{"name": "camd-interop-onvif", "private": true, "version": "0.0.0"}
+{"name": "camd-$1", "private": true, "version": "0.0.0"}
 JSON
-	(cd "$out.tmp" && npm install --no-audit --no-fund --loglevel=error "onvif@$ONVIF_NPM_VERSION" >&2)
+	(cd "$out.tmp" && npm install --no-audit --no-fund --loglevel=error "$2@$3" >&2)
 	echo "$stamp" >"$out.tmp/stamp"
 	rm -rf "$out"
 	mv "$out.tmp" "$out"
 }
 
-# Lighthouse (Node.js), installed as is; the test drives its command
-# line against a Chromium it starts itself.
+# The npm ONVIF client (agsh/onvif), for Node.js.
+npm_onvif() { npm_install npm-onvif onvif "$ONVIF_NPM_VERSION" "the npm ONVIF client"; }
+
+# Lighthouse (Node.js); the test drives it against a Chromium it starts
+# itself. path: its command.
 npm_lighthouse() {
-	out="$dir/npm-lighthouse"
-	stamp="lighthouse-$LIGHTHOUSE_VERSION"
-	path="$out/node_modules/.bin/lighthouse"
-	[ -x "$path" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ] && return 0
-	log "installing Lighthouse"
-	command -v npm >/dev/null || { log "npm is missing (scripts/install-deps.sh installs it)"; return 1; }
-	rm -rf "$out.tmp"
-	mkdir -p "$out.tmp"
-	cat >"$out.tmp/package.json" <<JSON
-{"name": "camd-lighthouse", "private": true, "version": "0.0.0"}
-JSON
-	(cd "$out.tmp" && npm install --no-audit --no-fund --loglevel=error "lighthouse@$LIGHTHOUSE_VERSION" >&2)
-	echo "$stamp" >"$out.tmp/stamp"
-	rm -rf "$out"
-	mv "$out.tmp" "$out"
+	npm_install npm-lighthouse lighthouse "$LIGHTHOUSE_VERSION" Lighthouse || return 1
+	path="$path/.bin/lighthouse"
 }
 
 [ $# -eq 0 ] && set -- mediamtx go2rtc npm onvif lighthouse
