@@ -273,13 +273,16 @@ func TestAppInstallable(t *testing.T) {
 
 // pageTextFilled asserts that every text and attribute index.html names
 // by key (text.js's page part) was filled in at start: none is empty or
-// "undefined".
+// "undefined", and the page, hidden until then, is shown.
 func pageTextFilled(t *testing.T, ctx context.Context, when string) {
 	t.Helper()
 	empty := eval[[]string](t, ctx, `[...document.querySelectorAll("[data-t], [data-t-aria], [data-t-placeholder], [data-t-title]")].flatMap((e) =>
 		[["data-t", e.textContent], ["data-t-aria", e.getAttribute("aria-label")], ["data-t-placeholder", e.getAttribute("placeholder")], ["data-t-title", e.getAttribute("title")]]
 			.filter(([a, v]) => e.hasAttribute(a) && (!v || v === "undefined"))
 			.map(([a]) => a + "=" + e.getAttribute(a)))`)
+	if eval[bool](t, ctx, `document.documentElement.classList.contains("filling")`) {
+		t.Errorf("%s, the page is still hidden (html.filling)", when)
+	}
 	if n := eval[int](t, ctx, `document.querySelectorAll("[data-t]").length`); n < 100 {
 		t.Errorf("%s, the page has %d elements with data-t", when, n)
 	}
