@@ -184,6 +184,8 @@ func TestAppInstallable(t *testing.T) {
 	ownerToken := owner(t, d)
 	ctx := appPage(t, d, ownerToken, "#live")
 
+	pageTextFilled(t, ctx, "online")
+
 	m, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (page.GetAppManifestResult, error) {
 		return cdp.Call(ctx, tg, page.GetAppManifest, page.GetAppManifestParams{})
 	})
@@ -265,7 +267,28 @@ func TestAppInstallable(t *testing.T) {
 	if !eval[bool](t, ctx, `!!navigator.serviceWorker.controller`) {
 		t.Error("the page opened offline has no service worker")
 	}
+	pageTextFilled(t, ctx, "offline")
 	shellOnly(t, ctx, "offline")
+}
+
+// pageTextFilled asserts that every text and attribute index.html names
+// by key (text.js's page part) was filled in at start: none is empty or
+// "undefined", and the page, hidden until then, is shown.
+func pageTextFilled(t *testing.T, ctx context.Context, when string) {
+	t.Helper()
+	empty := eval[[]string](t, ctx, `[...document.querySelectorAll("[data-t], [data-t-aria], [data-t-placeholder], [data-t-title]")].flatMap((e) =>
+		[["data-t", e.textContent], ["data-t-aria", e.getAttribute("aria-label")], ["data-t-placeholder", e.getAttribute("placeholder")], ["data-t-title", e.getAttribute("title")]]
+			.filter(([a, v]) => e.hasAttribute(a) && (!v || v === "undefined"))
+			.map(([a]) => a + "=" + e.getAttribute(a)))`)
+	if eval[bool](t, ctx, `document.documentElement.classList.contains("filling")`) {
+		t.Errorf("%s, the page is still hidden (html.filling)", when)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("[data-t]").length`); n < 100 {
+		t.Errorf("%s, the page has %d elements with data-t", when, n)
+	}
+	if len(empty) > 0 {
+		t.Errorf("%s, the page's texts not filled in: %q", when, empty)
+	}
 }
 
 // shellOnly asserts that the page's Cache Storage holds the app shell

@@ -367,6 +367,7 @@ $("sound").onclick = () => {
   v.muted = !v.muted;
   $("sound").textContent = v.muted ? appText.unmute : appText.mute;
 };
+$("who").value = appText.browser; // the name this phone pairs with, to change
 $("pairButton").onclick = pairFromPage;
 window.addEventListener("pagehide", stop);
 

@@ -9,6 +9,17 @@
 
   const text = camdText.shell; // text.js
 
+  // The page's own text is in text.js too (its page part), for
+  // translators: an element in index.html names its text by key, and
+  // this fills it in before the other scripts run; the page is not
+  // shown until then (html.filling, app.css).
+  const pageText = camdText.page;
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = pageText[el.dataset.t];
+  for (const [from, to] of [["data-t-aria", "aria-label"], ["data-t-placeholder", "placeholder"], ["data-t-title", "title"]]) {
+    for (const el of document.querySelectorAll("[" + from + "]")) el.setAttribute(to, pageText[el.getAttribute(from)]);
+  }
+  document.documentElement.classList.remove("filling");
+
   // window.camdShell exposes the shell for the other scripts and tests.
   const shell = (window.camdShell = { screen: "live", events: "closed", sw: "none", text, api, json, follow, paired, button, confirmed });
 

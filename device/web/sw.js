@@ -7,7 +7,7 @@
 
 importScripts("/text.js"); // self.camdText: the notification's fallback sentence
 
-const cacheName = "camd-shell-3";
+const cacheName = "camd-shell-4";
 const shellFiles = [
   "/",
   "/text.js",
