@@ -179,10 +179,18 @@ func TestAppTimelinePlaysFromATap(t *testing.T) {
 		t.Errorf("the file exported: %s", out)
 	}
 
-	// The day before: nothing recorded, said so; and back.
-	eval[bool](t, ctx, `document.getElementById("tlPrevDay").click(), true`)
+	// The day before, while today's recording plays: nothing recorded,
+	// said so, and the bar stays on that day as the playhead moves on
+	// (only playing past midnight moves to the next day); and back.
+	eval[bool](t, ctx, `camdRecPlay(new Date(Date.now() - 8000).toISOString()), true`)
+	waitPage(t, ctx, "playing", `!document.getElementById("playback").paused && camdRec.playhead !== null`)
+	eval[bool](t, ctx, `document.getElementById("tlPrevDay").click(), window.headAtPrev = camdRec.playhead, true`)
 	yesterday := time.Now().AddDate(0, 0, -1).Format("2006-01-02")
 	waitPage(t, ctx, "yesterday", `camdRec.day === "`+yesterday+`" && camdRec.spans === 0 && document.getElementById("tlAt").textContent === "Nothing recorded on this day."`)
+	waitPage(t, ctx, "the playhead moving on", `camdRec.playhead > window.headAtPrev + 500`)
+	if day := eval[string](t, ctx, `camdRec.day`); day != yesterday {
+		t.Errorf("the playhead moving on took the timeline from %s to %s", yesterday, day)
+	}
 	eval[bool](t, ctx, `document.getElementById("tlNextDay").click(), true`)
 	waitPage(t, ctx, "today again", `camdRec.day === "`+time.Now().Format("2006-01-02")+`" && camdRec.spans > 0 && document.querySelector("#recBar .span")`)
 	fits(t, ctx, "timeline")

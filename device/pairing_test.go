@@ -189,7 +189,7 @@ func TestEveryRouteNeedsACredential(t *testing.T) {
 		"GET /shell.js": true, "GET /events.js": true, "GET /settings.js": true, "GET /users.js": true,
 		"GET /keys.js": true, "GET /snapshots.js": true, "GET /device.js": true, "GET /pairing.js": true,
 		"GET /sw.js": true, "GET /manifest.json": true, "GET /icon-192.png": true, "GET /icon-512.png": true, // the app's (docs/app.md)
-		"GET /live.js":            true,
+		"GET /live.js": true, "GET /text.js": true,
 		"POST /api/v1/pair/start": true, "POST /api/v1/pair/finish": true,
 		"OPTIONS /api/v1/whep":                  true, // WHEP clients ask before their offer; ICE servers only with a credential
 		"OPTIONS /api/v1/cameras/{camera}/whep": true,

@@ -195,7 +195,7 @@ func TestRoutesTable(t *testing.T) {
 	}
 	want := "GET /health, GET /{$}, GET /app.js, GET /app.css, GET /recordings.js, GET /call.js, " +
 		"GET /shell.js, GET /events.js, GET /settings.js, GET /users.js, GET /keys.js, GET /snapshots.js, GET /device.js, GET /pairing.js, GET /sw.js, GET /manifest.json, GET /icon-192.png, GET /icon-512.png, " +
-		"GET /live.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep, OPTIONS /api/v1/cameras/{camera}/whep"
+		"GET /live.js, GET /text.js, POST /api/v1/pair/start, POST /api/v1/pair/finish, OPTIONS /api/v1/whep, OPTIONS /api/v1/cameras/{camera}/whep"
 	if got := strings.Join(public, ", "); got != want {
 		t.Errorf("public routes: %s\nwant %s", got, want)
 	}

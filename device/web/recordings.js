@@ -304,12 +304,16 @@
     const d = v.currentTime - lastTime;
     if (d > 0 && d < 1) rec.playedS += d;
     lastTime = v.currentTime;
+    const before = rec.playhead;
     rec.playhead = cur.start + v.currentTime * 1000;
-    if (dayOf(rec.playhead) !== rec.day) {
-      // Played past midnight: the next day's bar, with the playhead on it.
-      setDay(dayOf(rec.playhead));
+    const day = dayOf(rec.playhead);
+    if (day !== rec.day && before != null && dayOf(before) === rec.day) {
+      // Played past midnight while its day was shown: the next day's
+      // bar, with the playhead on it. (A day the owner went to while
+      // playback goes on stays shown.)
+      setDay(day);
       refresh();
-    } else if (rec.view && (rec.playhead >= rec.view.to || rec.playhead < rec.view.from)) render();
+    } else if (day === rec.day && rec.view && (rec.playhead >= rec.view.to || rec.playhead < rec.view.from)) render();
     else movePlayhead();
     // The next window, fetched half way through this one.
     if (!next && cur.end - rec.playhead < windowMs / 2) {
