@@ -189,6 +189,12 @@ func (s fileSpeaker) Play(pcm []int16) error {
 	return s.Speaker.Play(pcm)
 }
 
+// Playout is the speaker's (board.PlayoutSpeaker), when it reports it.
+func (s fileSpeaker) Playout(dst []int16, at time.Time) bool {
+	ps, ok := s.Speaker.(board.PlayoutSpeaker)
+	return ok && ps.Playout(dst, at)
+}
+
 // openSpeaker gives the board its ALSA speaker, closed with the board. A
 // speaker that cannot be opened is logged: calls work without it.
 func openSpeaker(b *board.Board, device string, log *slog.Logger) {

@@ -197,6 +197,7 @@ func (d *Daemon) init() error {
 	if d.board.sim != nil && simEcho(d.cfg) != nil {
 		d.mic.room.Store(d.board.sim.Speaker)
 	}
+	d.mic.useSpeaker(d.board.b.Speaker)
 	onvifLn, err := listenONVIF(d.cfg, d.log)
 	if err != nil {
 		return err

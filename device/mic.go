@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camd-project/camd/board"
 	"github.com/camd-project/camd/board/sim"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/talk"
@@ -21,6 +22,9 @@ type micChain struct {
 	gate *talk.Gate      // half duplex, or full in a build without an echo canceller
 	aec  *talk.Canceller // full duplex
 	room atomic.Pointer[sim.Speaker]
+	// out is the board's speaker when it knows what it played when
+	// (board.PlayoutSpeaker: ALSA, or the simulated board's).
+	out atomic.Pointer[board.PlayoutSpeaker]
 }
 
 // player is what a call's phone audio plays on (board.Speaker).
@@ -31,8 +35,8 @@ type player interface {
 func newMicChain(cfg Config, log *slog.Logger) *micChain {
 	m := &micChain{}
 	if cfg.Calls.Duplex == "full" {
-		// The simulated speaker knows what it played when, as a
-		// driver that reports its playout would.
+		// The board's speaker may know what it played when
+		// (useSpeaker).
 		aec, err := talk.NewCanceller(talk.CancellerOptions{Playout: m.playout})
 		if err == nil {
 			m.aec = aec
@@ -60,11 +64,19 @@ func (m *micChain) speaker(sp player) player {
 	return sp
 }
 
-// playout is what the simulated board's speaker played from at on
-// (false: not a simulated board with its loop).
+// useSpeaker has the echo canceller take its far end from sp's own
+// playout when sp reports it (board.PlayoutSpeaker).
+func (m *micChain) useSpeaker(sp board.Speaker) {
+	if ps, ok := sp.(board.PlayoutSpeaker); ok {
+		m.out.Store(&ps)
+	}
+}
+
+// playout is what the board's speaker played from at on (false: it
+// does not say, or does not know).
 func (m *micChain) playout(dst []int16, at time.Time) bool {
-	room := m.room.Load()
-	return room != nil && room.Playout(dst, at)
+	out := m.out.Load()
+	return out != nil && (*out).Playout(dst, at)
 }
 
 // echo is the simulated board's loop the configuration asks for (nil:

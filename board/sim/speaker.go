@@ -21,10 +21,10 @@ type Speaker struct {
 	changed chan struct{}
 
 	// The echo line: what was played, on the clock, for the microphone.
-	echo      *Echo
-	line      []int16
-	lineStart time.Time // when line[0] played
-	now       func() time.Time
+	echo *Echo
+	line board.PlayoutLine
+	now  func() time.Time
+	mic  []int16 // Microphone's scratch
 }
 
 // Echo is the simulated room between the speaker and the microphone:
@@ -37,13 +37,10 @@ type Echo struct {
 	Loss float64
 }
 
-// echoLine is how much of what was played the echo line keeps.
-const echoLine = 2 * time.Second
-
 // KeepSeconds is how much of what was played a Speaker keeps.
 const KeepSeconds = 60
 
-var _ board.Speaker = (*Speaker)(nil)
+var _ board.PlayoutSpeaker = (*Speaker)(nil)
 
 // NewSpeaker returns a speaker that has played nothing.
 func NewSpeaker() *Speaker { return &Speaker{changed: make(chan struct{}), now: time.Now} }
@@ -58,7 +55,9 @@ func (s *Speaker) Play(pcm []int16) error {
 	s.pcm = append(s.pcm, pcm...)
 	s.total += len(pcm)
 	if s.echo != nil {
-		s.toLine(pcm)
+		// A speaker plays what it is given after what it still has
+		// queued, or at once when it is idle.
+		s.line.Queued(pcm, s.now())
 	}
 	if over := len(s.pcm) - KeepSeconds*board.SpeakerRate; over > 0 {
 		s.pcm = slices.Delete(s.pcm, 0, over)
@@ -81,7 +80,7 @@ func (s *Speaker) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pcm, s.total, s.first = nil, 0, time.Time{}
-	s.line = nil
+	s.line.Reset()
 }
 
 // Wait returns once at least n samples have been played in all (since
@@ -102,45 +101,26 @@ func (s *Speaker) Wait(ctx context.Context, n int) error {
 	}
 }
 
-// toLine puts pcm on the echo line: a speaker plays what it is given
-// after what it still has queued, or at once when it is idle.
-func (s *Speaker) toLine(pcm []int16) {
-	now := s.now()
-	end := s.lineStart.Add(samplesDur(len(s.line)))
-	switch gap := now.Sub(end); {
-	case len(s.line) == 0 || gap > echoLine:
-		s.line, s.lineStart = s.line[:0], now
-	case gap > 0:
-		s.line = append(s.line, make([]int16, durSamples(gap))...) // silence
-	}
-	s.line = append(s.line, pcm...)
-	if over := len(s.line) - durSamples(echoLine); over > 0 {
-		s.line = slices.Delete(s.line, 0, over)
-		s.lineStart = s.lineStart.Add(samplesDur(over))
-	}
-}
-
 // Microphone adds to pcm, a block of the microphone whose first sample
 // was captured at captured, the echo of what the speaker played
 // Echo.Delay before (a media.MicFunc). Without Echo it does nothing.
 func (s *Speaker) Microphone(pcm []int16, captured time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.echo == nil || len(s.line) == 0 {
+	if s.echo == nil {
 		return
 	}
 	delay := s.echo.Delay
 	if delay <= 0 {
 		delay = 30 * time.Millisecond
 	}
+	s.mic = slices.Grow(s.mic[:0], len(pcm))[:len(pcm)]
+	if !s.line.Playout(s.mic, captured.Add(-delay)) {
+		return
+	}
 	gain := math.Pow(10, -s.echo.Loss/20)
-	first := s.index(captured.Add(-delay))
-	for i := range pcm {
-		j := first + i
-		if j < 0 || j >= len(s.line) {
-			continue
-		}
-		v := float64(pcm[i]) + gain*float64(s.line[j])
+	for i, e := range s.mic {
+		v := float64(pcm[i]) + gain*float64(e)
 		pcm[i] = int16(max(-32768, min(32767, v)))
 	}
 }
@@ -155,26 +135,6 @@ func (s *Speaker) Playout(dst []int16, at time.Time) bool {
 	if s.echo == nil {
 		return false
 	}
-	clear(dst)
-	if len(s.line) == 0 {
-		return true
-	}
-	first := s.index(at)
-	for i := range dst {
-		if j := first + i; j >= 0 && j < len(s.line) {
-			dst[i] = s.line[j]
-		}
-	}
+	s.line.Playout(dst, at) // false: it played nothing then (dst is silent)
 	return true
 }
-
-// index is the place on the echo line of the sample played at t.
-func (s *Speaker) index(t time.Time) int {
-	return int(math.Round(t.Sub(s.lineStart).Seconds() * board.SpeakerRate))
-}
-
-func samplesDur(n int) time.Duration {
-	return time.Duration(n) * time.Second / board.SpeakerRate
-}
-
-func durSamples(d time.Duration) int { return int(d * board.SpeakerRate / time.Second) }

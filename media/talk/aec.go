@@ -24,8 +24,8 @@ type CancellerOptions struct {
 	NoSuppress bool
 	// Playout, when set, copies into dst what the speaker played from
 	// at on, as a speaker driver that knows its playout tells it
-	// (board/sim.Speaker.Playout); it returns false when it does not
-	// know. Without it, the canceller places what it is given to play
+	// (board.PlayoutSpeaker: the ALSA and simulated speakers); it
+	// returns false when it does not know. Without it, the canceller places what it is given to play
 	// on its own clock, after what the speaker still has queued, as the
 	// speaker would; the two differ by a sample now and then where the
 	// speaker ran dry, and the filter adapts again (docs/calls.md).
