@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -84,13 +85,17 @@ func newPhoneWithoutOpus(t testing.TB) *phone {
 	return newPhoneOn(t, webrtc.MimeTypePCMU, m)
 }
 
-// newPhoneOn is a phone talking in mime with the codecs of m.
-func newPhoneOn(t testing.TB, mime string, m *webrtc.MediaEngine) *phone {
+// newPhoneOn is a phone talking in mime with the codecs of m; tweaks
+// change its settings.
+func newPhoneOn(t testing.TB, mime string, m *webrtc.MediaEngine, tweaks ...func(*webrtc.SettingEngine)) *phone {
 	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	for _, tweak := range tweaks {
+		tweak(&se)
+	}
 	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -453,6 +458,64 @@ func TestDoorbellRingsAndRevokeEndsCall(t *testing.T) {
 	if e := nextEvent(t, sub); e.Kind != events.CallEnded || e.Data["reason"] != "access ended" {
 		t.Fatalf("%+v, want the call ended by the revocation", e)
 	}
+}
+
+// TestVanishedPhoneEndsCall: the answering phone's network goes away
+// (its UDP socket closed: no DELETE, no DTLS close): ICE consent fails
+// and the call ends as "connection failed" within live.ice_timeout of
+// the phone's last packet, and the camera can be called again.
+func TestVanishedPhoneEndsCall(t *testing.T) {
+	const iceTimeout = 4 * time.Second
+	d := running(t, func(c *Config) { c.Live.ICETimeout = iceTimeout })
+	ownerToken := owner(t, d)
+	sub := callEvents(t, d, ownerToken)
+	c := ring(t, d, ownerToken)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	p := newPhoneOn(t, webrtc.MimeTypePCMU, m, func(se *webrtc.SettingEngine) {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
+	})
+	if code, body := p.answer(t, d, c.ID, ownerToken, p.offer(t)); code != http.StatusCreated {
+		t.Fatalf("answer: %d %s", code, body)
+	}
+	select {
+	case <-p.connected:
+	case <-t.Context().Done():
+		t.Fatal("the phone did not connect")
+	}
+	udp.Close() // the phone vanishes
+	gone := time.Now()
+	for {
+		msg, err := sub.Next(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e eventlog.Event
+		json.Unmarshal(msg.JSON, &e)
+		if e.Kind != events.CallEnded {
+			continue
+		}
+		// Judged on the event's own time, not on how soon a starved
+		// test read it: failed after ice_timeout without consent, with
+		// 1.5 s for ICE's checks and the camera's bookkeeping (pion used
+		// to fail it at 1.5 × ice_timeout: 6 s here).
+		took := e.Time.Sub(gone)
+		t.Logf("the call ended %v after the phone vanished: %v", took.Round(time.Millisecond), e.Data)
+		if e.Data["reason"] != calls.ReasonFailed || e.Data["call"] != c.ID {
+			t.Fatalf("%+v, want call %s ended as %q", e, c.ID, calls.ReasonFailed)
+		}
+		if took > iceTimeout+1500*time.Millisecond {
+			t.Errorf("the call ended %v after the phone vanished, want within ice_timeout (%v)", took, iceTimeout)
+		}
+		break
+	}
+	ring(t, d, ownerToken)
 }
 
 // TestMissedCallKeepsSnapshotAndClip: with recording off, a call nobody

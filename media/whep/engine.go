@@ -164,7 +164,10 @@ func newEngine(o engineOptions) (*engine, error) {
 	// Multicast DNS stays off: camd never sends multicast unless discovery
 	// is turned on, and candidates are plain addresses on a LAN.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetICETimeouts(o.iceTimeout/2, o.iceTimeout, 2*time.Second)
+	// Disconnected after half the timeout without a packet; failed
+	// (pion counts its failed timeout from disconnected) at the whole:
+	// a peer that vanished is let go within ice_timeout.
+	se.SetICETimeouts(o.iceTimeout/2, o.iceTimeout-o.iceTimeout/2, 2*time.Second)
 	se.DisableMediaEngineCopy(false)
 
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
