@@ -35,8 +35,12 @@ vet:
 	$(GO) test -count=1 -tags $(LEAN_TAGS) ./device/metrics ./network
 
 # The whole suite; tools the tests need must be present (no skipping).
+# The app's screenshots (each screen at 360×740 and 1280×800) are kept
+# in artifacts/screenshots for people to look at.
+SCREENSHOTS := $(CURDIR)/artifacts/screenshots
 unit:
-	CAMD_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 20m ./...
+	mkdir -p $(SCREENSHOTS)
+	CAMD_REQUIRE_TOOLS=1 CAMD_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -count=1 -timeout 20m ./...
 
 race:
 	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
