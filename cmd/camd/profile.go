@@ -45,7 +45,7 @@ func writeProfiles(prefix string) error {
 	}{{"heap", 0}, {"goroutine", 1}} {
 		f, err := os.Create(prefix + "." + p.name + ".tmp")
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
 		err = pprof.Lookup(p.name).WriteTo(f, p.debug)
 		if cerr := f.Close(); err == nil {
