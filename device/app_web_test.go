@@ -25,6 +25,7 @@ import (
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 // The owner's app (device/web, docs/app.md) in headless Chromium at a
@@ -74,7 +75,7 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 }
 
 // waitPage waits until the JavaScript condition holds in the page (it
-// polls in the page, until the tab's context ends).
+// polls in the page, for as long as testenv.Eventually would wait).
 func waitPage(t *testing.T, ctx context.Context, what, cond string) {
 	t.Helper()
 	js := `new Promise((resolve) => {
@@ -85,7 +86,7 @@ func waitPage(t *testing.T, ctx context.Context, what, cond string) {
 		};
 		check();
 	})`
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := testenv.Context(t, ctx)
 	defer cancel()
 	if _, err := chromedp.Run(wctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise)); err != nil {
 		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({live: window.camd, events: window.camdEvents, shellEvents: window.camdShell.events, screen: window.camdShell.screen, error: document.getElementById("error").textContent, evList: document.getElementById("evList").innerText})`))

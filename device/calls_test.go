@@ -28,6 +28,7 @@ import (
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/calls"
 	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/encoder"
 	"github.com/camd-project/camd/media/g711"
 	"github.com/camd-project/camd/media/h264/h264test"
@@ -243,7 +244,7 @@ func callEvents(t *testing.T, d *Daemon, ownerToken string) *events.Subscription
 // nextEvent waits for the subscription's next event.
 func nextEvent(t *testing.T, sub *events.Subscription) eventlog.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := testenv.Context(t, context.Background())
 	defer cancel()
 	m, err := sub.Next(ctx, nil)
 	if err != nil {

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -13,10 +14,7 @@ import (
 // that asserts how soon something happens measures the time itself.
 func Eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	give := time.Now().Add(5 * time.Minute)
-	if d, ok := deadline(tb); ok {
-		give = d.Add(-margin(time.Until(d)))
-	}
+	give := Until(tb)
 	pause := time.Millisecond
 	for !cond() {
 		if time.Now().After(give) {
@@ -25,6 +23,22 @@ func Eventually(tb testing.TB, what string, cond func() bool) {
 		time.Sleep(pause)
 		pause = min(2*pause, 50*time.Millisecond)
 	}
+}
+
+// Until is when Eventually gives up waiting for tb: shortly before the
+// test binary's deadline, or five minutes from now when it has none.
+func Until(tb testing.TB) time.Time {
+	if d, ok := deadline(tb); ok {
+		return d.Add(-margin(time.Until(d)))
+	}
+	return time.Now().Add(5 * time.Minute)
+}
+
+// Context is parent ending when Eventually would give up (Until): for a
+// test that waits on a call taking a context, not on a condition it
+// polls.
+func Context(tb testing.TB, parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(parent, Until(tb))
 }
 
 // deadline is the test binary's deadline, where tb is a *testing.T.

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"testing"
@@ -101,3 +102,25 @@ type soonRecorder struct {
 }
 
 func (r *soonRecorder) Deadline() (time.Time, bool) { return r.end, true }
+
+func TestContext(t *testing.T) {
+	// A binary whose deadline is an hour away: the context ends a tenth
+	// of that before it, at most half a minute (the margin).
+	end := time.Now().Add(time.Hour)
+	ctx, cancel := Context(&soonRecorder{end: end}, context.Background())
+	defer cancel()
+	d, ok := ctx.Deadline()
+	if !ok || !d.Equal(end.Add(-30*time.Second)) {
+		t.Fatalf("deadline %v (%v), want %v", d, ok, end.Add(-30*time.Second))
+	}
+	// Without a deadline it waits five minutes, and a parent that ends
+	// sooner ends it.
+	parent, stop := context.WithCancel(context.Background())
+	ctx, cancel = Context(&recorder{}, parent)
+	defer cancel()
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) < 4*time.Minute {
+		t.Fatalf("without a binary deadline: %v (%v)", d, ok)
+	}
+	stop()
+	<-ctx.Done()
+}
