@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/camd-project/camd/device/calls"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/talk"
 	"github.com/camd-project/camd/media/tonetest"
 	"github.com/camd-project/camd/media/whep"
@@ -269,7 +270,7 @@ func TestFullDuplexCancelsEcho(t *testing.T) {
 // canceller, or, in a build without one (no cgo), the half-duplex gate
 // with a warning in the log; never nothing.
 func TestFullDuplexNeverLeavesTheEcho(t *testing.T) {
-	var log logBuffer
+	var log testenv.Buffer
 	m := newMicChain(Config{Calls: CallsConfig{Duplex: "full"}}, slog.New(slog.NewTextHandler(&log, nil)))
 	_, err := talk.NewCanceller(talk.CancellerOptions{})
 	switch {

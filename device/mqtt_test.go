@@ -9,39 +9,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/mqtt"
 	"github.com/camd-project/camd/device/mqtt/mqtttest"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage/eventlog"
 )
-
-// syncBuffer is camd's log as the tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const mqttPassword = "camd-mqtt-Pa55word-4f1b"
 
 // mqttDaemon runs camd on the configuration with MQTT on, to a broker
 // that needs a password (in a file), with its log kept in logBuf.
-func mqttDaemon(t *testing.T, b *mqtttest.Broker, cfg Config, logBuf *syncBuffer) (*Daemon, <-chan error, context.CancelFunc) {
+func mqttDaemon(t *testing.T, b *mqtttest.Broker, cfg Config, logBuf *testenv.Buffer) (*Daemon, <-chan error, context.CancelFunc) {
 	t.Helper()
 	pw := filepath.Join(t.TempDir(), "mqtt-password")
 	os.WriteFile(pw, []byte(mqttPassword+"\n"), 0o600)
@@ -64,7 +46,7 @@ func mqttDaemon(t *testing.T, b *mqtttest.Broker, cfg Config, logBuf *syncBuffer
 // out of Home Assistant, and the password never reaches the log.
 func TestMQTTWithHomeAssistant(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{Users: map[string]string{"camera": mqttPassword, "ha": "ha-pw"}})
-	logBuf := &syncBuffer{}
+	logBuf := &testenv.Buffer{}
 	cfg := passthroughConfig(t)
 	d, done, _ := mqttDaemon(t, b, cfg, logBuf)
 	node := mqtt.NodeID(d.id.ID)
@@ -135,7 +117,7 @@ func TestMQTTWithHomeAssistant(t *testing.T) {
 func TestMQTTTurnedOffRemovesDiscovery(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{Users: map[string]string{"camera": mqttPassword, "ha": "ha-pw"}})
 	cfg := passthroughConfig(t)
-	logBuf := &syncBuffer{}
+	logBuf := &testenv.Buffer{}
 	d, done, cancel := mqttDaemon(t, b, cfg, logBuf)
 	node := mqtt.NodeID(d.id.ID)
 	sub := b.Subscribe(mqtttest.Login{User: "ha", Password: "ha-pw"}, "camd/#", "homeassistant/#")

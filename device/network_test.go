@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -20,31 +18,14 @@ import (
 	"github.com/camd-project/camd/board/sim"
 	"github.com/camd-project/camd/device/api"
 	"github.com/camd-project/camd/device/events"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/network"
 	"github.com/camd-project/camd/network/wpatest"
 	"github.com/camd-project/camd/storage/eventlog"
 )
 
-// logBuffer is a log output that several goroutines write.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // runningLogged is running with camd's whole log, at debug level, in log.
-func runningLogged(t *testing.T, log *logBuffer, tweak func(*Config)) *Daemon {
+func runningLogged(t *testing.T, log *testenv.Buffer, tweak func(*Config)) *Daemon {
 	t.Helper()
 	cfg := Defaults()
 	cfg.Data = t.TempDir()
@@ -72,7 +53,7 @@ func TestWiFiJoinOverHTTPSNeverLogsThePassphrase(t *testing.T) {
 	const pass, wrong = "s3cret-home-passphrase", "wrong-home-passphrase"
 	for _, kind := range []string{"sim", "wpa_supplicant"} {
 		t.Run(kind, func(t *testing.T) {
-			var log logBuffer
+			var log testenv.Buffer
 			ssid := "camd-sim-home"
 			d := runningLogged(t, &log, func(c *Config) {
 				c.Network.WiFi = kind
@@ -149,7 +130,7 @@ func TestWiFiJoinOverHTTPSNeverLogsThePassphrase(t *testing.T) {
 // point (simulated here), derived from the setup secret; joining closes
 // it.
 func TestSetupModeAtFirstBoot(t *testing.T) {
-	var log logBuffer
+	var log testenv.Buffer
 	d := runningLogged(t, &log, func(*Config) {})
 	owner := owner(t, d)
 	_, b := call(t, d, "GET", "/api/v1/network/wifi", owner, nil)

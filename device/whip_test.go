@@ -47,7 +47,7 @@ func whipEvents(t *testing.T, d *Daemon) []eventlog.Event {
 func TestWHIPPublishFollowsTheSettings(t *testing.T) {
 	sfu := whiptest.New(whipToken)
 	defer sfu.Close()
-	log := &logBuffer{}
+	log := &testenv.Buffer{}
 	d := runningLogged(t, log, func(c *Config) {
 		c.Source = "synthetic"
 		c.Video.Width, c.Video.Height, c.Video.FPS = 320, 240, 15

@@ -158,7 +158,7 @@ paths:
 // function that stops it gracefully (a stopped MediaMTX ends its WHEP
 // session with DELETE: a killed one would hold a viewer slot until
 // camd's ICE timeout). The log is shown when the test failed.
-func startMediaMTX(t testing.TB, tool, dir, conf string) (*syncBuffer, func()) {
+func startMediaMTX(t testing.TB, tool, dir, conf string) (*testenv.Buffer, func()) {
 	t.Helper()
 	m := runMediaMTX(t, tool, dir, conf)
 	return m.logs, m.stop
@@ -167,7 +167,7 @@ func startMediaMTX(t testing.TB, tool, dir, conf string) (*syncBuffer, func()) {
 // mediaMTXProcess is a running MediaMTX: its log, stop (graceful) and
 // kill (SIGKILL: an SFU that crashes).
 type mediaMTXProcess struct {
-	logs       *syncBuffer
+	logs       *testenv.Buffer
 	stop, kill func()
 	pid        int
 }
@@ -180,7 +180,7 @@ func runMediaMTX(t testing.TB, tool, dir, conf string) mediaMTXProcess {
 	}
 	cmd := exec.Command(tool, path)
 	cmd.Dir = dir
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -201,25 +201,6 @@ func runMediaMTX(t testing.TB, tool, dir, conf string) mediaMTXProcess {
 	kill := func() { end(os.Kill) }
 	t.Cleanup(stop)
 	return mediaMTXProcess{logs: logs, stop: stop, kill: kill, pid: cmd.Process.Pid}
-}
-
-// syncBuffer is a strings.Builder that a process writes while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // mediaMTXReserves checks what MediaMTX re-serves of camd's live view

@@ -1,20 +1,20 @@
 package media
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/camd-project/camd/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -37,29 +37,12 @@ func (s *scriptedSource) Run(ctx context.Context, pub Publisher) error {
 	return ctx.Err()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestSuperviseRestartsAfterPauseAndLogs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &scriptedSource{steps: []error{errors.New("camera unplugged"), io.EOF, nil}}
 		hub := NewHub(HubOptions{})
 		c := hub.Subscribe(ConsumerOptions{})
-		var logs syncBuffer
+		var logs testenv.Buffer
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {

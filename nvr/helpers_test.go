@@ -233,7 +233,7 @@ type nvrBox struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	logs lockedBuffer
+	logs testenv.Buffer
 
 	mu      sync.Mutex
 	events  []event
@@ -315,24 +315,6 @@ func (b *nvrBox) close() {
 	b.store.Close()
 	b.cat.Close()
 	b.cancel = nil
-}
-
-// lockedBuffer is a log written by many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // secrets are the secrets the catalog keeps: the camd cameras' tokens

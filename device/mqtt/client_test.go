@@ -20,6 +20,7 @@ import (
 	"github.com/camd-project/camd/device/mqtt/mqtttest"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/device/settings"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage"
 	"github.com/camd-project/camd/storage/eventlog"
 )
@@ -76,30 +77,12 @@ func (stills) JPEG(context.Context, int) ([]byte, time.Time, error) {
 	return b.Bytes(), time.Now(), nil
 }
 
-// logBuffer is a log that tests read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type rig struct {
 	t      testing.TB
 	bus    *events.Bus
 	events *eventlog.Log
 	set    *settingsStore
-	log    *logBuffer
+	log    *testenv.Buffer
 	client *mqtt.Client
 	stop   func() // ends Run and waits for it
 }
@@ -116,7 +99,7 @@ func startOn(t *testing.T, b *mqtttest.Broker, set *settingsStore, opts mqtt.Opt
 	t.Helper()
 	bus := events.New(events.Options{})
 	t.Cleanup(bus.Close)
-	r := &rig{t: t, bus: bus, set: set, log: &logBuffer{},
+	r := &rig{t: t, bus: bus, set: set, log: &testenv.Buffer{},
 		events: eventlog.New(set.cat, eventlog.Options{Notify: bus.Publish})}
 	opts.Broker = b.URL
 	opts.DeviceID = deviceID

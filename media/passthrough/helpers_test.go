@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/h264"
 	"github.com/camd-project/camd/media/h264/h264test"
@@ -66,30 +67,8 @@ func (p *publisher) wait(t *testing.T, n int, timeout time.Duration) []*media.Fr
 	}
 }
 
-// logBuffer collects a logger's output.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) Count(s string) int {
-	return bytes.Count([]byte(l.String()), []byte(s))
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+func newLogger() (*slog.Logger, *testenv.Buffer) {
+	lb := &testenv.Buffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 

@@ -1,7 +1,6 @@
 package whep
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/whep/whiptest"
 )
@@ -29,31 +29,13 @@ func newEndpoint(t *testing.T) *whiptest.Endpoint {
 	return e
 }
 
-// logBuffer collects a publisher's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runPublisher runs a publisher of a fake encoder's hub until the test
 // ends; it returns the publisher, its log and the states it went
 // through.
-func runPublisher(t *testing.T, opts PublishOptions) (*Publisher, *logBuffer, func() []PublishState) {
+func runPublisher(t *testing.T, opts PublishOptions) (*Publisher, *testenv.Buffer, func() []PublishState) {
 	t.Helper()
 	h := media.NewHub(media.HubOptions{})
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug - 4}))
 	opts.IncludeLoopback = true
 	opts.Certificate = testCertificate(t)
