@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"sort"
 	"strings"
 
@@ -42,82 +41,73 @@ the one the owner rang that still rings.
 `
 
 func callCmd(args []string, stdout, stderr io.Writer) int {
-	verb := "help"
-	if len(args) > 0 {
-		verb, args = args[0], args[1:]
-	}
-	if !slices.Contains([]string{"watch", "ring", "answer", "decline", "hangup"}, verb) {
-		fmt.Fprint(stderr, callUsage)
-		return 2
-	}
-	flags := flag.NewFlagSet("camctl call "+verb, flag.ContinueOnError)
+	flags := flag.NewFlagSet("camctl call", flag.ContinueOnError)
 	busy := flags.Bool("busy", false, "decline as busy")
 	talkFile := flags.String("talk", "", "talk this WAV `file` (48 kHz mono 16-bit)")
 	tone := flags.Float64("tone", 0, "talk a tone of `HZ` instead")
 	listen := flags.String("listen", "", "write the camera's audio to this `file` (.wav: WAV; else Ogg/Opus)")
 	video := flags.String("video", "", "write the camera's video to this Annex-B H.264 `file`")
 	seconds := flags.Float64("seconds", 30, "hang up after this long")
-	cam, code := openCamera(flags, args, stderr)
-	if cam == nil {
-		return code
+	// A verb on a call takes its ID, or the call in progress (ringing,
+	// but for hangup).
+	onCall := func(ringing bool, act func(cam *camera, id string) error) verb {
+		return verb{anyArgs, func(cam *camera, args []string) error {
+			if len(args) > 1 {
+				return errUsage
+			}
+			if len(args) == 1 {
+				return act(cam, args[0])
+			}
+			var list api.CallList
+			if err := cam.do("GET", "/api/v1/calls", nil, &list); err != nil {
+				return err
+			}
+			switch {
+			case list.Current == nil:
+				return errors.New("no call is in progress")
+			case ringing && list.Current.State != calls.Ringing:
+				return errors.New("no call is ringing")
+			}
+			return act(cam, list.Current.ID)
+		}}
 	}
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "camctl: call:", err)
-		return 1
-	}
-	switch verb {
-	case "watch":
-		if err := watchCalls(cam, stdout); err != nil {
-			return fail(err)
-		}
-		return 0
-	case "ring":
+	// printCall does the call's request and prints the call it answers.
+	printCall := func(cam *camera, method, path string, body any) error {
 		var c calls.Call
-		if err := cam.do("POST", "/api/v1/calls", nil, &c); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintln(stdout, c.ID)
-		return 0
-	}
-	id := flags.Arg(0)
-	if id == "" {
-		var list api.CallList
-		if err := cam.do("GET", "/api/v1/calls", nil, &list); err != nil {
-			return fail(err)
-		}
-		switch {
-		case list.Current == nil:
-			return fail(errors.New("no call is in progress"))
-		case verb != "hangup" && list.Current.State != calls.Ringing:
-			return fail(errors.New("no call is ringing"))
-		}
-		id = list.Current.ID
-	}
-	if verb == "hangup" {
-		var c calls.Call
-		if err := cam.do("DELETE", "/api/v1/calls/"+id, nil, &c); err != nil {
-			return fail(err)
+		if err := cam.do(method, path, body, &c); err != nil {
+			return err
 		}
 		fmt.Fprintf(stdout, "%s %s\n", c.ID, c.State)
-		return 0
+		return nil
 	}
-	if verb == "decline" {
-		reason := "declined"
-		if *busy {
-			reason = "busy"
-		}
-		var c calls.Call
-		if err := cam.do("POST", "/api/v1/calls/"+id+"/decline", api.Decline{Reason: reason}, &c); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "%s %s\n", c.ID, c.State)
-		return 0
-	}
-	talk, err := talker(*talkFile, *tone)
-	if err != nil {
-		return fail(err)
-	}
-	return watch(cam, "/api/v1/calls/"+id+"/answer", *seconds, *video, *listen, talk, stdout, stderr)
+	return runVerb(flags, callUsage, map[string]verb{
+		"watch": {0, func(cam *camera, _ []string) error { return watchCalls(cam, stdout) }},
+		"ring": {0, func(cam *camera, _ []string) error {
+			var c calls.Call
+			if err := cam.do("POST", "/api/v1/calls", nil, &c); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, c.ID)
+			return nil
+		}},
+		"hangup": onCall(false, func(cam *camera, id string) error {
+			return printCall(cam, "DELETE", "/api/v1/calls/"+id, nil)
+		}),
+		"decline": onCall(true, func(cam *camera, id string) error {
+			reason := "declined"
+			if *busy {
+				reason = "busy"
+			}
+			return printCall(cam, "POST", "/api/v1/calls/"+id+"/decline", api.Decline{Reason: reason})
+		}),
+		"answer": onCall(true, func(cam *camera, id string) error {
+			talk, err := talker(*talkFile, *tone)
+			if err != nil {
+				return err
+			}
+			return watch(cam, "/api/v1/calls/"+id+"/answer", *seconds, *video, *listen, talk, stdout)
+		}),
+	}, args, stderr)
 }
 
 // talker returns what answer talks: the WAV file's samples once, then

@@ -62,6 +62,11 @@ func TestCallVerbs(t *testing.T) {
 	if !strings.Contains(out, `call.ringing call="c1" source="doorbell"`) || code != 1 || !strings.Contains(errOut, "camd stopping") {
 		t.Fatalf("watch: %d %q %s", code, out, errOut)
 	}
+	for _, args := range [][]string{{"call", "bogus"}, {"call", "answer", "c1", "c2"}, {"call", "ring", "c1"}} {
+		if code, _, errOut := camctlRun(storePath, args...); code != 2 || !strings.Contains(errOut, "usage:") {
+			t.Errorf("%v: %d %s", args, code, errOut)
+		}
+	}
 }
 
 func TestReadWAV(t *testing.T) {

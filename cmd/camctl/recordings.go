@@ -49,14 +49,7 @@ the same range into F.mp4.part.
 `
 
 func recordingsCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, recordingsUsage)
-		return 2
-	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("camctl recordings "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cf := addCameraFlags(fs)
+	fs := flag.NewFlagSet("camctl recordings", flag.ContinueOnError)
 	from := fs.String("from", "-1h", "start `TIME`")
 	to := fs.String("to", "now", "end `TIME`")
 	out := fs.String("out", "", "write the MP4 to this `file`")
@@ -65,68 +58,61 @@ func recordingsCmd(args []string, stdout, stderr io.Writer) int {
 	seconds := fs.Float64("seconds", 1, "how long the motion lasts")
 	cause := fs.String("cause", "camctl", "what saw the motion")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	if err := parseFlags(fs, args); err != nil {
-		return 2
-	}
-	cam, err := cf.open()
-	if err != nil {
-		fmt.Fprintln(stderr, "camctl:", err)
-		return 1
-	}
-	q := url.Values{"from": {*from}, "to": {*to}}
-	switch verb {
-	case "list":
-		var tl timeline
-		if err := cam.do("GET", "/api/v1/recordings?"+q.Encode(), nil, &tl); err != nil {
-			fmt.Fprintln(stderr, "camctl:", err)
-			return 1
-		}
-		printTimeline(stdout, tl)
-	case "status":
-		var st map[string]any
-		if err := cam.do("GET", "/api/v1/recordings/status", nil, &st); err != nil {
-			fmt.Fprintln(stderr, "camctl:", err)
-			return 1
-		}
-		printJSON(stdout, st)
-	case "export":
-		if *out == "" {
-			fmt.Fprintln(stderr, "camctl: recordings export needs --out F.mp4")
-			return 2
-		}
-		if err := export(cam, q, *out, stderr, *quiet); err != nil {
-			fmt.Fprintln(stderr, "camctl:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "wrote %s\n", *out)
-	case "delete":
-		dq := url.Values{}
-		switch {
-		case *all:
-			dq.Set("all", "1")
-		case *before != "":
-			dq.Set("before", *before)
-		default:
-			fmt.Fprintln(stderr, "camctl: recordings delete needs --before TIME or --all")
-			return 2
-		}
-		var res map[string]int
-		if err := cam.do("DELETE", "/api/v1/recordings?"+dq.Encode(), nil, &res); err != nil {
-			fmt.Fprintln(stderr, "camctl:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%d volumes deleted\n", res["volumes_deleted"])
-	case "trigger":
-		if err := cam.do("POST", "/api/v1/motion", map[string]any{"cause": *cause, "seconds": *seconds}, nil); err != nil {
-			fmt.Fprintln(stderr, "camctl:", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, "motion triggered")
-	default:
-		fmt.Fprintf(stderr, "camctl: unknown recordings verb %q\n%s", verb, recordingsUsage)
-		return 2
-	}
-	return 0
+	span := func() url.Values { return url.Values{"from": {*from}, "to": {*to}} }
+	return runVerb(fs, recordingsUsage, map[string]verb{
+		"list": {0, func(cam *camera, _ []string) error {
+			var tl timeline
+			if err := cam.do("GET", "/api/v1/recordings?"+span().Encode(), nil, &tl); err != nil {
+				return err
+			}
+			printTimeline(stdout, tl)
+			return nil
+		}},
+		"status": {0, func(cam *camera, _ []string) error {
+			var st map[string]any
+			if err := cam.do("GET", "/api/v1/recordings/status", nil, &st); err != nil {
+				return err
+			}
+			printJSON(stdout, st)
+			return nil
+		}},
+		"export": {0, func(cam *camera, _ []string) error {
+			if *out == "" {
+				fmt.Fprintln(stderr, "camctl: recordings export needs --out F.mp4")
+				return errUsage
+			}
+			if err := export(cam, span(), *out, stderr, *quiet); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %s\n", *out)
+			return nil
+		}},
+		"delete": {0, func(cam *camera, _ []string) error {
+			dq := url.Values{}
+			switch {
+			case *all:
+				dq.Set("all", "1")
+			case *before != "":
+				dq.Set("before", *before)
+			default:
+				fmt.Fprintln(stderr, "camctl: recordings delete needs --before TIME or --all")
+				return errUsage
+			}
+			var res map[string]int
+			if err := cam.do("DELETE", "/api/v1/recordings?"+dq.Encode(), nil, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%d volumes deleted\n", res["volumes_deleted"])
+			return nil
+		}},
+		"trigger": {0, func(cam *camera, _ []string) error {
+			if err := cam.do("POST", "/api/v1/motion", map[string]any{"cause": *cause, "seconds": *seconds}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "motion triggered")
+			return nil
+		}},
+	}, args, stderr)
 }
 
 func printTimeline(w io.Writer, tl timeline) {

@@ -45,52 +45,61 @@ type cardStatus struct {
 const opTimeout = 16 * time.Minute
 
 func storageCmd(args []string, stdout, stderr io.Writer) int {
-	verb := "help"
-	if len(args) > 0 {
-		verb, args = args[0], args[1:]
-	}
-	if verb != "status" && verb != "check" && verb != "format" {
-		fmt.Fprint(stderr, storageUsage)
-		return 2
-	}
-	flags := flag.NewFlagSet("camctl storage "+verb, flag.ContinueOnError)
+	flags := flag.NewFlagSet("camctl storage", flag.ContinueOnError)
 	confirm := flags.String("card", "", "the card's `device`, to confirm a format")
-	cam, code := openCamera(flags, args, stderr)
-	if cam == nil {
-		return code
+	status := func(cam *camera) (st cardStatus, err error) {
+		return st, cam.do("GET", "/api/v1/recordings/status", nil, &st)
 	}
-	var st cardStatus
-	err := cam.do("GET", "/api/v1/recordings/status", nil, &st)
-	var res card.Result
+	return runVerb(flags, storageUsage, map[string]verb{
+		"status": {0, func(cam *camera, _ []string) error {
+			st, err := status(cam)
+			if err == nil {
+				printCard(stdout, st)
+			}
+			return err
+		}},
+		"check": {0, func(cam *camera, _ []string) error {
+			cam.client.Timeout = opTimeout
+			var res card.Result
+			if err := cam.do("POST", "/api/v1/storage/check", struct{}{}, &res); err != nil {
+				return err
+			}
+			return reportResult(stdout, res)
+		}},
+		"format": {0, func(cam *camera, _ []string) error {
+			st, err := status(cam)
+			if err != nil {
+				return err
+			}
+			dev := ""
+			if st.Card != nil {
+				dev = st.Card.Device
+			}
+			if *confirm == "" || *confirm != dev {
+				fmt.Fprintf(stderr, "camctl: formatting erases everything on the card; to confirm, name its device: camctl storage format --card %s\n", dev)
+				return errUsage
+			}
+			cam.client.Timeout = opTimeout
+			var res card.Result
+			if err := cam.do("POST", "/api/v1/storage/format", map[string]string{"confirm": "format " + dev}, &res); err != nil {
+				return err
+			}
+			return reportResult(stdout, res)
+		}},
+	}, args, stderr)
+}
+
+// reportResult prints what a check or format did, and is an error when
+// it left the card unusable: the command then exits 1.
+func reportResult(w io.Writer, res card.Result) error {
+	printResult(w, res)
 	switch {
-	case err != nil:
-	case verb == "status":
-		printCard(stdout, st)
-		return 0
-	case verb == "check":
-		cam.client.Timeout = opTimeout
-		err = cam.do("POST", "/api/v1/storage/check", struct{}{}, &res)
-	default: // format
-		dev := ""
-		if st.Card != nil {
-			dev = st.Card.Device
-		}
-		if *confirm == "" || *confirm != dev {
-			fmt.Fprintf(stderr, "camctl: formatting erases everything on the card; to confirm, name its device: camctl storage format --card %s\n", dev)
-			return 2
-		}
-		cam.client.Timeout = opTimeout
-		err = cam.do("POST", "/api/v1/storage/format", map[string]string{"confirm": "format " + dev}, &res)
+	case res.Outcome == "failed" || res.Outcome == "errors left":
+		return fmt.Errorf("%s: %s", res.Device, res.Outcome)
+	case !res.Mounted:
+		return fmt.Errorf("%s is not mounted", res.Device)
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "camctl:", err)
-		return 1
-	}
-	printResult(stdout, res)
-	if res.Outcome == "failed" || res.Outcome == "errors left" || !res.Mounted {
-		return 1
-	}
-	return 0
+	return nil
 }
 
 // printCard shows where the recordings go and how full it is.

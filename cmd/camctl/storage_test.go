@@ -16,6 +16,7 @@ func TestStorageVerbs(t *testing.T) {
 		"read_only": true, "mount_point": "/mnt/sd", "device": "/dev/mmcblk1p1", "fs_type": "vfat", "total_bytes": 31914983424,
 		"free_bytes": 1073741824, "camd_bytes": 28991029248, "others_bytes": 1850212352, "error": "card: /mnt/sd is read-only: read-only file system"}}`
 	var posted []string
+	checkOutcome := "repaired"
 	cam := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Header.Get("Authorization") != "Bearer t":
@@ -25,7 +26,7 @@ func TestStorageVerbs(t *testing.T) {
 		case r.Method == "POST" && r.URL.Path == "/api/v1/storage/check":
 			posted = append(posted, "check")
 			w.Write([]byte(`{"device": "/dev/mmcblk1p1", "fs_type": "vfat", "command": ["fsck.vfat", "-a", "/dev/mmcblk1p1"], "exit_code": 1,
-				"output": "Free cluster summary wrong (1 vs. really 2)\n", "outcome": "repaired", "unmounted": true, "mounted": true, "seconds": 2.5}`))
+				"output": "Free cluster summary wrong (1 vs. really 2)\n", "outcome": "` + checkOutcome + `", "unmounted": true, "mounted": true, "seconds": 2.5}`))
 		case r.Method == "POST" && r.URL.Path == "/api/v1/storage/format":
 			var body map[string]string
 			json.NewDecoder(r.Body).Decode(&body)
@@ -51,6 +52,17 @@ func TestStorageVerbs(t *testing.T) {
 		!strings.Contains(out, "Free cluster summary wrong") || !strings.Contains(out, "mounted again (vfat)") {
 		t.Errorf("check: %d %s", code, out)
 	}
+	// A check that leaves errors is said, and camctl exits 1.
+	checkOutcome = "errors left"
+	code, _, errOut = camctlRun(storePath, "storage", "check")
+	if code != 1 || !strings.Contains(errOut, "camctl storage check: /dev/mmcblk1p1: errors left") {
+		t.Errorf("a check that left errors: %d %s", code, errOut)
+	}
+	for _, args := range [][]string{{"storage", "repair"}, {"storage", "status", "extra"}} {
+		if code, _, errOut := camctlRun(storePath, args...); code != 2 || !strings.Contains(errOut, "usage:") {
+			t.Errorf("%v: %d %s", args, code, errOut)
+		}
+	}
 	for _, args := range [][]string{{"storage", "format"}, {"storage", "format", "--card", "/dev/sda1"}} {
 		if code, _, errOut := camctlRun(storePath, args...); code != 2 || !strings.Contains(errOut, "--card /dev/mmcblk1p1") {
 			t.Errorf("%v: %d %s", args, code, errOut)
@@ -60,7 +72,7 @@ func TestStorageVerbs(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "formatted") {
 		t.Errorf("format: %d %s", code, out)
 	}
-	if strings.Join(posted, "; ") != "check; format: format /dev/mmcblk1p1" {
+	if strings.Join(posted, "; ") != "check; check; format: format /dev/mmcblk1p1" {
 		t.Errorf("posted %q", posted)
 	}
 }

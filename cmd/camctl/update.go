@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,68 +28,51 @@ Checking is off until: camctl settings set update_check=on
 const updatePoll = time.Second
 
 func updateCmd(args []string, stdout, stderr io.Writer) int {
-	verb := "help"
-	if len(args) > 0 {
-		verb, args = args[0], args[1:]
-	}
-	if verb != "status" && verb != "check" && verb != "apply" {
-		fmt.Fprint(stderr, updateUsage)
-		return 2
-	}
-	flags := flag.NewFlagSet("camctl update "+verb, flag.ContinueOnError)
+	flags := flag.NewFlagSet("camctl update", flag.ContinueOnError)
 	wait := flags.Bool("wait", true, "follow the download and install until the camera reboots")
-	cam, code := openCamera(flags, args, stderr)
-	if cam == nil {
-		return code
-	}
-	if verb != "apply" && flags.NArg() > 0 || flags.NArg() > 1 {
-		fmt.Fprint(stderr, updateUsage)
-		return 2
-	}
-	var st update.Status
-	switch verb {
-	case "status":
-		if err := cam.do("GET", "/api/v1/update", nil, &st); err != nil {
-			fmt.Fprintln(stderr, "camctl: update:", err)
-			return 1
+	show := func(cam *camera, method, path string, body any) error {
+		var st update.Status
+		if err := cam.do(method, path, body, &st); err != nil {
+			return err
 		}
-	case "check":
-		cam.client.Timeout = 2 * time.Minute
-		if err := cam.do("POST", "/api/v1/update/check", struct{}{}, &st); err != nil {
-			fmt.Fprintln(stderr, "camctl: update:", err)
-			return 1
-		}
-	case "apply":
-		return applyUpdate(cam, flags.Arg(0), *wait, stdout, stderr)
+		printUpdate(stdout, st)
+		return nil
 	}
-	printUpdate(stdout, st)
-	return 0
+	return runVerb(flags, updateUsage, map[string]verb{
+		"status": {0, func(cam *camera, _ []string) error { return show(cam, "GET", "/api/v1/update", nil) }},
+		"check": {0, func(cam *camera, _ []string) error {
+			cam.client.Timeout = 2 * time.Minute
+			return show(cam, "POST", "/api/v1/update/check", struct{}{})
+		}},
+		"apply": {anyArgs, func(cam *camera, args []string) error {
+			if len(args) > 1 {
+				return errUsage
+			}
+			return applyUpdate(cam, strings.Join(args, ""), *wait, stdout)
+		}},
+	}, args, stderr)
 }
 
 // applyUpdate approves the offered update (version, if given, must be
 // it) and follows it until the camera reboots.
-func applyUpdate(cam *camera, version string, wait bool, stdout, stderr io.Writer) int {
+func applyUpdate(cam *camera, version string, wait bool, stdout io.Writer) error {
 	var st update.Status
 	if err := cam.do("GET", "/api/v1/update", nil, &st); err != nil {
-		fmt.Fprintln(stderr, "camctl: update:", err)
-		return 1
+		return err
 	}
 	a := st.Available
 	switch {
 	case a == nil:
-		fmt.Fprintln(stderr, "camctl: update: no update offered (camctl update check asks the feed)")
-		return 1
+		return errors.New("no update offered (camctl update check asks the feed)")
 	case version != "" && version != a.Version:
-		fmt.Fprintf(stderr, "camctl: update: %s is offered, not %s\n", a.Version, version)
-		return 1
+		return fmt.Errorf("%s is offered, not %s", a.Version, version)
 	}
 	fmt.Fprintf(stdout, "applying %s (%s) over %s\n", a.Version, mib(a.Size), st.Version)
 	if err := cam.do("POST", "/api/v1/update/apply", map[string]string{"version": a.Version}, &st); err != nil {
-		fmt.Fprintln(stderr, "camctl: update:", err)
-		return 1
+		return err
 	}
 	if !wait {
-		return 0
+		return nil
 	}
 	last := ""
 	for {
@@ -103,16 +87,15 @@ func applyUpdate(cam *camera, version string, wait bool, stdout, stderr io.Write
 		switch {
 		case st.State == update.Rebooting || st.Pending != nil:
 			fmt.Fprintf(stdout, "installed %s; the camera reboots into it and keeps it once healthy (camctl update status)\n", a.Version)
-			return 0
+			return nil
 		case st.State == update.Idle && st.LastError != "":
-			fmt.Fprintln(stderr, "camctl: update:", st.LastError)
-			return 1
+			return errors.New(st.LastError)
 		}
 		time.Sleep(updatePoll)
 		if err := cam.do("GET", "/api/v1/update", nil, &st); err != nil {
 			// The camera went away: rebooting.
 			fmt.Fprintf(stdout, "the camera stopped answering (rebooting?): %v\n", err)
-			return 0
+			return nil
 		}
 	}
 }

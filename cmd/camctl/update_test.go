@@ -68,7 +68,9 @@ func TestUpdateVerbs(t *testing.T) {
 	if len(applied) != 1 || applied[0] != "1.1.0" {
 		t.Fatalf("applied %v", applied)
 	}
-	if code, _, errOut := camctlRun(storePath, "update", "bogus"); code != 2 || !strings.Contains(errOut, "usage") {
-		t.Errorf("bogus verb: %d %s", code, errOut)
+	for _, args := range [][]string{{"update", "bogus"}, {"update", "apply", "1.1.0", "1.2.0"}, {"update", "status", "1.1.0"}} {
+		if code, _, errOut := camctlRun(storePath, args...); code != 2 || !strings.Contains(errOut, "usage") {
+			t.Errorf("%v: %d %s", args, code, errOut)
+		}
 	}
 }

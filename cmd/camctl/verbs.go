@@ -13,9 +13,14 @@ import (
 // webhooks add URL`): how many words follow it and what it does with
 // the camera and those words.
 type verb struct {
-	args int // how many words come after the verb
+	args int // how many words come after the verb; anyArgs: run checks them
 	run  func(cam *camera, args []string) error
 }
+
+// anyArgs as a verb's args: its run takes the words that follow it and
+// returns errUsage when they do not fit (an optional word: camctl update
+// apply [VERSION]).
+const anyArgs = -1
 
 // errUsage from a verb's run: the words or flags given do not fit; the
 // command prints its usage and camctl exits 2.
@@ -39,7 +44,7 @@ func runVerb(fs *flag.FlagSet, usage string, verbs map[string]verb, args []strin
 	if ok {
 		v, ok = verbs[words[0]]
 	}
-	if n := len(words) - 1; !ok || n != v.args {
+	if n := len(words) - 1; !ok || n != v.args && v.args != anyArgs {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}

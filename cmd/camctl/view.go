@@ -38,23 +38,25 @@ func view(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "camctl:", err)
 		return 1
 	}
-	return watch(cam, endpoint, *seconds, *videoOut, *audioOut, nil, stdout, stderr)
+	if err := watch(cam, endpoint, *seconds, *videoOut, *audioOut, nil, stdout); err != nil {
+		fmt.Fprintln(stderr, "camctl:", err)
+		return 1
+	}
+	return 0
 }
 
 // watch plays endpoint (live view, a playback, or a call's answer when
-// talk is set: docs/calls.md) for seconds, writes the video and the audio
-// to the files named, and prints what arrived.
-// watch views endpoint for seconds, writing the video to videoOut and
-// the audio to audioOut (Ogg/Opus; a call's answer, talking: a .wav name
-// asks for G.711 and writes it decoded as WAV), and prints what came.
-func watch(cam *camera, endpoint string, seconds float64, videoOut, audioOut string, talk func([]int16), stdout, stderr io.Writer) int {
+// talk is set: docs/calls.md) for seconds, writing the video to videoOut
+// and the audio to audioOut (Ogg/Opus; a call's answer, talking: a .wav
+// name asks for G.711 and writes it decoded as WAV), and prints what
+// came.
+func watch(cam *camera, endpoint string, seconds float64, videoOut, audioOut string, talk func([]int16), stdout io.Writer) error {
 	opts := whep.ViewOptions{HTTPClient: cam.client, Header: cam.header(), Talk: talk}
 	var closers []func() error
 	if talk != nil && strings.HasSuffix(strings.ToLower(audioOut), ".wav") {
 		wav, err := createWAV(audioOut)
 		if err != nil {
-			fmt.Fprintln(stderr, "camctl:", err)
-			return 1
+			return err
 		}
 		opts.PCM = wav.write
 		closers = append(closers, wav.close)
@@ -69,8 +71,7 @@ func watch(cam *camera, endpoint string, seconds float64, videoOut, audioOut str
 		}
 		f, err := os.Create(o.path)
 		if err != nil {
-			fmt.Fprintln(stderr, "camctl:", err)
-			return 1
+			return err
 		}
 		w := bufio.NewWriterSize(f, 256<<10)
 		*o.dst = w
@@ -99,11 +100,7 @@ func watch(cam *camera, endpoint string, seconds float64, videoOut, audioOut str
 	fmt.Fprintf(stdout, "resolution       %dx%d\n", st.Width, st.Height)
 	fmt.Fprintf(stdout, "connected after  %.1f ms\n", ms(st.Connected))
 	fmt.Fprintf(stdout, "first frame      %.1f ms\n", ms(st.FirstFrame))
-	if err != nil {
-		fmt.Fprintln(stderr, "camctl:", err)
-		return 1
-	}
-	return 0
+	return err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
