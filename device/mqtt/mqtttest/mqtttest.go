@@ -172,16 +172,26 @@ func (b *Broker) start() {
 	}
 }
 
-// Stop stops the broker (safe to call twice).
+// Stop stops the broker (safe to call twice). mosquitto can lose a
+// SIGINT that comes just after it starts listening (its handler clears
+// the run flag that its main loop then sets: seen on a loaded machine,
+// the broker ran on and the test hung), so Stop asks again until it
+// exits, gracefully, so that a persistent broker saves its state.
 func (b *Broker) Stop() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cmd == nil {
 		return
 	}
-	b.cmd.Process.Signal(os.Interrupt)
-	<-b.done
-	b.cmd = nil
+	for {
+		b.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-b.done:
+			b.cmd = nil
+			return
+		case <-time.After(time.Second): // not exited yet: ask again
+		}
+	}
 }
 
 // Restart stops the broker and starts it again on the same port; it
