@@ -6,8 +6,9 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
-// TestStoreHandsOutCopies: what paho's resume marks as a duplicate is a
-// copy; the packet a writer may still be encoding is not touched.
+// TestStoreHandsOutCopies: the store keeps a PUBLISH of its own, and
+// what paho's resume marks as a duplicate is a copy: neither the packet
+// a writer may still be encoding nor the stored one is shared.
 func TestStoreHandsOutCopies(t *testing.T) {
 	s := newCopyingStore()
 	s.Open()
@@ -20,8 +21,10 @@ func TestStoreHandsOutCopies(t *testing.T) {
 		t.Fatalf("Get: %+v (same packet: %v)", got, got == pub)
 	}
 	got.Dup = true
-	if pub.Dup {
-		t.Fatal("marking the copy a duplicate changed the stored packet")
+	pub.FixedHeader.RemainingLength = 99 // the writer encoding what it was given
+	again := s.Get("o.7").(*packets.PublishPacket)
+	if pub.Dup || again.Dup || again.RemainingLength == 99 || again == got {
+		t.Fatalf("the stored packet is shared: put %+v, got %+v, then %+v", pub, got, again)
 	}
 	sub := packets.NewControlPacket(packets.Subscribe)
 	s.Put("o.8", sub)
