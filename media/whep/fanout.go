@@ -56,6 +56,7 @@ type outlet struct {
 
 	caughtUp  bool
 	notBefore time.Time // the next replayed frame is due
+	pace      replayPacer
 }
 
 func newFanout(batch *batchConn, replayBitrate int) *fanout {
@@ -183,7 +184,7 @@ func (fo *fanout) drain(o *outlet) (wait time.Time, err error) {
 			return time.Time{}, fmt.Errorf("%w: %w", errSend, err)
 		}
 		if replay {
-			o.notBefore = time.Now().Add(replayPause(f, fo.replayBitrate))
+			o.notBefore = o.pace.sent(f, fo.replayBitrate, time.Now())
 		}
 		if f.Kind == media.Video {
 			o.sent(f, o.caughtUp)
@@ -197,6 +198,27 @@ func (fo *fanout) drain(o *outlet) (wait time.Time, err error) {
 // itself leaves at once.
 func replayPause(f *media.Frame, bitrate int) time.Duration {
 	return time.Duration(len(f.Data)) * 8 * time.Second / time.Duration(bitrate)
+}
+
+// replayPacer says when each frame of a replayed group of pictures is
+// due: when the frames before it have had their time at the bitrate,
+// counted from the first. A timer fires late (a millisecond or more on a
+// busy machine, for each of a GOP's 60 frames), and a due time counted
+// from the frame before would add each lateness to the replay; counted
+// from the first, a late frame is followed at once by those already due.
+type replayPacer struct {
+	start time.Time // the first replayed frame left
+	spent time.Duration
+}
+
+// sent records that f left at now and returns when the next frame is
+// due.
+func (p *replayPacer) sent(f *media.Frame, bitrate int, now time.Time) time.Time {
+	if p.start.IsZero() {
+		p.start = now
+	}
+	p.spent += replayPause(f, bitrate)
+	return p.start.Add(p.spent)
 }
 
 // waitBound waits until pion has bound the tracks (audio may be nil):

@@ -270,6 +270,7 @@ func forward(ctx context.Context, c *media.Consumer, video, audio *track, batch 
 	// that queued up while the cached group of pictures was replayed are
 	// late by design.
 	caughtUp := false
+	var pace replayPacer
 	for {
 		f, replay, err := c.Next(ctx)
 		if err != nil {
@@ -297,7 +298,7 @@ func forward(ctx context.Context, c *media.Consumer, video, audio *track, batch 
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(replayPause(f, replayBitrate)):
+			case <-time.After(time.Until(pace.sent(f, replayBitrate, time.Now()))):
 			}
 		}
 		if f.Kind == media.Video {
