@@ -558,8 +558,10 @@ func (s *Server) forget(sess *session) {
 
 // newPeerConnection creates a peer connection for a session playing src
 // and returns the bandwidth estimator that its congestion-control
-// interceptor made.
-func (s *Server) newPeerConnection(src source) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+// interceptor made. With rtcp, a viewer of a source without congestion
+// control gets its RTCP pushed to rtcp (engine.viewerAPI; pushed): no
+// goroutine needs to read it.
+func (s *Server) newPeerConnection(src source, rtcp func(ssrc uint32, pkt []byte)) (pc *webrtc.PeerConnection, est cc.BandwidthEstimator, pushed bool, err error) {
 	s.newPC.Lock()
 	defer s.newPC.Unlock()
 	cfg := webrtc.Configuration{
@@ -568,18 +570,22 @@ func (s *Server) newPeerConnection(src source) (*webrtc.PeerConnection, cc.Bandw
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	}
 	api := s.eng.api
-	if !src.Info().ForcesKeyframes {
+	switch {
+	case src.Info().ForcesKeyframes:
+	case rtcp != nil:
+		api, pushed = s.eng.viewerAPI(rtcp), true
+	default:
 		api = s.eng.plainAPI
 	}
-	pc, err := api.NewPeerConnection(cfg)
+	pc, err = api.NewPeerConnection(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	select {
 	case est := <-s.eng.estimators:
-		return pc, est, nil
+		return pc, est, pushed, nil
 	default:
-		return pc, nil, nil
+		return pc, nil, pushed, nil
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camd-project/camd/media"
@@ -86,7 +87,12 @@ func (s *session) source() source {
 // returns the answer with all of camd's candidates (the UDP mux makes
 // gathering immediate).
 func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (string, error) {
-	pc, est, err := s.srv.newPeerConnection(s.source())
+	// A call's phone talks back: its connection keeps pion's buffers.
+	var push func(uint32, []byte)
+	if s.call == nil {
+		push = s.onRTCP
+	}
+	pc, est, pushed, err := s.srv.newPeerConnection(s.source(), push)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", errInternal, err)
 	}
@@ -114,7 +120,9 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 	if info.audio || g711 {
 		audio = newTrack(webrtc.RTPCodecTypeAudio, prof)
 		audio.g711 = g711
+		audio.rtcp = pc.WriteRTCP
 	}
+	video.rtcp = pc.WriteRTCP
 	s.mu.Lock()
 	s.video, s.audio = video, audio
 	s.mu.Unlock()
@@ -166,7 +174,7 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 		return "", fmt.Errorf("%w: ICE gathering timed out", errInternal)
 	}
 	for _, snd := range senders {
-		if !s.srv.spawn(func() { s.readRTCP(snd) }) {
+		if !pushed && !s.srv.spawn(func() { s.readRTCP(snd) }) {
 			return "", errEnded
 		}
 	}
@@ -338,11 +346,29 @@ func (s *session) sendDone(err error) {
 
 // readRTCP reads the viewer's RTCP (readRTCP), counting its NACKs.
 func (s *session) readRTCP(snd *webrtc.RTPSender) {
-	readRTCP(snd, s.video, s.srv.eng.batch, func() {
-		s.mu.Lock()
-		s.nacks++
-		s.mu.Unlock()
-	}, s.keyframe)
+	readRTCP(snd, s.video, s.srv.eng.batch, s.nacked, s.keyframe)
+}
+
+// onRTCP answers the viewer's RTCP that SRTCP's read loop hands over
+// (engine.viewerAPI): a NACK, PLI or FIR addressed to the video track.
+func (s *session) onRTCP(ssrc uint32, pkt []byte) {
+	s.mu.Lock()
+	video := s.video
+	s.mu.Unlock()
+	if video == nil || ssrc != video.SSRC() {
+		return
+	}
+	pkts, err := rtcp.Unmarshal(pkt)
+	if err != nil {
+		return
+	}
+	answerRTCP(pkts, video, s.srv.eng.batch, s.nacked, s.keyframe)
+}
+
+func (s *session) nacked() {
+	s.mu.Lock()
+	s.nacks++
+	s.mu.Unlock()
 }
 
 func (s *session) keyframe() {

@@ -16,6 +16,11 @@ import (
 	"github.com/camd-project/camd/media"
 )
 
+// srInterval is the time between a track's sender reports (as pion's
+// report interceptor: RFC 3550 allows a fixed interval this short for a
+// session of two).
+const srInterval = time.Second
+
 // historySize is how many sent packets a viewer can ask to have resent:
 // about 2.5 s of 2 Mbps video, 1 s of 5 Mbps, well beyond the time a
 // receiver waits for a repair (WebRTC's jitter buffers give up within a
@@ -66,7 +71,13 @@ type track struct {
 	exts   [4]rtp.Extension // ours, and room for the TWCC interceptor's
 	extBuf [8 + 3]byte      // abs-capture-time, playout-delay
 
-	packets, resent uint64
+	// rtcp writes the track's sender reports (nil: none; WHIP publishing
+	// leaves them to pion's interceptor). Set before the track is added.
+	rtcp    func([]rtcp.Packet) error
+	lastSR  time.Time
+	octets  uint64 // payload bytes sent, for the sender report
+	packets uint64
+	resent  uint64
 }
 
 // sentPacket is a history entry: the frame and the index of the payload
@@ -181,9 +192,30 @@ func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
 		if err := t.send(f, i, p, ts, t.seq); err != nil {
 			return i, err
 		}
+		t.octets += uint64(len(p))
 	}
 	t.packets += uint64(len(payloads))
+	if !replay {
+		t.report(ts, time.Now())
+	}
 	return len(payloads), nil
+}
+
+// report sends a sender report once srInterval has passed since the
+// last, right after a live frame of timestamp ts was written at now:
+// what maps the track's RTP clock to the wall clock (the browser lines up
+// audio and video by it). A replayed frame's timestamp is squeezed, not
+// the clock's, so it sends none. A report that fails is lost as a packet
+// would be.
+func (t *track) report(ts uint32, now time.Time) {
+	if t.rtcp == nil || now.Sub(t.lastSR) < srInterval {
+		return
+	}
+	t.lastSR = now
+	t.rtcp([]rtcp.Packet{&rtcp.SenderReport{
+		SSRC: t.ssrc, NTPTime: ntpTime(now), RTPTime: ts,
+		PacketCount: uint32(t.packets), OctetCount: uint32(t.octets),
+	}})
 }
 
 // send writes payload, the i-th of frame f, as one RTP packet. The last
@@ -247,6 +279,13 @@ func (t *track) resend(seq uint16) bool {
 	return true
 }
 
+// SSRC is the track's SSRC once bound (0 before).
+func (t *track) SSRC() uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ssrc
+}
+
 func (t *track) counters() (packets, resent uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -307,10 +346,9 @@ func forward(ctx context.Context, c *media.Consumer, video, audio *track, batch 
 }
 
 // readRTCP reads a sender's RTCP until the sender closes, which also
-// drives the interceptors (sender reports, congestion control): a NACK
-// resends from the video track's history (nack is told of each; the
-// packets it asks for leave together through batch), a PLI or FIR calls
-// key.
+// drives the interceptors (congestion control), and answers it
+// (answerRTCP). A viewer of a passthrough source has no such goroutine:
+// its RTCP comes to answerRTCP from SRTCP's read loop (engine.viewerAPI).
 //
 // Most of a viewer's RTCP is receiver reports and transport-wide feedback
 // (several a second, each naming every packet received), which only the
@@ -331,20 +369,27 @@ func readRTCP(snd *webrtc.RTPSender, video *track, batch *batchConn, nack, key f
 		if err != nil {
 			continue
 		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.TransportLayerNack:
-				nack()
-				batch.cork()
-				for _, pair := range p.Nacks {
-					for _, seq := range pair.PacketList() {
-						video.resend(seq)
-					}
+		answerRTCP(pkts, video, batch, nack, key)
+	}
+}
+
+// answerRTCP answers a viewer's feedback: a NACK resends from the video
+// track's history (nack is told of each; the packets it asks for leave
+// together through batch), a PLI or FIR calls key.
+func answerRTCP(pkts []rtcp.Packet, video *track, batch *batchConn, nack, key func()) {
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerNack:
+			nack()
+			batch.cork()
+			for _, pair := range p.Nacks {
+				for _, seq := range pair.PacketList() {
+					video.resend(seq)
 				}
-				batch.uncork()
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				key()
 			}
+			batch.uncork()
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			key()
 		}
 	}
 }
