@@ -42,8 +42,18 @@ const (
 
 // newMediaEngine registers what camd can send: H.264 (packetization mode
 // 1) and Opus; and G.711, which a call's phone may send.
-func newMediaEngine() (*webrtc.MediaEngine, error) {
+func newMediaEngine() (*webrtc.MediaEngine, error) { return mediaEngine(true) }
+
+// mediaEngine is newMediaEngine, with transport-wide congestion control
+// (the header extension and its feedback) or without: a passthrough
+// viewer's bitrate is the camera's, so nothing would read the feedback
+// that the viewer sends for every packet.
+func mediaEngine(twcc bool) (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
+	videoFB := videoFB
+	if !twcc {
+		videoFB = videoFB[:len(videoFB)-1]
+	}
 	for i, p := range h264Profiles {
 		c := webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{
@@ -66,6 +76,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		},
 		PayloadType: 111,
 	}
+	if !twcc {
+		opus.RTCPFeedback = nil
+	}
 	if err := m.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
@@ -80,8 +93,10 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		}
 	}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: twccURI}, k); err != nil {
-			return nil, err
+		if twcc {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: twccURI}, k); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, uri := range []string{absCaptureTimeURI, playoutDelayURI} {
@@ -101,10 +116,12 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // interceptor's: no goroutine and timer per viewer.
 type engine struct {
 	api, plainAPI *webrtc.API
-	media         *webrtc.MediaEngine
-	plain         *interceptor.Registry
-	settings      webrtc.SettingEngine
-	mux           ice.UDPMux
+	// viewerMedia is the media engine of viewerAPI: without transport-wide
+	// congestion control.
+	viewerMedia *webrtc.MediaEngine
+	plain       *interceptor.Registry
+	settings    webrtc.SettingEngine
+	mux         ice.UDPMux
 	// batch sends each frame's packets in one system call; nil when the
 	// socket is not a UDP socket.
 	batch *batchConn
@@ -173,12 +190,17 @@ func newEngine(o engineOptions) (*engine, error) {
 
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 	e.plainAPI = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(plain), webrtc.WithSettingEngine(se))
-	e.media, e.plain, e.settings = m, plain, se
+	if e.viewerMedia, err = mediaEngine(false); err != nil {
+		return nil, fmt.Errorf("whep: media engine: %w", err)
+	}
+	e.plain, e.settings = plain, se
 	return e, nil
 }
 
-// viewerAPI returns the API of one viewer of a passthrough source: as
-// plainAPI, except that the viewer's RTCP goes to handle (with the SSRC
+// viewerAPI returns the API of one live viewer of a passthrough source: as
+// plainAPI, without transport-wide congestion control (viewerMedia: the
+// viewer sends no feedback per packet that nothing would read), and the
+// viewer's RTCP goes to handle (with the SSRC
 // it is addressed to) as SRTCP decrypts it, on pion's SRTCP read loop,
 // instead of waiting in a buffer for a goroutine to read it
 // (SettingEngine.BufferFactory): two goroutines and their buffers less
@@ -196,7 +218,7 @@ func (e *engine) viewerAPI(handle func(ssrc uint32, pkt []byte)) *webrtc.API {
 		b.SetLimitSize(rtpBufferLimit)
 		return rtpBuffer{b}
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(e.media), webrtc.WithInterceptorRegistry(e.plain), webrtc.WithSettingEngine(se))
+	return webrtc.NewAPI(webrtc.WithMediaEngine(e.viewerMedia), webrtc.WithInterceptorRegistry(e.plain), webrtc.WithSettingEngine(se))
 }
 
 // rtpBufferLimit is what pion's SRTP buffers hold at most per stream.

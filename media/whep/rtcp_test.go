@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"runtime/pprof"
+	"strings"
 	"testing"
 
 	"github.com/pion/ice/v4"
@@ -14,9 +15,10 @@ import (
 
 // TestViewerRTCP: a viewer gets sender reports for the video it receives
 // (camd's own, track.report), and its PLI reaches camd, from an encoding
-// source (RTCP read by goroutines of camd's, through the interceptors)
-// and from a passthrough one, where no goroutine of camd's reads it
-// (SRTCP's read loop hands it over, engine.viewerAPI).
+// source (RTCP read by goroutines of camd's, through the interceptors,
+// transport-wide congestion control negotiated) and from a passthrough
+// one, where no goroutine of camd's reads it (SRTCP's read loop hands it
+// over, engine.viewerAPI) and no per-packet feedback is asked for.
 func TestViewerRTCP(t *testing.T) {
 	for _, forces := range []bool{true, false} {
 		t.Run(map[bool]string{true: "encoding", false: "passthrough"}[forces], func(t *testing.T) {
@@ -88,6 +90,11 @@ func viewerRTCP(t *testing.T, ts *testServer, readers bool) {
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
+	}
+	// Transport-wide congestion control only where camd steers the
+	// bitrate by it.
+	if got := strings.Contains(answer, "transport-wide-cc"); got != readers {
+		t.Fatalf("transport-wide-cc in the answer: %v, want %v", got, readers)
 	}
 
 	var video *webrtc.TrackRemote

@@ -679,8 +679,11 @@ func (s *Server) Stats() Stats {
 	for _, sess := range s.sessions {
 		all = append(all, sess)
 	}
-	st.LatencyP50, st.LatencyP99 = s.latency.percentiles()
+	// Sorted outside the lock: the fan-out's shards record a sample
+	// under it for every frame to every viewer.
+	samples := s.latency.snapshot()
 	s.mu.Unlock()
+	st.LatencyP50, st.LatencyP99 = percentiles(samples)
 	for _, sess := range all {
 		ss := sess.stats()
 		st.Sessions = append(st.Sessions, ss)
@@ -708,12 +711,17 @@ func (l *latencyRing) add(d time.Duration) {
 	l.n++
 }
 
-func (l *latencyRing) percentiles() (p50, p99 time.Duration) {
-	n := min(l.n, len(l.samples))
+// snapshot copies the samples kept.
+func (l *latencyRing) snapshot() []time.Duration {
+	return slices.Clone(l.samples[:min(l.n, len(l.samples))])
+}
+
+// percentiles sorts s and returns its median and 99th percentile.
+func percentiles(s []time.Duration) (p50, p99 time.Duration) {
+	n := len(s)
 	if n == 0 {
 		return 0, 0
 	}
-	s := slices.Clone(l.samples[:n])
 	slices.Sort(s)
 	return s[n/2], s[min(n-1, n*99/100)]
 }
