@@ -1,10 +1,10 @@
 package media
 
 import (
+	"bytes"
+	"encoding/binary"
 	"sync"
 	"time"
-
-	"github.com/pion/rtp/codecs"
 )
 
 // Kind tells audio frames from video frames.
@@ -26,7 +26,7 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// RTPPayloadSize is the largest RTP payload that Frame.Payloads produces.
+// RTPPayloadSize is the largest RTP payload that Frame.Payload produces.
 // 1200 bytes of payload plus the RTP header, header extensions and the SRTP
 // tag stay below the 1280-byte IPv6 minimum MTU.
 const RTPPayloadSize = 1160
@@ -56,22 +56,153 @@ type Frame struct {
 
 	epoch uint32
 
-	payloadOnce sync.Once
-	payloads    [][]byte
+	cutOnce sync.Once
+	pieces  []piece
 }
 
-// Payloads returns the frame cut into RTP payloads (RFC 6184 packetization
-// mode 1 for H.264, RFC 7587 for Opus). It is computed once and shared by
-// every viewer, which keeps per-viewer memory to a ring of references.
-func (f *Frame) Payloads() [][]byte {
-	f.payloadOnce.Do(func() {
-		switch f.Kind {
-		case Video:
-			p := &codecs.H264Payloader{}
-			f.payloads = p.Payload(RTPPayloadSize, f.Data)
-		default:
-			f.payloads = [][]byte{f.Data}
+// piece is one RTP payload of a frame, described rather than copied: the
+// head (an FU-A's indicator and header, or a whole STAP-A), then
+// Data[off:end].
+type piece struct {
+	stap     []byte // a STAP-A (SPS and PPS), whole
+	off, end int32
+	fu       [2]byte
+	isFU     bool
+}
+
+// cut describes the frame's RTP payloads once (RFC 6184 packetization mode
+// 1 for H.264, as pion's H264Payloader cuts it, RFC 7587 for Opus): the
+// payloads themselves are Data's bytes, so that a frame held by the hub's
+// cached group of pictures and the viewers' NACK histories is held once,
+// not again as payloads.
+func (f *Frame) cut() []piece {
+	f.cutOnce.Do(func() {
+		if f.Kind != Video {
+			f.pieces = []piece{{end: int32(len(f.Data))}}
+			return
+		}
+		f.pieces = cutH264(f.Data, RTPPayloadSize)
+	})
+	return f.pieces
+}
+
+// Packets is the number of RTP payloads the frame is sent in.
+func (f *Frame) Packets() int { return len(f.cut()) }
+
+// Payload returns the frame's i-th RTP payload. One that is a part of Data
+// as it is (a NAL unit that fits, an Opus packet) is returned without a
+// copy; an FU-A fragment, which needs its two header bytes before a part
+// of Data, is appended to buf[:0] (RTPPayloadSize bytes hold any; a nil
+// buf allocates). The payload must not be modified, and one written into
+// buf lasts until buf is reused.
+func (f *Frame) Payload(i int, buf []byte) []byte {
+	p := f.cut()[i]
+	body := f.Data[p.off:p.end]
+	switch {
+	case p.stap != nil:
+		return p.stap
+	case p.isFU:
+		buf = append(buf[:0], p.fu[0], p.fu[1])
+		return append(buf, body...)
+	}
+	return body
+}
+
+// H.264 NAL unit types and bits for packetization (RFC 6184).
+const (
+	naluTypeMask = 0x1f
+	naluNRIMask  = 0x60
+	naluSPS      = 7
+	naluPPS      = 8
+	naluAUD      = 9
+	naluFiller   = 12
+	stapAHeader  = 0x78 // NRI 3, type 24, as pion writes it
+	naluFUA      = 28
+)
+
+// cutH264 cuts an Annex-B access unit into RTP payloads of at most mtu
+// bytes as pion's codecs.H264Payloader does (the same bytes on the wire,
+// TestCutH264MatchesPion): access unit delimiters and filler are left
+// out, SPS and PPS go together in a STAP-A before the next NAL unit, a NAL
+// unit that fits is a payload of its own and a larger one is cut into
+// FU-A fragments.
+func cutH264(au []byte, mtu int) []piece {
+	var pieces []piece
+	var sps, pps []byte
+	eachNALU(au, func(off, end int) {
+		nalu := au[off:end]
+		if len(nalu) == 0 {
+			return
+		}
+		typ, nri := nalu[0]&naluTypeMask, nalu[0]&naluNRIMask
+		switch {
+		case typ == naluAUD || typ == naluFiller:
+			return
+		case typ == naluSPS:
+			sps = nalu
+			return
+		case typ == naluPPS:
+			pps = nalu
+			return
+		case sps != nil && pps != nil:
+			stap := make([]byte, 0, 5+len(sps)+len(pps))
+			stap = append(stap, stapAHeader)
+			stap = binary.BigEndian.AppendUint16(stap, uint16(len(sps)))
+			stap = append(stap, sps...)
+			stap = binary.BigEndian.AppendUint16(stap, uint16(len(pps)))
+			stap = append(stap, pps...)
+			if len(stap) <= mtu {
+				pieces = append(pieces, piece{stap: stap})
+			}
+			sps, pps = nil, nil
+		}
+		if len(nalu) <= mtu {
+			pieces = append(pieces, piece{off: int32(off), end: int32(end)})
+			return
+		}
+		most := mtu - 2
+		for at := off + 1; at < end; at += most {
+			to := min(at+most, end)
+			hdr := typ
+			switch {
+			case at == off+1:
+				hdr |= 0x80 // start
+			case to == end:
+				hdr |= 0x40 // end
+			}
+			pieces = append(pieces, piece{off: int32(at), end: int32(to), fu: [2]byte{naluFUA | nri, hdr}, isFU: true})
 		}
 	})
-	return f.payloads
+	return pieces
+}
+
+// eachNALU calls fn with the bounds of each NAL unit of an Annex-B stream
+// (3- or 4-byte start codes), as pion's packetizer splits it; a stream
+// without a start code is one NAL unit.
+func eachNALU(b []byte, fn func(off, end int)) {
+	code := []byte{0, 0, 1}
+	start := bytes.Index(b, code)
+	if start < 0 {
+		fn(0, len(b))
+		return
+	}
+	skip := 3
+	for start < len(b) {
+		next := bytes.Index(b[start+skip:], code)
+		if next < 0 {
+			fn(start+skip, len(b))
+			return
+		}
+		next += start + skip
+		four := b[next-1] == 0
+		if four {
+			next--
+		}
+		fn(start+skip, next)
+		start = next
+		skip = 3
+		if four {
+			skip = 4
+		}
+	}
 }

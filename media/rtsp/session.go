@@ -123,9 +123,17 @@ func newTrack(m *description.Media, f format.Format) *track {
 	return t
 }
 
-// write sends payloads as the RTP packets of one frame.
+// write sends payloads as the RTP packets of one frame (nil: the frame's
+// own, Frame.Payload).
 func (t *track) write(st *gortsplib.ServerStream, f *media.Frame, replay bool, payloads [][]byte, ntp time.Time) error {
 	ts := t.clock.stamp(f, replay)
+	if payloads == nil {
+		// The frame's RTP payloads, each its own (the stream may
+		// queue the packet): Frame.Payload into a nil buffer.
+		for i := range f.Packets() {
+			payloads = append(payloads, f.Payload(i, nil))
+		}
+	}
 	for i, p := range payloads {
 		t.seq++
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: t.pt, SequenceNumber: t.seq, Timestamp: ts,
@@ -162,7 +170,7 @@ func (s *session) send(c *media.Consumer) {
 		}
 		switch f.Kind {
 		case media.Video:
-			if err = video.write(s.stream, f, replay, f.Payloads(), ntp); err == nil {
+			if err = video.write(s.stream, f, replay, nil, ntp); err == nil {
 				s.mu.Lock()
 				if s.frames == 0 {
 					s.firstFrame = time.Since(s.played)

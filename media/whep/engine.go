@@ -2,16 +2,18 @@ package whep
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -40,8 +42,18 @@ const (
 
 // newMediaEngine registers what camd can send: H.264 (packetization mode
 // 1) and Opus; and G.711, which a call's phone may send.
-func newMediaEngine() (*webrtc.MediaEngine, error) {
+func newMediaEngine() (*webrtc.MediaEngine, error) { return mediaEngine(true) }
+
+// mediaEngine is newMediaEngine, with transport-wide congestion control
+// (the header extension and its feedback) or without: a passthrough
+// viewer's bitrate is the camera's, so nothing would read the feedback
+// that the viewer sends for every packet.
+func mediaEngine(twcc bool) (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
+	videoFB := videoFB
+	if !twcc {
+		videoFB = videoFB[:len(videoFB)-1]
+	}
 	for i, p := range h264Profiles {
 		c := webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{
@@ -64,6 +76,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		},
 		PayloadType: 111,
 	}
+	if !twcc {
+		opus.RTCPFeedback = nil
+	}
 	if err := m.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
@@ -78,8 +93,10 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		}
 	}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: twccURI}, k); err != nil {
-			return nil, err
+		if twcc {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: twccURI}, k); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, uri := range []string{absCaptureTimeURI, playoutDelayURI} {
@@ -93,10 +110,18 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // engine holds the pion APIs shared by every session of a server: api
 // runs congestion control for sources whose bitrate can be steered;
 // plainAPI leaves it out for passthrough, where no estimate could change
-// anything and its per-viewer packet history would be wasted.
+// anything and its per-viewer packet history would be wasted; a
+// passthrough viewer of live view gets an API of its own (viewerAPI).
+// Sender reports are the tracks' own (track.report), not an
+// interceptor's: no goroutine and timer per viewer.
 type engine struct {
 	api, plainAPI *webrtc.API
-	mux           ice.UDPMux
+	// viewerMedia is the media engine of viewerAPI: without transport-wide
+	// congestion control.
+	viewerMedia *webrtc.MediaEngine
+	plain       *interceptor.Registry
+	settings    webrtc.SettingEngine
+	mux         ice.UDPMux
 	// batch sends each frame's packets in one system call; nil when the
 	// socket is not a UDP socket.
 	batch *batchConn
@@ -123,13 +148,6 @@ func newEngine(o engineOptions) (*engine, error) {
 	e := &engine{estimators: make(chan cc.BandwidthEstimator, 1)}
 
 	reg, plain := &interceptor.Registry{}, &interceptor.Registry{}
-	for _, r := range []*interceptor.Registry{reg, plain} {
-		sr, err := report.NewSenderInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		r.Add(sr)
-	}
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(
 			gcc.SendSideBWEInitialBitrate(o.startBitrate),
@@ -172,7 +190,84 @@ func newEngine(o engineOptions) (*engine, error) {
 
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 	e.plainAPI = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(plain), webrtc.WithSettingEngine(se))
+	if e.viewerMedia, err = mediaEngine(false); err != nil {
+		return nil, fmt.Errorf("whep: media engine: %w", err)
+	}
+	e.plain, e.settings = plain, se
 	return e, nil
+}
+
+// viewerAPI returns the API of one live viewer of a passthrough source: as
+// plainAPI, without transport-wide congestion control (viewerMedia: the
+// viewer sends no feedback per packet that nothing would read), and the
+// viewer's RTCP goes to handle (with the SSRC
+// it is addressed to) as SRTCP decrypts it, on pion's SRTCP read loop,
+// instead of waiting in a buffer for a goroutine to read it
+// (SettingEngine.BufferFactory): two goroutines and their buffers less
+// per viewer. handle sees only packets wantRTCP selects, one at a time,
+// and must not keep pkt. Congestion control (api) reads RTCP through
+// its interceptors, so its viewers keep the reading goroutines.
+func (e *engine) viewerAPI(handle func(ssrc uint32, pkt []byte)) *webrtc.API {
+	se := e.settings
+	se.BufferFactory = func(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
+		if kind == packetio.RTCPBufferPacket {
+			return &rtcpSink{ssrc: ssrc, handle: handle, closed: make(chan struct{})}
+		}
+		// RTP a viewer should not send: buffered as pion would.
+		b := packetio.NewBuffer()
+		b.SetLimitSize(rtpBufferLimit)
+		return rtpBuffer{b}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(e.viewerMedia), webrtc.WithInterceptorRegistry(e.plain), webrtc.WithSettingEngine(se))
+}
+
+// rtpBufferLimit is what pion's SRTP buffers hold at most per stream.
+const rtpBufferLimit = 1 << 20
+
+// rtcpSink is one SSRC's RTCP read stream of a viewerAPI connection: each
+// packet written (by SRTCP's read loop) is handed on if wantRTCP selects
+// it, and dropped otherwise; there is nothing to read.
+type rtcpSink struct {
+	ssrc   uint32
+	handle func(ssrc uint32, pkt []byte)
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (r *rtcpSink) Write(b []byte) (int, error) {
+	if wantRTCP(b) {
+		r.handle(r.ssrc, b)
+	}
+	return len(b), nil
+}
+
+// Read waits until the stream closes: its packets were handed on.
+func (r *rtcpSink) Read([]byte) (int, error) {
+	<-r.closed
+	return 0, io.EOF
+}
+
+func (r *rtcpSink) Close() error {
+	r.once.Do(func() { close(r.closed) })
+	return nil
+}
+
+// rtpBuffer is a packetio.Buffer as an io.ReadWriteCloser.
+type rtpBuffer struct{ *packetio.Buffer }
+
+func (b rtpBuffer) Read(p []byte) (int, error) {
+	n, _, err := b.Buffer.Read(p, nil)
+	return n, err
+}
+
+func (b rtpBuffer) Write(p []byte) (int, error) { return b.Buffer.Write(p, nil) }
+
+func (b rtpBuffer) ReadWithAttributes(p []byte, a packetio.Attributes) (int, packetio.Attributes, error) {
+	return b.Buffer.Read(p, a)
+}
+
+func (b rtpBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int, error) {
+	return b.Buffer.Write(p, a)
 }
 
 func (e *engine) close() error { return e.mux.Close() }

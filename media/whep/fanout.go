@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
+
 	"github.com/camd-project/camd/media"
 )
 
@@ -41,6 +43,8 @@ type shard struct {
 
 	mu      sync.Mutex
 	outlets []*outlet
+
+	seqs []uint16 // pass's, for the packets to resend
 }
 
 // outlet is one viewer of a shard.
@@ -57,6 +61,42 @@ type outlet struct {
 	caughtUp  bool
 	notBefore time.Time // the next replayed frame is due
 	pace      replayPacer
+
+	// sh is the outlet's shard; nacked the sequence numbers the viewer's
+	// NACKs asked for (nack, from SRTCP's read loop) until the shard
+	// resends them, at most historySize.
+	sh      *shard
+	nmu     sync.Mutex
+	nacked  []uint16
+	pending atomic.Bool // nacked holds some
+}
+
+// nack queues the packets p asks for and wakes the shard to resend them.
+func (o *outlet) nack(p *rtcp.TransportLayerNack) {
+	o.nmu.Lock()
+	for _, pair := range p.Nacks {
+		for _, seq := range pair.PacketList() {
+			if len(o.nacked) < historySize {
+				o.nacked = append(o.nacked, seq)
+			}
+		}
+	}
+	o.pending.Store(len(o.nacked) > 0)
+	o.nmu.Unlock()
+	o.sh.poke()
+}
+
+// takeNACKed moves the queued sequence numbers to dst[:0].
+func (o *outlet) takeNACKed(dst []uint16) []uint16 {
+	if !o.pending.Load() {
+		return dst[:0]
+	}
+	o.nmu.Lock()
+	defer o.nmu.Unlock()
+	dst = append(dst[:0], o.nacked...)
+	o.nacked = o.nacked[:0]
+	o.pending.Store(false)
+	return dst
 }
 
 func newFanout(batch *batchConn, replayBitrate int) *fanout {
@@ -143,6 +183,11 @@ func (sh *shard) pass(outlets []*outlet) (next time.Time) {
 	sh.fo.batch.cork()
 	defer sh.fo.batch.uncork()
 	for _, o := range outlets {
+		// Repairs first: they are older than anything queued.
+		sh.seqs = o.takeNACKed(sh.seqs)
+		for _, seq := range sh.seqs {
+			o.video.resend(seq)
+		}
 		wait, err := sh.fo.drain(o)
 		if err != nil {
 			sh.remove(o)

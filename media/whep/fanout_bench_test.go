@@ -150,7 +150,7 @@ func sendFanOut(b *testing.B, n int, encoding bool) {
 		}
 	}
 	b.StopTimer()
-	packets := len((&media.Frame{Kind: media.Video, Data: au(false)}).Payloads())
+	packets := (&media.Frame{Kind: media.Video, Data: au(false)}).Packets()
 	b.ReportMetric(float64(packets), "packets/frame")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*n)/1e3, "cpu-µs/viewer-frame")
 }

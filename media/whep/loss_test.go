@@ -33,9 +33,21 @@ func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 // TestNACKRepairsLoss drops 3% of the viewer's incoming RTP: the viewer's
-// NACKs are answered from camd's history and every frame arrives whole.
+// NACKs are answered from camd's history and every frame arrives whole,
+// from an encoding source (RTCP read by a goroutine, through congestion
+// control) and from a passthrough one (RTCP handed over by SRTCP's read
+// loop, engine.viewerAPI).
 func TestNACKRepairsLoss(t *testing.T) {
-	ts := newTestServer(t, Options{})
+	for _, forces := range []bool{true, false} {
+		t.Run(map[bool]string{true: "encoding", false: "passthrough"}[forces], func(t *testing.T) {
+			info := fakeEncoder
+			info.ForcesKeyframes = forces
+			nackRepairsLoss(t, newTestServerOf(t, Options{}, info))
+		})
+	}
+}
+
+func nackRepairsLoss(t *testing.T, ts *testServer) {
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

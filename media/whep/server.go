@@ -558,8 +558,10 @@ func (s *Server) forget(sess *session) {
 
 // newPeerConnection creates a peer connection for a session playing src
 // and returns the bandwidth estimator that its congestion-control
-// interceptor made.
-func (s *Server) newPeerConnection(src source) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+// interceptor made. With rtcp, a viewer of a source without congestion
+// control gets its RTCP pushed to rtcp (engine.viewerAPI; pushed): no
+// goroutine needs to read it.
+func (s *Server) newPeerConnection(src source, rtcp func(ssrc uint32, pkt []byte)) (pc *webrtc.PeerConnection, est cc.BandwidthEstimator, pushed bool, err error) {
 	s.newPC.Lock()
 	defer s.newPC.Unlock()
 	cfg := webrtc.Configuration{
@@ -568,18 +570,22 @@ func (s *Server) newPeerConnection(src source) (*webrtc.PeerConnection, cc.Bandw
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	}
 	api := s.eng.api
-	if !src.Info().ForcesKeyframes {
+	switch {
+	case src.Info().ForcesKeyframes:
+	case rtcp != nil:
+		api, pushed = s.eng.viewerAPI(rtcp), true
+	default:
 		api = s.eng.plainAPI
 	}
-	pc, err := api.NewPeerConnection(cfg)
+	pc, err = api.NewPeerConnection(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	select {
 	case est := <-s.eng.estimators:
-		return pc, est, nil
+		return pc, est, pushed, nil
 	default:
-		return pc, nil, nil
+		return pc, nil, pushed, nil
 	}
 }
 
@@ -673,8 +679,11 @@ func (s *Server) Stats() Stats {
 	for _, sess := range s.sessions {
 		all = append(all, sess)
 	}
-	st.LatencyP50, st.LatencyP99 = s.latency.percentiles()
+	// Sorted outside the lock: the fan-out's shards record a sample
+	// under it for every frame to every viewer.
+	samples := s.latency.snapshot()
 	s.mu.Unlock()
+	st.LatencyP50, st.LatencyP99 = percentiles(samples)
 	for _, sess := range all {
 		ss := sess.stats()
 		st.Sessions = append(st.Sessions, ss)
@@ -702,12 +711,17 @@ func (l *latencyRing) add(d time.Duration) {
 	l.n++
 }
 
-func (l *latencyRing) percentiles() (p50, p99 time.Duration) {
-	n := min(l.n, len(l.samples))
+// snapshot copies the samples kept.
+func (l *latencyRing) snapshot() []time.Duration {
+	return slices.Clone(l.samples[:min(l.n, len(l.samples))])
+}
+
+// percentiles sorts s and returns its median and 99th percentile.
+func percentiles(s []time.Duration) (p50, p99 time.Duration) {
+	n := len(s)
 	if n == 0 {
 		return 0, 0
 	}
-	s := slices.Clone(l.samples[:n])
 	slices.Sort(s)
 	return s[n/2], s[min(n-1, n*99/100)]
 }

@@ -46,10 +46,17 @@ func fakeAU(key bool, n int) []byte {
 	return b
 }
 
+// fakeEncoder is the source publishLoop plays by default.
+var fakeEncoder = media.SourceInfo{Name: "fake", ForcesKeyframes: true, Audio: true}
+
 // publishLoop plays a fake encoder: 100 fps video with a keyframe every 30
 // frames (and on request), and 50 packets/s of audio.
-func publishLoop(ctx context.Context, h *media.Hub) {
-	h.Begin(media.SourceInfo{Name: "fake", ForcesKeyframes: true, Audio: true})
+func publishLoop(ctx context.Context, h *media.Hub) { publishAs(ctx, h, fakeEncoder) }
+
+// publishAs publishes as publishLoop does, for a source described by info
+// (a passthrough source: ForcesKeyframes false).
+func publishAs(ctx context.Context, h *media.Hub, info media.SourceInfo) {
+	h.Begin(info)
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for i := 0; ; i++ {
@@ -94,6 +101,12 @@ func testCertificate(t testing.TB) *webrtc.Certificate {
 // test ends, the server is closed and no goroutine may be left.
 func newTestServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
+	return newTestServerOf(t, opts, fakeEncoder)
+}
+
+// newTestServerOf is newTestServer for a source described by info.
+func newTestServerOf(t testing.TB, opts Options, info media.SourceInfo) *testServer {
+	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs after the others
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -128,7 +141,7 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); publishLoop(ctx, h) }()
+	go func() { defer wg.Done(); publishAs(ctx, h, info) }()
 	go func() { defer wg.Done(); srv.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()

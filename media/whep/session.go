@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camd-project/camd/media"
@@ -52,6 +53,7 @@ type session struct {
 	ufrag       string
 	state       webrtc.PeerConnectionState
 	consumer    *media.Consumer // set by run only
+	outlet      *outlet         // the live viewer's place in its shard, once sending
 	connectedAt time.Time
 	firstFrame  time.Duration // from the POST to the first keyframe sent
 	frames      uint64
@@ -86,7 +88,15 @@ func (s *session) source() source {
 // returns the answer with all of camd's candidates (the UDP mux makes
 // gathering immediate).
 func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (string, error) {
-	pc, est, err := s.srv.newPeerConnection(s.source())
+	// A live viewer's RTCP is answered on SRTCP's read loop (its NACKs
+	// by its fan-out shard); a recording's viewer is served by a
+	// goroutine of its own, and a call's phone talks back: those keep
+	// pion's buffers and readRTCP.
+	var push func(uint32, []byte)
+	if s.feed == nil && s.call == nil {
+		push = s.onRTCP
+	}
+	pc, est, pushed, err := s.srv.newPeerConnection(s.source(), push)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", errInternal, err)
 	}
@@ -114,7 +124,9 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 	if info.audio || g711 {
 		audio = newTrack(webrtc.RTPCodecTypeAudio, prof)
 		audio.g711 = g711
+		audio.rtcp = pc.WriteRTCP
 	}
+	video.rtcp = pc.WriteRTCP
 	s.mu.Lock()
 	s.video, s.audio = video, audio
 	s.mu.Unlock()
@@ -166,7 +178,7 @@ func (s *session) start(reqCtx context.Context, offer string, info offerInfo) (s
 		return "", fmt.Errorf("%w: ICE gathering timed out", errInternal)
 	}
 	for _, snd := range senders {
-		if !s.srv.spawn(func() { s.readRTCP(snd) }) {
+		if !pushed && !s.srv.spawn(func() { s.readRTCP(snd) }) {
 			return "", errEnded
 		}
 	}
@@ -255,7 +267,11 @@ func (s *session) connect() {
 				sh.release()
 				return
 			}
-			sh.add(&outlet{c: c, video: video, audio: audio, sent: s.sent, done: s.sendDone})
+			o := &outlet{c: c, video: video, audio: audio, sent: s.sent, done: s.sendDone, sh: sh}
+			s.mu.Lock()
+			s.outlet = o
+			s.mu.Unlock()
+			sh.add(o)
 		}
 	}
 	if !s.srv.spawn(start) {
@@ -338,11 +354,38 @@ func (s *session) sendDone(err error) {
 
 // readRTCP reads the viewer's RTCP (readRTCP), counting its NACKs.
 func (s *session) readRTCP(snd *webrtc.RTPSender) {
-	readRTCP(snd, s.video, s.srv.eng.batch, func() {
-		s.mu.Lock()
-		s.nacks++
-		s.mu.Unlock()
+	readRTCP(snd, s.video, s.srv.eng.batch, s.nacked, s.keyframe)
+}
+
+// onRTCP answers the RTCP of a live viewer that SRTCP's read loop hands
+// over (engine.viewerAPI), addressed to the video track: a PLI or FIR
+// asks for a keyframe, and the packets a NACK names are queued for the
+// viewer's shard to resend (outlet.nack). It must not wait on the track
+// (track.mu): a track's write may wait on pion's DTLS transport, whose
+// Stop waits for this loop.
+func (s *session) onRTCP(ssrc uint32, pkt []byte) {
+	s.mu.Lock()
+	video, o := s.video, s.outlet
+	s.mu.Unlock()
+	if video == nil || ssrc != video.ssrcBound.Load() {
+		return
+	}
+	pkts, err := rtcp.Unmarshal(pkt)
+	if err != nil {
+		return
+	}
+	answerRTCP(pkts, func(p *rtcp.TransportLayerNack) {
+		s.nacked()
+		if o != nil {
+			o.nack(p)
+		}
 	}, s.keyframe)
+}
+
+func (s *session) nacked() {
+	s.mu.Lock()
+	s.nacks++
+	s.mu.Unlock()
 }
 
 func (s *session) keyframe() {

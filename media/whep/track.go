@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -16,11 +17,16 @@ import (
 	"github.com/camd-project/camd/media"
 )
 
+// srInterval is the time between a track's sender reports (as pion's
+// report interceptor: RFC 3550 allows a fixed interval this short for a
+// session of two).
+const srInterval = time.Second
+
 // historySize is how many sent packets a viewer can ask to have resent:
 // about 2.5 s of 2 Mbps video, 1 s of 5 Mbps, well beyond the time a
 // receiver waits for a repair (WebRTC's jitter buffers give up within a
-// second). Entries reference the shared payloads of Frame.Payloads, so
-// the per-viewer cost is the ring itself (8 KB).
+// second). Entries reference the shared frames (Frame.Payload), so the
+// per-viewer cost is the ring itself (8 KB).
 const historySize = 512
 
 var errNotBound = errors.New("whep: track not bound")
@@ -43,6 +49,8 @@ type track struct {
 	// connection connected a moment before it binds the senders.
 	bound     chan struct{}
 	bindFirst sync.Once
+	// ssrcBound is ssrc, readable without mu (session.onRTCP).
+	ssrcBound atomic.Uint32
 
 	mu      sync.Mutex
 	w       webrtc.TrackLocalWriter
@@ -66,8 +74,22 @@ type track struct {
 	exts   [4]rtp.Extension // ours, and room for the TWCC interceptor's
 	extBuf [8 + 3]byte      // abs-capture-time, playout-delay
 
-	packets, resent uint64
+	// rtcp writes the track's sender reports (nil: none; WHIP publishing
+	// leaves them to pion's interceptor). Set before the track is added.
+	rtcp    func([]rtcp.Packet) error
+	lastSR  time.Time
+	octets  uint64 // payload bytes sent, for the sender report
+	packets uint64
+	resent  uint64
 }
+
+// payloadBufs holds the buffers that FU-A payloads are written into
+// (Frame.Payload) on their way to SRTP, which copies them: the frames
+// hold no payloads of their own.
+var payloadBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, media.RTPPayloadSize)
+	return &b
+}}
 
 // sentPacket is a history entry: the frame and the index of the payload
 // in it (frames share their payloads among viewers), in 16 bytes.
@@ -113,6 +135,7 @@ func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	}
 	t.w = ctx.WriteStream()
 	t.ssrc = uint32(ctx.SSRC())
+	t.ssrcBound.Store(t.ssrc)
 	t.pt = uint8(c.PayloadType)
 	t.absCaptureID, t.playoutID = 0, 0
 	if t.kind == webrtc.RTPCodecTypeVideo {
@@ -160,30 +183,67 @@ func (t *track) timestamp(f *media.Frame, replay bool) uint32 {
 // writeFrame sends one frame as RTP packets. It returns the number of
 // packets written.
 func (t *track) writeFrame(f *media.Frame, replay bool) (int, error) {
-	payloads := f.Payloads()
+	n, sr, err := t.writePackets(f, replay)
+	if sr != nil {
+		// Not under t.mu: pion's RTCP write takes the DTLS transport's
+		// lock, which its Stop holds while it waits for the SRTCP read
+		// loop.
+		t.rtcp([]rtcp.Packet{sr})
+	}
+	return n, err
+}
+
+// writePackets writes the frame's packets and returns the sender report
+// due after them, if one is.
+func (t *track) writePackets(f *media.Frame, replay bool) (int, *rtcp.SenderReport, error) {
+	n := f.Packets()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.w == nil {
-		return 0, errNotBound
+		return 0, nil, errNotBound
 	}
-	if t.pcmu {
-		if len(f.G711) == 0 {
-			return 0, nil
-		}
-		payloads = [][]byte{f.G711}
+	if t.pcmu && len(f.G711) == 0 {
+		return 0, nil, nil
 	}
+	buf := payloadBufs.Get().(*[]byte)
+	defer payloadBufs.Put(buf)
 	ts := t.timestamp(f, replay)
-	for i, p := range payloads {
+	for i := range n {
+		p := f.G711
+		if !t.pcmu {
+			p = f.Payload(i, *buf)
+		}
 		t.seq++
 		if t.history != nil {
 			t.history[t.seq%historySize] = sentPacket{f: f, ts: ts, seq: t.seq, idx: uint16(i)}
 		}
 		if err := t.send(f, i, p, ts, t.seq); err != nil {
-			return i, err
+			return i, nil, err
 		}
+		t.octets += uint64(len(p))
 	}
-	t.packets += uint64(len(payloads))
-	return len(payloads), nil
+	t.packets += uint64(n)
+	if replay {
+		return n, nil, nil
+	}
+	return n, t.report(ts, time.Now()), nil
+}
+
+// report returns a sender report to send once srInterval has passed
+// since the last, right after a live frame of timestamp ts was written at
+// now (nil: none due): what maps the track's RTP clock to the wall clock
+// (the browser lines up audio and video by it). A replayed frame's
+// timestamp is squeezed, not the clock's, so it sends none. A report that
+// fails is lost as a packet would be. t.mu is held.
+func (t *track) report(ts uint32, now time.Time) *rtcp.SenderReport {
+	if t.rtcp == nil || now.Sub(t.lastSR) < srInterval {
+		return nil
+	}
+	t.lastSR = now
+	return &rtcp.SenderReport{
+		SSRC: t.ssrc, NTPTime: ntpTime(now), RTPTime: ts,
+		PacketCount: uint32(t.packets), OctetCount: uint32(t.octets),
+	}
 }
 
 // send writes payload, the i-th of frame f, as one RTP packet. The last
@@ -199,7 +259,7 @@ func (t *track) send(f *media.Frame, i int, payload []byte, ts uint32, seq uint1
 		SequenceNumber: seq,
 		Timestamp:      ts,
 		SSRC:           t.ssrc,
-		Marker:         video && i == len(f.Payloads())-1,
+		Marker:         video && i == f.Packets()-1,
 		Extensions:     t.exts[:0],
 	}
 	if video && i == 0 {
@@ -240,7 +300,9 @@ func (t *track) resend(seq uint16) bool {
 	if t.w == nil || sp.f == nil || sp.seq != seq {
 		return false
 	}
-	if t.send(sp.f, int(sp.idx), sp.f.Payloads()[sp.idx], sp.ts, seq) != nil {
+	buf := payloadBufs.Get().(*[]byte)
+	defer payloadBufs.Put(buf)
+	if t.send(sp.f, int(sp.idx), sp.f.Payload(int(sp.idx), *buf), sp.ts, seq) != nil {
 		return false
 	}
 	t.resent++
@@ -308,10 +370,11 @@ func forward(ctx context.Context, c *media.Consumer, video, audio *track, batch 
 }
 
 // readRTCP reads a sender's RTCP until the sender closes, which also
-// drives the interceptors (sender reports, congestion control): a NACK
-// resends from the video track's history (nack is told of each; the
-// packets it asks for leave together through batch), a PLI or FIR calls
-// key.
+// drives the interceptors (congestion control): a NACK resends from the
+// video track's history (nack is told of each; the packets it asks for
+// leave together through batch), a PLI or FIR calls key. A live viewer of
+// a passthrough source has no such goroutine: its RTCP comes from SRTCP's
+// read loop (engine.viewerAPI, session.onRTCP).
 //
 // Most of a viewer's RTCP is receiver reports and transport-wide feedback
 // (several a second, each naming every packet received), which only the
@@ -332,20 +395,27 @@ func readRTCP(snd *webrtc.RTPSender, video *track, batch *batchConn, nack, key f
 		if err != nil {
 			continue
 		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.TransportLayerNack:
-				nack()
-				batch.cork()
-				for _, pair := range p.Nacks {
-					for _, seq := range pair.PacketList() {
-						video.resend(seq)
-					}
+		answerRTCP(pkts, func(p *rtcp.TransportLayerNack) {
+			nack()
+			batch.cork()
+			for _, pair := range p.Nacks {
+				for _, seq := range pair.PacketList() {
+					video.resend(seq)
 				}
-				batch.uncork()
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				key()
 			}
+			batch.uncork()
+		}, key)
+	}
+}
+
+// answerRTCP calls nack for each NACK and key for each PLI or FIR.
+func answerRTCP(pkts []rtcp.Packet, nack func(*rtcp.TransportLayerNack), key func()) {
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerNack:
+			nack(p)
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			key()
 		}
 	}
 }
