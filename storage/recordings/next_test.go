@@ -2,6 +2,7 @@ package recordings
 
 import (
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,6 +98,14 @@ func TestAppendsDoNotWaitForTheNextVolume(t *testing.T) {
 	e := newEnv(t, Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 64 << 20}})
 	rec := &source{Start: day, FrameBytes: 3000}
 	hold := map[string]chan struct{}{"prepare": make(chan struct{}), "switch": make(chan struct{})}
+	var once sync.Map
+	release := func(kind string) {
+		o, _ := once.LoadOrStore(kind, &sync.Once{})
+		o.(*sync.Once).Do(func() { close(hold[kind]) })
+	}
+	// A failure lets the jobs go, or closing the store would wait for
+	// them for ever.
+	t.Cleanup(func() { release("prepare"); release("switch") })
 	held := make(chan string, 10)
 	e.store.bgHook = func(kind string) {
 		held <- kind
@@ -160,7 +169,7 @@ func TestAppendsDoNotWaitForTheNextVolume(t *testing.T) {
 	acked[len(acked)-1] = big
 	done := make(chan error, 1)
 	go func() { done <- e.store.Append(big) }()
-	close(hold["prepare"])
+	release("prepare")
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +192,7 @@ func TestAppendsDoNotWaitForTheNextVolume(t *testing.T) {
 	// written and the next one ready.
 	crashed := t.TempDir()
 	copyTree(t, e.dir, crashed)
-	close(hold["switch"])
+	release("switch")
 	e.store.Close()
 	e.cat.Close()
 	e.store = nil
