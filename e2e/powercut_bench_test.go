@@ -219,17 +219,18 @@ func (r *guestRecovered) filesOrNil() string {
 }
 
 // BenchmarkPowerCutSweep checks every crash state around the creation of
-// a volume (the second of a boot, which also closes the first), per file
+// a volume (the second of a boot, made beforehand while the first is
+// written), per file
 // system: the card after each write from 30 log entries before camd said
-// it had created the volume (its file, its growth, its first pages and
-// the catalog's record of it take about 20) to 5 after, whether flushed
+// it had made the volume (its file, its growth, its first pages and
+// the catalog's records of it take about 20) to 5 after, whether flushed
 // or not, camd's catalog in a partition of the card beside the volumes'. It reports the states checked,
 // those camd did not recover cleanly and those fsck found damaged.
 func BenchmarkPowerCutSweep(b *testing.B) {
 	for _, fs := range []string{"fat32", "exfat", "ext4"} {
 		b.Run(fs, func(b *testing.B) {
 			p := newPowerCut(b, fs, true)
-			cut := p.boot(bootOptions{cutAfter: time.Second, cutAtLog: "recordings: new volume", cutAtLogN: 2})
+			cut := p.boot(bootOptions{cutAfter: time.Second, cutAtLog: "recordings: next volume ready", cutAtLogN: 1})
 			if cut.mark == 0 {
 				b.Fatal("camd never created its second volume")
 			}

@@ -263,6 +263,7 @@ func (s *Store) Hold(what string) (release func(erased bool), err error) {
 func (s *Store) forgetAll() {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.dropPrepared()
 	s.mu.Lock()
 	ids := make([]uint64, len(s.vols))
 	for i, r := range s.vols {

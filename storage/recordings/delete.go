@@ -53,6 +53,8 @@ func (s *Store) DeleteStream(stream uint32) (int, error) {
 	if s.isClosed() {
 		return 0, ErrClosed
 	}
+	// Its next volume, made beforehand, goes with it (deleteFrom).
+	s.dropPrepared(stream)
 	if err := s.startDeletion(stream); err != nil {
 		return 0, err
 	}
@@ -69,8 +71,8 @@ func (s *Store) startDeletion(stream uint32) error {
 	var ids []uint64
 	var changed []*vol
 	for _, r := range s.vols {
-		// An empty volume of the stream's own (the next one, started
-		// early: startNextEarly) goes with the stream.
+		// An empty volume of the stream's own (the next one, made
+		// beforehand: prepareNext) goes with the stream.
 		has := slices.ContainsFunc(r.Spans, func(sp Span) bool { return sp.Stream == stream }) ||
 			(r.Stream == stream && len(r.Spans) == 0)
 		if r.State == stateQuarantined || r.State == stateCreating || (!has && !r.Rescan) {
@@ -226,7 +228,7 @@ func (s *Store) deleteFrom(stream uint32, id uint64) error {
 	switch {
 	case r.State == stateQuarantined || r.State == stateCreating:
 		return nil
-	case r.State == stateClosed && len(r.Spans) == 0 && !r.Rescan && !pinned:
+	case (r.State == stateClosed || r.State == stateReady) && len(r.Spans) == 0 && !r.Rescan && !pinned:
 		s.removeVolume(r)
 		return nil
 	}

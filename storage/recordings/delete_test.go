@@ -53,13 +53,22 @@ func streamIn(t *testing.T, e *env, stream uint32) int {
 }
 
 // writerOf returns the store's handle of the volume being written in
-// file f, or nil.
+// file f, or of the next volume made in it beforehand, or nil.
 func (s *Store) writerOf(f string) *volume.Volume {
 	s.handleMu.RLock()
-	defer s.handleMu.RUnlock()
 	for _, w := range s.writers {
 		if w.v.Path() == f {
+			s.handleMu.RUnlock()
 			return w.v
+		}
+	}
+	s.handleMu.RUnlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.settle()
+	for _, p := range s.next {
+		if p.v != nil && p.v.Path() == f {
+			return p.v // the next volume, made beforehand
 		}
 	}
 	return nil

@@ -209,17 +209,22 @@ var cutOpts = Options{VolumeSize: 1 << 20, Quota: Quota{Bytes: 4 << 20}}
 func cutSource() *source { return &source{Start: day, FrameBytes: 3000, Audio: true} }
 
 // TestPowerCutWhileMakingAVolume cuts the power at every operation on the
-// card of the append that starts a new volume: closing the full one,
-// the catalog's record of the new one, the file's creation (or, once the
+// card of making a new volume and switching to it. The next volume is
+// made in the background, started by an append while the volume being
+// written has room for a few more fragments (prepareNext): the
+// catalog's record of it being made, the file's creation (or, once the
 // volumes fill the quota, the oldest file's reuse), its fsyncs and its
-// directory's, the catalog's record of it as the one being written, and
-// the first fragment in it. After each cut the store opens on what the
-// card holds with nothing lost or quarantined (checkAfterCut): a volume
-// cut half-made is made again, never taken for a foreign file.
+// directory's, the catalog's record of it as ready. The switch comes
+// with the append that leaves the full volume no room: its commit, the
+// catalog's record of the two volumes (closed, active) in the
+// background, and the first fragment in the new one. After each cut the
+// store opens on what the card holds with nothing lost or quarantined
+// (checkAfterCut): a volume cut half-made is made again, never taken for
+// a foreign file.
 func TestPowerCutWhileMakingAVolume(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		// volumes before the one whose append starts a new volume
+		// volumes before the one made
 		full int
 	}{{"new file", 1}, {"reused file", 4}} {
 		t.Run(c.name, func(t *testing.T) {
@@ -228,22 +233,45 @@ func TestPowerCutWhileMakingAVolume(t *testing.T) {
 	}
 }
 
-func sweepVolumeCreation(t *testing.T, full int) {
-	faultfs.Need(t)
-	// Where the volume that follows the full ones starts, found on a
-	// plain directory: the store behaves the same on the card.
-	frags := cutSource().fragments(1, 60*time.Second)
-	probe := newEnv(t, cutOpts)
-	at := -1
-	for i, f := range frags {
-		probe.record([]Fragment{f})
-		if probe.store.Stats().Volumes+int(probe.store.Stats().Deleted) > full {
-			at = i
+// recordSettled appends frags one at a time, each once the background
+// jobs of the one before ended, until an append fails (the cut); it
+// returns the fragments the store acknowledged.
+func (c *cutEnv) recordSettled(frags []Fragment) (acked []Fragment) {
+	for _, f := range frags {
+		got := c.recordUntilCut([]Fragment{f})
+		c.store.settled()
+		acked = append(acked, got...)
+		if len(got) == 0 {
 			break
 		}
 	}
-	if at < 0 {
-		t.Fatal("no new volume")
+	return acked
+}
+
+func sweepVolumeCreation(t *testing.T, full int) {
+	faultfs.Need(t)
+	// The append that starts making the volume after the full ones
+	// (prep) and the one that switches to it (swap), found on a plain
+	// directory: the store behaves the same on the card.
+	frags := cutSource().fragments(1, 60*time.Second)
+	probe := newEnv(t, cutOpts)
+	made, prep, swap := uint64(full+1), -1, -1
+	for i, f := range frags {
+		probe.record([]Fragment{f})
+		probe.store.settled()
+		probe.store.mu.Lock()
+		listed := probe.store.record(made) != nil
+		probe.store.mu.Unlock()
+		if listed && prep < 0 {
+			prep = i
+		}
+		if w := probe.store.writing(); w != "" && prep >= 0 && probe.store.writerOf(w).ID() == made {
+			swap = i
+			break
+		}
+	}
+	if prep < 0 || swap <= prep {
+		t.Fatalf("volume %d made at fragment %d, written from %d", made, prep, swap)
 	}
 	reused := probe.store.Stats().Deleted > 0
 	if reused != (full == 4) {
@@ -254,55 +282,57 @@ func sweepVolumeCreation(t *testing.T, full int) {
 	template := t.TempDir()
 	{
 		c := newCutEnv(t, cutOpts)
-		c.record(frags[:at])
+		c.record(frags[:prep])
 		c.unmount()
 		copyTree(t, c.card.Backing, template)
 	}
 	mnt := t.TempDir()
-	var ops int
-	for n := 1; ; n++ {
-		backing := t.TempDir()
-		copyTree(t, template, backing)
-		c := mountCutEnv(t, mnt, backing, cutOpts)
-		before, _, _ := c.card.Operations()
-		if err := c.card.CutAfter(n); err != nil {
-			t.Fatal(err)
-		}
-		acked := append(frags[:at:at], c.recordUntilCut(frags[at:at+1])...)
-		after, off, _ := c.card.Operations()
-		if !off {
-			ops = after - before
-			c.unmount()
-			break
-		}
-		// A strict cut, then at the same point a card that wrote some
-		// of what was not durable on its own.
-		for _, seed := range []uint64{0, uint64(n)} {
-			if seed != 0 {
-				// A fresh copy: the strict cut's check recorded on.
-				c.unmount()
-				backing = t.TempDir()
+	for _, phase := range []struct {
+		name      string
+		from, end int // recorded with no cut before from; cut in [from, end)
+	}{{"making", prep, prep + 1}, {"switching", swap, swap + 2}} {
+		ops := 0
+		for n := 1; ; n++ {
+			// A strict cut, then at the same point a card that wrote
+			// some of what was not durable on its own.
+			off := false
+			for _, seed := range []uint64{0, uint64(n)} {
+				backing := t.TempDir()
 				copyTree(t, template, backing)
-				c = mountCutEnv(t, mnt, backing, cutOpts)
-				c.card.CutAfter(n)
-				c.recordUntilCut(frags[at : at+1])
-			}
-			c.powerCut(seed)
-			t.Run(fmt.Sprintf("op %d seed %d", n, seed), func(t *testing.T) {
+				c := mountCutEnv(t, mnt, backing, cutOpts)
+				c.recordSettled(frags[prep:phase.from])
+				before, _, _ := c.card.Operations()
+				if err := c.card.CutAfter(n); err != nil {
+					t.Fatal(err)
+				}
+				acked := append(frags[:phase.from:phase.from], c.recordSettled(frags[phase.from:phase.end])...)
+				var after int
+				after, off, _ = c.card.Operations()
+				if !off {
+					ops = after - before
+					c.unmount()
+					break
+				}
+				c.powerCut(seed)
+				t.Run(fmt.Sprintf("%s op %d seed %d", phase.name, n, seed), func(t *testing.T) {
+					c.t = t
+					c.checkAfterCut(acked, &source{Start: frags[phase.end].Start, FrameBytes: 3000, Audio: true})
+				})
 				c.t = t
-				c.checkAfterCut(acked, &source{Start: frags[at+1].Start, FrameBytes: 3000, Audio: true})
-			})
-			c.t = t
-			if t.Failed() {
-				return
+				c.unmount()
+				if t.Failed() {
+					return
+				}
+			}
+			if !off {
+				break
 			}
 		}
-		c.unmount()
+		if ops < 10 {
+			t.Fatalf("%s the volume made %d operations", phase.name, ops)
+		}
+		t.Logf("%s: %d crash points", phase.name, ops)
 	}
-	if ops < 10 {
-		t.Fatalf("the append that starts a new volume made %d operations", ops)
-	}
-	t.Logf("%d crash points", ops)
 }
 
 // TestPowerCutsWhileRecording cuts the power at random while recording

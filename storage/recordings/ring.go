@@ -44,7 +44,7 @@ func ownName(name string) bool {
 // left in them.
 func (s *Store) create(stream uint32) error {
 	for {
-		r, reused, err := s.begin(stream)
+		r, reused, err := s.begin(stream, false)
 		if err == nil {
 			return s.completeWithRoom(r, !reused)
 		}
@@ -57,12 +57,13 @@ func (s *Store) create(stream uint32) error {
 }
 
 // begin lists a new volume of stream in the catalog as being made, and
-// reports whether it is made in the file of another (victim).
-func (s *Store) begin(stream uint32) (r *vol, reused bool, err error) {
+// reports whether it is made in the file of another (victim). ahead: it
+// is made before the stream's volume being written is full (prepareNext).
+func (s *Store) begin(stream uint32, ahead bool) (r *vol, reused bool, err error) {
 	s.mu.Lock()
 	id := s.nextID
 	s.nextID++
-	old := s.takeReusable()
+	old := s.takeReusable(ahead)
 	s.mu.Unlock()
 	r = &vol{ID: id, File: volFile(id), Stream: stream, State: stateCreating, Created: time.Now()}
 	var drop []uint64
@@ -108,14 +109,20 @@ func (s *Store) completeWithRoom(r *vol, fresh bool) error {
 // of the index when the next volume is to be made in its file: the
 // volumes fill the quota (one more file would pass it), and that volume
 // is closed, read by no clip and no larger than a volume. Its
-// recordings go, as when retention deletes it. The caller holds s.mu.
-func (s *Store) takeReusable() *vol {
+// recordings go, as when retention deletes it. ahead: the volumes being
+// written count as full, as they will be when the new one is written.
+// The caller holds s.mu.
+func (s *Store) takeReusable(ahead bool) *vol {
 	if s.noReuse {
 		return nil
 	}
 	used := int64(0)
 	for _, v := range s.vols {
-		used += v.Bytes
+		if ahead && v.State == stateActive {
+			used += max(v.Bytes, s.volumeSize)
+		} else {
+			used += v.Bytes
+		}
 	}
 	if used+s.volumeSize <= s.quota {
 		return nil
@@ -130,7 +137,7 @@ func (s *Store) takeReusable() *vol {
 }
 
 // victim returns the volume that loop overwrite takes next: the oldest
-// volume not being written or made of the stream furthest over its
+// volume not being written, made or ready of the stream furthest over its
 // share of the quota (share), or nil when there is none. Each stream
 // has volumes of its own, so that a busy camera of an NVR loops over its
 // share while a quiet one keeps its history; a camera's own recording
@@ -140,7 +147,7 @@ func (s *Store) victim() *vol {
 	oldest := map[uint32]*vol{}
 	for _, r := range s.vols {
 		used[r.Stream] += r.Bytes
-		if r.State != stateActive && r.State != stateCreating && oldest[r.Stream] == nil {
+		if !r.inUse() && oldest[r.Stream] == nil {
 			oldest[r.Stream] = r
 		}
 	}
@@ -192,21 +199,24 @@ func (s *Store) SetShare(stream uint32, share float64) {
 }
 
 // complete makes the empty volume that the record r (being made, the
-// newest) names, and lists it as the volume being written, closing the
-// one before it in the same catalog transaction. A fresh record's file
-// must not exist yet; any other's is written again in place whatever a
-// power cut left in it (volume.Reuse), or made anew if it is gone. On a
-// failure the record stays, and the next attempt completes it.
+// newest) names (makeFile), and lists it as the volume being written
+// (activate). On a failure the record stays, and the next attempt
+// completes it.
 func (s *Store) complete(r *vol, fresh bool) error {
+	v, err := s.makeFile(r, fresh)
+	if err != nil {
+		return err
+	}
+	return s.activate(r, v)
+}
+
+// makeFile makes the empty volume that the record r (being made) names,
+// on stable storage with its name. A fresh record's file must not exist
+// yet; any other's is written again in place whatever a power cut left
+// in it (volume.Reuse), or made anew if it is gone.
+func (s *Store) makeFile(r *vol, fresh bool) (*volume.Volume, error) {
 	s.mu.Lock()
 	size := max(s.volumeSize, r.Bytes)
-	var prev *vol
-	for _, v := range s.vols {
-		if v != r && v.Stream == r.Stream && v.State == stateActive && v.ID < r.ID {
-			prev = copyVol(v)
-			prev.State = stateClosed
-		}
-	}
 	s.mu.Unlock()
 	path := filepath.Join(s.opts.Dir, r.File)
 	opts := volume.Options{MaxSize: size, NoSync: s.opts.NoSync}
@@ -222,11 +232,22 @@ func (s *Store) complete(r *vol, fresh bool) error {
 		// Not a file of this store's making: its number is given up,
 		// and the file left alone.
 		s.forget(r)
-		return err
 	}
-	if err != nil {
-		return err
+	return v, err
+}
+
+// activate lists the volume v that the record r names as the volume being
+// written, closing the one before it in the same catalog transaction.
+func (s *Store) activate(r *vol, v *volume.Volume) error {
+	s.mu.Lock()
+	var prev *vol
+	for _, o := range s.vols {
+		if o != r && o.Stream == r.Stream && o.State == stateActive && o.ID < r.ID {
+			prev = copyVol(o)
+			prev.State = stateClosed
+		}
 	}
+	s.mu.Unlock()
 	a := copyVol(r)
 	a.State, a.Bytes, a.Created = stateActive, v.Size(), v.Created()
 	changed := []*vol{a}
@@ -242,7 +263,7 @@ func (s *Store) complete(r *vol, fresh bool) error {
 	if prev != nil {
 		s.replace(prev)
 	}
-	s.log.Debug("recordings: new volume", "file", a.File, "volume", a.ID, "max_bytes", size)
+	s.log.Debug("recordings: new volume", "file", a.File, "volume", a.ID, "max_bytes", a.Bytes)
 	return nil
 }
 

@@ -147,6 +147,10 @@ const (
 	stateQuarantined = "quarantined"
 	// stateCreating: the volume is being made in its file (see create).
 	stateCreating = "creating"
+	// stateReady: the volume is made, empty, its stream's next: it is
+	// written once the one before it is full (prepareNext). A start
+	// takes it for active.
+	stateReady = "ready"
 )
 
 // vol is a volume's catalog record.
@@ -167,6 +171,12 @@ type vol struct {
 	// was written until a crash, or could not be read); they are rebuilt
 	// from it at the next start.
 	Rescan bool `json:"rescan,omitempty"`
+}
+
+// inUse reports whether the volume is being written, made or ready to
+// be written: retention leaves it alone.
+func (v *vol) inUse() bool {
+	return v.State == stateActive || v.State == stateCreating || v.State == stateReady
 }
 
 func (v *vol) first() time.Time {
@@ -192,6 +202,15 @@ type Store struct {
 	// closes a handle.
 	handleMu sync.RWMutex
 	writers  map[uint32]*writer // per stream, its volume being written
+
+	// next holds, per stream, its next volume being made or made
+	// beforehand (prepareNext); bgLast is closed once the background
+	// jobs started so far (background) ended. Guarded by writeMu.
+	next   map[uint32]*prep
+	bgLast chan struct{}
+	// bgHook, when set (tests), is called at the start of each
+	// background job with its kind ("prepare", "switch").
+	bgHook func(kind string)
 
 	// readers holds a token per open clip (Options.MaxReaders).
 	readers chan struct{}
@@ -349,7 +368,7 @@ func Open(cat *storage.Catalog, opts Options) (*Store, error) {
 	if opts.CardPoll <= 0 {
 		opts.CardPoll = time.Second
 	}
-	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, writers: map[uint32]*writer{}, shares: map[uint32]float64{},
+	s := &Store{opts: opts, cat: cat, log: opts.Logger, nextID: 1, writers: map[uint32]*writer{}, next: map[uint32]*prep{}, shares: map[uint32]float64{},
 		readers: make(chan struct{}, opts.MaxReaders), clips: map[*Clip]struct{}{}, pins: map[uint64]int{}}
 	if err := s.prepare(true); err != nil {
 		s.pause(err)
@@ -483,6 +502,7 @@ func (s *Store) notify(kind, msg string, kv ...string) {
 // a power cut interrupted their creation, or moved aside, a volume being
 // made is made again, and the volume that was being written is checked.
 func (s *Store) recover() error {
+	s.dropPrepared()
 	recs, err := s.readRecords()
 	if err != nil {
 		return err
@@ -533,6 +553,13 @@ func (s *Store) recover() error {
 	var drop []uint64
 	var keep []*vol
 	for _, r := range recs {
+		if r.State == stateReady {
+			// Made beforehand, and written from the moment the one
+			// before it was full: its record says so only since the
+			// next save.
+			r.State = stateActive
+			changed = append(changed, r)
+		}
 		switch {
 		case onDisk[r.File]:
 			keep = append(keep, r)
@@ -1170,21 +1197,38 @@ func (s *Store) stored(w *writer, frags []Fragment, items []volume.Item) {
 	}
 }
 
-// startNextEarly starts the stream's next volume as soon as its volume
-// has no room left for another fragment of n bytes (the size of the one
-// just stored), rather than when the fragment that does not fit is due:
-// the card's time for it (the catalog's two commits, the file made or
-// reused and its fsyncs) is then spent while the next fragment is being
-// built, not while that fragment waits to be written, where a power cut
-// would lose it. A volume may so close up to a fragment short of full.
-// A failure is left to the next Append, which makes the volume again
-// (reopen) and reports what fails; the fragment just stored is stored.
+// startNextEarly makes the stream's next volume beforehand, in the
+// background, once its volume has room for at most prepareAhead more
+// fragments of n bytes (the size of the one just stored) (prepareNext),
+// and switches to it once there is no room for one more: a volume may
+// so close up to a fragment short of full. The card's time for the next
+// volume (the catalog's commits, the file made or reused and its
+// fsyncs) is so spent beside the appends, not while a fragment waits to
+// be written, where a power cut would lose it. When the next volume is
+// not made yet, the appends go on in this one while it has room, and
+// the first that does not fit waits for it (rotate); when making it
+// failed, it is made here, as before (rotate), and a failure then is
+// left to the next Append, which makes the volume again (reopen) and
+// reports what fails; the fragment just stored is stored.
 func (s *Store) startNextEarly(stream uint32, n int) {
 	w := s.writers[stream]
 	if w == nil {
 		return
 	}
-	if fits, err := w.v.Fits(n); err != nil || fits {
+	fits, err := w.v.Fits(n)
+	if err != nil {
+		return
+	}
+	p := s.next[stream]
+	if fits {
+		if p == nil {
+			if soon, err := w.v.Fits(prepareAhead * n); err == nil && !soon {
+				s.prepareNext(stream)
+			}
+		}
+		return
+	}
+	if p != nil && !p.finished() {
 		return
 	}
 	if err := s.rotate(stream); err != nil {
@@ -1197,6 +1241,17 @@ func (s *Store) startNextEarly(stream uint32, n int) {
 func (s *Store) record(id uint64) *vol {
 	for _, r := range s.vols {
 		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// activeOf returns the record of the volume being written for stream,
+// or nil; the caller holds s.mu.
+func (s *Store) activeOf(stream uint32) *vol {
+	for i := len(s.vols) - 1; i >= 0; i-- {
+		if r := s.vols[i]; r.Stream == stream && r.State == stateActive {
 			return r
 		}
 	}
@@ -1217,6 +1272,7 @@ func (s *Store) newest(stream uint32) *vol {
 // reopen opens the stream's volume being written again after a failure,
 // or creates its first one.
 func (s *Store) reopen(stream uint32) error {
+	s.settle()
 	if !s.recovered {
 		// The card was out, or could not be read, since the store
 		// opened: it may be another card, or have been checked.
@@ -1232,10 +1288,11 @@ func (s *Store) reopen(stream uint32) error {
 		return fmt.Errorf("%w: quota %d bytes, a volume needs %d", errQuotaTooSmall, q, MinVolumeSize)
 	}
 	var last, creating *vol
-	if r := s.newest(stream); r != nil && r.State == stateActive {
-		last = copyVol(r)
-	} else if r != nil && r.State == stateCreating {
+	if r := s.newest(stream); r != nil && r.State == stateCreating {
 		creating = r
+	} else if a := s.activeOf(stream); a != nil {
+		// The volume made beforehand, if any, stays the next.
+		last = copyVol(a)
 	}
 	s.mu.Unlock()
 	if _, err := os.Stat(s.opts.Dir); err != nil {
@@ -1260,9 +1317,8 @@ func (s *Store) reopen(stream uint32) error {
 		if err := s.saveRecords([]*vol{last}, nil); err != nil {
 			return err
 		}
-		return s.create(stream)
 	}
-	return s.create(stream)
+	return s.startNext(stream)
 }
 
 // replace puts an updated copy of a record in the index.
@@ -1276,15 +1332,37 @@ func (s *Store) replace(r *vol) {
 	}
 }
 
-// rotate closes the stream's volume being written and starts a new one,
-// and finishes the deletions of streams left pending (DeleteStream).
+// rotate closes the stream's volume being written and starts the next
+// one (startNext), then finishes the deletions of streams left pending
+// (DeleteStream).
 func (s *Store) rotate(stream uint32) error {
 	s.closeActive(stream)
-	if err := s.create(stream); err != nil {
+	if err := s.startNext(stream); err != nil {
 		return err
 	}
 	s.finishPending()
 	return nil
+}
+
+// startNext starts the stream's next volume: the one made beforehand
+// (prepareNext), once it is made, or else one made now.
+func (s *Store) startNext(stream uint32) error {
+	if p := s.takePrepared(stream); p != nil {
+		s.switchTo(stream, p)
+		return nil
+	}
+	s.settle()
+	s.mu.Lock()
+	r := s.newest(stream)
+	if r != nil && r.State != stateCreating && r.State != stateReady {
+		r = nil
+	}
+	s.mu.Unlock()
+	if r != nil {
+		// What a job that failed left (prepareNext).
+		return s.completeWithRoom(r, false)
+	}
+	return s.create(stream)
 }
 
 // finishPending finishes the deletions of streams left pending, if any;
@@ -1345,8 +1423,8 @@ func (s *Store) makeRoom(need int64, stream uint32) error {
 		}
 		over := used+need > s.quota
 		deletable := s.victim() != nil
-		r := s.newest(stream)
-		hasSpans := r != nil && r.State == stateActive && len(r.Spans) > 0
+		r := s.activeOf(stream)
+		hasSpans := r != nil && len(r.Spans) > 0
 		s.mu.Unlock()
 		if !over {
 			return nil
@@ -1368,15 +1446,20 @@ func (s *Store) makeRoom(need int64, stream uint32) error {
 }
 
 // deleteOldest removes the volume loop overwrite takes next (victim;
-// removeVolume).
+// removeVolume). It is taken out of the index in one step with its
+// choice: the next volume, made in the background (prepareNext), cannot
+// take its file meanwhile.
 func (s *Store) deleteOldest() bool {
 	s.mu.Lock()
 	r := s.victim()
+	if r != nil {
+		s.unlist(r)
+	}
 	s.mu.Unlock()
 	if r == nil {
 		return false
 	}
-	s.removeVolume(r)
+	s.erase(r)
 	s.log.Debug("recordings: deleted the oldest volume", "file", r.File, "bytes", r.Bytes, "first", r.first())
 	return true
 }
@@ -1386,9 +1469,21 @@ func (s *Store) deleteOldest() bool {
 // next start adopts, so nothing is lost unaccounted).
 func (s *Store) removeVolume(r *vol) {
 	s.mu.Lock()
+	s.unlist(r)
+	s.mu.Unlock()
+	s.erase(r)
+}
+
+// unlist takes a volume being deleted out of the index; the caller holds
+// s.mu.
+func (s *Store) unlist(r *vol) {
 	s.vols = slices.DeleteFunc(s.vols, func(v *vol) bool { return v.ID == r.ID })
 	s.stats.Deleted++
-	s.mu.Unlock()
+}
+
+// erase deletes the record, then the file, of a volume taken out of the
+// index (unlist).
+func (s *Store) erase(r *vol) {
 	if err := s.saveRecords(nil, []uint64{r.ID}); err != nil {
 		// The catalog may be full with the card (on its file system):
 		// the file goes anyway and gives the room back, and the record
@@ -1420,8 +1515,8 @@ func (s *Store) freeSpace(stream uint32) bool {
 		return true
 	}
 	s.mu.Lock()
-	r := s.newest(stream)
-	alone := r != nil && r.State == stateActive && len(r.Spans) > 0
+	r := s.activeOf(stream)
+	alone := r != nil && len(r.Spans) > 0
 	s.mu.Unlock()
 	return alone && s.writers[stream] != nil && s.rotate(stream) == nil
 }
@@ -1448,7 +1543,9 @@ func (s *Store) Delete(before time.Time) (int, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	all := before.IsZero()
+	s.settle()
 	if all {
+		s.dropPrepared()
 		s.closeAll()
 	}
 	s.mu.Lock()
@@ -1461,7 +1558,7 @@ func (s *Store) Delete(before time.Time) (int, error) {
 				end = sp.End
 			}
 		}
-		if all || (r.State != stateActive && !end.After(before)) {
+		if all || (!r.inUse() && !end.After(before)) {
 			gone = append(gone, r)
 		} else {
 			keep = append(keep, r)
@@ -1504,7 +1601,7 @@ func (s *Store) Stats() Stats {
 		case stateQuarantined:
 			st.Quarantined++
 			continue
-		case stateCreating:
+		case stateCreating, stateReady:
 			continue
 		}
 		st.Volumes++
@@ -1580,16 +1677,21 @@ func (s *Store) Close() error {
 }
 
 // closeWriter closes the volumes being written and saves their spans in
-// the catalog; the caller holds writeMu.
+// the catalog; the caller holds writeMu. A volume made beforehand
+// (prepareNext) becomes the one being written, the one before it
+// closed: the next start goes on in it.
 func (s *Store) closeWriter() error {
+	var changed []*vol
+	for st, p := range s.dropPrepared() {
+		changed = append(changed, s.handOver(st, p.r.ID)...)
+	}
 	s.closeAll()
 	s.mu.Lock()
-	var last []*vol
 	for _, r := range s.vols {
 		if r.State == stateActive {
-			last = append(last, copyVol(r))
+			changed = append(changed, copyVol(r))
 		}
 	}
 	s.mu.Unlock()
-	return s.saveRecords(last, nil)
+	return s.saveRecords(changed, nil)
 }
