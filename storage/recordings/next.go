@@ -130,10 +130,10 @@ func (s *Store) takePrepared(stream uint32) *prep {
 }
 
 // switchTo makes the volume p made for stream the one being written, in
-// place of the one closed (closeActive): its handle is set, and the records (the one before it closed, it
-// active) are saved in the background; until they are, the catalog's
-// says ready, which a start takes for active (recover). The caller holds
-// writeMu.
+// place of the one closed (closeActive): its handle is set, and the
+// records (the one before it closed, it active) are saved in the
+// background; until they are, the catalog says ready, which a start
+// takes for active (recover). The caller holds writeMu.
 func (s *Store) switchTo(stream uint32, p *prep) {
 	s.setActive(stream, p.v)
 	changed := s.handOver(stream, p.r.ID)
