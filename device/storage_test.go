@@ -6,9 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/camd-project/camd/device/api"
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/storage/card"
 	"github.com/camd-project/camd/storage/card/cardtest"
 	"github.com/camd-project/camd/storage/eventlog"
@@ -58,11 +58,7 @@ func TestCardCheckOverHTTPS(t *testing.T) {
 		t.Fatalf("status: %+v %+v", st.Stats, st.Card)
 	}
 	cardtest.FailFS(t, dev)
-	for deadline := time.Now().Add(10 * time.Second); status(t, d, tok).Paused != "storage read-only"; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not paused: %+v", status(t, d, tok).Card)
-		}
-	}
+	testenv.Eventually(t, "recording paused: storage read-only", func() bool { return status(t, d, tok).Paused == "storage read-only" })
 	code, b := call(t, d, "POST", "/api/v1/storage/check", tok, struct{}{})
 	var res card.Result
 	// e2fsck replays the journal and clears the error: "clean" or
@@ -70,11 +66,7 @@ func TestCardCheckOverHTTPS(t *testing.T) {
 	if code != http.StatusOK || json.Unmarshal(b, &res) != nil || (res.Outcome != "repaired" && res.Outcome != "clean") || !res.Mounted || !res.Unmounted {
 		t.Fatalf("check: %d %s", code, b)
 	}
-	for deadline := time.Now().Add(10 * time.Second); status(t, d, tok).Paused != ""; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("still paused: %+v", status(t, d, tok).Card)
-		}
-	}
+	testenv.Eventually(t, "recording resumed", func() bool { return status(t, d, tok).Paused == "" })
 	var evs []eventlog.Event
 	_, b = call(t, d, "GET", "/api/v1/events?kind="+eventCardChecked, tok, nil)
 	if json.Unmarshal(b, &evs) != nil || len(evs) != 1 || evs[0].Data["outcome"] != res.Outcome || evs[0].Data["device"] != dev {

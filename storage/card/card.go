@@ -25,6 +25,10 @@ var (
 	// ErrUnmount: the card could not be unmounted (another program uses
 	// it, or camd may not): nothing was run on it.
 	ErrUnmount = errors.New("card: cannot unmount")
+	// ErrInUse: unmounted here, the card's file system is still mounted
+	// in another mount namespace or its device held by another program;
+	// it is also ErrUnmount.
+	ErrInUse = errors.New("card: still in use")
 	// ErrNoCommand: no check is known for the file system.
 	ErrNoCommand = errors.New("card: no check command for this file system")
 )

@@ -3,6 +3,7 @@ package card_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,6 +152,54 @@ func TestCheckAndFormatALoopCard(t *testing.T) {
 	res, err = c.Check(context.Background(), []string{"yes"}, 100*time.Millisecond)
 	if err != nil || res.Outcome != "failed" || !strings.Contains(res.Error, "did not finish") || !res.Mounted {
 		t.Fatalf("timeout: %+v, %v", res, err)
+	}
+}
+
+// TestCheckOfACardMountedInAnotherNamespace: a mount namespace copied
+// while the card was mounted (a service's private /tmp) keeps its file
+// system mounted after camd unmounts it here. Nothing is run on it (a
+// repair would corrupt it), the owner is told which process holds it,
+// and the card is mounted again; once that process is gone the check
+// runs.
+func TestCheckOfACardMountedInAnotherNamespace(t *testing.T) {
+	testenv.Tools(t, "e2fsck", "mkfs.ext4", "unshare")
+	mnt := filepath.Join(t.TempDir(), "sd")
+	dev := cardtest.Loop(t, 32<<20, "mkfs.ext4", "-F", "-q")
+	cardtest.Mount(t, dev, mnt)
+	c := newCard(t, mnt)
+	if !c.State().Mounted {
+		t.Fatalf("not mounted: %+v", c.State())
+	}
+
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "600")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { holder.Wait(); close(exited) }()
+	t.Cleanup(func() { holder.Process.Kill(); <-exited })
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	info := fmt.Sprintf("/proc/%d/mountinfo", holder.Process.Pid)
+	testenv.Eventually(t, "the holder's own mount namespace", func() bool {
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid))
+		b, _ := os.ReadFile(info)
+		return ns != "" && ns != self && strings.Contains(string(b), " "+mnt+" ")
+	})
+
+	res, err := c.Check(context.Background(), nil, time.Minute)
+	want := fmt.Sprintf("pid %d (sleep)", holder.Process.Pid)
+	if !errors.Is(err, card.ErrInUse) || !errors.Is(err, card.ErrUnmount) || !strings.Contains(err.Error(), want) ||
+		res.Output != "" || res.Outcome != "" || !res.Unmounted || !res.Mounted || !strings.Contains(res.Error, want) {
+		t.Fatalf("check of a card mounted elsewhere: %+v, %v", res, err)
+	}
+	if st := c.State(); !st.Mounted || st.Device != dev {
+		t.Fatalf("not mounted again: %+v", st)
+	}
+
+	holder.Process.Kill()
+	<-exited
+	if res, err = c.Check(context.Background(), nil, time.Minute); err != nil || res.Outcome != "clean" || !res.Mounted {
+		t.Fatalf("check once the holder is gone: %+v, %v", res, err)
 	}
 }
 

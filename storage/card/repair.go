@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -148,6 +150,23 @@ func (c *Card) operate(ctx context.Context, timeout time.Duration, command func(
 		res.Error = fmt.Sprintf("%s is still mounted at %s", m.Source, at)
 		return res, fmt.Errorf("%w: %s is mounted at %s", ErrUnmount, m.Source, at)
 	}
+	// Unmounted here, the file system may still be mounted elsewhere: in
+	// a mount namespace copied while it was mounted (a service's private
+	// /tmp, ip netns exec) or lazily unmounted with files open. Repairing
+	// or formatting it then would corrupt it (only e2fsck looks), so
+	// nothing runs; the card is mounted again.
+	if err := c.claimable(m); err != nil {
+		res.Error = err.Error()
+		if res.Unmounted {
+			if err := c.remount(m, m.FSType); err != nil {
+				res.Error += fmt.Sprintf("; cannot mount %s at %s: %v", m.Source, m.Point, err)
+			} else {
+				res.Mounted = true
+			}
+			c.State()
+		}
+		return res, fmt.Errorf("%w: %w", ErrUnmount, err)
+	}
 	start := time.Now()
 	// A client that goes away does not cut a repair short: only the
 	// timeout does.
@@ -183,6 +202,67 @@ func (c *Card) mountedAt(major, minor uint32) string {
 		}
 	}
 	return ""
+}
+
+// claimWait is how long claimable waits for the device to be free after
+// an unmount.
+const claimWait = 2 * time.Second
+
+// claimable waits, for at most claimWait, until m's device can be
+// claimed exclusively, and otherwise says who holds it.
+func (c *Card) claimable(m Mount) error {
+	deadline := time.Now().Add(claimWait)
+	for {
+		ok, err := exclusive(m.Source)
+		switch {
+		case ok:
+			return nil
+		case err != nil:
+			return fmt.Errorf("cannot open %s: %w", m.Source, err)
+		case time.Now().After(deadline):
+			if pids := c.mountedElsewhere(m.Major, m.Minor); len(pids) > 0 {
+				return fmt.Errorf("%s is still mounted in another mount namespace (%s): %w", m.Source, strings.Join(pids, ", "), ErrInUse)
+			}
+			return fmt.Errorf("%s is held by another program: %w", m.Source, ErrInUse)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// mountedElsewhere names, as "pid N (command)", one process of each
+// other mount namespace that has major:minor mounted (at most three).
+func (c *Card) mountedElsewhere(major, minor uint32) []string {
+	self, _ := os.Readlink(filepath.Join("/proc/self/ns/mnt"))
+	dirs, _ := os.ReadDir("/proc")
+	seen := map[string]bool{self: true}
+	var pids []string
+	for _, d := range dirs {
+		if len(pids) == 3 {
+			break
+		}
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		dir := filepath.Join("/proc", d.Name())
+		ns, err := os.Readlink(filepath.Join(dir, "ns/mnt"))
+		if err != nil || seen[ns] {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "mountinfo"))
+		if err != nil {
+			continue
+		}
+		ms, _ := ParseMountInfo(b)
+		for _, mm := range ms {
+			if mm.Major == major && mm.Minor == minor {
+				seen[ns] = true
+				comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+				pids = append(pids, fmt.Sprintf("pid %s (%s)", d.Name(), strings.TrimSpace(string(comm))))
+				break
+			}
+		}
+	}
+	return pids
 }
 
 // remount mounts the card's file system, now fstype, where m was, with

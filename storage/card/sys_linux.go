@@ -58,3 +58,19 @@ func mount(device, point, fstype string, opts []string, data string) error {
 }
 
 func unmount(point string) error { return unix.Unmount(point, 0) }
+
+// exclusive reports whether the block device at path can be claimed for
+// itself: open(2) with O_EXCL fails with EBUSY while a file system on it
+// is mounted anywhere (in any mount namespace) or another program holds
+// it exclusively. A file that is not a block device always can.
+func exclusive(path string) (bool, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err == unix.EBUSY {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	unix.Close(fd)
+	return true, nil
+}

@@ -30,3 +30,5 @@ func mount(device, point, fstype string, opts []string, data string) error {
 }
 
 func unmount(string) error { return errors.ErrUnsupported }
+
+func exclusive(string) (bool, error) { return false, errors.ErrUnsupported }

@@ -43,10 +43,22 @@ func Loop(tb testing.TB, size int64, mkfs ...string) string {
 // Mount mounts dev at dir (made if missing) with mount(8)'s options
 // ("-o", "errors=remount-ro"), unmounted lazily when the test ends if
 // it still is.
+//
+// dir's parent is first made a shared mount (bound onto itself), as a
+// system's /media is: a mount namespace copied meanwhile by another test
+// (ip netns exec makes its copy a slave) then loses the card when the
+// card is unmounted here, instead of keeping its file system mounted
+// and its device busy, which fsck refuses.
 func Mount(tb testing.TB, dev, dir string, opts ...string) {
 	tb.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		tb.Fatal(err)
+	}
+	parent := filepath.Dir(dir)
+	if exec.Command("mountpoint", "-q", parent).Run() != nil {
+		Run(tb, "mount", "--bind", parent, parent)
+		tb.Cleanup(func() { exec.Command("umount", "-l", parent).Run() })
+		Run(tb, "mount", "--make-shared", parent)
 	}
 	Run(tb, append(append([]string{"mount"}, opts...), dev, dir)...)
 	tb.Cleanup(func() { Unmount(dir, "-l") })
