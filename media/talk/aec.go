@@ -15,8 +15,8 @@ var ErrNoEchoCanceller = errors.New("talk: no acoustic echo canceller in this bu
 // means its default.
 type CancellerOptions struct {
 	// Tail is the longest echo path the adaptive filter models: the
-	// speaker's output latency, the room's delay and its reverberation
-	// (default 200 ms).
+	// error in the speaker's playout time, the room's delay and its
+	// reverberation (default 100 ms: docs/calls.md).
 	Tail time.Duration
 	// NoSuppress turns off the residual echo suppressor (speexdsp's
 	// preprocessor with the echo state) that follows the adaptive
@@ -96,7 +96,7 @@ type CancellerStats struct {
 // build without one.
 func NewCanceller(opts CancellerOptions) (*Canceller, error) {
 	if opts.Tail <= 0 {
-		opts.Tail = 200 * time.Millisecond
+		opts.Tail = 100 * time.Millisecond
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
