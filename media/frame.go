@@ -1,10 +1,11 @@
 package media
 
 import (
-	"bytes"
 	"encoding/binary"
 	"sync"
 	"time"
+
+	"github.com/camd-project/camd/media/h264"
 )
 
 // Kind tells audio frames from video frames.
@@ -129,7 +130,7 @@ const (
 func cutH264(au []byte, mtu int) []piece {
 	var pieces []piece
 	var sps, pps []byte
-	eachNALU(au, func(off, end int) {
+	h264.EachNALU(au, func(off, end int) {
 		nalu := au[off:end]
 		if len(nalu) == 0 {
 			return
@@ -174,35 +175,4 @@ func cutH264(au []byte, mtu int) []piece {
 		}
 	})
 	return pieces
-}
-
-// eachNALU calls fn with the bounds of each NAL unit of an Annex-B stream
-// (3- or 4-byte start codes), as pion's packetizer splits it; a stream
-// without a start code is one NAL unit.
-func eachNALU(b []byte, fn func(off, end int)) {
-	code := []byte{0, 0, 1}
-	start := bytes.Index(b, code)
-	if start < 0 {
-		fn(0, len(b))
-		return
-	}
-	skip := 3
-	for start < len(b) {
-		next := bytes.Index(b[start+skip:], code)
-		if next < 0 {
-			fn(start+skip, len(b))
-			return
-		}
-		next += start + skip
-		four := b[next-1] == 0
-		if four {
-			next--
-		}
-		fn(start+skip, next)
-		start = next
-		skip = 3
-		if four {
-			skip = 4
-		}
-	}
 }

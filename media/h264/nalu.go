@@ -64,25 +64,48 @@ func firstMBInSlice(prefix []byte) (mb uint32, ok bool) {
 // trailing zero bytes. It never fails: bytes before the first start code
 // are ignored, and so are empty units. The result shares memory with b.
 func NALUs(b []byte) [][]byte {
+	if bytes.Index(b, startCode) < 0 {
+		return nil
+	}
 	var out [][]byte
-	i := bytes.Index(b, startCode)
-	for i >= 0 {
-		start := i + 3
-		j := bytes.Index(b[start:], startCode)
-		end := len(b)
-		if j >= 0 {
-			end = start + j
-		}
-		nalu := bytes.TrimRight(b[start:end], "\x00")
-		if len(nalu) > 0 {
+	EachNALU(b, func(off, end int) {
+		if nalu := bytes.TrimRight(b[off:end], "\x00"); len(nalu) > 0 {
 			out = append(out, nalu)
 		}
-		if j < 0 {
-			break
-		}
-		i = start + j
-	}
+	})
 	return out
+}
+
+// EachNALU calls fn with the bounds of each NAL unit of an Annex-B byte
+// string as RTP payloaders cut it (pion's H264Payloader): b[off:end]
+// without its start code (3 or 4 bytes), with any other zero bytes
+// before the next one, possibly empty; bytes before the first start
+// code are left out, and a string without one is a single unit.
+func EachNALU(b []byte, fn func(off, end int)) {
+	start := bytes.Index(b, startCode)
+	if start < 0 {
+		fn(0, len(b))
+		return
+	}
+	skip := 3
+	for start < len(b) {
+		next := bytes.Index(b[start+skip:], startCode)
+		if next < 0 {
+			fn(start+skip, len(b))
+			return
+		}
+		next += start + skip
+		four := b[next-1] == 0
+		if four {
+			next--
+		}
+		fn(start+skip, next)
+		start = next
+		skip = 3
+		if four {
+			skip = 4
+		}
+	}
 }
 
 // appendNALU appends nalu to b behind a 4-byte start code.

@@ -65,7 +65,8 @@ func TestDescribe(t *testing.T) {
 }
 
 // FuzzNALUs checks that the NAL units of any input are non-empty, hold no
-// start code and no trailing zero, and together are no larger than it.
+// start code and no trailing zero, and together are no larger than it,
+// and that EachNALU's bounds are in order and within it.
 func FuzzNALUs(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x65, 2})
 	f.Add([]byte{0, 0, 1})
@@ -85,6 +86,13 @@ func FuzzNALUs(f *testing.F) {
 		if total > len(b) {
 			t.Fatalf("units hold %d bytes of %d", total, len(b))
 		}
+		last := 0
+		h264.EachNALU(b, func(off, end int) {
+			if off < last || end < off || end > len(b) {
+				t.Fatalf("unit [%d:%d] after %d in %d bytes", off, end, last, len(b))
+			}
+			last = end
+		})
 		_ = h264.Describe(b)
 	})
 }
