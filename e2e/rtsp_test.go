@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 
+	"github.com/camd-project/camd/internal/testenv"
 	"github.com/camd-project/camd/media/whep"
 )
 
@@ -61,32 +61,7 @@ func rtspConfig(t testing.TB, size string) string {
 	need(t, "ffmpeg")
 	file := fixture(t, benchDir(t), size, 30, 20, 60, "2M", "high")
 	return writeConfig(t, fmt.Sprintf("source: passthrough\npassthrough: {file: %s}\n"+
-		"rtsp: {listen: 127.0.0.1:0, rtp_port: %d}\nlive: {max_viewers: 32, max_viewers_per_user: 32}\n", file, freeRTPPort(t)))
-}
-
-// freeRTPPort finds an even UDP port whose next one is free too.
-func freeRTPPort(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := c.LocalAddr().(*net.UDPAddr).Port &^ 1
-		c.Close()
-		a, err1 := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		b, err2 := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		for _, c := range []net.PacketConn{a, b} {
-			if c != nil {
-				c.Close()
-			}
-		}
-		if err1 == nil && err2 == nil {
-			return p
-		}
-	}
-	t.Fatal("no free RTP port pair")
-	return 0
+		"rtsp: {listen: 127.0.0.1:0, rtp_port: %d}\nlive: {max_viewers: 32, max_viewers_per_user: 32}\n", file, testenv.FreeRTPPort(t)))
 }
 
 // rtspWatch is what one RTSP client saw.

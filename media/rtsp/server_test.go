@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"strings"
 	"sync"
@@ -53,32 +52,6 @@ type live struct {
 	url  func(user, secret string) string
 }
 
-// freeRTPPort finds an even UDP port whose next one is free too.
-func freeRTPPort(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := c.LocalAddr().(*net.UDPAddr).Port &^ 1
-		c.Close()
-		a, err1 := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		b, err2 := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		if a != nil {
-			a.Close()
-		}
-		if b != nil {
-			b.Close()
-		}
-		if err1 == nil && err2 == nil {
-			return p
-		}
-	}
-	t.Fatal("no free RTP port pair")
-	return 0
-}
-
 func startLive(t testing.TB, opts Options) *live {
 	t.Helper()
 	src, err := synthetic.New(synthetic.Options{Video: encoder.H264Options{Width: 320, Height: 240, FPS: 15}, G711: true})
@@ -92,7 +65,7 @@ func startLive(t testing.TB, opts Options) *live {
 	k := &keys{secrets: map[string]string{"k1": "s3cret", "k2": "other"}}
 	opts.Address = "127.0.0.1:0"
 	if opts.RTPPort == 0 {
-		opts.RTPPort = freeRTPPort(t)
+		opts.RTPPort = testenv.FreeRTPPort(t)
 	}
 	opts.Verify = k.verify
 	srv, err := New(hub, opts)
