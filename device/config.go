@@ -110,6 +110,11 @@ type PassthroughConfig struct {
 	// JPEG tool, or a decoder fed the newest keyframe on its standard
 	// input). Empty: snapshots answer 501.
 	SnapshotCommand []string `yaml:"snapshot_command"`
+	// KeyframeCommand asks the encoder for a keyframe when a viewer
+	// joins (passthrough.Options.KeyframeCommand): the viewer goes live
+	// from it instead of after the replayed group of pictures. Empty:
+	// viewers start from the cached group of pictures alone.
+	KeyframeCommand []string `yaml:"keyframe_command"`
 }
 
 // CaptureConfig selects the V4L2 camera and the ALSA microphone.
@@ -570,6 +575,9 @@ func (c *Config) Validate() error {
 		}
 		if sc := c.Passthrough.SnapshotCommand; len(sc) > 0 && sc[0] == "" {
 			return badValue("passthrough.snapshot_command", fmt.Sprintf("%q", sc), "a program and its arguments, e.g. [/usr/bin/snap, --jpeg]")
+		}
+		if kc := c.Passthrough.KeyframeCommand; len(kc) > 0 && kc[0] == "" {
+			return badValue("passthrough.keyframe_command", fmt.Sprintf("%q", kc), "a program and its arguments, e.g. [wget, -q, -O, /dev/null, http://127.0.0.1/request/idr]")
 		}
 	default:
 		return badValue("source", strconv.Quote(c.Source), "synthetic, passthrough, capture, none")

@@ -35,7 +35,7 @@ func newSource(cfg Config, mic media.MicFunc, log *slog.Logger) (media.Source, e
 		p := cfg.Passthrough
 		return passthrough.New(passthrough.Options{
 			File: p.File, NoLoop: !p.Loop, FIFO: p.FIFO, Command: p.Command,
-			FPS: float64(p.FPS), Logger: log,
+			FPS: float64(p.FPS), KeyframeCommand: p.KeyframeCommand, Logger: log,
 		})
 	default:
 		return synthetic.New(synthetic.Options{

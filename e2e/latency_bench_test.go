@@ -113,14 +113,16 @@ func (s glassState) view() (glassView, error) {
 // reports as captureTime. Sub-benchmarks: the synthetic source (a fresh
 // keyframe for each viewer), passthrough (the cached group of pictures,
 // up to 2 s old, replayed at live.replay_bitrate's default 20 Mbps) and
-// passthrough-1G (replayed at 1 Gbps); with playout-delay in the offer (as
+// passthrough-1G (replayed at 1 Gbps), passthrough-idr (an encoder camd
+// asks for a keyframe, passthrough.keyframe_command: the replay is cut
+// short when it comes); with playout-delay in the offer (as
 // Chromium offers it by default: camd sends min = max = 0) and without it.
 // Chromium's own inbound-rtp statistics at each viewer's end give what its
 // jitter buffer held the frames (jitterBufferDelay per emitted frame) and
 // the repairs it needed (NACKs, packets lost). Run with -benchtime=5x for
 // 5 viewers each.
 func BenchmarkGlassToGlass(b *testing.B) {
-	for _, src := range []string{"synthetic", "passthrough", "passthrough-1G"} {
+	for _, src := range []string{"synthetic", "passthrough", "passthrough-1G", "passthrough-idr"} {
 		for _, delay := range []bool{false, true} {
 			name := src + "/playout-delay=off"
 			if delay {

@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/camd-project/camd/media/passthrough"
+	"github.com/camd-project/camd/media/whep"
 )
 
 // fixture encodes an H.264 Annex-B file with ffmpeg, as a camera SoC's
@@ -63,5 +68,74 @@ func TestNotH264KeepsServing(t *testing.T) {
 		t.Fatalf("no restart logged")
 	}
 	health(t, d)
+	d.stop()
+}
+
+var (
+	idrencOnce sync.Once
+	idrencErr  error
+)
+
+// idrencBinary builds e2e/idrenc (an encoder that makes an IDR on
+// SIGUSR1) into bin once.
+func idrencBinary(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(bin, "idrenc")
+	idrencOnce.Do(func() {
+		if out, err := exec.Command("go", "build", "-o", path, "./idrenc").CombinedOutput(); err != nil {
+			idrencErr = fmt.Errorf("building idrenc: %v\n%s", err, out)
+		}
+	})
+	if idrencErr != nil {
+		t.Fatal(idrencErr)
+	}
+	return path
+}
+
+// idrencConfig is camd's configuration for a passthrough source that is
+// idrenc with its arguments, asked for keyframes by a signal.
+func idrencConfig(t testing.TB, args ...string) string {
+	argv := append([]string{idrencBinary(t)}, args...)
+	return fmt.Sprintf("source: passthrough\npassthrough: {command: [%s], keyframe_command: [sh, -c, 'kill -USR1 \"$%s\"']}\n",
+		strings.Join(argv, ", "), passthrough.SourcePIDEnv)
+}
+
+// TestPassthroughKeyframeCommand: a passthrough source whose encoder can
+// be asked for a keyframe (passthrough.keyframe_command). The encoder
+// makes one IDR in ten minutes by itself. A viewer that joins gets the
+// cached group of pictures first (its first picture at once), replayed
+// here at 1 Mbps so that the whole of it would take seconds, and leaves it
+// for the keyframe camd asked for as soon as that comes.
+func TestPassthroughKeyframeCommand(t *testing.T) {
+	d := startDaemon(t, "--config", writeConfig(t, idrencConfig(t, "-width", "320", "-height", "240", "-gop", "10m")+
+		"live: {replay_bitrate: 1000000}\n"))
+	ctx := t.Context()
+	endpoint := "https://" + d.addr + "/api/v1/whep"
+	// A first viewer makes sure the stream runs; its own request starts
+	// a group of pictures that is 90 frames long when it leaves.
+	if _, err := whep.View(ctx, endpoint, whep.ViewOptions{HTTPClient: insecureClient(), Header: d.viewHeader(t), Frames: 90}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []uint64
+	var n uint64
+	st, err := whep.View(ctx, endpoint, whep.ViewOptions{HTTPClient: insecureClient(), Header: d.viewHeader(t), Frames: 150,
+		OnVideo: func(_ []byte, _ uint32, key bool) {
+			n++
+			if key {
+				keys = append(keys, n)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first frame %v; keyframes at frames %v of %d", st.FirstFrame, keys, st.FramesReceived)
+	// Replayed whole, the group would take 90 frames or more before
+	// the next keyframe; 30 frames of it take 2 s at 1 Mbps.
+	if len(keys) < 2 || keys[0] != 1 || keys[1] > 30 {
+		t.Fatalf("keyframes at frames %v of %d: want the cached one first, then within 30 frames the one asked for", keys, st.FramesReceived)
+	}
+	if !strings.Contains(d.log(), "idrenc") || strings.Contains(d.log(), "keyframe command failed") {
+		t.Fatalf("camd's log:\n%s", d.log())
+	}
 	d.stop()
 }

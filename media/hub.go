@@ -50,6 +50,13 @@ type SourceInfo struct {
 	// KeyframeRequested; false for passthrough, where joiners start from the
 	// cached group of pictures instead.
 	ForcesKeyframes bool
+	// RequestKeyframe, for a source that does not encode itself, asks
+	// its encoder for a keyframe (passthrough's keyframe_command); nil
+	// when it cannot. The hub calls it, with its lock held (it must not
+	// block), as a consumer that jumps to live joins or asks for a
+	// keyframe: the consumer starts from the cached group of pictures
+	// and leaves it for the new keyframe as soon as it comes.
+	RequestKeyframe func()
 	// Audio is true when the source publishes audio frames (Opus), and
 	// G711 when they carry the same sound as G.711 µ-law too
 	// (Frame.G711): a source that has the PCM. The RTSP server describes
@@ -100,7 +107,7 @@ func (h *Hub) Begin(info SourceInfo) {
 	h.lastKey = nil
 	for c := range h.consumers {
 		c.mu.Lock()
-		c.waitKey = true
+		c.waitKey, c.jumpPending = true, false
 		c.mu.Unlock()
 	}
 	if info.ForcesKeyframes {
@@ -137,11 +144,15 @@ func (h *Hub) Publish(f *Frame) {
 			wantKey = true
 		}
 	}
-	if wantKey && h.info.ForcesKeyframes {
+	if wantKey && (h.info.ForcesKeyframes || h.info.RequestKeyframe != nil) {
 		now := time.Now()
 		if now.Sub(h.lastOverflow) >= h.opts.OverflowKeyframeGap {
 			h.lastOverflow = now
-			h.keyRequest.Store(true)
+			if h.info.ForcesKeyframes {
+				h.keyRequest.Store(true)
+			} else {
+				h.askKeyframe()
+			}
 		}
 	}
 }
@@ -203,12 +214,23 @@ type ConsumerOptions struct {
 	// so that one goroutine can serve many consumers with TryNext; a
 	// channel may be shared by many consumers.
 	Notify chan struct{}
+	// JumpToLive: when the source can be asked for a keyframe
+	// (SourceInfo.RequestKeyframe), the hub asks for one as the consumer
+	// joins (or calls RequestKeyframe) and, when a keyframe comes, drops
+	// the video the consumer has not read yet (the rest of the replayed
+	// group of pictures, and what queued behind it) to go on from it: a
+	// viewer is live once the encoder has made the keyframe instead of
+	// once the replay is decoded. A recorder, which wants every frame,
+	// leaves it false.
+	JumpToLive bool
 }
 
 // Subscribe adds a consumer. It starts at a keyframe: for an encoding
 // source the hub asks for one at once (requests from consumers joining
 // together are coalesced); otherwise the consumer first receives the cached
-// group of pictures, marked as replayed.
+// group of pictures, marked as replayed, and one that jumps to live
+// (ConsumerOptions.JumpToLive) leaves it for the keyframe the source is
+// asked for, if it can be (SourceInfo.RequestKeyframe).
 func (h *Hub) Subscribe(opts ConsumerOptions) *Consumer {
 	n := opts.QueueFrames
 	if n <= 0 {
@@ -220,6 +242,7 @@ func (h *Hub) Subscribe(opts ConsumerOptions) *Consumer {
 		queue:  make([]entry, n),
 		signal: make(chan struct{}, 1),
 		notify: opts.Notify,
+		jump:   opts.JumpToLive,
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -237,10 +260,14 @@ func (h *Hub) startAtKeyframe(c *Consumer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.head, c.n = 0, 0
+	c.jumpPending = false
 	if h.info.ForcesKeyframes || !h.gopValid || len(h.gop) == 0 {
 		c.waitKey = true
-		if h.info.ForcesKeyframes {
+		switch {
+		case h.info.ForcesKeyframes:
 			h.keyRequest.Store(true)
+		case c.jump:
+			h.askKeyframe()
 		}
 		return
 	}
@@ -248,7 +275,21 @@ func (h *Hub) startAtKeyframe(c *Consumer) {
 	for _, f := range h.gop {
 		c.push(entry{f: f, replay: true})
 	}
+	if c.jump && h.askKeyframe() {
+		c.jumpPending = true
+	}
 	c.wake()
+}
+
+// askKeyframe asks a source that does not encode itself for a keyframe,
+// if it can be asked. Called with h.mu held.
+func (h *Hub) askKeyframe() bool {
+	if h.info.RequestKeyframe == nil {
+		return false
+	}
+	h.forcedKeys.Add(1)
+	h.info.RequestKeyframe()
+	return true
 }
 
 // Stats is a snapshot of a hub's counters.
@@ -351,15 +392,18 @@ type Consumer struct {
 	signal chan struct{}
 	notify chan struct{} // ConsumerOptions.Notify
 
-	mu        sync.Mutex
-	queue     []entry
-	head, n   int
-	waitKey   bool
-	lost      bool // waitKey because frames were dropped
-	closed    bool
-	delivered uint64
-	dropped   uint64
-	skipped   uint64
+	mu      sync.Mutex
+	queue   []entry
+	head, n int
+	waitKey bool
+	lost    bool // waitKey because frames were dropped
+	// jump is ConsumerOptions.JumpToLive; jumpPending: a keyframe was
+	// asked for it, and the next one drops the video still queued.
+	jump, jumpPending bool
+	closed            bool
+	delivered         uint64
+	dropped           uint64
+	skipped           uint64
 }
 
 // ConsumerStats counts what happened to the frames offered to a consumer.
@@ -395,6 +439,10 @@ func (c *Consumer) offer(f *Frame) (overflow bool) {
 		}
 		c.waitKey = false
 	}
+	if f.Kind == Video && f.Key && c.jumpPending {
+		c.jumpPending = false
+		c.dropVideo()
+	}
 	if c.n == len(c.queue) {
 		c.dropped++
 		if f.Kind == Video {
@@ -409,6 +457,25 @@ func (c *Consumer) offer(f *Frame) (overflow bool) {
 	c.push(entry{f: f})
 	c.wake()
 	return false
+}
+
+// dropVideo drops the video frames queued, keeping the audio, for a
+// consumer that jumps to a keyframe; they count as skipped.
+func (c *Consumer) dropVideo() {
+	kept := 0
+	for i := range c.n {
+		e := c.queue[(c.head+i)%len(c.queue)]
+		if e.f.Kind == Video {
+			c.skipped++
+			continue
+		}
+		c.queue[(c.head+kept)%len(c.queue)] = e
+		kept++
+	}
+	for i := kept; i < c.n; i++ {
+		c.queue[(c.head+i)%len(c.queue)] = entry{}
+	}
+	c.n = kept
 }
 
 func (c *Consumer) push(e entry) {
@@ -471,7 +538,8 @@ func (c *Consumer) TryNext() (f *Frame, replay bool, err error) {
 // RequestKeyframe asks for a fresh start point after the consumer's
 // decoder lost its way (a viewer's PLI or FIR): an encoding source makes an
 // IDR; otherwise the consumer's queue restarts from the cached group of
-// pictures.
+// pictures (and a consumer that jumps to live asks the source for a
+// keyframe, as when it joined).
 func (c *Consumer) RequestKeyframe() {
 	h := c.hub
 	h.mu.Lock()

@@ -232,6 +232,79 @@ func TestHubPassthroughJoinReplaysCachedGOP(t *testing.T) {
 	}
 }
 
+// TestHubJumpToLive: a passthrough source that can ask its encoder for a
+// keyframe is asked as a viewer that jumps to live joins; the viewer starts
+// from the cached group of pictures and, when the keyframe comes, drops
+// the video it has not read yet (the audio stays) and goes on live from
+// it. A recorder (no JumpToLive) gets every frame and asks for nothing.
+func TestHubJumpToLive(t *testing.T) {
+	h := NewHub(HubOptions{})
+	asked := 0
+	h.Begin(SourceInfo{Name: "command", RequestKeyframe: func() { asked++ }})
+	k := video(true, 0)
+	p1 := video(false, 1)
+	h.Publish(k)
+	h.Publish(p1)
+	rec := h.Subscribe(ConsumerOptions{Name: "recorder"})
+	if asked != 0 {
+		t.Fatalf("a recorder's join asked for %d keyframes", asked)
+	}
+	v := h.Subscribe(ConsumerOptions{Name: "viewer", JumpToLive: true})
+	if asked != 1 || h.Stats().ForcedKeys != 1 {
+		t.Fatalf("a viewer's join asked for %d keyframes (stats %d), want 1", asked, h.Stats().ForcedKeys)
+	}
+	// The viewer reads the cached keyframe (its first picture), then
+	// falls behind: the old group goes on and audio comes meanwhile.
+	if f, replay, _ := v.TryNext(); f != k || !replay {
+		t.Fatalf("first frame %v (replay %v), want the cached keyframe", f, replay)
+	}
+	p2, a, p3 := video(false, 2), audio(2), video(false, 3)
+	for _, f := range []*Frame{p2, a, p3} {
+		h.Publish(f)
+	}
+	fresh, p4 := video(true, 4), video(false, 5)
+	h.Publish(fresh)
+	h.Publish(p4)
+	got, replays := drain(t, v)
+	want, wantReplay := []*Frame{a, fresh, p4}, []bool{false, false, false}
+	if len(got) != len(want) {
+		t.Fatalf("viewer got %d frames after the cached keyframe, want the audio, the new keyframe and what follows", len(got))
+	}
+	for i := range want {
+		if got[i] != want[i] || replays[i] != wantReplay[i] {
+			t.Fatalf("viewer frame %d: seq %d replay %v, want seq %d replay %v", i, got[i].Seq, replays[i], want[i].Seq, wantReplay[i])
+		}
+	}
+	if st := v.Stats(); st.Skipped != 3 { // p1 (replayed), p2, p3
+		t.Fatalf("viewer skipped %d frames, want 3", st.Skipped)
+	}
+	// Only the keyframe asked for makes the jump: the next one is just
+	// the next frame.
+	k3 := video(true, 6)
+	h.Publish(video(false, 5))
+	h.Publish(k3)
+	if got, _ := drain(t, v); len(got) != 2 || got[1] != k3 {
+		t.Fatalf("after the jump the viewer got %d frames, want both", len(got))
+	}
+	if got, _ := drain(t, rec); len(got) != 9 { // k and p1 replayed, then 7
+		t.Fatalf("the recorder got %d frames, want all 9", len(got))
+	}
+
+	// A viewer whose decoder lost its way (PLI) starts over from the
+	// cache and asks again.
+	v.RequestKeyframe()
+	if asked != 2 {
+		t.Fatalf("RequestKeyframe asked for %d keyframes in all, want 2", asked)
+	}
+	// A viewer that joins when nothing is cached asks too, and waits.
+	h.Begin(SourceInfo{Name: "command", RequestKeyframe: func() { asked++ }})
+	w := h.Subscribe(ConsumerOptions{Name: "viewer", JumpToLive: true})
+	h.Publish(video(false, 0))
+	if asked != 3 || w.Len() != 0 {
+		t.Fatalf("a join with nothing cached asked %d in all and queued %d frames", asked, w.Len())
+	}
+}
+
 func TestHubGOPLargerThanCacheWaitsForKeyframe(t *testing.T) {
 	h := NewHub(HubOptions{GOPCacheBytes: 12})
 	h.Begin(SourceInfo{Name: "file"})

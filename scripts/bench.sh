@@ -30,7 +30,7 @@ echo "running time to first frame through go2rtc's client and MediaMTX proxying 
 run -bench InteropTimeToFirstFrame -benchtime 10x -timeout 30m ./e2e/
 echo "running the send path (one frame to 1, 10, 100 connected viewers that drop it: 300 frames each)..." >&2
 run -bench SendFanOut -benchtime 300x -benchmem ./media/whep/
-echo "running glass-to-glass latency in Chromium (5 viewers of 6 s each: synthetic, passthrough; playout-delay 0 and off)..." >&2
+echo "running glass-to-glass latency in Chromium (5 viewers of 6 s each: synthetic, passthrough at 20 Mbps and 1 Gbps, passthrough asking for a keyframe; playout-delay 0 and off)..." >&2
 run -bench GlassToGlass -benchtime 5x -timeout 30m ./e2e/
 echo "running fan-out (1, 10, 50, 100 viewers, 10 s each)..." >&2
 run -bench FanOut -benchtime 1x -timeout 30m ./e2e/

@@ -35,6 +35,8 @@ func (s *Source) runCommand(ctx context.Context, r *run) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("passthrough: %s: %w", s.name, err)
 	}
+	s.pid.Store(int32(cmd.Process.Pid))
+	defer s.pid.Store(0)
 	// Closing the pipe unblocks a read in progress.
 	stop := context.AfterFunc(cctx, func() { out.Close() })
 	defer stop()

@@ -45,6 +45,17 @@ type Options struct {
 	// FPS paces File when its SPS has no frame rate (default 30; 1 to 120).
 	FPS float64
 
+	// KeyframeCommand, when set, asks the encoder for a keyframe (an
+	// IDR) when a viewer joins or its decoder lost its way: an argv run
+	// without a shell, for at most 5 s, with CAMD_SOURCE_PID set to
+	// Command's process while it runs; requests that come while one runs
+	// become one more run. E.g. {"wget", "-q", "-O", "/dev/null",
+	// "http://127.0.0.1/request/idr"} (OpenIPC's majestic) or {"sh",
+	// "-c", "kill -USR1 $CAMD_SOURCE_PID"}. Viewers start from the cached
+	// group of pictures as without it, and go live from the new keyframe
+	// as soon as it comes (media.ConsumerOptions.JumpToLive).
+	KeyframeCommand []string
+
 	// Logger receives the source's messages (default: none).
 	Logger *slog.Logger
 }
@@ -62,6 +73,14 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: set one of File, FIFO or Command", ErrInvalidOptions)
 	case n > 1:
 		return fmt.Errorf("%w: set only one of File, FIFO and Command", ErrInvalidOptions)
+	}
+	if len(o.KeyframeCommand) > 0 {
+		if o.KeyframeCommand[0] == "" {
+			return fmt.Errorf("%w: KeyframeCommand has an empty program name", ErrInvalidOptions)
+		}
+		if _, err := exec.LookPath(o.KeyframeCommand[0]); err != nil {
+			return fmt.Errorf("%w: KeyframeCommand: %w", ErrInvalidOptions, err)
+		}
 	}
 	if o.FPS != 0 && (math.IsNaN(o.FPS) || o.FPS < 1 || o.FPS > 120) {
 		return fmt.Errorf("%w: FPS %v is not between 1 and 120", ErrInvalidOptions, o.FPS)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/camd-project/camd/media"
@@ -34,6 +35,12 @@ type Source struct {
 	opts Options
 	name string
 	log  *slog.Logger
+
+	// keyReq holds a pending keyframe request (nil without
+	// KeyframeCommand); pid is Command's process while it runs.
+	keyReq     chan struct{}
+	pid        atomic.Int32
+	keyFailing bool // keyframes' own
 }
 
 var _ media.Source = (*Source)(nil)
@@ -47,18 +54,29 @@ func New(opts Options) (*Source, error) {
 		opts.FPS = DefaultFPS
 	}
 	opts.Command = append([]string(nil), opts.Command...)
+	opts.KeyframeCommand = append([]string(nil), opts.KeyframeCommand...)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	name := opts.name()
-	return &Source{opts: opts, name: name, log: log.With("source", name)}, nil
+	s := &Source{opts: opts, name: name, log: log.With("source", name)}
+	if len(opts.KeyframeCommand) > 0 {
+		s.keyReq = make(chan struct{}, 1)
+	}
+	return s, nil
 }
 
 // Info names the source ("file:PATH", "fifo:PATH" or "command:PROGRAM").
-// A passthrough source cannot make keyframes on request.
+// A passthrough source does not encode: with KeyframeCommand it can ask
+// its encoder for a keyframe (SourceInfo.RequestKeyframe), without it
+// joining viewers start from the hub's cached group of pictures alone.
 func (s *Source) Info() media.SourceInfo {
-	return media.SourceInfo{Name: s.name, ForcesKeyframes: false}
+	info := media.SourceInfo{Name: s.name, ForcesKeyframes: false}
+	if s.keyReq != nil {
+		info.RequestKeyframe = s.requestKeyframe
+	}
+	return info
 }
 
 // Run publishes the stream's access units until ctx ends (it returns
@@ -69,6 +87,12 @@ func (s *Source) Info() media.SourceInfo {
 // command that failed.
 func (s *Source) Run(ctx context.Context, pub media.Publisher) error {
 	r := &run{src: s, pub: pub}
+	if s.keyReq != nil {
+		kctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); s.keyframes(kctx) }()
+		defer func() { cancel(); <-done }()
+	}
 	var err error
 	switch {
 	case s.opts.File != "":

@@ -61,7 +61,7 @@ func (s *session) play() {
 		return
 	}
 	s.playing, s.played, s.transportName = true, time.Now(), s.transport()
-	s.consumer = s.srv.hub.Subscribe(media.ConsumerOptions{Name: "rtsp " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames})
+	s.consumer = s.srv.hub.Subscribe(media.ConsumerOptions{Name: "rtsp " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames, JumpToLive: true})
 	c := s.consumer
 	go s.send(c)
 	s.srv.log.Info("rtsp: session playing", "session", s.id, "user", s.user, "transport", s.transportName)

@@ -242,7 +242,7 @@ func (s *session) connect() {
 	if s.consumer != nil {
 		return
 	}
-	opts := media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames}
+	opts := media.ConsumerOptions{Name: "viewer " + s.id[:8], QueueFrames: s.srv.opts.QueueFrames, JumpToLive: true}
 	var sh *shard
 	if s.feed == nil {
 		if sh = s.srv.shard(); sh == nil {
