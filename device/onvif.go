@@ -81,6 +81,7 @@ func newONVIF(cfg Config, ln net.Listener, d onvifDeps) (*onvifService, error) {
 			return "https://" + net.JoinHostPort(host, strconv.Itoa(d.httpsPort)) + "/api/v1/snapshot.jpg"
 		},
 		Video:      func() onvif.Video { return streamVideo(d.settings(), d.hub.LastKeyframe()) },
+		Keyframe:   d.hub.AskKeyframe,
 		Name:       func() string { return d.settings().Name },
 		Scopes:     d.scopes,
 		Interfaces: onvifInterfaces,

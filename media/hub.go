@@ -281,6 +281,20 @@ func (h *Hub) startAtKeyframe(c *Consumer) {
 	c.wake()
 }
 
+// AskKeyframe asks the source for a keyframe for all its consumers (an
+// ONVIF client's SetSynchronizationPoint): an encoding source makes an
+// IDR, and a source that does not encode is asked if it can be
+// (SourceInfo.RequestKeyframe). It reports whether the source was asked.
+func (h *Hub) AskKeyframe() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.info.ForcesKeyframes {
+		h.keyRequest.Store(true)
+		return true
+	}
+	return h.askKeyframe()
+}
+
 // askKeyframe asks a source that does not encode itself for a keyframe,
 // if it can be asked. Called with h.mu held.
 func (h *Hub) askKeyframe() bool {

@@ -296,11 +296,15 @@ func TestHubJumpToLive(t *testing.T) {
 	if asked != 2 {
 		t.Fatalf("RequestKeyframe asked for %d keyframes in all, want 2", asked)
 	}
+	// An ONVIF client's SetSynchronizationPoint asks for every consumer.
+	if !h.AskKeyframe() || asked != 3 {
+		t.Fatalf("AskKeyframe: asked %d in all, want 3", asked)
+	}
 	// A viewer that joins when nothing is cached asks too, and waits.
 	h.Begin(SourceInfo{Name: "command", RequestKeyframe: func() { asked++ }})
 	w := h.Subscribe(ConsumerOptions{Name: "viewer", JumpToLive: true})
 	h.Publish(video(false, 0))
-	if asked != 3 || w.Len() != 0 {
+	if asked != 4 || w.Len() != 0 {
 		t.Fatalf("a join with nothing cached asked %d in all and queued %d frames", asked, w.Len())
 	}
 }
@@ -548,5 +552,19 @@ func TestConsumersShareNotify(t *testing.T) {
 	}
 	if _, _, err := a.TryNext(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// TestHubAskKeyframe: an encoding source is asked through
+// KeyframeRequested; a source that can be asked nothing at all says so.
+func TestHubAskKeyframe(t *testing.T) {
+	h := NewHub(HubOptions{})
+	h.Begin(SourceInfo{Name: "synthetic", ForcesKeyframes: true})
+	if !h.AskKeyframe() || !h.KeyframeRequested() {
+		t.Fatal("an encoding source was not asked")
+	}
+	h.Begin(SourceInfo{Name: "file"})
+	if h.AskKeyframe() || h.KeyframeRequested() {
+		t.Fatal("a source that cannot be asked for a keyframe was")
 	}
 }

@@ -27,6 +27,7 @@ var actions = map[xml.Name]handler{
 	{Space: nsMedia, Local: "GetStreamUri"}:                    {answer: (*Server).getStreamURI},
 	{Space: nsMedia, Local: "GetSnapshotUri"}:                  {answer: (*Server).getSnapshotURI},
 	{Space: nsMedia, Local: "GetServiceCapabilities"}:          {answer: (*Server).getMediaServiceCapabilities},
+	{Space: nsMedia, Local: "SetSynchronizationPoint"}:         {answer: (*Server).setMediaSynchronizationPoint},
 	{Space: nsMedia, Local: "GetVideoSourceConfigurations"}:    {answer: (*Server).getVideoSourceConfigurations},
 	{Space: nsMedia, Local: "GetAudioSources"}:                 {answer: emptyList("trt:GetAudioSourcesResponse")},
 	{Space: nsMedia, Local: "GetAudioEncoderConfigurations"}:   {answer: emptyList("trt:GetAudioEncoderConfigurationsResponse")},

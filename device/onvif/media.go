@@ -144,6 +144,21 @@ func (s *Server) getSnapshotURI(c *call, w *writer) error {
 	return nil
 }
 
+// SetSynchronizationPoint (media): an NVR asks for a keyframe, to start
+// recording or after losing packets. An encoding source makes an IDR; a
+// passthrough source is asked with passthrough.keyframe_command, and
+// without one cannot be: ter:ActionNotSupported.
+func (s *Server) setMediaSynchronizationPoint(c *call, w *writer) error {
+	if err := checkProfile(c); err != nil {
+		return err
+	}
+	if s.o.Keyframe == nil || !s.o.Keyframe() {
+		return &fault{Subcode: []string{"ter:ActionNotSupported"}, Reason: "the source cannot be asked for a keyframe (passthrough without keyframe_command); its next one comes at its own interval"}
+	}
+	w.empty("trt:SetSynchronizationPointResponse")
+	return nil
+}
+
 func (s *Server) getMediaServiceCapabilities(c *call, w *writer) error {
 	w.open("trt:GetServiceCapabilitiesResponse")
 	mediaCaps(w, "trt:Capabilities")

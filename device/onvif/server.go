@@ -68,6 +68,10 @@ type Options struct {
 	SnapshotURL func(host string) string
 	// Video is the stream now (the settings may change it).
 	Video func() Video
+	// Keyframe asks the stream's source for a keyframe (the media
+	// service's SetSynchronizationPoint) and reports whether it can be
+	// asked; nil: it cannot.
+	Keyframe func() bool
 	// Name is the camera's name (GetHostname); Scopes its WS-Discovery
 	// scopes (GetScopes).
 	Name   func() string

@@ -59,6 +59,29 @@ func TestProfileSCalls(t *testing.T) {
 	}
 }
 
+// TestMediaSynchronizationPoint: SetSynchronizationPoint on the media
+// service asks the source for a keyframe; one that cannot be asked (a
+// passthrough source without keyframe_command) is ter:ActionNotSupported,
+// and an unknown profile ter:NoProfile.
+func TestMediaSynchronizationPoint(t *testing.T) {
+	asked, can := 0, true
+	f := newFixture(t, func(o *Options) { o.Keyframe = func() bool { asked++; return can } })
+	const body = `<trt:SetSynchronizationPoint><trt:ProfileToken>main</trt:ProfileToken></trt:SetSynchronizationPoint>`
+	if a := f.call(f.key(), body); a.status != http.StatusOK || a.body == nil || a.body.Name.Local != "SetSynchronizationPointResponse" || asked != 1 {
+		t.Fatalf("asked %d times: %d %s", asked, a.status, a.raw)
+	}
+	can = false
+	if a := f.call(f.key(), body); a.status == http.StatusOK || !slices.Contains(a.faultCodes(), "ter:ActionNotSupported") || asked != 2 {
+		t.Fatalf("a source that cannot be asked: %d %v", a.status, a.faultCodes())
+	}
+	if a := f.call(f.key(), strings.Replace(body, ">main<", ">other<", 1)); !slices.Contains(a.faultCodes(), "ter:NoProfile") || asked != 2 {
+		t.Fatalf("unknown profile: %d %v (asked %d)", a.status, a.faultCodes(), asked)
+	}
+	if a := newFixture(t, nil).call(f.key(), body); !slices.Contains(a.faultCodes(), "ter:ActionNotSupported") {
+		t.Fatalf("no Keyframe: %d %v", a.status, a.faultCodes())
+	}
+}
+
 // TestPreAuthCalls: GetSystemDateAndTime (and GetCapabilities,
 // GetServices, GetHostname: Profile S's PRE_AUTH class) answer without a
 // token, or with a bad one (libonvif sends an empty user name before it
@@ -76,6 +99,7 @@ func TestPreAuthCalls(t *testing.T) {
 	for _, body := range []string{`<tds:GetDeviceInformation/>`, `<tds:GetScopes/>`, `<tds:GetNetworkInterfaces/>`,
 		`<trt:GetProfiles/>`, `<trt:GetStreamUri><trt:ProfileToken>main</trt:ProfileToken></trt:GetStreamUri>`,
 		`<trt:GetSnapshotUri><trt:ProfileToken>main</trt:ProfileToken></trt:GetSnapshotUri>`,
+		`<trt:SetSynchronizationPoint><trt:ProfileToken>main</trt:ProfileToken></trt:SetSynchronizationPoint>`,
 		`<tev:CreatePullPointSubscription/>`} {
 		a := f.call(nil, body)
 		if a.status != http.StatusBadRequest || !slices.Equal(a.faultCodes(), []string{"env:Sender", "ter:NotAuthorized"}) {
