@@ -45,7 +45,7 @@ func benchSource(b *testing.B, name string) *daemon {
 			"http: {max_connections_per_address: 256}\n"))
 	case "passthrough-idr":
 		// An encoder that camd asks for a keyframe as a viewer joins
-		// (e2e/idrenc: 720p30, 2 Mbps, an IDR every 2 s by itself).
+		// (internal/cmd/idrenc: 720p30, 2 Mbps, an IDR every 2 s by itself).
 		return startDaemon(b, "--config", writeConfig(b, idrencConfig(b, "-width", "1280", "-height", "720", "-gop", "2s")+
 			"live: {max_viewers: 200, max_viewers_per_user: 200}\nhttp: {max_connections_per_address: 256}\n"))
 	}

@@ -76,13 +76,13 @@ var (
 	idrencErr  error
 )
 
-// idrencBinary builds e2e/idrenc (an encoder that makes an IDR on
+// idrencBinary builds internal/cmd/idrenc (an encoder that makes an IDR on
 // SIGUSR1) into bin once.
 func idrencBinary(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(bin, "idrenc")
 	idrencOnce.Do(func() {
-		if out, err := exec.Command("go", "build", "-o", path, "./idrenc").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", path, "../internal/cmd/idrenc").CombinedOutput(); err != nil {
 			idrencErr = fmt.Errorf("building idrenc: %v\n%s", err, out)
 		}
 	})

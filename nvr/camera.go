@@ -102,6 +102,12 @@ type secret struct {
 	// Events is an ONVIF camera's events service (GetCapabilities), ""
 	// when it has none.
 	Events string `json:"events,omitempty"`
+	// Media is an ONVIF camera's media service and Profile the token of
+	// the profile recorded: the NVR asks there for a keyframe
+	// (SetSynchronizationPoint) as a viewer joins. "" for a camera added
+	// before the NVR kept them.
+	Media   string `json:"media,omitempty"`
+	Profile string `json:"profile,omitempty"`
 }
 
 // Errors of adding and pulling cameras.

@@ -33,6 +33,9 @@ type feed struct {
 	audio   bool
 	onFrame func()
 	fail    func(error)
+	// keyframes holds a pending request for a keyframe from the camera
+	// (nil: the camera cannot be asked).
+	keyframes chan struct{}
 
 	mu       sync.Mutex
 	begun    bool
@@ -65,6 +68,15 @@ func (c *clock) at(ts uint32) time.Duration {
 func newFeed(hub *media.Hub, name string, audio bool, onFrame func(), fail func(error)) *feed {
 	return &feed{hub: hub, name: name, audio: audio, onFrame: onFrame, fail: fail,
 		video90k: clock{rate: 90000}, sound: clock{rate: 48000}}
+}
+
+// requestKeyframe asks the camera for a keyframe without blocking (the
+// hub holds its lock): requests made while one is pending are one.
+func (f *feed) requestKeyframe() {
+	select {
+	case f.keyframes <- struct{}{}:
+	default:
+	}
 }
 
 // videoAnnexB publishes an access unit in Annex-B form, as the WHEP
@@ -109,7 +121,11 @@ func (f *feed) video(nalus [][]byte, annexB []byte, ts uint32) {
 	}
 	if !f.begun {
 		f.begun, f.started = true, now
-		f.hub.Begin(media.SourceInfo{Name: f.name, Audio: f.audio})
+		info := media.SourceInfo{Name: f.name, Audio: f.audio}
+		if f.keyframes != nil {
+			info.RequestKeyframe = f.requestKeyframe
+		}
+		f.hub.Begin(info)
 	}
 	pts := f.video90k.at(ts)
 	f.mu.Unlock()

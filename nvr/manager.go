@@ -465,11 +465,11 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (Camera, error) {
 			return Camera{}, err
 		}
 		defer m.release(key)
-		uri, events, err := onvifStreamURI(ctx, addr, req.User, req.Password, m.opts.Timeout)
+		cam, err := onvifStreamURI(ctx, addr, req.User, req.Password, m.opts.Timeout)
 		if err != nil {
 			return Camera{}, err
 		}
-		clean, user, password, err := splitRTSP(uri)
+		clean, user, password, err := splitRTSP(cam.URI)
 		if err != nil {
 			return Camera{}, fmt.Errorf("%w: the camera's stream address: %w", ErrNoVideo, err)
 		}
@@ -480,7 +480,7 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (Camera, error) {
 			return Camera{}, err
 		}
 		rec.Camera.Kind, rec.Camera.Address = KindONVIF, addr
-		rec.Secret = secret{URL: clean, User: user, Password: password, Events: events}
+		rec.Secret = secret{URL: clean, User: user, Password: password, Events: cam.Events, Media: cam.Media, Profile: cam.Profile}
 	}
 	if rec.Camera.Recording == RecordMotion && !rec.motionSource() {
 		return Camera{}, ErrNoMotion

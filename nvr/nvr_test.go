@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/camd-project/camd/device"
 	"github.com/camd-project/camd/device/pairing"
 	"github.com/camd-project/camd/internal/testenv"
+	"github.com/camd-project/camd/media"
 	"github.com/camd-project/camd/media/h264/h264test"
 	"github.com/camd-project/camd/nvr"
 )
@@ -433,5 +435,67 @@ func TestSetNameRecordingAndShare(t *testing.T) {
 	box = newNVR(t, dir, nil)
 	if got, err := box.m.Get(c.ID); err != nil || got.Name != "gate" || got.Recording != nvr.RecordOff || got.QuotaShare != 25 {
 		t.Fatalf("after a restart: %+v %v", got, err)
+	}
+}
+
+// TestViewerAsksTheCameraForAKeyframe: a viewer of an ONVIF camera
+// through the NVR (a consumer that jumps to live on the camera's hub) has
+// the camera asked for a keyframe (SetSynchronizationPoint), and goes on
+// from it rather than from the cached group of pictures. The camera is
+// camd passing through an encoder (internal/cmd/idrenc) that makes a
+// keyframe a minute by itself and one on SIGUSR1, which camd's
+// passthrough.keyframe_command sends; the viewer joins 2 s after the
+// camera's last keyframe and reads at most 300 frames (10 s) for the one
+// asked for.
+func TestViewerAsksTheCameraForAKeyframe(t *testing.T) {
+	testenv.Tool(t, "go")
+	idrenc := filepath.Join(t.TempDir(), "idrenc")
+	if out, err := exec.Command("go", "build", "-o", idrenc, "../internal/cmd/idrenc").CombinedOutput(); err != nil {
+		t.Fatalf("building idrenc: %v\n%s", err, out)
+	}
+	onvifAddr := freePort(t)
+	cam := startCamd(t, func(cfg *device.Config) {
+		cfg.Source = "passthrough"
+		cfg.Passthrough.Command = []string{idrenc, "-width", "320", "-height", "240", "-gop", "1m"}
+		cfg.Passthrough.KeyframeCommand = []string{"sh", "-c", `kill -USR1 "$CAMD_SOURCE_PID"`}
+		cfg.ONVIF.Listen = onvifAddr
+		cfg.RTSP.Listen = "127.0.0.1:0"
+	})
+	var key pairing.KeyCredential
+	if code := cam.call(t, "POST", "/api/v1/keys", cam.owner, map[string]string{"for": "nvr"}, &key); code != http.StatusCreated {
+		t.Fatalf("stream key: %d", code)
+	}
+	box := newNVR(t, "", nil)
+	c, err := box.m.Add(context.Background(), nvr.AddRequest{ONVIF: onvifAddr, User: key.ID, Password: key.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.waitState(t, c.ID, nvr.Online)
+	hub, err := box.m.Hub(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "60 frames since the camera's last keyframe", func() bool { return hub.Stats().GOPCacheFrames >= 60 })
+	cached := hub.LastKeyframe()
+	viewer := hub.Subscribe(media.ConsumerOptions{Name: "viewer test", JumpToLive: true})
+	defer viewer.Close()
+	for n := 1; ; n++ {
+		f, _, err := viewer.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Kind != media.Video {
+			continue
+		}
+		if n == 1 && f != cached {
+			t.Fatal("the viewer did not start from the cached keyframe")
+		}
+		if f.Key && f != cached {
+			t.Logf("a new keyframe at the viewer's frame %d", n)
+			break
+		}
+		if n == 300 {
+			t.Fatal("no new keyframe in 300 frames: the camera was not asked")
+		}
 	}
 }

@@ -21,22 +21,35 @@ const (
 	onvifSchemaNS = "http://www.onvif.org/ver10/schema"
 )
 
+// onvifCamera is what the NVR learns of an ONVIF camera as it is added.
+type onvifCamera struct {
+	// URI is the RTSP address of the first media profile; Events the
+	// events service's address ("" when the camera has none); Media the
+	// media service's and Profile the profile's token, for
+	// SetSynchronizationPoint.
+	URI, Events, Media, Profile string
+}
+
 // onvifStreamURI asks the ONVIF service at addr (HOST:PORT, or a device
 // service URL) for the RTSP address of its first media profile:
 // GetCapabilities for the media and events services, GetProfiles,
 // GetStreamUri (RTP-Unicast over RTSP), each signed with a WS-Security
-// UsernameToken digest of user and password. events is the events
-// service's address ("" when the camera has none).
-func onvifStreamURI(ctx context.Context, addr, user, password string, timeout time.Duration) (uri, events string, err error) {
+// UsernameToken digest of user and password.
+func onvifStreamURI(ctx context.Context, addr, user, password string, timeout time.Duration) (onvifCamera, error) {
+	uri, events, media, profile, err := onvifLookup(ctx, addr, user, password, timeout)
+	return onvifCamera{URI: uri, Events: events, Media: media, Profile: profile}, err
+}
+
+func onvifLookup(ctx context.Context, addr, user, password string, timeout time.Duration) (uri, events, media, profile string, err error) {
 	device := addr
 	if !strings.Contains(addr, "://") {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return "", "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
+			return "", "", "", "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
 		}
 		device = "http://" + addr + "/onvif/device_service"
 	}
 	if u, err := url.Parse(device); err != nil || u.Scheme != "http" && u.Scheme != "https" {
-		return "", "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
+		return "", "", "", "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
 	}
 	c := &onvifClient{http: &http.Client{Timeout: timeout}, user: user, password: password}
 	defer c.http.CloseIdleConnections()
@@ -46,9 +59,9 @@ func onvifStreamURI(ctx context.Context, addr, user, password string, timeout ti
 		Events string `xml:"Body>GetCapabilitiesResponse>Capabilities>Events>XAddr"`
 	}
 	if err := c.call(ctx, device, `<tds:GetCapabilities xmlns:tds="`+onvifDeviceNS+`"><tds:Category>All</tds:Category></tds:GetCapabilities>`, &caps); err != nil {
-		return "", "", err
+		return "", "", "", "", err
 	}
-	media := strings.TrimSpace(caps.Media)
+	media = strings.TrimSpace(caps.Media)
 	if media == "" {
 		media = device
 	}
@@ -58,26 +71,43 @@ func onvifStreamURI(ctx context.Context, addr, user, password string, timeout ti
 		} `xml:"Body>GetProfilesResponse>Profiles"`
 	}
 	if err := c.call(ctx, media, `<trt:GetProfiles xmlns:trt="`+onvifMediaNS+`"/>`, &profiles); err != nil {
-		return "", "", err
+		return "", "", "", "", err
 	}
 	if len(profiles.Profiles) == 0 {
-		return "", "", fmt.Errorf("%w: the ONVIF camera has no media profile", ErrNoVideo)
+		return "", "", "", "", fmt.Errorf("%w: the ONVIF camera has no media profile", ErrNoVideo)
 	}
+	profile = profiles.Profiles[0].Token
 	var ans struct {
 		URI string `xml:"Body>GetStreamUriResponse>MediaUri>Uri"`
 	}
-	var token bytes.Buffer
-	xml.EscapeText(&token, []byte(profiles.Profiles[0].Token))
 	req := `<trt:GetStreamUri xmlns:trt="` + onvifMediaNS + `" xmlns:tt="` + onvifSchemaNS + `"><trt:StreamSetup>` +
 		`<tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>` +
-		`<trt:ProfileToken>` + token.String() + `</trt:ProfileToken></trt:GetStreamUri>`
+		`<trt:ProfileToken>` + xmlText(profile) + `</trt:ProfileToken></trt:GetStreamUri>`
 	if err := c.call(ctx, media, req, &ans); err != nil {
-		return "", "", err
+		return "", "", "", "", err
 	}
 	if ans.URI == "" {
-		return "", "", fmt.Errorf("%w: the ONVIF camera gave no stream address", ErrNoVideo)
+		return "", "", "", "", fmt.Errorf("%w: the ONVIF camera gave no stream address", ErrNoVideo)
 	}
-	return strings.TrimSpace(ans.URI), strings.TrimSpace(caps.Events), nil
+	return strings.TrimSpace(ans.URI), strings.TrimSpace(caps.Events), media, profile, nil
+}
+
+// xmlText escapes s for an XML element's text.
+func xmlText(s string) string {
+	var b bytes.Buffer
+	xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// onvifSyncPoint asks an ONVIF camera for a keyframe: the media service's
+// SetSynchronizationPoint on the profile the NVR records.
+func onvifSyncPoint(ctx context.Context, s secret, timeout time.Duration) error {
+	c := &onvifClient{http: &http.Client{Timeout: timeout}, user: s.User, password: s.Password}
+	defer c.http.CloseIdleConnections()
+	var ok struct {
+		XMLName xml.Name `xml:"Envelope"`
+	}
+	return c.call(ctx, s.Media, `<trt:SetSynchronizationPoint xmlns:trt="`+onvifMediaNS+`"><trt:ProfileToken>`+xmlText(s.Profile)+`</trt:ProfileToken></trt:SetSynchronizationPoint>`, &ok)
 }
 
 type onvifClient struct {

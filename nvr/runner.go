@@ -92,6 +92,29 @@ func (r *runner) pullOnce(ctx context.Context, rec record) error {
 
 	f := newFeed(r.hub, "nvr "+rec.Camera.ID, rec.Camera.Kind == KindCamd, r.frame, func(err error) { cancel(err) })
 	log := r.m.log.With("camera", r.id)
+	// A viewer that joins asks an ONVIF camera for a keyframe
+	// (SetSynchronizationPoint), to go live from it instead of after the
+	// cached group of pictures. A camd camera is not asked by a PLI: one
+	// whose source cannot make keyframes answers a PLI with its cached
+	// group of pictures again, which the NVR would record twice.
+	if rec.Camera.Kind == KindONVIF && rec.Secret.Media != "" {
+		f.keyframes = make(chan struct{}, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-f.keyframes:
+				}
+				if err := onvifSyncPoint(ctx, rec.Secret, r.m.opts.Timeout); err != nil && ctx.Err() == nil {
+					log.Debug("nvr: the camera was not asked for a keyframe", "err", err)
+				}
+			}
+		}()
+		defer func() { cancel(nil); <-done }()
+	}
 	var err error
 	switch rec.Camera.Kind {
 	case KindCamd:
