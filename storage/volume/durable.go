@@ -22,10 +22,11 @@ import (
 // by bbolt in memory) in one write, fsync the file, and fsync the
 // directory, so that the file's name is on the card too (not when the
 // caller says it is there already, Options.Named, and the file does not
-// grow). Only then does the caller list the volume. Which file is being made is the caller's
-// to remember before it starts (package recordings writes it in the
-// catalog), because nothing in a half-written file can be trusted: FAT
-// gives a file clusters that still hold what a deleted file left there.
+// grow). Only then does the caller list the volume. Which file is being
+// made is the caller's to remember before it starts (package recordings
+// writes it in the catalog), because nothing in a half-written file can
+// be trusted: FAT gives a file clusters that still hold what a deleted
+// file left there.
 
 // image returns the first pages of a new, empty volume: what bbolt
 // writes when it makes the file and the transaction that adds camd's
