@@ -13,7 +13,8 @@ import (
 // of the size just stored, a background job makes the next one: its
 // record as being made (the catalog drops the oldest volume when its file
 // is reused), the file made or reused in place with its first pages, the
-// file and its directory fsynced, then its record as ready. When the
+// file fsynced and, for a new file, its directory, then its record as
+// ready. When the
 // volume being written is full, the append that fills it only swaps the
 // handles (switchTo); the records of the two volumes (closed, active)
 // are saved by another job. A power cut in between needs no order: a
@@ -84,7 +85,7 @@ func (s *Store) prepareNext(stream uint32) {
 			p.err = err
 			return
 		}
-		v, err := s.makeFile(r, !reused)
+		v, err := s.makeFile(r, fileOf(reused))
 		if err != nil {
 			p.err = err
 			if s.listed(r) {

@@ -46,7 +46,7 @@ func (s *Store) create(stream uint32) error {
 	for {
 		r, reused, err := s.begin(stream, false)
 		if err == nil {
-			return s.completeWithRoom(r, !reused)
+			return s.completeWithRoom(r, fileOf(reused))
 		}
 		// The catalog is full, on the card's file system: camd's oldest
 		// recordings go.
@@ -94,14 +94,14 @@ func (s *Store) begin(stream uint32, ahead bool) (r *vol, reused bool, err error
 // the oldest volumes while the card is too full for it: whoever filled
 // the card, camd's own oldest recordings go first, and recording pauses
 // only when none is left.
-func (s *Store) completeWithRoom(r *vol, fresh bool) error {
+func (s *Store) completeWithRoom(r *vol, in fileKind) error {
 	for {
-		err := s.complete(r, fresh)
+		err := s.complete(r, in)
 		if !s.roomHelps(err) || !s.deleteOldest() {
 			return err
 		}
-		// A fresh file that failed was removed; made again below.
-		fresh = false
+		// A new file that failed was removed; made again below.
+		in = leftFile
 	}
 }
 
@@ -202,33 +202,59 @@ func (s *Store) SetShare(stream uint32, share float64) {
 // newest) names (makeFile), and lists it as the volume being written
 // (activate). On a failure the record stays, and the next attempt
 // completes it.
-func (s *Store) complete(r *vol, fresh bool) error {
-	v, err := s.makeFile(r, fresh)
+func (s *Store) complete(r *vol, in fileKind) error {
+	v, err := s.makeFile(r, in)
 	if err != nil {
 		return err
 	}
 	return s.activate(r, v)
 }
 
+// fileKind is what makeFile finds at a record's file name.
+type fileKind int
+
+const (
+	// newFile: nothing; the file is created.
+	newFile fileKind = iota
+	// ringFile: the file of the ring's oldest volume (takeReusable), a
+	// whole volume that was listed, so its name is on stable storage.
+	ringFile
+	// leftFile: whatever a creation that was cut short or failed left,
+	// if anything; its name may never have reached the card.
+	leftFile
+)
+
+// fileOf returns the file begin gave a record: the ring's (reused) or
+// a new one.
+func fileOf(reused bool) fileKind {
+	if reused {
+		return ringFile
+	}
+	return newFile
+}
+
 // makeFile makes the empty volume that the record r (being made) names,
-// on stable storage with its name. A fresh record's file must not exist
-// yet; any other's is written again in place whatever a power cut left
-// in it (volume.Reuse), or made anew if it is gone.
-func (s *Store) makeFile(r *vol, fresh bool) (*volume.Volume, error) {
+// on stable storage with its name. A new file must not exist yet; any
+// other is written again in place whatever a power cut left in it
+// (volume.Reuse), or made anew if it is gone. The directory of a ring
+// file is not fsynced (its name is durable: volume.Options.Named), one
+// flush of the card fewer per volume in the ring.
+func (s *Store) makeFile(r *vol, in fileKind) (*volume.Volume, error) {
 	s.mu.Lock()
 	size := max(s.volumeSize, r.Bytes)
 	s.mu.Unlock()
 	path := filepath.Join(s.opts.Dir, r.File)
-	opts := volume.Options{MaxSize: size, NoSync: s.opts.NoSync}
+	opts := volume.Options{MaxSize: size, NoSync: s.opts.NoSync, Named: in == ringFile}
 	var v *volume.Volume
 	var err error
-	if !fresh {
+	if in != newFile {
 		v, err = volume.Reuse(path, r.ID, opts)
 	}
-	if fresh || errors.Is(err, fs.ErrNotExist) {
+	if in == newFile || errors.Is(err, fs.ErrNotExist) {
+		opts.Named = false
 		v, err = volume.Create(path, r.ID, opts)
 	}
-	if fresh && errors.Is(err, fs.ErrExist) {
+	if in == newFile && errors.Is(err, fs.ErrExist) {
 		// Not a file of this store's making: its number is given up,
 		// and the file left alone.
 		s.forget(r)

@@ -645,7 +645,7 @@ func (s *Store) recover() error {
 	for _, r := range creating {
 		// Finish what a power cut interrupted (the card's errors pause
 		// recording; the retry finishes it).
-		if err := s.completeWithRoom(r, false); err != nil {
+		if err := s.completeWithRoom(r, leftFile); err != nil {
 			return err
 		}
 	}
@@ -1299,7 +1299,7 @@ func (s *Store) reopen(stream uint32) error {
 		return fmt.Errorf("recordings: %w", err) // never recreate a card's mount point
 	}
 	if creating != nil {
-		return s.completeWithRoom(creating, false)
+		return s.completeWithRoom(creating, leftFile)
 	}
 	if last != nil {
 		err := s.openActive(last)
@@ -1360,7 +1360,7 @@ func (s *Store) startNext(stream uint32) error {
 	s.mu.Unlock()
 	if r != nil {
 		// What a job that failed left (prepareNext).
-		return s.completeWithRoom(r, false)
+		return s.completeWithRoom(r, leftFile)
 	}
 	return s.create(stream)
 }

@@ -20,11 +20,13 @@ import (
 // either nothing the caller listed, or a whole empty volume: Create and
 // Reuse write the complete first pages of a new volume (its image, made
 // by bbolt in memory) in one write, fsync the file, and fsync the
-// directory, so that the file's name is on the card too. Only then does
-// the caller list the volume. Which file is being made is the caller's
-// to remember before it starts (package recordings writes it in the
-// catalog), because nothing in a half-written file can be trusted: FAT
-// gives a file clusters that still hold what a deleted file left there.
+// directory, so that the file's name is on the card too (not when the
+// caller says it is there already, Options.Named, and the file does not
+// grow). Only then does the caller list the volume. Which file is being
+// made is the caller's to remember before it starts (package recordings
+// writes it in the catalog), because nothing in a half-written file can
+// be trusted: FAT gives a file clusters that still hold what a deleted
+// file left there.
 
 // image returns the first pages of a new, empty volume: what bbolt
 // writes when it makes the file and the transaction that adds camd's
@@ -103,8 +105,9 @@ func Create(path string, id uint64, opts Options) (*Volume, error) {
 // nor the directory changes (see docs/storage.md, "The ring of volume
 // files"). Whatever the file held is lost, whatever state a power cut
 // left it in: Reuse also completes a Create or a Reuse that was cut
-// short. A file that another process has open as a volume is
-// ErrLocked; a missing one fs.ErrNotExist.
+// short (then without opts.Named: the file's name may not be durable).
+// A file that another process has open as a volume is ErrLocked; a
+// missing one fs.ErrNotExist.
 func Reuse(path string, id uint64, opts Options) (*Volume, error) {
 	opts = opts.withDefaults()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -123,8 +126,9 @@ func Reuse(path string, id uint64, opts Options) (*Volume, error) {
 }
 
 // write writes a new volume's image at the start of f, grows the file to
-// the first step of its growth, fsyncs it and its directory, closes it
-// and opens the volume.
+// the first step of its growth, fsyncs it and its directory (not the
+// directory when opts.Named and the file did not grow), closes it and
+// opens the volume.
 func write(f *os.File, path string, id uint64, opts Options) (*Volume, error) {
 	created := time.Now()
 	err := func() error {
@@ -144,13 +148,22 @@ func write(f *os.File, path string, id uint64, opts Options) (*Volume, error) {
 			return err
 		}
 		// The first step of growth (see grow), in the same fsync.
+		grows := false
 		if want := int64(len(img)) + overhead + allocSize(opts); fi.Size() < want {
 			if err := f.Truncate(min(want, opts.MaxSize)); err != nil {
 				return err
 			}
+			grows = true
 		}
 		if opts.NoSync {
 			return nil
+		}
+		if opts.Named && !grows {
+			// A file reused in place whose name is durable: neither
+			// its directory entry's place nor its clusters change, and
+			// the file's fsync writes its pages and its entry (size,
+			// times). The directory has nothing to flush.
+			return f.Sync()
 		}
 		if onFAT(f) {
 			// Linux's vfat writes a file's directory entry (its first

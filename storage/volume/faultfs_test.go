@@ -284,3 +284,65 @@ func TestGrowingCostsNoFsyncOfItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestNamedReuseSyncsTheFileAlone: Reuse of a file whose name is durable
+// (Options.Named) and that keeps its size fsyncs the file and not its
+// directory; a file that must grow, or one not said to be named (what a
+// cut creation left), has its directory fsynced too. The FUSE card
+// counts the fsyncs of the directory.
+func TestNamedReuseSyncsTheFileAlone(t *testing.T) {
+	card := faultfs.MountTemp(t)
+	dir := filepath.Join(card.Dir, "rec")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(dir, "vol-1.db")
+	v, err := Create(full, 1, Options{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; ; n++ {
+		err := v.Append(frag(1, n), data(20_000, byte(n)), nil)
+		if errors.Is(err, ErrFull) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.Close()
+	small := filepath.Join(dir, "vol-2.db")
+	if err := os.WriteFile(small, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Counted, not failed.
+	if err := card.Set(faultfs.Fault{Ops: faultfs.Fsync, Files: "rec"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		path  string
+		named bool
+		syncs uint64 // of the directory
+	}{
+		{full, true, 0},
+		{full, false, 1},
+		{small, true, 1}, // grows
+	} {
+		before := card.Hits(faultfs.Fsync)
+		v, err := Reuse(c.path, uint64(10+i), Options{MaxSize: 1 << 20, Named: c.named})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Append(frag(1, 0), data(1000, 1), nil); err != nil {
+			t.Fatal(err)
+		}
+		v.Close()
+		// The append's commit fsyncs the file, not the directory.
+		if n := card.Hits(faultfs.Fsync) - before; n != c.syncs {
+			t.Errorf("reuse of %s, named %v: %d fsyncs of the directory, want %d", filepath.Base(c.path), c.named, n, c.syncs)
+		}
+		if err := Check(c.path, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

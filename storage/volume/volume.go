@@ -66,6 +66,13 @@ type Options struct {
 	// (an export of a volume no longer written): readahead stays on.
 	// Otherwise it is turned off (see randomAccess).
 	Sequential bool
+	// Named, for Reuse, says the file's name is on stable storage
+	// already: the file held a whole volume, made and listed before
+	// (the ring's oldest). Its directory is then fsynced only if the
+	// file must grow, which a full volume's file never does: one flush
+	// of the card fewer per volume. Reuse completing a creation cut
+	// short must not say so (the name may never have reached the card).
+	Named bool
 }
 
 func (o Options) withDefaults() Options {
