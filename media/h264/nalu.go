@@ -64,7 +64,7 @@ func firstMBInSlice(prefix []byte) (mb uint32, ok bool) {
 // trailing zero bytes. It never fails: bytes before the first start code
 // are ignored, and so are empty units. The result shares memory with b.
 func NALUs(b []byte) [][]byte {
-	if bytes.Index(b, startCode) < 0 {
+	if !bytes.Contains(b, startCode) {
 		return nil
 	}
 	var out [][]byte
