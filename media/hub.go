@@ -428,7 +428,9 @@ type ConsumerStats struct {
 	// Dropped frames did not fit in the queue, or were video frames that
 	// followed a dropped one and came before the next keyframe.
 	Dropped uint64
-	// Skipped video frames came before the consumer's first keyframe.
+	// Skipped video frames came before the consumer's first keyframe, or
+	// were left unread when it jumped to a keyframe asked for
+	// (ConsumerOptions.JumpToLive).
 	Skipped uint64
 	// Queued frames are waiting to be read.
 	Queued int
