@@ -101,10 +101,11 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return ViewStats{}, err
 	}
-	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log: opts.Logger}}
+	logs := newPionLogs(opts.Logger)
+	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetIncludeLoopbackCandidate(true)
 	if opts.Conn != nil {
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(pionLogs{log: opts.Logger}.NewLogger("ice-mux"), opts.Conn))
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), opts.Conn))
 	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
