@@ -250,13 +250,14 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	profile(b, d)
 	wg.Wait()
 
-	var frames []float64
+	var frames, firsts []float64
 	var lost, dropped, nacks, resent uint64
 	for i, r := range results {
 		if errs[i] != nil {
 			b.Errorf("viewer %d: %v", i, errs[i])
 		}
 		frames = append(frames, float64(r.FramesReceived))
+		firsts = append(firsts, float64(r.FirstFrame.Milliseconds()))
 		lost += r.FramesLost
 	}
 	for _, v := range st.Viewers {
@@ -266,7 +267,14 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	}
 	// Speed is never bought with loss: every frame reaches every viewer.
 	if lost > 0 || dropped > 0 {
-		b.Errorf("%d frames lost by the viewers, %d dropped by camd's hub", lost, dropped)
+		var losers []string
+		for i, r := range results {
+			if r.FramesLost > 0 {
+				losers = append(losers, fmt.Sprintf("%d: %d of %d", i, r.FramesLost, r.FramesReceived+r.FramesLost))
+			}
+		}
+		b.Errorf("%d frames lost by the viewers (%s), %d dropped by camd's hub; camd had %d NACKs and resent %d packets",
+			lost, strings.Join(losers, ", "), dropped, nacks, resent)
 	}
 	b.ReportMetric((m1.mallocs-mallocs0)/float64(st.packets()-packets0), "allocs/packet")
 	b.ReportMetric(float64(rss1)/(1<<20), "rss-MB")
@@ -274,6 +282,8 @@ func fanOut(b *testing.B, n int, watch time.Duration) {
 	b.ReportMetric((m1.heap-m0.heap)/float64(n)/1024, "heap-KB/viewer")
 	b.ReportMetric((m1.stack-m0.stack)/float64(n)/1024, "stack-KB/viewer")
 	b.ReportMetric(cpuShare*100, "cpu-%")
+	b.ReportMetric(percentile(firsts, 0.5), "first-frame-ms-p50")
+	b.ReportMetric(percentile(firsts, 1), "first-frame-ms-max")
 	b.ReportMetric(percentile(frames, 0), "frames-min")
 	b.ReportMetric(percentile(frames, 0.5), "frames-p50")
 	b.ReportMetric(float64(lost), "frames-lost")

@@ -73,7 +73,9 @@ type ViewStats struct {
 	// Connected is the time from the POST to ICE and DTLS being connected.
 	Connected time.Duration
 	// FramesReceived counts complete video frames; FramesLost counts
-	// frames of which some packet never arrived.
+	// frames of which some packet had not arrived repairWindow after
+	// the first, up to when the viewer left (a frame cut short by the
+	// leaving is not lost).
 	FramesReceived, FramesLost, KeyFrames uint64
 	AudioPackets                          uint64
 	Width, Height                         int
@@ -101,10 +103,11 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return ViewStats{}, err
 	}
-	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log: opts.Logger}}
+	logs := newPionLogs(opts.Logger)
+	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetIncludeLoopbackCandidate(true)
 	if opts.Conn != nil {
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(pionLogs{log: opts.Logger}.NewLogger("ice-mux"), opts.Conn))
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), opts.Conn))
 	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
@@ -205,6 +208,7 @@ func View(ctx context.Context, endpoint string, opts ViewOptions) (ViewStats, er
 	case <-v.enough:
 	}
 	stopTalk()
+	v.leave(time.Now())
 	// DELETE before the connection closes: a call's camd hears that the
 	// phone hung up, not that its connection closed.
 	leave()
@@ -257,7 +261,11 @@ type viewer struct {
 	mu      sync.Mutex
 	stats   ViewStats
 	started bool // video output began at a keyframe
-	ogg     *oggwriter.OggWriter
+	// left is when the viewer decided to leave: a frame cut short by
+	// the leaving (the DELETE and the close can take longer than
+	// repairWindow on a busy machine) is not counted lost.
+	left time.Time
+	ogg  *oggwriter.OggWriter
 }
 
 func (v *viewer) result() ViewStats {
@@ -279,7 +287,11 @@ func (v *viewer) readVideo(t *webrtc.TrackRemote) {
 	a := &assembler{onFrame: v.frame}
 	defer func() {
 		v.mu.Lock()
-		v.stats.FramesLost = a.lost + a.pendingLost(time.Now())
+		now := time.Now()
+		if !v.left.IsZero() && v.left.Before(now) {
+			now = v.left
+		}
+		v.stats.FramesLost = a.lost + a.pendingLost(now)
 		v.mu.Unlock()
 	}()
 	for {
@@ -404,6 +416,13 @@ func (v *viewer) audio(p *rtp.Packet) {
 const repairWindow = 500 * time.Millisecond
 
 // finish closes the audio file.
+// leave records when the viewer decided to leave.
+func (v *viewer) leave(now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.left = now
+}
+
 func (v *viewer) finish() {
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -9,8 +9,10 @@
 // (If-Match must name the ETag) and DELETE ends the session. The answer
 // names one payload type per codec, the one the session sends: for H.264
 // the first format of the offer with packetization mode 1 and the
-// stream's profile (read from its SPS), else the first with mode 1. All
-// sessions share one UDP port through pion's ICE UDP mux. A session
+// stream's profile (read from its SPS), else the first with mode 1; pion
+// gets the offer without the formats camd never sends nor hears (VP8,
+// VP9, AV1, RTX...), which it would otherwise keep for the session's
+// life. All sessions share one UDP port through pion's ICE UDP mux. A session
 // subscribes to the media hub only once DTLS is connected, so the first
 // packet it sends is a fresh keyframe. RTP payloads are cut once per frame
 // and shared by every viewer; each viewer keeps only a ring of references

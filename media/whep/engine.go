@@ -13,7 +13,9 @@ import (
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/packetio"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -107,21 +109,24 @@ func mediaEngine(twcc bool) (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
-// engine holds the pion APIs shared by every session of a server: api
-// runs congestion control for sources whose bitrate can be steered;
-// plainAPI leaves it out for passthrough, where no estimate could change
+// engine holds what the pion APIs of a server's sessions share: with
+// congestion control (newAPI(true, nil)) for sources whose bitrate can be
+// steered; without for passthrough, where no estimate could change
 // anything and its per-viewer packet history would be wasted; a
-// passthrough viewer of live view gets an API of its own (viewerAPI).
+// passthrough viewer of live view also goes without transport-wide
+// congestion control and gets its RTCP pushed (newAPI(false, handle)).
 // Sender reports are the tracks' own (track.report), not an
 // interceptor's: no goroutine and timer per viewer.
 type engine struct {
-	api, plainAPI *webrtc.API
-	// viewerMedia is the media engine of viewerAPI: without transport-wide
-	// congestion control.
+	media *webrtc.MediaEngine
+	// viewerMedia is the media engine of a live passthrough viewer:
+	// without transport-wide congestion control.
 	viewerMedia *webrtc.MediaEngine
+	steer       *interceptor.Registry // congestion control
 	plain       *interceptor.Registry
 	settings    webrtc.SettingEngine
 	mux         ice.UDPMux
+	nets        netCache
 	// batch sends each frame's packets in one system call; nil when the
 	// socket is not a UDP socket.
 	batch *batchConn
@@ -171,7 +176,7 @@ func newEngine(o engineOptions) (*engine, error) {
 	reg.Add(twccStamperFactory{})
 	plain.Add(twccStamperFactory{})
 
-	logs := pionLogs{log: o.logger}
+	logs := newPionLogs(o.logger)
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	conn := newBatchConn(o.conn, o.logger)
 	e.batch, _ = conn.(*batchConn)
@@ -188,45 +193,89 @@ func newEngine(o engineOptions) (*engine, error) {
 	se.SetICETimeouts(o.iceTimeout/2, o.iceTimeout-o.iceTimeout/2, 2*time.Second)
 	se.DisableMediaEngineCopy(false)
 
-	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
-	e.plainAPI = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(plain), webrtc.WithSettingEngine(se))
 	if e.viewerMedia, err = mediaEngine(false); err != nil {
 		return nil, fmt.Errorf("whep: media engine: %w", err)
 	}
-	e.plain, e.settings = plain, se
+	e.media, e.steer, e.plain, e.settings = m, reg, plain, se
 	return e, nil
 }
 
-// viewerAPI returns the API of one live viewer of a passthrough source: as
-// plainAPI, without transport-wide congestion control (viewerMedia: the
-// viewer sends no feedback per packet that nothing would read), and the
-// viewer's RTCP goes to handle (with the SSRC
-// it is addressed to) as SRTCP decrypts it, on pion's SRTCP read loop,
-// instead of waiting in a buffer for a goroutine to read it
-// (SettingEngine.BufferFactory): two goroutines and their buffers less
-// per viewer. handle sees only packets wantRTCP selects, one at a time,
-// and must not keep pkt. Congestion control (api) reads RTCP through
-// its interceptors, so its viewers keep the reading goroutines.
-func (e *engine) viewerAPI(handle func(ssrc uint32, pkt []byte)) *webrtc.API {
+// newAPI returns the API of one peer connection: with congestion control
+// (steer) or without. With handle set (a live viewer of a passthrough
+// source; steer must be false), the connection goes without
+// transport-wide congestion control (viewerMedia: the viewer sends no
+// feedback per packet that nothing would read), and the viewer's RTCP
+// goes to handle (with the SSRC it is addressed to) as SRTCP decrypts
+// it, on pion's SRTCP read loop, instead of waiting in a buffer for a
+// goroutine to read it (SettingEngine.BufferFactory): two goroutines and
+// their buffers less per viewer. handle sees only packets wantRTCP
+// selects, one at a time, and must not keep pkt. Congestion control reads
+// RTCP through its interceptors, so its viewers keep the reading
+// goroutines. Every connection's ICE agent gets the shared list of
+// network interfaces (netCache).
+func (e *engine) newAPI(steer bool, handle func(ssrc uint32, pkt []byte)) *webrtc.API {
 	se := e.settings
-	se.BufferFactory = func(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
-		if kind == packetio.RTCPBufferPacket {
-			return &rtcpSink{ssrc: ssrc, handle: handle, closed: make(chan struct{})}
-		}
-		// RTP a viewer should not send: buffered as pion would.
-		b := packetio.NewBuffer()
-		b.SetLimitSize(rtpBufferLimit)
-		return rtpBuffer{b}
+	se.SetNet(e.nets.get())
+	m, reg := e.media, e.plain
+	if steer {
+		reg = e.steer
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(e.viewerMedia), webrtc.WithInterceptorRegistry(e.plain), webrtc.WithSettingEngine(se))
+	if handle != nil {
+		m = e.viewerMedia
+		se.BufferFactory = func(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
+			if kind == packetio.RTCPBufferPacket {
+				return &rtcpSink{ssrc: ssrc, handle: handle, closed: make(chan struct{})}
+			}
+			// RTP a viewer should not send: buffered as pion would.
+			b := packetio.NewBuffer()
+			b.SetLimitSize(rtpBufferLimit)
+			return rtpBuffer{b}
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+}
+
+// netMaxAge is how long ICE agents share one list of the network
+// interfaces.
+const netMaxAge = 5 * time.Second
+
+// netCache hands the ICE agents of new connections one list of the
+// network interfaces and their addresses, made afresh when it is older
+// than netMaxAge: pion makes one per agent otherwise (stdnet.NewNet, 6 KB
+// of netlink answers kept for the connection's life, and two netlink
+// dumps per viewer). An interface that appeared within the last
+// netMaxAge is missed only by server-reflexive gathering (STUN); host
+// candidates come from the shared UDP mux, which lists the interfaces
+// when it starts.
+type netCache struct {
+	mu sync.Mutex
+	n  *stdnet.Net
+	at time.Time
+}
+
+// get returns the current list (nil if the interfaces cannot be listed:
+// pion then tries itself). A list once handed out never changes: agents
+// read it without a lock.
+func (c *netCache) get() transport.Net {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil || time.Since(c.at) >= netMaxAge {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil
+		}
+		c.n, c.at = n, time.Now()
+	}
+	return c.n
 }
 
 // rtpBufferLimit is what pion's SRTP buffers hold at most per stream.
 const rtpBufferLimit = 1 << 20
 
-// rtcpSink is one SSRC's RTCP read stream of a viewerAPI connection: each
-// packet written (by SRTCP's read loop) is handed on if wantRTCP selects
-// it, and dropped otherwise; there is nothing to read.
+// rtcpSink is one SSRC's RTCP read stream of a live passthrough viewer's
+// connection (engine.newAPI): each packet written (by SRTCP's read loop)
+// is handed on if wantRTCP selects it, and dropped otherwise; there is
+// nothing to read.
 type rtcpSink struct {
 	ssrc   uint32
 	handle func(ssrc uint32, pkt []byte)

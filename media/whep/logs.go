@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/pion/logging"
 )
@@ -11,14 +12,30 @@ import (
 // pionLogs routes pion's logs into slog. pion's errors and warnings are
 // about one connection, so they go out at debug level with their scope;
 // camd logs what matters to the owner itself.
-type pionLogs struct{ log *slog.Logger }
+//
+// pion asks for a logger for each of a connection's parts (ICE, DTLS,
+// SRTP, each sender and receiver...), a dozen per viewer, and a slog
+// logger with an attribute copies its handler's state: the loggers are
+// made once per scope and shared by every connection (they carry no
+// connection of their own).
+type pionLogs struct {
+	log    *slog.Logger
+	scopes sync.Map // scope → pionLogger
+}
 
-func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	l := p.log
-	if l == nil {
-		l = slog.New(slog.DiscardHandler)
+func newPionLogs(log *slog.Logger) *pionLogs {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return pionLogger{log: l.With("pion", scope)}
+	return &pionLogs{log: log}
+}
+
+func (p *pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	if l, ok := p.scopes.Load(scope); ok {
+		return l.(pionLogger)
+	}
+	l, _ := p.scopes.LoadOrStore(scope, pionLogger{log: p.log.With("pion", scope)})
+	return l.(pionLogger)
 }
 
 type pionLogger struct{ log *slog.Logger }

@@ -36,7 +36,7 @@ func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // NACKs are answered from camd's history and every frame arrives whole,
 // from an encoding source (RTCP read by a goroutine, through congestion
 // control) and from a passthrough one (RTCP handed over by SRTCP's read
-// loop, engine.viewerAPI).
+// loop, engine.newAPI).
 func TestNACKRepairsLoss(t *testing.T) {
 	for _, forces := range []bool{true, false} {
 		t.Run(map[bool]string{true: "encoding", false: "passthrough"}[forces], func(t *testing.T) {

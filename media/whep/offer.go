@@ -57,6 +57,9 @@ func checkOffer(raw []byte) (offerInfo, error) {
 			}
 		}
 	}
+	// The parsed offer's strings share one block (4 KB): the session
+	// keeps a copy of the ufrag, not the block.
+	info.ufrag = strings.Clone(info.ufrag)
 	if video == nil {
 		return info, ErrNoVideo
 	}
@@ -132,4 +135,95 @@ func codecNames(m *sdp.MediaDescription) []string {
 		return []string{"nothing"}
 	}
 	return names
+}
+
+// sentCodecs are the encodings camd's media engines register (lower
+// case): what a session can send, or a call's phone talk in.
+var sentCodecs = map[string]bool{"h264": true, "opus": true, "pcmu": true, "pcma": true}
+
+// trimOffer removes from an offer's audio and video sections the payload
+// types of encodings camd has not registered (VP8, VP9, AV1, RTX, FEC,
+// comfort noise...), their rtpmap, fmtp and rtcp-fb lines included.
+// pion would ignore them in its answer, but it keeps the offer, its
+// parse and each format for the connection's life: a browser's offer
+// names 20 to 40 formats, several kilobytes per viewer. The static
+// payload types of PCMU (0) and PCMA (8) stay without an rtpmap; a
+// section that would be left with no format is left as it is.
+func trimOffer(offer string) string {
+	lines := slices.Collect(strings.Lines(offer))
+	var out []string
+	size := 0
+	for i := 0; i < len(lines); {
+		// A section runs from its m= line (or the start) to the next.
+		j := i + 1
+		for j < len(lines) && !strings.HasPrefix(lines[j], "m=") {
+			j++
+		}
+		for _, l := range trimSection(lines[i:j]) {
+			out = append(out, l)
+			size += len(l)
+		}
+		i = j
+	}
+	if size == len(offer) {
+		return offer
+	}
+	// Of the exact size: pion keeps the string.
+	var b strings.Builder
+	b.Grow(size)
+	for _, l := range out {
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// trimSection is trimOffer for one section (its lines, the m= line
+// first).
+func trimSection(lines []string) []string {
+	m := strings.Fields(lines[0])
+	if len(m) < 4 || m[0] != "m=audio" && m[0] != "m=video" {
+		return lines
+	}
+	names := make(map[string]string) // payload type → encoding
+	for _, l := range lines[1:] {
+		if v, ok := strings.CutPrefix(strings.TrimRight(l, "\r\n"), "a=rtpmap:"); ok {
+			pt, rest, _ := strings.Cut(v, " ")
+			name, _, _ := strings.Cut(rest, "/")
+			names[pt] = strings.ToLower(name)
+		}
+	}
+	drop := make(map[string]bool)
+	keep := m[:3:3]
+	for _, pt := range m[3:] {
+		name, mapped := names[pt]
+		if sentCodecs[name] || !mapped && (pt == "0" || pt == "8") {
+			keep = append(keep, pt)
+		} else {
+			drop[pt] = true
+		}
+	}
+	if len(drop) == 0 || len(keep) == 3 {
+		return lines
+	}
+	eol := lines[0][len(strings.TrimRight(lines[0], "\r\n")):]
+	out := []string{strings.Join(keep, " ") + eol}
+	for _, l := range lines[1:] {
+		if pt, ok := formatOf(l); ok && drop[pt] {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// formatOf returns the payload type an rtpmap, fmtp or rtcp-fb line is
+// about.
+func formatOf(line string) (string, bool) {
+	for _, p := range []string{"a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"} {
+		if v, ok := strings.CutPrefix(line, p); ok {
+			pt, _, _ := strings.Cut(v, " ")
+			return pt, true
+		}
+	}
+	return "", false
 }

@@ -236,7 +236,7 @@ func newPublishAPI(opts PublishOptions) (*webrtc.API, error) {
 		return nil, err
 	}
 	reg.Add(hdr)
-	logs := pionLogs{log: opts.Logger}
+	logs := newPionLogs(opts.Logger)
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetIncludeLoopbackCandidate(opts.IncludeLoopback)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})

@@ -17,7 +17,7 @@ import (
 // source (RTCP read by goroutines of camd's, through the interceptors,
 // transport-wide congestion control negotiated) and from a passthrough
 // one, where no goroutine of camd's reads it (SRTCP's read loop hands it
-// over, engine.viewerAPI) and no per-packet feedback is asked for.
+// over, engine.newAPI) and no per-packet feedback is asked for.
 func TestViewerRTCP(t *testing.T) {
 	for _, forces := range []bool{true, false} {
 		t.Run(map[bool]string{true: "encoding", false: "passthrough"}[forces], func(t *testing.T) {

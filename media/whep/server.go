@@ -280,6 +280,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, feed *Feed,
 		httpError(w, http.StatusBadRequest, err.Error())
 		return nil
 	}
+	offer = trimOffer(offer)
 	sess, err := s.reserve(feed, call, start, s.userOf(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
@@ -559,7 +560,7 @@ func (s *Server) forget(sess *session) {
 // newPeerConnection creates a peer connection for a session playing src
 // and returns the bandwidth estimator that its congestion-control
 // interceptor made. With rtcp, a viewer of a source without congestion
-// control gets its RTCP pushed to rtcp (engine.viewerAPI; pushed): no
+// control gets its RTCP pushed to rtcp (engine.newAPI; pushed): no
 // goroutine needs to read it.
 func (s *Server) newPeerConnection(src source, rtcp func(ssrc uint32, pkt []byte)) (pc *webrtc.PeerConnection, est cc.BandwidthEstimator, pushed bool, err error) {
 	s.newPC.Lock()
@@ -569,23 +570,19 @@ func (s *Server) newPeerConnection(src source, rtcp func(ssrc uint32, pkt []byte
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	}
-	api := s.eng.api
-	switch {
-	case src.Info().ForcesKeyframes:
-	case rtcp != nil:
-		api, pushed = s.eng.viewerAPI(rtcp), true
-	default:
-		api = s.eng.plainAPI
+	steer := src.Info().ForcesKeyframes
+	if steer {
+		rtcp = nil
 	}
-	pc, err = api.NewPeerConnection(cfg)
+	pc, err = s.eng.newAPI(steer, rtcp).NewPeerConnection(cfg)
 	if err != nil {
 		return nil, nil, false, err
 	}
 	select {
 	case est := <-s.eng.estimators:
-		return pc, est, pushed, nil
+		return pc, est, rtcp != nil, nil
 	default:
-		return pc, nil, pushed, nil
+		return pc, nil, rtcp != nil, nil
 	}
 }
 

@@ -358,7 +358,7 @@ func (s *session) readRTCP(snd *webrtc.RTPSender) {
 }
 
 // onRTCP answers the RTCP of a live viewer that SRTCP's read loop hands
-// over (engine.viewerAPI), addressed to the video track: a PLI or FIR
+// over (engine.newAPI), addressed to the video track: a PLI or FIR
 // asks for a keyframe, and the packets a NACK names are queued for the
 // viewer's shard to resend (outlet.nack). It must not wait on the track
 // (track.mu): a track's write may wait on pion's DTLS transport, whose

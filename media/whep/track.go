@@ -25,9 +25,57 @@ const srInterval = time.Second
 // historySize is how many sent packets a viewer can ask to have resent:
 // about 2.5 s of 2 Mbps video, 1 s of 5 Mbps, well beyond the time a
 // receiver waits for a repair (WebRTC's jitter buffers give up within a
-// second). Entries reference the shared frames (Frame.Payload), so the
-// per-viewer cost is the ring itself (8 KB).
-const historySize = 512
+// second); and of at most historyFrames frames (4 s at 30 fps).
+const (
+	historySize   = 512
+	historyFrames = 128
+)
+
+// history is what a video track needs to resend any of its last
+// historySize packets: the frames they were cut from (which the viewers
+// share, Frame.Payload), each with its timestamp and first sequence
+// number, and for each sequence number the frame it belongs to. 2.5 KB
+// per viewer, where an entry per packet took 8 KB.
+type history struct {
+	frames [historyFrames]sentFrame
+	next   uint8              // the slot of frames the next frame takes
+	frame  [historySize]uint8 // sequence number % historySize → slot in frames
+}
+
+type sentFrame struct {
+	f     *media.Frame
+	ts    uint32
+	first uint16 // the sequence number of its first packet
+}
+
+// add records that f goes out with timestamp ts from sequence number
+// first on, and returns its slot.
+func (h *history) add(f *media.Frame, ts uint32, first uint16) uint8 {
+	i := h.next
+	h.frames[i] = sentFrame{f: f, ts: ts, first: first}
+	h.next = (i + 1) % historyFrames
+	return i
+}
+
+// sent records that sequence number seq carried a packet of the frame
+// in slot i.
+func (h *history) sent(seq uint16, i uint8) { h.frame[seq%historySize] = i }
+
+// lookup returns the frame, timestamp and packet index that seq carried,
+// if it is among the packets the history holds. A slot taken by a later
+// frame, or a sequence number taken by a later packet, points to a frame
+// whose packets do not include seq.
+func (h *history) lookup(seq uint16) (f *media.Frame, ts uint32, idx int, ok bool) {
+	sf := h.frames[h.frame[seq%historySize]]
+	if sf.f == nil {
+		return nil, 0, 0, false
+	}
+	idx = int(seq - sf.first)
+	if idx >= sf.f.Packets() {
+		return nil, 0, 0, false
+	}
+	return sf.f, sf.ts, idx, true
+}
 
 var errNotBound = errors.New("whep: track not bound")
 
@@ -62,7 +110,7 @@ type track struct {
 	lastTS  uint32
 	lastPTS time.Duration
 	epoch   uint32
-	history []sentPacket // video only: Opus is not retransmitted
+	history *history // video only: Opus is not retransmitted
 	// The header extension IDs the answer negotiated (0: not negotiated):
 	// abs-capture-time and playout-delay go on the first packet of each
 	// video frame.
@@ -91,15 +139,6 @@ var payloadBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// sentPacket is a history entry: the frame and the index of the payload
-// in it (frames share their payloads among viewers), in 16 bytes.
-type sentPacket struct {
-	f   *media.Frame
-	ts  uint32
-	seq uint16
-	idx uint16
-}
-
 // newTrack returns a track of kind; a video track prefers the H.264
 // format of profile p.
 func newTrack(kind webrtc.RTPCodecType, p profile) *track {
@@ -107,7 +146,7 @@ func newTrack(kind webrtc.RTPCodecType, p profile) *track {
 	switch kind {
 	case webrtc.RTPCodecTypeVideo:
 		t.clock, t.fallback, t.prefer = 90000, 33*time.Millisecond, p
-		t.history = make([]sentPacket, historySize)
+		t.history = new(history)
 	default:
 		t.clock, t.fallback = 48000, 20*time.Millisecond
 	}
@@ -208,6 +247,10 @@ func (t *track) writePackets(f *media.Frame, replay bool) (int, *rtcp.SenderRepo
 	buf := payloadBufs.Get().(*[]byte)
 	defer payloadBufs.Put(buf)
 	ts := t.timestamp(f, replay)
+	var slot uint8
+	if t.history != nil {
+		slot = t.history.add(f, ts, t.seq+1)
+	}
 	for i := range n {
 		p := f.G711
 		if !t.pcmu {
@@ -215,7 +258,7 @@ func (t *track) writePackets(f *media.Frame, replay bool) (int, *rtcp.SenderRepo
 		}
 		t.seq++
 		if t.history != nil {
-			t.history[t.seq%historySize] = sentPacket{f: f, ts: ts, seq: t.seq, idx: uint16(i)}
+			t.history.sent(t.seq, slot)
 		}
 		if err := t.send(f, i, p, ts, t.seq); err != nil {
 			return i, nil, err
@@ -293,16 +336,16 @@ func ntpTime(t time.Time) uint64 {
 func (t *track) resend(seq uint16) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.history == nil {
+	if t.history == nil || t.w == nil {
 		return false
 	}
-	sp := t.history[seq%historySize]
-	if t.w == nil || sp.f == nil || sp.seq != seq {
+	f, ts, idx, ok := t.history.lookup(seq)
+	if !ok {
 		return false
 	}
 	buf := payloadBufs.Get().(*[]byte)
 	defer payloadBufs.Put(buf)
-	if t.send(sp.f, int(sp.idx), sp.f.Payload(int(sp.idx), *buf), sp.ts, seq) != nil {
+	if t.send(f, idx, f.Payload(idx, *buf), ts, seq) != nil {
 		return false
 	}
 	t.resent++
@@ -374,7 +417,7 @@ func forward(ctx context.Context, c *media.Consumer, video, audio *track, batch 
 // video track's history (nack is told of each; the packets it asks for
 // leave together through batch), a PLI or FIR calls key. A live viewer of
 // a passthrough source has no such goroutine: its RTCP comes from SRTCP's
-// read loop (engine.viewerAPI, session.onRTCP).
+// read loop (engine.newAPI, session.onRTCP).
 //
 // Most of a viewer's RTCP is receiver reports and transport-wide feedback
 // (several a second, each naming every packet received), which only the

@@ -157,6 +157,46 @@ func TestTrackResendFromHistory(t *testing.T) {
 	}
 }
 
+// A resent packet from the middle of an older frame is the one sent:
+// same header, same size; the history holds at most historyFrames
+// frames, however few packets they had.
+func TestTrackHistoryFrames(t *testing.T) {
+	tr, w := boundTrack(webrtc.RTPCodecTypeVideo)
+	write := func(i int, data []byte) {
+		t.Helper()
+		if _, err := tr.writeFrame(&media.Frame{Kind: media.Video, Key: i == 0, PTS: time.Duration(i) * time.Millisecond, Data: data}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0, fakeAU(true, 0))
+	mid := len(w.headers) / 2
+	for i := 1; i < 5; i++ {
+		write(i, fakeAU(false, i))
+	}
+	h, size := w.headers[mid], w.sizes[mid]
+	if !tr.resend(h.SequenceNumber) {
+		t.Fatal("a packet of the keyframe four frames back was not resent")
+	}
+	got := w.headers[len(w.headers)-1]
+	if got.SequenceNumber != h.SequenceNumber || got.Timestamp != h.Timestamp || got.Marker != h.Marker || w.sizes[len(w.sizes)-1] != size {
+		t.Fatalf("resent %+v (%d bytes), want %+v (%d bytes)", got, w.sizes[len(w.sizes)-1], h, size)
+	}
+	// One-packet frames: historyFrames of them fill the history long
+	// before historySize packets.
+	tiny := []byte{0, 0, 0, 1, 0x41, 0x9a, 1, 2, 3}
+	write(5, tiny)
+	oldest := w.headers[len(w.headers)-1].SequenceNumber
+	for i := range historyFrames {
+		write(6+i, tiny)
+	}
+	if tr.resend(oldest) {
+		t.Fatalf("a packet %d frames back was resent", historyFrames+1)
+	}
+	if !tr.resend(oldest + 1) {
+		t.Fatalf("a packet %d frames back was not resent", historyFrames)
+	}
+}
+
 // The first packet of each video frame carries the frame's capture time
 // (abs-capture-time) and a playout delay of zero when they were
 // negotiated, and nothing when they were not; a resent first packet
