@@ -93,7 +93,14 @@ func TestDaemonLifecycleLeavesNoGoroutines(t *testing.T) {
 				whep.ViewOptions{HTTPClient: client, Header: http.Header{"Authorization": {"Bearer " + token}}})
 			viewing <- err
 		}()
-		testenv.Eventually(t, "a playback", func() bool { return playing(d) == 1 })
+		testenv.Eventually(t, "a playback", func() bool {
+			select {
+			case err := <-viewing:
+				t.Fatalf("the playback's viewer ended before camd stopped: %v", err)
+			default:
+			}
+			return playing(d) == 1
+		})
 		stop()
 		if n := playing(d); n != 0 {
 			t.Fatalf("%d playbacks after Run", n)

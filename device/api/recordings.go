@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -157,6 +158,11 @@ func redirectRelative(w http.ResponseWriter, r *http.Request) bool {
 	q.Set("to", to.UTC().Format(time.RFC3339Nano))
 	u := *r.URL
 	u.RawQuery = q.Encode()
+	// A playback's offer is read before the answer: a connection closed
+	// after the answer with the offer unread is reset, and a client
+	// still writing it (a loaded machine, Connection: close) gets a
+	// broken pipe instead of the redirect.
+	io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, whep.MaxBody))
 	http.Redirect(w, r, u.RequestURI(), http.StatusTemporaryRedirect)
 	return true
 }

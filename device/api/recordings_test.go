@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -271,5 +272,17 @@ func TestRelativeRangesRedirect(t *testing.T) {
 	}
 	if len(exported) != 4 {
 		t.Fatalf("%d exports opened; relative ranges must be redirected before", len(exported))
+	}
+
+	// A playback's offer is read before the redirect is answered: a
+	// connection closed with it unread would be reset under a client
+	// still writing it (ci35: "write: broken pipe" on a loaded machine).
+	offer := strings.NewReader(strings.Repeat("a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n", 200))
+	req := httptest.NewRequest("POST", "/api/v1/recordings/whep?from=-2m&to=now", offer)
+	req.Header.Set("Authorization", "Bearer viewer-token")
+	w := httptest.NewRecorder()
+	serve(tokens, discard, routes, nil).ServeHTTP(w, req)
+	if w.Code != http.StatusTemporaryRedirect || offer.Len() != 0 {
+		t.Fatalf("redirect %d with %d bytes of the offer unread", w.Code, offer.Len())
 	}
 }
