@@ -29,6 +29,7 @@ func TestBadRecordingConfig(t *testing.T) {
 		{"post-roll", "recording: {post_roll: 0s}", []string{"recording.post_roll", "1s to 10m"}},
 		{"region", "recording: {motion_regions: [[0.5, 0, 0.8, 1]]}", []string{"recording.motion_regions"}},
 		{"snapshot command", "passthrough: {file: x.h264, snapshot_command: ['']}\nsource: passthrough", []string{"passthrough.snapshot_command"}},
+		{"keyframe command", "passthrough: {file: x.h264, keyframe_command: ['', x]}\nsource: passthrough", []string{"passthrough.keyframe_command", "a program and its arguments"}},
 		{"unknown", "recording: {mode: motion}", []string{`unknown field "mode"`, "path, quota, volume_size"}},
 	}
 	for _, c := range cases {

@@ -144,16 +144,9 @@ func (h *Hub) Publish(f *Frame) {
 			wantKey = true
 		}
 	}
-	if wantKey && (h.info.ForcesKeyframes || h.info.RequestKeyframe != nil) {
-		now := time.Now()
-		if now.Sub(h.lastOverflow) >= h.opts.OverflowKeyframeGap {
-			h.lastOverflow = now
-			if h.info.ForcesKeyframes {
-				h.keyRequest.Store(true)
-			} else {
-				h.askKeyframe()
-			}
-		}
+	if now := time.Now(); wantKey && now.Sub(h.lastOverflow) >= h.opts.OverflowKeyframeGap {
+		h.lastOverflow = now
+		h.askKeyframe()
 	}
 }
 
@@ -263,10 +256,7 @@ func (h *Hub) startAtKeyframe(c *Consumer) {
 	c.jumpPending = false
 	if h.info.ForcesKeyframes || !h.gopValid || len(h.gop) == 0 {
 		c.waitKey = true
-		switch {
-		case h.info.ForcesKeyframes:
-			h.keyRequest.Store(true)
-		case c.jump:
+		if h.info.ForcesKeyframes || c.jump {
 			h.askKeyframe()
 		}
 		return
@@ -275,9 +265,7 @@ func (h *Hub) startAtKeyframe(c *Consumer) {
 	for _, f := range h.gop {
 		c.push(entry{f: f, replay: true})
 	}
-	if c.jump && h.askKeyframe() {
-		c.jumpPending = true
-	}
+	c.jumpPending = c.jump && h.askKeyframe()
 	c.wake()
 }
 
@@ -288,21 +276,22 @@ func (h *Hub) startAtKeyframe(c *Consumer) {
 func (h *Hub) AskKeyframe() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.info.ForcesKeyframes {
-		h.keyRequest.Store(true)
-		return true
-	}
 	return h.askKeyframe()
 }
 
-// askKeyframe asks a source that does not encode itself for a keyframe,
-// if it can be asked. Called with h.mu held.
+// askKeyframe asks the source for a keyframe, if it can be asked: an
+// encoding source through KeyframeRequested (which counts it), another
+// through SourceInfo.RequestKeyframe. Called with h.mu held.
 func (h *Hub) askKeyframe() bool {
-	if h.info.RequestKeyframe == nil {
+	switch {
+	case h.info.ForcesKeyframes:
+		h.keyRequest.Store(true)
+	case h.info.RequestKeyframe != nil:
+		h.forcedKeys.Add(1)
+		h.info.RequestKeyframe()
+	default:
 		return false
 	}
-	h.forcedKeys.Add(1)
-	h.info.RequestKeyframe()
 	return true
 }
 
@@ -564,7 +553,7 @@ func (c *Consumer) RequestKeyframe() {
 		return // closed, or its hub is
 	}
 	if h.info.ForcesKeyframes {
-		h.keyRequest.Store(true)
+		h.askKeyframe()
 		return
 	}
 	h.startAtKeyframe(c)

@@ -335,19 +335,27 @@ func TestCamdCameraRestarts(t *testing.T) {
 	testenv.Eventually(t, "recording resumed", func() bool { return box.fragments(c.Stream) >= before+2 })
 }
 
-// An ONVIF camera (camd with its ONVIF and RTSP services on) is added by
-// its address and a stream key: the NVR asks it for its stream's address
-// and records it over RTSP. A wrong password is refused.
-func TestONVIFCameraIsRecorded(t *testing.T) {
+// onvifCamera starts a camd camera with its ONVIF and RTSP services on
+// (and tweaks) and returns its ONVIF address and a stream key for the NVR.
+func onvifCamera(t *testing.T, tweaks ...func(*device.Config)) (string, pairing.KeyCredential) {
+	t.Helper()
 	onvifAddr := freePort(t)
-	cam := startCamd(t, func(cfg *device.Config) {
+	cam := startCamd(t, append(tweaks, func(cfg *device.Config) {
 		cfg.ONVIF.Listen = onvifAddr
 		cfg.RTSP.Listen = "127.0.0.1:0"
-	})
+	})...)
 	var key pairing.KeyCredential
 	if code := cam.call(t, "POST", "/api/v1/keys", cam.owner, map[string]string{"for": "nvr"}, &key); code != http.StatusCreated {
 		t.Fatalf("stream key: %d", code)
 	}
+	return onvifAddr, key
+}
+
+// An ONVIF camera (camd with its ONVIF and RTSP services on) is added by
+// its address and a stream key: the NVR asks it for its stream's address
+// and records it over RTSP. A wrong password is refused.
+func TestONVIFCameraIsRecorded(t *testing.T) {
+	onvifAddr, key := onvifCamera(t)
 	box := newNVR(t, "", nil)
 	ctx := context.Background()
 	if _, err := box.m.Add(ctx, nvr.AddRequest{ONVIF: onvifAddr, User: key.ID, Password: "wrong"}); !errors.Is(err, nvr.ErrRefused) {
@@ -453,18 +461,11 @@ func TestViewerAsksTheCameraForAKeyframe(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", idrenc, "../internal/cmd/idrenc").CombinedOutput(); err != nil {
 		t.Fatalf("building idrenc: %v\n%s", err, out)
 	}
-	onvifAddr := freePort(t)
-	cam := startCamd(t, func(cfg *device.Config) {
+	onvifAddr, key := onvifCamera(t, func(cfg *device.Config) {
 		cfg.Source = "passthrough"
 		cfg.Passthrough.Command = []string{idrenc, "-width", "320", "-height", "240", "-gop", "1m"}
 		cfg.Passthrough.KeyframeCommand = []string{"sh", "-c", `kill -USR1 "$CAMD_SOURCE_PID"`}
-		cfg.ONVIF.Listen = onvifAddr
-		cfg.RTSP.Listen = "127.0.0.1:0"
 	})
-	var key pairing.KeyCredential
-	if code := cam.call(t, "POST", "/api/v1/keys", cam.owner, map[string]string{"for": "nvr"}, &key); code != http.StatusCreated {
-		t.Fatalf("stream key: %d", code)
-	}
 	box := newNVR(t, "", nil)
 	c, err := box.m.Add(context.Background(), nvr.AddRequest{ONVIF: onvifAddr, User: key.ID, Password: key.Secret})
 	if err != nil {
@@ -479,7 +480,7 @@ func TestViewerAsksTheCameraForAKeyframe(t *testing.T) {
 	cached := hub.LastKeyframe()
 	viewer := hub.Subscribe(media.ConsumerOptions{Name: "viewer test", JumpToLive: true})
 	defer viewer.Close()
-	for n := 1; ; n++ {
+	for n := 0; ; {
 		f, _, err := viewer.Next(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -487,7 +488,7 @@ func TestViewerAsksTheCameraForAKeyframe(t *testing.T) {
 		if f.Kind != media.Video {
 			continue
 		}
-		if n == 1 && f != cached {
+		if n++; n == 1 && f != cached {
 			t.Fatal("the viewer did not start from the cached keyframe")
 		}
 		if f.Key && f != cached {

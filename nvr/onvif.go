@@ -36,20 +36,15 @@ type onvifCamera struct {
 // GetStreamUri (RTP-Unicast over RTSP), each signed with a WS-Security
 // UsernameToken digest of user and password.
 func onvifStreamURI(ctx context.Context, addr, user, password string, timeout time.Duration) (onvifCamera, error) {
-	uri, events, media, profile, err := onvifLookup(ctx, addr, user, password, timeout)
-	return onvifCamera{URI: uri, Events: events, Media: media, Profile: profile}, err
-}
-
-func onvifLookup(ctx context.Context, addr, user, password string, timeout time.Duration) (uri, events, media, profile string, err error) {
 	device := addr
 	if !strings.Contains(addr, "://") {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return "", "", "", "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
+			return onvifCamera{}, fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
 		}
 		device = "http://" + addr + "/onvif/device_service"
 	}
 	if u, err := url.Parse(device); err != nil || u.Scheme != "http" && u.Scheme != "https" {
-		return "", "", "", "", fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
+		return onvifCamera{}, fmt.Errorf("%w: onvif %q is not HOST:PORT", ErrBadRequest, addr)
 	}
 	c := &onvifClient{http: &http.Client{Timeout: timeout}, user: user, password: password}
 	defer c.http.CloseIdleConnections()
@@ -59,9 +54,9 @@ func onvifLookup(ctx context.Context, addr, user, password string, timeout time.
 		Events string `xml:"Body>GetCapabilitiesResponse>Capabilities>Events>XAddr"`
 	}
 	if err := c.call(ctx, device, `<tds:GetCapabilities xmlns:tds="`+onvifDeviceNS+`"><tds:Category>All</tds:Category></tds:GetCapabilities>`, &caps); err != nil {
-		return "", "", "", "", err
+		return onvifCamera{}, err
 	}
-	media = strings.TrimSpace(caps.Media)
+	media := strings.TrimSpace(caps.Media)
 	if media == "" {
 		media = device
 	}
@@ -71,12 +66,12 @@ func onvifLookup(ctx context.Context, addr, user, password string, timeout time.
 		} `xml:"Body>GetProfilesResponse>Profiles"`
 	}
 	if err := c.call(ctx, media, `<trt:GetProfiles xmlns:trt="`+onvifMediaNS+`"/>`, &profiles); err != nil {
-		return "", "", "", "", err
+		return onvifCamera{}, err
 	}
 	if len(profiles.Profiles) == 0 {
-		return "", "", "", "", fmt.Errorf("%w: the ONVIF camera has no media profile", ErrNoVideo)
+		return onvifCamera{}, fmt.Errorf("%w: the ONVIF camera has no media profile", ErrNoVideo)
 	}
-	profile = profiles.Profiles[0].Token
+	profile := profiles.Profiles[0].Token
 	var ans struct {
 		URI string `xml:"Body>GetStreamUriResponse>MediaUri>Uri"`
 	}
@@ -84,12 +79,12 @@ func onvifLookup(ctx context.Context, addr, user, password string, timeout time.
 		`<tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>` +
 		`<trt:ProfileToken>` + xmlText(profile) + `</trt:ProfileToken></trt:GetStreamUri>`
 	if err := c.call(ctx, media, req, &ans); err != nil {
-		return "", "", "", "", err
+		return onvifCamera{}, err
 	}
 	if ans.URI == "" {
-		return "", "", "", "", fmt.Errorf("%w: the ONVIF camera gave no stream address", ErrNoVideo)
+		return onvifCamera{}, fmt.Errorf("%w: the ONVIF camera gave no stream address", ErrNoVideo)
 	}
-	return strings.TrimSpace(ans.URI), strings.TrimSpace(caps.Events), media, profile, nil
+	return onvifCamera{URI: strings.TrimSpace(ans.URI), Events: strings.TrimSpace(caps.Events), Media: media, Profile: profile}, nil
 }
 
 // xmlText escapes s for an XML element's text.

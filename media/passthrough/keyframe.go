@@ -30,6 +30,7 @@ func (s *Source) requestKeyframe() {
 // then debug until it works again, so that a broken command does not
 // fill the log with a line per viewer.
 func (s *Source) keyframes(ctx context.Context) {
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -41,12 +42,12 @@ func (s *Source) keyframes(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case err == nil:
-			if s.keyFailing {
+			if failing {
 				s.log.Info("passthrough: keyframe command works again")
 			}
-			s.keyFailing = false
-		case !s.keyFailing:
-			s.keyFailing = true
+			failing = false
+		case !failing:
+			failing = true
 			s.log.Warn("passthrough: keyframe command failed; viewers start from the cached group of pictures", "err", err, "output", out)
 		default:
 			s.log.Debug("passthrough: keyframe command failed", "err", err, "output", out)

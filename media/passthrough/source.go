@@ -38,9 +38,8 @@ type Source struct {
 
 	// keyReq holds a pending keyframe request (nil without
 	// KeyframeCommand); pid is Command's process while it runs.
-	keyReq     chan struct{}
-	pid        atomic.Int32
-	keyFailing bool // keyframes' own
+	keyReq chan struct{}
+	pid    atomic.Int32
 }
 
 var _ media.Source = (*Source)(nil)

@@ -288,7 +288,7 @@ func (v *viewer) readVideo(t *webrtc.TrackRemote) {
 	defer func() {
 		v.mu.Lock()
 		now := time.Now()
-		if !v.left.IsZero() && v.left.Before(now) {
+		if !v.left.IsZero() {
 			now = v.left
 		}
 		v.stats.FramesLost = a.lost + a.pendingLost(now)
@@ -415,7 +415,6 @@ func (v *viewer) audio(p *rtp.Packet) {
 // it counts as lost.
 const repairWindow = 500 * time.Millisecond
 
-// finish closes the audio file.
 // leave records when the viewer decided to leave.
 func (v *viewer) leave(now time.Time) {
 	v.mu.Lock()
@@ -423,6 +422,7 @@ func (v *viewer) leave(now time.Time) {
 	v.left = now
 }
 
+// finish closes the audio file.
 func (v *viewer) finish() {
 	v.mu.Lock()
 	defer v.mu.Unlock()

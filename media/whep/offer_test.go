@@ -100,3 +100,24 @@ func TestTrimOfferLeavesUnusableSection(t *testing.T) {
 		t.Errorf("LF-only offer trimmed to %q", got)
 	}
 }
+
+// FuzzTrimOffer: whatever the offer, trimming never panics, never makes
+// it longer, and an offer pion parses still parses after it.
+func FuzzTrimOffer(f *testing.F) {
+	f.Add(chromeOffer)
+	f.Add("")
+	f.Add("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF\r\na=rtpmap:96\r\n")
+	f.Add("m=video 9  UDP/TLS/RTP/SAVPF  96 96\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:96 H264/90000\r\n")
+	f.Fuzz(func(t *testing.T, offer string) {
+		got := trimOffer(offer)
+		if len(got) > len(offer) {
+			t.Fatalf("trimmed offer is longer: %d > %d bytes", len(got), len(offer))
+		}
+		var in, out sdp.SessionDescription
+		if in.UnmarshalString(offer) == nil {
+			if err := out.UnmarshalString(got); err != nil {
+				t.Fatalf("an offer pion parses no longer does once trimmed: %v\n%q", err, got)
+			}
+		}
+	})
+}

@@ -145,27 +145,23 @@ func (c *Card) operate(ctx context.Context, timeout time.Duration, command func(
 		}
 		res.Unmounted = true
 	}
-	// Nothing may run on a file system mounted anywhere.
+	// Nothing may run on a file system mounted anywhere: at another
+	// point here, or, unmounted here, in a mount namespace copied while
+	// it was mounted (a service's private /tmp, ip netns exec) or lazily
+	// unmounted with files open. Repairing or formatting it then would
+	// corrupt it (only e2fsck looks); the card is mounted again.
+	var busy error
 	if at := c.mountedAt(m.Major, m.Minor); at != "" {
-		res.Error = fmt.Sprintf("%s is still mounted at %s", m.Source, at)
-		return res, fmt.Errorf("%w: %s is mounted at %s", ErrUnmount, m.Source, at)
+		busy = fmt.Errorf("%s is mounted at %s", m.Source, at)
+	} else {
+		busy = c.claimable(m)
 	}
-	// Unmounted here, the file system may still be mounted elsewhere: in
-	// a mount namespace copied while it was mounted (a service's private
-	// /tmp, ip netns exec) or lazily unmounted with files open. Repairing
-	// or formatting it then would corrupt it (only e2fsck looks), so
-	// nothing runs; the card is mounted again.
-	if err := c.claimable(m); err != nil {
-		res.Error = err.Error()
+	if busy != nil {
+		res.Error = busy.Error()
 		if res.Unmounted {
-			if err := c.remount(m, m.FSType); err != nil {
-				res.Error += fmt.Sprintf("; cannot mount %s at %s: %v", m.Source, m.Point, err)
-			} else {
-				res.Mounted = true
-			}
-			c.State()
+			c.mountAgain(&res, m, m.FSType)
 		}
-		return res, fmt.Errorf("%w: %w", ErrUnmount, err)
+		return res, fmt.Errorf("%w: %w", ErrUnmount, busy)
 	}
 	start := time.Now()
 	// A client that goes away does not cut a repair short: only the
@@ -180,18 +176,30 @@ func (c *Card) operate(ctx context.Context, timeout time.Duration, command func(
 	if t, err := Probe(m.Source); err == nil {
 		res.FSType = t
 	}
-	if err := c.remount(m, res.FSType); err != nil {
+	c.mountAgain(&res, m, res.FSType)
+	return res, nil
+}
+
+// mountAgain mounts the card's file system, now fstype, where m was, and
+// notes in res whether it could.
+func (c *Card) mountAgain(res *Result, m Mount, fstype string) {
+	if err := c.remount(m, fstype); err != nil {
 		res.Error = strings.TrimPrefix(res.Error+"; ", "; ") + fmt.Sprintf("cannot mount %s at %s: %v", m.Source, m.Point, err)
 	} else {
 		res.Mounted = true
 	}
 	c.State()
-	return res, nil
 }
 
 // mountedAt returns a mount point of major:minor, or "".
 func (c *Card) mountedAt(major, minor uint32) string {
-	b, err := os.ReadFile(c.opts.MountInfo)
+	return pointIn(c.opts.MountInfo, major, minor)
+}
+
+// pointIn returns a mount point of major:minor in the mount table at
+// path (a mountinfo file), or "".
+func pointIn(path string, major, minor uint32) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
@@ -232,7 +240,7 @@ func (c *Card) claimable(m Mount) error {
 // mountedElsewhere names, as "pid N (command)", one process of each
 // other mount namespace that has major:minor mounted (at most three).
 func (c *Card) mountedElsewhere(major, minor uint32) []string {
-	self, _ := os.Readlink(filepath.Join("/proc/self/ns/mnt"))
+	self, _ := os.Readlink("/proc/self/ns/mnt")
 	dirs, _ := os.ReadDir("/proc")
 	seen := map[string]bool{self: true}
 	var pids []string
@@ -248,18 +256,10 @@ func (c *Card) mountedElsewhere(major, minor uint32) []string {
 		if err != nil || seen[ns] {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "mountinfo"))
-		if err != nil {
-			continue
-		}
-		ms, _ := ParseMountInfo(b)
-		for _, mm := range ms {
-			if mm.Major == major && mm.Minor == minor {
-				seen[ns] = true
-				comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
-				pids = append(pids, fmt.Sprintf("pid %s (%s)", d.Name(), strings.TrimSpace(string(comm))))
-				break
-			}
+		if pointIn(filepath.Join(dir, "mountinfo"), major, minor) != "" {
+			seen[ns] = true
+			comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+			pids = append(pids, fmt.Sprintf("pid %s (%s)", d.Name(), strings.TrimSpace(string(comm))))
 		}
 	}
 	return pids

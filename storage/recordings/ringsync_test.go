@@ -23,18 +23,13 @@ func TestRingSkipsTheDirectoryFsync(t *testing.T) {
 	// Counted, not failed: every fsync of the volumes' directory.
 	setFaults(t, card, faultfs.Fault{Ops: faultfs.Fsync, Files: "rec"})
 	rec := &source{Start: day, FrameBytes: 3000, Audio: true}
-	settle := func() {
-		e.store.writeMu.Lock()
-		e.store.settle()
-		e.store.writeMu.Unlock()
-	}
 
 	// New files until the second volume made in a reused one: the first
 	// is made while the last new file still grows (prepareNext).
 	for e.store.Stats().Deleted < 2 {
 		e.record(rec.fragments(1, time.Second))
 	}
-	settle()
+	e.store.settled()
 	files := volumeFiles(t, e.opts.Dir)
 	synced := card.Hits(faultfs.Fsync)
 	if len(files) < 3 || synced < uint64(len(files)) {
@@ -45,7 +40,7 @@ func TestRingSkipsTheDirectoryFsync(t *testing.T) {
 	deleted := e.store.Stats().Deleted
 	ring := rec.fragments(1, 40*time.Second)
 	e.record(ring)
-	settle()
+	e.store.settled()
 	if n := e.store.Stats().Deleted - deleted; n < 3 {
 		t.Fatalf("%d volumes made in reused files, want 3 at least", n)
 	}

@@ -1215,16 +1215,21 @@ func (s *Store) startNextEarly(stream uint32, n int) {
 	if w == nil {
 		return
 	}
+	// Most appends find room for prepareAhead more: one look (a read
+	// transaction) for them.
+	p := s.next[stream]
+	if p == nil {
+		if soon, err := w.v.Fits(prepareAhead * n); err != nil || soon {
+			return
+		}
+	}
 	fits, err := w.v.Fits(n)
 	if err != nil {
 		return
 	}
-	p := s.next[stream]
 	if fits {
 		if p == nil {
-			if soon, err := w.v.Fits(prepareAhead * n); err == nil && !soon {
-				s.prepareNext(stream)
-			}
+			s.prepareNext(stream)
 		}
 		return
 	}
